@@ -1,0 +1,3 @@
+from xinyong.cli import app
+
+app(prog_name="xinyong")

@@ -1,0 +1,354 @@
+"""The `xinyong` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+
+from xinyong.domain.pack import Pack, PackError, load_pack
+from xinyong.domain.records import FileRefused
+from xinyong.services.ingest import ingest_file, load_mapping
+from xinyong.store import tables as t
+from xinyong.store.audit import verify as verify_audit
+from xinyong.store.db import StoreError, database_url, get_setting, migrate, open_engine, require_current, set_setting
+
+app = typer.Typer(help="xinyong: public credit registry and joint-sanctions engine.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+pack_app = typer.Typer(help="Jurisdiction packs: validate and show.", no_args_is_help=True)
+batch_app = typer.Typer(help="Ingested batches and their quarantined rows.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo jurisdiction: generate it, or run the whole pipeline on it.")
+app.add_typer(pack_app, name="pack")
+app.add_typer(batch_app, name="batch")
+app.add_typer(audit_app, name="audit")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+errors = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+class State:
+    db_url: str | None = None
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+@app.callback()
+def main(db: Annotated[Optional[str], typer.Option(
+        "--db", envvar="XINYONG_DATABASE_URL",
+        help="Database URL: sqlite:///FILE or postgresql://... (default sqlite:///xinyong.db).")] = None) -> None:
+    State.db_url = db
+
+
+def engine_for_work() -> Engine:
+    """An engine on an initialised, current store."""
+    try:
+        engine = open_engine(State.db_url)
+        require_current(engine)
+    except StoreError as exc:
+        fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - connection refused, bad URL...
+        fail(f"cannot open {database_url(State.db_url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    return engine
+
+
+def active_pack(engine: Engine) -> Pack:
+    with engine.connect() as connection:
+        ref = get_setting(connection, "pack")
+    if ref is None:
+        fail("the store records no pack; run `xinyong init --pack cn`")
+    try:
+        return load_pack(ref)
+    except PackError as exc:
+        fail(f"active pack {ref}: {exc}")
+
+
+# -- init, pack, stats ----------------------------------------------------------------------
+
+@app.command()
+def init(pack: Annotated[str, typer.Option(help="Shipped pack code (cn, cn-pilot) or path to a pack YAML.")] = "cn") -> None:
+    """Create or migrate the schema, and record which pack the store runs."""
+    try:
+        loaded = load_pack(pack)
+    except PackError as exc:
+        fail(str(exc))
+    ref = pack if "/" not in pack and not pack.endswith((".yaml", ".yml")) else str(Path(pack).resolve())
+    try:
+        engine = open_engine(State.db_url)
+        revision = migrate(engine)
+    except StoreError as exc:
+        fail(str(exc))
+    except Exception as exc:  # noqa: BLE001
+        fail(f"cannot initialise {database_url(State.db_url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    with engine.begin() as connection:
+        set_setting(connection, "pack", ref)
+        set_setting(connection, "pack_version", f"{loaded.code}@{loaded.version}")
+    console.print(f"store {engine.url.render_as_string(hide_password=True)} at schema {revision}, "
+                  f"pack {loaded.code} {loaded.version}", highlight=False)
+
+
+@pack_app.command("validate")
+def pack_validate(path: str) -> None:
+    """Validate a pack file (and the packs it extends)."""
+    try:
+        loaded = load_pack(path)
+    except PackError as exc:
+        fail(str(exc))
+    console.print(f"{path}: valid pack {loaded.code} {loaded.version}: {len(loaded.authorities)} authorities, "
+                  f"{len(loaded.categories)} categories, {len(loaded.lists)} lists, "
+                  f"{len(loaded.measures)} measures, {len(loaded.actions)} actions", highlight=False)
+
+
+@pack_app.command("show")
+def pack_show(path: Annotated[Optional[str], typer.Argument(help="Pack file or code; default: the store's.")] = None,
+              as_json: JsonFlag = False) -> None:
+    """Show a pack: the store's active pack when no PATH is given."""
+    try:
+        loaded = load_pack(path) if path else active_pack(engine_for_work())
+    except PackError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(loaded.model_dump(mode="json", by_alias=True))
+        return
+    console.print(f"[bold]{loaded.names.zh} / {loaded.names.en}[/bold]  {loaded.code} {loaded.version}"
+                  + (f" (extends {loaded.extends})" if loaded.extends else ""))
+    for title, items in (("authorities", loaded.authorities), ("categories", loaded.categories),
+                         ("lists", loaded.lists), ("measures", loaded.measures), ("actions", loaded.actions)):
+        table = Table(title=title, title_justify="left")
+        table.add_column("code")
+        table.add_column("zh")
+        table.add_column("en")
+        for item in items:
+            table.add_row(item.code, item.names.zh, item.names.en)
+        console.print(table)
+
+
+@app.command()
+def stats(as_json: JsonFlag = False) -> None:
+    """Count entities, records per category, batches, quarantined rows and audit events."""
+    engine = engine_for_work()
+    with engine.connect() as c:
+        per_category = dict(c.execute(select(t.records.c.category, func.count())
+                                      .group_by(t.records.c.category).order_by(t.records.c.category)).all())
+        data = {
+            "pack": get_setting(c, "pack_version"),
+            "entities": c.execute(select(func.count()).select_from(t.entities)).scalar_one(),
+            "records": sum(per_category.values()),
+            "records_per_category": per_category,
+            "batches": c.execute(select(func.count()).select_from(t.batches)).scalar_one(),
+            "quarantined_rows": c.execute(select(func.count()).select_from(t.quarantine)).scalar_one(),
+            "audit_events": c.execute(select(func.count()).select_from(t.audit_events)).scalar_one(),
+        }
+    if as_json:
+        print_json(data)
+        return
+    table = Table(show_header=False)
+    for key, value in data.items():
+        if key == "records_per_category":
+            for category, count in value.items():
+                table.add_row(f"  {category}", str(count))
+        else:
+            table.add_row(key, str(value))
+    console.print(table)
+
+
+# -- ingestion ------------------------------------------------------------------------------
+
+@app.command()
+def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON Lines files.")],
+           authority: Annotated[str, typer.Option(help="Code of the authority that sent the file(s).")],
+           category: Annotated[str, typer.Option(help="Record category of the rows.")],
+           mapping: Annotated[Optional[Path], typer.Option(help="YAML: original header -> field name.")] = None,
+           as_json: JsonFlag = False) -> None:
+    """Ingest files as atomic batches: valid rows stored, bad rows quarantined with reasons."""
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    refused = 0
+    explicit = None
+    if mapping:
+        try:
+            explicit = load_mapping(mapping)
+        except FileRefused as exc:
+            fail(str(exc))
+    for path in files:
+        try:
+            result = _ingest_with_progress(engine, pack, path, authority, category, explicit, quiet=as_json)
+        except FileRefused as exc:
+            refused += 1
+            errors.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+            continue
+        if as_json:
+            sys.stdout.write(orjson.dumps(result.as_dict()).decode() + "\n")
+        elif result.duplicate_of is not None:
+            console.print(f"{path.name}: same content as batch {result.duplicate_of}; nothing changed")
+        else:
+            console.print(f"{path.name}: batch {result.batch_id}: {result.rows} rows, {result.accepted} accepted "
+                          f"({result.new_versions} new versions, {result.unchanged} unchanged), "
+                          f"{result.quarantined} quarantined, {result.duplicates} duplicates, "
+                          f"{result.warnings} warnings", highlight=False)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _ingest_with_progress(engine: Engine, pack: Pack, path: Path, authority: str, category: str,
+                          mapping: dict[str, str] | None, quiet: bool):
+    if quiet or not console.is_terminal:
+        return ingest_file(engine, pack, path, authority, category, mapping=mapping)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"ingesting {path.name}", total=None)
+        return ingest_file(engine, pack, path, authority, category, mapping=mapping,
+                           progress=lambda n: progress.advance(task, n))
+
+
+@batch_app.command("list")
+def batch_list(as_json: JsonFlag = False) -> None:
+    """Every batch, newest first."""
+    engine = engine_for_work()
+    b = t.batches.c
+    with engine.connect() as c:
+        rows = [dict(r) for r in c.execute(select(
+            b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined,
+            b.duplicates, b.warnings, b.created_at).order_by(b.id.desc())).mappings()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings")
+    for r in rows:
+        table.add_row(*(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
+                                             "quarantined", "duplicates", "warnings")))
+    console.print(table)
+
+
+def _batch(engine: Engine, batch_id: int) -> dict[str, Any]:
+    with engine.connect() as c:
+        row = c.execute(select(t.batches).where(t.batches.c.id == batch_id)).mappings().first()
+    if row is None:
+        fail(f"no batch {batch_id}")
+    return dict(row)
+
+
+@batch_app.command("show")
+def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
+    """A batch's provenance, counts and quarantined rows with their reasons."""
+    engine = engine_for_work()
+    batch = _batch(engine, batch_id)
+    q = t.quarantine.c
+    with engine.connect() as c:
+        rejected = [dict(r) for r in c.execute(select(q.row_number, q.field, q.reason)
+                                               .where(q.batch_id == batch_id).order_by(q.row_number)).mappings()]
+    if as_json:
+        print_json({**batch, "quarantine": rejected})
+        return
+    for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
+                "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings"):
+        console.print(f"{key:>13}: {batch[key]}", highlight=False)
+    if rejected:
+        table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")
+        for r in rejected:
+            table.add_row(str(r["row_number"]), r["field"] or "", r["reason"])
+        console.print(table)
+
+
+@batch_app.command("rejects")
+def batch_rejects(batch_id: int,
+                  output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")]) -> None:
+    """Write a batch's rejected rows with their original headers and a reason column (UTF-8 with BOM)."""
+    engine = engine_for_work()
+    batch = _batch(engine, batch_id)
+    headers = list(batch["headers"])
+    q = t.quarantine.c
+    with engine.connect() as c:
+        rows = c.execute(select(q.row_number, q.field, q.reason, q.raw)
+                         .where(q.batch_id == batch_id).order_by(q.row_number)).all()
+    extra = ["原始行 row", "问题字段 field", "原因 reason"]
+    with output.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers + extra)
+        for number, field, reason, raw in rows:
+            raw = raw if isinstance(raw, dict) else json.loads(raw)
+            if "line" in raw and "line" not in headers:  # an unparseable JSON line
+                cells = [raw["line"]] + [""] * (len(headers) - 1)
+            else:
+                cells = ["" if raw.get(h) is None else raw.get(h) for h in headers]
+            writer.writerow(cells + [number, field or "", reason])
+    console.print(f"{len(rows)} rejected rows of batch {batch_id} written to {output}")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: JsonFlag = False) -> None:
+    """Recompute the hash chain; non-zero exit if any event was altered, removed or reordered."""
+    engine = engine_for_work()
+    with engine.connect() as c:
+        count, problem = verify_audit(c)
+    if as_json:
+        print_json({"events": count, "intact": problem is None, "problem": problem})
+    elif problem is None:
+        console.print(f"audit chain intact: {count} events")
+    if problem is not None:
+        fail(f"audit chain broken: {problem}")
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+@demo_app.command("generate")
+def demo_generate(entities: Annotated[int, typer.Option(min=10)] = 2000,
+                  seed: Annotated[int, typer.Option()] = 42,
+                  out: Annotated[Path, typer.Option(help="Folder to write into.")] = Path("demo")) -> None:
+    """Write a synthetic jurisdiction: register, agency batches, truth.csv and manifest.json."""
+    from xinyong.services import demo as demo_service  # Faker loads slowly: only when asked
+
+    manifest = demo_service.generate(out, entities, seed)
+    console.print(f"demo jurisdiction (seed {seed}, {entities} entities) written to {out}: "
+                  f"{len(manifest['files'])} files, manifest.json, truth.csv")
+
+
+@demo_app.callback(invoke_without_command=True)
+def demo_run(ctx: typer.Context,
+             entities: Annotated[int, typer.Option(min=10)] = 2000,
+             seed: Annotated[int, typer.Option()] = 42,
+             out: Annotated[Path, typer.Option(help="Folder for the generated files.")] = Path("demo"),
+             no_serve: Annotated[bool, typer.Option("--no-serve", help="Do not start serving at the end.")] = False) -> None:
+    """Run the whole pipeline on the demo jurisdiction: generate, init, ingest every file, report."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from xinyong.services import demo as demo_service
+
+    manifest = demo_service.generate(out, entities, seed)
+    console.print(f"[bold]1. generated[/bold] {len(manifest['files'])} files for {entities} entities in {out}")
+    init(pack="cn")
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    console.print("[bold]2. ingesting[/bold]")
+    for entry in manifest["files"]:
+        try:
+            result = _ingest_with_progress(engine, pack, out / entry["file"], entry["authority"],
+                                           entry["category"], None, quiet=False)
+        except FileRefused as exc:
+            fail(f"demo file refused: {exc}")
+        console.print(f"   {entry['file']:<28} {entry['authority']:>6}/{entry['category']:<20} "
+                      f"{result.accepted:>6} accepted {result.quarantined:>4} quarantined "
+                      f"{result.duplicates:>4} duplicates {result.warnings:>4} warnings", highlight=False)
+    console.print("[bold]3. the store now holds[/bold]")
+    stats(as_json=False)
+    if not no_serve:
+        console.print("serving arrives with the screening service; nothing to serve yet")
+

@@ -1,0 +1,414 @@
+"""A jurisdiction pack: its whole configuration as data, validated by this schema.
+
+A pack is YAML. An overlay pack names its parent in `extends` and may only add items
+or replace items of the parent by code (deep-merged), so a regional pilot stays a
+short file. Nothing about any jurisdiction lives in code: codes, fields, headers,
+durations and legal bases all come from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
+LANGUAGES = ("zh", "en", "fr")
+Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Names(Strict):
+    """A label in every UI language: no pack item may lack one."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    fr: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        return getattr(self, lang, self.en)
+
+
+class Classification(str, Enum):
+    public = "public"  # shown to everyone within its publicity period
+    shared = "shared"  # authorities and the subject itself
+    restricted = "restricted"  # needs a scope and a stated purpose
+
+
+class SubjectKind(str, Enum):
+    enterprise = "enterprise"
+    individual_business = "individual_business"
+    social_organisation = "social_organisation"
+    public_institution = "public_institution"
+    natural_person = "natural_person"
+
+
+class FieldType(str, Enum):
+    text = "text"
+    date = "date"
+    amount = "amount"  # money in the pack's currency, non-negative
+    integer = "integer"
+    code = "code"  # an identifier: classified into a scheme at ingestion
+    enum = "enum"
+    names = "names"  # several names in one cell, e.g. former names
+    kind = "kind"  # a subject kind, given by the value synonyms of the pack
+
+
+class FieldSpec(Strict):
+    name: Code
+    type: FieldType = FieldType.text
+    required: bool = False
+    headers: list[str] = []
+    # For amounts: a marker seen in the header and the factor it implies (万元 -> 10000).
+    units: dict[str, float] = {}
+    # For enums: allowed canonical values and the synonyms that map to them.
+    values: list[str] = []
+    value_synonyms: dict[str, str] = {}
+    classification: Classification = Classification.public
+    names: Names | None = None
+
+    @model_validator(mode="after")
+    def _enum_has_values(self) -> "FieldSpec":
+        if self.type == FieldType.enum and not self.values:
+            raise ValueError(f"enum field {self.name!r} needs `values`")
+        for target in self.value_synonyms.values():
+            if self.values and target not in self.values:
+                raise ValueError(f"synonym target {target!r} is not one of {self.values}")
+        return self
+
+
+class SubjectSpec(Strict):
+    """Which fields of a row identify the subject the record is about."""
+
+    name_field: Code
+    code_fields: list[Code]
+    kind_field: Code | None = None
+    legal_representative_field: Code | None = None
+
+
+class PublicitySpec(Strict):
+    """How long a record of this category stays on public surfaces, in months."""
+
+    default_months: int | None = Field(default=None, ge=0)
+    min_months: int = Field(default=0, ge=0)
+    max_months: int | None = Field(default=None, ge=0)
+    # field whose value, if present, gives the publicity end date as stated by the authority
+    end_field: Code | None = None
+
+
+class CategorySpec(Strict):
+    code: Code
+    names: Names
+    description: str = ""
+    include: list[Code] = []  # field sets merged before `fields`
+    fields: list[FieldSpec] = []
+    subject: SubjectSpec
+    # The natural key: the field(s) that number a decision. When one number covers
+    # several subjects (a court case with several debtors), the key adds the subject.
+    natural_key: Code
+    key_includes_subject: bool = False
+    date_field: Code | None = None
+    subject_kinds: list[SubjectKind] = list(SubjectKind)
+    # Natural persons may appear only where a legal basis is named.
+    person_legal_basis: str | None = None
+    classification: Classification = Classification.public
+    publicity: PublicitySpec = PublicitySpec()
+    creates_entities: bool = False  # the market-entity register itself
+
+
+class DurationSpec(Strict):
+    kind: Literal["fixed", "range", "until_performance"]
+    years: float | None = Field(default=None, gt=0)
+    min_years: float | None = Field(default=None, gt=0)
+    max_years: float | None = Field(default=None, gt=0)
+    extension_max_years: float | None = Field(default=None, gt=0)
+    review_interval_months: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DurationSpec":
+        if self.kind == "fixed" and self.years is None:
+            raise ValueError("a fixed duration needs `years`")
+        if self.kind == "range" and (self.min_years is None or self.max_years is None):
+            raise ValueError("a range duration needs `min_years` and `max_years`")
+        if self.kind == "range" and self.min_years > self.max_years:  # type: ignore[operator]
+            raise ValueError("`min_years` is above `max_years`")
+        if self.kind == "until_performance" and self.review_interval_months is None:
+            raise ValueError("an open-ended duration needs `review_interval_months`")
+        return self
+
+
+class DueProcessSpec(Strict):
+    notice_required: bool = True
+    objection_days: int = Field(ge=0)
+    objection_days_in: Literal["working", "calendar"] = "working"
+    review_days: int | None = Field(default=None, ge=0)
+    # reminders before notice, per subject kind (a natural person judgment debtor: 3)
+    reminders_required: dict[SubjectKind, int] = {}
+    grace_days: int = Field(default=0, ge=0)
+
+
+class RepairSpec(Strict):
+    allowed: bool = True
+    min_months_served: int = Field(default=0, ge=0)
+    commitment_required: bool = True
+    evidence_required: bool = True
+    answer_working_days: int | None = Field(default=None, ge=0)
+    decision_working_days: int | None = Field(default=None, ge=0)
+
+
+class Condition(Strict):
+    """One test on a record's field: equals one of `in`, or at least `min`."""
+
+    field: Code
+    in_: list[str] | None = Field(default=None, alias="in")
+    min: float | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RuleSpec(Strict):
+    """The inclusion rule of a list, versioned; evaluated by a later stage."""
+
+    version: str
+    effective: dt.date
+    legal_basis: str
+    categories: list[Code]
+    any_of: list[Condition] = []
+    all_of: list[Condition] = []
+    min_count: int = Field(default=1, ge=1)
+    window_months: int | None = Field(default=None, gt=0)
+    exclude: list[Condition] = []
+    comment_period_days: int = Field(default=0, ge=0)
+
+
+class ListSpec(Strict):
+    code: Code
+    names: Names
+    kind: Literal["black", "red"]
+    authority: Code
+    legal_basis: str
+    subject_kinds: list[SubjectKind]
+    duration: DurationSpec
+    publicity_months: int | None = Field(default=None, ge=0)
+    due_process: DueProcessSpec
+    repair: RepairSpec = RepairSpec()
+    rules: list[RuleSpec] = []
+
+
+class MeasureSpec(Strict):
+    code: Code
+    names: Names
+    lists: list[Code] = Field(min_length=1)
+    actions: list[Code] = Field(min_length=1)
+    effect: Literal["deny", "conditions", "reward"]
+    legal_basis: str
+    authority: Code
+    reaches: list[Literal["legal_representative", "actual_controller", "principal"]] = []
+
+
+class ActionSpec(Strict):
+    code: Code
+    names: Names
+
+
+class AuthoritySpec(Strict):
+    code: Code
+    names: Names
+    competences: list[Code]  # category codes it may submit
+
+
+class CalendarSpec(Strict):
+    timezone: str
+    working_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    holidays: list[dt.date] = []
+    # weekend days declared working days (adjusted working days)
+    extra_working_days: list[dt.date] = []
+
+
+class ResolutionSpec(Strict):
+    auto_link: float = Field(ge=0, le=1)
+    review: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ResolutionSpec":
+        if self.review > self.auto_link:
+            raise ValueError("`review` threshold is above `auto_link`")
+        return self
+
+
+class Pack(Strict):
+    code: Code
+    version: str
+    names: Names
+    extends: str | None = None
+    currency: str = "CNY"
+    calendar: CalendarSpec
+    resolution: ResolutionSpec
+    field_sets: dict[Code, list[FieldSpec]] = {}
+    kind_synonyms: dict[str, SubjectKind] = {}
+    authorities: list[AuthoritySpec]
+    categories: list[CategorySpec]
+    lists: list[ListSpec]
+    measures: list[MeasureSpec]
+    actions: list[ActionSpec]
+
+    @model_validator(mode="after")
+    def _references(self) -> "Pack":
+        problems: list[str] = []
+        for kind, items in (
+            ("authorities", self.authorities),
+            ("categories", self.categories),
+            ("lists", self.lists),
+            ("measures", self.measures),
+            ("actions", self.actions),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.code in seen:
+                    problems.append(f"{kind}: code {item.code!r} appears twice")
+                seen.add(item.code)
+        categories = {c.code for c in self.categories}
+        authorities = {a.code for a in self.authorities}
+        lists = {lst.code for lst in self.lists}
+        actions = {a.code for a in self.actions}
+        for i, a in enumerate(self.authorities):
+            for c in a.competences:
+                if c not in categories:
+                    problems.append(f"authorities.{i}.competences: unknown category {c!r}")
+        for i, c in enumerate(self.categories):
+            for s in c.include:
+                if s not in self.field_sets:
+                    problems.append(f"categories.{i}.include: unknown field set {s!r}")
+            names = {f.name for f in self.fields_of(c)} if not problems else set()
+            if names:
+                for ref in [c.natural_key, c.subject.name_field, *c.subject.code_fields,
+                            c.date_field, c.subject.kind_field, c.publicity.end_field]:
+                    if ref and ref not in names:
+                        problems.append(f"categories.{i} ({c.code}): field {ref!r} is not defined")
+        for i, lst in enumerate(self.lists):
+            if lst.authority not in authorities:
+                problems.append(f"lists.{i}.authority: unknown authority {lst.authority!r}")
+            for j, rule in enumerate(lst.rules):
+                for c in rule.categories:
+                    if c not in categories:
+                        problems.append(f"lists.{i}.rules.{j}.categories: unknown category {c!r}")
+        for i, m in enumerate(self.measures):
+            for lst_code in m.lists:
+                if lst_code not in lists:
+                    problems.append(f"measures.{i}.lists: unknown list {lst_code!r}")
+            for a in m.actions:
+                if a not in actions:
+                    problems.append(f"measures.{i}.actions: unknown action {a!r}")
+            if m.authority not in authorities:
+                problems.append(f"measures.{i}.authority: unknown authority {m.authority!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # lookups -----------------------------------------------------------------
+    def fields_of(self, category: CategorySpec) -> list[FieldSpec]:
+        merged: dict[str, FieldSpec] = {}
+        for set_name in category.include:
+            for f in self.field_sets.get(set_name, []):
+                merged[f.name] = f
+        for f in category.fields:
+            merged[f.name] = f
+        return list(merged.values())
+
+    def category(self, code: str) -> CategorySpec:
+        return _by_code(self.categories, code, "category")
+
+    def authority(self, code: str) -> AuthoritySpec:
+        return _by_code(self.authorities, code, "authority")
+
+    def list_(self, code: str) -> ListSpec:
+        return _by_code(self.lists, code, "list")
+
+
+class PackError(Exception):
+    """A pack that cannot be used; the message names the file and the key path."""
+
+
+def _by_code(items: list[Any], code: str, kind: str) -> Any:
+    for item in items:
+        if item.code == code:
+            return item
+    known = ", ".join(i.code for i in items)
+    raise PackError(f"unknown {kind} {code!r} (known: {known})")
+
+
+def resolve_pack_path(ref: str) -> Path:
+    """A pack reference is a shipped pack's code (`cn`) or a path to a YAML file or folder."""
+    shipped = PACKS_DIR / ref / "pack.yaml"
+    if "/" not in ref and "\\" not in ref and not ref.endswith((".yaml", ".yml")) and shipped.exists():
+        return shipped
+    path = Path(ref)
+    if path.is_dir():
+        path = path / "pack.yaml"
+    if not path.exists():
+        shipped_codes = sorted(p.name for p in PACKS_DIR.iterdir() if (p / "pack.yaml").exists())
+        raise PackError(f"{ref}: no such pack file, and not a shipped pack ({', '.join(shipped_codes)})")
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PackError(f"{path}: not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PackError(f"{path}: a pack must be a mapping at the top level")
+    return data
+
+
+def _merge(parent: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge: mappings merge by key, lists of coded items merge by `code`."""
+    out = dict(parent)
+    for key, value in overlay.items():
+        base = out.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            out[key] = _merge(base, value)
+        elif (isinstance(base, list) and isinstance(value, list)
+              and all(isinstance(v, dict) and "code" in v for v in base + value)):
+            merged = {item["code"]: item for item in base}
+            for item in value:
+                merged[item["code"]] = _merge(merged[item["code"]], item) if item["code"] in merged else item
+            out[key] = list(merged.values())
+        else:
+            out[key] = value
+    return out
+
+
+def load_raw(ref: str, _seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:
+    path = resolve_pack_path(ref).resolve()
+    if path in _seen:
+        raise PackError(f"{path}: `extends` makes a cycle")
+    data = _read_yaml(path)
+    parent_ref = data.get("extends")
+    if parent_ref:
+        parent_path = path.parent / parent_ref
+        parent_ref = str(parent_path) if parent_path.exists() else parent_ref
+        parent, _ = load_raw(parent_ref, (*_seen, path))
+        parent.pop("extends", None)
+        data = _merge(parent, data)
+    return data, path
+
+
+def load_pack(ref: str) -> Pack:
+    data, path = load_raw(ref)
+    try:
+        return Pack.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"{path}: {loc}: {err['msg']}")
+        raise PackError("\n".join(lines)) from None

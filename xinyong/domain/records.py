@@ -1,0 +1,261 @@
+"""Turning one row of an agency's file into a validated record, or a reasoned rejection.
+
+Pure: the ingestion service feeds rows (lists of cell values) and stores what comes out.
+Column headers are matched to the category's fields through the pack's synonyms (after
+unifying full-/half-width forms and spaces), plus an optional explicit mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from xinyong.domain.identifiers import classify_code
+from xinyong.domain.pack import CategorySpec, FieldSpec, FieldType, Pack, SubjectKind
+from xinyong.domain.values import (
+    clean_text,
+    normalise_header,
+    parse_amount,
+    parse_date,
+    parse_integer,
+    split_names,
+    to_half_width,
+)
+
+PERSON_CODE_FIELDS = frozenset({"person_id", "legal_rep_id"})
+
+
+class FileRefused(Exception):
+    """The whole file is unusable; nothing of it is stored. The message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    field: str | None
+    reason: str
+
+
+@dataclass(slots=True)
+class ValidRecord:
+    natural_key: str
+    record_key: str
+    fields: dict[str, Any]
+    extras: dict[str, str]
+    subject_name: str | None
+    subject_kind: str | None
+    subject_code: str | None
+    subject_scheme: str | None
+    subject_code_verified: bool
+    decision_date: str | None
+    warnings: list[str] = field(default_factory=list)
+    content_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    headers: tuple[str, ...]
+    field_of: dict[int, str]  # column index -> field name
+    factor_of: dict[int, float]  # column index -> unit factor for amounts
+    extras: tuple[int, ...]  # columns the pack does not know
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {h: self.field_of.get(i) for i, h in enumerate(self.headers)}
+
+
+def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
+                explicit: dict[str, str] | None = None) -> ColumnMapping:
+    """Match headers to fields: explicit mapping first, then canonical names, then synonyms."""
+    specs = {f.name: f for f in pack.fields_of(category)}
+    by_header: dict[str, str] = {}
+    for spec in specs.values():
+        for synonym in spec.headers:
+            by_header.setdefault(normalise_header(synonym), spec.name)
+    for name in specs:
+        by_header[normalise_header(name)] = name
+    explicit_norm = {normalise_header(h): f for h, f in (explicit or {}).items()}
+    field_of: dict[int, str] = {}
+    factor_of: dict[int, float] = {}
+    extras: list[int] = []
+    taken: set[str] = set()
+    for index, header in enumerate(headers):
+        key = normalise_header(str(header))
+        name = explicit_norm.get(key) or by_header.get(key)
+        if name is None or name in taken:
+            extras.append(index)
+            continue
+        taken.add(name)
+        field_of[index] = name
+        for marker, factor in specs[name].units.items():
+            if normalise_header(marker) in key:
+                factor_of[index] = factor
+    return ColumnMapping(tuple(str(h) for h in headers), field_of, factor_of, tuple(extras))
+
+
+def check_mapping(pack: Pack, category: CategorySpec, mapping: ColumnMapping) -> None:
+    """Refuse a file whose columns cannot make a single valid record."""
+    mapped = set(mapping.field_of.values())
+    if not mapped:
+        raise FileRefused(f"no recognisable columns for category {category.code!r} "
+                          f"(headers: {', '.join(mapping.headers[:8]) or 'none'})")
+    specs = pack.fields_of(category)
+    missing = [f.name for f in specs if f.required and f.name not in mapped]
+    if missing:
+        raise FileRefused(f"no column for required field(s) {', '.join(missing)} "
+                          f"(headers: {', '.join(mapping.headers[:8])})")
+    subject = category.subject
+    if subject.name_field not in mapped and not mapped.intersection(subject.code_fields):
+        raise FileRefused("no column naming the subject (neither a name nor a code column)")
+
+
+def _is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class RowValidator:
+    """Validates rows of one file against one category, with one column mapping."""
+
+    def __init__(self, pack: Pack, category: CategorySpec, authority: str, mapping: ColumnMapping):
+        self.category = category
+        self.authority = authority
+        self.mapping = mapping
+        self.specs = {f.name: f for f in pack.fields_of(category)}
+        self.required = [f.name for f in self.specs.values() if f.required]
+        self.kind_synonyms = {normalise_header(k): v.value for k, v in pack.kind_synonyms.items()}
+        for kind in SubjectKind:
+            self.kind_synonyms.setdefault(kind.value, kind.value)
+        self.allows_persons = (category.person_legal_basis is not None
+                               and SubjectKind.natural_person in category.subject_kinds)
+        self.columns: list[tuple[int, str, Callable[[Any], Any]]] = [
+            (index, name, self._converter(self.specs[name], mapping.factor_of.get(index, 1.0)))
+            for index, name in mapping.field_of.items()
+        ]
+
+    def _converter(self, spec: FieldSpec, factor: float) -> Callable[[Any], Any]:
+        kind = spec.type
+        if kind == FieldType.date:
+            return lambda v: parse_date(v).isoformat()
+        if kind == FieldType.amount:
+            return lambda v: parse_amount(v, factor)
+        if kind == FieldType.integer:
+            return parse_integer
+        if kind == FieldType.names:
+            return lambda v: split_names(clean_text(v))
+        if kind == FieldType.enum:
+            synonyms = {normalise_header(k): v for k, v in spec.value_synonyms.items()}
+            allowed = {normalise_header(v): v for v in spec.values}
+
+            def enum(v: Any) -> str:
+                key = normalise_header(clean_text(v))
+                if key in allowed:
+                    return allowed[key]
+                if key in synonyms:
+                    return synonyms[key]
+                raise ValueError(f"value {clean_text(v)!r} is not one of {', '.join(spec.values)}")
+            return enum
+        if kind == FieldType.kind:
+            def subject_kind(v: Any) -> str:
+                key = normalise_header(clean_text(v))
+                if key not in self.kind_synonyms:
+                    raise ValueError(f"unknown subject kind {clean_text(v)!r}")
+                return self.kind_synonyms[key]
+            return subject_kind
+        if kind == FieldType.code:
+            return clean_text
+        return clean_text
+
+    def validate(self, cells: Sequence[Any]) -> ValidRecord | Rejection:
+        values: dict[str, Any] = {}
+        raw_text: dict[str, str] = {}
+        width = len(cells)
+        for index, name, convert in self.columns:
+            cell = cells[index] if index < width else None
+            if _is_blank(cell):
+                continue
+            try:
+                values[name] = convert(cell)
+            except ValueError as exc:
+                return Rejection(name, str(exc))
+            raw_text[name] = clean_text(cell)
+        for name in self.required:
+            if name not in values:
+                return Rejection(name, f"required field {name} is empty")
+        extras = {}
+        headers = self.mapping.headers
+        for index in self.mapping.extras:
+            if index < width and not _is_blank(cells[index]):
+                extras[headers[index]] = clean_text(cells[index])
+        return self._subject(values, raw_text, extras)
+
+    def _subject(self, values: dict[str, Any], raw_text: dict[str, str],
+                 extras: dict[str, str]) -> ValidRecord | Rejection:
+        subject = self.category.subject
+        warnings: list[str] = []
+        name = values.get(subject.name_field)
+        if isinstance(name, str):
+            name = to_half_width(name).strip() if name else None
+            values[subject.name_field] = name
+        code = scheme = None
+        verified = False
+        code_text = None
+        for code_field in subject.code_fields:
+            if code_field not in values:
+                continue
+            prefer = "resident_id" if code_field in PERSON_CODE_FIELDS else "uscc"
+            classified = classify_code(values[code_field], prefer)
+            if classified is None:
+                continue
+            code, scheme, verified = classified.value, classified.scheme, classified.verified
+            code_text = raw_text[code_field]
+            values[code_field] = classified.value
+            if classified.warning:
+                warnings.append(f"{code_field}: {classified.warning}")
+            break
+        usable_code = code is not None and verified
+        if not name and not usable_code:
+            reason = ("neither a subject name nor a usable code" if code is None
+                      else f"no subject name, and the code is not usable ({warnings[-1]})")
+            return Rejection(subject.name_field, reason)
+        kind = values.get(subject.kind_field) if subject.kind_field else None
+        if kind is None and scheme == "resident_id":
+            kind = SubjectKind.natural_person.value
+        if kind == SubjectKind.natural_person.value and not self.allows_persons:
+            return Rejection(subject.kind_field or subject.code_fields[0],
+                             f"natural persons cannot be recorded in category {self.category.code} "
+                             "(the pack names no legal basis)")
+        # Other code fields (legal representative's ID...) are classified but not the subject.
+        for code_field in PERSON_CODE_FIELDS.intersection(values).difference(subject.code_fields):
+            classified = classify_code(values[code_field], "resident_id")
+            if classified is not None:
+                values[code_field] = classified.value
+                if classified.warning:
+                    warnings.append(f"{code_field}: {classified.warning}")
+        natural_key = raw_text[self.category.natural_key]
+        if self.category.key_includes_subject:
+            natural_key = f"{natural_key}#{code_text or name}"
+        date_field = self.category.date_field
+        record = ValidRecord(
+            natural_key=natural_key,
+            record_key=f"{self.authority}:{natural_key}",
+            fields=values,
+            extras=extras,
+            subject_name=name,
+            subject_kind=kind,
+            subject_code=code,
+            subject_scheme=scheme,
+            subject_code_verified=verified,
+            decision_date=values.get(date_field) if date_field else None,
+            warnings=warnings,
+        )
+        record.content_hash = content_hash(values, extras)
+        return record
+
+
+def content_hash(values: dict[str, Any], extras: dict[str, str]) -> str:
+    """Identity of a record's content, independent of row order and column order."""
+    blob = orjson.dumps([values, extras], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+

@@ -1,0 +1,106 @@
+"""Parsing the values agencies write: dates, amounts, headers, lists of names.
+
+Every parser raises ValueError with a message fit to show the authority that sent the
+file; nothing is guessed silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?: \d{1,2}:\d{2}(?::\d{2})?)?$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
+_SPACE = re.compile(r"\s+")
+
+
+def to_half_width(text: str) -> str:
+    """NFKC folds full-width letters, digits and brackets to their ASCII forms."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def normalise_header(header: str) -> str:
+    return _SPACE.sub("", to_half_width(header)).lower()
+
+
+def parse_date(value: object) -> dt.date:
+    """A date from the forms seen in agency files, or from a spreadsheet cell."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _from_excel_serial(float(value))
+    text = to_half_width(str(value)).strip()
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            year, month, day = (int(g) for g in match.groups())
+            try:
+                date = dt.date(year, month, day)
+            except ValueError:
+                raise ValueError(f"impossible date {text!r}") from None
+            if not 1900 <= year <= 2100:
+                raise ValueError(f"implausible year in date {text!r}")
+            return date
+    raise ValueError(f"unreadable date {text!r} (expected e.g. 2023-05-01, 2023/5/1, 2023年5月1日, 20230501)")
+
+
+def _from_excel_serial(serial: float) -> dt.date:
+    # Serials between 1 (1900-01-01) and 73050 (2099-12-31); anything else is not a date.
+    if not 1 <= serial < 73051:
+        raise ValueError(f"number {serial:g} is not a spreadsheet date")
+    return _EXCEL_EPOCH + dt.timedelta(days=int(serial))
+
+
+def parse_amount(value: object, factor: float = 1.0) -> float:
+    """A non-negative amount; `factor` converts the header's unit (万元 -> 10000)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        amount = float(value)
+    else:
+        text = to_half_width(str(value)).strip().replace(",", "").replace(" ", "")
+        for suffix, unit in (("万元", 10000.0), ("元", 1.0)):
+            if text.endswith(suffix):
+                text, factor = text[: -len(suffix)], unit
+                break
+        try:
+            amount = float(text)
+        except ValueError:
+            raise ValueError(f"amount {str(value).strip()!r} is not a number") from None
+    if amount != amount or amount in (float("inf"), float("-inf")):
+        raise ValueError(f"amount {value!r} is not a number")
+    if amount < 0:
+        raise ValueError(f"amount {value!r} is negative")
+    return round(amount * factor, 2)
+
+
+def parse_integer(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = to_half_width(str(value)).strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def split_names(value: str) -> list[str]:
+    """Several names in one cell (former names), separated by ；, ;, 、 or commas."""
+    return [n.strip() for n in _NAME_SEPARATORS.split(value) if n.strip()]
+
+
+def clean_text(value: object) -> str:
+    """A cell as text: trimmed; spreadsheet floats that are whole lose their `.0`."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value).strip()

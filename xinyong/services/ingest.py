@@ -1,0 +1,257 @@
+"""Ingestion: one agency file -> one atomic batch of records and quarantined rows.
+
+The file is streamed in chunks inside a single transaction: accepted records,
+quarantined rows, the batch's counts and its audit event commit together or not at
+all. A file that cannot be read at all is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
+
+from xinyong.domain.pack import Pack, PackError
+from xinyong.domain.records import (
+    FileRefused,
+    Rejection,
+    RowValidator,
+    ValidRecord,
+    check_mapping,
+    map_columns,
+)
+from xinyong.services.readers import RowError, open_table
+from xinyong.services.register import apply_registrations
+from xinyong.store import tables as t
+from xinyong.store.audit import append_event
+from xinyong.store.bulk import insert_rows, render_datetime
+
+CHUNK = 5000
+RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
+                  "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
+                  "decision_date", "fields", "extras", "warnings", "content_hash", "batch_id",
+                  "row_number", "created_at")
+QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw")
+
+
+@dataclass
+class IngestResult:
+    batch_id: int | None
+    file: str
+    authority: str
+    category: str
+    file_format: str
+    encoding: str | None
+    rows: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+    new_versions: int = 0
+    warnings: int = 0
+    duplicate_of: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_mapping(path: Path) -> dict[str, str]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise FileRefused(f"{path}: unreadable mapping ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise FileRefused(f"{path}: a mapping is YAML of `original header: field name` pairs")
+    return data
+
+
+def check_authority(pack: Pack, authority: str, category: str) -> None:
+    try:
+        spec = pack.authority(authority)
+        pack.category(category)
+    except PackError as exc:
+        raise FileRefused(str(exc)) from None
+    if category not in spec.competences:
+        raise FileRefused(f"authority {authority!r} is not competent for category {category!r} "
+                          f"(its competences: {', '.join(spec.competences)})")
+
+
+def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category: str, *,
+                mapping: dict[str, str] | None = None, actor: str = "cli",
+                progress: Callable[[int], None] | None = None) -> IngestResult:
+    check_authority(pack, authority, category)
+    category_spec = pack.category(category)
+    if mapping:
+        known = {f.name for f in pack.fields_of(category_spec)}
+        unknown = sorted(set(mapping.values()) - known)
+        if unknown:
+            raise FileRefused(f"mapping names unknown field(s) {', '.join(unknown)} "
+                              f"for category {category}")
+    table = open_table(path)  # refuses unreadable files before any write
+    digest = file_hash(path)
+    result = IngestResult(None, path.name, authority, category, table.file_format, table.encoding)
+    with engine.connect() as connection:
+        earlier = connection.execute(select(t.batches.c.id).where(
+            t.batches.c.authority == authority, t.batches.c.category == category,
+            t.batches.c.file_hash == digest)).scalar()
+    if earlier is not None:
+        result.duplicate_of = earlier
+        return result
+    column_mapping = map_columns(pack, category_spec, table.headers, mapping)
+    check_mapping(pack, category_spec, column_mapping)
+    validator = RowValidator(pack, category_spec, authority, column_mapping)
+    with engine.begin() as connection:
+        now = dt.datetime.now(dt.timezone.utc)
+        batch_id = connection.execute(t.batches.insert().values(
+            authority=authority, category=category, file_name=path.name, file_hash=digest,
+            file_format=table.file_format, encoding=table.encoding, headers=table.headers,
+            mapping=column_mapping.as_dict(), rows=0, accepted=0, quarantined=0, duplicates=0,
+            unchanged=0, new_versions=0, warnings=0, pack=f"{pack.code}@{pack.version}",
+            created_at=now,
+        ).returning(t.batches.c.id)).scalar_one()
+        result.batch_id = batch_id
+        writer = _BatchWriter(connection, batch_id, authority, category,
+                              render_datetime(connection, t.records.c.created_at, now),
+                              _kind_of_type(pack) if category_spec.creates_entities else None)
+        rows = iter(table.rows)
+        while chunk := list(islice(rows, CHUNK)):
+            if len(table.headers) != len(validator.mapping.headers):  # JSON Lines grew a key
+                validator = RowValidator(pack, category_spec, authority,
+                                         map_columns(pack, category_spec, table.headers, mapping))
+            writer.write(validator, chunk, result)
+            if progress:
+                progress(len(chunk))
+        connection.execute(t.batches.update().where(t.batches.c.id == batch_id).values(
+            headers=table.headers, rows=result.rows, accepted=result.accepted,
+            quarantined=result.quarantined, duplicates=result.duplicates,
+            unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings))
+        append_event(connection, actor=actor, action="batch.ingested", object_type="batch",
+                     object_id=str(batch_id), payload={
+                         "file": path.name, "file_hash": digest, "authority": authority,
+                         "category": category, "rows": result.rows, "accepted": result.accepted,
+                         "quarantined": result.quarantined, "duplicates": result.duplicates})
+    return result
+
+
+class _BatchWriter:
+    """Classifies each validated row against the batch and the store, then writes a chunk."""
+
+    def __init__(self, connection: Connection, batch_id: int, authority: str, category: str,
+                 created_at: Any, kind_of_type: dict[str, str] | None):
+        self.connection = connection
+        self.batch_id = batch_id
+        self.authority = authority
+        self.category = category
+        self.created_at = created_at
+        self.kind_of_type = kind_of_type  # set when the category is the entity register
+
+    def write(self, validator: RowValidator, chunk: list[tuple[int, list[Any] | RowError]],
+              result: IngestResult) -> None:
+        headers = validator.mapping.headers
+        rejected: list[tuple[Any, ...]] = []
+        valid: list[tuple[int, ValidRecord]] = []
+        for number, cells in chunk:
+            result.rows += 1
+            if isinstance(cells, RowError):
+                rejected.append((self.batch_id, number, None, cells.reason,
+                                 orjson.dumps({"line": cells.raw}).decode()))
+                continue
+            outcome = validator.validate(cells)
+            if isinstance(outcome, Rejection):
+                rejected.append((self.batch_id, number, outcome.field, outcome.reason, _raw(headers, cells)))
+            else:
+                valid.append((number, outcome))
+        latest = self._latest_versions({record.record_key for _, record in valid})
+        to_store: list[tuple[int, ValidRecord, int]] = []
+        for number, record in valid:
+            known = latest.get(record.record_key)
+            version = 1
+            if known is not None:
+                known_version, known_hash, known_batch, known_row = known
+                if known_hash == record.content_hash:
+                    if known_batch == self.batch_id:
+                        result.duplicates += 1
+                    else:
+                        result.accepted += 1
+                        result.unchanged += 1
+                    continue
+                if known_batch == self.batch_id:
+                    rejected.append((self.batch_id, number, validator.category.natural_key,
+                                     f"{record.natural_key} already appears in row {known_row} of this "
+                                     "file with different content", _raw(headers, _cells_of(chunk, number))))
+                    continue
+                version = known_version + 1
+                result.new_versions += 1
+            latest[record.record_key] = (version, record.content_hash, self.batch_id, number)
+            result.accepted += 1
+            result.warnings += len(record.warnings)
+            to_store.append((number, record, version))
+        result.quarantined += len(rejected)
+        insert_rows(self.connection, t.records, RECORD_COLUMNS, (
+            (r.record_key, version, self.authority, self.category, "active", r.subject_name,
+             r.subject_kind, r.subject_code, r.subject_scheme, r.subject_code_verified,
+             r.decision_date, orjson.dumps(r.fields).decode(), orjson.dumps(r.extras).decode(),
+             orjson.dumps(r.warnings).decode(), r.content_hash, self.batch_id, number, self.created_at)
+            for number, r, version in to_store))
+        if rejected:
+            insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS, rejected)
+        if self.kind_of_type is not None and to_store:
+            apply_registrations(self.connection, [r for _, r, _ in to_store], self.kind_of_type)
+
+    def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
+        """Newest stored version of each key: (version, content hash, batch, row)."""
+        if not keys:
+            return {}
+        r = t.records.c
+        found: dict[str, tuple[int, str, int, int]] = {}
+        for part in _parts(sorted(keys), 900):  # stay under SQLite's bound-parameter limit
+            rows = self.connection.execute(
+                select(r.record_key, r.version, r.content_hash, r.batch_id, r.row_number)
+                .where(r.record_key.in_(part)))
+            for key, version, digest, batch, row in rows:
+                if key not in found or found[key][0] < version:
+                    found[key] = (version, digest, batch, row)
+        return found
+
+
+def _kind_of_type(pack: Pack) -> dict[str, str]:
+    return {label: kind.value for label, kind in pack.kind_synonyms.items()}
+
+
+def _cells_of(chunk: list[tuple[int, Any]], number: int) -> list[Any]:
+    return next(cells for n, cells in chunk if n == number)
+
+
+def _raw(headers: tuple[str, ...], cells: list[Any]) -> str:
+    """The row as sent, keyed by original header, for the rejects file."""
+    return orjson.dumps({h: _plain(cells[i]) for i, h in enumerate(headers) if i < len(cells)},
+                        default=str).decode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _parts(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+

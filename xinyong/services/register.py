@@ -1,0 +1,136 @@
+"""The market-entity register: registration records create and update entities.
+
+Runs inside the ingesting batch's transaction, chunk by chunk. An entity is found by any
+of its identifiers (USCC, legacy registration number, organisation code); a new name
+makes the old one a former name, never deletes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection
+
+from xinyong.domain.identifiers import classify_code
+from xinyong.domain.names import normalise_name
+from xinyong.domain.records import ValidRecord
+from xinyong.store import tables as t
+
+LEGACY_CODE_FIELDS = ("reg_no", "org_code")
+
+
+def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None) -> str:
+    """A verified USCC is the entity's key; anything else gets an opaque generated key."""
+    if scheme == "uscc" and verified and code:
+        return code
+    seed = f"{scheme}:{code}" if code else f"name:{name}"
+    return "X" + hashlib.blake2b(seed.encode(), digest_size=8).hexdigest().upper()
+
+
+def _identifiers(record: ValidRecord) -> list[tuple[str, str, bool]]:
+    found: list[tuple[str, str, bool]] = []
+    if record.subject_code and record.subject_scheme:
+        found.append((record.subject_scheme, record.subject_code, record.subject_code_verified))
+    for name in LEGACY_CODE_FIELDS:
+        value = record.fields.get(name)
+        classified = classify_code(value) if isinstance(value, str) else None
+        if classified and classified.scheme in LEGACY_CODE_FIELDS:
+            found.append((classified.scheme, classified.value, classified.verified))
+    return found
+
+
+def _kind(record: ValidRecord, kind_of_type: dict[str, str]) -> str:
+    entity_type = record.fields.get("entity_type") or ""
+    return record.subject_kind or kind_of_type.get(entity_type, "enterprise")
+
+
+def apply_registrations(connection: Connection, records: list[ValidRecord],
+                        kind_of_type: dict[str, str]) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
+    owner: dict[tuple[str, str], int] = {}
+    values = sorted({v for _, v in wanted})
+    for start in range(0, len(values), 900):
+        rows = connection.execute(select(t.entity_identifiers.c.scheme, t.entity_identifiers.c.value,
+                                         t.entity_identifiers.c.entity_id)
+                                  .where(t.entity_identifiers.c.value.in_(values[start:start + 900])))
+        owner.update({(s, v): e for s, v, e in rows if (s, v) in wanted})
+    for record in records:
+        ids = _identifiers(record)
+        entity_id = next((owner[(s, v)] for s, v, _ in ids if (s, v) in owner), None)
+        attributes = {
+            "kind": _kind(record, kind_of_type),
+            "status": record.fields.get("status"),
+            "region": record.fields.get("region"),
+            "address": record.fields.get("address"),
+            "established": _date(record.fields.get("established")),
+            "updated_at": now,
+        }
+        if entity_id is None:
+            entity_id = connection.execute(t.entities.insert().values(
+                key=entity_key_for(record.subject_scheme, record.subject_code,
+                                   record.subject_code_verified, record.subject_name),
+                verified=record.subject_code_verified and record.subject_scheme == "uscc",
+                created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
+        else:
+            connection.execute(update(t.entities).where(t.entities.c.id == entity_id).values(
+                **{k: v for k, v in attributes.items() if v is not None}))
+        new_ids = [(s, v, ok) for s, v, ok in ids if (s, v) not in owner]
+        if new_ids:
+            connection.execute(t.entity_identifiers.insert(), [
+                {"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids])
+            owner.update({(s, v): entity_id for s, v, _ in new_ids})
+        _apply_names(connection, entity_id, record)
+        _apply_legal_representative(connection, entity_id, record)
+
+
+def _date(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _apply_names(connection: Connection, entity_id: int, record: ValidRecord) -> None:
+    n = t.entity_names.c
+    known = {row.name: row for row in connection.execute(
+        select(n.id, n.name, n.current).where(n.entity_id == entity_id))}
+    current = record.subject_name
+    since = _date(record.decision_date)
+    if current and not (current in known and known[current].current):
+        for row in known.values():
+            if row.current:
+                connection.execute(update(t.entity_names).where(n.id == row.id)
+                                   .values(current=False, valid_to=since or dt.date.today()))
+        if current in known:
+            connection.execute(update(t.entity_names).where(n.id == known[current].id)
+                               .values(current=True, valid_to=None))
+        else:
+            connection.execute(t.entity_names.insert().values(
+                entity_id=entity_id, name=current, normalised=normalise_name(current),
+                current=True, valid_from=since))
+    former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
+    if former:
+        connection.execute(t.entity_names.insert(), [
+            {"entity_id": entity_id, "name": f, "normalised": normalise_name(f), "current": False,
+             "valid_from": None, "valid_to": since} for f in dict.fromkeys(former)])
+
+
+def _apply_legal_representative(connection: Connection, entity_id: int, record: ValidRecord) -> None:
+    person = record.fields.get("legal_representative")
+    if not person:
+        return
+    person_id = record.fields.get("legal_rep_id")
+    rel = t.entity_relations.c
+    open_relation = and_(rel.entity_id == entity_id, rel.relation == "legal_representative",
+                         rel.valid_to.is_(None))
+    existing = connection.execute(select(rel.id, rel.person_name, rel.person_id).where(open_relation)).first()
+    if existing and existing.person_name == person and existing.person_id == person_id:
+        return
+    since = _date(record.decision_date)
+    if existing:
+        connection.execute(update(t.entity_relations).where(rel.id == existing.id)
+                           .values(valid_to=since or dt.date.today()))
+    connection.execute(t.entity_relations.insert().values(
+        entity_id=entity_id, relation="legal_representative", person_name=person,
+        person_id=person_id, valid_from=since))

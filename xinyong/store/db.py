@@ -1,0 +1,87 @@
+"""Opening a store: engine per URL (SQLite WAL or PostgreSQL), migrations, settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import Connection, make_url
+
+from xinyong.store import tables as t
+
+DEFAULT_URL = "sqlite:///xinyong.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class StoreError(Exception):
+    """The store cannot be used as asked; the message says why and what to do."""
+
+
+def database_url(url: str | None) -> str:
+    url = url or os.environ.get("XINYONG_DATABASE_URL") or DEFAULT_URL
+    # Accept plain postgresql:// URLs; the driver we ship is psycopg 3.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoint; safe with WAL
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def open_engine(url: str | None = None) -> Engine:
+    url = database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> str:
+    """Create or upgrade the schema to the newest revision; returns that revision."""
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+        return MigrationContext.configure(connection).get_current_revision() or ""
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to work on a store that was never initialised or is behind the code."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    if current is None:
+        raise StoreError(f"{engine.url.render_as_string(hide_password=True)}: not initialised; run `xinyong init`")
+    if current != head:
+        raise StoreError(f"schema at {current}, code expects {head}: run `xinyong init` to migrate")
+
+
+def get_setting(connection: Connection, key: str) -> str | None:
+    return connection.execute(select(t.settings.c.value).where(t.settings.c.key == key)).scalar()
+
+
+def set_setting(connection: Connection, key: str, value: str) -> None:
+    if get_setting(connection, key) is None:
+        connection.execute(t.settings.insert().values(key=key, value=value))
+    else:
+        connection.execute(t.settings.update().where(t.settings.c.key == key).values(value=value))

@@ -1,0 +1,170 @@
+"""The store's tables (SQLAlchemy Core): one schema for SQLite and PostgreSQL.
+
+Alembic migrations in `migrations/` create and change these; this module is what code
+queries against. Records are immutable versions; the audit table is append-only.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row per setting of the store, e.g. which pack it runs.
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The public key: the USCC when verified, else a generated opaque key.
+    Column("key", String(40), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(32)),
+    Column("region", String(12)),
+    Column("address", Text),
+    Column("verified", Boolean, nullable=False),
+    Column("established", Date),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+entity_identifiers = Table(
+    "entity_identifiers",
+    metadata,
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("scheme", String(16), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    UniqueConstraint("scheme", "value", name="uq_identifier"),
+)
+
+# Names with validity periods: the current name has valid_to NULL; former names
+# carry the date they stopped being used, when known.
+entity_names = Table(
+    "entity_names",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("normalised", Text, nullable=False, index=True),
+    Column("current", Boolean, nullable=False),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+    UniqueConstraint("entity_id", "name", name="uq_entity_name"),
+)
+
+# Relations: a person (legal representative) or another entity (shareholder).
+entity_relations = Table(
+    "entity_relations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("relation", String(32), nullable=False),
+    Column("person_name", Text),
+    Column("person_id", String(32), index=True),  # restricted: never shown unmasked
+    Column("other_entity_id", Integer, ForeignKey("entities.id")),
+    Column("valid_from", Date),
+    Column("valid_to", Date),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("authority", String(32), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("file_hash", String(64), nullable=False),
+    Column("file_format", String(8), nullable=False),
+    Column("encoding", String(16)),
+    Column("headers", JSON, nullable=False),  # original headers, for the rejects file
+    Column("mapping", JSON, nullable=False),  # header -> field, as applied
+    Column("rows", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("new_versions", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),
+    Column("pack", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("authority", "category", "file_hash", name="uq_batch_content"),
+)
+
+# A record version. record_key = AUTHORITY:NATURAL_KEY; a correction or revocation of
+# the same decision is a new row with version + 1, never an update of the old one.
+records = Table(
+    "records",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("record_key", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("authority", String(32), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("subject_name", Text),
+    Column("subject_kind", String(32)),
+    Column("subject_code", String(64)),
+    Column("subject_scheme", String(16)),
+    Column("subject_code_verified", Boolean, nullable=False),
+    Column("decision_date", Date),
+    Column("fields", JSON, nullable=False),
+    Column("extras", JSON, nullable=False),
+    Column("warnings", JSON, nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("entity_id", Integer, ForeignKey("entities.id")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("record_key", "version", name="uq_record_version"),
+)
+Index("ix_records_batch", records.c.batch_id)
+Index("ix_records_entity", records.c.entity_id)
+Index("ix_records_subject_code", records.c.subject_code)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False, index=True),
+    Column("row_number", Integer, nullable=False),
+    Column("field", Text),
+    Column("reason", Text, nullable=False),
+    Column("raw", JSON, nullable=False),  # the row as sent: list of cell values
+)
+
+# Append-only and hash-chained: hash = H(prev_hash + canonical event).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("reason", Text),
+    Column("legal_basis", Text),
+    Column("payload", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
