@@ -1,20 +1,21 @@
 """Identifiers of entities and persons: normalise, classify, check, mask.
 
-python-stdnum does the checking where it covers the standard. It requires digits in the
-first eight positions of a USCC, while GB 32100 also gives letters to registration
-authorities (N agriculture, Y others...), so the check character is verified here over
-the full alphabet and stdnum validates what it knows.
+python-stdnum checks resident IDs (GB 11643) and LEIs (ISO 17442). For the USCC it
+requires digits in the first eight positions, while GB 32100 also gives letters to
+registration authorities (N agriculture, Y others...); and its USCC check is only the
+shape and the check character. So the USCC is checked here, over the full alphabet,
+with the same weights (tests compare the two on stdnum's range).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from operator import mul
 from dataclasses import dataclass
 
 from stdnum import lei as _lei
 from stdnum.cn import ric as _ric
-from stdnum.cn import uscc as _uscc
 from stdnum.exceptions import ValidationError as _StdnumError
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -34,7 +35,7 @@ def normalise_code(value: str) -> str:
 
 
 def uscc_check_character(first17: str) -> str:
-    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(map(mul, map(_USCC_VALUE.__getitem__, first17), _USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -47,11 +48,7 @@ def org_code_check_character(first8: str) -> str:
 
 def is_valid_uscc(code: str) -> bool:
     """The USCC check character holds (over the full alphabet, letters in front included)."""
-    if not _USCC_SHAPE.match(code):
-        return False
-    if code[0].isdigit() and code[1].isdigit() and not _uscc.is_valid(code):
-        return False  # stdnum knows this range; trust it for the rest of its checks
-    return uscc_check_character(code[:17]) == code[17]
+    return bool(_USCC_SHAPE.match(code)) and uscc_check_character(code[:17]) == code[17]
 
 
 def is_valid_resident_id(code: str) -> bool:
@@ -92,11 +89,16 @@ def classify_code(raw: str, prefer: str = "uscc") -> ClassifiedCode | None:
     if not value:
         return None
     if len(value) == 18:
-        uscc_ok, ric_ok = is_valid_uscc(value), is_valid_resident_id(value)
-        if ric_ok and (prefer == "resident_id" or not uscc_ok):
+        uscc_ok = is_valid_uscc(value)
+        ric_ok = (prefer == "resident_id" or not uscc_ok) and is_valid_resident_id(value)
+        if ric_ok:
             return ClassifiedCode(value, "resident_id", True)
         if uscc_ok:
             return ClassifiedCode(value, "uscc", True)
+        # In a person's column a failed 18-digit value is a person's ID number: never
+        # echo it unmasked in a warning as if it were a USCC.
+        if prefer == "resident_id" and _RIC_SHAPE.match(value):
+            return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         if _USCC_SHAPE.match(value):
             return ClassifiedCode(value, "uscc", False, f"USCC {value} fails its check character")
         if _RIC_SHAPE.match(value):

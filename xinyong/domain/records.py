@@ -111,8 +111,9 @@ def check_mapping(pack: Pack, category: CategorySpec, mapping: ColumnMapping) ->
         raise FileRefused("no column naming the subject (neither a name nor a code column)")
 
 
-def _is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+def _identity(value: Any) -> Any:
+    """Text fields: the reader's cell, already trimmed."""
+    return value
 
 
 class RowValidator:
@@ -163,31 +164,35 @@ class RowValidator:
                     raise ValueError(f"unknown subject kind {clean_text(v)!r}")
                 return self.kind_synonyms[key]
             return subject_kind
-        if kind == FieldType.code:
-            return clean_text
-        return clean_text
+        return _identity
 
     def validate(self, cells: Sequence[Any]) -> ValidRecord | Rejection:
         values: dict[str, Any] = {}
         raw_text: dict[str, str] = {}
         width = len(cells)
         for index, name, convert in self.columns:
-            cell = cells[index] if index < width else None
-            if _is_blank(cell):
+            if index >= width:
+                continue
+            cell = cells[index]
+            text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
+            if not text:
                 continue
             try:
-                values[name] = convert(cell)
+                values[name] = convert(text if isinstance(cell, str) or convert is _identity else cell)
             except ValueError as exc:
                 return Rejection(name, str(exc))
-            raw_text[name] = clean_text(cell)
+            raw_text[name] = text
         for name in self.required:
             if name not in values:
                 return Rejection(name, f"required field {name} is empty")
         extras = {}
         headers = self.mapping.headers
         for index in self.mapping.extras:
-            if index < width and not _is_blank(cells[index]):
-                extras[headers[index]] = clean_text(cells[index])
+            if index < width:
+                cell = cells[index]
+                text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
+                if text:
+                    extras[headers[index]] = text
         return self._subject(values, raw_text, extras)
 
     def _subject(self, values: dict[str, Any], raw_text: dict[str, str],

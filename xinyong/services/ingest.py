@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterator
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
+from queue import Full
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import yaml
@@ -25,17 +28,17 @@ from xinyong.domain.records import (
     FileRefused,
     Rejection,
     RowValidator,
-    ValidRecord,
     check_mapping,
     map_columns,
 )
-from xinyong.services.readers import RowError, open_table
+from xinyong.services.readers import RowError, Table, open_table
 from xinyong.services.register import apply_registrations
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import insert_rows, render_datetime
 
 CHUNK = 5000
+PARALLEL_FROM_BYTES = 4 << 20  # below this, a child process costs more than it saves
 RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
                   "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
                   "decision_date", "fields", "extras", "warnings", "content_hash", "batch_id",
@@ -114,32 +117,30 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
     if earlier is not None:
         result.duplicate_of = earlier
         return result
-    column_mapping = map_columns(pack, category_spec, table.headers, mapping)
-    check_mapping(pack, category_spec, column_mapping)
-    validator = RowValidator(pack, category_spec, authority, column_mapping)
+    check_mapping(pack, category_spec, map_columns(pack, category_spec, table.headers, mapping))
+    if path.stat().st_size >= PARALLEL_FROM_BYTES and (os.cpu_count() or 1) > 1:
+        chunks = _validated_in_child(pack, category, authority, path, mapping)
+    else:
+        chunks = validated_chunks(pack, category, authority, table, mapping)
     with engine.begin() as connection:
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
             authority=authority, category=category, file_name=path.name, file_hash=digest,
             file_format=table.file_format, encoding=table.encoding, headers=table.headers,
-            mapping=column_mapping.as_dict(), rows=0, accepted=0, quarantined=0, duplicates=0,
-            unchanged=0, new_versions=0, warnings=0, pack=f"{pack.code}@{pack.version}",
-            created_at=now,
+            mapping={}, rows=0, accepted=0, quarantined=0, duplicates=0, unchanged=0,
+            new_versions=0, warnings=0, pack=f"{pack.code}@{pack.version}", created_at=now,
         ).returning(t.batches.c.id)).scalar_one()
         result.batch_id = batch_id
-        writer = _BatchWriter(connection, batch_id, authority, category,
+        writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
                               render_datetime(connection, t.records.c.created_at, now),
                               _kind_of_type(pack) if category_spec.creates_entities else None)
-        rows = iter(table.rows)
-        while chunk := list(islice(rows, CHUNK)):
-            if len(table.headers) != len(validator.mapping.headers):  # JSON Lines grew a key
-                validator = RowValidator(pack, category_spec, authority,
-                                         map_columns(pack, category_spec, table.headers, mapping))
-            writer.write(validator, chunk, result)
+        headers, column_mapping = table.headers, {}
+        for headers, column_mapping, accepted, rejected in chunks:
+            writer.write(headers, accepted, rejected, result)
             if progress:
-                progress(len(chunk))
+                progress(len(accepted) + len(rejected))
         connection.execute(t.batches.update().where(t.batches.c.id == batch_id).values(
-            headers=table.headers, rows=result.rows, accepted=result.accepted,
+            headers=headers, mapping=column_mapping, rows=result.rows, accepted=result.accepted,
             quarantined=result.quarantined, duplicates=result.duplicates,
             unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings))
         append_event(connection, actor=actor, action="batch.ingested", object_type="batch",
@@ -150,42 +151,135 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
     return result
 
 
+class Accepted(NamedTuple):
+    """A valid row as it travels from the validating process: plain values, JSON ready."""
+
+    number: int
+    record_key: str
+    natural_key: str
+    content_hash: str
+    subject_name: str | None
+    subject_kind: str | None
+    subject_code: str | None
+    subject_scheme: str | None
+    subject_code_verified: bool
+    decision_date: str | None
+    fields: str
+    extras: str
+    warnings: str
+    warning_count: int
+    cells: list[Any]  # the row as sent, should it turn out to conflict within the batch
+
+
+class Rejected(NamedTuple):
+    number: int
+    field: str | None
+    reason: str
+    raw: str  # JSON of the row keyed by original header, for the rejects file
+
+
+Chunk = tuple[list[str], dict[str, str | None], list[Accepted], list[Rejected]]
+
+
+def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
+                     mapping: dict[str, str] | None) -> Iterator[Chunk]:
+    """Read and validate in chunks; pure of the store, so it can run in another process."""
+    spec = pack.category(category)
+    validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping))
+    rows = iter(table.rows)
+    dumps = orjson.dumps
+    while chunk := list(islice(rows, CHUNK)):
+        if len(table.headers) != len(validator.mapping.headers):  # JSON Lines grew a key
+            validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping))
+        headers = validator.mapping.headers
+        accepted: list[Accepted] = []
+        rejected: list[Rejected] = []
+        for number, cells in chunk:
+            if isinstance(cells, RowError):
+                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode()))
+                continue
+            r = validator.validate(cells)
+            if isinstance(r, Rejection):
+                rejected.append(Rejected(number, r.field, r.reason, raw_row(headers, cells)))
+                continue
+            accepted.append(Accepted(
+                number, r.record_key, r.natural_key, r.content_hash, r.subject_name, r.subject_kind,
+                r.subject_code, r.subject_scheme, r.subject_code_verified, r.decision_date,
+                dumps(r.fields).decode(), dumps(r.extras).decode(), dumps(r.warnings).decode(),
+                len(r.warnings), cells))
+        yield list(table.headers), validator.mapping.as_dict(), accepted, rejected
+
+
+def _child_main(pack: Pack, category: str, authority: str, path: Path,
+                mapping: dict[str, str] | None, queue: Any, parent: int) -> None:
+    def put(item: Any) -> None:
+        while True:  # bounded queue: wait for the parent, but not for a dead one
+            try:
+                queue.put(item, timeout=1)
+                return
+            except Full:
+                if os.getppid() != parent:
+                    os._exit(1)
+    try:
+        for chunk in validated_chunks(pack, category, authority, open_table(path), mapping):
+            put(("chunk", chunk))
+        put(("end", None))
+    except FileRefused as exc:
+        put(("refused", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which rolls back
+        put(("failed", f"{type(exc).__name__}: {exc}"))
+
+
+def _validated_in_child(pack: Pack, category: str, authority: str, path: Path,
+                        mapping: dict[str, str] | None) -> Iterator[Chunk]:
+    """Reading and validation on the second core while this process writes to the store."""
+    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    queue = context.Queue(maxsize=4)  # bounded: memory stays flat in the file's size
+    child = context.Process(target=_child_main, daemon=True,
+                            args=(pack, category, authority, path, mapping, queue, os.getpid()))
+    child.start()
+    try:
+        while True:
+            kind, payload = queue.get()
+            if kind == "chunk":
+                yield payload
+            elif kind == "end":
+                return
+            elif kind == "refused":
+                raise FileRefused(payload)
+            else:
+                raise RuntimeError(f"validation of {path.name} failed: {payload}")
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+
+
 class _BatchWriter:
     """Classifies each validated row against the batch and the store, then writes a chunk."""
 
     def __init__(self, connection: Connection, batch_id: int, authority: str, category: str,
-                 created_at: Any, kind_of_type: dict[str, str] | None):
+                 key_field: str, created_at: Any, kind_of_type: dict[str, str] | None):
         self.connection = connection
+        self.key_field = key_field
         self.batch_id = batch_id
         self.authority = authority
         self.category = category
         self.created_at = created_at
         self.kind_of_type = kind_of_type  # set when the category is the entity register
 
-    def write(self, validator: RowValidator, chunk: list[tuple[int, list[Any] | RowError]],
+    def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
               result: IngestResult) -> None:
-        headers = validator.mapping.headers
-        rejected: list[tuple[Any, ...]] = []
-        valid: list[tuple[int, ValidRecord]] = []
-        for number, cells in chunk:
-            result.rows += 1
-            if isinstance(cells, RowError):
-                rejected.append((self.batch_id, number, None, cells.reason,
-                                 orjson.dumps({"line": cells.raw}).decode()))
-                continue
-            outcome = validator.validate(cells)
-            if isinstance(outcome, Rejection):
-                rejected.append((self.batch_id, number, outcome.field, outcome.reason, _raw(headers, cells)))
-            else:
-                valid.append((number, outcome))
-        latest = self._latest_versions({record.record_key for _, record in valid})
-        to_store: list[tuple[int, ValidRecord, int]] = []
-        for number, record in valid:
-            known = latest.get(record.record_key)
+        result.rows += len(accepted) + len(rejected)
+        rejected = list(rejected)
+        latest = self._latest_versions({row.record_key for row in accepted})
+        to_store: list[tuple[Accepted, int]] = []
+        for row in accepted:
+            known = latest.get(row.record_key)
             version = 1
             if known is not None:
                 known_version, known_hash, known_batch, known_row = known
-                if known_hash == record.content_hash:
+                if known_hash == row.content_hash:
                     if known_batch == self.batch_id:
                         result.duplicates += 1
                     else:
@@ -193,27 +287,28 @@ class _BatchWriter:
                         result.unchanged += 1
                     continue
                 if known_batch == self.batch_id:
-                    rejected.append((self.batch_id, number, validator.category.natural_key,
-                                     f"{record.natural_key} already appears in row {known_row} of this "
-                                     "file with different content", _raw(headers, _cells_of(chunk, number))))
+                    rejected.append(Rejected(row.number, self.key_field,
+                                             f"{row.natural_key} already appears in row {known_row} of this "
+                                             "file with different content", raw_row(headers, row.cells)))
                     continue
                 version = known_version + 1
                 result.new_versions += 1
-            latest[record.record_key] = (version, record.content_hash, self.batch_id, number)
+            latest[row.record_key] = (version, row.content_hash, self.batch_id, row.number)
             result.accepted += 1
-            result.warnings += len(record.warnings)
-            to_store.append((number, record, version))
+            result.warnings += row.warning_count
+            to_store.append((row, version))
         result.quarantined += len(rejected)
+        batch_id, created_at = self.batch_id, self.created_at
         insert_rows(self.connection, t.records, RECORD_COLUMNS, (
             (r.record_key, version, self.authority, self.category, "active", r.subject_name,
              r.subject_kind, r.subject_code, r.subject_scheme, r.subject_code_verified,
-             r.decision_date, orjson.dumps(r.fields).decode(), orjson.dumps(r.extras).decode(),
-             orjson.dumps(r.warnings).decode(), r.content_hash, self.batch_id, number, self.created_at)
-            for number, r, version in to_store))
+             r.decision_date, r.fields, r.extras, r.warnings, r.content_hash, batch_id, r.number, created_at)
+            for r, version in to_store))
         if rejected:
-            insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS, rejected)
+            insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS,
+                        ((batch_id, *r) for r in sorted(rejected)))
         if self.kind_of_type is not None and to_store:
-            apply_registrations(self.connection, [r for _, r, _ in to_store], self.kind_of_type)
+            apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type)
 
     def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
         """Newest stored version of each key: (version, content hash, batch, row)."""
@@ -235,11 +330,7 @@ def _kind_of_type(pack: Pack) -> dict[str, str]:
     return {label: kind.value for label, kind in pack.kind_synonyms.items()}
 
 
-def _cells_of(chunk: list[tuple[int, Any]], number: int) -> list[Any]:
-    return next(cells for n, cells in chunk if n == number)
-
-
-def _raw(headers: tuple[str, ...], cells: list[Any]) -> str:
+def raw_row(headers: Sequence[str], cells: list[Any]) -> str:
     """The row as sent, keyed by original header, for the rejects file."""
     return orjson.dumps({h: _plain(cells[i]) for i, h in enumerate(headers) if i < len(cells)},
                         default=str).decode()

@@ -9,17 +9,33 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.identifiers import classify_code
 from xinyong.domain.names import normalise_name
-from xinyong.domain.records import ValidRecord
 from xinyong.store import tables as t
 
+if TYPE_CHECKING:
+    from xinyong.services.ingest import Accepted
+
 LEGACY_CODE_FIELDS = ("reg_no", "org_code")
+
+
+class Registration:
+    """An accepted register row with its fields decoded."""
+
+    __slots__ = ("subject_name", "subject_kind", "subject_code", "subject_scheme",
+                 "subject_code_verified", "decision_date", "fields")
+
+    def __init__(self, row: "Accepted", fields: dict[str, Any]):
+        for name in self.__slots__[:-1]:
+            setattr(self, name, getattr(row, name))
+        self.fields = fields
 
 
 def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None) -> str:
@@ -30,7 +46,7 @@ def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: s
     return "X" + hashlib.blake2b(seed.encode(), digest_size=8).hexdigest().upper()
 
 
-def _identifiers(record: ValidRecord) -> list[tuple[str, str, bool]]:
+def _identifiers(record: Registration) -> list[tuple[str, str, bool]]:
     found: list[tuple[str, str, bool]] = []
     if record.subject_code and record.subject_scheme:
         found.append((record.subject_scheme, record.subject_code, record.subject_code_verified))
@@ -42,14 +58,15 @@ def _identifiers(record: ValidRecord) -> list[tuple[str, str, bool]]:
     return found
 
 
-def _kind(record: ValidRecord, kind_of_type: dict[str, str]) -> str:
+def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
     entity_type = record.fields.get("entity_type") or ""
     return record.subject_kind or kind_of_type.get(entity_type, "enterprise")
 
 
-def apply_registrations(connection: Connection, records: list[ValidRecord],
+def apply_registrations(connection: Connection, rows: list[Accepted],
                         kind_of_type: dict[str, str]) -> None:
     now = dt.datetime.now(dt.timezone.utc)
+    records = [Registration(row, orjson.loads(row.fields)) for row in rows]
     wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
     owner: dict[tuple[str, str], int] = {}
     values = sorted({v for _, v in wanted})
@@ -91,7 +108,7 @@ def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _apply_names(connection: Connection, entity_id: int, record: ValidRecord) -> None:
+def _apply_names(connection: Connection, entity_id: int, record: Registration) -> None:
     n = t.entity_names.c
     known = {row.name: row for row in connection.execute(
         select(n.id, n.name, n.current).where(n.entity_id == entity_id))}
@@ -116,7 +133,7 @@ def _apply_names(connection: Connection, entity_id: int, record: ValidRecord) ->
              "valid_from": None, "valid_to": since} for f in dict.fromkeys(former)])
 
 
-def _apply_legal_representative(connection: Connection, entity_id: int, record: ValidRecord) -> None:
+def _apply_legal_representative(connection: Connection, entity_id: int, record: Registration) -> None:
     person = record.fields.get("legal_representative")
     if not person:
         return
