@@ -33,7 +33,7 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -344,9 +344,12 @@ def demo_run(ctx: typer.Context,
                                            entry["category"], None, quiet=False)
         except FileRefused as exc:
             fail(f"demo file refused: {exc}")
-        console.print(f"   {entry['file']:<28} {entry['authority']:>6}/{entry['category']:<20} "
-                      f"{result.accepted:>6} accepted {result.quarantined:>4} quarantined "
-                      f"{result.duplicates:>4} duplicates {result.warnings:>4} warnings", highlight=False)
+        where = f"   {entry['file']:<29} {entry['authority'] + '/' + entry['category']:<25}"
+        if result.duplicate_of is not None:
+            console.print(f"{where} already ingested as batch {result.duplicate_of}", highlight=False)
+        else:
+            console.print(f"{where} {result.accepted:>6} ok {result.quarantined:>4} quarantined "
+                          f"{result.duplicates:>3} dup {result.warnings:>4} warn", highlight=False)
     console.print("[bold]3. the store now holds[/bold]")
     stats(as_json=False)
     if not no_serve:

@@ -240,7 +240,8 @@ class RowValidator:
                     warnings.append(f"{code_field}: {classified.warning}")
         natural_key = raw_text[self.category.natural_key]
         if self.category.key_includes_subject:
-            natural_key = f"{natural_key}#{code_text or name}"
+            # as written in the file: the authority's own spelling identifies its record
+            natural_key = f"{natural_key}#{code_text or raw_text.get(subject.name_field)}"
         date_field = self.category.date_field
         record = ValidRecord(
             natural_key=natural_key,

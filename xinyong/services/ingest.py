@@ -35,7 +35,7 @@ from xinyong.services.readers import RowError, Table, open_table
 from xinyong.services.register import apply_registrations
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import insert_rows, render_datetime
+from xinyong.store.bulk import insert_rows, render_value
 
 CHUNK = 5000
 PARALLEL_FROM_BYTES = 4 << 20  # below this, a child process costs more than it saves
@@ -132,7 +132,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         ).returning(t.batches.c.id)).scalar_one()
         result.batch_id = batch_id
         writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
-                              render_datetime(connection, t.records.c.created_at, now),
+                              render_value(connection, t.records.c.created_at, now),
                               _kind_of_type(pack) if category_spec.creates_entities else None)
         headers, column_mapping = table.headers, {}
         for headers, column_mapping, accepted, rejected in chunks:

@@ -30,7 +30,8 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
         cursor.close()
 
 
-def render_datetime(connection: Connection, column: Any, value: Any) -> Any:
+def render_value(connection: Connection, column: Any, value: Any) -> Any:
     """A value as the engine's driver wants it, the way SQLAlchemy itself would bind it."""
-    processor = column.type.bind_processor(connection.dialect)
+    dialect = connection.dialect
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor(value) if processor else value
