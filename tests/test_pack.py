@@ -167,7 +167,7 @@ def test_cn_categories_exist(cn: Pack) -> None:
         ("licence", "decision_no", False, "decision_date"),
         ("penalty", "decision_no", False, "decision_date"),
         ("court_defaulter", "case_no", True, "published_on"),
-        ("abnormal_operation", "decision_no", True, "listed_on"),
+        ("abnormal_operation", "decision_no", False, "listed_on"),
         ("tax_violation", "case_no", False, "decision_date"),
         ("env_violation", "decision_no", False, "decision_date"),
         ("tax_grade", "year", True, "evaluated_on"),

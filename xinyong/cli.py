@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from xinyong.domain.pack import Pack, PackError, load_pack
-from xinyong.domain.records import FileRefused
+from xinyong.domain.records import REJECT_COLUMNS, FileRefused
 from xinyong.services.ingest import ingest_file, load_mapping
 from xinyong.store import tables as t
 from xinyong.store.audit import verify as verify_audit
@@ -48,7 +48,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode() + "\n")
 
 
 @app.callback()
@@ -279,7 +279,7 @@ def batch_rejects(batch_id: int,
     with engine.connect() as c:
         rows = c.execute(select(q.row_number, q.field, q.reason, q.raw)
                          .where(q.batch_id == batch_id).order_by(q.row_number)).all()
-    extra = ["原始行 row", "问题字段 field", "原因 reason"]
+    extra = list(REJECT_COLUMNS)
     with output.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(headers + extra)

@@ -52,7 +52,12 @@ def is_valid_uscc(code: str) -> bool:
 
 
 def is_valid_resident_id(code: str) -> bool:
-    return bool(_RIC_SHAPE.match(code)) and _ric.is_valid(code)
+    if not _RIC_SHAPE.match(code):
+        return False
+    try:
+        return _ric.is_valid(code)
+    except KeyError:  # stdnum's region table has prefixes without counties (e.g. 212154): unknown region
+        return False
 
 
 def is_valid_lei(code: str) -> bool:

@@ -27,6 +27,9 @@ from xinyong.domain.values import (
 )
 
 PERSON_CODE_FIELDS = frozenset({"person_id", "legal_rep_id"})
+# Columns that `xinyong batch rejects` adds after the original headers.
+REJECT_COLUMNS = ("原始行 row", "问题字段 field", "原因 reason")
+REJECT_KEYS = frozenset(normalise_header(h) for h in REJECT_COLUMNS)
 
 
 class FileRefused(Exception):
@@ -77,21 +80,20 @@ def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
     for name in specs:
         by_header[normalise_header(name)] = name
     explicit_norm = {normalise_header(h): f for h, f in (explicit or {}).items()}
+    keys = [normalise_header(str(h)) for h in headers]
     field_of: dict[int, str] = {}
-    factor_of: dict[int, float] = {}
-    extras: list[int] = []
-    taken: set[str] = set()
-    for index, header in enumerate(headers):
-        key = normalise_header(str(header))
-        name = explicit_norm.get(key) or by_header.get(key)
-        if name is None or name in taken:
-            extras.append(index)
-            continue
-        taken.add(name)
-        field_of[index] = name
-        for marker, factor in specs[name].units.items():
-            if normalise_header(marker) in key:
-                factor_of[index] = factor
+    # Explicitly mapped headers claim their fields first; then canonical names and synonyms.
+    for index, key in enumerate(keys):
+        if key in explicit_norm and explicit_norm[key] not in field_of.values():
+            field_of[index] = explicit_norm[key]
+    for index, key in enumerate(keys):
+        name = by_header.get(key)
+        if index not in field_of and key not in REJECT_KEYS and name and name not in field_of.values():
+            field_of[index] = name
+    factor_of = {index: factor for index, name in field_of.items()
+                 for marker, factor in specs[name].units.items() if normalise_header(marker) in keys[index]}
+    # The reason columns of our own rejects file are not facts of the record.
+    extras = [i for i, key in enumerate(keys) if i not in field_of and key not in REJECT_KEYS]
     return ColumnMapping(tuple(str(h) for h in headers), field_of, factor_of, tuple(extras))
 
 
@@ -109,6 +111,23 @@ def check_mapping(pack: Pack, category: CategorySpec, mapping: ColumnMapping) ->
     subject = category.subject
     if subject.name_field not in mapped and not mapped.intersection(subject.code_fields):
         raise FileRefused("no column naming the subject (neither a name nor a code column)")
+
+
+def _memoised(convert: Callable[[Any], Any], size: int = 65536) -> Callable[[Any], Any]:
+    """Agency files repeat the same dates, amounts and codes: convert each value once."""
+    cache: dict[Any, Any] = {}
+
+    def memo(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        result = convert(value)  # a ValueError is not cached: it rejects the row
+        if len(cache) >= size:
+            cache.clear()
+        cache[value] = result
+        return result
+    return memo
 
 
 def _identity(value: Any) -> Any:
@@ -130,6 +149,12 @@ class RowValidator:
             self.kind_synonyms.setdefault(kind.value, kind.value)
         self.allows_persons = (category.person_legal_basis is not None
                                and SubjectKind.natural_person in category.subject_kinds)
+        subject = category.subject
+        self.code_fields = tuple((f, "resident_id" if f in PERSON_CODE_FIELDS else "uscc")
+                                 for f in subject.code_fields)
+        self.other_person_fields = tuple(f for f in sorted(PERSON_CODE_FIELDS)
+                                         if f in self.specs and f not in subject.code_fields)
+        self.classify = _memoised(lambda key: classify_code(*key))
         self.columns: list[tuple[int, str, Callable[[Any], Any]]] = [
             (index, name, self._converter(self.specs[name], mapping.factor_of.get(index, 1.0)))
             for index, name in mapping.field_of.items()
@@ -138,11 +163,11 @@ class RowValidator:
     def _converter(self, spec: FieldSpec, factor: float) -> Callable[[Any], Any]:
         kind = spec.type
         if kind == FieldType.date:
-            return lambda v: parse_date(v).isoformat()
+            return _memoised(lambda v: parse_date(v).isoformat())
         if kind == FieldType.amount:
-            return lambda v: parse_amount(v, factor)
+            return _memoised(lambda v: parse_amount(v, factor))
         if kind == FieldType.integer:
-            return parse_integer
+            return _memoised(parse_integer)
         if kind == FieldType.names:
             return lambda v: split_names(clean_text(v))
         if kind == FieldType.enum:
@@ -156,14 +181,14 @@ class RowValidator:
                 if key in synonyms:
                     return synonyms[key]
                 raise ValueError(f"value {clean_text(v)!r} is not one of {', '.join(spec.values)}")
-            return enum
+            return _memoised(enum)
         if kind == FieldType.kind:
             def subject_kind(v: Any) -> str:
                 key = normalise_header(clean_text(v))
                 if key not in self.kind_synonyms:
                     raise ValueError(f"unknown subject kind {clean_text(v)!r}")
                 return self.kind_synonyms[key]
-            return subject_kind
+            return _memoised(subject_kind)
         return _identity
 
     def validate(self, cells: Sequence[Any]) -> ValidRecord | Rejection:
@@ -206,11 +231,10 @@ class RowValidator:
         code = scheme = None
         verified = False
         code_text = None
-        for code_field in subject.code_fields:
+        for code_field, prefer in self.code_fields:
             if code_field not in values:
                 continue
-            prefer = "resident_id" if code_field in PERSON_CODE_FIELDS else "uscc"
-            classified = classify_code(values[code_field], prefer)
+            classified = self.classify((values[code_field], prefer))
             if classified is None:
                 continue
             code, scheme, verified = classified.value, classified.scheme, classified.verified
@@ -232,8 +256,10 @@ class RowValidator:
                              f"natural persons cannot be recorded in category {self.category.code} "
                              "(the pack names no legal basis)")
         # Other code fields (legal representative's ID...) are classified but not the subject.
-        for code_field in PERSON_CODE_FIELDS.intersection(values).difference(subject.code_fields):
-            classified = classify_code(values[code_field], "resident_id")
+        for code_field in self.other_person_fields:
+            if code_field not in values:
+                continue
+            classified = self.classify((values[code_field], "resident_id"))
             if classified is not None:
                 values[code_field] = classified.value
                 if classified.warning:

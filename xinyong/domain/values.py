@@ -18,6 +18,8 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+_GROUP_SEPARATOR = re.compile(r"[,\s]+")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:,|\s+)\d{3})+(?:\.\d*)?")
 _NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
 _SPACE = re.compile(r"\s+")
 
@@ -33,12 +35,23 @@ def normalise_header(header: str) -> str:
 
 def parse_date(value: object) -> dt.date:
     """A date from the forms seen in agency files, or from a spreadsheet cell."""
+    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:  # fast path: most files use ISO dates
+            date = dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if 1900 <= date.year <= 2100:
+                return date
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_excel_serial(float(value))
+        if float(value).is_integer() and 10_000_000 <= value <= 99_999_999:
+            value = str(int(value))  # 20230501 typed into a number cell: far beyond any serial
+        else:
+            return _from_excel_serial(float(value))
     text = to_half_width(str(value)).strip()
     for pattern in _DATE_PATTERNS:
         match = pattern.match(text)
@@ -58,7 +71,12 @@ def _from_excel_serial(serial: float) -> dt.date:
     # Serials between 1 (1900-01-01) and 73050 (2099-12-31); anything else is not a date.
     if not 1 <= serial < 73051:
         raise ValueError(f"number {serial:g} is not a spreadsheet date")
-    return _EXCEL_EPOCH + dt.timedelta(days=int(serial))
+    days = int(serial)
+    if days < 60:  # before Excel's fictitious 1900-02-29 (serial 60) the epoch is one day later
+        return _EXCEL_EPOCH + dt.timedelta(days=days + 1)
+    if days == 60:
+        raise ValueError("spreadsheet date 60 is 1900-02-29, a day that does not exist")
+    return _EXCEL_EPOCH + dt.timedelta(days=days)
 
 
 def parse_amount(value: object, factor: float = 1.0) -> float:
@@ -66,11 +84,16 @@ def parse_amount(value: object, factor: float = 1.0) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         amount = float(value)
     else:
-        text = to_half_width(str(value)).strip().replace(",", "").replace(" ", "")
+        text = to_half_width(str(value)).strip()
         for suffix, unit in (("万元", 10000.0), ("元", 1.0)):
             if text.endswith(suffix):
-                text, factor = text[: -len(suffix)], unit
+                text, factor = text[: -len(suffix)].rstrip(), unit
                 break
+        if _GROUP_SEPARATOR.search(text):
+            # 1,234.5 and 1 234 are grouped thousands; 1,5 is not (a decimal comma? a typo?).
+            if not _GROUPED.fullmatch(text):
+                raise ValueError(f"amount {str(value).strip()!r} has misplaced thousands separators")
+            text = _GROUP_SEPARATOR.sub("", text)
         try:
             amount = float(text)
         except ValueError:
@@ -79,7 +102,7 @@ def parse_amount(value: object, factor: float = 1.0) -> float:
         raise ValueError(f"amount {value!r} is not a number")
     if amount < 0:
         raise ValueError(f"amount {value!r} is negative")
-    return round(amount * factor, 2)
+    return round(amount * factor, 2) + 0.0  # + 0.0: never a -0.0
 
 
 def parse_integer(value: object) -> int:

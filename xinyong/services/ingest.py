@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import multiprocessing as mp
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
-from queue import Full
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,7 +35,6 @@ from xinyong.store.audit import append_event
 from xinyong.store.bulk import insert_rows, render_value
 
 CHUNK = 5000
-PARALLEL_FROM_BYTES = 4 << 20  # below this, a child process costs more than it saves
 RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
                   "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
                   "decision_date", "fields", "extras", "warnings", "content_hash", "batch_id",
@@ -79,7 +75,8 @@ def load_mapping(path: Path) -> dict[str, str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FileRefused(f"{path}: unreadable mapping ({exc})") from None
+        first_line = " ".join(str(exc).split())  # YAML errors span several lines
+        raise FileRefused(f"{path}: unreadable mapping ({first_line})") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise FileRefused(f"{path}: a mapping is YAML of `original header: field name` pairs")
     return data
@@ -117,11 +114,11 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
     if earlier is not None:
         result.duplicate_of = earlier
         return result
-    check_mapping(pack, category_spec, map_columns(pack, category_spec, table.headers, mapping))
-    if path.stat().st_size >= PARALLEL_FROM_BYTES and (os.cpu_count() or 1) > 1:
-        chunks = _validated_in_child(pack, category, authority, path, mapping)
-    else:
-        chunks = validated_chunks(pack, category, authority, table, mapping)
+    try:
+        check_mapping(pack, category_spec, map_columns(pack, category_spec, table.headers, mapping))
+    except FileRefused as exc:
+        raise FileRefused(f"{path.name}: {exc}") from None
+    chunks = validated_chunks(pack, category, authority, table, mapping)
     with engine.begin() as connection:
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
@@ -152,7 +149,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
 
 
 class Accepted(NamedTuple):
-    """A valid row as it travels from the validating process: plain values, JSON ready."""
+    """A valid row, its values ready for the store's bulk path (JSON already serialised)."""
 
     number: int
     record_key: str
@@ -183,7 +180,7 @@ Chunk = tuple[list[str], dict[str, str | None], list[Accepted], list[Rejected]]
 
 def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
                      mapping: dict[str, str] | None) -> Iterator[Chunk]:
-    """Read and validate in chunks; pure of the store, so it can run in another process."""
+    """Read and validate in chunks; touches no store."""
     spec = pack.category(category)
     validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping))
     rows = iter(table.rows)
@@ -208,51 +205,6 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
                 dumps(r.fields).decode(), dumps(r.extras).decode(), dumps(r.warnings).decode(),
                 len(r.warnings), cells))
         yield list(table.headers), validator.mapping.as_dict(), accepted, rejected
-
-
-def _child_main(pack: Pack, category: str, authority: str, path: Path,
-                mapping: dict[str, str] | None, queue: Any, parent: int) -> None:
-    def put(item: Any) -> None:
-        while True:  # bounded queue: wait for the parent, but not for a dead one
-            try:
-                queue.put(item, timeout=1)
-                return
-            except Full:
-                if os.getppid() != parent:
-                    os._exit(1)
-    try:
-        for chunk in validated_chunks(pack, category, authority, open_table(path), mapping):
-            put(("chunk", chunk))
-        put(("end", None))
-    except FileRefused as exc:
-        put(("refused", str(exc)))
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which rolls back
-        put(("failed", f"{type(exc).__name__}: {exc}"))
-
-
-def _validated_in_child(pack: Pack, category: str, authority: str, path: Path,
-                        mapping: dict[str, str] | None) -> Iterator[Chunk]:
-    """Reading and validation on the second core while this process writes to the store."""
-    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    queue = context.Queue(maxsize=4)  # bounded: memory stays flat in the file's size
-    child = context.Process(target=_child_main, daemon=True,
-                            args=(pack, category, authority, path, mapping, queue, os.getpid()))
-    child.start()
-    try:
-        while True:
-            kind, payload = queue.get()
-            if kind == "chunk":
-                yield payload
-            elif kind == "end":
-                return
-            elif kind == "refused":
-                raise FileRefused(payload)
-            else:
-                raise RuntimeError(f"validation of {path.name} failed: {payload}")
-    finally:
-        child.join(timeout=5)
-        if child.is_alive():
-            child.kill()
 
 
 class _BatchWriter:

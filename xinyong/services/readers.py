@@ -95,12 +95,22 @@ def _read_csv(path: Path) -> Table:
         handle.close()
         raise FileRefused(f"{path.name}: no header row ({exc or 'file has no lines'})") from None
 
+    if not any(h.strip() for h in headers):
+        handle.close()
+        raise FileRefused(f"{path.name}: the first line is blank, not a header row")
+    width = len(headers)
+
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         with handle:
             number = 1
             try:
                 for number, row in enumerate(reader, start=2):
-                    if any(cell.strip() for cell in row):
+                    if len(row) > width and any(cell.strip() for cell in row[width:]):
+                        # More cells than headers: an unquoted separator shifted the row. Its
+                        # cells cannot be trusted to their columns, and none may vanish.
+                        yield number, RowError(f"{len(row)} cells but {width} headers "
+                                               f"(an unquoted {delimiter!r} in a cell?)", delimiter.join(row))
+                    elif any(cell.strip() for cell in row):
                         yield number, row
             except UnicodeDecodeError as exc:
                 raise FileRefused(f"{path.name}: row {number + 1}: undecodable bytes as {encoding} "
@@ -108,8 +118,12 @@ def _read_csv(path: Path) -> Table:
             except csv.Error as exc:
                 raise FileRefused(f"{path.name}: row {number + 1}: broken CSV ({exc})") from None
 
-    return Table("csv", encoding.replace("-sig", " bom") if encoding.endswith("-sig") else encoding,
-                 [h.strip() for h in headers], rows())
+    return Table("csv", _label(encoding), [h.strip() for h in headers], rows())
+
+
+def _label(encoding: str) -> str:
+    """How a batch records its encoding: utf-8, utf-8 bom or gb18030."""
+    return encoding.replace("-sig", " bom") if encoding.endswith("-sig") else encoding
 
 
 def _read_xlsx(path: Path) -> Table:
@@ -177,4 +191,4 @@ def _read_jsonl(path: Path) -> Table:
             except UnicodeDecodeError as exc:
                 raise FileRefused(f"{path.name}: line {number + 1}: undecodable bytes ({exc.reason})") from None
 
-    return Table("jsonl", encoding, keys, rows())
+    return Table("jsonl", _label(encoding), keys, rows())

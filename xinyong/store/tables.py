@@ -133,12 +133,10 @@ records = Table(
     Column("content_hash", String(32), nullable=False),
     Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
     Column("row_number", Integer, nullable=False),
-    Column("entity_id", Integer, ForeignKey("entities.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("record_key", "version", name="uq_record_version"),
 )
 Index("ix_records_batch", records.c.batch_id)
-Index("ix_records_entity", records.c.entity_id)
 Index("ix_records_subject_code", records.c.subject_code)
 
 quarantine = Table(
