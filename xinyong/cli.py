@@ -28,10 +28,16 @@ pack_app = typer.Typer(help="Jurisdiction packs: validate and show.", no_args_is
 batch_app = typer.Typer(help="Ingested batches and their quarantined rows.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo jurisdiction: generate it, or run the whole pipeline on it.")
+review_app = typer.Typer(help="The resolution review queue: records waiting for a human.", no_args_is_help=True)
+links_app = typer.Typer(help="Record-to-entity links.", no_args_is_help=True)
+entity_app = typer.Typer(help="Entities: identity, names, links.", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
 app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
 app.add_typer(demo_app, name="demo")
+app.add_typer(review_app, name="review")
+app.add_typer(links_app, name="links")
+app.add_typer(entity_app, name="entity")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
@@ -305,6 +311,133 @@ def audit_verify(as_json: JsonFlag = False) -> None:
         console.print(f"audit chain intact: {count} events")
     if problem is not None:
         fail(f"audit chain broken: {problem}")
+
+
+# -- resolution -----------------------------------------------------------------------------
+
+@app.command("resolve")
+def resolve_command(
+        evaluate_truth: Annotated[Optional[Path], typer.Option(
+            "--evaluate", help="Ground truth CSV (record_key,entity_key): print precision, recall, F1.")] = None,
+        everything: Annotated[bool, typer.Option("--all", help="Re-resolve every record (judgements still win).")] = False,
+        as_json: JsonFlag = False) -> None:
+    """Link every unresolved record to an entity: identifier, exact name, then scored candidates."""
+    from xinyong.services import resolve as resolution
+
+    engine = engine_for_work()
+    if evaluate_truth is not None:
+        try:
+            report = resolution.evaluate(engine, evaluate_truth)
+        except (resolution.ResolveError, OSError) as exc:
+            fail(str(exc))
+        if as_json:
+            print_json(report)
+        else:
+            for key, value in report.items():
+                console.print(f"{key:>28}: {value}", highlight=False)
+        return
+    pack = active_pack(engine)
+    if as_json or not console.is_terminal:
+        result = resolution.resolve(engine, pack, everything=everything)
+    else:
+        with Progress(SpinnerColumn(), TextColumn("resolving"), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("resolve", total=None)
+            result = resolution.resolve(engine, pack, everything=everything,
+                                        progress=lambda n: progress.advance(task, n))
+    if as_json:
+        print_json(result.as_dict())
+        return
+    console.print(f"{result.records} records resolved in {result.seconds} s: {result.by_identifier} by identifier, "
+                  f"{result.by_exact_name} by exact name, {result.by_score} by score, "
+                  f"{result.by_judgement} by judgement; {result.in_review} in review; "
+                  f"{result.new_entities} given a new entity", highlight=False)
+
+
+@review_app.command("list")
+def review_list(as_json: JsonFlag = False) -> None:
+    """Records waiting for a human, with their candidates and scores."""
+    from xinyong.services.resolve import review_queue
+
+    queue = review_queue(engine_for_work())
+    if as_json:
+        print_json(queue)
+        return
+    table = Table("id", "record", "subject", "score", "candidates (entity: score)")
+    for item in queue:
+        table.add_row(str(item["id"]), item["record_key"], item["subject_name"] or item["subject_code"] or "",
+                      str(item["score"]), ", ".join(f"{c['entity']}: {c['score']}" for c in item["candidates"]))
+    console.print(table)
+    console.print(f"{len(queue)} records in review")
+
+
+def _judge(record_id: int, verdict: str, entity: str | None, actor: str, reason: str | None, as_json: bool) -> None:
+    from xinyong.services.resolve import ResolveError, judge
+
+    engine = engine_for_work()
+    try:
+        outcome = judge(engine, active_pack(engine), record_id, verdict, entity_key=entity, actor=actor, reason=reason)
+    except ResolveError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(outcome)
+    else:
+        console.print(f"record {outcome['record_key']}: {outcome['state']}"
+                      + (f" to {outcome['entity']}" if outcome["entity"] else ""), highlight=False)
+
+
+ActorOption = Annotated[str, typer.Option("--actor", help="Who decides (kept in the audit trail).")]
+ReasonOption = Annotated[Optional[str], typer.Option("--reason", help="Why.")]
+EntityOption = Annotated[Optional[str], typer.Option("--entity", help="Entity key; default: the top candidate.")]
+
+
+@review_app.command("accept")
+def review_accept(record_id: int, entity: EntityOption = None, actor: ActorOption = "cli",
+                  reason: ReasonOption = None, as_json: JsonFlag = False) -> None:
+    """The record is about this entity (the top candidate unless --entity)."""
+    _judge(record_id, "match", entity, actor, reason, as_json)
+
+
+@review_app.command("reject")
+def review_reject(record_id: int, entity: EntityOption = None, actor: ActorOption = "cli",
+                  reason: ReasonOption = None, as_json: JsonFlag = False) -> None:
+    """The record is not about this entity (every candidate shown unless --entity)."""
+    _judge(record_id, "no_match", entity, actor, reason, as_json)
+
+
+@links_app.command("export")
+def links_export(output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")]) -> None:
+    """Every record's current link: record_key,entity_key,method,score."""
+    from xinyong.services.resolve import export_links
+
+    count = export_links(engine_for_work(), output)
+    console.print(f"{count} links written to {output}")
+
+
+@entity_app.command("show")
+def entity_show(code: Annotated[str, typer.Argument(help="Entity key or any of its identifiers.")],
+                as_json: JsonFlag = False) -> None:
+    """An entity's identity, names, relations, and every record linked to it with how."""
+    from xinyong.services.entities import EntityNotFound, entity_file
+
+    try:
+        data = entity_file(engine_for_work(), code)
+    except EntityNotFound as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[bold]{data['name']}[/bold]  {data['key']}  ({data['kind']}, {data['origin']})", highlight=False)
+    for name in data["names"]:
+        console.print(f"  name: {name['name']}" + ("" if name["current"] else " (former)"), highlight=False)
+    for ident in data["identifiers"]:
+        console.print(f"  {ident['scheme']}: {ident['value']}" + ("" if ident["verified"] else " (unverified)"),
+                      highlight=False)
+    table = Table("record", "category", "method", "score", title="linked records", title_justify="left")
+    for record in data["records"]:
+        table.add_row(record["record_key"], record["category"], record["link"]["method"],
+                      str(record["link"]["score"]))
+    console.print(table)
 
 
 # -- demo -----------------------------------------------------------------------------------

@@ -231,9 +231,24 @@ class CalendarSpec(Strict):
     extra_working_days: list[dt.date] = []
 
 
+class NameRulesSpec(Strict):
+    """How entity names are reduced to a comparable core (see domain/matching.py)."""
+
+    # variant -> canonical legal form, e.g. 有限责任公司 -> 有限公司, "co.,ltd." -> 有限公司
+    legal_forms: dict[str, str] = {}
+    # a name ending in one of these is a branch, distinct from its head office
+    branch_markers: list[str] = []
+    # place names that prefix a name (北京 / 北京市) or stand in brackets ((北京))
+    region_names: list[str] = []
+    region_suffixes: list[str] = []
+
+
 class ResolutionSpec(Strict):
     auto_link: float = Field(ge=0, le=1)
     review: float = Field(ge=0, le=1)
+    # two candidates closer than this both above auto_link: a human decides
+    ambiguity_margin: float = Field(default=0.03, ge=0, le=1)
+    names: NameRulesSpec = NameRulesSpec()
 
     @model_validator(mode="after")
     def _ordered(self) -> "ResolutionSpec":

@@ -42,8 +42,12 @@ def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: s
     """A verified USCC is the entity's key; anything else gets an opaque generated key."""
     if scheme == "uscc" and verified and code:
         return code
-    seed = f"{scheme}:{code}" if code else f"name:{name}"
-    return "X" + hashlib.blake2b(seed.encode(), digest_size=8).hexdigest().upper()
+    return opaque_key("X", f"{scheme}:{code}" if code else f"name:{name}")
+
+
+def opaque_key(prefix: str, seed: str) -> str:
+    """A stable key that reveals nothing of what it was made from (no ID number in URLs)."""
+    return prefix + hashlib.blake2b(seed.encode(), digest_size=8).hexdigest().upper()
 
 
 def _identifiers(record: Registration) -> list[tuple[str, str, bool]]:

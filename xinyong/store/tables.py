@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -42,6 +43,8 @@ entities = Table(
     Column("region", String(12)),
     Column("address", Text),
     Column("verified", Boolean, nullable=False),
+    # register: from the market-entity register; resolution: made for an unmatched subject
+    Column("origin", String(12), nullable=False, server_default="register"),
     Column("established", Date),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -165,4 +168,61 @@ audit_events = Table(
     Column("payload", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+)
+
+# -- resolution ----------------------------------------------------------------------------
+
+# The current link of each record version to an entity, and how it was made.
+record_links = Table(
+    "record_links",
+    metadata,
+    Column("record_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("records.id"),
+           primary_key=True),
+    Column("state", String(8), nullable=False),  # linked | review | new
+    Column("entity_id", Integer, ForeignKey("entities.id"), index=True),  # NULL while in review
+    # identifier | exact_name | score | judgement | new_entity
+    Column("method", String(16), nullable=False),
+    Column("score", Float),
+    Column("explanation", JSON, nullable=False),  # score components, candidates
+    Column("resolved_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_record_links_state", record_links.c.state)
+
+# Human decisions on a record's subject; kept forever and applied before any scorer.
+judgements = Table(
+    "judgements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("record_key", Text, nullable=False, index=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False),
+    Column("verdict", String(8), nullable=False),  # match | no_match
+    Column("actor", Text, nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# Splink models trained on this store's data, as Splink's own JSON.
+resolution_models = Table(
+    "resolution_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("purpose", String(32), nullable=False),  # e.g. entity_dedupe
+    Column("model", JSON, nullable=False),
+    Column("trained_on", Integer, nullable=False),  # rows it was trained on
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Candidate duplicate entities found by batch de-duplication; merged only by a judgement.
+duplicate_pairs = Table(
+    "duplicate_pairs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_a", Integer, ForeignKey("entities.id"), nullable=False),
+    Column("entity_b", Integer, ForeignKey("entities.id"), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("engine", String(8), nullable=False),
+    Column("model_id", Integer, ForeignKey("resolution_models.id"), nullable=False),
+    Column("state", String(8), nullable=False),  # open | same | different
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("entity_a", "entity_b", name="uq_duplicate_pair"),
 )

@@ -1,0 +1,63 @@
+"""An entity's file: identity, names, identifiers, relations and linked records with how."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from xinyong.domain.identifiers import mask_person_id, normalise_code
+from xinyong.services.resolve import PERSON_SCHEMES
+from xinyong.store import tables as t
+
+
+class EntityNotFound(Exception):
+    pass
+
+
+def find_entity_id(connection, code: str) -> int | None:
+    """By entity key, else by any identifier (normalised as codes are)."""
+    found = connection.execute(select(t.entities.c.id).where(t.entities.c.key == code)).scalar()
+    if found is None:
+        found = connection.execute(select(t.entity_identifiers.c.entity_id)
+                                   .where(t.entity_identifiers.c.value == normalise_code(code))).scalar()
+    return found
+
+
+def entity_file(engine: Engine, code: str) -> dict[str, Any]:
+    with engine.connect() as c:
+        entity_id = find_entity_id(c, code)
+        if entity_id is None:
+            raise EntityNotFound(f"no entity with key or identifier {code!r}")
+        e = c.execute(select(t.entities).where(t.entities.c.id == entity_id)).mappings().one()
+        n = t.entity_names.c
+        names = [dict(r) for r in c.execute(select(n.name, n.current, n.valid_from, n.valid_to)
+                                             .where(n.entity_id == entity_id)
+                                             .order_by(n.current.desc(), n.id)).mappings()]
+        i = t.entity_identifiers.c
+        identifiers = [{"scheme": s, "value": mask_person_id(v) if s in PERSON_SCHEMES else v, "verified": bool(ok)}
+                       for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id))]
+        rel = t.entity_relations.c
+        relations = [{"relation": r.relation, "person_name": r.person_name,
+                      "person_id": mask_person_id(r.person_id) if r.person_id else None,
+                      "valid_from": r.valid_from, "valid_to": r.valid_to}
+                     for r in c.execute(select(rel.relation, rel.person_name, rel.person_id, rel.valid_from,
+                                               rel.valid_to).where(rel.entity_id == entity_id))]
+        r, link = t.records.c, t.record_links.c
+        records = []
+        for row in c.execute(select(r.record_key, r.version, r.category, r.authority, r.decision_date,
+                                    r.subject_name, link.state, link.method, link.score, link.explanation)
+                             .join(t.record_links, link.record_id == r.id)
+                             .where(link.entity_id == entity_id).order_by(r.decision_date, r.record_key)):
+            explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+            records.append({"record_key": row.record_key, "version": row.version, "category": row.category,
+                            "authority": row.authority, "decision_date": row.decision_date,
+                            "subject_name": row.subject_name,
+                            "link": {"state": row.state, "method": row.method, "score": row.score,
+                                     "explanation": explanation}})
+    current = next((x["name"] for x in names if x["current"]), names[0]["name"] if names else None)
+    return {"key": e["key"], "kind": e["kind"], "origin": e["origin"], "verified": bool(e["verified"]),
+            "status": e["status"], "region": e["region"], "address": e["address"],
+            "established": e["established"], "name": current, "names": names,
+            "identifiers": identifiers, "relations": relations, "records": records}

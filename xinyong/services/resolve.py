@@ -1,0 +1,452 @@
+"""Resolution: link every record to the entity it is about, and say how.
+
+Order of evidence: a human judgement; a valid identifier (USCC, legacy codes, a person's
+ID number); the exact normalised name (current or former); scored candidates found by
+blocking on name bigrams, code halves and the legal representative. At or above the
+pack's `auto_link` a candidate is linked; between `review` and `auto_link` the record
+waits for a human; below, the subject gets a new unverified entity. Two different valid
+identifiers are never merged: a record with a valid code links only by that code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy.engine import Connection
+
+from xinyong.domain.matching import NameAnalyser, Profile, Scored, Subject, bigrams, code_halves, score
+from xinyong.domain.names import normalise_name
+from xinyong.domain.pack import Pack
+from xinyong.services.register import entity_key_for, opaque_key
+from xinyong.store import tables as t
+from xinyong.store.audit import append_event
+from xinyong.store.bulk import insert_rows, render_value
+
+CHUNK = 5000
+MAX_CANDIDATES = 30
+COMMON_BIGRAM_SHARE = 0.01  # a bigram in more than 1% of names does not block
+LINK_COLUMNS = ("record_id", "state", "entity_id", "method", "score", "explanation", "resolved_at")
+PERSON_SCHEMES = frozenset({"resident_id"})
+
+
+@dataclass
+class ResolveResult:
+    records: int = 0
+    by_identifier: int = 0
+    by_exact_name: int = 0
+    by_score: int = 0
+    by_judgement: int = 0
+    in_review: int = 0
+    new_entities: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Decision:
+    state: str  # linked | review | new
+    method: str
+    entity_id: int | None = None
+    score: float | None = None
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+class EntityIndex:
+    """What resolution needs to know of every entity, held in memory for one run."""
+
+    def __init__(self, analyser: NameAnalyser):
+        self.analyser = analyser
+        self.by_identifier: dict[tuple[str, str], int] = {}
+        self.by_name_key: dict[str, set[tuple[int, str | None]]] = defaultdict(set)  # -> (entity, place)
+        self.by_block: dict[str, list[int]] = defaultdict(list)
+        self.profiles: dict[int, Profile] = {}
+        self.origin: dict[int, str] = {}
+        self.key: dict[int, str] = {}
+
+    def add(self, entity_id: int, key: str, origin: str, person: bool, names: Iterable[str],
+            identifiers: Iterable[tuple[str, str, bool]], legal_rep: str | None) -> None:
+        parts = [self.analyser.parts(n) for n in names if n]
+        profile = self.profiles.get(entity_id)
+        if profile is None:
+            profile = self.profiles[entity_id] = Profile(entity_id, [], [], legal_rep, person)
+            self.origin[entity_id], self.key[entity_id] = origin, key
+        for p in parts:
+            if p in profile.names:
+                continue
+            profile.names.append(p)
+            self.by_name_key[p.key].add((entity_id, p.region))
+            for gram in bigrams(p.core):
+                self.by_block["n" + gram].append(entity_id)
+        for scheme, value, verified in identifiers:
+            if verified:
+                self.by_identifier[(scheme, value)] = entity_id
+            if scheme not in PERSON_SCHEMES:
+                profile.codes.append(value)
+                for half in code_halves(value):
+                    self.by_block["c" + half].append(entity_id)
+        if legal_rep:
+            profile.legal_rep = legal_rep
+            self.by_block["r" + legal_rep].append(entity_id)
+
+    def candidates(self, subject: Subject) -> list[int]:
+        """Entities sharing blocking keys with the subject, most shared first (capped)."""
+        counts: dict[int, int] = defaultdict(int)
+        common = max(50, int(len(self.profiles) * COMMON_BIGRAM_SHARE))
+        keys = ["n" + g for g in bigrams(subject.name.core)] if subject.name else []
+        if subject.code:
+            keys += ["c" + h for h in code_halves(subject.code)]
+        if subject.legal_rep:
+            keys.append("r" + subject.legal_rep)
+        for block in keys:
+            ids = self.by_block.get(block, ())
+            if block[0] == "n" and len(ids) > common:
+                continue
+            weight = 1 if block[0] == "n" else 3
+            for entity_id in ids:
+                counts[entity_id] += weight
+        ranked = sorted(counts, key=counts.__getitem__, reverse=True)
+        return ranked[:MAX_CANDIDATES]
+
+
+def load_index(connection: Connection, analyser: NameAnalyser) -> EntityIndex:
+    index = EntityIndex(analyser)
+    names: dict[int, list[str]] = defaultdict(list)
+    for entity_id, name, current in connection.execute(
+            select(t.entity_names.c.entity_id, t.entity_names.c.name, t.entity_names.c.current)):
+        names[entity_id].insert(0, name) if current else names[entity_id].append(name)
+    identifiers: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
+    i = t.entity_identifiers.c
+    for entity_id, scheme, value, verified in connection.execute(select(i.entity_id, i.scheme, i.value, i.verified)):
+        identifiers[entity_id].append((scheme, value, bool(verified)))
+    rel = t.entity_relations.c
+    reps = dict(connection.execute(select(rel.entity_id, rel.person_name).where(
+        rel.relation == "legal_representative", rel.valid_to.is_(None))).all())
+    e = t.entities.c
+    for entity_id, key, origin, kind in connection.execute(select(e.id, e.key, e.origin, e.kind)):
+        index.add(entity_id, key, origin, kind == "natural_person", names.get(entity_id, ()),
+                  identifiers.get(entity_id, ()), reps.get(entity_id))
+    return index
+
+
+def load_judgements(connection: Connection) -> tuple[dict[str, int], dict[str, set[int]]]:
+    """The newest verdict per (record, entity): matches, and the entities ruled out."""
+    j = t.judgements.c
+    latest: dict[tuple[str, int], str] = {}
+    for record_key, entity_id, verdict in connection.execute(
+            select(j.record_key, j.entity_id, j.verdict).order_by(j.id)):
+        latest[(record_key, entity_id)] = verdict
+    match: dict[str, int] = {}
+    ruled_out: dict[str, set[int]] = defaultdict(set)
+    for (record_key, entity_id), verdict in latest.items():
+        if verdict == "match":
+            match[record_key] = entity_id
+        else:
+            ruled_out[record_key].add(entity_id)
+    return match, ruled_out
+
+
+class Resolver:
+    def __init__(self, pack: Pack, index: EntityIndex, matches: dict[str, int],
+                 ruled_out: dict[str, set[int]]):
+        self.spec = pack.resolution
+        self.index = index
+        self.matches = matches
+        self.ruled_out = ruled_out
+
+    def decide(self, record_key: str, name: str | None, kind: str | None, code: str | None,
+               scheme: str | None, verified: bool, legal_rep: str | None) -> Decision:
+        index = self.index
+        if record_key in self.matches:
+            return Decision("linked", "judgement", self.matches[record_key], 1.0,
+                            {"judgement": "a person decided this link"})
+        excluded = self.ruled_out.get(record_key, set())
+        person = kind == "natural_person" or scheme in PERSON_SCHEMES
+        if code and verified:
+            entity_id = index.by_identifier.get((scheme, code))
+            if entity_id is not None and entity_id not in excluded:
+                return Decision("linked", "identifier", entity_id, 1.0, {"identifier": scheme})
+            return Decision("new", "new_entity", None, None,
+                            {"reason": f"valid {scheme} not held by any entity; never linked by name"})
+        if person:
+            return Decision("new", "new_entity", None, None,
+                            {"reason": "a person without a valid ID number is never linked by name"})
+        parts = index.analyser.parts(name) if name else None
+        subject = Subject(parts, code, legal_rep, person)
+        if parts is not None:
+            # the same name in another place is another entity
+            exact = {e for e, place in index.by_name_key.get(parts.key, ())
+                     if e not in excluded and not index.profiles[e].person
+                     and (parts.region is None or place is None or place == parts.region)}
+            if len(exact) == 1:
+                return Decision("linked", "exact_name", exact.pop(), 1.0, {"name": parts.key})
+        scored = sorted((score(subject, index.profiles[e]) for e in index.candidates(subject)
+                         if e not in excluded), key=lambda s: s.score, reverse=True)
+        return self._by_score(scored)
+
+    def _by_score(self, scored: list[Scored]) -> Decision:
+        spec = self.spec
+        if not scored or scored[0].score < spec.review:
+            best = scored[0] if scored else None
+            return Decision("new", "new_entity", None, None, {
+                "reason": "no candidate reaches the review threshold",
+                "best": _explain(best) if best else None})
+        top = scored[0]
+        ambiguous = len(scored) > 1 and scored[1].score >= top.score - spec.ambiguity_margin
+        if top.score >= spec.auto_link and not ambiguous:
+            return Decision("linked", "score", top.entity_id, top.score, _explain(top))
+        candidates = [_explain(s) for s in scored[:5] if s.score >= spec.review]
+        return Decision("review", "score", None, top.score, {
+            "reason": "ambiguous: candidates too close" if ambiguous and top.score >= spec.auto_link
+            else "score between review and auto-link thresholds",
+            "candidates": candidates})
+
+
+def _explain(scored: Scored) -> dict[str, Any]:
+    return {"entity_id": scored.entity_id, "score": scored.score, "components": scored.components}
+
+
+def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str = "cli",
+            progress: Callable[[int], None] | None = None) -> ResolveResult:
+    """Resolve records without a link, in review or given a new entity (all with `everything`).
+
+    Judgement links are kept on every run. One transaction: a run is all or nothing.
+    """
+    started = time.perf_counter()
+    result = ResolveResult()
+    analyser = NameAnalyser(pack.resolution.names)
+    with engine.begin() as connection:
+        index = load_index(connection, analyser)
+        matches, ruled_out = load_judgements(connection)
+        resolver = Resolver(pack, index, matches, ruled_out)
+        now = dt.datetime.now(dt.timezone.utc)
+        resolved_at = render_value(connection, t.record_links.c.resolved_at, now)
+        r, link = t.records.c, t.record_links.c
+        due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
+        if everything:
+            due = or_(due, link.method != "judgement")
+        query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code,
+                        r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
+                 .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
+                 .where(due).order_by(r.id).limit(CHUNK))
+        last = 0
+        while rows := connection.execute(query.where(r.id > last)).all():
+            last = rows[-1].id
+            links = []
+            for row in rows:
+                fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+                decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
+                                           row.subject_code, row.subject_scheme,
+                                           bool(row.subject_code_verified), fields.get("legal_representative"))
+                if decision.state == "new":
+                    decision.entity_id = (row.entity_id if row.state == "new" and row.entity_id
+                                          else _new_entity(connection, index, row, now))
+                _count(result, decision)
+                links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
+                              orjson.dumps(decision.explanation).decode(), resolved_at))
+            connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
+            insert_rows(connection, t.record_links, LINK_COLUMNS, links)
+            result.records += len(rows)
+            if progress:
+                progress(len(rows))
+        result.seconds = round(time.perf_counter() - started, 2)
+        append_event(connection, actor=actor, action="resolution.run", object_type="resolution",
+                     object_id=now.isoformat(), payload=result.as_dict())
+    return result
+
+
+def _count(result: ResolveResult, decision: Decision) -> None:
+    if decision.state == "review":
+        result.in_review += 1
+    elif decision.state == "new":
+        result.new_entities += 1
+    else:
+        attribute = {"identifier": "by_identifier", "exact_name": "by_exact_name",
+                     "score": "by_score", "judgement": "by_judgement"}[decision.method]
+        setattr(result, attribute, getattr(result, attribute) + 1)
+
+
+def _new_entity(connection: Connection, index: EntityIndex, row: Any, now: dt.datetime) -> int:
+    """An entity for a subject that matched nothing; later records of it link by name or code."""
+    verified = bool(row.subject_code_verified) and row.subject_code is not None
+    person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
+    if person:  # a person's key never carries the ID number
+        key = opaque_key("P", f"person:{row.subject_code or row.subject_name}")
+    else:
+        key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
+                             row.subject_name or row.record_key)
+    existing = connection.execute(select(t.entities.c.id).where(t.entities.c.key == key)).scalar()
+    if existing is not None:
+        return existing
+    entity_id = connection.execute(t.entities.insert().values(
+        key=key, kind="natural_person" if person else (row.subject_kind or "enterprise"),
+        verified=verified and row.subject_scheme == "uscc", origin="resolution",
+        created_at=now, updated_at=now).returning(t.entities.c.id)).scalar_one()
+    identifiers = [(row.subject_scheme, row.subject_code, True)] if verified else []
+    if identifiers:
+        connection.execute(t.entity_identifiers.insert().values(
+            entity_id=entity_id, scheme=row.subject_scheme, value=row.subject_code, verified=True))
+    if row.subject_name:
+        connection.execute(t.entity_names.insert().values(
+            entity_id=entity_id, name=row.subject_name, normalised=normalise_name(row.subject_name),
+            current=True))
+    unverified = [(row.subject_scheme or "unknown", row.subject_code, False)] if row.subject_code and not verified else []
+    index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name and not person else [],
+              identifiers + unverified, None)
+    return entity_id
+
+
+# -- judgements ------------------------------------------------------------------------------
+
+class ResolveError(Exception):
+    """A resolution command that cannot be carried out; the message says why."""
+
+
+def _entity_id(connection: Connection, key: str) -> int:
+    found = connection.execute(select(t.entities.c.id).where(t.entities.c.key == key)).scalar()
+    if found is None:
+        raise ResolveError(f"no entity {key!r}")
+    return found
+
+
+def review_queue(engine: Engine) -> list[dict[str, Any]]:
+    r, link = t.records.c, t.record_links.c
+    with engine.connect() as connection:
+        rows = connection.execute(select(r.id, r.record_key, r.subject_name, r.subject_code, link.score,
+                                         link.explanation)
+                                  .join(t.record_links, link.record_id == r.id)
+                                  .where(link.state == "review").order_by(link.score.desc(), r.id)).all()
+        keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)).all()) if rows else {}
+    queue = []
+    for row in rows:
+        explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+        candidates = [{**c, "entity": keys.get(c["entity_id"])} for c in explanation.get("candidates", [])]
+        queue.append({"id": row.id, "record_key": row.record_key, "subject_name": row.subject_name,
+                      "subject_code": row.subject_code, "score": row.score, "reason": explanation.get("reason"),
+                      "candidates": candidates})
+    return queue
+
+
+def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_key: str | None,
+          actor: str, reason: str | None) -> dict[str, Any]:
+    """Record a human decision on a record's subject, then re-resolve that record.
+
+    accept: the record is about `entity_key` (default: the top candidate). reject: it is
+    not about that candidate (default: every candidate shown). The judgement is kept and
+    wins over the scorer on every later run.
+    """
+    if verdict not in ("match", "no_match"):
+        raise ResolveError(f"unknown verdict {verdict!r}")
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as connection:
+        row = connection.execute(select(t.records.c.record_key, t.record_links.c.entity_id,
+                                        t.record_links.c.explanation, t.record_links.c.state)
+                                 .join(t.record_links, t.record_links.c.record_id == t.records.c.id)
+                                 .where(t.records.c.id == record_id)).first()
+        if row is None:
+            raise ResolveError(f"no resolved record {record_id}; run `xinyong resolve` first")
+        explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+        shown = [c["entity_id"] for c in explanation.get("candidates", [])]
+        if entity_key:
+            targets = [_entity_id(connection, entity_key)]
+        elif verdict == "match":
+            if not shown:
+                raise ResolveError(f"record {record_id} has no candidate: name the entity with --entity")
+            targets = shown[:1]
+        else:
+            targets = shown or ([row.entity_id] if row.entity_id else [])
+            if not targets:
+                raise ResolveError(f"record {record_id} has no candidate or link to reject")
+        previous = row.entity_id
+        for entity_id in targets:
+            connection.execute(t.judgements.insert().values(
+                record_key=row.record_key, entity_id=entity_id, verdict=verdict, actor=actor,
+                reason=reason, at=now))
+            append_event(connection, actor=actor, action=f"judgement.{verdict}", object_type="record",
+                         object_id=row.record_key, reason=reason,
+                         payload={"record_id": record_id, "entity_id": entity_id, "previous_entity_id": previous})
+        # every version of the record is re-resolved with the judgement in force
+        connection.execute(delete(t.record_links).where(t.record_links.c.record_id.in_(
+            select(t.records.c.id).where(t.records.c.record_key == row.record_key))))
+    result = resolve(engine, pack, actor=actor)
+    with engine.connect() as connection:
+        state, entity_id = connection.execute(select(t.record_links.c.state, t.record_links.c.entity_id)
+                                              .where(t.record_links.c.record_id == record_id)).one()
+        key = connection.execute(select(t.entities.c.key).where(t.entities.c.id == entity_id)).scalar()
+    return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
+            "entity": key, "moved_from": previous if previous != entity_id else None,
+            "re_resolved": result.records}
+
+
+# -- evaluation and export -----------------------------------------------------------------------
+
+def current_links(connection: Connection) -> dict[str, tuple[str, str | None, str | None, float | None]]:
+    """record_key -> (state, entity key, entity origin, score) of its newest version."""
+    r, link, e = t.records.c, t.record_links.c, t.entities.c
+    rows = connection.execute(
+        select(r.record_key, r.version, link.state, link.method, e.key, e.origin, link.score)
+        .join(t.record_links, link.record_id == r.id)
+        .outerjoin(t.entities, e.id == link.entity_id)
+        .order_by(r.record_key, r.version))
+    return {row.record_key: (row.state, row.key, row.origin, row.score, row.method) for row in rows}
+
+
+def evaluate(engine: Engine, truth_path: Path) -> dict[str, Any]:
+    """Precision, recall and F1 of record-to-entity links against a ground-truth file."""
+    with engine.connect() as connection:
+        links = current_links(connection)
+    tp = fp = fn = missing = 0
+    with truth_path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"record_key", "entity_key"} <= set(reader.fieldnames):
+            raise ResolveError(f"{truth_path}: needs columns record_key,entity_key")
+        for row in reader:
+            truth = (row["entity_key"] or "").strip() or None
+            link = links.get(row["record_key"])
+            if link is None:
+                missing += 1
+                fn += truth is not None
+                continue
+            state, key, origin = link[0], link[1], link[2]
+            if state == "linked" and origin == "register":
+                if key == truth:
+                    tp += 1
+                else:
+                    fp += 1
+            elif truth is not None:
+                fn += 1
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    states = [v for v in links.values()]
+    return {
+        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "true_positives": tp, "false_positives": fp, "false_negatives": fn,
+        "auto_linked": sum(1 for s in states if s[0] == "linked" and s[2] == "register"),
+        "in_review": sum(1 for s in states if s[0] == "review"),
+        "new_entities": sum(1 for s in states if s[2] == "resolution"),
+        "truth_records_not_in_store": missing,
+    }
+
+
+def export_links(engine: Engine, output: Path) -> int:
+    with engine.connect() as connection:
+        links = current_links(connection)
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_key", "entity_key", "method", "score"])
+        for record_key, (state, key, _origin, link_score, method) in sorted(links.items()):
+            writer.writerow([record_key, key if state != "review" else "", method,
+                             "" if link_score is None else link_score])
+    return len(links)
+
