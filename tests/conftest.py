@@ -43,11 +43,18 @@ def _pg_url(name: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty (not yet initialised) database on each engine."""
+def db_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A URL of an empty (not yet initialised) database on each engine.
+
+    The audit key and head go where they go by default for SQLite (beside the database
+    file); for PostgreSQL into the test's own folder, through XINYONG_AUDIT_DIR (which
+    subprocesses inherit), not into ~/.xinyong.
+    """
     if request.param == "sqlite":
+        monkeypatch.delenv("XINYONG_AUDIT_DIR", raising=False)
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
+    monkeypatch.setenv("XINYONG_AUDIT_DIR", str(tmp_path / "audit"))
     if not request.getfixturevalue("pg_available"):
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
     name = f"xy_{uuid.uuid4().hex[:12]}"

@@ -813,7 +813,7 @@ def test_registration_rename_keeps_the_old_name(cli, tmp_path):
         names = {(row.name, row.current) for row in c.execute(select(n.name, n.current))}
         count = c.execute(select(func.count()).select_from(t.entity_identifiers)).scalar_one()
     assert names == {("北京某某数字科技有限公司", True), ("北京某某科技有限公司", False)}
-    assert count == 1
+    assert count == 2  # the USCC and the organisation code embedded in it
 
 
 def test_registration_with_legacy_code_and_bad_status(cli, tmp_path):

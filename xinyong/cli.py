@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -31,6 +32,10 @@ demo_app = typer.Typer(help="The demo jurisdiction: generate it, or run the whol
 review_app = typer.Typer(help="The resolution review queue: records waiting for a human.", no_args_is_help=True)
 links_app = typer.Typer(help="Record-to-entity links.", no_args_is_help=True)
 entity_app = typer.Typer(help="Entities: identity, names, links.", no_args_is_help=True)
+listing_app = typer.Typer(help="Listings on black- and redlists: life cycle and due process.", no_args_is_help=True)
+objection_app = typer.Typer(help="Objections to a listing or a record.", no_args_is_help=True)
+repair_app = typer.Typer(help="Credit repair applications.", no_args_is_help=True)
+record_app = typer.Typer(help="Records: revocation and correction (new versions).", no_args_is_help=True)
 app.add_typer(pack_app, name="pack")
 app.add_typer(batch_app, name="batch")
 app.add_typer(audit_app, name="audit")
@@ -38,6 +43,10 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(review_app, name="review")
 app.add_typer(links_app, name="links")
 app.add_typer(entity_app, name="entity")
+app.add_typer(listing_app, name="listing")
+app.add_typer(objection_app, name="objection")
+app.add_typer(repair_app, name="repair")
+app.add_typer(record_app, name="record")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True)
@@ -97,8 +106,12 @@ def init(pack: Annotated[str, typer.Option(help="Shipped pack code (cn, cn-pilot
     except PackError as exc:
         fail(str(exc))
     ref = pack if "/" not in pack and not pack.endswith((".yaml", ".yml")) else str(Path(pack).resolve())
+    from xinyong.store.audit import prepare as prepare_audit
+    from xinyong.store.db import schema_revision
+
     try:
         engine = open_engine(State.db_url)
+        fresh = schema_revision(engine) is None
         revision = migrate(engine)
     except StoreError as exc:
         fail(str(exc))
@@ -107,8 +120,15 @@ def init(pack: Annotated[str, typer.Option(help="Shipped pack code (cn, cn-pilot
     with engine.begin() as connection:
         set_setting(connection, "pack", ref)
         set_setting(connection, "pack_version", f"{loaded.code}@{loaded.version}")
+    try:  # the audit chain's key and head, kept outside the database
+        audit, notes = prepare_audit(engine, fresh=fresh)
+    except (StoreError, OSError) as exc:
+        fail(f"audit files: {exc}")
     console.print(f"store {engine.url.render_as_string(hide_password=True)} at schema {revision}, "
                   f"pack {loaded.code} {loaded.version}", highlight=False)
+    console.print(f"audit key {audit.key_path}, head {audit.head_path}", highlight=False)
+    for note in notes:
+        console.print(f"  {note}", highlight=False)
 
 
 @pack_app.command("validate")
@@ -301,14 +321,21 @@ def batch_rejects(batch_id: int,
 
 @audit_app.command("verify")
 def audit_verify(as_json: JsonFlag = False) -> None:
-    """Recompute the hash chain; non-zero exit if any event was altered, removed or reordered."""
+    """Recompute the keyed hash chain and compare its end with the head file; non-zero exit if any
+    event was altered, removed, inserted or reordered, or the newest events were deleted."""
+    from xinyong.store.audit import check as check_audit
+
     engine = engine_for_work()
     with engine.connect() as c:
-        count, problem = verify_audit(c)
+        report = check_audit(c)
+    count, problem = report.events, report.problem
     if as_json:
-        print_json({"events": count, "intact": problem is None, "problem": problem})
+        print_json({"events": count, "intact": problem is None, "problem": problem}
+                   | ({"note": report.note} if report.note else {}))
     elif problem is None:
-        console.print(f"audit chain intact: {count} events")
+        console.print(f"audit chain intact: {count} events", highlight=False)
+        if report.note:
+            console.print(f"  note: {report.note}", highlight=False)
     if problem is not None:
         fail(f"audit chain broken: {problem}")
 
@@ -405,6 +432,31 @@ def review_reject(record_id: int, entity: EntityOption = None, actor: ActorOptio
     _judge(record_id, "no_match", entity, actor, reason, as_json)
 
 
+@app.command("dedupe")
+def dedupe_command(engine_name: Annotated[str, typer.Option("--engine", help="duckdb (default) or spark.")] = "duckdb",
+                   retrain: Annotated[bool, typer.Option("--retrain", help="Train a new Splink model first.")] = False,
+                   threshold: Annotated[float, typer.Option(min=0, max=1, help="Match probability to report a pair.")] = 0.9,
+                   as_json: JsonFlag = False) -> None:
+    """Find candidate duplicate entities with a Splink model trained on this store (kept as JSON)."""
+    if engine_name not in ("duckdb", "spark"):
+        fail(f"--engine {engine_name!r}: use duckdb or spark")
+    from xinyong.services.dedupe import DedupeError, run_dedupe
+
+    try:
+        result = run_dedupe(engine_for_work(), backend=engine_name, retrain=retrain, threshold=threshold)
+    except DedupeError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{result['pairs']} candidate duplicate pairs on {result['engine']} (model {result['model_id']}"
+                  f"{', newly trained' if result['trained'] else ''}); {result['blocked_by_identifier']} pairs "
+                  f"with two different valid USCCs dropped; {result['entities']} entities in {result['seconds']} s",
+                  highlight=False)
+    if result.get("note"):
+        console.print(result["note"], highlight=False)
+
+
 @links_app.command("export")
 def links_export(output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")]) -> None:
     """Every record's current link: record_key,entity_key,method,score."""
@@ -438,6 +490,224 @@ def entity_show(code: Annotated[str, typer.Argument(help="Entity key or any of i
         table.add_row(record["record_key"], record["category"], record["link"]["method"],
                       str(record["link"]["score"]))
     console.print(table)
+
+
+# -- lists and due process -------------------------------------------------------------------
+
+def parse_day(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not a date (YYYY-MM-DD)")
+
+
+AsOfOption = Annotated[Optional[str], typer.Option("--as-of", help="The date to act or read as of (YYYY-MM-DD); default today.")]
+OnOption = Annotated[Optional[str], typer.Option("--on", help="Date of the step (YYYY-MM-DD); default today.")]
+StepActor = Annotated[str, typer.Option("--actor", help="Who takes this step (kept in the audit trail).")]
+StepReason = Annotated[Optional[str], typer.Option("--reason", help="Why.")]
+
+
+def _day(pack: Pack, value: str | None, option: str) -> dt.date:
+    from xinyong.domain.calendar import Calendar
+
+    return parse_day(value, option) or Calendar(pack.calendar).today()
+
+
+def _due_process(call, *args, **kwargs):
+    from xinyong.services.due_process import DueProcessError
+
+    try:
+        return call(*args, **kwargs)
+    except DueProcessError as exc:
+        fail(str(exc))
+
+
+def _print_outcome(outcome: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(outcome)
+    else:
+        console.print(", ".join(f"{k}: {v}" for k, v in outcome.items() if k != "notice"), highlight=False)
+        if outcome.get("notice"):
+            console.print(outcome["notice"], highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_command(as_of: AsOfOption = None,
+                     full: Annotated[bool, typer.Option("--full", help="The whole register, not only what changed.")] = False,
+                     as_json: JsonFlag = False) -> None:
+    """Run the pack's rules set-based over the register; propose listings with their evidence."""
+    from xinyong.services.evaluate import evaluate
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    result = evaluate(engine, pack, _day(pack, as_of, "--as-of"), full=full)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        console.print(f"{result.mode} evaluation as of {result.as_of}: {result.proposals} proposals "
+                      f"({', '.join(f'{k} {v}' for k, v in result.per_list.items())}) in {result.seconds} s",
+                      highlight=False)
+
+
+@app.command("process")
+def process_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
+    """Perform every transition that time makes due: objection windows closing, listings expiring."""
+    from xinyong.services.due_process import process
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(process(engine, pack, _day(pack, as_of, "--as-of")), as_json)
+
+
+@listing_app.command("list")
+def listing_list(entity: Annotated[Optional[str], typer.Option(help="Entity key or identifier.")] = None,
+                 list_code: Annotated[Optional[str], typer.Option("--list", help="List code.")] = None,
+                 state: Annotated[Optional[str], typer.Option(help="Only listings in this state.")] = None,
+                 as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
+    """Listings; with --as-of, the state in effect on that date as known now."""
+    from xinyong.services.due_process import list_listings
+
+    rows = list_listings(engine_for_work(), entity=entity, list_code=list_code, state=state,
+                         as_of=parse_day(as_of, "--as-of"))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "entity", "list", "state", "notified", "deadline", "from", "to", "rule", "evidence")
+    for r in rows:
+        table.add_row(str(r["id"]), r["entity"], r["list"], r["state"], *(str(r[k] or "") for k in (
+            "notified_on", "objection_deadline", "effective_from", "effective_to")), r["rule_version"],
+            ", ".join(r["evidence"]))
+    console.print(table)
+
+
+@listing_app.command("show")
+def listing_show(listing_id: int, as_json: JsonFlag = False) -> None:
+    """A listing with its evidence, transitions, reminders, notices, objections and repairs."""
+    from xinyong.services.due_process import show_listing
+
+    engine = engine_for_work()
+    data = _due_process(show_listing, engine, active_pack(engine), listing_id)
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[bold]listing {data['id']}[/bold] {data['entity']} on {data['list_code']}: {data['state']}")
+    for key in ("rule_version", "legal_basis", "proposed_on", "notified_on", "objection_deadline",
+                "effective_from", "effective_to", "review_due", "ended_on"):
+        console.print(f"{key:>20}: {data[key] if data[key] is not None else ''}", highlight=False)
+    for e in data["evidence"]:
+        console.print(f"            evidence: {e['record_key']} ({e['category']}, {e['decision_date']})", highlight=False)
+    for tr in data["transitions"]:
+        console.print(f"          transition: {tr['on_date']} {tr['from_state'] or '-'} -> {tr['to_state']} "
+                      f"by {tr['actor']} {tr['reason'] or ''}", highlight=False)
+
+
+@listing_app.command("remind")
+def listing_remind(listing_id: int, on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                   as_json: JsonFlag = False) -> None:
+    """Record a formal reminder to the subject before notice."""
+    from xinyong.services.due_process import Actor, remind
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    count = _due_process(remind, engine, pack, listing_id, _day(pack, on, "--on"), Actor(actor, reason))
+    _print_outcome({"listing": listing_id, "reminders": count}, as_json)
+
+
+@listing_app.command("notify")
+def listing_notify(listing_id: int, on: OnOption = None,
+                   language: Annotated[Optional[str], typer.Option(help="zh, en or fr; default the subject's.")] = None,
+                   actor: StepActor = "cli", reason: StepReason = None, as_json: JsonFlag = False) -> None:
+    """Serve the notice: grounds, evidence, legal basis and the objection deadline."""
+    from xinyong.services.due_process import Actor, notify
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(notify, engine, pack, listing_id, _day(pack, on, "--on"), Actor(actor, reason),
+                                language), as_json)
+
+
+@objection_app.command("file")
+def objection_file(listing: Annotated[Optional[int], typer.Option("--listing", help="Listing ID.")] = None,
+                   record: Annotated[Optional[str], typer.Option("--record", help="Record key.")] = None,
+                   reason: Annotated[str, typer.Option("--reason", help="Why the subject objects.")] = "",
+                   on: OnOption = None, actor: StepActor = "subject", as_json: JsonFlag = False) -> None:
+    """Object to a listing or a record: it goes under review and counts for nothing meanwhile."""
+    from xinyong.services.due_process import Actor, file_objection
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(file_objection, engine, pack, listing_id=listing, record_key=record,
+                                on=_day(pack, on, "--on"), actor=Actor(actor, reason)), as_json)
+
+
+@objection_app.command("decide")
+def objection_decide(objection_id: int,
+                     uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Uphold or reject the objection.")],
+                     on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                     as_json: JsonFlag = False) -> None:
+    """Decide an objection: upheld withdraws the listing; rejected lets it proceed."""
+    from xinyong.services.due_process import Actor, decide_objection
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(decide_objection, engine, pack, objection_id, uphold, _day(pack, on, "--on"),
+                                Actor(actor, reason)), as_json)
+
+
+@repair_app.command("apply")
+def repair_apply(listing_id: int,
+                 commitment: Annotated[Path, typer.Option("--commitment", help="The signed credit commitment (text).")],
+                 evidence: Annotated[Optional[list[Path]], typer.Option("--evidence", help="Proof the fault was corrected.")] = None,
+                 on: OnOption = None, actor: StepActor = "subject", reason: StepReason = None,
+                 as_json: JsonFlag = False) -> None:
+    """Apply for credit repair of an effective listing."""
+    from xinyong.services.due_process import Actor, apply_repair
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(apply_repair, engine, pack, listing_id, commitment, evidence or [],
+                                _day(pack, on, "--on"), Actor(actor, reason)), as_json)
+
+
+@repair_app.command("decide")
+def repair_decide(repair_id: int,
+                  approve: Annotated[bool, typer.Option("--approve/--refuse", help="Approve or refuse.")],
+                  on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                  as_json: JsonFlag = False) -> None:
+    """Decide a repair application: approval ends the listing early; refusal gives reasons."""
+    from xinyong.services.due_process import Actor, decide_repair
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(decide_repair, engine, pack, repair_id, approve, _day(pack, on, "--on"),
+                                Actor(actor, reason)), as_json)
+
+
+@record_app.command("revoke")
+def record_revoke(key: str, on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                  as_json: JsonFlag = False) -> None:
+    """Revoke a record (a new version); listings built on it are withdrawn."""
+    from xinyong.services.due_process import Actor, revoke_record
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(revoke_record, engine, pack, key, _day(pack, on, "--on"), Actor(actor, reason)),
+                   as_json)
+
+
+@record_app.command("correct")
+def record_correct(key: str, file: Annotated[Path, typer.Option("--file", help="JSON object: field: new value.")],
+                   on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                   as_json: JsonFlag = False) -> None:
+    """Correct a record (a new version, validated like any row); listings on the old one are withdrawn."""
+    from xinyong.services.due_process import Actor, correct_record
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(correct_record, engine, pack, key, file, _day(pack, on, "--on"),
+                                Actor(actor, reason)), as_json)
 
 
 # -- demo -----------------------------------------------------------------------------------
@@ -483,7 +753,13 @@ def demo_run(ctx: typer.Context,
         else:
             console.print(f"{where} {result.accepted:>6} ok {result.quarantined:>4} quarantined "
                           f"{result.duplicates:>3} dup {result.warnings:>4} warn", highlight=False)
-    console.print("[bold]3. the store now holds[/bold]")
+    console.print("[bold]3. resolving records to entities[/bold]")
+    resolve_command(evaluate_truth=None, everything=False, as_json=False)
+    console.print("   links scored against the ground truth (truth.csv):")
+    resolve_command(evaluate_truth=out / "truth.csv", everything=False, as_json=False)
+    console.print("[bold]4. evaluating the lists' rules[/bold]")
+    evaluate_command(as_of=None, full=False, as_json=False)
+    console.print("[bold]5. the store now holds[/bold]")
     stats(as_json=False)
     if not no_serve:
         console.print("serving arrives with the screening service; nothing to serve yet")

@@ -38,12 +38,16 @@ class NameAnalyser:
         self.forms = [(variant, canonical) for variant, canonical in forms if variant]
         self.branch_markers = tuple(normalise_name(m) for m in rules.branch_markers)
         places = "|".join(sorted((re.escape(normalise_name(r)) for r in rules.region_names), key=len, reverse=True))
-        suffixes = "|".join(re.escape(s) for s in rules.region_suffixes)
+        suffixes = "|".join(re.escape(x) for x in sorted(rules.region_suffixes, key=len, reverse=True))
+        districts = "|".join(re.escape(x) for x in rules.district_suffixes)
+        self.protected = frozenset(normalise_name(w) for w in rules.protected_words)
         if places:
-            optional_suffix = f"(?:{suffixes})?" if suffixes else ""
-            # a place at the start (北京市 / 北京), possibly followed by a district (朝阳区)
-            self.leading = re.compile(f"^(?P<place>{places}){optional_suffix}(?:[\\u4e00-\\u9fff]{{1,3}}[区县])?")
-            self.bracketed = re.compile(f"\\((?P<place>{places}){optional_suffix}\\)")
+            suffix = f"(?P<suffix>{suffixes})?" if suffixes else ""
+            district = f"(?:(?:{places})(?:{districts}))?" if districts else ""
+            # a place at the start (北京市 / 北京), possibly with a known district (朝阳区)
+            self.leading = re.compile(f"^(?P<place>{places}){suffix}{district}")
+            self.bracketed = re.compile(f"\\((?P<place>{places})(?:{suffixes})?\\)" if suffixes
+                                        else f"\\((?P<place>{places})\\)")
         else:
             self.leading = self.bracketed = None
 
@@ -63,7 +67,11 @@ class NameAnalyser:
             found = self.leading.match(text)
             if found and found.end() < len(text):
                 region = region or found.group("place")
-                text = text[found.end():]
+                end = found.end()
+                suffix = found.group("suffix") if "suffix" in found.re.groupindex else None
+                if suffix and text[found.end("suffix") - 1:found.end("suffix") + 1] in self.protected:
+                    end = found.end("place")  # the suffix starts a word of the trade name
+                text = text[end:]
         legal_form = None
         for variant, canonical in self.forms:
             if text.endswith(variant) and len(text) > len(variant):

@@ -184,7 +184,17 @@ class RuleSpec(Strict):
     min_count: int = Field(default=1, ge=1)
     window_months: int | None = Field(default=None, gt=0)
     exclude: list[Condition] = []
+    # natural persons younger than this on the evaluation date are never listed
+    min_subject_age: int | None = Field(default=None, gt=0)
+    # criteria apply from `effective`, and not before `published` + the comment period
+    published: dt.date | None = None
     comment_period_days: int = Field(default=0, ge=0)
+
+    @property
+    def applies_from(self) -> dt.date:
+        if self.published is None:
+            return self.effective
+        return max(self.effective, self.published + dt.timedelta(days=self.comment_period_days))
 
 
 class ListSpec(Strict):
@@ -240,7 +250,10 @@ class NameRulesSpec(Strict):
     branch_markers: list[str] = []
     # place names that prefix a name (北京 / 北京市) or stand in brackets ((北京))
     region_names: list[str] = []
-    region_suffixes: list[str] = []
+    region_suffixes: list[str] = []  # 省, 市...: may follow a place name
+    district_suffixes: list[str] = []  # 区, 县: a known place followed by one is a district
+    # words a place prefix must not split: 北京市场营销 is 北京 + 市场营销, not 北京市 + 场营销
+    protected_words: list[str] = []
 
 
 class ResolutionSpec(Strict):
@@ -248,7 +261,7 @@ class ResolutionSpec(Strict):
     review: float = Field(ge=0, le=1)
     # two candidates closer than this both above auto_link: a human decides
     ambiguity_margin: float = Field(default=0.03, ge=0, le=1)
-    names: NameRulesSpec = NameRulesSpec()
+    name_rules: NameRulesSpec = NameRulesSpec()
 
     @model_validator(mode="after")
     def _ordered(self) -> "ResolutionSpec":

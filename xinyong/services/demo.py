@@ -403,7 +403,8 @@ BATCHES = (
         ("decision_date", "处罚决定日期"), ("authority_name", "税务机关")),
         "compact", "case_no", "decision_date", "evaded_amount"),
     Batch("tax_grades.jsonl", "tax", "tax_grade", "jsonl", "utf-8", (
-        ("subject_name", "subject_name"), ("uscc", "uscc"), ("year", "year"), ("grade", "grade")),
+        ("subject_name", "subject_name"), ("uscc", "uscc"), ("year", "year"), ("grade", "grade"),
+        ("evaluated_on", "evaluated_on")),
         "iso", "year", "year"),
     Batch("env_penalties.xlsx", "env", "env_violation", "xlsx", None, (
         ("subject_name", "单位名称"), ("uscc", "社会信用代码"), ("decision_no", "决定书文号"), ("facts", "违法事实"),
@@ -990,7 +991,9 @@ class _Records:
                     grade = "D"
                 else:
                     grade = rng.choices("ABMCD", weights=(30, 50, 10, 7, 3))[0]
-                rows.append(Row({"subject_name": name, "uscc": code or None, "year": year, "grade": grade},
+                # grades are published each April for the year before
+                rows.append(Row({"subject_name": name, "uscc": code or None, "year": year, "grade": grade,
+                                 "evaluated_on": f"{year + 1}-04-{rng.randint(1, 25):02d}"},
                                 key, e.entity_key))
         rng.shuffle(rows)
         return rows

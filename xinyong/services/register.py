@@ -30,12 +30,13 @@ class Registration:
     """An accepted register row with its fields decoded."""
 
     __slots__ = ("subject_name", "subject_kind", "subject_code", "subject_scheme",
-                 "subject_code_verified", "decision_date", "fields")
+                 "subject_code_verified", "decision_date", "fields", "entity_id")
 
     def __init__(self, row: "Accepted", fields: dict[str, Any]):
-        for name in self.__slots__[:-1]:
+        for name in self.__slots__[:-2]:
             setattr(self, name, getattr(row, name))
         self.fields = fields
+        self.entity_id: int | None = None
 
 
 def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None) -> str:
@@ -54,12 +55,20 @@ def _identifiers(record: Registration) -> list[tuple[str, str, bool]]:
     found: list[tuple[str, str, bool]] = []
     if record.subject_code and record.subject_scheme:
         found.append((record.subject_scheme, record.subject_code, record.subject_code_verified))
+    if record.subject_scheme == "uscc" and record.subject_code_verified:
+        # positions 9-17 of a USCC are the entity's organisation code (GB 11714)
+        embedded = classify_code(record.subject_code[8:17])
+        if embedded and embedded.scheme == "org_code" and embedded.verified:
+            found.append(("org_code", embedded.value, True))
     for name in LEGACY_CODE_FIELDS:
         value = record.fields.get(name)
         classified = classify_code(value) if isinstance(value, str) else None
         if classified and classified.scheme in LEGACY_CODE_FIELDS:
             found.append((classified.scheme, classified.value, classified.verified))
-    return found
+    unique: dict[tuple[str, str], bool] = {}
+    for scheme, value, verified in found:  # the embedded org code often repeats its own column
+        unique[(scheme, value)] = unique.get((scheme, value), False) or verified
+    return [(scheme, value, verified) for (scheme, value), verified in unique.items()]
 
 
 def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
@@ -79,33 +88,88 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
                                          t.entity_identifiers.c.entity_id)
                                   .where(t.entity_identifiers.c.value.in_(values[start:start + 900])))
         owner.update({(s, v): e for s, v, e in rows if (s, v) in wanted})
+    fresh: list[tuple[Registration, list[tuple[str, str, bool]]]] = []
+    known: list[Registration] = []
+    claimed: set[tuple[str, str]] = set()
     for record in records:
         ids = _identifiers(record)
-        entity_id = next((owner[(s, v)] for s, v, _ in ids if (s, v) in owner), None)
-        attributes = {
-            "kind": _kind(record, kind_of_type),
-            "status": record.fields.get("status"),
-            "region": record.fields.get("region"),
-            "address": record.fields.get("address"),
-            "established": _date(record.fields.get("established")),
-            "updated_at": now,
-        }
-        if entity_id is None:
-            entity_id = connection.execute(t.entities.insert().values(
-                key=entity_key_for(record.subject_scheme, record.subject_code,
-                                   record.subject_code_verified, record.subject_name),
-                verified=record.subject_code_verified and record.subject_scheme == "uscc",
-                created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
+        if any((s, v) in owner or (s, v) in claimed for s, v, _ in ids):
+            known.append(record)
         else:
-            connection.execute(update(t.entities).where(t.entities.c.id == entity_id).values(
-                **{k: v for k, v in attributes.items() if v is not None}))
-        new_ids = [(s, v, ok) for s, v, ok in ids if (s, v) not in owner]
-        if new_ids:
-            connection.execute(t.entity_identifiers.insert(), [
-                {"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids])
-            owner.update({(s, v): entity_id for s, v, _ in new_ids})
-        _apply_names(connection, entity_id, record)
-        _apply_legal_representative(connection, entity_id, record)
+            claimed.update((s, v) for s, v, _ in ids)
+            fresh.append((record, ids))
+    _insert_new_entities(connection, fresh, kind_of_type, now)
+    for record, ids in fresh:
+        owner.update({(s, v): record.entity_id for s, v, _ in ids})
+    for record in known:
+        _update_entity(connection, record, owner, kind_of_type, now)
+
+
+def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
+    return {"kind": _kind(record, kind_of_type), "status": record.fields.get("status"),
+            "region": record.fields.get("region"), "address": record.fields.get("address"),
+            "established": _date(record.fields.get("established")), "updated_at": now}
+
+
+def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration, list[tuple[str, str, bool]]]],
+                         kind_of_type: dict[str, str], now: dt.datetime) -> None:
+    """The common case, a register row for an entity not yet known: a few bulk statements per chunk."""
+    if not fresh:
+        return
+    ids = connection.execute(
+        t.entities.insert().returning(t.entities.c.id, sort_by_parameter_order=True),
+        [{"key": entity_key_for(r.subject_scheme, r.subject_code, r.subject_code_verified, r.subject_name),
+          "verified": r.subject_code_verified and r.subject_scheme == "uscc", "origin": "register",
+          "created_at": now, **_attributes(r, kind_of_type, now)} for r, _ in fresh]).scalars().all()
+    identifiers, names, relations = [], [], []
+    since = None
+    for (record, codes), entity_id in zip(fresh, ids):
+        record.entity_id = entity_id
+        since = _date(record.decision_date)
+        identifiers += [{"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in codes]
+        if record.subject_name:
+            names.append({"entity_id": entity_id, "name": record.subject_name,
+                          "normalised": normalise_name(record.subject_name), "current": True,
+                          "valid_from": since, "valid_to": None})
+        for former in dict.fromkeys(record.fields.get("former_names") or []):
+            if former != record.subject_name:
+                names.append({"entity_id": entity_id, "name": former, "normalised": normalise_name(former),
+                              "current": False, "valid_from": None, "valid_to": since})
+        if record.fields.get("legal_representative"):
+            relations.append({"entity_id": entity_id, "relation": "legal_representative",
+                              "person_name": record.fields["legal_representative"],
+                              "person_id": record.fields.get("legal_rep_id"), "valid_from": since})
+    for table, rows in ((t.entity_identifiers, identifiers), (t.entity_names, names),
+                        (t.entity_relations, relations)):
+        if rows:
+            connection.execute(table.insert(), rows)
+
+
+def _update_entity(connection: Connection, record: Registration, owner: dict[tuple[str, str], int],
+                   kind_of_type: dict[str, str], now: dt.datetime) -> None:
+    """A register row for a known entity: new attributes, names and legal representative."""
+    ids = _identifiers(record)
+    # a valid USCC alone decides; legacy codes find an entity only for a row without one
+    lookup = ids[:1] if record.subject_scheme == "uscc" and record.subject_code_verified else ids
+    entity_id = next((owner[(s, v)] for s, v, _ in lookup if (s, v) in owner), None)
+    attributes = _attributes(record, kind_of_type, now)
+    if entity_id is None:
+        entity_id = connection.execute(t.entities.insert().values(
+            key=entity_key_for(record.subject_scheme, record.subject_code,
+                               record.subject_code_verified, record.subject_name),
+            verified=record.subject_code_verified and record.subject_scheme == "uscc",
+            created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
+    else:
+        connection.execute(update(t.entities).where(t.entities.c.id == entity_id).values(
+            **{k: v for k, v in attributes.items() if v is not None}))
+    # an identifier another entity already holds stays with it: never two owners
+    new_ids = [(s, v, ok) for s, v, ok in ids if (s, v) not in owner]
+    if new_ids:
+        connection.execute(t.entity_identifiers.insert(), [
+            {"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids])
+        owner.update({(s, v): entity_id for s, v, _ in new_ids})
+    _apply_names(connection, entity_id, record)
+    _apply_legal_representative(connection, entity_id, record)
 
 
 def _date(value: Any) -> dt.date | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from xinyong.services.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import insert_rows, render_value
+from xinyong.store.db import get_setting, set_setting
 
 CHUNK = 5000
 MAX_CANDIDATES = 30
@@ -140,19 +142,19 @@ def load_index(connection: Connection, analyser: NameAnalyser) -> EntityIndex:
 
 
 def load_judgements(connection: Connection) -> tuple[dict[str, int], dict[str, set[int]]]:
-    """The newest verdict per (record, entity): matches, and the entities ruled out."""
+    """Judgements in the order they were made: the newest decision about a record wins."""
     j = t.judgements.c
-    latest: dict[tuple[str, int], str] = {}
-    for record_key, entity_id, verdict in connection.execute(
-            select(j.record_key, j.entity_id, j.verdict).order_by(j.id)):
-        latest[(record_key, entity_id)] = verdict
     match: dict[str, int] = {}
     ruled_out: dict[str, set[int]] = defaultdict(set)
-    for (record_key, entity_id), verdict in latest.items():
+    for record_key, entity_id, verdict in connection.execute(
+            select(j.record_key, j.entity_id, j.verdict).order_by(j.id)):
         if verdict == "match":
             match[record_key] = entity_id
+            ruled_out[record_key].discard(entity_id)
         else:
             ruled_out[record_key].add(entity_id)
+            if match.get(record_key) == entity_id:
+                del match[record_key]
     return match, ruled_out
 
 
@@ -224,10 +226,11 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
     """
     started = time.perf_counter()
     result = ResolveResult()
-    analyser = NameAnalyser(pack.resolution.names)
+    analyser = NameAnalyser(pack.resolution.name_rules)
     with engine.begin() as connection:
         index = load_index(connection, analyser)
         matches, ruled_out = load_judgements(connection)
+        salt = key_salt(connection)
         resolver = Resolver(pack, index, matches, ruled_out)
         now = dt.datetime.now(dt.timezone.utc)
         resolved_at = render_value(connection, t.record_links.c.resolved_at, now)
@@ -250,7 +253,7 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
                                            bool(row.subject_code_verified), fields.get("legal_representative"))
                 if decision.state == "new":
                     decision.entity_id = (row.entity_id if row.state == "new" and row.entity_id
-                                          else _new_entity(connection, index, row, now))
+                                          else _new_entity(connection, index, row, now, salt))
                 _count(result, decision)
                 links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
                               orjson.dumps(decision.explanation).decode(), resolved_at))
@@ -265,6 +268,15 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
     return result
 
 
+def key_salt(connection: Connection) -> str:
+    """The store's secret for opaque keys, made on first use."""
+    salt = get_setting(connection, "key_salt")
+    if salt is None:
+        salt = secrets.token_hex(16)
+        set_setting(connection, "key_salt", salt)
+    return salt
+
+
 def _count(result: ResolveResult, decision: Decision) -> None:
     if decision.state == "review":
         result.in_review += 1
@@ -276,12 +288,20 @@ def _count(result: ResolveResult, decision: Decision) -> None:
         setattr(result, attribute, getattr(result, attribute) + 1)
 
 
-def _new_entity(connection: Connection, index: EntityIndex, row: Any, now: dt.datetime) -> int:
-    """An entity for a subject that matched nothing; later records of it link by name or code."""
+def _new_entity(connection: Connection, index: EntityIndex, row: Any, now: dt.datetime, salt: str) -> int:
+    """An entity for a subject that matched nothing; later records of it link by name or code.
+
+    A person without a valid ID number gets an entity of its own for each record: people are
+    never joined by name. A code that a judgement ruled out for its holder is not attached
+    to the new entity (it stays with its holder).
+    """
     verified = bool(row.subject_code_verified) and row.subject_code is not None
     person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
-    if person:  # a person's key never carries the ID number
-        key = opaque_key("P", f"person:{row.subject_code or row.subject_name}")
+    held = verified and (row.subject_scheme, row.subject_code) in index.by_identifier
+    if person:  # a salted key: it never reveals (nor lets anyone recompute) the ID number
+        key = opaque_key("P", f"{salt}:{row.subject_code if verified and not held else row.record_key}")
+    elif held:
+        key = opaque_key("X", f"{salt}:ruled-out:{row.record_key}")
     else:
         key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
                              row.subject_name or row.record_key)
@@ -290,9 +310,9 @@ def _new_entity(connection: Connection, index: EntityIndex, row: Any, now: dt.da
         return existing
     entity_id = connection.execute(t.entities.insert().values(
         key=key, kind="natural_person" if person else (row.subject_kind or "enterprise"),
-        verified=verified and row.subject_scheme == "uscc", origin="resolution",
+        verified=verified and not held and row.subject_scheme == "uscc", origin="resolution",
         created_at=now, updated_at=now).returning(t.entities.c.id)).scalar_one()
-    identifiers = [(row.subject_scheme, row.subject_code, True)] if verified else []
+    identifiers = [(row.subject_scheme, row.subject_code, True)] if verified and not held else []
     if identifiers:
         connection.execute(t.entity_identifiers.insert().values(
             entity_id=entity_id, scheme=row.subject_scheme, value=row.subject_code, verified=True))
@@ -382,9 +402,10 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
     with engine.connect() as connection:
         state, entity_id = connection.execute(select(t.record_links.c.state, t.record_links.c.entity_id)
                                               .where(t.record_links.c.record_id == record_id)).one()
-        key = connection.execute(select(t.entities.c.key).where(t.entities.c.id == entity_id)).scalar()
+        keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)
+                                       .where(t.entities.c.id.in_([entity_id or 0, previous or 0]))).all())
     return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
-            "entity": key, "moved_from": previous if previous != entity_id else None,
+            "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
             "re_resolved": result.records}
 
 

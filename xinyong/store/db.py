@@ -65,6 +65,12 @@ def migrate(engine: Engine) -> str:
         return MigrationContext.configure(connection).get_current_revision() or ""
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The store's schema revision; None for a database never initialised."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def require_current(engine: Engine) -> None:
     """Refuse to work on a store that was never initialised or is behind the code."""
     with engine.connect() as connection:

@@ -7,6 +7,7 @@ queries against. Records are immutable versions; the audit table is append-only.
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Boolean,
     Column,
     Date,
@@ -222,7 +223,111 @@ duplicate_pairs = Table(
     Column("probability", Float, nullable=False),
     Column("engine", String(8), nullable=False),
     Column("model_id", Integer, ForeignKey("resolution_models.id"), nullable=False),
-    Column("state", String(8), nullable=False),  # open | same | different
+    Column("state", String(16), nullable=False),  # open | same | different
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("entity_a", "entity_b", name="uq_duplicate_pair"),
+)
+
+# -- lists and due process -------------------------------------------------------------------
+
+# A listing of an entity on a list. Its state changes only through
+# `store.listings.transition`, which applies the domain state machine and writes the
+# transition and its audit event in the same transaction.
+listings = Table(
+    "listings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("list_code", String(32), nullable=False, index=True),
+    Column("rule_version", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("subject_kind", String(32), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("proposed_on", Date, nullable=False),
+    Column("notified_on", Date),
+    Column("objection_deadline", Date),
+    Column("effective_from", Date),
+    Column("effective_to", Date),
+    Column("review_due", Date),  # open-ended listings are reviewed at the pack's interval
+    Column("ended_on", Date),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("state IN ('proposed', 'notified', 'under_review', 'effective', 'expired', "
+                    "'repaired', 'withdrawn')", name="ck_listing_state"),
+)
+
+listing_evidence = Table(
+    "listing_evidence",
+    metadata,
+    Column("listing_id", Integer, ForeignKey("listings.id"), primary_key=True),
+    Column("record_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("records.id"), primary_key=True),
+)
+Index("ix_listing_evidence_record", listing_evidence.c.record_id)
+
+# Every change of state with the date it took effect (on_date) and when it was recorded,
+# so that the state on any past date can be read back.
+listing_transitions = Table(
+    "listing_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("listing_id", Integer, ForeignKey("listings.id"), nullable=False, index=True),
+    Column("from_state", String(16)),
+    Column("to_state", String(16), nullable=False),
+    Column("on_date", Date, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("listing_id", Integer, ForeignKey("listings.id"), nullable=False, index=True),
+    Column("on_date", Date, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("reason", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("listing_id", Integer, ForeignKey("listings.id"), nullable=False, index=True),
+    Column("language", String(2), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("objection_deadline", Date, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+objections = Table(
+    "objections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("listing_id", Integer, ForeignKey("listings.id"), index=True),
+    Column("record_key", Text, index=True),
+    Column("reason", Text, nullable=False),
+    Column("state", String(8), nullable=False),  # open | upheld | rejected
+    Column("filed_on", Date, nullable=False),
+    Column("filed_by", Text, nullable=False),
+    Column("decided_on", Date),
+    Column("decided_by", Text),
+    Column("decision_reason", Text),
+)
+
+repairs = Table(
+    "repairs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("listing_id", Integer, ForeignKey("listings.id"), nullable=False, index=True),
+    Column("commitment", Text, nullable=False),
+    Column("commitment_sha256", String(64), nullable=False),
+    Column("evidence", JSON, nullable=False),  # [{name, sha256, size}]
+    Column("state", String(8), nullable=False),  # pending | approved | refused
+    Column("applied_on", Date, nullable=False),
+    Column("applied_by", Text, nullable=False),
+    Column("decided_on", Date),
+    Column("decided_by", Text),
+    Column("decision_reason", Text),
 )

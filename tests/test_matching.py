@@ -1,0 +1,349 @@
+"""Name analysis and scoring with the cn pack's rules: pure, property-tested.
+
+A name is split into place, core (trade name and industry), legal form and branch. Writing
+the same name differently (bracket width, whitespace, legal-form variant, with or without
+its place) must never change the core; a branch is never its head office.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+
+from xinyong.domain.identifiers import USCC_ALPHABET
+from xinyong.domain.matching import (
+    NameAnalyser,
+    NameParts,
+    Profile,
+    Subject,
+    code_is_near,
+    score,
+)
+from xinyong.domain.names import normalise_name
+from xinyong.domain.pack import load_pack
+
+PACK = load_pack("cn")
+RULES = PACK.resolution.name_rules
+ANALYSER = NameAnalyser(RULES)
+
+# -- building names ------------------------------------------------------------------------------
+# Trade-name characters that cannot be mistaken for a place, a place suffix, a legal form or a
+# branch marker (filtered against the pack itself, so the rules may grow without breaking this).
+_RESERVED = "".join(RULES.region_names) + "".join(RULES.region_suffixes) + "".join(RULES.branch_markers) \
+    + "".join(k for k in RULES.legal_forms if not k.isascii()) + "区县市州省盟"
+TRADE_CHARS = "".join(sorted({c for c in "华信达恒泰宏远鑫盛源博瑞康德嘉润丰和美佳优卓越永兴隆旭辉腾飞鸿运金凯晨星光启明智创"
+                                "伟业众合汇聚鼎立新元"
+                              if c not in _RESERVED}))
+INDUSTRIES = [i for i in ("科技", "贸易", "餐饮管理", "建筑工程", "信息技术", "物流", "食品", "医药",
+                          "咨询服务", "电子商务", "环保设备", "文化传媒", "装饰工程", "网络科技")
+              if not any(normalise_name(i).endswith(normalise_name(v)) for v in RULES.legal_forms)
+              and not any(i.endswith(m) for m in RULES.branch_markers)]
+LLC_FORMS = ["有限公司", "有限责任公司", "Co., Ltd.", "Co.,Ltd", " CO., LTD.", " Company Limited", " Ltd.",
+             " Limited", "Ｃｏ．，Ｌｔｄ．", "ＬＴＤ"]
+JOINT_STOCK_FORMS = ["股份有限公司", "股份公司"]
+PLACES = sorted(RULES.region_names)
+SUFFIXES = ["", "市", "省"]
+DISTRICTS = ["", "朝阳区", "海淀区", "浦东新区", "南山区", "宝安县"]
+WHITESPACE = [" ", "\u3000", "\t", "\xa0", "  ", "\n"]
+
+trades = st.text(alphabet=TRADE_CHARS, min_size=2, max_size=4)
+industries = st.sampled_from(INDUSTRIES)
+cores = st.builds(lambda t, i: t + i, trades, industries)
+places = st.sampled_from(PLACES)
+place_prefixes = st.builds(lambda p, s, d: p + s + d, places, st.sampled_from(SUFFIXES), st.sampled_from(DISTRICTS))
+llc_forms = st.sampled_from(LLC_FORMS)
+all_forms = st.sampled_from(LLC_FORMS + JOINT_STOCK_FORMS)
+markers = st.sampled_from(RULES.branch_markers)
+
+
+def parts(name: str) -> NameParts:
+    return ANALYSER.parts(name)
+
+
+def subject(name: str, code: str | None = None, legal_rep: str | None = None) -> Subject:
+    return Subject(parts(name), code, legal_rep)
+
+
+def profile(*names: str, codes: tuple[str, ...] = (), legal_rep: str | None = None, entity_id: int = 1) -> Profile:
+    return Profile(entity_id, [parts(n) for n in names], list(codes), legal_rep)
+
+
+def test_the_trade_alphabet_is_not_empty():
+    assert len(TRADE_CHARS) >= 10 and len(INDUSTRIES) >= 8
+
+
+# -- examples ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [
+    "北京华信科技有限公司", "北京市华信科技有限公司", "北京市朝阳区华信科技有限公司", "华信科技有限公司",
+    "北京华信科技有限责任公司", "华信（北京）科技有限公司", "华信科技(北京)有限公司", "华信科技（北京市）有限公司",
+    " 北京 华信 科技 有限 公司 ", "华信科技 Co., Ltd.", "华信科技Ｃｏ．，Ｌｔｄ．", "华信科技 Company Limited",
+])
+def test_ways_of_writing_one_company_share_a_key(name):
+    p = parts(name)
+    assert p.core == "华信科技"
+    assert p.key == "华信科技|有限公司|"
+    assert p.branch is None
+    assert p.region in (None, "北京")
+
+
+def test_joint_stock_company_keeps_its_own_legal_form():
+    assert parts("北京华信科技股份有限公司").key == parts("华信科技股份公司").key == "华信科技|股份有限公司|"
+    assert parts("北京华信科技股份有限公司").key != parts("北京华信科技有限公司").key
+    assert parts("北京华信科技股份有限公司").core == parts("北京华信科技有限公司").core
+
+
+def test_brackets_that_are_not_places_stay_in_the_core():
+    assert parts("北京华信科技（集团）有限公司").core == parts("北京华信科技(集团)有限公司").core == "华信科技(集团)"
+    assert parts("华信科技【集团】有限公司").core == "华信科技(集团)"
+
+
+@pytest.mark.parametrize(("branch", "head", "branch_part"), [
+    ("北京华信科技有限公司上海分公司", "北京华信科技有限公司", "上海分公司"),
+    ("北京华信科技有限公司上海市分公司", "北京华信科技有限公司", "上海分公司"),
+    ("北京华信科技有限公司分公司", "北京华信科技有限公司", "分公司"),
+    ("北京华信科技有限公司朝阳营业部", "北京华信科技有限公司", "朝阳营业部"),
+    ("华信银行股份有限公司北京分行", "华信银行股份有限公司", "北京分行"),
+])
+def test_branches_are_split_from_their_head_office(branch, head, branch_part):
+    p, h = parts(branch), parts(head)
+    assert p.branch == branch_part
+    assert (p.core, p.legal_form) == (h.core, h.legal_form)
+    assert h.branch is None
+    assert p.key != h.key
+
+
+# -- properties: writing variants never change the core ----------------------------------------
+
+def _bracketed(text: str, style: str) -> str:
+    return {"full": f"（{text}）", "half": f"({text})", "square": f"[{text}]", "lenticular": f"【{text}】"}[style]
+
+
+@given(trades, industries, llc_forms, st.sampled_from(["集团", "中国", "控股"]),
+       st.sampled_from(["full", "half", "square", "lenticular"]), st.sampled_from(["full", "half", "square", "lenticular"]))
+def test_bracket_width_never_changes_the_parts(trade, industry, form, qualifier, style_a, style_b):
+    a = parts(trade + industry + _bracketed(qualifier, style_a) + form)
+    b = parts(trade + industry + _bracketed(qualifier, style_b) + form)
+    assert a == b
+
+
+@given(trades, industries, places, st.sampled_from(["", "市"]), llc_forms,
+       st.sampled_from(["full", "half"]), st.sampled_from(["full", "half"]), st.booleans())
+def test_bracketed_place_of_either_width_is_the_place(trade, industry, place, suffix, form, style_a, style_b, after):
+    bracket_a, bracket_b = _bracketed(place + suffix, style_a), _bracketed(place + suffix, style_b)
+    a = parts(f"{trade}{industry}{bracket_a}{form}" if after else f"{trade}{bracket_a}{industry}{form}")
+    b = parts(f"{trade}{industry}{bracket_b}{form}" if after else f"{trade}{bracket_b}{industry}{form}")
+    assert a == b
+    assert a.core == trade + industry and a.region == place
+    assert a.key == parts(trade + industry + form).key
+
+
+@given(place_prefixes | st.just(""), cores, all_forms,
+       st.lists(st.tuples(st.integers(0, 40), st.sampled_from(WHITESPACE)), max_size=6))
+def test_whitespace_anywhere_never_changes_the_parts(prefix, core, form, spaces):
+    name = prefix + core + form
+    spaced = name
+    for at, space in spaces:
+        at = at % (len(spaced) + 1)
+        spaced = spaced[:at] + space + spaced[at:]
+    assert parts(spaced) == parts(name)
+
+
+@given(place_prefixes | st.just(""), cores, llc_forms, llc_forms)
+def test_limited_company_variants_share_core_and_key(prefix, core, form_a, form_b):
+    a, b = parts(prefix + core + form_a), parts(prefix + core + form_b)
+    assert a.core == b.core == core
+    assert a.legal_form == b.legal_form == "有限公司"
+    assert a.key == b.key
+
+
+@given(place_prefixes | st.just(""), cores, all_forms, all_forms)
+def test_legal_form_never_changes_the_core(prefix, core, form_a, form_b):
+    assert parts(prefix + core + form_a).core == parts(prefix + core + form_b).core == core
+
+
+@given(place_prefixes, cores, all_forms)
+@example("北京市", "华信科技", "有限公司")
+@example("北京市朝阳区", "华信科技", "有限责任公司")
+@example("内蒙古自治区", "华信科技", "有限公司")
+def test_region_prefix_never_changes_the_core_or_key(prefix, core, form):
+    with_place, without = parts(prefix + core + form), parts(core + form)
+    assert with_place.core == without.core == core
+    assert with_place.key == without.key
+    assert without.region is None
+    assert with_place.region is not None and prefix.startswith(with_place.region)
+
+
+@given(places, cores, llc_forms)
+def test_place_with_or_without_its_suffix_is_the_same_place(place, core, form):
+    a, b = parts(place + core + form), parts(place + "市" + core + form)
+    assert a == b
+
+
+@pytest.mark.parametrize("trade_and_industry", [
+    "区块链科技",  # blockchain: 上海区块链科技 lost its 区 to the place
+    "市场营销策划",  # marketing: 北京市场营销策划 lost its 市
+    "小区物业管理",  # residential property management: 小区 read as a district
+    "县域电商服务",
+])
+def test_region_prefix_does_not_eat_the_trade_name(trade_and_industry):
+    """A trade name starting with 区/市/县 or a word ending in 区 is not part of the place."""
+    bare = parts(trade_and_industry + "有限公司")
+    assert bare.core == trade_and_industry
+    for prefix in ("上海", "北京", "上海市", "北京市"):
+        assert parts(prefix + trade_and_industry + "有限公司").core == trade_and_industry, prefix
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("北京小区物业管理有限公司", "北京物业管理有限公司"),
+    ("深圳湾区科技有限公司", "深圳科技有限公司"),
+    ("上海新区建设有限公司", "上海建设有限公司"),
+])
+def test_different_trade_names_never_share_a_key(one, other):
+    """Else an exact-name link joins two companies: the place must not swallow a trade word ending in 区."""
+    assert parts(one).key != parts(other).key
+
+
+# -- properties: branches ----------------------------------------------------------------------
+
+@given(place_prefixes | st.just(""), cores, all_forms, st.sampled_from(["", *PLACES]), st.sampled_from(["", "市"]),
+       markers)
+def test_a_branch_never_has_its_head_office_key(prefix, core, form, branch_place, suffix, marker):
+    head_name = prefix + core + form
+    branch_name = head_name + (branch_place + suffix if branch_place else "") + marker
+    head, branch = parts(head_name), parts(branch_name)
+    assert branch.branch is not None and branch.branch.endswith(normalise_name(marker))
+    assert branch.key != head.key
+    assert branch.core == head.core  # the same trade name: but another entity
+    assert score(Subject(branch), Profile(1, [head])).score == 0.0
+    assert score(Subject(head), Profile(1, [branch])).score == 0.0
+
+
+@given(cores, llc_forms, places, places, markers)
+def test_branches_in_different_places_are_different(core, form, place_a, place_b, marker):
+    assume(place_a != place_b)
+    a, b = parts(f"北京{core}{form}{place_a}{marker}"), parts(f"北京{core}{form}{place_b}{marker}")
+    assert a.key != b.key
+    assert score(Subject(a), Profile(1, [b])).score == 0.0
+
+
+def test_branch_is_not_linked_to_head_office_even_with_its_former_names():
+    head = profile("北京华信科技有限公司", "北京华信电子有限公司")
+    result = score(subject("北京华信科技有限公司上海分公司"), head)
+    assert result.score == 0.0
+    assert "branch" in str(result.components["reason"])
+
+
+def test_same_branch_written_differently_scores_high():
+    result = score(subject("北京华信科技有限责任公司上海市分公司"), profile("北京华信科技有限公司上海分公司"))
+    assert result.score == 1.0
+
+
+# -- properties: scores --------------------------------------------------------------------------
+
+names = st.builds(lambda p, c, f: p + c + f, place_prefixes | st.just(""), cores, all_forms)
+
+
+@given(names, names)
+def test_score_is_symmetric_and_bounded_without_codes(a, b):
+    ab = score(subject(a), profile(b)).score
+    ba = score(subject(b), profile(a)).score
+    assert 0.0 <= ab <= 1.0
+    assert ab == pytest.approx(ba, abs=1e-4)
+
+
+@given(names)
+def test_a_name_scores_one_against_itself(name):
+    result = score(subject(name), profile(name))
+    assert result.score == 1.0
+    assert result.components["name"] == 1.0
+    assert result.components["matched_name"] == parts(name).key
+
+
+@given(cores, cores, llc_forms)
+def test_best_of_current_and_former_names(current, former, form):
+    result = score(subject("北京" + former + form), profile("北京" + current + form, "北京" + former + form))
+    assert result.score == 1.0
+
+
+def test_legal_form_and_place_mismatches_lower_the_score():
+    same = score(subject("北京华信科技有限公司"), profile("北京华信科技有限公司")).score
+    other_form = score(subject("北京华信科技股份有限公司"), profile("北京华信科技有限公司")).score
+    other_place = score(subject("上海华信科技有限公司"), profile("北京华信科技有限公司")).score
+    unknown_place = score(subject("华信科技有限公司"), profile("北京华信科技有限公司")).score
+    assert same == unknown_place == 1.0
+    assert other_form == pytest.approx(0.9)
+    assert other_place == pytest.approx(0.85)
+    assert other_place < PACK.resolution.auto_link  # never linked without review
+
+
+def test_unrelated_names_score_low():
+    assert score(subject("北京华信科技有限公司"), profile("广州博瑞医药有限公司")).score < PACK.resolution.review
+
+
+def test_a_nearby_code_and_the_legal_representative_lift_the_score():
+    uscc = "91110105MA01ABCD1X"
+    mistyped = uscc[:10] + "E" + uscc[11:]
+    base = score(subject("华信科技公司"), profile("北京华信科技有限公司", codes=(uscc,))).score
+    with_code = score(subject("华信科技公司", code=mistyped), profile("北京华信科技有限公司", codes=(uscc,)))
+    far_code = score(subject("华信科技公司", code="91310000MA1FL0001X"), profile("北京华信科技有限公司", codes=(uscc,)))
+    with_rep = score(subject("华信科技公司", legal_rep="张三"), profile("北京华信科技有限公司", legal_rep="张三"))
+    assert base < PACK.resolution.auto_link
+    assert with_code.score > base and with_code.components["code"] == 1.0
+    assert with_code.score >= PACK.resolution.auto_link
+    assert far_code.score == base and "code" not in far_code.components
+    assert with_rep.score > base and with_rep.components["legal_representative"] == 1.0
+    assert with_rep.score <= 1.0
+
+
+def test_person_and_organisation_never_compare():
+    result = score(Subject(parts("张三"), person=True), profile("张三"))
+    assert result.score == 0.0
+    result = score(subject("张三"), Profile(1, [parts("张三")], person=True))
+    assert result.score == 0.0
+
+
+# -- code_is_near ------------------------------------------------------------------------------
+
+codes = st.text(alphabet=USCC_ALPHABET, min_size=18, max_size=18)
+
+
+@given(codes, st.integers(0, 17), st.sampled_from(USCC_ALPHABET))
+def test_one_substitution_is_near(code, at, replacement):
+    assume(code[at] != replacement)
+    typo = code[:at] + replacement + code[at + 1:]
+    assert code_is_near(typo, code)
+    assert code_is_near(code, typo)
+
+
+@given(codes, st.integers(0, 16))
+def test_adjacent_transposition_is_near(code, at):
+    assume(code[at] != code[at + 1])
+    swapped = code[:at] + code[at + 1] + code[at] + code[at + 2:]
+    assert code_is_near(swapped, code)
+
+
+@given(codes, st.integers(0, 17), st.integers(0, 17), st.sampled_from(USCC_ALPHABET), st.sampled_from(USCC_ALPHABET))
+def test_two_changes_are_not_near(code, i, j, a, b):
+    assume(i < j and code[i] != a and code[j] != b)
+    changed = code[:i] + a + code[i + 1:j] + b + code[j + 1:]
+    # two neighbours swapped is the one two-character change that counts as a typo
+    assume(not (j == i + 1 and a == code[j] and b == code[i]))
+    assert not code_is_near(changed, code)
+    assert not code_is_near(code, changed)
+
+
+@given(codes, st.integers(0, 15), st.integers(2, 17))
+def test_distant_swap_is_not_near(code, i, gap):
+    j = i + gap
+    assume(j < 18 and code[i] != code[j])
+    swapped = code[:i] + code[j] + code[i + 1:j] + code[i] + code[j + 1:]
+    assert not code_is_near(swapped, code)
+
+
+@given(codes)
+def test_same_code_is_near_and_other_lengths_are_not(code):
+    assert code_is_near(code, code)
+    assert not code_is_near(code[:-1], code)
+    assert not code_is_near(code + "1", code)

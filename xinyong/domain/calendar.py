@@ -1,0 +1,69 @@
+"""Dates in a jurisdiction: working days, deadlines, durations, today in its time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from calendar import monthrange
+from zoneinfo import ZoneInfo
+
+from xinyong.domain.pack import CalendarSpec, DurationSpec
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Calendar:
+    def __init__(self, spec: CalendarSpec):
+        self.zone = ZoneInfo(spec.timezone)
+        self.working_weekdays = {_WEEKDAYS.index(d) for d in spec.working_days}
+        self.holidays = set(spec.holidays)
+        self.extra_working_days = set(spec.extra_working_days)
+
+    def today(self) -> dt.date:
+        return dt.datetime.now(self.zone).date()
+
+    def is_working_day(self, day: dt.date) -> bool:
+        if day in self.extra_working_days:
+            return True
+        return day.weekday() in self.working_weekdays and day not in self.holidays
+
+    def add_working_days(self, start: dt.date, days: int) -> dt.date:
+        """The date `days` working days after `start` (start itself not counted)."""
+        day = start
+        counted = 0
+        while counted < days:
+            day += dt.timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        return day
+
+    def deadline(self, start: dt.date, days: int, unit: str) -> dt.date:
+        """Last day of a window of `days` (working or calendar) that opens on `start`."""
+        if unit == "working":
+            return self.add_working_days(start, days)
+        return start + dt.timedelta(days=days)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Same day of the month, `months` later; clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, monthrange(year, month)[1]))
+
+
+def add_years(day: dt.date, years: float) -> dt.date:
+    return add_months(day, round(years * 12))
+
+
+def listing_end(duration: DurationSpec, start: dt.date, severity_years: float | None = None) -> dt.date | None:
+    """When a listing that became effective on `start` ends; None only for `until_performance`.
+
+    A range duration takes the severity's years clamped into the range, or else its maximum:
+    the minimum is the earliest exit, reached only through credit repair.
+    """
+    if duration.kind == "until_performance":
+        return None
+    if duration.kind == "fixed":
+        return add_years(start, duration.years)  # type: ignore[arg-type]
+    years = duration.max_years if severity_years is None else min(max(severity_years, duration.min_years),
+                                                                  duration.max_years)
+    return add_years(start, years)  # type: ignore[arg-type]

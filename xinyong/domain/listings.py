@@ -1,0 +1,68 @@
+"""The listing life cycle: a state machine that no caller can bypass.
+
+proposed -> notified -> effective -> expired | repaired | withdrawn, with objections
+sending a notified or effective listing to under_review, from where a decision makes it
+effective again or withdraws it. Each transition has a guard; the store applies a
+transition only through `check_transition`, and refuses any other change of state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+STATES = ("proposed", "notified", "under_review", "effective", "expired", "repaired", "withdrawn")
+ACTIVE = ("proposed", "notified", "under_review", "effective")
+FINAL = ("expired", "repaired", "withdrawn")
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "proposed": ("notified", "withdrawn"),
+    "notified": ("effective", "under_review", "withdrawn"),
+    "under_review": ("effective", "withdrawn"),
+    "effective": ("under_review", "expired", "repaired", "withdrawn"),
+    "expired": (),
+    "repaired": (),
+    "withdrawn": (),
+}
+
+
+class IllegalTransition(Exception):
+    """A change of state that the life cycle does not allow, with the reason."""
+
+
+@dataclass(frozen=True)
+class ListingFacts:
+    """What the guards look at."""
+
+    state: str
+    subject_kind: str
+    reminders: int
+    reminders_required: int
+    notified_on: dt.date | None
+    objection_deadline: dt.date | None
+    open_objections: int
+    effective_to: dt.date | None
+    open_ended: bool  # the pack's duration is until_performance
+
+
+def check_transition(facts: ListingFacts, target: str, on: dt.date) -> None:
+    """Raise IllegalTransition unless `facts.state -> target` may happen on `on`."""
+    if target not in STATES:
+        raise IllegalTransition(f"unknown state {target!r}")
+    if target not in TRANSITIONS[facts.state]:
+        raise IllegalTransition(f"a listing that is {facts.state} cannot become {target}")
+    if target == "notified" and facts.reminders < facts.reminders_required:
+        raise IllegalTransition(
+            f"{facts.reminders_required} formal reminders are required before notice; "
+            f"{facts.reminders} recorded")
+    if target == "effective":
+        if facts.notified_on is None or facts.objection_deadline is None:
+            raise IllegalTransition("no listing becomes effective without a notice")
+        if on <= facts.objection_deadline:
+            raise IllegalTransition(f"the objection window is open until {facts.objection_deadline}")
+        if facts.open_objections:
+            raise IllegalTransition("an objection is under review")
+        if facts.effective_to is None and not facts.open_ended:
+            raise IllegalTransition("an effective listing needs an end date")
+    if target == "expired" and (facts.effective_to is None or on < facts.effective_to):
+        raise IllegalTransition(f"the listing runs until {facts.effective_to or 'performance'}")
