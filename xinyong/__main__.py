@@ -1,3 +1,3 @@
-from xinyong.cli import app
+from xinyong.cli import run
 
-app(prog_name="xinyong")
+run()

@@ -20,7 +20,6 @@ from xinyong.domain.pack import Pack, PackError, load_pack
 from xinyong.domain.records import REJECT_COLUMNS, FileRefused
 from xinyong.services.ingest import ingest_file, load_mapping
 from xinyong.store import tables as t
-from xinyong.store.audit import verify as verify_audit
 from xinyong.store.db import StoreError, database_url, get_setting, migrate, open_engine, require_current, set_setting
 
 app = typer.Typer(help="xinyong: public credit registry and joint-sanctions engine.",
@@ -763,4 +762,14 @@ def demo_run(ctx: typer.Context,
     stats(as_json=False)
     if not no_serve:
         console.print("serving arrives with the screening service; nothing to serve yet")
+
+
+def run() -> None:
+    """Console entry: a store that cannot be used (missing audit key, unreachable database)
+    ends with one line naming the problem, never a traceback."""
+    try:
+        app(prog_name="xinyong")
+    except StoreError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
 

@@ -24,6 +24,8 @@ import orjson
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.engine import Connection
 
+from xinyong.domain.calendar import Calendar
+from xinyong.domain.listings import ACTIVE
 from xinyong.domain.matching import NameAnalyser, Profile, Scored, Subject, bigrams, code_halves, score
 from xinyong.domain.names import normalise_name
 from xinyong.domain.pack import Pack
@@ -32,6 +34,7 @@ from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
+from xinyong.store.listings import transition
 
 CHUNK = 5000
 MAX_CANDIDATES = 30
@@ -399,14 +402,35 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
         connection.execute(delete(t.record_links).where(t.record_links.c.record_id.in_(
             select(t.records.c.id).where(t.records.c.record_key == row.record_key))))
     result = resolve(engine, pack, actor=actor)
-    with engine.connect() as connection:
+    with engine.begin() as connection:
         state, entity_id = connection.execute(select(t.record_links.c.state, t.record_links.c.entity_id)
                                               .where(t.record_links.c.record_id == record_id)).one()
         keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)
                                        .where(t.entities.c.id.in_([entity_id or 0, previous or 0]))).all())
+        withdrawn = (_withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
+                     if previous is not None and previous != entity_id else [])
     return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
             "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
-            "re_resolved": result.records}
+            "re_resolved": result.records, "listings_withdrawn": withdrawn}
+
+
+def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, entity_id: int, actor: str,
+                          reason: str | None) -> list[int]:
+    """Listings of the entity a record was moved away from, built on that record, end.
+
+    The entity it moved to is re-evaluated by the next `xinyong evaluate` (its records
+    changed), which proposes anew with due process if the rules say so.
+    """
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    listing_ids = [i for (i,) in connection.execute(
+        select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+        .where(r.record_key == record_key, L.entity_id == entity_id, L.state.in_(ACTIVE)).order_by(L.id))]
+    today = Calendar(pack.calendar).today()
+    for listing_id in listing_ids:
+        transition(connection, pack, listing_id, "withdrawn", today, actor=actor,
+                   reason=reason or f"evidence record {record_key} is not about this entity (judgement)",
+                   changes={"ended_on": today})
+    return listing_ids
 
 
 # -- evaluation and export -----------------------------------------------------------------------
