@@ -23,10 +23,11 @@ from xinyong.domain.calendar import add_months, add_years
 from xinyong.domain.listings import ACTIVE
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
-from xinyong.store.audit import append_event
+from xinyong.store.audit import append_event, append_events
 from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
+PROPOSAL_CHUNK = 2000
 
 
 @dataclass
@@ -148,23 +149,37 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
 
 def _propose(connection: Connection, pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
              evidence: dict[int, list[int]], actor: str) -> None:
+    """Proposals in bulk: listings, their evidence, first transitions and audit events."""
     if not evidence:
         return
-    kinds = dict(connection.execute(select(t.entities.c.id, t.entities.c.kind)
-                                    .where(t.entities.c.id.in_(list(evidence)))).all())
+    kinds = _kinds(connection, list(evidence))
     now = dt.datetime.now(dt.timezone.utc)
-    for entity_id, record_ids in sorted(evidence.items()):
-        listing_id = connection.execute(t.listings.insert().values(
-            entity_id=entity_id, list_code=spec.code, rule_version=rule.version, state="proposed",
-            subject_kind=kinds[entity_id], language="zh", proposed_on=as_of, created_at=now,
-        ).returning(t.listings.c.id)).scalar_one()
-        connection.execute(t.listing_evidence.insert(),
-                           [{"listing_id": listing_id, "record_id": rid} for rid in sorted(set(record_ids))])
-        connection.execute(t.listing_transitions.insert().values(
-            listing_id=listing_id, from_state=None, to_state="proposed", on_date=as_of, actor=actor,
-            reason=f"rule {spec.code} v{rule.version}", recorded_at=now))
-        append_event(connection, actor=actor, action="listing.proposed", object_type="listing",
-                     object_id=str(listing_id), reason=f"rule {spec.code} v{rule.version}",
-                     legal_basis=rule.legal_basis,
-                     payload={"entity_id": entity_id, "list": spec.code, "rule_version": rule.version,
-                              "evidence": sorted(set(record_ids)), "on": as_of.isoformat()})
+    entity_ids = sorted(evidence)
+    for start in range(0, len(entity_ids), PROPOSAL_CHUNK):
+        part = entity_ids[start:start + PROPOSAL_CHUNK]
+        listing_ids = connection.execute(
+            t.listings.insert().returning(t.listings.c.id, sort_by_parameter_order=True),
+            [{"entity_id": e, "list_code": spec.code, "rule_version": rule.version, "state": "proposed",
+              "subject_kind": kinds[e], "language": "zh", "proposed_on": as_of, "created_at": now}
+             for e in part]).scalars().all()
+        reason = f"rule {spec.code} v{rule.version}"
+        connection.execute(t.listing_evidence.insert(), [
+            {"listing_id": listing_id, "record_id": rid}
+            for listing_id, e in zip(listing_ids, part) for rid in sorted(set(evidence[e]))])
+        connection.execute(t.listing_transitions.insert(), [
+            {"listing_id": listing_id, "from_state": None, "to_state": "proposed", "on_date": as_of,
+             "actor": actor, "reason": reason, "recorded_at": now} for listing_id in listing_ids])
+        append_events(connection, [
+            {"actor": actor, "action": "listing.proposed", "object_type": "listing", "object_id": str(listing_id),
+             "reason": reason, "legal_basis": rule.legal_basis,
+             "payload": {"entity_id": e, "list": spec.code, "rule_version": rule.version,
+                         "evidence": sorted(set(evidence[e])), "on": as_of.isoformat()}}
+            for listing_id, e in zip(listing_ids, part)])
+
+
+def _kinds(connection: Connection, entity_ids: list[int]) -> dict[int, str]:
+    kinds: dict[int, str] = {}
+    for start in range(0, len(entity_ids), 900):  # under every engine's bound-parameter limit
+        kinds.update(connection.execute(select(t.entities.c.id, t.entities.c.kind)
+                                        .where(t.entities.c.id.in_(entity_ids[start:start + 900]))).all())
+    return kinds

@@ -313,7 +313,14 @@ def _extends(connection: Connection, head: Head | None, last_seq: int | None, la
 def append_event(connection: Connection, *, actor: str, action: str, object_type: str,
                  object_id: str, payload: dict[str, Any], reason: str | None = None,
                  legal_basis: str | None = None) -> int:
-    """Append one event inside the caller's transaction; returns its sequence number.
+    """Append one event inside the caller's transaction; returns its sequence number."""
+    return append_events(connection, [{"actor": actor, "action": action, "object_type": object_type,
+                                       "object_id": object_id, "payload": payload, "reason": reason,
+                                       "legal_basis": legal_basis}])
+
+
+def append_events(connection: Connection, events: list[dict[str, Any]]) -> int:
+    """Append events in order inside the caller's transaction; returns the last sequence number.
 
     The store's head file is rewritten once that transaction commits, and only if the chain
     in the database still carried the recorded head: a tampered chain keeps its evidence.
@@ -335,15 +342,22 @@ def append_event(connection: Connection, *, actor: str, action: str, object_type
     ).first()
     if pending.extends is None:
         pending.extends = _extends(connection, pending.head, last.seq if last else None, last.hash if last else None)
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
     # Microseconds dropped: both engines then give back exactly what was hashed.
     at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    event_body = {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action,
-                  "object_type": object_type, "object_id": str(object_id), "reason": reason,
-                  "legal_basis": legal_basis, "payload": payload}
-    digest = event_hash(prev, event_body, pending.key)
-    connection.execute(t.audit_events.insert().values(**{**event_body, "at": at}, prev_hash=prev, hash=digest))
-    pending.seq, pending.hash = seq, digest
+    rows = []
+    for item in events:
+        seq += 1
+        event_body = {"seq": seq, "at": at.isoformat(), "actor": item["actor"], "action": item["action"],
+                      "object_type": item["object_type"], "object_id": str(item["object_id"]),
+                      "reason": item.get("reason"), "legal_basis": item.get("legal_basis"),
+                      "payload": item["payload"]}
+        digest = event_hash(prev, event_body, pending.key)
+        rows.append({**event_body, "at": at, "prev_hash": prev, "hash": digest})
+        prev = digest
+    if rows:
+        connection.execute(t.audit_events.insert(), rows)
+        pending.seq, pending.hash = seq, prev
     return seq
 
 
