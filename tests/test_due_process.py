@@ -223,7 +223,7 @@ def test_serious_penalty_from_proposal_to_expiry(cli, tmp_path):
     # the window is open through its last day
     assert run(cli, "process", "--as-of", "2025-10-11")["effective"] == 0
     assert show(cli, listing)["state"] == "notified"
-    done = run(cli, "process", "--as-of", "2025-10-20", )
+    done = run(cli, "process", "--as-of", "2025-10-20")
     assert done["effective"] >= 1
     data = show(cli, listing)
     duration = PACK.list_("serious_dishonesty").duration

@@ -314,3 +314,11 @@ def test_any_eighteen_digits_with_a_good_check_classify_without_error(value: str
     for prefer in ("uscc", "resident_id"):
         found = classify_code(value, prefer=prefer)
         assert found is not None and found.value == value
+
+
+def test_a_record_key_never_shows_a_person_id_number():
+    from xinyong.domain.identifiers import mask_record_key
+
+    assert mask_record_key("court:(2025)京0105执1号#11010519491231002X") == "court:(2025)京0105执1号#110105********002X"
+    assert mask_record_key("court:(2025)京0105执1号#91110000600037341L") == "court:(2025)京0105执1号#91110000600037341L"
+    assert mask_record_key("samr:京市监罚〔2023〕1号") == "samr:京市监罚〔2023〕1号"

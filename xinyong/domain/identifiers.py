@@ -125,3 +125,12 @@ def mask_person_id(value: str) -> str:
     if len(value) <= 10:
         return "*" * len(value)
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_record_key(record_key: str) -> str:
+    """A record key with a person's ID number as its subject part (court:案号#ID) masked."""
+    number, sep, subject = record_key.rpartition("#")
+    if sep and is_valid_resident_id(normalise_code(subject)):
+        return f"{number}#{mask_person_id(subject)}"
+    return record_key
+

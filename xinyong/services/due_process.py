@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import Calendar, add_months, listing_end
-from xinyong.domain.identifiers import mask_person_id
+from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, IllegalTransition
 from xinyong.domain.pack import Pack
 from xinyong.store import tables as t
@@ -105,6 +105,7 @@ def render_notice(c: Connection, pack: Pack, listing_id: int, language: str, on:
         .join(t.listing_evidence, t.listing_evidence.c.record_id == r.id)
         .where(t.listing_evidence.c.listing_id == listing_id).order_by(r.decision_date)).mappings()]
     for item in evidence:
+        item["record_key"] = mask_record_key(item["record_key"])
         item["category_name"] = pack.category(item["category"]).names.get(language)
         item["authority_name"] = pack.authority(item["authority"]).names.get(language)
     process = spec.due_process
@@ -366,7 +367,7 @@ def list_listings(engine: Engine, *, entity: str | None = None, list_code: str |
         evidence: dict[int, list[str]] = {}
         for listing_id, key in c.execute(select(t.listing_evidence.c.listing_id, t.records.c.record_key)
                                          .join(t.records, t.records.c.id == t.listing_evidence.c.record_id)):
-            evidence.setdefault(listing_id, []).append(key)
+            evidence.setdefault(listing_id, []).append(mask_record_key(key))
     out = []
     for row in rows:
         current = row["state"]
@@ -415,6 +416,7 @@ def show_listing(engine: Engine, pack: Pack, listing_id: int) -> dict[str, Any]:
                                                .join(t.listing_evidence, t.listing_evidence.c.record_id == r.id)
                                                .where(t.listing_evidence.c.listing_id == listing_id)).mappings()]
     for item in evidence:
+        item["record_key"] = mask_record_key(item["record_key"])
         if item.pop("subject_scheme") == "resident_id":
             item["subject_code"] = mask_person_id(item["subject_code"])
     return {**{k: row[k] for k in ("id", "list_code", "state", "rule_version", "subject_kind", "proposed_on",

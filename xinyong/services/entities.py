@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
-from xinyong.domain.identifiers import mask_person_id, normalise_code
+from xinyong.domain.identifiers import mask_person_id, mask_record_key, normalise_code
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -51,7 +51,7 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
                              .join(t.record_links, link.record_id == r.id)
                              .where(link.entity_id == entity_id).order_by(r.decision_date, r.record_key)):
             explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
-            records.append({"record_key": row.record_key, "version": row.version, "category": row.category,
+            records.append({"record_key": mask_record_key(row.record_key), "version": row.version, "category": row.category,
                             "authority": row.authority, "decision_date": row.decision_date,
                             "subject_name": row.subject_name,
                             "link": {"state": row.state, "method": row.method, "score": row.score,
