@@ -28,7 +28,6 @@ from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
 PROPOSAL_CHUNK = 2000
-SCOPE_CHUNK = 900  # entity ids per query: under every engine's bound-parameter limit
 
 
 @dataclass
@@ -67,7 +66,7 @@ def _condition(pack: Pack, rule: RuleSpec, condition: Condition) -> ColumnElemen
 
 
 def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
-                     entity_ids: list[int] | None = None):
+                     entity_ids: ColumnElement | None = None):
     """(entity_id, record_id) rows of the records that make entities qualify, set-based."""
     r, link, e = t.records.c, t.record_links.c, t.entities.c
     newer = t.records.alias("newer")
@@ -123,25 +122,21 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         incremental = watermark is not None and not full
         result = EvaluateResult(as_of.isoformat(), "incremental" if incremental else "full")
-        # the entities whose records arrived since the last run, found from the new records
-        # (primary-key range) so that the cost follows the batch, not the store
-        scopes: list[list[int] | None] = [None]
+        touched = None
         if incremental:
-            r, link = t.records.c, t.record_links.c
-            touched = sorted(connection.execute(
-                select(link.entity_id).distinct().select_from(t.records)
-                .join(t.record_links, link.record_id == r.id)
-                .where(r.id > int(watermark), link.entity_id.is_not(None))).scalars())
-            result.entities_considered = len(touched)
-            scopes = [touched[i:i + SCOPE_CHUNK] for i in range(0, len(touched), SCOPE_CHUNK)]
+            touched = (select(t.record_links.c.entity_id)
+                       .join(t.records, t.records.c.id == t.record_links.c.record_id)
+                       .where(t.records.c.id > int(watermark), t.record_links.c.entity_id.is_not(None))
+                       .distinct())
+            result.entities_considered = connection.execute(
+                select(func.count()).select_from(touched.subquery())).scalar_one()
         for spec in pack.lists:
             rule = rule_in_force(spec, as_of)
             if rule is None:
                 continue
             evidence: dict[int, list[int]] = defaultdict(list)
-            for scope in scopes:
-                for entity_id, record_id in connection.execute(qualifying_query(pack, spec, rule, as_of, scope)):
-                    evidence[entity_id].append(record_id)
+            for entity_id, record_id in connection.execute(qualifying_query(pack, spec, rule, as_of, touched)):
+                evidence[entity_id].append(record_id)
             result.per_list[spec.code] = len(evidence)
             result.proposals += len(evidence)
             _propose(connection, pack, spec, rule, as_of, evidence, actor)
