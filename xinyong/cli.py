@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -762,6 +763,170 @@ def demo_run(ctx: typer.Context,
     stats(as_json=False)
     if not no_serve:
         console.print("serving arrives with the screening service; nothing to serve yet")
+
+
+# -- screening, keys, serving ----------------------------------------------------------------------
+
+authority_app = typer.Typer(help="Authorities: API keys for screening, submitting and operating.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys: issue (shown once), list, revoke.", no_args_is_help=True)
+authority_app.add_typer(key_app, name="key")
+app.add_typer(authority_app, name="authority")
+
+
+@key_app.command("create")
+def key_create(authority: Annotated[str, typer.Argument(help="The pack's authority code.")],
+               scopes: Annotated[list[str], typer.Option("--scopes", help="screen, read_restricted, operate, submit or "
+                                                         "submit:CATEGORY; repeat or separate by commas.")],
+               rate: Annotated[float, typer.Option("--rate", help="Requests per second allowed.")] = 50.0,
+               burst: Annotated[int, typer.Option("--burst", help="Requests allowed at once above the rate.")] = 100,
+               label: Annotated[Optional[str], typer.Option(help="What the key is for.")] = None,
+               as_json: JsonFlag = False) -> None:
+    """Issue an API key. The key is printed once; only its hash is stored."""
+    from xinyong.services.keys import KeyError_, create_key
+
+    engine = engine_for_work()
+    wanted = [part.strip() for scope in scopes for part in scope.split(",") if part.strip()]
+    try:
+        secret, stored = create_key(engine, active_pack(engine), authority, wanted, rate_per_second=rate,
+                                    burst=burst, label=label)
+    except KeyError_ as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"key": secret, **stored})
+        return
+    console.print(f"key {stored['id']} for {authority} ({', '.join(stored['scopes'])}), "
+                  f"{rate:g}/s burst {burst}. Shown once, keep it now:", highlight=False)
+    console.print(secret, highlight=False, markup=False)
+
+
+@key_app.command("list")
+def key_list(as_json: JsonFlag = False) -> None:
+    """Keys with their scopes and limits (never the secrets)."""
+    from xinyong.services.keys import list_keys
+
+    rows = list_keys(engine_for_work())
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "revoked")
+    for r in rows:
+        table.add_row(str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
+                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["revoked_at"] or ""))
+    console.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: int, reason: StepReason = None) -> None:
+    """Revoke a key; a running server refuses it within a second."""
+    from xinyong.services.keys import KeyError_, revoke_key
+
+    try:
+        revoke_key(engine_for_work(), key_id, reason=reason)
+    except KeyError_ as exc:
+        fail(str(exc))
+    console.print(f"key {key_id} revoked")
+
+
+@app.command("screen")
+def screen_command(
+        identifier: Annotated[Optional[str], typer.Argument(help="USCC, other code, entity key or ID number.")] = None,
+        name: Annotated[Optional[str], typer.Option("--name", help="Screen by name instead of a code.")] = None,
+        action: Annotated[Optional[str], typer.Option("--action", help="The decision point (the pack's actions).")] = None,
+        as_of: AsOfOption = None,
+        batch: Annotated[Optional[Path], typer.Option("--batch", help="CSV or JSON Lines of subjects to screen.")] = None,
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Batch results file (.csv or .jsonl); "
+                                                        "default: CSV on standard output.")] = None,
+        purpose: Annotated[str, typer.Option("--purpose", help="Why you screen (the pack's purposes); logged.")] = "supervision",
+        job: Annotated[Optional[str], typer.Option("--job", hidden=True, help="Run a stored batch job.")] = None,
+        as_json: JsonFlag = False) -> None:
+    """May this entity take this action on this date? The decision, each measure and its basis."""
+    from xinyong.services.jobs import run_job
+    from xinyong.services.querylog import QueryLog
+    from xinyong.services.screen import BATCH_COLUMNS, ScreenError, ScreeningIndex, batch_rows, masked_query, screen_batch
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    if job is not None:
+        print_json(run_job(engine, pack, job))
+        return
+    if purpose not in {p.code for p in pack.purposes}:
+        fail(f"--purpose: unknown purpose {purpose!r}; the pack's purposes are: "
+             f"{', '.join(p.code for p in pack.purposes)}")
+    day = parse_day(as_of, "--as-of") or dt.date.today()
+    if sum(x is not None for x in (identifier, name, batch)) != 1:
+        fail("give one of: a CODE, --name NAME or --batch FILE")
+    log = QueryLog(engine)
+    if batch is not None:
+        if not batch.exists():
+            fail(f"{batch}: no such file")
+        rows = list(batch_rows(batch.read_bytes(), "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
+        index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
+        results = list(screen_batch(index, rows, action, day))
+        for result in results:
+            if result["decision"] is not None:
+                log.add(query_id=uuid.uuid4().hex, key_id=None, authority="operator", purpose=purpose,
+                        endpoint="screen_batch", query=result["identifier"] or result["name"],
+                        subject=result["subject"], action=result["action"], as_of=result["as_of"],
+                        result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
+        log.flush()
+        if output is not None and output.suffix == ".jsonl":
+            output.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in results))
+        else:
+            handle = output.open("w", encoding="utf-8-sig", newline="") if output else sys.stdout
+            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS)
+            writer.writeheader()
+            writer.writerows(results)
+            if output:
+                handle.close()
+        failed = sum(r["error"] is not None for r in results)
+        errors.print(f"{len(results)} subjects screened, {failed} could not be"
+                     + (f"; results in {output}" if output else ""), highlight=False)
+        return
+    if not action:
+        fail("--action is required: one of " + ", ".join(a.code for a in pack.actions))
+    index = ScreeningIndex.load(engine, pack, names=name is not None)
+    try:
+        answer = (index.screen_identifier(identifier, action, day) if identifier is not None
+                  else index.screen_name(name or "", action, day))
+    except ScreenError as exc:
+        fail(str(exc))
+    data = index.answer_data(answer)
+    log.add(query_id=answer.query_id, key_id=None, authority="operator", purpose=purpose, endpoint="screen",
+            query=masked_query(identifier, name), subject=data["subject"]["key"] if data["subject"] else None,
+            action=action, as_of=day, result=data["decision"], measures=sorted({m["code"] for m in data["measures"]}))
+    log.flush()
+    if as_json:
+        print_json(data)
+        return
+    subject = data["subject"]
+    who = f"{subject['name'] or ''} ({subject['key']})" if subject else "no entity in the register"
+    colour = {"allow": "green", "deny": "red", "conditions": "yellow"}[data["decision"]]
+    console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
+    for candidate in data.get("candidates") or []:
+        console.print(f"  candidate {candidate['entity']['key']} {candidate['entity']['name']} "
+                      f"score {candidate['score']:.3f}", highlight=False)
+    for m in data["measures"]:
+        via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""
+        console.print(f"  {m['code']} ({m['effect']}) {m['title']['zh']} / {m['title']['en']}{via}", highlight=False)
+        console.print(f"    basis: {m['legal_basis']}", highlight=False)
+        console.print(f"    listing {m['listing']['id']} on {m['listing']['list']} until {m['ends'] or 'performance'}; "
+                      f"records: {', '.join(r['record_key'] for r in m['records'])}", highlight=False)
+
+
+@app.command("serve")
+def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port")] = 8000,
+          log_level: Annotated[str, typer.Option("--log-level")] = "warning") -> None:
+    """Serve the API (OpenAPI docs at /docs) on the store."""
+    import uvicorn
+
+    from xinyong.api.app import create_app
+
+    engine = engine_for_work()
+    application = create_app(engine, active_pack(engine))
+    console.print(f"serving {database_url(State.db_url)} on http://{host}:{port} (API docs at /docs)",
+                  highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 
 def run() -> None:

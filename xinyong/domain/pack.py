@@ -227,6 +227,13 @@ class ActionSpec(Strict):
     names: Names
 
 
+class PurposeSpec(Strict):
+    """A lawful reason to screen or to read restricted records; every query states one."""
+
+    code: Code
+    names: Names
+
+
 class AuthoritySpec(Strict):
     code: Code
     names: Names
@@ -285,6 +292,7 @@ class Pack(Strict):
     lists: list[ListSpec]
     measures: list[MeasureSpec]
     actions: list[ActionSpec]
+    purposes: list[PurposeSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":
@@ -295,6 +303,7 @@ class Pack(Strict):
             ("lists", self.lists),
             ("measures", self.measures),
             ("actions", self.actions),
+            ("purposes", self.purposes),
         ):
             seen: set[str] = set()
             for item in items:
@@ -357,6 +366,9 @@ class Pack(Strict):
 
     def list_(self, code: str) -> ListSpec:
         return _by_code(self.lists, code, "list")
+
+    def purpose(self, code: str) -> PurposeSpec:
+        return _by_code(self.purposes, code, "purpose")
 
 
 class PackError(Exception):

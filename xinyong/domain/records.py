@@ -7,6 +7,7 @@ unifying full-/half-width forms and spaces), plus an optional explicit mapping.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from xinyong.domain.calendar import add_months
 from xinyong.domain.identifiers import classify_code
-from xinyong.domain.pack import CategorySpec, FieldSpec, FieldType, Pack, SubjectKind
+from xinyong.domain.pack import CategorySpec, Classification, FieldSpec, FieldType, Pack, SubjectKind
 from xinyong.domain.values import (
     clean_text,
     normalise_header,
@@ -291,3 +293,34 @@ def content_hash(values: dict[str, Any], extras: dict[str, str]) -> str:
     blob = orjson.dumps([values, extras], option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
+
+
+def publicity_end(category: CategorySpec, decision_date: dt.date | None, fields: dict[str, Any]) -> dt.date | None:
+    """The last day a record is shown on public surfaces; None when the pack sets no limit.
+
+    The authority's own end date (the category's `end_field`) wins within the pack's
+    minimum and maximum; without it the pack's default period runs from the decision.
+    """
+    spec = category.publicity
+    if decision_date is None or (spec.default_months is None and spec.end_field is None):
+        return None
+    stated = fields.get(spec.end_field) if spec.end_field else None
+    if isinstance(stated, str):
+        try:
+            stated = dt.date.fromisoformat(stated[:10])
+        except ValueError:
+            stated = None
+    end = stated if isinstance(stated, dt.date) else (
+        add_months(decision_date, spec.default_months) if spec.default_months is not None else None)
+    if end is None:
+        return None
+    end = max(end, add_months(decision_date, spec.min_months))
+    if spec.max_months is not None:
+        end = min(end, add_months(decision_date, spec.max_months))
+    return end
+
+
+def public_fields(pack: Pack, category: CategorySpec, fields: dict[str, Any]) -> dict[str, Any]:
+    """Only the fields the pack classifies as public: what any public surface may show."""
+    public = {f.name for f in pack.fields_of(category) if f.classification == Classification.public}
+    return {k: v for k, v in fields.items() if k in public}

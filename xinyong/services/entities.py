@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, select
 
-from xinyong.domain.identifiers import mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.pack import Classification, Pack
+from xinyong.domain.records import public_fields, publicity_end
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -61,3 +64,60 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
             "status": e["status"], "region": e["region"], "address": e["address"],
             "established": e["established"], "name": current, "names": names,
             "identifiers": identifiers, "relations": relations, "records": records}
+
+
+def refuse_person_id_in_url(code: str) -> None:
+    """A natural person is looked up by its opaque key: an ID number never goes in a URL."""
+    if is_valid_resident_id(normalise_code(code)):
+        raise EntityNotFound("a person is looked up by its entity key, never by an ID number")
+
+
+def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
+    """What any public surface may show of an entity: identity, effective listings, public records
+    within their publicity period with their public fields only. With `restricted` (a reader
+    with that scope and a stated purpose), every record and field, and listings in any state."""
+    data = entity_file(engine, code)
+    with engine.connect() as c:
+        entity_id = find_entity_id(c, code)
+        r, link = t.records.c, t.record_links.c
+        rows = c.execute(select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date, r.fields)
+                         .join(t.record_links, link.record_id == r.id)
+                         .where(link.entity_id == entity_id, link.state == "linked")
+                         .order_by(r.decision_date.desc(), r.record_key)).all()
+    records = []
+    for row in rows:
+        category = pack.category(row.category)
+        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+        ends = publicity_end(category, row.decision_date, fields)
+        if not restricted:
+            if row.status != "active" or category.classification != Classification.public:
+                continue
+            if ends is not None and ends < today:
+                continue
+            fields = public_fields(pack, category, fields)
+        fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
+                  else v for k, v in fields.items()}
+        records.append({"record_key": mask_record_key(row.record_key), "version": row.version,
+                        "category": row.category, "category_title": category.names.model_dump(),
+                        "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
+                        "publicity_ends": ends, "fields": fields})
+    from xinyong.services.due_process import list_listings
+
+    listings = []
+    for listing in list_listings(engine, entity=data["key"], as_of=today):
+        if not restricted and listing["state"] not in ("effective", "under_review"):
+            continue  # a listing is public only once due process made it effective
+        spec = pack.list_(listing["list"])
+        listings.append({**{k: listing[k] for k in ("id", "list", "state", "effective_from", "effective_to",
+                                                    "ended_on", "rule_version")},
+                         "list_title": spec.names.model_dump(), "kind": spec.kind, "legal_basis": spec.legal_basis,
+                         "evidence": listing["evidence"]})
+    person = data["kind"] == "natural_person"
+    out = {k: data[k] for k in ("key", "kind", "verified", "status", "region", "established", "name", "names")}
+    out["address"] = None if person else data["address"]
+    out["identifiers"] = data["identifiers"]
+    out["legal_representative"] = next((r["person_name"] for r in data["relations"]
+                                        if r["relation"] == "legal_representative" and r["valid_to"] is None), None)
+    out["listings"] = listings
+    out["records"] = records
+    return out

@@ -331,3 +331,118 @@ repairs = Table(
     Column("decided_by", Text),
     Column("decision_reason", Text),
 )
+
+# -- screening and consuming authorities ------------------------------------------------------
+
+# API keys of authorities. The secret is shown once and stored only as its SHA-256: keys are
+# 32 random bytes, so a slow hash adds nothing against guessing.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("authority", String(32), nullable=False, index=True),
+    Column("prefix", String(16), nullable=False),  # shown in lists, to tell keys apart
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),  # screen | read_restricted | operate | submit[:category]
+    Column("rate_per_second", Float, nullable=False),
+    Column("burst", Integer, nullable=False),
+    Column("label", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Every screening and restricted read: who asked, why, about whom, and what they were told.
+query_log = Table(
+    "query_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("query_id", String(32), nullable=False, unique=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("key_id", Integer, ForeignKey("api_keys.id")),  # NULL: the command line
+    Column("authority", String(32), nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("endpoint", String(32), nullable=False),
+    Column("query", Text, nullable=False),  # the identifier (masked for a person) or name asked about
+    Column("subject", String(40)),  # the entity key it resolved to
+    Column("action", String(32)),
+    Column("as_of", Date),
+    Column("result", String(16), nullable=False),
+    Column("measures", JSON, nullable=False),
+)
+
+# What a consuming authority did with a screening answer.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("query_id", String(32), index=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
+    Column("authority", String(32), nullable=False),
+    Column("subject", String(40), nullable=False),
+    Column("measure", String(32), nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("reference", Text),  # the consumer's own case or contract number
+    Column("on_date", Date, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# Batch screening jobs; their input and results are files in the store's jobs folder.
+screen_jobs = Table(
+    "screen_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id")),
+    Column("authority", String(32), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("state", String(8), nullable=False),  # queued | running | done | failed
+    Column("input_format", String(8), nullable=False),  # csv | jsonl
+    Column("action", String(32)),  # default for rows that name none
+    Column("as_of", Date),
+    Column("total", Integer),
+    Column("done", Integer, nullable=False),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+# -- the web portal ----------------------------------------------------------------------------
+
+# Credit reports issued as PDF: the verification code printed on the report finds this row,
+# and the PDF's SHA-256 shows whether a presented copy is unaltered.
+reports = Table(
+    "reports",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("language", String(2), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("pdf_sha256", String(64), nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+# Sign-in credentials issued to a subject for its own file; only the secret's hash is kept.
+subject_credentials = Table(
+    "subject_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Files attached to an objection (stored by content hash in the store's files folder).
+objection_attachments = Table(
+    "objection_attachments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("objection_id", Integer, ForeignKey("objections.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("content_type", String(100)),
+)

@@ -1,0 +1,480 @@
+"""The HTTP API (FastAPI): screening, batch jobs, changes, records, feedback, entities, lists.
+
+Keys go in `X-API-Key`; every error is `{"error": {"code", "message"}}`, never a stack
+trace. The screening hot path is async and answers from the in-memory `ScreeningIndex`;
+the query log is written behind the request (see `services.querylog`). Batch jobs run in
+a separate, lower-priority process so that they cannot starve real-time screening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import Engine, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xinyong.domain.pack import Pack, PackError
+from xinyong.domain.records import FileRefused
+from xinyong.services import jobs
+from xinyong.services.entities import EntityNotFound, public_file, refuse_person_id_in_url
+from xinyong.services.ingest import ingest_file
+from xinyong.services.keys import ApiKey, active_keys, secret_hash
+from xinyong.services.lists import changes, csv_bytes, list_page, list_rows
+from xinyong.services.querylog import QueryLog
+from xinyong.services.screen import ScreenError, ScreeningIndex, masked_query
+from xinyong.store import tables as t
+
+log = logging.getLogger("xinyong.api")
+REFRESH_SECONDS = 1.0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"error": {"code": code, "message": message}}, status, headers)
+
+
+# -- request and answer models (the OpenAPI contract) -------------------------------------------------
+
+class ScreenRequest(BaseModel):
+    identifier: str | None = Field(default=None, min_length=1, max_length=64,
+                                   description="USCC, legacy code, entity key or a person's ID number")
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="Entity name, for fuzzy screening")
+    action: str = Field(min_length=1, max_length=32, description="The decision point, one of the pack's actions")
+    as_of: dt.date | None = Field(default=None, description="Decision date; default today")
+    purpose: str = Field(min_length=1, max_length=32, description="One of the pack's purposes")
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> ScreenRequest:
+        if (self.identifier is None) == (self.name is None):
+            raise ValueError("give either identifier or name")
+        return self
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorAnswer(BaseModel):
+    error: ErrorBody
+
+
+class Names(BaseModel):
+    zh: str
+    en: str
+    fr: str
+
+
+class SubjectOut(BaseModel):
+    key: str
+    name: str | None
+    kind: str
+    id_number: str | None = Field(default=None, description="Masked; natural persons only")
+
+
+class RecordOut(BaseModel):
+    record_key: str
+    version: int
+    category: str
+    authority: str
+    decision_date: dt.date | None
+
+
+class ListingOut(BaseModel):
+    id: int
+    list: str
+    list_title: Names
+    list_legal_basis: str
+    entity: str
+    state: str | None
+    effective_from: dt.date | None
+    effective_to: dt.date | None
+
+
+class Through(BaseModel):
+    entity: str
+    name: str | None
+    relation: str
+
+
+class MeasureOut(BaseModel):
+    code: str
+    title: Names
+    effect: Literal["deny", "conditions", "reward"]
+    legal_basis: str
+    authority: str
+    listing: ListingOut
+    records: list[RecordOut]
+    ends: dt.date | None
+    through: Through | None
+
+
+class Candidate(BaseModel):
+    entity: SubjectOut
+    score: float
+    explanation: dict[str, Any]
+
+
+class ScreenAnswer(BaseModel):
+    query_id: str
+    decision: Literal["allow", "deny", "conditions"]
+    action: str
+    as_of: dt.date
+    subject: SubjectOut | None
+    measures: list[MeasureOut]
+    pack: str
+    candidates: list[Candidate] | None = None
+    match: Literal["name", "ambiguous", "below_threshold", "none"] | None = None
+
+
+class FeedbackRequest(BaseModel):
+    query_id: str | None = Field(default=None, max_length=32, description="The screening answer acted upon")
+    subject: str = Field(min_length=1, max_length=40, description="Entity key")
+    measure: str = Field(min_length=1, max_length=32)
+    applied: bool
+    reason: str | None = Field(default=None, max_length=2000, description="Required when not applied")
+    reference: str | None = Field(default=None, max_length=200)
+    on_date: dt.date | None = None
+
+
+class RecordsRequest(BaseModel):
+    category: str = Field(min_length=1, max_length=32)
+    records: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
+
+
+ERRORS = {status: {"model": ErrorAnswer} for status in (401, 403, 404, 422, 429)}
+
+
+# -- the app -------------------------------------------------------------------------------------------
+
+class Service:
+    """What the app holds between requests."""
+
+    def __init__(self, engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5):
+        self.engine, self.pack, self.names = engine, pack, names
+        self.index: ScreeningIndex | None = None
+        self.keys: dict[str, ApiKey] = {}
+        self.buckets: dict[int, list[float]] = {}
+        self.log = QueryLog(engine, log_interval)
+        self.purposes = {p.code for p in pack.purposes}
+
+    def load(self) -> None:
+        self.index = ScreeningIndex.load(self.engine, self.pack, names=self.names)
+        self.keys = active_keys(self.engine)
+
+    def refresh(self) -> None:
+        assert self.index is not None
+        if self.index.refresh(self.engine):
+            self.keys = active_keys(self.engine)
+
+    def allow_rate(self, key: ApiKey) -> float | None:
+        """Token bucket per key: None if allowed, else seconds until the next token."""
+        now = time.monotonic()
+        bucket = self.buckets.get(key.id)
+        if bucket is None:
+            bucket = self.buckets[key.id] = [float(key.burst), now]
+        tokens = min(float(key.burst), bucket[0] + (now - bucket[1]) * key.rate_per_second)
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            return (1.0 - tokens) / key.rate_per_second
+        bucket[0] = tokens - 1.0
+        return None
+
+
+def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5) -> FastAPI:
+    service = Service(engine, pack, names=names, log_interval=log_interval)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(service.load)
+        service.log.start()
+        stop = asyncio.Event()
+
+        async def follow() -> None:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+                except TimeoutError:
+                    try:
+                        await asyncio.to_thread(service.refresh)
+                    except Exception:  # noqa: BLE001 - a store hiccup must not stop following it
+                        log.exception("index refresh failed")
+
+        follower = asyncio.create_task(follow())
+        try:
+            yield
+        finally:
+            stop.set()
+            await follower
+            await asyncio.to_thread(service.log.close)
+
+    app = FastAPI(title="xinyong", version="1.0",
+                  description="Public credit registry and joint-sanctions engine: screening, lists, records.",
+                  lifespan=lifespan)
+    app.state.service = service
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> Response:
+        return _error(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return _error(422, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def crashed(_request: Request, exc: Exception) -> Response:
+        reference = uuid.uuid4().hex[:12]
+        log.error("internal error %s", reference, exc_info=exc)
+        return _error(500, "internal", f"internal error; reference {reference}")
+
+    # -- keys, scopes, purposes --------------------------------------------------------------
+
+    def _key(x_api_key: str | None) -> ApiKey:
+        if not x_api_key:
+            raise ApiError(401, "missing_key", "send your API key in the X-API-Key header")
+        key = service.keys.get(secret_hash(x_api_key))
+        if key is None:
+            raise ApiError(401, "invalid_key", "unknown or revoked API key")
+        wait = service.allow_rate(key)
+        if wait is not None:
+            raise ApiError(429, "rate_limited", f"rate limit of {key.rate_per_second:g}/s exceeded",
+                           {"Retry-After": str(max(1, round(wait)))})
+        return key
+
+    def requires(scope: str | None):
+        async def check(x_api_key: Annotated[str | None, Header()] = None) -> ApiKey:
+            key = _key(x_api_key)
+            if scope is not None and not key.allows(scope):
+                raise ApiError(403, "scope_missing", f"this key lacks the {scope!r} scope")
+            return key
+        return check
+
+    async def optional_key(x_api_key: Annotated[str | None, Header()] = None) -> ApiKey | None:
+        return _key(x_api_key) if x_api_key else None
+
+    def check_purpose(purpose: str | None) -> str:
+        if not purpose:
+            raise ApiError(422, "purpose_missing", "state the purpose of this query")
+        if purpose not in service.purposes:
+            raise ApiError(422, "unknown_purpose",
+                           f"unknown purpose {purpose!r}; the pack's purposes are: {', '.join(sorted(service.purposes))}")
+        return purpose
+
+    def index() -> ScreeningIndex:
+        assert service.index is not None
+        return service.index
+
+    # -- screening ---------------------------------------------------------------------------
+
+    @app.post("/v1/ping", summary="Check a key (any scope)", responses=ERRORS)
+    async def ping(key: Annotated[ApiKey, Depends(requires(None))]) -> dict[str, Any]:
+        return {"ok": True, "authority": key.authority}
+
+    @app.post("/v1/screen", summary="Screen one subject at a decision point", response_model=ScreenAnswer,
+              responses=ERRORS)
+    async def screen(body: ScreenRequest, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        purpose = check_purpose(body.purpose)
+        as_of = body.as_of or dt.date.today()
+        try:
+            if body.identifier is not None:
+                answer = index().screen_identifier(body.identifier, body.action, as_of)
+            else:
+                answer = index().screen_name(body.name or "", body.action, as_of)
+        except ScreenError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from None
+        data = index().answer_data(answer)
+        service.log.add(query_id=answer.query_id, key_id=key.id, authority=key.authority, purpose=purpose,
+                        endpoint="screen", query=masked_query(body.identifier, body.name),
+                        subject=data["subject"]["key"] if data["subject"] else None, action=body.action,
+                        as_of=as_of, result=answer.decision.decision,
+                        measures=sorted({m["code"] for m in data["measures"]}))
+        return _json(data)
+
+    @app.post("/v1/screen/jobs", summary="Start a batch screening job (CSV or JSON Lines upload)", status_code=202,
+              responses=ERRORS)
+    async def start_job(key: Annotated[ApiKey, Depends(requires("screen"))],
+                        file: Annotated[UploadFile, File(description="CSV (identifier or name column) or JSON Lines")],
+                        purpose: Annotated[str, Form()],
+                        action: Annotated[str | None, Form()] = None,
+                        as_of: Annotated[dt.date | None, Form()] = None) -> Response:
+        check_purpose(purpose)
+        if action is not None:
+            try:
+                index().measures(action)
+            except ScreenError as exc:
+                raise ApiError(422, "invalid_request", str(exc)) from None
+        name = (file.filename or "").lower()
+        input_format = "jsonl" if name.endswith((".jsonl", ".ndjson", ".json")) else "csv"
+        data = await file.read()
+        job_id = await asyncio.to_thread(jobs.create_job, engine, data, input_format, key_id=key.id,
+                                         authority=key.authority, purpose=purpose, action=action, as_of=as_of)
+        jobs.spawn(engine, job_id)
+        return _json({"id": job_id, "state": "queued", "status_url": f"/v1/screen/jobs/{job_id}"}, 202)
+
+    def own_job(job_id: str, key: ApiKey) -> dict[str, Any]:
+        job = jobs.job_status(engine, job_id)
+        if job is None or job["authority"] != key.authority:
+            raise ApiError(404, "not_found", f"no screening job {job_id!r} of {key.authority}")
+        return job
+
+    @app.get("/v1/screen/jobs/{job_id}", summary="A batch job's progress", responses=ERRORS)
+    async def job_progress(job_id: str, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        job = await asyncio.to_thread(own_job, job_id, key)
+        return _json(job)
+
+    @app.get("/v1/screen/jobs/{job_id}/results.{extension}", summary="A finished job's results", responses=ERRORS)
+    async def job_results(job_id: str, extension: Literal["csv", "jsonl"],
+                          key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        job = await asyncio.to_thread(own_job, job_id, key)
+        if job["state"] != "done":
+            raise ApiError(404, "not_ready", f"job {job_id} is {job['state']}; results come when it is done")
+        path = jobs.result_path(engine, job_id, extension)
+        media = "text/csv; charset=utf-8" if extension == "csv" else "application/x-ndjson"
+        return FileResponse(path, media_type=media, filename=f"screening-{job_id}.{extension}")
+
+    @app.get("/v1/changes", summary="Every change of listings, in order, after a sequence number", responses=ERRORS)
+    async def changes_since(key: Annotated[ApiKey, Depends(requires("screen"))],
+                            since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                            limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
+        return _json(await asyncio.to_thread(changes, engine, pack, since, limit))
+
+    # -- authorities report back, and send records ----------------------------------------------
+
+    @app.post("/v1/feedback", summary="Report the measure applied (or why not)", status_code=201, responses=ERRORS)
+    async def feedback(body: FeedbackRequest, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        return _json(await asyncio.to_thread(_store_feedback, body, key), 201)
+
+    def _store_feedback(body: FeedbackRequest, key: ApiKey) -> dict[str, Any]:
+        if body.measure not in {m.code for m in pack.measures}:
+            raise ApiError(422, "unknown_measure", f"unknown measure {body.measure!r}")
+        if not body.applied and not (body.reason and body.reason.strip()):
+            raise ApiError(422, "reason_missing", "say why the measure was not applied")
+        with engine.connect() as c:
+            if c.execute(select(t.entities.c.id).where(t.entities.c.key == body.subject)).scalar() is None:
+                raise ApiError(404, "not_found", f"no entity with key {body.subject!r}")
+        if body.query_id is not None:
+            service.log.flush()  # the answer may still be waiting in the log's buffer
+            q = t.query_log.c
+            with engine.connect() as c:
+                asked = c.execute(select(q.authority, q.subject).where(q.query_id == body.query_id)).first()
+            if asked is None or asked.authority != key.authority:
+                raise ApiError(404, "not_found", f"no screening {body.query_id!r} by {key.authority}")
+        row = {"query_id": body.query_id, "key_id": key.id, "authority": key.authority, "subject": body.subject,
+               "measure": body.measure, "applied": body.applied, "reason": body.reason, "reference": body.reference,
+               "on_date": body.on_date or dt.date.today(), "recorded_at": dt.datetime.now(dt.timezone.utc)}
+        with engine.begin() as c:
+            feedback_id = c.execute(t.feedback.insert().values(**row)).inserted_primary_key[0]
+        return {"id": feedback_id, **{k: row[k] for k in ("query_id", "subject", "measure", "applied", "on_date")}}
+
+    @app.post("/v1/records", summary="Submit records: same validation and quarantine as file ingestion",
+              status_code=201, responses=ERRORS)
+    async def submit(body: RecordsRequest, key: Annotated[ApiKey, Depends(optional_key)] = None) -> Response:
+        if key is None:
+            raise ApiError(401, "missing_key", "send your API key in the X-API-Key header")
+        if not key.may_submit(body.category):
+            raise ApiError(403, "scope_missing", f"this key may not submit {body.category!r} records")
+        return _json(await asyncio.to_thread(_ingest_records, body, key), 201)
+
+    def _ingest_records(body: RecordsRequest, key: ApiKey) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="xinyong-api-") as folder:
+            path = Path(folder) / f"api-{key.authority}-{body.category}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.jsonl"
+            path.write_bytes(b"\n".join(orjson.dumps(r) for r in body.records) + b"\n")
+            try:
+                result = ingest_file(engine, pack, path, key.authority, body.category, actor=f"api:{key.authority}")
+            except (FileRefused, PackError) as exc:
+                raise ApiError(422, "records_refused", str(exc)) from None
+        out = result.as_dict()
+        batch_id = result.batch_id if result.duplicate_of is None else result.duplicate_of
+        qu = t.quarantine.c
+        with engine.connect() as c:
+            out["rejects"] = [{"row": r.row_number, "field": r.field, "reason": r.reason}
+                              for r in c.execute(select(qu.row_number, qu.field, qu.reason)
+                                                 .where(qu.batch_id == batch_id).order_by(qu.row_number))]
+        return out
+
+    # -- public reading ---------------------------------------------------------------------------
+
+    @app.get("/v1/entities/{key}", summary="An entity's public file (restricted with a key, scope and purpose)",
+             responses=ERRORS)
+    async def entity(key: str, reader: Annotated[ApiKey | None, Depends(optional_key)] = None,
+                     x_purpose: Annotated[str | None, Header()] = None) -> Response:
+        restricted = False
+        if reader is not None and x_purpose is not None:
+            if not reader.allows("read_restricted"):
+                raise ApiError(403, "scope_missing", "this key lacks the 'read_restricted' scope")
+            check_purpose(x_purpose)
+            restricted = True
+        try:
+            refuse_person_id_in_url(key)
+            data = await asyncio.to_thread(public_file, engine, pack, key, dt.date.today(), restricted=restricted)
+        except EntityNotFound as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        if restricted:
+            assert reader is not None and x_purpose is not None
+            service.log.add(query_id=uuid.uuid4().hex, key_id=reader.id, authority=reader.authority, purpose=x_purpose,
+                            endpoint="entity_restricted", query=data["key"], subject=data["key"], action=None,
+                            as_of=None, result="read", measures=[])
+        return _json(data)
+
+    def _list_code(code: str) -> str:
+        try:
+            pack.list_(code)
+        except PackError as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        return code
+
+    @app.get("/v1/lists/{code}", summary="A public list: effective listings, paged and filterable", responses=ERRORS)
+    async def public_list(code: str,
+                          as_of: dt.date | None = None,
+                          region: Annotated[str | None, Query(max_length=12)] = None,
+                          q: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
+                          page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+                          page_size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+        _list_code(code)
+        return _json(await asyncio.to_thread(list_page, engine, pack, code, as_of or dt.date.today(), region=region,
+                                             name=q, page=page, page_size=page_size))
+
+    @app.get("/v1/lists/{code}/export.{extension}", summary="Export a public list as CSV or JSON Lines",
+             responses=ERRORS)
+    async def export_list(code: str, extension: Literal["csv", "jsonl"], as_of: dt.date | None = None) -> Response:
+        _list_code(code)
+        rows = await asyncio.to_thread(list_rows, engine, pack, code, as_of or dt.date.today())
+        if extension == "jsonl":
+            body = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+            return Response(body, media_type="application/x-ndjson",
+                            headers={"Content-Disposition": f'attachment; filename="{code}.jsonl"'})
+        return Response(csv_bytes(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
+
+    return app

@@ -1,0 +1,118 @@
+"""Measure decisions: (subject, action, as-of date) -> allow, deny or conditions, with why.
+
+Pure: the caller hands over the listings that bear on the subject (its own, and those of
+entities it represents), each with its dated state history; this module says which are in
+force on the date, which of the pack's measures they trigger for the action, and what that
+means. A measure applies while its listing is effective, and keeps applying while an
+objection against an effective listing is under review: review does not suspend a
+sanction that due process already made effective.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from xinyong.domain.pack import MeasureSpec, Pack
+
+IN_FORCE = ("effective", "under_review")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    record_key: str  # masked where it embeds a person's ID number
+    version: int
+    category: str
+    authority: str
+    decision_date: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListingView:
+    """A listing as screening sees it: its dated history and its evidence."""
+
+    id: int
+    entity_key: str
+    list_code: str
+    history: tuple[tuple[dt.date, str], ...]  # (on_date, state), in order
+    effective_from: dt.date | None
+    effective_to: dt.date | None
+    ended_on: dt.date | None
+    evidence: tuple[Evidence, ...]
+
+    def state_on(self, day: dt.date) -> str | None:
+        """The state in effect on `day` (None: not yet proposed)."""
+        state = None
+        for on_date, to_state in self.history:
+            if on_date > day:
+                break
+            state = to_state
+        return state
+
+    def in_force_on(self, day: dt.date) -> bool:
+        if self.state_on(day) not in IN_FORCE or self.effective_from is None or self.effective_from > day:
+            return False
+        return self.effective_to is None or day < self.effective_to
+
+
+@dataclass(frozen=True, slots=True)
+class Bearing:
+    """A listing that bears on the subject, directly or through a relation."""
+
+    listing: ListingView
+    relation: str | None = None  # e.g. legal_representative: the subject represents the listed entity
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedMeasure:
+    measure: MeasureSpec
+    listing: ListingView
+    relation: str | None
+
+    @property
+    def ends(self) -> dt.date | None:
+        return self.listing.effective_to
+
+
+@dataclass(slots=True)
+class Decision:
+    decision: str  # allow | deny | conditions
+    action: str
+    as_of: dt.date
+    measures: list[AppliedMeasure] = field(default_factory=list)
+
+
+EFFECT_DECISION = {"deny": "deny", "conditions": "conditions", "reward": "conditions"}
+SEVERITY = {"allow": 0, "conditions": 1, "deny": 2}
+
+
+class UnknownAction(ValueError):
+    pass
+
+
+def measures_for(pack: Pack, action: str) -> tuple[MeasureSpec, ...]:
+    if action not in {a.code for a in pack.actions}:
+        known = ", ".join(a.code for a in pack.actions)
+        raise UnknownAction(f"unknown action {action!r}; the pack's actions are: {known}")
+    return tuple(m for m in pack.measures if action in m.actions)
+
+
+def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
+           bearings: Iterable[Bearing]) -> Decision:
+    """The decision for one subject. `measures` are the action's (see `measures_for`)."""
+    decision = Decision("allow", action, as_of)
+    for bearing in bearings:
+        listing = bearing.listing
+        if not listing.in_force_on(as_of):
+            continue
+        for measure in measures:
+            if listing.list_code not in measure.lists:
+                continue
+            if bearing.relation is not None and bearing.relation not in measure.reaches:
+                continue
+            decision.measures.append(AppliedMeasure(measure, listing, bearing.relation))
+            effect = EFFECT_DECISION[measure.effect]
+            if SEVERITY[effect] > SEVERITY[decision.decision]:
+                decision.decision = effect
+    return decision

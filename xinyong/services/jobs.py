@@ -1,0 +1,134 @@
+"""Batch screening jobs: an upload is stored, screened by a separate process, and its
+results written as CSV and JSON Lines into the store's jobs folder.
+
+The worker is `xinyong screen --job ID`, started at a lower CPU priority (nice 10) so that a
+million-row batch cannot starve the real-time endpoint; it loads its own screening index.
+Every decision of the batch is logged, like a single screening, in chunks.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select, update
+from sqlalchemy.engine import make_url
+
+from xinyong.domain.pack import Pack
+from xinyong.services.querylog import QueryLog
+from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
+from xinyong.store import tables as t
+
+JOBS_DIR_ENV = "XINYONG_JOBS_DIR"
+PROGRESS_EVERY = 10_000
+
+
+def jobs_folder(engine: Engine) -> Path:
+    """XINYONG_JOBS_DIR; else beside a SQLite file; else ~/.xinyong/jobs/HOST_PORT_DB."""
+    override = os.environ.get(JOBS_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    url = make_url(engine.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db_file = Path(url.database).expanduser().resolve()
+        return db_file.with_name(db_file.name + ".jobs")
+    safe = "_".join(str(p).replace("/", "_") for p in (url.host or "localhost", url.port or 5432, url.database or ""))
+    return Path.home() / ".xinyong" / "jobs" / safe
+
+
+def _folder(engine: Engine, job_id: str) -> Path:
+    return jobs_folder(engine) / job_id
+
+
+def create_job(engine: Engine, data: bytes, input_format: str, *, key_id: int | None, authority: str, purpose: str,
+               action: str | None, as_of: dt.date | None) -> str:
+    job_id = uuid.uuid4().hex
+    folder = _folder(engine, job_id)
+    folder.mkdir(parents=True)
+    (folder / f"input.{input_format}").write_bytes(data)
+    with engine.begin() as c:
+        c.execute(t.screen_jobs.insert().values(
+            id=job_id, key_id=key_id, authority=authority, purpose=purpose, state="queued", input_format=input_format,
+            action=action, as_of=as_of, total=None, done=0, created_at=dt.datetime.now(dt.timezone.utc)))
+    return job_id
+
+
+def spawn(engine: Engine, job_id: str) -> subprocess.Popen:
+    folder = _folder(engine, job_id)
+    url = engine.url.render_as_string(hide_password=False)
+    with (folder / "worker.log").open("wb") as log_file:
+        return subprocess.Popen([sys.executable, "-m", "xinyong", "--db", url, "screen", "--job", job_id],
+                                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: os.nice(10), start_new_session=True)
+
+
+def job_status(engine: Engine, job_id: str) -> dict[str, Any] | None:
+    j = t.screen_jobs.c
+    with engine.connect() as c:
+        row = c.execute(select(t.screen_jobs).where(j.id == job_id)).mappings().first()
+    if row is None:
+        return None
+    out = {k: row[k] for k in ("id", "authority", "purpose", "state", "action", "as_of", "total", "done", "error",
+                               "created_at", "finished_at")}
+    if row["state"] == "done":
+        out["results"] = {"csv": f"/v1/screen/jobs/{job_id}/results.csv",
+                          "jsonl": f"/v1/screen/jobs/{job_id}/results.jsonl"}
+    return out
+
+
+def result_path(engine: Engine, job_id: str, extension: str) -> Path:
+    return _folder(engine, job_id) / f"results.{extension}"
+
+
+def _set(engine: Engine, job_id: str, **values: Any) -> None:
+    with engine.begin() as c:
+        c.execute(update(t.screen_jobs).where(t.screen_jobs.c.id == job_id).values(**values))
+
+
+def run_job(engine: Engine, pack: Pack, job_id: str) -> dict[str, Any]:
+    """Screen every line of a stored job; the job ends done or failed, never half-reported."""
+    j = t.screen_jobs.c
+    with engine.connect() as c:
+        job = c.execute(select(t.screen_jobs).where(j.id == job_id)).mappings().first()
+    if job is None:
+        raise ValueError(f"no screening job {job_id!r}")
+    folder = _folder(engine, job_id)
+    try:
+        rows = list(batch_rows((folder / f"input.{job['input_format']}").read_bytes(), job["input_format"]))
+        _set(engine, job_id, state="running", total=len(rows))
+        needs_names = any(isinstance(r, dict) and r.get("name") and not r.get("identifier") for _, r in rows)
+        index = ScreeningIndex.load(engine, pack, names=needs_names)
+        log = QueryLog(engine)
+        done = 0
+        partial_csv, partial_jsonl = folder / "results.csv.part", folder / "results.jsonl.part"
+        with partial_csv.open("w", encoding="utf-8-sig", newline="") as csv_file, partial_jsonl.open("wb") as jsonl:
+            writer = csv.DictWriter(csv_file, fieldnames=BATCH_COLUMNS)
+            writer.writeheader()
+            for result in screen_batch(index, rows, job["action"], job["as_of"] or dt.date.today()):
+                writer.writerow(result)
+                jsonl.write(orjson.dumps(result) + b"\n")
+                if result["decision"] is not None:
+                    log.add(query_id=uuid.uuid4().hex, key_id=job["key_id"], authority=job["authority"],
+                            purpose=job["purpose"], endpoint="screen_job", query=result["identifier"] or result["name"],
+                            subject=result["subject"], action=result["action"], as_of=result["as_of"],
+                            result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
+                done += 1
+                if done % PROGRESS_EVERY == 0:
+                    log.flush()
+                    _set(engine, job_id, done=done)
+        log.flush()
+        partial_csv.rename(folder / "results.csv")
+        partial_jsonl.rename(folder / "results.jsonl")
+        _set(engine, job_id, state="done", done=done, finished_at=dt.datetime.now(dt.timezone.utc))
+        return {"id": job_id, "state": "done", "done": done}
+    except Exception as exc:
+        _set(engine, job_id, state="failed", error=f"{type(exc).__name__}: {exc}",
+             finished_at=dt.datetime.now(dt.timezone.utc))
+        raise

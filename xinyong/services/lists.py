@@ -1,0 +1,101 @@
+"""Public lists and the change feed.
+
+A listing is public only once due process made it effective (and while an objection to it
+is reviewed); proposed and notified listings never appear here. A person's ID number is
+masked; the entity key of a person is opaque.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from xinyong.domain.decisions import IN_FORCE
+from xinyong.domain.identifiers import mask_person_id
+from xinyong.domain.pack import Pack
+from xinyong.services.due_process import list_listings
+from xinyong.store import tables as t
+
+LIST_COLUMNS = ("entity", "name", "kind", "id_number", "region", "list", "state", "effective_from", "effective_to",
+                "legal_basis", "evidence")
+
+
+def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dict[str, Any]]:
+    spec = pack.list_(code)
+    listings = [row for row in list_listings(engine, list_code=code, as_of=as_of) if row["state"] in IN_FORCE]
+    keys = {row["entity"] for row in listings}
+    e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
+    info: dict[str, Any] = {}
+    person_ids: dict[str, str] = {}
+    with engine.connect() as c:
+        for chunk in _chunks(sorted(keys), 5000):
+            for row in c.execute(select(e.key, e.kind, e.region, n.name)
+                                 .outerjoin(t.entity_names, (n.entity_id == e.id) & n.current)
+                                 .where(e.key.in_(chunk))):
+                info[row.key] = row
+            for key, value in c.execute(select(e.key, i.value).join(t.entity_identifiers, i.entity_id == e.id)
+                                        .where(e.key.in_(chunk), i.scheme == "resident_id")):
+                person_ids[key] = value
+    out = []
+    for row in listings:
+        entity = info.get(row["entity"])
+        out.append({"entity": row["entity"], "name": entity.name if entity else None,
+                    "kind": entity.kind if entity else None,
+                    "id_number": mask_person_id(person_ids[row["entity"]]) if row["entity"] in person_ids else None,
+                    "region": entity.region if entity else None, "list": code, "state": row["state"],
+                    "effective_from": row["effective_from"], "effective_to": row["effective_to"],
+                    "legal_basis": spec.legal_basis, "evidence": ";".join(row["evidence"])})
+    return out
+
+
+def list_page(engine: Engine, pack: Pack, code: str, as_of: dt.date, *, region: str | None = None,
+              name: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    rows = list_rows(engine, pack, code, as_of)
+    if region:
+        rows = [r for r in rows if (r["region"] or "").startswith(region)]
+    if name:
+        rows = [r for r in rows if name in (r["name"] or "")]
+    start = (page - 1) * page_size
+    spec = pack.list_(code)
+    return {"list": code, "title": spec.names.model_dump(), "kind": spec.kind, "legal_basis": spec.legal_basis,
+            "as_of": as_of, "total": len(rows), "page": page, "page_size": page_size,
+            "items": rows[start:start + page_size]}
+
+
+def csv_bytes(rows: list[dict[str, Any]], columns: tuple[str, ...] = LIST_COLUMNS) -> bytes:
+    """UTF-8 with a BOM, so that spreadsheet programs open Chinese text correctly."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any]:
+    """Listing changes after `since`, in order: enough for a consumer to keep its own copy in sync.
+    Each names the measures its list triggers, so a change of state is a change of measures."""
+    T, L, e = t.listing_transitions.c, t.listings.c, t.entities.c
+    triggered: dict[str, list[str]] = {}
+    for measure in pack.measures:
+        for code in measure.lists:
+            triggered.setdefault(code, []).append(measure.code)
+    with engine.connect() as c:
+        rows = c.execute(select(T.id, T.listing_id, T.from_state, T.to_state, T.on_date, T.recorded_at,
+                                L.list_code, L.effective_from, L.effective_to, e.key)
+                         .join(t.listings, L.id == T.listing_id).join(t.entities, e.id == L.entity_id)
+                         .where(T.id > since).order_by(T.id).limit(limit)).all()
+    items = [{"seq": r.id, "listing": r.listing_id, "entity": r.key, "list": r.list_code, "from": r.from_state,
+              "to": r.to_state, "on_date": r.on_date, "recorded_at": r.recorded_at,
+              "effective_from": r.effective_from, "effective_to": r.effective_to,
+              "measures": triggered.get(r.list_code, [])} for r in rows]
+    return {"since": since, "next": items[-1]["seq"] if items else since, "more": len(items) == limit,
+            "changes": items}
+
+
+def _chunks(items: list[str], size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,73 @@
+"""The query log, written behind the request.
+
+Answers are logged in batches by one writer thread, at least every `interval` seconds
+(default 0.5) and on close. What a crash can lose is what was answered since the last
+flush: at most `interval` seconds of queries, plus one failed flush, which is retried on
+the next tick while the buffer is below `max_buffer`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from xinyong.store import tables as t
+
+log = logging.getLogger("xinyong.querylog")
+
+
+class QueryLog:
+    def __init__(self, engine: Engine, interval: float = 0.5, max_buffer: int = 1_000_000):
+        self.engine = engine
+        self.interval = interval
+        self.max_buffer = max_buffer
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, *, query_id: str, key_id: int | None, authority: str, purpose: str, endpoint: str, query: str,
+            subject: str | None, action: str | None, as_of: dt.date | None, result: str,
+            measures: list[str]) -> None:
+        row = {"query_id": query_id, "at": dt.datetime.now(dt.timezone.utc), "key_id": key_id,
+               "authority": authority, "purpose": purpose, "endpoint": endpoint, "query": query, "subject": subject,
+               "action": action, "as_of": as_of, "result": result, "measures": measures}
+        with self._lock:
+            self._buffer.append(row)
+
+    def flush(self) -> int:
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as c:
+                c.execute(t.query_log.insert(), rows)
+        except Exception:
+            log.exception("query log flush failed; %d entries kept for the next try", len(rows))
+            with self._lock:
+                if len(self._buffer) + len(rows) <= self.max_buffer:
+                    self._buffer[:0] = rows
+            raise
+        return len(rows)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - logged in flush; keep the writer alive
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()

@@ -1,0 +1,420 @@
+"""Screening: may this entity do this, on this date, and why not?
+
+Screening reads an in-memory index of the store, so that the hot path makes no database
+round trip: every identifier and entity key, each entity's listings with their dated
+history and evidence, the relations through which a measure reaches a person, and (for
+name screening) the resolution stage's name index. `refresh` follows the store: when the
+audit sequence has moved, listings and relations are reloaded and new or updated
+entities are added. The decision itself is `domain.decisions.decide`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
+
+from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for
+from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.matching import NameAnalyser, Subject, score
+from xinyong.domain.pack import MeasureSpec, Pack
+from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_index
+from xinyong.store import tables as t
+
+REACHING_RELATIONS = ("legal_representative", "actual_controller", "principal")
+MAX_CANDIDATES = 5
+
+
+class ScreenError(ValueError):
+    """A screening question that cannot be answered as asked (unknown action, bad date...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityInfo:
+    key: str
+    name: str | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    entity_id: int
+    relation: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+    def holds_on(self, day: dt.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day < self.valid_to)
+
+
+@dataclass(slots=True)
+class Answer:
+    """One screening answer, ready to be logged and turned into JSON."""
+
+    query_id: str
+    decision: Decision
+    subject_id: int | None
+    candidates: list[dict[str, Any]] | None = None
+    match: str | None = None  # name screening: identifier | name | ambiguous | below_threshold | none
+
+
+class ScreeningIndex:
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.by_code: dict[str, int] = {}
+        self.info: dict[int, EntityInfo] = {}
+        self.person_ids: dict[int, str] = {}  # natural-person entity -> its resident ID number
+        self.listings_of: dict[int, list[ListingView]] = {}
+        self.reaches: dict[str, list[Reach]] = {}  # person ID number -> entities the person represents
+        self.names: EntityIndex | None = None
+        self.seq = -1
+        self.max_entity_id = 0
+        self.loaded_at: dt.datetime | None = None
+        self._measures: dict[str, tuple[MeasureSpec, ...]] = {}
+        self._lock = threading.Lock()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, engine: Engine, pack: Pack, *, names: bool = True) -> ScreeningIndex:
+        index = cls(pack)
+        with engine.connect() as c:
+            index.seq = _audit_seq(c)
+            index.loaded_at = dt.datetime.now(dt.timezone.utc)
+            index._load_entities(c, None)
+            index._load_listings(c)
+            index._load_reaches(c)
+            if names:
+                index.names = load_index(c, NameAnalyser(pack.resolution.name_rules))
+        return index
+
+    def refresh(self, engine: Engine) -> bool:
+        """Catch up with the store if anything was recorded since the last load."""
+        with self._lock, engine.connect() as c:
+            seq = _audit_seq(c)
+            if seq == self.seq:
+                return False
+            since = self.loaded_at
+            self.loaded_at = dt.datetime.now(dt.timezone.utc)
+            changed = self._load_entities(c, since)
+            self._load_listings(c)
+            self._load_reaches(c)
+            if self.names is not None and changed:
+                self._add_names(c, changed)
+            self.seq = seq
+        return True
+
+    def _load_entities(self, c: Connection, since: dt.datetime | None) -> list[int]:
+        e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
+        query = (select(e.id, e.key, e.kind, n.name)
+                 .outerjoin(t.entity_names, (n.entity_id == e.id) & n.current))
+        if since is not None:
+            query = query.where((e.id > self.max_entity_id) | (e.updated_at >= since))
+        changed = []
+        for entity_id, key, kind, name in c.execute(query):
+            self.info[entity_id] = EntityInfo(key, name, kind)
+            self.by_code[key] = entity_id
+            changed.append(entity_id)
+            if entity_id > self.max_entity_id:
+                self.max_entity_id = entity_id
+        identifiers = select(i.entity_id, i.scheme, i.value, i.verified)
+        if since is not None:
+            if not changed:
+                return changed
+            identifiers = identifiers.where(i.entity_id.in_(changed))
+        unverified: dict[str, int] = {}
+        for entity_id, scheme, value, verified in c.execute(identifiers):
+            if verified:
+                self.by_code[value] = entity_id
+            else:
+                unverified.setdefault(value, entity_id)
+            if scheme in PERSON_SCHEMES and self.info[entity_id].kind == "natural_person":
+                self.person_ids[entity_id] = value
+        for value, entity_id in unverified.items():
+            self.by_code.setdefault(value, entity_id)
+        return changed
+
+    def _load_listings(self, c: Connection) -> None:
+        L, T, E, r = t.listings.c, t.listing_transitions.c, t.listing_evidence.c, t.records.c
+        history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
+        for listing_id, on_date, to_state in c.execute(
+                select(T.listing_id, T.on_date, T.to_state).order_by(T.listing_id, T.on_date, T.id)):
+            history[listing_id].append((on_date, to_state))
+        evidence: dict[int, list[Evidence]] = defaultdict(list)
+        for listing_id, key, version, category, authority, decided in c.execute(
+                select(E.listing_id, r.record_key, r.version, r.category, r.authority, r.decision_date)
+                .join(t.records, r.id == E.record_id).order_by(E.listing_id, r.record_key)):
+            evidence[listing_id].append(Evidence(mask_record_key(key), version, category, authority, decided))
+        listings_of: dict[int, list[ListingView]] = defaultdict(list)
+        for row in c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
+                             .order_by(L.id)):
+            info = self.info.get(row.entity_id)
+            listings_of[row.entity_id].append(ListingView(
+                row.id, info.key if info else "", row.list_code, tuple(history.get(row.id, ())),
+                row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ()))))
+        self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
+
+    def _load_reaches(self, c: Connection) -> None:
+        rel = t.entity_relations.c
+        reaches: dict[str, list[Reach]] = defaultdict(list)
+        for entity_id, relation, person_id, valid_from, valid_to in c.execute(
+                select(rel.entity_id, rel.relation, rel.person_id, rel.valid_from, rel.valid_to)
+                .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))):
+            reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
+        self.reaches = dict(reaches)
+
+    def _add_names(self, c: Connection, entity_ids: list[int]) -> None:
+        assert self.names is not None
+        n, i, rel = t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
+        for chunk in _chunks(entity_ids, 5000):
+            names: dict[int, list[str]] = defaultdict(list)
+            for entity_id, name, current in c.execute(select(n.entity_id, n.name, n.current)
+                                                      .where(n.entity_id.in_(chunk))):
+                names[entity_id].insert(0, name) if current else names[entity_id].append(name)
+            identifiers: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
+            for entity_id, scheme, value, verified in c.execute(select(i.entity_id, i.scheme, i.value, i.verified)
+                                                                .where(i.entity_id.in_(chunk))):
+                identifiers[entity_id].append((scheme, value, bool(verified)))
+            reps = dict(c.execute(select(rel.entity_id, rel.person_name).where(
+                rel.entity_id.in_(chunk), rel.relation == "legal_representative", rel.valid_to.is_(None))).all())
+            for entity_id in chunk:
+                info = self.info[entity_id]
+                self.names.add(entity_id, info.key, "", info.kind == "natural_person", names.get(entity_id, ()),
+                               identifiers.get(entity_id, ()), reps.get(entity_id))
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def measures(self, action: str) -> tuple[MeasureSpec, ...]:
+        found = self._measures.get(action)
+        if found is None:
+            try:
+                found = self._measures[action] = measures_for(self.pack, action)
+            except ValueError as exc:
+                raise ScreenError(str(exc)) from None
+        return found
+
+    def lookup(self, identifier: str) -> int | None:
+        found = self.by_code.get(identifier)
+        return found if found is not None else self.by_code.get(normalise_code(identifier))
+
+    def bearings(self, entity_id: int | None, person_id: str | None, as_of: dt.date) -> list[Bearing]:
+        found = [Bearing(listing) for listing in self.listings_of.get(entity_id, ())] if entity_id else []
+        if entity_id is not None and person_id is None:
+            person_id = self.person_ids.get(entity_id)
+        if person_id:
+            for reach in self.reaches.get(person_id, ()):
+                if reach.entity_id != entity_id and reach.holds_on(as_of):
+                    found.extend(Bearing(listing, reach.relation) for listing in self.listings_of.get(reach.entity_id, ()))
+        return found
+
+    def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
+        measures = self.measures(action)
+        entity_id = self.lookup(identifier)
+        code = normalise_code(identifier)
+        person_id = code if entity_id is None and is_valid_resident_id(code) else None
+        decision = decide(measures, action, as_of, self.bearings(entity_id, person_id, as_of))
+        return Answer(uuid.uuid4().hex, decision, entity_id)
+
+    def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
+        """Decide only for a candidate at or above the pack's auto-link threshold, alone at the top."""
+        measures = self.measures(action)
+        if self.names is None:
+            raise ScreenError("name screening is not available: the name index is not loaded")
+        spec = self.pack.resolution
+        index = self.names
+        parts = index.analyser.parts(name)
+        subject = Subject(parts, None, None, False)
+        exact = {e for e, place in index.by_name_key.get(parts.key, ())
+                 if not index.profiles[e].person and (parts.region is None or place is None or place == parts.region)}
+        scored = {e: (1.0, {"name": 1.0, "matched_name": parts.key, "exact": 1.0}) for e in exact}
+        for e in index.candidates(subject):
+            if e not in scored:
+                s = score(subject, index.profiles[e])
+                if s.score >= spec.review:
+                    scored[e] = (s.score, s.components)
+        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_CANDIDATES]
+        candidates = [{"entity": self.subject(e), "score": s, "explanation": components}
+                      for e, (s, components) in ranked]
+        chosen, match = None, "none"
+        if ranked:
+            top = ranked[0][1][0]
+            tied = len(ranked) > 1 and ranked[1][1][0] >= top - spec.ambiguity_margin
+            if top >= spec.auto_link and not tied:
+                chosen, match = ranked[0][0], "name"
+            else:
+                match = "ambiguous" if top >= spec.auto_link else "below_threshold"
+        bearings = self.bearings(chosen, None, as_of) if chosen is not None else []
+        decision = decide(measures, action, as_of, bearings)
+        return Answer(uuid.uuid4().hex, decision, chosen, candidates, match)
+
+    # -- answers as data ----------------------------------------------------------------------
+
+    def subject(self, entity_id: int | None) -> dict[str, Any] | None:
+        if entity_id is None:
+            return None
+        info = self.info[entity_id]
+        out = {"key": info.key, "name": info.name, "kind": info.kind}
+        if entity_id in self.person_ids:
+            out["id_number"] = mask_person_id(self.person_ids[entity_id])
+        return out
+
+    def answer_data(self, answer: Answer) -> dict[str, Any]:
+        decision = answer.decision
+        measures = []
+        for applied in decision.measures:
+            listing, measure = applied.listing, applied.measure
+            through = None
+            if applied.relation is not None:
+                entity_id = self.by_code.get(listing.entity_key)
+                info = self.info.get(entity_id) if entity_id is not None else None
+                through = {"entity": listing.entity_key, "name": info.name if info else None,
+                           "relation": applied.relation}
+            list_spec = self.pack.list_(listing.list_code)
+            measures.append({
+                "code": measure.code, "title": measure.names.model_dump(), "effect": measure.effect,
+                "legal_basis": measure.legal_basis, "authority": measure.authority,
+                "listing": {"id": listing.id, "list": listing.list_code, "list_title": list_spec.names.model_dump(),
+                            "list_legal_basis": list_spec.legal_basis, "entity": listing.entity_key,
+                            "state": listing.state_on(decision.as_of), "effective_from": listing.effective_from,
+                            "effective_to": listing.effective_to},
+                "records": [{"record_key": ev.record_key, "version": ev.version, "category": ev.category,
+                             "authority": ev.authority, "decision_date": ev.decision_date}
+                            for ev in listing.evidence],
+                "ends": applied.ends, "through": through})
+        data: dict[str, Any] = {"query_id": answer.query_id, "decision": decision.decision, "action": decision.action,
+                                "as_of": decision.as_of, "subject": self.subject(answer.subject_id),
+                                "measures": measures, "pack": f"{self.pack.code} {self.pack.version}"}
+        if answer.candidates is not None:
+            data["candidates"] = answer.candidates
+            data["match"] = answer.match
+        return data
+
+
+def _audit_seq(c: Connection) -> int:
+    return c.execute(select(func.coalesce(func.max(t.audit_events.c.seq), 0))).scalar_one()
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# -- batch screening ------------------------------------------------------------------------------
+
+BATCH_COLUMNS = ("line", "identifier", "name", "action", "as_of", "decision", "subject", "subject_name",
+                 "measures", "ends", "match", "error")
+IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "证件号码")
+NAME_HEADERS = ("name", "名称", "企业名称", "主体名称")
+
+
+def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line, row) for each subject of a CSV or JSON Lines upload; a str row is why the line is unreadable."""
+    if input_format == "jsonl":
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield number, f"not JSON: {exc}"
+                continue
+            yield number, row if isinstance(row, dict) else "not a JSON object"
+        return
+    text = data.decode("utf-8-sig") if _is_utf8(data) else data.decode("gb18030")
+    reader = csv.reader(io.StringIO(text))
+    headers = [h.strip().lower() for h in next(reader, [])]
+    column = {h: i for i, h in enumerate(headers)}
+    ident = next((column[h] for h in IDENTIFIER_HEADERS if h in column), None)
+    name = next((column[h] for h in NAME_HEADERS if h in column), None)
+    if ident is None and name is None:
+        yield 1, f"no identifier or name column; headers are: {', '.join(headers)}"
+        return
+    action, as_of = column.get("action"), column.get("as_of")
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        def cell(i: int | None) -> str | None:
+            return cells[i].strip() or None if i is not None and i < len(cells) else None
+        yield number, {"identifier": cell(ident), "name": cell(name), "action": cell(action), "as_of": cell(as_of)}
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def parse_day(value: Any, default: dt.date) -> dt.date:
+    if value in (None, ""):
+        return default
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ScreenError(f"as_of {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any] | str]],
+                 action: str | None, as_of: dt.date) -> Iterator[dict[str, Any]]:
+    """One result per input line, in order; a line that cannot be screened says why."""
+    for line, row in rows:
+        out: dict[str, Any] = {"line": line, "identifier": None, "name": None, "action": action,
+                               "as_of": as_of, "decision": None, "subject": None, "subject_name": None,
+                               "measures": "", "ends": None, "match": None, "error": None}
+        if isinstance(row, str):
+            out["error"] = row
+            yield out
+            continue
+        identifier, name = row.get("identifier") or row.get("code"), row.get("name")
+        out["identifier"] = _masked(identifier) if identifier else None
+        out["name"] = name
+        try:
+            act = row.get("action") or action
+            if not act:
+                raise ScreenError("no action: give one per row or for the whole batch")
+            day = parse_day(row.get("as_of"), as_of)
+            out["action"], out["as_of"] = act, day
+            if identifier:
+                answer = index.screen_identifier(str(identifier), act, day)
+            elif name:
+                answer = index.screen_name(str(name), act, day)
+                out["match"] = answer.match
+            else:
+                raise ScreenError("neither identifier nor name")
+        except ScreenError as exc:
+            out["error"] = str(exc)
+            yield out
+            continue
+        decision = answer.decision
+        out["decision"] = decision.decision
+        if answer.subject_id is not None:
+            info = index.info[answer.subject_id]
+            out["subject"], out["subject_name"] = info.key, info.name
+        if decision.measures:
+            out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
+            ends = [m.ends for m in decision.measures if m.ends is not None]
+            out["ends"] = max(ends) if ends else None
+        yield out
+
+
+def _masked(identifier: Any) -> str:
+    code = normalise_code(str(identifier))
+    return mask_person_id(code) if is_valid_resident_id(code) else str(identifier)
+
+
+def masked_query(identifier: str | None, name: str | None) -> str:
+    """What the query log keeps of the question: a person's ID number only masked."""
+    return _masked(identifier) if identifier else (name or "")
