@@ -48,8 +48,11 @@ def db_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
     The audit key and head go where they go by default for SQLite (beside the database
     file); for PostgreSQL into the test's own folder, through XINYONG_AUDIT_DIR (which
-    subprocesses inherit), not into ~/.xinyong.
+    subprocesses inherit), not into ~/.xinyong. Batch-job results and uploaded files go
+    into the test's folder on both engines (`tmp_path/jobs`, `tmp_path/files`).
     """
+    monkeypatch.setenv("XINYONG_JOBS_DIR", str(tmp_path / "jobs"))  # batch screening results
+    monkeypatch.setenv("XINYONG_FILES_DIR", str(tmp_path / "files"))  # attachments, evidence
     if request.param == "sqlite":
         monkeypatch.delenv("XINYONG_AUDIT_DIR", raising=False)
         yield f"sqlite:///{tmp_path / 'store.db'}"
@@ -89,3 +92,48 @@ def cli(db_url: str) -> Cli:
     runner = Cli(db_url)
     runner("init")
     return runner
+
+
+# -- browser tests: Playwright driving the system Chromium (never a downloaded browser) ----------------
+
+CHROMIUM = os.environ.get("XINYONG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium per test worker. Skipped where Chromium or Playwright is missing, unless
+    XINYONG_REQUIRE_BROWSER=1 (set by .ci/run, which installs Debian's chromium)."""
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        if os.environ.get("XINYONG_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"playwright is not installed: {exc}")
+        pytest.skip("playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("XINYONG_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"no Chromium at {CHROMIUM}")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context (no cookies) per test, downloads accepted."""
+    context = browser.new_context(accept_downloads=True, locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()

@@ -322,3 +322,5 @@ def test_a_record_key_never_shows_a_person_id_number():
     assert mask_record_key("court:(2025)京0105执1号#11010519491231002X") == "court:(2025)京0105执1号#110105********002X"
     assert mask_record_key("court:(2025)京0105执1号#91110000600037341L") == "court:(2025)京0105执1号#91110000600037341L"
     assert mask_record_key("samr:京市监罚〔2023〕1号") == "samr:京市监罚〔2023〕1号"
+    # an ID number with a typo (its check fails) is still a person's number
+    assert mask_record_key("court:(2025)京0105执1号#110105194912310021") == "court:(2025)京0105执1号#110105********0021"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import sys
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from xinyong.domain.pack import Pack, PackError, load_pack
-from xinyong.domain.records import REJECT_COLUMNS, FileRefused
+from xinyong.domain.records import FileRefused
 from xinyong.services.ingest import ingest_file, load_mapping
 from xinyong.store import tables as t
 from xinyong.store.db import StoreError, database_url, get_setting, migrate, open_engine, require_current, set_setting
@@ -298,25 +297,13 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
 def batch_rejects(batch_id: int,
                   output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")]) -> None:
     """Write a batch's rejected rows with their original headers and a reason column (UTF-8 with BOM)."""
+    from xinyong.services.batches import rejects_csv
+
     engine = engine_for_work()
-    batch = _batch(engine, batch_id)
-    headers = list(batch["headers"])
-    q = t.quarantine.c
-    with engine.connect() as c:
-        rows = c.execute(select(q.row_number, q.field, q.reason, q.raw)
-                         .where(q.batch_id == batch_id).order_by(q.row_number)).all()
-    extra = list(REJECT_COLUMNS)
-    with output.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(headers + extra)
-        for number, field, reason, raw in rows:
-            raw = raw if isinstance(raw, dict) else json.loads(raw)
-            if "line" in raw and "line" not in headers:  # an unparseable JSON line
-                cells = [raw["line"]] + [""] * (len(headers) - 1)
-            else:
-                cells = ["" if raw.get(h) is None else raw.get(h) for h in headers]
-            writer.writerow(cells + [number, field or "", reason])
-    console.print(f"{len(rows)} rejected rows of batch {batch_id} written to {output}")
+    _batch(engine, batch_id)
+    data, count = rejects_csv(engine, batch_id)
+    output.write_bytes(data)
+    console.print(f"{count} rejected rows of batch {batch_id} written to {output}")
 
 
 @audit_app.command("verify")
@@ -729,8 +716,11 @@ def demo_run(ctx: typer.Context,
              entities: Annotated[int, typer.Option(min=10)] = 2000,
              seed: Annotated[int, typer.Option()] = 42,
              out: Annotated[Path, typer.Option(help="Folder for the generated files.")] = Path("demo"),
-             no_serve: Annotated[bool, typer.Option("--no-serve", help="Do not start serving at the end.")] = False) -> None:
-    """Run the whole pipeline on the demo jurisdiction: generate, init, ingest every file, report."""
+             no_serve: Annotated[bool, typer.Option("--no-serve", help="Do not start serving at the end.")] = False,
+             host: Annotated[str, typer.Option("--host", help="Address to serve the portal on.")] = "127.0.0.1",
+             port: Annotated[int, typer.Option("--port", help="Port to serve the portal on.")] = 8000) -> None:
+    """Run the whole pipeline on the demo jurisdiction (generate, init, ingest, resolve, evaluate, due
+    process), then serve the web portal and the API on it."""
     if ctx.invoked_subcommand is not None:
         return
     from xinyong.services import demo as demo_service
@@ -757,12 +747,55 @@ def demo_run(ctx: typer.Context,
     resolve_command(evaluate_truth=None, everything=False, as_json=False)
     console.print("   links scored against the ground truth (truth.csv):")
     resolve_command(evaluate_truth=out / "truth.csv", everything=False, as_json=False)
-    console.print("[bold]4. evaluating the lists' rules[/bold]")
-    evaluate_command(as_of=None, full=False, as_json=False)
-    console.print("[bold]5. the store now holds[/bold]")
+    from xinyong.domain.calendar import Calendar
+
+    today = Calendar(pack.calendar).today()
+    evaluated_on = today - dt.timedelta(days=90)  # so that due process has run its course by today
+    console.print(f"[bold]4. evaluating the lists' rules[/bold] as of {evaluated_on}")
+    evaluate_command(as_of=evaluated_on.isoformat(), full=False, as_json=False)
+    console.print("[bold]5. due process[/bold]: reminders, notices, objection windows, then `process` as of today")
+    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today)
+    console.print("   listings: " + ", ".join(f"{n} {state}" for state, n in states.items()), highlight=False)
+    console.print("[bold]6. the store now holds[/bold]")
     stats(as_json=False)
-    if not no_serve:
-        console.print("serving arrives with the screening service; nothing to serve yet")
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    _demo_credentials(engine, pack, url)
+    if no_serve:
+        return
+    import uvicorn
+
+    from xinyong.api.app import create_app
+
+    console.print(f"[bold]7. serving[/bold] the portal on [link={url}]{url}[/link] "
+                  f"(API docs at {url}/docs); Ctrl-C to stop", highlight=False)
+    uvicorn.run(create_app(engine, pack), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
+    """An operator key for the console and a subject's sign-in link, so a newcomer can try every part."""
+    from xinyong.services.keys import create_key
+
+    from collections import Counter
+
+    authority = Counter(spec.authority for spec in pack.lists).most_common(1)[0][0]  # who runs most lists
+    secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
+                                label="demo operator", actor="demo")
+    console.print(f"   console ({url}/console): operator key of {stored['authority']} "
+                  f"({', '.join(stored['scopes'])}):", highlight=False)
+    console.print(f"     {secret}", highlight=False, markup=False)
+    L, e = t.listings.c, t.entities.c
+    with engine.connect() as c:
+        listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)
+                           .where(L.state == "effective", e.kind == "enterprise").order_by(L.id).limit(1)).scalar()
+    if listed is None:
+        return
+    try:
+        from xinyong.services.subjects import issue_credential_details
+    except ImportError:  # the subject portal is not installed
+        return
+    code, _stored = issue_credential_details(engine, listed, 72, actor="demo")
+    console.print(f"   subject portal: {listed} signs in once, within 72 hours, at", highlight=False)
+    console.print(f"     {url}/portal/sign-in/{code}", highlight=False, markup=False)
 
 
 # -- screening, keys, serving ----------------------------------------------------------------------
@@ -917,7 +950,7 @@ def screen_command(
 def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,
           log_level: Annotated[str, typer.Option("--log-level")] = "warning") -> None:
-    """Serve the API (OpenAPI docs at /docs) on the store."""
+    """Serve the web portal and the API (OpenAPI docs at /docs) on the store."""
     import uvicorn
 
     from xinyong.api.app import create_app
@@ -927,6 +960,52 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     console.print(f"serving {database_url(State.db_url)} on http://{host}:{port} (API docs at /docs)",
                   highlight=False)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+
+# -- subjects ----------------------------------------------------------------------------------------
+
+subject_app = typer.Typer(help="Subjects: sign-in credentials for the subject portal.", no_args_is_help=True)
+credential_app = typer.Typer(help="One-time sign-in credentials (shown once; only a hash is stored).",
+                             no_args_is_help=True)
+subject_app.add_typer(credential_app, name="credential")
+app.add_typer(subject_app, name="subject")
+
+
+@credential_app.command("create")
+def credential_create(code: Annotated[str, typer.Argument(help="Entity key or identifier of the subject.")],
+                      hours: Annotated[float, typer.Option("--hours", help="Valid for this many hours.")] = 72,
+                      base_url: Annotated[str, typer.Option("--base-url", help="The portal's address.")]
+                      = "http://127.0.0.1:8000",
+                      actor: StepActor = "cli", as_json: JsonFlag = False) -> None:
+    """Issue a one-time sign-in link and code for a subject's portal; shown once."""
+    from xinyong.services.subjects import CredentialError, issue_credential_details
+
+    try:
+        secret, stored = issue_credential_details(engine_for_work(), code, hours, actor=actor)
+    except CredentialError as exc:
+        fail(str(exc))
+    link = f"{base_url.rstrip('/')}/portal/sign-in/{secret}"
+    if as_json:
+        print_json({"link": link, "code": secret, **stored})
+        return
+    console.print(f"credential {stored['id']} for {stored['entity']}, valid until "
+                  f"{stored['expires_at']:%Y-%m-%d %H:%M} UTC, usable once. Shown once, give it to the subject now:",
+                  highlight=False)
+    console.print(f"  link: {link}", highlight=False, markup=False)
+    console.print(f"  code: {secret}", highlight=False, markup=False)
+
+
+@credential_app.command("revoke")
+def credential_revoke(code: Annotated[str, typer.Argument(help="Entity key or identifier of the subject.")],
+                      actor: StepActor = "cli", reason: StepReason = None) -> None:
+    """Revoke every unused credential of a subject."""
+    from xinyong.services.subjects import CredentialError, revoke_credentials
+
+    try:
+        count = revoke_credentials(engine_for_work(), code, actor=actor, reason=reason)
+    except CredentialError as exc:
+        fail(str(exc))
+    console.print(f"{count} unused credentials revoked", highlight=False)
 
 
 def run() -> None:

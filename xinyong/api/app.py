@@ -6,11 +6,14 @@ the query log is written behind the request (see `services.querylog`). Batch job
 a separate, lower-priority process so that they cannot starve real-time screening.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI resolves string annotations in the module's
+# globals, and the dependencies (`Depends(requires(...))`) are closures of `create_app`.
 
 import asyncio
 import datetime as dt
+import json
 import logging
+import re
 import tempfile
 import time
 import uuid
@@ -23,7 +26,7 @@ import orjson
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -59,16 +62,30 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
 
 # -- request and answer models (the OpenAPI contract) -------------------------------------------------
 
+def _iso_date(value: Any) -> Any:
+    """A date of a request is YYYY-MM-DD, as its schema says: pydantic alone takes 0 or a datetime as well."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) or type(value) is dt.date:
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
 class ScreenRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [  # declares what `_one_subject` checks
+        {"required": ["identifier"], "properties": {"identifier": {"type": "string"}}},
+        {"required": ["name"], "properties": {"name": {"type": "string"}}}]})
+
     identifier: str | None = Field(default=None, min_length=1, max_length=64,
                                    description="USCC, legacy code, entity key or a person's ID number")
     name: str | None = Field(default=None, min_length=1, max_length=200, description="Entity name, for fuzzy screening")
     action: str = Field(min_length=1, max_length=32, description="The decision point, one of the pack's actions")
-    as_of: dt.date | None = Field(default=None, description="Decision date; default today")
+    as_of: IsoDate | None = Field(default=None, description="Decision date; default today")
     purpose: str = Field(min_length=1, max_length=32, description="One of the pack's purposes")
 
     @model_validator(mode="after")
-    def _one_subject(self) -> ScreenRequest:
+    def _one_subject(self) -> "ScreenRequest":
         if (self.identifier is None) == (self.name is None):
             raise ValueError("give either identifier or name")
         return self
@@ -151,14 +168,22 @@ class ScreenAnswer(BaseModel):
     match: Literal["name", "ambiguous", "below_threshold", "none"] | None = None
 
 
+NO_NUL = r"^[^\x00]*$"  # text the store keeps: PostgreSQL text cannot hold NUL
+
+
 class FeedbackRequest(BaseModel):
-    query_id: str | None = Field(default=None, max_length=32, description="The screening answer acted upon")
-    subject: str = Field(min_length=1, max_length=40, description="Entity key")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [  # declares the reason `feedback` requires
+        {"properties": {"applied": {"const": True}}},
+        {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": r"\S"}}}]})
+
+    query_id: str | None = Field(default=None, max_length=32, pattern=NO_NUL,
+                                 description="The screening answer acted upon")
+    subject: str = Field(min_length=1, max_length=40, pattern=NO_NUL, description="Entity key")
     measure: str = Field(min_length=1, max_length=32)
     applied: bool
-    reason: str | None = Field(default=None, max_length=2000, description="Required when not applied")
-    reference: str | None = Field(default=None, max_length=200)
-    on_date: dt.date | None = None
+    reason: str | None = Field(default=None, max_length=2000, pattern=NO_NUL, description="Required when not applied")
+    reference: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    on_date: IsoDate | None = None
 
 
 class RecordsRequest(BaseModel):
@@ -166,7 +191,25 @@ class RecordsRequest(BaseModel):
     records: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
 
 
+def records_rules(pack: Pack) -> list[dict[str, Any]]:
+    """Per category, the columns without which a batch is refused, as JSON Schema. Records are ingested
+    as JSON Lines, whose first line gives the columns `check_mapping` checks: the first record has each
+    required field and a subject's name or code. By field name: the pack's column headers, accepted as
+    well, would make the schema too heavy to be of use."""
+    rules = []
+    for category in pack.categories:
+        needs = [[f.name] for f in pack.fields_of(category) if f.required]
+        needs.append([category.subject.name_field, *category.subject.code_fields])
+        rules.append({"properties": {"category": {"const": category.code}, "records": {"prefixItems": [
+            {"allOf": [{"anyOf": [{"required": [field]} for field in fields]} for fields in needs]}]}}})
+    return rules
+
+
 ERRORS = {status: {"model": ErrorAnswer} for status in (401, 403, 404, 422, 429)}
+FORM_TEXT = {"type": "string"}  # an optional form field is text or absent, never the null FastAPI declares
+FILES = {**ERRORS, 200: {"description": "CSV or JSON Lines, as the extension says",
+                         "content": {"text/csv": {"schema": {"type": "string"}},
+                                     "application/x-ndjson": {"schema": {"type": "string"}}}}}
 
 
 # -- the app -------------------------------------------------------------------------------------------
@@ -237,6 +280,20 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                   description="Public credit registry and joint-sanctions engine: screening, lists, records.",
                   lifespan=lifespan)
     app.state.service = service
+    actions, purposes = [a.code for a in pack.actions], [p.code for p in pack.purposes]
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the pack's codes as the enums of the request models' fields."""
+        if app.openapi_schema is None:
+            models = FastAPI.openapi(app)["components"]["schemas"]
+            for model, field, codes in (("ScreenRequest", "action", actions), ("ScreenRequest", "purpose", purposes),
+                                        ("FeedbackRequest", "measure", [m.code for m in pack.measures]),
+                                        ("RecordsRequest", "category", [c.code for c in pack.categories])):
+                models[model]["properties"][field]["enum"] = codes
+            models["RecordsRequest"]["oneOf"] = records_rules(pack)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> Response:
@@ -244,8 +301,10 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # a body that cannot be parsed: invalid like any other malformed request
+            return _error(422, "invalid_request", str(exc.detail))
         codes = {404: "not_found", 405: "method_not_allowed"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
@@ -325,9 +384,9 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
               responses=ERRORS)
     async def start_job(key: Annotated[ApiKey, Depends(requires("screen"))],
                         file: Annotated[UploadFile, File(description="CSV (identifier or name column) or JSON Lines")],
-                        purpose: Annotated[str, Form()],
-                        action: Annotated[str | None, Form()] = None,
-                        as_of: Annotated[dt.date | None, Form()] = None) -> Response:
+                        purpose: Annotated[str, Form(json_schema_extra={"enum": purposes})],
+                        action: Annotated[str | None, Form(json_schema_extra={"enum": actions})] = None,
+                        as_of: Annotated[IsoDate | None, Form(json_schema_extra=FORM_TEXT)] = None) -> Response:
         check_purpose(purpose)
         if action is not None:
             try:
@@ -353,7 +412,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         job = await asyncio.to_thread(own_job, job_id, key)
         return _json(job)
 
-    @app.get("/v1/screen/jobs/{job_id}/results.{extension}", summary="A finished job's results", responses=ERRORS)
+    @app.get("/v1/screen/jobs/{job_id}/results.{extension}", summary="A finished job's results",
+             response_class=Response, responses=FILES)
     async def job_results(job_id: str, extension: Literal["csv", "jsonl"],
                           key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
         job = await asyncio.to_thread(own_job, job_id, key)
@@ -365,7 +425,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
     @app.get("/v1/changes", summary="Every change of listings, in order, after a sequence number", responses=ERRORS)
     async def changes_since(key: Annotated[ApiKey, Depends(requires("screen"))],
-                            since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                            since: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,  # sequence numbers are INTEGER
                             limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
         return _json(await asyncio.to_thread(changes, engine, pack, since, limit))
 
@@ -404,12 +464,16 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             raise ApiError(401, "missing_key", "send your API key in the X-API-Key header")
         if not key.may_submit(body.category):
             raise ApiError(403, "scope_missing", f"this key may not submit {body.category!r} records")
+        if body.category not in pack.authority(key.authority).competences:
+            raise ApiError(403, "not_competent", f"{key.authority} is not competent for {body.category!r} records")
         return _json(await asyncio.to_thread(_ingest_records, body, key), 201)
 
     def _ingest_records(body: RecordsRequest, key: ApiKey) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="xinyong-api-") as folder:
             path = Path(folder) / f"api-{key.authority}-{body.category}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}.jsonl"
-            path.write_bytes(b"\n".join(orjson.dumps(r) for r in body.records) + b"\n")
+            # The standard library, not orjson, writes them: any JSON the client sent can be written back,
+            # integers beyond 64 bits included (read back as floats, as from a file).
+            path.write_text("".join(json.dumps(r) + "\n" for r in body.records), encoding="ascii")
             try:
                 result = ingest_file(engine, pack, path, key.authority, body.category, actor=f"api:{key.authority}")
             except (FileRefused, PackError) as exc:
@@ -428,7 +492,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
     @app.get("/v1/entities/{key}", summary="An entity's public file (restricted with a key, scope and purpose)",
              responses=ERRORS)
     async def entity(key: str, reader: Annotated[ApiKey | None, Depends(optional_key)] = None,
-                     x_purpose: Annotated[str | None, Header()] = None) -> Response:
+                     x_purpose: Annotated[str | None, Header(json_schema_extra={"enum": purposes})] = None) -> Response:
         restricted = False
         if reader is not None and x_purpose is not None:
             if not reader.allows("read_restricted"):
@@ -456,7 +520,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
     @app.get("/v1/lists/{code}", summary="A public list: effective listings, paged and filterable", responses=ERRORS)
     async def public_list(code: str,
-                          as_of: dt.date | None = None,
+                          as_of: IsoDate | None = None,
                           region: Annotated[str | None, Query(max_length=12)] = None,
                           q: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
                           page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -466,8 +530,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                                              name=q, page=page, page_size=page_size))
 
     @app.get("/v1/lists/{code}/export.{extension}", summary="Export a public list as CSV or JSON Lines",
-             responses=ERRORS)
-    async def export_list(code: str, extension: Literal["csv", "jsonl"], as_of: dt.date | None = None) -> Response:
+             response_class=Response, responses=FILES)
+    async def export_list(code: str, extension: Literal["csv", "jsonl"], as_of: IsoDate | None = None) -> Response:
         _list_code(code)
         rows = await asyncio.to_thread(list_rows, engine, pack, code, as_of or dt.date.today())
         if extension == "jsonl":
@@ -477,4 +541,6 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         return Response(csv_bytes(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
 
+    from xinyong.web import mount  # the web portal: pages beside the API
+    mount(app, service)
     return app

@@ -127,10 +127,19 @@ def mask_person_id(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+_PERSON_ID_SHAPE = re.compile(r"^(?:[0-9]{17}[0-9X]|[0-9]{15})$")
+
+
 def mask_record_key(record_key: str) -> str:
-    """A record key with a person's ID number as its subject part (court:案号#ID) masked."""
+    """A record key with a person's ID number as its subject part (court:案号#ID) masked.
+
+    A valid ID number is masked even where it also passes the USCC check (an all-digit
+    value can pass both); anything else shaped like an ID number is masked unless it is a
+    valid USCC: an ID number with a typo in it is still somebody's ID number.
+    """
     number, sep, subject = record_key.rpartition("#")
-    if sep and is_valid_resident_id(normalise_code(subject)):
+    code = normalise_code(subject) if sep else ""
+    if sep and _PERSON_ID_SHAPE.match(code) and (is_valid_resident_id(code) or not is_valid_uscc(code)):
         return f"{number}#{mask_person_id(subject)}"
     return record_key
 

@@ -204,6 +204,8 @@ class RowValidator:
             text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
             if not text:
                 continue
+            if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
+                return Rejection(name, "contains a NUL character")
             try:
                 values[name] = convert(text if isinstance(cell, str) or convert is _identity else cell)
             except ValueError as exc:

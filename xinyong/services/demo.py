@@ -1224,3 +1224,82 @@ def generate(out_dir: Path, entities: int, seed: int) -> dict[str, Any]:
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+# --- due process for the demo ----------------------------------------------------------------
+
+DEMO_LISTINGS_PER_LIST = 60  # each step costs a few milliseconds: enough to fill the lists, and quick
+
+
+def take_through_due_process(engine: Any, pack: Any, evaluated_on: date, today: date) -> dict[str, int]:
+    """Take the demo's proposals through due process as an operator would, so that the portal
+    shows lists in force today: reminders for persons who need them, a notice, the objection
+    window, then `process`. Most listings become effective; a few are notified two days ago
+    (objection window open: the subject portal has something to object to) and the rest stay
+    proposed (the console has something to approve): at most `DEMO_LISTINGS_PER_LIST` proposals
+    per list go through. Returns the listings per state.
+
+    Every step is the due-process service an operator's command calls; they run in one
+    transaction here (a batch of hundreds of steps, one commit and one audit head), which makes
+    the demo seconds faster per hundred listings and changes nothing in what is recorded."""
+    from sqlalchemy import func, select
+
+    from xinyong.store import tables as t
+
+    with engine.begin() as connection:
+        _due_process_steps(_OneTransaction(connection), pack, evaluated_on, today)
+    L = t.listings.c
+    with engine.connect() as c:
+        counts = dict(c.execute(select(L.state, func.count()).group_by(L.state)).all())
+    return dict(sorted(counts.items()))
+
+
+class _OneTransaction:
+    """Stands in for an Engine: every `begin()`/`connect()` is the one open transaction."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+        self.dialect = connection.dialect
+
+    def begin(self) -> Any:
+        return _Same(self.connection)
+
+    def connect(self) -> Any:
+        return _Same(self.connection)
+
+
+class _Same:
+    def __init__(self, connection: Any):
+        self.connection = connection
+
+    def __enter__(self) -> Any:
+        return self.connection
+
+    def __exit__(self, *_exc: Any) -> None:
+        return None
+
+
+def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date) -> None:
+    from sqlalchemy import select
+
+    from xinyong.services.due_process import Actor, notify, process, remind
+    from xinyong.store import tables as t
+
+    L, e = t.listings.c, t.entities.c
+    with engine.connect() as c:
+        proposed = c.execute(select(L.id, L.list_code, e.kind).join(t.entities, e.id == L.entity_id)
+                             .where(L.state == "proposed").order_by(L.id)).all()
+    clerk = Actor("demo-clerk", "demo: reminder served")
+    officer = Actor("demo-officer", "demo: notice served under the list's rule")
+    taken: dict[str, int] = {}
+    for n, (listing_id, list_code, kind) in enumerate(proposed):
+        taken[list_code] = taken.get(list_code, 0) + 1
+        if n % 10 == 9 or taken[list_code] > DEMO_LISTINGS_PER_LIST:
+            continue  # left proposed: waiting for an officer in the console
+        late = n % 10 == 8  # notified recently: the objection window is still open today
+        start = today - timedelta(days=6) if late else evaluated_on + timedelta(days=1)
+        needed = pack.list_(list_code).due_process.reminders_required.get(kind, 0)
+        for k in range(needed):
+            remind(engine, pack, listing_id, start + timedelta(days=k), clerk)
+        notify(engine, pack, listing_id, start + timedelta(days=max(needed, 1)), officer)
+    process(engine, pack, today, Actor("demo-process", "demo: windows closed"))

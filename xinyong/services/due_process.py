@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,11 @@ def _catch_up(c: Connection, pack: Pack, listing_ids: list[int], on: dt.date) ->
 # -- objections ------------------------------------------------------------------------------------
 
 def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record_key: str | None,
-                   on: dt.date, actor: Actor) -> dict[str, Any]:
-    """An objection puts the listing (or every listing built on the record) under review."""
+                   on: dt.date, actor: Actor, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An objection puts the listing (or every listing built on the record) under review.
+
+    `attachments`: files already kept by content (`services.files`), as {name, sha256, size,
+    content_type}; they are recorded with the objection in the same transaction."""
     if (listing_id is None) == (record_key is None):
         raise DueProcessError("object to one listing (--listing) or one record (--record)")
     if not actor.reason:
@@ -193,9 +197,15 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
         objection_id = c.execute(t.objections.insert().values(
             listing_id=listing_id, record_key=record_key, reason=actor.reason, state="open", filed_on=on,
             filed_by=actor.name).returning(t.objections.c.id)).scalar_one()
+        for item in attachments or []:
+            c.execute(t.objection_attachments.insert().values(
+                objection_id=objection_id, name=item["name"], sha256=item["sha256"], size=item["size"],
+                content_type=item.get("content_type")))
         append_event(c, actor=actor.name, action="objection.filed", object_type="objection",
                      object_id=str(objection_id), reason=actor.reason,
-                     payload={"listing": listing_id, "record": record_key, "on": on.isoformat()})
+                     payload={"listing": listing_id, "record": record_key, "on": on.isoformat(),
+                              **({"attachments": [{k: a[k] for k in ("name", "sha256", "size")} for a in attachments]}
+                                 if attachments else {})})
         under_review = []
         for affected_id in affected:
             row = _row(c, affected_id)
@@ -244,9 +254,20 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
 
 # -- credit repair ---------------------------------------------------------------------------------
 
-def apply_repair(engine: Engine, pack: Pack, listing_id: int, commitment: Path, evidence: list[Path],
+Evidence = Path | tuple[str, bytes]
+
+
+def apply_repair(engine: Engine, pack: Pack, listing_id: int, commitment: Path | str, evidence: Sequence[Evidence],
                  on: dt.date, actor: Actor) -> dict[str, Any]:
-    """An application for credit repair, checked against the list's conditions."""
+    """An application for credit repair, checked against the list's conditions.
+
+    `commitment`: the signed commitment's text, or a file (UTF-8) holding it; `evidence`:
+    files, or (name, content) pairs as a web upload gives them."""
+    if isinstance(commitment, Path):
+        where, text = f"{commitment}: ", _read_text(commitment, "commitment")
+    else:
+        where, text = "", commitment
+    proofs = [(p.name, _read_bytes(p)) if isinstance(p, Path) else p for p in evidence]
     with engine.begin() as c:
         _row(c, listing_id)
         _catch_up(c, pack, [listing_id], on)
@@ -261,13 +282,12 @@ def apply_repair(engine: Engine, pack: Pack, listing_id: int, commitment: Path, 
         if on < earliest:
             raise DueProcessError(f"the minimum period is served on {earliest} "
                                   f"({conditions.min_months_served} months from {row['effective_from']})")
-        text = _read_text(commitment, "commitment")
         if conditions.commitment_required and not text.strip():
-            raise DueProcessError(f"{commitment}: the signed credit commitment is empty")
-        if conditions.evidence_required and not evidence:
+            raise DueProcessError(f"{where}the signed credit commitment is empty")
+        if conditions.evidence_required and not proofs:
             raise DueProcessError("evidence that the fault was corrected is required (--evidence FILE)")
-        files = [{"name": p.name, "sha256": hashlib.sha256(_read_bytes(p)).hexdigest(), "size": p.stat().st_size}
-                 for p in evidence]
+        files = [{"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                 for name, data in proofs]
         repair_id = c.execute(t.repairs.insert().values(
             listing_id=listing_id, commitment=text, commitment_sha256=hashlib.sha256(text.encode()).hexdigest(),
             evidence=files, state="pending", applied_on=on, applied_by=actor.name).returning(t.repairs.c.id)).scalar_one()
@@ -348,8 +368,11 @@ def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, 
 # -- reading -----------------------------------------------------------------------------------------
 
 def list_listings(engine: Engine, *, entity: str | None = None, list_code: str | None = None,
-                  state: str | None = None, as_of: dt.date | None = None) -> list[dict[str, Any]]:
-    """Listings with their state; with `as_of`, the state in effect on that date as known now."""
+                  state: str | None = None, as_of: dt.date | None = None,
+                  evidence_categories: set[str] | None = None) -> list[dict[str, Any]]:
+    """Listings with their state; with `as_of`, the state in effect on that date as known now.
+    With `evidence_categories`, only evidence records of those categories are named (public
+    surfaces pass the pack's public categories)."""
     L, T = t.listings.c, t.listing_transitions.c
     with engine.connect() as c:
         query = select(t.listings, t.entities.c.key.label("entity")).join(t.entities, t.entities.c.id == L.entity_id)
@@ -365,9 +388,11 @@ def list_listings(engine: Engine, *, entity: str | None = None, list_code: str |
             for tr in c.execute(select(T.listing_id, T.to_state, T.on_date).order_by(T.on_date, T.id)):
                 history.setdefault(tr.listing_id, []).append(tr)
         evidence: dict[int, list[str]] = {}
-        for listing_id, key in c.execute(select(t.listing_evidence.c.listing_id, t.records.c.record_key)
-                                         .join(t.records, t.records.c.id == t.listing_evidence.c.record_id)):
-            evidence.setdefault(listing_id, []).append(mask_record_key(key))
+        for listing_id, key, category in c.execute(
+                select(t.listing_evidence.c.listing_id, t.records.c.record_key, t.records.c.category)
+                .join(t.records, t.records.c.id == t.listing_evidence.c.record_id)):
+            if evidence_categories is None or category in evidence_categories:
+                evidence.setdefault(listing_id, []).append(mask_record_key(key))
     out = []
     for row in rows:
         current = row["state"]

@@ -21,6 +21,8 @@ class EntityNotFound(Exception):
 
 def find_entity_id(connection, code: str) -> int | None:
     """By entity key, else by any identifier (normalised as codes are)."""
+    if "\x00" in code:  # names nothing, and PostgreSQL cannot even compare it
+        return None
     found = connection.execute(select(t.entities.c.id).where(t.entities.c.key == code)).scalar()
     if found is None:
         found = connection.execute(select(t.entity_identifiers.c.entity_id)
@@ -66,6 +68,10 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
             "identifiers": identifiers, "relations": relations, "records": records}
 
 
+def public_categories(pack: Pack) -> set[str]:
+    return {c.code for c in pack.categories if c.classification == Classification.public}
+
+
 def refuse_person_id_in_url(code: str) -> None:
     """A natural person is looked up by its opaque key: an ID number never goes in a URL."""
     if is_valid_resident_id(normalise_code(code)):
@@ -104,7 +110,8 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     from xinyong.services.due_process import list_listings
 
     listings = []
-    for listing in list_listings(engine, entity=data["key"], as_of=today):
+    for listing in list_listings(engine, entity=data["key"], as_of=today,
+                                 evidence_categories=None if restricted else public_categories(pack)):
         if not restricted and listing["state"] not in ("effective", "under_review"):
             continue  # a listing is public only once due process made it effective
         spec = pack.list_(listing["list"])

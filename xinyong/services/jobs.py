@@ -19,12 +19,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, select, update
-from sqlalchemy.engine import make_url
 
 from xinyong.domain.pack import Pack
 from xinyong.services.querylog import QueryLog
 from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
 from xinyong.store import tables as t
+from xinyong.store.db import store_folder
 
 JOBS_DIR_ENV = "XINYONG_JOBS_DIR"
 PROGRESS_EVERY = 10_000
@@ -32,15 +32,7 @@ PROGRESS_EVERY = 10_000
 
 def jobs_folder(engine: Engine) -> Path:
     """XINYONG_JOBS_DIR; else beside a SQLite file; else ~/.xinyong/jobs/HOST_PORT_DB."""
-    override = os.environ.get(JOBS_DIR_ENV)
-    if override:
-        return Path(override).expanduser().resolve()
-    url = make_url(engine.url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        db_file = Path(url.database).expanduser().resolve()
-        return db_file.with_name(db_file.name + ".jobs")
-    safe = "_".join(str(p).replace("/", "_") for p in (url.host or "localhost", url.port or 5432, url.database or ""))
-    return Path.home() / ".xinyong" / "jobs" / safe
+    return store_folder(engine, "jobs", JOBS_DIR_ENV)
 
 
 def _folder(engine: Engine, job_id: str) -> Path:
@@ -70,6 +62,8 @@ def spawn(engine: Engine, job_id: str) -> subprocess.Popen:
 
 
 def job_status(engine: Engine, job_id: str) -> dict[str, Any] | None:
+    if "\x00" in job_id:  # names no job, and PostgreSQL cannot even compare it
+        return None
     j = t.screen_jobs.c
     with engine.connect() as c:
         row = c.execute(select(t.screen_jobs).where(j.id == job_id)).mappings().first()

@@ -18,6 +18,7 @@ from xinyong.domain.decisions import IN_FORCE
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import Pack
 from xinyong.services.due_process import list_listings
+from xinyong.services.entities import public_categories
 from xinyong.store import tables as t
 
 LIST_COLUMNS = ("entity", "name", "kind", "id_number", "region", "list", "state", "effective_from", "effective_to",
@@ -26,7 +27,9 @@ LIST_COLUMNS = ("entity", "name", "kind", "id_number", "region", "list", "state"
 
 def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dict[str, Any]]:
     spec = pack.list_(code)
-    listings = [row for row in list_listings(engine, list_code=code, as_of=as_of) if row["state"] in IN_FORCE]
+    listings = [row for row in list_listings(engine, list_code=code, as_of=as_of,
+                                             evidence_categories=public_categories(pack))
+                if row["state"] in IN_FORCE]
     keys = {row["entity"] for row in listings}
     e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
     info: dict[str, Any] = {}

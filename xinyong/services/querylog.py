@@ -3,7 +3,8 @@
 Answers are logged in batches by one writer thread, at least every `interval` seconds
 (default 0.5) and on close. What a crash can lose is what was answered since the last
 flush: at most `interval` seconds of queries, plus one failed flush, which is retried on
-the next tick while the buffer is below `max_buffer`.
+the next tick while the buffer is below `max_buffer`. A row the store refuses (bad data)
+is written to the application log instead, so that it cannot block the rows behind it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import logging
 import threading
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from xinyong.store import tables as t
 
@@ -33,6 +36,7 @@ class QueryLog:
     def add(self, *, query_id: str, key_id: int | None, authority: str, purpose: str, endpoint: str, query: str,
             subject: str | None, action: str | None, as_of: dt.date | None, result: str,
             measures: list[str]) -> None:
+        query = query.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL: it would fail every flush
         row = {"query_id": query_id, "at": dt.datetime.now(dt.timezone.utc), "key_id": key_id,
                "authority": authority, "purpose": purpose, "endpoint": endpoint, "query": query, "subject": subject,
                "action": action, "as_of": as_of, "result": result, "measures": measures}
@@ -47,13 +51,31 @@ class QueryLog:
         try:
             with self.engine.begin() as c:
                 c.execute(t.query_log.insert(), rows)
-        except Exception:
+        except OperationalError:  # the store is unreachable: keep everything for the next try
             log.exception("query log flush failed; %d entries kept for the next try", len(rows))
             with self._lock:
                 if len(self._buffer) + len(rows) <= self.max_buffer:
                     self._buffer[:0] = rows
             raise
+        except SQLAlchemyError:  # a row the store refuses must not block the others
+            return self._one_by_one(rows)
         return len(rows)
+
+    def _one_by_one(self, rows: list[dict[str, Any]]) -> int:
+        written = 0
+        for row in rows:
+            try:
+                with self.engine.begin() as c:
+                    c.execute(t.query_log.insert(), [row])
+                written += 1
+            except OperationalError:
+                with self._lock:
+                    self._buffer.insert(0, row)
+                raise
+            except SQLAlchemyError as exc:  # kept in the application log instead, never silently dropped
+                log.error("query log entry refused by the store (%s): %s", type(exc).__name__,
+                          orjson.dumps(row, default=str).decode())
+        return written
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)

@@ -91,3 +91,18 @@ def set_setting(connection: Connection, key: str, value: str) -> None:
         connection.execute(t.settings.insert().values(key=key, value=value))
     else:
         connection.execute(t.settings.update().where(t.settings.c.key == key).values(value=value))
+
+
+def store_folder(engine: Engine, purpose: str, override_env: str) -> Path:
+    """A folder that belongs to this store, for files kept beside the database (jobs, attachments):
+    `$override_env` when set; beside a SQLite file (`x.db.<purpose>`); else
+    `~/.xinyong/<purpose>/<host>_<port>_<database>`."""
+    override = os.environ.get(override_env)
+    if override:
+        return Path(override).expanduser().resolve()
+    url = make_url(engine.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        db_file = Path(url.database).expanduser().resolve()
+        return db_file.with_name(f"{db_file.name}.{purpose}")
+    safe = "_".join(str(p).replace("/", "_") for p in (url.host or "localhost", url.port or 5432, url.database or ""))
+    return Path.home() / ".xinyong" / purpose / safe

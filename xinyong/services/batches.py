@@ -1,0 +1,80 @@
+"""Ingested batches: listing, one batch with its quarantine, and the rejects file.
+
+The rejects file is what an authority fixes and sends again: the batch's original headers,
+each rejected row as it was sent, and the columns of `domain.records.REJECT_COLUMNS`
+(row number, field, reason); CSV in UTF-8 with a BOM, so spreadsheet programs read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func, select
+
+from xinyong.domain.records import REJECT_COLUMNS
+from xinyong.store import tables as t
+
+
+class BatchNotFound(Exception):
+    pass
+
+
+def list_batches(engine: Engine, *, authority: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Batches, newest first; of one authority when given."""
+    b = t.batches.c
+    query = select(b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined, b.duplicates,
+                   b.warnings, b.created_at).order_by(b.id.desc()).limit(limit)
+    if authority is not None:
+        query = query.where(b.authority == authority)
+    with engine.connect() as c:
+        return [dict(r) for r in c.execute(query).mappings()]
+
+
+def batch_row(engine: Engine, batch_id: int) -> dict[str, Any]:
+    with engine.connect() as c:
+        row = c.execute(select(t.batches).where(t.batches.c.id == batch_id)).mappings().first()
+    if row is None:
+        raise BatchNotFound(f"no batch {batch_id}")
+    return dict(row)
+
+
+def quarantine_rows(engine: Engine, batch_id: int, *, limit: int | None = None,
+                    with_raw: bool = False) -> list[dict[str, Any]]:
+    q = t.quarantine.c
+    columns = [q.row_number, q.field, q.reason] + ([q.raw] if with_raw else [])
+    query = select(*columns).where(q.batch_id == batch_id).order_by(q.row_number)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as c:
+        rows = [dict(r) for r in c.execute(query).mappings()]
+    if with_raw:
+        for r in rows:
+            r["raw"] = r["raw"] if isinstance(r["raw"], dict) else orjson.loads(r["raw"])
+    return rows
+
+
+def quarantine_count(engine: Engine, batch_id: int) -> int:
+    with engine.connect() as c:
+        return c.execute(select(func.count()).select_from(t.quarantine)
+                         .where(t.quarantine.c.batch_id == batch_id)).scalar_one()
+
+
+def rejects_csv(engine: Engine, batch_id: int) -> tuple[bytes, int]:
+    """The batch's rejected rows with their original headers and the reason columns; (CSV, rows)."""
+    batch = batch_row(engine, batch_id)
+    headers = list(batch["headers"] if isinstance(batch["headers"], list) else orjson.loads(batch["headers"]))
+    rows = quarantine_rows(engine, batch_id, with_raw=True)
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(headers + list(REJECT_COLUMNS))
+    for row in rows:
+        raw = row["raw"]
+        if "line" in raw and "line" not in headers:  # an unparseable JSON line
+            cells = [raw["line"]] + [""] * (len(headers) - 1)
+        else:
+            cells = ["" if raw.get(h) is None else raw.get(h) for h in headers]
+        writer.writerow(cells + [row["row_number"], row["field"] or "", row["reason"]])
+    return "\ufeff".encode() + handle.getvalue().encode("utf-8"), len(rows)

@@ -1,0 +1,94 @@
+"""The web portal: public pages, the subject portal and the authority console, beside the API.
+
+`mount(app, service)` is called at the end of `api.app.create_app`: sessions, static files,
+security headers, HTML error pages and the three routers.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from xinyong.web.common import SESSION_COOKIE, SESSION_SECONDS, STATIC, WebError, render
+
+log = logging.getLogger("xinyong.web")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+}
+
+
+def web_secret(engine: Any) -> str:
+    """The session-signing secret: made once, kept in `settings` so every worker and restart agrees."""
+    from xinyong.store.db import get_setting, set_setting
+
+    with engine.begin() as c:
+        secret = get_setting(c, "web_secret")
+        if secret:
+            return str(secret)
+    try:
+        with engine.begin() as c:
+            set_setting(c, "web_secret", secrets.token_urlsafe(48))
+    except Exception:  # noqa: BLE001 - another worker made it first; read theirs
+        log.info("web_secret was set concurrently")
+    with engine.connect() as c:
+        return str(get_setting(c, "web_secret"))
+
+
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith("/v1/") and "text/html" in request.headers.get("accept", "")
+
+
+def _answer_browsers_with_pages(app: FastAPI, kind: type[Exception]) -> None:
+    api_handler = app.exception_handlers.get(kind)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if _wants_page(request) or api_handler is None:
+            status = getattr(exc, "status_code", 422)
+            message = "not_found" if status == 404 else ""
+            return render(request, "web/error.html", {"status": status, "message": message}, status)
+        return await api_handler(request, exc)
+
+    app.add_exception_handler(kind, handler)
+
+
+def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
+    from xinyong.web import console, portal, public
+
+    app.add_middleware(SessionMiddleware, secret_key=web_secret(service.engine), session_cookie=SESSION_COOKIE,
+                       max_age=SESSION_SECONDS, same_site="lax", https_only=https_only)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if "session" in request.scope and request.scope["session"]:
+                response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(WebError)
+    async def web_error(request: Request, exc: WebError) -> Response:
+        return render(request, "web/error.html", {"status": exc.status, "message": exc.message}, exc.status)
+
+    # A browser asking for a page that does not exist, or with a malformed query, gets a page;
+    # API clients (and /v1/) keep the API's JSON errors.
+    for kind in (StarletteHTTPException, RequestValidationError):
+        _answer_browsers_with_pages(app, kind)
+
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    for router in (public.router, portal.router, console.router):  # pages: not part of the API's contract
+        app.include_router(router, include_in_schema=False)

@@ -1,0 +1,107 @@
+"""Charts drawn on the server as inline SVG: no script, no CDN, readable without JavaScript.
+
+Each chart is an `<svg role="img">` with a title and a description; pages put the same
+figures in a table beside it for screen readers and for copying. Colours are the
+Okabe-Ito palette (distinguishable with the common colour-vision deficiencies), and only
+presentation attributes are used (the pages' Content-Security-Policy allows no inline style).
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+           "#999999", "#882255", "#44AA99", "#117733")
+
+
+def colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def _scale(value: int) -> tuple[int, int]:
+    """(top of the axis, number of ticks): whole numbers on every tick."""
+    if value <= 4:
+        return max(value, 1), max(value, 1)
+    magnitude = 10 ** (len(str(value)) - 1)
+    for step in (1, 2, 2.5, 4, 5, 10):
+        top = int(step * magnitude)
+        if top >= value and top % 4 == 0:
+            return top, 4
+    return value + (-value) % 4, 4
+
+
+def stacked_columns(chart_id: str, title: str, description: str, categories: list[str],
+                    series: list[tuple[str, list[int]]], *, width: int = 720, height: int = 280) -> Markup:
+    """Vertical stacked columns: one column per category (e.g. month), one colour per series."""
+    left, right, top, bottom = 48, 12, 12, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    totals = [sum(values[i] for _, values in series) for i in range(len(categories))]
+    top_value, ticks = _scale(max(totals, default=0))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" role="img" aria-labelledby="{escape(chart_id)}-t {escape(chart_id)}-d">',
+             f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
+             f'<desc id="{escape(chart_id)}-d">{escape(description)}</desc>']
+    for tick in range(ticks + 1):
+        value = top_value * tick / ticks
+        y = top + plot_h - plot_h * tick / ticks
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7de"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#57606a">'
+                     f'{value:,.0f}</text>')
+    slot = plot_w / max(len(categories), 1)
+    bar = min(slot * 0.7, 48)
+    for i, category in enumerate(categories):
+        x = left + slot * i + (slot - bar) / 2
+        y = top + plot_h
+        for j, (name, values) in enumerate(series):
+            value = values[i]
+            if not value:
+                continue
+            h = plot_h * value / top_value
+            y -= h
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour(j)}">'
+                         f'<title>{escape(category)} · {escape(name)}: {value:,}</title></rect>')
+        parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" '
+                     f'fill="#1b1f24">{escape(category)}</text>')
+        if totals[i]:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="10" '
+                         f'fill="#57606a">{totals[i]:,}</text>')
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#57606a"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def stacked_bars(chart_id: str, title: str, description: str, categories: list[str],
+                 series: list[tuple[str, list[int]]], *, width: int = 720, row: int = 28) -> Markup:
+    """Horizontal stacked bars: one bar per category (e.g. list), one colour per series (e.g. state)."""
+    label_w, right, top = 300, 48, 8
+    height = top * 2 + row * max(len(categories), 1)
+    plot_w = width - label_w - right
+    totals = [sum(values[i] for _, values in series) for i in range(len(categories))]
+    top_value = max(max(totals, default=0), 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" role="img" aria-labelledby="{escape(chart_id)}-t {escape(chart_id)}-d">',
+             f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
+             f'<desc id="{escape(chart_id)}-d">{escape(description)}</desc>']
+    for i, category in enumerate(categories):
+        y = top + row * i
+        label = category if len(category) <= 40 else category[:39] + "…"
+        parts.append(f'<text x="{label_w - 8}" y="{y + row * 0.62:.1f}" text-anchor="end" font-size="12" '
+                     f'fill="#1b1f24">{escape(label)}</text>')
+        x = float(label_w)
+        for j, (name, values) in enumerate(series):
+            value = values[i]
+            if not value:
+                continue
+            w = plot_w * value / top_value
+            parts.append(f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{colour(j)}">'
+                         f'<title>{escape(category)} · {escape(name)}: {value:,}</title></rect>')
+            x += w
+        parts.append(f'<text x="{x + 4:.1f}" y="{y + row * 0.62:.1f}" font-size="11" fill="#57606a">'
+                     f'{totals[i]:,}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def swatch(index: int) -> Markup:
+    return Markup(f'<svg width="12" height="12" aria-hidden="true" focusable="false">'
+                  f'<rect width="12" height="12" rx="2" fill="{colour(index)}"/></svg>')

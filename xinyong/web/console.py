@@ -1,0 +1,580 @@
+"""The authority console (/console): authorities signed in with an API key.
+
+With a submit scope: upload a batch (ingested in a background thread, progress polled
+with HTMX), see its quarantine and download the rejected rows. With the operate scope
+besides: the resolution review queue, listings to remind, notify and decide, objections
+and repair applications to decide, the audit status. Every step is taken through the
+services with the actor ``AUTHORITY/keyID`` and a reason; the services write the audit
+events. A revoked key ends its console sessions at the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.datastructures import UploadFile
+
+from xinyong.domain.calendar import Calendar
+from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.listings import STATES
+from xinyong.domain.records import FileRefused
+from xinyong.services.batches import BatchNotFound, batch_row, list_batches, quarantine_count, quarantine_rows, rejects_csv
+from xinyong.services.due_process import (
+    LANGUAGES,
+    Actor,
+    DueProcessError,
+    decide_objection,
+    decide_repair,
+    list_listings,
+    notify,
+    remind,
+    show_listing,
+)
+from xinyong.services.files import FileRefusedError, file_path, safe_name
+from xinyong.services.ingest import ingest_file
+from xinyong.services.operators import (
+    Operator,
+    SignInRefused,
+    active_operator,
+    audit_status,
+    dashboard,
+    known_file,
+    open_objections,
+    repair_applications,
+    sign_in_operator_key,
+)
+from xinyong.services.resolve import ResolveError, judge, review_queue
+from xinyong.web import charts
+from xinyong.web.common import (
+    WebError,
+    current_operator,
+    gettext_for,
+    language_of,
+    render,
+    require_csrf,
+    service_of,
+    sign_in_operator,
+    sign_out,
+)
+from xinyong.web.forms import download, flash, redirect, take_flashes, text
+
+log = logging.getLogger("xinyong.web.console")
+router = APIRouter(prefix="/console")
+CSRF = [Depends(require_csrf)]
+UPLOAD_KEEP_SECONDS = 3600
+
+
+def _(request: Request, message: str, **values: Any) -> str:
+    translated = gettext_for(language_of(request))(message)
+    return translated % values if values else translated
+
+
+def _page(request: Request, template: str, operator: Operator | None, context: dict[str, Any],
+          status: int = 200) -> Response:
+    return render(request, f"web/console/{template}",
+                  {"flashes": take_flashes(request), "operator": operator, **context}, status)
+
+
+async def _operator(request: Request) -> Operator | None:
+    signed = current_operator(request)
+    if signed is None:
+        return None
+    operator = await asyncio.to_thread(active_operator, service_of(request).engine, signed["key_id"])
+    if operator is None:
+        sign_out(request)
+    return operator
+
+
+def _signed_out(request: Request) -> Response:
+    flash(request, "bad", _(request, "Please sign in with your authority's API key."))
+    return redirect("/console")
+
+
+def _need_operate(operator: Operator) -> None:
+    if not operator.operates:
+        raise WebError(403, "this key lacks the 'operate' scope")
+
+
+def _today(request: Request) -> dt.date:
+    return Calendar(service_of(request).pack.calendar).today()
+
+
+def _masked_code(code: str | None) -> str | None:
+    if code and is_valid_resident_id(normalise_code(code)):
+        return mask_person_id(code)
+    return code
+
+
+# -- signing in and out, dashboard ---------------------------------------------------------------------
+
+@router.get("")
+@router.get("/")
+async def home(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _page(request, "sign_in.html", None, {})
+    service = service_of(request)
+    data = await asyncio.to_thread(dashboard, service.engine, service.pack)
+    lang = language_of(request)
+    per_month = data["records_per_month"]
+    authority_names = {a: per_month["names"][a].get(lang, a) for a in per_month["series"]}
+    records_chart = charts.stacked_columns(
+        "chart-records", _(request, "Records per authority and month of decision"),
+        _(request, "Stacked columns: one column per month, one colour per authority."),
+        per_month["months"], [(authority_names[a], v) for a, v in per_month["series"].items()])
+    lists = data["listings"]["lists"]
+    states = [s for s in STATES if any(s in per_state for per_state in lists.values())]
+    list_names = {code: data["listings"]["names"][code].get(lang, code) for code in lists}
+    listings_chart = charts.stacked_bars(
+        "chart-listings", _(request, "Listings per list and state"),
+        _(request, "Stacked bars: one bar per list, one colour per state."),
+        [list_names[c] for c in lists], [(s, [lists[c].get(s, 0) for c in lists]) for s in states])
+    return _page(request, "dashboard.html", operator, {
+        "data": data, "records_chart": records_chart, "listings_chart": listings_chart,
+        "authority_names": authority_names, "states": states, "list_names": list_names,
+        "swatch": charts.swatch})
+
+
+@router.post("/sign-in", dependencies=CSRF)
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    secret = text(form, "api_key", max_length=200)
+    try:
+        operator = await asyncio.to_thread(sign_in_operator_key, service_of(request).engine, secret)
+    except SignInRefused as exc:
+        return _page(request, "sign_in.html", None, {"error": str(exc)}, 401)
+    sign_in_operator(request, operator.key_id, operator.authority, list(operator.scopes))
+    flash(request, "good", _(request, "Signed in as %(who)s.", who=operator.actor))
+    return redirect("/console")
+
+
+@router.post("/sign-out", dependencies=CSRF)
+async def sign_out_route(request: Request) -> Response:
+    sign_out(request)
+    flash(request, "good", _(request, "You are signed out."))
+    return redirect("/console")
+
+
+# -- uploads ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Upload:
+    id: str
+    key_id: int
+    authority: str
+    category: str
+    file_name: str
+    total: int | None
+    done: int = 0
+    state: str = "queued"  # queued | running | done | failed
+    batch_id: int | None = None
+    duplicate_of: int | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @property
+    def percent(self) -> int | None:
+        if self.state == "done":
+            return 100
+        if not self.total:
+            return None
+        return min(99, int(100 * self.done / self.total))
+
+
+_uploads: dict[str, Upload] = {}
+_uploads_lock = threading.Lock()
+
+
+def _forget_old_uploads() -> None:
+    limit = time.time() - UPLOAD_KEEP_SECONDS
+    with _uploads_lock:
+        for upload_id in [u.id for u in _uploads.values() if u.finished and u.finished < limit]:
+            del _uploads[upload_id]
+
+
+def _save_upload(source: Any, target: Path) -> int | None:
+    """Copy the upload to `target` in blocks; for a text file, about how many rows it holds."""
+    lines, last = 0, b"\n"
+    with target.open("wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            out.write(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    name = target.name.lower()
+    if not name.endswith((".csv", ".txt", ".jsonl", ".ndjson", ".json")):
+        return None  # XLSX: the reader knows only as it goes
+    lines += 0 if last == b"\n" else 1
+    return max(lines - (0 if name.endswith((".jsonl", ".ndjson", ".json")) else 1), 1)
+
+
+def _run_upload(engine: Any, pack: Any, upload: Upload, folder: Path, actor: str) -> None:
+    def advance(rows: int) -> None:
+        upload.done += rows
+
+    upload.state = "running"
+    try:
+        result = ingest_file(engine, pack, folder / upload.file_name, upload.authority, upload.category, actor=actor,
+                             progress=advance)
+        upload.result = result.as_dict()
+        upload.batch_id, upload.duplicate_of = result.batch_id, result.duplicate_of
+        upload.state = "done"
+    except FileRefused as exc:
+        upload.error, upload.state = str(exc), "failed"
+    except Exception as exc:  # noqa: BLE001 - reported on the page; the batch is one transaction
+        log.exception("upload %s failed", upload.id)
+        upload.error, upload.state = f"{type(exc).__name__}: {exc}", "failed"
+    finally:
+        upload.finished = time.time()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _categories(request: Request, operator: Operator) -> list[tuple[str, Any]]:
+    pack = service_of(request).pack
+    competences = pack.authority(operator.authority).competences
+    return [(code, pack.category(code).names) for code in competences if operator.may_submit(code)]
+
+
+@router.get("/upload")
+async def upload_form(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    categories = _categories(request, operator)
+    if not categories:
+        raise WebError(403, "this key may not submit any category of records")
+    return _page(request, "upload.html", operator, {"categories": categories})
+
+
+@router.post("/upload", dependencies=CSRF)
+async def upload_submit(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    categories = _categories(request, operator)
+    form = await request.form()
+    category = text(form, "category", max_length=64)
+    item = form.get("file")
+    error = None
+    if category not in {code for code, _names in categories}:
+        error = _(request, "Choose one of your authority's categories.")
+    elif not isinstance(item, UploadFile) or not item.filename:
+        error = _(request, "Choose a file to upload.")
+    if error:
+        return _page(request, "upload.html", operator, {"categories": categories, "error": error,
+                                                        "category": category}, 422)
+    assert isinstance(item, UploadFile)
+    name = safe_name(item.filename)
+    folder = Path(tempfile.mkdtemp(prefix="xinyong-upload-"))
+    total = await asyncio.to_thread(_save_upload, item.file, folder / name)
+    upload = Upload(uuid.uuid4().hex, operator.key_id, operator.authority, category, name, total)
+    _forget_old_uploads()
+    with _uploads_lock:
+        _uploads[upload.id] = upload
+    service = service_of(request)
+    threading.Thread(target=_run_upload, args=(service.engine, service.pack, upload, folder, operator.actor),
+                     name=f"upload-{upload.id[:8]}", daemon=True).start()
+    return redirect(f"/console/uploads/{upload.id}")
+
+
+def _own_upload(upload_id: str, operator: Operator) -> Upload:
+    upload = _uploads.get(upload_id)
+    if upload is None or upload.key_id != operator.key_id:
+        raise WebError(404, "not found")
+    return upload
+
+
+@router.get("/uploads/{upload_id}")
+async def upload_page(request: Request, upload_id: str) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    return _page(request, "upload_status.html", operator, {"upload": _own_upload(upload_id, operator)})
+
+
+@router.get("/uploads/{upload_id}/progress")
+async def upload_progress(request: Request, upload_id: str) -> Response:
+    """The progress fragment that the page polls (HTMX) until the upload is done or failed."""
+    operator = await _operator(request)
+    if operator is None:
+        raise WebError(401, "signed out")
+    return render(request, "web/console/_progress.html", {"upload": _own_upload(upload_id, operator)})
+
+
+# -- batches and their quarantine -------------------------------------------------------------------
+
+def _own_batch(request: Request, operator: Operator, batch_id: int) -> dict[str, Any]:
+    try:
+        batch = batch_row(service_of(request).engine, batch_id)
+    except BatchNotFound:
+        raise WebError(404, "not found") from None
+    if not operator.operates and batch["authority"] != operator.authority:
+        raise WebError(404, "not found")
+    return batch
+
+
+@router.get("/batches")
+async def batches(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    rows = await asyncio.to_thread(list_batches, service_of(request).engine,
+                                   authority=None if operator.operates else operator.authority)
+    return _page(request, "batches.html", operator, {"batches": rows})
+
+
+@router.get("/batches/{batch_id}")
+async def batch(request: Request, batch_id: int) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    row = await asyncio.to_thread(_own_batch, request, operator, batch_id)
+    engine = service_of(request).engine
+    shown = 500
+    rows = await asyncio.to_thread(quarantine_rows, engine, batch_id, limit=shown)
+    total = await asyncio.to_thread(quarantine_count, engine, batch_id) if len(rows) == shown else len(rows)
+    pack, lang = service_of(request).pack, language_of(request)
+    labels = {f.name: f.names.get(lang) if f.names else f.name for f in pack.fields_of(pack.category(row["category"]))}
+    return _page(request, "batch.html", operator, {"batch": row, "rejects": rows, "rejects_total": total,
+                                                   "labels": labels})
+
+
+@router.get("/batches/{batch_id}/rejects.csv")
+async def batch_rejects(request: Request, batch_id: int) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    await asyncio.to_thread(_own_batch, request, operator, batch_id)
+    data, _count = await asyncio.to_thread(rejects_csv, service_of(request).engine, batch_id)
+    return download(data, f"batch-{batch_id}-rejects.csv", "text/csv; charset=utf-8")
+
+
+# -- the resolution review queue ----------------------------------------------------------------------
+
+@router.get("/review")
+async def review(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    queue = await asyncio.to_thread(review_queue, service_of(request).engine)
+    for item in queue[:200]:
+        item["record_key"] = mask_record_key(item["record_key"])
+        item["subject_code"] = _masked_code(item["subject_code"])
+    return _page(request, "review.html", operator, {"queue": queue[:200], "total": len(queue)})
+
+
+@router.post("/review/{record_id}", dependencies=CSRF)
+async def review_decide(request: Request, record_id: int) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    form = await request.form()
+    verdict = {"accept": "match", "reject": "no_match"}.get(text(form, "verdict", max_length=10))
+    entity = text(form, "entity", max_length=64) or None
+    reason = text(form, "reason")
+    if verdict is None or not reason:
+        flash(request, "bad", _(request, "Choose accept or reject and give a reason."))
+        return redirect(f"/console/review#record-{record_id}")
+    service = service_of(request)
+    try:
+        outcome = await asyncio.to_thread(judge, service.engine, service.pack, record_id, verdict, entity_key=entity,
+                                          actor=operator.actor, reason=reason)
+    except ResolveError as exc:
+        flash(request, "bad", str(exc))
+        return redirect("/console/review")
+    flash(request, "good", _(request, "Record %(id)s: %(state)s.", id=record_id, state=outcome["state"]))
+    return redirect("/console/review")
+
+
+# -- listings, objections, repairs ---------------------------------------------------------------------
+
+@router.get("/listings")
+async def listings(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    service = service_of(request)
+    state = request.query_params.get("state") or None
+    list_code = request.query_params.get("list") or None
+    if state is not None and state not in STATES:
+        state = None
+    if list_code is not None and list_code not in {x.code for x in service.pack.lists}:
+        list_code = None
+    rows = await asyncio.to_thread(list_listings, service.engine, state=state, list_code=list_code)
+    return _page(request, "listings.html", operator, {"listings": rows[:500], "total": len(rows), "state": state,
+                                                      "list_code": list_code, "states": STATES})
+
+
+@router.get("/listings/{listing_id}")
+async def listing(request: Request, listing_id: int) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    service = service_of(request)
+    try:
+        data = await asyncio.to_thread(show_listing, service.engine, service.pack, listing_id)
+    except DueProcessError:
+        raise WebError(404, "not found") from None
+    for o in data["objections"]:
+        o["record_key"] = mask_record_key(o["record_key"]) if o["record_key"] else None
+    objections = [o for o in await asyncio.to_thread(open_objections, service.engine, include_decided=0)
+                  if o["listing_id"] == listing_id or (o["record_key"] and o["record_key"] in
+                                                       {e["record_key"] for e in data["evidence"]})]
+    repairs = [r for r in await asyncio.to_thread(repair_applications, service.engine, include_decided=0)
+               if r["listing_id"] == listing_id]
+    spec = service.pack.list_(data["list_code"])
+    reminders_required = spec.due_process.reminders_required.get(data["subject_kind"], 0)
+    return _page(request, "listing.html", operator, {"listing": data, "open_objections": objections,
+                                                     "pending_repairs": repairs, "languages": LANGUAGES,
+                                                     "reminders_required": reminders_required})
+
+
+async def _step(request: Request, call: Any, *args: Any, done: str, back: str) -> Response:
+    try:
+        await asyncio.to_thread(call, *args)
+    except DueProcessError as exc:
+        flash(request, "bad", str(exc))
+        return redirect(back)
+    flash(request, "good", done)
+    return redirect(back)
+
+
+async def _decision_form(request: Request) -> tuple[Operator | None, Any, str]:
+    operator = await _operator(request)
+    if operator is None:
+        return None, None, ""
+    _need_operate(operator)
+    form = await request.form()
+    return operator, form, text(form, "reason")
+
+
+@router.post("/listings/{listing_id}/remind", dependencies=CSRF)
+async def listing_remind(request: Request, listing_id: int) -> Response:
+    operator, _form, reason = await _decision_form(request)
+    if operator is None:
+        return _signed_out(request)
+    back = f"/console/listings/{listing_id}"
+    if not reason:
+        flash(request, "bad", _(request, "Give a reason."))
+        return redirect(back)
+    service = service_of(request)
+    return await _step(request, remind, service.engine, service.pack, listing_id, _today(request),
+                       Actor(operator.actor, reason), done=_(request, "Reminder recorded."), back=back)
+
+
+@router.post("/listings/{listing_id}/notify", dependencies=CSRF)
+async def listing_notify(request: Request, listing_id: int) -> Response:
+    operator, form, reason = await _decision_form(request)
+    if operator is None:
+        return _signed_out(request)
+    back = f"/console/listings/{listing_id}"
+    if not reason:
+        flash(request, "bad", _(request, "Give a reason."))
+        return redirect(back)
+    language = text(form, "language", max_length=2) or None
+    if language is not None and language not in LANGUAGES:
+        language = None
+    service = service_of(request)
+    return await _step(request, notify, service.engine, service.pack, listing_id, _today(request),
+                       Actor(operator.actor, reason), language, done=_(request, "Notice served."), back=back)
+
+
+@router.get("/objections")
+async def objections(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    rows = await asyncio.to_thread(open_objections, service_of(request).engine)
+    return _page(request, "objections.html", operator, {"objections": rows})
+
+
+@router.post("/objections/{objection_id}", dependencies=CSRF)
+async def objection_decide(request: Request, objection_id: int) -> Response:
+    operator, form, reason = await _decision_form(request)
+    if operator is None:
+        return _signed_out(request)
+    back = text(form, "back", max_length=200)
+    back = back if back.startswith("/console/") else "/console/objections"
+    decision = text(form, "decision", max_length=10)
+    if decision not in ("uphold", "reject") or not reason:
+        flash(request, "bad", _(request, "Choose uphold or reject and give a reason."))
+        return redirect(back)
+    service = service_of(request)
+    done = (_(request, "Objection %(id)s upheld.", id=objection_id) if decision == "uphold"
+            else _(request, "Objection %(id)s rejected.", id=objection_id))
+    return await _step(request, decide_objection, service.engine, service.pack, objection_id, decision == "uphold",
+                       _today(request), Actor(operator.actor, reason), done=done, back=back)
+
+
+@router.get("/repairs")
+async def repairs(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    rows = await asyncio.to_thread(repair_applications, service_of(request).engine)
+    return _page(request, "repairs.html", operator, {"repairs": rows})
+
+
+@router.post("/repairs/{repair_id}", dependencies=CSRF)
+async def repair_decide(request: Request, repair_id: int) -> Response:
+    operator, form, reason = await _decision_form(request)
+    if operator is None:
+        return _signed_out(request)
+    back = text(form, "back", max_length=200)
+    back = back if back.startswith("/console/") else "/console/repairs"
+    decision = text(form, "decision", max_length=10)
+    if decision not in ("approve", "refuse") or not reason:
+        flash(request, "bad", _(request, "Choose approve or refuse and give a reason."))
+        return redirect(back)
+    service = service_of(request)
+    done = (_(request, "Repair %(id)s approved.", id=repair_id) if decision == "approve"
+            else _(request, "Repair %(id)s refused.", id=repair_id))
+    return await _step(request, decide_repair, service.engine, service.pack, repair_id, decision == "approve",
+                       _today(request), Actor(operator.actor, reason), done=done, back=back)
+
+
+@router.get("/files/{sha256}")
+async def case_file(request: Request, sha256: str) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    engine = service_of(request).engine
+    name = await asyncio.to_thread(known_file, engine, sha256)
+    if name is None:
+        raise WebError(404, "not found")
+    try:
+        data = await asyncio.to_thread(file_path(engine, sha256).read_bytes)
+    except (OSError, FileRefusedError):
+        raise WebError(404, "not found") from None
+    return download(data, name, "application/octet-stream")
+
+
+# -- audit -----------------------------------------------------------------------------------------------
+
+@router.get("/audit")
+async def audit(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    status = await asyncio.to_thread(audit_status, service_of(request).engine, recent=20 if operator.operates else 0)
+    return _page(request, "audit.html", operator, {"audit": status})

@@ -1,0 +1,200 @@
+"""Public pages: home, search, an entity's public file, the lists, credit reports and their verification.
+
+Nothing here reads beyond `services.entities.public_file`, `services.lists.list_page` and
+`services.search`: public records within their publicity period, effective listings, masked
+person ID numbers. A natural person's page is reached only by its opaque key, and only while
+a listing of theirs is in force; an ID number is refused as a search term and in a URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from xinyong.domain.pack import Classification, PackError
+from xinyong.services.entities import EntityNotFound, public_file, refuse_person_id_in_url
+from xinyong.services.lists import list_page
+from xinyong.services.report import format_code, issue_report, normalise_report_code, verify_report
+from xinyong.services.search import PERSON, PersonIdQuery, public_persons, search
+from xinyong.store import tables as t
+from xinyong.web.common import WebError, gettext_for, language_of, render, require_csrf, service_of
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+LIST_PAGE_SIZE = 50
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+# -- home and search ---------------------------------------------------------------------------------
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    service = service_of(request)
+    lists = await asyncio.to_thread(_list_summaries, service)
+    return render(request, "web/public/home.html", {"lists": lists})
+
+
+@router.get("/search")
+async def search_page(request: Request, q: Annotated[str, Query(max_length=100)] = "",
+                      page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> Response:
+    service = service_of(request)
+    refused = False
+    try:
+        results = await asyncio.to_thread(search, service.engine, q, _today(), page=page, page_size=PAGE_SIZE)
+    except PersonIdQuery:
+        results, refused = None, True
+    context = {"q": q, "results": results, "refused": refused}
+    if _htmx(request):
+        return render(request, "web/public/_results.html", context)
+    return render(request, "web/public/search.html", context)
+
+
+# -- an entity's public file -------------------------------------------------------------------------
+
+def _visible_file(service: Any, key: str) -> dict[str, Any]:
+    """The public file, or EntityNotFound: a person is public only by key and while listed."""
+    refuse_person_id_in_url(key)
+    data = public_file(service.engine, service.pack, key, _today())
+    if data["kind"] == PERSON:
+        if data["key"] != key:
+            raise EntityNotFound("a person is looked up by its entity key")
+        with service.engine.connect() as c:
+            entity_id = c.execute(select(t.entities.c.id).where(t.entities.c.key == key)).scalar()
+            if entity_id not in public_persons(c, _today(), {entity_id}):
+                raise EntityNotFound("this person is on no public list")
+    return data
+
+
+def _record_view(pack: Any, record: dict[str, Any]) -> dict[str, Any]:
+    category = pack.category(record["category"])
+    specs = {f.name: f for f in pack.fields_of(category) if f.classification == Classification.public}
+    fields = [{"name": name, "label": specs[name].names if name in specs else None, "value": value,
+               "type": specs[name].type.value if name in specs else "text"}
+              for name, value in record["fields"].items() if value not in (None, "", [])]
+    try:
+        authority = pack.authority(record["authority"]).names
+    except (PackError, AttributeError):
+        authority = None
+    return {**record, "authority_names": authority, "field_list": fields}
+
+
+@router.get("/entities/{key}")
+async def entity_page(request: Request, key: str) -> Response:
+    service = service_of(request)
+    try:
+        data = await asyncio.to_thread(_visible_file, service, key)
+    except EntityNotFound:
+        raise WebError(404, "not_found") from None
+    if data["key"] != key:  # reached by another code: the page lives at the entity's key
+        return RedirectResponse(f"/entities/{data['key']}", status_code=301)
+    pack = service.pack
+    records = [_record_view(pack, r) for r in data["records"]]
+    public_keys = {r["record_key"] for r in records}
+    for listing in data["listings"]:  # evidence the public may read, and how many records are not public
+        listing["public_evidence"] = [key for key in listing["evidence"] if key in public_keys]
+        listing["other_evidence"] = len(listing["evidence"]) - len(listing["public_evidence"])
+    former = [n for n in data["names"] if not n["current"]]
+    return render(request, "web/public/entity.html",
+                  {"entity": data, "records": records, "former_names": former, "today": _today()})
+
+
+@router.get("/entities/{key}/report.pdf")
+async def report_download(request: Request, key: str) -> Response:
+    """Issue a credit report in the page's language: a PDF with a verification code (and its hash kept)."""
+    service = service_of(request)
+    try:
+        data = await asyncio.to_thread(_visible_file, service, key)
+    except EntityNotFound:
+        raise WebError(404, "not_found") from None
+    base_url = str(request.base_url).rstrip("/")
+    issued = await asyncio.to_thread(issue_report, service.engine, service.pack, data["key"], language_of(request),
+                                     _today(), base_url=base_url)
+    return Response(issued.pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="credit-report-{issued.code}.pdf"',
+                             "X-Report-Code": issued.code, "Cache-Control": "no-store"})
+
+
+# -- report verification -----------------------------------------------------------------------------
+
+@router.get("/verify")
+async def verify_form(request: Request, code: Annotated[str, Query(max_length=60)] = "") -> Response:
+    if code.strip():
+        normal = normalise_report_code(code)
+        if normal is None:
+            return render(request, "web/public/verify.html", {"code": code.strip(), "result": {"known": False}}, 404)
+        return RedirectResponse(f"/verify/{format_code(normal)}", status_code=303)
+    return render(request, "web/public/verify.html", {"code": "", "result": None})
+
+
+@router.get("/verify/{code}")
+async def verify_page(request: Request, code: str) -> Response:
+    result = await asyncio.to_thread(verify_report, service_of(request).engine, code[:60], None)
+    return render(request, "web/public/verify.html",
+                  {"code": result.get("code", code), "result": result, "checked_file": False},
+                  200 if result.get("known") else 404)
+
+
+@router.post("/verify/{code}", dependencies=[Depends(require_csrf)])
+async def verify_upload(request: Request, code: str, pdf: Annotated[UploadFile, File()]) -> Response:
+    """Compare an uploaded PDF with the report issued under `code`. CSRF-checked like every form, though
+    it changes nothing: one rule for all forms is easier to keep than a list of exceptions."""
+    content = await pdf.read(MAX_UPLOAD + 1)
+    if len(content) > MAX_UPLOAD:
+        _ = gettext_for(language_of(request))
+        raise WebError(413, _("The file is too large."))
+    result = await asyncio.to_thread(verify_report, service_of(request).engine, code[:60], content)
+    return render(request, "web/public/verify.html",
+                  {"code": result.get("code", code), "result": result, "checked_file": True},
+                  200 if result.get("known") else 404)
+
+
+# -- lists -----------------------------------------------------------------------------------------------
+
+def _list_summaries(service: Any) -> list[dict[str, Any]]:
+    today = _today()
+    out = []
+    for spec in service.pack.lists:
+        total = list_page(service.engine, service.pack, spec.code, today, page_size=1)["total"]
+        out.append({"code": spec.code, "names": spec.names, "kind": spec.kind, "legal_basis": spec.legal_basis,
+                    "authority": spec.authority, "total": total})
+    return out
+
+
+@router.get("/lists")
+async def lists_page(request: Request) -> Response:
+    lists = await asyncio.to_thread(_list_summaries, service_of(request))
+    return render(request, "web/public/lists.html", {"lists": lists})
+
+
+@router.get("/lists/{code}")
+async def list_detail(request: Request, code: str,
+                      region: Annotated[str, Query(max_length=12, pattern=r"^[0-9]*$")] = "",
+                      q: Annotated[str, Query(max_length=100)] = "",
+                      page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    service = service_of(request)
+    try:
+        spec = service.pack.list_(code)
+    except PackError:
+        raise WebError(404, "not_found") from None
+    data = await asyncio.to_thread(list_page, service.engine, service.pack, code, _today(),
+                                   region=region or None, name=q.strip() or None, page=page,
+                                   page_size=LIST_PAGE_SIZE)
+    pages = max(1, -(-data["total"] // LIST_PAGE_SIZE))
+    context = {"spec": spec, "data": data, "region": region, "q": q, "page": page, "pages": pages}
+    if _htmx(request):
+        return render(request, "web/public/_list_rows.html", context)
+    return render(request, "web/public/list.html", context)
