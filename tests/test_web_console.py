@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from websession import WebSession, text_of
 from worlds import FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, build_world, serving, write_csv
@@ -223,7 +223,7 @@ def test_due_process_decided_in_the_console(cli, world, db_url: str) -> None:
         web = console(base, operate_key)
         # a proposed listing: notice served from the console, in the chosen language
         proposed = world[FIRM_PROPOSED]
-        page = web.get(f"/console/listings?state=proposed")
+        page = web.get("/console/listings?state=proposed")
         assert f'href="/console/listings/{proposed}"' in page.text
         page = web.get(f"/console/listings/{proposed}")
         assert 'id="notify-form"' in page.text and 'for="notify-reason"' in page.text

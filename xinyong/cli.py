@@ -762,13 +762,11 @@ def demo_run(ctx: typer.Context,
     _demo_credentials(engine, pack, url)
     if no_serve:
         return
-    import uvicorn
-
     from xinyong.api.app import create_app
 
     console.print(f"[bold]7. serving[/bold] the portal on [link={url}]{url}[/link] "
                   f"(API docs at {url}/docs); Ctrl-C to stop", highlight=False)
-    uvicorn.run(create_app(engine, pack), host=host, port=port, log_level="warning", access_log=False)
+    serve_app(create_app(engine, pack), host, port, "warning")
 
 
 def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
@@ -951,14 +949,24 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,
           log_level: Annotated[str, typer.Option("--log-level")] = "warning") -> None:
     """Serve the web portal and the API (OpenAPI docs at /docs) on the store."""
-    import uvicorn
-
     from xinyong.api.app import create_app
 
     engine = engine_for_work()
     application = create_app(engine, active_pack(engine))
     console.print(f"serving {database_url(State.db_url)} on http://{host}:{port} (API docs at /docs)",
                   highlight=False)
+    serve_app(application, host, port, log_level)
+
+
+def serve_app(application: Any, host: str, port: int, log_level: str) -> None:
+    """uvicorn, with the report renderer warmed up behind it: the first PDF is not 2 s late."""
+    import threading
+
+    import uvicorn
+
+    from xinyong.services.report import warm_up
+
+    threading.Thread(target=warm_up, name="report-warm-up", daemon=True).start()
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 

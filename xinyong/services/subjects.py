@@ -170,7 +170,7 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
     """Identity, every record (newest version of each, with its fields labelled), every listing
     with what the subject may do about it, and its cases."""
     data = entity_file(engine, entity_key)
-    r, link = t.records.c, t.record_links.c
+    r = t.records.c
     with engine.connect() as c:
         entity_id = _entity_id(c, entity_key)
         own = _own_ids(c, entity_id)
