@@ -256,13 +256,14 @@ def test_batch_job_feedback_changes_and_lists(world):
         "procurement_centre", FIRM_SERIOUS, "no_public_procurement", True, "CG-2026-001")
 
     # changes: every transition in order; paging by the sequence number
-    feed = ok(http.get("/v1/changes", params={"since": 0, "limit": 5}, headers={"X-API-Key": keys["bank"]}))
+    feed = ok(http.get("/v1/changes", params={"since": 0, "limit": 2}, headers={"X-API-Key": keys["bank"]}))
     assert [c["seq"] for c in feed["changes"]] == sorted(c["seq"] for c in feed["changes"]) and feed["more"]
     rest = ok(http.get("/v1/changes", params={"since": feed["next"]}, headers={"X-API-Key": keys["bank"]}))
     everything = feed["changes"] + rest["changes"]
     serious = [(c["from"], c["to"]) for c in everything if c["entity"] == FIRM_SERIOUS]
-    assert serious == [(None, "proposed"), ("proposed", "notified"), ("notified", "effective")]
-    assert "no_public_procurement" in everything[-1]["measures"] or everything
+    assert serious == [("notified", "effective")]  # proposals and notices stay within due process
+    assert {c["to"] for c in everything} == {"effective"} and len(everything) == 3
+    assert "no_public_procurement" in next(c for c in everything if c["entity"] == FIRM_SERIOUS)["measures"]
     assert ok(http.get("/v1/changes", params={"since": rest["next"]}, headers={"X-API-Key": keys["bank"]}))["changes"] == []
 
     # public lists: effective listings only, paged, exported
@@ -276,3 +277,28 @@ def test_batch_job_feedback_changes_and_lists(world):
     assert len(jsonl.splitlines()) == 2
     no_person_id(jsonl)
     error(http.get("/v1/lists/no_such_list"), 404, "not_found")
+
+
+def test_revocation_and_review_reach_every_surface(world):
+    """A revoked record leaves the public file and its listing stops binding within seconds; a
+    notified listing under review was never in force and is on no public list."""
+    http, cli = world["http"], world["cli"]
+    assert ok(screen(world, identifier=FIRM_SERIOUS, action="public_procurement"))["decision"] == "deny"
+    cli("record", "revoke", "samr:沪市监罚〔2025〕1号", "--actor", "samr", "--reason", "annulled on appeal")
+    public = ok(http.get(f"/v1/entities/{FIRM_SERIOUS}"))
+    assert [r["category"] for r in public["records"]] == ["registration"] and public["listings"] == []
+    deadline = time.monotonic() + 5
+    while (answer := ok(screen(world, identifier=FIRM_SERIOUS, action="public_procurement")))["decision"] != "allow":
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+    assert ok(http.get("/v1/lists/serious_dishonesty"))["items"] == []
+    # notified, then objected to before taking effect: under review, in force nowhere
+    proposed = world["listings"][FIRM_PROPOSED]
+    cli("listing", "notify", proposed, "--on", "2025-10-20", "--actor", "officer-wang", "--reason", "served")
+    cli("objection", "file", "--listing", proposed, "--reason", "the fine was paid", "--on", "2025-10-22",
+        "--actor", "firm")
+    assert [lst["state"] for lst in ok(http.get(f"/v1/entities/{FIRM_PROPOSED}", headers={
+        "X-API-Key": world["keys"]["samr"], "X-Purpose": "supervision"}))["listings"]] == ["under_review"]
+    assert ok(http.get(f"/v1/entities/{FIRM_PROPOSED}"))["listings"] == []
+    assert FIRM_PROPOSED not in {i["entity"] for i in ok(http.get("/v1/lists/serious_dishonesty"))["items"]}
+    assert ok(screen(world, identifier=FIRM_PROPOSED, action="bidding", purpose="tender_review"))["decision"] == "allow"

@@ -385,6 +385,8 @@ def test_repair_approved_ends_the_listing_early(cli, tmp_path):
                   "--on", "2026-11-02", "--actor", "北京某某科技有限公司", "--reason", "fault corrected")
     repair = applied["repair"]
     assert_audited(cli, "repair.applied", repair, "北京某某科技有限公司", "fault corrected")
+    assert "already has a pending repair application" in refused(cli, "repair", "apply", listing, "--commitment", commitment,
+                                                          "--evidence", proof, "--on", "2026-11-03")
     assert "reasons" in refused(cli, "repair", "decide", repair, "--refuse", "--on", "2026-11-05")
     decided = run(cli, "repair", "decide", repair, "--approve", "--on", "2026-11-05", "--actor", "officer-wang",
                   "--reason", "conditions met")

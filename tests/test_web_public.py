@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -175,8 +176,12 @@ def check_lists_filters_and_languages(site: httpx.Client) -> None:
 
 
 def check_report_download_verify_csrf_and_sessions(site: httpx.Client) -> None:
-    response = site.get(f"/entities/{FIRM_DEBTOR}/report.pdf", params={"lang": "en"})
+    # a forged Host header does not reach the report: its footer prints no address it was not given
+    response = site.get(f"/entities/{FIRM_DEBTOR}/report.pdf", params={"lang": "en"},
+                        headers={"Host": "evil.example"})
     assert response.status_code == 200, response.text[:500]
+    printed = subprocess.run(["pdftotext", "-", "-"], input=response.content, capture_output=True, check=True).stdout
+    assert b"evil.example" not in printed and b"/verify/" in printed
     assert response.headers["content-type"] == "application/pdf" and response.content.startswith(b"%PDF")
     assert "attachment" in response.headers["content-disposition"]
     code = response.headers["x-report-code"]

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 
 from xinyong.domain.pack import Pack, PackError, load_pack
 from xinyong.domain.records import FileRefused
@@ -766,7 +767,7 @@ def demo_run(ctx: typer.Context,
 
     console.print(f"[bold]7. serving[/bold] the portal on [link={url}]{url}[/link] "
                   f"(API docs at {url}/docs); Ctrl-C to stop", highlight=False)
-    serve_app(create_app(engine, pack), host, port, "warning")
+    serve_app(create_app(engine, pack, public_url=url), host, port, "warning")
 
 
 def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
@@ -947,14 +948,17 @@ def screen_command(
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,
-          log_level: Annotated[str, typer.Option("--log-level")] = "warning") -> None:
+          log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+          public_url: Annotated[Optional[str], typer.Option(
+              "--public-url", help="Where the public reaches this service (printed on reports; "
+                                   "https:// makes session cookies Secure).")] = None) -> None:
     """Serve the web portal and the API (OpenAPI docs at /docs) on the store."""
     from xinyong.api.app import create_app
 
     engine = engine_for_work()
-    application = create_app(engine, active_pack(engine))
-    console.print(f"serving {database_url(State.db_url)} on http://{host}:{port} (API docs at /docs)",
-                  highlight=False)
+    application = create_app(engine, active_pack(engine), public_url=public_url)
+    shown = make_url(database_url(State.db_url)).render_as_string(hide_password=True)
+    console.print(f"serving {shown} on http://{host}:{port} (API docs at /docs)", highlight=False)
     serve_app(application, host, port, log_level)
 
 

@@ -217,8 +217,11 @@ FILES = {**ERRORS, 200: {"description": "CSV or JSON Lines, as the extension say
 class Service:
     """What the app holds between requests."""
 
-    def __init__(self, engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5):
+    def __init__(self, engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5,
+                 public_url: str | None = None):
         self.engine, self.pack, self.names = engine, pack, names
+        # where the public reaches this service: printed on reports, never taken from a request's Host
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.index: ScreeningIndex | None = None
         self.keys: dict[str, ApiKey] = {}
         self.buckets: dict[int, list[float]] = {}
@@ -249,8 +252,9 @@ class Service:
         return None
 
 
-def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5) -> FastAPI:
-    service = Service(engine, pack, names=names, log_interval=log_interval)
+def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5,
+               public_url: str | None = None) -> FastAPI:
+    service = Service(engine, pack, names=names, log_interval=log_interval, public_url=public_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -542,5 +546,5 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                         headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
 
     from xinyong.web import mount  # the web portal: pages beside the API
-    mount(app, service)
+    mount(app, service, https_only=bool(public_url and public_url.startswith("https://")))
     return app

@@ -19,6 +19,13 @@ from xinyong.domain.pack import MeasureSpec, Pack
 IN_FORCE = ("effective", "under_review")
 
 
+def in_force(state: str | None, effective_from: dt.date | None, effective_to: dt.date | None, day: dt.date) -> bool:
+    """A listing binds on `day` when due process made it effective (an objection reviewed
+    after that does not suspend it), from its first day until the day before its end."""
+    return (state in IN_FORCE and effective_from is not None and effective_from <= day
+            and (effective_to is None or day < effective_to))
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     record_key: str  # masked where it embeds a person's ID number
@@ -51,9 +58,7 @@ class ListingView:
         return state
 
     def in_force_on(self, day: dt.date) -> bool:
-        if self.state_on(day) not in IN_FORCE or self.effective_from is None or self.effective_from > day:
-            return False
-        return self.effective_to is None or day < self.effective_to
+        return in_force(self.state_on(day), self.effective_from, self.effective_to, day)
 
 
 @dataclass(frozen=True, slots=True)

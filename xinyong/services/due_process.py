@@ -17,6 +17,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from xinyong.domain.calendar import Calendar, add_months, listing_end
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
@@ -286,11 +287,19 @@ def apply_repair(engine: Engine, pack: Pack, listing_id: int, commitment: Path |
             raise DueProcessError(f"{where}the signed credit commitment is empty")
         if conditions.evidence_required and not proofs:
             raise DueProcessError("evidence that the fault was corrected is required (--evidence FILE)")
+        if c.execute(select(t.repairs.c.id).where(t.repairs.c.listing_id == listing_id,
+                                                  t.repairs.c.state == "pending")).first() is not None:
+            raise DueProcessError(f"listing {listing_id} already has a pending repair application")
         files = [{"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
                  for name, data in proofs]
-        repair_id = c.execute(t.repairs.insert().values(
-            listing_id=listing_id, commitment=text, commitment_sha256=hashlib.sha256(text.encode()).hexdigest(),
-            evidence=files, state="pending", applied_on=on, applied_by=actor.name).returning(t.repairs.c.id)).scalar_one()
+        try:
+            repair_id = c.execute(t.repairs.insert().values(
+                listing_id=listing_id, commitment=text, commitment_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                evidence=files, state="pending", applied_on=on, applied_by=actor.name)
+                .returning(t.repairs.c.id)).scalar_one()
+        except IntegrityError:  # the same application sent twice at once: uq_repairs_pending
+            raise DueProcessError(f"listing {listing_id} already has a pending repair application") \
+                from None
         append_event(c, actor=actor.name, action="repair.applied", object_type="repair", object_id=str(repair_id),
                      reason=actor.reason, legal_basis=spec.legal_basis,
                      payload={"listing": listing_id, "evidence": files, "on": on.isoformat()})

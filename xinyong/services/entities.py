@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select
 
+from xinyong.domain.decisions import in_force
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.records import public_fields, publicity_end
@@ -68,6 +69,26 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
             "identifiers": identifiers, "relations": relations, "records": records}
 
 
+LINKED = ("linked", "new")  # a record's subject is this entity (found, or made for it)
+
+
+def current_records(connection, entity_id: int) -> list[Any]:
+    """The newest version of each record whose newest version is linked to the entity: what
+    its file holds today. An older version linked here (before a correction moved the record
+    to another subject) is not the entity's any more; a revoked record shows as revoked."""
+    r, link = t.records.c, t.record_links.c
+    keys = select(r.record_key).join(t.record_links, link.record_id == r.id).where(link.entity_id == entity_id)
+    rows = connection.execute(select(r.id, r.record_key, r.version, r.category, r.authority, r.status,
+                                     r.decision_date, r.fields, link.entity_id, link.state)
+                              .outerjoin(t.record_links, link.record_id == r.id)
+                              .where(r.record_key.in_(keys.scalar_subquery()))
+                              .order_by(r.record_key, r.version.desc())).all()
+    newest: dict[str, Any] = {}
+    for row in rows:
+        newest.setdefault(row.record_key, row)
+    return [row for row in newest.values() if row.entity_id == entity_id and row.state in LINKED]
+
+
 def public_categories(pack: Pack) -> set[str]:
     return {c.code for c in pack.categories if c.classification == Classification.public}
 
@@ -79,17 +100,15 @@ def refuse_person_id_in_url(code: str) -> None:
 
 
 def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
-    """What any public surface may show of an entity: identity, effective listings, public records
-    within their publicity period with their public fields only. With `restricted` (a reader
-    with that scope and a stated purpose), every record and field, and listings in any state."""
+    """What any public surface may show of an entity: identity, listings in force, public records
+    within their publicity period with their public fields only. A natural person is public
+    only by its opaque key and while a listing of theirs is in force (else EntityNotFound).
+    With `restricted` (a reader with that scope and a stated purpose), every record and
+    field, and listings in any state."""
     data = entity_file(engine, code)
     with engine.connect() as c:
-        entity_id = find_entity_id(c, code)
-        r, link = t.records.c, t.record_links.c
-        rows = c.execute(select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date, r.fields)
-                         .join(t.record_links, link.record_id == r.id)
-                         .where(link.entity_id == entity_id, link.state == "linked")
-                         .order_by(r.decision_date.desc(), r.record_key)).all()
+        rows = current_records(c, find_entity_id(c, code))
+    rows.sort(key=lambda row: (row.decision_date or dt.date.min, row.record_key), reverse=True)
     records = []
     for row in rows:
         category = pack.category(row.category)
@@ -112,14 +131,20 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     listings = []
     for listing in list_listings(engine, entity=data["key"], as_of=today,
                                  evidence_categories=None if restricted else public_categories(pack)):
-        if not restricted and listing["state"] not in ("effective", "under_review"):
-            continue  # a listing is public only once due process made it effective
+        if not restricted and not in_force(listing["state"], listing["effective_from"], listing["effective_to"],
+                                           today):
+            continue  # public only while in force
         spec = pack.list_(listing["list"])
         listings.append({**{k: listing[k] for k in ("id", "list", "state", "effective_from", "effective_to",
                                                     "ended_on", "rule_version")},
                          "list_title": spec.names.model_dump(), "kind": spec.kind, "legal_basis": spec.legal_basis,
                          "evidence": listing["evidence"]})
     person = data["kind"] == "natural_person"
+    if person and not restricted:
+        if data["key"] != code:
+            raise EntityNotFound("a person is looked up by its entity key")
+        if not listings:
+            raise EntityNotFound("this person is on no public list")  # persons are public only while listed
     out = {k: data[k] for k in ("key", "kind", "verified", "status", "region", "established", "name", "names")}
     out["address"] = None if person else data["address"]
     out["identifiers"] = data["identifiers"]

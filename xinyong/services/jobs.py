@@ -1,8 +1,9 @@
 """Batch screening jobs: an upload is stored, screened by a separate process, and its
 results written as CSV and JSON Lines into the store's jobs folder.
 
-The worker is `xinyong screen --job ID`, started at a lower CPU priority (nice 10) so that a
-million-row batch cannot starve the real-time endpoint; it loads its own screening index.
+The worker is `xinyong screen --job ID`, a separate process that lowers its own CPU priority
+(nice 10) so that a million-row batch cannot starve the real-time endpoint; it loads its own
+screening index.
 Every decision of the batch is logged, like a single screening, in chunks.
 """
 
@@ -28,6 +29,7 @@ from xinyong.store.db import store_folder
 
 JOBS_DIR_ENV = "XINYONG_JOBS_DIR"
 PROGRESS_EVERY = 10_000
+WORKER_NICENESS = 10
 
 
 def jobs_folder(engine: Engine) -> Path:
@@ -52,13 +54,14 @@ def create_job(engine: Engine, data: bytes, input_format: str, *, key_id: int | 
     return job_id
 
 
-def spawn(engine: Engine, job_id: str) -> subprocess.Popen:
+def spawn(engine: Engine, job_id: str) -> None:
+    """Start the worker. The database URL goes in its environment, not its command line (where
+    `ps` would show a password); it lowers its own priority (see `run_job`)."""
     folder = _folder(engine, job_id)
-    url = engine.url.render_as_string(hide_password=False)
+    environment = {**os.environ, "XINYONG_DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     with (folder / "worker.log").open("wb") as log_file:
-        return subprocess.Popen([sys.executable, "-m", "xinyong", "--db", url, "screen", "--job", job_id],
-                                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=lambda: os.nice(10), start_new_session=True)
+        subprocess.Popen([sys.executable, "-m", "xinyong", "screen", "--job", job_id], env=environment,
+                         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 def job_status(engine: Engine, job_id: str) -> dict[str, Any] | None:
@@ -94,6 +97,7 @@ def run_job(engine: Engine, pack: Pack, job_id: str) -> dict[str, Any]:
     if job is None:
         raise ValueError(f"no screening job {job_id!r}")
     folder = _folder(engine, job_id)
+    os.nice(WORKER_NICENESS)  # behind real-time screening on the same machine
     try:
         rows = list(batch_rows((folder / f"input.{job['input_format']}").read_bytes(), job["input_format"]))
         _set(engine, job_id, state="running", total=len(rows))

@@ -1,7 +1,8 @@
 """Public lists and the change feed.
 
-A listing is public only once due process made it effective (and while an objection to it
-is reviewed); proposed and notified listings never appear here. A person's ID number is
+A listing is public only while it is in force (`domain.decisions.in_force`): due process made
+it effective, and its end has not come; proposed and notified listings never appear here, nor
+a notified listing under review. A person's ID number is
 masked; the entity key of a person is opaque.
 """
 
@@ -12,9 +13,9 @@ import datetime as dt
 import io
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
-from xinyong.domain.decisions import IN_FORCE
+from xinyong.domain.decisions import IN_FORCE, in_force
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import Pack
 from xinyong.services.due_process import list_listings
@@ -29,7 +30,7 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
     spec = pack.list_(code)
     listings = [row for row in list_listings(engine, list_code=code, as_of=as_of,
                                              evidence_categories=public_categories(pack))
-                if row["state"] in IN_FORCE]
+                if in_force(row["state"], row["effective_from"], row["effective_to"], as_of)]
     keys = {row["entity"] for row in listings}
     e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
     info: dict[str, Any] = {}
@@ -79,7 +80,9 @@ def csv_bytes(rows: list[dict[str, Any]], columns: tuple[str, ...] = LIST_COLUMN
 
 
 def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any]:
-    """Listing changes after `since`, in order: enough for a consumer to keep its own copy in sync.
+    """Changes of listings in force after `since`, in order: enough for a consumer to keep its own
+    copy in sync. Only what binds is shared: a listing's taking effect and every later change
+    (review, expiry, repair, withdrawal), never a proposal or a notice still under due process.
     Each names the measures its list triggers, so a change of state is a change of measures."""
     T, L, e = t.listing_transitions.c, t.listings.c, t.entities.c
     triggered: dict[str, list[str]] = {}
@@ -90,7 +93,9 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
         rows = c.execute(select(T.id, T.listing_id, T.from_state, T.to_state, T.on_date, T.recorded_at,
                                 L.list_code, L.effective_from, L.effective_to, e.key)
                          .join(t.listings, L.id == T.listing_id).join(t.entities, e.id == L.entity_id)
-                         .where(T.id > since).order_by(T.id).limit(limit)).all()
+                         .where(T.id > since, or_(T.to_state == "effective",
+                                                  and_(T.from_state.in_(IN_FORCE), L.effective_from.is_not(None))))
+                         .order_by(T.id).limit(limit)).all()
     items = [{"seq": r.id, "listing": r.listing_id, "entity": r.key, "list": r.list_code, "from": r.from_state,
               "to": r.to_state, "on_date": r.on_date, "recorded_at": r.recorded_at,
               "effective_from": r.effective_from, "effective_to": r.effective_to,

@@ -29,7 +29,8 @@ class QueryLog:
         self.interval = interval
         self.max_buffer = max_buffer
         self._buffer: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the buffer
+        self._writing = threading.Lock()  # one flush at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -44,38 +45,45 @@ class QueryLog:
             self._buffer.append(row)
 
     def flush(self) -> int:
-        with self._lock:
-            rows, self._buffer = self._buffer, []
-        if not rows:
-            return 0
-        try:
-            with self.engine.begin() as c:
-                c.execute(t.query_log.insert(), rows)
-        except OperationalError:  # the store is unreachable: keep everything for the next try
-            log.exception("query log flush failed; %d entries kept for the next try", len(rows))
+        """Write what is buffered. One writer at a time: a caller that flushes (to read its own
+        answer back) waits for a write in progress, so it never reads before that commit."""
+        with self._writing:
             with self._lock:
-                if len(self._buffer) + len(rows) <= self.max_buffer:
-                    self._buffer[:0] = rows
-            raise
-        except SQLAlchemyError:  # a row the store refuses must not block the others
-            return self._one_by_one(rows)
-        return len(rows)
+                rows, self._buffer = self._buffer, []
+            if not rows:
+                return 0
+            try:
+                with self.engine.begin() as c:
+                    c.execute(t.query_log.insert(), rows)
+            except OperationalError:  # the store is unreachable: keep everything for the next try
+                self._requeue(rows)
+                raise
+            except SQLAlchemyError:  # a row the store refuses must not block the others
+                return self._one_by_one(rows)
+            return len(rows)
 
     def _one_by_one(self, rows: list[dict[str, Any]]) -> int:
         written = 0
-        for row in rows:
+        for position, row in enumerate(rows):
             try:
                 with self.engine.begin() as c:
                     c.execute(t.query_log.insert(), [row])
                 written += 1
             except OperationalError:
-                with self._lock:
-                    self._buffer.insert(0, row)
+                self._requeue(rows[position:])
                 raise
             except SQLAlchemyError as exc:  # kept in the application log instead, never silently dropped
                 log.error("query log entry refused by the store (%s): %s", type(exc).__name__,
                           orjson.dumps(row, default=str).decode())
         return written
+
+    def _requeue(self, rows: list[dict[str, Any]]) -> None:
+        with self._lock:
+            room = max(0, self.max_buffer - len(self._buffer))
+            self._buffer[:0] = rows[:room]
+        log.exception("query log write failed; %d entries kept for the next try", min(room, len(rows)))
+        for row in rows[room:]:  # beyond the buffer's bound: into the application log, not lost silently
+            log.error("query log entry not written (buffer full): %s", orjson.dumps(row, default=str).decode())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)

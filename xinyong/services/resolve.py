@@ -83,8 +83,8 @@ class EntityIndex:
             identifiers: Iterable[tuple[str, str, bool]], legal_rep: str | None) -> None:
         parts = [self.analyser.parts(n) for n in names if n]
         profile = self.profiles.get(entity_id)
-        if profile is None:
-            profile = self.profiles[entity_id] = Profile(entity_id, [], [], legal_rep, person)
+        if profile is None:  # adding an entity again (screening's refresh) adds only what is new
+            profile = self.profiles[entity_id] = Profile(entity_id, [], [], None, person)
             self.origin[entity_id], self.key[entity_id] = origin, key
         for p in parts:
             if p in profile.names:
@@ -96,11 +96,11 @@ class EntityIndex:
         for scheme, value, verified in identifiers:
             if verified:
                 self.by_identifier[(scheme, value)] = entity_id
-            if scheme not in PERSON_SCHEMES:
+            if scheme not in PERSON_SCHEMES and value not in profile.codes:
                 profile.codes.append(value)
                 for half in code_halves(value):
                     self.by_block["c" + half].append(entity_id)
-        if legal_rep:
+        if legal_rep and legal_rep != profile.legal_rep:
             profile.legal_rep = legal_rep
             self.by_block["r" + legal_rep].append(entity_id)
 

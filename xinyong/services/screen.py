@@ -32,6 +32,7 @@ from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_index
 from xinyong.store import tables as t
 
 REACHING_RELATIONS = ("legal_representative", "actual_controller", "principal")
+LATE_COMMIT_MARGIN = dt.timedelta(minutes=10)  # longer than any batch's transaction
 MAX_CANDIDATES = 5
 
 
@@ -104,14 +105,16 @@ class ScreeningIndex:
             seq = _audit_seq(c)
             if seq == self.seq:
                 return False
-            since = self.loaded_at
-            self.loaded_at = dt.datetime.now(dt.timezone.utc)
+            started = dt.datetime.now(dt.timezone.utc)
+            # `updated_at` is stamped when a batch starts and seen when it commits: look back
+            # far enough to catch a batch that committed since the last look (adding is idempotent)
+            since = (self.loaded_at or started) - LATE_COMMIT_MARGIN
             changed = self._load_entities(c, since)
             self._load_listings(c)
             self._load_reaches(c)
             if self.names is not None and changed:
                 self._add_names(c, changed)
-            self.seq = seq
+            self.seq, self.loaded_at = seq, started
         return True
 
     def _load_entities(self, c: Connection, since: dt.datetime | None) -> list[int]:
@@ -234,7 +237,7 @@ class ScreeningIndex:
         index = self.names
         parts = index.analyser.parts(name)
         subject = Subject(parts, None, None, False)
-        exact = {e for e, place in index.by_name_key.get(parts.key, ())
+        exact = {e for e, place in tuple(index.by_name_key.get(parts.key, ()))  # a copy: refresh adds to it
                  if not index.profiles[e].person and (parts.region is None or place is None or place == parts.region)}
         scored = {e: (1.0, {"name": 1.0, "matched_name": parts.key, "exact": 1.0}) for e in exact}
         for e in index.candidates(subject):

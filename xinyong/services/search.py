@@ -47,12 +47,17 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def in_force_clause(day: dt.date) -> tuple[Any, ...]:
+    """`domain.decisions.in_force` in SQL, on a listing's current state."""
+    L = t.listings.c
+    return (L.state.in_(IN_FORCE), L.effective_from <= day, or_(L.effective_to.is_(None), L.effective_to > day))
+
+
 def public_persons(connection: Any, today: dt.date, entity_ids: set[int] | None = None) -> set[int]:
     """Natural persons with a listing in force today: the only persons a public page shows."""
     L, e = t.listings.c, t.entities.c
     query = (select(L.entity_id).join(t.entities, e.id == L.entity_id)
-             .where(e.kind == PERSON, L.state.in_(IN_FORCE), L.effective_from <= today,
-                    or_(L.effective_to.is_(None), L.effective_to >= today)))
+             .where(e.kind == PERSON, *in_force_clause(today)))
     if entity_ids is not None:
         query = query.where(L.entity_id.in_(sorted(entity_ids)))
     return {row[0] for row in connection.execute(query)}
@@ -133,8 +138,7 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
                                  rel.valid_to.is_(None))).all())
     lists: dict[int, list[str]] = {}
     for entity_id, code in c.execute(select(L.entity_id, L.list_code)
-                                     .where(L.entity_id.in_(ids), L.state.in_(IN_FORCE), L.effective_from <= today,
-                                            or_(L.effective_to.is_(None), L.effective_to >= today))
+                                     .where(L.entity_id.in_(ids), *in_force_clause(today))
                                      .order_by(L.list_code)):
         lists.setdefault(entity_id, []).append(code)
     out = []

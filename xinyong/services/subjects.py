@@ -19,7 +19,7 @@ import secrets
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import add_months
@@ -27,7 +27,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import publicity_end
 from xinyong.services.due_process import Actor, DueProcessError, apply_repair, file_objection, list_listings
-from xinyong.services.entities import entity_file, find_entity_id
+from xinyong.services.entities import current_records, entity_file, find_entity_id
 from xinyong.services.files import StoredFile, store_files
 from xinyong.services.keys import secret_hash
 from xinyong.store import tables as t
@@ -160,31 +160,21 @@ def _fields(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else orjson.loads(value)
 
 
-def _own_record_keys(c: Connection, entity_id: int) -> list[str]:
-    r, link = t.records.c, t.record_links.c
-    return [k for k, in c.execute(select(r.record_key).distinct().join(t.record_links, link.record_id == r.id)
-                                  .where(link.entity_id == entity_id, link.state == "linked"))]
 
 
 def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, language: str = "en") -> dict[str, Any]:
     """Identity, every record (newest version of each, with its fields labelled), every listing
     with what the subject may do about it, and its cases."""
     data = entity_file(engine, entity_key)
-    r = t.records.c
     with engine.connect() as c:
         entity_id = _entity_id(c, entity_key)
         own = _own_ids(c, entity_id)
-        keys = _own_record_keys(c, entity_id)
-        rows = c.execute(select(r.id, r.record_key, r.version, r.category, r.authority, r.status, r.decision_date,
-                                r.fields).where(r.record_key.in_(keys)).order_by(r.record_key, r.version.desc())
-                         ).all() if keys else []
+        rows = current_records(c, entity_id)
+        keys = [row.record_key for row in rows]
         open_on_record = {k for k, in c.execute(select(t.objections.c.record_key).where(
             t.objections.c.record_key.in_(keys), t.objections.c.state == "open"))} if keys else set()
-    records, seen = [], set()
+    records = []
     for row in rows:
-        if row.record_key in seen:
-            continue  # the newest version only
-        seen.add(row.record_key)
         category = pack.category(row.category)
         fields = _fields(row.fields)
         labels = {f.name: (f.names.get(language) if f.names else None) or f.name for f in pack.fields_of(category)}
@@ -237,8 +227,8 @@ def subject_cases(engine: Engine, entity_key: str) -> dict[str, list[dict[str, A
     with engine.connect() as c:
         entity_id = _entity_id(c, entity_key)
         listing_ids = [i for i, in c.execute(select(t.listings.c.id).where(t.listings.c.entity_id == entity_id))]
-        keys = _own_record_keys(c, entity_id)
-        clauses = []
+        keys = [row.record_key for row in current_records(c, entity_id)]
+        clauses = [O.filed_by == subject_actor(entity_key)]  # its own, even about a record since moved
         if listing_ids:
             clauses.append(O.listing_id.in_(listing_ids))
         if keys:
@@ -277,16 +267,13 @@ def object_as_subject(engine: Engine, pack: Pack, entity_key: str, *, listing_id
     reason = (reason or "").strip()
     if not reason:
         raise SubjectError("an objection needs its reason")
-    r, link = t.records.c, t.record_links.c
+    r = t.records.c
     with engine.connect() as c:
         entity_id = _entity_id(c, entity_key)
         record_key = None
         if record_id is not None:
             record_key = c.execute(select(r.record_key).where(r.id == record_id)).scalar()
-            owned = record_key is not None and c.execute(
-                select(link.record_id).join(t.records, r.id == link.record_id)
-                .where(and_(r.record_key == record_key, link.entity_id == entity_id))).first() is not None
-            if not owned:
+            if record_key not in {row.record_key for row in current_records(c, entity_id)}:
                 raise SubjectError(f"record {record_id} is not in your file")
         else:
             owner = c.execute(select(t.listings.c.entity_id).where(t.listings.c.id == listing_id)).scalar()
@@ -308,10 +295,6 @@ def repair_as_subject(engine: Engine, pack: Pack, entity_key: str, listing_id: i
         entity_id = _entity_id(c, entity_key)
         if c.execute(select(t.listings.c.entity_id).where(t.listings.c.id == listing_id)).scalar() != entity_id:
             raise SubjectError(f"listing {listing_id} is not in your file")
-        pending = c.execute(select(t.repairs.c.id).where(t.repairs.c.listing_id == listing_id,
-                                                         t.repairs.c.state == "pending")).scalar()
-    if pending is not None:
-        raise SubjectError(f"repair application {pending} for this listing is still pending")
     chosen = [f for f in files if f[1] or f[0]]  # an empty file input sends no name and no bytes
     stored: list[StoredFile] = store_files(engine, chosen)
     try:

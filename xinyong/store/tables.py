@@ -331,6 +331,9 @@ repairs = Table(
     Column("decided_by", Text),
     Column("decision_reason", Text),
 )
+# One application waiting per listing: a second (a double submit) is refused by the store itself.
+Index("uq_repairs_pending", repairs.c.listing_id, unique=True,
+      sqlite_where=repairs.c.state == "pending", postgresql_where=repairs.c.state == "pending")
 
 # -- screening and consuming authorities ------------------------------------------------------
 
