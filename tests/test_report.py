@@ -26,7 +26,7 @@ from worlds import CLEAN_REP, FIRM_CLEAN, FIRM_DEBTOR, FIRM_SERIOUS, NAMES, PERS
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 from xinyong.domain.pack import Pack, load_pack
 from xinyong.services import report as R
-from xinyong.services.entities import EntityNotFound
+from xinyong.services.entities import EntityNotFound, entity_file
 from xinyong.services.report import ReportError, issue_report, verify_report
 from xinyong.store import tables as t
 from xinyong.store.db import get_setting, open_engine
@@ -144,7 +144,10 @@ def test_reports_in_three_languages_with_chinese_text_in_an_embedded_font(world)
 
 
 def test_verification_and_no_person_id_number_in_any_report(world):
-    issued = issue_report(world.engine, world.pack, PERSON, "zh", AS_OF)
+    person = entity_file(world.engine, PERSON)["key"]  # a person's report is asked for by the opaque key
+    with pytest.raises(EntityNotFound):
+        issue_report(world.engine, world.pack, PERSON, "zh", AS_OF)
+    issued = issue_report(world.engine, world.pack, person, "zh", AS_OF)
 
     genuine = verify_report(world.engine, issued.code, issued.pdf)
     assert genuine["known"] is True and genuine["unaltered"] is True
@@ -171,17 +174,17 @@ def test_verification_and_no_person_id_number_in_any_report(world):
     # No report shows a person's ID number unmasked: not the debtor's, nor a legal representative's.
     # (every language for the person; masking does not depend on the language, so one each for the firms)
     texts = {}
-    for code, language in ((PERSON, "zh"), (PERSON, "en"), (PERSON, "fr"), (FIRM_DEBTOR, "zh"), (FIRM_DEBTOR, "fr"),
+    for code, language in ((person, "zh"), (person, "en"), (person, "fr"), (FIRM_DEBTOR, "zh"), (FIRM_DEBTOR, "fr"),
                            (FIRM_CLEAN, "en")):
-        pdf = issued.pdf if (code, language) == (PERSON, "zh") else \
+        pdf = issued.pdf if (code, language) == (person, "zh") else \
             issue_report(world.engine, world.pack, code, language, AS_OF).pdf
         texts[code, language] = text = text_of(pdf, world.folder)
         assert not person_ids(text), (code, language, person_ids(text))
         for number in (PERSON, REP, CLEAN_REP):
             assert number not in text
-    assert mask_person_id(PERSON) in texts[PERSON, "zh"]
-    assert "失信被执行人名单" in texts[PERSON, "zh"] and "自然人" in texts[PERSON, "zh"]
-    assert "Natural person" in texts[PERSON, "en"]
+    assert mask_person_id(PERSON) in texts[person, "zh"]
+    assert "失信被执行人名单" in texts[person, "zh"] and "自然人" in texts[person, "zh"]
+    assert "Natural person" in texts[person, "en"]
 
 
 # -- rendering without a store ---------------------------------------------------------------------

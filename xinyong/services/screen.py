@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,6 +34,11 @@ from xinyong.store import tables as t
 REACHING_RELATIONS = ("legal_representative", "actual_controller", "principal")
 LATE_COMMIT_MARGIN = dt.timedelta(minutes=10)  # longer than any batch's transaction
 MAX_CANDIDATES = 5
+
+
+def _query_id() -> str:
+    """32 random hex digits, like uuid4().hex at a fifth of the cost (no UUID object)."""
+    return os.urandom(16).hex()
 
 
 class ScreenError(ValueError):
@@ -226,7 +231,7 @@ class ScreeningIndex:
         code = normalise_code(identifier)
         person_id = code if entity_id is None and is_valid_resident_id(code) else None
         decision = decide(measures, action, as_of, self.bearings(entity_id, person_id, as_of))
-        return Answer(uuid.uuid4().hex, decision, entity_id)
+        return Answer(_query_id(), decision, entity_id)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
         """Decide only for a candidate at or above the pack's auto-link threshold, alone at the top."""
@@ -258,7 +263,7 @@ class ScreeningIndex:
                 match = "ambiguous" if top >= spec.auto_link else "below_threshold"
         bearings = self.bearings(chosen, None, as_of) if chosen is not None else []
         decision = decide(measures, action, as_of, bearings)
-        return Answer(uuid.uuid4().hex, decision, chosen, candidates, match)
+        return Answer(_query_id(), decision, chosen, candidates, match)
 
     # -- answers as data ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -28,6 +29,35 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 }
+
+
+class SecurityHeaders:
+    """Security headers on HTML answers, added as the response starts.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs every
+    request, API calls included, through an extra task and memory streams, and a request body
+    read through it costs more again (measured: +0.2 ms a ping, +0.45 ms a screening).
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    for name, value in SECURITY_HEADERS.items():
+                        headers.setdefault(name, value)
+                    if scope.get("session"):  # set by SessionMiddleware, inside this one
+                        headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def web_secret(engine: Any) -> str:
@@ -70,15 +100,7 @@ def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
     app.add_middleware(SessionMiddleware, secret_key=web_secret(service.engine), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_SECONDS, same_site="lax", https_only=https_only)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        if response.headers.get("content-type", "").startswith("text/html"):
-            for name, value in SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
-            if "session" in request.scope and request.scope["session"]:
-                response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)  # added last: outermost, around the session middleware
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError) -> Response:

@@ -1,0 +1,689 @@
+"""Screening benchmark: `POST /v1/screen` against a hello-world endpoint of the same app, and in-process.
+
+    python bench/screen.py [--entities N] [--quick] [--rounds R] [--duration S]
+
+A register of N entities (default 1,000,000) is built once with the normal pipeline and cached
+in bench/out/screen-store/ (not timed): `xinyong init`, `ingest` of a registration CSV and of a
+penalty CSV that revokes a licence for ~1% of the entities, `resolve`, `evaluate`, the notice
+for each proposed listing (services.due_process.notify) and `process`, so that those listings
+are in force on the screening date.
+
+  (1) HTTP      `python -m xinyong serve` as a subprocess. One load generator, wrk on loopback,
+                with the same threads, connections, duration and request bodies for both endpoints:
+                `POST /v1/ping` (hello world behind the same key check) and `POST /v1/screen` by
+                identifier, cycling over 10,000 register codes (1% of them listed). Runs alternate
+                ping, screen, ping, screen...; each figure is the best over the rounds.
+  (2) batch     services.screen.screen_batch over 100,000 identifiers, in this process.
+  (3) names     ScreeningIndex.screen_name, one call at a time, on a mix of exact, altered and
+                unknown names, in this process.
+
+Prints a table with PASS/FAIL against each target and writes bench/out/screen.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from xinyong.domain.identifiers import USCC_ALPHABET, org_code_check_character, uscc_check_character
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out" / "screen.json"
+CACHE = ROOT / "out" / "screen-store"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+
+TARGET_RPS_RATIO = 0.7    # screen requests/s at least 70% of hello world's
+TARGET_P99_RATIO = 1.5    # screen p99 at most 1.5x hello world's
+TARGET_BATCH_PER_S = 200_000
+TARGET_NAME_P99_MS = 50.0
+
+SEED = 20260101
+STORE_VERSION = 2  # bump when the generated register or the build steps change: the cache is rebuilt
+ACTION, PURPOSE = "public_procurement", "procurement_review"
+PENALISED_ON, EVALUATED, NOTICE, EFFECTIVE = "2025-06-03", "2025-09-15", "2025-09-22", "2025-10-20"
+AS_OF = dt.date(2026, 1, 1)  # the screening date: listings took effect in October 2025
+LISTED_SHARE = 0.01       # of the register given a licence revocation, and of every sample of codes
+WRK_CODES = 10_000
+BATCH_SIZE = 100_000
+
+# -- the register ------------------------------------------------------------------------------
+
+# Places from the cn pack's region_names, with a division code for the USCC. Weights give the
+# big cities more companies, so that some names collide across places as they do in reality.
+PLACES = [("北京", "市", "110105", 8), ("上海", "市", "310115", 8), ("广州", "市", "440106", 6),
+          ("深圳", "市", "440305", 7), ("杭州", "市", "330106", 5), ("成都", "市", "510107", 5),
+          ("武汉", "市", "420106", 4), ("南京", "市", "320106", 4), ("西安", "市", "610113", 3),
+          ("重庆", "市", "500103", 4), ("天津", "市", "120104", 3), ("苏州", "市", "320505", 4),
+          ("郑州", "市", "410105", 3), ("长沙", "市", "430102", 3), ("青岛", "市", "370202", 2),
+          ("厦门", "市", "350203", 2), ("合肥", "市", "340102", 2), ("济南", "市", "370102", 2),
+          ("宁波", "市", "330203", 2), ("东莞", "市", "441900", 2), ("佛山", "市", "440604", 2),
+          ("昆明", "市", "530102", 1), ("沈阳", "市", "210102", 1), ("福州", "市", "350102", 1),
+          ("广东", "省", "440000", 2), ("浙江", "省", "330000", 2), ("江苏", "省", "320000", 2),
+          ("山东", "省", "370000", 1), ("河南", "省", "410000", 1), ("四川", "省", "510000", 1)]
+PLACE_NAMES = "|".join(p[0] for p in PLACES)
+# Characters of trade names, most frequent first; drawn with Zipf-like weights, so a few
+# bigrams are common (and stop blocking, as the pack intends) and most are rare.
+TRADE_CHARS = ("华信达鑫源恒通瑞丰金诚永盛天成博远嘉禾中科新锐东方锦程海纳世云帆长青德润汇启明正阳宏泰"
+               "安康祥和美佳兴隆富强广利鼎力创景辉星光耀晨曦宇宙振邦联合众合智慧优品格尚卓越精工匠心"
+               "同仁仁和万家千里百川久大伟业立昌旺荣茂林森泉溪江河湖山峰岭川原野田园晟昊晖煜琪瑾璟"
+               "璐瑶琳琼珂玮瑜铭锐钧锋鑫淼森焱垚犇骏驰腾飞翔鹏鸿雁凤麟龙虎豹鹰骐骥蓝白红绿紫橙金银铜"
+               "铁钢玉石晶钻宝珍贵豪杰英雄俊秀灵慧聪颖敏捷勤勉恒久长远广阔宽厚博大精深高尚清新秀丽和谐"
+               "春夏秋冬东南西北上下左右前后中外内外一二三四五六七八九十百千万亿")
+INDUSTRIES = ["科技", "商贸", "信息技术", "建筑工程", "餐饮管理", "食品", "医药", "物流", "电子", "服装",
+              "文化传媒", "房地产开发", "环保科技", "机械设备", "网络科技", "贸易", "实业", "投资管理",
+              "咨询服务", "装饰工程", "农业发展", "生物科技", "新能源", "汽车销售", "教育科技", "健康管理",
+              "供应链管理", "劳务派遣", "物业管理", "广告", "印刷", "化工", "新材料", "家具", "酒店管理",
+              "旅游开发", "电力工程", "市政工程", "园林绿化", "影视"]
+FORMS = [("有限公司", 60), ("有限责任公司", 27), ("股份有限公司", 10), ("集团有限公司", 3)]
+ENTITY_TYPES = {"有限公司": "有限责任公司", "有限责任公司": "有限责任公司", "股份有限公司": "股份有限公司",
+                "集团有限公司": "有限责任公司"}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍鹏建红晨浩宇欣怡子轩梓涵一诺思远志国"
+MA_CODES_FROM = dt.date(2015, 10, 1)  # USCCs for all; new organisation codes start with MA
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"]
+PENALTY_HEADERS = ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额（万元）"]
+
+
+class Names:
+    """Company names: place + trade name (2-3 characters) + industry + legal form."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        chars = list(dict.fromkeys(TRADE_CHARS))
+        self.chars, self.char_weights = chars, [1 / (rank + 5) ** 0.9 for rank in range(len(chars))]
+        self.place_weights = [p[3] for p in PLACES]
+        self.forms, self.form_weights = zip(*FORMS)
+
+    def trade(self) -> str:
+        return "".join(self.rng.choices(self.chars, self.char_weights, k=self.rng.choice((2, 2, 3))))
+
+    def one(self) -> tuple[tuple, str]:
+        """((place, trade, industry, form), the full name). 10% put the place in brackets after the trade name."""
+        place = self.rng.choices(PLACES, self.place_weights)[0]
+        trade, industry = self.trade(), self.rng.choice(INDUSTRIES)
+        form = self.rng.choices(self.forms, self.form_weights)[0]
+        if self.rng.random() < 0.1:
+            name = f"{trade}（{place[0]}）{industry}{form}"
+        else:
+            name = f"{place[0]}{place[1]}{trade}{industry}{form}"
+        return (place, trade, industry, form), name
+
+
+def register(n: int, seed: int = SEED) -> list[tuple[str, str, str, str, str]]:
+    """(USCC, name, entity type, legal representative, established): deterministic for (n, seed).
+
+    Names are unique within a place (as registration requires); the same trade name and
+    industry recur in other places. Organisation codes are distinct, so USCCs are too.
+    """
+    rng = random.Random(seed)
+    names = Names(rng)
+    seen: set[tuple[str, str, str]] = set()
+    orgs = rng.sample(range(10**8), n)
+    start, span = dt.date(1995, 1, 1).toordinal(), 30 * 365
+    rows = []
+    for org_number in orgs:
+        while True:
+            (place, trade, industry, form), name = names.one()
+            if (place[0], trade, industry) not in seen:
+                seen.add((place[0], trade, industry))
+                break
+        # Skewed to recent years, as the register is: about two thirds after October 2015.
+        established = dt.date.fromordinal(start + int(span * rng.random() ** (1 / 3)))
+        if established >= MA_CODES_FROM:  # new-style organisation code: MA + 6 characters
+            first8 = "MA" + "".join(USCC_ALPHABET[org_number // 31**k % 31] for k in range(6))
+        else:
+            first8 = f"{org_number:08d}"
+        body = "91" + place[2] + first8 + org_code_check_character(first8)
+        rep = rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2, 2))))
+        rows.append((body + uscc_check_character(body), name, ENTITY_TYPES[form], rep, established.isoformat()))
+    return rows
+
+
+def write_csvs(folder: Path, rows: list[tuple], listed: list[int]) -> tuple[Path, Path]:
+    """Cells hold no comma, quote or line break, so lines are joined by hand (several times faster)."""
+    reg = folder / "register.csv"
+    with reg.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(REGISTER_HEADERS) + "\n")
+        handle.writelines(f"{code},{name},{kind},{rep},{born},存续\n" for code, name, kind, rep, born in rows)
+    pen = folder / "penalties.csv"
+    with pen.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(PENALTY_HEADERS) + "\n")
+        handle.writelines(f"{rows[i][1]},{rows[i][0]},市监罚〔2025〕{number}号,{PENALISED_ON},吊销许可证,\n"
+                          for number, i in enumerate(listed, start=1))
+    return reg, pen
+
+
+# -- the store (cached) ------------------------------------------------------------------------
+
+def _xinyong(db: Path, *args: str) -> dict | list | None:
+    """One CLI command with --json; exits with its stderr on failure."""
+    command = [sys.executable, "-m", "xinyong", "--db", f"sqlite:///{db}", *args]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command[3:])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    if "--json" not in args:
+        return None
+    try:
+        return json.loads(done.stdout)  # printed indented
+    except json.JSONDecodeError:
+        return json.loads(done.stdout.strip().splitlines()[-1])  # ingest: one line per file
+
+
+def build_store(folder: Path, n: int, listed_count: int) -> dict:
+    """The register taken through the whole pipeline, as an operator would; returns its metadata."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    db = folder / "store.db"
+    steps: dict[str, float] = {}
+
+    def step(name: str, started: float) -> None:
+        steps[name] = round(time.perf_counter() - started, 1)
+        print(f"  {name}: {steps[name]} s", flush=True)
+
+    started = time.perf_counter()
+    rows = register(n)
+    listed = sorted(random.Random(SEED + 1).sample(range(n), listed_count))
+    reg, pen = write_csvs(folder, rows, listed)
+    step("generate CSVs", started)
+
+    started = time.perf_counter()
+    _xinyong(db, "init")
+    ingested = _xinyong(db, "ingest", str(reg), "--authority", "samr", "--category", "registration", "--json")
+    step(f"ingest register ({n:,} rows)", started)
+    if ingested["accepted"] != n:
+        sys.exit(f"register: {ingested['accepted']} of {n} rows accepted: {ingested}")
+    started = time.perf_counter()
+    penalties = _xinyong(db, "ingest", str(pen), "--authority", "samr", "--category", "penalty", "--json")
+    if penalties["accepted"] != listed_count:
+        sys.exit(f"penalties: {penalties['accepted']} of {listed_count} rows accepted: {penalties}")
+    resolved = _xinyong(db, "resolve", "--json")
+    evaluated = _xinyong(db, "evaluate", "--as-of", EVALUATED, "--json")
+    step(f"ingest penalties, resolve, evaluate ({listed_count:,})", started)
+
+    # The notice is one call per listing; through the CLI that is an interpreter start-up each.
+    started = time.perf_counter()
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.due_process import Actor, notify, process
+    from xinyong.store.db import open_engine
+
+    engine = open_engine(f"sqlite:///{db}")
+    pack = load_pack("cn")
+    with engine.connect() as c:
+        ids = [r[0] for r in c.exec_driver_sql("SELECT id FROM listings WHERE state = 'proposed' ORDER BY id")]
+    actor = Actor("bench", "served")
+    for listing_id in ids:
+        notify(engine, pack, listing_id, dt.date.fromisoformat(NOTICE), actor)
+    processed = process(engine, pack, dt.date.fromisoformat(EFFECTIVE))
+    engine.dispose()
+    step(f"notify {len(ids):,} listings, process", started)
+
+    key = _xinyong(db, "authority", "key", "create", "procurement_centre", "--scopes", "screen",
+                   "--rate", "1000000", "--burst", "1000000", "--label", "bench/screen.py", "--json")
+    for path in (reg, pen):
+        path.unlink()
+    with sqlite3.connect(db) as c:
+        effective = c.execute("SELECT count(*) FROM listings WHERE state = 'effective'").fetchone()[0]
+    if effective != listed_count:
+        sys.exit(f"{effective} listings in force, {listed_count} expected: resolved {resolved}, "
+                 f"evaluated {evaluated}, processed {processed}")
+    meta = {"store_version": STORE_VERSION, "entities": n, "listed": listed_count, "seed": SEED,
+            "key": key["key"], "build_seconds": steps, "built_at": dt.datetime.now().isoformat(timespec="seconds"),
+            "evaluated": evaluated, "processed": processed}
+    (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+def prepare_store(n: int, listed_count: int) -> tuple[Path, dict, bool]:
+    """The cached store if it was built with the same parameters, else a fresh one."""
+    folder = CACHE / f"e{n}"
+    db = folder / "store.db"
+    meta_path = folder / "meta.json"
+    if meta_path.exists() and db.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if (meta.get("store_version"), meta.get("entities"), meta.get("listed"), meta.get("seed")) == (
+                STORE_VERSION, n, listed_count, SEED):
+            _xinyong(db, "init")  # migrates the schema if the code moved on since the build
+            with sqlite3.connect(db) as c:  # the last run's log: keep every run's store the same size
+                c.execute("DELETE FROM query_log")
+            return db, meta, True
+    print(f"building the store: {n:,} entities, {listed_count:,} listed, in {folder} ...", flush=True)
+    return db, build_store(folder, n, listed_count), False
+
+
+def samples(db: Path, seed: int) -> dict[str, list]:
+    """Codes and names from the store: the clean ones, and those with a listing in force."""
+    with sqlite3.connect(db) as c:
+        codes = c.execute("SELECT i.value, EXISTS (SELECT 1 FROM listings l WHERE l.entity_id = i.entity_id "
+                          "AND l.state = 'effective') FROM entity_identifiers i WHERE i.scheme = 'uscc'").fetchall()
+        names = [r[0] for r in c.execute("SELECT name FROM entity_names WHERE current")]
+    listed = sorted(code for code, flag in codes if flag)
+    clean = sorted(code for code, flag in codes if not flag)
+    return {"listed": listed, "clean": clean, "names": sorted(names), "rng": random.Random(seed)}
+
+
+def code_mix(pool: dict, k: int, rng: random.Random) -> list[tuple[str, bool]]:
+    """k codes drawn with replacement, LISTED_SHARE of them listed, shuffled: (code, listed)."""
+    n_listed = round(k * LISTED_SHARE)
+    mix = [(c, True) for c in rng.choices(pool["listed"], k=n_listed)]
+    mix += [(c, False) for c in rng.choices(pool["clean"], k=k - n_listed)]
+    rng.shuffle(mix)
+    return mix
+
+
+# -- (1) HTTP -----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m xinyong serve` on the store, as deployed: one uvicorn process."""
+
+    def __init__(self, db: Path, key: str, log_path: Path):
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.headers = {"X-API-Key": key}
+        self.log_path = log_path
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "xinyong", "--db", f"sqlite:///{db}", "serve", "--port", str(self.port)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 900) -> float:
+        """Seconds until /v1/ping answers 200: interpreter start-up and the index load."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if self.process.poll() is not None:
+                sys.exit(f"the server exited ({self.process.returncode}):\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.post(self.base + "/v1/ping", headers=self.headers, timeout=2).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        sys.exit(f"the server was not ready after {timeout} s")
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        """SIGINT, as Ctrl-C: uvicorn shuts down and the query log is flushed."""
+        if self.process.poll() is None:
+            self.process.send_signal(2)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def check_answers(server: Server, mix: list[tuple[str, bool]]) -> dict[str, int]:
+    """Before loading the server: listed codes must be denied and clean ones allowed."""
+    seen = {"allow": 0, "deny": 0}
+    listed = [c for c, flag in mix if flag][:50]
+    clean = [c for c, flag in mix if not flag][:50]
+    with httpx.Client(base_url=server.base, headers=server.headers, timeout=10) as client:
+        for code, expected in [(c, "deny") for c in listed] + [(c, "allow") for c in clean]:
+            answer = client.post("/v1/screen", json={"identifier": code, "action": ACTION,
+                                                     "as_of": AS_OF.isoformat(), "purpose": PURPOSE})
+            if answer.status_code != 200 or answer.json()["decision"] != expected:
+                server.stop()
+                sys.exit(f"screen {code}: expected {expected}, got {answer.status_code} {answer.text[:500]}")
+            seen[expected] += 1
+    return seen
+
+
+LUA = """-- written by bench/screen.py: POST bodies cycling over the codes below; path = first script argument
+local codes = {%(codes)s}
+local requests = {}
+local counter = 0
+local at = 0
+
+function setup(thread)
+  thread:set("offset", counter * 7919)  -- threads start at different codes
+  counter = counter + 1
+end
+
+function init(args)
+  local headers = {["Content-Type"] = "application/json", ["X-API-Key"] = "%(key)s"}
+  for i, code in ipairs(codes) do
+    requests[i] = wrk.format("POST", args[1], headers,
+      '{"identifier":"' .. code .. '","action":"%(action)s","as_of":"%(as_of)s","purpose":"%(purpose)s"}')
+  end
+  at = (offset or 0) %% #requests
+end
+
+function request()
+  at = at %% #requests + 1
+  return requests[at]
+end
+"""
+
+
+def write_lua(path: Path, codes: list[str], key: str) -> None:
+    path.write_text(LUA % {"codes": ",".join(f'"{c}"' for c in codes), "key": key, "action": ACTION,
+                           "as_of": AS_OF.isoformat(), "purpose": PURPOSE}, encoding="utf-8")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    """Requests/s, the --latency percentiles (ms), and every kind of error wrk counts."""
+    percentiles = {int(p): _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", output, re.M)}
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    total = re.search(r"(\d+) requests in ([\d.]+)(\w+),", output)
+    latency = re.search(r"^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)", output, re.M)
+    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            **{f"p{p}_ms": percentiles[p] for p in (50, 75, 90, 99)}, "max_ms": _ms(latency.group(3)),
+            "requests": int(total.group(1)),
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
+
+
+def run_wrk(server: Server, lua: Path, path: str, wrk: dict) -> dict:
+    command = [WRK, f"-t{wrk['threads']}", f"-c{wrk['connections']}", f"-d{wrk['duration']}s",
+               "--timeout", "30s", "--latency", "-s", str(lua), server.base, "--", path]
+    process = psutil.Process(server.process.pid)
+    before = process.cpu_times()
+    done = subprocess.run(command, capture_output=True, text=True)
+    after = process.cpu_times()
+    if done.returncode != 0:
+        sys.exit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result = parse_wrk(done.stdout)
+    # CPU the server spent per answer, its query-log thread included: steadier than req/s on a
+    # shared machine, since time stolen by other jobs is not counted.
+    cpu = after.user - before.user + after.system - before.system
+    result["server_cpu_us_per_request"] = cpu / max(1, result["requests"]) * 1e6
+    result["server_cpu_cores"] = cpu / wrk["duration"]
+    if result["non_2xx"]:  # refused or failed answers: the figures would not be of screening
+        server.stop()
+        sys.exit(f"wrk on {path}: {result['non_2xx']} non-2xx responses:\n"
+                 f"{done.stdout}\nserver log:\n{server.log_path.read_text()[-3000:]}")
+    result["load_average_1m"] = os.getloadavg()[0]
+    result["output"] = done.stdout
+    return result
+
+
+def run_http(db: Path, key: str, mix: list[tuple[str, bool]], wrk: dict, rounds: int) -> dict:
+    lua = OUT.parent / "screen.lua"
+    write_lua(lua, [code for code, _ in mix], key)
+    server = Server(db, key, OUT.parent / "screen-server.log")
+    try:
+        print("starting the server (loads the screening index) ...", flush=True)
+        ready = server.wait_ready()
+        rss = server.rss_mb()
+        checked = check_answers(server, mix)
+        print(f"  ready in {ready:.1f} s, RSS {rss:.0f} MB; {checked['deny']} listed codes denied and "
+              f"{checked['allow']} clean ones allowed", flush=True)
+        # Warm-up, not kept: first connections, first allocations, and the query log's first flushes.
+        for path in ("/v1/ping", "/v1/screen"):
+            run_wrk(server, lua, path, {**wrk, "duration": wrk["warmup"]})
+        runs: dict[str, list[dict]] = {"ping": [], "screen": []}
+        for r in range(rounds):
+            for name in ("ping", "screen"):
+                result = run_wrk(server, lua, f"/v1/{name}", wrk)
+                runs[name].append(result)
+                print(f"  round {r + 1}/{rounds} {name:<6} {result['requests_per_s']:>9,.0f} req/s   "
+                      f"p50 {result['p50_ms']:6.2f} ms   p99 {result['p99_ms']:7.2f} ms   "
+                      f"max {result['max_ms']:7.1f} ms   "
+                      f"server CPU {result['server_cpu_us_per_request']:4.0f} us/req on "
+                      f"{result['server_cpu_cores']:.2f} cores (load {result['load_average_1m']:.1f})"
+                      + (f"   {result['socket_errors']} SOCKET ERRORS (timeouts: no answer in 30 s)"
+                         if result["socket_errors"] else ""), flush=True)
+        rss_after = server.rss_mb()
+    finally:
+        server.stop()
+    best = {name: {"requests_per_s": max(r["requests_per_s"] for r in rs), "p50_ms": min(r["p50_ms"] for r in rs),
+                   "p99_ms": min(r["p99_ms"] for r in rs),
+                   "server_cpu_us_per_request": min(r["server_cpu_us_per_request"] for r in rs)}
+            for name, rs in runs.items()}
+    medians = {name: {k: statistics.median(r[k] for r in rs) for k in best[name]} for name, rs in runs.items()}
+    return {"ready_seconds": ready, "server_rss_mb": rss, "server_rss_after_mb": rss_after, "checked": checked,
+            "wrk": wrk, "rounds": rounds, "codes": len(mix), "codes_listed": sum(f for _, f in mix),
+            "runs": runs, "best": best, "median": medians}
+
+
+# -- (2) batch and (3) names, in process -----------------------------------------------------------
+
+def run_batch(index, mix: list[tuple[str, bool]]) -> dict:
+    from xinyong.services.screen import screen_batch
+
+    rows = [(line, {"identifier": code}) for line, (code, _) in enumerate(mix, start=1)]
+    started = time.perf_counter()
+    results = list(screen_batch(index, rows, ACTION, AS_OF))
+    seconds = time.perf_counter() - started
+    decided = sum(r["decision"] is not None for r in results)
+    denied = sum(r["decision"] == "deny" for r in results)
+    expected = sum(flag for _, flag in mix)
+    if decided != len(mix) or denied != expected:
+        sys.exit(f"batch: {decided} of {len(mix)} decided, {denied} denied, {expected} listed in the sample")
+    return {"subjects": len(mix), "seconds": seconds, "decisions_per_s": decided / seconds, "denied": denied}
+
+
+def name_queries(pool: dict, k: int, rng: random.Random) -> list[tuple[str, str]]:
+    """(kind, name): names as registered, and as people type them."""
+    names = pool["names"]
+    # the same legal form written another way (the pack's legal_forms unify them)
+    forms = {"有限责任公司": "有限公司", "股份有限公司": "股份公司", "集团有限公司": "集团公司", "有限公司": "有限责任公司"}
+    generator = Names(random.Random(SEED + 2))
+    queries = []
+    kinds = ["exact"] * 40 + ["no_place"] * 15 + ["other_form"] * 15 + ["typo"] * 15 + ["unknown"] * 15
+    for kind in rng.choices(kinds, k=k):
+        name = rng.choice(names)
+        if kind == "no_place":
+            stripped = re.sub(f"^(?:{PLACE_NAMES})[省市]?", "", name)
+            name = stripped if stripped != name else re.sub(r"（.+?）", "", name)
+        elif kind == "other_form":
+            form = next(f for f in forms if name.endswith(f))
+            name = name[: -len(form)] + forms[form]
+        elif kind == "typo":  # one character of the trade name, which follows the place if it leads
+            at = len(name) - len(re.sub(f"^(?:{PLACE_NAMES})[省市]?", "", name)) + rng.randrange(2)
+            name = name[:at] + rng.choice(generator.chars) + name[at + 1:]
+        elif kind == "unknown":
+            name = generator.one()[1]
+        queries.append((kind, name))
+    return queries
+
+
+def run_names(index, queries: list[tuple[str, str]]) -> dict:
+    screen = index.screen_name
+    for _, name in queries[:200]:  # warm-up, not timed
+        screen(name, ACTION, AS_OF)
+    timings: dict[str, list[float]] = {}
+    matches: dict[str, int] = {}
+    clock = time.perf_counter_ns
+    for kind, name in queries:
+        started = clock()
+        answer = screen(name, ACTION, AS_OF)
+        timings.setdefault(kind, []).append((clock() - started) / 1e6)
+        matches[f"{kind}/{answer.match}"] = matches.get(f"{kind}/{answer.match}", 0) + 1
+    every = sorted(t for ts in timings.values() for t in ts)
+    return {"queries": len(every), "p50_ms": _percentile(every, 50), "p99_ms": _percentile(every, 99),
+            "max_ms": every[-1], "mean_ms": statistics.fmean(every),
+            "by_kind": {kind: {"queries": len(ts), "p50_ms": _percentile(sorted(ts), 50),
+                               "p99_ms": _percentile(sorted(ts), 99)} for kind, ts in timings.items()},
+            "matches": dict(sorted(matches.items()))}
+
+
+def _percentile(ordered: list[float], p: float) -> float:
+    """Nearest rank, as wrk reports its percentiles."""
+    return ordered[max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))] if ordered else float("nan")
+
+
+def run_in_process(db: Path, pool: dict, batch_size: int, names: int) -> dict:
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.screen import ScreeningIndex
+    from xinyong.store.db import open_engine
+
+    process = psutil.Process()
+    before = process.memory_info().rss
+    started = time.perf_counter()
+    engine = open_engine(f"sqlite:///{db}")
+    index = ScreeningIndex.load(engine, load_pack("cn"), names=True)
+    load_seconds = time.perf_counter() - started
+    index_mb = (process.memory_info().rss - before) / 2**20
+    # One full pass of the cyclic collector over the loaded index: what a process holding it
+    # (the server) pauses for whenever the collector runs one. It also leaves no collection
+    # pending from the load to land inside the timed runs below.
+    started = time.perf_counter()
+    gc.collect()
+    gc_seconds = time.perf_counter() - started
+    tracked = len(gc.get_objects())
+    print(f"  ScreeningIndex.load (names=True): {load_seconds:.1f} s, +{index_mb:.0f} MB; "
+          f"a full gc.collect() then takes {gc_seconds:.2f} s ({tracked:,} objects tracked)", flush=True)
+    rng = pool["rng"]
+    batch = run_batch(index, code_mix(pool, batch_size, rng))
+    print(f"  screen_batch: {batch['subjects']:,} in {batch['seconds']:.2f} s", flush=True)
+    named = run_names(index, name_queries(pool, names, rng))
+    engine.dispose()
+    return {"load_seconds": load_seconds, "index_rss_mb": index_mb, "full_gc_seconds": gc_seconds,
+            "gc_tracked_objects": tracked, "batch": batch, "names": named}
+
+
+# -- report -------------------------------------------------------------------------------------
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entities", type=int, help="register size (default 1,000,000; 50,000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="50,000 entities, shorter and fewer wrk runs")
+    parser.add_argument("--rounds", type=int, help="wrk runs per endpoint, alternating (default 3; 2 with --quick)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 20; 5 with --quick)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="wrk threads (default 1: the server needs the other core)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    args = parser.parse_args()
+    n = args.entities or (50_000 if args.quick else 1_000_000)
+    rounds = args.rounds or (2 if args.quick else 3)
+    wrk = {"threads": args.threads, "connections": args.connections,
+           "duration": args.duration or (5 if args.quick else 20), "warmup": 2 if args.quick else 5}
+    names = 1_000 if args.quick else 5_000
+    listed_count = max(1, round(n * LISTED_SHARE))
+    if not Path(WRK).exists():
+        sys.exit("wrk not found: apt-get install wrk")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    load_before = os.getloadavg()
+
+    db, meta, reused = prepare_store(n, listed_count)
+    pool = samples(db, SEED + 3)
+    print(f"store: {len(pool['clean']) + len(pool['listed']):,} entities, {len(pool['listed']):,} listed"
+          f" ({'reused' if reused else 'built'})", flush=True)
+    http = run_http(db, meta["key"], code_mix(pool, WRK_CODES, pool["rng"]), wrk, rounds)
+    print("in process ...", flush=True)
+    local = run_in_process(db, pool, BATCH_SIZE, names)
+    load_after = os.getloadavg()
+    total_seconds = time.perf_counter() - began
+
+    ping, screen = http["best"]["ping"], http["best"]["screen"]
+    rps_ratio = screen["requests_per_s"] / ping["requests_per_s"]
+    p99_ratio = screen["p99_ms"] / ping["p99_ms"]
+    cpu_ratio = ping["server_cpu_us_per_request"] / screen["server_cpu_us_per_request"]
+    batch, named = local["batch"], local["names"]
+    passed = {"throughput_ratio": rps_ratio >= TARGET_RPS_RATIO, "p99_ratio": p99_ratio <= TARGET_P99_RATIO,
+              "batch_decisions_per_s": batch["decisions_per_s"] >= TARGET_BATCH_PER_S,
+              "name_p99_ms": named["p99_ms"] < TARGET_NAME_P99_MS}
+
+    print()
+    print(f"screen benchmark ({'quick' if args.quick else 'full'}): {n:,} entities, {len(pool['listed']):,} listed; "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"1-min load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end")
+    print(f"(1) HTTP on loopback: wrk -t{wrk['threads']} -c{wrk['connections']} -d{wrk['duration']}s --latency, "
+          f"{rounds} alternating rounds per endpoint, best of each figure; the same {http['codes']:,} POST bodies "
+          f"({http['codes_listed']} listed codes) for both endpoints")
+    print(f"    server ready in {http['ready_seconds']:.1f} s (index load), RSS {http['server_rss_mb']:.0f} MB")
+    errors = sum(r["socket_errors"] for rs in http["runs"].values() for r in rs)
+    if errors:
+        print(f"    {errors} requests got no answer within wrk's 30 s timeout: they count in no latency figure")
+    print(f"{'endpoint':<40}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}   rounds (req/s)")
+    for name, label in (("ping", "POST /v1/ping (hello world, key check)"),
+                        ("screen", "POST /v1/screen by identifier")):
+        best = http["best"][name]
+        print(f"{label:<40}{best['requests_per_s']:>10,.0f}{best['p50_ms']:>9.2f}{best['p99_ms']:>9.2f}"
+              f"{best['server_cpu_us_per_request']:>12,.0f}   "
+              + ", ".join(f"{r['requests_per_s']:,.0f}" for r in http["runs"][name]))
+    print(f"(2) in process: ScreeningIndex.load {local['load_seconds']:.1f} s, +{local['index_rss_mb']:.0f} MB RSS; "
+          f"one full gc.collect() over it {local['full_gc_seconds']:.2f} s ({local['gc_tracked_objects']:,} objects)")
+    print(f"    screen_batch: {batch['subjects']:,} identifiers ({batch['denied']:,} denied) "
+          f"in {batch['seconds']:.2f} s")
+    print(f"(3) in process: screen_name x {named['queries']:,}, one at a time: p50 {named['p50_ms']:.2f} ms, "
+          f"p99 {named['p99_ms']:.2f} ms, max {named['max_ms']:.1f} ms; p99 by kind: "
+          + ", ".join(f"{k} {v['p99_ms']:.1f}" for k, v in sorted(named["by_kind"].items())))
+    print("    matches: " + ", ".join(f"{k} {v}" for k, v in named["matches"].items()))
+    print()
+    print(f"{'figure':<48}{'value':>12}   target")
+    print(f"{'throughput ratio screen / hello (req/s)':<48}{rps_ratio:>12.2f}   >= {TARGET_RPS_RATIO}   "
+          f"{_verdict(passed['throughput_ratio'])}")
+    print(f"{'p99 ratio screen / hello':<48}{p99_ratio:>12.2f}   <= {TARGET_P99_RATIO}   "
+          f"{_verdict(passed['p99_ratio'])}")
+    print(f"{'p50 ratio screen / hello (no target)':<48}{screen['p50_ms'] / ping['p50_ms']:>12.2f}")
+    print(f"{'server CPU per request hello / screen (no target)':<48}{cpu_ratio:>12.2f}")
+    print(f"{'batch decisions/s (in process)':<48}{batch['decisions_per_s']:>12,.0f}   >= {TARGET_BATCH_PER_S:,}   "
+          f"{_verdict(passed['batch_decisions_per_s'])}")
+    print(f"{'name screening p99 ms (in process)':<48}{named['p99_ms']:>12.2f}   < {TARGET_NAME_P99_MS:g}   "
+          f"{_verdict(passed['name_p99_ms'])}")
+    print(f"{'name screening p50 ms (in process, no target)':<48}{named['p50_ms']:>12.2f}")
+    built = "" if reused else f" (store built in {sum(meta['build_seconds'].values()):.0f} s)"
+    print(f"\nwhole run {total_seconds:.0f} s{built}")
+
+    report = {
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_before": load_before, "load_average_after": load_after},
+        "store": {"entities": n, "listed": len(pool["listed"]), "reused": reused,
+                  "meta": {k: v for k, v in meta.items() if k != "key"}},
+        "http": http, "in_process": local,
+        "figures": {"throughput_ratio": rps_ratio, "p99_ratio": p99_ratio,
+                    "p50_ratio": screen["p50_ms"] / ping["p50_ms"], "cpu_per_request_ratio": cpu_ratio,
+                    "batch_decisions_per_s": batch["decisions_per_s"], "name_p99_ms": named["p99_ms"]},
+        "targets": {"throughput_ratio": TARGET_RPS_RATIO, "p99_ratio": TARGET_P99_RATIO,
+                    "batch_decisions_per_s": TARGET_BATCH_PER_S, "name_p99_ms": TARGET_NAME_P99_MS},
+        "passed": passed,
+        "total_seconds": total_seconds,
+        "hashes": {"screen.py": _sha(Path(__file__)), "api/app.py": _sha(ROOT.parent / "xinyong" / "api" / "app.py"),
+                   "services/screen.py": _sha(ROOT.parent / "xinyong" / "services" / "screen.py")},
+    }
+    OUT.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"written {OUT.relative_to(ROOT.parent)}")
+
+
+if __name__ == "__main__":
+    main()
