@@ -62,7 +62,7 @@ class WebError(Exception):
 
 @lru_cache(maxsize=None)
 def translations(lang: str) -> Translations:
-    """Every domain's catalogue for `lang`, merged (W1's `messages`, the portal's, ...)."""
+    """Every domain's catalogue for `lang`, merged (`messages` for the public pages, `portal` for the portal and console)."""
     merged: Translations | None = None
     folder = LOCALES / lang / "LC_MESSAGES"
     for po in sorted(folder.glob("*.po"), key=lambda p: (p.stem != "messages", p.stem)) if folder.is_dir() else ():
