@@ -21,6 +21,7 @@ One font configuration is kept per process: call `warm_up()` at a server's start
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import logging
@@ -486,6 +487,8 @@ def harfbuzz_subset_available() -> bool:
 
 _renderers: dict[ReportFonts, _Renderer] = {}
 _lock = threading.Lock()  # one WeasyPrint call at a time in a process
+# Released before the interpreter tears its modules down: FontConfiguration's finaliser needs them.
+atexit.register(_renderers.clear)
 
 
 def render_pdf(html: str, fonts: ReportFonts | None = None) -> tuple[bytes, int]:
