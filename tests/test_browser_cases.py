@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-expect = pytest.importorskip("playwright.sync_api").expect
+expect = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright: pip install -e '.[test]'").expect
 
 from browser import screenshot
 from conftest import Cli

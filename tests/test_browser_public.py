@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-expect = pytest.importorskip("playwright.sync_api").expect
+expect = pytest.importorskip("playwright.sync_api", reason="the browser tests need Playwright: pip install -e '.[test]'").expect
 
 from browser import screenshot
 from conftest import Cli

@@ -515,7 +515,7 @@ class ReportError(Exception):
 
 @dataclass(frozen=True)
 class IssuedReport:
-    code: str  # normalised: 16 Crockford base32 characters, shown grouped XXXX-XXXX-XXXX-XXXX
+    code: str  # normalised: 16 Crockford base32 characters, shown in four groups of four joined by hyphens
     pdf: bytes = field(repr=False)
     pages: int
     sha256: str

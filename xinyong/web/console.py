@@ -508,20 +508,10 @@ async def objections(request: Request) -> Response:
 
 @router.post("/objections/{objection_id}", dependencies=CSRF)
 async def objection_decide(request: Request, objection_id: int) -> Response:
-    operator, form, reason = await _decision_form(request)
-    if operator is None:
-        return _signed_out(request)
-    back = text(form, "back", max_length=200)
-    back = back if back.startswith("/console/") else "/console/objections"
-    decision = text(form, "decision", max_length=10)
-    if decision not in ("uphold", "reject") or not reason:
-        flash(request, "bad", _(request, "Choose uphold or reject and give a reason."))
-        return redirect(back)
-    service = service_of(request)
-    done = (_(request, "Objection %(id)s upheld.", id=objection_id) if decision == "uphold"
-            else _(request, "Objection %(id)s rejected.", id=objection_id))
-    return await _step(request, decide_objection, service.engine, service.pack, objection_id, decision == "uphold",
-                       _today(request), Actor(operator.actor, reason), done=done, back=back)
+    return await _decide(request, decide_objection, objection_id, "/console/objections", ("uphold", "reject"),
+                         _(request, "Choose uphold or reject and give a reason."),
+                         (_(request, "Objection %(id)s upheld.", id=objection_id),
+                          _(request, "Objection %(id)s rejected.", id=objection_id)))
 
 
 @router.get("/repairs")
@@ -536,20 +526,28 @@ async def repairs(request: Request) -> Response:
 
 @router.post("/repairs/{repair_id}", dependencies=CSRF)
 async def repair_decide(request: Request, repair_id: int) -> Response:
+    return await _decide(request, decide_repair, repair_id, "/console/repairs", ("approve", "refuse"),
+                         _(request, "Choose approve or refuse and give a reason."),
+                         (_(request, "Repair %(id)s approved.", id=repair_id),
+                          _(request, "Repair %(id)s refused.", id=repair_id)))
+
+
+async def _decide(request: Request, step: Any, case_id: int, fallback: str, choices: tuple[str, str],
+                  incomplete: str, done: tuple[str, str]) -> Response:
+    """A yes/no decision on an objection or a repair: the first choice is yes; a reason is required."""
     operator, form, reason = await _decision_form(request)
     if operator is None:
         return _signed_out(request)
     back = text(form, "back", max_length=200)
-    back = back if back.startswith("/console/") else "/console/repairs"
+    back = back if back.startswith("/console/") else fallback
     decision = text(form, "decision", max_length=10)
-    if decision not in ("approve", "refuse") or not reason:
-        flash(request, "bad", _(request, "Choose approve or refuse and give a reason."))
+    if decision not in choices or not reason:
+        flash(request, "bad", incomplete)
         return redirect(back)
     service = service_of(request)
-    done = (_(request, "Repair %(id)s approved.", id=repair_id) if decision == "approve"
-            else _(request, "Repair %(id)s refused.", id=repair_id))
-    return await _step(request, decide_repair, service.engine, service.pack, repair_id, decision == "approve",
-                       _today(request), Actor(operator.actor, reason), done=done, back=back)
+    yes = decision == choices[0]
+    return await _step(request, step, service.engine, service.pack, case_id, yes, _today(request),
+                       Actor(operator.actor, reason), done=done[0] if yes else done[1], back=back)
 
 
 @router.get("/files/{sha256}")
