@@ -17,6 +17,7 @@ expect = pytest.importorskip("playwright.sync_api", reason="the browser tests ne
 from browser import screenshot
 from conftest import Cli
 from worlds import FIRM_DEBTOR, FIRM_SERIOUS, NAMES, PERSON, build_world, serving
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import load_pack
 from xinyong.services.report import issue_report
@@ -31,7 +32,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     cli("init")
     build_world(cli, folder)
     engine = open_engine(cli.url)
-    code = issue_report(engine, load_pack("cn"), FIRM_SERIOUS, "zh", dt.date.today()).code
+    code = issue_report(engine, load_pack("cn"), FIRM_SERIOUS, "zh", pack_today(load_pack("cn"))).code
     engine.dispose()
     with serving(cli.url) as base:
         yield {"base": base, "code": code}

@@ -40,6 +40,7 @@ from xinyong.domain.calendar import Calendar, listing_end
 from xinyong.domain.identifiers import uscc_check_character
 from xinyong.domain.listings import (
     ACTIVE,
+    END_REASONS,
     FINAL,
     STATES,
     TRANSITIONS,
@@ -84,7 +85,7 @@ def any_facts(draw) -> ListingFacts:
         reminders=draw(st.integers(0, 5)), reminders_required=draw(st.integers(0, 3)),
         notified_on=draw(maybe_dates), objection_deadline=draw(maybe_dates),
         open_objections=draw(st.integers(0, 2)), effective_to=draw(maybe_dates),
-        open_ended=draw(st.booleans()))
+        open_ended=draw(st.booleans()), end_reason=draw(st.none() | st.sampled_from(END_REASONS + ("because",))))
 
 
 def allowed(facts: ListingFacts, target: str, on: dt.date) -> bool:
@@ -101,6 +102,8 @@ def test_whatever_the_guard_lets_through_keeps_the_invariants(facts, target, on)
         return
     assert target in TRANSITIONS[facts.state]  # only the life cycle's edges
     assert facts.state not in FINAL
+    if target in FINAL:
+        assert facts.end_reason in END_REASONS  # every end says why
     if target == "notified":
         assert facts.reminders >= facts.reminders_required
     if target == "effective":
@@ -122,12 +125,14 @@ def test_the_guard_is_not_stricter_than_due_process(facts, on):
         assert allowed(facts, "effective", on) == ready
     if facts.state == "proposed":
         assert allowed(facts, "notified", on) == (facts.reminders >= facts.reminders_required)
+    reasoned = facts.end_reason in END_REASONS
     if facts.state in ACTIVE:
-        assert allowed(facts, "withdrawn", on)  # a listing can always be withdrawn
+        assert allowed(facts, "withdrawn", on) == reasoned  # a listing can always be withdrawn, saying why
     if facts.state == "effective":
-        assert allowed(facts, "repaired", on)
+        assert allowed(facts, "repaired", on) == reasoned
         assert allowed(facts, "under_review", on)
-        assert allowed(facts, "expired", on) == (facts.effective_to is not None and on >= facts.effective_to)
+        assert allowed(facts, "expired", on) == (reasoned and facts.effective_to is not None
+                                                 and on >= facts.effective_to)
     for final in FINAL:
         assert not any(allowed(dataclasses.replace(facts, state=final), target, on) for target in STATES)
 

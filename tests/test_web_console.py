@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from websession import WebSession, text_of
 from worlds import FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, build_world, serving, write_csv
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import load_pack
 from xinyong.services.due_process import Actor, apply_repair, file_objection
 from xinyong.store import tables as t
@@ -212,7 +213,7 @@ def test_due_process_decided_in_the_console(cli, world, db_url: str) -> None:
     actor = f"ndrc/key{operate_id}"
     engine = open_engine(db_url)
     pack = load_pack("cn")
-    today = dt.date.today()
+    today = pack_today(pack)
     objection = file_objection(engine, pack, listing_id=world[FIRM_SERIOUS], record_key=None, on=today,
                                actor=Actor(f"subject:{FIRM_SERIOUS}", "处罚已撤销"),
                                attachments=[{"name": "a.pdf", "sha256": "0" * 64, "size": 3}])["objection"]

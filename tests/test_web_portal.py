@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from websession import WebSession, text_of, urls_of
 from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_SERIOUS, PERSON, REP, build_world, serving, write_csv
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import load_pack
 from xinyong.services.due_process import Actor, decide_objection, decide_repair
@@ -199,7 +200,7 @@ def test_objection_with_attachments_is_followed_to_its_decision(cli, world, db_u
         # the file page no longer offers an objection to the listing while it is reviewed
         assert f"/portal/object?listing={listing}" not in web.get("/portal/file").text
 
-        decide_objection(engine, load_pack("cn"), objection, True, dt.date.today(), Actor("samr/key1", "撤销属实"))
+        decide_objection(engine, load_pack("cn"), objection, True, pack_today(load_pack("cn")), Actor("samr/key1", "撤销属实"))
         engine.dispose()
         case = web.get(f"/portal/cases/objection/{objection}")
         assert 'data-state="upheld"' in case.text and 'data-state="withdrawn"' in case.text and "撤销属实" in case.text
@@ -226,7 +227,7 @@ def test_credit_repair_application_is_followed_to_its_decision(cli, world, db_ur
         assert twice.status_code == 422 and "pending" in twice.text
 
         engine = open_engine(db_url)
-        decide_repair(engine, load_pack("cn"), repair, True, dt.date.today(), Actor("court/key1", "已履行"))
+        decide_repair(engine, load_pack("cn"), repair, True, pack_today(load_pack("cn")), Actor("court/key1", "已履行"))
         engine.dispose()
         case = web.get(f"/portal/cases/repair/{repair}")
         assert 'data-state="approved"' in case.text and 'data-state="repaired"' in case.text

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack, PackError, load_pack
 from xinyong.domain.records import FileRefused
 from xinyong.services.ingest import ingest_file, load_mapping
@@ -498,9 +499,7 @@ StepReason = Annotated[Optional[str], typer.Option("--reason", help="Why.")]
 
 
 def _day(pack: Pack, value: str | None, option: str) -> dt.date:
-    from xinyong.domain.calendar import Calendar
-
-    return parse_day(value, option) or Calendar(pack.calendar).today()
+    return parse_day(value, option) or pack_today(pack)
 
 
 def _due_process(call, *args, **kwargs):
@@ -748,9 +747,7 @@ def demo_run(ctx: typer.Context,
     resolve_command(evaluate_truth=None, everything=False, as_json=False)
     console.print("   links scored against the ground truth (truth.csv):")
     resolve_command(evaluate_truth=out / "truth.csv", everything=False, as_json=False)
-    from xinyong.domain.calendar import Calendar
-
-    today = Calendar(pack.calendar).today()
+    today = pack_today(pack)
     evaluated_on = today - dt.timedelta(days=90)  # so that due process has run its course by today
     console.print(f"[bold]4. evaluating the lists' rules[/bold] as of {evaluated_on}")
     evaluate_command(as_of=evaluated_on.isoformat(), full=False, as_json=False)
@@ -884,7 +881,7 @@ def screen_command(
     if purpose not in {p.code for p in pack.purposes}:
         fail(f"--purpose: unknown purpose {purpose!r}; the pack's purposes are: "
              f"{', '.join(p.code for p in pack.purposes)}")
-    day = parse_day(as_of, "--as-of") or dt.date.today()
+    day = parse_day(as_of, "--as-of") or pack_today(pack)
     if sum(x is not None for x in (identifier, name, batch)) != 1:
         fail("give one of: a CODE, --name NAME or --batch FILE")
     log = QueryLog(engine)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack, PackError
 from xinyong.domain.records import FileRefused
 from xinyong.services import jobs
@@ -374,7 +375,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
               responses=ERRORS)
     async def screen(body: ScreenRequest, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
         purpose = check_purpose(body.purpose)
-        as_of = body.as_of or dt.date.today()
+        as_of = body.as_of or pack_today(pack)
         try:
             if body.identifier is not None:
                 answer = index().screen_identifier(body.identifier, body.action, as_of)
@@ -462,7 +463,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                 raise ApiError(404, "not_found", f"no screening {body.query_id!r} by {key.authority}")
         row = {"query_id": body.query_id, "key_id": key.id, "authority": key.authority, "subject": body.subject,
                "measure": body.measure, "applied": body.applied, "reason": body.reason, "reference": body.reference,
-               "on_date": body.on_date or dt.date.today(), "recorded_at": dt.datetime.now(dt.timezone.utc)}
+               "on_date": body.on_date or pack_today(pack), "recorded_at": dt.datetime.now(dt.timezone.utc)}
         with engine.begin() as c:
             feedback_id = c.execute(t.feedback.insert().values(**row)).inserted_primary_key[0]
         return {"id": feedback_id, **{k: row[k] for k in ("query_id", "subject", "measure", "applied", "on_date")}}
@@ -511,7 +512,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             restricted = True
         try:
             refuse_person_id_in_url(key)
-            data = await asyncio.to_thread(public_file, engine, pack, key, dt.date.today(), restricted=restricted)
+            data = await asyncio.to_thread(public_file, engine, pack, key, pack_today(pack), restricted=restricted)
         except EntityNotFound as exc:
             raise ApiError(404, "not_found", str(exc)) from None
         if restricted:
@@ -536,14 +537,14 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                           page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                           page_size: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
         _list_code(code)
-        return _json(await asyncio.to_thread(list_page, engine, pack, code, as_of or dt.date.today(), region=region,
+        return _json(await asyncio.to_thread(list_page, engine, pack, code, as_of or pack_today(pack), region=region,
                                              name=q, page=page, page_size=page_size))
 
     @app.get("/v1/lists/{code}/export.{extension}", summary="Export a public list as CSV or JSON Lines",
              response_class=Response, responses=FILES)
     async def export_list(code: str, extension: Literal["csv", "jsonl"], as_of: IsoDate | None = None) -> Response:
         _list_code(code)
-        rows = await asyncio.to_thread(list_rows, engine, pack, code, as_of or dt.date.today())
+        rows = await asyncio.to_thread(list_rows, engine, pack, code, as_of or pack_today(pack))
         if extension == "jsonl":
             body = b"".join(orjson.dumps(r) + b"\n" for r in rows)
             return Response(body, media_type="application/x-ndjson",

@@ -6,7 +6,7 @@ import datetime as dt
 from calendar import monthrange
 from zoneinfo import ZoneInfo
 
-from xinyong.domain.pack import CalendarSpec, DurationSpec
+from xinyong.domain.pack import CalendarSpec, DurationSpec, Pack
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -67,3 +67,8 @@ def listing_end(duration: DurationSpec, start: dt.date, severity_years: float | 
     years = duration.max_years if severity_years is None else min(max(severity_years, duration.min_years),
                                                                   duration.max_years)
     return add_years(start, years)  # type: ignore[arg-type]
+
+
+def pack_today(pack: Pack) -> dt.date:
+    """The one "today" of the system: the pack's date in the pack's time zone, never the host's."""
+    return Calendar(pack.calendar).today()

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 STATES = ("proposed", "notified", "under_review", "effective", "expired", "repaired", "withdrawn")
 ACTIVE = ("proposed", "notified", "under_review", "effective")
 FINAL = ("expired", "repaired", "withdrawn")
+# Why a listing ended; every ended listing has one (shown in the history, the change feed).
+END_REASONS = ("term_expired", "repaired", "cured", "performed", "withdrawn_objection", "withdrawn_record",
+               "excluded_by_blacklist", "moved_to_serious")
+# Ends that undo a listing rather than close it: never shown in the public history.
+UNDONE = ("withdrawn_objection", "withdrawn_record")
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "proposed": ("notified", "withdrawn"),
@@ -43,6 +48,7 @@ class ListingFacts:
     open_objections: int
     effective_to: dt.date | None
     open_ended: bool  # the pack's duration is until_performance
+    end_reason: str | None = None  # set by the step that ends the listing
 
 
 def check_transition(facts: ListingFacts, target: str, on: dt.date) -> None:
@@ -51,6 +57,9 @@ def check_transition(facts: ListingFacts, target: str, on: dt.date) -> None:
         raise IllegalTransition(f"unknown state {target!r}")
     if target not in TRANSITIONS[facts.state]:
         raise IllegalTransition(f"a listing that is {facts.state} cannot become {target}")
+    if target in FINAL and facts.end_reason not in END_REASONS:
+        raise IllegalTransition(f"a listing ends only with a reason among {', '.join(END_REASONS)}; "
+                                f"got {facts.end_reason!r}")
     if target == "notified" and facts.reminders < facts.reminders_required:
         raise IllegalTransition(
             f"{facts.reminders_required} formal reminders are required before notice; "

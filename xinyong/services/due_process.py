@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from xinyong.domain.calendar import Calendar, add_months, listing_end
+from xinyong.domain.calendar import Calendar, add_months, listing_end, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, IllegalTransition
 from xinyong.domain.pack import Pack
@@ -43,7 +43,7 @@ class Actor:
 
 
 def _today(pack: Pack, on: dt.date | None) -> dt.date:
-    return on or Calendar(pack.calendar).today()
+    return on or pack_today(pack)
 
 
 # -- reminders and notices ---------------------------------------------------------------------
@@ -155,7 +155,7 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
     for listing_id, end in c.execute(select(L.id, L.effective_to).where(
             L.state == "effective", L.effective_to.is_not(None), L.effective_to <= as_of, *scope)).all():
         on = max(end, _last_transition(c, listing_id))
-        _step(c, pack, listing_id, "expired", on, actor, {"ended_on": on})
+        _step(c, pack, listing_id, "expired", on, actor, {"ended_on": on, "end_reason": "term_expired"})
         done["expired"] += 1
     # open-ended listings (until performance) come up for review at the pack's interval
     for listing_id, review, list_code in c.execute(select(L.id, L.review_due, L.list_code).where(
@@ -239,7 +239,8 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
         for listing_id in affected:
             row = _row(c, listing_id)
             if uphold and row["state"] in ACTIVE:
-                _step(c, pack, listing_id, "withdrawn", on, actor, {"ended_on": on})
+                _step(c, pack, listing_id, "withdrawn", on, actor,
+                      {"ended_on": on, "end_reason": "withdrawn_objection"})
             elif (not uphold and row["state"] == "under_review" and row["objection_deadline"] < on
                   and c.execute(_objected_listings(listing_id)).first() is None):  # no other objection open
                 start = row["effective_from"] or on
@@ -324,7 +325,7 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
                      reason=actor.reason, payload={"listing": repair["listing_id"], "on": on.isoformat()})
         if approve:
             _catch_up(c, pack, [repair["listing_id"]], on)
-            _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on})
+            _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on, "end_reason": "repaired"})
     return {"repair": repair_id, "decision": state, "listing": repair["listing_id"]}
 
 
@@ -519,7 +520,7 @@ def _withdraw_citing(c: Connection, pack: Pack, record_key: str, on: dt.date, ac
     for listing_id in listing_ids:
         _step(c, pack, listing_id, "withdrawn", on, Actor(actor.name, actor.reason or
                                                            f"evidence record {record_key} revoked or corrected"),
-              {"ended_on": on})
+              {"ended_on": on, "end_reason": "withdrawn_record"})
     return listing_ids
 
 

@@ -29,6 +29,7 @@ from xinyong.domain.records import (
     map_columns,
 )
 from xinyong.services.readers import RowError, Table, open_table
+from xinyong.domain.calendar import pack_today
 from xinyong.services.register import apply_registrations
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
@@ -130,7 +131,8 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         result.batch_id = batch_id
         writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
                               render_value(connection, t.records.c.created_at, now),
-                              _kind_of_type(pack) if category_spec.creates_entities else None)
+                              _kind_of_type(pack) if category_spec.creates_entities else None,
+                              pack_today(pack))
         headers, column_mapping = table.headers, {}
         for headers, column_mapping, accepted, rejected in chunks:
             writer.write(headers, accepted, rejected, result)
@@ -211,7 +213,7 @@ class _BatchWriter:
     """Classifies each validated row against the batch and the store, then writes a chunk."""
 
     def __init__(self, connection: Connection, batch_id: int, authority: str, category: str,
-                 key_field: str, created_at: Any, kind_of_type: dict[str, str] | None):
+                 key_field: str, created_at: Any, kind_of_type: dict[str, str] | None, today: dt.date):
         self.connection = connection
         self.key_field = key_field
         self.batch_id = batch_id
@@ -219,6 +221,7 @@ class _BatchWriter:
         self.category = category
         self.created_at = created_at
         self.kind_of_type = kind_of_type  # set when the category is the entity register
+        self.today = today
 
     def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
               result: IngestResult) -> None:
@@ -260,7 +263,7 @@ class _BatchWriter:
             insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS,
                         ((batch_id, *r) for r in sorted(rejected)))
         if self.kind_of_type is not None and to_store:
-            apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type)
+            apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today)
 
     def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
         """Newest stored version of each key: (version, content hash, batch, row)."""

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, select, update
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack
 from xinyong.services.querylog import QueryLog
 from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
@@ -109,7 +110,7 @@ def run_job(engine: Engine, pack: Pack, job_id: str) -> dict[str, Any]:
         with partial_csv.open("w", encoding="utf-8-sig", newline="") as csv_file, partial_jsonl.open("wb") as jsonl:
             writer = csv.DictWriter(csv_file, fieldnames=BATCH_COLUMNS)
             writer.writeheader()
-            for result in screen_batch(index, rows, job["action"], job["as_of"] or dt.date.today()):
+            for result in screen_batch(index, rows, job["action"], job["as_of"] or pack_today(pack)):
                 writer.writerow(result)
                 jsonl.write(orjson.dumps(result) + b"\n")
                 if result["decision"] is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, func, select
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack
 from xinyong.services.keys import secret_hash
 from xinyong.store import tables as t
@@ -110,7 +111,7 @@ def _last_months(newest: str | None, count: int) -> list[str]:
 def dashboard(engine: Engine, pack: Pack, *, months: int = 12, today: dt.date | None = None) -> dict[str, Any]:
     """Counts, records per authority per month of decision (the `months` months up to the
     newest month with records, not after today), and listings per list and state."""
-    today = today or dt.date.today()
+    today = today or pack_today(pack)
     r, L = t.records.c, t.listings.c
     month = _month(engine, r.decision_date).label("month")
     with engine.connect() as c:

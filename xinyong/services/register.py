@@ -77,7 +77,8 @@ def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
 
 
 def apply_registrations(connection: Connection, rows: list[Accepted],
-                        kind_of_type: dict[str, str]) -> None:
+                        kind_of_type: dict[str, str], today: dt.date) -> None:
+    """`today` (the pack's date) closes a name or relation whose change carries no date."""
     now = dt.datetime.now(dt.timezone.utc)
     records = [Registration(row, orjson.loads(row.fields)) for row in rows]
     wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
@@ -102,7 +103,7 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
     for record, ids in fresh:
         owner.update({(s, v): record.entity_id for s, v, _ in ids})
     for record in known:
-        _update_entity(connection, record, owner, kind_of_type, now)
+        _update_entity(connection, record, owner, kind_of_type, now, today)
 
 
 def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
 
 
 def _update_entity(connection: Connection, record: Registration, owner: dict[tuple[str, str], int],
-                   kind_of_type: dict[str, str], now: dt.datetime) -> None:
+                   kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> None:
     """A register row for a known entity: new attributes, names and legal representative."""
     ids = _identifiers(record)
     # a valid USCC alone decides; legacy codes find an entity only for a row without one
@@ -168,15 +169,15 @@ def _update_entity(connection: Connection, record: Registration, owner: dict[tup
         connection.execute(t.entity_identifiers.insert(), [
             {"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids])
         owner.update({(s, v): entity_id for s, v, _ in new_ids})
-    _apply_names(connection, entity_id, record)
-    _apply_legal_representative(connection, entity_id, record)
+    _apply_names(connection, entity_id, record, today)
+    _apply_legal_representative(connection, entity_id, record, today)
 
 
 def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _apply_names(connection: Connection, entity_id: int, record: Registration) -> None:
+def _apply_names(connection: Connection, entity_id: int, record: Registration, today: dt.date) -> None:
     n = t.entity_names.c
     known = {row.name: row for row in connection.execute(
         select(n.id, n.name, n.current).where(n.entity_id == entity_id))}
@@ -186,7 +187,7 @@ def _apply_names(connection: Connection, entity_id: int, record: Registration) -
         for row in known.values():
             if row.current:
                 connection.execute(update(t.entity_names).where(n.id == row.id)
-                                   .values(current=False, valid_to=since or dt.date.today()))
+                                   .values(current=False, valid_to=since or today))
         if current in known:
             connection.execute(update(t.entity_names).where(n.id == known[current].id)
                                .values(current=True, valid_to=None))
@@ -201,7 +202,8 @@ def _apply_names(connection: Connection, entity_id: int, record: Registration) -
              "valid_from": None, "valid_to": since} for f in dict.fromkeys(former)])
 
 
-def _apply_legal_representative(connection: Connection, entity_id: int, record: Registration) -> None:
+def _apply_legal_representative(connection: Connection, entity_id: int, record: Registration,
+                                today: dt.date) -> None:
     person = record.fields.get("legal_representative")
     if not person:
         return
@@ -215,7 +217,7 @@ def _apply_legal_representative(connection: Connection, entity_id: int, record: 
     since = _date(record.decision_date)
     if existing:
         connection.execute(update(t.entity_relations).where(rel.id == existing.id)
-                           .values(valid_to=since or dt.date.today()))
+                           .values(valid_to=since or today))
     connection.execute(t.entity_relations.insert().values(
         entity_id=entity_id, relation="legal_representative", person_name=person,
         person_id=person_id, valid_from=since))

@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.engine import Connection
 
-from xinyong.domain.calendar import Calendar
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.listings import ACTIVE
 from xinyong.domain.matching import NameAnalyser, Profile, Scored, Subject, bigrams, code_halves, score
 from xinyong.domain.names import normalise_name
@@ -425,11 +425,11 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
     listing_ids = [i for (i,) in connection.execute(
         select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
         .where(r.record_key == record_key, L.entity_id == entity_id, L.state.in_(ACTIVE)).order_by(L.id))]
-    today = Calendar(pack.calendar).today()
+    today = pack_today(pack)
     for listing_id in listing_ids:
         transition(connection, pack, listing_id, "withdrawn", today, actor=actor,
                    reason=reason or f"evidence record {record_key} is not about this entity (judgement)",
-                   changes={"ended_on": today})
+                   changes={"ended_on": today, "end_reason": "withdrawn_record"})
     return listing_ids
 
 

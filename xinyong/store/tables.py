@@ -250,6 +250,7 @@ listings = Table(
     Column("effective_to", Date),
     Column("review_due", Date),  # open-ended listings are reviewed at the pack's interval
     Column("ended_on", Date),
+    Column("end_reason", String(32)),  # domain.listings.END_REASONS; set with ended_on
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("state IN ('proposed', 'notified', 'under_review', 'effective', 'expired', "
                     "'repaired', 'withdrawn')", name="ck_listing_state"),

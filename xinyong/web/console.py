@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from xinyong.domain.calendar import Calendar
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import STATES
 from xinyong.domain.records import FileRefused
@@ -108,7 +108,7 @@ def _need_operate(operator: Operator) -> None:
 
 
 def _today(request: Request) -> dt.date:
-    return Calendar(service_of(request).pack.calendar).today()
+    return pack_today(service_of(request).pack)
 
 
 def _masked_code(code: str | None) -> str | None:

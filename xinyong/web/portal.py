@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from xinyong.domain.calendar import Calendar
+from xinyong.domain.calendar import pack_today
 from xinyong.services.due_process import show_listing
 from xinyong.services.files import FileRefusedError, file_path
 from xinyong.services.subjects import (
@@ -54,7 +54,7 @@ def _(request: Request, message: str, **values: Any) -> str:
 
 
 def _today(request: Request):
-    return Calendar(service_of(request).pack.calendar).today()
+    return pack_today(service_of(request).pack)
 
 
 async def _file(request: Request, subject: str) -> dict[str, Any]:

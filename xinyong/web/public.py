@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Classification, PackError
 from xinyong.services.entities import EntityNotFound, public_file, refuse_person_id_in_url
 from xinyong.services.lists import list_page
@@ -29,8 +30,8 @@ LIST_PAGE_SIZE = 50
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-def _today() -> dt.date:
-    return dt.date.today()
+def _today(request: Request) -> dt.date:
+    return pack_today(service_of(request).pack)
 
 
 def _htmx(request: Request) -> bool:
@@ -52,7 +53,7 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
     service = service_of(request)
     refused = False
     try:
-        results = await asyncio.to_thread(search, service.engine, q, _today(), page=page, page_size=PAGE_SIZE)
+        results = await asyncio.to_thread(search, service.engine, q, _today(request), page=page, page_size=PAGE_SIZE)
     except PersonIdQuery:
         results, refused = None, True
     context = {"q": q, "results": results, "refused": refused}
@@ -66,7 +67,7 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
 def _visible_file(service: Any, key: str) -> dict[str, Any]:
     """The public file, or EntityNotFound: a person is public only by key and while listed."""
     refuse_person_id_in_url(key)
-    return public_file(service.engine, service.pack, key, _today())
+    return public_file(service.engine, service.pack, key, _today(request))
 
 
 def _record_view(pack: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +100,7 @@ async def entity_page(request: Request, key: str) -> Response:
         listing["other_evidence"] = len(listing["evidence"]) - len(listing["public_evidence"])
     former = [n for n in data["names"] if not n["current"]]
     return render(request, "web/public/entity.html",
-                  {"entity": data, "records": records, "former_names": former, "today": _today()})
+                  {"entity": data, "records": records, "former_names": former, "today": _today(request)})
 
 
 @router.get("/entities/{key}/report.pdf")
@@ -111,7 +112,7 @@ async def report_download(request: Request, key: str) -> Response:
     except EntityNotFound:
         raise WebError(404, "not_found") from None
     issued = await asyncio.to_thread(issue_report, service.engine, service.pack, data["key"], language_of(request),
-                                     _today(), base_url=service.public_url or "")
+                                     _today(request), base_url=service.public_url or "")
     return Response(issued.pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="credit-report-{issued.code}.pdf"',
                              "X-Report-Code": issued.code, "Cache-Control": "no-store"})
@@ -154,7 +155,7 @@ async def verify_upload(request: Request, code: str, pdf: Annotated[UploadFile, 
 # -- lists -----------------------------------------------------------------------------------------------
 
 def _list_summaries(service: Any) -> list[dict[str, Any]]:
-    today = _today()
+    today = _today(request)
     out = []
     for spec in service.pack.lists:
         total = list_page(service.engine, service.pack, spec.code, today, page_size=1)["total"]
@@ -179,7 +180,7 @@ async def list_detail(request: Request, code: str,
         spec = service.pack.list_(code)
     except PackError:
         raise WebError(404, "not_found") from None
-    data = await asyncio.to_thread(list_page, service.engine, service.pack, code, _today(),
+    data = await asyncio.to_thread(list_page, service.engine, service.pack, code, _today(request),
                                    region=region or None, name=q.strip() or None, page=page,
                                    page_size=LIST_PAGE_SIZE)
     pages = max(1, -(-data["total"] // LIST_PAGE_SIZE))
