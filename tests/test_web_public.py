@@ -24,6 +24,8 @@ from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 from xinyong.domain.pack import load_pack
 
+pytestmark = pytest.mark.clock  # pages show what holds on the pack's today
+
 FIRM_RENAMED = uscc("91330100MA2RN0005")
 RENAMED_NOW, RENAMED_BEFORE = "杭州新名字网络科技有限公司", "杭州旧名字贸易有限公司"
 TODAY = pack_today(load_pack("cn"))
