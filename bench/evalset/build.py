@@ -200,22 +200,30 @@ class World:
 
         return zhconv.convert(ch, "zh-cn") == ch
 
+    def sound(self, text: str) -> list[str]:
+        """Toneless pinyin of a whole name, read in context (银行 is yin hang, not yin xing)."""
+        from pypinyin import Style, lazy_pinyin
+
+        return lazy_pinyin(text, style=Style.NORMAL)
+
     def homophone(self, name: str, avoid: set[str], positions: list[int] | None = None) -> str | None:
-        """One trade-name character replaced by another common character with the same pinyin."""
+        """One trade-name character replaced by another common character: the name reads the same."""
         import zhconv
 
         start, end = self.trade_span(name)
         spots = positions if positions is not None else list(range(start, end))
         self.rng.shuffle(spots)
+        reading = self.sound(name)
         for at in spots:
             ch = name[at]
-            if not "\u4e00" <= ch <= "\u9fff":
+            if not "\u4e00" <= ch <= "\u9fff" or len(reading) != len(name):
                 continue
-            same = [c for c in self.by_sound.get(self.pinyin(ch), []) if c != ch
+            same = [c for c in self.by_sound.get(reading[at], []) if c != ch
                     and zhconv.convert(c, "zh-cn") != zhconv.convert(ch, "zh-cn") and self._is_simplified(c)]
-            if same:
-                out = name[:at] + self.rng.choice(same) + name[at + 1:]
-                if out not in avoid:
+            self.rng.shuffle(same)
+            for c in same:
+                out = name[:at] + c + name[at + 1:]
+                if out not in avoid and self.sound(out) == reading:
                     return out
         return None
 
@@ -233,7 +241,7 @@ class World:
                 c = self.rng.choice(self.common[:1500])
                 if c != ch and self.pinyin(c) != sound and self._is_simplified(c):
                     out = name[:at] + c + name[at + 1:]
-                    if out not in avoid:
+                    if out not in avoid and self.sound(out) != self.sound(name):
                         return out
         return None
 
