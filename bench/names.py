@@ -4,7 +4,7 @@
     python bench/names.py --keep DIR      # keep the store in DIR
 
 The set is bench/evalset (see its README.md): 2,880 firms from the Shenzhen Stock Exchange's
-list, variants made with zhconv and pypinyin, registered twins and unregistered look-alikes.
+list, variants made with hanziconv and pypinyin, registered twins and unregistered look-alikes.
 The store is built through the project's public path, as an operator would: `xinyong init`,
 `ingest` of the two register files and of licence revocations for the `listed` firms,
 `resolve`, `evaluate`, the notice of each proposed listing (`services.due_process.notify`) and

@@ -6,8 +6,9 @@
 Everything is derived from `source/szse_a_shares.csv` (the Shenzhen Stock Exchange's list of
 A-share companies) with one seeded generator, so the same source and seed give byte-identical
 files. Nothing here shares code or word lists with `xinyong.services.demo`, and the variants are
-made with libraries the resolver does not use for normalising: `zhconv` (traditional
-characters) and `pypinyin` (homophones typed through a pinyin input method).
+made with libraries the resolver does not use for normalising: `hanziconv` (traditional
+characters; Apache-2.0, character by character) and `pypinyin` (homophones typed through a
+pinyin input method).
 
 Outputs, in bench/evalset/data/:
   entities.csv            every firm of this small world: registered, twin, branch or absent
@@ -127,6 +128,12 @@ def corrupt_code(rng: random.Random, code: str) -> str:
     return code[:at] + new + code[at + 1:]
 
 
+def simplified(text: str) -> str:
+    from hanziconv import HanziConv
+
+    return HanziConv.toSimplified(text)
+
+
 # -- names -------------------------------------------------------------------------------------
 
 def legal_form(name: str) -> str:
@@ -194,12 +201,6 @@ class World:
         end = len(name) - len(legal_form(name))
         return start, min(end, start + 4)
 
-    @staticmethod
-    def _is_simplified(ch: str) -> bool:
-        import zhconv
-
-        return zhconv.convert(ch, "zh-cn") == ch
-
     def sound(self, text: str) -> list[str]:
         """Toneless pinyin of a whole name, read in context (银行 is yin hang, not yin xing)."""
         from pypinyin import Style, lazy_pinyin
@@ -208,8 +209,6 @@ class World:
 
     def homophone(self, name: str, avoid: set[str], positions: list[int] | None = None) -> str | None:
         """One trade-name character replaced by another common character: the name reads the same."""
-        import zhconv
-
         start, end = self.trade_span(name)
         spots = positions if positions is not None else list(range(start, end))
         self.rng.shuffle(spots)
@@ -219,7 +218,7 @@ class World:
             if not "\u4e00" <= ch <= "\u9fff" or len(reading) != len(name):
                 continue
             same = [c for c in self.by_sound.get(reading[at], []) if c != ch
-                    and zhconv.convert(c, "zh-cn") != zhconv.convert(ch, "zh-cn") and self._is_simplified(c)]
+                    and simplified(c) != simplified(ch) and simplified(c) == c]
             self.rng.shuffle(same)
             for c in same:
                 out = name[:at] + c + name[at + 1:]
@@ -239,17 +238,18 @@ class World:
             sound = self.pinyin(ch)
             for _ in range(20):
                 c = self.rng.choice(self.common[:1500])
-                if c != ch and self.pinyin(c) != sound and self._is_simplified(c):
+                if c != ch and self.pinyin(c) != sound and simplified(c) == c:
                     out = name[:at] + c + name[at + 1:]
                     if out not in avoid and self.sound(out) != self.sound(name):
                         return out
         return None
 
     def traditional(self, name: str) -> str | None:
-        import zhconv
+        from hanziconv import HanziConv
 
-        out = zhconv.convert(name, "zh-hant")
-        return out if out != name else None
+        out = HanziConv.toTraditional(name)
+        # keep faithful spellings only: a character its table maps back wrongly (峽 -> 崃) is dropped
+        return out if out != name and simplified(out) == name else None
 
     def form_dropped(self, name: str) -> str | None:
         for form, shorter in LEGAL_FORMS:
