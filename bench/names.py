@@ -143,6 +143,8 @@ def screen_all(db: Path) -> tuple[dict, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", type=Path, help="build and keep the store in this folder")
+    parser.add_argument("--quick", action="store_true", help="accepted for `./dev bench --quick`: the set is small, "
+                                                             "the run is the same")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="xinyong-bench-names-"))
     folder.mkdir(parents=True, exist_ok=True)
