@@ -883,17 +883,16 @@ def demo_run(ctx: typer.Context,
 
 
 def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
-    """An operator key for the console and a subject's sign-in link, so a newcomer can try every part."""
+    """An operator key per authority that runs a list (whoever listed it decides) and a subject's
+    sign-in link, so a newcomer can try every part."""
     from xinyong.services.keys import create_key
 
-    from collections import Counter
-
-    authority = Counter(spec.authority for spec in pack.lists).most_common(1)[0][0]  # who runs most lists
-    secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
-                                label="demo operator", actor="demo")
-    console.print(f"   console ({url}/console): operator key of {stored['authority']} "
-                  f"({', '.join(stored['scopes'])}):", highlight=False)
-    console.print(f"     {secret}", highlight=False, markup=False)
+    for authority in dict.fromkeys(spec.authority for spec in pack.lists):
+        secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
+                                    label="demo operator", actor="demo")
+        console.print(f"   console ({url}/console): operator key of {stored['authority']} "
+                      f"({', '.join(stored['scopes'])}):", highlight=False)
+        console.print(f"     {secret}", highlight=False, markup=False)
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)
