@@ -630,7 +630,7 @@ def accept_repair(engine: Engine, pack: Pack, repair_id: int, on: dt.date, actor
         answer, _decision = repair_deadlines(pack, conditions, repair["applied_on"], None)
         late = answer is not None and on > answer
         c.execute(update(t.repairs).where(t.repairs.c.id == repair_id).values(
-            accepted_on=on, authority=authority, late=late or None))
+            accepted_on=on, authority=authority, late=late))
         append_event(c, actor=actor.name, action="repair.accepted", object_type="repair", object_id=str(repair_id),
                      reason=actor.reason, payload={"on": on.isoformat(), "authority": authority,
                                                    **({"late": True, "deadline": answer.isoformat()} if late else {})})
@@ -653,13 +653,15 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
         if on < repair["applied_on"]:
             raise DueProcessError(f"repair {repair_id} was applied for on {repair['applied_on']}: "
                                   f"a decision on {on} comes before it")
-        answer, decision = repair_deadlines(pack, conditions, repair["applied_on"], repair["accepted_on"] or on)
+        # not accepted before: accepted by this decision (when the conditions have an answer step)
+        accepted_on = repair["accepted_on"] or (on if conditions.answer_working_days is not None else None)
+        answer, decision = repair_deadlines(pack, conditions, repair["applied_on"], accepted_on)
         late_answer = repair["accepted_on"] is None and answer is not None and on > answer
         late = bool(repair["late"]) or late_answer or (decision is not None and on > decision)
         state = "approved" if approve else "refused"
         c.execute(update(t.repairs).where(t.repairs.c.id == repair_id).values(
             state=state, decided_on=on, decided_by=actor.name, decision_reason=actor.reason, authority=authority,
-            accepted_on=repair["accepted_on"] or on, late=late or None))
+            accepted_on=accepted_on or repair["applied_on"], late=late))
         append_event(c, actor=actor.name, action=f"repair.{state}", object_type="repair", object_id=str(repair_id),
                      reason=actor.reason,
                      payload={"listing": repair["listing_id"], "record": repair["record_key"], "on": on.isoformat(),
