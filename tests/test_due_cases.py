@@ -428,3 +428,63 @@ def test_objection_file_and_repair_apply_keep_their_json(cli, tmp_path):
                           "--on", "2025-10-21")["objection"], int)
     assert "one listing" in refused(cli, "repair", "apply", ids[FIRM_DEBTOR], "--record", "samr:x",
                                     "--commitment", commitment)
+
+
+# -- the console: the authority of the signed-in key --------------------------------------------------
+
+def _console(base: str, secret: str, language: str = "en"):
+    from websession import WebSession, text_of
+
+    web = WebSession(base, language)
+    web.get("/console")
+    page = web.post("/console/sign-in", {"api_key": secret})
+    assert page.status_code == 200 and page.url.path == "/console", text_of(page.text)[:400]
+    return web
+
+
+def _key(cli, authority: str) -> str:
+    return json.loads(cli("authority", "key", "create", authority, "--scopes", "operate", "--json").stdout)["key"]
+
+
+def test_the_console_decides_as_the_keys_authority_and_refuses_another(cli, db_url, tmp_path):
+    ids = build_world(cli, tmp_path)
+    serious = ids[FIRM_SERIOUS]
+    objection = run(cli, "objection", "file", "--listing", serious, "--reason", "处罚已撤销", "--on",
+                    "2025-10-21")["objection"]
+    late = run(cli, "objection", "file", "--listing", ids[PERSON], "--reason", "已和解", "--on",
+               "2025-10-21")["objection"]
+    with serving(db_url) as base:
+        tax = _console(base, _key(cli, "tax"), "zh")
+        page = tax.post(f"/console/objections/{objection}", {"decision": "uphold", "reason": "异议成立"})
+        assert page.status_code == 403 and "此步骤只能由作出列入的部门或复核部门办理" in page.text and "tax" in page.text
+        assert show(cli, serious)["state"] == "under_review"
+        samr = _console(base, _key(cli, "samr"))
+        samr.post(f"/console/objections/{objection}", {"decision": "uphold", "reason": "异议成立"})
+        assert show(cli, serious)["state"] == "withdrawn"
+        assert show(cli, serious)["transitions"][-1]["authority"] == "samr"
+        overdue = samr.get("/console/overdue")
+        assert overdue.status_code == 200 and f'data-kind="objection" data-id="{late}"' in overdue.text
+        assert f'data-id="{objection}"' not in overdue.text  # decided
+        assert "Overdue cases" in overdue.text
+        assert "逾期案件" in tax.get("/console/overdue").text
+
+
+def test_bulk_reminders_in_the_console(cli, db_url, tmp_path):
+    build_world(cli, tmp_path)
+    first, second = _two_more_debtors(cli, tmp_path)
+    with serving(db_url) as base:
+        samr = _console(base, _key(cli, "samr"))
+        page = samr.get("/console/listings?state=proposed&list=court_defaulters")
+        assert 'action="/console/listings/bulk"' in page.text
+        refused_page = samr.post("/console/listings/bulk", {"list": "court_defaulters", "step": "remind",
+                                                            "reason": "提醒"})
+        assert refused_page.status_code == 403
+        court = _console(base, _key(cli, "court"))
+        court.get("/console/listings?state=proposed&list=court_defaulters")
+        page = court.post("/console/listings/bulk", {"list": "court_defaulters", "step": "remind", "reason": "第一次提醒",
+                                                     "limit": ""})
+        assert page.status_code == 200 and "2 of 2 listings done, 0 skipped." in page.text
+        page = court.post("/console/listings/bulk", {"list": "court_defaulters", "step": "notify", "reason": "送达",
+                                                     "limit": "1"})
+        assert "0 of 1 listings done, 1 skipped." in page.text and f"Listing {first} skipped" in page.text
+    assert [len(show(cli, listing)["reminders"]) for listing in (first, second)] == [1, 1]
