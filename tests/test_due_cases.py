@@ -284,6 +284,8 @@ def test_repair_of_a_penalty_records_publicity_ends_it_on_every_surface(cli, tmp
                                     "--evidence", proof, "--on", today.isoformat())
         assert "samr" in refused(cli, "repair", "decide", repair, "--approve", "--on", today.isoformat(),
                                  "--authority", "court")
+        operator = _console(base, _key(cli, "samr"))
+        assert "Publicity of record samr:杭市监罚〔2026〕12号" in operator.get("/console/repairs").text
         decision = run(cli, "repair", "decide", repair, "--approve", "--on", today.isoformat(), "--reason", "已整改")
         assert decision["authority"] == "samr" and decision["late"] is False
         after = http.get(f"/v1/entities/{firm}").json()
@@ -488,3 +490,38 @@ def test_bulk_reminders_in_the_console(cli, db_url, tmp_path):
                                                      "limit": "1"})
         assert "0 of 1 listings done, 1 skipped." in page.text and f"Listing {first} skipped" in page.text
     assert [len(show(cli, listing)["reminders"]) for listing in (first, second)] == [1, 1]
+
+
+# -- the pure core ----------------------------------------------------------------------------------
+
+def test_decide_suspends_a_denying_measure_only_on_suspending_lists_while_the_objection_is_open():
+    from xinyong.domain.decisions import Bearing, ListingView, decide, measures_for
+
+    listing = ListingView(1, "K", "serious_dishonesty", ((dt.date(2025, 10, 1), "effective"),),
+                          dt.date(2025, 10, 1), None, None, (), ((7, dt.date(2025, 10, 21), dt.date(2025, 11, 3)),))
+    measures = measures_for(PACK, "public_procurement")
+    for day, suspending, expected in ((dt.date(2025, 10, 25), frozenset({"serious_dishonesty"}), "conditions"),
+                                      (dt.date(2025, 10, 25), frozenset(), "deny"),
+                                      (dt.date(2025, 10, 20), frozenset({"serious_dishonesty"}), "deny"),
+                                      (dt.date(2025, 11, 3), frozenset({"serious_dishonesty"}), "deny")):
+        decision = decide(measures, "public_procurement", day, [Bearing(listing)], suspending)
+        assert decision.decision == expected, (day, suspending)
+        assert (decision.measures[0].suspended is not None) == (expected == "conditions")
+    decision = decide(measures, "public_procurement", dt.date(2025, 10, 25), [Bearing(listing)],
+                      frozenset({"serious_dishonesty"}))
+    assert decision.measures[0].suspended == {"objection": 7, "filed_on": dt.date(2025, 10, 21)}
+
+
+def test_deciding_authority_is_the_cases_own_or_the_reviewing_one():
+    from xinyong.services.due_process import AuthorityRefused, deciding_authority
+
+    assert deciding_authority(PACK, "samr", None) == "samr"
+    assert deciding_authority(PACK, "samr", "samr") == "samr"
+    assert deciding_authority(PACK, "samr", PACK.reviewing_authority) == "ndrc"
+    for other in ("court", "tax", "nobody", ""):
+        try:
+            deciding_authority(PACK, "samr", other)
+        except AuthorityRefused as exc:
+            assert "\n" not in str(exc)
+        else:
+            raise AssertionError(f"{other!r} was allowed to decide for samr")
