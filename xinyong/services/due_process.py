@@ -267,17 +267,21 @@ def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: l
     if not lists:
         return 0
     L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
-    cited = c.execute(select(L.id, L.list_code, r.record_key, r.version)
-                      .join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
-                      .where(L.state.in_(ACTIVE), L.list_code.in_(sorted(lists)), *scope).order_by(L.id)).all()
+    later_version = t.records.alias("later_version")
+    v = later_version.c
+    newest: dict[tuple[int, str], Any] = {}  # (listing, record key) -> the newest later version
+    for row in c.execute(select(L.id, L.list_code, r.record_key, v.version, v.status, v.fields, v.created_at)
+                         .join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+                         .join(later_version, and_(v.record_key == r.record_key, v.version > r.version))
+                         .where(L.state.in_(ACTIVE), L.list_code.in_(sorted(lists)), *scope)
+                         .order_by(L.id, v.version)):
+        newest[(row.id, row.record_key)] = row
     zone = ZoneInfo(pack.calendar.timezone)
     ended = 0
-    for listing_id, list_code, record_key, version in cited:
-        later = c.execute(select(r.version, r.status, r.fields, r.created_at)
-                          .where(r.record_key == record_key, r.version > version)
-                          .order_by(r.version.desc()).limit(1)).first()
-        if later is None or later.status != "active":
+    for (listing_id, record_key), later in newest.items():
+        if later.status != "active":
             continue
+        list_code = later.list_code
         fields = later.fields if isinstance(later.fields, dict) else orjson.loads(later.fields)
         if not any(meets(condition, fields) for condition in lists[list_code]):
             continue
