@@ -155,7 +155,7 @@ async def verify_upload(request: Request, code: str, pdf: Annotated[UploadFile, 
 # -- lists -----------------------------------------------------------------------------------------------
 
 def _list_summaries(service: Any) -> list[dict[str, Any]]:
-    today = _today(request)
+    today = pack_today(service.pack)
     out = []
     for spec in service.pack.lists:
         total = list_page(service.engine, service.pack, spec.code, today, page_size=1)["total"]
