@@ -525,3 +525,29 @@ def test_deciding_authority_is_the_cases_own_or_the_reviewing_one():
             assert "\n" not in str(exc)
         else:
             raise AssertionError(f"{other!r} was allowed to decide for samr")
+
+
+def test_repair_deadlines_count_working_days_from_the_right_date():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from xinyong.services.due_process import repair_deadlines
+
+    calendar = Calendar(PACK.calendar)
+    record_repair = PACK.category("penalty").repair  # an answer step, then a decision
+    court_repair = PACK.list_("court_defaulters").repair  # no answer step: the decision runs from the application
+    days = st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2027, 12, 31))
+
+    @settings(max_examples=200, deadline=None)
+    @given(applied=days, wait=st.integers(min_value=0, max_value=40))
+    def check(applied: dt.date, wait: int) -> None:
+        accepted = applied + dt.timedelta(days=wait)
+        answer, decision = repair_deadlines(PACK, record_repair, applied, None)
+        assert decision is None and answer == calendar.add_working_days(applied, 2) and answer > applied
+        assert calendar.is_working_day(answer)
+        answer, decision = repair_deadlines(PACK, record_repair, applied, accepted)
+        assert decision == calendar.add_working_days(accepted, 5) and decision > accepted
+        answer, decision = repair_deadlines(PACK, court_repair, applied, None)
+        assert answer is None and decision == calendar.add_working_days(applied, 3)
+
+    check()
