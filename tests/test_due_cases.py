@@ -464,6 +464,7 @@ def test_the_console_decides_as_the_keys_authority_and_refuses_another(cli, db_u
         samr.post(f"/console/objections/{objection}", {"decision": "uphold", "reason": "异议成立"})
         assert show(cli, serious)["state"] == "withdrawn"
         assert show(cli, serious)["transitions"][-1]["authority"] == "samr"
+        assert f"({PACK.authority('samr').names.en})" in samr.get(f"/console/listings/{serious}").text
         overdue = samr.get("/console/overdue")
         assert overdue.status_code == 200 and f'data-kind="objection" data-id="{late}"' in overdue.text
         assert f'data-id="{objection}"' not in overdue.text  # decided
