@@ -230,7 +230,7 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON L
             console.print(f"{path.name}: batch {result.batch_id}: {result.rows} rows, {result.accepted} accepted "
                           f"({result.new_versions} new versions, {result.unchanged} unchanged), "
                           f"{result.quarantined} quarantined, {result.duplicates} duplicates, "
-                          f"{result.warnings} warnings", highlight=False)
+                          f"{result.warnings} warnings, {result.notes} notes", highlight=False)
     if refused:
         raise typer.Exit(1)
 
@@ -254,14 +254,15 @@ def batch_list(as_json: JsonFlag = False) -> None:
     with engine.connect() as c:
         rows = [dict(r) for r in c.execute(select(
             b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined,
-            b.duplicates, b.warnings, b.created_at).order_by(b.id.desc())).mappings()]
+            b.duplicates, b.warnings, b.notes, b.created_at).order_by(b.id.desc())).mappings()]
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings")
+    table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings",
+                  "notes")
     for r in rows:
         table.add_row(*(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
-                                             "quarantined", "duplicates", "warnings")))
+                                             "quarantined", "duplicates", "warnings", "notes")))
     console.print(table)
 
 
@@ -286,7 +287,8 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
         print_json({**batch, "quarantine": rejected})
         return
     for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
-                "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings"):
+                "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings",
+                "notes"):
         console.print(f"{key:>13}: {batch[key]}", highlight=False)
     if rejected:
         table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")

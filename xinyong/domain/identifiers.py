@@ -165,8 +165,9 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
             converted = first_generation_to_18(value)
             if converted is not None and (today is None or _birth_date(converted[6:14]) <= today):
                 return ClassifiedCode(converted, "resident_id", True)
-            return ClassifiedCode(value, "resident_id", False,
-                                  f"15-digit ID number {mask_person_id(value)} has no valid birth date or province")
+            if subject_kind == PERSON:  # a person has no registration number: a broken ID number
+                return ClassifiedCode(value, "resident_id", False,
+                                      f"15-digit ID number {mask_person_id(value)} has no valid birth date or province")
         return ClassifiedCode(value, "reg_no", True)
     elif len(value) == 9 and _ORG_CODE_SHAPE.match(value):
         if is_valid_org_code(value):
