@@ -904,7 +904,7 @@ def screen_command(
             output.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in results))
         else:
             handle = output.open("w", encoding="utf-8-sig", newline="") if output else sys.stdout
-            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS, extrasaction="ignore")  # candidates: JSON only
             writer.writeheader()
             writer.writerows(results)
             if output:
@@ -931,10 +931,13 @@ def screen_command(
         return
     subject = data["subject"]
     who = f"{subject['name'] or ''} ({subject['key']})" if subject else "no entity in the register"
-    colour = {"allow": "green", "deny": "red", "conditions": "yellow"}[data["decision"]]
+    colour = {"allow": "green", "deny": "red", "conditions": "yellow", "refer": "magenta",
+              "not_found": "cyan"}[data["decision"]]
     console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
+    if data["decision"] == "refer":
+        console.print("  possible match: a person must check the candidates", highlight=False)
     for candidate in data.get("candidates") or []:
-        console.print(f"  candidate {candidate['entity']['key']} {candidate['entity']['name']} "
+        console.print(f"  candidate {candidate['entity']} {candidate['name'] or ''} "
                       f"score {candidate['score']:.3f}", highlight=False)
     for m in data["measures"]:
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""

@@ -147,7 +147,10 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
                 return ClassifiedCode(value, "resident_id", True)
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         uscc_ok = is_valid_uscc(value)
-        ric_ok = (person or not uscc_ok) and is_valid_resident_id(value, today)
+        # An organisation has no ID number: a value failing the USCC check is a corrupted
+        # USCC even where it happens to pass the ID number's check (1 in 11 digit strings).
+        organisation = subject_kind is not None and subject_kind != PERSON
+        ric_ok = not organisation and (person or not uscc_ok) and is_valid_resident_id(value, today)
         if ric_ok:
             return ClassifiedCode(value, "resident_id", True)
         if uscc_ok:
@@ -157,7 +160,8 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
         if person and _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         if _USCC_SHAPE.match(value):
-            return ClassifiedCode(value, "uscc", False, f"USCC {value} fails its check character")
+            shown = mask_person_id(value) if is_valid_resident_id(value) else value
+            return ClassifiedCode(value, "uscc", False, f"USCC {shown} fails its check character")
         if _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
     elif _REG_NO_SHAPE.match(value):

@@ -272,19 +272,21 @@ class RowValidator:
         if name is not None:
             values[subject.name_field] = name or None
             name = name or None
-        # The subject kind decides what a code is; without one, an ID number in the name cell or
-        # a person's name makes the row's codes read as a person's where they can be one.
-        strong_kind = kind
-        if kind is None and split is not None:
-            strong_kind = person
-        hint = strong_kind or (person if looks_like_person_name(name, self.person_names) else None)
+        # The subject kind decides what a code is. Without one: an ID number in the name cell
+        # makes a person; a person's name makes codes read as an ID number where they can be
+        # one (else as given: an individual business named like its owner has a USCC); any
+        # other name is an organisation's, whose 18 digits failing the USCC check are a
+        # corrupted USCC even when they pass an ID number's check.
+        code_kind = kind or (person if split is not None else None)
+        person_named = code_kind is None and looks_like_person_name(name, self.person_names)
+        if code_kind is None and not person_named and name:
+            code_kind = SubjectKind.enterprise.value
         code = scheme = code_key = None
         verified = False
         for code_field, prefer in self.code_fields:
             if code_field not in values:
                 continue
-            column_prefer = "resident_id" if hint == person and strong_kind is None else prefer
-            classified = self.classify((values[code_field], column_prefer, strong_kind))
+            classified = self.classify((values[code_field], "resident_id" if person_named else prefer, code_kind))
             if classified is None:
                 continue
             code, scheme, verified = classified.value, classified.scheme, classified.verified
