@@ -123,6 +123,13 @@ def test_the_subject_kind_decides_over_the_column():
         found = classify_code(TWIN, prefer, subject_kind="natural_person", today=TODAY)
         assert (found.scheme, found.verified) == ("resident_id", True)
         assert classify_code(TWIN, prefer, subject_kind="enterprise").scheme == "uscc"
+    # a firm's code column: an ID number's check is no excuse for a USCC that fails its own
+    not_uscc = next(n for n in (ric("110105", "19830921", f"{s:03d}") for s in range(100)) if not is_valid_uscc(n))
+    found = classify_code(not_uscc, subject_kind="enterprise")
+    assert (found.scheme, found.verified) == ("uscc", False) and not_uscc not in found.warning
+    # an individual business's operator, or a person column, keeps the ID number
+    for prefer, kind in (("uscc", "individual_business"), ("resident_id", "enterprise")):
+        assert classify_code(not_uscc, prefer, subject_kind=kind).scheme == "resident_id"
 
 
 @pytest.mark.parametrize("cell, name", [

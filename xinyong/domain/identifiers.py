@@ -147,9 +147,10 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
                 return ClassifiedCode(value, "resident_id", True)
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         uscc_ok = is_valid_uscc(value)
-        # An organisation has no ID number: a value failing the USCC check is a corrupted
-        # USCC even where it happens to pass the ID number's check (1 in 11 digit strings).
-        organisation = subject_kind is not None and subject_kind != PERSON
+        # An organisation has no ID number: in its code column, a value failing the USCC check
+        # is a corrupted USCC even where it passes an ID number's check (1 in 11 digit strings).
+        # An individual business is run by a person, whose ID number may stand for it.
+        organisation = subject_kind not in (None, PERSON, "individual_business") and prefer != "resident_id"
         ric_ok = not organisation and (person or not uscc_ok) and is_valid_resident_id(value, today)
         if ric_ok:
             return ClassifiedCode(value, "resident_id", True)
