@@ -169,6 +169,9 @@ def test_http_answers(world):
             assert response.status_code == 422, response.text
             error = response.json()["error"]
             assert error["code"] == "invalid_identifier" and "fails its check" in error["message"]
+        # the entity's public page shows its English name, not as a former name
+        page = http.get(f"/entities/{ENGLISH}", params={"lang": "en"})
+        assert page.status_code == 200 and ENGLISH_NAME in page.text and "Former names" not in page.text
         # the contract says so
         schema = http.get("/openapi.json").json()["components"]["schemas"]
         assert set(schema["ScreenAnswer"]["properties"]["decision"]["enum"]) == {
