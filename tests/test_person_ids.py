@@ -22,6 +22,7 @@ from sqlalchemy import select
 from xinyong.domain.identifiers import (
     USCC_ALPHABET,
     classify_code,
+    could_start_a_resident_id,
     first_generation_to_18,
     is_valid_resident_id,
     is_valid_uscc,
@@ -101,6 +102,14 @@ def test_any_province_birth_date_and_sequence_is_valid(province: int, born: dt.d
     assert is_valid_resident_id(number, TODAY)
     wrong = number[:17] + ("0" if number[17] != "0" else "1")
     assert not is_valid_resident_id(wrong, TODAY)
+
+
+def test_a_prefix_of_an_id_number_is_recognised_and_a_uscc_prefix_is_not():
+    for length in range(10, 18):
+        assert could_start_a_resident_id(UNKNOWN_COUNTY[:length])
+        assert could_start_a_resident_id(FIRST_GENERATION_18[:length])
+    for code in ("91310115MA1HP0005", "913101156000373", "9131011560", "310115000123456", "11010119"):
+        assert not could_start_a_resident_id(code), code
 
 
 def test_first_generation_numbers_convert_to_18_digits():

@@ -22,6 +22,8 @@ import pytest
 
 from worlds import CLEAN_REP, FIRM_SERIOUS, NAMES, REP, build_world, resident_id, serving, uscc, write_csv
 from xinyong.domain.identifiers import USCC_ALPHABET, is_valid_uscc
+from xinyong.services.search import PersonIdQuery, search
+from xinyong.store.db import open_engine
 
 HOMOPHONE = uscc("91310115MA1HP0005")
 ENGLISH = uscc("91310104MA1EN0006")
@@ -121,6 +123,15 @@ def test_cli_answers(world, tmp_path):
         assert failed.exit_code == 1
         lines = failed.output.strip().splitlines()
         assert len(lines) == 1 and "fails its check" in lines[0], failed.output
+    # search refuses a prefix of an ID number as it refuses the whole number
+    engine = open_engine(cli.url)
+    try:
+        for query in (REP, REP[:14], REP[:10], f"{REP[:6]} {REP[6:12]}"):
+            with pytest.raises(PersonIdQuery):
+                search(engine, query, dt.date(2026, 1, 5))
+        assert search(engine, HOMOPHONE[:10], dt.date(2026, 1, 5)).total >= 1
+    finally:
+        engine.dispose()
     shown = cli("screen", "--name", NEAR_NAME, "--action", "bidding").stdout
     assert "REFER" in shown and FIRM_SERIOUS in shown
     # a batch: one result per input line, the columns in order, new ones after

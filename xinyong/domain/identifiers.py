@@ -89,6 +89,17 @@ def is_valid_resident_id(code: str, today: dt.date | None = None) -> bool:
     return born is not None and (today is None or born <= today)
 
 
+_DIGITS_10_TO_17 = re.compile(r"^[0-9]{10,17}$")
+
+
+def could_start_a_resident_id(code: str) -> bool:
+    """10 to 17 digits that an ID number could begin with: a province code, then after the
+    county a birth year from 1900 to 2099. A search refuses them as it refuses whole numbers:
+    a prefix would complete to somebody's number."""
+    return (bool(_DIGITS_10_TO_17.match(code)) and int(code[:2]) in PROVINCE_CODES
+            and 1900 <= int(code[6:10]) <= 2099)
+
+
 def first_generation_to_18(code: str) -> str | None:
     """A 15-digit ID number (region, YYMMDD, sequence) as 18 digits, or None if it cannot be one.
 
