@@ -64,10 +64,10 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
 
 # -- an entity's public file -------------------------------------------------------------------------
 
-def _visible_file(service: Any, key: str, today: dt.date) -> dict[str, Any]:
+def _visible_file(service: Any, key: str) -> dict[str, Any]:
     """The public file, or EntityNotFound: a person is public only by key and while listed."""
     refuse_person_id_in_url(key)
-    return public_file(service.engine, service.pack, key, today)
+    return public_file(service.engine, service.pack, key, pack_today(service.pack))
 
 
 def _record_view(pack: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def _record_view(pack: Any, record: dict[str, Any]) -> dict[str, Any]:
 async def entity_page(request: Request, key: str) -> Response:
     service = service_of(request)
     try:
-        data = await asyncio.to_thread(_visible_file, service, key, _today(request))
+        data = await asyncio.to_thread(_visible_file, service, key)
     except EntityNotFound:
         raise WebError(404, "not_found") from None
     if data["key"] != key:  # reached by another code: the page lives at the entity's key
@@ -110,7 +110,7 @@ async def report_download(request: Request, key: str) -> Response:
     """Issue a credit report in the page's language: a PDF with a verification code (and its hash kept)."""
     service = service_of(request)
     try:
-        data = await asyncio.to_thread(_visible_file, service, key, _today(request))
+        data = await asyncio.to_thread(_visible_file, service, key)
     except EntityNotFound:
         raise WebError(404, "not_found") from None
     issued = await asyncio.to_thread(issue_report, service.engine, service.pack, data["key"], language_of(request),
