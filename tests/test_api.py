@@ -133,10 +133,10 @@ def test_name_screening_decides_only_above_the_threshold(world):
                       purpose="tender_review"))
     assert exact["match"] == "name" and exact["subject"]["key"] == FIRM_SERIOUS and exact["decision"] == "deny"
     top = exact["candidates"][0]
-    assert top["entity"]["key"] == FIRM_SERIOUS and top["score"] == 1.0 and top["explanation"]
+    assert top["entity"] == FIRM_SERIOUS and top["score"] == 1.0 and top["explanation"]
     # a near name (another legal form wording) still finds it, with the score that explains why
     near = ok(screen(world, name="上海某某科技有限责任公司", action="bidding", as_of="2026-01-05", purpose="tender_review"))
-    assert near["candidates"] and near["candidates"][0]["entity"]["key"] == FIRM_SERIOUS
+    assert near["candidates"] and near["candidates"][0]["entity"] == FIRM_SERIOUS
     # an unrelated name: no candidate above the threshold, no subject, nothing decided against anyone
     other = ok(screen(world, name="广州完全不同物流有限公司", action="bidding", purpose="tender_review"))
     assert other["subject"] is None and other["decision"] == "allow" and other["match"] in ("none", "below_threshold")

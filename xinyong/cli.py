@@ -230,7 +230,7 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON L
             console.print(f"{path.name}: batch {result.batch_id}: {result.rows} rows, {result.accepted} accepted "
                           f"({result.new_versions} new versions, {result.unchanged} unchanged), "
                           f"{result.quarantined} quarantined, {result.duplicates} duplicates, "
-                          f"{result.warnings} warnings", highlight=False)
+                          f"{result.warnings} warnings, {result.notes} notes", highlight=False)
     if refused:
         raise typer.Exit(1)
 
@@ -254,14 +254,15 @@ def batch_list(as_json: JsonFlag = False) -> None:
     with engine.connect() as c:
         rows = [dict(r) for r in c.execute(select(
             b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined,
-            b.duplicates, b.warnings, b.created_at).order_by(b.id.desc())).mappings()]
+            b.duplicates, b.warnings, b.notes, b.created_at).order_by(b.id.desc())).mappings()]
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings")
+    table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings",
+                  "notes")
     for r in rows:
         table.add_row(*(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
-                                             "quarantined", "duplicates", "warnings")))
+                                             "quarantined", "duplicates", "warnings", "notes")))
     console.print(table)
 
 
@@ -286,7 +287,8 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
         print_json({**batch, "quarantine": rejected})
         return
     for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
-                "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings"):
+                "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings",
+                "notes"):
         console.print(f"{key:>13}: {batch[key]}", highlight=False)
     if rejected:
         table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")
@@ -1016,7 +1018,7 @@ def screen_command(
             output.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in results))
         else:
             handle = output.open("w", encoding="utf-8-sig", newline="") if output else sys.stdout
-            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS, extrasaction="ignore")  # candidates: JSON only
             writer.writeheader()
             writer.writerows(results)
             if output:
@@ -1043,10 +1045,13 @@ def screen_command(
         return
     subject = data["subject"]
     who = f"{subject['name'] or ''} ({subject['key']})" if subject else "no entity in the register"
-    colour = {"allow": "green", "deny": "red", "conditions": "yellow"}[data["decision"]]
+    colour = {"allow": "green", "deny": "red", "conditions": "yellow", "refer": "magenta",
+              "not_found": "cyan"}[data["decision"]]
     console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
+    if data["decision"] == "refer":
+        console.print("  possible match: a person must check the candidates", highlight=False)
     for candidate in data.get("candidates") or []:
-        console.print(f"  candidate {candidate['entity']['key']} {candidate['entity']['name']} "
+        console.print(f"  candidate {candidate['entity']} {candidate['name'] or ''} "
                       f"score {candidate['score']:.3f}", highlight=False)
     for m in data["measures"]:
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""

@@ -40,7 +40,7 @@ from xinyong.services.ingest import ingest_file
 from xinyong.services.keys import ApiKey, active_keys, secret_hash
 from xinyong.services.lists import changes, csv_bytes, list_page, list_rows
 from xinyong.services.querylog import QueryLog
-from xinyong.services.screen import ScreenError, ScreeningIndex, masked_query
+from xinyong.services.screen import InvalidIdentifier, ScreenError, ScreeningIndex, masked_query
 from xinyong.store import tables as t
 
 log = logging.getLogger("xinyong.api")
@@ -160,20 +160,27 @@ class MeasureOut(BaseModel):
 
 
 class Candidate(BaseModel):
-    entity: SubjectOut
-    score: float
-    explanation: dict[str, Any]
+    entity: str = Field(description="The candidate entity's key")
+    name: str | None = Field(default=None, description="Its current registered name")
+    kind: str | None = None
+    score: float = Field(ge=0, le=1)
+    explanation: dict[str, Any] = Field(description="The score's components")
 
 
 class ScreenAnswer(BaseModel):
     query_id: str
-    decision: Literal["allow", "deny", "conditions"]
+    decision: Literal["allow", "deny", "conditions", "refer", "not_found"] = Field(description=(
+        "deny, conditions or allow for a known subject, from the measures in force; refer: a possible match by "
+        "name that a person must check (see candidates); not_found: the identifier names no known entity. "
+        "Precedence: deny > refer > conditions > allow. A well-formed code whose check character fails is "
+        "answered 422 invalid_identifier."))
     action: str
     as_of: dt.date
     subject: SubjectOut | None
     measures: list[MeasureOut]
     pack: str
-    candidates: list[Candidate] | None = None
+    candidates: list[Candidate] | None = Field(default=None, description=(
+        "Name screening only: candidates best first (a chosen subject first), each with its score and explanation"))
     match: Literal["name", "ambiguous", "below_threshold", "none"] | None = None
 
 
@@ -388,6 +395,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                 answer = index().screen_identifier(body.identifier, body.action, as_of)
             else:
                 answer = index().screen_name(body.name or "", body.action, as_of)
+        except InvalidIdentifier as exc:
+            raise ApiError(422, "invalid_identifier", str(exc)) from None
         except ScreenError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from None
         data = index().answer_data(answer)

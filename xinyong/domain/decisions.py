@@ -1,5 +1,9 @@
 """Measure decisions: (subject, action, as-of date) -> allow, deny or conditions, with why.
 
+The vocabulary of every screening answer is `allow | deny | conditions | refer | not_found`:
+`refer` is a possible match a person must check (name screening), `not_found` an identifier
+that names nothing known. Their precedence is deny > refer > conditions > allow.
+
 Pure: the caller hands over the listings that bear on the subject (its own, and those of
 entities it represents), each with its dated state history; this module says which are in
 force on the date, which of the pack's measures they trigger for the action, and what that
@@ -93,14 +97,20 @@ class AppliedMeasure:
 
 @dataclass(slots=True)
 class Decision:
-    decision: str  # allow | deny | conditions
+    decision: str  # one of DECISIONS; `decide` gives allow, deny or conditions
     action: str
     as_of: dt.date
     measures: list[AppliedMeasure] = field(default_factory=list)
 
 
 EFFECT_DECISION = {"deny": "deny", "conditions": "conditions", "reward": "conditions"}
-SEVERITY = {"allow": 0, "conditions": 1, "deny": 2}
+DECISIONS = ("allow", "deny", "conditions", "refer", "not_found")
+SEVERITY = {"allow": 0, "conditions": 1, "refer": 2, "deny": 3}  # precedence when answers combine
+
+
+def strongest(decisions: Iterable[str]) -> str:
+    """The decision that prevails among several (deny > refer > conditions > allow)."""
+    return max(decisions, key=SEVERITY.__getitem__, default="allow")
 
 
 class UnknownAction(ValueError):
@@ -136,6 +146,5 @@ def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
                     suspended = {"objection": objection[0], "filed_on": objection[1]}
                     effect = "conditions" if effect == "deny" else effect
             decision.measures.append(AppliedMeasure(measure, listing, bearing.relation, suspended))
-            if SEVERITY[effect] > SEVERITY[decision.decision]:
-                decision.decision = effect
+            decision.decision = strongest((decision.decision, effect))
     return decision

@@ -1,6 +1,11 @@
 """Identifiers of entities and persons: normalise, classify, check, mask.
 
-python-stdnum checks resident IDs (GB 11643) and LEIs (ISO 17442). For the USCC it
+Resident ID numbers (GB 11643) are checked here: the check character, a real birth date
+not after today, and a province code in front. Not the county: python-stdnum refuses
+numbers whose region did not exist in its table for the birth year, but the region is
+where the number was issued, and real numbers carry codes missing from every published
+table. First-generation 15-digit numbers (GB 11643-1989) are read where the subject is a
+person and converted to 18 digits. python-stdnum checks LEIs (ISO 17442). For the USCC it
 requires digits in the first eight positions, while GB 32100 also gives letters to
 registration authorities (N agriculture, Y others...); and its USCC check is only the
 shape and the check character. So the USCC is checked here, over the full alphabet,
@@ -14,8 +19,9 @@ import unicodedata
 from operator import mul
 from dataclasses import dataclass
 
+import datetime as dt
+
 from stdnum import lei as _lei
-from stdnum.cn import ric as _ric
 from stdnum.exceptions import ValidationError as _StdnumError
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -28,6 +34,11 @@ _REG_NO_SHAPE = re.compile(r"^[0-9]{15}$")
 _RIC_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 _RIC_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))  # GB 11643: ISO 7064 MOD 11-2
 _RIC_CHECK = "10X98765432"
+_RIC15_SHAPE = re.compile(r"^[0-9]{15}$")
+# GB/T 2260 province-level codes: 11-65 on the mainland, 71 Taiwan, 81-83 Hong Kong, Macao (and
+# 83 issued to residents of Taiwan), 91 for numbers issued abroad.
+PROVINCE_CODES = frozenset([*range(11, 66), 71, 81, 82, 83, 91])
+PERSON = "natural_person"
 _SPACES = re.compile(r"[\s\-_.]+")
 
 
@@ -53,15 +64,53 @@ def is_valid_uscc(code: str) -> bool:
     return bool(_USCC_SHAPE.match(code)) and uscc_check_character(code[:17]) == code[17]
 
 
-def is_valid_resident_id(code: str) -> bool:
-    # The ISO 7064 check first: stdnum's checks cost ~10 us, and most 18-digit codes that get
-    # here are USCCs (every identifier screened is asked whether it is a person's, to mask it).
-    if not _RIC_SHAPE.match(code) or _RIC_CHECK[sum(map(mul, map(int, code[:17]), _RIC_WEIGHTS)) % 11] != code[17]:
-        return False
+def resident_id_check_character(first17: str) -> str:
+    return _RIC_CHECK[sum(map(mul, map(int, first17), _RIC_WEIGHTS)) % 11]
+
+
+def _birth_date(yyyymmdd: str) -> dt.date | None:
     try:
-        return _ric.is_valid(code)
-    except KeyError:  # stdnum's region table has prefixes without counties (e.g. 212154): unknown region
+        return dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return None
+
+
+def is_valid_resident_id(code: str, today: dt.date | None = None) -> bool:
+    """An 18-character ID number: check character, province code, a real birth date.
+
+    With `today` (the pack's), a birth date after it is refused too; without it the date
+    only has to exist (enough for masking: a wider net hides more).
+    """
+    if not _RIC_SHAPE.match(code) or resident_id_check_character(code[:17]) != code[17]:
         return False
+    if int(code[:2]) not in PROVINCE_CODES:
+        return False
+    born = _birth_date(code[6:14])
+    return born is not None and (today is None or born <= today)
+
+
+_DIGITS_10_TO_17 = re.compile(r"^[0-9]{10,17}$")
+
+
+def could_start_a_resident_id(code: str) -> bool:
+    """10 to 17 digits that an ID number could begin with: a province code, then after the
+    county a birth year from 1900 to 2099. A search refuses them as it refuses whole numbers:
+    a prefix would complete to somebody's number."""
+    return (bool(_DIGITS_10_TO_17.match(code)) and int(code[:2]) in PROVINCE_CODES
+            and 1900 <= int(code[6:10]) <= 2099)
+
+
+def first_generation_to_18(code: str) -> str | None:
+    """A 15-digit ID number (region, YYMMDD, sequence) as 18 digits, or None if it cannot be one.
+
+    First-generation numbers were issued to people born in the 1900s: 19YYMMDD.
+    """
+    if not _RIC15_SHAPE.match(code) or int(code[:2]) not in PROVINCE_CODES:
+        return None
+    if _birth_date("19" + code[6:12]) is None:
+        return None
+    first17 = code[:6] + "19" + code[6:]
+    return first17 + resident_id_check_character(first17)
 
 
 def is_valid_lei(code: str) -> bool:
@@ -86,33 +135,55 @@ class ClassifiedCode:
     warning: str | None = None
 
 
-def classify_code(raw: str, prefer: str = "uscc") -> ClassifiedCode | None:
+def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = None,
+                  today: dt.date | None = None) -> ClassifiedCode | None:
     """Recognise a code by shape and check; never silently accept a failed check.
 
-    Returns None for an empty value. An 18-digit value can pass both the USCC and the
-    resident-ID checks: `prefer` (the scheme the column is meant for) decides. A USCC-shaped code with a wrong check character
-    is kept as an unverified USCC with a warning; anything unrecognisable is kept as
-    given, unverified, with a warning.
+    Returns None for an empty value. `prefer` is the scheme the column is meant for; the
+    subject kind, when known, decides over it: a natural person's 18-digit or 15-digit code
+    is a resident ID number whatever its column (about one ID number in 31 also passes the
+    USCC check). Otherwise an 18-digit value passing both checks is what `prefer` says, and
+    15 digits are a legacy registration number. A USCC-shaped code with a wrong check
+    character is kept as an unverified USCC with a warning; anything unrecognisable is
+    kept as given, unverified, with a warning. `today` (the pack's) refuses ID numbers
+    born after it.
     """
     value = normalise_code(raw)
     if not value:
         return None
+    person = subject_kind == PERSON or (subject_kind is None and prefer == "resident_id")
     if len(value) == 18:
+        if subject_kind == PERSON and _RIC_SHAPE.match(value):
+            if is_valid_resident_id(value, today):
+                return ClassifiedCode(value, "resident_id", True)
+            return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         uscc_ok = is_valid_uscc(value)
-        ric_ok = (prefer == "resident_id" or not uscc_ok) and is_valid_resident_id(value)
+        # An organisation has no ID number: in its code column, a value failing the USCC check
+        # is a corrupted USCC even where it passes an ID number's check (1 in 11 digit strings).
+        # An individual business is run by a person, whose ID number may stand for it.
+        organisation = subject_kind not in (None, PERSON, "individual_business") and prefer != "resident_id"
+        ric_ok = not organisation and (person or not uscc_ok) and is_valid_resident_id(value, today)
         if ric_ok:
             return ClassifiedCode(value, "resident_id", True)
         if uscc_ok:
             return ClassifiedCode(value, "uscc", True)
         # In a person's column a failed 18-digit value is a person's ID number: never
         # echo it unmasked in a warning as if it were a USCC.
-        if prefer == "resident_id" and _RIC_SHAPE.match(value):
+        if person and _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         if _USCC_SHAPE.match(value):
-            return ClassifiedCode(value, "uscc", False, f"USCC {value} fails its check character")
+            shown = mask_person_id(value) if is_valid_resident_id(value) else value
+            return ClassifiedCode(value, "uscc", False, f"USCC {shown} fails its check character")
         if _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
     elif _REG_NO_SHAPE.match(value):
+        if person:
+            converted = first_generation_to_18(value)
+            if converted is not None and (today is None or _birth_date(converted[6:14]) <= today):
+                return ClassifiedCode(converted, "resident_id", True)
+            if subject_kind == PERSON:  # a person has no registration number: a broken ID number
+                return ClassifiedCode(value, "resident_id", False,
+                                      f"15-digit ID number {mask_person_id(value)} has no valid birth date or province")
         return ClassifiedCode(value, "reg_no", True)
     elif len(value) == 9 and _ORG_CODE_SHAPE.match(value):
         if is_valid_org_code(value):
@@ -121,6 +192,19 @@ def classify_code(raw: str, prefer: str = "uscc") -> ClassifiedCode | None:
     elif len(value) == 20 and is_valid_lei(value):
         return ClassifiedCode(value, "lei", True)
     return ClassifiedCode(raw.strip(), "unknown", False, f"code {raw.strip()!r} is not a recognised identifier")
+
+
+_ID_AT_END = re.compile(r"[\s(（:：,，]*(?:身份证号码?|公民身份号码|证件号码)?[\s:：]*"
+                        r"(?<![0-9])(?P<number>[0-9]{17}[0-9Xx]|[0-9]{15})[\s)）]*$")
+
+
+def split_person_id(name: str) -> tuple[str, str] | None:
+    """A name cell holding a person's ID number after the name ("吴九110101199003071234"):
+    (name, number), or None when the cell ends in no such number."""
+    found = _ID_AT_END.search(name)
+    if found is None or found.start() == 0:
+        return None
+    return name[:found.start()].strip(), found.group("number").upper()
 
 
 def mask_person_id(value: str) -> str:

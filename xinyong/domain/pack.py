@@ -275,6 +275,14 @@ class NameRulesSpec(Strict):
     protected_words: list[str] = []
 
 
+class PersonNamesSpec(Strict):
+    """When a name cell reads as a person's (it decides whether a row's codes are an ID number)."""
+
+    max_length: int = Field(default=4, ge=2)  # Han characters of a name without a middle dot
+    # a short name ending in one of these is an organisation's (张记饭店, 红星厂), never a person's
+    organisation_endings: list[str] = []
+
+
 class ResolutionSpec(Strict):
     auto_link: float = Field(ge=0, le=1)
     review: float = Field(ge=0, le=1)
@@ -299,6 +307,7 @@ class Pack(Strict):
     resolution: ResolutionSpec
     field_sets: dict[Code, list[FieldSpec]] = {}
     kind_synonyms: dict[str, SubjectKind] = {}
+    person_names: PersonNamesSpec = PersonNamesSpec()
     authorities: list[AuthoritySpec]
     categories: list[CategorySpec]
     lists: list[ListSpec]

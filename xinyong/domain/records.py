@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,16 @@ from typing import Any
 import orjson
 
 from xinyong.domain.calendar import add_months
-from xinyong.domain.identifiers import classify_code
-from xinyong.domain.pack import CategorySpec, Classification, FieldSpec, FieldType, Pack, SubjectKind
+from xinyong.domain.identifiers import classify_code, normalise_code, split_person_id
+from xinyong.domain.pack import (
+    CategorySpec,
+    Classification,
+    FieldSpec,
+    FieldType,
+    Pack,
+    PersonNamesSpec,
+    SubjectKind,
+)
 from xinyong.domain.values import (
     clean_text,
     normalise_header,
@@ -29,6 +38,20 @@ from xinyong.domain.values import (
 )
 
 PERSON_CODE_FIELDS = frozenset({"person_id", "legal_rep_id"})
+
+
+def looks_like_person_name(name: str | None, rules: PersonNamesSpec) -> bool:
+    """A person's name as agencies write it: 2 to `max_length` Han characters, or a transcribed
+    name with a middle dot (阿依古丽·买买提), not ending like an organisation's name."""
+    if not name:
+        return False
+    han = r"[\u3400-\u9fff]"
+    if not (re.fullmatch(f"{han}{{2,{rules.max_length}}}", name)
+            or re.fullmatch(f"{han}{{1,10}}[·・]{han}[{han[1:-1]}·・]{{0,20}}", name)):
+        return False
+    return not name.endswith(tuple(rules.organisation_endings))
+
+
 # Columns that `xinyong batch rejects` adds after the original headers.
 REJECT_COLUMNS = ("原始行 row", "问题字段 field", "原因 reason")
 REJECT_KEYS = frozenset(normalise_header(h) for h in REJECT_COLUMNS)
@@ -56,7 +79,8 @@ class ValidRecord:
     subject_scheme: str | None
     subject_code_verified: bool
     decision_date: str | None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # identifier problems only
+    notes: list[str] = field(default_factory=list)  # other observations on the row
     content_hash: str = ""
 
 
@@ -140,11 +164,14 @@ def _identity(value: Any) -> Any:
 class RowValidator:
     """Validates rows of one file against one category, with one column mapping."""
 
-    def __init__(self, pack: Pack, category: CategorySpec, authority: str, mapping: ColumnMapping):
+    def __init__(self, pack: Pack, category: CategorySpec, authority: str, mapping: ColumnMapping,
+                 today: dt.date | None = None):
+        """`today` (the pack's) refuses ID numbers whose birth date is after it."""
         self.category = category
         self.authority = authority
         self.mapping = mapping
         self.specs = {f.name: f for f in pack.fields_of(category)}
+        self.person_names = pack.person_names
         self.required = [f.name for f in self.specs.values() if f.required]
         self.kind_synonyms = {normalise_header(k): v.value for k, v in pack.kind_synonyms.items()}
         for kind in SubjectKind:
@@ -156,7 +183,10 @@ class RowValidator:
                                  for f in subject.code_fields)
         self.other_person_fields = tuple(f for f in sorted(PERSON_CODE_FIELDS)
                                          if f in self.specs and f not in subject.code_fields)
-        self.classify = _memoised(lambda key: classify_code(*key))
+        self.classify = _memoised(lambda key: classify_code(key[0], key[1], subject_kind=key[2], today=today))
+        self.key_is_code = self.specs[category.natural_key].type == FieldType.code
+        # the subject's code column for a person's ID number (restricted), if the category has one
+        self.person_holder = next((f for f, prefer in self.code_fields if prefer == "resident_id"), None)
         self.columns: list[tuple[int, str, Callable[[Any], Any]]] = [
             (index, name, self._converter(self.specs[name], mapping.factor_of.get(index, 1.0)))
             for index, name in mapping.field_of.items()
@@ -227,35 +257,66 @@ class RowValidator:
     def _subject(self, values: dict[str, Any], raw_text: dict[str, str],
                  extras: dict[str, str]) -> ValidRecord | Rejection:
         subject = self.category.subject
+        person = SubjectKind.natural_person.value
         warnings: list[str] = []
+        notes: list[str] = []
         name = values.get(subject.name_field)
         if isinstance(name, str):
             name = to_half_width(name).strip() if name else None
-            values[subject.name_field] = name
-        code = scheme = None
+        kind = values.get(subject.kind_field) if subject.kind_field else None
+        # An ID number written after a person's name is the person's ID, never part of the name.
+        split = split_person_id(name) if name else None
+        if split is not None:
+            name, name_id = split
+            notes.append(f"{subject.name_field}: the ID number after the name was taken as the person's ID number")
+        if name is not None:
+            values[subject.name_field] = name or None
+            name = name or None
+        # The subject kind decides what a code is. Without one: an ID number in the name cell
+        # makes a person; a person's name makes codes read as an ID number where they can be
+        # one (else as given: an individual business named like its owner has a USCC); any
+        # other name is an organisation's, whose 18 digits failing the USCC check are a
+        # corrupted USCC even when they pass an ID number's check.
+        code_kind = kind or (person if split is not None else None)
+        person_named = code_kind is None and looks_like_person_name(name, self.person_names)
+        if code_kind is None and not person_named and name:
+            code_kind = SubjectKind.enterprise.value
+        code = scheme = code_key = None
         verified = False
-        code_text = None
         for code_field, prefer in self.code_fields:
             if code_field not in values:
                 continue
-            classified = self.classify((values[code_field], prefer))
+            classified = self.classify((values[code_field], "resident_id" if person_named else prefer, code_kind))
             if classified is None:
                 continue
             code, scheme, verified = classified.value, classified.scheme, classified.verified
-            code_text = raw_text[code_field]
+            code_key = classified.value if scheme != "unknown" else normalise_code(raw_text[code_field])
+            if scheme == "resident_id" and prefer != "resident_id":
+                notes.append(f"{code_field}: read as a person's ID number")
+            if scheme == "resident_id" and len(normalise_code(raw_text[code_field])) == 15:
+                notes.append(f"{code_field}: 15-digit ID number converted to 18 digits")
             values[code_field] = classified.value
+            if scheme == "resident_id" and self.person_holder and code_field != self.person_holder:
+                # a person's number is restricted wherever it was written: never left in a public column
+                values.setdefault(self.person_holder, values.pop(code_field))
             if classified.warning:
                 warnings.append(f"{code_field}: {classified.warning}")
             break
+        if split is not None and code is None:
+            classified = self.classify((name_id, "resident_id", person))
+            code, scheme, verified, code_key = classified.value, classified.scheme, classified.verified, classified.value
+            if classified.warning:
+                warnings.append(f"{subject.name_field}: {classified.warning}")
+            if self.person_holder:  # where a correction of the record finds it again
+                values[self.person_holder] = code
         usable_code = code is not None and verified
         if not name and not usable_code:
             reason = ("neither a subject name nor a usable code" if code is None
                       else f"no subject name, and the code is not usable ({warnings[-1]})")
             return Rejection(subject.name_field, reason)
-        kind = values.get(subject.kind_field) if subject.kind_field else None
         if kind is None and scheme == "resident_id":
-            kind = SubjectKind.natural_person.value
-        if kind == SubjectKind.natural_person.value and not self.allows_persons:
+            kind = person
+        if kind == person and not self.allows_persons:
             return Rejection(subject.kind_field or subject.code_fields[0],
                              f"natural persons cannot be recorded in category {self.category.code} "
                              "(the pack names no legal basis)")
@@ -263,15 +324,17 @@ class RowValidator:
         for code_field in self.other_person_fields:
             if code_field not in values:
                 continue
-            classified = self.classify((values[code_field], "resident_id"))
+            classified = self.classify((values[code_field], "resident_id", None))
             if classified is not None:
                 values[code_field] = classified.value
                 if classified.warning:
                     warnings.append(f"{code_field}: {classified.warning}")
+        # Codes differing only in case, spaces or width are one code: one record key.
         natural_key = raw_text[self.category.natural_key]
+        if self.key_is_code:
+            natural_key = normalise_code(natural_key)
         if self.category.key_includes_subject:
-            # as written in the file: the authority's own spelling identifies its record
-            natural_key = f"{natural_key}#{code_text or raw_text.get(subject.name_field)}"
+            natural_key = f"{natural_key}#{code_key or raw_text.get(subject.name_field)}"
         date_field = self.category.date_field
         record = ValidRecord(
             natural_key=natural_key,
@@ -285,6 +348,7 @@ class RowValidator:
             subject_code_verified=verified,
             decision_date=values.get(date_field) if date_field else None,
             warnings=warnings,
+            notes=notes,
         )
         record.content_hash = content_hash(values, extras)
         return record

@@ -26,7 +26,7 @@ def list_batches(engine: Engine, *, authority: str | None = None, limit: int = 2
     """Batches, newest first; of one authority when given."""
     b = t.batches.c
     query = select(b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined, b.duplicates,
-                   b.warnings, b.created_at).order_by(b.id.desc()).limit(limit)
+                   b.warnings, b.notes, b.created_at).order_by(b.id.desc()).limit(limit)
     if authority is not None:
         query = query.where(b.authority == authority)
     with engine.connect() as c:

@@ -39,7 +39,7 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
             raise EntityNotFound(f"no entity with key or identifier {code!r}")
         e = c.execute(select(t.entities).where(t.entities.c.id == entity_id)).mappings().one()
         n = t.entity_names.c
-        names = [dict(r) for r in c.execute(select(n.name, n.current, n.valid_from, n.valid_to)
+        names = [dict(r) for r in c.execute(select(n.name, n.current, n.valid_from, n.valid_to, n.language)
                                              .where(n.entity_id == entity_id)
                                              .order_by(n.current.desc(), n.id)).mappings()]
         i = t.entity_identifiers.c

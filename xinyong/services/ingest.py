@@ -38,7 +38,7 @@ from xinyong.store.bulk import insert_rows, render_value
 CHUNK = 5000
 RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
                   "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
-                  "decision_date", "fields", "extras", "warnings", "content_hash", "batch_id",
+                  "decision_date", "fields", "extras", "warnings", "notes", "content_hash", "batch_id",
                   "row_number", "created_at")
 QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw")
 
@@ -57,7 +57,8 @@ class IngestResult:
     duplicates: int = 0
     unchanged: int = 0
     new_versions: int = 0
-    warnings: int = 0
+    warnings: int = 0  # identifier problems: a code failing its check, an unrecognisable code
+    notes: int = 0  # other observations (an ID number moved out of a name cell, a 15-digit number converted...)
     duplicate_of: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
             authority=authority, category=category, file_name=path.name, file_hash=digest,
             file_format=table.file_format, encoding=table.encoding, headers=table.headers,
             mapping={}, rows=0, accepted=0, quarantined=0, duplicates=0, unchanged=0,
-            new_versions=0, warnings=0, pack=f"{pack.code}@{pack.version}", created_at=now,
+            new_versions=0, warnings=0, notes=0, pack=f"{pack.code}@{pack.version}", created_at=now,
         ).returning(t.batches.c.id)).scalar_one()
         result.batch_id = batch_id
         writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
@@ -141,7 +142,8 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         connection.execute(t.batches.update().where(t.batches.c.id == batch_id).values(
             headers=headers, mapping=column_mapping, rows=result.rows, accepted=result.accepted,
             quarantined=result.quarantined, duplicates=result.duplicates,
-            unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings))
+            unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings,
+            notes=result.notes))
         append_event(connection, actor=actor, action="batch.ingested", object_type="batch",
                      object_id=str(batch_id), payload={
                          "file": path.name, "file_hash": digest, "authority": authority,
@@ -167,6 +169,8 @@ class Accepted(NamedTuple):
     extras: str
     warnings: str
     warning_count: int
+    notes: str
+    note_count: int
     cells: list[Any]  # the row as sent, should it turn out to conflict within the batch
 
 
@@ -184,12 +188,13 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
                      mapping: dict[str, str] | None) -> Iterator[Chunk]:
     """Read and validate in chunks; touches no store."""
     spec = pack.category(category)
-    validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping))
+    today = pack_today(pack)
+    validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping), today)
     rows = iter(table.rows)
     dumps = orjson.dumps
     while chunk := list(islice(rows, CHUNK)):
         if len(table.headers) != len(validator.mapping.headers):  # JSON Lines grew a key
-            validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping))
+            validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping), today)
         headers = validator.mapping.headers
         accepted: list[Accepted] = []
         rejected: list[Rejected] = []
@@ -205,7 +210,7 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
                 number, r.record_key, r.natural_key, r.content_hash, r.subject_name, r.subject_kind,
                 r.subject_code, r.subject_scheme, r.subject_code_verified, r.decision_date,
                 dumps(r.fields).decode(), dumps(r.extras).decode(), dumps(r.warnings).decode(),
-                len(r.warnings), cells))
+                len(r.warnings), dumps(r.notes).decode(), len(r.notes), cells))
         yield list(table.headers), validator.mapping.as_dict(), accepted, rejected
 
 
@@ -251,13 +256,15 @@ class _BatchWriter:
             latest[row.record_key] = (version, row.content_hash, self.batch_id, row.number)
             result.accepted += 1
             result.warnings += row.warning_count
+            result.notes += row.note_count
             to_store.append((row, version))
         result.quarantined += len(rejected)
         batch_id, created_at = self.batch_id, self.created_at
         insert_rows(self.connection, t.records, RECORD_COLUMNS, (
             (r.record_key, version, self.authority, self.category, "active", r.subject_name,
              r.subject_kind, r.subject_code, r.subject_scheme, r.subject_code_verified,
-             r.decision_date, r.fields, r.extras, r.warnings, r.content_hash, batch_id, r.number, created_at)
+             r.decision_date, r.fields, r.extras, r.warnings, r.notes, r.content_hash, batch_id, r.number,
+             created_at)
             for r, version in to_store))
         if rejected:
             insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS,

@@ -108,7 +108,7 @@ def run_job(engine: Engine, pack: Pack, job_id: str) -> dict[str, Any]:
         done = 0
         partial_csv, partial_jsonl = folder / "results.csv.part", folder / "results.jsonl.part"
         with partial_csv.open("w", encoding="utf-8-sig", newline="") as csv_file, partial_jsonl.open("wb") as jsonl:
-            writer = csv.DictWriter(csv_file, fieldnames=BATCH_COLUMNS)
+            writer = csv.DictWriter(csv_file, fieldnames=BATCH_COLUMNS, extrasaction="ignore")  # candidates: JSON only
             writer.writeheader()
             for result in screen_batch(index, rows, job["action"], job["as_of"] or pack_today(pack)):
                 writer.writerow(result)

@@ -131,11 +131,15 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
         if record.subject_name:
             names.append({"entity_id": entity_id, "name": record.subject_name,
                           "normalised": normalise_name(record.subject_name), "current": True,
-                          "valid_from": since, "valid_to": None})
+                          "valid_from": since, "valid_to": None, "language": None})
+        english = record.fields.get("name_en")
+        if english and english != record.subject_name:
+            names.append({"entity_id": entity_id, "name": english, "normalised": normalise_name(english),
+                          "current": False, "valid_from": since, "valid_to": None, "language": "en"})
         for former in dict.fromkeys(record.fields.get("former_names") or []):
             if former != record.subject_name:
                 names.append({"entity_id": entity_id, "name": former, "normalised": normalise_name(former),
-                              "current": False, "valid_from": None, "valid_to": since})
+                              "current": False, "valid_from": None, "valid_to": since, "language": None})
         if record.fields.get("legal_representative"):
             relations.append({"entity_id": entity_id, "relation": "legal_representative",
                               "person_name": record.fields["legal_representative"],
@@ -183,6 +187,12 @@ def _apply_names(connection: Connection, entity_id: int, record: Registration, t
         select(n.id, n.name, n.current).where(n.entity_id == entity_id))}
     current = record.subject_name
     since = _date(record.decision_date)
+    english = record.fields.get("name_en")
+    if english and english not in known and english != current:
+        # English names accumulate: a query may use any the register ever gave
+        connection.execute(t.entity_names.insert().values(
+            entity_id=entity_id, name=english, normalised=normalise_name(english), current=False,
+            valid_from=since, language="en"))
     if current and not (current in known and known[current].current):
         for row in known.values():
             if row.current:

@@ -6,6 +6,14 @@ history and evidence, the relations through which a measure reaches a person, an
 name screening) the resolution stage's name index. `refresh` follows the store: when the
 audit sequence has moved, listings and relations are reloaded and new or updated
 entities are added. The decision itself is `domain.decisions.decide`.
+
+Screening never says "allow" for what it does not know. By identifier: an entity key or a
+verified identifier answers for its entity; a well-formed code whose check fails is an
+`InvalidIdentifier`; a valid ID number reached through a relation is decided through it;
+anything else is `not_found`, with no subject. By name: a candidate at or above `auto_link`,
+alone at the top (or the only exact match of a registered name), is the subject; a best
+candidate at or above `review` that is not chosen answers `refer`, with the candidates;
+`allow` only when no candidate is near.
 """
 
 from __future__ import annotations
@@ -24,8 +32,17 @@ import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for
-from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.identifiers import (
+    classify_code,
+    first_generation_to_18,
+    is_valid_resident_id,
+    is_valid_uscc,
+    mask_person_id,
+    mask_record_key,
+    normalise_code,
+)
 from xinyong.domain.matching import NameAnalyser, Subject, score
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_index
@@ -43,6 +60,13 @@ def _query_id() -> str:
 
 class ScreenError(ValueError):
     """A screening question that cannot be answered as asked (unknown action, bad date...)."""
+
+
+class InvalidIdentifier(ScreenError):
+    """A well-formed code whose check character fails: a typo, never an unknown subject."""
+
+
+CHECKED_SCHEMES = ("uscc", "org_code", "resident_id")  # schemes with a check character
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +95,7 @@ class Answer:
     decision: Decision
     subject_id: int | None
     candidates: list[dict[str, Any]] | None = None
-    match: str | None = None  # name screening: identifier | name | ambiguous | below_threshold | none
+    match: str | None = None  # name screening: name | ambiguous | below_threshold | none
 
 
 class ScreeningIndex:
@@ -141,16 +165,11 @@ class ScreeningIndex:
             if not changed:
                 return changed
             identifiers = identifiers.where(i.entity_id.in_(changed))
-        unverified: dict[str, int] = {}
         for entity_id, scheme, value, verified in c.execute(identifiers):
-            if verified:
+            if verified:  # an unverified identifier never answers for an entity
                 self.by_code[value] = entity_id
-            else:
-                unverified.setdefault(value, entity_id)
             if scheme in PERSON_SCHEMES and self.info[entity_id].kind == "natural_person":
                 self.person_ids[entity_id] = value
-        for value, entity_id in unverified.items():
-            self.by_code.setdefault(value, entity_id)
         return changed
 
     def _load_listings(self, c: Connection) -> None:
@@ -239,13 +258,34 @@ class ScreeningIndex:
     def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
         measures = self.measures(action)
         entity_id = self.lookup(identifier)
+        if entity_id is not None:
+            return Answer(_query_id(), decide(measures, action, as_of, self.bearings(entity_id, None, as_of),
+                                              self.suspending_lists), entity_id)
         code = normalise_code(identifier)
-        person_id = code if entity_id is None and is_valid_resident_id(code) else None
-        decision = decide(measures, action, as_of, self.bearings(entity_id, person_id, as_of), self.suspending_lists)
-        return Answer(_query_id(), decision, entity_id)
+        today = pack_today(self.pack)
+        person_id = code if is_valid_resident_id(code, today) else None
+        if person_id is None and len(code) == 15:
+            person_id = first_generation_to_18(code)
+            if person_id is not None and person_id in self.by_code:
+                entity_id = self.by_code[person_id]
+                return Answer(_query_id(), decide(measures, action, as_of, self.bearings(entity_id, None, as_of),
+                                                  self.suspending_lists),
+                              entity_id)
+        if person_id is not None and person_id in self.reaches:
+            return Answer(_query_id(), decide(measures, action, as_of, self.bearings(None, person_id, as_of),
+                                              self.suspending_lists), None)
+        classified = classify_code(identifier, today=today)
+        if classified is not None and classified.scheme in CHECKED_SCHEMES and not classified.verified:
+            raise InvalidIdentifier(classified.warning or "the identifier fails its check")
+        return Answer(_query_id(), Decision("not_found", action, as_of), None)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
-        """Decide only for a candidate at or above the pack's auto-link threshold, alone at the top."""
+        """Decide only for a chosen candidate; refer when a near one is not chosen; allow when none is near.
+
+        Chosen: the only exact match of a registered name (current, former or English, in a
+        compatible place), else a candidate at or above `auto_link` with no other within
+        `ambiguity_margin`. An exact name beats a homophone or near match to another firm.
+        """
         measures = self.measures(action)
         if self.names is None:
             raise ScreenError("name screening is not available: the name index is not loaded")
@@ -261,20 +301,30 @@ class ScreeningIndex:
                 s = score(subject, index.profiles[e])
                 if s.score >= spec.review:
                     scored[e] = (s.score, s.components)
-        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_CANDIDATES]
-        candidates = [{"entity": self.subject(e), "score": s, "explanation": components}
-                      for e, (s, components) in ranked]
+        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))
         chosen, match = None, "none"
-        if ranked:
+        if len(exact) == 1:
+            chosen, match = next(iter(exact)), "name"
+        elif ranked:
             top = ranked[0][1][0]
             tied = len(ranked) > 1 and ranked[1][1][0] >= top - spec.ambiguity_margin
             if top >= spec.auto_link and not tied:
                 chosen, match = ranked[0][0], "name"
             else:
                 match = "ambiguous" if top >= spec.auto_link else "below_threshold"
-        bearings = self.bearings(chosen, None, as_of) if chosen is not None else []
-        decision = decide(measures, action, as_of, bearings, self.suspending_lists)
+        if chosen is not None:  # the subject comes first
+            ranked.sort(key=lambda item: item[0] != chosen)
+        candidates = [self.candidate(e, s, components) for e, (s, components) in ranked[:MAX_CANDIDATES]]
+        if chosen is not None:
+            decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
+        else:  # every scored candidate is at or above `review`: any at all is a possible match
+            decision = Decision("refer" if ranked else "allow", action, as_of)
         return Answer(_query_id(), decision, chosen, candidates, match)
+
+    def candidate(self, entity_id: int, score_: float, explanation: dict[str, Any]) -> dict[str, Any]:
+        info = self.info[entity_id]
+        return {"entity": info.key, "name": info.name, "kind": info.kind, "score": score_,
+                "explanation": explanation}
 
     # -- answers as data ----------------------------------------------------------------------
 
@@ -332,7 +382,9 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 # -- batch screening ------------------------------------------------------------------------------
 
 BATCH_COLUMNS = ("line", "identifier", "name", "action", "as_of", "decision", "subject", "subject_name",
-                 "measures", "ends", "match", "error")
+                 "measures", "ends", "match", "error", "best_candidate", "best_score")
+# JSON Lines results carry every candidate of a name screening as well; a CSV cell cannot.
+JSONL_ONLY = ("candidates",)
 IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "证件号码")
 NAME_HEADERS = ("name", "名称", "企业名称", "主体名称")
 
@@ -417,9 +469,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
                 entity_id = by_code.get(identifier)
                 if entity_id is not None and entity_id not in listed and entity_id not in persons:
                     info = info_of[entity_id]
-                    yield {"line": line, "identifier": identifier, "name": name, "action": act, "as_of": day,
-                           "decision": "allow", "subject": info.key, "subject_name": info.name, "measures": "",
-                           "ends": None, "match": None, "error": None}
+                    yield _result(line, identifier, name, act, day, "allow", info.key, info.name)
                     continue
                 answer = index.screen_identifier(str(identifier), act, day)
             elif name:
@@ -433,6 +483,10 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
         info = info_of[subject] if subject is not None else None
         out = _result(line, _masked(identifier) if identifier else None, name, act, day, decision.decision,
                       info.key if info else None, info.name if info else None, match=answer.match)
+        if answer.candidates is not None:
+            out["candidates"] = answer.candidates
+            if answer.candidates:
+                out["best_candidate"], out["best_score"] = answer.candidates[0]["entity"], answer.candidates[0]["score"]
         if decision.measures:
             out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
             ends = [m.ends for m in decision.measures if m.ends is not None]
@@ -445,12 +499,18 @@ def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt
             error: str | None = None) -> dict[str, Any]:
     return {"line": line, "identifier": identifier, "name": name, "action": action, "as_of": as_of,
             "decision": decision, "subject": subject, "subject_name": subject_name, "measures": "", "ends": None,
-            "match": match, "error": error}
+            "match": match, "error": error, "best_candidate": None, "best_score": None, "candidates": None}
 
 
 def _masked(identifier: Any) -> str:
+    """An identifier as echoed or logged: anything that may be a person's ID number masked
+    (a mistyped ID number is still somebody's), a valid USCC or other code as given."""
     code = normalise_code(str(identifier))
-    return mask_person_id(code) if is_valid_resident_id(code) else str(identifier)
+    if len(code) == 18 and code[:17].isdigit() and (is_valid_resident_id(code) or not is_valid_uscc(code)):
+        return mask_person_id(code)
+    if len(code) == 15 and first_generation_to_18(code) is not None:
+        return mask_person_id(code)
+    return str(identifier)
 
 
 def masked_query(identifier: str | None, name: str | None) -> str:

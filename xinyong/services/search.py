@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, or_, select
 
 from xinyong.domain.decisions import IN_FORCE
-from xinyong.domain.identifiers import is_valid_resident_id, normalise_code
+from xinyong.domain.identifiers import could_start_a_resident_id, is_valid_resident_id, normalise_code
 from xinyong.domain.names import normalise_name
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
@@ -68,7 +68,7 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
     if not text:
         return SearchPage(text, 0, page, page_size)
     code = normalise_code(text)
-    if is_valid_resident_id(code):
+    if is_valid_resident_id(code) or could_start_a_resident_id(code):
         raise PersonIdQuery(text)
     e, n, i, rel = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
     found: dict[int, tuple[int, str]] = {}  # entity id -> (rank, how it matched)

@@ -73,6 +73,8 @@ entity_names = Table(
     Column("current", Boolean, nullable=False),
     Column("valid_from", Date),
     Column("valid_to", Date),
+    # None: the registered (Chinese) name, current or former; "en": the registered English name
+    Column("language", String(8)),
     UniqueConstraint("entity_id", "name", name="uq_entity_name"),
 )
 
@@ -108,7 +110,8 @@ batches = Table(
     Column("duplicates", Integer, nullable=False),
     Column("unchanged", Integer, nullable=False),
     Column("new_versions", Integer, nullable=False),
-    Column("warnings", Integer, nullable=False),
+    Column("warnings", Integer, nullable=False),  # identifier problems only
+    Column("notes", Integer, nullable=False, server_default="0"),  # other observations on rows
     Column("pack", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("authority", "category", "file_hash", name="uq_batch_content"),
@@ -134,6 +137,7 @@ records = Table(
     Column("fields", JSON, nullable=False),
     Column("extras", JSON, nullable=False),
     Column("warnings", JSON, nullable=False),
+    Column("notes", JSON),  # observations that are not identifier problems; absent before 0011
     Column("content_hash", String(32), nullable=False),
     Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
     Column("row_number", Integer, nullable=False),

@@ -98,9 +98,11 @@ async def entity_page(request: Request, key: str) -> Response:
     for listing in data["listings"]:  # evidence the public may read, and how many records are not public
         listing["public_evidence"] = [key for key in listing["evidence"] if key in public_keys]
         listing["other_evidence"] = len(listing["evidence"]) - len(listing["public_evidence"])
-    former = [n for n in data["names"] if not n["current"]]
+    former = [n for n in data["names"] if not n["current"] and n["language"] is None]
+    english = [n["name"] for n in data["names"] if n["language"] == "en"]
     return render(request, "web/public/entity.html",
-                  {"entity": data, "records": records, "former_names": former, "today": _today(request)})
+                  {"entity": data, "records": records, "former_names": former, "english_names": english,
+                   "today": _today(request)})
 
 
 @router.get("/entities/{key}/report.pdf")
