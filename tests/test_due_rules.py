@@ -27,7 +27,6 @@ from xinyong.domain.decisions import Bearing, ListingView, decide, measures_for
 from xinyong.domain.identifiers import uscc_check_character
 from xinyong.domain.listings import IllegalTransition, ListingFacts, check_transition
 from xinyong.domain.pack import PackError, load_pack
-from xinyong.domain.records import is_published, publicity_end, publicity_tier
 from xinyong.services.entities import public_file
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
@@ -199,6 +198,23 @@ def test_a_repaired_tax_listing_is_not_proposed_again(cli, tmp_path):
     assert run(cli, "evaluate", "--as-of", "2025-07-10", "--full")["proposals"] == 0
     assert run(cli, "evaluate", "--as-of", "2026-07-10")["proposals"] == 0
     assert len(listings(cli, FIRM_C)) == 1
+
+
+def test_evaluate_as_of_any_date_sees_what_qualifies_on_that_date(cli, tmp_path):
+    """A run as of another date than the last one looks at every record, not only new ones."""
+    young = resident_id("320102", dt.date(2007, 9, 16), 789)  # 18 on 16 September 2025
+    ingest(cli, write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+        ["(2025)苏0102执9号", "王五", young, "南京市玄武区人民法院", "全部未履行", GROUND_1, "2025-08-03"]]),
+        "court", "court_defaulter", 1)
+    assert run(cli, "evaluate", "--as-of", "2025-09-01")["per_list"]["court_defaulters"] == 0  # a minor
+    later = run(cli, "evaluate", "--as-of", "2025-10-01")
+    assert (later["mode"], later["per_list"]["court_defaulters"]) == ("full", 1)
+    (listing,) = listings(cli, young)
+    assert listing["proposed_on"] == "2025-10-01"
+    # as of an earlier date than the last run: nothing is proposed twice, and the run is full
+    earlier = run(cli, "evaluate", "--as-of", "2025-09-20")
+    assert (earlier["mode"], earlier["proposals"]) == ("full", 0)
+    assert run(cli, "evaluate", "--as-of", "2025-09-20")["mode"] == "incremental"
 
 
 # -- item 3: cure and the move to the serious list ----------------------------------------------------------
@@ -460,10 +476,14 @@ TYPES = {f.name: f.type for f in PACK.fields_of(PENALTY)}
     ("警告", False), ("通报批评", False), ("警告；通报批评", False), ("警告、罚款", True), ("罚款", True),
     ("", True), ("没收违法所得", True)])
 def test_a_penalty_that_is_only_a_warning_is_never_published(types, published):
+    from xinyong.domain.records import is_published
+
     assert is_published(PENALTY, {"penalty_type": types}) is published
 
 
 def test_publicity_tiers_of_2026_and_the_regime_of_2023():
+    from xinyong.domain.records import publicity_end, publicity_tier
+
     after = dt.date(2026, 5, 4)
     # general: 3-12 months, the authority's end clamped into it
     assert publicity_tier(PENALTY, after, {"penalty_type": "罚款"}, (), TYPES).code == "general"

@@ -140,8 +140,16 @@ def after_terms(c: Connection, pack: Pack, as_of: dt.date, actor: str,
 def _cure(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str, only: list[int] | None) -> int:
     """Every evidence record's latest version carries its cure date: the listing ends on the last one."""
     ended = 0
-    for (listing_id,) in c.execute(select(L.id).where(L.list_code == spec.code, L.state.in_(ACTIVE),
-                                                      *_scope(only)).order_by(L.id)).all():
+    cited, latest, newer = t.records.alias("cited"), t.records.alias("latest"), t.records.alias("newer")
+    candidates = (select(L.id).distinct()  # a listing with at least one cured evidence record
+                  .join(t.listing_evidence, E.listing_id == L.id)
+                  .join(cited, cited.c.id == E.record_id)
+                  .join(latest, latest.c.record_key == cited.c.record_key)
+                  .where(L.list_code == spec.code, L.state.in_(ACTIVE), *_scope(only),
+                         ~select(newer.c.id).where(newer.c.record_key == latest.c.record_key,
+                                                   newer.c.version > latest.c.version).exists(),
+                         latest.c.fields[spec.cured_by].as_string().is_not(None)))
+    for (listing_id,) in c.execute(candidates.order_by(L.id)).all():
         dates = []
         for e in _evidence(c, listing_id):
             value = _fields(_latest(c, e.record_key).fields).get(spec.cured_by)
@@ -160,9 +168,18 @@ def _replace(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: s
 
     annual = spec.annual_publication
     ended = 0
-    for listing_id, entity_id, effective_to in c.execute(
-            select(L.id, L.entity_id, L.effective_to).where(L.list_code == spec.code, L.state.in_(ACTIVE),
-                                                            *_scope(only)).order_by(L.id)).all():
+    cited, later = t.records.alias("cited"), t.records.alias("later")
+    link = t.record_links.c
+    year_field = annual.year_field  # type: ignore[union-attr]
+    candidates = (select(L.id, L.entity_id, L.effective_to).distinct()  # the subject has a later record
+                  .join(t.listing_evidence, E.listing_id == L.id)
+                  .join(cited, cited.c.id == E.record_id)
+                  .join(t.record_links, link.entity_id == L.entity_id)
+                  .join(later, later.c.id == link.record_id)
+                  .where(L.list_code == spec.code, L.state.in_(ACTIVE), *_scope(only),
+                         later.c.category == cited.c.category,
+                         later.c.fields[year_field].as_float() > cited.c.fields[year_field].as_float()))
+    for listing_id, entity_id, effective_to in c.execute(candidates.order_by(L.id)).all():
         evidence = _evidence(c, listing_id)
         year = _year(spec, evidence)
         rule = rule_in_force(spec, as_of)
@@ -193,8 +210,11 @@ def _move(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str,
     """In force `after_years` without cure: the listing ends and the subject is proposed for the next list."""
     move = spec.moves_to
     moved = 0
+    # a day's margin for month-end clamping; the exact date is checked below
+    latest_start = add_years(as_of, -move.after_years) + dt.timedelta(days=1)  # type: ignore[union-attr]
     for row in c.execute(select(L.id, L.entity_id, L.subject_kind, L.effective_from).where(
-            L.list_code == spec.code, L.state == "effective", *_scope(only)).order_by(L.id)).all():
+            L.list_code == spec.code, L.state == "effective", L.effective_from <= latest_start,
+            *_scope(only)).order_by(L.id)).all():
         due = add_years(row.effective_from, move.after_years)  # type: ignore[union-attr]
         if due > as_of:
             continue
