@@ -337,6 +337,23 @@ def test_a_blacklist_listing_ends_the_redlist_listing_and_blocks_new_ones(cli, t
     assert run(cli, "evaluate", "--as-of", "2025-04-01")["per_list"].get("tax_a_grade", 0) == 0
 
 
+def test_a_redlist_proposal_never_takes_effect_beside_a_blacklist_listing_in_force(cli, tmp_path):
+    register(cli, tmp_path, [(FIRM_D, "北京庚辛咨询有限公司")])
+    ingest(cli, write_csv(tmp_path / "grades.csv", GRADE_HEADERS, [
+        ["北京庚辛咨询有限公司", FIRM_D, "2024", "A", "2025-03-15"]]), "tax", "tax_grade", 1)
+    ingest(cli, write_csv(tmp_path / "penalty.csv", PENALTY_HEADERS, [
+        ["北京庚辛咨询有限公司", FIRM_D, "京市监罚〔2025〕8号", "2025-03-03", "责令关闭", ""]]), "samr", "penalty", 1)
+    run(cli, "evaluate", "--as-of", "2025-04-02")
+    (red,) = listings(cli, FIRM_D, "tax_a_grade")
+    (black,) = listings(cli, FIRM_D, "serious_dishonesty")
+    run(cli, "listing", "notify", black["id"], "--on", "2025-04-03", "--reason", "served")
+    done = run(cli, "process", "--as-of", "2025-05-06")  # one run: the window closes, the redlist is due
+    assert (done["effective"], done["excluded"]) == (1, 1), done
+    data = show(cli, red["id"])
+    assert data["state"] == "withdrawn" and data["effective_from"] is None  # never in force beside the blacklist
+    assert end_reason(cli, red["id"]) == "excluded_by_blacklist"
+
+
 def test_notice_free_lists_are_redlists_only(tmp_path):
     overlay = tmp_path / "bad.yaml"
     overlay.write_text("code: cn-bad\nversion: '0'\nextends: cn\nlists:\n  - code: abnormal_operations\n"

@@ -166,8 +166,10 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
                      object_id=str(listing_id), reason="periodic review of an open-ended listing",
                      payload={"due": review.isoformat()})
         done["reviews_due"] += 1
-    # blacklist listings that took effect above end the redlist listings they exclude
-    by_rules["excluded"] += listing_time.after_terms(c, pack, as_of, actor.name, only)["excluded"]
+    # blacklist listings that took effect above end the redlist listings they exclude; then
+    # notice-free redlist proposals take effect
+    for key, count in listing_time.after_terms(c, pack, as_of, actor.name, only).items():
+        by_rules[key] = by_rules.get(key, 0) + count
     done.update({k: v for k, v in by_rules.items() if v})  # reported when they happened
     return done
 

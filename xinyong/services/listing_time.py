@@ -99,7 +99,7 @@ def _scope(only: list[int] | None) -> list[Any]:
 
 def before_terms(c: Connection, pack: Pack, as_of: dt.date, actor: str,
                  only: list[int] | None = None) -> dict[str, int]:
-    done = {"cured": 0, "replaced": 0, "moved": 0, "excluded": 0, "effective_without_notice": 0}
+    done = {"cured": 0, "replaced": 0, "moved": 0, "excluded": 0}
     for spec in pack.lists:
         if spec.cured_by:
             done["cured"] += _cure(c, pack, spec, as_of, actor, only)
@@ -107,15 +107,22 @@ def before_terms(c: Connection, pack: Pack, as_of: dt.date, actor: str,
             done["replaced"] += _replace(c, pack, spec, as_of, actor, only)
         if spec.moves_to:
             done["moved"] += _move(c, pack, spec, as_of, actor, only)
-    done["excluded"] += after_terms(c, pack, as_of, actor, only)["excluded"]
+    done["excluded"] += _exclude(c, pack, as_of, actor, only)
+    return done
+
+
+def after_terms(c: Connection, pack: Pack, as_of: dt.date, actor: str,
+                only: list[int] | None = None) -> dict[str, int]:
+    """After notices' windows closed: the exclusions of blacklist listings that took effect,
+    then notice-free proposals (redlists) take effect, once no blacklist excludes them."""
+    done = {"excluded": _exclude(c, pack, as_of, actor, only), "effective_without_notice": 0}
     for spec in pack.lists:
         if not spec.due_process.notice_required:
             done["effective_without_notice"] += _effective_without_notice(c, pack, spec, as_of, actor, only)
     return done
 
 
-def after_terms(c: Connection, pack: Pack, as_of: dt.date, actor: str,
-                only: list[int] | None = None) -> dict[str, int]:
+def _exclude(c: Connection, pack: Pack, as_of: dt.date, actor: str, only: list[int] | None) -> int:
     """A blacklist listing in force ends, from its first day, every redlist listing it excludes."""
     ended = 0
     for spec in pack.lists:
@@ -134,7 +141,7 @@ def after_terms(c: Connection, pack: Pack, as_of: dt.date, actor: str,
             end_listing(c, pack, listing_id, starts, "excluded_by_blacklist", actor,
                         f"excluded by listing {black_id} on {spec.code}")
             ended += 1
-    return {"excluded": ended}
+    return ended
 
 
 def _cure(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str, only: list[int] | None) -> int:
@@ -246,7 +253,8 @@ def _move(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str,
 
 def _effective_without_notice(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str,
                               only: list[int] | None) -> int:
-    """A proposal on a list that needs no notice takes effect at the next `process`."""
+    """A proposal on a list that needs no notice takes effect at the next `process` (and ends
+    there too if its term is already over by then)."""
     count = 0
     for listing_id, proposed_on in c.execute(select(L.id, L.proposed_on).where(
             L.list_code == spec.code, L.state == "proposed", *_scope(only)).order_by(L.id)).all():
@@ -263,4 +271,7 @@ def _effective_without_notice(c: Connection, pack: Pack, spec: ListSpec, as_of: 
         transition(c, pack, listing_id, "effective", start, actor=actor, reason="no notice required",
                    changes={"effective_from": start, "effective_to": end, "review_due": review})
         count += 1
+        if end is not None and end <= as_of:
+            transition(c, pack, listing_id, "expired", end, actor=actor, reason="term over",
+                       changes={"ended_on": end, "end_reason": "term_expired"})
     return count
