@@ -231,6 +231,8 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON L
                           f"({result.new_versions} new versions, {result.unchanged} unchanged), "
                           f"{result.quarantined} quarantined, {result.duplicates} duplicates, "
                           f"{result.warnings} warnings", highlight=False)
+    if refused < len(files):
+        _checkpoint(engine)
     if refused:
         raise typer.Exit(1)
 
@@ -309,24 +311,59 @@ def batch_rejects(batch_id: int,
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonFlag = False) -> None:
-    """Recompute the keyed hash chain and compare its end with the head file; non-zero exit if any
-    event was altered, removed, inserted or reordered, or the newest events were deleted."""
-    from xinyong.store.audit import check as check_audit
+def audit_verify(checkpoint_file: Annotated[Optional[Path], typer.Option(
+                     "--checkpoint", help="A signed checkpoint saved earlier (`audit checkpoint -o`): "
+                                          "the chain must still hold it.")] = None,
+                 as_json: JsonFlag = False) -> None:
+    """Recompute the keyed hash chain and compare its end with the head file, then check from the store
+    itself that every audited row (batch, record version, listing and its state, key, report) has its
+    event and that no signed checkpoint is ahead of the chain; non-zero exit on any problem."""
+    from xinyong.services.integrity import verify_store
 
     engine = engine_for_work()
     with engine.connect() as c:
-        report = check_audit(c)
-    count, problem = report.events, report.problem
+        report = verify_store(c, active_pack(engine), checkpoint_file)
+    problem = report.problems[0] if report.problems else None
     if as_json:
-        print_json({"events": count, "intact": problem is None, "problem": problem}
-                   | ({"note": report.note} if report.note else {}))
+        print_json({"events": report.events, "intact": problem is None, "problem": problem}
+                   | ({"problems": report.problems} if len(report.problems) > 1 else {})
+                   | ({"note": "; ".join(report.notes)} if report.notes else {}))
     elif problem is None:
-        console.print(f"audit chain intact: {count} events", highlight=False)
-        if report.note:
-            console.print(f"  note: {report.note}", highlight=False)
+        console.print(f"audit chain intact: {report.events} events", highlight=False)
+        if report.checkpoint:
+            console.print(f"  newest signed checkpoint: seq {report.checkpoint['seq']} of {report.checkpoint['at']}, "
+                          f"key {report.checkpoint['fingerprint']}", highlight=False)
+        for note in report.notes:
+            console.print(f"  note: {note}", highlight=False)
     if problem is not None:
+        for other in report.problems[1:] if not as_json else ():
+            errors.print(f"  also: {other}", highlight=False, soft_wrap=True, markup=False)
         fail(f"audit chain broken: {problem}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(output: Annotated[Optional[Path], typer.Option(
+                         "-o", "--output", help="Also save the checkpoint as JSON here (an external anchor "
+                                                "for `audit verify --checkpoint`).")] = None,
+                     as_json: JsonFlag = False) -> None:
+    """Seal the reports issued since the last seal and sign the chain's head (Ed25519)."""
+    document = _checkpoint(engine_for_work())
+    if document is None:
+        fail("the audit chain is empty: nothing to sign yet")
+    if output is not None:
+        output.write_text(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n", encoding="utf-8")
+    if as_json:
+        print_json(document)
+    else:
+        console.print(f"checkpoint: seq {document['seq']} hash {document['hash']} key {document['fingerprint']}"
+                      + (f"; saved to {output}" if output else ""), highlight=False)
+
+
+def _checkpoint(engine: Engine) -> dict[str, Any] | None:
+    """Seal reports and sign the chain's head: after every batch, evaluation and process run."""
+    from xinyong.services.integrity import checkpoint
+
+    return checkpoint(engine, actor="cli")
 
 
 # -- resolution -----------------------------------------------------------------------------
@@ -530,6 +567,7 @@ def evaluate_command(as_of: AsOfOption = None,
     engine = engine_for_work()
     pack = active_pack(engine)
     result = evaluate(engine, pack, _day(pack, as_of, "--as-of"), full=full)
+    _checkpoint(engine)
     if as_json:
         print_json(result.as_dict())
     else:
@@ -545,7 +583,9 @@ def process_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(process(engine, pack, _day(pack, as_of, "--as-of")), as_json)
+    outcome = process(engine, pack, _day(pack, as_of, "--as-of"))
+    _checkpoint(engine)
+    _print_outcome(outcome, as_json)
 
 
 @listing_app.command("list")
