@@ -77,9 +77,10 @@ def records_digest(connection: Connection, batch_id: int,
     are versions made later by due process (a correction keeps its batch)."""
     r = t.records.c
     digest, count = hashlib.sha256(), 0
-    rows = connection.execution_options(yield_per=5000).execute(
+    rows = connection.execute(
         select(r.record_key, r.version, r.status, r.subject_name, r.subject_kind, r.subject_code, r.decision_date,
-               r.content_hash, r.fields).where(r.batch_id == batch_id).order_by(r.record_key, r.version))
+               r.content_hash, r.fields).where(r.batch_id == batch_id).order_by(r.record_key, r.version)
+        .execution_options(yield_per=5000))
     for row in rows:
         if (row.record_key, row.version) in excluded:
             continue
@@ -153,8 +154,8 @@ class _Events:
 def _read_events(connection: Connection, wanted_seqs: set[int]) -> _Events:
     e = t.audit_events.c
     out = _Events()
-    rows = connection.execution_options(yield_per=5000).execute(
-        select(e.seq, e.hash, e.action, e.object_type, e.object_id, e.payload).order_by(e.seq))
+    rows = connection.execute(select(e.seq, e.hash, e.action, e.object_type, e.object_id, e.payload)
+                              .order_by(e.seq).execution_options(yield_per=5000))
     for row in rows:
         out.last_seq = row.seq
         if row.seq in wanted_seqs:
