@@ -837,7 +837,7 @@ def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
 # -- screening, keys, serving ----------------------------------------------------------------------
 
 authority_app = typer.Typer(help="Authorities: API keys for screening, submitting and operating.", no_args_is_help=True)
-key_app = typer.Typer(help="API keys: issue (shown once), list, revoke.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys: issue (shown once), list, rotate, revoke.", no_args_is_help=True)
 authority_app.add_typer(key_app, name="key")
 app.add_typer(authority_app, name="authority")
 
@@ -849,23 +849,47 @@ def key_create(authority: Annotated[str, typer.Argument(help="The pack's authori
                rate: Annotated[float, typer.Option("--rate", help="Requests per second allowed.")] = 50.0,
                burst: Annotated[int, typer.Option("--burst", help="Requests allowed at once above the rate.")] = 100,
                label: Annotated[Optional[str], typer.Option(help="What the key is for.")] = None,
+               expires: Annotated[Optional[str], typer.Option(
+                   "--expires", help="Last day the key works (YYYY-MM-DD, the pack's calendar); default: "
+                                     "until revoked.")] = None,
                as_json: JsonFlag = False) -> None:
     """Issue an API key. The key is printed once; only its hash is stored."""
     from xinyong.services.keys import KeyError_, create_key
 
     engine = engine_for_work()
     wanted = [part.strip() for scope in scopes for part in scope.split(",") if part.strip()]
+    last_day = parse_day(expires, "--expires")
     try:
         secret, stored = create_key(engine, active_pack(engine), authority, wanted, rate_per_second=rate,
-                                    burst=burst, label=label)
+                                    burst=burst, label=label, expires=last_day)
     except KeyError_ as exc:
         fail(str(exc))
+    _show_key(secret, stored, as_json)
+
+
+def _show_key(secret: str, stored: dict[str, Any], as_json: bool) -> None:
+    """The new key, once: its secret on a line of its own, as one token."""
     if as_json:
         print_json({"key": secret, **stored})
         return
-    console.print(f"key {stored['id']} for {authority} ({', '.join(stored['scopes'])}), "
-                  f"{rate:g}/s burst {burst}. Shown once, keep it now:", highlight=False)
-    console.print(secret, highlight=False, markup=False)
+    until = f", until {stored['expires_at']:%Y-%m-%d %H:%M} UTC" if stored.get("expires_at") else ""
+    console.print(f"key {stored['id']} for {stored['authority']} ({', '.join(stored['scopes'])}), "
+                  f"{stored['rate_per_second']:g}/s burst {stored['burst']}{until}. Shown once, keep it now:",
+                  highlight=False)
+    console.print(secret, highlight=False, markup=False, soft_wrap=True)
+
+
+@key_app.command("rotate")
+def key_rotate(key_id: int, as_json: JsonFlag = False) -> None:
+    """Replace a key by a new one with the same authority, scopes, limits and expiry; the old one is
+    revoked at once. The new key is printed once."""
+    from xinyong.services.keys import KeyError_, rotate_key
+
+    try:
+        secret, stored = rotate_key(engine_for_work(), key_id)
+    except KeyError_ as exc:
+        fail(str(exc))
+    _show_key(secret, stored, as_json)
 
 
 @key_app.command("list")
@@ -877,10 +901,11 @@ def key_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "revoked")
+    table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "expires", "revoked")
     for r in rows:
         table.add_row(str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
-                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["revoked_at"] or ""))
+                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["expires_at"] or ""),
+                      str(r["revoked_at"] or ""))
     console.print(table)
 
 

@@ -355,6 +355,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         key = service.keys.get(secret_hash(x_api_key))
         if key is None:
             raise ApiError(401, "invalid_key", "unknown or revoked API key")
+        if key.expired():
+            raise ApiError(401, "expired_key", "this API key has expired; ask for a new one")
         wait = service.allow_rate(key)
         if wait is not None:
             raise ApiError(429, "rate_limited", f"rate limit of {key.rate_per_second:g}/s exceeded",

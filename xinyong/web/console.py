@@ -321,7 +321,7 @@ def _own_batch(request: Request, operator: Operator, batch_id: int) -> dict[str,
         batch = batch_row(service_of(request).engine, batch_id)
     except BatchNotFound:
         raise WebError(404, "not found") from None
-    if not operator.operates and batch["authority"] != operator.authority:
+    if batch["authority"] != operator.authority:  # an operate key too sees only its authority's batches
         raise WebError(404, "not found")
     return batch
 
@@ -331,8 +331,7 @@ async def batches(request: Request) -> Response:
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
-    rows = await asyncio.to_thread(list_batches, service_of(request).engine,
-                                   authority=None if operator.operates else operator.authority)
+    rows = await asyncio.to_thread(list_batches, service_of(request).engine, authority=operator.authority)
     return _page(request, "batches.html", operator, {"batches": rows})
 
 
@@ -370,7 +369,7 @@ async def review(request: Request) -> Response:
     if operator is None:
         return _signed_out(request)
     _need_operate(operator)
-    queue = await asyncio.to_thread(review_queue, service_of(request).engine)
+    queue = await asyncio.to_thread(review_queue, service_of(request).engine, operator.authority)
     for item in queue[:200]:
         item["record_key"] = mask_record_key(item["record_key"])
         item["subject_code"] = _masked_code(item["subject_code"])
@@ -393,7 +392,7 @@ async def review_decide(request: Request, record_id: int) -> Response:
     service = service_of(request)
     try:
         outcome = await asyncio.to_thread(judge, service.engine, service.pack, record_id, verdict, entity_key=entity,
-                                          actor=operator.actor, reason=reason)
+                                          actor=operator.actor, reason=reason, authority=operator.authority)
     except ResolveError as exc:
         flash(request, "bad", str(exc))
         return redirect("/console/review")
