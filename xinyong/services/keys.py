@@ -68,14 +68,14 @@ def check_scopes(pack: Pack, authority: str, scopes: list[str]) -> list[str]:
         base, _, category = scope.partition(":")
         if base not in BASE_SCOPES or (category and base != "submit"):
             raise KeyError_(f"unknown scope {scope!r}; scopes are: {', '.join(BASE_SCOPES)}, submit:CATEGORY")
-        if base == "submit" and category and category not in competences:
-            raise KeyError_(f"{authority} is not competent for {category!r}; it may submit: "
-                            f"{', '.join(competences) or 'nothing'}")
         if base in ("submit", "operate") and not competences:
             # a consumer of screening (a bank, a trading centre) has no records of its own to submit,
             # review or decide on
             raise KeyError_(f"{authority} has no competences in the pack: it may not {base}; "
                             "give it screen or read_restricted")
+        if base == "submit" and category and category not in competences:
+            raise KeyError_(f"{authority} is not competent for {category!r}; it may submit: "
+                            f"{', '.join(competences)}")
     return sorted(set(scopes))
 
 
