@@ -270,6 +270,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(service.load)
+        for job_id, outcome in await asyncio.to_thread(jobs.recover_jobs, engine):  # workers of a previous run
+            log.warning("screening job %s: worker gone, %s", job_id, outcome)
         service.log.start()
         stop = asyncio.Event()
 
