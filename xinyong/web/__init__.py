@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xinyong.web.common import STATIC, ServerSessions, WebError, render
+from xinyong.web.common import STATIC, ClientRateLimit, ServerSessions, WebError, render, reports_per_minute
 
 log = logging.getLogger("xinyong.web")
 
@@ -79,6 +79,7 @@ def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
     from xinyong.web import console, portal, public
 
     app.add_middleware(ServerSessions, engine=service.engine, https_only=https_only)
+    service.report_limit = ClientRateLimit(reports_per_minute())
 
     app.add_middleware(SecurityHeaders)  # added last: outermost, around the session middleware
 

@@ -16,12 +16,16 @@ Every state-changing form carries a per-session CSRF token (`require_csrf`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import hashlib
 import io
 import json
 import logging
+import math
+import os
 import secrets
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -356,6 +360,54 @@ def _cookie(scope: Any, name: str) -> str | None:
                 if cookie_name == name and cookie_value:
                     return cookie_value[:100]
     return None
+
+
+# -- anonymous report downloads: a limit per client --------------------------------------------------------
+
+REPORTS_PER_MINUTE_ENV = "XINYONG_REPORTS_PER_MINUTE"
+REPORTS_PER_MINUTE = 10
+WINDOW_SECONDS = 60.0
+MAX_CLIENTS = 100_000  # above this, clients quiet for a whole window are forgotten
+
+
+def reports_per_minute() -> int:
+    """`XINYONG_REPORTS_PER_MINUTE` (default 10): anonymous credit reports a client may fetch a minute;
+    0 turns the limit off."""
+    raw = os.environ.get(REPORTS_PER_MINUTE_ENV, "").strip()
+    if not raw:
+        return REPORTS_PER_MINUTE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{REPORTS_PER_MINUTE_ENV}={raw!r}: expected a whole number of reports a minute") from None
+    if value < 0:
+        raise ValueError(f"{REPORTS_PER_MINUTE_ENV}={raw!r}: expected 0 (no limit) or more")
+    return value
+
+
+class ClientRateLimit:
+    """At most `per_window` requests per client in any `window` seconds (a sliding log per client)."""
+
+    def __init__(self, per_window: int, window: float = WINDOW_SECONDS):
+        self.per_window, self.window = per_window, window
+        self.seen: dict[str, collections.deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, client: str) -> int | None:
+        """None when allowed (and counted); else the whole seconds until the client may ask again."""
+        if self.per_window <= 0:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            if len(self.seen) > MAX_CLIENTS:
+                self.seen = {k: v for k, v in self.seen.items() if v and now - v[-1] < self.window}
+            times = self.seen.setdefault(client, collections.deque())
+            while times and now - times[0] >= self.window:
+                times.popleft()
+            if len(times) >= self.per_window:
+                return max(1, math.ceil(times[0] + self.window - now))
+            times.append(now)
+            return None
 
 
 # -- CSRF ------------------------------------------------------------------------------------------------
