@@ -366,6 +366,74 @@ def _checkpoint(engine: Engine) -> dict[str, Any] | None:
     return checkpoint(engine, actor="cli")
 
 
+# -- backup, restore, moving a store ------------------------------------------------------------
+
+store_app = typer.Typer(help="Moving a store between engines.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@app.command("backup")
+def backup_command(folder: Annotated[Path, typer.Argument(help="A new or empty folder for the backup.")],
+                   as_json: JsonFlag = False) -> None:
+    """Back the store up: the database (SQLite online backup, or pg_dump), the audit head, uploaded files.
+    Never the audit key or the checkpoint signing key: keep those apart."""
+    from xinyong.services.backup import BackupError, backup
+
+    engine = engine_for_work()
+    try:
+        manifest = backup(engine, folder)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(manifest)
+        return
+    head = manifest["head"]
+    console.print(f"backup of {engine.url.render_as_string(hide_password=True)} in {folder}: "
+                  f"{manifest['database']}, audit head {head['seq'] if head else 'none'}; "
+                  "the audit and signing keys are not in it", highlight=False)
+
+
+@app.command("restore")
+def restore_command(folder: Annotated[Path, typer.Argument(help="A folder written by `xinyong backup`.")],
+                    audit_key: Annotated[Optional[Path], typer.Option(
+                        "--audit-key", help="The store's audit key file (backups never hold it).")] = None,
+                    signing_key: Annotated[Optional[Path], typer.Option(
+                        "--signing-key", help="The checkpoint signing key (default: beside --audit-key).")] = None,
+                    force: Annotated[bool, typer.Option("--force", help="Replace a store that is not empty.")] = False,
+                    as_json: JsonFlag = False) -> None:
+    """Restore a backup into the store given by --db (empty, unless --force); then `xinyong audit verify`."""
+    from xinyong.services.backup import BackupError, restore
+
+    try:
+        manifest = restore(database_url(State.db_url), folder, audit_key=audit_key, signing_key=signing_key,
+                           force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(manifest)
+        return
+    console.print(f"restored {folder} ({manifest['created_at']}) into "
+                  f"{make_url(database_url(State.db_url)).render_as_string(hide_password=True)}", highlight=False)
+
+
+@store_app.command("copy")
+def store_copy(to: Annotated[str, typer.Option("--to", help="An empty PostgreSQL database: postgresql://...")],
+               as_json: JsonFlag = False) -> None:
+    """Copy this SQLite store (--db) into PostgreSQL: every table, the audit chain, its key and head."""
+    from xinyong.services.backup import BackupError, copy_store
+
+    try:
+        copied = copy_store(engine_for_work(), to)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(copied)
+        return
+    console.print(f"copied {sum(copied.values())} rows in {len(copied)} tables to "
+                  f"{make_url(database_url(to)).render_as_string(hide_password=True)}; "
+                  "check it with `xinyong --db URL audit verify`", highlight=False)
+
+
 # -- resolution -----------------------------------------------------------------------------
 
 @app.command("resolve")
