@@ -255,7 +255,7 @@ LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "title": "Rapport d'informations publiques de crédit", "report_date": "Date du rapport",
         "issued_at": "Délivré le", "code": "Code de vérification", "verify_at": "Vérification",
-        "checkpoint": "Point de contrôle signé du journal d'audit",
+        "checkpoint": "Point de contrôle signé de l'audit",
         "page": "Page {page} sur {pages}",
         "subject": "Sujet",
         "identity": "1. Identité", "name": "Dénomination", "former_names": "Anciennes dénominations",
