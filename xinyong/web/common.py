@@ -226,6 +226,9 @@ def current_operator(request: Request) -> dict[str, Any] | None:
 
 
 def sign_out(request: Request) -> None:
+    """End the session: its row is deleted, and whatever the answer keeps (a flash message) goes
+    under a new id, so the old cookie, or a copy of it, opens nothing."""
+    request.scope[ROTATE_SESSION] = True
     _session(request).clear()
 
 

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import STATES
+from xinyong.domain.pack import PackError
 from xinyong.domain.records import FileRefused
 from xinyong.services.batches import BatchNotFound, batch_row, list_batches, quarantine_count, quarantine_rows, rejects_csv
 from xinyong.services.due_process import (
@@ -92,9 +93,20 @@ async def _operator(request: Request) -> Operator | None:
     if signed is None:
         return None
     operator = await asyncio.to_thread(active_operator, service_of(request).engine, signed["key_id"])
+    if operator is not None and not _competent(service_of(request).pack, operator.authority):
+        # a key issued before `authority key create` refused operate and submit to an authority with
+        # no competences (a consumer of screening): it opens nothing here
+        operator = None
     if operator is None:
         sign_out(request)
     return operator
+
+
+def _competent(pack: Any, authority: str) -> bool:
+    try:
+        return bool(pack.authority(authority).competences)
+    except PackError:
+        return False
 
 
 def _signed_out(request: Request) -> Response:
