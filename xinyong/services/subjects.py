@@ -19,7 +19,7 @@ import secrets
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import add_months
@@ -121,7 +121,8 @@ def redeem_credential(engine: Engine, secret: str) -> str:
 
 
 def revoke_credentials(engine: Engine, code: str, *, actor: str = "cli", reason: str | None = None) -> int:
-    """Revoke every unused credential of an entity; returns how many."""
+    """Revoke every unused credential of an entity and end its portal sessions; returns how many
+    credentials."""
     s = t.subject_credentials.c
     with engine.begin() as c:
         entity_id = find_entity_id(c, code)
@@ -129,9 +130,11 @@ def revoke_credentials(engine: Engine, code: str, *, actor: str = "cli", reason:
             raise CredentialError(f"no entity with key or identifier {code!r}")
         count = c.execute(update(t.subject_credentials).where(
             s.entity_id == entity_id, s.used_at.is_(None), s.revoked_at.is_(None)).values(revoked_at=_now())).rowcount
-        if count:
+        # the sessions its used credentials opened end at once: a copied cookie stops working
+        sessions = c.execute(delete(t.web_sessions).where(t.web_sessions.c.subject_entity_id == entity_id)).rowcount
+        if count or sessions:
             append_event(c, actor=actor, action="subject.credentials_revoked", object_type="entity",
-                         object_id=str(entity_id), reason=reason, payload={"count": count})
+                         object_id=str(entity_id), reason=reason, payload={"count": count, "sessions_ended": sessions})
     return count
 
 
