@@ -63,7 +63,7 @@ PENALTIES: dict[str, tuple[str, str, str, str, str]] = {
     "P05": ("北京市华信科技有限公司", "", "", "", ""),                  # 北京市 for 北京
     "P06": ("北京华信电子有限公司", "", "", "", ""),                    # former name
     "P07": ("上海华信科技有限公司", "", "", "", ""),                    # A's name, in another place
-    "P08": ("宏远建筑工程公司", C_MISTYPED, "", "", ""),                # mistyped code + close name
+    "P08": ("宏远建筑工程", C_MISTYPED, "", "", ""),                    # mistyped code + name without legal form
     "P09": ("杭州安得信息技术有限公司", "", "", "", ""),                # one-character typo
     "P10": ("成都瑞糠食品贸易有限公司", "", "", "", ""),                # one-character typo
     "P11": ("西安云帆文化传媒有限公司", "", "", "", ""),                # unrelated
