@@ -2,6 +2,7 @@
 
     python bench/resolve.py           # full: FEBRL4, then 1,000,000 records against 200,000 entities
     python bench/resolve.py --quick   # smoke test: FEBRL4, then 50,000 records against 5,000 entities
+    python bench/resolve.py --parts evalset,febrl   # accuracy only (~1 min), no scale run
 
 (a) FEBRL4 (5,000 + 5,000 person records, 5,000 true links), the three linkers in one run:
 
@@ -32,12 +33,20 @@ the same run, the floor: a DuckDB hash join of the same N codes to the register'
 the code alone. Then `xinyong resolve` end to end on a copy of the store (all ingested records,
 subprocess wall time), and its precision/recall/F1 against the demo's truth.csv.
 
+(c) The independent evaluation set (bench/evalset: real firm names from the Shenzhen Stock
+Exchange's list, a register and penalty files of its own, written apart from the demo). A fresh
+SQLite store: `xinyong init`, `ingest` of every file, `resolve`, `links export`. Every penalty
+record is scored against truth.csv from the export alone (a record in review has an empty
+entity_key): precision, recall, F1 and the review share, and per kind of record how many were
+linked right, linked to another register entity, left in review, or given a new entity.
+
 Prints a table and writes bench/out/resolve.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import logging
@@ -67,6 +76,8 @@ TARGET_SECONDS = 120.0  # load_index + Resolver.decide over 1,000,000 records
 # FEBRL adapter: evidence added to `score` (names, soc_sec_id as a code), like its legal-rep lift
 DOB_SAME, DOB_NEAR, ADDRESS_SAME, ADDRESS_MIN_RATIO = 0.15, 0.10, 0.10, 80
 SPLINK_THRESHOLD = 0.9
+# issue 11's targets on the independent set, scored from `links export`
+EVALSET_PRECISION, EVALSET_F1, EVALSET_REVIEW_SHARE = 0.995, 0.98, 0.03
 
 
 def _rules(resolution: Any) -> Any:
@@ -242,6 +253,91 @@ def run_febrl() -> dict:
         seconds = time.perf_counter() - started
         runs[key] = {"label": label, "seconds": seconds, **_metrics(predicted, truth), **details}
     return {"records_a": len(a), "records_b": len(b), "true_links": len(truth), "runs": runs}
+
+
+# -- (c) the independent evaluation set -------------------------------------------------------
+
+EVALSET = ROOT / "evalset" / "data"
+EVALSET_FILES = [("register_utf8.csv", "registration"), ("register_gb18030.csv", "registration"),
+                 ("penalties_samr.csv", "penalty"), ("penalties_env.csv", "penalty"), ("penalties_tax.csv", "penalty")]
+EVALSET_KINDS = ["exact_code", "missing_code", "typo_code", "wrong_code", "traditional", "homophone", "legal_form",
+                 "place", "former_name", "branch", "twin", "absent"]
+
+
+def score_export(export: Path, truth: Path, register_keys: set[str]) -> dict:
+    """Precision, recall, F1 and review share of `links export` against truth.csv.
+
+    A record counts as linked when its entity_key is a register entity; an empty entity_key is a
+    record in review; any other key is a new entity made by resolution. For a record whose truth
+    is "absent" the right outcome is a new entity; a register link is a false positive.
+    """
+    with export.open(encoding="utf-8-sig", newline="") as handle:
+        links = {row["record_key"]: row["entity_key"] for row in csv.DictReader(handle)}
+    with truth.open(encoding="utf-8", newline="") as handle:
+        expected = list(csv.DictReader(handle))
+    tp = fp = fn = review = missing = 0
+    kinds: dict[str, Counter] = {}
+    for row in expected:
+        want = row["entity_key"]
+        got = links.get(row["record_key"])
+        k = kinds.setdefault(row["kind"], Counter())
+        k["records"] += 1
+        if got is None:
+            missing += 1
+            k["missing"] += 1
+            fn += want != "absent"
+            continue
+        linked = got in register_keys
+        if not got:
+            review += 1
+            k["review"] += 1
+        elif linked and got == want:
+            k["right"] += 1
+        elif linked:
+            k["wrong"] += 1
+        elif want == "absent":
+            k["right"] += 1
+        else:
+            k["new_entity"] += 1
+        if linked:
+            tp += got == want
+            fp += got != want
+        fn += want != "absent" and got != want
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"records": len(expected), "precision": precision, "recall": recall, "f1": f1,
+            "true_positives": tp, "false_positives": fp, "false_negatives": fn, "in_review": review,
+            "review_share": review / len(expected), "not_in_export": missing,
+            "by_kind": {kind: dict(kinds[kind]) for kind in EVALSET_KINDS if kind in kinds}
+                       | {kind: dict(v) for kind, v in kinds.items() if kind not in EVALSET_KINDS}}
+
+
+def run_evalset(folder: Path) -> dict:
+    """The evaluation set through init, ingest, resolve and links export, on a fresh SQLite store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "evalset.db"
+    for stale in folder.glob("evalset.db*"):
+        stale.unlink()
+    manifest = json.loads((EVALSET / "manifest.json").read_text(encoding="utf-8"))
+    base = [sys.executable, "-m", "xinyong", "--db", f"sqlite:///{db}"]
+    _cli(base + ["init", "--pack", "cn"])
+    ingested = {}
+    for file, category in EVALSET_FILES:
+        result = json.loads(_cli(base + ["ingest", str(EVALSET / file), "--authority",
+                                         manifest["files"][file]["authority"], "--category", category, "--json"]))
+        ingested[file] = {k: result[k] for k in ("rows", "accepted", "quarantined", "warnings")}
+    started = time.perf_counter()
+    resolved = json.loads(_cli(base + ["resolve", "--json"]))
+    seconds = time.perf_counter() - started
+    export = folder / "links.csv"
+    _cli(base + ["links", "export", "-o", str(export)])
+    with (EVALSET / "entities.csv").open(encoding="utf-8", newline="") as handle:
+        register_keys = {row["entity_key"] for row in csv.DictReader(handle) if row["in_register"] == "1"}
+    scored = score_export(export, EVALSET / "truth.csv", register_keys)
+    passed = {"evalset_precision": scored["precision"] >= EVALSET_PRECISION, "evalset_f1": scored["f1"] >= EVALSET_F1,
+              "evalset_review_share": scored["review_share"] <= EVALSET_REVIEW_SHARE}
+    return {"ingested": ingested, "resolve": resolved, "resolve_seconds": seconds, **scored, "passed": passed}
 
 
 # -- (b) scale --------------------------------------------------------------------------------
@@ -420,43 +516,82 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="register 5,000 entities, 50,000 records")
     parser.add_argument("--workdir", type=Path, help="keep the demo and store here, and reuse them when present")
+    parser.add_argument("--parts", default="febrl,evalset,scale",
+                        help="comma-separated runs among febrl, evalset, scale (default: all three)")
     parser.add_argument("--worker-decide", nargs=2, metavar=("DB", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_decide:
         decide_worker(Path(args.worker_decide[0]), int(args.worker_decide[1]))
         return
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - {"febrl", "evalset", "scale"}:
+        parser.error(f"--parts: choose among febrl, evalset, scale (got {args.parts!r})")
     sizes = QUICK if args.quick else FULL
     load_before = os.getloadavg()
 
-    febrl = run_febrl()
+    febrl = run_febrl() if "febrl" in parts else None
 
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="xinyong-bench-resolve-"))
     folder.mkdir(parents=True, exist_ok=True)
+    evalset = scale = None
     try:
-        prepared = prepare_store(folder / f"e{sizes['entities']}", sizes["entities"])
-        db = folder / f"e{sizes['entities']}" / "store.db"
-        stored = len(read_subjects(db))
-        print(f"Resolver.decide on {sizes['records']:,} records sampled from {stored:,} ingested ...", flush=True)
-        decide = run_decide(db, sizes["records"])
-        print("DuckDB hash join on the code ...", flush=True)
-        floor = run_duckdb_floor(db, sizes["records"])
-        print("xinyong resolve end to end on every ingested record (register rows included) ...", flush=True)
-        end_to_end = run_end_to_end(db.parent, db, db.parent / "demo" / "truth.csv")
+        if "evalset" in parts:
+            print("independent evaluation set (bench/evalset): init, ingest, resolve, links export ...", flush=True)
+            evalset = run_evalset(folder / "evalset")
+        if "scale" in parts:
+            scale = run_scale(folder, sizes)
     finally:
         if args.workdir is None:
             shutil.rmtree(folder, ignore_errors=True)
 
     load_after = os.getloadavg()
-    n, entities = sizes["records"], sizes["entities"]
-    target = TARGET_SECONDS * n / FULL["records"]
-    ok = decide["total_seconds"] <= target
-    runs = febrl["runs"]
-    ours = runs["ours"]
-
     print()
-    print(f"resolve benchmark ({'quick' if args.quick else 'full'}): {os.cpu_count()} CPUs, "
+    print(f"resolve benchmark ({'quick' if args.quick else 'full'}; {', '.join(sorted(parts))}): {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
           f"1-min load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end")
+    report = {
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full", "parts": sorted(parts),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_before": load_before, "load_average_after": load_after},
+        "targets": {}, "passed": {},
+    }
+    if febrl is not None:
+        print_febrl(febrl)
+        report["febrl4"] = febrl
+    if evalset is not None:
+        print_evalset(evalset)
+        report["evalset"] = evalset
+        report["targets"] |= {"evalset_precision": EVALSET_PRECISION, "evalset_f1": EVALSET_F1,
+                              "evalset_review_share": EVALSET_REVIEW_SHARE}
+        report["passed"] |= evalset["passed"]
+    if scale is not None:
+        target, ok = print_scale(scale, sizes)
+        report["scale"] = scale
+        report["targets"]["load_index_plus_decide_seconds"] = target
+        report["passed"]["load_index_plus_decide"] = ok
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nwritten {OUT.relative_to(ROOT.parent)}")
+
+
+def run_scale(folder: Path, sizes: dict) -> dict:
+    prepared = prepare_store(folder / f"e{sizes['entities']}", sizes["entities"])
+    db = folder / f"e{sizes['entities']}" / "store.db"
+    stored = len(read_subjects(db))
+    print(f"Resolver.decide on {sizes['records']:,} records sampled from {stored:,} ingested ...", flush=True)
+    decide = run_decide(db, sizes["records"])
+    print("DuckDB hash join on the code ...", flush=True)
+    floor = run_duckdb_floor(db, sizes["records"])
+    print("xinyong resolve end to end on every ingested record (register rows included) ...", flush=True)
+    end_to_end = run_end_to_end(db.parent, db, db.parent / "demo" / "truth.csv")
+    return {"entities": sizes["entities"], "records": sizes["records"], "ingested_records": stored,
+            "prepared": prepared, "decide": decide, "duckdb_floor": floor, "end_to_end": end_to_end}
+
+
+def print_febrl(febrl: dict) -> None:
+    runs = febrl["runs"]
+    ours = runs["ours"]
     print()
     print(f"(a) FEBRL4: {febrl['records_a']:,} + {febrl['records_b']:,} person records, "
           f"{febrl['true_links']:,} true links")
@@ -471,6 +606,34 @@ def main() -> None:
         print(f"{'(1) vs ' + run['label'][:run['label'].index(')') + 1]:<52}F1 {ours['f1'] - run['f1']:+.4f}   "
               f"seconds (1)/{run['label'][1:run['label'].index(')')]} = {ours['seconds'] / run['seconds']:.2f}")
 
+
+def print_evalset(ev: dict) -> None:
+    print()
+    penalties = sum(v["accepted"] for k, v in ev["ingested"].items() if k.startswith("penalties"))
+    registered = sum(v["accepted"] for k, v in ev["ingested"].items() if k.startswith("register"))
+    print(f"(c) independent evaluation set: {registered:,} register rows, {penalties:,} penalty records "
+          f"({ev['records']:,} in truth.csv); resolve {ev['resolve_seconds']:.1f} s")
+    print(f"{'record kind':<16}{'records':>8}{'right':>8}{'wrong':>7}{'review':>8}{'new entity':>11}")
+    for kind, k in ev["by_kind"].items():
+        print(f"{kind:<16}{k.get('records', 0):>8,}{k.get('right', 0):>8,}{k.get('wrong', 0):>7,}"
+              f"{k.get('review', 0):>8,}{k.get('new_entity', 0):>11,}")
+    print("    right: linked to the true register entity (for `absent`: a new entity); wrong: linked to another "
+          "register entity")
+    print(f"{'links export vs truth.csv':<52}precision {ev['precision']:.4f}  recall {ev['recall']:.4f}  "
+          f"F1 {ev['f1']:.4f}  review share {ev['review_share']:.1%}")
+    print(f"{'targets':<52}precision >= {EVALSET_PRECISION} {_verdict(ev['passed']['evalset_precision'])}, "
+          f"F1 >= {EVALSET_F1} {_verdict(ev['passed']['evalset_f1'])}, "
+          f"review share <= {EVALSET_REVIEW_SHARE:.0%} {_verdict(ev['passed']['evalset_review_share'])}")
+    if ev["not_in_export"]:
+        print(f"    {ev['not_in_export']} records of truth.csv are missing from links export (counted as not linked)")
+
+
+def print_scale(scale: dict, sizes: dict) -> tuple[float, bool]:
+    n, entities = sizes["records"], sizes["entities"]
+    decide, floor, end_to_end = scale["decide"], scale["duckdb_floor"], scale["end_to_end"]
+    stored = scale["ingested_records"]
+    target = TARGET_SECONDS * n / FULL["records"]
+    ok = decide["total_seconds"] <= target
     print()
     print(f"(b) scale: {n:,} records (sampled with replacement from {stored:,} ingested demo records) "
           f"against {entities:,} register entities ({decide['entities_in_index']:,} in the index)")
@@ -497,21 +660,7 @@ def main() -> None:
     ev = end_to_end["evaluation"]
     print(f"{'end to end vs truth.csv':<52}precision {ev['precision']:.4f}  recall {ev['recall']:.4f}  "
           f"F1 {ev['f1']:.4f}")
-
-    report = {
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "mode": "quick" if args.quick else "full",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "load_average_before": load_before, "load_average_after": load_after},
-        "febrl4": febrl,
-        "scale": {"entities": entities, "records": n, "ingested_records": stored, "prepared": prepared,
-                  "decide": decide, "duckdb_floor": floor, "end_to_end": end_to_end},
-        "targets": {"load_index_plus_decide_seconds": target},
-        "passed": {"load_index_plus_decide": ok},
-    }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"\nwritten {OUT.relative_to(ROOT.parent)}")
+    return target, ok
 
 
 if __name__ == "__main__":
