@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from rapidfuzz.fuzz import ratio
 
 from xinyong.domain.linkage import LinkageModel
-from xinyong.domain.names import normalise_name, sound_key, sounds_alike
+from xinyong.domain.names import normalise_name, readings, sounds_alike
 from xinyong.domain.pack import NameRulesSpec
 
 NAME_LEVELS = ("exact", "homophone", "near", "short", "fair", "other")
@@ -47,8 +47,14 @@ STARTING_MODEL = LinkageModel(
        "address": {"same": 5e-4, "different": 0.9995},
        "code": {"near": 1e-4}},
     prior=0.05)
-# An uncorroborated near name scores at most this: above `review`, below `auto_link`.
+# What a name alone can reach, whatever the learned weights say: a near name (a homophone, one
+# character, a short name) without evidence about the firm itself waits for a person (above the
+# pack's `review`, below its `auto_link`); a name that shares little more than an industry word
+# ("fair") is not near (below `review`: with evidence, a person looks); an unrelated name is
+# never a candidate, even when a common legal representative's name agrees.
 UNCONFIRMED_CAP = 0.9
+FAIR_CAP, FAIR_CORROBORATED_CAP = 0.7, 0.9
+UNRELATED_CAP = 0.5
 NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` and `fair` levels
 
 
@@ -60,6 +66,9 @@ class NameParts:
     branch: str | None  # the branch part (上海分公司), None for a head office or sole entity
     places: tuple[str, ...] = ()  # division codes of the most specific place named
     full: str = field(default="", compare=False)  # the whole normalised name: an exact full name beats a normalised match
+    # the name without legal form or branch, places kept: compared when a place was not
+    # recognised on one side (a variant character in it, 寜波 for 宁波)
+    written: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
@@ -180,7 +189,8 @@ class NameAnalyser:
         if branch:  # 上海分公司 and 上海市分公司 are the same branch
             at, _, outer_branch = self._leading_places(branch)
             branch = (outer_branch + branch[at:]) if at and outer_branch else branch
-        return NameParts(core, legal_form, region, branch, places, full)
+        written = self._strip_form(full[:len(full) - len(branch)] if branch else full)[0]
+        return NameParts(core, legal_form, region, branch, places, full, written)
 
     def _strip_form(self, text: str) -> tuple[str, str | None]:
         for variant, canonical in self.forms:
@@ -221,11 +231,10 @@ def bigrams(text: str) -> set[str]:
 
 
 def sound_bigrams(text: str) -> set[str]:
-    """Bigrams of syllables: a homophone typo shares them with the right name."""
-    syllables = sound_key(text)
-    if len(syllables) < 2:
-        return {"".join(syllables)} if syllables else set()
-    return {syllables[i] + "-" + syllables[i + 1] for i in range(len(syllables) - 1)}
+    """Bigrams of syllables, every reading of a polyphone (强: qiang, jiang): a homophone typo shares them."""
+    if len(text) < 2:
+        return set(readings(text)) if text else set()
+    return {f"{x}-{y}" for i in range(len(text) - 1) for x in readings(text[i]) for y in readings(text[i + 1])}
 
 
 def code_is_near(given: str, known: str) -> bool:
@@ -295,12 +304,14 @@ def name_level(a: str, b: str) -> tuple[str, float]:
 _RANK = {level: i for i, level in enumerate(NAME_LEVELS)}
 
 
-def name_similarity(subject: NameParts, profile: Profile) -> float:
-    """The best edit similarity of a name to any of an entity's names (cores, then whole names)."""
-    best = 0.0
-    for name in profile.names:
-        best = max(best, ratio(subject.core, name.core) / 100, ratio(subject.full, name.full) / 100)
-    return best
+def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
+    """Cores compared; when one side has no recognised place, the names as written too."""
+    level, similarity = name_level(a.core, b.core)
+    if level != "exact" and bool(a.places) != bool(b.places) and a.written and b.written:
+        written = name_level(a.written, b.written)
+        if (-_RANK[written[0]], written[1]) > (-_RANK[level], similarity):
+            return written
+    return level, similarity
 
 
 def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], dict[str, object]] | None:
@@ -311,14 +322,14 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
             continue
         if subject.name.branch and ratio(subject.name.branch, name.branch) < 90:
             continue
-        level, similarity = name_level(subject.name.core, name.core)
+        level, similarity = _closest(subject.name, name)
         rank = (-_RANK[level], similarity)
         if best is None or rank > best[:2]:
             best = (rank[0], rank[1], name)
     if best is None:
         return None
     matched = best[2]
-    level, similarity = name_level(subject.name.core, matched.core)
+    level, similarity = _closest(subject.name, matched)
     mine = subject.name
     levels: dict[str, str | None] = {
         "name": level,
@@ -339,11 +350,17 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
 
 
 class Matcher:
-    """Scores subjects against entities with a learned model."""
+    """Scores subjects against entities with a learned model.
 
-    def __init__(self, model: LinkageModel | None = None, cap: float = UNCONFIRMED_CAP):
+    `records`: the subject is a record from an authority (resolution), not a bare name typed
+    into screening. Then a homophone in the same place with the same legal form is the same
+    firm mistyped by a pinyin input method; a screened name alone never says so much.
+    """
+
+    def __init__(self, model: LinkageModel | None = None, cap: float = UNCONFIRMED_CAP, records: bool = False):
         self.model = model or STARTING_MODEL
         self.cap = cap
+        self.records = records
 
     def score(self, subject: Subject, profile: Profile) -> Scored:
         if subject.person != profile.person or subject.name is None:
@@ -355,15 +372,25 @@ class Matcher:
         probability, weights = self.model.probability(levels)
         corroborated = (levels["legal_representative"] == "same" or levels["address"] == "same"
                         or levels["code"] == "near")
+        name = levels["name"]
         # the name alone decides only when it is the same name, in no other place or legal form
-        confirmed = corroborated or (levels["name"] == "exact" and levels["place"] != "different"
-                                     and levels["legal_form"] != "different")
-        value = probability if confirmed else min(probability, self.cap)
+        confirmed = (name == "exact" and levels["place"] != "different" and levels["legal_form"] != "different") \
+            or (corroborated and name in ("exact", "homophone", "near", "short")) \
+            or (self.records and name == "homophone" and levels["place"] != "different"
+                and levels["legal_form"] == "same")
+        if name == "other":
+            cap = UNRELATED_CAP
+        elif name == "fair":
+            cap = FAIR_CORROBORATED_CAP if corroborated else FAIR_CAP
+        else:
+            cap = self.cap
+        value = probability if confirmed else min(probability, cap)
         components: dict[str, object] = {
             **facts, "levels": levels, "weights": {k: round(v, 3) for k, v in weights.items()},
             "match_probability": round(probability, 6), "corroborated": corroborated}
-        if not confirmed and probability > self.cap:
-            components["capped"] = "the name alone is not enough: no legal representative, address or code agrees"
+        if not confirmed and probability > cap:
+            components["capped"] = ("the names are unrelated" if name == "other" else
+                                    "the name alone is not enough: no legal representative, address or code agrees")
         if levels["code"] == "near":
             components["code"] = 1.0
         if levels["legal_representative"] == "same":

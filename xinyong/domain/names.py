@@ -41,7 +41,3 @@ def sounds_alike(a: str, b: str) -> bool:
     """Two characters a pinyin input method offers for the same syllable."""
     return a == b or not readings(a).isdisjoint(readings(b))
 
-
-def sound_key(text: str) -> tuple[str, ...]:
-    """The syllables of a text, first reading of each character: a blocking key for homophones."""
-    return tuple(min(readings(c)) for c in text)

@@ -277,10 +277,9 @@ class Resolver:
         holder = self.index.profiles[entity_id]
         if not holder.names:
             return None
-        compared = compare(subject, holder)
-        if compared is None or compared[0]["name"] in ("exact", "homophone", "near", "short") \
-                or float(compared[1]["name"]) >= self.spec.review:
-            return None  # a branch's code, or a name near one of the holder's (current, former, English)
+        by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
+        if by_name_alone.score >= self.spec.review or "branch" in str(by_name_alone.components.get("reason", "")):
+            return None  # a name near one of the holder's (current, former, English), or a branch's code
         by_name = self._by_score(self.index.rank(subject, excluded | {entity_id}))
         shown = [{"entity_id": entity_id, "score": None, "components": {"identifier": "the record's code"}}]
         if by_name.state == "linked":
@@ -340,8 +339,8 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
         matches, ruled_out = load_judgements(connection)
         if everything or load_model(connection) is None:
             model, model_id = train(connection, pack, index, matches, ruled_out)
-            index.matcher = Matcher(model)
             result.model_id = model_id
+        index.matcher = Matcher(index.matcher.model, records=True)
         salt = key_salt(connection)
         resolver = Resolver(pack, index, matches, ruled_out)
         result.threshold = resolver.auto_link
