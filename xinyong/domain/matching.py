@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rapidfuzz.distance import Levenshtein
 from rapidfuzz.fuzz import ratio
 
 from xinyong.domain.linkage import LinkageModel
@@ -55,7 +56,7 @@ STARTING_MODEL = LinkageModel(
 UNCONFIRMED_CAP = 0.9
 FAIR_CAP, FAIR_CORROBORATED_CAP = 0.7, 0.9
 UNRELATED_CAP = 0.5
-NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` and `fair` levels
+NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` (or one edit) and `fair` levels
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +294,7 @@ def name_level(a: str, b: str) -> tuple[str, float]:
     similarity = ratio(a, b)
     if len(a) == len(b) and all(sounds_alike(x, y) for x, y in zip(a, b)):
         return "homophone", similarity / 100
-    if similarity >= NEAR:
+    if similarity >= NEAR or (min(len(a), len(b)) >= 3 and Levenshtein.distance(a, b) <= 1):
         return "near", similarity / 100
     shorter, longer = sorted((a, b), key=len)
     if len(shorter) >= 2 and longer.startswith(shorter):
@@ -374,8 +375,11 @@ class Matcher:
                         or levels["code"] == "near")
         name = levels["name"]
         # the name alone decides only when it is the same name, in no other place or legal form
+        # one real character apart (near) is a twin as often as a typo, and twins share their
+        # legal representative or address often enough: only a code one typo away confirms it
         confirmed = (name == "exact" and levels["place"] != "different" and levels["legal_form"] != "different") \
-            or (corroborated and name in ("exact", "homophone", "near", "short")) \
+            or (corroborated and name in ("exact", "homophone", "short")) \
+            or (name == "near" and levels["code"] == "near") \
             or (self.records and name == "homophone" and levels["place"] != "different"
                 and levels["legal_form"] == "same")
         if name == "other":

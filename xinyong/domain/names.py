@@ -37,7 +37,14 @@ def readings(char: str) -> frozenset[str]:
     return frozenset(found[0]) if found and found[0] else frozenset((char,))
 
 
-def sounds_alike(a: str, b: str) -> bool:
-    """Two characters a pinyin input method offers for the same syllable."""
-    return a == b or not readings(a).isdisjoint(readings(b))
+@lru_cache(maxsize=65536)
+def reading(char: str) -> str:
+    """The usual toneless reading of a character (pypinyin's first), the character itself for others."""
+    found = pinyin(char, style=Style.NORMAL, errors="default")
+    return found[0][0] if found and found[0] else char
 
+
+def sounds_alike(a: str, b: str) -> bool:
+    """Two characters a pinyin input method offers for one syllable: the usual reading of one is a
+    reading of the other (强 qiang and 墙 qiang; not 枝 zhi and 技 ji, though both may be read qi)."""
+    return a == b or reading(a) in readings(b) or reading(b) in readings(a)

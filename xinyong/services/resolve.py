@@ -82,6 +82,9 @@ class ResolveResult:
     seconds: float = 0.0
     model_id: int | None = None
     threshold: float | None = None
+    dry_run: bool = False
+    # with a dry run: the links that would move, and the active listings built on them
+    moves: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -326,59 +329,98 @@ def _explain(scored: Scored) -> dict[str, Any]:
 
 
 def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str = "cli",
-            progress: Callable[[int], None] | None = None) -> ResolveResult:
+            progress: Callable[[int], None] | None = None, dry_run: bool = False) -> ResolveResult:
     """Resolve records without a link, in review or given a new entity (all with `everything`).
 
-    Judgement links are kept on every run. One transaction: a run is all or nothing.
+    Judgement links are kept on every run. One transaction: a run is all or nothing. With
+    `everything` the model is trained anew (links made by an older model move only then);
+    `dry_run` does all of it, lists in `moves` each record whose link would change and the
+    active listings built on it, and rolls everything back.
     """
     started = time.perf_counter()
-    result = ResolveResult()
+    result = ResolveResult(dry_run=dry_run)
     analyser = NameAnalyser(pack.resolution.name_rules)
-    with engine.begin() as connection:
-        index = load_index(connection, analyser)
-        matches, ruled_out = load_judgements(connection)
-        if everything or load_model(connection) is None:
-            model, model_id = train(connection, pack, index, matches, ruled_out)
-            result.model_id = model_id
-        index.matcher = Matcher(index.matcher.model, records=True)
-        salt = key_salt(connection)
-        resolver = Resolver(pack, index, matches, ruled_out)
-        result.threshold = resolver.auto_link
-        now = dt.datetime.now(dt.timezone.utc)
-        resolved_at = render_value(connection, t.record_links.c.resolved_at, now)
-        r, link = t.records.c, t.record_links.c
-        due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
-        if everything:
-            due = or_(due, link.method != "judgement")
-        query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
-                        r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
-                 .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
-                 .where(due).order_by(r.id).limit(CHUNK))
-        last = 0
-        while rows := connection.execute(query.where(r.id > last)).all():
-            last = rows[-1].id
-            links = []
-            for row in rows:
-                fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-                decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
-                                           row.subject_code, row.subject_scheme,
-                                           bool(row.subject_code_verified), fields.get("legal_representative"),
-                                           row.category, fields.get("address"))
-                if decision.state == "new":
-                    decision.entity_id = (row.entity_id if row.state == "new" and row.entity_id
-                                          else _new_entity(connection, index, row, now, salt))
-                _count(result, decision)
-                links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
-                              orjson.dumps(decision.explanation).decode(), resolved_at))
-            connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
-            insert_rows(connection, t.record_links, LINK_COLUMNS, links)
-            result.records += len(rows)
-            if progress:
-                progress(len(rows))
-        result.seconds = round(time.perf_counter() - started, 2)
-        append_event(connection, actor=actor, action="resolution.run", object_type="resolution",
-                     object_id=now.isoformat(), payload=result.as_dict())
+    with engine.connect() as connection, connection.begin() as transaction:
+        _resolve(connection, pack, result, analyser, everything, actor, progress, started)
+        if dry_run:
+            transaction.rollback()
     return result
+
+
+def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser: NameAnalyser, everything: bool,
+             actor: str, progress: Callable[[int], None] | None, started: float) -> None:
+    index = load_index(connection, analyser)
+    matches, ruled_out = load_judgements(connection)
+    if everything or load_model(connection) is None:
+        model, model_id = train(connection, pack, index, matches, ruled_out)
+        result.model_id = model_id
+    index.matcher = Matcher(index.matcher.model, records=True)
+    salt = key_salt(connection)
+    resolver = Resolver(pack, index, matches, ruled_out)
+    result.threshold = resolver.auto_link
+    now = dt.datetime.now(dt.timezone.utc)
+    resolved_at = render_value(connection, t.record_links.c.resolved_at, now)
+    r, link = t.records.c, t.record_links.c
+    due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
+    if everything:
+        due = or_(due, link.method != "judgement")
+    query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
+                    r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
+             .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
+             .where(due).order_by(r.id).limit(CHUNK))
+    last = 0
+    while rows := connection.execute(query.where(r.id > last)).all():
+        last = rows[-1].id
+        links = []
+        for row in rows:
+            fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+            decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
+                                       row.subject_code, row.subject_scheme,
+                                       bool(row.subject_code_verified), fields.get("legal_representative"),
+                                       row.category, fields.get("address"))
+            if decision.state == "new":
+                decision.entity_id = (row.entity_id if row.state == "new" and row.entity_id
+                                      else _new_entity(connection, index, row, now, salt))
+            _count(result, decision)
+            if result.dry_run and row.state is not None and (row.state, row.entity_id) != (
+                    decision.state, decision.entity_id):
+                result.moves.append({"record_id": row.id, "record_key": row.record_key,
+                                     "from": {"state": row.state, "entity_id": row.entity_id},
+                                     "to": {"state": decision.state, "entity_id": decision.entity_id,
+                                            "method": decision.method, "score": decision.score,
+                                            "reason": decision.explanation.get("reason")}})
+            links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
+                          orjson.dumps(decision.explanation).decode(), resolved_at))
+        connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
+        insert_rows(connection, t.record_links, LINK_COLUMNS, links)
+        result.records += len(rows)
+        if progress:
+            progress(len(rows))
+    if result.dry_run:
+        _describe_moves(connection, result.moves)
+    result.seconds = round(time.perf_counter() - started, 2)
+    append_event(connection, actor=actor, action="resolution.run", object_type="resolution",
+                 object_id=now.isoformat(), payload={k: v for k, v in result.as_dict().items() if k != "moves"})
+
+
+def _describe_moves(connection: Connection, moves: list[dict[str, Any]]) -> None:
+    """Entity keys of both ends of each move, and the active listings of the old entity built on the record."""
+    ids = {m[end]["entity_id"] for m in moves for end in ("from", "to")} - {None}
+    keys: dict[int, str] = {}
+    for chunk in (sorted(ids)[i:i + CHUNK] for i in range(0, len(ids), CHUNK)):
+        keys.update(connection.execute(select(t.entities.c.id, t.entities.c.key).where(t.entities.c.id.in_(chunk))).all())
+    L, E = t.listings.c, t.listing_evidence.c
+    for move in moves:
+        for end in ("from", "to"):
+            move[end]["entity"] = keys.get(move[end].pop("entity_id"))
+        old = move["from"]["entity"]
+        move["listings"] = [{"id": listing_id, "list": list_code, "state": state} for listing_id, list_code, state in
+                            connection.execute(
+                                select(L.id, L.list_code, L.state).distinct()
+                                .join(t.listing_evidence, E.listing_id == L.id)
+                                .join(t.entities, t.entities.c.id == L.entity_id)
+                                .where(E.record_id == move.pop("record_id"), t.entities.c.key == old,
+                                       L.state.in_(ACTIVE)).order_by(L.id))] if old else []
 
 
 def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
