@@ -11,16 +11,21 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from xinyong.domain.identifiers import USCC_ALPHABET
+from xinyong.domain.identifiers import USCC_ALPHABET, uscc_check_character
+from xinyong.domain.linkage import LinkageModel
 from xinyong.domain.matching import (
+    STARTING_MODEL,
+    Matcher,
     NameAnalyser,
     NameParts,
     Profile,
     Subject,
     code_is_near,
+    name_level,
+    places_agree,
     score,
 )
-from xinyong.domain.names import normalise_name
+from xinyong.domain.names import normalise_name, sounds_alike
 from xinyong.domain.pack import load_pack
 
 PACK = load_pack("cn")
@@ -365,3 +370,117 @@ def test_same_code_is_near_and_other_lengths_are_not(code):
     assert code_is_near(code, code)
     assert not code_is_near(code[:-1], code)
     assert not code_is_near(code + "1", code)
+
+
+# -- the data the world sends (issue 11) --------------------------------------------------------
+
+def test_traditional_characters_and_full_width_fold_to_the_same_key():
+    assert parts("廣州華為技術有限公司").key == parts("广州华为技术有限公司").key == "华为技术|有限公司|"
+    assert parts("華為技術（廣州）有限公司").places == parts("广州华为技术有限公司").places == ("440100",)
+
+
+@pytest.mark.parametrize("name", ["Huawei Technologies Co., Ltd.", "HUAWEI TECHNOLOGIES CO.,LTD",
+                                  "Huawei Technologies Company Limited", "Huawei Technologies Corp.",
+                                  "huawei  technologies  co ltd"])
+def test_english_names_fold_case_punctuation_and_legal_forms(name):
+    assert parts(name).key == "huaweitechnologies|有限公司|"
+
+
+@pytest.mark.parametrize(("short", "full"), [("华信股份", "北京华信科技股份有限公司"), ("华信科技公司", "华信科技有限公司")])
+def test_short_legal_forms_are_the_long_ones(short, full):
+    assert parts(short).legal_form == parts(full).legal_form
+
+
+def test_the_place_table_is_complete_and_says_where_it_comes_from():
+    assert RULES.places_source and RULES.places_as_of is not None
+    levels = {level: [p for p in RULES.places if p.level == level and p.status == "current"]
+              for level in ("province", "prefecture", "county")}
+    assert len(levels["province"]) >= 34 and len(levels["prefecture"]) >= 333 and len(levels["county"]) >= 2800
+    for place in levels["province"] + levels["prefecture"]:  # every one is recognised before a trade name
+        named = parts(place.name + "华信科技有限公司")
+        assert named.core == "华信科技" and places_agree(named.places, (place.code,)), place
+    for place in levels["county"]:
+        named = parts(place.name + "华信科技有限公司")
+        assert named.core == "华信科技" and places_agree(named.places, (place.code,)), place
+
+
+def test_places_nest_and_differ():
+    assert places_agree(parts("北京华信科技有限公司").places, parts("北京市朝阳区华信科技有限公司").places)
+    assert not places_agree(parts("北京华信科技有限公司").places, parts("上海华信科技有限公司").places)
+    assert parts("延边朝鲜族自治州华信科技有限公司").region == "延边"
+
+
+def test_homophones_are_the_usual_readings():
+    assert sounds_alike("华", "化") and sounds_alike("鑫", "新") and sounds_alike("强", "墙")
+    assert not sounds_alike("枝", "技")  # both may be read qi, rarely: no input method offers one for the other
+    assert name_level("化信科技", "华信科技")[0] == "homophone"
+    assert name_level("华达科技", "华信科技")[0] == "near"
+
+
+def _real_char_twin(core: str, at: int, replacement: str) -> str | None:
+    """The core with one character replaced by one that does not sound like it."""
+    at %= len(core)
+    if sounds_alike(core[at], replacement):
+        return None
+    return core[:at] + replacement + core[at + 1:]
+
+
+probabilities = st.floats(min_value=1e-6, max_value=1.0)
+
+
+@given(cores, st.integers(0, 20), st.sampled_from(TRADE_CHARS), places | st.just(""), all_forms,
+       probabilities, probabilities, st.booleans())
+@example("华信科技", 1, "达", "北京", "有限公司", 1.0, 1e-6, True)
+def test_a_twin_one_real_character_apart_is_never_auto_linked(core, at, replacement, place, form, m_near, u_near,
+                                                              records):
+    """Whatever the learned weights, and with the same legal representative and address."""
+    twin = _real_char_twin(core, at, replacement)
+    assume(twin is not None)
+    model = LinkageModel({**STARTING_MODEL.m, "name": {**STARTING_MODEL.m["name"], "near": m_near}},
+                         {**STARTING_MODEL.u, "name": {**STARTING_MODEL.u["name"], "near": u_near}}, 0.5)
+    matcher = Matcher(model, records=records)
+    firm = Profile(1, [parts(place + core + form)], [], "张三", address="北京市朝阳区建国路1号")
+    record = Subject(parts(place + twin + form), None, "张三", False, "北京市朝阳区建国路1号")
+    assert matcher.score(record, firm).score < PACK.resolution.auto_link
+
+
+def _valid_uscc(body: str) -> str:
+    return body + uscc_check_character(body)
+
+
+uscc_bodies = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8).map(
+    lambda tail: "9111010" + "5MA" + tail[:7])
+
+
+def _resolver(*firms: tuple[int, str, str]):
+    from xinyong.services.resolve import EntityIndex, Resolver
+
+    index = EntityIndex(ANALYSER, Matcher(records=True))
+    for entity_id, name, code in firms:
+        index.add(entity_id, code, "register", False, [name], [("uscc", code, True)], None)
+    return Resolver(PACK, index, {}, {})
+
+
+@given(names, uscc_bodies, uscc_bodies)
+def test_two_valid_codes_are_never_merged(name, body_a, body_b):
+    code_a, code_b = _valid_uscc(body_a), _valid_uscc(body_b)
+    assume(code_a != code_b)
+    resolver = _resolver((1, name, code_a))
+    decision = resolver.decide("r1", name, "enterprise", code_b, "uscc", True, None, "penalty")
+    assert decision.entity_id != 1 and decision.state == "new"
+
+
+@given(names, names, uscc_bodies)
+@example("北京华信科技有限公司", "上海恒泰贸易有限公司", "91110105")
+def test_a_code_contradicting_the_name_never_auto_links(holder_name, record_name, body):
+    code = _valid_uscc(body)
+    resolver = _resolver((1, holder_name, code))
+    decision = resolver.decide("r1", record_name, "enterprise", code, "uscc", True, None, "penalty")
+    by_name = resolver.index.matcher.score(Subject(parts(record_name)), resolver.index.profiles[1]).score
+    if by_name < PACK.resolution.review:
+        assert decision.state == "review" and decision.explanation["reason"] == "code belongs to another firm"
+        assert decision.explanation["candidates"][0]["entity_id"] == 1
+    else:
+        assert (decision.state, decision.entity_id) == ("linked", 1)
+    # the register itself is never contradicted: a registration under a new name is a rename
+    assert resolver.decide("r2", record_name, "enterprise", code, "uscc", True, None, "registration").entity_id == 1

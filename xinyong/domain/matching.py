@@ -381,7 +381,8 @@ class Matcher:
             or (corroborated and name in ("exact", "homophone", "short")) \
             or (name == "near" and levels["code"] == "near") \
             or (self.records and name == "homophone" and levels["place"] != "different"
-                and levels["legal_form"] == "same")
+                and levels["legal_form"] == "same" and "different" not in (
+                    levels["legal_representative"], levels["address"]))
         if name == "other":
             cap = UNRELATED_CAP
         elif name == "fair":
