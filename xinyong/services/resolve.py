@@ -127,9 +127,9 @@ class EntityIndex:
             profile.names.append(p)
             self.by_name_key[p.key].add((entity_id, p.places or p.region))
             for gram in bigrams(p.core):
-                self.by_block["n" + gram].append(entity_id)
+                self._block("n" + gram, entity_id)
             for gram in sound_bigrams(p.core) - bigrams(p.core):
-                self.by_block["s" + gram].append(entity_id)
+                self._block("s" + gram, entity_id)
         for scheme, value, verified in identifiers:
             if verified:
                 self.by_identifier[(scheme, value)] = entity_id
@@ -140,6 +140,12 @@ class EntityIndex:
         if legal_rep and legal_rep != profile.legal_rep:
             profile.legal_rep = legal_rep
             self.by_block["r" + legal_rep].append(entity_id)
+
+    def _block(self, block: str, entity_id: int) -> None:
+        """An entity once per block: two names sharing a bigram must not count it twice."""
+        ids = self.by_block[block]
+        if not ids or ids[-1] != entity_id:
+            ids.append(entity_id)
 
     def candidates(self, subject: Subject) -> list[int]:
         """Entities sharing blocking keys with the subject, most shared first (capped)."""
