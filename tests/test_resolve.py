@@ -64,8 +64,8 @@ PENALTIES: dict[str, tuple[str, str, str, str, str]] = {
     "P06": ("北京华信电子有限公司", "", "", "", ""),                    # former name
     "P07": ("上海华信科技有限公司", "", "", "", ""),                    # A's name, in another place
     "P08": ("宏远建筑工程", C_MISTYPED, "", "", ""),                    # mistyped code + name without legal form
-    "P09": ("杭州安得信息技术有限公司", "", "", "", ""),                # one-character typo
-    "P10": ("成都瑞糠食品贸易有限公司", "", "", "", ""),                # one-character typo
+    "P09": ("杭州安通信息技术有限公司", "", "", "", ""),                # one real character apart (a twin?)
+    "P10": ("成都瑞糖食品贸易有限公司", "", "", "", ""),                # one real character apart (a twin?)
     "P11": ("西安云帆文化传媒有限公司", "", "", "", ""),                # unrelated
     "P12": ("北京鑫盛餐饮管理有限公司上海分公司", "", "", "", ""),      # branch of D
     "P13": ("广州博瑞医药有限公司", NOT_REGISTERED, "", "", ""),        # E's name, another valid USCC
