@@ -125,7 +125,7 @@ class EntityIndex:
             if p in profile.names:
                 continue
             profile.names.append(p)
-            self.by_name_key[p.key].add((entity_id, p.places or p.region))
+            self.by_name_key[p.key].add((entity_id, p.region))
             for gram in bigrams(p.core):
                 self._block("n" + gram, entity_id)
             for gram in sound_bigrams(p.core) - bigrams(p.core):
@@ -171,12 +171,11 @@ class EntityIndex:
     def exact(self, parts: NameParts, excluded: set[int] = frozenset()) -> set[int]:
         """Organisations with a name of the same key, in no other place (the same name elsewhere is another firm)."""
         found = set()
-        for entity_id, place in tuple(self.by_name_key.get(parts.key, ())):  # a copy: a refresh may add to it
-            if entity_id in excluded or self.profiles[entity_id].person:
+        for entity_id, _ in tuple(self.by_name_key.get(parts.key, ())):  # a copy: a refresh may add to it
+            profile = self.profiles[entity_id]
+            if entity_id in excluded or profile.person:
                 continue
-            mine = parts.places or parts.region
-            if not mine or not place or (places_agree(mine, place) if isinstance(mine, tuple) and isinstance(place, tuple)
-                                         else mine == place):
+            if any(name.key == parts.key and _same_place(parts, name) for name in profile.names):
                 found.add(entity_id)
         return found
 
@@ -189,6 +188,13 @@ class EntityIndex:
             scored += [self.matcher.score(subject, self.profiles[e]) for e in self.exact(subject.name, excluded)
                        if e not in seen]
         return sorted(scored, key=lambda s: (-s.score, not s.exact_full_name, not s.corroborated, s.entity_id))
+
+
+def _same_place(a: NameParts, b: NameParts) -> bool:
+    """No place on one side, or places within one another (division codes; names for packs without a table)."""
+    if a.places and b.places:
+        return places_agree(a.places, b.places)
+    return a.region is None or b.region is None or a.region == b.region
 
 
 def load_index(connection: Connection, analyser: NameAnalyser, model: LinkageModel | None = None) -> EntityIndex:

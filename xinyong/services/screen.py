@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
-from xinyong.domain.matching import NameAnalyser, Subject
+from xinyong.domain.matching import NameAnalyser, Subject, score
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_index
 from xinyong.store import tables as t
@@ -242,11 +242,14 @@ class ScreeningIndex:
         index = self.names
         parts = index.analyser.parts(name)
         subject = Subject(parts, None, None, False)
-        # an exact normalised match to a registered name beats a homophone or near match to another firm
-        scored = {e: (1.0, {"name": 1.0, "matched_name": parts.key, "exact": 1.0}) for e in index.exact(parts)}
-        for s in index.rank(subject):
-            if s.entity_id not in scored and s.score >= spec.review:
-                scored[s.entity_id] = (s.score, s.components)
+        exact = {e for e, place in tuple(index.by_name_key.get(parts.key, ()))  # a copy: refresh adds to it
+                 if not index.profiles[e].person and (parts.region is None or place is None or place == parts.region)}
+        scored = {e: (1.0, {"name": 1.0, "matched_name": parts.key, "exact": 1.0}) for e in exact}
+        for e in index.candidates(subject):
+            if e not in scored:
+                s = score(subject, index.profiles[e])
+                if s.score >= spec.review:
+                    scored[e] = (s.score, s.components)
         ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))[:MAX_CANDIDATES]
         candidates = [{"entity": self.subject(e), "score": s, "explanation": components}
                       for e, (s, components) in ranked]
