@@ -41,7 +41,7 @@ STARTING_MODEL = LinkageModel(
        "legal_representative": {"same": 0.9, "different": 0.1},
        "address": {"same": 0.7, "different": 0.3},
        "code": {"near": 1.0}},
-    u={"name": {"exact": 1e-4, "homophone": 1e-5, "near": 5e-4, "short": 1e-3, "fair": 5e-3, "other": 0.9934},
+    u={"name": {"exact": 1e-4, "homophone": 1e-5, "near": 5e-4, "short": 1e-4, "fair": 5e-3, "other": 0.9943},
        "legal_form": {"same": 0.8, "different": 0.2},
        "place": {"same": 0.3, "different": 0.7},
        "legal_representative": {"same": 1e-3, "different": 0.999},
@@ -56,6 +56,7 @@ STARTING_MODEL = LinkageModel(
 UNCONFIRMED_CAP = 0.9
 FAIR_CAP, FAIR_CORROBORATED_CAP = 0.7, 0.9
 UNRELATED_CAP = 0.5
+CAP_BAND = 0.05
 NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` (or one edit) and `fair` levels
 
 
@@ -389,7 +390,8 @@ class Matcher:
             cap = FAIR_CORROBORATED_CAP if corroborated else FAIR_CAP
         else:
             cap = self.cap
-        value = probability if confirmed else min(probability, cap)
+        # under a cap, the closer name still ranks first (within a band just under the cap)
+        value = probability if confirmed or probability <= cap else cap - CAP_BAND * (1 - float(facts["name"]))
         components: dict[str, object] = {
             **facts, "levels": levels, "weights": {k: round(v, 3) for k, v in weights.items()},
             "match_probability": round(probability, 6), "corroborated": corroborated}
