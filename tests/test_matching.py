@@ -484,3 +484,15 @@ def test_a_code_contradicting_the_name_never_auto_links(holder_name, record_name
         assert (decision.state, decision.entity_id) == ("linked", 1)
     # the register itself is never contradicted: a registration under a new name is a rename
     assert resolver.decide("r2", record_name, "enterprise", code, "uscc", True, None, "registration").entity_id == 1
+
+
+def test_a_twins_code_on_a_record_named_exactly_for_the_other_twin_goes_to_review():
+    """Near is not far, but the name is exactly another registered firm's: the code was copied."""
+    one, twin = _valid_uscc("91110105MA01HX001"), _valid_uscc("91110105MA01HX002")
+    resolver = _resolver((1, "北京华信科技有限公司", one), (2, "北京华达科技有限公司", twin))
+    decision = resolver.decide("r1", "北京华信科技有限公司", "enterprise", twin, "uscc", True, None, "penalty")
+    assert decision.state == "review" and decision.explanation["reason"] == "code belongs to another firm"
+    assert [c["entity_id"] for c in decision.explanation["candidates"]] == [2, 1]
+    assert decision.explanation["name_entity_id"] == 1
+    # the twin's own record with its own code links as always
+    assert resolver.decide("r2", "北京华达科技有限公司", "enterprise", twin, "uscc", True, None, "penalty").entity_id == 2

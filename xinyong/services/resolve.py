@@ -1,8 +1,9 @@
 """Resolution: link every record to the entity it is about, and say how.
 
 Order of evidence: a human judgement; a valid identifier (USCC, legacy codes, a person's
-ID number), unless the name in the record is far from every name of the code's entity (the
-code belongs to another firm: review); the exact normalised name (current or former);
+ID number), unless the name in the record is far from every name of the code's entity, or
+is exactly another firm's (the code belongs to another firm: review); the exact normalised
+name (current or former);
 scored candidates found by blocking on name bigrams, syllable bigrams (homophones), code
 halves and the legal representative. Scores are match probabilities of a Fellegi-Sunter
 model learned from the store (domain/linkage.py: u over random pairs, m by EM over the
@@ -293,8 +294,12 @@ class Resolver:
         if not holder.names:
             return None
         by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
-        if by_name_alone.score >= self.spec.review or "branch" in str(by_name_alone.components.get("reason", "")):
-            return None  # a name near one of the holder's (current, former, English), or a branch's code
+        if "branch" in str(by_name_alone.components.get("reason", "")):
+            return None  # a branch quoting its head office's code
+        levels = by_name_alone.components.get("levels", {})
+        exactly_another = levels.get("name") != "exact" and bool(self.index.exact(subject.name, excluded | {entity_id}))
+        if by_name_alone.score >= self.spec.review and not exactly_another:
+            return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
         by_name = self._by_score(self.index.rank(subject, excluded | {entity_id}))
         shown = [{"entity_id": entity_id, "score": None, "components": {"identifier": "the record's code"}}]
         if by_name.state == "linked":
