@@ -438,7 +438,7 @@ def test_a_twin_one_real_character_apart_is_never_auto_linked(core, at, replacem
     assume(twin is not None)
     model = LinkageModel({**STARTING_MODEL.m, "name": {**STARTING_MODEL.m["name"], "near": m_near}},
                          {**STARTING_MODEL.u, "name": {**STARTING_MODEL.u["name"], "near": u_near}}, 0.5)
-    matcher = Matcher(model, records=records)
+    matcher = Matcher(model, PACK.resolution.review, PACK.resolution.auto_link, records=records)
     firm = Profile(1, [parts(place + core + form)], [], "张三", address="北京市朝阳区建国路1号")
     record = Subject(parts(place + twin + form), None, "张三", False, "北京市朝阳区建国路1号")
     assert matcher.score(record, firm).score < PACK.resolution.auto_link
@@ -455,7 +455,7 @@ uscc_bodies = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, ma
 def _resolver(*firms: tuple[int, str, str]):
     from xinyong.services.resolve import EntityIndex, Resolver
 
-    index = EntityIndex(ANALYSER, Matcher(records=True))
+    index = EntityIndex(ANALYSER, Matcher(None, PACK.resolution.review, PACK.resolution.auto_link, records=True))
     for entity_id, name, code in firms:
         index.add(entity_id, code, "register", False, [name], [("uscc", code, True)], None)
     return Resolver(PACK, index, {}, {})

@@ -48,15 +48,16 @@ STARTING_MODEL = LinkageModel(
        "address": {"same": 5e-4, "different": 0.9995},
        "code": {"near": 1e-4}},
     prior=0.05)
-# What a name alone can reach, whatever the learned weights say: a near name (a homophone, one
-# character, a short name) without evidence about the firm itself waits for a person (above the
-# pack's `review`, below its `auto_link`); a name that shares little more than an industry word
-# ("fair") is not near (below `review`: with evidence, a person looks); an unrelated name is
-# never a candidate, even when a common legal representative's name agrees.
-UNCONFIRMED_CAP = 0.9
-FAIR_CAP, FAIR_CORROBORATED_CAP = 0.7, 0.9
-UNRELATED_CAP = 0.5
-CAP_BAND = 0.05
+# What a name alone can reach, whatever the learned weights say, as a share of the way between
+# the pack's `review` and `auto_link`: a near name (a homophone, one character, a short name)
+# without evidence about the firm itself waits for a person (between them); a name sharing
+# little more than an industry word ("fair") is below `review` (with evidence, a person looks);
+# an unrelated name is never a candidate, even when a common legal representative's name agrees.
+UNCONFIRMED_SHARE = 0.85  # review + 85% of the way to auto_link
+BELOW_REVIEW_FAIR, BELOW_REVIEW_UNRELATED = 0.9, 0.5  # shares of `review`
+CAP_BAND_SHARE = 0.25  # under a cap, the closer name ranks first within this share of (cap - review)
+# the cn pack's thresholds: the default matcher's (screening's index without a pack at hand)
+DEFAULT_REVIEW, DEFAULT_AUTO_LINK = 0.75, 0.92
 NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` (or one edit) and `fair` levels
 
 
@@ -359,9 +360,11 @@ class Matcher:
     firm mistyped by a pinyin input method; a screened name alone never says so much.
     """
 
-    def __init__(self, model: LinkageModel | None = None, cap: float = UNCONFIRMED_CAP, records: bool = False):
+    def __init__(self, model: LinkageModel | None = None, review: float = DEFAULT_REVIEW,
+                 auto_link: float = DEFAULT_AUTO_LINK, records: bool = False):
         self.model = model or STARTING_MODEL
-        self.cap = cap
+        self.review = review
+        self.cap = review + UNCONFIRMED_SHARE * (auto_link - review)
         self.records = records
 
     def score(self, subject: Subject, profile: Profile) -> Scored:
@@ -385,13 +388,14 @@ class Matcher:
                 and levels["legal_form"] == "same" and "different" not in (
                     levels["legal_representative"], levels["address"]))
         if name == "other":
-            cap = UNRELATED_CAP
-        elif name == "fair":
-            cap = FAIR_CORROBORATED_CAP if corroborated else FAIR_CAP
+            cap = self.review * BELOW_REVIEW_UNRELATED
+        elif name == "fair" and not corroborated:
+            cap = self.review * BELOW_REVIEW_FAIR
         else:
             cap = self.cap
         # under a cap, the closer name still ranks first (within a band just under the cap)
-        value = probability if confirmed or probability <= cap else cap - CAP_BAND * (1 - float(facts["name"]))
+        band = CAP_BAND_SHARE * (self.cap - self.review)
+        value = probability if confirmed or probability <= cap else cap - band * (1 - float(facts["name"]))
         components: dict[str, object] = {
             **facts, "levels": levels, "weights": {k: round(v, 3) for k, v in weights.items()},
             "match_probability": round(probability, 6), "corroborated": corroborated}

@@ -371,7 +371,8 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     if everything or load_model(connection) is None:
         model, model_id = train(connection, pack, index, matches, ruled_out)
         result.model_id = model_id
-    index.matcher = Matcher(index.matcher.model, records=True)
+    spec = pack.resolution
+    index.matcher = Matcher(index.matcher.model, spec.review, spec.auto_link, records=True)
     salt = key_salt(connection)
     resolver = Resolver(pack, index, matches, ruled_out)
     result.threshold = resolver.auto_link
