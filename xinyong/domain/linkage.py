@@ -83,7 +83,7 @@ def estimate_u(samples: Iterable[Levels], comparisons: dict[str, Sequence[str]])
 
 
 def estimate(pairs: Sequence[Levels], labels: Sequence[bool | None], start: LinkageModel,
-             comparisons: dict[str, Sequence[str]], fixed_u: bool = True) -> LinkageModel:
+             comparisons: dict[str, Sequence[str]]) -> LinkageModel:
     """EM over blocked pairs: m of each level and the prior; u stays as counted on random pairs.
 
     A pair with a label (a judgement) keeps it: its posterior is 1 or 0 at every step.
