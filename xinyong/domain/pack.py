@@ -449,16 +449,21 @@ def _merge(parent: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_places(data: dict[str, Any], path: Path) -> None:
-    """Fill `resolution.name_rules.places` from the CSV its `places_file` names (beside the pack)."""
+    """Fill `resolution.name_rules.places` from the CSV its `places_file` names (beside the pack,
+    else beside the shipped pack of the same code)."""
     rules = (data.get("resolution") or {}).get("name_rules") if isinstance(data.get("resolution"), dict) else None
     if not isinstance(rules, dict) or not rules.get("places_file"):
         return
     table = path.parent / str(rules["places_file"])
+    shipped = PACKS_DIR / str(data.get("code", "")) / str(rules["places_file"])
+    if not table.exists() and data.get("code") and shipped.exists():
+        table = shipped  # a copy of a shipped pack written elsewhere uses the shipped table
     try:
         with table.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"code", "name", "level"} <= set(reader.fieldnames):
-                raise PackError(f"{table}: needs columns code,name,level (and status)")
+                raise PackError(f"{path}: resolution.name_rules.places_file: {table}: "
+                                f"needs columns code,name,level (and status)")
             rules["places"] = [{k: v for k, v in row.items() if k in ("code", "name", "level", "status") and v}
                                for row in reader]
     except (OSError, UnicodeDecodeError) as exc:
