@@ -749,15 +749,28 @@ def demo_run(ctx: typer.Context,
     resolve_command(evaluate_truth=out / "truth.csv", everything=False, as_json=False)
     today = pack_today(pack)
     evaluated_on = today - dt.timedelta(days=90)  # so that due process has run its course by today
+    with engine.connect() as c:
+        before = c.execute(select(func.max(t.listings.c.id))).scalar() or 0
     console.print(f"[bold]4. evaluating the lists' rules[/bold] as of {evaluated_on}")
     evaluate_command(as_of=evaluated_on.isoformat(), full=False, as_json=False)
     console.print("[bold]5. due process[/bold]: reminders, notices, objection windows, then `process` as of today")
-    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today)
+    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today, after_listing=before)
     console.print("   listings: " + ", ".join(f"{n} {state}" for state, n in states.items()), highlight=False)
     console.print("[bold]6. the store now holds[/bold]")
     stats(as_json=False)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    _demo_credentials(engine, pack, url)
+    from xinyong.services.due_process import DueProcessError
+
+    try:
+        tour = demo_service.prepare_tour(engine, pack, out, today)
+    except DueProcessError as exc:
+        fail(f"demo: {exc}")
+    tour.update(_demo_credentials(engine, pack, url))
+    console.print(f"   the README's tour: ids, files and keys in {demo_service.write_tour(out, tour)} "
+                  f"(set -a; . {out / demo_service.TOUR_FILE}; set +a)", highlight=False)
+    if missing := [name for name, value in tour.items() if not value]:
+        console.print(f"   [yellow]warning:[/yellow] nothing in this store for the tour's {', '.join(missing)} "
+                      "(more --entities)", highlight=False)
     if no_serve:
         return
     from xinyong.api.app import create_app
@@ -767,31 +780,45 @@ def demo_run(ctx: typer.Context,
     serve_app(create_app(engine, pack, public_url=url), host, port, "warning")
 
 
-def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
-    """An operator key for the console and a subject's sign-in link, so a newcomer can try every part."""
-    from xinyong.services.keys import create_key
+# The demo's keys, one per role: (authority, scopes). Operating goes to whoever runs most lists.
+DEMO_KEYS = {"operate": (None, ["operate", "read_restricted"]), "submit": ("samr", ["submit"]),
+             "screen": ("procurement_centre", ["screen"])}
 
+
+def _demo_credentials(engine: Engine, pack: Pack, url: str) -> dict[str, str]:
+    """A key per role (a rerun revokes the demo's earlier keys) and a subject's sign-in link, so a
+    newcomer can try every part. Returns the keys as the tour's KEY_OPERATE, KEY_SUBMIT, KEY_SCREEN."""
     from collections import Counter
 
-    authority = Counter(spec.authority for spec in pack.lists).most_common(1)[0][0]  # who runs most lists
-    secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
-                                label="demo operator", actor="demo")
-    console.print(f"   console ({url}/console): operator key of {stored['authority']} "
-                  f"({', '.join(stored['scopes'])}):", highlight=False)
-    console.print(f"     {secret}", highlight=False, markup=False)
+    from xinyong.services.keys import create_key, list_keys, revoke_key
+
+    busiest = Counter(spec.authority for spec in pack.lists).most_common(1)[0][0]
+    keys: dict[str, str] = {}
+    for role, (authority, scopes) in DEMO_KEYS.items():
+        label = f"demo {role}"
+        for earlier in list_keys(engine):
+            if earlier["label"] == label and earlier["revoked_at"] is None:
+                revoke_key(engine, earlier["id"], actor="demo", reason="replaced by a new demo run")
+        secret, stored = create_key(engine, pack, authority or busiest, scopes, label=label, actor="demo")
+        keys[f"KEY_{role.upper()}"] = secret
+        console.print(f"   {role} key of {stored['authority']} ({', '.join(stored['scopes'])})"
+                      + (f", for the console ({url}/console)" if role != "screen" else ", for the API") + ":",
+                      highlight=False)
+        console.print(f"     {secret}", highlight=False, markup=False)
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)
                            .where(L.state == "effective", e.kind == "enterprise").order_by(L.id).limit(1)).scalar()
     if listed is None:
-        return
+        return keys
     try:
         from xinyong.services.subjects import issue_credential_details
     except ImportError:  # the subject portal is not installed
-        return
+        return keys
     code, _stored = issue_credential_details(engine, listed, 72, actor="demo")
     console.print(f"   subject portal: {listed} signs in once, within 72 hours, at", highlight=False)
     console.print(f"     {url}/portal/sign-in/{code}", highlight=False, markup=False)
+    return keys
 
 
 # -- screening, keys, serving ----------------------------------------------------------------------
