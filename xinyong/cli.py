@@ -775,6 +775,7 @@ def demo_run(ctx: typer.Context,
         return
     from xinyong.api.app import create_app
 
+    _port_free(host, port)
     console.print(f"[bold]7. serving[/bold] the portal on [link={url}]{url}[/link] "
                   f"(API docs at {url}/docs); Ctrl-C to stop", highlight=False)
     serve_app(create_app(engine, pack, public_url=url), host, port, "warning")
@@ -980,10 +981,43 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     from xinyong.api.app import create_app
 
     engine = engine_for_work()
+    _port_free(host, port)
+    if public_url is None:
+        public_url = own_address(host, port)
+        console.print(f"[yellow]warning:[/yellow] no --public-url: reports give {public_url}/verify/CODE as their "
+                      "verification address", highlight=False)
     application = create_app(engine, active_pack(engine), public_url=public_url)
     shown = make_url(database_url(State.db_url)).render_as_string(hide_password=True)
-    console.print(f"serving {shown} on http://{host}:{port} (API docs at /docs)", highlight=False)
+    console.print(f"serving {shown} on http://{_url_host(host)}:{port} (API docs at /docs)", highlight=False)
     serve_app(application, host, port, log_level)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def own_address(host: str, port: int) -> str:
+    """`http://HOST:PORT` from serve's own arguments, for the reports' verification address when no
+    --public-url is given: a wildcard address (0.0.0.0, ::) becomes this machine's name. Never
+    taken from a request's Host header, which the client chooses."""
+    import socket
+
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://{_url_host(host)}:{port}"
+
+
+def _port_free(host: str, port: int) -> None:
+    """Refuse at once, before saying "serving", when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot serve on {_url_host(host)}:{port}: {exc.strerror}")
 
 
 def serve_app(application: Any, host: str, port: int, log_level: str) -> None:
