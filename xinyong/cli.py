@@ -367,7 +367,9 @@ def resolve_command(
     console.print(f"{result.records} records resolved in {result.seconds} s: {result.by_identifier} by identifier, "
                   f"{result.by_exact_name} by exact name, {result.by_score} by score, "
                   f"{result.by_judgement} by judgement; {result.in_review} in review; "
-                  f"{result.new_entities} given a new entity", highlight=False)
+                  f"{result.new_entities} given a new entity"
+                  + (f"; {result.still_alone} still matching nothing (their entity kept)" if result.still_alone else ""),
+                  highlight=False)
 
 
 @review_app.command("list")
@@ -935,6 +937,10 @@ def screen_command(
             writer.writerows(results)
             if output:
                 handle.close()
+        if action is None and not any(isinstance(r, dict) and r.get("action") for _, r in rows):
+            # the results (every row saying why) are written above: refuse only now, in one line
+            fail(f"{batch}: no row has an action: give --action (one of "
+                 f"{', '.join(a.code for a in pack.actions)}) or an action column")
         failed = sum(r["error"] is not None for r in results)
         errors.print(f"{len(results)} subjects screened, {failed} could not be"
                      + (f"; results in {output}" if output else ""), highlight=False)

@@ -52,6 +52,7 @@ class ResolveResult:
     by_judgement: int = 0
     in_review: int = 0
     new_entities: int = 0
+    still_alone: int = 0  # records matching nothing again, kept with the entity an earlier run gave them
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -254,10 +255,14 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
                 decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
                                            row.subject_code, row.subject_scheme,
                                            bool(row.subject_code_verified), fields.get("legal_representative"))
-                if decision.state == "new":
-                    decision.entity_id = (row.entity_id if row.state == "new" and row.entity_id
-                                          else _new_entity(connection, index, row, now, salt))
-                _count(result, decision)
+                kept = decision.state == "new" and row.state == "new" and bool(row.entity_id)
+                if kept:
+                    decision.entity_id = row.entity_id
+                    result.still_alone += 1
+                else:
+                    if decision.state == "new":
+                        decision.entity_id = _new_entity(connection, index, row, now, salt)
+                    _count(result, decision)
                 links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
                               orjson.dumps(decision.explanation).decode(), resolved_at))
             connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
