@@ -24,6 +24,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
+from babel.numbers import format_decimal as babel_format_decimal
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -90,7 +91,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["in_lang"] = in_lang
     env.filters["date"] = format_day
-    env.filters["number"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    env.filters["number"] = format_number
     env.globals["LANGUAGES"] = LANGUAGES
     return env
 
@@ -104,6 +105,14 @@ def in_lang(context, names: Any) -> str:
     if isinstance(names, dict):
         return str(names.get(lang) or names.get("en") or next(iter(names.values()), ""))
     return str(names.get(lang)) if hasattr(names, "get") else str(names)
+
+
+@pass_context
+def format_number(context, n: Any) -> Any:
+    """A count in the page's language (2,291 · 2 291 · 2,291), through Babel's locale data."""
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        return n
+    return babel_format_decimal(n, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
 
 
 @pass_context
