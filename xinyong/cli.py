@@ -278,10 +278,9 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
     """A batch's provenance, counts and quarantined rows with their reasons."""
     engine = engine_for_work()
     batch = _batch(engine, batch_id)
-    q = t.quarantine.c
-    with engine.connect() as c:
-        rejected = [dict(r) for r in c.execute(select(q.row_number, q.field, q.reason)
-                                               .where(q.batch_id == batch_id).order_by(q.row_number)).mappings()]
+    from xinyong.services.batches import quarantine_rows
+
+    rejected = quarantine_rows(engine, batch_id)  # reason in English beside reason_code and params
     if as_json:
         print_json({**batch, "quarantine": rejected})
         return
