@@ -107,7 +107,8 @@ def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError) -> Response:
-        return render(request, "web/error.html", {"status": exc.status, "message": exc.message}, exc.status)
+        return render(request, "web/error.html", {"status": exc.status, "message": exc.message, "params": exc.params},
+                      exc.status)
 
     # A browser asking for a page that does not exist, or with a malformed query, gets a page;
     # API clients (and /v1/) keep the API's JSON errors.

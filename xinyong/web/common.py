@@ -52,11 +52,13 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class WebError(Exception):
-    """An error answered with an HTML page (the API answers JSON; pages answer pages)."""
+    """An error answered with an HTML page (the API answers JSON; pages answer pages). `message` is
+    a code that web/error.html says in the page's language (csrf, no_operate_scope, no_submit_category,
+    signed_out, too_long, not_a_number), with `params`; other text is shown as it is."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, **params: Any):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.params = status, message, params
 
 
 # -- catalogues ----------------------------------------------------------------------------------------

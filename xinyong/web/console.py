@@ -109,7 +109,7 @@ def _signed_out(request: Request) -> Response:
 
 def _need_operate(operator: Operator) -> None:
     if not operator.operates:
-        raise WebError(403, "this key lacks the 'operate' scope")
+        raise WebError(403, "no_operate_scope")
 
 
 def _today(request: Request) -> dt.date:
@@ -260,7 +260,7 @@ async def upload_form(request: Request) -> Response:
         return _signed_out(request)
     categories = _categories(request, operator)
     if not categories:
-        raise WebError(403, "this key may not submit any category of records")
+        raise WebError(403, "no_submit_category")
     return _page(request, "upload.html", operator, {"categories": categories})
 
 
@@ -315,7 +315,7 @@ async def upload_progress(request: Request, upload_id: str) -> Response:
     """The progress fragment that the page polls (HTMX) until the upload is done or failed."""
     operator = await _operator(request)
     if operator is None:
-        raise WebError(401, "signed out")
+        raise WebError(401, "signed_out")
     return render(request, "web/console/_progress.html", {"upload": _own_upload(upload_id, operator)})
 
 
