@@ -49,7 +49,8 @@ app.add_typer(objection_app, name="objection")
 app.add_typer(repair_app, name="repair")
 app.add_typer(record_app, name="record")
 
-console = Console(soft_wrap=True)
+# Written to a file or a pipe, output is not cut to 80 columns: tables keep every character.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 errors = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
