@@ -282,8 +282,15 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
     from xinyong.services.batches import quarantine_rows
 
     rejected = quarantine_rows(engine, batch_id)  # reason in English beside reason_code and params
+    r = t.records.c
+    with engine.connect() as c:  # the rows behind the batch's warning count, each with what was wrong
+        warned = [{"row_number": row.row_number, "record_key": row.record_key,
+                   "warnings": row.warnings if isinstance(row.warnings, list) else orjson.loads(row.warnings)}
+                  for row in c.execute(select(r.row_number, r.record_key, r.warnings)
+                                       .where(r.batch_id == batch_id).order_by(r.row_number))]
+    warned = [w for w in warned if w["warnings"]]
     if as_json:
-        print_json({**batch, "quarantine": rejected})
+        print_json({**batch, "quarantine": rejected, "warned_rows": warned})
         return
     for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
                 "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings"):
@@ -292,6 +299,11 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
         table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")
         for r in rejected:
             table.add_row(str(r["row_number"]), r["field"] or "", r["reason"])
+        console.print(table)
+    if warned:
+        table = Table("row", "record", "warning", title="rows stored with warnings", title_justify="left")
+        for w in warned:
+            table.add_row(str(w["row_number"]), w["record_key"], "; ".join(map(str, w["warnings"])))
         console.print(table)
 
 
