@@ -242,8 +242,12 @@ class _BatchWriter:
                     if known_batch == self.batch_id:
                         result.duplicates += 1
                     else:
+                        # unchanged since an earlier batch: counted as this file's row (its warnings
+                        # too), and a repeat later in this file is this file's duplicate
                         result.accepted += 1
                         result.unchanged += 1
+                        result.warnings += row.warning_count
+                        latest[row.record_key] = (known_version, known_hash, self.batch_id, row.number)
                     continue
                 if known_batch == self.batch_id:
                     rejected.append(Rejected(row.number, self.key_field,
