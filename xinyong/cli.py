@@ -49,7 +49,8 @@ app.add_typer(objection_app, name="objection")
 app.add_typer(repair_app, name="repair")
 app.add_typer(record_app, name="record")
 
-console = Console(soft_wrap=True)
+# Written to a file or a pipe, output is not cut to 80 columns: tables keep every character.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 errors = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
@@ -281,12 +282,18 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
     """A batch's provenance, counts and quarantined rows with their reasons."""
     engine = engine_for_work()
     batch = _batch(engine, batch_id)
-    q = t.quarantine.c
-    with engine.connect() as c:
-        rejected = [dict(r) for r in c.execute(select(q.row_number, q.field, q.reason)
-                                               .where(q.batch_id == batch_id).order_by(q.row_number)).mappings()]
+    from xinyong.services.batches import quarantine_rows
+
+    rejected = quarantine_rows(engine, batch_id)  # reason in English beside reason_code and params
+    r = t.records.c
+    with engine.connect() as c:  # the rows behind the batch's warning count, each with what was wrong
+        warned = [{"row_number": row.row_number, "record_key": row.record_key,
+                   "warnings": row.warnings if isinstance(row.warnings, list) else orjson.loads(row.warnings)}
+                  for row in c.execute(select(r.row_number, r.record_key, r.warnings)
+                                       .where(r.batch_id == batch_id).order_by(r.row_number))]
+    warned = [w for w in warned if w["warnings"]]
     if as_json:
-        print_json({**batch, "quarantine": rejected})
+        print_json({**batch, "quarantine": rejected, "warned_rows": warned})
         return
     for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
                 "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings",
@@ -296,6 +303,11 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
         table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")
         for r in rejected:
             table.add_row(str(r["row_number"]), r["field"] or "", r["reason"])
+        console.print(table)
+    if warned:
+        table = Table("row", "record", "warning", title="rows stored with warnings", title_justify="left")
+        for w in warned:
+            table.add_row(str(w["row_number"]), w["record_key"], "; ".join(map(str, w["warnings"])))
         console.print(table)
 
 
@@ -492,7 +504,9 @@ def resolve_command(
     console.print(f"{result.records} records resolved in {result.seconds} s: {result.by_identifier} by identifier, "
                   f"{result.by_exact_name} by exact name, {result.by_score} by score, "
                   f"{result.by_judgement} by judgement; {result.in_review} in review; "
-                  f"{result.new_entities} given a new entity", highlight=False)
+                  f"{result.new_entities} given a new entity"
+                  + (f"; {result.still_alone} still matching nothing (their entity kept)" if result.still_alone else ""),
+                  highlight=False)
 
 
 @review_app.command("list")
@@ -992,48 +1006,82 @@ def demo_run(ctx: typer.Context,
     resolve_command(evaluate_truth=out / "truth.csv", everything=False, as_json=False)
     today = pack_today(pack)
     evaluated_on = today - dt.timedelta(days=90)  # so that due process has run its course by today
+    with engine.connect() as c:
+        before = c.execute(select(func.max(t.listings.c.id))).scalar() or 0
     console.print(f"[bold]4. evaluating the lists' rules[/bold] as of {evaluated_on}")
     evaluate_command(as_of=evaluated_on.isoformat(), full=False, as_json=False)
     console.print("[bold]5. due process[/bold]: reminders, notices, objection windows, then `process` as of today")
-    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today)
+    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today, after_listing=before)
     console.print("   listings: " + ", ".join(f"{n} {state}" for state, n in states.items()), highlight=False)
     console.print("[bold]6. the store now holds[/bold]")
     stats(as_json=False)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    _demo_credentials(engine, pack, url)
+    from xinyong.services.due_process import DueProcessError
+
+    try:
+        tour = demo_service.prepare_tour(engine, pack, out, today)
+    except DueProcessError as exc:
+        fail(f"demo: {exc}")
+    tour.update(_demo_credentials(engine, pack, url))
+    console.print(f"   the README's tour: ids, files and keys in {demo_service.write_tour(out, tour)} "
+                  f"(set -a; . {out / demo_service.TOUR_FILE}; set +a)", highlight=False)
+    if missing := [name for name, value in tour.items() if not value]:
+        console.print(f"   [yellow]warning:[/yellow] nothing in this store for the tour's {', '.join(missing)} "
+                      "(more --entities)", highlight=False)
     if no_serve:
         return
     from xinyong.api.app import create_app
 
+    _port_free(host, port)
     console.print(f"[bold]7. serving[/bold] the portal on [link={url}]{url}[/link] "
                   f"(API docs at {url}/docs); Ctrl-C to stop", highlight=False)
     serve_app(create_app(engine, pack, public_url=url), host, port, "warning")
 
 
-def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
-    """An operator key per authority that runs a list (whoever listed it decides) and a subject's
-    sign-in link, so a newcomer can try every part."""
-    from xinyong.services.keys import create_key
+# The demo's keys other than operating: (authority, scopes) per role.
+DEMO_KEYS = {"submit": ("samr", ["submit"]), "screen": ("procurement_centre", ["screen"])}
 
-    for authority in dict.fromkeys(spec.authority for spec in pack.lists):
-        secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
-                                    label="demo operator", actor="demo")
-        console.print(f"   console ({url}/console): operator key of {stored['authority']} "
-                      f"({', '.join(stored['scopes'])}):", highlight=False)
+
+def _demo_credentials(engine: Engine, pack: Pack, url: str) -> dict[str, str]:
+    """An operating key per authority that runs a list (whoever listed it decides), a key per other
+    role (a rerun revokes the demo's earlier keys) and a subject's sign-in link, so a newcomer can
+    try every part. Returns the keys as the tour's KEY_OPERATE (of the authority running most
+    lists), KEY_SUBMIT and KEY_SCREEN."""
+    from collections import Counter
+
+    from xinyong.services.keys import create_key, list_keys, revoke_key
+
+    running = Counter(spec.authority for spec in pack.lists)
+    busiest = running.most_common(1)[0][0]
+    wanted = [(f"operate {authority}", authority, ["operate", "read_restricted"]) for authority in running]
+    wanted += [(role, authority, scopes) for role, (authority, scopes) in DEMO_KEYS.items()]
+    keys: dict[str, str] = {}
+    for role, authority, scopes in wanted:
+        label = f"demo {role}"
+        for earlier in list_keys(engine):
+            if earlier["label"] == label and earlier["revoked_at"] is None:
+                revoke_key(engine, earlier["id"], actor="demo", reason="replaced by a new demo run")
+        secret, stored = create_key(engine, pack, authority, scopes, label=label, actor="demo")
+        if role in ("submit", "screen") or authority == busiest:
+            keys["KEY_OPERATE" if role.startswith("operate") else f"KEY_{role.upper()}"] = secret
+        console.print(f"   {role.split()[0]} key of {stored['authority']} ({', '.join(stored['scopes'])})"
+                      + (f", for the console ({url}/console)" if role != "screen" else ", for the API") + ":",
+                      highlight=False)
         console.print(f"     {secret}", highlight=False, markup=False)
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)
                            .where(L.state == "effective", e.kind == "enterprise").order_by(L.id).limit(1)).scalar()
     if listed is None:
-        return
+        return keys
     try:
         from xinyong.services.subjects import issue_credential_details
     except ImportError:  # the subject portal is not installed
-        return
+        return keys
     code, _stored = issue_credential_details(engine, listed, 72, actor="demo")
     console.print(f"   subject portal: {listed} signs in once, within 72 hours, at", highlight=False)
     console.print(f"     {url}/portal/sign-in/{code}", highlight=False, markup=False)
+    return keys
 
 
 # -- screening, keys, serving ----------------------------------------------------------------------
@@ -1174,6 +1222,10 @@ def screen_command(
             writer.writerows(results)
             if output:
                 handle.close()
+        if action is None and not any(isinstance(r, dict) and r.get("action") for _, r in rows):
+            # the results (every row saying why) are written above: refuse only now, in one line
+            fail(f"{batch}: no row has an action: give --action (one of "
+                 f"{', '.join(a.code for a in pack.actions)}) or an action column")
         failed = sum(r["error"] is not None for r in results)
         errors.print(f"{len(results)} subjects screened, {failed} could not be"
                      + (f"; results in {output}" if output else ""), highlight=False)
@@ -1223,10 +1275,43 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     from xinyong.api.app import create_app
 
     engine = engine_for_work()
+    _port_free(host, port)
+    if public_url is None:
+        public_url = own_address(host, port)
+        console.print(f"[yellow]warning:[/yellow] no --public-url: reports give {public_url}/verify/CODE as their "
+                      "verification address", highlight=False)
     application = create_app(engine, active_pack(engine), public_url=public_url)
     shown = make_url(database_url(State.db_url)).render_as_string(hide_password=True)
-    console.print(f"serving {shown} on http://{host}:{port} (API docs at /docs)", highlight=False)
+    console.print(f"serving {shown} on http://{_url_host(host)}:{port} (API docs at /docs)", highlight=False)
     serve_app(application, host, port, log_level)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def own_address(host: str, port: int) -> str:
+    """`http://HOST:PORT` from serve's own arguments, for the reports' verification address when no
+    --public-url is given: a wildcard address (0.0.0.0, ::) becomes this machine's name. Never
+    taken from a request's Host header, which the client chooses."""
+    import socket
+
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://{_url_host(host)}:{port}"
+
+
+def _port_free(host: str, port: int) -> None:
+    """Refuse at once, before saying "serving", when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot serve on {_url_host(host)}:{port}: {exc.strerror}")
 
 
 def serve_app(application: Any, host: str, port: int, log_level: str) -> None:

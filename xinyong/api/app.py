@@ -324,7 +324,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
     app = FastAPI(title="xinyong", version="1.0",
                   description="Public credit registry and joint-sanctions engine: screening, lists, records.",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs, /redoc: vendored, in web.mount
     app.state.service = service
     actions, purposes = [a.code for a in pack.actions], [p.code for p in pack.purposes]
 

@@ -66,7 +66,9 @@ class FileRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Rejection:
     field: str | None
-    reason: str
+    reason: str  # in English
+    code: str = "invalid_value"  # domain.values.REASON_CODES
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -237,15 +239,16 @@ class RowValidator:
             if not text:
                 continue
             if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
-                return Rejection(name, "contains a NUL character")
+                return Rejection(name, "contains a NUL character", "nul_character")
             try:
                 values[name] = convert(text if isinstance(cell, str) or convert is _identity else cell)
             except ValueError as exc:
-                return Rejection(name, str(exc))
+                return Rejection(name, str(exc), getattr(exc, "code", "invalid_value"),
+                                 getattr(exc, "params", {"text": str(exc)}))
             raw_text[name] = text
         for name in self.required:
             if name not in values:
-                return Rejection(name, f"required field {name} is empty")
+                return Rejection(name, f"required field {name} is empty", "required_empty", {"field": name})
         extras = {}
         headers = self.mapping.headers
         for index in self.mapping.extras:
@@ -313,15 +316,17 @@ class RowValidator:
                 values[self.person_holder] = code
         usable_code = code is not None and verified
         if not name and not usable_code:
-            reason = ("neither a subject name nor a usable code" if code is None
-                      else f"no subject name, and the code is not usable ({warnings[-1]})")
-            return Rejection(subject.name_field, reason)
+            if code is None:
+                return Rejection(subject.name_field, "neither a subject name nor a usable code", "no_subject")
+            return Rejection(subject.name_field, f"no subject name, and the code is not usable ({warnings[-1]})",
+                             "no_subject_name_code_unusable", {"code": code or ""})
         if kind is None and scheme == "resident_id":
             kind = person
         if kind == person and not self.allows_persons:
             return Rejection(subject.kind_field or subject.code_fields[0],
                              f"natural persons cannot be recorded in category {self.category.code} "
-                             "(the pack names no legal basis)")
+                             "(the pack names no legal basis)", "persons_not_allowed",
+                             {"category": self.category.code})
         # Other code fields (legal representative's ID...) are classified but not the subject.
         for code_field in self.other_person_fields:
             if code_field not in values:

@@ -44,12 +44,15 @@ def batch_row(engine: Engine, batch_id: int) -> dict[str, Any]:
 def quarantine_rows(engine: Engine, batch_id: int, *, limit: int | None = None,
                     with_raw: bool = False) -> list[dict[str, Any]]:
     q = t.quarantine.c
-    columns = [q.row_number, q.field, q.reason] + ([q.raw] if with_raw else [])
+    columns = [q.row_number, q.field, q.reason, q.reason_code, q.params] + ([q.raw] if with_raw else [])
     query = select(*columns).where(q.batch_id == batch_id).order_by(q.row_number)
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as c:
         rows = [dict(r) for r in c.execute(query).mappings()]
+    for r in rows:
+        if isinstance(r["params"], (str, bytes)):
+            r["params"] = orjson.loads(r["params"])
     if with_raw:
         for r in rows:
             r["raw"] = r["raw"] if isinstance(r["raw"], dict) else orjson.loads(r["raw"])

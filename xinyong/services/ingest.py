@@ -41,7 +41,7 @@ RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "s
                   "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
                   "decision_date", "fields", "extras", "warnings", "notes", "content_hash", "batch_id",
                   "row_number", "created_at")
-QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw")
+QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw", "reason_code", "params")
 
 
 @dataclass
@@ -182,6 +182,8 @@ class Rejected(NamedTuple):
     field: str | None
     reason: str
     raw: str  # JSON of the row keyed by original header, for the rejects file
+    reason_code: str = "invalid_value"  # domain.values.REASON_CODES, rendered per language on pages
+    params: str = "{}"  # JSON of the reason's parameters
 
 
 Chunk = tuple[list[str], dict[str, str | None], list[Accepted], list[Rejected]]
@@ -203,11 +205,13 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
         rejected: list[Rejected] = []
         for number, cells in chunk:
             if isinstance(cells, RowError):
-                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode()))
+                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode(),
+                                         "unreadable_line", dumps({"text": cells.reason}).decode()))
                 continue
             r = validator.validate(cells)
             if isinstance(r, Rejection):
-                rejected.append(Rejected(number, r.field, r.reason, raw_row(headers, cells)))
+                rejected.append(Rejected(number, r.field, r.reason, raw_row(headers, cells), r.code,
+                                         dumps(r.params).decode()))
                 continue
             accepted.append(Accepted(
                 number, r.record_key, r.natural_key, r.content_hash, r.subject_name, r.subject_kind,
@@ -246,13 +250,19 @@ class _BatchWriter:
                     if known_batch == self.batch_id:
                         result.duplicates += 1
                     else:
+                        # unchanged since an earlier batch: counted as this file's row (its warnings
+                        # too), and a repeat later in this file is this file's duplicate
                         result.accepted += 1
                         result.unchanged += 1
+                        result.warnings += row.warning_count
+                        latest[row.record_key] = (known_version, known_hash, self.batch_id, row.number)
                     continue
                 if known_batch == self.batch_id:
                     rejected.append(Rejected(row.number, self.key_field,
                                              f"{row.natural_key} already appears in row {known_row} of this "
-                                             "file with different content", raw_row(headers, row.cells)))
+                                             "file with different content", raw_row(headers, row.cells),
+                                             "conflicting_duplicate",
+                                             orjson.dumps({"key": row.natural_key, "row": str(known_row)}).decode()))
                     continue
                 version = known_version + 1
                 result.new_versions += 1

@@ -80,6 +80,7 @@ class ResolveResult:
     by_judgement: int = 0
     in_review: int = 0
     new_entities: int = 0
+    still_alone: int = 0  # records matching nothing again, kept with the entity an earlier run gave them
     seconds: float = 0.0
     model_id: int | None = None
     threshold: float | None = None
@@ -396,10 +397,13 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
                                        row.subject_code, row.subject_scheme,
                                        bool(row.subject_code_verified), fields.get("legal_representative"),
                                        row.category, fields.get("address"))
-            if decision.state == "new":
-                decision.entity_id = (row.entity_id if row.state == "new" and row.entity_id
-                                      else _new_entity(connection, index, row, now, salt))
-            _count(result, decision)
+            if decision.state == "new" and row.state == "new" and row.entity_id:
+                decision.entity_id = row.entity_id  # matching nothing again: the entity it was given stays
+                result.still_alone += 1
+            else:
+                if decision.state == "new":
+                    decision.entity_id = _new_entity(connection, index, row, now, salt)
+                _count(result, decision)
             if result.dry_run and row.state is not None and (row.state, row.entity_id) != (
                     decision.state, decision.entity_id):
                 result.moves.append({"record_id": row.id, "record_key": row.record_key,

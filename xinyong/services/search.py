@@ -137,16 +137,18 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
                           .where(rel.entity_id.in_(ids), rel.relation == "legal_representative",
                                  rel.valid_to.is_(None))).all())
     lists: dict[int, list[str]] = {}
-    for entity_id, code in c.execute(select(L.entity_id, L.list_code)
+    for entity_id, code in c.execute(select(L.entity_id, L.list_code).distinct()  # one badge per list
                                      .where(L.entity_id.in_(ids), *in_force_clause(today))
-                                     .order_by(L.list_code)):
+                                     .order_by(L.entity_id, L.list_code)):
         lists.setdefault(entity_id, []).append(code)
     out = []
     for entity_id in ids:
         row = rows[entity_id]
         out.append({"key": row.key, "kind": row.kind, "region": row.region, "status": row.status,
                     "name": names.get(entity_id), "former_names": former.get(entity_id, []),
-                    "codes": [{"scheme": s, "value": v} for s, v in codes.get(entity_id, [])],
+                    # the USCC first: the legacy codes it replaced follow
+                    "codes": [{"scheme": s, "value": v} for s, v in
+                              sorted(codes.get(entity_id, []), key=lambda code: code[0] != "uscc")],
                     "legal_representative": reps.get(entity_id) if row.kind != PERSON else None,
                     "lists": lists.get(entity_id, []), "matched": found[entity_id][1]})
     return out

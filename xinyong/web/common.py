@@ -33,6 +33,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
+from babel.numbers import format_decimal as babel_format_decimal
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -64,11 +65,13 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class WebError(Exception):
-    """An error answered with an HTML page (the API answers JSON; pages answer pages)."""
+    """An error answered with an HTML page (the API answers JSON; pages answer pages). `message` is
+    a code that web/error.html says in the page's language (csrf, no_operate_scope, no_submit_category,
+    signed_out, too_long, not_a_number), with `params`; other text is shown as it is."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, **params: Any):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.params = status, message, params
 
 
 # -- catalogues ----------------------------------------------------------------------------------------
@@ -103,7 +106,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["in_lang"] = in_lang
     env.filters["date"] = format_day
-    env.filters["number"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    env.filters["number"] = format_number
     env.globals["LANGUAGES"] = LANGUAGES
     return env
 
@@ -117,6 +120,14 @@ def in_lang(context, names: Any) -> str:
     if isinstance(names, dict):
         return str(names.get(lang) or names.get("en") or next(iter(names.values()), ""))
     return str(names.get(lang)) if hasattr(names, "get") else str(names)
+
+
+@pass_context
+def format_number(context, n: Any) -> Any:
+    """A count in the page's language (2,291 · 2 291 · 2,291), through Babel's locale data."""
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        return n
+    return babel_format_decimal(n, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
 
 
 @pass_context

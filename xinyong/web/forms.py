@@ -34,7 +34,7 @@ def text(form: FormData, name: str, *, max_length: int = 4000) -> str:
         return ""
     value = value.strip()
     if len(value) > max_length:
-        raise WebError(422, f"{name}: at most {max_length} characters")
+        raise WebError(422, "too_long", field=name, limit=max_length)
     return value
 
 
@@ -45,7 +45,7 @@ def number(form: FormData | Any, name: str) -> int | None:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise WebError(422, f"{name}: not a number") from None
+        raise WebError(422, "not_a_number", field=name) from None
 
 
 async def uploads(form: FormData, name: str) -> list[tuple[str | None, bytes, str | None]]:
