@@ -21,11 +21,12 @@ import pytest
 from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, PERSON, REP, build_world, serving, uscc, \
     write_csv
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.pack import load_pack
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 
 FIRM_RENAMED = uscc("91330100MA2RN0005")
 RENAMED_NOW, RENAMED_BEFORE = "杭州新名字网络科技有限公司", "杭州旧名字贸易有限公司"
-TODAY = pack_today(_load_pack("cn"))
+TODAY = pack_today(load_pack("cn"))
 RECENT = (TODAY - dt.timedelta(days=20)).isoformat()
 OLD_PENALTY, NEW_PENALTY, NEW_LICENCE = "京市监罚〔2025〕3号", "京市监罚〔2026〕99号", "京市监许〔2026〕7号"
 ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")

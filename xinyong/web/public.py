@@ -67,7 +67,7 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
 def _visible_file(service: Any, key: str) -> dict[str, Any]:
     """The public file, or EntityNotFound: a person is public only by key and while listed."""
     refuse_person_id_in_url(key)
-    return public_file(service.engine, service.pack, key, _today(request))
+    return public_file(service.engine, service.pack, key, pack_today(service.pack))
 
 
 def _record_view(pack: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +155,7 @@ async def verify_upload(request: Request, code: str, pdf: Annotated[UploadFile, 
 # -- lists -----------------------------------------------------------------------------------------------
 
 def _list_summaries(service: Any) -> list[dict[str, Any]]:
-    today = _today(request)
+    today = pack_today(service.pack)
     out = []
     for spec in service.pack.lists:
         total = list_page(service.engine, service.pack, spec.code, today, page_size=1)["total"]
