@@ -110,3 +110,34 @@ def could_be_person_id(term: str) -> bool:
     if len(code) == 15 and _could_begin_date("19" + rest[:6]):
         return True
     return _could_begin_date(rest[:8])
+
+
+def looks_like_old_person_id(code: str) -> bool:
+    """A 15-digit number with the layout of a first-generation ID number (GB 11643-1989): region,
+    birth date YYMMDD of the 1900s, sequence. Some firms' registration numbers fit it too."""
+    code = normalise_code(code)
+    if len(code) != 15 or not code.isdigit() or code[0] not in "12345678":
+        return False
+    try:
+        dt.date(1900 + int(code[6:8]), int(code[8:10]), int(code[10:12]))
+    except ValueError:
+        return False
+    return True
+
+
+def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | set[str]) -> str:
+    """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under."""
+    code = normalise_code(value)
+    if scheme in person_schemes or is_valid_resident_id(code) or looks_like_old_person_id(code):
+        return mask_person_id(value)
+    return value
+
+
+def mask_public(value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+    """`mask_value` over a public document, except the entity keys in it (`keep`): they are opaque
+    or a firm's USCC, and pages link by them."""
+    if isinstance(value, dict):
+        return {k: v if k in keep else mask_public(v, keep) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_public(v, keep) for v in value]
+    return mask_text(value) if isinstance(value, str) else value

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, or_, select
 from xinyong.domain.decisions import IN_FORCE, in_force
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import Pack
+from xinyong.domain.privacy import mask_text
 from xinyong.services.due_process import list_listings
 from xinyong.services.entities import public_categories
 from xinyong.store import tables as t
@@ -47,12 +48,12 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
     out = []
     for row in listings:
         entity = info.get(row["entity"])
-        out.append({"entity": row["entity"], "name": entity.name if entity else None,
+        out.append({"entity": row["entity"], "name": mask_text(entity.name) if entity and entity.name else None,
                     "kind": entity.kind if entity else None,
                     "id_number": mask_person_id(person_ids[row["entity"]]) if row["entity"] in person_ids else None,
                     "region": entity.region if entity else None, "list": code, "state": row["state"],
                     "effective_from": row["effective_from"], "effective_to": row["effective_to"],
-                    "legal_basis": spec.legal_basis, "evidence": ";".join(row["evidence"])})
+                    "legal_basis": spec.legal_basis, "evidence": mask_text(";".join(row["evidence"]))})
     return out
 
 
