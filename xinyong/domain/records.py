@@ -178,6 +178,7 @@ class RowValidator:
         kind = spec.type
         if kind == FieldType.date:
             latest = self.latest_decision if spec.name == self.category.date_field else None
+            days_ahead = self.plausibility.decision_days_ahead
             open_ended = self.open_ended if spec.name != self.category.date_field else frozenset()
 
             def date(v: Any) -> str | None:
@@ -185,8 +186,8 @@ class RowValidator:
                     return None  # 长期: no end, stored open-ended
                 day = parse_date(v)
                 if latest is not None and day > latest:
-                    raise ValueError(f"decision date {day.isoformat()} is later than {latest.isoformat()} "
-                                     "(the pack's today and its plausibility bound)")
+                    raise ValueError(f"decision date {day.isoformat()} is implausible: later than "
+                                     f"{latest.isoformat()} (the pack's today + {days_ahead} day(s))")
                 return day.isoformat()
             return _memoised(date)
         if kind == FieldType.amount:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import codecs
 import csv
 import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,12 +222,50 @@ _ROW_TAGS = (b"<row ", b"<row>", b":row ", b":row>")
 _CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
 
 
+def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
+    """A part's content in blocks, inflated from its compressed bytes until the deflate stream ends.
+
+    Not `ZipFile.open`: it stops at the size the directory declares, so a part whose directory
+    (and CRC) lie about a larger content would pass here and be inflated whole by the spreadsheet
+    reader. Each step inflates at most one block: memory stays bounded whatever the ratio.
+    """
+    if member.flag_bits & 0x1:
+        raise FileRefused(f"part {member.filename} is encrypted")
+    handle = archive.fp
+    assert handle is not None
+    handle.seek(member.header_offset)
+    header = handle.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for part {member.filename}")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    handle.seek(member.header_offset + 30 + name_length + extra_length)
+    remaining = member.compress_size
+    if member.compress_type == zipfile.ZIP_STORED:
+        while remaining > 0 and (raw := handle.read(min(_INFLATE_BLOCK, remaining))):
+            remaining -= len(raw)
+            yield raw
+        return
+    if member.compress_type != zipfile.ZIP_DEFLATED:
+        raise NotImplementedError(f"part {member.filename} uses compression method {member.compress_type}")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    while remaining > 0 and not inflater.eof:
+        raw = handle.read(min(1 << 16, remaining))
+        if not raw:
+            break
+        remaining -= len(raw)
+        while raw and not inflater.eof:
+            block = inflater.decompress(raw, _INFLATE_BLOCK)
+            raw = inflater.unconsumed_tail
+            if block:
+                yield block
+
+
 def check_workbook_size(path: Path) -> None:
     """Refuse a workbook too big to read in bounded memory, before the spreadsheet reader sees it.
 
     The spreadsheet reader holds a whole sheet in memory, so the limits are checked first: the
     sizes the zip directory declares, then the bytes each part really inflates to (a directory
-    can lie; the count stops at the limit and a part longer than declared fails its CRC), and the
+    can lie: each part is inflated from its compressed bytes, and the count stops at the limit), and the
     rows and cells the sheets' XML holds, counted from their tags while inflating.
     """
     max_bytes = settings.MAX_WORKBOOK_BYTES.value()
@@ -244,31 +284,30 @@ def check_workbook_size(path: Path) -> None:
                 sheet = member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
                 rows = cells = 0
                 carry = b""
-                with archive.open(member) as part:
-                    while block := part.read(_INFLATE_BLOCK):
-                        inflated += len(block)
-                        if inflated > max_bytes:
-                            raise FileRefused(f"{path.name}: workbook inflates beyond its declared size, above "
-                                              f"the limit of {limit}")
-                        if not sheet:
-                            continue
-                        text = carry + block
-                        cut = text.rfind(b"<")  # a tag cut by the block boundary is counted with the next block
-                        cut = len(text) if cut < 0 else cut
-                        text, carry = text[:cut], text[cut:]
-                        rows += sum(text.count(tag) for tag in _ROW_TAGS)
-                        cells += sum(text.count(tag) for tag in _CELL_TAGS)
-                        if rows > max_rows + 1:
-                            raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_rows} "
-                                              f"rows ({settings.MAX_WORKBOOK_ROWS.name})")
-                        if cells > max_cells:
-                            raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_cells} "
-                                              f"cells ({settings.MAX_WORKBOOK_CELLS.name})")
+                for block in _inflate(archive, member):
+                    inflated += len(block)
+                    if inflated > max_bytes:
+                        raise FileRefused(f"{path.name}: workbook inflates to more than the limit of {limit} "
+                                          f"(its zip directory declares {declared / MIB:.1f} MB)")
+                    if not sheet:
+                        continue
+                    text = carry + block
+                    cut = text.rfind(b"<")  # a tag cut by the block boundary is counted with the next block
+                    cut = len(text) if cut < 0 else cut
+                    text, carry = text[:cut], text[cut:]
+                    rows += sum(text.count(tag) for tag in _ROW_TAGS)
+                    cells += sum(text.count(tag) for tag in _CELL_TAGS)
+                    if rows > max_rows + 1:
+                        raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_rows} "
+                                          f"rows ({settings.MAX_WORKBOOK_ROWS.name})")
+                    if cells > max_cells:
+                        raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_cells} "
+                                          f"cells ({settings.MAX_WORKBOOK_CELLS.name})")
     except FileRefused:
         raise
     except zipfile.BadZipFile as exc:
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({exc})") from None
-    except (OSError, EOFError, NotImplementedError, ValueError, RuntimeError) as exc:
+    except (OSError, EOFError, NotImplementedError, ValueError, RuntimeError, zlib.error) as exc:
         # zlib errors, unsupported compression, encrypted parts
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
 
