@@ -27,9 +27,10 @@ from xinyong.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask
 _SEP = r"[ \-\u2010-\u2015\u2212\uff0d\u3000]?"  # one space or dash between digits
 _DIGIT = r"[0-9\uff10-\uff19]"
 _ID_IN_TEXT = re.compile(
-    rf"(?<![0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])"
+    rf"(?<![0-9\uff10-\uff19])"
     rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[0-9Xx\uff10-\uff19\uff38\uff58]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
-    rf"(?![0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
+    rf"(?![0-9\uff10-\uff19])")
+_ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
                      rf"(?![0-9\uff10-\uff19])")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
@@ -37,10 +38,23 @@ _ADDRESS = re.compile(r"(住址|地址|住所地|住所|住(?![房宅院宿户])
 ADDRESS_MASK = "***"
 
 
+def _token(text: str, start: int, end: int) -> str:
+    """The letters and digits around a match: the code it is part of."""
+    while start > 0 and _ALNUM.match(text[start - 1]):
+        start -= 1
+    while end < len(text) and _ALNUM.match(text[end]):
+        end += 1
+    return normalise_code(text[start:end])
+
+
 def _mask_id(match: re.Match[str]) -> str:
     code = normalise_code(match.group())
-    if len(code) == 18 and is_valid_uscc(code) and not is_valid_resident_id(code):
-        return match.group()
+    if is_valid_resident_id(code):
+        return mask_person_id(code)
+    # A firm's USCC, all digits or with letters around these digits, is not a person's number.
+    for candidate in (code, _token(match.string, match.start(), match.end())):
+        if len(candidate) == 18 and is_valid_uscc(candidate):
+            return match.group()
     return mask_person_id(code)
 
 

@@ -9,7 +9,6 @@ Every decision of the batch is logged, like a single screening, in chunks.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import subprocess
@@ -22,6 +21,7 @@ import orjson
 from sqlalchemy import Engine, select, update
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack
 from xinyong.services.querylog import QueryLog
 from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
@@ -108,7 +108,7 @@ def run_job(engine: Engine, pack: Pack, job_id: str) -> dict[str, Any]:
         done = 0
         partial_csv, partial_jsonl = folder / "results.csv.part", folder / "results.jsonl.part"
         with partial_csv.open("w", encoding="utf-8-sig", newline="") as csv_file, partial_jsonl.open("wb") as jsonl:
-            writer = csv.DictWriter(csv_file, fieldnames=BATCH_COLUMNS)
+            writer = SafeDictWriter(csv_file, fieldnames=BATCH_COLUMNS)
             writer.writeheader()
             for result in screen_batch(index, rows, job["action"], job["as_of"] or pack_today(pack)):
                 writer.writerow(result)

@@ -8,13 +8,16 @@ masked; the entity key of a person is opaque.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import orjson
 
 from sqlalchemy import Engine, and_, or_, select
 
+from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.decisions import IN_FORCE, in_force
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import Pack
@@ -71,13 +74,30 @@ def list_page(engine: Engine, pack: Pack, code: str, as_of: dt.date, *, region: 
             "items": rows[start:start + page_size]}
 
 
-def csv_bytes(rows: list[dict[str, Any]], columns: tuple[str, ...] = LIST_COLUMNS) -> bytes:
-    """UTF-8 with a BOM, so that spreadsheet programs open Chinese text correctly."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+def csv_chunks(rows: Iterable[dict[str, Any]], columns: tuple[str, ...] = LIST_COLUMNS) -> Iterator[bytes]:
+    """A list as CSV in chunks of rows (streamed, never whole in memory); UTF-8 with a BOM, so that
+    spreadsheet programs open Chinese text correctly; every cell neutralised against formulas."""
+    handle = io.StringIO()
+    writer = SafeDictWriter(handle, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    yield "\ufeff".encode() + _drain(handle)
+    for number, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if number % 500 == 0:
+            yield _drain(handle)
+    yield _drain(handle)
+
+
+def jsonl_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    for row in rows:
+        yield orjson.dumps(row) + b"\n"
+
+
+def _drain(handle: io.StringIO) -> bytes:
+    data = handle.getvalue().encode("utf-8")
+    handle.seek(0)
+    handle.truncate()
+    return data
 
 
 def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from xinyong.services.subjects import (
     subject_file,
 )
 from xinyong.web.common import (
+    reject_nul,
     WebError,
     current_subject,
     gettext_for,
@@ -40,7 +41,7 @@ from xinyong.web.common import (
 )
 from xinyong.web.forms import download, flash, number, redirect, take_flashes, text, uploads
 
-router = APIRouter(prefix="/portal")
+router = APIRouter(prefix="/portal", dependencies=[Depends(reject_nul)])
 CSRF = [Depends(require_csrf)]
 
 

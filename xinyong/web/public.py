@@ -21,9 +21,9 @@ from xinyong.services.entities import EntityNotFound, public_file, refuse_person
 from xinyong.services.lists import list_page
 from xinyong.services.report import format_code, issue_report, normalise_report_code, verify_report
 from xinyong.services.search import PersonIdQuery, search
-from xinyong.web.common import WebError, gettext_for, language_of, render, require_csrf, service_of
+from xinyong.web.common import WebError, gettext_for, language_of, reject_nul, render, require_csrf, service_of
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(reject_nul)])
 
 PAGE_SIZE = 20
 LIST_PAGE_SIZE = 50
