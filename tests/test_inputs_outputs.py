@@ -232,8 +232,7 @@ def test_batch_rejects_and_console_download_writer_neutralises(cli: Any, tmp_pat
     _assert_safe(written, *[v for v in FORMULAS if not v.startswith(("\t", "\r"))])
     engine = open_engine(cli.url)
     try:  # the console's download streams the same chunks
-        assert b"".join(rejects_csv(engine, batch["batch_id"])).decode("utf-8-sig").replace("\r\n", "\n") == \
-            (tmp_path / "rejects.csv").read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+        assert b"".join(rejects_csv(engine, batch["batch_id"])) == (tmp_path / "rejects.csv").read_bytes()
     finally:
         engine.dispose()
 
@@ -242,21 +241,21 @@ def test_screen_batch_output_is_always_written_and_neutralised(cli: Any, tmp_pat
     source = tmp_path / "subjects.csv"
     source.write_text("identifier\n" + "\n".join(v.replace("\r", "") for v in FORMULAS) + "\n", encoding="utf-8")
     out = tmp_path / "out.csv"
-    cli("screen", "--batch", source, "--action", "government_procurement", "-o", out)
+    cli("screen", "--batch", source, "--action", "public_procurement", "-o", out)
     _assert_safe(_cells(out.read_text(encoding="utf-8-sig")), "@SUM(A1)", "+1+1")
     # every line fails (no identifier column): the file is still written, each line with why
     failing = tmp_path / "none.csv"
     failing.write_text("=col\n=1\n", encoding="utf-8")
     out2 = tmp_path / "out2.csv"
-    cli("screen", "--batch", failing, "--action", "government_procurement", "-o", out2)
+    cli("screen", "--batch", failing, "--action", "public_procurement", "-o", out2)
     rows = _cells(out2.read_text(encoding="utf-8-sig"))
-    assert rows[0][0] == "line" and len(rows) == 2 and "'=col" in rows[1][-1]
+    assert rows[0][0] == "line" and len(rows) == 2 and "=col" in rows[1][-1]
     _assert_safe(rows)
     # an input that cannot be read at all: refused, and the output file still has its header
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"identifier\n\xff\xff\xff\x80\n")
     out3 = tmp_path / "out3.csv"
-    result = cli("screen", "--batch", broken, "--action", "government_procurement", "-o", out3, ok=False)
+    result = cli("screen", "--batch", broken, "--action", "public_procurement", "-o", out3, ok=False)
     assert result.exit_code == 1 and out3.exists()
     assert _cells(out3.read_text(encoding="utf-8-sig"))[0][0] == "line"
 
@@ -267,7 +266,7 @@ def test_screen_job_results_writer_neutralises(served: dict[str, Any]) -> None:
     http, key = served["http"], served["keys"]["screen"]
     data = ("identifier\n" + "\n".join(v.replace("\r", "").replace("\t", "") for v in FORMULAS) + "\n").encode()
     started = http.post("/v1/screen/jobs", headers={"X-API-Key": key}, files={"file": ("s.csv", data)},
-                        data={"purpose": "procurement_review", "action": "government_procurement"})
+                        data={"purpose": "procurement_review", "action": "public_procurement"})
     assert started.status_code == 202, started.text
     job_id = started.json()["id"]
     deadline = time.monotonic() + 90
@@ -296,7 +295,7 @@ HOSTILE_NAME = "北京\x1b[31m某某\x1b]0;pwned\x07科技\x9b2J有限公司\u20
 
 
 def test_cli_strips_terminal_escapes_from_ingested_data(cli: Any, tmp_path: Path) -> None:
-    firm = uscc("91110000MA01ES001")
+    firm = uscc("91110000MA01ET001")
     register = write_csv(tmp_path / "r.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
                          [[firm, HOSTILE_NAME, "有限责任公司", "赵\x1b[2K一", "2011-02-03", "存续"]])
     cli("ingest", register, "--authority", "samr", "--category", "registration")
@@ -306,7 +305,7 @@ def test_cli_strips_terminal_escapes_from_ingested_data(cli: Any, tmp_path: Path
     batch = json.loads(cli("ingest", penalties, "--authority", "samr", "--category", "penalty", "--json").stdout)
     cli("resolve")
     outputs = [cli("entity", "show", firm).stdout,
-               cli("screen", firm, "--action", "government_procurement").stdout,
+               cli("screen", firm, "--action", "public_procurement").stdout,
                cli("batch", "show", batch["batch_id"]).stdout,
                cli("batch", "list").stdout,
                cli("review", "list").stdout]

@@ -63,31 +63,51 @@ class RequestGuard:
                 await _refuse(send, True, 401, "invalid_key", "unknown or revoked API key")
                 return
         limit = settings.MAX_BODY_BYTES.value()
+        too_large = f"the request body is larger than {limit} bytes ({settings.MAX_BODY_BYTES.name})"
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, api, 413, "too_large", f"the request body is larger than {limit} bytes "
-                                                       f"({settings.MAX_BODY_BYTES.name})")
+            await _refuse(send, api, 413, "too_large", too_large)
             return
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if api and content_type in _TEXT_BODIES and scope.get("method") in ("POST", "PUT", "PATCH"):
             try:
                 body = await _read_all(receive, limit)
             except BodyTooLarge:
-                await _refuse(send, api, 413, "too_large", f"the request body is larger than {limit} bytes "
-                                                           f"({settings.MAX_BODY_BYTES.name})")
+                await _refuse(send, api, 413, "too_large", too_large)
                 return
             if (_JSON_NUL.search(body) if content_type == "application/json" else has_nul(body)):
                 await _refuse(send, api, 422, "invalid_request",
                               "the request holds a NUL character, which no text may contain")
                 return
             receive = _replay(body)
-        else:
-            receive = _counting(receive, limit)
+        refused = False
+        size = 0
+        upstream = receive
+
+        async def counted() -> Message:
+            """A body streamed to the endpoint (uploads) stops at the limit, whatever Content-Length said:
+            the client is answered 413 at once, and the endpoint sees a disconnected client."""
+            nonlocal refused, size
+            message = await upstream()
+            if message["type"] == "http.request" and not refused:
+                size += len(message.get("body", b""))
+                if size > limit:
+                    refused = True
+                    await _refuse(send, api, 413, "too_large", too_large)
+                    return {"type": "http.disconnect"}
+            return message
+
+        redirecting = _relative_redirects(send, headers.get("host", ""))
+
+        async def answer(message: Message) -> None:
+            if not refused:  # after a 413, nothing more of the endpoint's answer is sent
+                await redirecting(message)
+
         try:
-            await self.app(scope, receive, _relative_redirects(send, headers.get("host", "")))
-        except BodyTooLarge:
-            await _refuse(send, api, 413, "too_large", f"the request body is larger than {limit} bytes "
-                                                       f"({settings.MAX_BODY_BYTES.name})")
+            await self.app(scope, counted, answer)
+        except Exception:
+            if not refused:
+                raise
 
 
 async def _read_all(receive: Receive, limit: int) -> bytes:
@@ -116,21 +136,6 @@ def _replay(body: bytes) -> Receive:
             return {"type": "http.request", "body": body, "more_body": False}
         return {"type": "http.disconnect"}
     return receive
-
-
-def _counting(receive: Receive, limit: int) -> Receive:
-    """A body streamed to the endpoint (uploads) stops at the limit, whatever Content-Length said."""
-    size = 0
-
-    async def counted() -> Message:
-        nonlocal size
-        message = await receive()
-        if message["type"] == "http.request":
-            size += len(message.get("body", b""))
-            if size > limit:
-                raise BodyTooLarge
-        return message
-    return counted
 
 
 def _relative_redirects(send: Send, host: str) -> Send:
