@@ -37,10 +37,11 @@ def has_nul(raw_query: bytes) -> bool:
 
 
 class RequestGuard:
-    def __init__(self, app: Any, *, key_known: Callable[[str], bool], key_paths: tuple[str, ...] = ("/v1/records",)):
+    def __init__(self, app: Any, *, key_known: Callable[[str], bool],
+                 submission_paths: tuple[str, ...] = ("/v1/records",)):
         self.app = app
         self.key_known = key_known
-        self.key_paths = key_paths
+        self.submission_paths = submission_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +55,7 @@ class RequestGuard:
             await _refuse(send, api, 422, "invalid_request", "the request holds a NUL character, which no text may "
                                                              "contain")
             return
-        if api and path in self.key_paths and scope.get("method") == "POST":
+        if api and path in self.submission_paths and scope.get("method") == "POST":
             key = headers.get("x-api-key")
             if not key:
                 await _refuse(send, True, 401, "missing_key", "send your API key in the X-API-Key header")
@@ -75,7 +76,9 @@ class RequestGuard:
             except BodyTooLarge:
                 await _refuse(send, api, 413, "too_large", too_large)
                 return
-            if (_JSON_NUL.search(body) if content_type == "application/json" else has_nul(body)):
+            # Submitted records are validated like a file's rows: a NUL quarantines its row, with the reason.
+            if path not in self.submission_paths and (
+                    _JSON_NUL.search(body) if content_type == "application/json" else has_nul(body)):
                 await _refuse(send, api, 422, "invalid_request",
                               "the request holds a NUL character, which no text may contain")
                 return
