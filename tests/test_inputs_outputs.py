@@ -191,7 +191,7 @@ def test_no_neutralised_cell_starts_a_formula(value: str) -> None:
 
 
 def _cells(data: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.lstrip("\ufeff"))))
+    return list(csv.reader(io.StringIO(data.lstrip("\ufeff"), newline="")))
 
 
 def _assert_safe(rows: list[list[str]], *expected: str) -> None:
@@ -230,6 +230,13 @@ def test_batch_rejects_and_console_download_writer_neutralises(cli: Any, tmp_pat
     cli("batch", "rejects", batch["batch_id"], "-o", tmp_path / "rejects.csv")
     written = _cells((tmp_path / "rejects.csv").read_text(encoding="utf-8"))
     _assert_safe(written, *[v for v in FORMULAS if not v.startswith(("\t", "\r"))])
+    # sent back as it is, the file's cells are read as first sent: the quote is not doubled
+    again = json.loads(cli("ingest", tmp_path / "rejects.csv", "--authority", "samr", "--category", "penalty",
+                           "--json").stdout)
+    cli("batch", "rejects", again["batch_id"], "-o", tmp_path / "rejects2.csv")
+    second = _cells((tmp_path / "rejects2.csv").read_bytes().decode("utf-8"))
+    assert [row[0] for row in second if "\r" not in row[0] and "\n" not in row[0]] == \
+        [row[0] for row in written if "\r" not in row[0] and "\n" not in row[0]]
     engine = open_engine(cli.url)
     try:  # the console's download streams the same chunks
         assert b"".join(rejects_csv(engine, batch["batch_id"])) == (tmp_path / "rejects.csv").read_bytes()

@@ -23,6 +23,14 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def restore(row: list[str]) -> list[str]:
+    """A row of a CSV file as written before neutralisation: an authority sends its rejects file back
+    as it is, and its `'-1` means -1 (a cell really starting with `'=` loses nothing that matters)."""
+    if not any(cell[:1] == "'" and cell[1:2] and cell[1] in FORMULA_STARTS for cell in row):
+        return row
+    return [cell[1:] if cell[:1] == "'" and cell[1:2] and cell[1] in FORMULA_STARTS else cell for cell in row]
+
+
 class SafeWriter:
     """`csv.writer` whose every cell is neutralised."""
 

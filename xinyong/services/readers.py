@@ -21,6 +21,7 @@ import orjson
 from python_calamine import CalamineError, load_workbook
 
 from xinyong import settings
+from xinyong.domain.csvsafe import restore
 from xinyong.domain.records import FileRefused
 from xinyong.domain.values import normalise_header
 
@@ -154,7 +155,7 @@ def _read_csv(path: Path) -> Table:
                         yield number, RowError(f"{len(row)} cells but {width} headers "
                                                f"(an unquoted {delimiter!r} in a cell?)", delimiter.join(row))
                     elif any(cell.strip() for cell in row):
-                        yield number, row
+                        yield number, restore(row)
             except UnicodeDecodeError as exc:
                 raise FileRefused(f"{path.name}: row {number + 1}: undecodable bytes as {encoding} "
                                   f"({exc.reason})") from None
