@@ -58,11 +58,11 @@ from xinyong.services.operators import (
 from xinyong.services.resolve import ResolveError, judge, review_queue
 from xinyong.web import charts
 from xinyong.web.common import (
-    reject_nul,
     WebError,
     current_operator,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,

@@ -28,11 +28,11 @@ from xinyong.services.subjects import (
     subject_file,
 )
 from xinyong.web.common import (
-    reject_nul,
     WebError,
     current_subject,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,
