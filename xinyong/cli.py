@@ -12,14 +12,17 @@ from typing import Annotated, Any, NoReturn, Optional
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack, PackError, load_pack
 from xinyong.domain.records import FileRefused
+from xinyong.domain.terminal import printable
 from xinyong.services.ingest import ingest_file, load_mapping
 from xinyong.store import tables as t
 from xinyong.store.db import StoreError, database_url, get_setting, migrate, open_engine, require_current, set_setting
@@ -52,6 +55,16 @@ app.add_typer(record_app, name="record")
 # Written to a file or a pipe, output is not cut to 80 columns: tables keep every character.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 errors = Console(stderr=True)
+
+
+def shown(value: Any) -> str:
+    """Data (names, reasons, file names...) as console text: no control characters or escape
+    sequences reach the terminal, and no Rich markup in the data is interpreted."""
+    return escape(printable("" if value is None else value))
+
+
+def add_row(table: Table, *cells: Any) -> None:
+    table.add_row(*(shown(cell) for cell in cells))
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -60,7 +73,7 @@ class State:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -165,7 +178,7 @@ def pack_show(path: Annotated[Optional[str], typer.Argument(help="Pack file or c
         table.add_column("zh")
         table.add_column("en")
         for item in items:
-            table.add_row(item.code, item.names.zh, item.names.en)
+            add_row(table, item.code, item.names.zh, item.names.en)
         console.print(table)
 
 
@@ -192,9 +205,9 @@ def stats(as_json: JsonFlag = False) -> None:
     for key, value in data.items():
         if key == "records_per_category":
             for category, count in value.items():
-                table.add_row(f"  {category}", str(count))
+                add_row(table, f"  {category}", str(count))
         else:
-            table.add_row(key, str(value))
+            add_row(table, key, str(value))
     console.print(table)
 
 
@@ -221,7 +234,7 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON L
             result = _ingest_with_progress(engine, pack, path, authority, category, explicit, quiet=as_json)
         except FileRefused as exc:
             refused += 1
-            errors.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+            errors.print(f"[red]refused:[/red] {shown(exc)}", highlight=False, soft_wrap=True)
             continue
         if as_json:
             sys.stdout.write(orjson.dumps(result.as_dict()).decode() + "\n")
@@ -264,7 +277,7 @@ def batch_list(as_json: JsonFlag = False) -> None:
     table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings",
                   "notes")
     for r in rows:
-        table.add_row(*(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
+        add_row(table, *(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
                                              "quarantined", "duplicates", "warnings", "notes")))
     console.print(table)
 
@@ -298,16 +311,16 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
     for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
                 "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings",
                 "notes"):
-        console.print(f"{key:>13}: {batch[key]}", highlight=False)
+        console.print(f"{key:>13}: {shown(batch[key])}", highlight=False)
     if rejected:
         table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")
         for r in rejected:
-            table.add_row(str(r["row_number"]), r["field"] or "", r["reason"])
+            add_row(table, str(r["row_number"]), r["field"] or "", r["reason"])
         console.print(table)
     if warned:
         table = Table("row", "record", "warning", title="rows stored with warnings", title_justify="left")
         for w in warned:
-            table.add_row(str(w["row_number"]), w["record_key"], "; ".join(map(str, w["warnings"])))
+            add_row(table, str(w["row_number"]), w["record_key"], "; ".join(map(str, w["warnings"])))
         console.print(table)
 
 
@@ -318,10 +331,11 @@ def batch_rejects(batch_id: int,
     from xinyong.services.batches import rejects_csv
 
     engine = engine_for_work()
-    _batch(engine, batch_id)
-    data, count = rejects_csv(engine, batch_id)
-    output.write_bytes(data)
-    console.print(f"{count} rejected rows of batch {batch_id} written to {output}")
+    batch = _batch(engine, batch_id)
+    with output.open("wb") as handle:
+        for chunk in rejects_csv(engine, batch_id):
+            handle.write(chunk)
+    console.print(f"{batch['quarantined']} rejected rows of batch {batch_id} written to {output}")
 
 
 @audit_app.command("verify")
@@ -520,7 +534,7 @@ def review_list(as_json: JsonFlag = False) -> None:
         return
     table = Table("id", "record", "subject", "score", "candidates (entity: score)")
     for item in queue:
-        table.add_row(str(item["id"]), item["record_key"], item["subject_name"] or item["subject_code"] or "",
+        add_row(table, str(item["id"]), item["record_key"], item["subject_name"] or item["subject_code"] or "",
                       str(item["score"]), ", ".join(f"{c['entity']}: {c['score']}" for c in item["candidates"]))
     console.print(table)
     console.print(f"{len(queue)} records in review")
@@ -607,15 +621,16 @@ def entity_show(code: Annotated[str, typer.Argument(help="Entity key or any of i
     if as_json:
         print_json(data)
         return
-    console.print(f"[bold]{data['name']}[/bold]  {data['key']}  ({data['kind']}, {data['origin']})", highlight=False)
+    console.print(f"[bold]{shown(data['name'])}[/bold]  {shown(data['key'])}  ({data['kind']}, {data['origin']})",
+                  highlight=False)
     for name in data["names"]:
-        console.print(f"  name: {name['name']}" + ("" if name["current"] else " (former)"), highlight=False)
+        console.print(f"  name: {shown(name['name'])}" + ("" if name["current"] else " (former)"), highlight=False)
     for ident in data["identifiers"]:
-        console.print(f"  {ident['scheme']}: {ident['value']}" + ("" if ident["verified"] else " (unverified)"),
+        console.print(f"  {ident['scheme']}: {shown(ident['value'])}" + ("" if ident["verified"] else " (unverified)"),
                       highlight=False)
     table = Table("record", "category", "method", "score", title="linked records", title_justify="left")
     for record in data["records"]:
-        table.add_row(record["record_key"], record["category"], record["link"]["method"],
+        add_row(table, record["record_key"], record["category"], record["link"]["method"],
                       str(record["link"]["score"]))
     console.print(table)
 
@@ -705,7 +720,7 @@ def listing_list(entity: Annotated[Optional[str], typer.Option(help="Entity key 
         return
     table = Table("id", "entity", "list", "state", "notified", "deadline", "from", "to", "rule", "evidence")
     for r in rows:
-        table.add_row(str(r["id"]), r["entity"], r["list"], r["state"], *(str(r[k] or "") for k in (
+        add_row(table, str(r["id"]), r["entity"], r["list"], r["state"], *(str(r[k] or "") for k in (
             "notified_on", "objection_deadline", "effective_from", "effective_to")), r["rule_version"],
             ", ".join(r["evidence"]))
     console.print(table)
@@ -726,10 +741,11 @@ def listing_show(listing_id: int, as_json: JsonFlag = False) -> None:
                 "effective_from", "effective_to", "review_due", "ended_on"):
         console.print(f"{key:>20}: {data[key] if data[key] is not None else ''}", highlight=False)
     for e in data["evidence"]:
-        console.print(f"            evidence: {e['record_key']} ({e['category']}, {e['decision_date']})", highlight=False)
+        console.print(f"            evidence: {shown(e['record_key'])} ({e['category']}, {e['decision_date']})",
+                      highlight=False)
     for tr in data["transitions"]:
         console.print(f"          transition: {tr['on_date']} {tr['from_state'] or '-'} -> {tr['to_state']} "
-                      f"by {tr['actor']} {tr['reason'] or ''}", highlight=False)
+                      f"by {shown(tr['actor'])} {shown(tr['reason'])}", highlight=False)
 
 
 AuthorityOption = Annotated[Optional[str], typer.Option(
@@ -1153,9 +1169,8 @@ def key_list(as_json: JsonFlag = False) -> None:
         return
     table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "expires", "revoked")
     for r in rows:
-        table.add_row(str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
-                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["expires_at"] or ""),
-                      str(r["revoked_at"] or ""))
+        add_row(table, str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
+                f"{r['rate_per_second']:g}", str(r["burst"]), str(r["expires_at"] or ""), str(r["revoked_at"] or ""))
     console.print(table)
 
 
@@ -1169,6 +1184,53 @@ def key_revoke(key_id: int, reason: StepReason = None) -> None:
     except KeyError_ as exc:
         fail(str(exc))
     console.print(f"key {key_id} revoked")
+
+
+def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, action: str | None, day: dt.date,
+                  purpose: str, log: Any) -> None:
+    """Screen every line of a file. A CSV output is always written (its header at least, even when
+    every line fails or the input cannot be read), each cell neutralised against formulas."""
+    from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
+
+    as_jsonl = output is not None and output.suffix == ".jsonl"
+    handle = (output.open("wb") if as_jsonl else output.open("w", encoding="utf-8-sig", newline="")) if output \
+        else sys.stdout
+    writer = None if as_jsonl else SafeDictWriter(handle, fieldnames=BATCH_COLUMNS)
+    if writer is not None:
+        writer.writeheader()
+    screened = failed = 0
+    try:
+        try:
+            data = batch.read_bytes()
+        except OSError as exc:
+            fail(f"{batch}: cannot be read ({exc.strerror or exc})")
+        try:
+            rows = list(batch_rows(data, "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            fail(f"{batch}: unreadable ({exc})")
+        index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
+        for result in screen_batch(index, rows, action, day):
+            if result["decision"] is not None:
+                log.add(query_id=uuid.uuid4().hex, key_id=None, authority="operator", purpose=purpose,
+                        endpoint="screen_batch", query=result["identifier"] or result["name"],
+                        subject=result["subject"], action=result["action"], as_of=result["as_of"],
+                        result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
+            if writer is not None:
+                writer.writerow(result)
+            else:
+                handle.write(orjson.dumps(result) + b"\n")
+            screened += 1
+            failed += result["error"] is not None
+        log.flush()
+    finally:
+        if output:
+            handle.close()
+    errors.print(f"{screened} subjects screened, {failed} could not be"
+                 + (f"; results in {output}" if output else ""), highlight=False)
+    if action is None and not any(isinstance(r, dict) and r.get("action") for _, r in rows):
+        # the results (every row saying why) are written above: refuse only now, in one line
+        fail(f"{batch}: no row has an action: give --action (one of "
+             f"{', '.join(a.code for a in pack.actions)}) or an action column")
 
 
 @app.command("screen")
@@ -1186,7 +1248,7 @@ def screen_command(
     """May this entity take this action on this date? The decision, each measure and its basis."""
     from xinyong.services.jobs import run_job
     from xinyong.services.querylog import QueryLog
-    from xinyong.services.screen import BATCH_COLUMNS, ScreenError, ScreeningIndex, batch_rows, masked_query, screen_batch
+    from xinyong.services.screen import ScreenError, ScreeningIndex, masked_query
 
     engine = engine_for_work()
     pack = active_pack(engine)
@@ -1201,34 +1263,7 @@ def screen_command(
         fail("give one of: a CODE, --name NAME or --batch FILE")
     log = QueryLog(engine)
     if batch is not None:
-        if not batch.exists():
-            fail(f"{batch}: no such file")
-        rows = list(batch_rows(batch.read_bytes(), "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
-        index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
-        results = list(screen_batch(index, rows, action, day))
-        for result in results:
-            if result["decision"] is not None:
-                log.add(query_id=uuid.uuid4().hex, key_id=None, authority="operator", purpose=purpose,
-                        endpoint="screen_batch", query=result["identifier"] or result["name"],
-                        subject=result["subject"], action=result["action"], as_of=result["as_of"],
-                        result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
-        log.flush()
-        if output is not None and output.suffix == ".jsonl":
-            output.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in results))
-        else:
-            handle = output.open("w", encoding="utf-8-sig", newline="") if output else sys.stdout
-            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS, extrasaction="ignore")  # candidates: JSON only
-            writer.writeheader()
-            writer.writerows(results)
-            if output:
-                handle.close()
-        if action is None and not any(isinstance(r, dict) and r.get("action") for _, r in rows):
-            # the results (every row saying why) are written above: refuse only now, in one line
-            fail(f"{batch}: no row has an action: give --action (one of "
-                 f"{', '.join(a.code for a in pack.actions)}) or an action column")
-        failed = sum(r["error"] is not None for r in results)
-        errors.print(f"{len(results)} subjects screened, {failed} could not be"
-                     + (f"; results in {output}" if output else ""), highlight=False)
+        _screen_batch(engine, pack, batch, output, action, day, purpose, log)
         return
     if not action:
         fail("--action is required: one of " + ", ".join(a.code for a in pack.actions))
@@ -1247,21 +1282,21 @@ def screen_command(
         print_json(data)
         return
     subject = data["subject"]
-    who = f"{subject['name'] or ''} ({subject['key']})" if subject else "no entity in the register"
+    who = f"{shown(subject['name'])} ({shown(subject['key'])})" if subject else "no entity in the register"
     colour = {"allow": "green", "deny": "red", "conditions": "yellow", "refer": "magenta",
               "not_found": "cyan"}[data["decision"]]
     console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
     if data["decision"] == "refer":
         console.print("  possible match: a person must check the candidates", highlight=False)
     for candidate in data.get("candidates") or []:
-        console.print(f"  candidate {candidate['entity']} {candidate['name'] or ''} "
+        console.print(f"  candidate {shown(candidate['entity'])} {shown(candidate['name'])} "
                       f"score {candidate['score']:.3f}", highlight=False)
     for m in data["measures"]:
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""
         console.print(f"  {m['code']} ({m['effect']}) {m['title']['zh']} / {m['title']['en']}{via}", highlight=False)
         console.print(f"    basis: {m['legal_basis']}", highlight=False)
         console.print(f"    listing {m['listing']['id']} on {m['listing']['list']} until {m['ends'] or 'performance'}; "
-                      f"records: {', '.join(r['record_key'] for r in m['records'])}", highlight=False)
+                      f"records: {shown(', '.join(r['record_key'] for r in m['records']))}", highlight=False)
 
 
 @app.command("serve")

@@ -208,6 +208,18 @@ class DurationTerm(Strict):
     years: float | None = Field(default=None, gt=0)
 
 
+class PlausibilitySpec(Strict):
+    """Bounds past which a value is a mistake, not a fact: its row is quarantined with the reason."""
+
+    # The largest amount any record may carry, in the pack's currency.
+    max_amount: float = Field(default=1e13, gt=0)
+    # A decision (the category's date_field) may be dated at most this many days after today
+    # (the pack's today), for authorities a time zone ahead.
+    decision_days_ahead: int = Field(default=1, ge=0)
+    # Values of a date field that mean "no end" (validity ends): stored open-ended (null).
+    open_ended: list[str] = ["长期", "永久", "长期有效", "无固定期限"]
+
+
 class DurationSpec(Strict):
     kind: Literal["fixed", "range", "until_performance"]
     # the first term each evidence record meets decides; an open-ended one wins, else the longest;
@@ -453,6 +465,7 @@ class Pack(Strict):
     purposes: list[PurposeSpec] = Field(min_length=1)
     # besides a list's own authority, the one authority that may take its due-process decisions
     reviewing_authority: Code | None = None
+    plausibility: PlausibilitySpec = PlausibilitySpec()
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":

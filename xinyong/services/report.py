@@ -39,7 +39,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlalchemy import Engine, select
 
-from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
+from xinyong.domain.privacy import mask_public
 from xinyong.domain.pack import LANGUAGES, FieldType, Pack, PackError
 from xinyong.services.entities import EntityNotFound, find_entity_id, public_file
 from xinyong.store import tables as t
@@ -328,19 +328,10 @@ def format_amount(value: Any, language: str, currency: str) -> str:
 
 # -- content -------------------------------------------------------------------------------------
 
-_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-
-
 def scrub_person_ids(value: Any) -> Any:
-    """Mask every valid resident ID number inside free text (public_file masks whole values only)."""
-    if isinstance(value, str):
-        return _ID_IN_TEXT.sub(lambda m: mask_person_id(m.group()) if is_valid_resident_id(m.group().upper())
-                               else m.group(), value)
-    if isinstance(value, dict):
-        return {k: scrub_person_ids(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub_person_ids(v) for v in value]
-    return value
+    """Mask persons' ID numbers, mobile numbers and addresses inside free text: the one masking
+    function of every public surface (`domain.privacy`), entity keys excepted."""
+    return mask_public(value)
 
 
 def _text(value: Any, language: str) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy import Engine, delete, or_, select
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.csvsafe import SafeWriter
 from xinyong.domain.listings import ACTIVE
 from xinyong.domain.linkage import LinkageModel, estimate, estimate_u, threshold_for_precision
 from xinyong.domain.matching import (
@@ -749,7 +750,7 @@ def export_links(engine: Engine, output: Path) -> int:
     with engine.connect() as connection:
         links = current_links(connection)
     with output.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)
         writer.writerow(["record_key", "entity_key", "method", "score"])
         for record_key, (state, key, _origin, link_score, method) in sorted(links.items()):
             writer.writerow([record_key, key if state != "review" else "", method,

@@ -64,6 +64,13 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+async def reject_nul(request: Request) -> None:
+    """No query parameter of a page may hold a NUL character (PostgreSQL text cannot): a clear 400."""
+    if any("\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()):
+        _ = gettext_for(language_of(request))
+        raise WebError(400, _("The request holds a NUL character, which no text may contain."))
+
+
 class WebError(Exception):
     """An error answered with an HTML page (the API answers JSON; pages answer pages). `message` is
     a code that web/error.html says in the page's language (csrf, no_operate_scope, no_submit_category,

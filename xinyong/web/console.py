@@ -71,6 +71,7 @@ from xinyong.web.common import (
     current_operator,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,
@@ -80,7 +81,7 @@ from xinyong.web.common import (
 from xinyong.web.forms import download, flash, redirect, take_flashes, text
 
 log = logging.getLogger("xinyong.web.console")
-router = APIRouter(prefix="/console")
+router = APIRouter(prefix="/console", dependencies=[Depends(reject_nul)])
 CSRF = [Depends(require_csrf)]
 UPLOAD_KEEP_SECONDS = 3600
 
@@ -377,8 +378,8 @@ async def batch_rejects(request: Request, batch_id: int) -> Response:
     if operator is None:
         return _signed_out(request)
     await asyncio.to_thread(_own_batch, request, operator, batch_id)
-    data, _count = await asyncio.to_thread(rejects_csv, service_of(request).engine, batch_id)
-    return download(data, f"batch-{batch_id}-rejects.csv", "text/csv; charset=utf-8")
+    chunks = await asyncio.to_thread(rejects_csv, service_of(request).engine, batch_id)
+    return download(chunks, f"batch-{batch_id}-rejects.csv", "text/csv; charset=utf-8")
 
 
 # -- the resolution review queue ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from xinyong.web.common import (
     current_subject,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,
@@ -41,7 +42,7 @@ from xinyong.web.common import (
 )
 from xinyong.web.forms import download, flash, number, redirect, take_flashes, text, uploads
 
-router = APIRouter(prefix="/portal")
+router = APIRouter(prefix="/portal", dependencies=[Depends(reject_nul)])
 CSRF = [Depends(require_csrf)]
 
 
