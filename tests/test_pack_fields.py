@@ -13,6 +13,8 @@ Which paths (rule of `schema_paths`):
   are data, not schema.
 - A field whose type contains a model (`lists.due_process`, `resolution.name_rules`) is a
   container and is covered by its leaves; every other field is a leaf and must be in the table.
+- A model nested in itself (a condition grouping conditions) is not walked again: the nesting
+  field is a leaf (`lists.rules.any_of.all_of`), and the inner fields are those of the outer one.
 - A leaf reached through two routes is two paths (`categories.fields.headers` and
   `field_sets.headers`): each route is its own place in a pack file.
 
@@ -78,17 +80,20 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
-def schema_paths(model: type[BaseModel] = Pack, prefix: str = "") -> list[str]:
+def schema_paths(model: type[BaseModel] = Pack, prefix: str = "",
+                 within: tuple[type[BaseModel], ...] = ()) -> list[str]:
     """Every leaf field path of the schema, in declaration order (see the module's rule)."""
     paths: list[str] = []
     for name, info in model.model_fields.items():
         path = prefix + (info.alias or name)
         models = _models_in(info.annotation)
-        if models:
-            for inner in models:
-                paths += schema_paths(inner, path + ".")
-        else:
+        if not models:
             paths.append(path)
+        for inner in models:
+            if inner in (*within, model):  # a model nested in itself: the nesting is the leaf
+                paths.append(path)
+            else:
+                paths += schema_paths(inner, path + ".", (*within, model))
     return paths
 
 
