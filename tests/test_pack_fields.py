@@ -19,9 +19,10 @@ Which paths (rule of `schema_paths`):
   `field_sets.headers`): each route is its own place in a pack file.
 
 The table's values name a test of this file (`test_name`) or another file's
-(`tests/test_x.py::test_name`). Fields that no code reads yet are listed in `NO_EFFECT_YET`,
-with the place that should read them; each is an expected failure (strict), so that giving
-one an effect without moving it into `EFFECTS` fails too.
+(`tests/test_x.py::test_name`). Fields without a test that shows an effect are listed in
+`NO_EFFECT_YET`, each with the reason: mostly fields that no code reads (the defect this file
+exists to find), with the place that should read them. Each is a strict expected failure, so
+that the list stays in sight and a field moved into `EFFECTS` must leave it.
 """
 
 from __future__ import annotations
@@ -825,7 +826,8 @@ EFFECTS: dict[str, str] = {
     "purposes.code": "test_purpose_codes_admit_a_screening",
 }
 
-# Fields that no code reads yet: the defect this file exists to show, with where they belong.
+# Fields no test shows an effect of, and why: mostly read by no code (the defect this file exists
+# to show), with where they should be read.
 NO_EFFECT_YET: dict[str, str] = {
     "categories.description": "shown nowhere: the console's upload form (web/console.py, upload.html) or `pack show`",
     "categories.subject.legal_representative_field": (
