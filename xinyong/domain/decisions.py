@@ -5,7 +5,8 @@ entities it represents), each with its dated state history; this module says whi
 force on the date, which of the pack's measures they trigger for the action, and what that
 means. A measure applies while its listing is effective, and keeps applying while an
 objection against an effective listing is under review: review does not suspend a
-sanction that due process already made effective.
+sanction that due process already made effective. A measure with `max_years` binds at most
+that long from the listing's effective date, even while the listing stays in force.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from xinyong.domain.calendar import add_years
 from xinyong.domain.pack import MeasureSpec, Pack
 
 IN_FORCE = ("effective", "under_review")
@@ -77,7 +79,11 @@ class AppliedMeasure:
 
     @property
     def ends(self) -> dt.date | None:
-        return self.listing.effective_to
+        ends = [self.listing.effective_to]
+        if self.measure.max_years is not None and self.listing.effective_from is not None:
+            ends.append(add_years(self.listing.effective_from, self.measure.max_years))
+        known = [d for d in ends if d is not None]
+        return min(known) if known else None
 
 
 @dataclass(slots=True)
@@ -90,6 +96,11 @@ class Decision:
 
 EFFECT_DECISION = {"deny": "deny", "conditions": "conditions", "reward": "conditions"}
 SEVERITY = {"allow": 0, "conditions": 1, "deny": 2}
+
+
+def _within_max(measure: MeasureSpec, listing: ListingView, day: dt.date) -> bool:
+    return (measure.max_years is None or listing.effective_from is None
+            or day < add_years(listing.effective_from, measure.max_years))
 
 
 class UnknownAction(ValueError):
@@ -115,6 +126,8 @@ def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
             if listing.list_code not in measure.lists:
                 continue
             if bearing.relation is not None and bearing.relation not in measure.reaches:
+                continue
+            if not _within_max(measure, listing, as_of):
                 continue
             decision.measures.append(AppliedMeasure(measure, listing, bearing.relation))
             effect = EFFECT_DECISION[measure.effect]

@@ -25,7 +25,8 @@ from sqlalchemy.engine import Connection
 from xinyong.domain.calendar import add_months
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.pack import Pack
-from xinyong.domain.records import publicity_end
+from xinyong.domain.decisions import in_force
+from xinyong.domain.records import is_published, publicity_end
 from xinyong.services.due_process import Actor, DueProcessError, apply_repair, file_objection, list_listings
 from xinyong.services.entities import current_records, entity_file, find_entity_id
 from xinyong.services.files import StoredFile, store_files
@@ -173,10 +174,14 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
         keys = [row.record_key for row in rows]
         open_on_record = {k for k, in c.execute(select(t.objections.c.record_key).where(
             t.objections.c.record_key.in_(keys), t.objections.c.state == "open"))} if keys else set()
+    on_lists = {listing["list"] for listing in list_listings(engine, entity=entity_key, as_of=today)
+                if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
     records = []
     for row in rows:
         category = pack.category(row.category)
         fields = _fields(row.fields)
+        types = {f.name: f.type for f in pack.fields_of(category)}
+        published = is_published(category, fields)
         labels = {f.name: (f.names.get(language) if f.names else None) or f.name for f in pack.fields_of(category)}
         classes = {f.name: f.classification.value for f in pack.fields_of(category)}
         records.append({
@@ -184,7 +189,8 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
             "category": row.category, "category_title": category.names.model_dump(),
             "classification": category.classification.value, "authority": row.authority,
             "authority_title": pack.authority(row.authority).names.model_dump(), "status": row.status,
-            "decision_date": row.decision_date, "publicity_ends": publicity_end(category, row.decision_date, fields),
+            "decision_date": row.decision_date, "published": published,
+            "publicity_ends": publicity_end(category, row.decision_date, fields, on_lists, types) if published else None,
             "fields": [{"name": k, "label": labels.get(k, k), "classification": classes.get(k, category.classification.value),
                         "value": _mask_others(v, own)} for k, v in fields.items() if v not in (None, "")],
             "objection_open": row.record_key in open_on_record,

@@ -261,6 +261,7 @@ listing_evidence = Table(
     metadata,
     Column("listing_id", Integer, ForeignKey("listings.id"), primary_key=True),
     Column("record_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("records.id"), primary_key=True),
+    Column("note", Text),  # a test the rule could not make on this record, e.g. "ratio not checked"
 )
 Index("ix_listing_evidence_record", listing_evidence.c.record_id)
 
