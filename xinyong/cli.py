@@ -335,7 +335,11 @@ def audit_verify(as_json: JsonFlag = False) -> None:
 def resolve_command(
         evaluate_truth: Annotated[Optional[Path], typer.Option(
             "--evaluate", help="Ground truth CSV (record_key,entity_key): print precision, recall, F1.")] = None,
-        everything: Annotated[bool, typer.Option("--all", help="Re-resolve every record (judgements still win).")] = False,
+        everything: Annotated[bool, typer.Option(
+            "--all", help="Re-resolve every record with a newly trained model (judgements still win).")] = False,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="With --all: list the links that would move, and the listings built on them; "
+                              "change nothing.")] = False,
         as_json: JsonFlag = False) -> None:
     """Link every unresolved record to an entity: identifier, exact name, then scored candidates."""
     from xinyong.services import resolve as resolution
@@ -352,9 +356,11 @@ def resolve_command(
             for key, value in report.items():
                 console.print(f"{key:>28}: {value}", highlight=False)
         return
+    if dry_run and not everything:
+        fail("--dry-run goes with --all: only a run over every record can move links")
     pack = active_pack(engine)
-    if as_json or not console.is_terminal:
-        result = resolution.resolve(engine, pack, everything=everything)
+    if as_json or not console.is_terminal or dry_run:
+        result = resolution.resolve(engine, pack, everything=everything, dry_run=dry_run)
     else:
         with Progress(SpinnerColumn(), TextColumn("resolving"), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
@@ -363,6 +369,18 @@ def resolve_command(
                                         progress=lambda n: progress.advance(task, n))
     if as_json:
         print_json(result.as_dict())
+        return
+    if dry_run:
+        table = Table("record", "linked to", "would be", "how", "listings built on it")
+        for move in result.moves:
+            old, new = move["from"], move["to"]
+            table.add_row(move["record_key"], f"{old['state']} {old['entity'] or ''}".strip(),
+                          f"{new['state']} {new['entity'] or ''}".strip(),
+                          f"{new['method']} {new['score'] if new['score'] is not None else ''}".strip(),
+                          ", ".join(f"#{item['id']} {item['list']} ({item['state']})" for item in move["listings"]))
+        console.print(table)
+        console.print(f"dry run: {len(result.moves)} of {result.records} links would move "
+                      f"(threshold {result.threshold}); nothing was changed", highlight=False)
         return
     console.print(f"{result.records} records resolved in {result.seconds} s: {result.by_identifier} by identifier, "
                   f"{result.by_exact_name} by exact name, {result.by_score} by score, "
