@@ -269,22 +269,22 @@ def qualifying(engine: Any, pack: Pack, list_code: str, as_of: dt.date = RULES_A
 # Fields no test shows an effect of, and why: mostly read by no code (the defect this file exists
 # to show), with where they should be read.
 NO_EFFECT_YET: dict[str, str] = {
-    "categories.description": "shown nowhere: the console's upload form (web/console.py, upload.html) or `pack show`",
+    "categories.description": "shown nowhere: `pack show` (cli.py:148) or the console's upload form could show it",
     "categories.subject.legal_representative_field": (
         "services/register.py:139 and :207 read the field named `legal_representative` whatever the pack says"),
-    "lists.publicity_months": "services/lists.py list_rows / entities.public_file: no listing's publicity is limited by it",
+    "lists.publicity_months": "no listing's publicity is limited by it: services/lists.py:29 list_rows, entities.public_file",
     "lists.duration.extension_max_years": "no `listing extend` here; branch due-cases reads it in services/due_process.py extend",
     "lists.due_process.review_days": "no deadline of objections here; branch due-cases reads it (services/due_process.py overdue)",
     "lists.repair.answer_working_days": "no repair deadline here; branch due-cases reads it (due_process.repair_deadlines)",
     "lists.repair.decision_working_days": "no repair deadline here; branch due-cases reads it (due_process.repair_deadlines)",
-    **{f"lists.rules.exclude.{group}": ("services/evaluate.py qualifying_query: an `exclude` group has no `field`, "
-                                         "so `_field(None) IS NULL` always holds and the group excludes nothing")
+    **{f"lists.rules.exclude.{group}": ("services/evaluate.py:175: an `exclude` group has no `field`, so "
+                                         "`_field(None) IS NULL` always holds and the group excludes nothing")
        for group in ("all_of", "any_of")},
-    "categories.publicity.regimes.tiers.code": "read by no code: services/entities.py public_file could name each record's tier",
+    "categories.publicity.regimes.tiers.code": "read by no code: services/entities.py:133 could name each record's tier",
     "resolution.name_rules.places_source": "read by no code: where the division table comes from (documentation only)",
     "resolution.name_rules.places_as_of": "read by no code: the date the division table is as of (documentation only)",
     "actions.names.fr": "`pack show` prints zh and en only (cli.py:167); no page or answer names an action",
-    **{f"purposes.names.{lang}": "no page, answer or command shows a purpose's name (cli.py:881, api/app.py:359)"
+    **{f"purposes.names.{lang}": "no page, answer or command shows a purpose's name (codes only: cli.py:899, api/app.py)"
        for lang in LANGS},
 }
 
