@@ -205,7 +205,8 @@ def test_evaluation_proposes_serious_penalties_and_adult_defaulters_only(cli, tm
 def test_serious_penalty_from_proposal_to_expiry(cli, tmp_path):
     listing = build(cli, tmp_path)["id"][FIRM_REVOKED]
     # nothing happens by time alone without a notice
-    assert run(cli, "process", "--as-of", "2026-09-15") == {"effective": 0, "expired": 0, "reviews_due": 0}
+    assert run(cli, "process", "--as-of", "2026-09-15") == {"effective": 0, "expired": 0, "reviews_due": 0,
+                                                                 "performed": 0}
     assert show(cli, listing)["state"] == "proposed"
 
     served = run(cli, "listing", "notify", listing, "--on", NOTICE, "--actor", "officer-wang",

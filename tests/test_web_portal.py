@@ -236,7 +236,8 @@ def test_credit_repair_application_is_followed_to_its_decision(cli, world, db_ur
 
 def test_every_portal_and_console_message_is_translated() -> None:
     """Each message of the portal's and the console's templates and code has a zh and a fr
-    translation (in the `portal` domain, or W1's `messages`), with the same placeholders."""
+    translation (in any domain of the catalogues: `portal`, W1's `messages`, `due`...), with the same
+    placeholders."""
     from babel.messages.extract import extract_python
     from babel.messages.pofile import read_po
     from jinja2.ext import babel_extract
@@ -257,8 +258,8 @@ def test_every_portal_and_console_message_is_translated() -> None:
     assert len(wanted) > 200
     for lang in ("zh", "fr"):
         known: dict[str, str] = {}
-        for domain in ("messages", "portal"):
-            with (root / "locales" / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as handle:
+        for po in sorted((root / "locales" / lang / "LC_MESSAGES").glob("*.po")):
+            with po.open("rb") as handle:
                 known.update({m.id: m.string for m in read_po(handle) if m.id and m.string})
         missing = sorted(m for m in wanted if m not in known)
         assert not missing, f"{lang}: untranslated {missing}"

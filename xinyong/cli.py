@@ -590,29 +590,130 @@ def listing_show(listing_id: int, as_json: JsonFlag = False) -> None:
                       f"by {tr['actor']} {tr['reason'] or ''}", highlight=False)
 
 
+AuthorityOption = Annotated[Optional[str], typer.Option(
+    "--authority", help="The authority taking the step: the list's own (default) or the pack's reviewing authority.")]
+BulkList = Annotated[Optional[str], typer.Option("--list", help="Every listing of this list in --state (oldest first).")]
+BulkState = Annotated[Optional[str], typer.Option("--state", help="With --list: the state to select (proposed).")]
+BulkLimit = Annotated[Optional[int], typer.Option("--limit", min=1, help="With --list: at most this many listings.")]
+
+
+def _one_or_bulk(listing_id: int | None, list_code: str | None, state: str | None, limit: int | None,
+                 pack: Pack) -> list[int] | None:
+    """None: the one LISTING_ID; else the selection of --list/--state (oldest first)."""
+    from xinyong.services.due_process import select_listings
+
+    if listing_id is not None:
+        if list_code is not None or state is not None or limit is not None:
+            fail("give one LISTING_ID, or --list and --state, not both")
+        return None
+    if list_code is None or state is None:
+        fail("give one LISTING_ID, or --list L --state proposed [--limit N]")
+    if state != "proposed":
+        fail(f"--state: reminders and notices select proposed listings; got {state!r}")
+    if list_code not in {spec.code for spec in pack.lists}:
+        fail(f"--list: unknown list {list_code!r} (known: {', '.join(spec.code for spec in pack.lists)})")
+    return select_listings(engine_for_work(), list_code, state, limit)
+
+
+def _print_bulk(outcome: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(outcome)
+        return
+    console.print(f"{outcome['selected']} selected, {len(outcome['done'])} done, {len(outcome['skipped'])} skipped",
+                  highlight=False)
+    for item in outcome["skipped"]:
+        console.print(f"  skipped listing {item['listing']}: {item['reason']}", highlight=False)
+
+
 @listing_app.command("remind")
-def listing_remind(listing_id: int, on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
-                   as_json: JsonFlag = False) -> None:
-    """Record a formal reminder to the subject before notice."""
-    from xinyong.services.due_process import Actor, remind
+def listing_remind(listing_id: Annotated[Optional[int], typer.Argument(help="One listing; or use --list.")] = None,
+                   list_code: BulkList = None, state: BulkState = None, limit: BulkLimit = None,
+                   on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                   authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
+    """Record a formal reminder to the subject before notice (one listing, or a list's proposals)."""
+    from xinyong.services.due_process import Actor, bulk_step, remind
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    count = _due_process(remind, engine, pack, listing_id, _day(pack, on, "--on"), Actor(actor, reason))
+    day, who = _day(pack, on, "--on"), Actor(actor, reason, authority)
+    selected = _one_or_bulk(listing_id, list_code, state, limit, pack)
+    if selected is not None:
+        _print_bulk(_due_process(bulk_step, lambda one: {"listing": one, "reminders": remind(engine, pack, one, day, who)},
+                                 selected), as_json)
+        return
+    count = _due_process(remind, engine, pack, listing_id, day, who)
     _print_outcome({"listing": listing_id, "reminders": count}, as_json)
 
 
 @listing_app.command("notify")
-def listing_notify(listing_id: int, on: OnOption = None,
+def listing_notify(listing_id: Annotated[Optional[int], typer.Argument(help="One listing; or use --list.")] = None,
+                   list_code: BulkList = None, state: BulkState = None, limit: BulkLimit = None,
+                   on: OnOption = None,
                    language: Annotated[Optional[str], typer.Option(help="zh, en or fr; default the subject's.")] = None,
-                   actor: StepActor = "cli", reason: StepReason = None, as_json: JsonFlag = False) -> None:
-    """Serve the notice: grounds, evidence, legal basis and the objection deadline."""
-    from xinyong.services.due_process import Actor, notify
+                   actor: StepActor = "cli", reason: StepReason = None, authority: AuthorityOption = None,
+                   as_json: JsonFlag = False) -> None:
+    """Serve the notice: grounds, evidence, legal basis and the objection deadline (one listing,
+    or a list's proposals)."""
+    from xinyong.services.due_process import Actor, bulk_step, notify
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(notify, engine, pack, listing_id, _day(pack, on, "--on"), Actor(actor, reason),
-                                language), as_json)
+    day, who = _day(pack, on, "--on"), Actor(actor, reason, authority)
+    selected = _one_or_bulk(listing_id, list_code, state, limit, pack)
+    if selected is not None:
+        _print_bulk(_due_process(bulk_step, lambda one: notify(engine, pack, one, day, who, language), selected),
+                    as_json)
+        return
+    _print_outcome(_due_process(notify, engine, pack, listing_id, day, who, language), as_json)
+
+
+@listing_app.command("extend")
+def listing_extend(listing_id: int,
+                   years: Annotated[int, typer.Option("--years", help="1 to 3, within the list's extension maximum.")],
+                   reason: Annotated[str, typer.Option("--reason", help="Why the listing is extended.")],
+                   on: OnOption = None,
+                   language: Annotated[Optional[str], typer.Option(help="zh, en or fr; default the subject's.")] = None,
+                   actor: StepActor = "cli", authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
+    """Extend a listing in force by a decision (audited, with its own notice)."""
+    from xinyong.services.due_process import Actor, extend
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(extend, engine, pack, listing_id, years, _day(pack, on, "--on"),
+                                Actor(actor, reason, authority), language), as_json)
+
+
+@listing_app.command("end")
+def listing_end(listing_id: int,
+                reason: Annotated[str, typer.Option(
+                    "--reason", help="performed, settled, creditor_request, no_assets or enforcement_ended.")],
+                on: OnOption = None, actor: StepActor = "cli", authority: AuthorityOption = None,
+                as_json: JsonFlag = False) -> None:
+    """End a listing that lasts until performance (end reason: performed; the given reason is kept)."""
+    from xinyong.services.due_process import Actor, end_listing
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(end_listing, engine, pack, listing_id, reason, _day(pack, on, "--on"),
+                                Actor(actor, None, authority)), as_json)
+
+
+@app.command("overdue")
+def overdue_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
+    """Every open objection and repair application past its deadline, by authority."""
+    from xinyong.services.due_process import overdue
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    items = overdue(engine, pack, _day(pack, as_of, "--as-of"))
+    if as_json:
+        print_json(items)
+        return
+    table = Table("authority", "kind", "id", "since", "deadline", "days late")
+    for item in items:
+        table.add_row(item["authority"], item["kind"], str(item["id"]), str(item["since"]), str(item["deadline"]),
+                      str(item["days_late"]))
+    console.print(table)
 
 
 @objection_app.command("file")
@@ -633,43 +734,57 @@ def objection_file(listing: Annotated[Optional[int], typer.Option("--listing", h
 def objection_decide(objection_id: int,
                      uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Uphold or reject the objection.")],
                      on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
-                     as_json: JsonFlag = False) -> None:
+                     authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
     """Decide an objection: upheld withdraws the listing; rejected lets it proceed."""
     from xinyong.services.due_process import Actor, decide_objection
 
     engine = engine_for_work()
     pack = active_pack(engine)
     _print_outcome(_due_process(decide_objection, engine, pack, objection_id, uphold, _day(pack, on, "--on"),
-                                Actor(actor, reason)), as_json)
+                                Actor(actor, reason, authority)), as_json)
 
 
 @repair_app.command("apply")
-def repair_apply(listing_id: int,
-                 commitment: Annotated[Path, typer.Option("--commitment", help="The signed credit commitment (text).")],
+def repair_apply(listing_id: Annotated[Optional[int], typer.Argument(help="The listing to repair.")] = None,
+                 commitment: Annotated[Path, typer.Option("--commitment", help="The signed credit commitment (text).")] = ...,
+                 record: Annotated[Optional[str], typer.Option(
+                     "--record", help="Instead of a listing: the record key whose publicity to repair.")] = None,
                  evidence: Annotated[Optional[list[Path]], typer.Option("--evidence", help="Proof the fault was corrected.")] = None,
                  on: OnOption = None, actor: StepActor = "subject", reason: StepReason = None,
                  as_json: JsonFlag = False) -> None:
-    """Apply for credit repair of an effective listing."""
+    """Apply for credit repair of an effective listing, or of a record's publicity (--record)."""
     from xinyong.services.due_process import Actor, apply_repair
 
     engine = engine_for_work()
     pack = active_pack(engine)
     _print_outcome(_due_process(apply_repair, engine, pack, listing_id, commitment, evidence or [],
-                                _day(pack, on, "--on"), Actor(actor, reason)), as_json)
+                                _day(pack, on, "--on"), Actor(actor, reason), record_key=record), as_json)
+
+
+@repair_app.command("accept")
+def repair_accept(repair_id: int, on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                  authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
+    """Answer a repair application: accepted for decision (the answer deadline stops)."""
+    from xinyong.services.due_process import Actor, accept_repair
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    _print_outcome(_due_process(accept_repair, engine, pack, repair_id, _day(pack, on, "--on"),
+                                Actor(actor, reason, authority)), as_json)
 
 
 @repair_app.command("decide")
 def repair_decide(repair_id: int,
                   approve: Annotated[bool, typer.Option("--approve/--refuse", help="Approve or refuse.")],
                   on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
-                  as_json: JsonFlag = False) -> None:
-    """Decide a repair application: approval ends the listing early; refusal gives reasons."""
+                  authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
+    """Decide a repair application: approval ends the listing early, or the record's publicity."""
     from xinyong.services.due_process import Actor, decide_repair
 
     engine = engine_for_work()
     pack = active_pack(engine)
     _print_outcome(_due_process(decide_repair, engine, pack, repair_id, approve, _day(pack, on, "--on"),
-                                Actor(actor, reason)), as_json)
+                                Actor(actor, reason, authority)), as_json)
 
 
 @record_app.command("revoke")
@@ -768,17 +883,16 @@ def demo_run(ctx: typer.Context,
 
 
 def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
-    """An operator key for the console and a subject's sign-in link, so a newcomer can try every part."""
+    """An operator key per authority that runs a list (whoever listed it decides) and a subject's
+    sign-in link, so a newcomer can try every part."""
     from xinyong.services.keys import create_key
 
-    from collections import Counter
-
-    authority = Counter(spec.authority for spec in pack.lists).most_common(1)[0][0]  # who runs most lists
-    secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
-                                label="demo operator", actor="demo")
-    console.print(f"   console ({url}/console): operator key of {stored['authority']} "
-                  f"({', '.join(stored['scopes'])}):", highlight=False)
-    console.print(f"     {secret}", highlight=False, markup=False)
+    for authority in dict.fromkeys(spec.authority for spec in pack.lists):
+        secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
+                                    label="demo operator", actor="demo")
+        console.print(f"   console ({url}/console): operator key of {stored['authority']} "
+                      f"({', '.join(stored['scopes'])}):", highlight=False)
+        console.print(f"     {secret}", highlight=False, markup=False)
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)

@@ -140,6 +140,11 @@ class Through(BaseModel):
     relation: str
 
 
+class Suspension(BaseModel):
+    objection: int
+    filed_on: dt.date
+
+
 class MeasureOut(BaseModel):
     code: str
     title: Names
@@ -150,6 +155,8 @@ class MeasureOut(BaseModel):
     records: list[RecordOut]
     ends: dt.date | None
     through: Through | None
+    suspended: Suspension | None = Field(default=None, description="An open objection suspends this measure "
+                                         "(lists with objection_suspends): it sets conditions instead of denying")
 
 
 class Candidate(BaseModel):

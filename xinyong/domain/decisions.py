@@ -5,7 +5,9 @@ entities it represents), each with its dated state history; this module says whi
 force on the date, which of the pack's measures they trigger for the action, and what that
 means. A measure applies while its listing is effective, and keeps applying while an
 objection against an effective listing is under review: review does not suspend a
-sanction that due process already made effective.
+sanction that due process already made effective, unless the list's pack entry says
+`objection_suspends`; then a measure that would deny only sets conditions while the
+objection is open, and says so (`suspended`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ class ListingView:
     effective_to: dt.date | None
     ended_on: dt.date | None
     evidence: tuple[Evidence, ...]
+    # objections to the listing or to its evidence: (objection id, filed on, decided on or None)
+    objections: tuple[tuple[int, dt.date, dt.date | None], ...] = ()
+
+    def open_objection_on(self, day: dt.date) -> tuple[int, dt.date] | None:
+        """The earliest objection open on `day`, as (id, filed on)."""
+        open_ = [(filed, oid) for oid, filed, decided in self.objections
+                 if filed <= day and (decided is None or decided > day)]
+        return (min(open_)[1], min(open_)[0]) if open_ else None
 
     def state_on(self, day: dt.date) -> str | None:
         """The state in effect on `day` (None: not yet proposed)."""
@@ -74,6 +84,7 @@ class AppliedMeasure:
     measure: MeasureSpec
     listing: ListingView
     relation: str | None
+    suspended: dict[str, object] | None = None  # {objection, filed_on}: the measure is suspended
 
     @property
     def ends(self) -> dt.date | None:
@@ -104,8 +115,9 @@ def measures_for(pack: Pack, action: str) -> tuple[MeasureSpec, ...]:
 
 
 def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
-           bearings: Iterable[Bearing]) -> Decision:
-    """The decision for one subject. `measures` are the action's (see `measures_for`)."""
+           bearings: Iterable[Bearing], suspending_lists: frozenset[str] = frozenset()) -> Decision:
+    """The decision for one subject. `measures` are the action's (see `measures_for`);
+    `suspending_lists`: the lists whose measures an open objection suspends."""
     decision = Decision("allow", action, as_of)
     for bearing in bearings:
         listing = bearing.listing
@@ -116,8 +128,14 @@ def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
                 continue
             if bearing.relation is not None and bearing.relation not in measure.reaches:
                 continue
-            decision.measures.append(AppliedMeasure(measure, listing, bearing.relation))
             effect = EFFECT_DECISION[measure.effect]
+            suspended = None
+            if listing.list_code in suspending_lists:
+                objection = listing.open_objection_on(as_of)
+                if objection is not None:
+                    suspended = {"objection": objection[0], "filed_on": objection[1]}
+                    effect = "conditions" if effect == "deny" else effect
+            decision.measures.append(AppliedMeasure(measure, listing, bearing.relation, suspended))
             if SEVERITY[effect] > SEVERITY[decision.decision]:
                 decision.decision = effect
     return decision

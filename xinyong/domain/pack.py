@@ -103,6 +103,16 @@ class PublicitySpec(Strict):
     end_field: Code | None = None
 
 
+class RepairSpec(Strict):
+    allowed: bool = True
+    min_months_served: int = Field(default=0, ge=0)
+    commitment_required: bool = True
+    evidence_required: bool = True
+    # working days for the answer (application -> acceptance) and the decision (acceptance -> decision)
+    answer_working_days: int | None = Field(default=None, ge=0)
+    decision_working_days: int | None = Field(default=None, ge=0)
+
+
 class CategorySpec(Strict):
     code: Code
     names: Names
@@ -120,6 +130,8 @@ class CategorySpec(Strict):
     person_legal_basis: str | None = None
     classification: Classification = Classification.public
     publicity: PublicitySpec = PublicitySpec()
+    # credit repair of a record's publicity (decided by the authority that published it)
+    repair: RepairSpec = RepairSpec(allowed=False)
     creates_entities: bool = False  # the market-entity register itself
 
 
@@ -151,16 +163,9 @@ class DueProcessSpec(Strict):
     review_days: int | None = Field(default=None, ge=0)
     # reminders before notice, per subject kind (a natural person judgment debtor: 3)
     reminders_required: dict[SubjectKind, int] = {}
+    # days at least between two reminders, and between the last reminder and the notice
+    reminder_min_days: int = Field(default=0, ge=0)
     grace_days: int = Field(default=0, ge=0)
-
-
-class RepairSpec(Strict):
-    allowed: bool = True
-    min_months_served: int = Field(default=0, ge=0)
-    commitment_required: bool = True
-    evidence_required: bool = True
-    answer_working_days: int | None = Field(default=None, ge=0)
-    decision_working_days: int | None = Field(default=None, ge=0)
 
 
 class Condition(Strict):
@@ -209,6 +214,13 @@ class ListSpec(Strict):
     due_process: DueProcessSpec
     repair: RepairSpec = RepairSpec()
     rules: list[RuleSpec] = []
+    # while an objection or review is open, the list's measures are suspended (deny -> conditions)
+    objection_suspends: bool = False
+    # the listing history (listings that took effect and ended) is public, as the list's own
+    # publicity system shows it
+    history_public: bool = False
+    # a later version of an evidence record meeting any of these ends the listing as performed
+    performed_when: list[Condition] = []
 
 
 class MeasureSpec(Strict):
@@ -293,6 +305,8 @@ class Pack(Strict):
     measures: list[MeasureSpec]
     actions: list[ActionSpec]
     purposes: list[PurposeSpec] = Field(min_length=1)
+    # besides a list's own authority, the one authority that may take its due-process decisions
+    reviewing_authority: Code | None = None
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":
@@ -328,6 +342,8 @@ class Pack(Strict):
                             c.date_field, c.subject.kind_field, c.publicity.end_field]:
                     if ref and ref not in names:
                         problems.append(f"categories.{i} ({c.code}): field {ref!r} is not defined")
+        if self.reviewing_authority is not None and self.reviewing_authority not in authorities:
+            problems.append(f"reviewing_authority: unknown authority {self.reviewing_authority!r}")
         for i, lst in enumerate(self.lists):
             if lst.authority not in authorities:
                 problems.append(f"lists.{i}.authority: unknown authority {lst.authority!r}")

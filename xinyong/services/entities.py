@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from xinyong.domain.decisions import in_force
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.records import public_fields, publicity_end
 from xinyong.services.resolve import PERSON_SCHEMES
@@ -100,14 +101,19 @@ def refuse_person_id_in_url(code: str) -> None:
 
 
 def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
-    """What any public surface may show of an entity: identity, listings in force, public records
-    within their publicity period with their public fields only. A natural person is public
+    """What any public surface may show of an entity: identity, listings in force, the history
+    of its listings that took effect (lists with `history_public`; never one withdrawn as
+    undone), public records within their publicity period (unless a credit repair ended it)
+    with their public fields only. A natural person is public
     only by its opaque key and while a listing of theirs is in force (else EntityNotFound).
     With `restricted` (a reader with that scope and a stated purpose), every record and
     field, and listings in any state."""
+    from xinyong.services.due_process import list_listings, publicity_ended
+
     data = entity_file(engine, code)
     with engine.connect() as c:
         rows = current_records(c, find_entity_id(c, code))
+        repaired = publicity_ended(c, today)  # credit repair ended their publicity
     rows.sort(key=lambda row: (row.decision_date or dt.date.min, row.record_key), reverse=True)
     records = []
     for row in rows:
@@ -119,22 +125,29 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
                 continue
             if ends is not None and ends < today:
                 continue
+            if row.record_key in repaired:
+                continue
             fields = public_fields(pack, category, fields)
         fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
                   else v for k, v in fields.items()}
         records.append({"record_key": mask_record_key(row.record_key), "version": row.version,
                         "category": row.category, "category_title": category.names.model_dump(),
                         "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
-                        "publicity_ends": ends, "fields": fields})
-    from xinyong.services.due_process import list_listings
-
-    listings = []
+                        "publicity_ends": ends, "fields": fields,
+                        **({"publicity_repaired_on": repaired[row.record_key]}
+                           if restricted and row.record_key in repaired else {})})
+    listings, history = [], []
     for listing in list_listings(engine, entity=data["key"], as_of=today,
                                  evidence_categories=None if restricted else public_categories(pack)):
+        spec = pack.list_(listing["list"])
+        if listing["effective_from"] is not None and (restricted or (
+                spec.history_public and listing["end_reason"] not in UNDONE)):
+            history.append({"list": listing["list"], "list_title": spec.names.model_dump(),
+                            "effective_from": listing["effective_from"], "effective_to": listing["effective_to"],
+                            "ended_on": listing["ended_on"], "end_reason": listing["end_reason"]})
         if not restricted and not in_force(listing["state"], listing["effective_from"], listing["effective_to"],
                                            today):
             continue  # public only while in force
-        spec = pack.list_(listing["list"])
         listings.append({**{k: listing[k] for k in ("id", "list", "state", "effective_from", "effective_to",
                                                     "ended_on", "rule_version")},
                          "list_title": spec.names.model_dump(), "kind": spec.kind, "legal_basis": spec.legal_basis,
@@ -151,5 +164,7 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     out["legal_representative"] = next((r["person_name"] for r in data["relations"]
                                         if r["relation"] == "legal_representative" and r["valid_to"] is None), None)
     out["listings"] = listings
+    # every listing that took effect, newest first: listed -> removed, as a publicity system shows it
+    out["listing_history"] = sorted(history, key=lambda item: (item["effective_from"], item["list"]), reverse=True)
     out["records"] = records
     return out

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, or_, select
 
 from xinyong.domain.decisions import IN_FORCE, in_force
 from xinyong.domain.identifiers import mask_person_id
+from xinyong.domain.listings import FINAL
 from xinyong.domain.pack import Pack
 from xinyong.services.due_process import list_listings
 from xinyong.services.entities import public_categories
@@ -91,7 +92,7 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
             triggered.setdefault(code, []).append(measure.code)
     with engine.connect() as c:
         rows = c.execute(select(T.id, T.listing_id, T.from_state, T.to_state, T.on_date, T.recorded_at,
-                                L.list_code, L.effective_from, L.effective_to, e.key)
+                                L.list_code, L.effective_from, L.effective_to, L.end_reason, e.key)
                          .join(t.listings, L.id == T.listing_id).join(t.entities, e.id == L.entity_id)
                          .where(T.id > since, or_(T.to_state == "effective",
                                                   and_(T.from_state.in_(IN_FORCE), L.effective_from.is_not(None))))
@@ -99,6 +100,7 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
     items = [{"seq": r.id, "listing": r.listing_id, "entity": r.key, "list": r.list_code, "from": r.from_state,
               "to": r.to_state, "on_date": r.on_date, "recorded_at": r.recorded_at,
               "effective_from": r.effective_from, "effective_to": r.effective_to,
+              "end_reason": r.end_reason if r.to_state in FINAL else None,
               "measures": triggered.get(r.list_code, [])} for r in rows]
     return {"since": since, "next": items[-1]["seq"] if items else since, "more": len(items) == limit,
             "changes": items}

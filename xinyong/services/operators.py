@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Engine, func, select
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.identifiers import mask_record_key
 from xinyong.domain.pack import Pack
 from xinyong.services.keys import secret_hash
 from xinyong.store import tables as t
@@ -197,6 +198,7 @@ def repair_applications(engine: Engine, *, include_decided: int = 20) -> list[di
                                             .limit(include_decided)).mappings()]
     for row in rows:
         row["evidence"] = row["evidence"] if isinstance(row["evidence"], list) else orjson.loads(row["evidence"])
+        row["record_key"] = mask_record_key(row["record_key"]) if row["record_key"] else None
     return rows
 
 

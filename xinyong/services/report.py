@@ -204,6 +204,10 @@ LABELS: dict[str, dict[str, str]] = {
         "list": "名单", "list_kind": "类别", "state": "状态", "effective_from": "列入日期",
         "effective_to": "移出日期", "until_performance": "至履行义务之日", "legal_basis": "依据",
         "rule_version": "规则版本",
+        "history": "列入记录", "ended_on": "实际移出日期", "end_reason": "移出原因", "still_listed": "仍在列入",
+        "end_term_expired": "期满移出", "end_repaired": "信用修复", "end_cured": "已纠正",
+        "end_performed": "已履行义务", "end_excluded_by_blacklist": "因列入黑名单移出",
+        "end_moved_to_serious": "转入严重违法失信名单",
         "records": "三、公示信息", "no_records": "截至报告日期，该主体无处于公示期内的公开信息。",
         "decision_no": "文书号", "decision_date": "决定日期", "publicity_ends": "公示截止",
         "no_end": "长期", "authority": "报送部门",
@@ -231,6 +235,11 @@ LABELS: dict[str, dict[str, str]] = {
         "list": "List", "list_kind": "Kind", "state": "State", "effective_from": "Listed on",
         "effective_to": "Listed until", "until_performance": "until the obligation is performed",
         "legal_basis": "Legal basis", "rule_version": "Rule version",
+        "history": "Listing history", "ended_on": "Removed on", "end_reason": "Reason for removal",
+        "still_listed": "still listed",
+        "end_term_expired": "Term expired", "end_repaired": "Credit repaired", "end_cured": "Fault cured",
+        "end_performed": "Obligation performed", "end_excluded_by_blacklist": "Excluded by a blacklist listing",
+        "end_moved_to_serious": "Moved to the serious list",
         "records": "3. Public records",
         "no_records": "On the report date the subject has no public record within its publicity period.",
         "decision_no": "Decision number", "decision_date": "Decision date", "publicity_ends": "Public until",
@@ -265,6 +274,11 @@ LABELS: dict[str, dict[str, str]] = {
         "list": "Liste", "list_kind": "Type", "state": "État", "effective_from": "Inscrit le",
         "effective_to": "Inscrit jusqu'au", "until_performance": "jusqu'à l'exécution de l'obligation",
         "legal_basis": "Fondement juridique", "rule_version": "Version de la règle",
+        "history": "Historique des inscriptions", "ended_on": "Radié le", "end_reason": "Motif de la radiation",
+        "still_listed": "toujours inscrit",
+        "end_term_expired": "Durée échue", "end_repaired": "Réhabilitation", "end_cured": "Manquement corrigé",
+        "end_performed": "Obligation exécutée", "end_excluded_by_blacklist": "Exclu par une inscription sur liste noire",
+        "end_moved_to_serious": "Transféré sur la liste des infractions graves",
         "records": "3. Informations publiques",
         "no_records": "À la date du rapport, le sujet n'a aucune information publique en cours de publication.",
         "decision_no": "Numéro de décision", "decision_date": "Date de la décision",
@@ -382,6 +396,12 @@ def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.da
             "to": _text(until, language) if until or spec.duration.kind != "until_performance"
             else L["until_performance"],
             "legal_basis": item["legal_basis"], "rule_version": item["rule_version"]})
+    # the public history: withdrawals that undo a listing are never in it (services.entities)
+    history = [{"title": item["list_title"][language], "from": _text(item["effective_from"], language),
+                "to": _text(item["effective_to"], language) if item["effective_to"] else L["until_performance"],
+                "ended": _text(item["ended_on"], language) if item["ended_on"] else L["still_listed"],
+                "reason": L.get(f"end_{item['end_reason']}", item["end_reason"] or L["none"])}
+               for item in file.get("listing_history", [])]
     records = []
     for record in file["records"]:
         category = pack.category(record["category"])
@@ -420,7 +440,7 @@ def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.da
         "issued_at": issued_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "code": format_code(code), "verify_url": base_url.rstrip("/") + path,
         "identity": [(label, _text(value, language)) for label, value in identity],
-        "listings": listings, "records": records,
+        "listings": listings, "history": history, "records": records,
         # "Page {page} of {pages}" cut around its counters, for the CSS footer
         "page_before": L["page"].split("{page}", 1)[0],
         "page_between": L["page"].split("{page}", 1)[1].split("{pages}", 1)[0],

@@ -87,6 +87,7 @@ class ScreeningIndex:
         self.max_entity_id = 0
         self.loaded_at: dt.datetime | None = None
         self._measures: dict[str, tuple[MeasureSpec, ...]] = {}
+        self.suspending_lists = frozenset(spec.code for spec in pack.lists if spec.objection_suspends)
         self._lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------
@@ -163,13 +164,23 @@ class ScreeningIndex:
                 select(E.listing_id, r.record_key, r.version, r.category, r.authority, r.decision_date)
                 .join(t.records, r.id == E.record_id).order_by(E.listing_id, r.record_key)):
             evidence[listing_id].append(Evidence(mask_record_key(key), version, category, authority, decided))
+        O = t.objections.c
+        objections: dict[int, set[tuple[int, dt.date, dt.date | None]]] = defaultdict(set)
+        for listing_id, oid, filed, decided in c.execute(
+                select(O.listing_id, O.id, O.filed_on, O.decided_on).where(O.listing_id.is_not(None))):
+            objections[listing_id].add((oid, filed, decided))
+        for listing_id, oid, filed, decided in c.execute(
+                select(E.listing_id, O.id, O.filed_on, O.decided_on).join(t.records, r.id == E.record_id)
+                .join(t.objections, O.record_key == r.record_key)):
+            objections[listing_id].add((oid, filed, decided))
         listings_of: dict[int, list[ListingView]] = defaultdict(list)
         for row in c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
                              .order_by(L.id)):
             info = self.info.get(row.entity_id)
             listings_of[row.entity_id].append(ListingView(
                 row.id, info.key if info else "", row.list_code, tuple(history.get(row.id, ())),
-                row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ()))))
+                row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
+                tuple(sorted(objections.get(row.id, ())))))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
 
     def _load_reaches(self, c: Connection) -> None:
@@ -230,7 +241,7 @@ class ScreeningIndex:
         entity_id = self.lookup(identifier)
         code = normalise_code(identifier)
         person_id = code if entity_id is None and is_valid_resident_id(code) else None
-        decision = decide(measures, action, as_of, self.bearings(entity_id, person_id, as_of))
+        decision = decide(measures, action, as_of, self.bearings(entity_id, person_id, as_of), self.suspending_lists)
         return Answer(_query_id(), decision, entity_id)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
@@ -262,7 +273,7 @@ class ScreeningIndex:
             else:
                 match = "ambiguous" if top >= spec.auto_link else "below_threshold"
         bearings = self.bearings(chosen, None, as_of) if chosen is not None else []
-        decision = decide(measures, action, as_of, bearings)
+        decision = decide(measures, action, as_of, bearings, self.suspending_lists)
         return Answer(_query_id(), decision, chosen, candidates, match)
 
     # -- answers as data ----------------------------------------------------------------------
@@ -298,7 +309,8 @@ class ScreeningIndex:
                 "records": [{"record_key": ev.record_key, "version": ev.version, "category": ev.category,
                              "authority": ev.authority, "decision_date": ev.decision_date}
                             for ev in listing.evidence],
-                "ends": applied.ends, "through": through})
+                "ends": applied.ends, "through": through,
+                **({"suspended": applied.suspended} if applied.suspended is not None else {})})
         data: dict[str, Any] = {"query_id": answer.query_id, "decision": decision.decision, "action": decision.action,
                                 "as_of": decision.as_of, "subject": self.subject(answer.subject_id),
                                 "measures": measures, "pack": f"{self.pack.code} {self.pack.version}"}

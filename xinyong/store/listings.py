@@ -51,8 +51,10 @@ def facts(connection: Connection, pack: Pack, row: Any) -> ListingFacts:
 
 
 def transition(connection: Connection, pack: Pack, listing_id: int, target: str, on: dt.date, *,
-               actor: str, reason: str | None, changes: dict[str, Any] | None = None) -> None:
-    """Move a listing to `target` on date `on`, with `changes` to its dates; or raise."""
+               actor: str, reason: str | None, changes: dict[str, Any] | None = None,
+               authority: str | None = None) -> None:
+    """Move a listing to `target` on date `on`, with `changes` to its dates; or raise.
+    `authority`: the authority the step is taken as (None: a step that time takes)."""
     row = listing_row(connection, listing_id)
     # the guards see the listing as it will be (e.g. with its notice date and deadline)
     check_transition(facts(connection, pack, {**row, **(changes or {})}), target, on)
@@ -64,10 +66,11 @@ def transition(connection: Connection, pack: Pack, listing_id: int, target: str,
     now = dt.datetime.now(dt.timezone.utc)
     connection.execute(t.listing_transitions.insert().values(
         listing_id=listing_id, from_state=row["state"], to_state=target, on_date=on, actor=actor,
-        reason=reason, recorded_at=now))
+        reason=reason, recorded_at=now, authority=authority))
     spec = pack.list_(row["list_code"])
     append_event(connection, actor=actor, action=f"listing.{target}", object_type="listing",
                  object_id=str(listing_id), reason=reason, legal_basis=spec.legal_basis,
                  payload={"from": row["state"], "to": target, "on": on.isoformat(),
+                          **({"authority": authority} if authority else {}),
                           **{k: v.isoformat() if isinstance(v, dt.date) else v
                              for k, v in (changes or {}).items()}})

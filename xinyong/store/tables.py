@@ -251,6 +251,7 @@ listings = Table(
     Column("review_due", Date),  # open-ended listings are reviewed at the pack's interval
     Column("ended_on", Date),
     Column("end_reason", String(32)),  # domain.listings.END_REASONS; set with ended_on
+    Column("extended_years", Integer),  # years added by extension decisions (`listing extend`)
     Column("created_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("state IN ('proposed', 'notified', 'under_review', 'effective', 'expired', "
                     "'repaired', 'withdrawn')", name="ck_listing_state"),
@@ -277,6 +278,9 @@ listing_transitions = Table(
     Column("actor", Text, nullable=False),
     Column("reason", Text),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # the authority the step was taken as (the list's own, or the pack's reviewing authority);
+    # NULL for steps that time takes (`process`)
+    Column("authority", String(32)),
 )
 
 reminders = Table(
@@ -315,25 +319,34 @@ objections = Table(
     Column("decided_on", Date),
     Column("decided_by", Text),
     Column("decision_reason", Text),
+    Column("authority", String(32)),  # the deciding authority
+    Column("late", Boolean),  # decided after the list's review_days
 )
 
+# A repair application: of a listing (listing_id), or of a penalty record's publicity (record_key).
 repairs = Table(
     "repairs",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("listing_id", Integer, ForeignKey("listings.id"), nullable=False, index=True),
+    Column("listing_id", Integer, ForeignKey("listings.id"), index=True),
+    Column("record_key", Text, index=True),
     Column("commitment", Text, nullable=False),
     Column("commitment_sha256", String(64), nullable=False),
     Column("evidence", JSON, nullable=False),  # [{name, sha256, size}]
     Column("state", String(8), nullable=False),  # pending | approved | refused
     Column("applied_on", Date, nullable=False),
     Column("applied_by", Text, nullable=False),
+    Column("accepted_on", Date),  # the answer: the application accepted for decision
     Column("decided_on", Date),
     Column("decided_by", Text),
     Column("decision_reason", Text),
+    Column("authority", String(32)),  # the deciding authority
+    Column("late", Boolean),  # answered or decided after the pack's working-day deadline
 )
-# One application waiting per listing: a second (a double submit) is refused by the store itself.
+# One application waiting per listing or record: a second (a double submit) is refused by the store itself.
 Index("uq_repairs_pending", repairs.c.listing_id, unique=True,
+      sqlite_where=repairs.c.state == "pending", postgresql_where=repairs.c.state == "pending")
+Index("uq_repairs_pending_record", repairs.c.record_key, unique=True,
       sqlite_where=repairs.c.state == "pending", postgresql_where=repairs.c.state == "pending")
 
 # -- screening and consuming authorities ------------------------------------------------------

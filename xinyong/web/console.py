@@ -34,12 +34,16 @@ from xinyong.services.batches import BatchNotFound, batch_row, list_batches, qua
 from xinyong.services.due_process import (
     LANGUAGES,
     Actor,
+    AuthorityRefused,
     DueProcessError,
+    bulk_step,
     decide_objection,
     decide_repair,
     list_listings,
     notify,
+    overdue,
     remind,
+    select_listings,
     show_listing,
 )
 from xinyong.services.files import FileRefusedError, file_path, safe_name
@@ -446,9 +450,16 @@ async def listing(request: Request, listing_id: int) -> Response:
                                                      "reminders_required": reminders_required})
 
 
+def _not_your_case(request: Request, operator: Operator) -> WebError:
+    return WebError(403, _(request, "Only the authority that listed it, or the reviewing authority, takes this "
+                                    "step; this key belongs to %(authority)s.", authority=operator.authority))
+
+
 async def _step(request: Request, call: Any, *args: Any, done: str, back: str) -> Response:
     try:
         await asyncio.to_thread(call, *args)
+    except AuthorityRefused:
+        raise _not_your_case(request, await _operator(request)) from None
     except DueProcessError as exc:
         flash(request, "bad", str(exc))
         return redirect(back)
@@ -476,7 +487,8 @@ async def listing_remind(request: Request, listing_id: int) -> Response:
         return redirect(back)
     service = service_of(request)
     return await _step(request, remind, service.engine, service.pack, listing_id, _today(request),
-                       Actor(operator.actor, reason), done=_(request, "Reminder recorded."), back=back)
+                       Actor(operator.actor, reason, operator.authority), done=_(request, "Reminder recorded."),
+                       back=back)
 
 
 @router.post("/listings/{listing_id}/notify", dependencies=CSRF)
@@ -493,7 +505,62 @@ async def listing_notify(request: Request, listing_id: int) -> Response:
         language = None
     service = service_of(request)
     return await _step(request, notify, service.engine, service.pack, listing_id, _today(request),
-                       Actor(operator.actor, reason), language, done=_(request, "Notice served."), back=back)
+                       Actor(operator.actor, reason, operator.authority), language, done=_(request, "Notice served."),
+                       back=back)
+
+
+@router.post("/listings/bulk", dependencies=CSRF)
+async def listings_bulk(request: Request) -> Response:
+    """Remind or notify a list's proposals, oldest first: each listing its own audited step."""
+    operator, form, reason = await _decision_form(request)
+    if operator is None:
+        return _signed_out(request)
+    service = service_of(request)
+    list_code = text(form, "list", max_length=40)
+    step = text(form, "step", max_length=10)
+    back = f"/console/listings?state=proposed&list={list_code}"
+    limit_text = text(form, "limit", max_length=6)
+    if list_code not in {spec.code for spec in service.pack.lists} or step not in ("remind", "notify"):
+        flash(request, "bad", _(request, "Choose a list and a step."))
+        return redirect("/console/listings")
+    if not reason or (limit_text and (not limit_text.isdigit() or int(limit_text) < 1)):
+        flash(request, "bad", _(request, "Give a reason, and a limit that is a whole number from 1."))
+        return redirect(back)
+    if service.pack.list_(list_code).authority != operator.authority \
+            and operator.authority != service.pack.reviewing_authority:
+        raise _not_your_case(request, operator)
+    language = text(form, "language", max_length=2) or None
+    language = language if language in LANGUAGES else None
+    actor, today = Actor(operator.actor, reason, operator.authority), _today(request)
+    if step == "remind":
+        def one(listing_id: int) -> dict[str, Any]:
+            return {"listing": listing_id, "reminders": remind(service.engine, service.pack, listing_id, today, actor)}
+    else:
+        def one(listing_id: int) -> dict[str, Any]:
+            return notify(service.engine, service.pack, listing_id, today, actor, language)
+    selected = await asyncio.to_thread(select_listings, service.engine, list_code, "proposed",
+                                       int(limit_text) if limit_text else None)
+    try:
+        outcome = await asyncio.to_thread(bulk_step, one, selected)
+    except AuthorityRefused:
+        raise _not_your_case(request, operator) from None
+    flash(request, "good", _(request, "%(done)s of %(selected)s listings done, %(skipped)s skipped.",
+                             done=len(outcome["done"]), selected=outcome["selected"], skipped=len(outcome["skipped"])))
+    for item in outcome["skipped"][:20]:
+        flash(request, "bad", _(request, "Listing %(id)s skipped: %(reason)s", id=item["listing"], reason=item["reason"]))
+    return redirect(back)
+
+
+@router.get("/overdue")
+async def overdue_cases(request: Request) -> Response:
+    """Every open objection and repair application past its deadline, by authority."""
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    service = service_of(request)
+    items = await asyncio.to_thread(overdue, service.engine, service.pack, _today(request))
+    return _page(request, "overdue.html", operator, {"items": items, "today": _today(request)})
 
 
 @router.get("/objections")
@@ -547,7 +614,7 @@ async def _decide(request: Request, step: Any, case_id: int, fallback: str, choi
     service = service_of(request)
     yes = decision == choices[0]
     return await _step(request, step, service.engine, service.pack, case_id, yes, _today(request),
-                       Actor(operator.actor, reason), done=done[0] if yes else done[1], back=back)
+                       Actor(operator.actor, reason, operator.authority), done=done[0] if yes else done[1], back=back)
 
 
 @router.get("/files/{sha256}")

@@ -67,7 +67,7 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
 def _visible_file(service: Any, key: str) -> dict[str, Any]:
     """The public file, or EntityNotFound: a person is public only by key and while listed."""
     refuse_person_id_in_url(key)
-    return public_file(service.engine, service.pack, key, _today(request))
+    return public_file(service.engine, service.pack, key, pack_today(service.pack))
 
 
 def _record_view(pack: Any, record: dict[str, Any]) -> dict[str, Any]:
