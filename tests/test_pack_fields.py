@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from conftest import Cli
-from worlds import FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, build_world, resident_id, uscc, write_csv
+from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, build_world, resident_id, uscc, write_csv
 from xinyong.domain.calendar import Calendar, listing_end, pack_today
 from xinyong.domain.decisions import Bearing, ListingView, decide, measures_for
 from xinyong.domain.matching import NameAnalyser
@@ -56,8 +56,20 @@ from xinyong.domain.pack import (
     load_pack,
 )
 from xinyong.domain.records import FileRefused, RowValidator, check_mapping, map_columns, public_fields, publicity_end
-from xinyong.services.due_process import Actor, DueProcessError, apply_repair, notify, process, render_notice
-from xinyong.services.entities import public_categories
+from xinyong.services.due_process import (
+    Actor,
+    AuthorityRefused,
+    DueProcessError,
+    apply_repair,
+    deciding_authority,
+    notify,
+    objection_deadline,
+    process,
+    remind,
+    render_notice,
+    repair_deadlines,
+)
+from xinyong.services.entities import public_categories, public_file
 from xinyong.services.evaluate import qualifying_query, rule_in_force
 from xinyong.services.ingest import check_authority
 from xinyong.services.lists import list_page
@@ -150,7 +162,7 @@ def outcome(action: Callable[[], Any]) -> Any:
     """What a call gives, or the refusal it ends with: a refusal is an outcome too."""
     try:
         return action()
-    except (PackError, DueProcessError, FileRefused, ValueError, KeyError) as exc:
+    except (PackError, DueProcessError, AuthorityRefused, FileRefused, ValueError, KeyError) as exc:
         return f"refused: {type(exc).__name__}: {exc}"
 
 
@@ -177,7 +189,7 @@ def fresh_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         ids = build_world(cli, folder)
         engine = open_engine(cli.url)
         made.append(engine)
-        return engine, ids
+        return engine, ids, cli
 
     yield make
     for engine in made:
@@ -669,7 +681,7 @@ NOTICE_CHANGES: dict[str, tuple[Pack, str]] = {
 
 def test_notice_reads_the_pack(fresh_world) -> None:
     """One world for every case: rendering a notice writes nothing."""
-    engine, ids = fresh_world()
+    engine, ids, _ = fresh_world()
     for path, (changed, lang) in NOTICE_CHANGES.items():
         before = notice_text(engine, CN, ids[FIRM_PROPOSED], lang)
         assert isinstance(before, str) and not before.startswith("refused"), before
@@ -686,7 +698,7 @@ NOTIFY_CHANGES = {
 @pytest.mark.parametrize("path", sorted(NOTIFY_CHANGES))
 def test_notice_step(fresh_world, path: str) -> None:
     def served(pack: Pack) -> Any:
-        engine, ids = fresh_world()
+        engine, ids, _ = fresh_world()
         result = outcome(lambda: notify(engine, pack, ids[FIRM_PROPOSED], NOTICE_ON, OFFICER))
         return result if isinstance(result, str) else result["objection_deadline"]
     assert_differs(served(CN), served(with_due_process(CN, "serious_dishonesty", **NOTIFY_CHANGES[path])))
@@ -707,7 +719,7 @@ def test_repair_application(fresh_world, path: str) -> None:
     base, change = REPAIR_CHANGES[path]
     before = with_repair(CN, "serious_dishonesty", **base)
     after = with_repair(before, "serious_dishonesty", **change)
-    engine, ids = fresh_world()
+    engine, ids, _ = fresh_world()
 
     def apply(pack: Pack) -> Any:
         result = outcome(lambda: apply_repair(engine, pack, ids[FIRM_SERIOUS], "", [], dt.date(2025, 11, 3),
@@ -720,7 +732,7 @@ def test_repair_application(fresh_world, path: str) -> None:
 
 def test_review_interval_of_an_open_ended_listing(fresh_world) -> None:
     def next_review(pack: Pack) -> Any:
-        engine, ids = fresh_world()
+        engine, ids, _ = fresh_world()
         process(engine, pack, dt.date(2026, 4, 10))
         with engine.connect() as c:
             return c.execute(select(t.listings.c.review_due).where(t.listings.c.id == ids[FIRM_DEBTOR])).scalar_one()
@@ -730,10 +742,112 @@ def test_review_interval_of_an_open_ended_listing(fresh_world) -> None:
 
 
 def test_list_kind_on_the_public_list(fresh_world) -> None:
-    engine, _ = fresh_world()
+    engine, _, _ = fresh_world()
     other = with_list(CN, "serious_dishonesty", kind="red")
     assert_differs(list_page(engine, CN, "serious_dishonesty", NOTICE_ON)["kind"],
                    list_page(engine, other, "serious_dishonesty", NOTICE_ON)["kind"])
+
+
+# -- due-process cases: deadlines, authorities, suspension, history, performance -----------------------------
+
+def with_category_repair(pack: Pack, code: str, /, **update: Any) -> Pack:
+    return with_category(pack, code, repair=pack.category(code).repair.model_copy(update=update))
+
+
+@pytest.mark.parametrize("leaf", sorted(p.rsplit(".", 1)[1] for p in REPAIR_CHANGES))
+def test_record_repair_application(fresh_world, leaf: str) -> None:
+    """A repair of a penalty record's publicity without commitment or evidence, three weeks after it."""
+    base, change = REPAIR_CHANGES[f"lists.repair.{leaf}"]
+    before = with_category_repair(CN, "penalty", **base)
+    after = with_category_repair(before, "penalty", **change)
+    engine, _, _ = fresh_world()
+
+    def apply(pack: Pack) -> Any:
+        result = outcome(lambda: apply_repair(engine, pack, None, "", [], dt.date(2025, 7, 1), Actor("firm", "repair"),
+                                              record_key="samr:宁市监罚〔2025〕2号"))
+        return result if isinstance(result, str) else "applied"
+    first = apply(before)
+    assert first.startswith("refused"), first
+    assert_differs(first, apply(after))
+
+
+REPAIR_DAYS = {
+    "lists.repair.answer_working_days": lambda days: CN.list_("serious_dishonesty").repair.model_copy(
+        update={"answer_working_days": days}),
+    "lists.repair.decision_working_days": lambda days: CN.list_("serious_dishonesty").repair.model_copy(
+        update={"decision_working_days": days}),
+    "categories.repair.answer_working_days": lambda days: PENALTY.repair.model_copy(update={"answer_working_days": days}),
+    "categories.repair.decision_working_days": lambda days: PENALTY.repair.model_copy(
+        update={"decision_working_days": days}),
+}
+
+
+@pytest.mark.parametrize("path", sorted(REPAIR_DAYS))
+def test_repair_deadlines(path: str) -> None:
+    """Applied on Monday 22 September 2025, accepted two days later."""
+    def deadlines(days: int | None) -> Any:
+        return repair_deadlines(CN, REPAIR_DAYS[path](days), dt.date(2025, 9, 22), dt.date(2025, 9, 24))
+    assert_differs(deadlines(7), deadlines(15))
+
+
+def test_review_days_of_an_objection(fresh_world) -> None:
+    engine, ids, _ = fresh_world()
+    objection = {"listing_id": ids[FIRM_DEBTOR], "record_key": None, "filed_on": dt.date(2025, 10, 21)}
+    with engine.connect() as c:
+        before = objection_deadline(c, CN, objection)
+        after = objection_deadline(c, with_due_process(CN, "court_defaulters", review_days=30), objection)
+    assert_differs(before, after)
+
+
+def test_reminder_min_days(fresh_world) -> None:
+    engine, ids, _ = fresh_world()
+    spaced = with_due_process(CN, "serious_dishonesty", reminder_min_days=1)
+    day = dt.date(2025, 10, 20)
+    remind(engine, spaced, ids[FIRM_PROPOSED], day, OFFICER)
+    again = outcome(lambda: remind(engine, spaced, ids[FIRM_PROPOSED], day, OFFICER))  # refused: nothing written
+    assert_differs(again, outcome(lambda: remind(engine, with_due_process(spaced, "serious_dishonesty",
+                                                                          reminder_min_days=0),
+                                                 ids[FIRM_PROPOSED], day, OFFICER)))
+
+
+def test_reviewing_authority_may_decide() -> None:
+    assert_differs(outcome(lambda: deciding_authority(CN, "samr", "ndrc")),
+                   outcome(lambda: deciding_authority(changed(CN, reviewing_authority="finance"), "samr", "ndrc")))
+
+
+def test_history_public(fresh_world) -> None:
+    """The world's serious listing, expired at the end of its three years."""
+    engine, _, _ = fresh_world()
+    day = dt.date(2029, 1, 2)
+    process(engine, CN, day)
+    hidden = with_list(CN, "serious_dishonesty", history_public=False)
+    assert_differs(public_file(engine, CN, FIRM_SERIOUS, day)["listing_history"],
+                   public_file(engine, hidden, FIRM_SERIOUS, day)["listing_history"])
+
+
+PERFORMED = Condition(field="performance", **{"in": ["全部履行"]})
+PERFORMED_CHANGES = {
+    "lists.performed_when.field": Condition(field="ground", **{"in": ["全部履行"]}),
+    "lists.performed_when.in": Condition(field="performance", **{"in": ["部分未履行"]}),
+    "lists.performed_when.min": Condition(field="performance", min=1),
+}
+
+
+def test_performance_ends_a_court_listing(fresh_world, tmp_path: Path) -> None:
+    """The debtor firm of the world: a later version of its court record says it performed."""
+    def state(condition: Condition, n: int) -> Any:
+        engine, ids, cli = fresh_world()
+        court = write_csv(tmp_path / f"court{n}.csv", ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院",
+                                                       "被执行人的履行情况", "失信被执行人行为具体情形", "担保情况", "发布时间"], [
+            ["(2025)粤0305执2号", NAMES[FIRM_DEBTOR], FIRM_DEBTOR, "深圳市南山区人民法院", "全部履行",
+             "有履行能力而拒不履行生效法律文书确定义务", "", "2025-08-02"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        process(engine, with_list(CN, "court_defaulters", performed_when=[condition]), pack_today(CN) + dt.timedelta(days=1))
+        with engine.connect() as c:
+            return c.execute(select(t.listings.c.state).where(t.listings.c.id == ids[FIRM_DEBTOR])).scalar_one()
+    before = state(PERFORMED, 0)
+    for n, (path, condition) in enumerate(sorted(PERFORMED_CHANGES.items()), start=1):
+        assert before != state(condition, n), f"{path}: the listing ended the same"
 
 
 # -- whole pack files, through the CLI ---------------------------------------------------------------------
@@ -801,6 +915,14 @@ EFFECTS: dict[str, str] = {
     "categories.person_legal_basis": "test_category_admits_persons",
     "categories.classification": "test_category_classification_decides_public_categories",
     **{path: "test_publicity_period_of_a_record" for path in PUBLICITY_CHANGES},
+    **{f"categories.repair.{p.rsplit('.', 1)[1]}": "test_record_repair_application" for p in REPAIR_CHANGES},
+    **{path: "test_repair_deadlines" for path in REPAIR_DAYS},
+    "lists.due_process.review_days": "test_review_days_of_an_objection",
+    "lists.due_process.reminder_min_days": "test_reminder_min_days",
+    "reviewing_authority": "test_reviewing_authority_may_decide",
+    "lists.history_public": "test_history_public",
+    "lists.objection_suspends": "tests/test_due_cases.py::test_an_open_objection_suspends_measures_only_where_the_pack_says_so",
+    **{path: "test_performance_ends_a_court_listing" for path in PERFORMED_CHANGES},
     "categories.creates_entities": "test_category_creates_entities_keeps_the_register_out_of_the_report_records",
     "lists.code": "test_notice_reads_the_pack",
     **{f"lists.names.{lang}": "test_notice_reads_the_pack" for lang in LANGS},
@@ -834,9 +956,6 @@ NO_EFFECT_YET: dict[str, str] = {
     "lists.duration.extension_max_years": "no `listing extend` checks it (issue 10, defect 6)",
     "lists.due_process.notice_required": "services/due_process.py process/_time_due (issue 10, defect 4): due-rules",
     "lists.due_process.grace_days": "services/due_process.py notify/_time_due (issue 10, defect 6): due-rules",
-    "lists.due_process.review_days": "services/due_process.py file_objection (issue 10, defect 10): due-cases",
-    "lists.repair.answer_working_days": "services/due_process.py apply_repair (issue 10, defect 10): due-cases",
-    "lists.repair.decision_working_days": "services/due_process.py decide_repair (issue 10, defect 10): due-cases",
     "actions.names.fr": "`pack show` prints zh and en only (cli.py:167); no page or answer names an action",
     **{f"purposes.names.{lang}": "no page, answer or command shows a purpose's name (cli.py:881, api/app.py:359)"
        for lang in LANGS},
