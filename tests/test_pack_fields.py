@@ -19,9 +19,10 @@ Which paths (rule of `schema_paths`):
   `field_sets.headers`): each route is its own place in a pack file.
 
 The table's values name a test of this file (`test_name`) or another file's
-(`tests/test_x.py::test_name`). Fields that no code reads yet are listed in `NO_EFFECT_YET`,
-with the place that should read them; each is an expected failure (strict), so that giving
-one an effect without moving it into `EFFECTS` fails too.
+(`tests/test_x.py::test_name`). Fields without a test that shows an effect are listed in
+`NO_EFFECT_YET`, each with the reason: mostly fields that no code reads (the defect this file
+exists to find), with the place that should read them. Each is a strict expected failure, so
+that the list stays in sight and a field moved into `EFFECTS` must leave it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from conftest import Cli
-from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, build_world, resident_id, uscc, write_csv
+from worlds import FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, build_world, resident_id, uscc, write_csv
 from xinyong.domain.calendar import Calendar, listing_end, pack_today
 from xinyong.domain.decisions import Bearing, ListingView, decide, measures_for
 from xinyong.domain.matching import NameAnalyser
@@ -62,6 +63,7 @@ from xinyong.services.due_process import (
     DueProcessError,
     apply_repair,
     deciding_authority,
+    extend,
     notify,
     objection_deadline,
     process,
@@ -850,6 +852,23 @@ def test_performance_ends_a_court_listing(fresh_world, tmp_path: Path) -> None:
         assert before != state(condition, n), f"{path}: the listing ended the same"
 
 
+
+
+def test_extension_max_years(fresh_world) -> None:
+    """Two more years for the world's serious listing, a few weeks after it took effect."""
+    engine, ids, _ = fresh_world()
+
+    def extended(pack: Pack) -> Any:
+        result = outcome(lambda: extend(engine, pack, ids[FIRM_SERIOUS], 2, dt.date(2025, 11, 3),
+                                        Actor("officer-wang", "a serious case")))
+        return result if isinstance(result, str) else result["effective_to"]
+    first = extended(CN)
+    assert first.startswith("refused"), first  # a refusal writes nothing: the same store serves both
+    longer = with_list(CN, "serious_dishonesty", duration=CN.list_("serious_dishonesty").duration.model_copy(
+        update={"extension_max_years": 3}))
+    assert_differs(first, extended(longer))
+
+
 # -- whole pack files, through the CLI ---------------------------------------------------------------------
 
 def write_pack(folder: Path, pack: Pack, name: str = "pack.yaml") -> Path:
@@ -921,6 +940,7 @@ EFFECTS: dict[str, str] = {
     "lists.due_process.reminder_min_days": "test_reminder_min_days",
     "reviewing_authority": "test_reviewing_authority_may_decide",
     "lists.history_public": "test_history_public",
+    "lists.duration.extension_max_years": "test_extension_max_years",
     "lists.objection_suspends": "tests/test_due_cases.py::test_an_open_objection_suspends_measures_only_where_the_pack_says_so",
     **{path: "test_performance_ends_a_court_listing" for path in PERFORMED_CHANGES},
     "categories.creates_entities": "test_category_creates_entities_keeps_the_register_out_of_the_report_records",
@@ -947,13 +967,13 @@ EFFECTS: dict[str, str] = {
     "purposes.code": "test_purpose_codes_admit_a_screening",
 }
 
-# Fields that no code reads yet: the defect this file exists to show, with where they belong.
+# Fields no test shows an effect of, and why: mostly read by no code (the defect this file exists
+# to show), with where they should be read.
 NO_EFFECT_YET: dict[str, str] = {
     "categories.description": "shown nowhere: the console's upload form (web/console.py, upload.html) or `pack show`",
     "categories.subject.legal_representative_field": (
         "services/register.py:139 and :207 read the field named `legal_representative` whatever the pack says"),
     "lists.publicity_months": "services/lists.py list_rows / entities.public_file: no listing's publicity is limited by it",
-    "lists.duration.extension_max_years": "no `listing extend` checks it (issue 10, defect 6)",
     "lists.due_process.notice_required": "services/due_process.py process/_time_due (issue 10, defect 4): due-rules",
     "lists.due_process.grace_days": "services/due_process.py notify/_time_due (issue 10, defect 6): due-rules",
     "actions.names.fr": "`pack show` prints zh and en only (cli.py:167); no page or answer names an action",
