@@ -70,8 +70,21 @@ from xinyong.domain.records import (
     public_fields,
     publicity_end,
 )
-from xinyong.services.due_process import Actor, DueProcessError, apply_repair, notify, process, render_notice
-from xinyong.services.entities import public_categories
+from xinyong.services.due_process import (
+    Actor,
+    AuthorityRefused,
+    DueProcessError,
+    apply_repair,
+    deciding_authority,
+    extend,
+    notify,
+    objection_deadline,
+    process,
+    remind,
+    render_notice,
+    repair_deadlines,
+)
+from xinyong.services.entities import public_categories, public_file
 from xinyong.services.evaluate import qualifying_query, rule_in_force
 from xinyong.services.ingest import check_authority
 from xinyong.services.lists import list_page
@@ -163,7 +176,7 @@ def outcome(action: Callable[[], Any]) -> Any:
     """What a call gives, or the refusal it ends with: a refusal is an outcome too."""
     try:
         return action()
-    except (PackError, DueProcessError, FileRefused, ValueError, KeyError) as exc:
+    except (PackError, DueProcessError, AuthorityRefused, FileRefused, ValueError, KeyError) as exc:
         return f"refused: {type(exc).__name__}: {exc}"
 
 
@@ -273,10 +286,6 @@ NO_EFFECT_YET: dict[str, str] = {
     "categories.subject.legal_representative_field": (
         "services/register.py:139 and :207 read the field named `legal_representative` whatever the pack says"),
     "lists.publicity_months": "no listing's publicity is limited by it: services/lists.py:29 list_rows, entities.public_file",
-    "lists.duration.extension_max_years": "no `listing extend` here; branch due-cases reads it in services/due_process.py extend",
-    "lists.due_process.review_days": "no deadline of objections here; branch due-cases reads it (services/due_process.py overdue)",
-    "lists.repair.answer_working_days": "no repair deadline here; branch due-cases reads it (due_process.repair_deadlines)",
-    "lists.repair.decision_working_days": "no repair deadline here; branch due-cases reads it (due_process.repair_deadlines)",
     **{f"lists.rules.exclude.{group}": ("services/evaluate.py:175: an `exclude` group has no `field`, so "
                                          "`_field(None) IS NULL` always holds and the group excludes nothing")
        for group in ("all_of", "any_of")},
@@ -1026,6 +1035,125 @@ def test_a_listing_moves_to_another_list(fresh_world, path: str, update: dict[st
                    after_process(with_list(MOVES, "serious_dishonesty", moves_to=MOVE.model_copy(update=update))))
 
 
+# -- due-process cases: deadlines, authorities, suspension, history, performance -----------------------------
+
+def with_category_repair(pack: Pack, code: str, /, **update: Any) -> Pack:
+    return with_category(pack, code, repair=pack.category(code).repair.model_copy(update=update))
+
+
+@pytest.mark.parametrize("leaf", sorted(p.rsplit(".", 1)[1] for p in REPAIR_CHANGES))
+def test_record_repair_application(fresh_world, leaf: str) -> None:
+    """A repair of a penalty record's publicity without commitment or evidence, three weeks after it."""
+    base, change = REPAIR_CHANGES[f"lists.repair.{leaf}"]
+    before = with_category_repair(CN, "penalty", **base)
+    after = with_category_repair(before, "penalty", **change)
+    engine, _, _ = fresh_world()
+
+    def apply(pack: Pack) -> Any:
+        result = outcome(lambda: apply_repair(engine, pack, None, "", [], dt.date(2025, 7, 1), Actor("firm", "repair"),
+                                              record_key="samr:宁市监罚〔2025〕2号"))
+        return result if isinstance(result, str) else "applied"
+    first = apply(before)
+    assert first.startswith("refused"), first
+    assert_differs(first, apply(after))
+
+
+REPAIR_DAYS = {
+    "lists.repair.answer_working_days": lambda days: CN.list_("serious_dishonesty").repair.model_copy(
+        update={"answer_working_days": days}),
+    "lists.repair.decision_working_days": lambda days: CN.list_("serious_dishonesty").repair.model_copy(
+        update={"decision_working_days": days}),
+    "categories.repair.answer_working_days": lambda days: PENALTY.repair.model_copy(update={"answer_working_days": days}),
+    "categories.repair.decision_working_days": lambda days: PENALTY.repair.model_copy(
+        update={"decision_working_days": days}),
+}
+
+
+@pytest.mark.parametrize("path", sorted(REPAIR_DAYS))
+def test_repair_deadlines(path: str) -> None:
+    """Applied on Monday 22 September 2025, accepted two days later."""
+    def deadlines(days: int | None) -> Any:
+        return repair_deadlines(CN, REPAIR_DAYS[path](days), dt.date(2025, 9, 22), dt.date(2025, 9, 24))
+    assert_differs(deadlines(7), deadlines(15))
+
+
+def test_review_days_of_an_objection(fresh_world) -> None:
+    engine, ids, _ = fresh_world()
+    objection = {"listing_id": ids[FIRM_DEBTOR], "record_key": None, "filed_on": dt.date(2025, 10, 21)}
+    with engine.connect() as c:
+        before = objection_deadline(c, CN, objection)
+        after = objection_deadline(c, with_due_process(CN, "court_defaulters", review_days=30), objection)
+    assert_differs(before, after)
+
+
+def test_reminder_min_days(fresh_world) -> None:
+    engine, ids, _ = fresh_world()
+    spaced = with_due_process(CN, "serious_dishonesty", reminder_min_days=1)
+    day = dt.date(2025, 10, 20)
+    remind(engine, spaced, ids[FIRM_PROPOSED], day, OFFICER)
+    again = outcome(lambda: remind(engine, spaced, ids[FIRM_PROPOSED], day, OFFICER))  # refused: nothing written
+    assert_differs(again, outcome(lambda: remind(engine, with_due_process(spaced, "serious_dishonesty",
+                                                                          reminder_min_days=0),
+                                                 ids[FIRM_PROPOSED], day, OFFICER)))
+
+
+def test_reviewing_authority_may_decide() -> None:
+    assert_differs(outcome(lambda: deciding_authority(CN, "samr", "ndrc")),
+                   outcome(lambda: deciding_authority(changed(CN, reviewing_authority="finance"), "samr", "ndrc")))
+
+
+def test_history_public(fresh_world) -> None:
+    """The world's serious listing, expired at the end of its three years."""
+    engine, _, _ = fresh_world()
+    day = dt.date(2029, 1, 2)
+    process(engine, CN, day)
+    hidden = with_list(CN, "serious_dishonesty", history_public=False)
+    assert_differs(public_file(engine, CN, FIRM_SERIOUS, day)["listing_history"],
+                   public_file(engine, hidden, FIRM_SERIOUS, day)["listing_history"])
+
+
+PERFORMED = Condition(field="performance", **{"in": ["全部履行"]})
+PERFORMED_CHANGES = {
+    "lists.performed_when.field": Condition(field="ground", **{"in": ["全部履行"]}),
+    "lists.performed_when.in": Condition(field="performance", **{"in": ["部分未履行"]}),
+    "lists.performed_when.min": Condition(field="performance", min=1),
+}
+
+
+def test_performance_ends_a_court_listing(fresh_world, tmp_path: Path) -> None:
+    """The debtor firm of the world: a later version of its court record says it performed."""
+    def state(condition: Condition, n: int) -> Any:
+        engine, ids, cli = fresh_world()
+        court = write_csv(tmp_path / f"court{n}.csv", ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院",
+                                                       "被执行人的履行情况", "失信被执行人行为具体情形", "担保情况", "发布时间"], [
+            ["(2025)粤0305执2号", NAMES[FIRM_DEBTOR], FIRM_DEBTOR, "深圳市南山区人民法院", "全部履行",
+             "有履行能力而拒不履行生效法律文书确定义务", "", "2025-08-02"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        process(engine, with_list(CN, "court_defaulters", performed_when=[condition]), pack_today(CN) + dt.timedelta(days=1))
+        with engine.connect() as c:
+            return c.execute(select(t.listings.c.state).where(t.listings.c.id == ids[FIRM_DEBTOR])).scalar_one()
+    before = state(PERFORMED, 0)
+    for n, (path, condition) in enumerate(sorted(PERFORMED_CHANGES.items()), start=1):
+        assert before != state(condition, n), f"{path}: the listing ended the same"
+
+
+
+
+def test_extension_max_years(fresh_world) -> None:
+    """Two more years for the world's serious listing, a few weeks after it took effect."""
+    engine, ids, _ = fresh_world()
+
+    def extended(pack: Pack) -> Any:
+        result = outcome(lambda: extend(engine, pack, ids[FIRM_SERIOUS], 2, dt.date(2025, 11, 3),
+                                        Actor("officer-wang", "a serious case")))
+        return result if isinstance(result, str) else result["effective_to"]
+    first = extended(CN)
+    assert first.startswith("refused"), first  # a refusal writes nothing: the same store serves both
+    longer = with_list(CN, "serious_dishonesty", duration=CN.list_("serious_dishonesty").duration.model_copy(
+        update={"extension_max_years": 3}))
+    assert_differs(first, extended(longer))
+
+
 # -- whole pack files, through the CLI ---------------------------------------------------------------------
 
 def write_pack(folder: Path, pack: Pack, name: str = "pack.yaml") -> Path:
@@ -1108,6 +1236,15 @@ EFFECTS: dict[str, str] = {
     "measures.max_years": "test_screening_answer",
     "lists.due_process.notice_required": "test_notice_required_on_a_redlist",
     "lists.due_process.grace_days": "tests/test_due_rules.py::test_the_grace_period_delays_the_proposal",
+    **{f"categories.repair.{p.rsplit('.', 1)[1]}": "test_record_repair_application" for p in REPAIR_CHANGES},
+    **{path: "test_repair_deadlines" for path in REPAIR_DAYS},
+    "lists.due_process.review_days": "test_review_days_of_an_objection",
+    "lists.due_process.reminder_min_days": "test_reminder_min_days",
+    "reviewing_authority": "test_reviewing_authority_may_decide",
+    "lists.history_public": "test_history_public",
+    "lists.duration.extension_max_years": "test_extension_max_years",
+    "lists.objection_suspends": "tests/test_due_cases.py::test_an_open_objection_suspends_measures_only_where_the_pack_says_so",
+    **{path: "test_performance_ends_a_court_listing" for path in PERFORMED_CHANGES},
     "categories.creates_entities": "test_category_creates_entities_keeps_the_register_out_of_the_report_records",
     "lists.code": "test_notice_reads_the_pack",
     **{f"lists.names.{lang}": "test_notice_reads_the_pack" for lang in LANGS},
