@@ -1362,6 +1362,8 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
         proposed = [(row.id, row.list_code, row.subject_kind) for row in c.execute(
             select(L.id, L.list_code, L.subject_kind).where(L.state == "proposed").order_by(L.id.desc()))]
         reminders = dict(c.execute(select(t.reminders.c.listing_id, func.count()).group_by(t.reminders.c.listing_id)).all())
+    if review is None and firm is not None:
+        review = _review_example(engine, pack, out_dir, firm.key, today)
     listing = next((i for i, code, kind in proposed
                     if pack.list_(code).due_process.reminders_required.get(kind, 0) <= reminders.get(i, 0) + 1), None)
     subject = Actor(DEMO_SUBJECT, "demo: the fine was paid in full")
@@ -1377,6 +1379,33 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
              "RECORD": record and record.record_key}
     return {"TODAY": today.isoformat(), **{k: "" if v is None else str(v) for k, v in found.items()},
             "COMMITMENT": str(commitment), "EVIDENCE": str(evidence), "SUBJECTS": str(_subjects_file(out_dir, firm.key))}
+
+
+def _review_example(engine: Any, pack: Any, out_dir: Path, code: str, today: date) -> Any:
+    """A record for the tour's `review accept` when the demo left none in review: a penalty that
+    quotes one registered firm's valid code under another registered firm's name. Resolution
+    sends it to a human ("code belongs to another firm"), showing both firms."""
+    from sqlalchemy import select
+
+    from xinyong.services.ingest import ingest_file
+    from xinyong.services.resolve import resolve
+    from xinyong.store import tables as t
+
+    e, n = t.entities.c, t.entity_names.c
+    with engine.connect() as c:
+        other = c.execute(select(n.name).join(t.entities, e.id == n.entity_id)
+                          .where(e.kind == "enterprise", e.key != code, n.current.is_(True))
+                          .order_by(e.id.desc()).limit(1)).scalar()
+    if other is None:
+        return None
+    path = out_dir / "review_example.csv"
+    path.write_text("当事人名称,统一社会信用代码,行政处罚决定书文号,处罚决定日期,处罚类别,罚款金额（万元）\n"
+                    f"{other},{code},演示市监罚〔{today.year}〕1号,{today.isoformat()},罚款,1\n", encoding="utf-8")
+    ingest_file(engine, pack, path, "samr", "penalty", actor="demo")
+    resolve(engine, pack, actor="demo")
+    with engine.connect() as c:
+        return c.execute(select(t.record_links.c.record_id).where(t.record_links.c.state == "review")
+                         .order_by(t.record_links.c.record_id).limit(1)).first()
 
 
 def _subjects_file(out_dir: Path, listed: str) -> Path:
