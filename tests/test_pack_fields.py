@@ -42,6 +42,7 @@ from sqlalchemy import select
 from conftest import Cli
 from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, build_world, resident_id, uscc, write_csv
 from xinyong.domain.calendar import Calendar, listing_end, pack_today, term_end
+from xinyong.domain.conditions import holds
 from xinyong.domain.decisions import Bearing, ListingView, decide, measures_for
 from xinyong.domain.matching import NameAnalyser
 from xinyong.domain.pack import (
@@ -1154,6 +1155,72 @@ def test_extension_max_years(fresh_world) -> None:
     assert_differs(first, extended(longer))
 
 
+# -- performance conditions, plausibility, persons' names ------------------------------------------------------
+
+COURT_TYPES = {f.name: f.type for f in CN.fields_of(CN.category("court_defaulter"))}
+LATER_VERSION = {"performance": "全部履行", "paid": 80, "owed": 100}  # a later version of a court record
+PERFORMED_PARTS = {
+    "lists.performed_when.present": (Condition(field="performance", present=True),
+                                     Condition(field="performance", present=False)),
+    "lists.performed_when.ratio_to": (Condition(field="paid", min=1),
+                                      Condition(field="paid", min=1, ratio_to="owed", min_ratio=1.0)),
+    "lists.performed_when.min_ratio": (Condition(field="paid", min=1, ratio_to="owed", min_ratio=0.5),
+                                       Condition(field="paid", min=1, ratio_to="owed", min_ratio=1.0)),
+    "lists.performed_when.all_of": (Condition(all_of=[PERFORMED]),
+                                    Condition(all_of=[PERFORMED, Condition(field="paid", min=1000)])),
+    "lists.performed_when.any_of": (Condition(any_of=[PERFORMED]), Condition(any_of=[Condition(field="paid", min=1000)])),
+}
+
+
+@pytest.mark.parametrize("path", sorted(PERFORMED_PARTS))
+def test_performed_when_condition_parts(path: str) -> None:
+    """The list's performance conditions, read from the pack, on a later version of a court record
+    (the mechanism `process` applies, end to end in test_performance_ends_a_court_listing)."""
+    def performed(condition: Condition) -> bool:
+        spec = with_list(CN, "court_defaulters", performed_when=[condition]).list_("court_defaulters")
+        return any(holds(c, LATER_VERSION, COURT_TYPES) for c in spec.performed_when)
+    before, after = PERFORMED_PARTS[path]
+    assert_differs(performed(before), performed(after))
+
+
+PLAUSIBILITY_CASES = {  # the change, and the row (fine in 万元, decision date, publicity end) it decides
+    "plausibility.max_amount": ({"max_amount": 1e15}, ("20000000000", "2026-03-01", "2027-03-01")),
+    "plausibility.decision_days_ahead": ({"decision_days_ahead": 30}, ("1", "2026-03-20", "2027-03-01")),
+    "plausibility.open_ended": ({"open_ended": []}, ("1", "2026-03-01", "长期")),
+}
+
+
+@pytest.mark.parametrize("path", sorted(PLAUSIBILITY_CASES))
+def test_plausibility_bounds(path: str) -> None:
+    update, (amount, decided, ends) = PLAUSIBILITY_CASES[path]
+
+    def validate(pack: Pack) -> Any:
+        category = pack.category("penalty")
+        mapping = map_columns(pack, category, ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期",
+                                               "罚款金额（万元）", "公示截止期"])
+        return RowValidator(pack, category, "samr", mapping, dt.date(2026, 3, 10)).validate(
+            ["上海某某科技有限公司", FIRM_SERIOUS, "沪罚〔2026〕1号", decided, amount, ends])
+    assert_differs(validate(CN), validate(changed(CN, plausibility=CN.plausibility.model_copy(update=update))))
+
+
+PERSON_NAME_CHANGES = {
+    "person_names.max_length": {"max_length": 3},
+    "person_names.organisation_endings": {"organisation_endings": [*CN.person_names.organisation_endings, "娜"]},
+}
+
+
+@pytest.mark.parametrize("path", sorted(PERSON_NAME_CHANGES))
+def test_person_names_decide_what_a_code_is(path: str) -> None:
+    """A four-character person's name with an ID number in the code column and no subject kind."""
+    def validate(pack: Pack) -> Any:
+        category = pack.category("penalty")
+        mapping = map_columns(pack, category, ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期"])
+        return RowValidator(pack, category, "samr", mapping, dt.date(2026, 3, 10)).validate(
+            ["欧阳娜娜", ADULT, "沪罚〔2026〕2号", "2026-03-01"])
+    changed_names = CN.person_names.model_copy(update=PERSON_NAME_CHANGES[path])
+    assert_differs(validate(CN), validate(changed(CN, person_names=changed_names)))
+
+
 # -- whole pack files, through the CLI ---------------------------------------------------------------------
 
 def write_pack(folder: Path, pack: Pack, name: str = "pack.yaml") -> Path:
@@ -1245,6 +1312,9 @@ EFFECTS: dict[str, str] = {
     "lists.duration.extension_max_years": "test_extension_max_years",
     "lists.objection_suspends": "tests/test_due_cases.py::test_an_open_objection_suspends_measures_only_where_the_pack_says_so",
     **{path: "test_performance_ends_a_court_listing" for path in PERFORMED_CHANGES},
+    **{path: "test_performed_when_condition_parts" for path in PERFORMED_PARTS},
+    **{path: "test_plausibility_bounds" for path in PLAUSIBILITY_CASES},
+    **{path: "test_person_names_decide_what_a_code_is" for path in PERSON_NAME_CHANGES},
     "categories.creates_entities": "test_category_creates_entities_keeps_the_register_out_of_the_report_records",
     "lists.code": "test_notice_reads_the_pack",
     **{f"lists.names.{lang}": "test_notice_reads_the_pack" for lang in LANGS},

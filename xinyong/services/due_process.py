@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from xinyong.domain.conditions import holds
 from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, IllegalTransition
@@ -275,7 +276,8 @@ def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: l
     later_version = t.records.alias("later_version")
     v = later_version.c
     newest: dict[tuple[int, str], Any] = {}  # (listing, record key) -> the newest later version
-    for row in c.execute(select(L.id, L.list_code, r.record_key, v.version, v.status, v.fields, v.created_at)
+    for row in c.execute(select(L.id, L.list_code, r.record_key, r.category, v.version, v.status, v.fields,
+                                v.created_at)
                          .join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
                          .join(later_version, and_(v.record_key == r.record_key, v.version > r.version))
                          .where(L.state.in_(ACTIVE), L.list_code.in_(sorted(lists)), *scope)
@@ -288,7 +290,8 @@ def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: l
             continue
         list_code = later.list_code
         fields = later.fields if isinstance(later.fields, dict) else orjson.loads(later.fields)
-        if not any(meets(condition, fields) for condition in lists[list_code]):
+        types = {f.name: f.type for f in pack.fields_of(pack.category(later.category))}
+        if not any(holds(condition, fields, types) for condition in lists[list_code]):
             continue
         received = later.created_at if later.created_at.tzinfo else later.created_at.replace(tzinfo=dt.timezone.utc)
         day = received.astimezone(zone).date()
@@ -298,21 +301,6 @@ def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: l
              Actor(actor.name, f"record {record_key} version {later.version} shows performance"), None)
         ended += 1
     return ended
-
-
-def meets(condition: Any, fields: dict[str, Any]) -> bool:
-    """A pack condition on one record's fields: the value is one of `in`, or at least `min`."""
-    value = fields.get(condition.field)
-    if value is None:
-        return False
-    if condition.in_ is not None and str(value) not in condition.in_:
-        return False
-    if condition.min is not None:
-        try:
-            return float(value) >= condition.min
-        except (TypeError, ValueError):
-            return False
-    return True
 
 
 def _end(c: Connection, pack: Pack, listing_id: int, end_reason: str, on: dt.date, actor: Actor,
