@@ -194,8 +194,10 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
     return ClassifiedCode(raw.strip(), "unknown", False, f"code {raw.strip()!r} is not a recognised identifier")
 
 
+# the number as clerks type it: 18 or 15 digits, possibly grouped by spaces or dashes (110101 19900307 1234)
 _ID_AT_END = re.compile(r"[\s(（:：,，]*(?:身份证号码?|公民身份号码|证件号码)?[\s:：]*"
-                        r"(?<![0-9])(?P<number>[0-9]{17}[0-9Xx]|[0-9]{15})[\s)）]*$")
+                        r"(?<![0-9])(?P<number>[0-9](?:[ \-]?[0-9]){16}[ \-]?[0-9Xx]|[0-9](?:[ \-]?[0-9]){14})"
+                        r"[\s)）]*$")
 
 
 def split_person_id(name: str) -> tuple[str, str] | None:
@@ -204,7 +206,7 @@ def split_person_id(name: str) -> tuple[str, str] | None:
     found = _ID_AT_END.search(name)
     if found is None or found.start() == 0:
         return None
-    return name[:found.start()].strip(), found.group("number").upper()
+    return name[:found.start()].strip(), re.sub(r"[ \-]", "", found.group("number")).upper()
 
 
 def mask_person_id(value: str) -> str:
