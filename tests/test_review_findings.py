@@ -110,3 +110,29 @@ def test_a_court_listing_ended_by_listing_end_is_not_proposed_again_from_the_sam
     run(cli, "evaluate", "--full", "--as-of", "2025-10-11")
     again = [row for row in run(cli, "listing", "list") if row["id"] != listing["id"]]
     assert again == [], again
+
+
+# -- privacy: an ID number with a typo, screened, is echoed whole in the refusal (issue 16, issue 11 item 7) ----
+
+def test_a_mistyped_id_number_is_masked_in_the_invalid_identifier_refusal(cli, tmp_path):
+    """Screening a person's ID number with one wrong digit answers invalid_identifier (a well-formed
+    code whose check fails), but the reason read "USCC 330102197503043211 fails its check
+    character": the whole number on the CLI's error line and in the batch's `error` column,
+    beside an `identifier` column that masks it. A mistyped ID number is still somebody's
+    number (as `mask_record_key` says): no ID number on any surface or log."""
+    typo = DEBTOR_ID[:-1] + ("1" if DEBTOR_ID[-1] != "1" else "2")
+    born = DEBTOR_ID[6:14]
+    refused = cli("screen", typo, "--action", "bidding", "--as-of", "2025-10-02", "--json", ok=False)
+    assert refused.exit_code == 1 and "fails its check" in refused.stderr, refused.output
+    assert born not in refused.output, refused.output
+    batch = tmp_path / "subjects.csv"
+    batch.write_text(f"identifier,name,action\n{typo},,bidding\n", encoding="gb18030")
+    out = tmp_path / "results.csv"
+    cli("screen", "--batch", batch, "--as-of", "2025-10-02", "-o", out)
+    written = out.read_text(encoding="utf-8-sig")
+    assert "fails its check" in written and born not in written, written
+    # a firm's corrupted code is still shown as written: its owner must find the typo
+    firm = uscc("91330100MA2AB0011")
+    corrupted = firm[:-1] + ("0" if firm[-1] != "0" else "1")
+    refused = cli("screen", corrupted, "--action", "bidding", "--as-of", "2025-10-02", ok=False)
+    assert refused.exit_code == 1 and corrupted in refused.stderr, refused.output

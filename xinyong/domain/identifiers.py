@@ -172,7 +172,8 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
         if person and _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         if _USCC_SHAPE.match(value):
-            shown = mask_person_id(value) if is_valid_resident_id(value) else value
+            # an ID number with a typo fails both checks: it is still somebody's number, never echoed
+            shown = mask_person_id(value) if could_start_a_resident_id(value[:17]) else value
             return ClassifiedCode(value, "uscc", False, f"USCC {shown} fails its check character")
         if _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
