@@ -12,7 +12,7 @@ exactly N; the script asserts that its report has 3 pages.
 Timed, each warm (one untimed call first), `--runs` times, median and max:
 
   (a) xinyong      `issue_report(engine, pack, firm, "zh", as_of)`: public file read, template,
-                   WeasyPrint with our GB2312 subset font, SHA-256, insert + audit event.
+                   WeasyPrint with our GB2312 subset font, SHA-256, insert (sealed into the audit chain later, at a checkpoint).
   (a') render      `render_pdf(html)` alone on the same report's HTML: what the font affects.
   (b) full font    the same HTML with the full WenQuanYi Micro Hei (5 MB, 34,600 characters,
                    `fonts-wqy-microhei`) as its only CJK font: what relying on a system font costs.
@@ -258,7 +258,7 @@ def main() -> None:
         say(f"set-up done in {setup_seconds:.1f} s (not counted)")
 
         html = report_html(engine, pack)
-        first = R.issue_report(engine, pack, FIRM, "zh", AS_OF, actor="bench")
+        first = R.issue_report(engine, pack, FIRM, "zh", AS_OF)
         assert first.pages == TARGET_PAGES, f"the report has {first.pages} pages, not {TARGET_PAGES}"
         verified = R.verify_report(engine, first.code, first.pdf)
         assert verified["known"] and verified["unaltered"], verified
@@ -268,7 +268,7 @@ def main() -> None:
         say(f"timing, {args.runs} warm runs each:")
         def issue(language: str) -> Callable[[], tuple[bytes, int]]:
             def call() -> tuple[bytes, int]:
-                issued = R.issue_report(engine, pack, FIRM, language, AS_OF, actor="bench")
+                issued = R.issue_report(engine, pack, FIRM, language, AS_OF)
                 return issued.pdf, issued.pages
             return call
 

@@ -328,7 +328,12 @@ def test_objection_upheld_withdraws_the_listing(cli, tmp_path):
     for day, expected in (("2025-09-29", "notified"), ("2025-10-21", "under_review"), ("2025-10-22", "withdrawn")):
         assert state_on(cli, listing, day) == expected, day
     # a withdrawn listing does not block a new proposal, nor make one by itself
-    assert run(cli, "evaluate", "--as-of", "2025-11-01")["proposals"] == 0
+    again = run(cli, "evaluate", "--as-of", "2025-11-01")
+    assert again["per_list"]["serious_dishonesty"] == 0
+    assert [r["id"] for r in run(cli, "listing", "list", "--entity", FIRM_BIG_FINE)] == [listing]
+    # a run as of another date is a full one: the debtor who turned 18 on 16 September is proposed
+    assert again["per_list"]["court_defaulters"] == 1
+    assert len(run(cli, "listing", "list", "--entity", NEARLY_ADULT)) == 1
     assert_effective_listings_sound(cli)
     assert_audit_intact(cli)
 

@@ -350,6 +350,15 @@ def test_cn_lists(cn: Pack) -> None:
     assert [(c.field, c.in_) for c in conds] == [("grade", ["A"])]
 
 
+
+def _field_tests(conditions):
+    """The tests on one field inside conditions and their groups (all_of / any_of)."""
+    for cond in conditions:
+        if cond.field is None:
+            yield from _field_tests(cond.all_of + cond.any_of)
+        else:
+            yield cond
+
 @pytest.mark.parametrize("ref", [CN, PILOT])
 def test_every_list_is_complete_and_its_rules_are_sound(ref: str) -> None:
     pack = load_pack(ref)
@@ -365,10 +374,10 @@ def test_every_list_is_complete_and_its_rules_are_sound(ref: str) -> None:
                 cat = pack.category(cat_code)
                 assert set(lst.subject_kinds) & set(cat.subject_kinds), lst.code
                 fields = {f.name: f for f in pack.fields_of(cat)}
-                for cond in rule.any_of + rule.all_of + rule.exclude:
+                for cond in _field_tests(rule.any_of + rule.all_of + rule.exclude):
                     assert cond.field in fields, f"{lst.code}: {cond.field} not in {cat_code}"
                     f = fields[cond.field]
-                    assert (cond.in_ is None) != (cond.min is None), f"{lst.code}: {cond.field}"
+                    assert [cond.in_, cond.min, cond.present].count(None) == 2, f"{lst.code}: {cond.field}"
                     if cond.min is not None:
                         assert f.type in (FieldType.amount, FieldType.integer), cond.field
                     if cond.in_ is not None and f.type == FieldType.enum:

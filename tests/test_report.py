@@ -27,6 +27,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 from xinyong.domain.pack import Pack, load_pack
 from xinyong.services import report as R
 from xinyong.services.entities import EntityNotFound, entity_file
+from xinyong.services.integrity import checkpoint
 from xinyong.services.report import ReportError, issue_report, verify_report
 from xinyong.store import tables as t
 from xinyong.store.db import get_setting, open_engine
@@ -124,17 +125,22 @@ def test_reports_in_three_languages_with_chinese_text_in_an_embedded_font(world)
     clean = text_of(issue_report(world.engine, world.pack, FIRM_CLEAN, "en", AS_OF).pdf, world.folder)
     assert shows(clean, "On the report date the subject is on no public list.")
 
-    # Each issue is stored with its hash and written to the audit chain in the same transaction.
+    # Each issue is stored with its hash; no audit event per download: the next checkpoint seals
+    # every issuance since the last one under one Merkle root.
     with world.engine.connect() as c:
         rows = {r.code: r for r in c.execute(select(t.reports))}
-        events = {e.object_id: e for e in c.execute(select(t.audit_events)
-                                                     .where(t.audit_events.c.action == "report.issued"))}
-    assert set(rows) == set(events) and len(rows) == 4
+        assert not c.execute(select(t.audit_events).where(t.audit_events.c.action == "report.issued")).first()
+    assert len(rows) == 4 and all(r.sealed_seq is None for r in rows.values())
     assert rows[zh.code].pdf_sha256 == zh.sha256 and rows[zh.code].pages == 1 and rows[zh.code].language == "zh"
     assert rows[zh.code].as_of == AS_OF
-    payload = events[zh.code].payload
+    checkpoint(world.engine)
+    with world.engine.connect() as c:
+        seals = c.execute(select(t.audit_events).where(t.audit_events.c.action == "reports.sealed")).all()
+        sealed = {r.sealed_seq for r in c.execute(select(t.reports))}
+    assert len(seals) == 1 and sealed == {seals[0].seq}
+    payload = seals[0].payload
     payload = payload if isinstance(payload, dict) else json.loads(payload)
-    assert payload["entity"] == FIRM_SERIOUS and payload["sha256"] == zh.sha256
+    assert payload["count"] == 4 and len(payload["root"]) == 64
     world.cli("audit", "verify")
 
     with pytest.raises(ReportError, match="language"):

@@ -189,12 +189,18 @@ def test_review_queue_accept_and_reject(cli, world, db_url: str, tmp_path: Path)
     cli("ingest", write_csv(tmp_path / "p.csv", PENALTY_HEADERS, PENALTIES[:2]), "--authority", "samr",
         "--category", "penalty")
     cli("resolve")
-    operate_key, operate_id = key(cli, "ndrc", "operate")
+    operate_key, operate_id = key(cli, "samr", "operate")  # the records' own authority reviews them
     with serving(db_url) as base:
         web = console(base, operate_key)
         page = web.get("/console/review")
         ids = [int(i) for i in re.findall(r'action="/console/review/(\d+)"', page.text)]
         assert len(ids) == 2 and FIRM_DEBTOR in page.text and FIRM_SERIOUS in page.text
+        other = console(base, key(cli, "ndrc", "operate")[0])  # another authority: neither sees nor decides them
+        assert 'action="/console/review/' not in other.get("/console/review").text
+        other.get("/console/review")
+        refused = other.post(f"/console/review/{ids[0]}", {"verdict": "accept", "entity": FIRM_DEBTOR,
+                                                           "reason": "not mine"})
+        assert f"no resolved record {ids[0]} of ndrc" in text_of(refused.text)
         no_reason = web.post(f"/console/review/{ids[0]}", {"verdict": "accept", "entity": FIRM_DEBTOR})
         assert "give a reason" in no_reason.text.lower()
         done = web.post(f"/console/review/{ids[0]}", {"verdict": "accept", "entity": FIRM_DEBTOR,
@@ -204,8 +210,8 @@ def test_review_queue_accept_and_reject(cli, world, db_url: str, tmp_path: Path)
         assert 'action="/console/review/' not in web.get("/console/review").text
     judged = [(actor, action, reason) for actor, action, reason in audit_actions(db_url)
               if action.startswith("judgement.")]
-    assert judged == [(f"ndrc/key{operate_id}", "judgement.match", "typo of 建设"),
-                      (f"ndrc/key{operate_id}", "judgement.no_match", "not the same firm")]
+    assert judged == [(f"samr/key{operate_id}", "judgement.match", "typo of 建设"),
+                      (f"samr/key{operate_id}", "judgement.no_match", "not the same firm")]
 
 
 def test_due_process_decided_in_the_console(cli, world, db_url: str) -> None:

@@ -35,6 +35,7 @@ from xinyong.api.app import create_app
 from xinyong.domain.identifiers import is_valid_resident_id, uscc_check_character
 from xinyong.domain.pack import load_pack
 from xinyong.store.audit import AuditFiles
+from xinyong.store.checkpoints import signing_key_path
 from xinyong.store.db import open_engine
 
 
@@ -133,7 +134,7 @@ def _backend(url: str) -> str:
 
 def _keep(url: str, ids: dict[str, int]) -> _Template:
     files = AuditFiles.for_url(url)
-    audit = {path.name: path.read_bytes() for path in (files.key_path, files.head_path)}
+    audit = {path.name: path.read_bytes() for path in (files.key_path, files.head_path, signing_key_path(files))}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # The backup API, not a file copy: closing a file of its own on the store would drop this process's
@@ -162,7 +163,7 @@ def _clone(template: _Template, url: str) -> dict[str, int]:
             _disconnect(c, parsed.database)
             c.execute(text(f'DROP DATABASE "{parsed.database}"'))
             c.execute(text(f'CREATE DATABASE "{parsed.database}" TEMPLATE "{template.database}"'))
-    for path in (files.key_path, files.head_path):
+    for path in (files.key_path, files.head_path, signing_key_path(files)):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(template.audit[path.name])
     return dict(template.ids)

@@ -231,6 +231,8 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON L
                           f"({result.new_versions} new versions, {result.unchanged} unchanged), "
                           f"{result.quarantined} quarantined, {result.duplicates} duplicates, "
                           f"{result.warnings} warnings, {result.notes} notes", highlight=False)
+    if refused < len(files):
+        _checkpoint(engine)
     if refused:
         raise typer.Exit(1)
 
@@ -311,24 +313,127 @@ def batch_rejects(batch_id: int,
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonFlag = False) -> None:
-    """Recompute the keyed hash chain and compare its end with the head file; non-zero exit if any
-    event was altered, removed, inserted or reordered, or the newest events were deleted."""
-    from xinyong.store.audit import check as check_audit
+def audit_verify(checkpoint_file: Annotated[Optional[Path], typer.Option(
+                     "--checkpoint", help="A signed checkpoint saved earlier (`audit checkpoint -o`): "
+                                          "the chain must still hold it.")] = None,
+                 as_json: JsonFlag = False) -> None:
+    """Recompute the keyed hash chain and compare its end with the head file, then check from the store
+    itself that every audited row (batch, record version, listing and its state, key, report) has its
+    event and that no signed checkpoint is ahead of the chain; non-zero exit on any problem."""
+    from xinyong.services.integrity import verify_store
 
     engine = engine_for_work()
     with engine.connect() as c:
-        report = check_audit(c)
-    count, problem = report.events, report.problem
+        report = verify_store(c, active_pack(engine), checkpoint_file)
+    problem = report.problems[0] if report.problems else None
     if as_json:
-        print_json({"events": count, "intact": problem is None, "problem": problem}
-                   | ({"note": report.note} if report.note else {}))
+        print_json({"events": report.events, "intact": problem is None, "problem": problem}
+                   | ({"problems": report.problems} if len(report.problems) > 1 else {})
+                   | ({"note": "; ".join(report.notes)} if report.notes else {}))
     elif problem is None:
-        console.print(f"audit chain intact: {count} events", highlight=False)
-        if report.note:
-            console.print(f"  note: {report.note}", highlight=False)
+        console.print(f"audit chain intact: {report.events} events", highlight=False)
+        if report.checkpoint:
+            console.print(f"  newest signed checkpoint: seq {report.checkpoint['seq']} of {report.checkpoint['at']}, "
+                          f"key {report.checkpoint['fingerprint']}", highlight=False)
+        for note in report.notes:
+            console.print(f"  note: {note}", highlight=False)
     if problem is not None:
+        for other in report.problems[1:] if not as_json else ():
+            errors.print(f"  also: {other}", highlight=False, soft_wrap=True, markup=False)
         fail(f"audit chain broken: {problem}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(output: Annotated[Optional[Path], typer.Option(
+                         "-o", "--output", help="Also save the checkpoint as JSON here (an external anchor "
+                                                "for `audit verify --checkpoint`).")] = None,
+                     as_json: JsonFlag = False) -> None:
+    """Seal the reports issued since the last seal and sign the chain's head (Ed25519)."""
+    document = _checkpoint(engine_for_work())
+    if document is None:
+        fail("the audit chain is empty: nothing to sign yet")
+    if output is not None:
+        output.write_text(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n", encoding="utf-8")
+    if as_json:
+        print_json(document)
+    else:
+        console.print(f"checkpoint: seq {document['seq']} hash {document['hash']} key {document['fingerprint']}"
+                      + (f"; saved to {output}" if output else ""), highlight=False)
+
+
+def _checkpoint(engine: Engine) -> dict[str, Any] | None:
+    """Seal reports and sign the chain's head: after every batch, evaluation and process run."""
+    from xinyong.services.integrity import checkpoint
+
+    return checkpoint(engine, actor="cli")
+
+
+# -- backup, restore, moving a store ------------------------------------------------------------
+
+store_app = typer.Typer(help="Moving a store between engines.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@app.command("backup")
+def backup_command(folder: Annotated[Path, typer.Argument(help="A new or empty folder for the backup.")],
+                   as_json: JsonFlag = False) -> None:
+    """Back the store up: the database (SQLite online backup, or pg_dump), the audit head, uploaded files.
+    Never the audit key or the checkpoint signing key: keep those apart."""
+    from xinyong.services.backup import BackupError, backup
+
+    engine = engine_for_work()
+    try:
+        manifest = backup(engine, folder)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(manifest)
+        return
+    head = manifest["head"]
+    console.print(f"backup of {engine.url.render_as_string(hide_password=True)} in {folder}: "
+                  f"{manifest['database']}, audit head {head['seq'] if head else 'none'}; "
+                  "the audit and signing keys are not in it", highlight=False)
+
+
+@app.command("restore")
+def restore_command(folder: Annotated[Path, typer.Argument(help="A folder written by `xinyong backup`.")],
+                    audit_key: Annotated[Optional[Path], typer.Option(
+                        "--audit-key", help="The store's audit key file (backups never hold it).")] = None,
+                    signing_key: Annotated[Optional[Path], typer.Option(
+                        "--signing-key", help="The checkpoint signing key (default: beside --audit-key).")] = None,
+                    force: Annotated[bool, typer.Option("--force", help="Replace a store that is not empty.")] = False,
+                    as_json: JsonFlag = False) -> None:
+    """Restore a backup into the store given by --db (empty, unless --force); then `xinyong audit verify`."""
+    from xinyong.services.backup import BackupError, restore
+
+    try:
+        manifest = restore(database_url(State.db_url), folder, audit_key=audit_key, signing_key=signing_key,
+                           force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(manifest)
+        return
+    console.print(f"restored {folder} ({manifest['created_at']}) into "
+                  f"{make_url(database_url(State.db_url)).render_as_string(hide_password=True)}", highlight=False)
+
+
+@store_app.command("copy")
+def store_copy(to: Annotated[str, typer.Option("--to", help="An empty PostgreSQL database: postgresql://...")],
+               as_json: JsonFlag = False) -> None:
+    """Copy this SQLite store (--db) into PostgreSQL: every table, the audit chain, its key and head."""
+    from xinyong.services.backup import BackupError, copy_store
+
+    try:
+        copied = copy_store(engine_for_work(), to)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(copied)
+        return
+    console.print(f"copied {sum(copied.values())} rows in {len(copied)} tables to "
+                  f"{make_url(database_url(to)).render_as_string(hide_password=True)}; "
+                  "check it with `xinyong --db URL audit verify`", highlight=False)
 
 
 # -- resolution -----------------------------------------------------------------------------
@@ -532,6 +637,7 @@ def evaluate_command(as_of: AsOfOption = None,
     engine = engine_for_work()
     pack = active_pack(engine)
     result = evaluate(engine, pack, _day(pack, as_of, "--as-of"), full=full)
+    _checkpoint(engine)
     if as_json:
         print_json(result.as_dict())
     else:
@@ -547,7 +653,9 @@ def process_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(process(engine, pack, _day(pack, as_of, "--as-of")), as_json)
+    outcome = process(engine, pack, _day(pack, as_of, "--as-of"))
+    _checkpoint(engine)
+    _print_outcome(outcome, as_json)
 
 
 @listing_app.command("list")
@@ -913,7 +1021,7 @@ def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
 # -- screening, keys, serving ----------------------------------------------------------------------
 
 authority_app = typer.Typer(help="Authorities: API keys for screening, submitting and operating.", no_args_is_help=True)
-key_app = typer.Typer(help="API keys: issue (shown once), list, revoke.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys: issue (shown once), list, rotate, revoke.", no_args_is_help=True)
 authority_app.add_typer(key_app, name="key")
 app.add_typer(authority_app, name="authority")
 
@@ -925,23 +1033,47 @@ def key_create(authority: Annotated[str, typer.Argument(help="The pack's authori
                rate: Annotated[float, typer.Option("--rate", help="Requests per second allowed.")] = 50.0,
                burst: Annotated[int, typer.Option("--burst", help="Requests allowed at once above the rate.")] = 100,
                label: Annotated[Optional[str], typer.Option(help="What the key is for.")] = None,
+               expires: Annotated[Optional[str], typer.Option(
+                   "--expires", help="Last day the key works (YYYY-MM-DD, the pack's calendar); default: "
+                                     "until revoked.")] = None,
                as_json: JsonFlag = False) -> None:
     """Issue an API key. The key is printed once; only its hash is stored."""
     from xinyong.services.keys import KeyError_, create_key
 
     engine = engine_for_work()
     wanted = [part.strip() for scope in scopes for part in scope.split(",") if part.strip()]
+    last_day = parse_day(expires, "--expires")
     try:
         secret, stored = create_key(engine, active_pack(engine), authority, wanted, rate_per_second=rate,
-                                    burst=burst, label=label)
+                                    burst=burst, label=label, expires=last_day)
     except KeyError_ as exc:
         fail(str(exc))
+    _show_key(secret, stored, as_json)
+
+
+def _show_key(secret: str, stored: dict[str, Any], as_json: bool) -> None:
+    """The new key, once: its secret on a line of its own, as one token."""
     if as_json:
         print_json({"key": secret, **stored})
         return
-    console.print(f"key {stored['id']} for {authority} ({', '.join(stored['scopes'])}), "
-                  f"{rate:g}/s burst {burst}. Shown once, keep it now:", highlight=False)
-    console.print(secret, highlight=False, markup=False)
+    until = f", until {stored['expires_at']:%Y-%m-%d %H:%M} UTC" if stored.get("expires_at") else ""
+    console.print(f"key {stored['id']} for {stored['authority']} ({', '.join(stored['scopes'])}), "
+                  f"{stored['rate_per_second']:g}/s burst {stored['burst']}{until}. Shown once, keep it now:",
+                  highlight=False)
+    console.print(secret, highlight=False, markup=False, soft_wrap=True)
+
+
+@key_app.command("rotate")
+def key_rotate(key_id: int, as_json: JsonFlag = False) -> None:
+    """Replace a key by a new one with the same authority, scopes, limits and expiry; the old one is
+    revoked at once. The new key is printed once."""
+    from xinyong.services.keys import KeyError_, rotate_key
+
+    try:
+        secret, stored = rotate_key(engine_for_work(), key_id)
+    except KeyError_ as exc:
+        fail(str(exc))
+    _show_key(secret, stored, as_json)
 
 
 @key_app.command("list")
@@ -953,10 +1085,11 @@ def key_list(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "revoked")
+    table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "expires", "revoked")
     for r in rows:
         table.add_row(str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
-                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["revoked_at"] or ""))
+                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["expires_at"] or ""),
+                      str(r["revoked_at"] or ""))
     console.print(table)
 
 

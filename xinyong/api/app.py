@@ -37,14 +37,17 @@ from xinyong.domain.records import FileRefused
 from xinyong.services import jobs
 from xinyong.services.entities import EntityNotFound, public_file, refuse_person_id_in_url
 from xinyong.services.ingest import ingest_file
+from xinyong.services.integrity import checkpoint
 from xinyong.services.keys import ApiKey, active_keys, secret_hash
 from xinyong.services.lists import changes, csv_bytes, list_page, list_rows
 from xinyong.services.querylog import QueryLog
 from xinyong.services.screen import InvalidIdentifier, ScreenError, ScreeningIndex, masked_query
 from xinyong.store import tables as t
+from xinyong.store.checkpoints import latest as latest_signed
 
 log = logging.getLogger("xinyong.api")
 REFRESH_SECONDS = 1.0
+CHECKPOINT_SECONDS = 3600.0  # a served store seals its reports and signs its head at least hourly
 
 
 class ApiError(Exception):
@@ -243,6 +246,7 @@ class Service:
         self.buckets: dict[int, list[float]] = {}
         self.log = QueryLog(engine, log_interval)
         self.purposes = {p.code for p in pack.purposes}
+        self.checkpoint_seconds = CHECKPOINT_SECONDS
 
     def load(self) -> None:
         self.index = ScreeningIndex.load(self.engine, self.pack, names=self.names)
@@ -280,6 +284,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(service.load)
+        for job_id, outcome in await asyncio.to_thread(jobs.recover_jobs, engine):  # workers of a previous run
+            log.warning("screening job %s: worker gone, %s", job_id, outcome)
         service.log.start()
         stop = asyncio.Event()
 
@@ -293,12 +299,27 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                     except Exception:  # noqa: BLE001 - a store hiccup must not stop following it
                         log.exception("index refresh failed")
 
+        async def sign_checkpoints() -> None:
+            """Seal the reports issued and sign the chain's head at start, then every CHECKPOINT_SECONDS."""
+            while True:
+                try:
+                    await asyncio.to_thread(checkpoint, engine, "serve")
+                except Exception:  # noqa: BLE001 - a store hiccup must not stop the next checkpoint
+                    log.exception("audit checkpoint failed")
+                try:
+                    await asyncio.wait_for(stop.wait(), service.checkpoint_seconds)
+                    return
+                except TimeoutError:
+                    continue
+
         follower = asyncio.create_task(follow())
+        signer = asyncio.create_task(sign_checkpoints())
         try:
             yield
         finally:
             stop.set()
             await follower
+            await signer
             await asyncio.to_thread(service.log.close)
 
     app = FastAPI(title="xinyong", version="1.0",
@@ -350,6 +371,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         key = service.keys.get(secret_hash(x_api_key))
         if key is None:
             raise ApiError(401, "invalid_key", "unknown or revoked API key")
+        if key.expired():
+            raise ApiError(401, "expired_key", "this API key has expired; ask for a new one")
         wait = service.allow_rate(key)
         if wait is not None:
             raise ApiError(429, "rate_limited", f"rate limit of {key.rate_per_second:g}/s exceeded",
@@ -544,6 +567,17 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         except PackError as exc:
             raise ApiError(404, "not_found", str(exc)) from None
         return code
+
+    @app.get("/v1/checkpoints/latest", summary="The newest Ed25519-signed checkpoint of the audit chain's head",
+             responses=ERRORS)
+    async def latest_checkpoint() -> Response:
+        def newest() -> dict[str, Any] | None:
+            with engine.connect() as c:
+                return latest_signed(c)
+        document = await asyncio.to_thread(newest)
+        if document is None:
+            raise ApiError(404, "not_found", "no checkpoint has been signed yet")
+        return _json(document)
 
     @app.get("/v1/lists/{code}", summary="A public list: effective listings, paged and filterable", responses=ERRORS)
     async def public_list(code: str,

@@ -102,3 +102,18 @@ def verify_with_head(events: Iterable[Mapping[str, Any]], key: bytes, head: Head
                                         "last recorded (a process stopped between commit and head write); "
                                         "they verify")
     return ChainReport(count, None)
+
+
+def merkle_root(leaves: list[bytes]) -> str:
+    """SHA-256 Merkle root (hex) of `leaves` in the given order: each leaf hashed with a 0x00 prefix,
+    each pair with 0x01 (so a leaf can never pass for a node), an odd node carried up unpaired.
+    The root of no leaves is the hash of nothing."""
+    if not leaves:
+        return hashlib.sha256(b"").hexdigest()
+    level = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    while len(level) > 1:
+        paired = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0].hex()

@@ -6,7 +6,10 @@ import datetime as dt
 from calendar import monthrange
 from zoneinfo import ZoneInfo
 
-from xinyong.domain.pack import CalendarSpec, DurationSpec, Pack
+from typing import Any
+
+from xinyong.domain.conditions import holds
+from xinyong.domain.pack import CalendarSpec, DurationSpec, FieldType, Pack
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -67,6 +70,26 @@ def listing_end(duration: DurationSpec, start: dt.date, severity_years: float | 
     years = duration.max_years if severity_years is None else min(max(severity_years, duration.min_years),
                                                                   duration.max_years)
     return add_years(start, years)  # type: ignore[arg-type]
+
+
+def term_end(duration: DurationSpec, start: dt.date, evidence: list[dict[str, Any]],
+             types: dict[str, FieldType]) -> dt.date | None:
+    """The end of a listing effective from `start` whose evidence records have these fields.
+
+    Each record takes the first of the duration's `terms` it meets (a term without years is
+    open-ended), or the duration itself; an open-ended record keeps the listing open-ended,
+    else the latest end wins (a court listing: ground 1 until performance, grounds 2-6 2 years).
+    """
+    if not duration.terms or not evidence:
+        return listing_end(duration, start)
+    ends = []
+    for fields in evidence:
+        term = next((term for term in duration.terms if holds(term.when, fields, types)), None)
+        if term is None:
+            ends.append(listing_end(duration, start))
+        else:
+            ends.append(add_years(start, term.years) if term.years is not None else None)
+    return None if None in ends else max(ends)  # type: ignore[type-var]
 
 
 def pack_today(pack: Pack) -> dt.date:

@@ -11,7 +11,8 @@ means. A measure applies while its listing is effective, and keeps applying whil
 objection against an effective listing is under review: review does not suspend a
 sanction that due process already made effective, unless the list's pack entry says
 `objection_suspends`; then a measure that would deny only sets conditions while the
-objection is open, and says so (`suspended`).
+objection is open, and says so (`suspended`). A measure with `max_years` binds at most
+that long from the listing's effective date, even while the listing stays in force.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from xinyong.domain.calendar import add_years
 from xinyong.domain.pack import MeasureSpec, Pack
 
 IN_FORCE = ("effective", "under_review")
@@ -92,7 +94,11 @@ class AppliedMeasure:
 
     @property
     def ends(self) -> dt.date | None:
-        return self.listing.effective_to
+        ends = [self.listing.effective_to]
+        if self.measure.max_years is not None and self.listing.effective_from is not None:
+            ends.append(add_years(self.listing.effective_from, self.measure.max_years))
+        known = [d for d in ends if d is not None]
+        return min(known) if known else None
 
 
 @dataclass(slots=True)
@@ -111,6 +117,11 @@ SEVERITY = {"allow": 0, "conditions": 1, "refer": 2, "deny": 3}  # precedence wh
 def strongest(decisions: Iterable[str]) -> str:
     """The decision that prevails among several (deny > refer > conditions > allow)."""
     return max(decisions, key=SEVERITY.__getitem__, default="allow")
+
+
+def _within_max(measure: MeasureSpec, listing: ListingView, day: dt.date) -> bool:
+    return (measure.max_years is None or listing.effective_from is None
+            or day < add_years(listing.effective_from, measure.max_years))
 
 
 class UnknownAction(ValueError):
@@ -137,6 +148,8 @@ def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
             if listing.list_code not in measure.lists:
                 continue
             if bearing.relation is not None and bearing.relation not in measure.reaches:
+                continue
+            if not _within_max(measure, listing, as_of):
                 continue
             effect = EFFECT_DECISION[measure.effect]
             suspended = None

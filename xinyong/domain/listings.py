@@ -2,7 +2,8 @@
 
 proposed -> notified -> effective -> expired | repaired | withdrawn, with objections
 sending a notified or effective listing to under_review, from where a decision makes it
-effective again or withdraws it. Each transition has a guard; the store applies a
+effective again or withdraws it. A list that needs no notice (a redlist) goes from
+proposed straight to effective. Each transition has a guard; the store applies a
 transition only through `check_transition`, and refuses any other change of state.
 """
 
@@ -21,7 +22,7 @@ END_REASONS = ("term_expired", "repaired", "cured", "performed", "withdrawn_obje
 UNDONE = ("withdrawn_objection", "withdrawn_record")
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "proposed": ("notified", "withdrawn"),
+    "proposed": ("notified", "effective", "withdrawn"),
     "notified": ("effective", "under_review", "withdrawn"),
     "under_review": ("effective", "withdrawn"),
     "effective": ("under_review", "expired", "repaired", "withdrawn"),
@@ -49,6 +50,7 @@ class ListingFacts:
     effective_to: dt.date | None
     open_ended: bool  # the pack's duration is until_performance
     end_reason: str | None = None  # set by the step that ends the listing
+    notice_required: bool = True  # the pack's due process: only a redlist may go without
 
 
 def check_transition(facts: ListingFacts, target: str, on: dt.date) -> None:
@@ -64,7 +66,12 @@ def check_transition(facts: ListingFacts, target: str, on: dt.date) -> None:
         raise IllegalTransition(
             f"{facts.reminders_required} formal reminders are required before notice; "
             f"{facts.reminders} recorded")
-    if target == "effective":
+    if target == "effective" and facts.state == "proposed":
+        if facts.notice_required:
+            raise IllegalTransition("no listing becomes effective without a notice")
+        if facts.effective_to is None and not facts.open_ended:
+            raise IllegalTransition("an effective listing needs an end date")
+    elif target == "effective":
         if facts.notified_on is None or facts.objection_deadline is None:
             raise IllegalTransition("no listing becomes effective without a notice")
         if on <= facts.objection_deadline:

@@ -93,14 +93,78 @@ class SubjectSpec(Strict):
     legal_representative_field: Code | None = None
 
 
+class Condition(Strict):
+    """One test on a record's field: equals one of `in` (mentions one of, for text), at least
+    `min`, or has a value (`present`). With `ratio_to`, the value must also be at least
+    `min_ratio` of that other field, a test skipped (and said so) when that field is empty.
+    Or a group: every condition of `all_of` and at least one of `any_of` hold."""
+
+    field: Code | None = None
+    in_: list[str] | None = Field(default=None, alias="in")
+    min: float | None = None
+    present: bool | None = None
+    ratio_to: Code | None = None
+    min_ratio: float | None = Field(default=None, gt=0)
+    all_of: list["Condition"] = []
+    any_of: list["Condition"] = []
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Condition:
+        group = bool(self.all_of or self.any_of)
+        tests = [t for t in (self.in_, self.min, self.present) if t is not None]
+        if group and (self.field is not None or tests):
+            raise ValueError("a condition is either a group (all_of/any_of) or a test on one field")
+        if not group and (self.field is None or len(tests) != 1):
+            raise ValueError("a condition tests one `field` with exactly one of `in`, `min`, `present`")
+        if (self.ratio_to is None) != (self.min_ratio is None) or (self.ratio_to and self.min is None):
+            raise ValueError("`ratio_to` and `min_ratio` go together, on a `min` test")
+        return self
+
+    def fields(self) -> set[str]:
+        names = {n for n in (self.field, self.ratio_to) if n}
+        for part in (*self.all_of, *self.any_of):
+            names |= part.fields()
+        return names
+
+
+class PublicityTier(Strict):
+    """One tier of a publicity regime: which records fall in it and how long they are shown.
+
+    A record falls in the first tier of its regime whose `any_of` holds for it (a tier without
+    conditions takes every record), or whose `on_lists` holds a listing of its subject in force."""
+
+    code: Code
+    any_of: list[Condition] = []
+    on_lists: list[Code] = []
+    default_months: int = Field(ge=0)
+    min_months: int = Field(default=0, ge=0)
+    max_months: int | None = Field(default=None, ge=0)
+
+
+class PublicityRegime(Strict):
+    """The publicity tiers for decisions dated on or after `from`."""
+
+    from_: dt.date = Field(alias="from")
+    tiers: list[PublicityTier] = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 class PublicitySpec(Strict):
-    """How long a record of this category stays on public surfaces, in months."""
+    """How long a record of this category stays on public surfaces, in months.
+
+    `default_months`, `min_months` and `max_months` are the regime for decisions older than
+    every entry of `regimes`; a later regime tiers records by seriousness."""
 
     default_months: int | None = Field(default=None, ge=0)
     min_months: int = Field(default=0, ge=0)
     max_months: int | None = Field(default=None, ge=0)
     # field whose value, if present, gives the publicity end date as stated by the authority
     end_field: Code | None = None
+    # a record whose `type_field` names only types among these is never published (a warning)
+    type_field: Code | None = None
+    unpublished_types: list[str] = []
+    regimes: list[PublicityRegime] = []
 
 
 class RepairSpec(Strict):
@@ -135,8 +199,19 @@ class CategorySpec(Strict):
     creates_entities: bool = False  # the market-entity register itself
 
 
+class DurationTerm(Strict):
+    """A term for listings whose evidence records meet `when` (e.g. a court listing ground);
+    without `years` the listing lasts until performance."""
+
+    when: Condition
+    years: float | None = Field(default=None, gt=0)
+
+
 class DurationSpec(Strict):
     kind: Literal["fixed", "range", "until_performance"]
+    # the first term each evidence record meets decides; an open-ended one wins, else the longest;
+    # a listing whose records meet none takes the duration above
+    terms: list[DurationTerm] = []
     years: float | None = Field(default=None, gt=0)
     min_years: float | None = Field(default=None, gt=0)
     max_years: float | None = Field(default=None, gt=0)
@@ -168,13 +243,6 @@ class DueProcessSpec(Strict):
     grace_days: int = Field(default=0, ge=0)
 
 
-class Condition(Strict):
-    """One test on a record's field: equals one of `in`, or at least `min`."""
-
-    field: Code
-    in_: list[str] | None = Field(default=None, alias="in")
-    min: float | None = None
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class RuleSpec(Strict):
@@ -189,6 +257,10 @@ class RuleSpec(Strict):
     min_count: int = Field(default=1, ge=1)
     window_months: int | None = Field(default=None, gt=0)
     exclude: list[Condition] = []
+    # only records submitted by these authorities count (empty: any authority)
+    authorities: list[Code] = []
+    # only the subject's latest record of the category by this field counts (e.g. the grade year)
+    latest_by: Code | None = None
     # natural persons younger than this on the evaluation date are never listed
     min_subject_age: int | None = Field(default=None, gt=0)
     # criteria apply from `effective`, and not before `published` + the comment period
@@ -221,6 +293,43 @@ class ListSpec(Strict):
     history_public: bool = False
     # a later version of an evidence record meeting any of these ends the listing as performed
     performed_when: list[Condition] = []
+    # a blacklist: redlists its listings exclude (ended the day it takes effect, never proposed meanwhile)
+    excludes: list[Code] = []
+    # a date field of the evidence records: once the latest version carries it the record is cured,
+    # proposes nothing, and a listing all of whose evidence is cured ends on that date
+    cured_by: Code | None = None
+    moves_to: "MoveSpec | None" = None
+    annual_publication: "AnnualPublicationSpec | None" = None
+
+    @model_validator(mode="after")
+    def _notice(self) -> "ListSpec":
+        if not self.due_process.notice_required and self.kind != "red":
+            raise ValueError(f"list {self.code!r}: only a redlist may go without notice (notice_required: false)")
+        return self
+
+
+class MoveSpec(Strict):
+    """After `after_years` in force without cure, a listing ends (moved_to_serious) and its
+    subject is proposed for the list `list`, with that list's own notice and objection window."""
+
+    list: Code
+    after_years: float = Field(gt=0)
+
+
+class AnnualPublicationSpec(Strict):
+    """A list published once a year: a record of year Y (its `year_field`) counts from the
+    publication of year Y+1 (month/day) until the next one; a later year's record ends it."""
+
+    year_field: Code
+    month: int = Field(ge=1, le=12)
+    day: int = Field(default=1, ge=1, le=28)
+
+    def published(self, year: int) -> dt.date:
+        return dt.date(year, self.month, self.day)
+
+    def cycle_year(self, day: dt.date) -> int:
+        """The year of the last publication on or before `day`."""
+        return day.year if day >= self.published(day.year) else day.year - 1
 
 
 class MeasureSpec(Strict):
@@ -232,6 +341,8 @@ class MeasureSpec(Strict):
     legal_basis: str
     authority: Code
     reaches: list[Literal["legal_representative", "actual_controller", "principal"]] = []
+    # binding at most this long from the listing's effective date (e.g. a 3-year role bar)
+    max_years: float | None = Field(default=None, gt=0)
 
 
 class ActionSpec(Strict):
@@ -297,6 +408,11 @@ class ResolutionSpec(Strict):
         return self
 
 
+# models that name a later one (Condition, "MoveSpec"...), innermost first
+for _model in (ListSpec,):
+    _model.model_rebuild()
+
+
 class Pack(Strict):
     code: Code
     version: str
@@ -360,6 +476,40 @@ class Pack(Strict):
                 for c in rule.categories:
                     if c not in categories:
                         problems.append(f"lists.{i}.rules.{j}.categories: unknown category {c!r}")
+                for a in rule.authorities:
+                    if a not in authorities:
+                        problems.append(f"lists.{i}.rules.{j}.authorities: unknown authority {a!r}")
+                if problems:
+                    continue
+                tested: set[str] = set()
+                for condition in (*rule.any_of, *rule.all_of, *rule.exclude):
+                    tested |= condition.fields()
+                tested |= {n for n in (rule.latest_by, lst.cured_by,
+                                       lst.annual_publication.year_field if lst.annual_publication else None) if n}
+                for term in lst.duration.terms:
+                    tested |= term.when.fields()
+                for c in rule.categories:
+                    defined = {f.name for f in self.fields_of(self.category(c))}
+                    for name in sorted(tested - defined):
+                        problems.append(f"lists.{i}.rules.{j}: field {name!r} is not a field of category {c!r}")
+            for code in lst.excludes:
+                if code not in lists or self.list_(code).kind != "red":
+                    problems.append(f"lists.{i}.excludes: {code!r} is not a redlist of this pack")
+            if lst.moves_to and (lst.moves_to.list not in lists or lst.moves_to.list == lst.code):
+                problems.append(f"lists.{i}.moves_to: unknown list {lst.moves_to.list!r}")
+        for i, c in enumerate(self.categories):
+            defined = {f.name for f in self.fields_of(c)}
+            if c.publicity.type_field and c.publicity.type_field not in defined:
+                problems.append(f"categories.{i}.publicity.type_field: {c.publicity.type_field!r} is not defined")
+            for regime in c.publicity.regimes:
+                for tier in regime.tiers:
+                    for condition in tier.any_of:
+                        for name in sorted(condition.fields() - defined):
+                            problems.append(f"categories.{i}.publicity: tier {tier.code!r}: field {name!r} "
+                                            f"is not defined")
+                    for code in tier.on_lists:
+                        if code not in lists:
+                            problems.append(f"categories.{i}.publicity: tier {tier.code!r}: unknown list {code!r}")
         for i, m in enumerate(self.measures):
             for lst_code in m.lists:
                 if lst_code not in lists:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from xinyong.domain.calendar import add_months
+from xinyong.domain.conditions import holds
 from xinyong.domain.identifiers import classify_code, normalise_code, split_person_id
 from xinyong.domain.pack import (
     CategorySpec,
@@ -25,6 +26,7 @@ from xinyong.domain.pack import (
     FieldType,
     Pack,
     PersonNamesSpec,
+    PublicityTier,
     SubjectKind,
 )
 from xinyong.domain.values import (
@@ -361,15 +363,50 @@ def content_hash(values: dict[str, Any], extras: dict[str, str]) -> str:
 
 
 
-def publicity_end(category: CategorySpec, decision_date: dt.date | None, fields: dict[str, Any]) -> dt.date | None:
+TYPE_SEPARATORS = re.compile(r"[；;、，,/\\|\s]+")
+
+
+def is_published(category: CategorySpec, fields: dict[str, Any]) -> bool:
+    """False for a record whose types are all among the category's `unpublished_types` (a
+    penalty that is only a warning and/or a circulated criticism is never published)."""
+    spec = category.publicity
+    if not spec.type_field or not spec.unpublished_types:
+        return True
+    types = [x for x in TYPE_SEPARATORS.split(str(fields.get(spec.type_field) or "")) if x]
+    return not types or any(x not in spec.unpublished_types for x in types)
+
+
+def publicity_tier(category: CategorySpec, decision_date: dt.date, fields: dict[str, Any],
+                   on_lists: Collection[str] = (), types: dict[str, FieldType] | None = None) -> PublicityTier | None:
+    """The tier of the regime in force on the decision date that the record falls in; None
+    under the base regime (decisions before every regime of the category)."""
+    regimes = [r for r in category.publicity.regimes if r.from_ <= decision_date]
+    if not regimes:
+        return None
+    regime = max(regimes, key=lambda r: r.from_)
+    for tier in regime.tiers:
+        if not tier.any_of and not tier.on_lists:
+            return tier
+        if set(tier.on_lists) & set(on_lists) or any(holds(c, fields, types or {}) for c in tier.any_of):
+            return tier
+    return regime.tiers[-1]
+
+
+def publicity_end(category: CategorySpec, decision_date: dt.date | None, fields: dict[str, Any],
+                  on_lists: Collection[str] = (), types: dict[str, FieldType] | None = None) -> dt.date | None:
     """The last day a record is shown on public surfaces; None when the pack sets no limit.
 
-    The authority's own end date (the category's `end_field`) wins within the pack's
-    minimum and maximum; without it the pack's default period runs from the decision.
+    The record's tier (`publicity_tier`; the subject's lists in force are `on_lists`) or, for
+    an older decision, the category's base regime gives a default period and bounds; the
+    authority's own end date (the category's `end_field`) is clamped into those bounds.
+    Whether the record is published at all is `is_published`.
     """
     spec = category.publicity
-    if decision_date is None or (spec.default_months is None and spec.end_field is None):
+    if decision_date is None or (spec.default_months is None and spec.end_field is None and not spec.regimes):
         return None
+    tier = publicity_tier(category, decision_date, fields, on_lists, types)
+    default, low, high = ((tier.default_months, tier.min_months, tier.max_months) if tier is not None
+                          else (spec.default_months, spec.min_months, spec.max_months))
     stated = fields.get(spec.end_field) if spec.end_field else None
     if isinstance(stated, str):
         try:
@@ -377,12 +414,12 @@ def publicity_end(category: CategorySpec, decision_date: dt.date | None, fields:
         except ValueError:
             stated = None
     end = stated if isinstance(stated, dt.date) else (
-        add_months(decision_date, spec.default_months) if spec.default_months is not None else None)
+        add_months(decision_date, default) if default is not None else None)
     if end is None:
         return None
-    end = max(end, add_months(decision_date, spec.min_months))
-    if spec.max_months is not None:
-        end = min(end, add_months(decision_date, spec.max_months))
+    end = max(end, add_months(decision_date, low))
+    if high is not None:
+        end = min(end, add_months(decision_date, high))
     return end
 
 

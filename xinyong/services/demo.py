@@ -978,7 +978,8 @@ class _Records:
         rows, keys = [], set()
         firms = [e for e in self.companies if e.head is None]
         extra = rng.sample(self.outsiders, min(len(self.outsiders), max(1, len(firms) // 30)))
-        for year in (2023, 2024):
+        # the A-grade list of the demo's evaluation date (2026) publishes the grades of 2025
+        for year in (2024, 2025):
             for e in (*firms, *extra):
                 if rng.random() >= 0.3 or e.established.year >= year:
                     continue
@@ -1294,6 +1295,8 @@ def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date) 
     taken: dict[str, int] = {}
     for n, (listing_id, list_code, kind) in enumerate(proposed):
         taken[list_code] = taken.get(list_code, 0) + 1
+        if not pack.list_(list_code).due_process.notice_required:
+            continue  # a redlist without notice takes effect at `process`
         if n % 10 == 9 or taken[list_code] > DEMO_LISTINGS_PER_LIST:
             continue  # left proposed: waiting for an officer in the console
         late = n % 10 == 8  # notified recently: the objection window is still open today

@@ -20,10 +20,11 @@ from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from xinyong.domain.calendar import Calendar, add_months, add_years, listing_end, pack_today
+from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, IllegalTransition
 from xinyong.domain.pack import Pack
+from xinyong.services import listing_time
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.listings import ListingNotFound, listing_row, transition
@@ -228,6 +229,8 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
     done = {"effective": 0, "expired": 0, "reviews_due": 0, "performed": 0}
     if only is not None and not only:
         return done
+    # the pack's rules first: a cure, a later grade or a move ends a listing before its term
+    by_rules = listing_time.before_terms(c, pack, as_of, actor.name, only)
     L = t.listings.c
     scope = [] if only is None else [L.id.in_(only)]
     done["performed"] = _performed(c, pack, as_of, actor, scope)
@@ -236,10 +239,7 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
         L.id.not_in(_objected_listings()), *scope).order_by(L.id)).all()
     for listing_id, deadline, list_code in due:
         start = max(deadline + dt.timedelta(days=1), _last_transition(c, listing_id))
-        spec = pack.list_(list_code)
-        end = listing_end(spec.duration, start)
-        review = (add_months(start, spec.duration.review_interval_months)
-                  if spec.duration.kind == "until_performance" else None)
+        end, review = listing_time.term(c, pack, listing_id, list_code, start)
         _step(c, pack, listing_id, "effective", start, actor,
               {"effective_from": start, "effective_to": end, "review_due": review})
         done["effective"] += 1
@@ -257,6 +257,11 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
                      object_id=str(listing_id), reason="periodic review of an open-ended listing",
                      payload={"due": review.isoformat()})
         done["reviews_due"] += 1
+    # blacklist listings that took effect above end the redlist listings they exclude; then
+    # notice-free redlist proposals take effect
+    for key, count in listing_time.after_terms(c, pack, as_of, actor.name, only).items():
+        by_rules[key] = by_rules.get(key, 0) + count
+    done.update({k: v for k, v in by_rules.items() if v})  # reported when they happened
     return done
 
 
@@ -487,11 +492,9 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
             elif (not uphold and row["state"] == "under_review" and row["objection_deadline"] < on
                   and c.execute(_objected_listings(listing_id)).first() is None):  # no other objection open
                 start = row["effective_from"] or on
-                duration = pack.list_(row["list_code"]).duration
-                review = (add_months(start, duration.review_interval_months)
-                          if duration.kind == "until_performance" else None)
+                end, review = listing_time.term(c, pack, listing_id, row["list_code"], start)
                 _step(c, pack, listing_id, "effective", on, actor,
-                      {"effective_from": start, "effective_to": row["effective_to"] or listing_end(duration, start),
+                      {"effective_from": start, "effective_to": row["effective_to"] or end,
                        "review_due": row["review_due"] or review}, authority=authority)
         _catch_up(c, pack, affected, on)  # an end that passed while it was under review
     return {"objection": objection_id, "decision": state, "listings": affected, "authority": authority,
@@ -823,7 +826,8 @@ def show_listing(engine: Engine, pack: Pack, listing_id: int) -> dict[str, Any]:
                                                .where(R.listing_id == listing_id)).mappings()]
         r = t.records.c
         evidence = [dict(e) for e in c.execute(select(r.record_key, r.version, r.category, r.decision_date,
-                                                      r.subject_name, r.subject_code, r.subject_scheme)
+                                                      r.subject_name, r.subject_code, r.subject_scheme,
+                                                      t.listing_evidence.c.note)
                                                .join(t.listing_evidence, t.listing_evidence.c.record_id == r.id)
                                                .where(t.listing_evidence.c.listing_id == listing_id)).mappings()]
     for item in evidence:

@@ -12,7 +12,7 @@ from xinyong.domain.decisions import in_force
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
-from xinyong.domain.records import public_fields, publicity_end
+from xinyong.domain.records import is_published, public_fields, publicity_end
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -114,28 +114,6 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     with engine.connect() as c:
         rows = current_records(c, find_entity_id(c, code))
         repaired = publicity_ended(c, today)  # credit repair ended their publicity
-    rows.sort(key=lambda row: (row.decision_date or dt.date.min, row.record_key), reverse=True)
-    records = []
-    for row in rows:
-        category = pack.category(row.category)
-        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-        ends = publicity_end(category, row.decision_date, fields)
-        if not restricted:
-            if row.status != "active" or category.classification != Classification.public:
-                continue
-            if ends is not None and ends < today:
-                continue
-            if row.record_key in repaired:
-                continue
-            fields = public_fields(pack, category, fields)
-        fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
-                  else v for k, v in fields.items()}
-        records.append({"record_key": mask_record_key(row.record_key), "version": row.version,
-                        "category": row.category, "category_title": category.names.model_dump(),
-                        "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
-                        "publicity_ends": ends, "fields": fields,
-                        **({"publicity_repaired_on": repaired[row.record_key]}
-                           if restricted and row.record_key in repaired else {})})
     listings, history = [], []
     for listing in list_listings(engine, entity=data["key"], as_of=today,
                                  evidence_categories=None if restricted else public_categories(pack)):
@@ -152,6 +130,34 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
                                                     "ended_on", "rule_version")},
                          "list_title": spec.names.model_dump(), "kind": spec.kind, "legal_basis": spec.legal_basis,
                          "evidence": listing["evidence"]})
+    # a record's publicity tier may depend on the lists its subject is on today
+    on_lists = {listing["list"] for listing in listings
+                if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
+    rows.sort(key=lambda row: (row.decision_date or dt.date.min, row.record_key), reverse=True)
+    records = []
+    for row in rows:
+        category = pack.category(row.category)
+        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+        types = {f.name: f.type for f in pack.fields_of(category)}
+        ends = publicity_end(category, row.decision_date, fields, on_lists, types)
+        if not restricted:
+            if row.status != "active" or category.classification != Classification.public:
+                continue
+            if not is_published(category, fields):
+                continue  # e.g. a penalty that is only a warning
+            if ends is not None and ends < today:
+                continue
+            if row.record_key in repaired:
+                continue
+            fields = public_fields(pack, category, fields)
+        fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
+                  else v for k, v in fields.items()}
+        records.append({"record_key": mask_record_key(row.record_key), "version": row.version,
+                        "category": row.category, "category_title": category.names.model_dump(),
+                        "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
+                        "publicity_ends": ends, "fields": fields,
+                        **({"publicity_repaired_on": repaired[row.record_key]}
+                           if restricted and row.record_key in repaired else {})})
     person = data["kind"] == "natural_person"
     if person and not restricted:
         if data["key"] != code:

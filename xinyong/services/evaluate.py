@@ -4,7 +4,11 @@ Each list's rule in force on the evaluation date becomes one SQL query over the 
 active version of every record linked to an entity: category, field conditions, a count
 within a window, subject kinds and exclusions. Entities that qualify and are not already
 on the list get a proposal citing the rule version and the evidence records. A run is
-incremental by default: only entities whose records arrived since the last run.
+incremental by default: only entities whose records arrived since the last run, when it is
+as of the same date (a run as of another date, earlier or later, is a full one).
+
+A listing that ended never comes back from the records it cited: a record cited by an ended
+listing of a list never counts again for that list; a corrected version is a new record.
 """
 
 from __future__ import annotations
@@ -15,18 +19,21 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, not_, or_, select
+from sqlalchemy import Engine, and_, case, exists, false, func, literal, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
 from xinyong.domain.calendar import add_months, add_years
-from xinyong.domain.listings import ACTIVE
+from xinyong.domain.decisions import IN_FORCE
+from xinyong.domain.listings import ACTIVE, FINAL
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event, append_events
 from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
+LAST_AS_OF = "evaluate.last_as_of"
+RATIO_NOT_CHECKED = "ratio not checked"
 PROPOSAL_CHUNK = 2000
 
 
@@ -44,8 +51,9 @@ class EvaluateResult:
 
 
 def rule_in_force(spec: ListSpec, as_of: dt.date) -> RuleSpec | None:
-    applicable = [r for r in spec.rules if r.applies_from <= as_of]
-    return max(applicable, key=lambda r: r.applies_from) if applicable else None
+    """The rule that applies latest on `as_of`; of two applying from the same day, the later in the pack."""
+    applicable = [(r.applies_from, i, r) for i, r in enumerate(spec.rules) if r.applies_from <= as_of]
+    return max(applicable, key=lambda item: item[:2])[2] if applicable else None
 
 
 def _field(name: str, numeric: bool) -> ColumnElement:
@@ -54,10 +62,24 @@ def _field(name: str, numeric: bool) -> ColumnElement:
 
 
 def _condition(pack: Pack, rule: RuleSpec, condition: Condition) -> ColumnElement:
-    """`min`: a number at least that; `in`: equals one of (enums) or mentions one of (text)."""
+    """`min`: a number at least that (and, with `ratio_to`, that share of another field when it
+    is given); `in`: equals one of (enums) or mentions one of (text); `present`: has a value;
+    a group: all of `all_of` and one of `any_of`."""
+    if condition.field is None:
+        parts = [_condition(pack, rule, c) for c in condition.all_of]
+        if condition.any_of:
+            parts.append(or_(*(_condition(pack, rule, c) for c in condition.any_of)))
+        return and_(*parts)
     types = {f.name: f.type for c in rule.categories for f in pack.fields_of(pack.category(c))}
+    if condition.present is not None:
+        column = _field(condition.field, False)
+        return column.is_not(None) if condition.present else column.is_(None)
     if condition.min is not None:
-        return _field(condition.field, True) >= condition.min
+        amount = _field(condition.field, True) >= condition.min
+        if condition.ratio_to is None:
+            return amount
+        base = _field(condition.ratio_to, True)
+        return and_(amount, or_(base.is_(None), _field(condition.field, True) >= base * condition.min_ratio))
     values = condition.in_ or []
     column = _field(condition.field, False)
     if types.get(condition.field) in (FieldType.enum, FieldType.integer, FieldType.code):
@@ -65,25 +87,84 @@ def _condition(pack: Pack, rule: RuleSpec, condition: Condition) -> ColumnElemen
     return or_(*(column.contains(v, autoescape=True) for v in values))
 
 
+def _ratio_tests(conditions: list[Condition]) -> list[Condition]:
+    found = []
+    for c in conditions:
+        if c.ratio_to is not None:
+            found.append(c)
+        found += _ratio_tests([*c.all_of, *c.any_of])
+    return found
+
+
+def _note(rule: RuleSpec) -> ColumnElement:
+    """What the evidence says about a test it could not make: a ratio whose base is missing."""
+    unchecked = [and_(_field(c.field, True) >= c.min, _field(c.ratio_to, True).is_(None))  # type: ignore[arg-type]
+                 for c in _ratio_tests([*rule.any_of, *rule.all_of])]
+    if not unchecked:
+        return literal(None, t.listing_evidence.c.note.type).label("note")
+    return case((or_(*unchecked), literal(RATIO_NOT_CHECKED)), else_=None).label("note")
+
+
+def _latest_only(field_name: str) -> ColumnElement:
+    """No later record (by `field_name`) of the same category for the same entity counts."""
+    r, link = t.records.c, t.record_links.c
+    later, later_link, newer = t.records.alias("later"), t.record_links.alias("later_link"), t.records.alias("later_newer")
+    return ~exists().where(
+        later_link.c.record_id == later.c.id, later_link.c.entity_id == link.entity_id,
+        later_link.c.state.in_(("linked", "new")), later.c.category == r.category, later.c.status == "active",
+        ~exists().where(newer.c.record_key == later.c.record_key, newer.c.version > later.c.version),
+        later.c.fields[field_name].as_float() > r.fields[field_name].as_float())
+
+
+def _in_force_on(as_of: dt.date) -> tuple[ColumnElement, ...]:
+    L = t.listings.c
+    return (L.state.in_(IN_FORCE), L.effective_from <= as_of, or_(L.effective_to.is_(None), L.effective_to > as_of))
+
+
 def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
                      entity_ids: ColumnElement | None = None):
-    """(entity_id, record_id) rows of the records that make entities qualify, set-based."""
-    r, link, e = t.records.c, t.record_links.c, t.entities.c
+    """(entity_id, record_id, note) rows of the records that make entities qualify, set-based."""
+    r, link, e, L = t.records.c, t.record_links.c, t.entities.c, t.listings.c
     newer = t.records.alias("newer")
     disputed = select(t.objections.c.record_key).where(t.objections.c.state == "open",
                                                          t.objections.c.record_key.is_not(None))
+    # evidence of a listing of this list that ended: it served once, it never serves again
+    spent = (select(t.listing_evidence.c.record_id)
+             .join(t.listings, L.id == t.listing_evidence.c.listing_id)
+             .where(L.list_code == spec.code, L.state.in_(FINAL)))
     date_column = r.decision_date
     where = [
         r.category.in_(rule.categories),
         r.status == "active",
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
+        r.id.not_in(spent),
         link.state.in_(("linked", "new")),  # "new": the record made its own entity (a person...)
         link.entity_id.is_not(None),
         e.kind.in_([k.value for k in spec.subject_kinds]),
-        date_column <= as_of,
-        date_column >= rule.applies_from,  # a rule never reaches back before it applied
     ]
+    annual = spec.annual_publication
+    if annual is not None:
+        # grades of year Y count from the publication of Y+1 until the next publication
+        cycle = annual.cycle_year(as_of)
+        where.append(_field(annual.year_field, True) == cycle - 1)
+        if annual.published(cycle) < rule.applies_from:
+            where.append(false())
+    else:
+        # a grace period delays the proposal: not before the record's date + grace_days
+        where += [date_column <= as_of - dt.timedelta(days=spec.due_process.grace_days),
+                  date_column >= rule.applies_from]  # a rule never reaches back before it applied
+    if rule.authorities:
+        where.append(r.authority.in_(rule.authorities))
+    if rule.latest_by:
+        where.append(_latest_only(rule.latest_by))
+    if spec.cured_by:  # a record cured on or before the evaluation date proposes nothing
+        cured = _field(spec.cured_by, False)
+        where.append(or_(cured.is_(None), cured > as_of.isoformat()))
+    blockers = [other.code for other in pack.lists if spec.code in other.excludes]
+    if blockers:  # no redlist proposal while a blacklist that excludes it is in force
+        where.append(link.entity_id.not_in(select(L.entity_id).where(L.list_code.in_(blockers),
+                                                                      *_in_force_on(as_of))))
     if rule.window_months:
         where.append(date_column > add_months(as_of, -rule.window_months))
     if rule.any_of:
@@ -102,7 +183,7 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     already = select(t.listings.c.entity_id).where(t.listings.c.list_code == spec.code,
                                                    t.listings.c.state.in_(ACTIVE))
     where.append(link.entity_id.not_in(already))
-    base = (select(link.entity_id, r.id.label("record_id"))
+    base = (select(link.entity_id, r.id.label("record_id"), _note(rule))
             .select_from(t.records.join(t.record_links, link.record_id == r.id)
                          .join(t.entities, e.id == link.entity_id))
             .where(and_(*where)))
@@ -110,7 +191,8 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         counted = base.subquery()
         enough = (select(counted.c.entity_id).group_by(counted.c.entity_id)
                   .having(func.count() >= rule.min_count))
-        return select(counted.c.entity_id, counted.c.record_id).where(counted.c.entity_id.in_(enough))
+        return (select(counted.c.entity_id, counted.c.record_id, counted.c.note)
+                .where(counted.c.entity_id.in_(enough)))
     return base
 
 
@@ -120,7 +202,10 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
     with engine.begin() as connection:
         watermark = get_setting(connection, WATERMARK)
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
-        incremental = watermark is not None and not full
+        # what qualifies depends on the date (windows, grace, ages, cures, publications):
+        # only a run as of the same date as the last one may look at new records alone
+        same_day = get_setting(connection, LAST_AS_OF) == as_of.isoformat()
+        incremental = watermark is not None and not full and same_day
         result = EvaluateResult(as_of.isoformat(), "incremental" if incremental else "full")
         touched = None
         if incremental:
@@ -134,13 +219,14 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
             rule = rule_in_force(spec, as_of)
             if rule is None:
                 continue
-            evidence: dict[int, list[int]] = defaultdict(list)
-            for entity_id, record_id in connection.execute(qualifying_query(pack, spec, rule, as_of, touched)):
-                evidence[entity_id].append(record_id)
+            evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
+            for entity_id, record_id, note in connection.execute(qualifying_query(pack, spec, rule, as_of, touched)):
+                evidence[entity_id][record_id] = note
             result.per_list[spec.code] = len(evidence)
             result.proposals += len(evidence)
             _propose(connection, pack, spec, rule, as_of, evidence, actor)
         set_setting(connection, WATERMARK, str(newest))
+        set_setting(connection, LAST_AS_OF, as_of.isoformat())
         result.seconds = round(time.perf_counter() - started, 2)
         append_event(connection, actor=actor, action="evaluation.run", object_type="evaluation",
                      object_id=as_of.isoformat(), payload=result.as_dict())
@@ -148,7 +234,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
 
 
 def _propose(connection: Connection, pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
-             evidence: dict[int, list[int]], actor: str) -> None:
+             evidence: dict[int, dict[int, str | None]], actor: str) -> None:
     """Proposals in bulk: listings, their evidence, first transitions and audit events."""
     if not evidence:
         return
@@ -164,8 +250,8 @@ def _propose(connection: Connection, pack: Pack, spec: ListSpec, rule: RuleSpec,
              for e in part]).scalars().all()
         reason = f"rule {spec.code} v{rule.version}"
         connection.execute(t.listing_evidence.insert(), [
-            {"listing_id": listing_id, "record_id": rid}
-            for listing_id, e in zip(listing_ids, part) for rid in sorted(set(evidence[e]))])
+            {"listing_id": listing_id, "record_id": rid, "note": evidence[e][rid]}
+            for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])])
         connection.execute(t.listing_transitions.insert(), [
             {"listing_id": listing_id, "from_state": None, "to_state": "proposed", "on_date": as_of,
              "actor": actor, "reason": reason, "recorded_at": now} for listing_id in listing_ids])
@@ -173,7 +259,9 @@ def _propose(connection: Connection, pack: Pack, spec: ListSpec, rule: RuleSpec,
             {"actor": actor, "action": "listing.proposed", "object_type": "listing", "object_id": str(listing_id),
              "reason": reason, "legal_basis": rule.legal_basis,
              "payload": {"entity_id": e, "list": spec.code, "rule_version": rule.version,
-                         "evidence": sorted(set(evidence[e])), "on": as_of.isoformat()}}
+                         "evidence": sorted(evidence[e]), "on": as_of.isoformat(),
+                         **({"notes": {str(rid): n for rid, n in sorted(evidence[e].items()) if n}}
+                            if any(evidence[e].values()) else {})}}
             for listing_id, e in zip(listing_ids, part)])
 
 

@@ -32,6 +32,7 @@ from xinyong.services.readers import RowError, Table, open_table
 from xinyong.domain.calendar import pack_today
 from xinyong.services.register import apply_registrations
 from xinyong.store import tables as t
+from xinyong.services.integrity import records_digest
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import insert_rows, render_value
 
@@ -144,11 +145,13 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
             quarantined=result.quarantined, duplicates=result.duplicates,
             unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings,
             notes=result.notes))
+        stored, stored_digest = records_digest(connection, batch_id)  # `audit verify` recomputes it
         append_event(connection, actor=actor, action="batch.ingested", object_type="batch",
                      object_id=str(batch_id), payload={
                          "file": path.name, "file_hash": digest, "authority": authority,
                          "category": category, "rows": result.rows, "accepted": result.accepted,
-                         "quarantined": result.quarantined, "duplicates": result.duplicates})
+                         "quarantined": result.quarantined, "duplicates": result.duplicates,
+                         "records": stored, "records_digest": stored_digest})
     return result
 
 

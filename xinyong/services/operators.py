@@ -52,6 +52,14 @@ class Operator:
         return any(s == "submit" or s.startswith("submit:") for s in self.scopes)
 
 
+def _expired(expires_at: dt.datetime | None) -> bool:
+    if expires_at is None:
+        return False
+    if expires_at.tzinfo is None:  # SQLite gives naive UTC back
+        expires_at = expires_at.replace(tzinfo=dt.timezone.utc)
+    return expires_at <= dt.datetime.now(dt.timezone.utc)
+
+
 def operator_actor(authority: str, key_id: int) -> str:
     return f"{authority}/key{key_id}"
 
@@ -65,10 +73,12 @@ def sign_in_operator_key(engine: Engine, secret: str) -> Operator:
     secret = (secret or "").strip()
     k = t.api_keys.c
     with engine.begin() as c:
-        row = c.execute(select(k.id, k.authority, k.prefix, k.scopes, k.revoked_at)
+        row = c.execute(select(k.id, k.authority, k.prefix, k.scopes, k.revoked_at, k.expires_at)
                         .where(k.secret_sha256 == secret_hash(secret))).first() if secret else None
         if row is None or row.revoked_at is not None:
             raise SignInRefused("unknown or revoked API key")
+        if _expired(row.expires_at):
+            raise SignInRefused("this API key has expired")
         operator = _operator(row)
         if not (operator.operates or operator.submits):
             raise SignInRefused("this key has neither the operate nor a submit scope")
@@ -78,12 +88,12 @@ def sign_in_operator_key(engine: Engine, secret: str) -> Operator:
 
 
 def active_operator(engine: Engine, key_id: int) -> Operator | None:
-    """The key's holder while the key is active (a revoked key ends its console sessions)."""
+    """The key's holder while the key is active (a revoked or expired key ends its console sessions)."""
     k = t.api_keys.c
     with engine.connect() as c:
-        row = c.execute(select(k.id, k.authority, k.prefix, k.scopes)
+        row = c.execute(select(k.id, k.authority, k.prefix, k.scopes, k.expires_at)
                         .where(k.id == key_id, k.revoked_at.is_(None))).first()
-    if row is None:
+    if row is None or _expired(row.expires_at):
         return None
     operator = _operator(row)
     return operator if operator.operates or operator.submits else None

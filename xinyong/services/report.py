@@ -43,7 +43,8 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 from xinyong.domain.pack import LANGUAGES, FieldType, Pack, PackError
 from xinyong.services.entities import EntityNotFound, find_entity_id, public_file
 from xinyong.store import tables as t
-from xinyong.store.audit import append_event
+from xinyong.store.checkpoints import latest as latest_checkpoint
+from xinyong.store.checkpoints import write_checkpoint
 
 log = logging.getLogger("xinyong.report")
 
@@ -194,7 +195,7 @@ def format_code(code: str) -> str:
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
         "title": "公共信用信息报告", "report_date": "报告日期", "issued_at": "签发时间",
-        "code": "验证码", "verify_at": "核验地址", "page": "第 {page} 页，共 {pages} 页",
+        "code": "验证码", "verify_at": "核验地址", "checkpoint": "审计链签名检查点", "page": "第 {page} 页，共 {pages} 页",
         "subject": "信用主体",
         "identity": "一、主体身份信息", "name": "名称", "former_names": "曾用名", "key": "主体标识",
         "uscc": "统一社会信用代码", "identifiers": "其他标识", "kind": "主体类别", "status": "登记状态",
@@ -225,7 +226,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Public credit information report", "report_date": "Report date", "issued_at": "Issued at",
-        "code": "Verification code", "verify_at": "Verify at", "page": "Page {page} of {pages}",
+        "code": "Verification code", "verify_at": "Verify at", "checkpoint": "Signed audit checkpoint", "page": "Page {page} of {pages}",
         "subject": "Subject",
         "identity": "1. Identity", "name": "Name", "former_names": "Former names", "key": "Subject key",
         "uscc": "Unified social credit code", "identifiers": "Other identifiers", "kind": "Subject kind",
@@ -263,6 +264,7 @@ LABELS: dict[str, dict[str, str]] = {
     "fr": {
         "title": "Rapport d'informations publiques de crédit", "report_date": "Date du rapport",
         "issued_at": "Délivré le", "code": "Code de vérification", "verify_at": "Vérification",
+        "checkpoint": "Point de contrôle signé de l'audit",
         "page": "Page {page} sur {pages}",
         "subject": "Sujet",
         "identity": "1. Identité", "name": "Dénomination", "former_names": "Anciennes dénominations",
@@ -368,8 +370,11 @@ def _authority_name(pack: Pack, code: str, language: str) -> str:
 
 
 def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.date, code: str,
-                   issued_at: dt.datetime, base_url: str = "") -> dict[str, Any]:
-    """Everything the template shows, already in the report's language and as display text."""
+                   issued_at: dt.datetime, base_url: str = "",
+                   checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the template shows, already in the report's language and as display text;
+    `checkpoint`: the newest signed checkpoint of the audit chain, printed so that any report
+    proves what the chain held when it was issued."""
     L = LABELS[language]
     file = scrub_person_ids(file)
     identifiers = file["identifiers"]
@@ -441,6 +446,8 @@ def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.da
         "code": format_code(code), "verify_url": base_url.rstrip("/") + path,
         "identity": [(label, _text(value, language)) for label, value in identity],
         "listings": listings, "history": history, "records": records,
+        "checkpoint": (f"seq {checkpoint['seq']} · {checkpoint['hash']} · {checkpoint['fingerprint']}"
+                       if checkpoint else None),
         # "Page {page} of {pages}" cut around its counters, for the CSS footer
         "page_before": L["page"].split("{page}", 1)[0],
         "page_between": L["page"].split("{page}", 1)[1].split("{pages}", 1)[0],
@@ -542,23 +549,25 @@ class IssuedReport:
 
 
 def issue_report(engine: Engine, pack: Pack, entity_key: str, language: str, as_of: dt.date, *,
-                 actor: str = "portal", base_url: str = "") -> IssuedReport:
-    """Render the entity's public file as of `as_of` in `language`, store its code and hash, audit it."""
+                 base_url: str = "") -> IssuedReport:
+    """Render the entity's public file as of `as_of` in `language` and store its code and hash (sealed
+    into the audit chain at the next checkpoint)."""
     if language not in LANGUAGES:
         raise ReportError(f"unknown report language {language!r}; one of: {', '.join(LANGUAGES)}")
     file = public_file(engine, pack, entity_key, as_of)  # EntityNotFound for an unknown key
     code = new_code()
     issued_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    html = render_html(report_context(pack, file, language, as_of, code, issued_at, base_url))
+    with engine.begin() as c:  # the store's first report makes its first checkpoint
+        signed = latest_checkpoint(c) or write_checkpoint(c)
+    html = render_html(report_context(pack, file, language, as_of, code, issued_at, base_url, signed))
     pdf, pages = render_pdf(html)
     digest = hashlib.sha256(pdf).hexdigest()
     with engine.begin() as c:
         entity_id = find_entity_id(c, file["key"])
+        # no audit event per report: the next checkpoint seals every issuance since the last one
+        # under one Merkle root (services.integrity.seal_reports), so downloads do not grow the chain
         c.execute(t.reports.insert().values(code=code, entity_id=entity_id, language=language, as_of=as_of,
                                             pdf_sha256=digest, pages=pages, issued_at=issued_at))
-        append_event(c, actor=actor, action="report.issued", object_type="report", object_id=code,
-                     payload={"entity": file["key"], "language": language, "as_of": as_of.isoformat(),
-                              "pages": pages, "sha256": digest})
     return IssuedReport(code=code, pdf=pdf, pages=pages, sha256=digest)
 
 

@@ -342,13 +342,16 @@ def _entity_id(connection: Connection, key: str) -> int:
     return found
 
 
-def review_queue(engine: Engine) -> list[dict[str, Any]]:
+def review_queue(engine: Engine, authority: str | None = None) -> list[dict[str, Any]]:
+    """Records waiting for a human; with `authority`, only that authority's own records (an operator
+    reviews the subjects of its own records, never another authority's)."""
     r, link = t.records.c, t.record_links.c
+    query = (select(r.id, r.record_key, r.subject_name, r.subject_code, link.score, link.explanation)
+             .join(t.record_links, link.record_id == r.id).where(link.state == "review"))
+    if authority is not None:
+        query = query.where(r.authority == authority)
     with engine.connect() as connection:
-        rows = connection.execute(select(r.id, r.record_key, r.subject_name, r.subject_code, link.score,
-                                         link.explanation)
-                                  .join(t.record_links, link.record_id == r.id)
-                                  .where(link.state == "review").order_by(link.score.desc(), r.id)).all()
+        rows = connection.execute(query.order_by(link.score.desc(), r.id)).all()
         keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)).all()) if rows else {}
     queue = []
     for row in rows:
@@ -361,23 +364,25 @@ def review_queue(engine: Engine) -> list[dict[str, Any]]:
 
 
 def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_key: str | None,
-          actor: str, reason: str | None) -> dict[str, Any]:
+          actor: str, reason: str | None, authority: str | None = None) -> dict[str, Any]:
     """Record a human decision on a record's subject, then re-resolve that record.
 
     accept: the record is about `entity_key` (default: the top candidate). reject: it is
     not about that candidate (default: every candidate shown). The judgement is kept and
-    wins over the scorer on every later run.
+    wins over the scorer on every later run. With `authority` (a console operator), only
+    that authority's own records may be judged.
     """
     if verdict not in ("match", "no_match"):
         raise ResolveError(f"unknown verdict {verdict!r}")
     now = dt.datetime.now(dt.timezone.utc)
     with engine.begin() as connection:
-        row = connection.execute(select(t.records.c.record_key, t.record_links.c.entity_id,
+        row = connection.execute(select(t.records.c.record_key, t.records.c.authority, t.record_links.c.entity_id,
                                         t.record_links.c.explanation, t.record_links.c.state)
                                  .join(t.record_links, t.record_links.c.record_id == t.records.c.id)
                                  .where(t.records.c.id == record_id)).first()
-        if row is None:
-            raise ResolveError(f"no resolved record {record_id}; run `xinyong resolve` first")
+        if row is None or (authority is not None and row.authority != authority):
+            raise ResolveError(f"no resolved record {record_id}" + (f" of {authority}" if authority else
+                                                                      "; run `xinyong resolve` first"))
         explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
         shown = [c["entity_id"] for c in explanation.get("candidates", [])]
         if entity_key:

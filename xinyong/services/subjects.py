@@ -19,13 +19,14 @@ import secrets
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import add_months
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.pack import Pack
-from xinyong.domain.records import publicity_end
+from xinyong.domain.decisions import in_force
+from xinyong.domain.records import is_published, publicity_end
 from xinyong.services.due_process import Actor, DueProcessError, apply_repair, file_objection, list_listings
 from xinyong.services.entities import current_records, entity_file, find_entity_id
 from xinyong.services.files import StoredFile, store_files
@@ -120,7 +121,8 @@ def redeem_credential(engine: Engine, secret: str) -> str:
 
 
 def revoke_credentials(engine: Engine, code: str, *, actor: str = "cli", reason: str | None = None) -> int:
-    """Revoke every unused credential of an entity; returns how many."""
+    """Revoke every unused credential of an entity and end its portal sessions; returns how many
+    credentials."""
     s = t.subject_credentials.c
     with engine.begin() as c:
         entity_id = find_entity_id(c, code)
@@ -128,9 +130,11 @@ def revoke_credentials(engine: Engine, code: str, *, actor: str = "cli", reason:
             raise CredentialError(f"no entity with key or identifier {code!r}")
         count = c.execute(update(t.subject_credentials).where(
             s.entity_id == entity_id, s.used_at.is_(None), s.revoked_at.is_(None)).values(revoked_at=_now())).rowcount
-        if count:
+        # the sessions its used credentials opened end at once: a copied cookie stops working
+        sessions = c.execute(delete(t.web_sessions).where(t.web_sessions.c.subject_entity_id == entity_id)).rowcount
+        if count or sessions:
             append_event(c, actor=actor, action="subject.credentials_revoked", object_type="entity",
-                         object_id=str(entity_id), reason=reason, payload={"count": count})
+                         object_id=str(entity_id), reason=reason, payload={"count": count, "sessions_ended": sessions})
     return count
 
 
@@ -173,10 +177,14 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
         keys = [row.record_key for row in rows]
         open_on_record = {k for k, in c.execute(select(t.objections.c.record_key).where(
             t.objections.c.record_key.in_(keys), t.objections.c.state == "open"))} if keys else set()
+    on_lists = {listing["list"] for listing in list_listings(engine, entity=entity_key, as_of=today)
+                if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
     records = []
     for row in rows:
         category = pack.category(row.category)
         fields = _fields(row.fields)
+        types = {f.name: f.type for f in pack.fields_of(category)}
+        published = is_published(category, fields)
         labels = {f.name: (f.names.get(language) if f.names else None) or f.name for f in pack.fields_of(category)}
         classes = {f.name: f.classification.value for f in pack.fields_of(category)}
         records.append({
@@ -184,7 +192,8 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
             "category": row.category, "category_title": category.names.model_dump(),
             "classification": category.classification.value, "authority": row.authority,
             "authority_title": pack.authority(row.authority).names.model_dump(), "status": row.status,
-            "decision_date": row.decision_date, "publicity_ends": publicity_end(category, row.decision_date, fields),
+            "decision_date": row.decision_date, "published": published,
+            "publicity_ends": publicity_end(category, row.decision_date, fields, on_lists, types) if published else None,
             "fields": [{"name": k, "label": labels.get(k, k), "classification": classes.get(k, category.classification.value),
                         "value": _mask_others(v, own)} for k, v in fields.items() if v not in (None, "")],
             "objection_open": row.record_key in open_on_record,

@@ -191,7 +191,7 @@ class AuditFiles:
                 raise AuditError(f"audit key file missing: {self.key_path}, but the audit chain holds "
                                  f"{events} events; restore the key file (a new key could not verify them)")
             self.create_key()
-            notes.append("new audit key: keep a copy with the database's backups; without it the "
+            notes.append("new audit key: keep a copy safe, apart from the database's backups; without it the "
                          "chain cannot be verified")
         head = self.read_head()
         if head is None:
@@ -244,10 +244,15 @@ def audit_files(engine_or_connection: Engine | Connection) -> AuditFiles:
 
 def prepare(engine: Engine, *, fresh: bool = False) -> tuple[AuditFiles, list[str]]:
     """For `xinyong init`: make sure the store's key and head exist. Returns them and notes."""
+    from xinyong.store.checkpoints import create_signing_key  # it builds on this module
+
     files = audit_files(engine)
     with engine.connect() as connection:
         events = connection.execute(select(func.count()).select_from(t.audit_events)).scalar_one()
-    return files, files.ensure(events=events, fresh=fresh)
+    notes = files.ensure(events=events, fresh=fresh)
+    if create_signing_key(files):
+        notes.append("new checkpoint signing key beside the audit key: keep both out of backups and out of git")
+    return files, notes
 
 
 # -- appending -----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def facts(connection: Connection, pack: Pack, row: Any) -> ListingFacts:
         reminders_required=required, notified_on=row["notified_on"],
         objection_deadline=row["objection_deadline"], open_objections=open_objections,
         effective_to=row["effective_to"], open_ended=spec.duration.kind == "until_performance",
-        end_reason=row.get("end_reason"))
+        end_reason=row.get("end_reason"), notice_required=spec.due_process.notice_required)
 
 
 def transition(connection: Connection, pack: Pack, listing_id: int, target: str, on: dt.date, *,

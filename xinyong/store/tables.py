@@ -266,6 +266,7 @@ listing_evidence = Table(
     metadata,
     Column("listing_id", Integer, ForeignKey("listings.id"), primary_key=True),
     Column("record_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("records.id"), primary_key=True),
+    Column("note", Text),  # a test the rule could not make on this record, e.g. "ratio not checked"
 )
 Index("ix_listing_evidence_record", listing_evidence.c.record_id)
 
@@ -370,6 +371,7 @@ api_keys = Table(
     Column("label", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),  # NULL: until revoked
 )
 
 # Every screening and restricted read: who asked, why, about whom, and what they were told.
@@ -425,6 +427,10 @@ screen_jobs = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("worker_pid", Integer),  # the worker running it, on the serving host
+    Column("heartbeat_at", DateTime(timezone=True)),  # the worker's last sign of life
+    # {"done", "csv_bytes", "jsonl_bytes"}: where a restarted worker takes up (results and log committed to there)
+    Column("resume", JSON),
 )
 
 # -- the web portal ----------------------------------------------------------------------------
@@ -441,6 +447,8 @@ reports = Table(
     Column("pdf_sha256", String(64), nullable=False),
     Column("pages", Integer, nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    # the audit event whose Merkle root covers this issuance (NULL until the next seal)
+    Column("sealed_seq", Integer),
 )
 
 # Sign-in credentials issued to a subject for its own file; only the secret's hash is kept.
@@ -466,4 +474,30 @@ objection_attachments = Table(
     Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("content_type", String(100)),
+)
+
+# Server-side web sessions: the cookie carries only a random id, stored here as its SHA-256.
+# Signing out deletes the row; revoking a subject's credentials or an operator's key deletes theirs.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("subject_entity_id", Integer, ForeignKey("entities.id"), index=True),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id"), index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Ed25519-signed checkpoints of the audit chain's head (seq, hash, time). The signing key lives
+# beside the audit key, never in the database; a checkpoint ahead of the chain shows a deleted tail.
+chain_checkpoints = Table(
+    "chain_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False, index=True),
+    Column("hash", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("public_key", String(64), nullable=False),  # hex of the raw Ed25519 public key
+    Column("signature", String(128), nullable=False),  # hex, over `checkpoint_message`
 )

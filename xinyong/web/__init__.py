@@ -1,13 +1,12 @@
 """The web portal: public pages, the subject portal and the authority console, beside the API.
 
-`mount(app, service)` is called at the end of `api.app.create_app`: sessions, static files,
+`mount(app, service)` is called at the end of `api.app.create_app`: server-side sessions, static files,
 security headers, HTML error pages and the three routers.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,9 +15,8 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
-from xinyong.web.common import SESSION_COOKIE, SESSION_SECONDS, STATIC, WebError, render
+from xinyong.web.common import STATIC, ClientRateLimit, ServerSessions, WebError, render, reports_per_minute
 
 log = logging.getLogger("xinyong.web")
 
@@ -60,23 +58,6 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def web_secret(engine: Any) -> str:
-    """The session-signing secret: made once, kept in `settings` so every worker and restart agrees."""
-    from xinyong.store.db import get_setting, set_setting
-
-    with engine.begin() as c:
-        secret = get_setting(c, "web_secret")
-        if secret:
-            return str(secret)
-    try:
-        with engine.begin() as c:
-            set_setting(c, "web_secret", secrets.token_urlsafe(48))
-    except Exception:  # noqa: BLE001 - another worker made it first; read theirs
-        log.info("web_secret was set concurrently")
-    with engine.connect() as c:
-        return str(get_setting(c, "web_secret"))
-
-
 def _wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/v1/") and "text/html" in request.headers.get("accept", "")
 
@@ -97,8 +78,8 @@ def _answer_browsers_with_pages(app: FastAPI, kind: type[Exception]) -> None:
 def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
     from xinyong.web import console, portal, public
 
-    app.add_middleware(SessionMiddleware, secret_key=web_secret(service.engine), session_cookie=SESSION_COOKIE,
-                       max_age=SESSION_SECONDS, same_site="lax", https_only=https_only)
+    app.add_middleware(ServerSessions, engine=service.engine, https_only=https_only)
+    service.report_limit = ClientRateLimit(reports_per_minute())
 
     app.add_middleware(SecurityHeaders)  # added last: outermost, around the session middleware
 

@@ -5,18 +5,27 @@ JavaScript). One Jinja2 environment per UI language holds that language's catalo
 from every Babel domain found under `xinyong/locales` and compiled from the .po files at
 start, so a clean clone needs no build step.
 
-Sessions are Starlette's signed cookie: the secret is generated once and kept in the
-`settings` table (`web_secret`), so restarts and several workers agree; a session expires
-after `SESSION_SECONDS` without a request, and a sign-in after `SIGN_IN_SECONDS` whatever
-happens. Every state-changing form carries a per-session CSRF token (`require_csrf`).
+Sessions live in the store (`web_sessions`, see `ServerSessions`): the cookie carries only a
+random session id, and the store keeps its SHA-256 with the session's data. Signing out deletes
+the row, so a copied cookie stops working at once; revoking a subject's credentials or an
+operator's key deletes their sessions (`services.subjects`, `services.keys`). A session expires after
+`SESSION_SECONDS` without a request, and a sign-in after `SIGN_IN_SECONDS` whatever happens.
+Every state-changing form carries a per-session CSRF token (`require_csrf`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime as dt
+import hashlib
 import io
+import json
 import logging
+import math
+import os
 import secrets
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +40,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
+from sqlalchemy import Engine, delete, select, update
+from starlette.datastructures import MutableHeaders
+
+from xinyong.store import tables as t
 
 log = logging.getLogger("xinyong.web")
 
@@ -172,8 +185,10 @@ def _session(request: Request) -> dict[str, Any]:
 
 
 def _fresh_sign_in(request: Request) -> None:
-    """A sign-in starts a new session (a new CSRF token; nothing from before survives)."""
+    """A sign-in starts a new session under a new id (a new CSRF token; nothing from before survives,
+    and an id planted before the sign-in is worth nothing after it)."""
     session = request.session
+    request.scope[ROTATE_SESSION] = True
     session.clear()
     session["since"] = int(time.time())
     session["csrf"] = secrets.token_urlsafe(32)
@@ -211,7 +226,191 @@ def current_operator(request: Request) -> dict[str, Any] | None:
 
 
 def sign_out(request: Request) -> None:
+    """End the session: its row is deleted, and whatever the answer keeps (a flash message) goes
+    under a new id, so the old cookie, or a copy of it, opens nothing."""
+    request.scope[ROTATE_SESSION] = True
     _session(request).clear()
+
+
+# -- server-side sessions -------------------------------------------------------------------------------
+
+ROTATE_SESSION = "xinyong.session_rotate"  # scope flag: give the session a new id when the answer starts
+TOUCH_SECONDS = 30  # `last_seen` is rewritten at most this often for a session whose data did not change
+
+
+def _id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def load_session(engine: Engine, session_id: str) -> tuple[dict[str, Any], dt.datetime] | None:
+    """The session's data and when it was last seen, or None when it is unknown, ended or idle too long
+    (an idle one is deleted)."""
+    s = t.web_sessions.c
+    with engine.connect() as c:
+        row = c.execute(select(s.data, s.last_seen).where(s.id_sha256 == _id_hash(session_id))).first()
+    if row is None:
+        return None
+    if time.time() - _utc(row.last_seen).timestamp() > SESSION_SECONDS:
+        with engine.begin() as c:
+            c.execute(delete(t.web_sessions).where(s.id_sha256 == _id_hash(session_id)))
+        return None
+    data = row.data if isinstance(row.data, dict) else json.loads(row.data)
+    return data, _utc(row.last_seen)
+
+
+def _owners(c: Any, data: dict[str, Any]) -> dict[str, int | None]:
+    """Whose session it is, so that revoking their credential or key can end it."""
+    subject = data.get("subject")
+    entity_id = (c.execute(select(t.entities.c.id).where(t.entities.c.key == str(subject))).scalar()
+                 if subject else None)
+    operator = data.get("operator")
+    return {"subject_entity_id": entity_id,
+            "api_key_id": int(operator["key_id"]) if isinstance(operator, dict) and "key_id" in operator else None}
+
+
+def save_session(engine: Engine, session_id: str | None, data: dict[str, Any], *, new_id: bool) -> str:
+    """Store the session's data; with `new_id` (a new session, or a sign-in) under a fresh id, the old
+    one deleted. Returns the id the cookie carries."""
+    s = t.web_sessions.c
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as c:
+        if new_id:
+            if session_id:
+                c.execute(delete(t.web_sessions).where(s.id_sha256 == _id_hash(session_id)))
+            # idle sessions nobody came back for
+            c.execute(delete(t.web_sessions).where(s.last_seen < now - dt.timedelta(seconds=SESSION_SECONDS)))
+            session_id = secrets.token_urlsafe(32)
+            c.execute(t.web_sessions.insert().values(id_sha256=_id_hash(session_id), data=data, created_at=now,
+                                                     last_seen=now, **_owners(c, data)))
+        else:
+            assert session_id is not None
+            c.execute(update(t.web_sessions).where(s.id_sha256 == _id_hash(session_id))
+                      .values(data=data, last_seen=now, **_owners(c, data)))
+    return session_id
+
+
+def touch_session(engine: Engine, session_id: str) -> None:
+    with engine.begin() as c:
+        c.execute(update(t.web_sessions).where(t.web_sessions.c.id_sha256 == _id_hash(session_id))
+                  .values(last_seen=dt.datetime.now(dt.timezone.utc)))
+
+
+def delete_session(engine: Engine, session_id: str) -> None:
+    with engine.begin() as c:
+        c.execute(delete(t.web_sessions).where(t.web_sessions.c.id_sha256 == _id_hash(session_id)))
+
+
+class ServerSessions:
+    """ASGI middleware: `request.session` backed by `web_sessions`; the cookie holds only the id.
+
+    API calls (`/v1/`) and static files get an empty session without a database round trip. The
+    cookie is HttpOnly, SameSite=Lax (Secure behind https) and is renewed for `SESSION_SECONDS`
+    with every answer; the store enforces the same idle limit whatever the browser keeps.
+    """
+
+    def __init__(self, app: Any, engine: Engine, https_only: bool = False):
+        self.app, self.engine = app, engine
+        self.flags = "; httponly; samesite=lax" + ("; secure" if https_only else "")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path.startswith(("/v1/", "/static/")):
+            scope["session"] = {}
+            await self.app(scope, receive, send)
+            return
+        session_id = _cookie(scope, SESSION_COOKIE)
+        loaded = await asyncio.to_thread(load_session, self.engine, session_id) if session_id else None
+        data, last_seen = loaded if loaded else ({}, None)
+        scope["session"] = data
+        before = json.dumps(data, sort_keys=True, default=str)
+
+        async def send_with_session(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                await self._answer(scope, message, session_id if loaded else None, before, last_seen)
+            await send(message)
+
+        await self.app(scope, receive, send_with_session)
+
+    async def _answer(self, scope: Any, message: Any, session_id: str | None, before: str,
+                      last_seen: dt.datetime | None) -> None:
+        data = scope["session"]
+        headers = MutableHeaders(scope=message)
+        if not data:
+            if session_id:  # cleared: signed out, or a sign-in refused after clearing
+                await asyncio.to_thread(delete_session, self.engine, session_id)
+                headers.append("set-cookie", f"{SESSION_COOKIE}=; path=/; max-age=0{self.flags}")
+            return
+        rotate = bool(scope.get(ROTATE_SESSION)) or session_id is None
+        if rotate or json.dumps(data, sort_keys=True, default=str) != before:
+            session_id = await asyncio.to_thread(save_session, self.engine, session_id, data, new_id=rotate)
+        elif last_seen is None or time.time() - last_seen.timestamp() > TOUCH_SECONDS:
+            await asyncio.to_thread(touch_session, self.engine, session_id)
+        headers.append("set-cookie", f"{SESSION_COOKIE}={session_id}; path=/; max-age={SESSION_SECONDS}{self.flags}")
+
+
+def _cookie(scope: Any, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                cookie_name, _, cookie_value = part.strip().partition("=")
+                if cookie_name == name and cookie_value:
+                    return cookie_value[:100]
+    return None
+
+
+# -- anonymous report downloads: a limit per client --------------------------------------------------------
+
+REPORTS_PER_MINUTE_ENV = "XINYONG_REPORTS_PER_MINUTE"
+REPORTS_PER_MINUTE = 10
+WINDOW_SECONDS = 60.0
+MAX_CLIENTS = 100_000  # above this, clients quiet for a whole window are forgotten
+
+
+def reports_per_minute() -> int:
+    """`XINYONG_REPORTS_PER_MINUTE` (default 10): anonymous credit reports a client may fetch a minute;
+    0 turns the limit off."""
+    raw = os.environ.get(REPORTS_PER_MINUTE_ENV, "").strip()
+    if not raw:
+        return REPORTS_PER_MINUTE
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{REPORTS_PER_MINUTE_ENV}={raw!r}: expected a whole number of reports a minute") from None
+    if value < 0:
+        raise ValueError(f"{REPORTS_PER_MINUTE_ENV}={raw!r}: expected 0 (no limit) or more")
+    return value
+
+
+class ClientRateLimit:
+    """At most `per_window` requests per client in any `window` seconds (a sliding log per client)."""
+
+    def __init__(self, per_window: int, window: float = WINDOW_SECONDS):
+        self.per_window, self.window = per_window, window
+        self.seen: dict[str, collections.deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, client: str) -> int | None:
+        """None when allowed (and counted); else the whole seconds until the client may ask again."""
+        if self.per_window <= 0:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            if len(self.seen) > MAX_CLIENTS:
+                self.seen = {k: v for k, v in self.seen.items() if v and now - v[-1] < self.window}
+            times = self.seen.setdefault(client, collections.deque())
+            while times and now - times[0] >= self.window:
+                times.popleft()
+            if len(times) >= self.per_window:
+                return max(1, math.ceil(times[0] + self.window - now))
+            times.append(now)
+            return None
 
 
 # -- CSRF ------------------------------------------------------------------------------------------------

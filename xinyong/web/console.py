@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import STATES
+from xinyong.domain.pack import PackError
 from xinyong.domain.records import FileRefused
 from xinyong.services.batches import BatchNotFound, batch_row, list_batches, quarantine_count, quarantine_rows, rejects_csv
 from xinyong.services.due_process import (
@@ -96,9 +97,20 @@ async def _operator(request: Request) -> Operator | None:
     if signed is None:
         return None
     operator = await asyncio.to_thread(active_operator, service_of(request).engine, signed["key_id"])
+    if operator is not None and not _competent(service_of(request).pack, operator.authority):
+        # a key issued before `authority key create` refused operate and submit to an authority with
+        # no competences (a consumer of screening): it opens nothing here
+        operator = None
     if operator is None:
         sign_out(request)
     return operator
+
+
+def _competent(pack: Any, authority: str) -> bool:
+    try:
+        return bool(pack.authority(authority).competences)
+    except PackError:
+        return False
 
 
 def _signed_out(request: Request) -> Response:
@@ -325,7 +337,7 @@ def _own_batch(request: Request, operator: Operator, batch_id: int) -> dict[str,
         batch = batch_row(service_of(request).engine, batch_id)
     except BatchNotFound:
         raise WebError(404, "not found") from None
-    if not operator.operates and batch["authority"] != operator.authority:
+    if batch["authority"] != operator.authority:  # an operate key too sees only its authority's batches
         raise WebError(404, "not found")
     return batch
 
@@ -335,8 +347,7 @@ async def batches(request: Request) -> Response:
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
-    rows = await asyncio.to_thread(list_batches, service_of(request).engine,
-                                   authority=None if operator.operates else operator.authority)
+    rows = await asyncio.to_thread(list_batches, service_of(request).engine, authority=operator.authority)
     return _page(request, "batches.html", operator, {"batches": rows})
 
 
@@ -374,7 +385,7 @@ async def review(request: Request) -> Response:
     if operator is None:
         return _signed_out(request)
     _need_operate(operator)
-    queue = await asyncio.to_thread(review_queue, service_of(request).engine)
+    queue = await asyncio.to_thread(review_queue, service_of(request).engine, operator.authority)
     for item in queue[:200]:
         item["record_key"] = mask_record_key(item["record_key"])
         item["subject_code"] = _masked_code(item["subject_code"])
@@ -397,7 +408,7 @@ async def review_decide(request: Request, record_id: int) -> Response:
     service = service_of(request)
     try:
         outcome = await asyncio.to_thread(judge, service.engine, service.pack, record_id, verdict, entity_key=entity,
-                                          actor=operator.actor, reason=reason)
+                                          actor=operator.actor, reason=reason, authority=operator.authority)
     except ResolveError as exc:
         flash(request, "bad", str(exc))
         return redirect("/console/review")

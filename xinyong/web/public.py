@@ -21,7 +21,16 @@ from xinyong.services.entities import EntityNotFound, public_file, refuse_person
 from xinyong.services.lists import list_page
 from xinyong.services.report import format_code, issue_report, normalise_report_code, verify_report
 from xinyong.services.search import PersonIdQuery, search
-from xinyong.web.common import WebError, gettext_for, language_of, render, require_csrf, service_of
+from xinyong.web.common import (
+    WebError,
+    current_operator,
+    current_subject,
+    gettext_for,
+    language_of,
+    render,
+    require_csrf,
+    service_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -107,8 +116,16 @@ async def entity_page(request: Request, key: str) -> Response:
 
 @router.get("/entities/{key}/report.pdf")
 async def report_download(request: Request, key: str) -> Response:
-    """Issue a credit report in the page's language: a PDF with a verification code (and its hash kept)."""
+    """Issue a credit report in the page's language: a PDF with a verification code (and its hash kept).
+    Anonymous clients get at most `XINYONG_REPORTS_PER_MINUTE` a minute each (then 429, Retry-After):
+    every report is rendered and stored, and each is sealed into the audit chain."""
     service = service_of(request)
+    if current_subject(request) is None and current_operator(request) is None:
+        wait = service.report_limit.wait(request.client.host if request.client else "unknown")
+        if wait is not None:
+            page = render(request, "web/error.html", {"status": 429, "message": "", "retry_after": wait}, 429)
+            page.headers["Retry-After"] = str(wait)
+            return page
     try:
         data = await asyncio.to_thread(_visible_file, service, key)
     except EntityNotFound:
