@@ -19,7 +19,6 @@ from worlds import resident_id, run, serving, uscc, write_csv
 COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院", "被执行人的履行情况",
                  "失信被执行人行为具体情形", "发布时间"]
 GROUND_1 = "有履行能力而拒不履行生效法律文书确定义务"
-GROUND_4 = "违反财产报告制度"  # one of grounds 2-6 of 法释〔2017〕7号 art. 1: a 2-year term
 
 DEBTOR_ID = resident_id("330102", dt.date(1975, 3, 4), 321)
 
@@ -28,20 +27,6 @@ def _court(cli, tmp_path: Path, rows: list[list[Any]], name: str = "court.csv") 
     path = write_csv(tmp_path / name, COURT_HEADERS, rows)
     cli("ingest", path, "--authority", "court", "--category", "court_defaulter")
     run(cli, "resolve")
-
-
-def _effective_court_listing(cli, tmp_path: Path, rows: list[list[Any]]) -> dict[str, Any]:
-    """Court records ingested, evaluated, the one proposal reminded three times, notified, in force."""
-    _court(cli, tmp_path, rows)
-    run(cli, "evaluate", "--as-of", "2025-09-01")
-    (listing,) = run(cli, "listing", "list")
-    for day in ("2025-09-02", "2025-09-03", "2025-09-04"):
-        cli("listing", "remind", listing["id"], "--on", day)
-    cli("listing", "notify", listing["id"], "--on", "2025-09-05")
-    run(cli, "process", "--as-of", "2025-10-01")
-    shown = run(cli, "listing", "show", listing["id"])
-    assert shown["state"] == "effective", shown
-    return shown
 
 
 # -- privacy: an ID number written with a space or dashes in the name cell (issue 16 items 1-2) ---------------
@@ -77,39 +62,6 @@ def test_a_spaced_or_dashed_id_number_in_the_name_cell_is_never_published(cli, t
                 text = response.text
                 for digits in (DEBTOR_ID[6:14], dashed_id[6:14]):  # the birth dates, however written
                     assert digits not in text, (path, text)
-
-
-# -- court defaulters: grounds 2-6 last two years and may be extended (issue 10 item 6) --------------------
-
-def test_a_court_listing_on_grounds_2_to_6_lasts_two_years_and_can_be_extended(cli, tmp_path):
-    """Issue 10 item 6: "Ground 1 lasts until performance; grounds 2-6 last 2 years and may be
-    extended by 1-3 years by a decision (`xinyong listing extend ID --years N --reason`)". A
-    debtor listed for violating the property-reporting system (ground 4) is listed until
-    performance in `cn`, and `listing extend` refuses every court listing ("runs until
-    performance"): the extension of court listings cannot be used at all."""
-    listing = _effective_court_listing(cli, tmp_path, [
-        ["(2025)浙0106执8号", "钱二", DEBTOR_ID, "杭州市西湖区人民法院", "全部未履行", GROUND_4, "2025-08-01"]])
-    start = dt.date.fromisoformat(listing["effective_from"])
-    assert listing["effective_to"] == start.replace(year=start.year + 2).isoformat(), listing
-    extended = run(cli, "listing", "extend", listing["id"], "--years", "1", "--reason", "情节严重",
-                   "--on", "2026-01-05")
-    assert extended["effective_to"] == start.replace(year=start.year + 3).isoformat(), extended
-
-
-# -- a listing that ended never comes back from the same record (issue 10 item 2) --------------------------
-
-def test_a_court_listing_ended_by_listing_end_is_not_proposed_again_from_the_same_record(cli, tmp_path):
-    """Issue 10 item 2: "A record that has served as evidence for a listing that ended never
-    brings that listing back by itself; only new qualifying facts can". After `listing end
-    --reason settled` (new in this merge), the next `evaluate --full` proposes the same debtor
-    again from the same court record, which still reads 全部未履行."""
-    listing = _effective_court_listing(cli, tmp_path, [
-        ["(2025)浙0106执9号", "钱二", DEBTOR_ID, "杭州市西湖区人民法院", "全部未履行", GROUND_1, "2025-08-01"]])
-    ended = run(cli, "listing", "end", listing["id"], "--reason", "settled", "--on", "2025-10-03")
-    assert ended["end_reason"] == "performed"
-    run(cli, "evaluate", "--full", "--as-of", "2025-10-11")
-    again = [row for row in run(cli, "listing", "list") if row["id"] != listing["id"]]
-    assert again == [], again
 
 
 # -- privacy: an ID number with a typo, screened, is echoed whole in the refusal (issue 16, issue 11 item 7) ----
