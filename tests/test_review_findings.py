@@ -88,3 +88,32 @@ def test_a_mistyped_id_number_is_masked_in_the_invalid_identifier_refusal(cli, t
     corrupted = firm[:-1] + ("0" if firm[-1] != "0" else "1")
     refused = cli("screen", corrupted, "--action", "bidding", "--as-of", "2025-10-02", ok=False)
     assert refused.exit_code == 1 and corrupted in refused.stderr, refused.output
+
+
+# -- extension dated before the listing was in force (issue 10 item 6) ---------------------------------------
+
+def test_an_extension_dated_before_the_listing_took_effect_is_refused(cli, tmp_path):
+    """"Only a listing in force is extended", but the check read the listing's state today: a
+    court listing effective from 2025-09-16 took `listing extend --on 2025-09-10` (an extension
+    decided six days before the listing existed), moved its end by two years and served a
+    notice dated then. A step never comes before the listing's last change."""
+    _court(cli, tmp_path, [["(2025)浙0106执8号", "钱二", DEBTOR_ID, "杭州市西湖区人民法院", "全部未履行",
+                            "违反限制消费令", "2025-08-01"]])  # ground 5: a two-year term
+    run(cli, "evaluate", "--as-of", "2025-09-01")
+    (listing,) = run(cli, "listing", "list")
+    for day in ("2025-09-02", "2025-09-03", "2025-09-04"):
+        cli("listing", "remind", listing["id"], "--on", day)
+    cli("listing", "notify", listing["id"], "--on", "2025-09-05")
+    run(cli, "process", "--as-of", "2025-10-01")
+    before = run(cli, "listing", "show", listing["id"])
+    assert before["state"] == "effective" and before["effective_to"] is not None, before
+    result = cli("listing", "extend", listing["id"], "--years", "2", "--reason", "情节严重", "--on", "2025-09-10",
+                 "--json", ok=False)
+    assert result.exit_code == 1 and result.stdout.strip() == "", result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and before["effective_from"] in result.stderr, result.stderr
+    after = run(cli, "listing", "show", listing["id"])
+    assert after["effective_to"] == before["effective_to"] and not after["extended_years"], after
+    assert len(after["notices"]) == len(before["notices"])
+    extended = run(cli, "listing", "extend", listing["id"], "--years", "2", "--reason", "情节严重",
+                   "--on", "2025-10-02")
+    assert extended["previous_end"] == before["effective_to"]

@@ -374,6 +374,10 @@ def extend(engine: Engine, pack: Pack, listing_id: int, years: int, on: dt.date,
             raise DueProcessError(f"no notice template for language {language!r} (have {', '.join(LANGUAGES)})")
         _catch_up(c, pack, [listing_id], on)
         row = _row(c, listing_id)
+        last = _last_transition(c, listing_id)
+        if on < last:  # the state read below is today's, not the one on `on`: history never runs backwards
+            raise DueProcessError(f"listing {listing_id}: an extension on {on} cannot come before its last change, "
+                                  f"on {last}")
         if row["state"] not in ("effective", "under_review") or row["effective_from"] is None:
             raise DueProcessError(f"listing {listing_id} is {row['state']}: only a listing in force is extended")
         if row["effective_to"] is None:
