@@ -117,3 +117,36 @@ def test_an_extension_dated_before_the_listing_took_effect_is_refused(cli, tmp_p
     extended = run(cli, "listing", "extend", listing["id"], "--years", "2", "--reason", "情节严重",
                    "--on", "2025-10-02")
     assert extended["previous_end"] == before["effective_to"]
+
+
+# -- privacy: free text of a public record (issue 16 item 1) -----------------------------------------------
+
+def test_an_id_number_phone_and_address_inside_a_court_records_free_text_are_masked_in_public(cli, tmp_path):
+    """Issue 16 item 1 and its precisions: "One masking function, applied to every public field's
+    text on every surface": ID numbers (with spaces or dashes), mobile numbers 1[3-9]\\d{9}, and
+    the text from 住/住址/地址 to the next punctuation. The court record's obligation text is shown
+    whole by `/v1/entities/{key}` and the entity page."""
+    person = resident_id("330106", dt.date(1992, 2, 29), 88)
+    spaced = f"{person[:6]} {person[6:14]} {person[14:]}"
+    obligation = f"支付货款；被执行人周八（公民身份号码{spaced}，住杭州市西湖区文三路1号，电话13812345678）"
+    path = write_csv(tmp_path / "court.csv", [*COURT_HEADERS, "生效法律文书确定的义务"],
+                     [["(2025)浙0106执9号", "周八", person, "杭州市西湖区人民法院", "全部未履行", GROUND_1,
+                       "2025-08-01", obligation]])
+    cli("ingest", path, "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2025-09-01")
+    (listing,) = run(cli, "listing", "list")
+    for day in ("2025-09-02", "2025-09-03", "2025-09-04"):
+        cli("listing", "remind", listing["id"], "--on", day)
+    cli("listing", "notify", listing["id"], "--on", "2025-09-05")
+    run(cli, "process", "--as-of", "2025-10-01")
+    with serving(cli.url) as base, httpx.Client(base_url=base, timeout=30) as http:
+        api = http.get(f"/v1/entities/{listing['entity']}")
+        assert api.status_code == 200, api.text
+        (record,) = api.json()["records"]
+        assert record["fields"]["obligation"].startswith("支付货款"), record  # the obligation itself stays public
+        page = http.get(f"/entities/{listing['entity']}")
+        assert page.status_code == 200
+        for text in (api.text, page.text):
+            for secret in ("19920229", "13812345678", "文三路1号"):
+                assert secret not in text, (secret, text)
