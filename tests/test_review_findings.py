@@ -150,3 +150,31 @@ def test_an_id_number_phone_and_address_inside_a_court_records_free_text_are_mas
         for text in (api.text, page.text):
             for secret in ("19920229", "13812345678", "文三路1号"):
                 assert secret not in text, (secret, text)
+
+
+# -- credit repair of a record that was never published (issue 10 items 8-9) ---------------------------------
+
+def test_no_repair_application_for_the_publicity_of_a_warning_that_is_never_published(cli, tmp_path):
+    """A penalty that is only a warning (警告) is never published (issue 10 item 8), so there is
+    no publicity to repair (item 9): `repair apply --record` took the application, opening a case
+    (and a deadline in `overdue`) for its authority to decide about nothing. A fine is repaired."""
+    firm = uscc("91330100MA2AB0033")
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                         [[firm, "杭州某某建材有限公司", "有限责任公司", "2013-03-03", "存续"]])
+    penalties = write_csv(tmp_path / "penalties.csv",
+                          ["被处罚当事人", "信用代码", "决定书文号", "处罚日期", "处罚种类", "罚款金额（万元）"],
+                          [["杭州某某建材有限公司", firm, "杭市监罚〔2025〕12号", "2025年6月4日", "罚款", "0.5"],
+                           ["杭州某某建材有限公司", firm, "杭市监罚〔2025〕13号", "2025/6/5", "警告", ""]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+    commitment = tmp_path / "commitment.txt"
+    commitment.write_text("本单位承诺依法诚信经营。", encoding="utf-8")
+    proof = tmp_path / "proof.pdf"
+    proof.write_bytes(b"%PDF-1.4 rectified")
+    refused = cli("repair", "apply", "--record", "samr:杭市监罚〔2025〕13号", "--commitment", commitment,
+                  "--evidence", proof, "--on", "2025-10-05", "--json", ok=False)
+    assert refused.exit_code == 1 and refused.stdout.strip() == "", refused.output
+    assert "never published" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    applied = run(cli, "repair", "apply", "--record", "samr:杭市监罚〔2025〕12号", "--commitment", commitment,
+                  "--evidence", proof, "--on", "2025-10-05")
+    assert applied["state"] == "pending" and applied["record"] == "samr:杭市监罚〔2025〕12号"

@@ -24,6 +24,7 @@ from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, IllegalTransition
 from xinyong.domain.pack import Pack
+from xinyong.domain.records import is_published
 from xinyong.services import listing_time
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
@@ -569,6 +570,9 @@ def apply_repair(engine: Engine, pack: Pack, listing_id: int | None, commitment:
                 raise DueProcessError(f"records of category {category.code} allow no repair of their publicity")
             if record["status"] != "active":
                 raise DueProcessError(f"record {record_key} is {record['status']}: nothing is published to repair")
+            fields = record["fields"] if isinstance(record["fields"], dict) else orjson.loads(record["fields"])
+            if not is_published(category, fields):  # e.g. a penalty that is only a warning
+                raise DueProcessError(f"record {record_key} is never published: nothing is published to repair")
             if record_key in publicity_ended(c):
                 raise DueProcessError(f"record {record_key}: its publicity has already ended by a repair")
             start = record["decision_date"]
