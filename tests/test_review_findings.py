@@ -178,3 +178,29 @@ def test_no_repair_application_for_the_publicity_of_a_warning_that_is_never_publ
     applied = run(cli, "repair", "apply", "--record", "samr:杭市监罚〔2025〕12号", "--commitment", commitment,
                   "--evidence", proof, "--on", "2025-10-05")
     assert applied["state"] == "pending" and applied["record"] == "samr:杭市监罚〔2025〕12号"
+
+
+# -- name screening never says "allow" for a listed firm's name written otherwise (issue 11 items 1 and 7) -----
+
+def test_a_listed_firms_name_in_traditional_characters_or_as_its_branch_is_never_allowed(cli, tmp_path):
+    """Issue 11 item 7: "`allow` only when no candidate is near"; item 1: traditional → simplified.
+    A procurement officer typing a listed firm's name in traditional characters (杭州華鑫貿易有限公司),
+    or the name of its branch (…上海分公司, a separate entity but one a person must check), is
+    told `allow` with no candidate at all."""
+    firm = uscc("91330100MA2AB0011")
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                         [[firm, "杭州华鑫贸易有限公司", "有限责任公司", "2011-01-01", "存续"]])
+    penalties = write_csv(tmp_path / "penalties.csv",
+                          ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别"],
+                          [["杭州华鑫贸易有限公司", firm, "杭市监罚〔2025〕11号", "2025-06-03", "吊销营业执照"]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2025-09-01")
+    cli("listing", "notify", "--list", "serious_dishonesty", "--state", "proposed", "--on", "2025-09-02")
+    run(cli, "process", "--as-of", "2025-10-01")
+    assert run(cli, "screen", firm, "--action", "bidding", "--as-of", "2025-10-05")["decision"] == "deny"
+    for name in ("杭州華鑫貿易有限公司", "杭州华鑫贸易有限公司上海分公司"):
+        answer = run(cli, "screen", "--name", name, "--action", "bidding", "--as-of", "2025-10-05")
+        assert answer["decision"] in ("deny", "refer"), (name, answer)
+        assert firm in [c["entity"] for c in answer["candidates"]], (name, answer)
