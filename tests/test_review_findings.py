@@ -204,3 +204,37 @@ def test_a_listed_firms_name_in_traditional_characters_or_as_its_branch_is_never
         answer = run(cli, "screen", "--name", name, "--action", "bidding", "--as-of", "2025-10-05")
         assert answer["decision"] in ("deny", "refer"), (name, answer)
         assert firm in [c["entity"] for c in answer["candidates"]], (name, answer)
+
+
+# -- privacy: ID numbers and their prefixes echoed and logged by batch screening (issue 16 precisions) ---------
+
+def test_batch_screening_never_echoes_or_logs_an_id_number_in_the_name_or_an_id_prefix(cli, tmp_path):
+    """"No ID number or prefix in any log", and every cell the system writes is safe to publish: a
+    batch line whose name cell reads "李四 3301061988…" came back with the whole number in the
+    results' `name` column and in the query log; an identifier of the first 14 digits of an ID
+    number (region and birth date, a prefix the public search refuses) likewise."""
+    from sqlalchemy import select
+
+    from xinyong.store import tables as t
+    from xinyong.store.db import open_engine
+
+    firm = uscc("91330100MA2AB0022")
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                         [[firm, "杭州化新贸易有限公司", "有限责任公司", "2012-02-02", "在业"]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    run(cli, "resolve")
+    person = resident_id("330106", dt.date(1988, 12, 31), 555)
+    batch = tmp_path / "subjects.csv"
+    batch.write_text(f"identifier,name,action\n,李四 {person},high_consumption\n{person[:14]},,high_consumption\n",
+                     encoding="gb18030")
+    for out in (tmp_path / "results.csv", tmp_path / "results.jsonl"):
+        cli("screen", "--batch", batch, "--as-of", "2025-10-02", "-o", out)
+        written = out.read_text(encoding="utf-8-sig")
+        assert "李四" in written and "19881231" not in written, written
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            logged = list(c.execute(select(t.query_log.c.query)).scalars())
+    finally:
+        engine.dispose()
+    assert len(logged) == 4 and not [q for q in logged if "19881231" in q], logged
