@@ -238,3 +238,28 @@ def test_batch_screening_never_echoes_or_logs_an_id_number_in_the_name_or_an_id_
     finally:
         engine.dispose()
     assert len(logged) == 4 and not [q for q in logged if "19881231" in q], logged
+
+
+# -- name screening with the person's ID number written after the name (issues 11 item 7, 16 item 2) ---------
+
+def test_a_name_followed_by_a_listed_persons_id_number_is_not_allowed(cli, tmp_path):
+    """Issue 16 item 2: an ID number written after a person's name is the person's ID number,
+    never part of the name; issue 11 item 7: screening never says `allow` for what it does not
+    know. `screen --name "李四 3301…"` for a listed judgment debtor answered `allow` with no
+    candidate (name screening skips persons, and the number was read as part of the name),
+    while the same number as the identifier answers `deny`."""
+    person = resident_id("330106", dt.date(1988, 12, 31), 555)
+    _court(cli, tmp_path, [["(2025)浙0106执5号", "李四", person, "杭州市西湖区人民法院", "全部未履行", GROUND_1,
+                            "2025-08-01"]])
+    run(cli, "evaluate", "--as-of", "2025-09-01")
+    (listing,) = run(cli, "listing", "list")
+    for day in ("2025-09-02", "2025-09-03", "2025-09-04"):
+        cli("listing", "remind", listing["id"], "--on", day)
+    cli("listing", "notify", listing["id"], "--on", "2025-09-05")
+    run(cli, "process", "--as-of", "2025-10-01")
+    by_number = run(cli, "screen", person, "--action", "high_consumption", "--as-of", "2025-10-02")
+    assert by_number["decision"] == "deny"
+    by_name = run(cli, "screen", "--name", f"李四 {person}", "--action", "high_consumption", "--as-of", "2025-10-02")
+    assert by_name["decision"] == "deny" and by_name["subject"]["key"] == listing["entity"], by_name
+    assert by_name["candidates"][0]["entity"] == listing["entity"]  # a name answer still lists its candidates
+    assert person not in json.dumps(by_name, ensure_ascii=False)

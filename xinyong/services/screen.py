@@ -288,6 +288,14 @@ class ScreeningIndex:
         compatible place), else a candidate at or above `auto_link` with no other within
         `ambiguity_margin`. An exact name beats a homophone or near match to another firm.
         """
+        split = split_person_id(name)
+        if split is not None:  # "李四 1101…": the person's ID number decides, as it would at ingestion
+            answer = self.screen_identifier(split[1], action, as_of)
+            found = answer.subject_id
+            answer.candidates = [] if found is None else [
+                self.candidate(found, 1.0, {"id_number": 1.0, "name_given": split[0]})]
+            answer.match = "none" if found is None else "name"  # chosen for this query (by its ID number)
+            return answer
         measures = self.measures(action)
         if self.names is None:
             raise ScreenError("name screening is not available: the name index is not loaded")
