@@ -263,3 +263,16 @@ def test_a_name_followed_by_a_listed_persons_id_number_is_not_allowed(cli, tmp_p
     assert by_name["decision"] == "deny" and by_name["subject"]["key"] == listing["entity"], by_name
     assert by_name["candidates"][0]["entity"] == listing["entity"]  # a name answer still lists its candidates
     assert person not in json.dumps(by_name, ensure_ascii=False)
+
+
+def test_split_person_id_reads_grouped_id_numbers_but_not_a_phone_number():
+    """The pure part of the first test: an ID number grouped by spaces or dashes after a name is
+    split off (18 digits, or 15 of the first generation); grouped digits that cannot be an ID
+    number (a landline with its extension) stay in the name."""
+    from xinyong.domain.identifiers import split_person_id
+
+    assert split_person_id(f"钱二{DEBTOR_ID[:6]} {DEBTOR_ID[6:14]} {DEBTOR_ID[14:]}") == ("钱二", DEBTOR_ID)
+    assert split_person_id(f"钱二（{DEBTOR_ID[:6]}-{DEBTOR_ID[6:14]}-{DEBTOR_ID[14:]}）") == ("钱二", DEBTOR_ID)
+    assert split_person_id("王五 330102-750304-321") == ("王五", "330102750304321")
+    assert split_person_id("杭州某某商行 0571-88888888-123") is None
+    assert split_person_id("杭州某某商行") is None

@@ -207,7 +207,13 @@ def split_person_id(name: str) -> tuple[str, str] | None:
     found = _ID_AT_END.search(name)
     if found is None or found.start() == 0:
         return None
-    return name[:found.start()].strip(), re.sub(r"[ \-]", "", found.group("number")).upper()
+    written = found.group("number")
+    number = re.sub(r"[ \-]", "", written).upper()
+    # grouped digits are an ID number only when shaped like one (a phone number with an extension is not)
+    if number != written.upper() and not (could_start_a_resident_id(number[:17]) if len(number) == 18
+                                          else first_generation_to_18(number) is not None):
+        return None
+    return name[:found.start()].strip(), number
 
 
 def mask_person_id(value: str) -> str:
