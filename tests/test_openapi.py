@@ -107,7 +107,7 @@ def _realistic(base: str, keys: dict[str, str]) -> list[tuple[str, int, dict[str
                                            "purpose": "procurement_review"}}),
         ("POST /v1/screen", 200, {"body": {"identifier": FIRM_DEBTOR, "action": "bidding", "purpose": "tender_review",
                                            "as_of": "2025-09-01"}}),
-        ("POST /v1/screen", 200, {"body": {"identifier": FIRM_SERIOUS + "\x00", "action": "public_procurement",
+        ("POST /v1/screen", 422, {"body": {"identifier": FIRM_SERIOUS + "\x00", "action": "public_procurement",
                                            "purpose": "procurement_review"}}),
         ("POST /v1/screen", 200, {"body": {"name": NAMES[FIRM_DEBTOR], "action": "bidding", "purpose": "tender_review",
                                            "as_of": EFFECTIVE}}),
@@ -154,7 +154,7 @@ def _realistic(base: str, keys: dict[str, str]) -> list[tuple[str, int, dict[str
         ("GET /v1/entities/{key}", 403, {"key": keys["screen"], "path_parameters": {"key": FIRM_DEBTOR},
                                          "headers": {"X-Purpose": "supervision"}}),
         ("GET /v1/entities/{key}", 404, {"path_parameters": {"key": PERSON}}),  # an ID number never goes in a URL
-        ("GET /v1/entities/{key}", 404, {"path_parameters": {"key": FIRM_DEBTOR + "\x00"}}),
+        ("GET /v1/entities/{key}", 422, {"path_parameters": {"key": FIRM_DEBTOR + "\x00"}}),  # NUL: refused
         *(("GET /v1/lists/{code}", 200, {"path_parameters": {"code": entry.code}, "query": {"as_of": EFFECTIVE}})
           for entry in PACK.lists),
         ("GET /v1/lists/{code}", 200, {"path_parameters": {"code": "court_defaulters"},
@@ -166,7 +166,7 @@ def _realistic(base: str, keys: dict[str, str]) -> list[tuple[str, int, dict[str
           for code in ("court_defaulters", "serious_dishonesty") for extension in ("csv", "jsonl")),
         ("GET /v1/screen/jobs/{job_id}", 200, {"path_parameters": {"job_id": job_id}}),
         ("GET /v1/screen/jobs/{job_id}", 404, {"path_parameters": {"job_id": "0" * 32}}),
-        ("GET /v1/screen/jobs/{job_id}", 404, {"path_parameters": {"job_id": "\x00"}}),
+        ("GET /v1/screen/jobs/{job_id}", 422, {"path_parameters": {"job_id": "\x00"}}),
         *(("GET /v1/screen/jobs/{job_id}/results.{extension}", 200,
            {"path_parameters": {"job_id": job_id, "extension": extension}}) for extension in ("csv", "jsonl")),
     ]

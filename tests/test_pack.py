@@ -632,3 +632,19 @@ def test_overlay_extending_itself_is_refused(tmp_path: Path) -> None:
     a.write_text("code: a\nversion: '0'\nextends: a.yaml\n", encoding="utf-8")
     with pytest.raises(PackError, match="cycle"):
         _load_pack(str(a))
+
+
+def test_a_pack_reads_its_own_place_table_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    data = _cn_raw()
+    data["resolution"]["name_rules"]["places_file"] = "my_places.csv"
+    (tmp_path / "my_places.csv").write_text("code,name,level,status\n110000,北京市,province,current\n"
+                                            "110105,朝阳区,county,current\n", encoding="utf-8")
+    rules = _load_pack(str(_write(tmp_path / "pack.yaml", data))).resolution.name_rules
+    assert [(p.code, p.name, p.level) for p in rules.places] == [("110000", "北京市", "province"),
+                                                                   ("110105", "朝阳区", "county")]
+    data["resolution"]["name_rules"]["places_file"] = "missing.csv"
+    message = _error(_write(tmp_path / "pack.yaml", data))
+    assert "resolution.name_rules.places_file" in message and "missing.csv" in message
+    (tmp_path / "bad.csv").write_text("code,place\n110000,北京市\n", encoding="utf-8")
+    data["resolution"]["name_rules"]["places_file"] = "bad.csv"
+    assert "needs columns code,name,level" in _error(_write(tmp_path / "pack.yaml", data))

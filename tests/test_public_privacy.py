@@ -23,7 +23,9 @@ import pytest
 from sqlalchemy import select
 
 from conftest import Cli
-from worlds import serving
+import datetime as dt
+
+from worlds import resident_id, serving, uscc, write_csv
 from xinyong.domain.identifiers import is_valid_resident_id, mask_record_key, normalise_code
 from xinyong.domain.pack import Classification, load_pack
 from xinyong.services.resolve import PERSON_SCHEMES
@@ -196,3 +198,124 @@ def check_search_pages_through_results(demo: dict[str, Any]) -> None:
         b = set(re.findall(r'class="name" href="/entities/([^"]+)"', second))
         assert len(a) == 20 and b and not a & b
 
+
+
+# -- hostile authority data: ID numbers, phones and addresses where no ID column is --------------------
+# Free text, a name cell, the USCC column of a person's row, 15-digit, spaced and dashed numbers. Every
+# public surface is crawled (pages, /v1/entities, lists, exports, search, credit reports as text); none
+# may show any of them. A test of its own on a small world, on both engines.
+
+HOSTILE_FIRM = "91110108MA0HT0019"  # completed with its check character below
+ID_FREE = "110101199003071233"  # 周八, only inside free text
+ID_NAME = resident_id("110102", dt.date(1985, 6, 15), 2)  # 吴九, inside the name cell
+ID_USCC = "110105199104090025"  # passes the USCC check as well: in the USCC column of a person's row
+ID_OLD = "110103790512123"  # 15 digits, GB 11643-1989
+ID_SPACED = resident_id("110106", dt.date(1988, 11, 23), 1)
+PHONE, ADDRESS = "13812345678", "朝阳区某路1号"
+FREE_TEXT = f"被执行人周八（公民身份号码{ID_FREE}，住北京市{ADDRESS}，电话{PHONE}）"
+PERSON_EVALUATED, PERSON_NOTICE, PERSON_EFFECTIVE = "2025-09-15", "2025-09-22", "2025-10-20"
+
+
+def _hostile_world(cli: Cli, folder: Any) -> str:
+    firm = uscc(HOSTILE_FIRM)
+    for number in (ID_FREE, ID_NAME, ID_USCC, ID_SPACED):
+        assert is_valid_resident_id(number), number
+    write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
+              [[firm, "北京某某信息技术有限公司", "有限责任公司", "郑十", "2011-02-03", "存续"]])
+    spaced = f"{ID_SPACED[:6]} {ID_SPACED[6:14]} {ID_SPACED[14:]}"
+    dashed = f"{ID_SPACED[:6]}-{ID_SPACED[6:14]}-{ID_SPACED[14:]}"
+    headers = ["案号", "被执行人姓名/名称", "行政相对人类别", "统一社会信用代码", "身份证号码/组织机构代码", "执行法院",
+               "生效法律文书确定的义务", "被执行人的履行情况", "失信被执行人行为具体情形", "发布时间"]
+    ground = "有履行能力而拒不履行生效法律文书确定义务"
+    rows = [
+        ["(2025)京0105执11号", "北京某某信息技术有限公司", "企业", firm, "", "北京市朝阳区人民法院", FREE_TEXT,
+         "全部未履行", ground, "2025-08-01"],
+        ["(2025)京0105执12号", "周八", "自然人", "", ID_FREE, "北京市朝阳区人民法院", FREE_TEXT,
+         "全部未履行", ground, "2025-08-01"],
+        ["(2025)京0105执13号", f"吴九{ID_NAME}", "自然人", "", ID_NAME, "北京市朝阳区人民法院", "给付货款",
+         "全部未履行", ground, "2025-08-01"],
+        ["(2025)京0105执14号", "冯十一", "自然人", ID_USCC, "", "北京市朝阳区人民法院", "给付货款",
+         "全部未履行", ground, "2025-08-01"],
+        ["(2025)京0105执15号", "陈十二", "自然人", "", ID_OLD, "北京市朝阳区人民法院", f"见{ID_OLD}",
+         "全部未履行", ground, "2025-08-01"],
+        ["(2025)京0105执16号", "褚十三", "自然人", "", spaced, "北京市朝阳区人民法院", f"身份证{dashed}",
+         "全部未履行", ground, "2025-08-01"],
+    ]
+    write_csv(folder / "court.csv", headers, rows)
+    cli("ingest", folder / "register.csv", "--authority", "samr", "--category", "registration")
+    cli("ingest", folder / "court.csv", "--authority", "court", "--category", "court_defaulter")
+    cli("resolve")
+    cli("evaluate", "--as-of", PERSON_EVALUATED)
+    listings = orjson.loads(cli("listing", "list", "--json").stdout)
+    for listing in listings:
+        for day in ("2025-09-16", "2025-09-17", "2025-09-18"):
+            cli("listing", "remind", listing["id"], "--on", day, "--actor", "clerk", "--reason", "reminder", ok=False)
+        cli("listing", "notify", listing["id"], "--on", PERSON_NOTICE, "--actor", "officer", "--reason", "served",
+            ok=False)
+    cli("process", "--as-of", PERSON_EFFECTIVE)
+    return firm
+
+
+HOSTILE_SECRETS = (ID_FREE, ID_NAME, ID_USCC, ID_OLD, ID_SPACED, PHONE, ADDRESS,
+                   f"{ID_SPACED[:6]} {ID_SPACED[6:14]}", f"{ID_SPACED[:6]}-{ID_SPACED[6:14]}")
+OLD_ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[1-8][0-9]{14}(?![0-9A-Za-z])")
+
+
+def hostile_scan(where: str, text: str) -> None:
+    compact = re.sub(r"[\s\-]", "", text)  # numbers split by spaces, dashes or a PDF's line breaks
+    leaked = [s for s in HOSTILE_SECRETS if s in text or re.sub(r"[\s\-]", "", s) in compact]
+    assert not leaked, f"{where}: shows {leaked}"
+    ids = [c for c in ID_CANDIDATE.findall(compact) if is_valid_resident_id(c.upper())]
+    assert not ids, f"{where}: unmasked ID numbers {ids[:3]}"
+    from xinyong.domain.privacy import looks_like_old_person_id
+    old = [c for c in OLD_ID_CANDIDATE.findall(text) if looks_like_old_person_id(c)]
+    assert not old, f"{where}: 15-digit ID numbers {old[:3]}"
+
+
+def _pdf_text(pdf: bytes, folder: Any, name: str) -> str:
+    import subprocess
+
+    path = folder / f"{name}.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_ids_phones_and_addresses_in_any_cell_are_masked_on_every_public_surface(cli: Cli, tmp_path: Any) -> None:
+    firm = _hostile_world(cli, tmp_path)
+    engine = open_engine(cli.url)
+    with engine.connect() as c:
+        entities = c.execute(select(t.entities.c.key, t.entities.c.kind)).all()
+    engine.dispose()
+    shown = {"natural_person": 0, "other": 0}
+    texts = 0
+    with serving(cli.url) as base, httpx.Client(base_url=base, timeout=60) as http:
+        for key, kind in entities:
+            page = http.get(f"/entities/{key}")
+            hostile_scan(f"/entities/{key}", html.unescape(page.text))
+            api = http.get(f"/v1/entities/{key}")
+            hostile_scan(f"/v1/entities/{key}", api.text)
+            if page.status_code == 200:
+                shown["natural_person" if kind == "natural_person" else "other"] += 1
+                texts += "住***" in api.text
+                pdf = http.get(f"/entities/{key}/report.pdf")
+                assert pdf.status_code == 200
+                hostile_scan(f"/entities/{key}/report.pdf", _pdf_text(pdf.content, tmp_path, key))
+        for spec in load_pack("cn").lists:
+            hostile_scan(f"/lists/{spec.code}", html.unescape(http.get(f"/lists/{spec.code}").text))
+            hostile_scan(f"/v1/lists/{spec.code}", http.get(f"/v1/lists/{spec.code}").text)
+            for extension in ("csv", "jsonl"):
+                export = http.get(f"/v1/lists/{spec.code}/export.{extension}")
+                assert export.status_code == 200
+                hostile_scan(f"export {spec.code}.{extension}", export.text)
+        for query in ("周八", "吴九", "冯十一", "陈十二", "褚十三", "北京某某信息技术", "某某"):
+            hostile_scan(f"/search?q={query}", html.unescape(http.get("/search", params={"q": query}).text))
+        # a prefix of an ID number is refused like the whole number, with or without separators
+        for prefix in (ID_USCC[:8], ID_USCC[:12], ID_USCC[:17], f"{ID_USCC[:6]} {ID_USCC[6:14]}", ID_OLD):
+            answer = html.unescape(http.get("/search", params={"q": prefix}).text)
+            assert "/entities/" not in answer.split("<main", 1)[-1] or 'class="name"' not in answer, prefix
+            hostile_scan(f"/search?q={prefix}", answer.replace(prefix, ""))
+    # the surfaces were reached: the firm and listed persons have public pages, the free text is there
+    assert shown["other"] >= 1 and shown["natural_person"] >= 2, shown
+    assert texts >= 1
+    assert firm

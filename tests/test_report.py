@@ -107,7 +107,7 @@ def test_reports_in_three_languages_with_chinese_text_in_an_embedded_font(world)
     text = text_of(en.pdf, world.folder)
     for expected in ("Public credit information report", "China national public credit information",
                      "20 October 2025", "1. Identity", "Unified social credit code", "Legal representative",
-                     "2. List status", "List of dishonest judgment debtors", "Blacklist", "In effect",
+                     "2. List status", "List of dishonest judgment debtors", "Blacklist", "In force",
                      "3. Public records", "Judgment defaulter", "Verification code", "Page 1 of 1",
                      NAMES[FIRM_DEBTOR], "深圳市南山区人民法院", f"/verify/{R.format_code(en.code)}"):
         assert shows(text, expected), expected

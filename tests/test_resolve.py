@@ -63,9 +63,9 @@ PENALTIES: dict[str, tuple[str, str, str, str, str]] = {
     "P05": ("北京市华信科技有限公司", "", "", "", ""),                  # 北京市 for 北京
     "P06": ("北京华信电子有限公司", "", "", "", ""),                    # former name
     "P07": ("上海华信科技有限公司", "", "", "", ""),                    # A's name, in another place
-    "P08": ("宏远建筑工程公司", C_MISTYPED, "", "", ""),                # mistyped code + close name
-    "P09": ("杭州安得信息技术有限公司", "", "", "", ""),                # one-character typo
-    "P10": ("成都瑞糠食品贸易有限公司", "", "", "", ""),                # one-character typo
+    "P08": ("宏远建筑工程", C_MISTYPED, "", "", ""),                    # mistyped code + name without legal form
+    "P09": ("杭州安通信息技术有限公司", "", "", "", ""),                # one real character apart (a twin?)
+    "P10": ("成都瑞糖食品贸易有限公司", "", "", "", ""),                # one real character apart (a twin?)
     "P11": ("西安云帆文化传媒有限公司", "", "", "", ""),                # unrelated
     "P12": ("北京鑫盛餐饮管理有限公司上海分公司", "", "", "", ""),      # branch of D
     "P13": ("广州博瑞医药有限公司", NOT_REGISTERED, "", "", ""),        # E's name, another valid USCC
@@ -319,6 +319,122 @@ def test_a_trade_word_ending_in_qu_is_not_swallowed_into_an_exact_match(cli, tmp
     resolve(cli)
     link = links(cli, tmp_path)[key("P23")]
     assert link["entity_key"] != estate, link
+
+
+# -- data the world sends (issue 11) ------------------------------------------------------------
+
+def test_a_code_that_belongs_to_another_firm_goes_to_review_showing_both(cli, tmp_path):
+    """B's valid code on a record named for A: not linked by code; A (by name) and B (by code) shown."""
+    build(cli, tmp_path, {"P30": ("北京华信科技有限公司", B, "", "", ""),
+                          "P31": ("西安云帆文化传媒有限公司", F, "", "", ""),
+                          "P32": ("恒泰贸易", B, "", "", "")})  # a short name of B's: near, linked by code
+    result = resolve(cli)
+    queue = review_queue(cli)
+    assert set(queue) == {key("P30"), key("P31")}
+    for no, by_code in (("P30", B), ("P31", F)):
+        item = queue[key(no)]
+        assert item["reason"] == "code belongs to another firm"
+        assert item["candidates"][0]["entity"] == by_code
+    assert [c["entity"] for c in queue[key("P30")]["candidates"]] == [B, A]  # the name auto-links to A: both
+    assert [c["entity"] for c in queue[key("P31")]["candidates"]] == [F]  # the name is near nothing else
+    exported = links(cli, tmp_path)
+    assert exported[key("P30")]["entity_key"] == exported[key("P31")]["entity_key"] == ""
+    assert (exported[key("P32")]["entity_key"], exported[key("P32")]["method"]) == (B, "identifier")
+    assert result["in_review"] == 2
+
+
+def test_a_register_row_under_a_new_name_is_a_rename_not_a_contradiction(cli, tmp_path):
+    build(cli, tmp_path, {})
+    renamed = [[B, "上海云帆文化传媒有限公司", "上海恒泰贸易有限公司", "", "张三", "310115", "2016-05-10", "存续"]]
+    ingest(cli, write_xlsx(tmp_path / "renamed.xlsx", REGISTER_HEADERS, renamed), "samr", "registration")
+    resolve(cli)
+    assert review_queue(cli) == {}
+    assert {row["entity_key"] for k, row in links(cli, tmp_path).items() if k == f"samr:{B}"} == {B}
+
+
+def test_a_homophone_typo_links_on_evidence_and_otherwise_waits_never_a_new_entity(cli, tmp_path):
+    """化 for 华 (pinyin input): with the legal representative it is A; without, a person looks."""
+    headers = PENALTY_HEADERS + ["法定代表人"]
+    rows = [["北京化信科技有限公司", "", "", "", "", "P40", "2024-03-01", "王五"],
+            ["北京化信科技有限公司", "", "", "", "", "P41", "2024-03-01", "孙二"],
+            ["深圳宏远建筑工程有限公司", "", "", "", "", "P42", "2024-03-01", ""],
+            ["深圳宏达建筑工程有限公司", "", "", "", "", "P43", "2024-03-01", "李明"],  # 达 is no typo of 远
+            ["杭州安德信息技朮有限公司", "", "", "", "", "P44", "2024-03-01", ""]]  # 朮: traditional 术
+    build(cli, tmp_path, {})
+    ingest(cli, write_csv(tmp_path / "typos.csv", headers, rows), "samr", "penalty")
+    resolve(cli)
+    exported = links(cli, tmp_path)
+    assert (exported[key("P40")]["entity_key"], exported[key("P40")]["method"]) == (A, "score")
+    # the same sound in the same place and legal form, another legal representative: a person decides
+    assert exported[key("P41")]["entity_key"] == ""
+    assert exported[key("P42")]["entity_key"] == C
+    # one real character apart, even with the same legal representative: a twin may share it
+    assert exported[key("P43")]["entity_key"] == ""
+    assert review_queue(cli)[key("P43")]["candidates"][0]["entity"] == C
+    assert exported[key("P44")]["entity_key"] == F
+    explanation = {r["record_key"]: r["link"] for r in entity(cli, A)["records"]}[key("P40")]["explanation"]
+    components = explanation["components"]
+    assert components["levels"]["name"] == "homophone" and components["legal_representative"] == 1.0
+    assert set(components["weights"]) >= {"name", "legal_representative"}
+
+
+def test_no_phantom_entity_for_a_near_name_and_ties_broken_by_the_exact_full_name(cli, tmp_path):
+    twin = uscc("91110105MA01HX010")
+    build(cli, tmp_path, {})
+    ingest(cli, write_xlsx(tmp_path / "twin.xlsx", REGISTER_HEADERS,
+                           [[twin, "华信科技有限公司", "", "", "刘一", "110105", "2013-03-01", "存续"]]),
+           "samr", "registration")
+    rows = [["华信科技有限公司", "", "", "", "", "P50", "2024-03-01"],   # both A and the twin have this key
+            ["北京华信科技有限公司", "", "", "", "", "P51", "2024-03-01"],
+            ["北京华信科枝有限公司", "", "", "", "", "P52", "2024-03-01"]]  # near A and the twin: review
+    ingest(cli, write_csv(tmp_path / "p.csv", PENALTY_HEADERS, rows), "samr", "penalty")
+    resolve(cli)
+    exported = links(cli, tmp_path)
+    assert exported[key("P50")]["entity_key"] == twin  # its exact full name decides between them
+    assert exported[key("P51")]["entity_key"] == A
+    assert exported[key("P52")]["entity_key"] == ""
+    with store(cli) as engine, engine.connect() as c:
+        made = c.execute(select(t.entities.c.id).where(t.entities.c.origin == "resolution")).all()
+    assert made == []
+
+
+def test_the_model_is_learned_and_saved_with_its_threshold(cli, tmp_path):
+    build(cli, tmp_path)
+    result = resolve(cli)
+    with store(cli) as engine, engine.connect() as c:
+        rows = c.execute(select(t.resolution_models.c.purpose, t.resolution_models.c.model)).all()
+    models = [json.loads(m) if isinstance(m, str) else m for purpose, m in rows if purpose == "record_linkage"]
+    if result["model_id"] is None:  # too few blocked pairs in this small store: the starting weights stay
+        assert models == [] and result["threshold"] == 0.92
+    else:
+        (model,) = models
+        assert set(model["m"]) == {"name", "legal_form", "place", "legal_representative", "address", "code"}
+        assert result["threshold"] == max(0.92, model["threshold"])
+
+
+def test_resolve_all_dry_run_lists_the_moves_and_changes_nothing(cli, tmp_path):
+    build(cli, tmp_path, {"P05": PENALTIES["P05"], "P60": ("华信科技有限公司", "", "", "", "")})
+    resolve(cli)
+    before = links(cli, tmp_path)
+    assert before[key("P60")]["entity_key"] == A
+    # a second 华信科技 registers: the record's exact-name link would now be a tie
+    other = uscc("91310115MA1HT0061")
+    ingest(cli, write_xlsx(tmp_path / "more.xlsx", REGISTER_HEADERS,
+                           [[other, "上海华信科技有限公司", "", "", "钱一", "310115", "2020-01-01", "存续"]]),
+           "samr", "registration")
+    resolve(cli)  # an ordinary run never moves an existing link
+    assert links(cli, tmp_path, "ordinary.csv")[key("P60")]["entity_key"] == A
+    dry = resolve(cli, "--all", "--dry-run")
+    assert dry["dry_run"] is True
+    moved = {m["record_key"]: m for m in dry["moves"]}
+    assert set(moved) == {key("P60")}
+    assert moved[key("P60")]["from"] == {"state": "linked", "entity": A}
+    assert moved[key("P60")]["to"]["state"] == "review" and moved[key("P60")]["listings"] == []
+    assert links(cli, tmp_path, "after.csv")[key("P60")]["entity_key"] == A
+    text = cli("resolve", "--all", "--dry-run").stdout
+    assert key("P60") in text and "nothing was changed" in text
+    failed = cli("resolve", "--dry-run", ok=False)
+    assert failed.exit_code == 1 and "--dry-run goes with --all" in failed.output
 
 
 # -- judgements ---------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def test_a_credential_signs_in_once(cli, world, db_url: str, monkeypatch: pytest
         web = WebSession(base)
         assert web.get("/portal/file").url.path == "/portal"  # signed out: to the sign-in page
         refused = web.post("/portal/sign-in", {"code": "not-a-code"})
-        assert refused.status_code == 401 and "unknown sign-in code" in refused.text
+        assert refused.status_code == 401 and "Unknown sign-in code" in refused.text
         # the link only fills in the form: following it does not use the credential up
         for _ in range(2):
             page = web.get(f"/portal/sign-in/{issued['code']}")
@@ -81,6 +81,10 @@ def test_a_credential_signs_in_once(cli, world, db_url: str, monkeypatch: pytest
         again.get("/portal")
         used = again.post("/portal/sign-in", {"code": issued["code"]})
         assert used.status_code == 401 and "already used" in used.text
+        # the used link says so at once, in the page's language, and never "ready to use"
+        link_again = again.get(f"/portal/sign-in/{issued['code']}?lang=zh")
+        assert link_again.status_code == 401 and "此登录码已于" in link_again.text
+        assert "ready to use" not in link_again.text
         # the session cookie lives 30 idle minutes; a sign-in at most SIGN_IN_SECONDS
         cookie = next(c for c in web.client.cookies.jar if c.name == common.SESSION_COOKIE)
         assert cookie.expires is not None and cookie.expires - time.time() <= common.SESSION_SECONDS + 5

@@ -21,8 +21,8 @@ import pytest
 from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, PERSON, REP, build_world, serving, uscc, \
     write_csv
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 from xinyong.domain.pack import load_pack
+from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 
 pytestmark = pytest.mark.clock  # pages show what holds on the pack's today
 

@@ -12,14 +12,17 @@ from typing import Annotated, Any, NoReturn, Optional
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack, PackError, load_pack
 from xinyong.domain.records import FileRefused
+from xinyong.domain.terminal import printable
 from xinyong.services.ingest import ingest_file, load_mapping
 from xinyong.store import tables as t
 from xinyong.store.db import StoreError, database_url, get_setting, migrate, open_engine, require_current, set_setting
@@ -49,8 +52,19 @@ app.add_typer(objection_app, name="objection")
 app.add_typer(repair_app, name="repair")
 app.add_typer(record_app, name="record")
 
-console = Console(soft_wrap=True)
+# Written to a file or a pipe, output is not cut to 80 columns: tables keep every character.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 errors = Console(stderr=True)
+
+
+def shown(value: Any) -> str:
+    """Data (names, reasons, file names...) as console text: no control characters or escape
+    sequences reach the terminal, and no Rich markup in the data is interpreted."""
+    return escape(printable("" if value is None else value))
+
+
+def add_row(table: Table, *cells: Any) -> None:
+    table.add_row(*(shown(cell) for cell in cells))
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -59,7 +73,7 @@ class State:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {shown(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -164,7 +178,7 @@ def pack_show(path: Annotated[Optional[str], typer.Argument(help="Pack file or c
         table.add_column("zh")
         table.add_column("en")
         for item in items:
-            table.add_row(item.code, item.names.zh, item.names.en)
+            add_row(table, item.code, item.names.zh, item.names.en)
         console.print(table)
 
 
@@ -191,9 +205,9 @@ def stats(as_json: JsonFlag = False) -> None:
     for key, value in data.items():
         if key == "records_per_category":
             for category, count in value.items():
-                table.add_row(f"  {category}", str(count))
+                add_row(table, f"  {category}", str(count))
         else:
-            table.add_row(key, str(value))
+            add_row(table, key, str(value))
     console.print(table)
 
 
@@ -220,7 +234,7 @@ def ingest(files: Annotated[list[Path], typer.Argument(help="CSV, XLSX or JSON L
             result = _ingest_with_progress(engine, pack, path, authority, category, explicit, quiet=as_json)
         except FileRefused as exc:
             refused += 1
-            errors.print(f"[red]refused:[/red] {exc}", highlight=False, soft_wrap=True)
+            errors.print(f"[red]refused:[/red] {shown(exc)}", highlight=False, soft_wrap=True)
             continue
         if as_json:
             sys.stdout.write(orjson.dumps(result.as_dict()).decode() + "\n")
@@ -263,7 +277,7 @@ def batch_list(as_json: JsonFlag = False) -> None:
     table = Table("id", "authority", "category", "file", "rows", "accepted", "quarantined", "duplicates", "warnings",
                   "notes")
     for r in rows:
-        table.add_row(*(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
+        add_row(table, *(str(r[k]) for k in ("id", "authority", "category", "file_name", "rows", "accepted",
                                              "quarantined", "duplicates", "warnings", "notes")))
     console.print(table)
 
@@ -281,21 +295,32 @@ def batch_show(batch_id: int, as_json: JsonFlag = False) -> None:
     """A batch's provenance, counts and quarantined rows with their reasons."""
     engine = engine_for_work()
     batch = _batch(engine, batch_id)
-    q = t.quarantine.c
-    with engine.connect() as c:
-        rejected = [dict(r) for r in c.execute(select(q.row_number, q.field, q.reason)
-                                               .where(q.batch_id == batch_id).order_by(q.row_number)).mappings()]
+    from xinyong.services.batches import quarantine_rows
+
+    rejected = quarantine_rows(engine, batch_id)  # reason in English beside reason_code and params
+    r = t.records.c
+    with engine.connect() as c:  # the rows behind the batch's warning count, each with what was wrong
+        warned = [{"row_number": row.row_number, "record_key": row.record_key,
+                   "warnings": row.warnings if isinstance(row.warnings, list) else orjson.loads(row.warnings)}
+                  for row in c.execute(select(r.row_number, r.record_key, r.warnings)
+                                       .where(r.batch_id == batch_id).order_by(r.row_number))]
+    warned = [w for w in warned if w["warnings"]]
     if as_json:
-        print_json({**batch, "quarantine": rejected})
+        print_json({**batch, "quarantine": rejected, "warned_rows": warned})
         return
     for key in ("id", "file_name", "file_hash", "authority", "category", "file_format", "encoding", "pack",
                 "created_at", "rows", "accepted", "new_versions", "unchanged", "quarantined", "duplicates", "warnings",
                 "notes"):
-        console.print(f"{key:>13}: {batch[key]}", highlight=False)
+        console.print(f"{key:>13}: {shown(batch[key])}", highlight=False)
     if rejected:
         table = Table("row", "field", "reason", title="quarantined rows", title_justify="left")
         for r in rejected:
-            table.add_row(str(r["row_number"]), r["field"] or "", r["reason"])
+            add_row(table, str(r["row_number"]), r["field"] or "", r["reason"])
+        console.print(table)
+    if warned:
+        table = Table("row", "record", "warning", title="rows stored with warnings", title_justify="left")
+        for w in warned:
+            add_row(table, str(w["row_number"]), w["record_key"], "; ".join(map(str, w["warnings"])))
         console.print(table)
 
 
@@ -306,10 +331,11 @@ def batch_rejects(batch_id: int,
     from xinyong.services.batches import rejects_csv
 
     engine = engine_for_work()
-    _batch(engine, batch_id)
-    data, count = rejects_csv(engine, batch_id)
-    output.write_bytes(data)
-    console.print(f"{count} rejected rows of batch {batch_id} written to {output}")
+    batch = _batch(engine, batch_id)
+    with output.open("wb") as handle:
+        for chunk in rejects_csv(engine, batch_id):
+            handle.write(chunk)
+    console.print(f"{batch['quarantined']} rejected rows of batch {batch_id} written to {output}")
 
 
 @audit_app.command("verify")
@@ -442,7 +468,11 @@ def store_copy(to: Annotated[str, typer.Option("--to", help="An empty PostgreSQL
 def resolve_command(
         evaluate_truth: Annotated[Optional[Path], typer.Option(
             "--evaluate", help="Ground truth CSV (record_key,entity_key): print precision, recall, F1.")] = None,
-        everything: Annotated[bool, typer.Option("--all", help="Re-resolve every record (judgements still win).")] = False,
+        everything: Annotated[bool, typer.Option(
+            "--all", help="Re-resolve every record with a newly trained model (judgements still win).")] = False,
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="With --all: list the links that would move, and the listings built on them; "
+                              "change nothing.")] = False,
         as_json: JsonFlag = False) -> None:
     """Link every unresolved record to an entity: identifier, exact name, then scored candidates."""
     from xinyong.services import resolve as resolution
@@ -459,9 +489,11 @@ def resolve_command(
             for key, value in report.items():
                 console.print(f"{key:>28}: {value}", highlight=False)
         return
+    if dry_run and not everything:
+        fail("--dry-run goes with --all: only a run over every record can move links")
     pack = active_pack(engine)
-    if as_json or not console.is_terminal:
-        result = resolution.resolve(engine, pack, everything=everything)
+    if as_json or not console.is_terminal or dry_run:
+        result = resolution.resolve(engine, pack, everything=everything, dry_run=dry_run)
     else:
         with Progress(SpinnerColumn(), TextColumn("resolving"), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
@@ -471,10 +503,24 @@ def resolve_command(
     if as_json:
         print_json(result.as_dict())
         return
+    if dry_run:
+        table = Table("record", "linked to", "would be", "how", "listings built on it")
+        for move in result.moves:
+            old, new = move["from"], move["to"]
+            table.add_row(move["record_key"], f"{old['state']} {old['entity'] or ''}".strip(),
+                          f"{new['state']} {new['entity'] or ''}".strip(),
+                          f"{new['method']} {new['score'] if new['score'] is not None else ''}".strip(),
+                          ", ".join(f"#{item['id']} {item['list']} ({item['state']})" for item in move["listings"]))
+        console.print(table)
+        console.print(f"dry run: {len(result.moves)} of {result.records} links would move "
+                      f"(threshold {result.threshold}); nothing was changed", highlight=False)
+        return
     console.print(f"{result.records} records resolved in {result.seconds} s: {result.by_identifier} by identifier, "
                   f"{result.by_exact_name} by exact name, {result.by_score} by score, "
                   f"{result.by_judgement} by judgement; {result.in_review} in review; "
-                  f"{result.new_entities} given a new entity", highlight=False)
+                  f"{result.new_entities} given a new entity"
+                  + (f"; {result.still_alone} still matching nothing (their entity kept)" if result.still_alone else ""),
+                  highlight=False)
 
 
 @review_app.command("list")
@@ -488,7 +534,7 @@ def review_list(as_json: JsonFlag = False) -> None:
         return
     table = Table("id", "record", "subject", "score", "candidates (entity: score)")
     for item in queue:
-        table.add_row(str(item["id"]), item["record_key"], item["subject_name"] or item["subject_code"] or "",
+        add_row(table, str(item["id"]), item["record_key"], item["subject_name"] or item["subject_code"] or "",
                       str(item["score"]), ", ".join(f"{c['entity']}: {c['score']}" for c in item["candidates"]))
     console.print(table)
     console.print(f"{len(queue)} records in review")
@@ -575,15 +621,16 @@ def entity_show(code: Annotated[str, typer.Argument(help="Entity key or any of i
     if as_json:
         print_json(data)
         return
-    console.print(f"[bold]{data['name']}[/bold]  {data['key']}  ({data['kind']}, {data['origin']})", highlight=False)
+    console.print(f"[bold]{shown(data['name'])}[/bold]  {shown(data['key'])}  ({data['kind']}, {data['origin']})",
+                  highlight=False)
     for name in data["names"]:
-        console.print(f"  name: {name['name']}" + ("" if name["current"] else " (former)"), highlight=False)
+        console.print(f"  name: {shown(name['name'])}" + ("" if name["current"] else " (former)"), highlight=False)
     for ident in data["identifiers"]:
-        console.print(f"  {ident['scheme']}: {ident['value']}" + ("" if ident["verified"] else " (unverified)"),
+        console.print(f"  {ident['scheme']}: {shown(ident['value'])}" + ("" if ident["verified"] else " (unverified)"),
                       highlight=False)
     table = Table("record", "category", "method", "score", title="linked records", title_justify="left")
     for record in data["records"]:
-        table.add_row(record["record_key"], record["category"], record["link"]["method"],
+        add_row(table, record["record_key"], record["category"], record["link"]["method"],
                       str(record["link"]["score"]))
     console.print(table)
 
@@ -673,7 +720,7 @@ def listing_list(entity: Annotated[Optional[str], typer.Option(help="Entity key 
         return
     table = Table("id", "entity", "list", "state", "notified", "deadline", "from", "to", "rule", "evidence")
     for r in rows:
-        table.add_row(str(r["id"]), r["entity"], r["list"], r["state"], *(str(r[k] or "") for k in (
+        add_row(table, str(r["id"]), r["entity"], r["list"], r["state"], *(str(r[k] or "") for k in (
             "notified_on", "objection_deadline", "effective_from", "effective_to")), r["rule_version"],
             ", ".join(r["evidence"]))
     console.print(table)
@@ -694,10 +741,11 @@ def listing_show(listing_id: int, as_json: JsonFlag = False) -> None:
                 "effective_from", "effective_to", "review_due", "ended_on"):
         console.print(f"{key:>20}: {data[key] if data[key] is not None else ''}", highlight=False)
     for e in data["evidence"]:
-        console.print(f"            evidence: {e['record_key']} ({e['category']}, {e['decision_date']})", highlight=False)
+        console.print(f"            evidence: {shown(e['record_key'])} ({e['category']}, {e['decision_date']})",
+                      highlight=False)
     for tr in data["transitions"]:
         console.print(f"          transition: {tr['on_date']} {tr['from_state'] or '-'} -> {tr['to_state']} "
-                      f"by {tr['actor']} {tr['reason'] or ''}", highlight=False)
+                      f"by {shown(tr['actor'])} {shown(tr['reason'])}", highlight=False)
 
 
 AuthorityOption = Annotated[Optional[str], typer.Option(
@@ -974,48 +1022,82 @@ def demo_run(ctx: typer.Context,
     resolve_command(evaluate_truth=out / "truth.csv", everything=False, as_json=False)
     today = pack_today(pack)
     evaluated_on = today - dt.timedelta(days=90)  # so that due process has run its course by today
+    with engine.connect() as c:
+        before = c.execute(select(func.max(t.listings.c.id))).scalar() or 0
     console.print(f"[bold]4. evaluating the lists' rules[/bold] as of {evaluated_on}")
     evaluate_command(as_of=evaluated_on.isoformat(), full=False, as_json=False)
     console.print("[bold]5. due process[/bold]: reminders, notices, objection windows, then `process` as of today")
-    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today)
+    states = demo_service.take_through_due_process(engine, pack, evaluated_on, today, after_listing=before)
     console.print("   listings: " + ", ".join(f"{n} {state}" for state, n in states.items()), highlight=False)
     console.print("[bold]6. the store now holds[/bold]")
     stats(as_json=False)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    _demo_credentials(engine, pack, url)
+    from xinyong.services.due_process import DueProcessError
+
+    try:
+        tour = demo_service.prepare_tour(engine, pack, out, today)
+    except DueProcessError as exc:
+        fail(f"demo: {exc}")
+    tour.update(_demo_credentials(engine, pack, url))
+    console.print(f"   the README's tour: ids, files and keys in {demo_service.write_tour(out, tour)} "
+                  f"(set -a; . {out / demo_service.TOUR_FILE}; set +a)", highlight=False)
+    if missing := [name for name, value in tour.items() if not value]:
+        console.print(f"   [yellow]warning:[/yellow] nothing in this store for the tour's {', '.join(missing)} "
+                      "(more --entities)", highlight=False)
     if no_serve:
         return
     from xinyong.api.app import create_app
 
+    _port_free(host, port)
     console.print(f"[bold]7. serving[/bold] the portal on [link={url}]{url}[/link] "
                   f"(API docs at {url}/docs); Ctrl-C to stop", highlight=False)
     serve_app(create_app(engine, pack, public_url=url), host, port, "warning")
 
 
-def _demo_credentials(engine: Engine, pack: Pack, url: str) -> None:
-    """An operator key per authority that runs a list (whoever listed it decides) and a subject's
-    sign-in link, so a newcomer can try every part."""
-    from xinyong.services.keys import create_key
+# The demo's keys other than operating: (authority, scopes) per role.
+DEMO_KEYS = {"submit": ("samr", ["submit"]), "screen": ("procurement_centre", ["screen"])}
 
-    for authority in dict.fromkeys(spec.authority for spec in pack.lists):
-        secret, stored = create_key(engine, pack, authority, ["operate", "screen", "read_restricted"],
-                                    label="demo operator", actor="demo")
-        console.print(f"   console ({url}/console): operator key of {stored['authority']} "
-                      f"({', '.join(stored['scopes'])}):", highlight=False)
+
+def _demo_credentials(engine: Engine, pack: Pack, url: str) -> dict[str, str]:
+    """An operating key per authority that runs a list (whoever listed it decides), a key per other
+    role (a rerun revokes the demo's earlier keys) and a subject's sign-in link, so a newcomer can
+    try every part. Returns the keys as the tour's KEY_OPERATE (of the authority running most
+    lists), KEY_SUBMIT and KEY_SCREEN."""
+    from collections import Counter
+
+    from xinyong.services.keys import create_key, list_keys, revoke_key
+
+    running = Counter(spec.authority for spec in pack.lists)
+    busiest = running.most_common(1)[0][0]
+    wanted = [(f"operate {authority}", authority, ["operate", "read_restricted"]) for authority in running]
+    wanted += [(role, authority, scopes) for role, (authority, scopes) in DEMO_KEYS.items()]
+    keys: dict[str, str] = {}
+    for role, authority, scopes in wanted:
+        label = f"demo {role}"
+        for earlier in list_keys(engine):
+            if earlier["label"] == label and earlier["revoked_at"] is None:
+                revoke_key(engine, earlier["id"], actor="demo", reason="replaced by a new demo run")
+        secret, stored = create_key(engine, pack, authority, scopes, label=label, actor="demo")
+        if role in ("submit", "screen") or authority == busiest:
+            keys["KEY_OPERATE" if role.startswith("operate") else f"KEY_{role.upper()}"] = secret
+        console.print(f"   {role.split()[0]} key of {stored['authority']} ({', '.join(stored['scopes'])})"
+                      + (f", for the console ({url}/console)" if role != "screen" else ", for the API") + ":",
+                      highlight=False)
         console.print(f"     {secret}", highlight=False, markup=False)
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)
                            .where(L.state == "effective", e.kind == "enterprise").order_by(L.id).limit(1)).scalar()
     if listed is None:
-        return
+        return keys
     try:
         from xinyong.services.subjects import issue_credential_details
     except ImportError:  # the subject portal is not installed
-        return
+        return keys
     code, _stored = issue_credential_details(engine, listed, 72, actor="demo")
     console.print(f"   subject portal: {listed} signs in once, within 72 hours, at", highlight=False)
     console.print(f"     {url}/portal/sign-in/{code}", highlight=False, markup=False)
+    return keys
 
 
 # -- screening, keys, serving ----------------------------------------------------------------------
@@ -1087,9 +1169,8 @@ def key_list(as_json: JsonFlag = False) -> None:
         return
     table = Table("id", "authority", "prefix", "scopes", "rate/s", "burst", "expires", "revoked")
     for r in rows:
-        table.add_row(str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
-                      f"{r['rate_per_second']:g}", str(r["burst"]), str(r["expires_at"] or ""),
-                      str(r["revoked_at"] or ""))
+        add_row(table, str(r["id"]), r["authority"], r["prefix"] + "…", ", ".join(r["scopes"]),
+                f"{r['rate_per_second']:g}", str(r["burst"]), str(r["expires_at"] or ""), str(r["revoked_at"] or ""))
     console.print(table)
 
 
@@ -1103,6 +1184,53 @@ def key_revoke(key_id: int, reason: StepReason = None) -> None:
     except KeyError_ as exc:
         fail(str(exc))
     console.print(f"key {key_id} revoked")
+
+
+def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, action: str | None, day: dt.date,
+                  purpose: str, log: Any) -> None:
+    """Screen every line of a file. A CSV output is always written (its header at least, even when
+    every line fails or the input cannot be read), each cell neutralised against formulas."""
+    from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
+
+    as_jsonl = output is not None and output.suffix == ".jsonl"
+    handle = (output.open("wb") if as_jsonl else output.open("w", encoding="utf-8-sig", newline="")) if output \
+        else sys.stdout
+    writer = None if as_jsonl else SafeDictWriter(handle, fieldnames=BATCH_COLUMNS)
+    if writer is not None:
+        writer.writeheader()
+    screened = failed = 0
+    try:
+        try:
+            data = batch.read_bytes()
+        except OSError as exc:
+            fail(f"{batch}: cannot be read ({exc.strerror or exc})")
+        try:
+            rows = list(batch_rows(data, "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            fail(f"{batch}: unreadable ({exc})")
+        index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
+        for result in screen_batch(index, rows, action, day):
+            if result["decision"] is not None:
+                log.add(query_id=uuid.uuid4().hex, key_id=None, authority="operator", purpose=purpose,
+                        endpoint="screen_batch", query=result["identifier"] or result["name"],
+                        subject=result["subject"], action=result["action"], as_of=result["as_of"],
+                        result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
+            if writer is not None:
+                writer.writerow(result)
+            else:
+                handle.write(orjson.dumps(result) + b"\n")
+            screened += 1
+            failed += result["error"] is not None
+        log.flush()
+    finally:
+        if output:
+            handle.close()
+    errors.print(f"{screened} subjects screened, {failed} could not be"
+                 + (f"; results in {output}" if output else ""), highlight=False)
+    if action is None and not any(isinstance(r, dict) and r.get("action") for _, r in rows):
+        # the results (every row saying why) are written above: refuse only now, in one line
+        fail(f"{batch}: no row has an action: give --action (one of "
+             f"{', '.join(a.code for a in pack.actions)}) or an action column")
 
 
 @app.command("screen")
@@ -1120,7 +1248,7 @@ def screen_command(
     """May this entity take this action on this date? The decision, each measure and its basis."""
     from xinyong.services.jobs import run_job
     from xinyong.services.querylog import QueryLog
-    from xinyong.services.screen import BATCH_COLUMNS, ScreenError, ScreeningIndex, batch_rows, masked_query, screen_batch
+    from xinyong.services.screen import ScreenError, ScreeningIndex, masked_query
 
     engine = engine_for_work()
     pack = active_pack(engine)
@@ -1135,30 +1263,7 @@ def screen_command(
         fail("give one of: a CODE, --name NAME or --batch FILE")
     log = QueryLog(engine)
     if batch is not None:
-        if not batch.exists():
-            fail(f"{batch}: no such file")
-        rows = list(batch_rows(batch.read_bytes(), "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
-        index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
-        results = list(screen_batch(index, rows, action, day))
-        for result in results:
-            if result["decision"] is not None:
-                log.add(query_id=uuid.uuid4().hex, key_id=None, authority="operator", purpose=purpose,
-                        endpoint="screen_batch", query=result["identifier"] or result["name"],
-                        subject=result["subject"], action=result["action"], as_of=result["as_of"],
-                        result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
-        log.flush()
-        if output is not None and output.suffix == ".jsonl":
-            output.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in results))
-        else:
-            handle = output.open("w", encoding="utf-8-sig", newline="") if output else sys.stdout
-            writer = csv.DictWriter(handle, fieldnames=BATCH_COLUMNS, extrasaction="ignore")  # candidates: JSON only
-            writer.writeheader()
-            writer.writerows(results)
-            if output:
-                handle.close()
-        failed = sum(r["error"] is not None for r in results)
-        errors.print(f"{len(results)} subjects screened, {failed} could not be"
-                     + (f"; results in {output}" if output else ""), highlight=False)
+        _screen_batch(engine, pack, batch, output, action, day, purpose, log)
         return
     if not action:
         fail("--action is required: one of " + ", ".join(a.code for a in pack.actions))
@@ -1177,21 +1282,21 @@ def screen_command(
         print_json(data)
         return
     subject = data["subject"]
-    who = f"{subject['name'] or ''} ({subject['key']})" if subject else "no entity in the register"
+    who = f"{shown(subject['name'])} ({shown(subject['key'])})" if subject else "no entity in the register"
     colour = {"allow": "green", "deny": "red", "conditions": "yellow", "refer": "magenta",
               "not_found": "cyan"}[data["decision"]]
     console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
     if data["decision"] == "refer":
         console.print("  possible match: a person must check the candidates", highlight=False)
     for candidate in data.get("candidates") or []:
-        console.print(f"  candidate {candidate['entity']} {candidate['name'] or ''} "
+        console.print(f"  candidate {shown(candidate['entity'])} {shown(candidate['name'])} "
                       f"score {candidate['score']:.3f}", highlight=False)
     for m in data["measures"]:
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""
         console.print(f"  {m['code']} ({m['effect']}) {m['title']['zh']} / {m['title']['en']}{via}", highlight=False)
         console.print(f"    basis: {m['legal_basis']}", highlight=False)
         console.print(f"    listing {m['listing']['id']} on {m['listing']['list']} until {m['ends'] or 'performance'}; "
-                      f"records: {', '.join(r['record_key'] for r in m['records'])}", highlight=False)
+                      f"records: {shown(', '.join(r['record_key'] for r in m['records']))}", highlight=False)
 
 
 @app.command("serve")
@@ -1205,10 +1310,43 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     from xinyong.api.app import create_app
 
     engine = engine_for_work()
+    _port_free(host, port)
+    if public_url is None:
+        public_url = own_address(host, port)
+        console.print(f"[yellow]warning:[/yellow] no --public-url: reports give {public_url}/verify/CODE as their "
+                      "verification address", highlight=False)
     application = create_app(engine, active_pack(engine), public_url=public_url)
     shown = make_url(database_url(State.db_url)).render_as_string(hide_password=True)
-    console.print(f"serving {shown} on http://{host}:{port} (API docs at /docs)", highlight=False)
+    console.print(f"serving {shown} on http://{_url_host(host)}:{port} (API docs at /docs)", highlight=False)
     serve_app(application, host, port, log_level)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def own_address(host: str, port: int) -> str:
+    """`http://HOST:PORT` from serve's own arguments, for the reports' verification address when no
+    --public-url is given: a wildcard address (0.0.0.0, ::) becomes this machine's name. Never
+    taken from a request's Host header, which the client chooses."""
+    import socket
+
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://{_url_host(host)}:{port}"
+
+
+def _port_free(host: str, port: int) -> None:
+    """Refuse at once, before saying "serving", when the address cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            fail(f"cannot serve on {_url_host(host)}:{port}: {exc.strerror}")
 
 
 def serve_app(application: Any, host: str, port: int, log_level: str) -> None:

@@ -26,11 +26,13 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from xinyong import settings
+from xinyong.api.guard import RequestGuard
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack, PackError
 from xinyong.domain.records import FileRefused
@@ -39,7 +41,7 @@ from xinyong.services.entities import EntityNotFound, public_file, refuse_person
 from xinyong.services.ingest import ingest_file
 from xinyong.services.integrity import checkpoint
 from xinyong.services.keys import ApiKey, active_keys, secret_hash
-from xinyong.services.lists import changes, csv_bytes, list_page, list_rows
+from xinyong.services.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
 from xinyong.services.querylog import QueryLog
 from xinyong.services.screen import InvalidIdentifier, ScreenError, ScreeningIndex, masked_query
 from xinyong.store import tables as t
@@ -224,7 +226,7 @@ def records_rules(pack: Pack) -> list[dict[str, Any]]:
     return rules
 
 
-ERRORS = {status: {"model": ErrorAnswer} for status in (401, 403, 404, 422, 429)}
+ERRORS = {status: {"model": ErrorAnswer} for status in (401, 403, 404, 413, 422, 429)}
 FORM_TEXT = {"type": "string"}  # an optional form field is text or absent, never the null FastAPI declares
 FILES = {**ERRORS, 200: {"description": "CSV or JSON Lines, as the extension says",
                          "content": {"text/csv": {"schema": {"type": "string"}},
@@ -324,7 +326,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
     app = FastAPI(title="xinyong", version="1.0",
                   description="Public credit registry and joint-sanctions engine: screening, lists, records.",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs, /redoc: vendored, in web.mount
     app.state.service = service
     actions, purposes = [a.code for a in pack.actions], [p.code for p in pack.purposes]
 
@@ -512,6 +514,10 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
     async def submit(body: RecordsRequest, key: Annotated[ApiKey, Depends(optional_key)] = None) -> Response:
         if key is None:
             raise ApiError(401, "missing_key", "send your API key in the X-API-Key header")
+        most = settings.MAX_API_RECORDS.value()
+        if len(body.records) > most:
+            raise ApiError(413, "too_many_records", f"{len(body.records)} records in one call; at most {most} "
+                                                    f"({settings.MAX_API_RECORDS.name}): send them in several calls")
         if not key.may_submit(body.category):
             raise ApiError(403, "scope_missing", f"this key may not submit {body.category!r} records")
         if body.category not in pack.authority(key.authority).competences:
@@ -596,12 +602,13 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         _list_code(code)
         rows = await asyncio.to_thread(list_rows, engine, pack, code, as_of or pack_today(pack))
         if extension == "jsonl":
-            body = b"".join(orjson.dumps(r) + b"\n" for r in rows)
-            return Response(body, media_type="application/x-ndjson",
-                            headers={"Content-Disposition": f'attachment; filename="{code}.jsonl"'})
-        return Response(csv_bytes(rows), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
+            return StreamingResponse(jsonl_chunks(rows), media_type="application/x-ndjson",
+                                     headers={"Content-Disposition": f'attachment; filename="{code}.jsonl"'})
+        return StreamingResponse(csv_chunks(rows), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
 
     from xinyong.web import mount  # the web portal: pages beside the API
     mount(app, service, https_only=bool(public_url and public_url.startswith("https://")))
+    # outermost: body size, NUL characters and a submission's key are checked before anything reads the body
+    app.add_middleware(RequestGuard, key_known=lambda secret: service.keys.get(secret_hash(secret)) is not None)
     return app

@@ -1,8 +1,15 @@
-"""Comparing a record's subject with an entity: name cores, scores with their components.
+"""Comparing a record's subject with an entity: name parts, comparison levels, learned scores.
 
-Pure. The rules for names (legal forms, branch markers, place names) come from the pack.
-A score is in [0, 1] and always comes with the components that made it, so that every
-link can be explained and every review shows why it is there.
+Pure. The rules for names (legal forms, branch markers, the division table) come from the
+pack; the weights of the comparisons come from a `LinkageModel` learned from the data
+(domain/linkage.py). A score is a match probability in [0, 1] and always comes with the
+levels and weights that made it, so that every link can be explained.
+
+A name that agrees only by sound (a homophone typed by a pinyin input method: 华/化, 鑫/新), or
+differs by a character, or agrees in another place or legal form, is never enough alone to
+link: such a pair is capped below `auto_link` unless other evidence about the firm itself
+(its legal representative, its address, a code one typo away) agrees. Twin firms whose names
+differ by one real character are common; the record about one must not move to the other.
 """
 
 from __future__ import annotations
@@ -10,23 +17,84 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rapidfuzz.distance import Levenshtein
 from rapidfuzz.fuzz import ratio
 
-from xinyong.domain.names import normalise_name
+from xinyong.domain.linkage import LinkageModel
+from xinyong.domain.names import normalise_name, readings, sounds_alike
 from xinyong.domain.pack import NameRulesSpec
+
+NAME_LEVELS = ("exact", "homophone", "near", "short", "fair", "other")
+COMPARISONS: dict[str, tuple[str, ...]] = {
+    "name": NAME_LEVELS,
+    "legal_form": ("same", "different"),
+    "place": ("same", "different"),
+    "legal_representative": ("same", "different"),
+    "address": ("same", "different"),
+    "code": ("near",),
+}
+# Where EM starts, and the weights of a store too small to train on: Splink-like starting values.
+STARTING_MODEL = LinkageModel(
+    m={"name": {"exact": 0.70, "homophone": 0.08, "near": 0.10, "short": 0.05, "fair": 0.04, "other": 0.03},
+       "legal_form": {"same": 0.9, "different": 0.1},
+       "place": {"same": 0.95, "different": 0.05},
+       "legal_representative": {"same": 0.9, "different": 0.1},
+       "address": {"same": 0.7, "different": 0.3},
+       "code": {"near": 1.0}},
+    u={"name": {"exact": 1e-4, "homophone": 1e-5, "near": 5e-4, "short": 1e-4, "fair": 5e-3, "other": 0.9943},
+       "legal_form": {"same": 0.8, "different": 0.2},
+       "place": {"same": 0.3, "different": 0.7},
+       "legal_representative": {"same": 1e-3, "different": 0.999},
+       "address": {"same": 5e-4, "different": 0.9995},
+       "code": {"near": 1e-4}},
+    prior=0.05)
+# What a name alone can reach, whatever the learned weights say, as a share of the way between
+# the pack's `review` and `auto_link`: a near name (a homophone, one character, a short name)
+# without evidence about the firm itself waits for a person (between them); a name sharing
+# little more than an industry word ("fair") is below `review` (with evidence, a person looks);
+# an unrelated name is never a candidate, even when a common legal representative's name agrees.
+UNCONFIRMED_SHARE = 0.85  # review + 85% of the way to auto_link
+BELOW_REVIEW_FAIR, BELOW_REVIEW_UNRELATED = 0.9, 0.5  # shares of `review`
+CAP_BAND_SHARE = 0.25  # under a cap, the closer name ranks first within this share of (cap - review)
+# the cn pack's thresholds: the default matcher's (screening's index without a pack at hand)
+DEFAULT_REVIEW, DEFAULT_AUTO_LINK = 0.75, 0.92
+NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` (or one edit) and `fair` levels
 
 
 @dataclass(frozen=True, slots=True)
 class NameParts:
     core: str  # the distinctive part: trade name and industry, without place or legal form
     legal_form: str | None
-    region: str | None
+    region: str | None  # the outermost place named, as written (北京 for 北京市朝阳区...)
     branch: str | None  # the branch part (上海分公司), None for a head office or sole entity
+    places: tuple[str, ...] = ()  # division codes of the most specific place named
+    full: str = field(default="", compare=False)  # the whole normalised name: an exact full name beats a normalised match
+    # the name without legal form or branch, places kept: compared when a place was not
+    # recognised on one side (a variant character in it, 寜波 for 宁波)
+    written: str = field(default="", compare=False)
 
     @property
     def key(self) -> str:
         """Exact-match key: everything but the place prefix, legal forms unified."""
         return f"{self.core}|{self.legal_form or ''}|{self.branch or ''}"
+
+
+def _code_prefix(code: str) -> str:
+    """110000 -> 11, 110100 -> 1101, 110105 -> 110105: a place contains every code it prefixes."""
+    if not code.isdigit():
+        return code
+    while len(code) > 2 and code.endswith("00"):
+        code = code[:-2]
+    return code
+
+
+def places_agree(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """One place within the other (北京 and 北京市朝阳区), for any reading of an ambiguous name."""
+    for x in map(_code_prefix, a):
+        for y in map(_code_prefix, b):
+            if x.startswith(y) or y.startswith(x):
+                return True
+    return False
 
 
 class NameAnalyser:
@@ -37,50 +105,101 @@ class NameAnalyser:
                        key=lambda p: -len(p[0]))
         self.forms = [(variant, canonical) for variant, canonical in forms if variant]
         self.branch_markers = tuple(normalise_name(m) for m in rules.branch_markers)
-        places = "|".join(sorted((re.escape(normalise_name(r)) for r in rules.region_names), key=len, reverse=True))
-        suffixes = "|".join(re.escape(x) for x in sorted(rules.region_suffixes, key=len, reverse=True))
-        districts = "|".join(re.escape(x) for x in rules.district_suffixes)
         self.protected = frozenset(normalise_name(w) for w in rules.protected_words)
-        if places:
-            suffix = f"(?P<suffix>{suffixes})?" if suffixes else ""
-            district = f"(?:(?:{places})(?:{districts}))?" if districts else ""
-            # a place at the start (北京市 / 北京), possibly with a known district (朝阳区)
-            self.leading = re.compile(f"^(?P<place>{places}){suffix}{district}")
-            self.bracketed = re.compile(f"\\((?P<place>{places})(?:{suffixes})?\\)" if suffixes
-                                        else f"\\((?P<place>{places})\\)")
-        else:
-            self.leading = self.bracketed = None
+        suffixes = sorted({*rules.region_suffixes, *rules.district_suffixes}, key=len, reverse=True)
+        ethnic = sorted(rules.ethnic_groups, key=len, reverse=True)
+        # full names (北京市, 朝阳区) of every level; short names (北京, 延边) of provinces and
+        # prefectures only: a county's short name is too often a word (东方, 城关, 新华)
+        self.full: dict[str, set[str]] = {}
+        self.short: dict[str, set[str]] = {}
+        current_stems: set[str] = set()
+        for place in sorted(rules.places, key=lambda p: p.status != "current"):
+            name = normalise_name(place.name)
+            self.full.setdefault(name, set()).add(place.code)
+            stem = _stem(name, suffixes, ethnic)
+            if place.level != "county" and stem != name and len(stem) >= 2:
+                if place.status == "current":
+                    current_stems.add(stem)
+                elif stem in current_stems:  # 那曲 is 那曲市 now, not the former 那曲地区
+                    continue
+                self.short.setdefault(stem, set()).add(place.code)
+        for name in rules.region_names:  # a pack without a division table: names stand for themselves
+            name = normalise_name(name)
+            self.short.setdefault(name, set()).add(name)
+            for suffix in rules.region_suffixes:
+                self.full.setdefault(name + suffix, set()).add(name)
+        districts = "|".join(re.escape(x) for x in rules.district_suffixes)
+        self.region_names = sorted(self.short, key=len, reverse=True)
+        self.longest = max(map(len, [*self.full, *self.short]), default=0)
+        self.suffixes, self.ethnic = suffixes, ethnic
+        self.district = re.compile(f"^(?:{'|'.join(map(re.escape, self.region_names))})(?:{districts})") \
+            if districts and self.region_names and not rules.places else None
+
+    def _place_at(self, text: str, at: int) -> tuple[int, set[str], str] | None:
+        """The longest place name starting at `at`: (end, codes, its short name)."""
+        for length in range(min(self.longest, len(text) - at), 1, -1):
+            piece = text[at:at + length]
+            codes = self.full.get(piece)
+            if codes is not None:
+                end = at + length
+                if text[end - 1:end + 1] in self.protected:  # 北京市场: the 市 starts a word of the trade name
+                    continue
+                return end, codes, _stem(piece, self.suffixes, self.ethnic)
+            codes = self.short.get(piece)
+            if codes is not None:
+                return at + length, codes, piece
+        return None
+
+    def _leading_places(self, text: str) -> tuple[int, tuple[str, ...], str | None]:
+        at, codes, outer = 0, (), None
+        while at < len(text):
+            found = self._place_at(text, at)
+            if found is None or found[0] >= len(text):
+                break
+            end, found_codes, short = found
+            inner = tuple(sorted(c for c in found_codes if not codes or places_agree((c,), codes))) \
+                or tuple(sorted(found_codes))
+            at, codes, outer = end, inner, outer or short
+        if self.district is not None and at:  # name-list packs: 北京朝阳区 with a known district
+            found = self.district.match(text, at)
+            if found and found.end() < len(text):
+                at = found.end()
+        return at, codes, outer
 
     def parts(self, name: str) -> NameParts:
-        text = normalise_name(name)
+        text = full = normalise_name(name)
         branch = None
         marker = next((m for m in self.branch_markers if text.endswith(m)), None)
         if marker:
             form_end = self._end_of_last_form(text[: -len(marker)]) or len(text) - len(marker)
             text, branch = text[:form_end], text[form_end:]
-        region = None
-        if self.bracketed is not None:
-            found = self.bracketed.search(text)
-            if found:
-                region = found.group("place")
+        region, places = None, ()
+        for found in re.finditer(r"\(([^()]+)\)", text):
+            inside = found.group(1)
+            place = self._place_at(inside, 0)
+            if place is not None and place[0] == len(inside):
+                region, places = place[2], tuple(sorted(place[1]))
                 text = text[:found.start()] + text[found.end():]
-            found = self.leading.match(text)
-            if found and found.end() < len(text):
-                region = region or found.group("place")
-                end = found.end()
-                suffix = found.group("suffix") if "suffix" in found.re.groupindex else None
-                if suffix and text[found.end("suffix") - 1:found.end("suffix") + 1] in self.protected:
-                    end = found.end("place")  # the suffix starts a word of the trade name
-                text = text[end:]
-        legal_form = None
+                break
+        end, leading, outer = self._leading_places(text)
+        if end:
+            rest = text[end:]
+            if self._strip_form(rest)[0]:  # a place followed by nothing but a legal form is the name
+                text = rest
+                region = region or outer
+                places = places if places and not places_agree(places, leading) else leading
+        core, legal_form = self._strip_form(text)
+        if branch:  # 上海分公司 and 上海市分公司 are the same branch
+            at, _, outer_branch = self._leading_places(branch)
+            branch = (outer_branch + branch[at:]) if at and outer_branch else branch
+        written = self._strip_form(full[:len(full) - len(branch)] if branch else full)[0]
+        return NameParts(core, legal_form, region, branch, places, full, written)
+
+    def _strip_form(self, text: str) -> tuple[str, str | None]:
         for variant, canonical in self.forms:
             if text.endswith(variant) and len(text) > len(variant):
-                legal_form, text = canonical, text[: -len(variant)]
-                break
-        if branch and self.leading is not None:
-            # 上海分公司 and 上海市分公司 are the same branch
-            branch = self.leading.sub(lambda m: m.group("place"), branch) or branch
-        return NameParts(text, legal_form, region, branch)
+                return text[: -len(variant)], canonical
+        return text, None
 
     def _end_of_last_form(self, text: str) -> int | None:
         """Where the head office's name ends: after its last legal form."""
@@ -92,10 +211,33 @@ class NameAnalyser:
         return best
 
 
+def _stem(name: str, suffixes: list[str], ethnic: list[str]) -> str:
+    """A place's short name: 延边朝鲜族自治州 -> 延边, 北京市 -> 北京, 内蒙古自治区 -> 内蒙古."""
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    stripped = True
+    while stripped:
+        stripped = False
+        for group in ethnic:
+            if name.endswith(group) and len(name) - len(group) >= 2:
+                name, stripped = name[: -len(group)], True
+                break
+    return name
+
+
 def bigrams(text: str) -> set[str]:
     if len(text) < 2:
         return {text} if text else set()
     return {text[i:i + 2] for i in range(len(text) - 1)}
+
+
+def sound_bigrams(text: str) -> set[str]:
+    """Bigrams of syllables, every reading of a polyphone (强: qiang, jiang): a homophone typo shares them."""
+    if len(text) < 2:
+        return set(readings(text)) if text else set()
+    return {f"{x}-{y}" for i in range(len(text) - 1) for x in readings(text[i]) for y in readings(text[i + 1])}
 
 
 def code_is_near(given: str, known: str) -> bool:
@@ -117,6 +259,7 @@ class Subject:
     code: str | None = None  # an unverified code, as evidence
     legal_rep: str | None = None
     person: bool = False
+    address: str | None = None
 
 
 @dataclass(slots=True)
@@ -128,49 +271,150 @@ class Profile:
     codes: list[str] = field(default_factory=list)
     legal_rep: str | None = None
     person: bool = False
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Scored:
     entity_id: int
     score: float
-    components: dict[str, float | str | None]
+    components: dict[str, object]
+
+    @property
+    def exact_full_name(self) -> bool:
+        return bool(self.components.get("exact_full_name"))
+
+    @property
+    def corroborated(self) -> bool:
+        return bool(self.components.get("corroborated"))
 
 
-def score(subject: Subject, profile: Profile) -> Scored:
-    """Similarity of a subject and an entity, with the evidence for it.
+def name_level(a: str, b: str) -> tuple[str, float]:
+    """How close two name cores are, and their edit similarity in [0, 1]."""
+    if a == b:
+        return "exact", 1.0
+    similarity = ratio(a, b)
+    if len(a) == len(b) and all(sounds_alike(x, y) for x, y in zip(a, b)):
+        return "homophone", similarity / 100
+    if similarity >= NEAR or (min(len(a), len(b)) >= 3 and Levenshtein.distance(a, b) <= 1):
+        return "near", similarity / 100
+    shorter, longer = sorted((a, b), key=len)
+    if len(shorter) >= 2 and longer.startswith(shorter):
+        return "short", similarity / 100
+    return ("fair" if similarity >= FAIR else "other"), similarity / 100
 
-    name: edit similarity of the name cores (best over current and former names);
-    legal form and place: small penalties when both are known and differ; a branch never
-    matches its head office; a code one typo away from the entity's, or the same legal
-    representative, lifts the score.
-    """
-    if subject.person != profile.person or subject.name is None:
-        return Scored(profile.entity_id, 0.0, {"reason": "different kinds of subject"})
-    best, best_name = 0.0, None
+
+_RANK = {level: i for i, level in enumerate(NAME_LEVELS)}
+
+
+def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
+    """Cores compared; when one side has no recognised place, the names as written too."""
+    level, similarity = name_level(a.core, b.core)
+    if level != "exact" and bool(a.places) != bool(b.places) and a.written and b.written:
+        written = name_level(a.written, b.written)
+        if (-_RANK[written[0]], written[1]) > (-_RANK[level], similarity):
+            return written
+    return level, similarity
+
+
+def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], dict[str, object]] | None:
+    """The comparison levels of a subject and an entity (None: they can never be the same)."""
+    best: tuple[int, float, NameParts] | None = None
     for name in profile.names:
         if (subject.name.branch is None) != (name.branch is None):
             continue
         if subject.name.branch and ratio(subject.name.branch, name.branch) < 90:
             continue
-        similarity = ratio(subject.name.core, name.core) / 100
-        if subject.name.legal_form and name.legal_form and subject.name.legal_form != name.legal_form:
-            similarity *= 0.9
-        if subject.name.region and name.region and subject.name.region != name.region:
-            similarity *= 0.85
-        if similarity > best:
-            best, best_name = similarity, name
-    if best_name is None:
-        return Scored(profile.entity_id, 0.0, {"reason": "branch and head office are different entities"})
-    components: dict[str, float | str | None] = {"name": round(best, 4), "matched_name": best_name.key}
-    total = best
-    if subject.code and any(code_is_near(subject.code, c) for c in profile.codes):
-        components["code"] = 1.0
-        total = 0.5 + 0.5 * best
-    if subject.legal_rep and profile.legal_rep and subject.legal_rep == profile.legal_rep:
-        components["legal_representative"] = 1.0
-        total = min(1.0, total + 0.15)
-    return Scored(profile.entity_id, round(total, 4), components)
+        level, similarity = _closest(subject.name, name)
+        rank = (-_RANK[level], similarity)
+        if best is None or rank > best[:2]:
+            best = (rank[0], rank[1], name)
+    if best is None:
+        return None
+    matched = best[2]
+    level, similarity = _closest(subject.name, matched)
+    mine = subject.name
+    levels: dict[str, str | None] = {
+        "name": level,
+        "legal_form": None if not (mine.legal_form and matched.legal_form)
+        else "same" if mine.legal_form == matched.legal_form else "different",
+        "place": None if not (mine.places and matched.places) and not (mine.region and matched.region)
+        else "same" if (places_agree(mine.places, matched.places) if mine.places and matched.places
+                        else mine.region == matched.region) else "different",
+        "legal_representative": None if not (subject.legal_rep and profile.legal_rep)
+        else "same" if normalise_name(subject.legal_rep) == normalise_name(profile.legal_rep) else "different",
+        "address": None if not (subject.address and profile.address)
+        else "same" if normalise_name(subject.address) == normalise_name(profile.address) else "different",
+        "code": "near" if subject.code and any(code_is_near(subject.code, c) for c in profile.codes) else None,
+    }
+    facts: dict[str, object] = {"name": round(similarity, 4), "matched_name": matched.key,
+                                "exact_full_name": bool(mine.full) and any(mine.full == n.full for n in profile.names)}
+    return levels, facts
+
+
+class Matcher:
+    """Scores subjects against entities with a learned model.
+
+    `records`: the subject is a record from an authority (resolution), not a bare name typed
+    into screening. Then a homophone in the same place with the same legal form is the same
+    firm mistyped by a pinyin input method; a screened name alone never says so much.
+    """
+
+    def __init__(self, model: LinkageModel | None = None, review: float = DEFAULT_REVIEW,
+                 auto_link: float = DEFAULT_AUTO_LINK, records: bool = False):
+        self.model = model or STARTING_MODEL
+        self.review = review
+        self.cap = review + UNCONFIRMED_SHARE * (auto_link - review)
+        self.records = records
+
+    def score(self, subject: Subject, profile: Profile) -> Scored:
+        if subject.person != profile.person or subject.name is None:
+            return Scored(profile.entity_id, 0.0, {"reason": "different kinds of subject"})
+        compared = compare(subject, profile)
+        if compared is None:
+            return Scored(profile.entity_id, 0.0, {"reason": "branch and head office are different entities"})
+        levels, facts = compared
+        probability, weights = self.model.probability(levels)
+        corroborated = (levels["legal_representative"] == "same" or levels["address"] == "same"
+                        or levels["code"] == "near")
+        name = levels["name"]
+        # the name alone decides only when it is the same name, in no other place or legal form
+        # one real character apart (near) is a twin as often as a typo, and twins share their
+        # legal representative or address often enough: only a code one typo away confirms it
+        confirmed = (name == "exact" and levels["place"] != "different" and levels["legal_form"] != "different") \
+            or (corroborated and name in ("exact", "homophone", "short")) \
+            or (name == "near" and levels["code"] == "near") \
+            or (self.records and name == "homophone" and levels["place"] != "different"
+                and levels["legal_form"] == "same" and "different" not in (
+                    levels["legal_representative"], levels["address"]))
+        if name == "other":
+            cap = self.review * BELOW_REVIEW_UNRELATED
+        elif name == "fair" and not corroborated:
+            cap = self.review * BELOW_REVIEW_FAIR
+        else:
+            cap = self.cap
+        # under a cap, the closer name still ranks first (within a band just under the cap)
+        band = CAP_BAND_SHARE * (self.cap - self.review)
+        value = probability if confirmed or probability <= cap else cap - band * (1 - float(facts["name"]))
+        components: dict[str, object] = {
+            **facts, "levels": levels, "weights": {k: round(v, 3) for k, v in weights.items()},
+            "match_probability": round(probability, 6), "corroborated": corroborated}
+        if not confirmed and probability > cap:
+            components["capped"] = ("the names are unrelated" if name == "other" else
+                                    "the name alone is not enough: no legal representative, address or code agrees")
+        if levels["code"] == "near":
+            components["code"] = 1.0
+        if levels["legal_representative"] == "same":
+            components["legal_representative"] = 1.0
+        return Scored(profile.entity_id, round(value, 4), components)
+
+
+DEFAULT_MATCHER = Matcher()
+
+
+def score(subject: Subject, profile: Profile) -> Scored:
+    """The score with the starting weights (a store's learned model: `Matcher(model).score`)."""
+    return DEFAULT_MATCHER.score(subject, profile)
 
 
 def code_halves(code: str) -> tuple[str, str]:

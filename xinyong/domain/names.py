@@ -1,16 +1,50 @@
-"""Normalising entity names for comparison (never for display: the name as registered is kept)."""
+"""Normalising entity names for comparison (never for display: the name as registered is kept).
+
+Traditional characters are folded to simplified ones with OpenCC (its `t2s` dictionary, the
+one maintained for this); full-width forms to half width (NFKC); every kind of bracket to
+ASCII parentheses; spaces and punctuation dropped; Latin letters to lower case, so that
+"Huawei Technologies Co., Ltd." and "HUAWEI TECHNOLOGIES CO.,LTD" compare equal. Pinyin
+(pypinyin, without tones) lets a character typed by a pinyin input method as its homophone
+be recognised as such.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import opencc
+from pypinyin import Style, pinyin
 
 from xinyong.domain.values import to_half_width
 
-_NOISE = re.compile(r"[\s·・\.,，。\"'“”‘’]+")
+_NOISE = re.compile(r"[\s·・\.,，。、\"'“”‘’&\-_/]+")
+_BRACKETS = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")", "〔": "(", "〕": ")", "{": "(", "}": ")",
+                           "〈": "(", "〉": ")", "《": "(", "》": ")"})
+_T2S = opencc.OpenCC("t2s")
 
 
 def normalise_name(name: str) -> str:
-    """Half-width, no spaces or punctuation noise, brackets unified, Latin in lower case."""
-    text = to_half_width(name)
-    text = text.replace("[", "(").replace("]", ")").replace("【", "(").replace("】", ")")
+    """Simplified, half-width, no spaces or punctuation noise, brackets unified, Latin in lower case."""
+    text = _T2S.convert(to_half_width(name)).translate(_BRACKETS)
     return _NOISE.sub("", text).lower()
+
+
+@lru_cache(maxsize=65536)
+def readings(char: str) -> frozenset[str]:
+    """Every toneless pinyin reading of a character (polyphones have several); the character for others."""
+    found = pinyin(char, style=Style.NORMAL, heteronym=True, errors="default")
+    return frozenset(found[0]) if found and found[0] else frozenset((char,))
+
+
+@lru_cache(maxsize=65536)
+def reading(char: str) -> str:
+    """The usual toneless reading of a character (pypinyin's first), the character itself for others."""
+    found = pinyin(char, style=Style.NORMAL, errors="default")
+    return found[0][0] if found and found[0] else char
+
+
+def sounds_alike(a: str, b: str) -> bool:
+    """Two characters a pinyin input method offers for one syllable: the usual reading of one is a
+    reading of the other (强 qiang and 墙 qiang; not 枝 zhi and 技 ji, though both may be read qi)."""
+    return a == b or reading(a) in readings(b) or reading(b) in readings(a)

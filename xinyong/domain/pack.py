@@ -8,6 +8,7 @@ durations and legal bases all come from here.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from enum import Enum
 from pathlib import Path
@@ -207,6 +208,18 @@ class DurationTerm(Strict):
     years: float | None = Field(default=None, gt=0)
 
 
+class PlausibilitySpec(Strict):
+    """Bounds past which a value is a mistake, not a fact: its row is quarantined with the reason."""
+
+    # The largest amount any record may carry, in the pack's currency.
+    max_amount: float = Field(default=1e13, gt=0)
+    # A decision (the category's date_field) may be dated at most this many days after today
+    # (the pack's today), for authorities a time zone ahead.
+    decision_days_ahead: int = Field(default=1, ge=0)
+    # Values of a date field that mean "no end" (validity ends): stored open-ended (null).
+    open_ended: list[str] = ["长期", "永久", "长期有效", "无固定期限"]
+
+
 class DurationSpec(Strict):
     kind: Literal["fixed", "range", "until_performance"]
     # the first term each evidence record meets decides; an open-ended one wins, else the longest;
@@ -371,6 +384,13 @@ class CalendarSpec(Strict):
     extra_working_days: list[dt.date] = []
 
 
+class PlaceSpec(Strict):
+    code: str = Field(pattern=r"^\d{6}$")
+    name: str = Field(min_length=1)
+    level: Literal["province", "prefecture", "county"]
+    status: Literal["current", "former"] = "current"
+
+
 class NameRulesSpec(Strict):
     """How entity names are reduced to a comparable core (see domain/matching.py)."""
 
@@ -384,6 +404,16 @@ class NameRulesSpec(Strict):
     district_suffixes: list[str] = []  # 区, 县: a known place followed by one is a district
     # words a place prefix must not split: 北京市场营销 is 北京 + 市场营销, not 北京市 + 场营销
     protected_words: list[str] = []
+    # the administrative divisions (GB/T 2260): a CSV beside the pack (code,name,level,status),
+    # where it comes from and the date its data is as of; `places` is filled from it on loading
+    places_file: str | None = None
+    places_source: str | None = None
+    places_as_of: dt.date | None = None
+    places: list[PlaceSpec] = []
+    # names of ethnic groups, dropped with 自治州/自治县 to find a place's short name (延边朝鲜族自治州: 延边)
+    ethnic_groups: list[str] = []
+
+
 
 
 class PersonNamesSpec(Strict):
@@ -399,6 +429,9 @@ class ResolutionSpec(Strict):
     review: float = Field(ge=0, le=1)
     # two candidates closer than this both above auto_link: a human decides
     ambiguity_margin: float = Field(default=0.03, ge=0, le=1)
+    # the estimated precision automatic links must meet: training sets the match-probability
+    # threshold that meets it; `auto_link` stays a floor under that threshold
+    target_precision: float = Field(default=0.995, gt=0, le=1)
     name_rules: NameRulesSpec = NameRulesSpec()
 
     @model_validator(mode="after")
@@ -432,6 +465,7 @@ class Pack(Strict):
     purposes: list[PurposeSpec] = Field(min_length=1)
     # besides a list's own authority, the one authority that may take its due-process decisions
     reviewing_authority: Code | None = None
+    plausibility: PlausibilitySpec = PlausibilitySpec()
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":
@@ -602,11 +636,34 @@ def _merge(parent: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_places(data: dict[str, Any], path: Path) -> None:
+    """Fill `resolution.name_rules.places` from the CSV its `places_file` names (beside the pack,
+    else beside the shipped pack of the same code)."""
+    rules = (data.get("resolution") or {}).get("name_rules") if isinstance(data.get("resolution"), dict) else None
+    if not isinstance(rules, dict) or not rules.get("places_file"):
+        return
+    table = path.parent / str(rules["places_file"])
+    shipped = PACKS_DIR / str(data.get("code", "")) / str(rules["places_file"])
+    if not table.exists() and data.get("code") and shipped.exists():
+        table = shipped  # a copy of a shipped pack written elsewhere uses the shipped table
+    try:
+        with table.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"code", "name", "level"} <= set(reader.fieldnames):
+                raise PackError(f"{path}: resolution.name_rules.places_file: {table}: "
+                                f"needs columns code,name,level (and status)")
+            rules["places"] = [{k: v for k, v in row.items() if k in ("code", "name", "level", "status") and v}
+                               for row in reader]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackError(f"{path}: resolution.name_rules.places_file: cannot read {table}: {exc}") from exc
+
+
 def load_raw(ref: str, _seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:
     path = resolve_pack_path(ref).resolve()
     if path in _seen:
         raise PackError(f"{path}: `extends` makes a cycle")
     data = _read_yaml(path)
+    _read_places(data, path)
     parent_ref = data.get("extends")
     if parent_ref:
         parent_path = path.parent / parent_ref

@@ -66,7 +66,9 @@ class FileRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Rejection:
     field: str | None
-    reason: str
+    reason: str  # in English
+    code: str = "invalid_value"  # domain.values.REASON_CODES
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -163,13 +165,23 @@ def _identity(value: Any) -> Any:
     return value
 
 
+MAX_INTEGER = 2**53  # beyond it a JSON number loses digits: no count or amount of a record is that large
+
+
 class RowValidator:
-    """Validates rows of one file against one category, with one column mapping."""
+    """Validates rows of one file against one category, with one column mapping.
+
+    With `today` (the pack's today), the category's decision date may not be later than the
+    pack's plausibility bound allows; amounts are bounded by the pack whatever the day.
+    """
 
     def __init__(self, pack: Pack, category: CategorySpec, authority: str, mapping: ColumnMapping,
                  today: dt.date | None = None):
-        """`today` (the pack's) refuses ID numbers whose birth date is after it."""
         self.category = category
+        self.plausibility = pack.plausibility
+        self.open_ended = frozenset(normalise_header(v) for v in pack.plausibility.open_ended)
+        self.latest_decision = (today + dt.timedelta(days=pack.plausibility.decision_days_ahead)
+                                if today is not None else None)
         self.authority = authority
         self.mapping = mapping
         self.specs = {f.name: f for f in pack.fields_of(category)}
@@ -197,11 +209,35 @@ class RowValidator:
     def _converter(self, spec: FieldSpec, factor: float) -> Callable[[Any], Any]:
         kind = spec.type
         if kind == FieldType.date:
-            return _memoised(lambda v: parse_date(v).isoformat())
+            latest = self.latest_decision if spec.name == self.category.date_field else None
+            days_ahead = self.plausibility.decision_days_ahead
+            open_ended = self.open_ended if spec.name != self.category.date_field else frozenset()
+
+            def date(v: Any) -> str | None:
+                if open_ended and isinstance(v, str) and normalise_header(v) in open_ended:
+                    return None  # 长期: no end, stored open-ended
+                day = parse_date(v)
+                if latest is not None and day > latest:
+                    raise ValueError(f"decision date {day.isoformat()} is implausible: later than "
+                                     f"{latest.isoformat()} (the pack's today + {days_ahead} day(s))")
+                return day.isoformat()
+            return _memoised(date)
         if kind == FieldType.amount:
-            return _memoised(lambda v: parse_amount(v, factor))
+            bound = self.plausibility.max_amount
+
+            def amount(v: Any) -> float:
+                value = parse_amount(v, factor)
+                if value > bound:
+                    raise ValueError(f"amount {clean_text(v)!r} is implausible (above the pack's bound of {bound:g})")
+                return value
+            return _memoised(amount)
         if kind == FieldType.integer:
-            return _memoised(parse_integer)
+            def integer(v: Any) -> int:
+                value = parse_integer(v)
+                if abs(value) > MAX_INTEGER:
+                    raise ValueError(f"number {clean_text(v)[:40]!r} is implausibly large")
+                return value
+            return _memoised(integer)
         if kind == FieldType.names:
             return lambda v: split_names(clean_text(v))
         if kind == FieldType.enum:
@@ -237,15 +273,16 @@ class RowValidator:
             if not text:
                 continue
             if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
-                return Rejection(name, "contains a NUL character")
+                return Rejection(name, "contains a NUL character", "nul_character")
             try:
                 values[name] = convert(text if isinstance(cell, str) or convert is _identity else cell)
             except ValueError as exc:
-                return Rejection(name, str(exc))
+                return Rejection(name, str(exc), getattr(exc, "code", "invalid_value"),
+                                 getattr(exc, "params", {"text": str(exc)}))
             raw_text[name] = text
         for name in self.required:
             if name not in values:
-                return Rejection(name, f"required field {name} is empty")
+                return Rejection(name, f"required field {name} is empty", "required_empty", {"field": name})
         extras = {}
         headers = self.mapping.headers
         for index in self.mapping.extras:
@@ -253,6 +290,8 @@ class RowValidator:
                 cell = cells[index]
                 text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
                 if text:
+                    if "\x00" in text:
+                        return Rejection(None, f"column {headers[index]!r} contains a NUL character")
                     extras[headers[index]] = text
         return self._subject(values, raw_text, extras)
 
@@ -313,15 +352,17 @@ class RowValidator:
                 values[self.person_holder] = code
         usable_code = code is not None and verified
         if not name and not usable_code:
-            reason = ("neither a subject name nor a usable code" if code is None
-                      else f"no subject name, and the code is not usable ({warnings[-1]})")
-            return Rejection(subject.name_field, reason)
+            if code is None:
+                return Rejection(subject.name_field, "neither a subject name nor a usable code", "no_subject")
+            return Rejection(subject.name_field, f"no subject name, and the code is not usable ({warnings[-1]})",
+                             "no_subject_name_code_unusable", {"code": code or ""})
         if kind is None and scheme == "resident_id":
             kind = person
         if kind == person and not self.allows_persons:
             return Rejection(subject.kind_field or subject.code_fields[0],
                              f"natural persons cannot be recorded in category {self.category.code} "
-                             "(the pack names no legal basis)")
+                             "(the pack names no legal basis)", "persons_not_allowed",
+                             {"category": self.category.code})
         # Other code fields (legal representative's ID...) are classified but not the subject.
         for code_field in self.other_person_fields:
             if code_field not in values:

@@ -10,6 +10,22 @@ import datetime as dt
 import re
 import unicodedata
 
+class ValueProblem(ValueError):
+    """A value that cannot be read: the English message, and a code with parameters that pages
+    render in their reader's language (the codes are `REASON_CODES`)."""
+
+    def __init__(self, message: str, code: str, **params: str):
+        super().__init__(message)
+        self.code, self.params = code, params
+
+
+# Why a row is quarantined: the parsers' problems here, and the record checks of domain.records.
+REASON_CODES = ("impossible_date", "implausible_year", "unreadable_date", "not_spreadsheet_date",
+                "spreadsheet_day_60", "misplaced_separators", "not_a_number", "negative_amount",
+                "not_whole_number", "invalid_value", "nul_character", "required_empty", "no_subject",
+                "no_subject_name_code_unusable", "persons_not_allowed", "unreadable_line",
+                "conflicting_duplicate")
+
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),
@@ -60,22 +76,23 @@ def parse_date(value: object) -> dt.date:
             try:
                 date = dt.date(year, month, day)
             except ValueError:
-                raise ValueError(f"impossible date {text!r}") from None
+                raise ValueProblem(f"impossible date {text!r}", "impossible_date", text=text) from None
             if not 1900 <= year <= 2100:
-                raise ValueError(f"implausible year in date {text!r}")
+                raise ValueProblem(f"implausible year in date {text!r}", "implausible_year", text=text)
             return date
-    raise ValueError(f"unreadable date {text!r} (expected e.g. 2023-05-01, 2023/5/1, 2023年5月1日, 20230501)")
+    raise ValueProblem(f"unreadable date {text!r} (expected e.g. 2023-05-01, 2023/5/1, 2023年5月1日, 20230501)",
+                       "unreadable_date", text=text)
 
 
 def _from_excel_serial(serial: float) -> dt.date:
     # Serials between 1 (1900-01-01) and 73050 (2099-12-31); anything else is not a date.
     if not 1 <= serial < 73051:
-        raise ValueError(f"number {serial:g} is not a spreadsheet date")
+        raise ValueProblem(f"number {serial:g} is not a spreadsheet date", "not_spreadsheet_date", text=f"{serial:g}")
     days = int(serial)
     if days < 60:  # before Excel's fictitious 1900-02-29 (serial 60) the epoch is one day later
         return _EXCEL_EPOCH + dt.timedelta(days=days + 1)
     if days == 60:
-        raise ValueError("spreadsheet date 60 is 1900-02-29, a day that does not exist")
+        raise ValueProblem("spreadsheet date 60 is 1900-02-29, a day that does not exist", "spreadsheet_day_60")
     return _EXCEL_EPOCH + dt.timedelta(days=days)
 
 
@@ -92,16 +109,18 @@ def parse_amount(value: object, factor: float = 1.0) -> float:
         if _GROUP_SEPARATOR.search(text):
             # 1,234.5 and 1 234 are grouped thousands; 1,5 is not (a decimal comma? a typo?).
             if not _GROUPED.fullmatch(text):
-                raise ValueError(f"amount {str(value).strip()!r} has misplaced thousands separators")
+                raise ValueProblem(f"amount {str(value).strip()!r} has misplaced thousands separators",
+                                   "misplaced_separators", text=str(value).strip())
             text = _GROUP_SEPARATOR.sub("", text)
         try:
             amount = float(text)
         except ValueError:
-            raise ValueError(f"amount {str(value).strip()!r} is not a number") from None
+            raise ValueProblem(f"amount {str(value).strip()!r} is not a number", "not_a_number",
+                               text=str(value).strip()) from None
     if amount != amount or amount in (float("inf"), float("-inf")):
-        raise ValueError(f"amount {value!r} is not a number")
+        raise ValueProblem(f"amount {value!r} is not a number", "not_a_number", text=str(value))
     if amount < 0:
-        raise ValueError(f"amount {value!r} is negative")
+        raise ValueProblem(f"amount {value!r} is negative", "negative_amount", text=str(value))
     return round(amount * factor, 2) + 0.0  # + 0.0: never a -0.0
 
 
@@ -112,7 +131,7 @@ def parse_integer(value: object) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
+        raise ValueProblem(f"{text!r} is not a whole number", "not_whole_number", text=text) from None
 
 
 def split_names(value: str) -> list[str]:

@@ -7,13 +7,14 @@ each rejected row as it was sent, and the columns of `domain.records.REJECT_COLU
 
 from __future__ import annotations
 
-import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, func, select
 
+from xinyong.domain.csvsafe import SafeWriter
 from xinyong.domain.records import REJECT_COLUMNS
 from xinyong.store import tables as t
 
@@ -44,12 +45,15 @@ def batch_row(engine: Engine, batch_id: int) -> dict[str, Any]:
 def quarantine_rows(engine: Engine, batch_id: int, *, limit: int | None = None,
                     with_raw: bool = False) -> list[dict[str, Any]]:
     q = t.quarantine.c
-    columns = [q.row_number, q.field, q.reason] + ([q.raw] if with_raw else [])
+    columns = [q.row_number, q.field, q.reason, q.reason_code, q.params] + ([q.raw] if with_raw else [])
     query = select(*columns).where(q.batch_id == batch_id).order_by(q.row_number)
     if limit is not None:
         query = query.limit(limit)
     with engine.connect() as c:
         rows = [dict(r) for r in c.execute(query).mappings()]
+    for r in rows:
+        if isinstance(r["params"], (str, bytes)):
+            r["params"] = orjson.loads(r["params"])
     if with_raw:
         for r in rows:
             r["raw"] = r["raw"] if isinstance(r["raw"], dict) else orjson.loads(r["raw"])
@@ -62,19 +66,43 @@ def quarantine_count(engine: Engine, batch_id: int) -> int:
                          .where(t.quarantine.c.batch_id == batch_id)).scalar_one()
 
 
-def rejects_csv(engine: Engine, batch_id: int) -> tuple[bytes, int]:
-    """The batch's rejected rows with their original headers and the reason columns; (CSV, rows)."""
+def rejects_csv(engine: Engine, batch_id: int) -> Iterator[bytes]:
+    """The batch's rejected rows with their original headers and the reason columns, as CSV in chunks.
+
+    Streamed from the store (a batch may hold millions of rejects: the file is never whole in
+    memory), every cell neutralised against formulas (`domain.csvsafe`). Raises BatchNotFound
+    before the first chunk.
+    """
     batch = batch_row(engine, batch_id)
     headers = list(batch["headers"] if isinstance(batch["headers"], list) else orjson.loads(batch["headers"]))
-    rows = quarantine_rows(engine, batch_id, with_raw=True)
-    handle = io.StringIO(newline="")
-    writer = csv.writer(handle)
-    writer.writerow(headers + list(REJECT_COLUMNS))
-    for row in rows:
-        raw = row["raw"]
-        if "line" in raw and "line" not in headers:  # an unparseable JSON line
-            cells = [raw["line"]] + [""] * (len(headers) - 1)
-        else:
-            cells = ["" if raw.get(h) is None else raw.get(h) for h in headers]
-        writer.writerow(cells + [row["row_number"], row["field"] or "", row["reason"]])
-    return "\ufeff".encode() + handle.getvalue().encode("utf-8"), len(rows)
+
+    def chunks() -> Iterator[bytes]:
+        handle = io.StringIO(newline="")
+        writer = SafeWriter(handle)
+        writer.writerow(headers + list(REJECT_COLUMNS))
+        yield "\ufeff".encode() + _drain(handle)
+        q = t.quarantine.c
+        query = (select(q.row_number, q.field, q.reason, q.raw).where(q.batch_id == batch_id)
+                 .order_by(q.row_number).execution_options(yield_per=REJECTS_CHUNK))
+        with engine.connect() as c:
+            for number, (row_number, field, reason, raw) in enumerate(c.execute(query), start=1):
+                raw = raw if isinstance(raw, dict) else orjson.loads(raw)
+                if "line" in raw and "line" not in headers:  # an unparseable JSON line
+                    cells = [raw["line"]] + [""] * (len(headers) - 1)
+                else:
+                    cells = ["" if raw.get(h) is None else raw.get(h) for h in headers]
+                writer.writerow(cells + [row_number, field or "", reason])
+                if number % REJECTS_CHUNK == 0:
+                    yield _drain(handle)
+        yield _drain(handle)
+    return chunks()
+
+
+REJECTS_CHUNK = 1000
+
+
+def _drain(handle: io.StringIO) -> bytes:
+    data = handle.getvalue().encode("utf-8")
+    handle.seek(0)
+    handle.truncate()
+    return data

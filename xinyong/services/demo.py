@@ -1232,7 +1232,8 @@ def generate(out_dir: Path, entities: int, seed: int) -> dict[str, Any]:
 DEMO_LISTINGS_PER_LIST = 60  # each step costs a few milliseconds: enough to fill the lists, and quick
 
 
-def take_through_due_process(engine: Any, pack: Any, evaluated_on: date, today: date) -> dict[str, int]:
+def take_through_due_process(engine: Any, pack: Any, evaluated_on: date, today: date,
+                             after_listing: int = 0) -> dict[str, int]:
     """Take the demo's proposals through due process as an operator would, so that the portal
     shows lists in force today: reminders for persons who need them, a notice, the objection
     window, then `process`. Most listings become effective; a few are notified two days ago
@@ -1242,13 +1243,16 @@ def take_through_due_process(engine: Any, pack: Any, evaluated_on: date, today: 
 
     Every step is the due-process service an operator's command calls; they run in one
     transaction here (a batch of hundreds of steps, one commit and one audit head), which makes
-    the demo seconds faster per hundred listings and changes nothing in what is recorded."""
+    the demo seconds faster per hundred listings and changes nothing in what is recorded.
+
+    Only proposals numbered above `after_listing` (those this run's evaluation made) are taken:
+    a second demo run on the same store leaves the lists as they are."""
     from sqlalchemy import func, select
 
     from xinyong.store import tables as t
 
     with engine.begin() as connection:
-        _due_process_steps(_OneTransaction(connection), pack, evaluated_on, today)
+        _due_process_steps(_OneTransaction(connection), pack, evaluated_on, today, after_listing)
     L = t.listings.c
     with engine.connect() as c:
         counts = dict(c.execute(select(L.state, func.count()).group_by(L.state)).all())
@@ -1280,7 +1284,7 @@ class _Same:
         return None
 
 
-def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date) -> None:
+def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date, after_listing: int) -> None:
     from sqlalchemy import select
 
     from xinyong.services.due_process import Actor, notify, process, remind
@@ -1289,7 +1293,7 @@ def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date) 
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         proposed = c.execute(select(L.id, L.list_code, e.kind).join(t.entities, e.id == L.entity_id)
-                             .where(L.state == "proposed").order_by(L.id)).all()
+                             .where(L.state == "proposed", L.id > after_listing).order_by(L.id)).all()
     clerk = Actor("demo-clerk", "demo: reminder served")
     officer = Actor("demo-officer", "demo: notice served under the list's rule")
     taken: dict[str, int] = {}
@@ -1306,3 +1310,100 @@ def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date) 
             remind(engine, pack, listing_id, start + timedelta(days=k), clerk)
         notify(engine, pack, listing_id, start + timedelta(days=max(needed, 1)), officer)
     process(engine, pack, today, Actor("demo-process", "demo: windows closed"))
+
+
+# --- the README's tour ---------------------------------------------------------------------
+
+TOUR_FILE = "tour.env"
+DEMO_SUBJECT = "demo-subject"  # who files the demo's objection and repair application
+
+
+def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str, str]:
+    """What the README's tour needs on the demo store, found or made once: ids of things to act
+    on (a batch with quarantined rows, a record in review, a listed firm, a proposed listing, an
+    objection and a repair application waiting for a decision, an effective listing open to
+    repair, a record to revoke) and files to attach. A second run finds what the first made;
+    an objection or repair already decided is replaced by a new one on another listing.
+    Returns the tour's variables (keys are added by the caller); one the store has nothing for
+    (a small demo may have no record in review) is empty."""
+    from sqlalchemy import func, select
+
+    from xinyong.services.due_process import Actor, apply_repair, file_objection
+    from xinyong.store import tables as t
+
+    commitment = out_dir / "promise.txt"
+    commitment.write_text("本企业承诺依法诚信经营，已纠正失信行为，并接受社会监督。\n", encoding="utf-8")
+    evidence = out_dir / "receipt.pdf"
+    evidence.write_bytes(_RECEIPT_PDF)
+    L, e, n, r, o, rep = (t.listings.c, t.entities.c, t.entity_names.c, t.records.c, t.objections.c,
+                          t.repairs.c)
+    repairable = [spec.code for spec in pack.lists if spec.repair.allowed and spec.repair.min_months_served == 0]
+    with engine.connect() as c:
+        def first(query: Any) -> Any:
+            return c.execute(query.limit(1)).first()
+
+        firm = first(select(e.key, n.name).join(t.listings, L.entity_id == e.id).join(t.entity_names, n.entity_id == e.id)
+                     .where(L.state == "effective", e.kind == "enterprise", n.current.is_(True)).order_by(L.id, n.id))
+        batch = first(select(t.batches.c.id).order_by(t.batches.c.quarantined.desc(), t.batches.c.id))
+        review = first(select(t.record_links.c.record_id).where(t.record_links.c.state == "review")
+                       .order_by(t.record_links.c.score.desc(), t.record_links.c.record_id))
+        cited = select(t.listing_evidence.c.record_id)  # revoking one of these would change the lists
+        record = first(select(r.record_key).where(r.status == "active", r.category == "penalty",
+                                                  r.id.not_in(cited)).order_by(r.id))
+        objection = first(select(o.id).where(o.state == "open", o.filed_by == DEMO_SUBJECT).order_by(o.id))
+        repair = first(select(rep.id).where(rep.state == "pending", rep.applied_by == DEMO_SUBJECT).order_by(rep.id))
+        pending_repair = select(rep.listing_id).where(rep.state == "pending")
+        open_to_repair = [row.id for row in c.execute(
+            select(L.id).where(L.state == "effective", L.list_code.in_(repairable), L.id.not_in(pending_repair))
+            .order_by(L.id).limit(2))]
+        objected = select(o.listing_id).where(o.listing_id.is_not(None))
+        notified = first(select(L.id).where(L.state == "notified", L.id.not_in(objected)).order_by(L.id))
+        # a proposed listing that one reminder readies for notice, whatever its subject's kind
+        proposed = [(row.id, row.list_code, row.subject_kind) for row in c.execute(
+            select(L.id, L.list_code, L.subject_kind).where(L.state == "proposed").order_by(L.id.desc()))]
+        reminders = dict(c.execute(select(t.reminders.c.listing_id, func.count()).group_by(t.reminders.c.listing_id)).all())
+    listing = next((i for i, code, kind in proposed
+                    if pack.list_(code).due_process.reminders_required.get(kind, 0) <= reminders.get(i, 0) + 1), None)
+    subject = Actor(DEMO_SUBJECT, "demo: the fine was paid in full")
+    if objection is None and notified is not None:
+        objection = (file_objection(engine, pack, listing_id=notified.id, record_key=None, on=today,
+                                    actor=subject)["objection"],)
+    if repair is None and len(open_to_repair) > 1:
+        repair = (apply_repair(engine, pack, open_to_repair.pop(0), commitment, [evidence], today,
+                               subject)["repair"],)
+    found = {"ENTITY": firm and firm.key, "ENTITY_NAME": firm and firm.name, "BATCH": batch and batch.id,
+             "REVIEW": review and review.record_id, "LISTING": listing, "OBJECTION": objection and objection[0],
+             "REPAIR": repair and repair[0], "REPAIR_LISTING": open_to_repair[0] if open_to_repair else None,
+             "RECORD": record and record.record_key}
+    return {"TODAY": today.isoformat(), **{k: "" if v is None else str(v) for k, v in found.items()},
+            "COMMITMENT": str(commitment), "EVIDENCE": str(evidence), "SUBJECTS": str(_subjects_file(out_dir, firm.key))}
+
+
+def _subjects_file(out_dir: Path, listed: str) -> Path:
+    """A screening batch for `screen --batch`: a listed firm, a code nobody holds, a name."""
+    path = out_dir / "subjects.csv"
+    path.write_text("identifier,name,action\n"
+                    f"{listed},,public_procurement\n"
+                    "91110000MA00000000,,bidding\n"
+                    ",某某不存在的贸易有限公司,public_procurement\n", encoding="utf-8")
+    return path
+
+
+def write_tour(out_dir: Path, variables: dict[str, str]) -> Path:
+    """`demo/tour.env`: the tour's variables, for `set -a; . demo/tour.env; set +a` in a shell."""
+    import shlex
+
+    path = out_dir / TOUR_FILE
+    path.write_text("# written by `xinyong demo`: ids, files and keys the README's tour uses\n"
+                    + "".join(f"{name}={shlex.quote(value)}\n" for name, value in variables.items()),
+                    encoding="utf-8")
+    return path
+
+
+# A one-page PDF ("payment receipt"): the evidence the tour attaches to a repair application.
+_RECEIPT_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+                b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 100]/Contents 4 0 R"
+                b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+                b"4 0 obj<</Length 44>>stream\nBT /F1 12 Tf 20 50 Td (Payment receipt) Tj ET\nendstream endobj\n"
+                b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")

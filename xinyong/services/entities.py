@@ -12,6 +12,7 @@ from xinyong.domain.decisions import in_force
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
+from xinyong.domain.privacy import mask_identifier, mask_public
 from xinyong.domain.records import is_published, public_fields, publicity_end
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
@@ -43,7 +44,7 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
                                              .where(n.entity_id == entity_id)
                                              .order_by(n.current.desc(), n.id)).mappings()]
         i = t.entity_identifiers.c
-        identifiers = [{"scheme": s, "value": mask_person_id(v) if s in PERSON_SCHEMES else v, "verified": bool(ok)}
+        identifiers = [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES), "verified": bool(ok)}
                        for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id))]
         rel = t.entity_relations.c
         relations = [{"relation": r.relation, "person_name": r.person_name,
@@ -173,4 +174,9 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     # every listing that took effect, newest first: listed -> removed, as a publicity system shows it
     out["listing_history"] = sorted(history, key=lambda item: (item["effective_from"], item["list"]), reverse=True)
     out["records"] = records
-    return out
+    if restricted:
+        return out
+    # Free text anywhere in the file (a court's obligation, a name cell) may hold an ID number,
+    # a phone or an address; identifiers are masked by scheme above (a firm's 注册号 stays).
+    identifiers = out.pop("identifiers")
+    return {**mask_public(out), "identifiers": identifiers}

@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from xinyong import settings
 from xinyong.domain.pack import Pack, PackError
 from xinyong.domain.records import (
     FileRefused,
@@ -41,7 +42,7 @@ RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "s
                   "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
                   "decision_date", "fields", "extras", "warnings", "notes", "content_hash", "batch_id",
                   "row_number", "created_at")
-QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw")
+QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw", "reason_code", "params")
 
 
 @dataclass
@@ -121,7 +122,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         check_mapping(pack, category_spec, map_columns(pack, category_spec, table.headers, mapping))
     except FileRefused as exc:
         raise FileRefused(f"{path.name}: {exc}") from None
-    chunks = validated_chunks(pack, category, authority, table, mapping)
+    chunks = validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
     with engine.begin() as connection:
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
@@ -140,6 +141,10 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
             writer.write(headers, accepted, rejected, result)
             if progress:
                 progress(len(accepted) + len(rejected))
+        # Refusing here rolls the whole batch back: nothing of the file stays.
+        if result.rows == 0:
+            raise FileRefused(f"{path.name}: no data rows, only a header; an empty file is refused")
+        check_quarantine_share(path.name, result)
         connection.execute(t.batches.update().where(t.batches.c.id == batch_id).values(
             headers=headers, mapping=column_mapping, rows=result.rows, accepted=result.accepted,
             quarantined=result.quarantined, duplicates=result.duplicates,
@@ -153,6 +158,15 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
                          "quarantined": result.quarantined, "duplicates": result.duplicates,
                          "records": stored, "records_digest": stored_digest})
     return result
+
+
+def check_quarantine_share(name: str, result: IngestResult) -> None:
+    """A file that is mostly rejects is the wrong file or a broken export: refuse it whole."""
+    share = settings.MAX_QUARANTINE_SHARE.value()
+    if result.rows >= settings.QUARANTINE_SHARE_MIN_ROWS.value() and result.quarantined > share * result.rows:
+        raise FileRefused(f"{name}: {result.quarantined} of {result.rows} rows would be quarantined, more than "
+                          f"{share:.0%} ({settings.MAX_QUARANTINE_SHARE.name}); is it the right file for this "
+                          "category?")
 
 
 class Accepted(NamedTuple):
@@ -182,16 +196,17 @@ class Rejected(NamedTuple):
     field: str | None
     reason: str
     raw: str  # JSON of the row keyed by original header, for the rejects file
+    reason_code: str = "invalid_value"  # domain.values.REASON_CODES, rendered per language on pages
+    params: str = "{}"  # JSON of the reason's parameters
 
 
 Chunk = tuple[list[str], dict[str, str | None], list[Accepted], list[Rejected]]
 
 
 def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
-                     mapping: dict[str, str] | None) -> Iterator[Chunk]:
-    """Read and validate in chunks; touches no store."""
+                     mapping: dict[str, str] | None, today: dt.date | None = None) -> Iterator[Chunk]:
+    """Read and validate in chunks; touches no store. `today` bounds decision dates."""
     spec = pack.category(category)
-    today = pack_today(pack)
     validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping), today)
     rows = iter(table.rows)
     dumps = orjson.dumps
@@ -203,11 +218,13 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
         rejected: list[Rejected] = []
         for number, cells in chunk:
             if isinstance(cells, RowError):
-                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode()))
+                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode(),
+                                         "unreadable_line", dumps({"text": cells.reason}).decode()))
                 continue
             r = validator.validate(cells)
             if isinstance(r, Rejection):
-                rejected.append(Rejected(number, r.field, r.reason, raw_row(headers, cells)))
+                rejected.append(Rejected(number, r.field, r.reason, raw_row(headers, cells), r.code,
+                                         dumps(r.params).decode()))
                 continue
             accepted.append(Accepted(
                 number, r.record_key, r.natural_key, r.content_hash, r.subject_name, r.subject_kind,
@@ -246,13 +263,19 @@ class _BatchWriter:
                     if known_batch == self.batch_id:
                         result.duplicates += 1
                     else:
+                        # unchanged since an earlier batch: counted as this file's row (its warnings
+                        # too), and a repeat later in this file is this file's duplicate
                         result.accepted += 1
                         result.unchanged += 1
+                        result.warnings += row.warning_count
+                        latest[row.record_key] = (known_version, known_hash, self.batch_id, row.number)
                     continue
                 if known_batch == self.batch_id:
                     rejected.append(Rejected(row.number, self.key_field,
                                              f"{row.natural_key} already appears in row {known_row} of this "
-                                             "file with different content", raw_row(headers, row.cells)))
+                                             "file with different content", raw_row(headers, row.cells),
+                                             "conflicting_duplicate",
+                                             orjson.dumps({"key": row.natural_key, "row": str(known_row)}).decode()))
                     continue
                 version = known_version + 1
                 result.new_versions += 1

@@ -11,7 +11,6 @@ died (`recover_jobs`) is resumed from its last committed line, or marked failed 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import os
@@ -27,6 +26,7 @@ import orjson
 from sqlalchemy import Engine, select, update
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack
 from xinyong.services.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
 from xinyong.store import tables as t
@@ -182,7 +182,7 @@ def _screen_job(engine: Engine, pack: Pack, job_id: str, job: dict[str, Any], fo
     pending: list[dict[str, Any]] = []
     with partial_csv.open(mode, encoding="utf-8-sig", newline="") as csv_file, \
             partial_jsonl.open(mode + "b") as jsonl:
-        writer = csv.DictWriter(csv_file, fieldnames=BATCH_COLUMNS, extrasaction="ignore")  # candidates: JSON only
+        writer = SafeDictWriter(csv_file, fieldnames=BATCH_COLUMNS)  # candidates: JSON only
         if mode == "w":
             writer.writeheader()
 

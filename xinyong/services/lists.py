@@ -8,17 +8,21 @@ masked; the entity key of a person is opaque.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import orjson
 
 from sqlalchemy import Engine, and_, or_, select
 
+from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.decisions import IN_FORCE, in_force
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.listings import FINAL
 from xinyong.domain.pack import Pack
+from xinyong.domain.privacy import mask_text
 from xinyong.services.due_process import list_listings
 from xinyong.services.entities import public_categories
 from xinyong.store import tables as t
@@ -48,12 +52,12 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
     out = []
     for row in listings:
         entity = info.get(row["entity"])
-        out.append({"entity": row["entity"], "name": entity.name if entity else None,
+        out.append({"entity": row["entity"], "name": mask_text(entity.name) if entity and entity.name else None,
                     "kind": entity.kind if entity else None,
                     "id_number": mask_person_id(person_ids[row["entity"]]) if row["entity"] in person_ids else None,
                     "region": entity.region if entity else None, "list": code, "state": row["state"],
                     "effective_from": row["effective_from"], "effective_to": row["effective_to"],
-                    "legal_basis": spec.legal_basis, "evidence": ";".join(row["evidence"])})
+                    "legal_basis": spec.legal_basis, "evidence": mask_text(";".join(row["evidence"]))})
     return out
 
 
@@ -71,13 +75,30 @@ def list_page(engine: Engine, pack: Pack, code: str, as_of: dt.date, *, region: 
             "items": rows[start:start + page_size]}
 
 
-def csv_bytes(rows: list[dict[str, Any]], columns: tuple[str, ...] = LIST_COLUMNS) -> bytes:
-    """UTF-8 with a BOM, so that spreadsheet programs open Chinese text correctly."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+def csv_chunks(rows: Iterable[dict[str, Any]], columns: tuple[str, ...] = LIST_COLUMNS) -> Iterator[bytes]:
+    """A list as CSV in chunks of rows (streamed, never whole in memory); UTF-8 with a BOM, so that
+    spreadsheet programs open Chinese text correctly; every cell neutralised against formulas."""
+    handle = io.StringIO()
+    writer = SafeDictWriter(handle, fieldnames=columns)
     writer.writeheader()
-    writer.writerows(rows)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    yield "\ufeff".encode() + _drain(handle)
+    for number, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if number % 500 == 0:
+            yield _drain(handle)
+    yield _drain(handle)
+
+
+def jsonl_chunks(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    for row in rows:
+        yield orjson.dumps(row) + b"\n"
+
+
+def _drain(handle: io.StringIO) -> bytes:
+    data = handle.getvalue().encode("utf-8")
+    handle.seek(0)
+    handle.truncate()
+    return data
 
 
 def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any]:

@@ -224,3 +224,53 @@ def known_file(engine: Engine, sha256: str) -> str | None:
                 if item["sha256"] == sha256:
                     return item["name"]
     return None
+
+
+# -- the console's tables, paged: a national store holds millions of listings and records ----------------
+
+CONSOLE_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ListingFilter:
+    state: str | None = None
+    list_code: str | None = None
+    authority: str | None = None  # the authority that runs the list
+    proposed_from: dt.date | None = None
+    proposed_to: dt.date | None = None
+
+
+def listings_page(engine: Engine, pack: Pack, where: ListingFilter, *, page: int = 1,
+                  page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of listings (newest first) with the entity's key and current name, and the total."""
+    L, e, n = t.listings.c, t.entities.c, t.entity_names.c
+    conditions = []
+    if where.state:
+        conditions.append(L.state == where.state)
+    if where.list_code:
+        conditions.append(L.list_code == where.list_code)
+    if where.authority:
+        conditions.append(L.list_code.in_([spec.code for spec in pack.lists if spec.authority == where.authority]))
+    if where.proposed_from:
+        conditions.append(L.proposed_on >= where.proposed_from)
+    if where.proposed_to:
+        conditions.append(L.proposed_on <= where.proposed_to)
+    name = (select(n.name).where(n.entity_id == L.entity_id, n.current.is_(True)).order_by(n.id).limit(1)
+            .scalar_subquery())
+    with engine.connect() as c:
+        total = c.execute(select(func.count()).select_from(t.listings).where(*conditions)).scalar_one()
+        pages = max(1, -(-total // page_size))
+        page = min(max(page, 1), pages)
+        rows = [dict(r) for r in c.execute(
+            select(L.id, L.list_code.label("list"), L.state, L.subject_kind, L.proposed_on, L.objection_deadline,
+                   L.effective_from, L.effective_to, e.key.label("entity"), name.label("entity_name"))
+            .join(t.entities, e.id == L.entity_id).where(*conditions)
+            .order_by(L.id.desc()).limit(page_size).offset((page - 1) * page_size)).mappings()]
+    return {"rows": rows, "total": total, "page": page, "pages": pages}
+
+
+def review_page(queue: list[dict[str, Any]], *, page: int = 1, page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of the review queue (already ordered), with the total."""
+    pages = max(1, -(-len(queue) // page_size))
+    page = min(max(page, 1), pages)
+    return {"rows": queue[(page - 1) * page_size:page * page_size], "total": len(queue), "page": page, "pages": pages}

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import stat
+import struct
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +20,10 @@ from typing import Any
 import orjson
 from python_calamine import CalamineError, load_workbook
 
+from xinyong import settings
+from xinyong.domain.csvsafe import restore
 from xinyong.domain.records import FileRefused
+from xinyong.domain.values import normalise_header
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
            ".xls": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -50,17 +57,53 @@ def detect_format(path: Path) -> str:
     return file_format
 
 
-def open_table(path: Path) -> Table:
-    if not path.is_file():
-        raise FileRefused(f"{path}: no such file")
+def check_regular_file(path: Path) -> None:
+    """Refuse what is not a regular, non-empty file, saying what it is instead."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileRefused(f"{path}: no such file") from None
+    except OSError as exc:
+        raise FileRefused(f"{path}: cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise FileRefused(f"{path}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        what = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise FileRefused(f"{path}: is {what}, not a regular file")
     if path.stat().st_size == 0:
         raise FileRefused(f"{path.name}: the file is empty")
+
+
+def open_table(path: Path) -> Table:
+    check_regular_file(path)
     file_format = detect_format(path)
     if file_format == "csv":
-        return _read_csv(path)
-    if file_format == "xlsx":
-        return _read_xlsx(path)
-    return _read_jsonl(path)
+        table = _read_csv(path)
+    elif file_format == "xlsx":
+        table = _read_xlsx(path)
+    else:
+        table = _read_jsonl(path)
+    check_headers(path, table.headers)
+    return table
+
+
+def check_headers(path: Path, headers: list[str]) -> None:
+    """Two columns with one header would leave one of them unused, silently: refuse the file."""
+    if any("\x00" in str(h) for h in headers):
+        raise FileRefused(f"{path.name}: a header contains a NUL character")
+    seen: dict[str, str] = {}
+    duplicates: list[str] = []
+    for header in headers:
+        key = normalise_header(str(header))
+        if not key:
+            continue
+        if key in seen and seen[key] not in duplicates:
+            duplicates.append(seen[key])
+        seen.setdefault(key, str(header))
+    if duplicates:
+        raise FileRefused(f"{path.name}: duplicate headers {', '.join(repr(h) for h in duplicates)}; "
+                          "each column needs its own header")
 
 
 def detect_encoding(sample: bytes, path: Path) -> str:
@@ -85,6 +128,7 @@ def _read_csv(path: Path) -> Table:
     first_line = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
     delimiter = max(",\t;|", key=first_line.count)
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
+    csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
     try:
         headers = next(reader)
@@ -111,11 +155,15 @@ def _read_csv(path: Path) -> Table:
                         yield number, RowError(f"{len(row)} cells but {width} headers "
                                                f"(an unquoted {delimiter!r} in a cell?)", delimiter.join(row))
                     elif any(cell.strip() for cell in row):
-                        yield number, row
+                        yield number, restore(row)
             except UnicodeDecodeError as exc:
                 raise FileRefused(f"{path.name}: row {number + 1}: undecodable bytes as {encoding} "
                                   f"({exc.reason})") from None
             except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    raise FileRefused(f"{path.name}: row {number + 1}: a cell longer than "
+                                      f"{settings.MAX_CELL_CHARS.value()} characters "
+                                      f"({settings.MAX_CELL_CHARS.name})") from None
                 raise FileRefused(f"{path.name}: row {number + 1}: broken CSV ({exc})") from None
 
     return Table("csv", _label(encoding), [h.strip() for h in headers], rows())
@@ -131,6 +179,13 @@ def _read_xlsx(path: Path) -> Table:
         magic = handle.read(4)
     if magic[:2] != b"PK" and path.suffix.lower() != ".xls":
         raise FileRefused(f"{path.name}: not a workbook (an .xlsx file is a zip archive)")
+    max_rows = settings.MAX_WORKBOOK_ROWS.value()
+    if magic[:2] == b"PK":
+        check_workbook_size(path)
+    elif path.stat().st_size > settings.MAX_WORKBOOK_BYTES.value():
+        raise FileRefused(f"{path.name}: workbook of {path.stat().st_size / MIB:.1f} MB, above the limit of "
+                          f"{settings.MAX_WORKBOOK_BYTES.value() / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})")
+    max_cell = settings.MAX_CELL_CHARS.value()
     try:
         workbook = load_workbook(str(path))
         sheet = workbook.get_sheet_by_index(0)
@@ -146,12 +201,116 @@ def _read_xlsx(path: Path) -> Table:
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         try:
             for number, row in enumerate(iterator, start=2):
+                if number > max_rows + 1:
+                    raise FileRefused(f"{path.name}: more than {max_rows} rows ({settings.MAX_WORKBOOK_ROWS.name})")
                 if any(not (cell == "" or cell is None) for cell in row):
+                    if any(isinstance(cell, str) and len(cell) > max_cell for cell in row):
+                        yield number, RowError(f"a cell longer than {max_cell} characters "
+                                               f"({settings.MAX_CELL_CHARS.name})", "")
+                        continue
                     yield number, list(row)
+        except FileRefused:
+            raise
         except Exception as exc:  # noqa: BLE001 - a workbook truncated past the header
             raise FileRefused(f"{path.name}: unreadable or truncated workbook ({exc})") from None
 
     return Table("xlsx", None, [str(h).strip() for h in headers], rows())
+
+
+MIB = 1024 * 1024
+_INFLATE_BLOCK = 1 << 20
+_ROW_TAGS = (b"<row ", b"<row>", b":row ", b":row>")
+_CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
+
+
+def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
+    """A part's content in blocks, inflated from its compressed bytes until the deflate stream ends.
+
+    Not `ZipFile.open`: it stops at the size the directory declares, so a part whose directory
+    (and CRC) lie about a larger content would pass here and be inflated whole by the spreadsheet
+    reader. Each step inflates at most one block: memory stays bounded whatever the ratio.
+    """
+    if member.flag_bits & 0x1:
+        raise FileRefused(f"part {member.filename} is encrypted")
+    handle = archive.fp
+    assert handle is not None
+    handle.seek(member.header_offset)
+    header = handle.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for part {member.filename}")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    handle.seek(member.header_offset + 30 + name_length + extra_length)
+    remaining = member.compress_size
+    if member.compress_type == zipfile.ZIP_STORED:
+        while remaining > 0 and (raw := handle.read(min(_INFLATE_BLOCK, remaining))):
+            remaining -= len(raw)
+            yield raw
+        return
+    if member.compress_type != zipfile.ZIP_DEFLATED:
+        raise NotImplementedError(f"part {member.filename} uses compression method {member.compress_type}")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    while remaining > 0 and not inflater.eof:
+        raw = handle.read(min(1 << 16, remaining))
+        if not raw:
+            break
+        remaining -= len(raw)
+        while raw and not inflater.eof:
+            block = inflater.decompress(raw, _INFLATE_BLOCK)
+            raw = inflater.unconsumed_tail
+            if block:
+                yield block
+
+
+def check_workbook_size(path: Path) -> None:
+    """Refuse a workbook too big to read in bounded memory, before the spreadsheet reader sees it.
+
+    The spreadsheet reader holds a whole sheet in memory, so the limits are checked first: the
+    sizes the zip directory declares, then the bytes each part really inflates to (a directory
+    can lie: each part is inflated from its compressed bytes, and the count stops at the limit), and the
+    rows and cells the sheets' XML holds, counted from their tags while inflating.
+    """
+    max_bytes = settings.MAX_WORKBOOK_BYTES.value()
+    max_rows = settings.MAX_WORKBOOK_ROWS.value()
+    max_cells = settings.MAX_WORKBOOK_CELLS.value()
+    limit = f"{max_bytes / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            declared = sum(member.file_size for member in members)
+            if declared > max_bytes:
+                raise FileRefused(f"{path.name}: workbook of {declared / MIB:.1f} MB uncompressed, above the limit "
+                                  f"of {limit}")
+            inflated = 0
+            for member in members:
+                sheet = member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
+                rows = cells = 0
+                carry = b""
+                for block in _inflate(archive, member):
+                    inflated += len(block)
+                    if inflated > max_bytes:
+                        raise FileRefused(f"{path.name}: workbook inflates to more than the limit of {limit} "
+                                          f"(its zip directory declares {declared / MIB:.1f} MB)")
+                    if not sheet:
+                        continue
+                    text = carry + block
+                    cut = text.rfind(b"<")  # a tag cut by the block boundary is counted with the next block
+                    cut = len(text) if cut < 0 else cut
+                    text, carry = text[:cut], text[cut:]
+                    rows += sum(text.count(tag) for tag in _ROW_TAGS)
+                    cells += sum(text.count(tag) for tag in _CELL_TAGS)
+                    if rows > max_rows + 1:
+                        raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_rows} "
+                                          f"rows ({settings.MAX_WORKBOOK_ROWS.name})")
+                    if cells > max_cells:
+                        raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_cells} "
+                                          f"cells ({settings.MAX_WORKBOOK_CELLS.name})")
+    except FileRefused:
+        raise
+    except zipfile.BadZipFile as exc:
+        raise FileRefused(f"{path.name}: unreadable or truncated workbook ({exc})") from None
+    except (OSError, EOFError, NotImplementedError, ValueError, RuntimeError, zlib.error) as exc:
+        # zlib errors, unsupported compression, encrypted parts
+        raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
 
 
 def _read_jsonl(path: Path) -> Table:
@@ -164,6 +323,7 @@ def _read_jsonl(path: Path) -> Table:
     except (orjson.JSONDecodeError, AttributeError):
         raise FileRefused(f"{path.name}: line 1 is not a JSON object; not a JSON Lines file") from None
     index = {k: i for i, k in enumerate(keys)}
+    max_keys = max(settings.MAX_NEW_KEYS.value(), len(keys))
 
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         number = 0
@@ -180,10 +340,20 @@ def _read_jsonl(path: Path) -> Table:
                     if not isinstance(obj, dict):
                         yield number, RowError("not a JSON object", line.rstrip("\n"))
                         continue
-                    for key in obj:
-                        if key not in index:  # a new key: headers grow, nothing is dropped
-                            index[key] = len(keys)
-                            keys.append(key)
+                    new = [key for key in obj if key not in index]
+                    if len(keys) + len(new) > max_keys:
+                        # Every row is as wide as the headers: unbounded keys would grow memory with
+                        # rows x keys. The record is kept in quarantine, its new keys named.
+                        yield number, RowError(f"adds key(s) {', '.join(repr(k[:40]) for k in new[:3])} beyond "
+                                               f"the {max_keys} distinct keys a file may have "
+                                               f"({settings.MAX_NEW_KEYS.name})", line.rstrip("\n"))
+                        continue
+                    if any("\x00" in key for key in new):
+                        yield number, RowError("a key contains a NUL character", line.rstrip("\n").replace("\x00", ""))
+                        continue
+                    for key in new:  # a new key: headers grow, nothing is dropped
+                        index[key] = len(keys)
+                        keys.append(key)
                     row: list[Any] = [None] * len(keys)
                     for key, value in obj.items():
                         row[index[key]] = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value

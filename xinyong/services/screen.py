@@ -45,7 +45,7 @@ from xinyong.domain.identifiers import (
     normalise_code,
     split_person_id,
 )
-from xinyong.domain.matching import NameAnalyser, Subject, score
+from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_index
 from xinyong.store import tables as t
@@ -303,15 +303,10 @@ class ScreeningIndex:
         index = self.names
         parts = index.analyser.parts(name)
         subject = Subject(parts, None, None, False)
-        exact = {e for e, place in tuple(index.by_name_key.get(parts.key, ()))  # a copy: refresh adds to it
-                 if not index.profiles[e].person and (parts.region is None or place is None or place == parts.region)}
-        scored = {e: (1.0, {"name": 1.0, "matched_name": parts.key, "exact": 1.0}) for e in exact}
-        for e in index.candidates(subject):
-            if e not in scored:
-                s = score(subject, index.profiles[e])
-                if s.score >= spec.review:
-                    scored[e] = (s.score, s.components)
-        ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))
+        # the store's learned model, and resolution's ranking: score, then exact full name, then evidence
+        exact = index.exact(parts)
+        ranked = [(s.entity_id, (s.score, s.components)) for s in index.rank(subject)
+                  if s.score >= spec.review or s.entity_id in exact]
         chosen, match = None, "none"
         if len(exact) == 1:
             chosen, match = next(iter(exact)), "name"

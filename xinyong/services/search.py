@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Engine, or_, select
 
 from xinyong.domain.decisions import IN_FORCE
-from xinyong.domain.identifiers import could_start_a_resident_id, is_valid_resident_id, normalise_code
+from xinyong.domain.identifiers import normalise_code
 from xinyong.domain.names import normalise_name
+from xinyong.domain.privacy import could_be_person_id, mask_identifier, mask_text
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -68,7 +69,7 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
     if not text:
         return SearchPage(text, 0, page, page_size)
     code = normalise_code(text)
-    if is_valid_resident_id(code) or could_start_a_resident_id(code):
+    if could_be_person_id(code):  # the whole number, or its beginning: a prefix search returns the rest
         raise PersonIdQuery(text)
     e, n, i, rel = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
     found: dict[int, tuple[int, str]] = {}  # entity id -> (rank, how it matched)
@@ -137,17 +138,21 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
                           .where(rel.entity_id.in_(ids), rel.relation == "legal_representative",
                                  rel.valid_to.is_(None))).all())
     lists: dict[int, list[str]] = {}
-    for entity_id, code in c.execute(select(L.entity_id, L.list_code)
+    for entity_id, code in c.execute(select(L.entity_id, L.list_code).distinct()  # one badge per list
                                      .where(L.entity_id.in_(ids), *in_force_clause(today))
-                                     .order_by(L.list_code)):
+                                     .order_by(L.entity_id, L.list_code)):
         lists.setdefault(entity_id, []).append(code)
     out = []
     for entity_id in ids:
         row = rows[entity_id]
+        name, rep = names.get(entity_id), reps.get(entity_id) if row.kind != PERSON else None
         out.append({"key": row.key, "kind": row.kind, "region": row.region, "status": row.status,
-                    "name": names.get(entity_id), "former_names": former.get(entity_id, []),
-                    "codes": [{"scheme": s, "value": v} for s, v in codes.get(entity_id, [])],
-                    "legal_representative": reps.get(entity_id) if row.kind != PERSON else None,
+                    "name": mask_text(name) if name else name,
+                    "former_names": [mask_text(n) for n in former.get(entity_id, [])],
+                    # the USCC first: the legacy codes it replaced follow
+                    "codes": [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES)} for s, v in
+                              sorted(codes.get(entity_id, []), key=lambda code: code[0] != "uscc")],
+                    "legal_representative": mask_text(rep) if rep else rep,
                     "lists": lists.get(entity_id, []), "matched": found[entity_id][1]})
     return out
 

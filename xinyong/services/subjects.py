@@ -40,7 +40,12 @@ OBJECTABLE = ("notified", "under_review", "effective")
 
 
 class CredentialError(Exception):
-    """A credential that cannot be issued or redeemed; the message says why."""
+    """A credential that cannot be issued or redeemed; the message says why (in English), and
+    `code` with `params` say it for pages to translate: unknown, revoked, used (`on`), expired (`on`)."""
+
+    def __init__(self, message: str, code: str = "unknown", **params: str):
+        super().__init__(message)
+        self.code, self.params = code, params
 
 
 class SubjectError(Exception):
@@ -90,30 +95,43 @@ def issue_credential(engine: Engine, entity_key: str, valid_hours: float = 72, *
     return issue_credential_details(engine, entity_key, valid_hours, actor=actor)[0]
 
 
-def redeem_credential(engine: Engine, secret: str) -> str:
-    """The entity key the credential was issued for; the credential cannot be used again."""
+def _usable(c: Connection, secret: str, now: dt.datetime) -> Any:
+    """The credential's row if it can be used now, else CredentialError saying why."""
     secret = (secret or "").strip()
     if not secret or len(secret) > 200:
         raise CredentialError("unknown sign-in code")
     s = t.subject_credentials.c
+    row = c.execute(select(s.id, s.entity_id, s.expires_at, s.used_at, s.revoked_at)
+                    .where(s.secret_sha256 == secret_hash(secret))).first()
+    if row is None:
+        raise CredentialError("unknown sign-in code")
+    if row.revoked_at is not None:
+        raise CredentialError("this sign-in code was revoked; ask for a new one", "revoked")
+    if row.used_at is not None:
+        on = f"{_utc(row.used_at):%Y-%m-%d %H:%M} UTC"
+        raise CredentialError(f"this sign-in code was already used on {on}; ask for a new one", "used", on=on)
+    if _utc(row.expires_at) <= now:
+        on = f"{_utc(row.expires_at):%Y-%m-%d %H:%M} UTC"
+        raise CredentialError(f"this sign-in code expired on {on}; ask for a new one", "expired", on=on)
+    return row
+
+
+def check_credential(engine: Engine, secret: str) -> None:
+    """CredentialError if the credential cannot be used now; it is not used up by looking."""
+    with engine.connect() as c:
+        _usable(c, secret, _now())
+
+
+def redeem_credential(engine: Engine, secret: str) -> str:
+    """The entity key the credential was issued for; the credential cannot be used again."""
+    s = t.subject_credentials.c
     now = _now()
     with engine.begin() as c:
-        row = c.execute(select(s.id, s.entity_id, s.expires_at, s.used_at, s.revoked_at)
-                        .where(s.secret_sha256 == secret_hash(secret))).first()
-        if row is None:
-            raise CredentialError("unknown sign-in code")
-        if row.revoked_at is not None:
-            raise CredentialError("this sign-in code was revoked; ask for a new one")
-        if row.used_at is not None:
-            raise CredentialError(f"this sign-in code was already used on {_utc(row.used_at):%Y-%m-%d %H:%M} UTC; "
-                                  "ask for a new one")
-        if _utc(row.expires_at) <= now:
-            raise CredentialError(f"this sign-in code expired on {_utc(row.expires_at):%Y-%m-%d %H:%M} UTC; "
-                                  "ask for a new one")
+        row = _usable(c, secret, now)
         used = c.execute(update(t.subject_credentials).where(s.id == row.id, s.used_at.is_(None))
                          .values(used_at=now)).rowcount
         if not used:  # redeemed at the same moment by another request
-            raise CredentialError("this sign-in code was already used; ask for a new one")
+            raise CredentialError("this sign-in code was already used; ask for a new one", "used", on="")
         key = c.execute(select(t.entities.c.key).where(t.entities.c.id == row.entity_id)).scalar_one()
         append_event(c, actor=subject_actor(key), action="subject.signed_in", object_type="subject_credential",
                      object_id=str(row.id), payload={"entity": key})

@@ -154,8 +154,10 @@ quarantine = Table(
     Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False, index=True),
     Column("row_number", Integer, nullable=False),
     Column("field", Text),
-    Column("reason", Text, nullable=False),
+    Column("reason", Text, nullable=False),  # in English, as the rejects file gives it
     Column("raw", JSON, nullable=False),  # the row as sent: list of cell values
+    Column("reason_code", String(40)),  # domain.values.REASON_CODES: pages render it per language
+    Column("params", JSON),  # the reason's parameters ({"text": ...}, {"field": ...})
 )
 
 # Append-only and hash-chained: hash = H(prev_hash + canonical event).

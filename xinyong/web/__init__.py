@@ -7,11 +7,12 @@ security headers, HTML error pages and the three routers.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +28,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 }
+
+# Not pages, but read by the docs pages and opened by people: served under the pages' headers.
+SAME_CSP_PATHS = frozenset({"/openapi.json"})
 
 
 class SecurityHeaders:
@@ -48,7 +52,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                if headers.get("content-type", "").startswith("text/html"):
+                if headers.get("content-type", "").startswith("text/html") or scope["path"] in SAME_CSP_PATHS:
                     for name, value in SECURITY_HEADERS.items():
                         headers.setdefault(name, value)
                     if scope.get("session"):  # set by SessionMiddleware, inside this one
@@ -85,7 +89,8 @@ def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
 
     @app.exception_handler(WebError)
     async def web_error(request: Request, exc: WebError) -> Response:
-        return render(request, "web/error.html", {"status": exc.status, "message": exc.message}, exc.status)
+        return render(request, "web/error.html", {"status": exc.status, "message": exc.message, "params": exc.params},
+                      exc.status)
 
     # A browser asking for a page that does not exist, or with a malformed query, gets a page;
     # API clients (and /v1/) keep the API's JSON errors.
@@ -93,5 +98,35 @@ def mount(app: FastAPI, service: Any, *, https_only: bool = False) -> None:
         _answer_browsers_with_pages(app, kind)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _api_docs(app)
     for router in (public.router, portal.router, console.router):  # pages: not part of the API's contract
         app.include_router(router, include_in_schema=False)
+
+
+def _api_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from the vendored bundles in static/docs: nothing is fetched from
+    outside the server, and the pages' Content-Security-Policy holds (no inline script)."""
+    from xinyong.web.common import environment
+
+    def page(name: str, **context: str) -> HTMLResponse:
+        template = environment("en").get_template(f"web/docs/{name}.html")
+        return HTMLResponse(template.render(title=app.title, openapi_url=app.openapi_url, **context))
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return page("swagger")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        # ReDoc styles itself with <style> elements it writes (styled-components): it marks them with
+        # this response's nonce, which the policy admits beside 'self'. Scripts stay 'self' only.
+        nonce = secrets.token_urlsafe(18)
+        answer = page("redoc", nonce=nonce)
+        answer.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
+            "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'")
+        return answer
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})

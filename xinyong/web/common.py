@@ -33,6 +33,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
+from babel.numbers import format_decimal as babel_format_decimal
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -63,12 +64,21 @@ CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class WebError(Exception):
-    """An error answered with an HTML page (the API answers JSON; pages answer pages)."""
+async def reject_nul(request: Request) -> None:
+    """No query parameter of a page may hold a NUL character (PostgreSQL text cannot): a clear 400."""
+    if any("\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()):
+        _ = gettext_for(language_of(request))
+        raise WebError(400, _("The request holds a NUL character, which no text may contain."))
 
-    def __init__(self, status: int, message: str):
+
+class WebError(Exception):
+    """An error answered with an HTML page (the API answers JSON; pages answer pages). `message` is
+    a code that web/error.html says in the page's language (csrf, no_operate_scope, no_submit_category,
+    signed_out, too_long, not_a_number), with `params`; other text is shown as it is."""
+
+    def __init__(self, status: int, message: str, **params: Any):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.params = status, message, params
 
 
 # -- catalogues ----------------------------------------------------------------------------------------
@@ -103,7 +113,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["in_lang"] = in_lang
     env.filters["date"] = format_day
-    env.filters["number"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+    env.filters["number"] = format_number
     env.globals["LANGUAGES"] = LANGUAGES
     return env
 
@@ -117,6 +127,14 @@ def in_lang(context, names: Any) -> str:
     if isinstance(names, dict):
         return str(names.get(lang) or names.get("en") or next(iter(names.values()), ""))
     return str(names.get(lang)) if hasattr(names, "get") else str(names)
+
+
+@pass_context
+def format_number(context, n: Any) -> Any:
+    """A count in the page's language (2,291 · 2 291 · 2,291), through Babel's locale data."""
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        return n
+    return babel_format_decimal(n, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
 
 
 @pass_context

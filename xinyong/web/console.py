@@ -21,12 +21,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.diffs import name_diff
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import STATES
 from xinyong.domain.pack import PackError
@@ -40,7 +42,6 @@ from xinyong.services.due_process import (
     bulk_step,
     decide_objection,
     decide_repair,
-    list_listings,
     notify,
     overdue,
     remind,
@@ -59,6 +60,9 @@ from xinyong.services.operators import (
     open_objections,
     repair_applications,
     sign_in_operator_key,
+    ListingFilter,
+    listings_page,
+    review_page,
 )
 from xinyong.services.resolve import ResolveError, judge, review_queue
 from xinyong.web import charts
@@ -67,6 +71,7 @@ from xinyong.web.common import (
     current_operator,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,
@@ -76,7 +81,7 @@ from xinyong.web.common import (
 from xinyong.web.forms import download, flash, redirect, take_flashes, text
 
 log = logging.getLogger("xinyong.web.console")
-router = APIRouter(prefix="/console")
+router = APIRouter(prefix="/console", dependencies=[Depends(reject_nul)])
 CSRF = [Depends(require_csrf)]
 UPLOAD_KEEP_SECONDS = 3600
 
@@ -120,7 +125,7 @@ def _signed_out(request: Request) -> Response:
 
 def _need_operate(operator: Operator) -> None:
     if not operator.operates:
-        raise WebError(403, "this key lacks the 'operate' scope")
+        raise WebError(403, "no_operate_scope")
 
 
 def _today(request: Request) -> dt.date:
@@ -271,7 +276,7 @@ async def upload_form(request: Request) -> Response:
         return _signed_out(request)
     categories = _categories(request, operator)
     if not categories:
-        raise WebError(403, "this key may not submit any category of records")
+        raise WebError(403, "no_submit_category")
     return _page(request, "upload.html", operator, {"categories": categories})
 
 
@@ -326,7 +331,7 @@ async def upload_progress(request: Request, upload_id: str) -> Response:
     """The progress fragment that the page polls (HTMX) until the upload is done or failed."""
     operator = await _operator(request)
     if operator is None:
-        raise WebError(401, "signed out")
+        raise WebError(401, "signed_out")
     return render(request, "web/console/_progress.html", {"upload": _own_upload(upload_id, operator)})
 
 
@@ -373,11 +378,25 @@ async def batch_rejects(request: Request, batch_id: int) -> Response:
     if operator is None:
         return _signed_out(request)
     await asyncio.to_thread(_own_batch, request, operator, batch_id)
-    data, _count = await asyncio.to_thread(rejects_csv, service_of(request).engine, batch_id)
-    return download(data, f"batch-{batch_id}-rejects.csv", "text/csv; charset=utf-8")
+    chunks = await asyncio.to_thread(rejects_csv, service_of(request).engine, batch_id)
+    return download(chunks, f"batch-{batch_id}-rejects.csv", "text/csv; charset=utf-8")
 
 
 # -- the resolution review queue ----------------------------------------------------------------------
+
+def _candidate_names(engine: Any, queue: list[dict[str, Any]]) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from xinyong.store import tables as t
+
+    n = t.entity_names.c
+    ids = {c["entity_id"] for item in queue for c in item["candidates"]}
+    if not ids:
+        return {}
+    with engine.connect() as c:
+        rows = c.execute(select(n.entity_id, n.name).where(n.entity_id.in_(ids), n.current.is_(True)).order_by(n.id))
+        return {entity_id: name for entity_id, name in rows}
+
 
 @router.get("/review")
 async def review(request: Request) -> Response:
@@ -385,11 +404,18 @@ async def review(request: Request) -> Response:
     if operator is None:
         return _signed_out(request)
     _need_operate(operator)
-    queue = await asyncio.to_thread(review_queue, service_of(request).engine, operator.authority)
-    for item in queue[:200]:
+    engine = service_of(request).engine
+    queue = await asyncio.to_thread(review_queue, engine, operator.authority)
+    data = review_page(queue, page=_page_number(request))
+    names = await asyncio.to_thread(_candidate_names, engine, data["rows"])
+    for item in data["rows"]:
         item["record_key"] = mask_record_key(item["record_key"])
         item["subject_code"] = _masked_code(item["subject_code"])
-    return _page(request, "review.html", operator, {"queue": queue[:200], "total": len(queue)})
+        for candidate in item["candidates"]:
+            candidate["name"] = names.get(candidate["entity_id"])
+            if item["subject_name"] and candidate["name"]:
+                candidate["ours"], candidate["theirs"] = name_diff(item["subject_name"], candidate["name"])
+    return _page(request, "review.html", operator, {"data": data, "page_base": "/console/review?page="})
 
 
 @router.post("/review/{record_id}", dependencies=CSRF)
@@ -418,6 +444,18 @@ async def review_decide(request: Request, record_id: int) -> Response:
 
 # -- listings, objections, repairs ---------------------------------------------------------------------
 
+def _page_number(request: Request) -> int:
+    value = request.query_params.get("page", "1")
+    return int(value) if value.isdigit() and 0 < len(value) < 8 else 1
+
+
+def _day_param(request: Request, name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(request.query_params.get(name) or "")
+    except ValueError:
+        return None
+
+
 @router.get("/listings")
 async def listings(request: Request) -> Response:
     operator = await _operator(request)
@@ -425,15 +463,21 @@ async def listings(request: Request) -> Response:
         return _signed_out(request)
     _need_operate(operator)
     service = service_of(request)
-    state = request.query_params.get("state") or None
-    list_code = request.query_params.get("list") or None
-    if state is not None and state not in STATES:
-        state = None
-    if list_code is not None and list_code not in {x.code for x in service.pack.lists}:
-        list_code = None
-    rows = await asyncio.to_thread(list_listings, service.engine, state=state, list_code=list_code)
-    return _page(request, "listings.html", operator, {"listings": rows[:500], "total": len(rows), "state": state,
-                                                      "list_code": list_code, "states": STATES})
+    pack = service.pack
+    params = request.query_params
+    where = ListingFilter(
+        state=params.get("state") if params.get("state") in STATES else None,
+        list_code=params.get("list") if params.get("list") in {x.code for x in pack.lists} else None,
+        authority=params.get("authority") if params.get("authority") in {x.authority for x in pack.lists} else None,
+        proposed_from=_day_param(request, "from"), proposed_to=_day_param(request, "to"))
+    data = await asyncio.to_thread(listings_page, service.engine, pack, where, page=_page_number(request))
+    query = urlencode([(k, v) for k, v in (("state", where.state), ("list", where.list_code),
+                                          ("authority", where.authority),
+                                          ("from", where.proposed_from and where.proposed_from.isoformat()),
+                                          ("to", where.proposed_to and where.proposed_to.isoformat())) if v])
+    return _page(request, "listings.html", operator, {
+        "data": data, "where": where, "states": STATES, "page_base": f"/console/listings?{query}&page=".replace("?&", "?"),
+        "authorities": sorted({x.authority for x in pack.lists})})
 
 
 @router.get("/listings/{listing_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
@@ -33,8 +34,10 @@ def text(form: FormData, name: str, *, max_length: int = 4000) -> str:
     if value is None or isinstance(value, UploadFile):
         return ""
     value = value.strip()
+    if "\x00" in value:
+        raise WebError(422, f"{name}: contains a NUL character")
     if len(value) > max_length:
-        raise WebError(422, f"{name}: at most {max_length} characters")
+        raise WebError(422, "too_long", field=name, limit=max_length)
     return value
 
 
@@ -45,7 +48,7 @@ def number(form: FormData | Any, name: str) -> int | None:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise WebError(422, f"{name}: not a number") from None
+        raise WebError(422, "not_a_number", field=name) from None
 
 
 async def uploads(form: FormData, name: str) -> list[tuple[str | None, bytes, str | None]]:
@@ -59,12 +62,14 @@ async def uploads(form: FormData, name: str) -> list[tuple[str | None, bytes, st
     return out
 
 
-def download(data: bytes, filename: str, media_type: str) -> Any:
+def download(data: bytes | Iterable[bytes], filename: str, media_type: str) -> Any:
+    """A file to save: bytes, or chunks streamed as they come (an export is never whole in memory)."""
     from urllib.parse import quote
 
-    from fastapi.responses import Response
+    from fastapi.responses import Response, StreamingResponse
 
     ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
-    return Response(data, media_type=media_type, headers={
+    response = Response if isinstance(data, bytes) else StreamingResponse
+    return response(data, media_type=media_type, headers={
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

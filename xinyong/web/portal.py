@@ -18,6 +18,7 @@ from xinyong.domain.calendar import pack_today
 from xinyong.services.due_process import show_listing
 from xinyong.services.files import FileRefusedError, file_path
 from xinyong.services.subjects import (
+    check_credential,
     CredentialError,
     SubjectError,
     object_as_subject,
@@ -32,6 +33,7 @@ from xinyong.web.common import (
     current_subject,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,
@@ -40,7 +42,7 @@ from xinyong.web.common import (
 )
 from xinyong.web.forms import download, flash, number, redirect, take_flashes, text, uploads
 
-router = APIRouter(prefix="/portal")
+router = APIRouter(prefix="/portal", dependencies=[Depends(reject_nul)])
 CSRF = [Depends(require_csrf)]
 
 
@@ -73,10 +75,27 @@ async def portal_home(request: Request) -> Response:
     return _page(request, "sign_in.html", {"code": ""})
 
 
+def _credential_error(request: Request, exc: CredentialError) -> str:
+    """Why a sign-in code cannot be used, in the page's language."""
+    messages = {
+        "revoked": _(request, "This sign-in code was revoked; ask for a new one."),
+        "used": _(request, "This sign-in code was already used on %(on)s; ask for a new one.", on=exc.params.get("on", ""))
+        if exc.params.get("on") else _(request, "This sign-in code was already used; ask for a new one."),
+        "expired": _(request, "This sign-in code expired on %(on)s; ask for a new one.", on=exc.params.get("on", "")),
+    }
+    return messages.get(exc.code) or _(request, "Unknown sign-in code.")
+
+
 @router.get("/sign-in/{secret}")
 async def sign_in_link(request: Request, secret: str) -> Response:
-    """The link only fills in the form: a GET never uses up the credential (mail scanners follow links)."""
-    response = _page(request, "sign_in.html", {"code": secret[:200], "from_link": True})
+    """The link only fills in the form: a GET never uses up the credential (mail scanners follow links).
+    A link that can no longer be used says so at once, rather than "ready to use"."""
+    try:
+        await asyncio.to_thread(check_credential, service_of(request).engine, secret[:200])
+    except CredentialError as exc:
+        response = _page(request, "sign_in.html", {"code": "", "error": _credential_error(request, exc)}, 401)
+    else:
+        response = _page(request, "sign_in.html", {"code": secret[:200], "from_link": True})
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -88,7 +107,7 @@ async def sign_in(request: Request) -> Response:
     try:
         subject = await asyncio.to_thread(redeem_credential, service_of(request).engine, code)
     except CredentialError as exc:
-        response = _page(request, "sign_in.html", {"code": "", "error": str(exc)}, 401)
+        response = _page(request, "sign_in.html", {"code": "", "error": _credential_error(request, exc)}, 401)
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
     sign_in_subject(request, subject)

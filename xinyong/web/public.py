@@ -27,12 +27,13 @@ from xinyong.web.common import (
     current_subject,
     gettext_for,
     language_of,
+    reject_nul,
     render,
     require_csrf,
     service_of,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(reject_nul)])
 
 PAGE_SIZE = 20
 LIST_PAGE_SIZE = 50

@@ -1,0 +1,125 @@
+"""Fellegi-Sunter weights learned from the data: m and u probabilities of each comparison.
+
+Pure. A comparison (name, place, legal representative...) takes one of its levels for a pair
+of a record and an entity, or is missing (no weight, as Splink's null level). u, the chance of
+a level among pairs that are not the same firm, is counted over random pairs; m, its chance
+among pairs that are, and the share of matches among compared pairs are estimated by
+expectation maximisation over the blocked pairs, with human judgements held fixed as labels.
+The match probability of a pair is the posterior of that mixture; its components (the log2
+Bayes factor of each comparison) explain every link.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Levels = dict[str, str | None]  # comparison -> level (None: missing, no evidence either way)
+
+FLOOR = 1e-6  # no level is impossible: an unseen level keeps a finite weight
+EM_ITERATIONS = 40
+EM_TOLERANCE = 1e-6
+
+
+@dataclass
+class LinkageModel:
+    m: dict[str, dict[str, float]]
+    u: dict[str, dict[str, float]]
+    prior: float  # share of matches among blocked pairs
+    threshold: float | None = None  # match probability meeting the target precision
+    trained_on: int = 0  # blocked pairs EM saw
+    labelled: int = 0  # of which judged by a person
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def weights(self, levels: Levels) -> dict[str, float]:
+        """log2 Bayes factor of each present comparison."""
+        out = {}
+        for comparison, level in levels.items():
+            if level is None or comparison not in self.m:
+                continue
+            m = self.m[comparison].get(level, FLOOR)
+            u = self.u[comparison].get(level, FLOOR)
+            out[comparison] = math.log2(max(m, FLOOR) / max(u, FLOOR))
+        return out
+
+    def probability(self, levels: Levels) -> tuple[float, dict[str, float]]:
+        weights = self.weights(levels)
+        total = math.log2(self.prior / (1 - self.prior)) + sum(weights.values())
+        total = max(-60.0, min(60.0, total))
+        return 1 - 1 / (1 + 2 ** total), weights
+
+    def as_json(self) -> dict[str, Any]:
+        return {"m": self.m, "u": self.u, "prior": self.prior, "threshold": self.threshold,
+                "trained_on": self.trained_on, "labelled": self.labelled, "notes": self.notes}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "LinkageModel":
+        return cls(m=data["m"], u=data["u"], prior=data["prior"], threshold=data.get("threshold"),
+                   trained_on=data.get("trained_on", 0), labelled=data.get("labelled", 0),
+                   notes=data.get("notes", {}))
+
+
+def _normalised(counts: dict[str, float], levels: Sequence[str]) -> dict[str, float]:
+    total = sum(counts.get(level, 0.0) for level in levels)
+    if total <= 0:
+        return {level: 1 / len(levels) for level in levels}
+    return {level: max(FLOOR, counts.get(level, 0.0) / total) for level in levels}
+
+
+def estimate_u(samples: Iterable[Levels], comparisons: dict[str, Sequence[str]]) -> dict[str, dict[str, float]]:
+    """u of each level: its share among random pairs (add-one smoothing: a level never seen is rare, not impossible)."""
+    counts: dict[str, dict[str, float]] = {c: {level: 0.0 for level in levels} for c, levels in comparisons.items()}
+    for levels in samples:
+        for comparison, level in levels.items():
+            if level is not None and comparison in counts:
+                counts[comparison][level] = counts[comparison].get(level, 0.0) + 1
+    out = {}
+    for comparison, levels in comparisons.items():
+        seen = sum(counts[comparison].values())
+        out[comparison] = {level: (counts[comparison][level] + 0.5) / (seen + 0.5 * len(levels)) for level in levels}
+    return out
+
+
+def estimate(pairs: Sequence[Levels], labels: Sequence[bool | None], start: LinkageModel,
+             comparisons: dict[str, Sequence[str]]) -> LinkageModel:
+    """EM over blocked pairs: m of each level and the prior; u stays as counted on random pairs.
+
+    A pair with a label (a judgement) keeps it: its posterior is 1 or 0 at every step.
+    """
+    if not pairs:
+        return start
+    m, prior = {c: dict(v) for c, v in start.m.items()}, start.prior
+    model = LinkageModel(m, start.u, prior)
+    for _ in range(EM_ITERATIONS):
+        counts: dict[str, dict[str, float]] = {c: {} for c in comparisons}
+        matched = 0.0
+        for levels, label in zip(pairs, labels):
+            p = (1.0 if label else 0.0) if label is not None else model.probability(levels)[0]
+            matched += p
+            for comparison, level in levels.items():
+                if level is not None and comparison in counts:
+                    counts[comparison][level] = counts[comparison].get(level, 0.0) + p
+        new_m = {c: _normalised(counts[c], levels) for c, levels in comparisons.items()}
+        new_prior = min(1 - FLOOR, max(FLOOR, matched / len(pairs)))
+        change = abs(new_prior - model.prior) + max(
+            abs(new_m[c][level] - model.m[c].get(level, 0.0)) for c in comparisons for level in comparisons[c])
+        model = LinkageModel(new_m, model.u, new_prior)
+        if change < EM_TOLERANCE:
+            break
+    model.trained_on = len(pairs)
+    model.labelled = sum(label is not None for label in labels)
+    return model
+
+
+def threshold_for_precision(probabilities: Iterable[float], target: float) -> float:
+    """The lowest match probability such that the pairs at or above it are, by the model's own
+    estimate (the mean of their probabilities), at least `target` precise."""
+    ranked = sorted(probabilities, reverse=True)
+    best, running = 1.0, 0.0
+    for count, p in enumerate(ranked, start=1):
+        running += p
+        if running / count >= target:
+            best = p
+    return best

@@ -1,0 +1,157 @@
+"""What a public surface may show of free text: persons' ID numbers, mobile numbers and addresses masked.
+
+One function, `mask_text`, for every public field's text on every surface (entity pages and
+`/v1/entities`, lists and their exports, search, credit reports), whatever column or cell the
+text came from: an authority writes "被执行人周八（公民身份号码…，住…，电话…）" into an obligation
+as readily as into an ID column. What it masks:
+
+- resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), also
+  written with spaces or dashes, whether or not their check holds: a mistyped ID number is still
+  somebody's. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code
+  and stays; a USCC with letters never looks like an ID number. A firm's 15-digit registration
+  number in free text is masked too (the price of catching first-generation ID numbers);
+- mobile numbers (1[3-9] and nine digits, also grouped 3-4-4);
+- a person's address: from 住, 住址 or 地址 to the next punctuation.
+
+`could_be_person_id` says whether a search term is an ID number or the beginning of one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from xinyong.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_person_id, normalise_code
+
+_SEP = r"[ \-\u2010-\u2015\u2212\uff0d\u3000]?"  # one space or dash between digits
+_DIGIT = r"[0-9\uff10-\uff19]"
+_ID_IN_TEXT = re.compile(
+    rf"(?<![0-9\uff10-\uff19])"
+    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[0-9Xx\uff10-\uff19\uff38\uff58]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
+    rf"(?![0-9\uff10-\uff19])")
+_ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+_MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
+                     rf"(?![0-9\uff10-\uff19])")
+# 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
+_ADDRESS = re.compile(r"(住址|地址|住所地|住所|住(?![房宅院宿户]))([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
+ADDRESS_MASK = "***"
+
+
+def _token(text: str, start: int, end: int) -> str:
+    """The letters and digits around a match: the code it is part of."""
+    while start > 0 and _ALNUM.match(text[start - 1]):
+        start -= 1
+    while end < len(text) and _ALNUM.match(text[end]):
+        end += 1
+    return normalise_code(text[start:end])
+
+
+def _mask_id(match: re.Match[str]) -> str:
+    code = normalise_code(match.group())
+    if is_valid_resident_id(code):
+        return mask_person_id(code)
+    # A firm's USCC, all digits or with letters around these digits, is not a person's number.
+    for candidate in (code, _token(match.string, match.start(), match.end())):
+        if len(candidate) == 18 and is_valid_uscc(candidate):
+            return match.group()
+    return mask_person_id(code)
+
+
+def _mask_mobile(match: re.Match[str]) -> str:
+    return f"{match.group(1)}****{match.group(3)}"
+
+
+def mask_text(text: str) -> str:
+    """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
+    if not text:
+        return text
+    if any(c.isdigit() for c in text):
+        text = _ID_IN_TEXT.sub(_mask_id, text)
+        text = _MOBILE.sub(_mask_mobile, text)
+    if "住" in text or "址" in text:
+        text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
+    return text
+
+
+def mask_value(value: Any) -> Any:
+    """`mask_text` through lists and mappings (a record's fields); other values as they are."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [mask_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: mask_value(v) for k, v in value.items()}
+    return value
+
+
+_ID_PREFIX = re.compile(r"^[1-8][0-9]{5}(?P<rest>[0-9]*X?)$")
+
+
+def _could_begin_date(digits: str) -> bool:
+    """Could these digits begin a birth date YYYYMMDD from 1800 to 2099?"""
+    if not any(century.startswith(digits[:2]) for century in ("18", "19", "20")):
+        return False
+    if len(digits) >= 5 and digits[4] not in "01":
+        return False
+    if len(digits) >= 6 and not "01" <= digits[4:6] <= "12":
+        return False
+    if len(digits) >= 7 and digits[6] not in "0123":
+        return False
+    if len(digits) >= 8:
+        try:
+            dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        except ValueError:
+            return False
+    return True
+
+
+def could_be_person_id(term: str) -> bool:
+    """A search term that is a person's ID number, or its first 8 characters or more.
+
+    Region (6 digits, first 1-8), then the start of a birth date: 18xx/19xx/20xx for an 18-digit
+    number; any valid YYMMDD for a 15-digit one, which is then recognised only whole.
+    """
+    code = normalise_code(term)
+    if is_valid_resident_id(code):
+        return True
+    match = _ID_PREFIX.match(code)
+    if not match or len(code) < 8 or len(code) > 18:
+        return False
+    rest = match.group("rest")
+    if rest.endswith("X") and len(code) != 18:
+        return False
+    if len(code) == 15 and _could_begin_date("19" + rest[:6]):
+        return True
+    return _could_begin_date(rest[:8])
+
+
+def looks_like_old_person_id(code: str) -> bool:
+    """A 15-digit number with the layout of a first-generation ID number (GB 11643-1989): region,
+    birth date YYMMDD of the 1900s, sequence. Some firms' registration numbers fit it too."""
+    code = normalise_code(code)
+    if len(code) != 15 or not code.isdigit() or code[0] not in "12345678":
+        return False
+    try:
+        dt.date(1900 + int(code[6:8]), int(code[8:10]), int(code[10:12]))
+    except ValueError:
+        return False
+    return True
+
+
+def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | set[str]) -> str:
+    """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under."""
+    code = normalise_code(value)
+    if scheme in person_schemes or is_valid_resident_id(code) or looks_like_old_person_id(code):
+        return mask_person_id(value)
+    return value
+
+
+def mask_public(value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+    """`mask_value` over a public document, except the entity keys in it (`keep`): they are opaque
+    or a firm's USCC, and pages link by them."""
+    if isinstance(value, dict):
+        return {k: v if k in keep else mask_public(v, keep) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_public(v, keep) for v in value]
+    return mask_text(value) if isinstance(value, str) else value
