@@ -755,7 +755,7 @@ def test_court_defaulters(cli, tmp_path):
         ["张三", person, "（2023）京0105执123号", "北京市朝阳区人民法院", "2023-06-01", "全部未履行"],
         ["李四", "", "", "北京市朝阳区人民法院", "2023-06-01", "全部未履行"],               # no case number
         ["王五", "", "（2023）京0105执124号", "北京市朝阳区人民法院", "", "全部未履行"],     # no publication date
-        ["赵六", "", "（2023）京0105执125号", "北京市朝阳区人民法院", "2023-06-01", "已履行"],  # not a listed value
+        ["赵六", "", "（2023）京0105执125号", "北京市朝阳区人民法院", "2023-06-01", "履行中"],  # not a listed value
     ])
     result = ingest_one(cli, path, authority="court", category="court_defaulter")
     assert (result["accepted"], result["quarantined"]) == (2, 3)

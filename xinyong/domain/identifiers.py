@@ -172,7 +172,8 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
         if person and _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
         if _USCC_SHAPE.match(value):
-            shown = mask_person_id(value) if is_valid_resident_id(value) else value
+            # an ID number with a typo fails both checks: it is still somebody's number, never echoed
+            shown = mask_person_id(value) if could_start_a_resident_id(value[:17]) else value
             return ClassifiedCode(value, "uscc", False, f"USCC {shown} fails its check character")
         if _RIC_SHAPE.match(value):
             return ClassifiedCode(value, "resident_id", False, f"ID number {mask_person_id(value)} fails its check")
@@ -194,8 +195,10 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
     return ClassifiedCode(raw.strip(), "unknown", False, f"code {raw.strip()!r} is not a recognised identifier")
 
 
+# the number as clerks type it: 18 or 15 digits, possibly grouped by spaces or dashes (110101 19900307 1234)
 _ID_AT_END = re.compile(r"[\s(（:：,，]*(?:身份证号码?|公民身份号码|证件号码)?[\s:：]*"
-                        r"(?<![0-9])(?P<number>[0-9]{17}[0-9Xx]|[0-9]{15})[\s)）]*$")
+                        r"(?<![0-9])(?P<number>[0-9](?:[ \-]?[0-9]){16}[ \-]?[0-9Xx]|[0-9](?:[ \-]?[0-9]){14})"
+                        r"[\s)）]*$")
 
 
 def split_person_id(name: str) -> tuple[str, str] | None:
@@ -204,7 +207,13 @@ def split_person_id(name: str) -> tuple[str, str] | None:
     found = _ID_AT_END.search(name)
     if found is None or found.start() == 0:
         return None
-    return name[:found.start()].strip(), found.group("number").upper()
+    written = found.group("number")
+    number = re.sub(r"[ \-]", "", written).upper()
+    # grouped digits are an ID number only when shaped like one (a phone number with an extension is not)
+    if number != written.upper() and not (could_start_a_resident_id(number[:17]) if len(number) == 18
+                                          else first_generation_to_18(number) is not None):
+        return None
+    return name[:found.start()].strip(), number
 
 
 def mask_person_id(value: str) -> str:

@@ -25,6 +25,7 @@ from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, IllegalTransition
 from xinyong.domain.pack import Pack
+from xinyong.domain.records import is_published
 from xinyong.services import listing_time
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
@@ -362,6 +363,10 @@ def extend(engine: Engine, pack: Pack, listing_id: int, years: int, on: dt.date,
             raise DueProcessError(f"no notice template for language {language!r} (have {', '.join(LANGUAGES)})")
         _catch_up(c, pack, [listing_id], on)
         row = _row(c, listing_id)
+        last = _last_transition(c, listing_id)
+        if on < last:  # the state read below is today's, not the one on `on`: history never runs backwards
+            raise DueProcessError(f"listing {listing_id}: an extension on {on} cannot come before its last change, "
+                                  f"on {last}")
         if row["state"] not in ("effective", "under_review") or row["effective_from"] is None:
             raise DueProcessError(f"listing {listing_id} is {row['state']}: only a listing in force is extended")
         if row["effective_to"] is None:
@@ -553,6 +558,9 @@ def apply_repair(engine: Engine, pack: Pack, listing_id: int | None, commitment:
                 raise DueProcessError(f"records of category {category.code} allow no repair of their publicity")
             if record["status"] != "active":
                 raise DueProcessError(f"record {record_key} is {record['status']}: nothing is published to repair")
+            fields = record["fields"] if isinstance(record["fields"], dict) else orjson.loads(record["fields"])
+            if not is_published(category, fields):  # e.g. a penalty that is only a warning
+                raise DueProcessError(f"record {record_key} is never published: nothing is published to repair")
             if record_key in publicity_ended(c):
                 raise DueProcessError(f"record {record_key}: its publicity has already ended by a repair")
             start = record["decision_date"]

@@ -36,12 +36,14 @@ from xinyong.domain.calendar import pack_today
 from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for
 from xinyong.domain.identifiers import (
     classify_code,
+    could_start_a_resident_id,
     first_generation_to_18,
     is_valid_resident_id,
     is_valid_uscc,
     mask_person_id,
     mask_record_key,
     normalise_code,
+    split_person_id,
 )
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
@@ -286,6 +288,14 @@ class ScreeningIndex:
         compatible place), else a candidate at or above `auto_link` with no other within
         `ambiguity_margin`. An exact name beats a homophone or near match to another firm.
         """
+        split = split_person_id(name)
+        if split is not None:  # "李四 1101…": the person's ID number decides, as it would at ingestion
+            answer = self.screen_identifier(split[1], action, as_of)
+            found = answer.subject_id
+            answer.candidates = [] if found is None else [
+                self.candidate(found, 1.0, {"id_number": 1.0, "name_given": split[0]})]
+            answer.match = "none" if found is None else "name"  # chosen for this query (by its ID number)
+            return answer
         measures = self.measures(action)
         if self.names is None:
             raise ScreenError("name screening is not available: the name index is not loaded")
@@ -464,7 +474,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
                 entity_id = by_code.get(identifier)
                 if entity_id is not None and entity_id not in listed and entity_id not in persons:
                     info = info_of[entity_id]
-                    yield _result(line, identifier, name, act, day, "allow", info.key, info.name)
+                    yield _result(line, identifier, _masked_name(name), act, day, "allow", info.key, info.name)
                     continue
                 answer = index.screen_identifier(str(identifier), act, day)
             elif name:
@@ -472,12 +482,12 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
             else:
                 raise ScreenError("neither identifier nor name")
         except ScreenError as exc:
-            yield _result(line, identifier and _masked(identifier), name, act, as_of, error=str(exc))
+            yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
             continue
         decision, subject = answer.decision, answer.subject_id
         info = info_of[subject] if subject is not None else None
-        out = _result(line, _masked(identifier) if identifier else None, name, act, day, decision.decision,
-                      info.key if info else None, info.name if info else None, match=answer.match)
+        out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
+                      decision.decision, info.key if info else None, info.name if info else None, match=answer.match)
         if answer.candidates is not None:
             out["candidates"] = answer.candidates
             if answer.candidates:
@@ -505,9 +515,17 @@ def _masked(identifier: Any) -> str:
         return mask_person_id(code)
     if len(code) == 15 and first_generation_to_18(code) is not None:
         return mask_person_id(code)
+    if could_start_a_resident_id(code):  # the first digits of an ID number: region kept, birth date hidden
+        return code[:6] + "*" * (len(code) - 6)
     return str(identifier)
+
+
+def _masked_name(name: Any) -> Any:
+    """A name as echoed or logged: an ID number written after it ("李四 1101…") masked."""
+    split = split_person_id(name) if isinstance(name, str) else None
+    return f"{split[0]} {mask_person_id(split[1])}" if split is not None else name
 
 
 def masked_query(identifier: str | None, name: str | None) -> str:
     """What the query log keeps of the question: a person's ID number only masked."""
-    return _masked(identifier) if identifier else (name or "")
+    return _masked(identifier) if identifier else (_masked_name(name) or "")
