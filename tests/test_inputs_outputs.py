@@ -256,7 +256,7 @@ def test_screen_batch_output_is_always_written_and_neutralised(cli: Any, tmp_pat
     out2 = tmp_path / "out2.csv"
     cli("screen", "--batch", failing, "--action", "public_procurement", "-o", out2)
     rows = _cells(out2.read_text(encoding="utf-8-sig"))
-    assert rows[0][0] == "line" and len(rows) == 2 and "=col" in rows[1][-1]
+    assert rows[0][0] == "line" and len(rows) == 2 and "=col" in rows[1][rows[0].index("error")]
     _assert_safe(rows)
     # an input that cannot be read at all: refused, and the output file still has its header
     broken = tmp_path / "broken.csv"

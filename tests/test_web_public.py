@@ -223,7 +223,8 @@ def check_report_download_verify_csrf_and_sessions(site: httpx.Client) -> None:
     home = site.get("/")
     assert home.headers["x-frame-options"] == "DENY" and home.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
-    assert "set-cookie" not in home.headers  # a page without a form sets no session
+    with httpx.Client(base_url=str(site.base_url), timeout=30) as newcomer:  # (a session's cookie is renewed)
+        assert "set-cookie" not in newcomer.get("/").headers  # a page without a form starts no session
     assert site.get("/v1/lists/court_defaulters").headers["content-type"].startswith("application/json")
     # a browser gets pages for errors, an API client JSON
     browser = {"Accept": "text/html,application/xhtml+xml"}

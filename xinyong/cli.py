@@ -1225,12 +1225,12 @@ def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, 
     finally:
         if output:
             handle.close()
-    errors.print(f"{screened} subjects screened, {failed} could not be"
-                 + (f"; results in {output}" if output else ""), highlight=False)
     if action is None and not any(isinstance(r, dict) and r.get("action") for _, r in rows):
         # the results (every row saying why) are written above: refuse only now, in one line
         fail(f"{batch}: no row has an action: give --action (one of "
              f"{', '.join(a.code for a in pack.actions)}) or an action column")
+    errors.print(f"{screened} subjects screened, {failed} could not be"
+                 + (f"; results in {output}" if output else ""), highlight=False)
 
 
 @app.command("screen")

@@ -25,7 +25,7 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -319,6 +319,14 @@ class ScreeningIndex:
                 match = "ambiguous" if top >= spec.auto_link else "below_threshold"
         if chosen is not None:  # the subject comes first
             ranked.sort(key=lambda item: item[0] != chosen)
+        elif parts.branch is not None:
+            # a branch is an entity of its own, never its head office; but a registered head office
+            # of that name is a possible match that a person must check (refer), never allow
+            head = replace(parts, branch=None)
+            seen = {e for e, _ in ranked}
+            for e in sorted(index.exact(head) - seen):
+                s = index.matcher.score(Subject(head, None, None, False), index.profiles[e])
+                ranked.append((e, (s.score, {**s.components, "head_office_of_branch": parts.branch})))
         candidates = [self.candidate(e, s, components) for e, (s, components) in ranked[:MAX_CANDIDATES]]
         if chosen is not None:
             decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
