@@ -19,10 +19,8 @@ Which paths (rule of `schema_paths`):
   `field_sets.headers`): each route is its own place in a pack file.
 
 The table's values name a test of this file (`test_name`) or another file's
-(`tests/test_x.py::test_name`). Fields without a test that shows an effect are listed in
-`NO_EFFECT_YET`, each with the reason: mostly fields that no code reads (the defect this file
-exists to find), with the place that should read them. Each is a strict expected failure, so
-that the list stays in sight and a field moved into `EFFECTS` must leave it.
+(`tests/test_x.py::test_name`). A field missing from the table fails: a pack field that no
+code reads is a defect (issue 10), to be read by the code or removed from the schema.
 """
 
 from __future__ import annotations
@@ -278,25 +276,6 @@ def qualifying(engine: Any, pack: Pack, list_code: str, as_of: dt.date = RULES_A
     with engine.connect() as c:
         rows = c.execute(select(r.subject_code, r.record_key).join(query, query.c.record_id == r.id)).all()
     return sorted((code, key) for code, key in rows)
-
-
-# Fields no test shows an effect of, and why: mostly read by no code (the defect this file exists
-# to show), with where they should be read.
-NO_EFFECT_YET: dict[str, str] = {
-    "categories.description": "shown nowhere: `pack show` (cli.py:148) or the console's upload form could show it",
-    "categories.subject.legal_representative_field": (
-        "services/register.py:139 and :207 read the field named `legal_representative` whatever the pack says"),
-    "lists.publicity_months": "no listing's publicity is limited by it: services/lists.py:29 list_rows, entities.public_file",
-    **{f"lists.rules.exclude.{group}": ("services/evaluate.py:175: an `exclude` group has no `field`, so "
-                                         "`_field(None) IS NULL` always holds and the group excludes nothing")
-       for group in ("all_of", "any_of")},
-    "categories.publicity.regimes.tiers.code": "read by no code: services/entities.py:133 could name each record's tier",
-    "resolution.name_rules.places_source": "read by no code: where the division table comes from (documentation only)",
-    "resolution.name_rules.places_as_of": "read by no code: the date the division table is as of (documentation only)",
-    "actions.names.fr": "`pack show` prints zh and en only (cli.py:167); no page or answer names an action",
-    **{f"purposes.names.{lang}": "no page, answer or command shows a purpose's name (codes only: cli.py:899, api/app.py)"
-       for lang in LANGS},
-}
 
 
 # == effect tests ===========================================================================================
@@ -822,8 +801,7 @@ def test_listing_term_condition(leaf: str) -> None:
     assert_differs(end(before), end(after))
 
 
-RULE_CONDITIONS = [(kind, leaf) for kind in ("any_of", "all_of", "exclude") for leaf in sorted(CONDITION_CHANGES)
-                   if f"lists.rules.{kind}.{leaf}" not in NO_EFFECT_YET]
+RULE_CONDITIONS = [(kind, leaf) for kind in ("any_of", "all_of", "exclude") for leaf in sorted(CONDITION_CHANGES)]
 
 
 @pytest.mark.parametrize("kind, leaf", RULE_CONDITIONS)
@@ -1221,6 +1199,41 @@ def test_person_names_decide_what_a_code_is(path: str) -> None:
     assert_differs(validate(CN), validate(changed(CN, person_names=changed_names)))
 
 
+def test_publicity_tier_code_in_the_public_file(fresh_world, tmp_path: Path) -> None:
+    """A fine of May 2026 (the 2026 regime): the public file names the tier it falls in."""
+    engine, _, cli = fresh_world()
+    penalties = write_csv(tmp_path / "fine-2026.csv", ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期",
+                                                       "处罚类别", "罚款金额（万元）"],
+                          [[NAMES[FIRM_CLEAN], FIRM_CLEAN, "京市监罚〔2026〕9号", "2026-05-04", "罚款", "2"]])
+    cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+    cli("resolve")
+    regime = PENALTY.publicity.regimes[-1]
+    renamed_tiers = [tier.model_copy(update={"code": f"{tier.code}_probe"}) for tier in regime.tiers]
+    other = with_category(CN, "penalty", publicity=PENALTY.publicity.model_copy(
+        update={"regimes": [*PENALTY.publicity.regimes[:-1], regime.model_copy(update={"tiers": renamed_tiers})]}))
+
+    def tiers(pack: Pack) -> list[Any]:
+        return [r["publicity_tier"] for r in public_file(engine, pack, FIRM_CLEAN, dt.date(2026, 6, 1))["records"]]
+    assert_differs(tiers(CN), tiers(other))
+
+
+def test_legal_representative_field_of_the_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The register names each firm's legal representative in the field the pack says."""
+    monkeypatch.delenv("XINYONG_AUDIT_DIR", raising=False)
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "法定代表人", "成立日期"],
+                         [[FIRM_CLEAN, NAMES[FIRM_CLEAN], "周八", "2015-06-30"]])
+    registration = CN.category("registration")
+    other = with_category(CN, "registration",
+                          subject=registration.subject.model_copy(update={"legal_representative_field": None}))
+
+    def relations(n: int, pack: Pack) -> Any:
+        cli = Cli(f"sqlite:///{tmp_path / f'rep{n}.db'}")
+        cli("init", "--pack", write_pack(tmp_path, pack, f"rep{n}.yaml"))
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        return json.loads(cli("entity", "show", FIRM_CLEAN, "--json").stdout)["relations"]
+    assert_differs(relations(0, CN), relations(1, other))
+
+
 # -- whole pack files, through the CLI ---------------------------------------------------------------------
 
 def write_pack(folder: Path, pack: Pack, name: str = "pack.yaml") -> Path:
@@ -1234,12 +1247,36 @@ def write_pack(folder: Path, pack: Pack, name: str = "pack.yaml") -> Path:
     return path
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
+def pack_shown(tmp_path: Path, *packs: Pack) -> list[str]:
+    return [Cli("sqlite://")("pack", "show", write_pack(tmp_path, pack, f"{n}.yaml")).stdout
+            for n, pack in enumerate(packs)]
+
+
+@pytest.mark.parametrize("lang", LANGS)
 def test_action_names_in_pack_show(tmp_path: Path, lang: str) -> None:
     other = changed(CN, actions=_replace(CN.actions, "bidding", names=renamed(CN.actions[1].names, lang)))
-    shown = [Cli("sqlite://")("pack", "show", write_pack(tmp_path, pack, f"{n}.yaml")).stdout
-             for n, pack in enumerate((CN, other))]
-    assert_differs(*shown)
+    assert_differs(*pack_shown(tmp_path, CN, other))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_purpose_names_in_pack_show(tmp_path: Path, lang: str) -> None:
+    purpose = CN.purpose("tender_review")
+    other = changed(CN, purposes=_replace(CN.purposes, "tender_review", names=renamed(purpose.names, lang)))
+    assert_differs(*pack_shown(tmp_path, CN, other))
+
+
+def test_category_description_in_pack_show(tmp_path: Path) -> None:
+    assert_differs(*pack_shown(tmp_path, CN, with_category(CN, "penalty", description="行政处罚（探针）")))
+
+
+@pytest.mark.parametrize("path, update", [
+    ("resolution.name_rules.places_source", {"places_source": "probe source"}),
+    ("resolution.name_rules.places_as_of", {"places_as_of": dt.date(2020, 1, 1)}),
+])
+def test_place_table_provenance_in_pack_show(tmp_path: Path, path: str, update: dict[str, Any]) -> None:
+    rules = CN.resolution.name_rules.model_copy(update=update)
+    other = changed(CN, resolution=CN.resolution.model_copy(update={"name_rules": rules}))
+    assert_differs(*pack_shown(tmp_path, CN, other))
 
 
 def test_purpose_codes_admit_a_screening(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1293,6 +1330,7 @@ EFFECTS: dict[str, str] = {
     "categories.classification": "test_category_classification_decides_public_categories",
     **{path: "test_publicity_period_of_a_record" for path in PUBLICITY_CHANGES},
     "categories.publicity.type_field": "test_a_warning_is_published_or_not",
+    "categories.publicity.regimes.tiers.code": "test_publicity_tier_code_in_the_public_file",
     "categories.publicity.unpublished_types": "test_a_warning_is_published_or_not",
     **{path: "test_publicity_tiers" for path in TIER_CHANGES},
     "lists.duration.terms.years": "test_term_years_of_a_court_ground",
@@ -1337,8 +1375,12 @@ EFFECTS: dict[str, str] = {
     "lists.rules.categories": "test_rule_categories",
     **{path: "test_screening_answer" for path in SCREENING_CHANGES if path.startswith("measures.")},
     "actions.code": "test_screening_answer",
-    "actions.names.zh": "test_action_names_in_pack_show",
-    "actions.names.en": "test_action_names_in_pack_show",
+    **{f"actions.names.{lang}": "test_action_names_in_pack_show" for lang in LANGS},
+    **{f"purposes.names.{lang}": "test_purpose_names_in_pack_show" for lang in LANGS},
+    "categories.description": "test_category_description_in_pack_show",
+    "categories.subject.legal_representative_field": "test_legal_representative_field_of_the_register",
+    "resolution.name_rules.places_source": "test_place_table_provenance_in_pack_show",
+    "resolution.name_rules.places_as_of": "test_place_table_provenance_in_pack_show",
     "purposes.code": "test_purpose_codes_admit_a_screening",
 }
 
@@ -1356,16 +1398,14 @@ def _resolve(reference: str) -> Callable[..., Any] | None:
 
 def test_every_schema_field_has_an_effect_test() -> None:
     paths = schema_paths()
-    missing = [p for p in paths if p not in EFFECTS and p not in NO_EFFECT_YET]
+    missing = [p for p in paths if p not in EFFECTS]
     assert not missing, f"pack fields with no effect test in EFFECTS: {', '.join(missing)}"
 
 
 def test_the_table_names_only_schema_fields() -> None:
     paths = set(schema_paths())
-    stale = sorted(p for p in [*EFFECTS, *NO_EFFECT_YET] if p not in paths)
+    stale = sorted(p for p in EFFECTS if p not in paths)
     assert not stale, f"not fields of the pack schema (any more): {', '.join(stale)}"
-    both = sorted(set(EFFECTS) & set(NO_EFFECT_YET))
-    assert not both, f"both shown to have an effect and listed as without one: {', '.join(both)}"
 
 
 def test_the_table_names_existing_tests() -> None:
@@ -1379,9 +1419,3 @@ def test_schema_paths_follow_the_rule() -> None:
     assert "lists.rules.any_of.in" in paths and "field_sets.headers" in paths
     assert "lists.due_process" not in paths and "resolution.name_rules" not in paths  # containers
     assert len(paths) == len(set(paths))
-
-
-@pytest.mark.parametrize("path", sorted(NO_EFFECT_YET))
-@pytest.mark.xfail(strict=True, reason="a pack field that no code reads (issue 10, defect 10)")
-def test_field_has_an_effect(path: str) -> None:
-    assert path in EFFECTS, f"{path} has no effect: {NO_EFFECT_YET[path]}"

@@ -172,14 +172,19 @@ def pack_show(path: Annotated[Optional[str], typer.Argument(help="Pack file or c
     console.print(f"[bold]{loaded.names.zh} / {loaded.names.en}[/bold]  {loaded.code} {loaded.version}"
                   + (f" (extends {loaded.extends})" if loaded.extends else ""))
     for title, items in (("authorities", loaded.authorities), ("categories", loaded.categories),
-                         ("lists", loaded.lists), ("measures", loaded.measures), ("actions", loaded.actions)):
-        table = Table(title=title, title_justify="left")
-        table.add_column("code")
-        table.add_column("zh")
-        table.add_column("en")
+                         ("lists", loaded.lists), ("measures", loaded.measures), ("actions", loaded.actions),
+                         ("purposes", loaded.purposes)):
+        described = title == "categories"
+        table = Table("code", "zh", "en", "fr", *(["description"] if described else []), title=title,
+                      title_justify="left")
         for item in items:
-            add_row(table, item.code, item.names.zh, item.names.en)
+            add_row(table, item.code, item.names.zh, item.names.en, item.names.fr,
+                    *([item.description] if described else []))
         console.print(table)
+    rules = loaded.resolution.name_rules
+    if rules.places_file:
+        console.print(f"places: {rules.places_file}, from {rules.places_source or '(source not given)'}, "
+                      f"as of {rules.places_as_of or '(date not given)'}", highlight=False)
 
 
 @app.command()

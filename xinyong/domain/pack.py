@@ -295,7 +295,6 @@ class ListSpec(Strict):
     legal_basis: str
     subject_kinds: list[SubjectKind]
     duration: DurationSpec
-    publicity_months: int | None = Field(default=None, ge=0)
     due_process: DueProcessSpec
     repair: RepairSpec = RepairSpec()
     rules: list[RuleSpec] = []

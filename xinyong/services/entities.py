@@ -13,7 +13,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.privacy import mask_identifier, mask_public
-from xinyong.domain.records import is_published, public_fields, publicity_end
+from xinyong.domain.records import is_published, public_fields, publicity_end, publicity_tier
 from xinyong.services.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -141,6 +141,7 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
         fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
         types = {f.name: f.type for f in pack.fields_of(category)}
         ends = publicity_end(category, row.decision_date, fields, on_lists, types)
+        tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
         if not restricted:
             if row.status != "active" or category.classification != Classification.public:
                 continue
@@ -156,7 +157,7 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
         records.append({"record_key": mask_record_key(row.record_key), "version": row.version,
                         "category": row.category, "category_title": category.names.model_dump(),
                         "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
-                        "publicity_ends": ends, "fields": fields,
+                        "publicity_ends": ends, "publicity_tier": tier.code if tier else None, "fields": fields,
                         **({"publicity_repaired_on": repaired[row.record_key]}
                            if restricted and row.record_key in repaired else {})})
     person = data["kind"] == "natural_person"

@@ -171,8 +171,8 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         where.append(or_(*(_condition(pack, rule, c) for c in rule.any_of)))
     where += [_condition(pack, rule, c) for c in rule.all_of]
     for condition in rule.exclude:
-        excluded = _condition(pack, rule, condition)
-        where.append(or_(not_(excluded), _field(condition.field, False).is_(None)))
+        # a test on an empty field (NULL) excludes nothing, for one field or a group of them
+        where.append(not_(func.coalesce(_condition(pack, rule, condition), false())))
     if rule.min_subject_age:
         # a person's birth date is in positions 7-14 of the resident ID number
         born_before = add_years(as_of, -rule.min_subject_age).strftime("%Y%m%d")

@@ -135,7 +135,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
                               render_value(connection, t.records.c.created_at, now),
                               _kind_of_type(pack) if category_spec.creates_entities else None,
-                              pack_today(pack))
+                              pack_today(pack), category_spec.subject.legal_representative_field)
         headers, column_mapping = table.headers, {}
         for headers, column_mapping, accepted, rejected in chunks:
             writer.write(headers, accepted, rejected, result)
@@ -238,7 +238,8 @@ class _BatchWriter:
     """Classifies each validated row against the batch and the store, then writes a chunk."""
 
     def __init__(self, connection: Connection, batch_id: int, authority: str, category: str,
-                 key_field: str, created_at: Any, kind_of_type: dict[str, str] | None, today: dt.date):
+                 key_field: str, created_at: Any, kind_of_type: dict[str, str] | None, today: dt.date,
+                 legal_rep_field: str | None):
         self.connection = connection
         self.key_field = key_field
         self.batch_id = batch_id
@@ -247,6 +248,7 @@ class _BatchWriter:
         self.created_at = created_at
         self.kind_of_type = kind_of_type  # set when the category is the entity register
         self.today = today
+        self.legal_rep_field = legal_rep_field  # where the register names the legal representative
 
     def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
               result: IngestResult) -> None:
@@ -296,7 +298,8 @@ class _BatchWriter:
             insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS,
                         ((batch_id, *r) for r in sorted(rejected)))
         if self.kind_of_type is not None and to_store:
-            apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today)
+            apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today,
+                                self.legal_rep_field)
 
     def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
         """Newest stored version of each key: (version, content hash, batch, row)."""

@@ -30,12 +30,14 @@ class Registration:
     """An accepted register row with its fields decoded."""
 
     __slots__ = ("subject_name", "subject_kind", "subject_code", "subject_scheme",
-                 "subject_code_verified", "decision_date", "fields", "entity_id")
+                 "subject_code_verified", "decision_date", "fields", "legal_representative", "entity_id")
 
-    def __init__(self, row: "Accepted", fields: dict[str, Any]):
-        for name in self.__slots__[:-2]:
+    def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None):
+        for name in self.__slots__[:-3]:
             setattr(self, name, getattr(row, name))
         self.fields = fields
+        # the field the register's category names for the legal representative (pack data)
+        self.legal_representative = fields.get(legal_rep_field) if legal_rep_field else None
         self.entity_id: int | None = None
 
 
@@ -77,10 +79,10 @@ def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
 
 
 def apply_registrations(connection: Connection, rows: list[Accepted],
-                        kind_of_type: dict[str, str], today: dt.date) -> None:
+                        kind_of_type: dict[str, str], today: dt.date, legal_rep_field: str | None) -> None:
     """`today` (the pack's date) closes a name or relation whose change carries no date."""
     now = dt.datetime.now(dt.timezone.utc)
-    records = [Registration(row, orjson.loads(row.fields)) for row in rows]
+    records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
     wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
     owner: dict[tuple[str, str], int] = {}
     values = sorted({v for _, v in wanted})
@@ -140,9 +142,9 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
             if former != record.subject_name:
                 names.append({"entity_id": entity_id, "name": former, "normalised": normalise_name(former),
                               "current": False, "valid_from": None, "valid_to": since, "language": None})
-        if record.fields.get("legal_representative"):
+        if record.legal_representative:
             relations.append({"entity_id": entity_id, "relation": "legal_representative",
-                              "person_name": record.fields["legal_representative"],
+                              "person_name": record.legal_representative,
                               "person_id": record.fields.get("legal_rep_id"), "valid_from": since})
     for table, rows in ((t.entity_identifiers, identifiers), (t.entity_names, names),
                         (t.entity_relations, relations)):
@@ -214,7 +216,7 @@ def _apply_names(connection: Connection, entity_id: int, record: Registration, t
 
 def _apply_legal_representative(connection: Connection, entity_id: int, record: Registration,
                                 today: dt.date) -> None:
-    person = record.fields.get("legal_representative")
+    person = record.legal_representative
     if not person:
         return
     person_id = record.fields.get("legal_rep_id")

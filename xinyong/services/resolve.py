@@ -257,6 +257,8 @@ class Resolver:
         self.matches = matches
         self.ruled_out = ruled_out
         self.registrations = frozenset(c.code for c in pack.categories if c.creates_entities)
+        # where each category's records name the subject's legal representative (pack data)
+        self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
         learned = index.matcher.model.threshold
         self.auto_link = max(self.spec.auto_link, learned or 0.0)
 
@@ -395,8 +397,8 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
         for row in rows:
             fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
             decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
-                                       row.subject_code, row.subject_scheme,
-                                       bool(row.subject_code_verified), fields.get("legal_representative"),
+                                       row.subject_code, row.subject_scheme, bool(row.subject_code_verified),
+                                       legal_representative(resolver, row.category, fields),
                                        row.category, fields.get("address"))
             if decision.state == "new" and row.state == "new" and row.entity_id:
                 decision.entity_id = row.entity_id  # matching nothing again: the entity it was given stays
@@ -446,6 +448,12 @@ def _describe_moves(connection: Connection, moves: list[dict[str, Any]]) -> None
                                        L.state.in_(ACTIVE)).order_by(L.id))] if old else []
 
 
+def legal_representative(resolver: Resolver, category: str, fields: dict[str, Any]) -> str | None:
+    """A record's legal representative, from the field its category names in the pack."""
+    field = resolver.rep_fields.get(category)
+    return fields.get(field) if field else None
+
+
 def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
                    ) -> tuple[list[dict[str, str | None]], list[bool | None], list[int]]:
     """Blocked pairs of records and entities with their comparison levels; labels from judgements.
@@ -462,8 +470,8 @@ def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
             continue
         fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
         code = None if row.subject_code_verified else row.subject_code
-        subject = Subject(index.analyser.parts(row.subject_name), code, fields.get("legal_representative"),
-                          False, fields.get("address"))
+        subject = Subject(index.analyser.parts(row.subject_name), code,
+                          legal_representative(resolver, row.category, fields), False, fields.get("address"))
         judged = resolver.matches.get(row.record_key)
         ruled_out = resolver.ruled_out.get(row.record_key, set())
         for entity_id in index.candidates(subject):
@@ -503,8 +511,8 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     for _ in range(U_SAMPLES if entity_ids and subjects else 0):
         row = chooser.choice(subjects)
         fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-        subject = Subject(index.analyser.parts(row.subject_name), None, fields.get("legal_representative"),
-                          False, fields.get("address"))
+        subject = Subject(index.analyser.parts(row.subject_name), None,
+                          legal_representative(resolver, row.category, fields), False, fields.get("address"))
         compared = compare(subject, index.profiles[chooser.choice(entity_ids)])
         if compared is not None:
             randoms.append(compared[0])
