@@ -20,6 +20,7 @@ from xinyong.domain.matching import (
     NameParts,
     Profile,
     Subject,
+    abbreviation_fit,
     code_is_near,
     name_level,
     places_agree,
@@ -496,3 +497,59 @@ def test_a_twins_code_on_a_record_named_exactly_for_the_other_twin_goes_to_revie
     assert decision.explanation["name_entity_id"] == 1
     # the twin's own record with its own code links as always
     assert resolver.decide("r2", "北京华达科技有限公司", "enterprise", twin, "uscc", True, None, "penalty").entity_id == 2
+
+
+# -- short names (简称) ----------------------------------------------------------------------------
+# A short name keeps the first character of the trade name and picks later ones in order; a
+# screening of the short name must find the firm it abbreviates first, and never decide alone.
+
+def test_an_abbreviation_fits_best_from_the_start_then_as_a_pick_then_inside():
+    assert abbreviation_fit("恒通", "恒通材料科技") > abbreviation_fit("恒材", "恒通材料科技") \
+        > abbreviation_fit("材料", "恒通材料科技")
+    assert abbreviation_fit("通恒", "恒通材料科技") is None  # not in order
+    assert abbreviation_fit("恒通材料科技", "恒通材料科技") is None  # not shorter
+    assert abbreviation_fit("恒", "恒通材料科技") is None  # one character abbreviates nothing
+
+
+def _index(*names: str):
+    from xinyong.services.resolve import EntityIndex
+
+    index = EntityIndex(ANALYSER, Matcher(None, PACK.resolution.review, PACK.resolution.auto_link))
+    for entity_id, name in enumerate(names, 1):
+        index.add(entity_id, f"E{entity_id}", "register", False, [name], [], None)
+    return index
+
+
+@pytest.mark.parametrize(("short", "expected"), [
+    ("瑞康生物", 1),  # a pick from the start of the trade name: 瑞康 ... 生物
+    ("宏光股份", 2),  # the start of the trade name, and the bare 股份 of a short name
+    ("苏瑞达", 3),  # the place's first character leads: 苏州 ... 瑞达
+    ("浙江星启", 4),  # the place written, the trade name's start
+])
+def test_a_short_name_ranks_the_firm_it_abbreviates_first(short, expected):
+    index = _index("北京瑞康恒通生物技术股份有限公司", "宏光材料科技股份有限公司", "苏州瑞达精密机械股份有限公司",
+                   "浙江星启智能装备股份有限公司", "上海康瑞生物医药有限公司", "宏远光电股份有限公司",
+                   "安徽星启香料股份有限公司", "瑞达新材料有限公司")
+    ranked = index.rank(subject(short))
+    assert ranked and ranked[0].entity_id == expected
+    assert PACK.resolution.review <= ranked[0].score < PACK.resolution.auto_link
+
+
+@given(place_prefixes | st.just(""), cores, all_forms, st.data(), probabilities, probabilities)
+def test_a_short_name_alone_never_reaches_auto_link(prefix, core, form, data, m_short, u_short):
+    """Whatever the learned weights: a short name is a possible match for a person to check."""
+    picked = sorted(data.draw(st.sets(st.integers(1, len(core) - 1), min_size=1, max_size=len(core) - 2)))
+    short = core[0] + "".join(core[i] for i in picked)
+    assume(parts(short).core == short)
+    model = LinkageModel({**STARTING_MODEL.m, "name": {**STARTING_MODEL.m["name"], "short": m_short}},
+                         {**STARTING_MODEL.u, "name": {**STARTING_MODEL.u["name"], "short": u_short}}, 0.5)
+    matcher = Matcher(model, PACK.resolution.review, PACK.resolution.auto_link)
+    scored = matcher.score(Subject(parts(short)), Profile(1, [parts(prefix + core + form)]))
+    assert scored.components["levels"]["name"] in ("short", "near")
+    assert scored.score < PACK.resolution.auto_link
+
+
+def test_a_full_name_with_its_legal_form_is_not_read_as_an_abbreviation():
+    """Records name firms in full: a pick of another firm's name is not a short name of it."""
+    level = Matcher().score(subject("瑞康生物有限公司"), profile("北京瑞康恒通生物技术有限公司")).components["levels"]
+    assert level["name"] not in ("short", "near")

@@ -59,6 +59,12 @@ CAP_BAND_SHARE = 0.25  # under a cap, the closer name ranks first within this sh
 # the cn pack's thresholds: the default matcher's (screening's index without a pack at hand)
 DEFAULT_REVIEW, DEFAULT_AUTO_LINK = 0.75, 0.92
 NEAR, FAIR = 80, 60  # rapidfuzz ratios of the name cores for the `near` (or one edit) and `fair` levels
+# a short name (简称, no legal form or the bare 股份) against a longer name: the lowest similarity
+# of its start, of a pick of its characters from the start, of a run inside it (abbreviation_fit)
+ABBREVIATION_FITS = (0.93, 0.86, 0.8)
+# under a cap, the similarity that ranks a candidate is lowered by this factor for a place or a
+# legal form written in the name that disagrees: 浙江华业 is more likely 浙江华业塑料机械 than 安徽华业香料
+DISAGREEING_PART = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +233,17 @@ def _stem(name: str, suffixes: list[str], ethnic: list[str]) -> str:
     return name
 
 
+def abbreviation_keys(parts: NameParts, registered: bool) -> set[str]:
+    """Blocking keys for short names: the first character of the trade name (or of the name as
+    written, place first) with each later one. A registered name gives them all; a short name
+    (科拓生物) its own, and one of them is a registered name's (科拓 ... 生 of 科拓恒通生物技术)."""
+    keys = set()
+    for text in {parts.core, parts.written} if registered else {parts.core}:
+        if len(text) >= 2:
+            keys.update(text[0] + char for char in text[1:])
+    return keys
+
+
 def bigrams(text: str) -> set[str]:
     if len(text) < 2:
         return {text} if text else set()
@@ -304,16 +321,61 @@ def name_level(a: str, b: str) -> tuple[str, float]:
     return ("fair" if similarity >= FAIR else "other"), similarity / 100
 
 
+def abbreviation_fit(short: str, full: str) -> float | None:
+    """How well `short` reads as a short name (简称) of the name `full`, in [0, 1]; None: it does not.
+
+    A Chinese short name keeps the first character of the trade name: the start of the name
+    itself fits best (海源 for 海源复合材料), then a pick of later characters in their order
+    (科拓生物 for 科拓恒通生物技术, 北玻 for 北方玻璃技术, 宝新能源 for 宝丽华新能源); a run
+    of characters inside the name, not at its start (太阳能 for 中节能太阳能), fits least: it is
+    also how a different firm's name contains another's. Within each, the more of the name the
+    short name covers, the better.
+    """
+    if not 2 <= len(short) < len(full):
+        return None
+    coverage = len(short) / len(full)
+    prefix, pick, inside = ABBREVIATION_FITS
+    if full.startswith(short):
+        return prefix + (1 - prefix) * coverage
+    if short[0] == full[0]:
+        at = 1
+        for char in short[1:]:
+            at = full.find(char, at) + 1
+            if not at:
+                break
+        else:
+            return pick + (prefix - pick) * coverage
+    if short in full:
+        return inside + (pick - inside) * coverage
+    return None
+
+
 _RANK = {level: i for i, level in enumerate(NAME_LEVELS)}
 
 
+def is_short_name(parts: NameParts) -> bool:
+    """A name written as a short name (简称): no legal form, or the bare 股份 of 万科股份."""
+    return parts.legal_form is None or parts.full.endswith("股份")
+
+
 def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
-    """Cores compared; when one side has no recognised place, the names as written too."""
+    """Cores compared; when one side has no recognised place, the names as written too; a short
+    name (`a` without a legal form) against the longer name `b` as an abbreviation of it."""
     level, similarity = name_level(a.core, b.core)
     if level != "exact" and bool(a.places) != bool(b.places) and a.written and b.written:
         written = name_level(a.written, b.written)
         if (-_RANK[written[0]], written[1]) > (-_RANK[level], similarity):
-            return written
+            level, similarity = written
+    if level != "exact" and is_short_name(a):
+        fits = [abbreviation_fit(a.core, b.core)]
+        if not a.places and b.written:  # 青农商行 for 青岛农村商业银行: the place's first character leads
+            fits.append(abbreviation_fit(a.core, b.written))
+        fit = max((f for f in fits if f is not None), default=None)
+        if fit is not None:
+            if _RANK[level] > _RANK["short"]:
+                level, similarity = "short", fit
+            elif level in ("near", "short"):
+                similarity = max(similarity, fit)
     return level, similarity
 
 
@@ -350,6 +412,15 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
     facts: dict[str, object] = {"name": round(similarity, 4), "matched_name": matched.key,
                                 "exact_full_name": bool(mine.full) and any(mine.full == n.full for n in profile.names)}
     return levels, facts
+
+
+def ranking_similarity(levels: dict[str, str | None], facts: dict[str, object]) -> float:
+    """What ranks a capped candidate: the names' similarity, lowered for a place or legal form that disagrees."""
+    similarity = float(facts["name"])
+    for part in ("place", "legal_form"):
+        if levels[part] == "different":
+            similarity *= DISAGREEING_PART
+    return similarity
 
 
 class Matcher:
@@ -395,7 +466,7 @@ class Matcher:
             cap = self.cap
         # under a cap, the closer name still ranks first (within a band just under the cap)
         band = CAP_BAND_SHARE * (self.cap - self.review)
-        value = probability if confirmed or probability <= cap else cap - band * (1 - float(facts["name"]))
+        value = probability if confirmed or probability <= cap else cap - band * (1 - ranking_similarity(levels, facts))
         components: dict[str, object] = {
             **facts, "levels": levels, "weights": {k: round(v, 3) for k, v in weights.items()},
             "match_probability": round(probability, 6), "corroborated": corroborated}

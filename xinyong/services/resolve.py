@@ -45,9 +45,11 @@ from xinyong.domain.matching import (
     Profile,
     Scored,
     Subject,
+    abbreviation_keys,
     bigrams,
     code_halves,
     compare,
+    is_short_name,
     places_agree,
     sound_bigrams,
 )
@@ -133,6 +135,8 @@ class EntityIndex:
                 self._block("n" + gram, entity_id)
             for gram in sound_bigrams(p.core) - bigrams(p.core):
                 self._block("s" + gram, entity_id)
+            for key in abbreviation_keys(p, registered=True):
+                self._block("a" + key, entity_id)
         for scheme, value, verified in identifiers:
             if verified:
                 self.by_identifier[(scheme, value)] = entity_id
@@ -157,13 +161,15 @@ class EntityIndex:
         keys = ["n" + g for g in bigrams(subject.name.core)] if subject.name else []
         if subject.name:
             keys += ["s" + g for g in sound_bigrams(subject.name.core) - bigrams(subject.name.core)]
+            if is_short_name(subject.name):
+                keys += ["a" + k for k in abbreviation_keys(subject.name, registered=False)]
         if subject.code:
             keys += ["c" + h for h in code_halves(subject.code)]
         if subject.legal_rep:
             keys.append("r" + subject.legal_rep)
         for block in keys:
             ids = self.by_block.get(block, ())
-            if block[0] in "ns" and len(ids) > common:
+            if block[0] in "nsa" and len(ids) > common:
                 continue
             weight = 1 if block[0] == "n" else 3
             for entity_id in ids:
