@@ -335,17 +335,18 @@ EVALSET_KINDS = ["exact_code", "missing_code", "typo_code", "wrong_code", "tradi
                  "place", "former_name", "branch", "twin", "absent"]
 
 
-def score_export(export: Path, truth: Path, register_keys: set[str]) -> dict:
+def score_export(export: Path, truth: Path, register_keys: set[str], without: frozenset[str] = frozenset()) -> dict:
     """Precision, recall, F1 and review share of `links export` against truth.csv.
 
     A record counts as linked when its entity_key is a register entity; an empty entity_key is a
     record in review; any other key is a new entity made by resolution. For a record whose truth
     is "absent" the right outcome is a new entity; a register link is a false positive.
+    `without`: kinds of record left out of the count (a labelled second figure, never the target's).
     """
     with export.open(encoding="utf-8-sig", newline="") as handle:
         links = {row["record_key"]: row["entity_key"] for row in csv.DictReader(handle)}
     with truth.open(encoding="utf-8", newline="") as handle:
-        expected = list(csv.DictReader(handle))
+        expected = [row for row in csv.DictReader(handle) if row["kind"] not in without]
     tp = fp = fn = review = missing = 0
     kinds: dict[str, Counter] = {}
     for row in expected:
@@ -406,6 +407,11 @@ def run_evalset(folder: Path) -> dict:
     with (EVALSET / "entities.csv").open(encoding="utf-8", newline="") as handle:
         register_keys = {row["entity_key"] for row in csv.DictReader(handle) if row["in_register"] == "1"}
     scored = score_export(export, EVALSET / "truth.csv", register_keys)
+    # the records quoting another firm's valid code go to review by the issue's own rule ("code
+    # belongs to another firm"); the set holds 300 of them (8.3%), the same count as every other
+    # kind, not a measured rate. A second figure without them, labelled as such (targets: the first)
+    scored["without_wrong_code"] = {k: v for k, v in score_export(
+        export, EVALSET / "truth.csv", register_keys, frozenset({"wrong_code"})).items() if k != "by_kind"}
     passed = {"evalset_precision": scored["precision"] >= EVALSET_PRECISION, "evalset_f1": scored["f1"] >= EVALSET_F1,
               "evalset_review_share": scored["review_share"] <= EVALSET_REVIEW_SHARE}
     return {"ingested": ingested, "resolve": resolved, "resolve_seconds": seconds, **scored, "passed": passed}
@@ -695,6 +701,12 @@ def print_evalset(ev: dict) -> None:
     print(f"{'targets':<52}precision >= {EVALSET_PRECISION} {_verdict(ev['passed']['evalset_precision'])}, "
           f"F1 >= {EVALSET_F1} {_verdict(ev['passed']['evalset_f1'])}, "
           f"review share <= {EVALSET_REVIEW_SHARE:.0%} {_verdict(ev['passed']['evalset_review_share'])}")
+    other = ev.get("without_wrong_code")
+    if other:
+        print(f"{'  the 11 other kinds (wrong_code left out)':<52}precision {other['precision']:.4f}  "
+              f"recall {other['recall']:.4f}  F1 {other['f1']:.4f}  review share {other['review_share']:.1%}")
+        print("    wrong_code records go to review by the issue's rule (code belongs to another firm); the set holds "
+              "300 (8.3%), one kind's count, not a measured rate: the targets apply to the first line")
     if ev["not_in_export"]:
         print(f"    {ev['not_in_export']} records of truth.csv are missing from links export (counted as not linked)")
 
@@ -730,7 +742,7 @@ def print_scale(scale: dict, sizes: dict) -> tuple[float, bool]:
           + ", ".join(f"{k} {v:,}" for k, v in decide["outcomes"].items()))
     ev = end_to_end["evaluation"]
     print(f"{'end to end vs truth.csv':<52}precision {ev['precision']:.4f}  recall {ev['recall']:.4f}  "
-          f"F1 {ev['f1']:.4f}")
+          f"F1 {ev['f1']:.4f}  review queue {ev.get('in_review', 0):,} records")
     return target, ok
 
 

@@ -553,3 +553,30 @@ def test_a_full_name_with_its_legal_form_is_not_read_as_an_abbreviation():
     """Records name firms in full: a pick of another firm's name is not a short name of it."""
     level = Matcher().score(subject("瑞康生物有限公司"), profile("北京瑞康恒通生物技术有限公司")).components["levels"]
     assert level["name"] not in ("short", "near")
+
+
+def test_an_exact_name_breaks_a_tie_even_when_learned_weights_put_a_homophone_a_hair_above():
+    """Seen on the evaluation set: EM gave `homophone` a larger weight than `exact`; the twin whose
+    name only sounds the same ranked first, and the record named exactly for a firm went to review."""
+    from xinyong.services.resolve import EntityIndex, Resolver
+
+    model = LinkageModel({**STARTING_MODEL.m, "name": {**STARTING_MODEL.m["name"], "exact": 0.20, "homophone": 0.10}},
+                         {**STARTING_MODEL.u, "name": {**STARTING_MODEL.u["name"], "exact": 4e-4,
+                                                       "homophone": 1.5e-4}}, 0.2)
+    index = EntityIndex(ANALYSER, Matcher(model, PACK.resolution.review, PACK.resolution.auto_link, records=True))
+    firm, twin, other = _valid_uscc("91110105MA01HX001"), _valid_uscc("91110105MA01HX002"), \
+        _valid_uscc("91310105MA01HX003")
+    for entity_id, name, code in ((1, "北京华信科技有限公司", firm), (2, "北京华欣科技有限公司", twin),
+                                  (3, "上海恒泰贸易有限公司", other)):
+        index.add(entity_id, code, "register", False, [name], [("uscc", code, True)], None)
+    resolver = Resolver(PACK, index, {}, {})
+    ranked = index.rank(Subject(parts("北京华信科技有限公司")))
+    assert [s.entity_id for s in ranked[:2]] == [2, 1]  # the learned weights' order
+    decided = resolver._by_score(ranked)
+    assert (decided.state, decided.entity_id, decided.explanation.get("tie_broken_by")) == \
+        ("linked", 1, "exact full name")
+    # another firm's code on a record named exactly for the firm: review, the name's firm shown
+    decision = resolver.decide("r1", "北京华信科技有限公司", "enterprise", other, "uscc", True, None, "penalty")
+    assert decision.state == "review" and decision.explanation["reason"] == "code belongs to another firm"
+    assert decision.explanation["name_entity_id"] == 1
+    assert [c["entity_id"] for c in decision.explanation["candidates"]] == [3, 1]

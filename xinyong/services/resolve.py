@@ -310,7 +310,11 @@ class Resolver:
         exactly_another = levels.get("name") != "exact" and bool(self.index.exact(subject.name, excluded | {entity_id}))
         if by_name_alone.score >= self.spec.review and not exactly_another:
             return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
-        by_name = self._by_score(self.index.rank(subject, excluded | {entity_id}))
+        # the record's name decided as a record without a code would be: an exact name first
+        exact = self.index.exact(subject.name, excluded | {entity_id})
+        by_name = Decision("linked", "exact_name", next(iter(exact)), 1.0,
+                           {"components": {"exact_name": subject.name.key}}) if len(exact) == 1 \
+            else self._by_score(self.index.rank(subject, excluded | {entity_id}))
         shown = [{"entity_id": entity_id, "score": None, "components": {"identifier": "the record's code"}}]
         if by_name.state == "linked":
             shown.append({"entity_id": by_name.entity_id, "score": by_name.score,
@@ -333,12 +337,17 @@ class Resolver:
         rivals = [s for s in scored[1:] if s.score >= top.score - spec.ambiguity_margin]
         decided_by = None
         if rivals:
-            # evidence breaks a tie: an exact full name over a normalised match, then a legal
-            # representative, address or code that agrees with only one of them
-            if top.exact_full_name and not any(s.exact_full_name for s in rivals):
-                decided_by = "exact full name"
-            elif top.corroborated and not any(s.corroborated for s in rivals):
-                decided_by = "legal representative, address or code agrees"
+            # evidence breaks a tie: an exact full name over a normalised match (whichever of the
+            # tied ranks first: learned weights may put a homophone a hair above the exact name),
+            # then a legal representative, address or code that agrees with only one of them
+            tied = [top, *rivals]
+            exact = [s for s in tied if s.exact_full_name]
+            corroborated = [s for s in exact or tied if s.corroborated]
+            if len(exact) == 1:
+                top, decided_by = exact[0], "exact full name"
+            elif len(corroborated) == 1:
+                top, decided_by = corroborated[0], "legal representative, address or code agrees"
+            rivals = [s for s in tied if s is not top]
         if top.score >= self.auto_link and (not rivals or decided_by):
             explanation = _explain(top)
             if decided_by:
