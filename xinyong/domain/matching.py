@@ -239,7 +239,7 @@ def abbreviation_keys(parts: NameParts, registered: bool) -> set[str]:
     (科拓生物) its own, and one of them is a registered name's (科拓 ... 生 of 科拓恒通生物技术)."""
     keys = set()
     for text in {parts.core, parts.written} if registered else {parts.core}:
-        if len(text) >= 2:
+        if len(text) >= 2 and not text.isascii():
             keys.update(text[0] + char for char in text[1:])
     return keys
 
@@ -354,8 +354,9 @@ _RANK = {level: i for i, level in enumerate(NAME_LEVELS)}
 
 
 def is_short_name(parts: NameParts) -> bool:
-    """A name written as a short name (简称): no legal form, or the bare 股份 of 万科股份."""
-    return parts.legal_form is None or parts.full.endswith("股份")
+    """A Chinese name written as a short name (简称): no legal form, or the bare 股份 of 万科股份.
+    (Latin names are not abbreviated this way: an English name or a person's is never one.)"""
+    return (parts.legal_form is None or parts.full.endswith("股份")) and not parts.core.isascii()
 
 
 def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:

@@ -171,7 +171,7 @@ class EntityIndex:
             ids = self.by_block.get(block, ())
             if block[0] in "nsa" and len(ids) > common:
                 continue
-            weight = 1 if block[0] == "n" else 3
+            weight = 1 if block[0] in "na" else 3
             for entity_id in ids:
                 counts[entity_id] += weight
         ranked = sorted(counts, key=counts.__getitem__, reverse=True)
