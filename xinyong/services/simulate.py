@@ -54,7 +54,7 @@ def _compiled(engine: Engine, query: Any) -> tuple[str, str]:
 
 
 def _qualifying(engine: Engine, connection: Any, pack: Pack, as_of: dt.date, candidate: bool,
-                cache: dict[tuple[str, Any], dict[int, set[int]]], runs: Counter) -> Pairs:
+                cache: dict[tuple[str, Any], dict[int, set[int]]], runs: Counter, reuse: bool = True) -> Pairs:
     found: Pairs = {}
     for spec in pack.lists:
         rule = candidate_rule(spec, as_of) if candidate else rule_in_force(spec, as_of)
@@ -62,7 +62,7 @@ def _qualifying(engine: Engine, connection: Any, pack: Pack, as_of: dt.date, can
             found[spec.code] = {}
             continue
         query = qualifying_query(pack, spec, rule, as_of, include_listed=True)
-        signature = _compiled(engine, query)
+        signature = _compiled(engine, query) if reuse else (f"{candidate} {spec.code}", "")
         if signature not in cache:
             evidence: dict[int, set[int]] = defaultdict(set)
             for entity_id, record_id, _note in connection.execute(query):
@@ -120,15 +120,19 @@ def _in_force(connection: Any, as_of: dt.date) -> list[Any]:
 
 
 def simulate(engine: Engine, active: Pack, candidate: Pack, as_of: dt.date, *, public: bool = False,
-             examples: int = EXAMPLES_PER_LIST, candidate_ref: str | None = None) -> dict[str, Any]:
-    """The diff between the active pack's and the candidate's evaluations as of `as_of`."""
+             examples: int = EXAMPLES_PER_LIST, candidate_ref: str | None = None,
+             reuse: bool = True) -> dict[str, Any]:
+    """The diff between the active pack's and the candidate's evaluations as of `as_of`.
+
+    `reuse=False` runs every list's query under both packs even when it is the same (the bench's
+    worst case)."""
     started = time.perf_counter()
     cache: dict[tuple[str, Any], dict[int, set[int]]] = {}
     runs: Counter = Counter()
     with engine.connect() as connection:
         try:
-            before = _qualifying(engine, connection, active, as_of, False, cache, runs)
-            after = _qualifying(engine, connection, candidate, as_of, True, cache, runs)
+            before = _qualifying(engine, connection, active, as_of, False, cache, runs, reuse)
+            after = _qualifying(engine, connection, candidate, as_of, True, cache, runs, reuse)
             listings = _in_force(connection, as_of)
             gained_pairs = [(code, e) for code, found in after.items() for e in found if e not in before.get(code, {})]
             lost_pairs = [(code, e) for code, found in before.items() for e in found if e not in after.get(code, {})]
