@@ -798,7 +798,8 @@ async def simulate_run(request: Request) -> Response:
          (_(request, "No longer qualify"), [result["by_list"][c]["no_longer_qualify"] for c in codes])])
     return _page(request, "simulate.html", operator, {
         "result": result, "as_of": as_of, "list_names": list_names, "action_names": action_names,
-        "chart": chart, "swatch": charts.swatch, "authority_names": {
+        "chart": chart, "swatch": charts.swatch,
+        "measure_actions": sorted(set(result["measures_gained"]) | set(result["measures_lost"])), "authority_names": {
             a.code: a.names.get(lang) for a in service.pack.authorities}})
 
 
