@@ -30,7 +30,7 @@ WORDS = {  # the page's own words, per language, from the catalogues
            "newly": "新拟列入"},
     "en": {"scorecard": "Authority scorecard", "statistics": "How the authorities keep the registry",
            "simulation": "Rule-impact simulation", "newly": "Newly proposed"},
-    "fr": {"scorecard": "Tableau de bord des autorités", "statistics": "Comment les autorités tiennent le registre",
+    "fr": {"scorecard": "Bilan des autorités", "statistics": "Comment les autorités tiennent le registre",
            "simulation": "Simulation de l’effet des règles", "newly": "Nouvellement proposées"},
 }
 

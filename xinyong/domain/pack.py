@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
@@ -396,8 +396,11 @@ class GradeRuleSpec(Strict):
 
     @field_validator("subject_kinds")
     @classmethod
-    def _kinds(cls, kinds: list[SubjectKind]) -> list[SubjectKind]:
-        return _no_person(kinds)
+    def _kinds(cls, kinds: list[SubjectKind], info: ValidationInfo) -> list[SubjectKind]:
+        if SubjectKind.natural_person in kinds:
+            raise ValueError(f"grade rule {info.data.get('code')!r}: grade rules never apply to natural persons "
+                             f"(natural_person): this system never scores people")
+        return kinds
 
 
 class GradesSpec(Strict):
