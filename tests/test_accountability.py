@@ -192,3 +192,37 @@ def test_a_person_is_never_graded(cli, tmp_path):
     entity = run(cli, "entity", "show", person)["key"]
     refused = cli("grade", "show", entity, "--json", ok=False)
     assert "natural persons are never graded" in refused.output
+
+
+def test_the_restricted_api_shares_a_grade_stores_and_audits_it(cli, tmp_path):
+    import httpx
+
+    from test_api import error, key, ok
+    from worlds import serving
+
+    _world(cli, tmp_path)
+    reader = key(cli, "samr", "read_restricted")
+    screener = key(cli, "procurement_centre", "screen")
+    with serving(cli.url) as base, httpx.Client(base_url=base, timeout=30) as http:
+        path = f"/v1/entities/{FIRM_A}/grade"
+        error(http.get(path), 401, "missing_key")
+        error(http.get(path, headers={"X-API-Key": screener, "X-Purpose": "supervision"}), 403, "scope_missing")
+        error(http.get(path, headers={"X-API-Key": reader}), 422, "purpose_missing")
+        before = _counts(cli.url)
+        grade = ok(http.get(path, headers={"X-API-Key": reader, "X-Purpose": "supervision"}))
+        assert {"entity", "grade", "as_of", "points"} <= grade.keys() and grade["entity"] == FIRM_A
+        assert sorted(p["rule"] for p in grade["points"]) == ["large_fine", "penalty"]
+        assert all({"record", "rule", "weight"} <= p.keys() for p in grade["points"])
+    after = _counts(cli.url)
+    assert after["grades_shared"] == before["grades_shared"] + 1 and after["audit_head"] > before["audit_head"]
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            shared = c.execute(select(t.grades_shared)).mappings().one()
+            event = c.execute(select(t.audit_events).where(t.audit_events.c.action == "grade.shared")).mappings().one()
+    finally:
+        engine.dispose()
+    assert (shared["grade"], shared["authority"], shared["purpose"]) == (grade["grade"], "samr", "supervision")
+    payload = event["payload"] if isinstance(event["payload"], dict) else json.loads(event["payload"])
+    assert payload["entity"] == FIRM_A and len(payload["points"]) == 2
+    assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
