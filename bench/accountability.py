@@ -9,7 +9,7 @@ bench/evaluate.py's AS_OF:
 
   (a) scorecard   `services.scorecard.scorecard` for every authority and month (what
                   `xinyong scorecard --json` prints), overdue cases included;
-  (b) simulate    `services.simulate.simulate` of docs/examples/serious-dishonesty-v2.yaml (one
+  (b) simulate    `services.simulate.simulate` of xinyong/packs/candidates/serious-dishonesty-v2.yaml (one
                   list's rule changed, published for comment a month before AS_OF), writing nothing:
                   the active pack's five rule queries and the changed list's, the other four reused;
   (c) simulate, worst case: the same with `reuse=False` (every list's query run under both packs);
@@ -42,7 +42,7 @@ from xinyong.store.db import open_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "out" / "accountability.json"
-EXAMPLE = ROOT.parent / "docs" / "examples" / "serious-dishonesty-v2.yaml"
+EXAMPLE = ROOT.parent / "xinyong" / "packs" / "candidates" / "serious-dishonesty-v2.yaml"
 
 
 def candidate_file(folder: Path) -> Path:
