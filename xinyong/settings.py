@@ -68,5 +68,10 @@ MAX_API_RECORDS = Setting(
     "XINYONG_MAX_API_RECORDS", 10_000,
     "Most records in one `POST /v1/records` call")
 
+STATISTICS_MIN_CELL = Setting(
+    "XINYONG_STATISTICS_MIN_CELL", 5,
+    "On the public `/statistics` page, counts of objections, repairs and overdue cases under this "
+    "(and shares of fewer decided cases) are suppressed: they are not public facts")
+
 LIMITS = (MAX_WORKBOOK_BYTES, MAX_WORKBOOK_ROWS, MAX_WORKBOOK_CELLS, MAX_QUARANTINE_SHARE, QUARANTINE_SHARE_MIN_ROWS,
-          MAX_NEW_KEYS, MAX_CELL_CHARS, MAX_BODY_BYTES, MAX_API_RECORDS)
+          MAX_NEW_KEYS, MAX_CELL_CHARS, MAX_BODY_BYTES, MAX_API_RECORDS, STATISTICS_MIN_CELL)

@@ -567,6 +567,29 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                             as_of=None, result="read", measures=[])
         return _json(data)
 
+    @app.get("/v1/entities/{key}/grade",
+             summary="An enterprise's supervision grade with every point (read_restricted and a purpose)",
+             responses=ERRORS)
+    async def entity_grade(key: str, reader: Annotated[ApiKey, Depends(requires("read_restricted"))],
+                           x_purpose: Annotated[str | None, Header(json_schema_extra={"enum": purposes})] = None,
+                           as_of: IsoDate | None = None) -> Response:
+        from xinyong.services.grades import GradeError, share_grade
+
+        purpose = check_purpose(x_purpose)
+        try:
+            refuse_person_id_in_url(key)
+            data = await asyncio.to_thread(share_grade, engine, pack, key, as_of or pack_today(pack),
+                                           authority=reader.authority, purpose=purpose,
+                                           actor=f"{reader.authority}/key{reader.id}")
+        except EntityNotFound as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        except GradeError as exc:
+            raise ApiError(404 if exc.code == "no_grades" else 422, exc.code, str(exc)) from None
+        service.log.add(query_id=uuid.uuid4().hex, key_id=reader.id, authority=reader.authority, purpose=purpose,
+                        endpoint="entity_grade", query=data["entity"], subject=data["entity"], action=None,
+                        as_of=data["as_of"], result=data["grade"], measures=[])
+        return _json(data)
+
     def _list_code(code: str) -> str:
         try:
             pack.list_(code)

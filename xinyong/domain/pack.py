@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
@@ -357,6 +357,79 @@ class MeasureSpec(Strict):
     max_years: float | None = Field(default=None, gt=0)
 
 
+class ScorecardSpec(Strict):
+    """What the authority scorecard measures: the categories whose publication is timed (double
+    publicity: licences and penalties) and the working days they have (decision day not counted)."""
+
+    timed_categories: list[Code] = []
+    on_time_working_days: int = Field(default=7, ge=0)
+
+
+class GradeClassSpec(Strict):
+    """A supervision class (A is the best): an enterprise whose points are at most `max_points`."""
+
+    code: str = Field(min_length=1, max_length=8)
+    names: Names
+    max_points: float | None = None  # None: the last class, anything above
+
+
+def _no_person(kinds: list[SubjectKind]) -> list[SubjectKind]:
+    if SubjectKind.natural_person in kinds:
+        raise ValueError("grade rules never apply to natural persons (natural_person): this system "
+                         "never scores people")
+    return kinds
+
+
+class GradeRuleSpec(Strict):
+    """One grade rule: every record meeting it adds `weight` points (within `window_months`)."""
+
+    code: Code
+    names: Names
+    categories: list[Code] = Field(min_length=1)
+    any_of: list[Condition] = []
+    all_of: list[Condition] = []
+    weight: float = Field(gt=0)
+    window_months: int | None = Field(default=None, gt=0)
+    authorities: list[Code] = []
+    subject_kinds: list[SubjectKind] = []  # empty: the grades' own kinds
+    legal_basis: str = ""
+
+    @field_validator("subject_kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[SubjectKind], info: ValidationInfo) -> list[SubjectKind]:
+        if SubjectKind.natural_person in kinds:
+            raise ValueError(f"grade rule {info.data.get('code')!r}: grade rules never apply to natural persons "
+                             f"(natural_person): this system never scores people")
+        return kinds
+
+
+class GradesSpec(Strict):
+    """Supervision grades (risk-based inspections): classes by points from pack rules.
+
+    Never over natural persons; shared with authorities (restricted) unless `public`."""
+
+    names: Names
+    authority: Code
+    legal_basis: str
+    unverified: bool = False
+    note: str = ""
+    public: bool = False
+    subject_kinds: list[SubjectKind] = [SubjectKind.enterprise, SubjectKind.individual_business]
+    classes: list[GradeClassSpec] = Field(min_length=2)
+    rules: list[GradeRuleSpec] = Field(min_length=1)
+
+    @field_validator("subject_kinds")
+    @classmethod
+    def _kinds(cls, kinds: list[SubjectKind]) -> list[SubjectKind]:
+        return _no_person(kinds)
+
+    def class_for(self, points: float) -> str:
+        for grade in self.classes:
+            if grade.max_points is None or points <= grade.max_points:
+                return grade.code
+        return self.classes[-1].code
+
+
 class ActionSpec(Strict):
     code: Code
     names: Names
@@ -465,6 +538,8 @@ class Pack(Strict):
     # besides a list's own authority, the one authority that may take its due-process decisions
     reviewing_authority: Code | None = None
     plausibility: PlausibilitySpec = PlausibilitySpec()
+    scorecard: ScorecardSpec = ScorecardSpec()
+    grades: GradesSpec | None = None
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":
@@ -552,6 +627,24 @@ class Pack(Strict):
                     problems.append(f"measures.{i}.actions: unknown action {a!r}")
             if m.authority not in authorities:
                 problems.append(f"measures.{i}.authority: unknown authority {m.authority!r}")
+        for c in self.scorecard.timed_categories:
+            if c not in categories:
+                problems.append(f"scorecard.timed_categories: unknown category {c!r}")
+        if self.grades is not None:
+            if self.grades.authority not in authorities:
+                problems.append(f"grades.authority: unknown authority {self.grades.authority!r}")
+            for i, rule in enumerate(self.grades.rules):
+                for c in rule.categories:
+                    if c not in categories:
+                        problems.append(f"grades.rules.{i}.categories: unknown category {c!r}")
+                        continue
+                    defined = {f.name for f in self.fields_of(self.category(c))}
+                    for condition in (*rule.any_of, *rule.all_of):
+                        for name in sorted(condition.fields() - defined):
+                            problems.append(f"grades.rules.{i}: field {name!r} is not a field of category {c!r}")
+                for a in rule.authorities:
+                    if a not in authorities:
+                        problems.append(f"grades.rules.{i}.authorities: unknown authority {a!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -122,8 +122,11 @@ def _in_force_on(as_of: dt.date) -> tuple[ColumnElement, ...]:
 
 
 def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
-                     entity_ids: ColumnElement | None = None):
-    """(entity_id, record_id, note) rows of the records that make entities qualify, set-based."""
+                     entity_ids: ColumnElement | None = None, *, include_listed: bool = False):
+    """(entity_id, record_id, note) rows of the records that make entities qualify, set-based.
+
+    Entities already on the list (an active listing) are left out, unless `include_listed`
+    (the rule-impact simulation compares whom two packs qualify, listed or not)."""
     r, link, e, L = t.records.c, t.record_links.c, t.entities.c, t.listings.c
     newer = t.records.alias("newer")
     disputed = select(t.objections.c.record_key).where(t.objections.c.state == "open",
@@ -180,9 +183,10 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
                          func.substr(r.subject_code, 7, 8) <= born_before))
     if entity_ids is not None:
         where.append(link.entity_id.in_(entity_ids))
-    already = select(t.listings.c.entity_id).where(t.listings.c.list_code == spec.code,
-                                                   t.listings.c.state.in_(ACTIVE))
-    where.append(link.entity_id.not_in(already))
+    if not include_listed:
+        already = select(t.listings.c.entity_id).where(t.listings.c.list_code == spec.code,
+                                                       t.listings.c.state.in_(ACTIVE))
+        where.append(link.entity_id.not_in(already))
     base = (select(link.entity_id, r.id.label("record_id"), _note(rule))
             .select_from(t.records.join(t.record_links, link.record_id == r.id)
                          .join(t.entities, e.id == link.entity_id))

@@ -503,3 +503,21 @@ chain_checkpoints = Table(
     Column("public_key", String(64), nullable=False),  # hex of the raw Ed25519 public key
     Column("signature", String(128), nullable=False),  # hex, over `checkpoint_message`
 )
+
+# A supervision grade shared with an authority (restricted API, console): what it was given,
+# as of which date, with every point (record, rule, weight), for which purpose. Grades shown to
+# nobody are computed on demand and never stored.
+grades_shared = Table(
+    "grades_shared",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False, index=True),
+    Column("grade", String(8), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("points", JSON, nullable=False),
+    Column("pack_version", String(40), nullable=False),
+    Column("authority", String(40), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("shared_at", DateTime(timezone=True), nullable=False),
+)

@@ -34,6 +34,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_decimal as babel_format_decimal
+from babel.numbers import format_percent as babel_format_percent
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -114,6 +115,7 @@ def environment(lang: str) -> Environment:
     env.filters["in_lang"] = in_lang
     env.filters["date"] = format_day
     env.filters["number"] = format_number
+    env.filters["share"] = format_share
     env.globals["LANGUAGES"] = LANGUAGES
     return env
 
@@ -135,6 +137,14 @@ def format_number(context, n: Any) -> Any:
     if isinstance(n, bool) or not isinstance(n, (int, float)):
         return n
     return babel_format_decimal(n, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
+
+
+@pass_context
+def format_share(context, value: Any) -> Any:
+    """A share (0-1) as a percentage in the page's language (87 % · 87% ...), through Babel; None is a dash."""
+    if value is None:
+        return "–"
+    return babel_format_percent(value, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
 
 
 @pass_context

@@ -698,3 +698,132 @@ async def audit(request: Request) -> Response:
         return _signed_out(request)
     status = await asyncio.to_thread(audit_status, service_of(request).engine, recent=20 if operator.operates else 0)
     return _page(request, "audit.html", operator, {"audit": status})
+
+
+# -- accountability and foresight: scorecard, simulation, grades ---------------------------------
+
+def _scorecard_charts(request: Request, rows: list[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+    months = sorted({r["month"] for r in rows})
+    authorities = sorted({r["authority"] for r in rows})
+    by = {(r["authority"], r["month"]): r for r in rows}
+    on_time = [sum(by[(a, m)]["on_time"] for a in authorities if (a, m) in by) for m in months]
+    late = [sum(by[(a, m)]["timed_records"] - by[(a, m)]["on_time"] for a in authorities if (a, m) in by) for m in months]
+    timeliness = charts.stacked_columns(
+        "chart-timeliness", _(request, "Licences and penalties received on time and late, per month"),
+        _(request, "Stacked columns: one column per month of receipt; on time, then late."),
+        months, [(_(request, "On time"), on_time), (_(request, "Late"), late)])
+    quality = charts.stacked_bars(
+        "chart-quality", _(request, "Records received and quarantined rows per authority"),
+        _(request, "Stacked bars: one bar per authority; records received, then rows quarantined."),
+        [names.get(a, a) for a in authorities],
+        [(_(request, "Records received"), [sum(r["records"] for r in rows if r["authority"] == a) for a in authorities]),
+         (_(request, "Rows quarantined"), [sum(r["quarantined"] for r in rows if r["authority"] == a)
+                                           for a in authorities])])
+    return {"timeliness_chart": timeliness, "quality_chart": quality, "months": months}
+
+
+@router.get("/scorecard")
+async def scorecard_page(request: Request) -> Response:
+    """Per authority and month: timeliness, quality, fairness; every figure links to its cases."""
+    from xinyong.services.scorecard import scorecard
+
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    service = service_of(request)
+    authority = request.query_params.get("authority") or None
+    if authority is not None and authority not in {a.code for a in service.pack.authorities}:
+        authority = None
+    rows = await asyncio.to_thread(scorecard, service.engine, service.pack, _today(request), authority=authority,
+                                   date_from=_day_param(request, "from"), date_to=_day_param(request, "to"))
+    lang = language_of(request)
+    names = {a.code: a.names.get(lang) for a in service.pack.authorities}
+    return _page(request, "scorecard.html", operator, {
+        "rows": rows, "names": names, "authority": authority, "swatch": charts.swatch,
+        "on_time_days": service.pack.scorecard.on_time_working_days,
+        **_scorecard_charts(request, rows, names)})
+
+
+@router.get("/simulate")
+async def simulate_form(request: Request) -> Response:
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    return _page(request, "simulate.html", operator, {"result": None, "as_of": _today(request)})
+
+
+@router.post("/simulate", dependencies=CSRF)
+async def simulate_run(request: Request) -> Response:
+    """A candidate pack file (an overlay of the active pack, or a whole pack) against the active one: writes nothing."""
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.simulate import simulate
+
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    service = service_of(request)
+    form = await request.form()
+    upload = form.get("pack")
+    as_of = _today(request)
+    if form.get("as_of"):
+        try:
+            as_of = dt.date.fromisoformat(str(form.get("as_of")))
+        except ValueError:
+            pass
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        flash(request, "bad", _(request, "Choose a pack file (YAML)."))
+        return redirect("/console/simulate")
+    with tempfile.TemporaryDirectory(prefix="xinyong-simulate-") as folder:
+        path = Path(folder) / "candidate.yaml"
+        path.write_bytes(await upload.read())
+        try:
+            candidate = await asyncio.to_thread(load_pack, str(path))
+        except PackError as exc:
+            message = str(exc).replace(str(path), safe_name(upload.filename) or "pack.yaml")
+            flash(request, "bad", _(request, "The pack file was refused: %(reason)s", reason=message))
+            return redirect("/console/simulate")
+    result = await asyncio.to_thread(simulate, service.engine, service.pack, candidate, as_of,
+                                     candidate_ref=safe_name(upload.filename) or "pack.yaml")
+    lang = language_of(request)
+    list_names = {s.code: s.names.get(lang) for s in (*service.pack.lists, *candidate.lists)}
+    action_names = {a.code: a.names.get(lang) for a in (*service.pack.actions, *candidate.actions)}
+    codes = list(result["by_list"])
+    chart = charts.stacked_bars(
+        "chart-simulation", _(request, "Entities newly proposed and no longer qualifying, per list"),
+        _(request, "Stacked bars: one bar per list; newly proposed, then no longer qualifying."),
+        [list_names.get(c, c) for c in codes],
+        [(_(request, "Newly proposed"), [result["by_list"][c]["newly_proposed"] for c in codes]),
+         (_(request, "No longer qualify"), [result["by_list"][c]["no_longer_qualify"] for c in codes])])
+    return _page(request, "simulate.html", operator, {
+        "result": result, "as_of": as_of, "list_names": list_names, "action_names": action_names,
+        "chart": chart, "swatch": charts.swatch,
+        "measure_actions": sorted(set(result["measures_gained"]) | set(result["measures_lost"])), "authority_names": {
+            a.code: a.names.get(lang) for a in service.pack.authorities}})
+
+
+@router.get("/grade")
+async def grade_page(request: Request) -> Response:
+    """An enterprise's supervision grade, each point with its record, rule and weight: shared, stored, audited."""
+    from xinyong.services.entities import EntityNotFound
+    from xinyong.services.grades import GradeError, share_grade
+
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    service = service_of(request)
+    code = (request.query_params.get("entity") or "").strip()
+    grade, error = None, None
+    if code:
+        try:
+            grade = await asyncio.to_thread(share_grade, service.engine, service.pack, code, _today(request),
+                                            authority=operator.authority, purpose="supervision", actor=operator.actor)
+        except EntityNotFound:
+            error = _(request, "No entity with this key or identifier.")
+        except GradeError as exc:
+            error = (_(request, "Natural persons are never graded.") if exc.code == "person_not_graded"
+                     else _(request, "This pack defines no grade for this entity."))
+    spec = service.pack.grades
+    return _page(request, "grade.html", operator, {"grade": grade, "entity": code, "error": error, "spec": spec,
+                                                   "rules": {r.code: r for r in spec.rules} if spec else {}})

@@ -139,7 +139,21 @@ async def my_file(request: Request) -> Response:
     if subject is None:
         return _signed_out(request)
     data = await _file(request, subject)
-    return _page(request, "file.html", {"file": data, "today": _today(request)})
+    return _page(request, "file.html", {"file": data, "today": _today(request), **await _own_grade(request, subject)})
+
+
+async def _own_grade(request: Request, subject: str) -> dict[str, Any]:
+    """The subject's own supervision grade with its points (never stored: the subject is not an authority)."""
+    from xinyong.services.grades import GradeError, compute_grade
+
+    service = service_of(request)
+    spec = service.pack.grades
+    try:
+        grade = await asyncio.to_thread(compute_grade, service.engine, service.pack, subject, _today(request))
+    except GradeError:
+        return {"grade": None}
+    return {"grade": grade, "rules": {r.code: r for r in spec.rules} if spec else {}, "grade_spec": spec,
+            "object_links": True}
 
 
 def _own_listing(data: dict[str, Any], listing_id: int | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
@@ -208,3 +209,41 @@ async def list_detail(request: Request, code: str,
     if _htmx(request):
         return render(request, "web/public/_list_rows.html", context)
     return render(request, "web/public/list.html", context)
+
+
+# -- accountability: the authorities' figures, aggregates only ---------------------------------------
+
+METHOD = Path(__file__).resolve().parent.parent.parent / "docs" / "scorecard.md"
+
+
+@router.get("/statistics")
+async def statistics(request: Request) -> Response:
+    """Per-authority figures (public: accountability); case counts under the threshold suppressed."""
+    from xinyong.services.scorecard import scorecard, suppress, totals
+    from xinyong.settings import STATISTICS_MIN_CELL
+    from xinyong.web import charts
+
+    service = service_of(request)
+    threshold = int(STATISTICS_MIN_CELL.value())
+    rows = await asyncio.to_thread(scorecard, service.engine, service.pack, pack_today(service.pack))
+    merged = suppress(totals(rows), threshold)
+    lang = language_of(request)
+    names = {a.code: a.names.get(lang) for a in service.pack.authorities}
+    gettext = gettext_for(lang)
+    chart = charts.stacked_bars(
+        "chart-public-timeliness", gettext("Licences and penalties received on time and late, per authority"),
+        gettext("Stacked bars: one bar per authority; on time, then late."),
+        [names.get(r["authority"], r["authority"]) for r in merged],
+        [(gettext("On time"), [r["on_time"] for r in merged]),
+         (gettext("Late"), [r["timed_records"] - r["on_time"] for r in merged])])
+    return render(request, "web/public/statistics.html", {
+        "rows": merged, "names": names, "threshold": threshold, "chart": chart, "swatch": charts.swatch,
+        "on_time_days": service.pack.scorecard.on_time_working_days})
+
+
+@router.get("/statistics/method")
+async def statistics_method() -> Response:
+    """docs/scorecard.md, as written: how every figure is computed."""
+    if not METHOD.exists():
+        return Response("see docs/scorecard.md", media_type="text/plain; charset=utf-8")
+    return Response(METHOD.read_text(encoding="utf-8"), media_type="text/plain; charset=utf-8")
