@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
@@ -126,3 +126,82 @@ def test_full_and_incremental_proposals_are_those_of_the_per_row_writer(cli, tmp
         assert mine == theirs
     report = _verify(cli)
     assert report["intact"], report
+
+
+def test_audit_verify_names_a_proposal_altered_inside_a_batch(cli, tmp_path, monkeypatch):
+    from xinyong.services import evaluate
+
+    monkeypatch.setattr(evaluate, "PROPOSAL_CHUNK", 40)  # several batches from a small store
+    headers, rows = _rows("register_utf8.csv")
+    cli("ingest", _write(tmp_path / "register.csv", headers, rows), "--authority", "samr", "--category", "registration")
+    headers, rows = _rows("listing_penalties.csv")
+    cli("ingest", _write(tmp_path / "revoked.csv", headers, rows[:150]), "--authority", "samr", "--category", "penalty")
+    _json(cli, "resolve")
+    result = _json(cli, "evaluate", "--as-of", AS_OF)
+    assert result["proposals"] > 100
+    assert _verify(cli)["intact"]
+    engine = open_engine(cli.url)
+    L, E, e = t.listings.c, t.listing_evidence.c, t.audit_events.c
+    try:
+        with engine.connect() as c:
+            batches = c.execute(select(e.seq, e.payload).where(e.action == "listings.proposed").order_by(e.seq)).all()
+            assert len(batches) >= 3 and all(p["count"] == len(p["proposals"]) for _, p in batches)
+            # every proposal is in exactly one batch, and there is no event per proposal
+            sealed = [listing_id for _, p in batches for listing_id, _ in p["proposals"]]
+            assert sorted(sealed) == c.execute(select(L.id).order_by(L.id)).scalars().all()
+            assert c.execute(select(e.seq).where(e.action == "listing.proposed")).first() is None
+            second = batches[1].payload["proposals"]
+            moved, other = second[len(second) // 2][0], second[len(second) // 2 + 1][0]
+            original = c.execute(select(E.record_id).where(E.listing_id == moved)).scalar_one()
+            spare = c.execute(select(t.records.c.id).where(t.records.c.category == "registration")).scalars().first()
+        with engine.begin() as c:  # the evidence of one proposal swapped for another record
+            c.execute(update(t.listing_evidence).where(E.listing_id == moved).values(record_id=spare))
+        report = _verify(cli)
+        assert not report["intact"]
+        problems = report.get("problems", [report["problem"]])
+        assert problems == [(f"listing {moved}: its proposal (entity, list, rule, date or evidence) differs from "
+                             f"the one batch event {batches[1].seq} sealed")]
+        with engine.begin() as c:  # put back: intact again
+            c.execute(update(t.listing_evidence).where(E.listing_id == moved).values(record_id=original))
+        assert _verify(cli)["intact"]
+        with engine.begin() as c:  # now the proposal names another firm
+            c.execute(update(t.listings).where(L.id == moved).values(
+                entity_id=select(L.entity_id).where(L.id == other).scalar_subquery()))
+        report = _verify(cli)
+        assert report["problem"] == (f"listing {moved}: its proposal (entity, list, rule, date or evidence) differs "
+                                     f"from the one batch event {batches[1].seq} sealed")
+    finally:
+        engine.dispose()
+
+
+def test_resolve_writes_new_entities_without_a_round_trip_each(cli, tmp_path):
+    """The evaluation set's firms absent from the register each get a new entity: the number of
+    statements a run sends does not grow with them (before: a look-up and three inserts each)."""
+    from sqlalchemy import event
+
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.resolve import resolve
+
+    with (DATA / "truth.csv").open(encoding="utf-8", newline="") as handle:
+        absent = {row["record_key"] for row in csv.DictReader(handle) if row["kind"] == "absent"}
+    headers, rows = _rows("penalties_samr.csv")
+    number = headers.index("行政处罚决定书文号")
+    rows = [row for row in rows if f"samr:{row[number]}" in absent]
+    assert len(rows) >= 20
+    cli("ingest", _write(tmp_path / "absent.csv", headers, rows), "--authority", "samr", "--category", "penalty")
+    engine = open_engine(cli.url)
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        result = resolve(engine, load_pack("cn"), actor="test")
+        assert result.new_entities >= 20
+        assert len(statements) < 40, len(statements)
+        with engine.connect() as c:  # every link names an entity that exists, with its name
+            orphans = c.execute(select(t.record_links.c.record_id).outerjoin(
+                t.entities, t.entities.c.id == t.record_links.c.entity_id).where(t.entities.c.id.is_(None))).all()
+            assert orphans == []
+            named = c.execute(select(t.entity_names.c.entity_id).distinct()).scalars().all()
+            assert len(named) == result.new_entities
+    finally:
+        engine.dispose()
+    assert _verify(cli)["intact"]
