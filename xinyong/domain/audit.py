@@ -104,16 +104,37 @@ def verify_with_head(events: Iterable[Mapping[str, Any]], key: bytes, head: Head
     return ChainReport(count, None)
 
 
-def merkle_root(leaves: list[bytes]) -> str:
-    """SHA-256 Merkle root (hex) of `leaves` in the given order: each leaf hashed with a 0x00 prefix,
-    each pair with 0x01 (so a leaf can never pass for a node), an odd node carried up unpaired.
-    The root of no leaves is the hash of nothing."""
-    if not leaves:
+def leaf_digest(leaf: bytes) -> bytes:
+    """The Merkle hash of one leaf: SHA-256 of 0x00 and the leaf (so a leaf can never pass for a node)."""
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def merkle_root_of(digests: list[bytes]) -> str:
+    """SHA-256 Merkle root (hex) over leaf digests (`leaf_digest`) in the given order: each pair
+    hashed with a 0x01 prefix, an odd node carried up unpaired. The root of no leaves is the hash
+    of nothing."""
+    if not digests:
         return hashlib.sha256(b"").hexdigest()
-    level = [hashlib.sha256(b"\x00" + leaf).digest() for leaf in leaves]
+    level = list(digests)
     while len(level) > 1:
         paired = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             paired.append(level[-1])
         level = paired
     return level[0].hex()
+
+
+def merkle_root(leaves: list[bytes]) -> str:
+    """SHA-256 Merkle root (hex) of `leaves` in the given order: each leaf hashed with a 0x00 prefix,
+    each pair with 0x01 (so a leaf can never pass for a node), an odd node carried up unpaired.
+    The root of no leaves is the hash of nothing."""
+    return merkle_root_of([leaf_digest(leaf) for leaf in leaves])
+
+
+def proposal_leaf(listing_id: int, entity_id: int, list_code: str, rule_version: str, state: str,
+                  proposed_on: str, subject_kind: str, evidence: list[tuple[int, str | None]]) -> bytes:
+    """What a batched proposal event vouches for, one leaf per proposed listing: its id, entity,
+    list, rule version, state and date when proposed, subject kind, and its evidence (record id and
+    note, by record id)."""
+    return orjson.dumps([listing_id, entity_id, list_code, rule_version, state, proposed_on, subject_kind,
+                         [[record_id, note] for record_id, note in sorted(evidence)]])

@@ -19,22 +19,45 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, exists, false, func, literal, not_, or_, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from xinyong.domain.audit import leaf_digest, merkle_root_of, proposal_leaf
 from xinyong.domain.calendar import add_months, add_years
 from xinyong.domain.decisions import IN_FORCE
 from xinyong.domain.listings import ACTIVE, FINAL
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
-from xinyong.store.audit import append_event, append_events
+from xinyong.store.audit import append_event
+from xinyong.store.bulk import Ids, insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
 LAST_AS_OF = "evaluate.last_as_of"
 RATIO_NOT_CHECKED = "ratio not checked"
-PROPOSAL_CHUNK = 2000
+PROPOSAL_CHUNK = 5000  # proposals per batch: one audit event each
+PROPOSED_BATCH = "listings.proposed"
+LISTING_COLUMNS = ("id", "entity_id", "list_code", "rule_version", "state", "subject_kind", "language", "proposed_on",
+                   "created_at")
+EVIDENCE_COLUMNS = ("listing_id", "record_id", "note")
+TRANSITION_COLUMNS = ("listing_id", "from_state", "to_state", "on_date", "actor", "reason", "recorded_at")
 
 
 @dataclass
@@ -122,9 +145,11 @@ def _in_force_on(as_of: dt.date) -> tuple[ColumnElement, ...]:
 
 
 def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
-                     entity_ids: ColumnElement | None = None, *, include_listed: bool = False):
+                     entity_ids: ColumnElement | Table | None = None, *, include_listed: bool = False):
     """(entity_id, record_id, note) rows of the records that make entities qualify, set-based.
 
+    `entity_ids`: only these entities, a subquery of ids or a table with an `entity_id` column
+    (the incremental run's temporary table of touched entities, joined first: it drives the query).
     Entities already on the list (an active listing) are left out, unless `include_listed`
     (the rule-impact simulation compares whom two packs qualify, listed or not)."""
     r, link, e, L = t.records.c, t.record_links.c, t.entities.c, t.listings.c
@@ -181,16 +206,21 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         born_before = add_years(as_of, -rule.min_subject_age).strftime("%Y%m%d")
         where.append(or_(r.subject_scheme != "resident_id", r.subject_scheme.is_(None),
                          func.substr(r.subject_code, 7, 8) <= born_before))
-    if entity_ids is not None:
+    if entity_ids is not None and not isinstance(entity_ids, Table):
         where.append(link.entity_id.in_(entity_ids))
     if not include_listed:
-        already = select(t.listings.c.entity_id).where(t.listings.c.list_code == spec.code,
-                                                       t.listings.c.state.in_(ACTIVE))
-        where.append(link.entity_id.not_in(already))
-    base = (select(link.entity_id, r.id.label("record_id"), _note(rule))
-            .select_from(t.records.join(t.record_links, link.record_id == r.id)
-                         .join(t.entities, e.id == link.entity_id))
-            .where(and_(*where)))
+        if isinstance(entity_ids, Table):  # a few entities: look each one's listings up (index on entity_id)
+            where.append(~exists().where(L.entity_id == link.entity_id, L.list_code == spec.code,
+                                         L.state.in_(ACTIVE)))
+        else:  # the whole register: one pass over the list's listings
+            already = select(L.entity_id).where(L.list_code == spec.code, L.state.in_(ACTIVE))
+            where.append(link.entity_id.not_in(already))
+    if isinstance(entity_ids, Table):
+        joined = (entity_ids.join(t.record_links, link.entity_id == entity_ids.c.entity_id)
+                  .join(t.records, link.record_id == r.id).join(t.entities, e.id == link.entity_id))
+    else:
+        joined = t.records.join(t.record_links, link.record_id == r.id).join(t.entities, e.id == link.entity_id)
+    base = select(link.entity_id, r.id.label("record_id"), _note(rule)).select_from(joined).where(and_(*where))
     if rule.min_count > 1:
         counted = base.subquery()
         enough = (select(counted.c.entity_id).group_by(counted.c.entity_id)
@@ -198,6 +228,26 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         return (select(counted.c.entity_id, counted.c.record_id, counted.c.note)
                 .where(counted.c.entity_id.in_(enough)))
     return base
+
+
+TOUCHED = Table("evaluate_touched", MetaData(), Column("entity_id", Integer, primary_key=True),
+                prefixes=["TEMPORARY"])
+
+
+def fill_touched(connection: Connection, watermark: int) -> int:
+    """Fill the session's temporary table of the entities whose records arrived after `watermark`
+    (the new records drive the join: a range of records.id, then each one's link); returns how many."""
+    TOUCHED.drop(connection, checkfirst=True)
+    TOUCHED.create(connection)
+    r, link = t.records.c, t.record_links.c
+    connection.execute(TOUCHED.insert().from_select(
+        ["entity_id"], select(link.entity_id).select_from(t.records.join(t.record_links, link.record_id == r.id))
+        .where(r.id > watermark, link.entity_id.is_not(None)).distinct()))
+    if connection.dialect.name == "sqlite":
+        connection.execute(text("ANALYZE temp.evaluate_touched"))
+    else:
+        connection.execute(text("ANALYZE evaluate_touched"))
+    return connection.execute(select(func.count()).select_from(TOUCHED)).scalar_one()
 
 
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
@@ -213,22 +263,22 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         result = EvaluateResult(as_of.isoformat(), "incremental" if incremental else "full")
         touched = None
         if incremental:
-            touched = (select(t.record_links.c.entity_id)
-                       .join(t.records, t.records.c.id == t.record_links.c.record_id)
-                       .where(t.records.c.id > int(watermark), t.record_links.c.entity_id.is_not(None))
-                       .distinct())
-            result.entities_considered = connection.execute(
-                select(func.count()).select_from(touched.subquery())).scalar_one()
+            result.entities_considered = fill_touched(connection, int(watermark))
+            touched = TOUCHED
         for spec in pack.lists:
             rule = rule_in_force(spec, as_of)
             if rule is None:
                 continue
             evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
-            for entity_id, record_id, note in connection.execute(qualifying_query(pack, spec, rule, as_of, touched)):
-                evidence[entity_id][record_id] = note
+            if touched is None or result.entities_considered:
+                for entity_id, record_id, note in connection.execute(
+                        qualifying_query(pack, spec, rule, as_of, touched)):
+                    evidence[entity_id][record_id] = note
             result.per_list[spec.code] = len(evidence)
             result.proposals += len(evidence)
-            _propose(connection, pack, spec, rule, as_of, evidence, actor)
+            _propose(connection, spec, rule, as_of, evidence, actor)
+        if touched is not None:
+            TOUCHED.drop(connection)
         set_setting(connection, WATERMARK, str(newest))
         set_setting(connection, LAST_AS_OF, as_of.isoformat())
         result.seconds = round(time.perf_counter() - started, 2)
@@ -237,36 +287,41 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
     return result
 
 
-def _propose(connection: Connection, pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
+def _propose(connection: Connection, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
              evidence: dict[int, dict[int, str | None]], actor: str) -> None:
-    """Proposals in bulk: listings, their evidence, first transitions and audit events."""
+    """Proposals in bulk, a batch at a time: listings, their evidence and first transitions, and one
+    chained audit event per batch (`listings.proposed`) carrying the Merkle root of the batch's
+    proposals and each proposal's leaf digest (`domain.audit.proposal_leaf`), which `audit verify`
+    recomputes from the store one proposal at a time."""
     if not evidence:
         return
     kinds = _kinds(connection, list(evidence))
     now = dt.datetime.now(dt.timezone.utc)
+    on = as_of.isoformat()
+    reason = f"rule {spec.code} v{rule.version}"
+    day = render_value(connection, t.listings.c.proposed_on, as_of)
+    at = render_value(connection, t.listings.c.created_at, now)
+    ids = Ids(connection, t.listings)
     entity_ids = sorted(evidence)
     for start in range(0, len(entity_ids), PROPOSAL_CHUNK):
         part = entity_ids[start:start + PROPOSAL_CHUNK]
-        listing_ids = connection.execute(
-            t.listings.insert().returning(t.listings.c.id, sort_by_parameter_order=True),
-            [{"entity_id": e, "list_code": spec.code, "rule_version": rule.version, "state": "proposed",
-              "subject_kind": kinds[e], "language": "zh", "proposed_on": as_of, "created_at": now}
-             for e in part]).scalars().all()
-        reason = f"rule {spec.code} v{rule.version}"
-        connection.execute(t.listing_evidence.insert(), [
-            {"listing_id": listing_id, "record_id": rid, "note": evidence[e][rid]}
-            for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])])
-        connection.execute(t.listing_transitions.insert(), [
-            {"listing_id": listing_id, "from_state": None, "to_state": "proposed", "on_date": as_of,
-             "actor": actor, "reason": reason, "recorded_at": now} for listing_id in listing_ids])
-        append_events(connection, [
-            {"actor": actor, "action": "listing.proposed", "object_type": "listing", "object_id": str(listing_id),
-             "reason": reason, "legal_basis": rule.legal_basis,
-             "payload": {"entity_id": e, "list": spec.code, "rule_version": rule.version,
-                         "evidence": sorted(evidence[e]), "on": as_of.isoformat(),
-                         **({"notes": {str(rid): n for rid, n in sorted(evidence[e].items()) if n}}
-                            if any(evidence[e].values()) else {})}}
-            for listing_id, e in zip(listing_ids, part)])
+        listing_ids = ids.take_many(len(part))
+        insert_rows(connection, t.listings, LISTING_COLUMNS, (
+            (listing_id, e, spec.code, rule.version, "proposed", kinds[e], "zh", day, at)
+            for listing_id, e in zip(listing_ids, part)))
+        insert_rows(connection, t.listing_evidence, EVIDENCE_COLUMNS, (
+            (listing_id, rid, evidence[e][rid]) for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])))
+        insert_rows(connection, t.listing_transitions, TRANSITION_COLUMNS, (
+            (listing_id, None, "proposed", day, actor, reason, at) for listing_id in listing_ids))
+        digests = [leaf_digest(proposal_leaf(listing_id, e, spec.code, rule.version, "proposed", on, kinds[e],
+                                             list(evidence[e].items())))
+                   for listing_id, e in zip(listing_ids, part)]
+        append_event(connection, actor=actor, action=PROPOSED_BATCH, object_type="listings",
+                     object_id=f"{listing_ids[0]}..{listing_ids[-1]}", reason=reason,
+                     legal_basis=rule.legal_basis,
+                     payload={"list": spec.code, "rule_version": rule.version, "on": on, "count": len(listing_ids),
+                              "root": merkle_root_of(digests),
+                              "proposals": [[listing_id, d.hex()] for listing_id, d in zip(listing_ids, digests)]})
 
 
 def _kinds(connection: Connection, entity_ids: list[int]) -> dict[int, str]:

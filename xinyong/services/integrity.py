@@ -6,7 +6,9 @@ whole. So `verify_store` also checks, from the database and the signing key alon
 
 - every audited row has its event: each batch (`batch.ingested`, with a digest of the record
   versions it stored), each record version made by due process (`record.*`), each API key
-  (`key.created`, and `key.revoked` once revoked), each listing (its transitions), each issued
+  (`key.created`, and `key.revoked` once revoked), each listing (its transitions; the proposals an
+  evaluation makes are audited a batch at a time, `listings.proposed`, one leaf per proposal that is
+  recomputed from the store and compared one by one), each issued
   report (a `reports.sealed` event whose Merkle root covers it);
 - every listing's current state and dates are what its audited transitions say, and every
   current record version is what its audited ingestion or correction stored (an
@@ -28,7 +30,7 @@ import orjson
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection
 
-from xinyong.domain.audit import merkle_root
+from xinyong.domain.audit import leaf_digest, merkle_root, merkle_root_of, proposal_leaf
 from xinyong.domain.calendar import add_months
 from xinyong.domain.listings import STATES
 from xinyong.domain.pack import Pack, PackError
@@ -44,6 +46,7 @@ from xinyong.store.checkpoints import (
 )
 
 SEAL_ACTION = "reports.sealed"
+PROPOSED_BATCH = "listings.proposed"  # services.evaluate: one event per batch of proposals
 # listing columns a transition's `changes` may set (besides the state)
 LISTING_DATES = ("notified_on", "objection_deadline", "effective_from", "effective_to", "review_due", "ended_on",
                  "end_reason")
@@ -146,6 +149,7 @@ class _Events:
     listings: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
     record_versions: dict[tuple[str, int], str] = field(default_factory=dict)  # -> action
     seals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    proposal_batches: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> payload
     reports_issued: set[str] = field(default_factory=set)  # one event per report, before seals existed
     hashes: dict[int, str] = field(default_factory=dict)  # at the seqs checkpoints name
     last_seq: int = 0
@@ -169,6 +173,10 @@ def _read_events(connection: Connection, wanted_seqs: set[int]) -> _Events:
             out.keys_revoked.add(object_id)
         elif row.object_type == "listing" and action.startswith("listing."):
             out.listings[object_id].append((action.partition(".")[2], payload))
+        elif action == PROPOSED_BATCH:
+            out.proposal_batches[row.seq] = payload
+            for listing_id, _leaf in payload.get("proposals") or []:
+                out.listings[str(listing_id)].append(("proposed", {"on": payload.get("on")}))
         elif row.object_type == "record" and action in ("record.revoked", "record.active", "record.corrected"):
             out.record_versions[(object_id, int(payload["version"]))] = action
         elif action == SEAL_ACTION:
@@ -315,6 +323,39 @@ def _check_listings(connection: Connection, pack: Pack | None, events: _Events, 
                                        f"transitions say {columns.get(name)}")
 
 
+def _check_proposals(connection: Connection, events: _Events, report: IntegrityReport) -> None:
+    """Each proposal of each batched event, one by one: its leaf recomputed from the store (listing,
+    entity, list, rule version, state when proposed, date, subject kind, evidence) must be the leaf
+    the event sealed; then the batch's Merkle root."""
+    L, E = t.listings.c, t.listing_evidence.c
+    for seq, payload in events.proposal_batches.items():
+        sealed = [(int(listing_id), leaf) for listing_id, leaf in payload.get("proposals") or []]
+        if not sealed:
+            continue
+        ids = [listing_id for listing_id, _ in sealed]
+        low, high = min(ids), max(ids)
+        rows = {row.id: row for row in connection.execute(
+            select(L.id, L.entity_id, L.list_code, L.rule_version, L.proposed_on, L.subject_kind)
+            .where(L.id.between(low, high)))}
+        evidence: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
+        for listing_id, record_id, note in connection.execute(
+                select(E.listing_id, E.record_id, E.note).where(E.listing_id.between(low, high))):
+            evidence[listing_id].append((record_id, note))
+        for listing_id, leaf in sealed:
+            row = rows.get(listing_id)
+            if row is None:
+                report.problems.append(f"listing {listing_id}: proposed in batch event {seq}, missing from the store")
+                continue
+            digest = leaf_digest(proposal_leaf(row.id, row.entity_id, row.list_code, row.rule_version, "proposed",
+                                               _text(row.proposed_on), row.subject_kind, evidence.get(row.id, [])))
+            if digest.hex() != leaf:
+                report.problems.append(f"listing {listing_id}: its proposal (entity, list, rule, date or evidence) "
+                                       f"differs from the one batch event {seq} sealed")
+        if payload.get("count") != len(sealed) or payload.get("root") != merkle_root_of(
+                [bytes.fromhex(leaf) for _, leaf in sealed]):
+            report.problems.append(f"batch event {seq}: its proposals do not make its Merkle root")
+
+
 def _check_reports(connection: Connection, events: _Events, report: IntegrityReport) -> None:
     r = t.reports.c
     groups: dict[int, list[Any]] = defaultdict(list)
@@ -368,5 +409,6 @@ def verify_store(connection: Connection, pack: Pack | None = None, anchor: Path 
     _check_batches(connection, events, report)
     _check_keys(connection, events, report)
     _check_listings(connection, pack, events, report)
+    _check_proposals(connection, events, report)
     _check_reports(connection, events, report)
     return report

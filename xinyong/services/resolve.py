@@ -58,7 +58,7 @@ from xinyong.domain.pack import Pack
 from xinyong.services.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import insert_rows, render_value
+from xinyong.store.bulk import Ids, insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.listings import transition
 
@@ -66,6 +66,9 @@ CHUNK = 5000
 MAX_CANDIDATES = 30
 COMMON_BIGRAM_SHARE = 0.01  # a bigram in more than 1% of names does not block
 LINK_COLUMNS = ("record_id", "state", "entity_id", "method", "score", "explanation", "resolved_at")
+ENTITY_COLUMNS = ("id", "key", "kind", "verified", "origin", "created_at", "updated_at")
+IDENTIFIER_COLUMNS = ("entity_id", "scheme", "value", "verified")
+NAME_COLUMNS = ("entity_id", "name", "normalised", "current")
 PERSON_SCHEMES = frozenset({"resident_id"})
 MODEL_PURPOSE = "record_linkage"
 U_SAMPLES = 20000  # random record-entity pairs counted for u
@@ -405,6 +408,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
                     r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
              .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
              .where(due).order_by(r.id).limit(CHUNK))
+    made = NewEntities(connection, index, now, salt)
     last = 0
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
@@ -420,7 +424,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
                 result.still_alone += 1
             else:
                 if decision.state == "new":
-                    decision.entity_id = _new_entity(connection, index, row, now, salt)
+                    decision.entity_id = made.make(row)
                 _count(result, decision)
             if result.dry_run and row.state is not None and (row.state, row.entity_id) != (
                     decision.state, decision.entity_id):
@@ -431,6 +435,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
                                             "reason": decision.explanation.get("reason")}})
             links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
                           orjson.dumps(decision.explanation).decode(), resolved_at))
+        made.flush()
         connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
         insert_rows(connection, t.record_links, LINK_COLUMNS, links)
         result.records += len(rows)
@@ -571,42 +576,74 @@ def _count(result: ResolveResult, decision: Decision) -> None:
         setattr(result, attribute, getattr(result, attribute) + 1)
 
 
-def _new_entity(connection: Connection, index: EntityIndex, row: Any, now: dt.datetime, salt: str) -> int:
-    """An entity for a subject that matched nothing; later records of it link by name or code.
+class NewEntities:
+    """The entities a run makes for subjects that matched nothing, without a round trip each.
 
-    A person without a valid ID number gets an entity of its own for each record: people are
-    never joined by name. A code that a judgement ruled out for its holder is not attached
-    to the new entity (it stays with its holder).
+    Each one gets its id at once (`store.bulk.Ids`: PostgreSQL's sequence, a few hundred at a
+    time; on SQLite, which has one writer, the next ids past the highest, once the run holds the
+    write lock) and goes into the in-memory index at once, so that a later record of the same
+    run links to it by name or code exactly as before; the rows (entity, identifier, name) are
+    written in bulk before the links of each chunk (`flush`).
     """
-    verified = bool(row.subject_code_verified) and row.subject_code is not None
-    person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
-    held = verified and (row.subject_scheme, row.subject_code) in index.by_identifier
-    if person:  # a salted key: it never reveals (nor lets anyone recompute) the ID number
-        key = opaque_key("P", f"{salt}:{row.subject_code if verified and not held else row.record_key}")
-    elif held:
-        key = opaque_key("X", f"{salt}:ruled-out:{row.record_key}")
-    else:
-        key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
-                             row.subject_name or row.record_key)
-    existing = connection.execute(select(t.entities.c.id).where(t.entities.c.key == key)).scalar()
-    if existing is not None:
-        return existing
-    entity_id = connection.execute(t.entities.insert().values(
-        key=key, kind="natural_person" if person else (row.subject_kind or "enterprise"),
-        verified=verified and not held and row.subject_scheme == "uscc", origin="resolution",
-        created_at=now, updated_at=now).returning(t.entities.c.id)).scalar_one()
-    identifiers = [(row.subject_scheme, row.subject_code, True)] if verified and not held else []
-    if identifiers:
-        connection.execute(t.entity_identifiers.insert().values(
-            entity_id=entity_id, scheme=row.subject_scheme, value=row.subject_code, verified=True))
-    if row.subject_name:
-        connection.execute(t.entity_names.insert().values(
-            entity_id=entity_id, name=row.subject_name, normalised=normalise_name(row.subject_name),
-            current=True))
-    unverified = [(row.subject_scheme or "unknown", row.subject_code, False)] if row.subject_code and not verified else []
-    index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name and not person else [],
-              identifiers + unverified, None)
-    return entity_id
+
+    RESERVE = 500
+
+    def __init__(self, connection: Connection, index: EntityIndex, now: dt.datetime, salt: str):
+        self.connection, self.index, self.salt = connection, index, salt
+        self.by_key = {key: entity_id for entity_id, key in index.key.items()}
+        self.at = render_value(connection, t.entities.c.created_at, now)
+        self.ids = Ids(connection, t.entities, self.RESERVE)
+        self.entities: list[tuple] = []
+        self.identifiers: list[tuple] = []
+        self.names: list[tuple] = []
+
+    def make(self, row: Any) -> int:
+        """An entity for a subject that matched nothing; later records of it link by name or code.
+
+        A person without a valid ID number gets an entity of its own for each record: people are
+        never joined by name. A code that a judgement ruled out for its holder is not attached
+        to the new entity (it stays with its holder).
+        """
+        index = self.index
+        verified = bool(row.subject_code_verified) and row.subject_code is not None
+        person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
+        held = verified and (row.subject_scheme, row.subject_code) in index.by_identifier
+        if person:  # a salted key: it never reveals (nor lets anyone recompute) the ID number
+            key = opaque_key("P", f"{self.salt}:{row.subject_code if verified and not held else row.record_key}")
+        elif held:
+            key = opaque_key("X", f"{self.salt}:ruled-out:{row.record_key}")
+        else:
+            key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
+                                 row.subject_name or row.record_key)
+        existing = self.by_key.get(key)
+        if existing is not None:
+            return existing
+        entity_id = self.ids.take()
+        self.by_key[key] = entity_id
+        self.entities.append((entity_id, key, "natural_person" if person else (row.subject_kind or "enterprise"),
+                              verified and not held and row.subject_scheme == "uscc", "resolution", self.at, self.at))
+        identifiers = [(row.subject_scheme, row.subject_code, True)] if verified and not held else []
+        if identifiers:
+            self.identifiers.append((entity_id, row.subject_scheme, row.subject_code, True))
+        if row.subject_name:
+            self.names.append((entity_id, row.subject_name, normalise_name(row.subject_name), True))
+        unverified = ([(row.subject_scheme or "unknown", row.subject_code, False)]
+                      if row.subject_code and not verified else [])
+        index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name and not person else [],
+                  identifiers + unverified, None)
+        return entity_id
+
+    def flush(self) -> None:
+        """Write the entities made since the last flush (before any link names them)."""
+        if not self.entities:
+            return
+        c = self.connection
+        insert_rows(c, t.entities, ENTITY_COLUMNS, self.entities)
+        if self.identifiers:
+            insert_rows(c, t.entity_identifiers, IDENTIFIER_COLUMNS, self.identifiers)
+        if self.names:
+            insert_rows(c, t.entity_names, NAME_COLUMNS, self.names)
+        self.entities, self.identifiers, self.names = [], [], []
 
 
 # -- judgements ------------------------------------------------------------------------------

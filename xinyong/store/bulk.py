@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.engine import Connection
 
 
@@ -35,3 +35,46 @@ def render_value(connection: Connection, column: Any, value: Any) -> Any:
     dialect = connection.dialect
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor(value) if processor else value
+
+
+class Ids:
+    """Primary keys for rows about to be written in bulk, taken without a round trip per row.
+
+    PostgreSQL: from the table's own sequence (`nextval`), as many as asked or `step` at a time,
+    so other writers can never take the same ones (ids left over at the end are a gap, as a
+    rolled-back insert leaves). SQLite: one writer at a time; the transaction takes the write lock
+    first (a DELETE of nothing), then counts on from the highest id: no other process can insert
+    until it commits. Rows must be written in the same transaction.
+    """
+
+    def __init__(self, connection: Connection, table: Table, step: int = 500):
+        self.connection, self.table, self.step = connection, table, step
+        self.postgresql = connection.dialect.name == "postgresql"
+        self.free: list[int] = []
+        self.next: int | None = None
+
+    def _start(self) -> int:
+        c, table = self.connection, self.table
+        c.execute(table.delete().where(table.c.id < 0))  # the write lock (SQLite's RESERVED), no row changed
+        return (c.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+
+    def _reserve(self, n: int) -> None:
+        taken = self.connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": self.table.name, "n": n}).scalars().all()
+        self.free = sorted([*self.free, *taken], reverse=True)  # the smallest last: taken first
+
+    def take(self) -> int:
+        return self.take_many(1, spare=self.step)[0]
+
+    def take_many(self, n: int, spare: int = 0) -> list[int]:
+        """`n` ids in increasing order; PostgreSQL reserves `max(n, spare)` when it has too few left."""
+        if not self.postgresql:
+            if self.next is None:
+                self.next = self._start()
+            ids = list(range(self.next, self.next + n))
+            self.next += n
+            return ids
+        if len(self.free) < n:
+            self._reserve(max(n - len(self.free), spare))
+        return [self.free.pop() for _ in range(n)]
