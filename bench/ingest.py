@@ -47,6 +47,7 @@ OUT = ROOT / "out" / "ingest.json"
 TARGET_A_OVER_B = 0.35   # xinyong at least 35% of the raw-insert limit
 TARGET_A_OVER_C = 0.70   # and at least 70% of pandas read_csv + to_sql
 TARGET_MEMORY_FLAT = 1.25  # peak RSS at N over peak RSS at N/4; a leak would show ~4x
+TARGET_REGISTER_ROWS_PER_S = 20_000  # registration ingest, new firms or changes (issue 12)
 
 HEADERS = ["行政相对人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚类别", "处罚内容",
            "罚款金额（万元）", "处罚决定日期", "处罚机关"]
@@ -109,6 +110,41 @@ def generate(path: Path, rows: int, seed: int = 20260101) -> None:
                     rng.choices(middles, k=n), rng.choices(fines, k=n), rng.choices(dates, k=n))))
 
 
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "住所", "登记机关", "成立日期", "登记状态"]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
+
+
+def generate_register(path: Path, rows: int, seed: int = 20260102, variant: int = 0) -> None:
+    """N register rows, one per firm (distinct valid USCCs), cn pack register headers. Another
+    `variant` gives the same firms (same codes, in the same order) with other names, legal
+    representatives, addresses and dates: a later extract of the same register."""
+    codes = random.Random(seed)
+    rng = random.Random(seed * 31 + variant)
+    start = dt.date(2000, 1, 1).toordinal()
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(REGISTER_HEADERS) + "\n")
+        seen: set[str] = set()
+        lines = []
+        while len(seen) < rows:
+            city, region, _ = CITIES[len(seen) % len(CITIES)]
+            first8 = f"{codes.randrange(10**8):08d}"
+            body = "91" + region + first8 + org_code_check_character(first8)
+            code = body + uscc_check_character(body)
+            if code in seen:
+                continue
+            seen.add(code)
+            name = f"{city}{rng.choice(WORDS)}{rng.choice(WORDS)}{rng.choice(TRADES)}{len(seen)}{rng.choice(FORMS)}"
+            person = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+            day = dt.date.fromordinal(start + rng.randrange(8000)).isoformat()
+            lines.append(f"{code},{name},{rng.choice(FORMS)},{person},{city}市某区某路{len(seen)}号,"
+                         f"{city}市市场监督管理局,{day},存续\n")
+            if len(lines) >= 100_000:
+                handle.write("".join(lines))
+                lines = []
+        handle.write("".join(lines))
+
+
 # -- (a) xinyong ------------------------------------------------------------------------------
 
 class TreeMemory(threading.Thread):
@@ -154,16 +190,19 @@ class TreeMemory(threading.Thread):
         self.join()
 
 
-def run_xinyong(folder: Path, csv_path: Path, rows: int, tag: str) -> dict:
-    db = f"sqlite:///{folder / f'{tag}.db'}"
+def run_xinyong(folder: Path, csv_path: Path, rows: int, tag: str, db: str | None = None,
+                category: str = "penalty", init: bool = True) -> dict:
+    db = db or f"sqlite:///{folder / f'{tag}.db'}"
     base = [sys.executable, "-m", "xinyong", "--db", db]
-    subprocess.run(base + ["init"], cwd=folder, check=True, capture_output=True)
+    env = {**os.environ, "XINYONG_AUDIT_DIR": str(folder / f"{tag}-audit")} if db.startswith("postgresql") else None
+    if init:
+        subprocess.run(base + ["init"], cwd=folder, check=True, capture_output=True, env=env)
     out_path, err_path = folder / f"{tag}.out", folder / f"{tag}.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         child = subprocess.Popen(base + ["ingest", str(csv_path), "--authority", "samr",
-                                         "--category", "penalty", "--json"],
-                                 cwd=folder, stdout=out, stderr=err)
+                                         "--category", category, "--json"],
+                                 cwd=folder, stdout=out, stderr=err, env=env)
         memory = TreeMemory(child.pid)
         memory.start()
         _, status, usage = os.wait4(child.pid, 0)
@@ -258,73 +297,162 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def _pg_database(admin_url: str, name: str) -> str:
+    """A fresh PostgreSQL database on the server of `admin_url`; its URL."""
+    import psycopg
+
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        connection.execute(f"CREATE DATABASE {name}")
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_pg_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _median_run(runs: list[dict]) -> dict:
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["all_seconds"] = [round(r["seconds"], 3) for r in runs]
+    return chosen
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the file (default 1,000,000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of (a), (b), (c); the median is kept (default 3)")
+    parser.add_argument("--register", type=int, default=100_000,
+                        help="rows of the register file for (e) and (f) (default 100,000; 0 to skip)")
+    parser.add_argument("--pg", metavar="URL", default=None,
+                        help="also run (a), (e) and (f) on PostgreSQL: an admin URL such as "
+                             "postgresql+psycopg://postgres@127.0.0.1:5432/postgres (databases are made and dropped)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (files and databases)")
     args = parser.parse_args()
     rows, quarter = args.rows, max(1, args.rows // 4)
+    load_before = _load()
+    print(load_before, flush=True)
 
     folder = Path(tempfile.mkdtemp(prefix="xinyong-bench-"))
+    pg_names: list[str] = []
     try:
         full_csv, quarter_csv = folder / "penalty.csv", folder / "penalty_quarter.csv"
+        register_csv, register_again_csv = folder / "register.csv", folder / "register_again.csv"
         started = time.perf_counter()
         generate(full_csv, rows)
         generate(quarter_csv, quarter, seed=7)
+        if args.register:
+            generate_register(register_csv, args.register)
+            generate_register(register_again_csv, args.register, variant=1)
         generated = time.perf_counter() - started
         size_mb = full_csv.stat().st_size / 2**20
-        print(f"generated {rows:,} rows ({size_mb:.0f} MB) + {quarter:,} rows in {generated:.1f} s "
-              f"in {folder}", flush=True)
+        print(f"generated {rows:,} rows ({size_mb:.0f} MB) + {quarter:,} rows + 2 x {args.register:,} register rows "
+              f"in {generated:.1f} s in {folder}", flush=True)
 
-        runs = {}
+        runs: dict[str, dict] = {}
         print("(a) xinyong ingest at N/4 ...", flush=True)
         a_quarter = run_xinyong(folder, quarter_csv, quarter, "a_quarter")
-        for key, label, run in (("a", "(a) xinyong ingest", lambda: run_xinyong(folder, full_csv, rows, "a")),
-                                ("b", "(b) csv + executemany (limit)", lambda: run_limit(folder, full_csv, rows)),
-                                ("c", "(c) pandas read_csv + to_sql", lambda: run_pandas(folder, full_csv, rows)),
-                                ("d", "(d) duckdb read_csv", lambda: run_duckdb(folder, full_csv, rows))):
-            print(f"{label} ...", flush=True)
-            runs[key] = run()
+        repeated: dict[str, list[dict]] = {"a": [], "b": [], "c": []}
+        for attempt in range(args.repeat):
+            for key, label, run in (
+                    ("a", "(a) xinyong ingest", lambda: run_xinyong(folder, full_csv, rows, f"a{attempt}")),
+                    ("b", "(b) csv + executemany (limit)", lambda: run_limit(folder, full_csv, rows)),
+                    ("c", "(c) pandas read_csv + to_sql", lambda: run_pandas(folder, full_csv, rows))):
+                print(f"{label} [{attempt + 1}/{args.repeat}] ...", flush=True)
+                repeated[key].append(run())
+                for leftover in (folder / "b.db", folder / "c.db", folder / f"a{attempt}.db"):
+                    leftover.unlink(missing_ok=True)
+        runs.update({key: _median_run(values) for key, values in repeated.items()})
+        print("(d) duckdb read_csv ...", flush=True)
+        runs["d"] = run_duckdb(folder, full_csv, rows)
+        if args.register:
+            print("(e) xinyong ingest of the register (new firms), (f) the same firms again with changes ...", flush=True)
+            runs["e"] = run_xinyong(folder, register_csv, args.register, "e", category="registration")
+            runs["f"] = run_xinyong(folder, register_again_csv, args.register, "e", category="registration",
+                                    init=False)
+        if args.pg:
+            name = f"xinyong_bench_{os.getpid()}"
+            pg_names.append(name)
+            url = _pg_database(args.pg, name)
+            print("(a') xinyong ingest on PostgreSQL ...", flush=True)
+            runs["a_pg"] = run_xinyong(folder, full_csv, rows, "a_pg", db=url)
+            if args.register:
+                name_e = f"{name}_e"
+                pg_names.append(name_e)
+                url_e = _pg_database(args.pg, name_e)
+                print("(e') (f') register on PostgreSQL ...", flush=True)
+                runs["e_pg"] = run_xinyong(folder, register_csv, args.register, "e_pg", db=url_e, category="registration")
+                runs["f_pg"] = run_xinyong(folder, register_again_csv, args.register, "e_pg", db=url_e,
+                                           category="registration", init=False)
     finally:
         if args.keep:
             print(f"kept {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+            for name in pg_names:
+                _drop_pg_database(args.pg, name)
+    load_after = _load()
 
-    a, b, c, d = runs["a"], runs["b"], runs["c"], runs["d"]
+    a, b, c = runs["a"], runs["b"], runs["c"]
     a_over_b = a["rows_per_s"] / b["rows_per_s"]
     a_over_c = a["rows_per_s"] / c["rows_per_s"]
     growth = a["peak_rss_mb"] / a_quarter["peak_rss_mb"]
     checks = {"a_over_b": a_over_b >= TARGET_A_OVER_B, "a_over_c": a_over_c >= TARGET_A_OVER_C,
               "memory_flat": growth <= TARGET_MEMORY_FLAT}
+    for key in ("e", "f", "e_pg", "f_pg"):
+        if key in runs:
+            checks[f"register_{key}"] = runs[key]["rows_per_s"] >= TARGET_REGISTER_ROWS_PER_S
 
     print()
     print(f"ingest benchmark: {rows:,} penalty rows, {len(HEADERS)} columns, {size_mb:.0f} MB CSV, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
-    print(f"{'method':<34}{'seconds':>10}{'rows/s':>12}")
-    for key, label in (("a", "(a) xinyong ingest (subprocess)"), ("b", "(b) csv + executemany (limit)"),
-                       ("c", "(c) pandas read_csv + to_sql"), ("d", "(d) duckdb read_csv")):
-        print(f"{label:<34}{runs[key]['seconds']:>10.2f}{runs[key]['rows_per_s']:>12,.0f}")
+    print(f"{load_before} at the start, {load_after} at the end; (a), (b), (c): median of {args.repeat}")
+    print(f"{'method':<40}{'seconds':>10}{'rows/s':>12}")
+    labels = [("a", "(a) xinyong ingest (subprocess)"), ("b", "(b) csv + executemany (limit)"),
+              ("c", "(c) pandas read_csv + to_sql"), ("d", "(d) duckdb read_csv"),
+              ("a_pg", "(a') xinyong ingest, PostgreSQL"),
+              ("e", "(e) register, new firms"), ("f", "(f) register again, changes"),
+              ("e_pg", "(e') register, new firms, PostgreSQL"), ("f_pg", "(f') register again, PostgreSQL")]
+    for key, label in labels:
+        if key in runs:
+            print(f"{label:<40}{runs[key]['seconds']:>10.2f}{runs[key]['rows_per_s']:>12,.0f}")
     print()
-    print(f"{'a/b':<34}{a_over_b:>10.2f}   target >= {TARGET_A_OVER_B:.2f}  {_verdict(checks['a_over_b'])}")
-    print(f"{'a/c':<34}{a_over_c:>10.2f}   target >= {TARGET_A_OVER_C:.2f}  {_verdict(checks['a_over_c'])}")
+    print(f"{'a/b':<40}{a_over_b:>10.2f}   target >= {TARGET_A_OVER_B:.2f}  {_verdict(checks['a_over_b'])}")
+    print(f"{'a/c':<40}{a_over_c:>10.2f}   target >= {TARGET_A_OVER_C:.2f}  {_verdict(checks['a_over_c'])}")
+    if "a_pg" in runs:
+        print(f"{'a_pg/b, a_pg/c (PostgreSQL, no target)':<40}{runs['a_pg']['rows_per_s'] / b['rows_per_s']:>10.2f}"
+              f"{runs['a_pg']['rows_per_s'] / c['rows_per_s']:>8.2f}")
     for label, run in ((f"N/4 = {quarter:,}", a_quarter), (f"N = {rows:,}", a)):
-        print(f"{'(a) peak RSS at ' + label:<34}{run['peak_rss_mb']:>7.0f} MB   "
+        print(f"{'(a) peak RSS at ' + label:<40}{run['peak_rss_mb']:>7.0f} MB   "
               f"({run['processes']} process{'es' if run['processes'] > 1 else ''} summed; "
               f"largest alone {run['largest_process_rss_mb']:.0f} MB)")
-    print(f"{'memory growth N vs N/4':<34}{growth:>9.2f}x   target <= {TARGET_MEMORY_FLAT:.2f}x (flat)  "
+    print(f"{'memory growth N vs N/4':<40}{growth:>9.2f}x   target <= {TARGET_MEMORY_FLAT:.2f}x (flat)  "
           f"{_verdict(checks['memory_flat'])}")
+    for key, label in labels[5:]:
+        if key in runs:
+            print(f"{label + ' rows/s':<40}{runs[key]['rows_per_s']:>10,.0f}   target >= {TARGET_REGISTER_ROWS_PER_S:,}  "
+                  f"{_verdict(checks[f'register_{key}'])}")
 
     report = {
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "rows": rows, "csv_mb": round(size_mb, 1), "columns": HEADERS,
+        "rows": rows, "csv_mb": round(size_mb, 1), "columns": HEADERS, "repeat": args.repeat,
+        "load": {"start": load_before, "end": load_after},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "sqlite": sqlite3.sqlite_version, "platform": platform.platform()},
         "runs": {"xinyong": a, "xinyong_quarter": a_quarter, "limit_csv_executemany": b,
-                 "pandas_to_sql": c, "duckdb_read_csv": d},
+                 "pandas_to_sql": c, "duckdb_read_csv": runs["d"],
+                 **{k: runs[k] for k in ("a_pg", "e", "f", "e_pg", "f_pg") if k in runs}},
         "ratios": {"a_over_b": a_over_b, "a_over_c": a_over_c, "memory_growth": growth},
         "targets": {"a_over_b": TARGET_A_OVER_B, "a_over_c": TARGET_A_OVER_C,
-                    "memory_growth_max": TARGET_MEMORY_FLAT},
+                    "memory_growth_max": TARGET_MEMORY_FLAT, "register_rows_per_s": TARGET_REGISTER_ROWS_PER_S},
         "passed": checks,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

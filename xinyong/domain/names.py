@@ -14,7 +14,6 @@ import re
 from functools import lru_cache
 
 import opencc
-from pypinyin import Style, pinyin
 
 from xinyong.domain.values import to_half_width
 
@@ -33,6 +32,8 @@ def normalise_name(name: str) -> str:
 @lru_cache(maxsize=65536)
 def readings(char: str) -> frozenset[str]:
     """Every toneless pinyin reading of a character (polyphones have several); the character for others."""
+    from pypinyin import Style, pinyin  # imported when first needed: it takes a second to load
+
     found = pinyin(char, style=Style.NORMAL, heteronym=True, errors="default")
     return frozenset(found[0]) if found and found[0] else frozenset((char,))
 
@@ -40,6 +41,8 @@ def readings(char: str) -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def reading(char: str) -> str:
     """The usual toneless reading of a character (pypinyin's first), the character itself for others."""
+    from pypinyin import Style, pinyin
+
     found = pinyin(char, style=Style.NORMAL, errors="default")
     return found[0][0] if found and found[0] else char
 

@@ -69,26 +69,43 @@ def _json(value: Any) -> Any:
 
 def record_line(row: Any) -> bytes:
     """What the digest of a record version covers: its key, version, status, subject and content."""
-    return orjson.dumps([row.record_key, row.version, row.status, row.subject_name, row.subject_kind,
-                         row.subject_code, _text(row.decision_date), row.content_hash, _json(row.fields)],
+    return _line(row.record_key, row.version, row.status, row.subject_name, row.subject_kind,
+                 row.subject_code, row.decision_date, row.content_hash, row.fields)
+
+
+def _line(key: str, version: int, status: str, name: Any, kind: Any, code: Any, date: Any, content_hash: str,
+          fields: Any) -> bytes:
+    return orjson.dumps([key, version, status, name, kind, code, _text(date), content_hash, _json(fields)],
                         option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
+_DIGEST_SQL = ("SELECT record_key, version, status, subject_name, subject_kind, subject_code, decision_date, "
+               "content_hash, CAST(fields AS TEXT) FROM records WHERE batch_id = {} ORDER BY record_key, version")
 
 
 def records_digest(connection: Connection, batch_id: int,
                    excluded: frozenset[tuple[str, int]] = frozenset()) -> tuple[int, str]:
     """(count, SHA-256) of the record versions a batch stored, in key and version order; `excluded`
-    are versions made later by due process (a correction keeps its batch)."""
-    r = t.records.c
+    are versions made later by due process (a correction keeps its batch).
+
+    Read through the driver's own cursor (a server-side one on PostgreSQL, so memory stays flat),
+    `fields` as JSON text decoded by orjson: SQLAlchemy's rows and its JSON type's decoding cost a
+    fifth of a large file's ingestion. The lines digested are the same.
+    """
     digest, count = hashlib.sha256(), 0
-    rows = connection.execute(
-        select(r.record_key, r.version, r.status, r.subject_name, r.subject_kind, r.subject_code, r.decision_date,
-               r.content_hash, r.fields).where(r.batch_id == batch_id).order_by(r.record_key, r.version)
-        .execution_options(yield_per=5000))
-    for row in rows:
-        if (row.record_key, row.version) in excluded:
-            continue
-        digest.update(record_line(row))
-        count += 1
+    dbapi = connection.connection.driver_connection
+    postgres = connection.dialect.name == "postgresql"
+    cursor = dbapi.cursor(name=f"records_digest_{batch_id}") if postgres else dbapi.cursor()
+    try:
+        cursor.execute(_DIGEST_SQL.format("%s" if postgres else "?"), (batch_id,))
+        while rows := cursor.fetchmany(5000):
+            for row in rows:
+                if excluded and (row[0], row[1]) in excluded:
+                    continue
+                digest.update(_line(*row))
+                count += 1
+    finally:
+        cursor.close()
     return count, digest.hexdigest()
 
 

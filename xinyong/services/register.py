@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.identifiers import classify_code
@@ -104,8 +104,7 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
     _insert_new_entities(connection, fresh, kind_of_type, now)
     for record, ids in fresh:
         owner.update({(s, v): record.entity_id for s, v, _ in ids})
-    for record in known:
-        _update_entity(connection, record, owner, kind_of_type, now, today)
+    _update_entities(connection, known, owner, kind_of_type, now, today)
 
 
 def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
@@ -152,84 +151,134 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
             connection.execute(table.insert(), rows)
 
 
-def _update_entity(connection: Connection, record: Registration, owner: dict[tuple[str, str], int],
-                   kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> None:
-    """A register row for a known entity: new attributes, names and legal representative."""
-    ids = _identifiers(record)
-    # a valid USCC alone decides; legacy codes find an entity only for a row without one
-    lookup = ids[:1] if record.subject_scheme == "uscc" and record.subject_code_verified else ids
-    entity_id = next((owner[(s, v)] for s, v, _ in lookup if (s, v) in owner), None)
-    attributes = _attributes(record, kind_of_type, now)
-    if entity_id is None:
-        entity_id = connection.execute(t.entities.insert().values(
-            key=entity_key_for(record.subject_scheme, record.subject_code,
-                               record.subject_code_verified, record.subject_name),
-            verified=record.subject_code_verified and record.subject_scheme == "uscc",
-            created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
-    else:
-        connection.execute(update(t.entities).where(t.entities.c.id == entity_id).values(
-            **{k: v for k, v in attributes.items() if v is not None}))
-    # an identifier another entity already holds stays with it: never two owners
-    new_ids = [(s, v, ok) for s, v, ok in ids if (s, v) not in owner]
-    if new_ids:
-        connection.execute(t.entity_identifiers.insert(), [
-            {"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids])
+def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
+                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> None:
+    """Register rows for known entities: new attributes, identifiers, names and legal representative.
+
+    In waves: each wave holds each entity once, reads the names and open legal representatives of
+    all its entities in one query each, decides every change in memory, and writes each kind of
+    change with one executemany. A row whose entity already is in the wave starts the next wave,
+    so a later row sees what an earlier one wrote, as row by row.
+    """
+    wave = _Wave()
+    for record in records:
+        ids = _identifiers(record)
+        # a valid USCC alone decides; legacy codes find an entity only for a row without one
+        lookup = ids[:1] if record.subject_scheme == "uscc" and record.subject_code_verified else ids
+        entity_id = next((owner[(s, v)] for s, v, _ in lookup if (s, v) in owner), None)
+        attributes = _attributes(record, kind_of_type, now)
+        if entity_id is not None and entity_id in wave.entities:
+            wave.flush(connection, today)
+            wave = _Wave()
+        if entity_id is None:
+            entity_id = connection.execute(t.entities.insert().values(
+                key=entity_key_for(record.subject_scheme, record.subject_code,
+                                   record.subject_code_verified, record.subject_name),
+                verified=record.subject_code_verified and record.subject_scheme == "uscc",
+                created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
+        else:
+            wave.attributes.append((entity_id, {k: v for k, v in attributes.items() if v is not None}))
+        # an identifier another entity already holds stays with it: never two owners
+        new_ids = [(s, v, ok) for s, v, ok in ids if (s, v) not in owner]
+        wave.identifiers += [{"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids]
         owner.update({(s, v): entity_id for s, v, _ in new_ids})
-    _apply_names(connection, entity_id, record, today)
-    _apply_legal_representative(connection, entity_id, record, today)
+        wave.entities[entity_id] = record
+    wave.flush(connection, today)
+
+
+class _Wave:
+    """Changes to entities that each appear once, decided together and written in bulk."""
+
+    def __init__(self) -> None:
+        self.entities: dict[int, Registration] = {}  # in row order
+        self.attributes: list[tuple[int, dict[str, Any]]] = []
+        self.identifiers: list[dict[str, Any]] = []
+
+    def flush(self, connection: Connection, today: dt.date) -> None:
+        if not self.entities:
+            return
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for entity_id, values in self.attributes:
+            by_columns.setdefault(tuple(values), []).append({"_id": entity_id, **{f"_{k}": v for k, v in values.items()}})
+        for columns, rows in by_columns.items():
+            connection.execute(update(t.entities).where(t.entities.c.id == bindparam("_id"))
+                               .values({c: bindparam(f"_{c}") for c in columns}), rows)
+        if self.identifiers:
+            connection.execute(t.entity_identifiers.insert(), self.identifiers)
+        ids = list(self.entities)
+        n, rel = t.entity_names.c, t.entity_relations.c
+        names: dict[int, dict[str, Any]] = {e: {} for e in ids}
+        relations: dict[int, Any] = {}
+        for start in range(0, len(ids), 900):
+            part = ids[start:start + 900]
+            for row in connection.execute(select(n.id, n.entity_id, n.name, n.current)
+                                          .where(n.entity_id.in_(part)).order_by(n.id)):
+                names[row.entity_id][row.name] = row
+            for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id)
+                                          .where(rel.entity_id.in_(part), rel.relation == "legal_representative",
+                                                 rel.valid_to.is_(None)).order_by(rel.id)):
+                relations.setdefault(row.entity_id, row)
+        close_names, reopen_names, new_names, close_relations, new_relations = [], [], [], [], []
+        for entity_id, record in self.entities.items():
+            _name_changes(entity_id, record, names[entity_id], today, close_names, reopen_names, new_names)
+            _relation_changes(entity_id, record, relations.get(entity_id), today, close_relations, new_relations)
+        if close_names:
+            connection.execute(update(t.entity_names).where(n.id == bindparam("_id"))
+                               .values(current=False, valid_to=bindparam("_valid_to")), close_names)
+        if reopen_names:
+            connection.execute(update(t.entity_names).where(n.id == bindparam("_id"))
+                               .values(current=True, valid_to=None), reopen_names)
+        if new_names:
+            connection.execute(t.entity_names.insert(), new_names)
+        if close_relations:
+            connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
+                               .values(valid_to=bindparam("_valid_to")), close_relations)
+        if new_relations:
+            connection.execute(t.entity_relations.insert(), new_relations)
 
 
 def _date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _apply_names(connection: Connection, entity_id: int, record: Registration, today: dt.date) -> None:
-    n = t.entity_names.c
-    known = {row.name: row for row in connection.execute(
-        select(n.id, n.name, n.current).where(n.entity_id == entity_id))}
+_NAME_DEFAULTS = {"current": False, "valid_from": None, "valid_to": None, "language": None}
+
+
+def _name_changes(entity_id: int, record: Registration, known: dict[str, Any], today: dt.date,
+                  close: list[dict[str, Any]], reopen: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    """What a register row changes in its entity's names, given the names it has (`known`, by name)."""
     current = record.subject_name
     since = _date(record.decision_date)
     english = record.fields.get("name_en")
     if english and english not in known and english != current:
         # English names accumulate: a query may use any the register ever gave
-        connection.execute(t.entity_names.insert().values(
-            entity_id=entity_id, name=english, normalised=normalise_name(english), current=False,
-            valid_from=since, language="en"))
+        new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": english, "normalised": normalise_name(english),
+                    "valid_from": since, "language": "en"})
     if current and not (current in known and known[current].current):
         for row in known.values():
             if row.current:
-                connection.execute(update(t.entity_names).where(n.id == row.id)
-                                   .values(current=False, valid_to=since or today))
+                close.append({"_id": row.id, "_valid_to": since or today})
         if current in known:
-            connection.execute(update(t.entity_names).where(n.id == known[current].id)
-                               .values(current=True, valid_to=None))
+            reopen.append({"_id": known[current].id})
         else:
-            connection.execute(t.entity_names.insert().values(
-                entity_id=entity_id, name=current, normalised=normalise_name(current),
-                current=True, valid_from=since))
+            new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": current,
+                        "normalised": normalise_name(current), "current": True, "valid_from": since})
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
-    if former:
-        connection.execute(t.entity_names.insert(), [
-            {"entity_id": entity_id, "name": f, "normalised": normalise_name(f), "current": False,
-             "valid_from": None, "valid_to": since} for f in dict.fromkeys(former)])
+    new += [{**_NAME_DEFAULTS, "entity_id": entity_id, "name": f, "normalised": normalise_name(f), "valid_to": since}
+            for f in dict.fromkeys(former)]
 
 
-def _apply_legal_representative(connection: Connection, entity_id: int, record: Registration,
-                                today: dt.date) -> None:
+def _relation_changes(entity_id: int, record: Registration, existing: Any, today: dt.date,
+                      close: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    """A legal representative other than the open one closes it and opens a new relation."""
     person = record.legal_representative
     if not person:
         return
     person_id = record.fields.get("legal_rep_id")
-    rel = t.entity_relations.c
-    open_relation = and_(rel.entity_id == entity_id, rel.relation == "legal_representative",
-                         rel.valid_to.is_(None))
-    existing = connection.execute(select(rel.id, rel.person_name, rel.person_id).where(open_relation)).first()
     if existing and existing.person_name == person and existing.person_id == person_id:
         return
     since = _date(record.decision_date)
     if existing:
-        connection.execute(update(t.entity_relations).where(rel.id == existing.id)
-                           .values(valid_to=since or today))
-    connection.execute(t.entity_relations.insert().values(
-        entity_id=entity_id, relation="legal_representative", person_name=person,
-        person_id=person_id, valid_from=since))
+        close.append({"_id": existing.id, "_valid_to": since or today})
+    new.append({"entity_id": entity_id, "relation": "legal_representative", "person_name": person,
+                "person_id": person_id, "valid_from": since, "valid_to": None})
