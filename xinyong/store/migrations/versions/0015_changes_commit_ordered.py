@@ -14,6 +14,9 @@ started first and commits last gets the higher numbers, and a reader that has se
 seen every change numbered below N. On SQLite one writer at a time holds the database, so
 plain triggers give the same order.
 
+A later migration that rebuilds one of the watched tables on SQLite (`batch_alter_table` copies
+the table and drops the old one, triggers included) must create its triggers again.
+
 Existing listing transitions are copied in with `seq` equal to their id, so a `/v1/changes`
 cursor handed out before this migration (a transition id) means the same after it.
 """
