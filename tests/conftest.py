@@ -49,10 +49,12 @@ def db_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     The audit key and head go where they go by default for SQLite (beside the database
     file); for PostgreSQL into the test's own folder, through XINYONG_AUDIT_DIR (which
     subprocesses inherit), not into ~/.xinyong. Batch-job results and uploaded files go
-    into the test's folder on both engines (`tmp_path/jobs`, `tmp_path/files`).
+    and screening's index file go into the test's folder on both engines (`tmp_path/jobs`,
+    `tmp_path/files`, `tmp_path/screen-index`).
     """
     monkeypatch.setenv("XINYONG_JOBS_DIR", str(tmp_path / "jobs"))  # batch screening results
     monkeypatch.setenv("XINYONG_FILES_DIR", str(tmp_path / "files"))  # attachments, evidence
+    monkeypatch.setenv("XINYONG_SCREEN_INDEX_DIR", str(tmp_path / "screen-index"))  # screening's index file
     if request.param == "sqlite":
         monkeypatch.delenv("XINYONG_AUDIT_DIR", raising=False)
         yield f"sqlite:///{tmp_path / 'store.db'}"

@@ -253,9 +253,9 @@ class Service:
     def load(self) -> None:
         self.index = ScreeningIndex.load(self.engine, self.pack, names=self.names)
         self.keys = active_keys(self.engine)
-        # The index is millions of long-lived objects (8-11M at 1M entities). Left to the cyclic
-        # collector, every full collection walks them all: a 3-5 s pause of the event loop, for
-        # every request in flight. Frozen, the collector skips them; refcounting still frees them.
+        # Entities, codes and names are arrays mapped from the index file, not objects; what is
+        # left (listings, relations, keys, the app) is frozen so that the cyclic collector's full
+        # passes do not walk it while requests wait. Refcounting still frees it.
         gc.collect()
         gc.freeze()
 

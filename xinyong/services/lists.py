@@ -105,20 +105,27 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
     """Changes of listings in force after `since`, in order: enough for a consumer to keep its own
     copy in sync. Only what binds is shared: a listing's taking effect and every later change
     (review, expiry, repair, withdrawal), never a proposal or a notice still under due process.
-    Each names the measures its list triggers, so a change of state is a change of measures."""
-    T, L, e = t.listing_transitions.c, t.listings.c, t.entities.c
+    Each names the measures its list triggers, so a change of state is a change of measures.
+
+    `seq` is the transition's place in `changes`, numbered in commit order (on PostgreSQL at
+    COMMIT, under an advisory lock): a transaction that started first and commits last is never
+    skipped by a consumer that has already read past a later one. Transitions recorded before
+    migration 0015 keep their id as `seq`, so older cursors keep their meaning."""
+    T, L, e, C = t.listing_transitions.c, t.listings.c, t.entities.c, t.changes.c
     triggered: dict[str, list[str]] = {}
     for measure in pack.measures:
         for code in measure.lists:
             triggered.setdefault(code, []).append(measure.code)
     with engine.connect() as c:
-        rows = c.execute(select(T.id, T.listing_id, T.from_state, T.to_state, T.on_date, T.recorded_at,
+        rows = c.execute(select(C.seq, T.listing_id, T.from_state, T.to_state, T.on_date, T.recorded_at,
                                 L.list_code, L.effective_from, L.effective_to, L.end_reason, e.key)
+                         .select_from(t.changes).join(t.listing_transitions, T.id == C.ref_id)
                          .join(t.listings, L.id == T.listing_id).join(t.entities, e.id == L.entity_id)
-                         .where(T.id > since, or_(T.to_state == "effective",
-                                                  and_(T.from_state.in_(IN_FORCE), L.effective_from.is_not(None))))
-                         .order_by(T.id).limit(limit)).all()
-    items = [{"seq": r.id, "listing": r.listing_id, "entity": r.key, "list": r.list_code, "from": r.from_state,
+                         .where(C.kind == "transition", C.seq > since,
+                                or_(T.to_state == "effective",
+                                    and_(T.from_state.in_(IN_FORCE), L.effective_from.is_not(None))))
+                         .order_by(C.seq).limit(limit)).all()
+    items = [{"seq": r.seq, "listing": r.listing_id, "entity": r.key, "list": r.list_code, "from": r.from_state,
               "to": r.to_state, "on_date": r.on_date, "recorded_at": r.recorded_at,
               "effective_from": r.effective_from, "effective_to": r.effective_to,
               "end_reason": r.end_reason if r.to_state in FINAL else None,

@@ -1,11 +1,12 @@
 """Screening: may this entity do this, on this date, and why not?
 
-Screening reads an in-memory index of the store, so that the hot path makes no database
-round trip: every identifier and entity key, each entity's listings with their dated
-history and evidence, the relations through which a measure reaches a person, and (for
-name screening) the resolution stage's name index. `refresh` follows the store: when the
-audit sequence has moved, listings and relations are reloaded and new or updated
-entities are added. The decision itself is `domain.decisions.decide`.
+Screening reads an index of the store, so that the hot path makes no database round trip:
+every identifier and entity key and (for name screening) the resolution stage's name index,
+from a file of arrays mapped at start (services/screen_index.py); each entity's listings with
+their dated history and evidence and the relations through which a measure reaches a person,
+as objects. `refresh` follows the store's commit-ordered `changes` sequence: entities changed
+since the last look are read again, listings and relations reloaded. The decision itself is
+`domain.decisions.decide`.
 
 Screening never says "allow" for what it does not know. By identifier: an entity key or a
 verified identifier answers for its entity; a well-formed code whose check fails is an
@@ -24,7 +25,7 @@ import io
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,11 +48,11 @@ from xinyong.domain.identifiers import (
 )
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
-from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_index
+from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex
+from xinyong.services.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
 from xinyong.store import tables as t
 
 REACHING_RELATIONS = ("legal_representative", "actual_controller", "principal")
-LATE_COMMIT_MARGIN = dt.timedelta(minutes=10)  # longer than any batch's transaction
 MAX_CANDIDATES = 5
 
 
@@ -100,18 +101,99 @@ class Answer:
     match: str | None = None  # name screening: name | ambiguous | below_threshold | none
 
 
+class _Info(Mapping):
+    """entity id -> EntityInfo: entities read since the index file was written, else the file's row."""
+
+    def __init__(self, index: IndexFile | None):
+        self.file = index
+        self.overlay: dict[int, EntityInfo] = {}
+
+    def get(self, entity_id: int, default: Any = None) -> Any:
+        found = self.overlay.get(entity_id)
+        if found is not None or self.file is None:
+            return found if found is not None else default
+        row = self.file.row(entity_id)
+        if row < 0:
+            return default
+        f = self.file
+        return EntityInfo(f.key[row], f.name[row] or None, f.kinds[int(f.kind[row])])
+
+    def __getitem__(self, entity_id: int) -> EntityInfo:
+        found = self.get(entity_id)
+        if found is None:
+            raise KeyError(entity_id)
+        return found
+
+    def __setitem__(self, entity_id: int, info: EntityInfo) -> None:
+        self.overlay[entity_id] = info
+
+    def __contains__(self, entity_id: object) -> bool:
+        return self.get(entity_id) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return (len(self.file) if self.file is not None else 0) + len(self.overlay)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.overlay
+        if self.file is not None:
+            yield from (int(e) for e in self.file.ids)
+
+
+class _Codes(Mapping):
+    """code or entity key -> entity id: codes read since the index file was written, else the file's table."""
+
+    def __init__(self, index: IndexFile | None):
+        self.file = index
+        self.overlay: dict[str, int] = {}
+
+    def get(self, code: str, default: Any = None) -> Any:
+        found = self.overlay.get(code)
+        if found is not None:
+            return found
+        if self.file is not None and isinstance(code, str):
+            found = self.file.code(code)
+        return default if found is None else found
+
+    def __getitem__(self, code: str) -> int:
+        found = self.get(code)
+        if found is None:
+            raise KeyError(code)
+        return found
+
+    def __setitem__(self, code: str, entity_id: int) -> None:
+        self.overlay[code] = entity_id
+
+    def __contains__(self, code: object) -> bool:
+        return self.get(code) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return (len(self.file.codes.keys) if self.file is not None else 0) + len(self.overlay)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.overlay
+        if self.file is not None:
+            keys = self.file.codes.keys
+            yield from (keys[k] for k in range(len(keys)))
+
+
 class ScreeningIndex:
+    """The store as screening needs it. Entities, codes and names are read from the index file
+    (services/screen_index.py, mapped at start); listings, their evidence and the relations
+    that reach persons are held as objects: a decision needs them and they are few."""
+
     def __init__(self, pack: Pack):
         self.pack = pack
-        self.by_code: dict[str, int] = {}
-        self.info: dict[int, EntityInfo] = {}
+        self.file: IndexFile | None = None
+        self.by_code = _Codes(None)
+        self.info = _Info(None)
         self.person_ids: dict[int, str] = {}  # natural-person entity -> its resident ID number
         self.listings_of: dict[int, list[ListingView]] = {}
         self.reaches: dict[str, list[Reach]] = {}  # person ID number -> entities the person represents
         self.names: EntityIndex | None = None
-        self.seq = -1
-        self.max_entity_id = 0
+        self.seq = -1  # the store's `changes` sequence read up to
+        self.audit_seq = -1
         self.loaded_at: dt.datetime | None = None
+        self.built = False  # the index file was (re)built by this load
         self._measures: dict[str, tuple[MeasureSpec, ...]] = {}
         self.suspending_lists = frozenset(spec.code for spec in pack.lists if spec.objection_suspends)
         self._lock = threading.Lock()
@@ -120,59 +202,67 @@ class ScreeningIndex:
 
     @classmethod
     def load(cls, engine: Engine, pack: Pack, *, names: bool = True) -> ScreeningIndex:
+        """Map the store's index file (built first when there is none that fits), then read
+        what changed since it was written, the listings and the relations."""
         index = cls(pack)
+        analyser = NameAnalyser(pack.resolution.name_rules) if names else None
         with engine.connect() as c:
-            index.seq = _audit_seq(c)
+            index.audit_seq = _audit_seq(c)
+            seq = change_seq(c)  # before reading anything: what commits later is caught up below
             index.loaded_at = dt.datetime.now(dt.timezone.utc)
-            index._load_entities(c, None)
+            file, index.built = open_index(engine, c, analyser, rules_hash(pack.resolution.name_rules), seq)
+            index.file = file
+            index.by_code, index.info = _Codes(file), _Info(file)
+            index.person_ids = file.persons()
+            if analyser is not None:
+                index.names = load_names(file, c, analyser)
+            index.seq, changed = changed_since(c, file.seq)
+            if changed:
+                index._load_entities(c, sorted(changed))
+                if index.names is not None:
+                    index._add_names(c, sorted(changed))
             index._load_listings(c)
             index._load_reaches(c)
-            if names:
-                index.names = load_index(c, NameAnalyser(pack.resolution.name_rules))
         return index
 
     def refresh(self, engine: Engine) -> bool:
-        """Catch up with the store if anything was recorded since the last load."""
+        """Catch up with the store if anything was recorded since the last look.
+
+        The store's `changes` sequence is commit-ordered (migration 0015): every entity changed
+        after the last sequence read is read again, whenever its transaction began. The audit
+        sequence moving (keys, settings) reloads listings and relations too."""
         with self._lock, engine.connect() as c:
-            seq = _audit_seq(c)
-            if seq == self.seq:
+            audit = _audit_seq(c)
+            newest, changed = changed_since(c, self.seq)
+            if newest == self.seq and audit == self.audit_seq:
                 return False
-            started = dt.datetime.now(dt.timezone.utc)
-            # `updated_at` is stamped when a batch starts and seen when it commits: look back
-            # far enough to catch a batch that committed since the last look (adding is idempotent)
-            since = (self.loaded_at or started) - LATE_COMMIT_MARGIN
-            changed = self._load_entities(c, since)
+            if changed:
+                self._load_entities(c, sorted(changed))
+                if self.names is not None:
+                    self._add_names(c, sorted(changed))
             self._load_listings(c)
             self._load_reaches(c)
-            if self.names is not None and changed:
-                self._add_names(c, changed)
-            self.seq, self.loaded_at = seq, started
+            self.seq, self.audit_seq = newest, audit
+            self.loaded_at = dt.datetime.now(dt.timezone.utc)
         return True
 
-    def _load_entities(self, c: Connection, since: dt.datetime | None) -> list[int]:
+    def _load_entities(self, c: Connection, entity_ids: list[int]) -> None:
+        """Entities added or changed since the index file was written, into the overlays."""
         e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
-        query = (select(e.id, e.key, e.kind, n.name)
-                 .outerjoin(t.entity_names, (n.entity_id == e.id) & n.current))
-        if since is not None:
-            query = query.where((e.id > self.max_entity_id) | (e.updated_at >= since))
-        changed = []
-        for entity_id, key, kind, name in c.execute(query):
-            self.info[entity_id] = EntityInfo(key, name, kind)
-            self.by_code[key] = entity_id
-            changed.append(entity_id)
-            if entity_id > self.max_entity_id:
-                self.max_entity_id = entity_id
-        identifiers = select(i.entity_id, i.scheme, i.value, i.verified)
-        if since is not None:
-            if not changed:
-                return changed
-            identifiers = identifiers.where(i.entity_id.in_(changed))
-        for entity_id, scheme, value, verified in c.execute(identifiers):
-            if verified:  # an unverified identifier never answers for an entity
-                self.by_code[value] = entity_id
-            if scheme in PERSON_SCHEMES and self.info[entity_id].kind == "natural_person":
-                self.person_ids[entity_id] = value
-        return changed
+        for chunk in _chunks(entity_ids, 5000):
+            found = []
+            for entity_id, key, kind, name in c.execute(
+                    select(e.id, e.key, e.kind, n.name).outerjoin(t.entity_names, (n.entity_id == e.id) & n.current)
+                    .where(e.id.in_(chunk))):
+                self.info[entity_id] = EntityInfo(key, name, kind)
+                self.by_code[key] = entity_id
+                found.append(entity_id)
+            for entity_id, scheme, value, verified in c.execute(
+                    select(i.entity_id, i.scheme, i.value, i.verified).where(i.entity_id.in_(found))):
+                if verified:  # an unverified identifier never answers for an entity
+                    self.by_code[value] = entity_id
+                if scheme in PERSON_SCHEMES and self.info[entity_id].kind == "natural_person":
+                    self.person_ids[entity_id] = value
 
     def _load_listings(self, c: Connection) -> None:
         L, T, E, r = t.listings.c, t.listing_transitions.c, t.listing_evidence.c, t.records.c
@@ -228,7 +318,9 @@ class ScreeningIndex:
             reps = dict(c.execute(select(rel.entity_id, rel.person_name).where(
                 rel.entity_id.in_(chunk), rel.relation == "legal_representative", rel.valid_to.is_(None))).all())
             for entity_id in chunk:
-                info = self.info[entity_id]
+                info = self.info.get(entity_id)
+                if info is None:  # a change whose entity is gone
+                    continue
                 self.names.add(entity_id, info.key, "", info.kind == "natural_person", names.get(entity_id, ()),
                                identifiers.get(entity_id, ()), reps.get(entity_id))
 

@@ -521,3 +521,18 @@ grades_shared = Table(
     Column("actor", String(200), nullable=False),
     Column("shared_at", DateTime(timezone=True), nullable=False),
 )
+
+# What changed, in commit order (migration 0015): written by triggers in the writing transaction,
+# never by the code. On PostgreSQL `seq` is drawn at COMMIT under an advisory lock, so a
+# transaction that started first and commits last gets the higher numbers: a reader that has
+# seen N has seen everything below N. `kind` is entity (ref_id: the entity; its names,
+# identifiers and relations too), listing, transition (ref_id: listing_transitions.id) or
+# objection (ref_id: its listing). Screening's refresh and `/v1/changes` follow it.
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("ref_id", BigInteger().with_variant(Integer, "sqlite")),
+)
+Index("ix_changes_kind_seq", changes.c.kind, changes.c.seq)
