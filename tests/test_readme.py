@@ -48,7 +48,7 @@ def _environment(scratch: Path) -> dict[str, str]:
     return env
 
 
-def _run(script: str, scratch: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+def _run(script: str, scratch: Path, timeout: int = 2400) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-e", "-u", "-o", "pipefail", "-x", "-c", script], cwd=scratch,
                           env=_environment(scratch), capture_output=True, text=True, timeout=timeout)
 
