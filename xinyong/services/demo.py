@@ -1366,17 +1366,17 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
         pending_repair = select(rep.listing_id).where(rep.state == "pending", rep.listing_id.is_not(None))
         objected = select(o.listing_id).where(o.listing_id.is_not(None))
         open_to_repair = [row.id for row in c.execute(
+            # not a court list's: those listings are the ones to extend and to end
             select(L.id).where(L.state == "effective", L.list_code.in_(repairable), L.id.not_in(pending_repair),
-                               L.id.not_in(objected))
+                               L.id.not_in(objected), L.list_code.not_in(extendable + ends_on_performance))
             .order_by(L.id).limit(2))]
         # a court listing with a term left to extend by 2 years, and one to end on performance
         to_extend = first(select(L.id).where(L.state == "effective", L.list_code.in_(extendable),
                                              L.effective_to.is_not(None), func.coalesce(L.extended_years, 0) == 0,
-                                             L.id.not_in(pending_repair), L.id.not_in(objected),
-                                             L.id.not_in(open_to_repair)).order_by(L.id))
+                                             L.id.not_in(pending_repair), L.id.not_in(objected)).order_by(L.id))
         to_end = first(select(L.id).where(L.state == "effective", L.list_code.in_(ends_on_performance),
                                           L.id.not_in(pending_repair), L.id.not_in(objected),
-                                          L.id.not_in(open_to_repair), L.id != (to_extend.id if to_extend else -1))
+                                          L.id != (to_extend.id if to_extend else -1))
                        .order_by(L.effective_to.is_not(None), L.id))
         notified = [row.id for row in c.execute(
             select(L.id).where(L.state == "notified", L.id.not_in(objected)).order_by(L.id).limit(2))]
