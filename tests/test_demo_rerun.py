@@ -56,7 +56,7 @@ def test_a_second_demo_run_changes_nothing_public_and_replaces_its_keys(db_url: 
         # one active demo key per role; operating: one per authority running a list (whoever listed it decides)
         running = sorted({spec.authority for spec in load_pack("cn").lists})
         assert sorted(k["label"] for k in demo_keys) == sorted(
-            [f"demo operate {a}" for a in running] + ["demo screen", "demo submit"])
+            [f"demo operate {a}" for a in running] + ["demo screen", "demo spare", "demo submit"])
         scopes = {k["label"]: k["scopes"] for k in demo_keys}
         assert all("operate" in scopes[f"demo operate {a}"] for a in running) and "submit" in scopes["demo submit"]
         assert scopes["demo screen"] == ["screen"]

@@ -208,6 +208,9 @@ def test_extension_by_decision_within_the_lists_maximum_with_its_own_notice(cli,
     assert event["reason"] == "情节严重，拒不改正" and payload(event)["years"] == 2
     assert "at most 3" in refused(cli, "listing", "extend", listing, "--years", "2", "--reason", "再延长",
                                   "--on", "2026-02-02")
+    # the extension is an audited step: the chain replays the new end date
+    verified = cli("audit", "verify", ok=False)
+    assert verified.exit_code == 0, verified.output
 
 
 def test_a_list_without_extensions_and_an_open_ended_listing_are_not_extended(cli, tmp_path):

@@ -93,9 +93,9 @@ def test_reports_in_three_languages_with_chinese_text_in_an_embedded_font(world)
     assert zh.pdf.startswith(b"%PDF-") and zh.pages == 1 and len(zh.code) == 16
     text = text_of(zh.pdf, world.folder)
     shown = R.format_code(zh.code)
-    for expected in (NAMES[FIRM_SERIOUS], FIRM_SERIOUS, "严重违法失信名单", "黑名单", "2025-10-12",
+    for expected in (NAMES[FIRM_SERIOUS], FIRM_SERIOUS, "严重违法失信名单", "黑名单", "2025年10月12日",
                      "《市场监督管理严重违法失信名单管理办法》", "行政处罚信息", "沪市监罚〔2025〕1号", "吊销许可证",
-                     "2026-06-03", "中国全国公共信用信息", "公共信用信息报告", "2025年10月20日", "孙一",
+                     "2026年6月3日", "中国全国公共信用信息", "公共信用信息报告", "2025年10月20日", "孙一",
                      "一、主体身份信息", "二、名单状态", "三、公示信息", f"/verify/{shown}", "第 1 页，共 1 页"):
         assert shows(text, expected), expected
     fonts = fonts_of(zh.pdf, world.folder)

@@ -110,7 +110,7 @@ def test_sign_in_takes_an_operate_or_submit_key(cli, world, db_url: str) -> None
             assert 'role="img"' in svg and "aria-labelledby" in svg
         assert "<script" not in page.text.split("<main", 1)[1]  # charts drawn on the server
         body = text_of(page.text)
-        assert "2025-08" in body and "2025-06" in body  # months of the world's decisions
+        assert "Aug 2025" in body and "Jun 2025" in body  # months of the world's decisions, in the page's language
         audit = web.get("/console/audit")
         assert 'data-intact="true"' in audit.text and "console.signed_in" in audit.text
 

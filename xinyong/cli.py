@@ -1208,6 +1208,12 @@ def _demo_credentials(engine: Engine, pack: Pack, url: str) -> dict[str, str]:
                       + (f", for the console ({url}/console)" if role != "screen" else ", for the API") + ":",
                       highlight=False)
         console.print(f"     {secret}", highlight=False, markup=False)
+    # a spare key for the tour's `authority key rotate` (rotating one of the keys above would
+    # leave tour.env holding a revoked secret); its secret is never shown, so a rerun keeps it
+    spare = next((k for k in list_keys(engine) if k["label"] == "demo spare" and k["revoked_at"] is None), None)
+    if spare is None:
+        _secret, spare = create_key(engine, pack, "procurement_centre", ["screen"], label="demo spare", actor="demo")
+    keys["SPARE_KEY_ID"] = str(spare["id"])
     L, e = t.listings.c, t.entities.c
     with engine.connect() as c:
         listed = c.execute(select(e.key).join(t.listings, L.entity_id == e.id)

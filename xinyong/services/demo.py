@@ -1320,15 +1320,19 @@ DEMO_SUBJECT = "demo-subject"  # who files the demo's objection and repair appli
 
 def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str, str]:
     """What the README's tour needs on the demo store, found or made once: ids of things to act
-    on (a batch with quarantined rows, a record in review, a listed firm, a proposed listing, an
-    objection and a repair application waiting for a decision, an effective listing open to
-    repair, a record to revoke) and files to attach. A second run finds what the first made;
+    on (a batch with quarantined rows, a record in review, a listed firm, a proposed listing, two
+    objections and a repair application waiting for a decision, an effective listing open to
+    repair, a penalty whose publicity may be repaired, a court listing with a term to extend and
+    one to end, a record to revoke) and files to attach. A second run finds what the first made;
     an objection or repair already decided is replaced by a new one on another listing.
     Returns the tour's variables (keys are added by the caller); one the store has nothing for
     (a small demo may have no record in review) is empty."""
+    import orjson
     from sqlalchemy import func, select
 
-    from xinyong.services.due_process import Actor, apply_repair, file_objection
+    from xinyong.domain.calendar import add_months
+    from xinyong.domain.records import is_published
+    from xinyong.services.due_process import Actor, apply_repair, file_objection, publicity_ended
     from xinyong.store import tables as t
 
     commitment = out_dir / "promise.txt"
@@ -1338,6 +1342,10 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
     L, e, n, r, o, rep = (t.listings.c, t.entities.c, t.entity_names.c, t.records.c, t.objections.c,
                           t.repairs.c)
     repairable = [spec.code for spec in pack.lists if spec.repair.allowed and spec.repair.min_months_served == 0]
+    extendable = [spec.code for spec in pack.lists if spec.duration.extension_max_years]
+    ends_on_performance = [spec.code for spec in pack.lists
+                           if spec.duration.kind == "until_performance" or spec.performed_when]
+    penalty = pack.category("penalty")
     with engine.connect() as c:
         def first(query: Any) -> Any:
             return c.execute(query.limit(1)).first()
@@ -1350,33 +1358,64 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
         cited = select(t.listing_evidence.c.record_id)  # revoking one of these would change the lists
         record = first(select(r.record_key).where(r.status == "active", r.category == "penalty",
                                                   r.id.not_in(cited)).order_by(r.id))
-        objection = first(select(o.id).where(o.state == "open", o.filed_by == DEMO_SUBJECT).order_by(o.id))
-        repair = first(select(rep.id).where(rep.state == "pending", rep.applied_by == DEMO_SUBJECT).order_by(rep.id))
-        pending_repair = select(rep.listing_id).where(rep.state == "pending")
-        open_to_repair = [row.id for row in c.execute(
-            select(L.id).where(L.state == "effective", L.list_code.in_(repairable), L.id.not_in(pending_repair))
-            .order_by(L.id).limit(2))]
+        objections = [row.id for row in c.execute(
+            select(o.id).where(o.state == "open", o.filed_by == DEMO_SUBJECT).order_by(o.id).limit(2))]
+        repair = first(select(rep.id).where(rep.state == "pending", rep.accepted_on.is_(None),
+                                            rep.applied_by == DEMO_SUBJECT, rep.listing_id.is_not(None))
+                       .order_by(rep.id))
+        pending_repair = select(rep.listing_id).where(rep.state == "pending", rep.listing_id.is_not(None))
         objected = select(o.listing_id).where(o.listing_id.is_not(None))
-        notified = first(select(L.id).where(L.state == "notified", L.id.not_in(objected)).order_by(L.id))
-        # a proposed listing that one reminder readies for notice, whatever its subject's kind
+        open_to_repair = [row.id for row in c.execute(
+            # not a court list's: those listings are the ones to extend and to end
+            select(L.id).where(L.state == "effective", L.list_code.in_(repairable), L.id.not_in(pending_repair),
+                               L.id.not_in(objected), L.list_code.not_in(extendable + ends_on_performance))
+            .order_by(L.id).limit(2))]
+        # a court listing with a term left to extend by 2 years, and one to end on performance
+        to_extend = first(select(L.id).where(L.state == "effective", L.list_code.in_(extendable),
+                                             L.effective_to.is_not(None), func.coalesce(L.extended_years, 0) == 0,
+                                             L.id.not_in(pending_repair), L.id.not_in(objected)).order_by(L.id))
+        to_end = first(select(L.id).where(L.state == "effective", L.list_code.in_(ends_on_performance),
+                                          L.id.not_in(pending_repair), L.id.not_in(objected),
+                                          L.id != (to_extend.id if to_extend else -1))
+                       .order_by(L.effective_to.is_not(None), L.id))
+        notified = [row.id for row in c.execute(
+            select(L.id).where(L.state == "notified", L.id.not_in(objected)).order_by(L.id).limit(2))]
+        # a penalty published long enough for a repair of its publicity, with none pending
+        ended = publicity_ended(c)
+        pending_record = select(rep.record_key).where(rep.state == "pending", rep.record_key.is_not(None))
+        served_by = add_months(today, -penalty.repair.min_months_served) if penalty.repair.allowed else None
+        record_to_repair = None
+        if served_by is not None:
+            for row in c.execute(select(r.record_key, r.fields).where(
+                    r.status == "active", r.category == "penalty", r.decision_date <= served_by,
+                    r.record_key.not_in(pending_record), r.record_key != (record.record_key if record else ""))
+                    .order_by(r.id.desc()).limit(200)):
+                fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+                if row.record_key not in ended and is_published(penalty, fields):
+                    record_to_repair = row.record_key
+                    break
         proposed = [(row.id, row.list_code, row.subject_kind) for row in c.execute(
             select(L.id, L.list_code, L.subject_kind).where(L.state == "proposed").order_by(L.id.desc()))]
         reminders = dict(c.execute(select(t.reminders.c.listing_id, func.count()).group_by(t.reminders.c.listing_id)).all())
     if review is None and firm is not None:
         review = _review_example(engine, pack, out_dir, firm.key, today)
+    # a proposed listing that one reminder readies for notice, whatever its subject's kind
     listing = next((i for i, code, kind in proposed
                     if pack.list_(code).due_process.reminders_required.get(kind, 0) <= reminders.get(i, 0) + 1), None)
     subject = Actor(DEMO_SUBJECT, "demo: the fine was paid in full")
-    if objection is None and notified is not None:
-        objection = (file_objection(engine, pack, listing_id=notified.id, record_key=None, on=today,
-                                    actor=subject)["objection"],)
+    for notified_id in notified[:2 - len(objections)]:
+        objections.append(file_objection(engine, pack, listing_id=notified_id, record_key=None, on=today,
+                                         actor=subject)["objection"])
     if repair is None and len(open_to_repair) > 1:
         repair = (apply_repair(engine, pack, open_to_repair.pop(0), commitment, [evidence], today,
                                subject)["repair"],)
     found = {"ENTITY": firm and firm.key, "ENTITY_NAME": firm and firm.name, "BATCH": batch and batch.id,
-             "REVIEW": review and review.record_id, "LISTING": listing, "OBJECTION": objection and objection[0],
+             "REVIEW": review and review.record_id, "LISTING": listing,
+             "OBJECTION": objections[0] if objections else None,
+             "OBJECTION2": objections[1] if len(objections) > 1 else None,
              "REPAIR": repair and repair[0], "REPAIR_LISTING": open_to_repair[0] if open_to_repair else None,
-             "RECORD": record and record.record_key}
+             "REPAIR_RECORD": record_to_repair, "EXTEND_LISTING": to_extend and to_extend.id,
+             "COURT_LISTING": to_end and to_end.id, "RECORD": record and record.record_key}
     return {"TODAY": today.isoformat(), **{k: "" if v is None else str(v) for k, v in found.items()},
             "COMMITMENT": str(commitment), "EVIDENCE": str(evidence), "SUBJECTS": str(_subjects_file(out_dir, firm.key))}
 

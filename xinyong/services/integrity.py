@@ -296,6 +296,10 @@ def _expected_listing(history: list[tuple[str, dict[str, Any]]], pack: Pack | No
                 continue
             columns["review_due"] = add_months(dt.date.fromisoformat(payload["due"]), interval).isoformat()
             continue
+        if step == "extended":  # `listing extend`: a later end, no change of state
+            columns["effective_to"] = payload["to"]
+            touched.add("effective_to")
+            continue
         if step not in STATES:
             continue  # reminders: no change of state
         transitions += 1

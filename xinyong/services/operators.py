@@ -274,3 +274,105 @@ def review_page(queue: list[dict[str, Any]], *, page: int = 1, page_size: int = 
     pages = max(1, -(-len(queue) // page_size))
     page = min(max(page, 1), pages)
     return {"rows": queue[(page - 1) * page_size:page * page_size], "total": len(queue), "page": page, "pages": pages}
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """The console's filter of objections and repair applications (and, without `state` and
+    `list_code`, of batches): state, the list (of the listing), the authority deciding (the list's,
+    or the publishing authority of a record), and the day filed (applied, received) from/to."""
+    state: str | None = None
+    list_code: str | None = None
+    authority: str | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    category: str | None = None  # batches only
+
+
+def _paged(c: Any, query: Any, count: Any, page: int, page_size: int) -> dict[str, Any]:
+    total = c.execute(count).scalar_one()
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    rows = [dict(r) for r in c.execute(query.limit(page_size).offset((page - 1) * page_size)).mappings()]
+    return {"rows": rows, "total": total, "page": page, "pages": pages}
+
+
+def _case_conditions(pack: Pack, table: Any, day: Any, where: CaseFilter) -> list[Any]:
+    from sqlalchemy import or_
+
+    L = t.listings.c
+    conditions = []
+    if where.state:
+        conditions.append(table.c.state == where.state)
+    if where.list_code:
+        conditions.append(table.c.listing_id.in_(select(L.id).where(L.list_code == where.list_code)))
+    if where.authority:
+        codes = [spec.code for spec in pack.lists if spec.authority == where.authority]
+        conditions.append(or_(table.c.listing_id.in_(select(L.id).where(L.list_code.in_(codes))),
+                              table.c.record_key.like(f"{where.authority}:%")))
+    if where.since:
+        conditions.append(day >= where.since)
+    if where.until:
+        conditions.append(day <= where.until)
+    return conditions
+
+
+def _open_first(table: Any, open_state: str) -> list[Any]:
+    """Open cases first, oldest first (the queue); then decided ones, newest first."""
+    from sqlalchemy import case
+
+    return [case((table.c.state == open_state, 0), else_=1), case((table.c.state == open_state, table.c.id),
+                                                                  else_=-table.c.id)]
+
+
+def objections_page(engine: Engine, pack: Pack, where: CaseFilter, *, page: int = 1,
+                    page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of objections (open ones first, oldest first) with their attachments, and the total."""
+    O, A = t.objections.c, t.objection_attachments.c
+    conditions = _case_conditions(pack, t.objections, O.filed_on, where)
+    with engine.connect() as c:
+        data = _paged(c, select(t.objections).where(*conditions).order_by(*_open_first(t.objections, "open")),
+                      select(func.count()).select_from(t.objections).where(*conditions), page, page_size)
+        files: dict[int, list[dict[str, Any]]] = {}
+        if data["rows"]:
+            for f in c.execute(select(A.objection_id, A.name, A.sha256, A.size)
+                               .where(A.objection_id.in_([r["id"] for r in data["rows"]]))).mappings():
+                files.setdefault(f["objection_id"], []).append(dict(f))
+    for row in data["rows"]:
+        row["record_key"] = mask_record_key(row["record_key"]) if row["record_key"] else None
+        row["attachments"] = files.get(row["id"], [])
+    return data
+
+
+def repairs_page(engine: Engine, pack: Pack, where: CaseFilter, *, page: int = 1,
+                 page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of credit repair applications (pending ones first, oldest first), and the total."""
+    R = t.repairs.c
+    conditions = _case_conditions(pack, t.repairs, R.applied_on, where)
+    with engine.connect() as c:
+        data = _paged(c, select(t.repairs).where(*conditions).order_by(*_open_first(t.repairs, "pending")),
+                      select(func.count()).select_from(t.repairs).where(*conditions), page, page_size)
+    for row in data["rows"]:
+        row["evidence"] = row["evidence"] if isinstance(row["evidence"], list) else orjson.loads(row["evidence"])
+        row["record_key"] = mask_record_key(row["record_key"]) if row["record_key"] else None
+    return data
+
+
+def batches_page(engine: Engine, authority: str, where: CaseFilter, *, zone: Any = None, page: int = 1,
+                 page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of an authority's batches (newest first), filtered by category and the day received
+    (in the pack's time zone `zone`), and the total."""
+    b = t.batches.c
+    conditions = [b.authority == authority]
+    if where.category:
+        conditions.append(b.category == where.category)
+    zone = zone or dt.timezone.utc
+    if where.since:
+        conditions.append(b.created_at >= dt.datetime.combine(where.since, dt.time(), zone).astimezone(dt.timezone.utc))
+    if where.until:
+        conditions.append(b.created_at < dt.datetime.combine(where.until + dt.timedelta(days=1), dt.time(), zone)
+                          .astimezone(dt.timezone.utc))
+    query = select(b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined, b.duplicates,
+                   b.warnings, b.notes, b.created_at).where(*conditions).order_by(b.id.desc())
+    with engine.connect() as c:
+        return _paged(c, query, select(func.count()).select_from(t.batches).where(*conditions), page, page_size)

@@ -39,6 +39,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 from sqlalchemy import Engine, select
 
+from xinyong.domain import formats
 from xinyong.domain.privacy import mask_public
 from xinyong.domain.pack import LANGUAGES, FieldType, Pack, PackError
 from xinyong.services.entities import EntityNotFound, find_entity_id, public_file
@@ -303,16 +304,8 @@ LABELS: dict[str, dict[str, str]] = {
         "currency": "{amount} {currency}",
     },
 }
-_MONTHS = {"en": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                  "October", "November", "December"],
-           "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-                  "octobre", "novembre", "décembre"]}
-
-
 def long_date(day: dt.date, language: str) -> str:
-    if language == "zh":
-        return f"{day.year}年{day.month}月{day.day}日"
-    return f"{day.day} {_MONTHS[language][day.month - 1]} {day.year}"
+    return formats.day(day, language, "long")
 
 
 def format_amount(value: Any, language: str, currency: str) -> str:
@@ -320,10 +313,8 @@ def format_amount(value: Any, language: str, currency: str) -> str:
         amount = float(value)
     except (TypeError, ValueError):
         return str(value)
-    text = f"{amount:,.2f}"
-    if language == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return LABELS[language]["currency"].format(amount=text, currency=currency)
+    return LABELS[language]["currency"].format(amount=formats.number(amount, language, "#,##0.00"),
+                                               currency=currency)
 
 
 # -- content -------------------------------------------------------------------------------------
@@ -340,9 +331,11 @@ def _text(value: Any, language: str) -> str:
     if isinstance(value, (list, tuple)):
         return ("；" if language == "zh" else "; ").join(str(v) for v in value)
     if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
+        return formats.moment(value, language, form="short")
     if isinstance(value, dt.date):
-        return value.isoformat()
+        return formats.day(value, language)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return formats.number(value, language)
     return str(value)
 
 
@@ -433,7 +426,7 @@ def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.da
         "lang": language, "html_lang": {"zh": "zh-Hans"}.get(language, language), "L": L,
         "jurisdiction": pack.names.get(language), "subject": file["name"] or file["key"],
         "report_date": long_date(as_of, language),
-        "issued_at": issued_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "issued_at": formats.moment(issued_at, language, form="short") + " UTC",
         "code": format_code(code), "verify_url": base_url.rstrip("/") + path,
         "identity": [(label, _text(value, language)) for label, value in identity],
         "listings": listings, "history": history, "records": records,

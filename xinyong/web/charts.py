@@ -8,7 +8,13 @@ presentation attributes are used (the pages' Content-Security-Policy allows no i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from markupsafe import Markup, escape
+
+
+def _grouped(value: float) -> str:
+    return f"{value:,.0f}"
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
            "#999999", "#882255", "#44AA99", "#117733")
@@ -31,8 +37,10 @@ def _scale(value: int) -> tuple[int, int]:
 
 
 def stacked_columns(chart_id: str, title: str, description: str, categories: list[str],
-                    series: list[tuple[str, list[int]]], *, width: int = 720, height: int = 280) -> Markup:
-    """Vertical stacked columns: one column per category (e.g. month), one colour per series."""
+                    series: list[tuple[str, list[int]]], *, width: int = 720, height: int = 280,
+                    number: Callable[[float], str] = _grouped) -> Markup:
+    """Vertical stacked columns: one column per category (e.g. month), one colour per series.
+    `number` writes every figure (the page's language, through Babel)."""
     left, right, top, bottom = 48, 12, 12, 48
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(values[i] for _, values in series) for i in range(len(categories))]
@@ -46,7 +54,7 @@ def stacked_columns(chart_id: str, title: str, description: str, categories: lis
         y = top + plot_h - plot_h * tick / ticks
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d7de"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#57606a">'
-                     f'{value:,.0f}</text>')
+                     f'{escape(number(round(value)))}</text>')
     slot = plot_w / max(len(categories), 1)
     bar = min(slot * 0.7, 48)
     for i, category in enumerate(categories):
@@ -59,20 +67,22 @@ def stacked_columns(chart_id: str, title: str, description: str, categories: lis
             h = plot_h * value / top_value
             y -= h
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour(j)}">'
-                         f'<title>{escape(category)} · {escape(name)}: {value:,}</title></rect>')
+                         f'<title>{escape(category)} · {escape(name)}: {escape(number(value))}</title></rect>')
         parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" '
                      f'fill="#1b1f24">{escape(category)}</text>')
         if totals[i]:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="10" '
-                         f'fill="#57606a">{totals[i]:,}</text>')
+                         f'fill="#57606a">{escape(number(totals[i]))}</text>')
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#57606a"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def stacked_bars(chart_id: str, title: str, description: str, categories: list[str],
-                 series: list[tuple[str, list[int]]], *, width: int = 720, row: int = 28) -> Markup:
-    """Horizontal stacked bars: one bar per category (e.g. list), one colour per series (e.g. state)."""
+                 series: list[tuple[str, list[int]]], *, width: int = 720, row: int = 28,
+                 number: Callable[[float], str] = _grouped) -> Markup:
+    """Horizontal stacked bars: one bar per category (e.g. list), one colour per series (e.g. state).
+    `number` writes every figure (the page's language, through Babel)."""
     label_w, right, top = 300, 48, 8
     height = top * 2 + row * max(len(categories), 1)
     plot_w = width - label_w - right
@@ -94,10 +104,10 @@ def stacked_bars(chart_id: str, title: str, description: str, categories: list[s
                 continue
             w = plot_w * value / top_value
             parts.append(f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{colour(j)}">'
-                         f'<title>{escape(category)} · {escape(name)}: {value:,}</title></rect>')
+                         f'<title>{escape(category)} · {escape(name)}: {escape(number(value))}</title></rect>')
             x += w
         parts.append(f'<text x="{x + 4:.1f}" y="{y + row * 0.62:.1f}" font-size="11" fill="#57606a">'
-                     f'{totals[i]:,}</text>')
+                     f'{escape(number(totals[i]))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

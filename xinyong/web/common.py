@@ -28,13 +28,10 @@ import secrets
 import threading
 import time
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date as babel_format_date
-from babel.numbers import format_decimal as babel_format_decimal
-from babel.numbers import format_percent as babel_format_percent
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -45,6 +42,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import Engine, delete, select, update
 from starlette.datastructures import MutableHeaders
 
+from xinyong.domain import formats
 from xinyong.store import tables as t
 
 log = logging.getLogger("xinyong.web")
@@ -116,6 +114,7 @@ def environment(lang: str) -> Environment:
     env.filters["date"] = format_day
     env.filters["number"] = format_number
     env.filters["share"] = format_share
+    env.filters["moment"] = format_moment
     env.globals["LANGUAGES"] = LANGUAGES
     return env
 
@@ -136,7 +135,7 @@ def format_number(context, n: Any) -> Any:
     """A count in the page's language (2,291 · 2 291 · 2,291), through Babel's locale data."""
     if isinstance(n, bool) or not isinstance(n, (int, float)):
         return n
-    return babel_format_decimal(n, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
+    return formats.number(n, context.get("lang", DEFAULT_LANGUAGE))
 
 
 @pass_context
@@ -144,29 +143,18 @@ def format_share(context, value: Any) -> Any:
     """A share (0-1) as a percentage in the page's language (87 % · 87% ...), through Babel; None is a dash."""
     if value is None:
         return "–"
-    return babel_format_percent(value, locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
+    return formats.share(value, context.get("lang", DEFAULT_LANGUAGE))
 
 
 @pass_context
 def format_day(context, day: Any) -> str:
-    if day is None or day == "":
-        return ""
-    if isinstance(day, str):
-        try:
-            day = dt.date.fromisoformat(day[:10])
-        except ValueError:
-            return day
-    if isinstance(day, dt.datetime):
-        day = day.date()
-    return babel_format_date(day, format="medium", locale=_locale(context.get("lang", DEFAULT_LANGUAGE)))
+    return formats.day(day, context.get("lang", DEFAULT_LANGUAGE))
 
 
-@lru_cache(maxsize=None)
-def _locale(lang: str) -> Locale:
-    try:
-        return Locale.parse({"zh": "zh_Hans_CN", "en": "en_GB", "fr": "fr_FR"}.get(lang, lang))
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse("en")
+@pass_context
+def format_moment(context, at: Any) -> str:
+    """A timestamp in the page's language, in the pack's time zone when the page names one."""
+    return formats.moment(at, context.get("lang", DEFAULT_LANGUAGE), context.get("zone"))
 
 
 # -- language --------------------------------------------------------------------------------------------
@@ -499,6 +487,7 @@ def render(request: Request, template_name: str, context: dict[str, Any], status
         "csrf_token": token,
         "csrf_field": lambda: Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{token.__html__()}">'),
         "pack": service_of(request).pack,
+        "zone": ZoneInfo(service_of(request).pack.calendar.timezone),
         "current_subject": current_subject(request),
         "current_operator": current_operator(request),
         "path": request.url.path,

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from xinyong.domain import formats
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.diffs import name_diff
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import STATES
 from xinyong.domain.pack import PackError
 from xinyong.domain.records import FileRefused
-from xinyong.services.batches import BatchNotFound, batch_row, list_batches, quarantine_count, quarantine_rows, rejects_csv
+from xinyong.services.batches import BatchNotFound, batch_row, quarantine_count, quarantine_rows, rejects_csv
 from xinyong.services.due_process import (
     LANGUAGES,
     Actor,
@@ -60,8 +62,12 @@ from xinyong.services.operators import (
     open_objections,
     repair_applications,
     sign_in_operator_key,
+    CaseFilter,
     ListingFilter,
+    batches_page,
     listings_page,
+    objections_page,
+    repairs_page,
     review_page,
 )
 from xinyong.services.resolve import ResolveError, judge, review_queue
@@ -84,6 +90,11 @@ log = logging.getLogger("xinyong.web.console")
 router = APIRouter(prefix="/console", dependencies=[Depends(reject_nul)])
 CSRF = [Depends(require_csrf)]
 UPLOAD_KEEP_SECONDS = 3600
+
+
+# the state labels of web/portal/_macros.html `state`, for the charts drawn in Python
+STATE_WORDS = {"proposed": "proposed", "notified": "notified", "under_review": "under review",
+               "effective": "in force", "expired": "expired", "repaired": "repaired", "withdrawn": "withdrawn"}
 
 
 def _(request: Request, message: str, **values: Any) -> str:
@@ -150,20 +161,26 @@ async def home(request: Request) -> Response:
     data = await asyncio.to_thread(dashboard, service.engine, service.pack)
     lang = language_of(request)
     per_month = data["records_per_month"]
+
+    def figure(n: float) -> str:
+        return formats.number(n, lang)
+
     authority_names = {a: per_month["names"][a].get(lang, a) for a in per_month["series"]}
     records_chart = charts.stacked_columns(
         "chart-records", _(request, "Records per authority and month of decision"),
         _(request, "Stacked columns: one column per month, one colour per authority."),
-        per_month["months"], [(authority_names[a], v) for a, v in per_month["series"].items()])
+        [formats.month(m, lang) for m in per_month["months"]],
+        [(authority_names[a], v) for a, v in per_month["series"].items()], number=figure)
     lists = data["listings"]["lists"]
     states = [s for s in STATES if any(s in per_state for per_state in lists.values())]
     list_names = {code: data["listings"]["names"][code].get(lang, code) for code in lists}
     listings_chart = charts.stacked_bars(
         "chart-listings", _(request, "Listings per list and state"),
         _(request, "Stacked bars: one bar per list, one colour per state."),
-        [list_names[c] for c in lists], [(s, [lists[c].get(s, 0) for c in lists]) for s in states])
+        [list_names[c] for c in lists],
+        [(_(request, STATE_WORDS.get(s, s)), [lists[c].get(s, 0) for c in lists]) for s in states], number=figure)
     return _page(request, "dashboard.html", operator, {
-        "data": data, "records_chart": records_chart, "listings_chart": listings_chart,
+        "months": [formats.month(m, lang) for m in per_month["months"]], "data": data, "records_chart": records_chart, "listings_chart": listings_chart,
         "authority_names": authority_names, "states": states, "list_names": list_names,
         "swatch": charts.swatch})
 
@@ -352,8 +369,15 @@ async def batches(request: Request) -> Response:
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
-    rows = await asyncio.to_thread(list_batches, service_of(request).engine, authority=operator.authority)
-    return _page(request, "batches.html", operator, {"batches": rows})
+    service = service_of(request)
+    params = request.query_params
+    where = CaseFilter(category=params.get("category") if params.get("category") in
+                       {c.code for c in service.pack.categories} else None,
+                       since=_day_param(request, "from"), until=_day_param(request, "to"))
+    data = await asyncio.to_thread(batches_page, service.engine, operator.authority, where,
+                                   zone=ZoneInfo(service.pack.calendar.timezone), page=_page_number(request))
+    return _page(request, "batches.html", operator, {
+        "data": data, "where": where, "page_base": _page_base("/console/batches", where)})
 
 
 @router.get("/batches/{batch_id}")
@@ -454,6 +478,24 @@ def _day_param(request: Request, name: str) -> dt.date | None:
         return dt.date.fromisoformat(request.query_params.get(name) or "")
     except ValueError:
         return None
+
+
+def _case_filter(request: Request, states: tuple[str, ...]) -> CaseFilter:
+    pack, params = service_of(request).pack, request.query_params
+    return CaseFilter(state=params.get("state") if params.get("state") in states else None,
+                      list_code=params.get("list") if params.get("list") in {x.code for x in pack.lists} else None,
+                      authority=params.get("authority") if params.get("authority") in
+                      {a.code for a in pack.authorities} else None,
+                      since=_day_param(request, "from"), until=_day_param(request, "to"))
+
+
+def _page_base(path: str, where: CaseFilter) -> str:
+    """The filter's query string, for the pager's links."""
+    query = urlencode([(k, v) for k, v in (("state", where.state), ("list", where.list_code),
+                                          ("authority", where.authority), ("category", where.category),
+                                          ("from", where.since and where.since.isoformat()),
+                                          ("to", where.until and where.until.isoformat())) if v])
+    return f"{path}?{query}&page=" if query else f"{path}?page="
 
 
 @router.get("/listings")
@@ -624,8 +666,13 @@ async def objections(request: Request) -> Response:
     if operator is None:
         return _signed_out(request)
     _need_operate(operator)
-    rows = await asyncio.to_thread(open_objections, service_of(request).engine)
-    return _page(request, "objections.html", operator, {"objections": rows})
+    service = service_of(request)
+    where = _case_filter(request, ("open", "upheld", "rejected"))
+    data = await asyncio.to_thread(objections_page, service.engine, service.pack, where, page=_page_number(request))
+    return _page(request, "objections.html", operator, {
+        "data": data, "where": where, "states": ("open", "upheld", "rejected"),
+        "authorities": sorted({x.authority for x in service.pack.lists}),
+        "page_base": _page_base("/console/objections", where)})
 
 
 @router.post("/objections/{objection_id}", dependencies=CSRF)
@@ -642,8 +689,13 @@ async def repairs(request: Request) -> Response:
     if operator is None:
         return _signed_out(request)
     _need_operate(operator)
-    rows = await asyncio.to_thread(repair_applications, service_of(request).engine)
-    return _page(request, "repairs.html", operator, {"repairs": rows})
+    service = service_of(request)
+    where = _case_filter(request, ("pending", "approved", "refused"))
+    data = await asyncio.to_thread(repairs_page, service.engine, service.pack, where, page=_page_number(request))
+    return _page(request, "repairs.html", operator, {
+        "data": data, "where": where, "states": ("pending", "approved", "refused"),
+        "authorities": sorted({x.authority for x in service.pack.lists} | {a.code for a in service.pack.authorities}),
+        "page_base": _page_base("/console/repairs", where)})
 
 
 @router.post("/repairs/{repair_id}", dependencies=CSRF)
