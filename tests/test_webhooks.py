@@ -116,14 +116,15 @@ def test_events_reach_a_receiver_killed_mid_delivery(cli, tmp_path: Path, monkey
             gone = http.delete(f"/v1/subscriptions/{watched_person.json()['id']}", headers={"X-API-Key": bank})
             assert gone.status_code == 200
 
-            # changes by the CLI in another process: 40 new penalties, a revoked record (its listing ends)
+            # changes by the CLI in another process: 40 new penalties, one revoked, a court listing ended
             rows = [[NAMES[firm], firm, f"京市监罚〔2026〕{n}号", "2026-12-01", "罚款", "1"]
                     for n, firm in enumerate([FIRM_CLEAN, FIRM_DEBTOR] * 20, start=100)]
             penalties = write_csv(tmp_path / "more.csv", ["当事人名称", "统一社会信用代码", "行政处罚决定书文号",
                                                           "处罚决定日期", "处罚类别", "罚款金额（万元）"], rows)
             xinyong(cli.url, "ingest", penalties, "--authority", "samr", "--category", "penalty")
             xinyong(cli.url, "resolve")
-            xinyong(cli.url, "record", "revoke", "samr:沪市监罚〔2025〕1号", "--actor", "samr", "--reason", "annulled")
+            xinyong(cli.url, "record", "revoke", "samr:京市监罚〔2026〕100号", "--actor", "samr", "--reason", "annulled")
+            xinyong(cli.url, "listing", "end", listings[FIRM_DEBTOR], "--reason", "settled", "--actor", "court")
             # kill the receiver while the events are being delivered, then bring it back
             wait_for(lambda: len(received(log)) >= 5, 60, "the first deliveries")
             receiver.kill()
@@ -142,7 +143,7 @@ def test_events_reach_a_receiver_killed_mid_delivery(cli, tmp_path: Path, monkey
                     return get_setting(c, "opendata.position") == str(top) and bool(get_setting(c, "webhooks.fanned"))
             wait_for(caught_up, 60, "the capture of every change")
             want = expected()
-            assert len(want) >= 42, len(want)  # 40 records published, one withdrawn, a listing ended
+            assert len(want) >= 41, len(want)  # 40 records published (one then withdrawn), a listing ended
             got = wait_for(lambda: (ids := {json.loads(base64.b64decode(r["body"]))["event_id"]
                                             for r in received(log)}) >= want and ids, 90, "every event delivered")
             assert got == want and len(arrived_before) < len(want), (len(arrived_before), len(want))
