@@ -42,6 +42,7 @@ def main() -> None:
     Handler.log_file = open(log, "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
     server_class = ThreadingHTTPServer if threaded else HTTPServer
     server_class.allow_reuse_address = True
+    server_class.request_queue_size = 256  # the default backlog of 5 resets concurrent connections
     server = server_class(("127.0.0.1", port), Handler)
     print("ready", flush=True)
     server.serve_forever()
