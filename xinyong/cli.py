@@ -1429,14 +1429,41 @@ def screen_command(
                       f"records: {shown(', '.join(r['record_key'] for r in m['records']))}", highlight=False)
 
 
+@app.command("publish")
+def publish_command(out: Annotated[Path, typer.Option("--out", help="The folder to write (full/, delta/, manifest.json).")],
+                    since: Annotated[Optional[int], typer.Option(
+                        "--since", min=0, help="Write delta/SEQ-NOW/ since this change sequence "
+                                               "(default: the seq of the folder's earlier manifest).")] = None,
+                    licence: Annotated[str, typer.Option("--licence", help="Licence named in the manifest.")]
+                    = "CC-BY-4.0",
+                    attribution: Annotated[Optional[str], typer.Option(
+                        "--attribution", help="Attribution named in the manifest (default: the pack's name).")] = None,
+                    as_json: JsonFlag = False) -> None:
+    """Bulk open data: what the public pages show, as JSON Lines, CSV and Parquet, full and delta."""
+    from xinyong.services.opendata import publish
+
+    engine = engine_for_work()
+    manifest = publish(engine, active_pack(engine), out, since=since, licence=licence, attribution=attribution)
+    if as_json:
+        print_json(manifest)
+        return
+    console.print(f"seq {manifest['seq']} as of {manifest['as_of']}: {len(manifest['files'])} files in {out}"
+                  + (f" (delta {manifest['delta']})" if manifest["delta"] else ""), highlight=False, markup=False)
+    for f in manifest["files"]:
+        console.print(f"  {f['path']}: {f['rows']} rows", highlight=False, markup=False)
+
+
 @app.command("serve")
 def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port")] = 8000,
           log_level: Annotated[str, typer.Option("--log-level")] = "warning",
           public_url: Annotated[Optional[str], typer.Option(
               "--public-url", help="Where the public reaches this service (printed on reports; "
-                                   "https:// makes session cookies Secure).")] = None) -> None:
-    """Serve the web portal and the API (OpenAPI docs at /docs) on the store."""
+                                   "https:// makes session cookies Secure).")] = None,
+          data_dir: Annotated[Optional[Path], typer.Option(
+              "--data-dir", help="A folder written by `xinyong publish`, served under /data/ with ETags.")] = None
+          ) -> None:
+    """Serve the web portal and the API (OpenAPI docs at /docs) on the store; deliver webhook events."""
     from xinyong.api.app import create_app
 
     engine = engine_for_work()
@@ -1445,7 +1472,9 @@ def serve(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
         public_url = own_address(host, port)
         console.print(f"[yellow]warning:[/yellow] no --public-url: reports give {public_url}/verify/CODE as their "
                       "verification address", highlight=False)
-    application = create_app(engine, active_pack(engine), public_url=public_url)
+    if data_dir is not None and not data_dir.is_dir():
+        fail(f"--data-dir {data_dir}: no such folder (write it with `xinyong publish --out {data_dir}`)")
+    application = create_app(engine, active_pack(engine), public_url=public_url, data_dir=data_dir)
     shown = make_url(database_url(State.db_url)).render_as_string(hide_password=True)
     console.print(f"serving {shown} on http://{_url_host(host)}:{port} (API docs at /docs)", highlight=False)
     serve_app(application, host, port, log_level)

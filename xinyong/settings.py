@@ -73,5 +73,14 @@ STATISTICS_MIN_CELL = Setting(
     "On the public `/statistics` page, counts of objections, repairs and overdue cases under this "
     "(and shares of fewer decided cases) are suppressed: they are not public facts")
 
+WEBHOOK_ALLOW_PRIVATE = Setting(
+    "XINYONG_WEBHOOK_ALLOW_PRIVATE", 0,
+    "1: webhook URLs may point to private, loopback or link-local addresses (tests, a closed network); "
+    "0: they are refused when registered and when delivered")
+WEBHOOK_MAX_BACKOFF_SECONDS = Setting(
+    "XINYONG_WEBHOOK_MAX_BACKOFF_SECONDS", 600,
+    "Longest wait between two attempts to deliver a webhook event (the wait doubles from 1 s up to this)")
+
 LIMITS = (MAX_WORKBOOK_BYTES, MAX_WORKBOOK_ROWS, MAX_WORKBOOK_CELLS, MAX_QUARANTINE_SHARE, QUARANTINE_SHARE_MIN_ROWS,
-          MAX_NEW_KEYS, MAX_CELL_CHARS, MAX_BODY_BYTES, MAX_API_RECORDS, STATISTICS_MIN_CELL)
+          MAX_NEW_KEYS, MAX_CELL_CHARS, MAX_BODY_BYTES, MAX_API_RECORDS, STATISTICS_MIN_CELL,
+          WEBHOOK_ALLOW_PRIVATE, WEBHOOK_MAX_BACKOFF_SECONDS)

@@ -42,6 +42,9 @@ from xinyong.services.ingest import ingest_file
 from xinyong.services.integrity import checkpoint
 from xinyong.services.keys import ApiKey, active_keys, secret_hash
 from xinyong.services.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
+from xinyong.services.opendata import public_changes
+from xinyong.services.webhooks import (SubscriptionError, Worker, create_subscription, delete_subscription,
+                                       get_subscription)
 from xinyong.services.querylog import QueryLog
 from xinyong.services.screen import InvalidIdentifier, ScreenError, ScreeningIndex, masked_query
 from xinyong.store import tables as t
@@ -207,6 +210,14 @@ class FeedbackRequest(BaseModel):
     on_date: IsoDate | None = None
 
 
+class SubscriptionRequest(BaseModel):
+    entities: list[str] = Field(min_length=1, max_length=10_000, description="Entity keys or codes (a person: its key)")
+    url: str = Field(min_length=1, max_length=2000, pattern=NO_NUL,
+                     description="http(s) URL the events are POSTed to; private and loopback addresses are refused")
+    purpose: str | None = Field(default=None, max_length=32,
+                                description="One of the pack's purposes; required to watch a natural person")
+
+
 class RecordsRequest(BaseModel):
     category: str = Field(min_length=1, max_length=32)
     records: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
@@ -280,8 +291,10 @@ class Service:
 
 
 def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5,
-               public_url: str | None = None) -> FastAPI:
+               public_url: str | None = None, data_dir: Path | None = None, webhooks: bool = True,
+               webhook_interval: float = 0.5) -> FastAPI:
     service = Service(engine, pack, names=names, log_interval=log_interval, public_url=public_url)
+    worker = Worker(engine, pack, webhook_interval) if webhooks else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -316,12 +329,16 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
         follower = asyncio.create_task(follow())
         signer = asyncio.create_task(sign_checkpoints())
+        deliverer = asyncio.create_task(worker.run()) if worker is not None else None
         try:
             yield
         finally:
             stop.set()
             await follower
             await signer
+            if worker is not None and deliverer is not None:
+                worker.stop.set()
+                await deliverer
             await asyncio.to_thread(service.log.close)
 
     app = FastAPI(title="xinyong", version="1.0",
@@ -481,6 +498,39 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                             limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
         return _json(await asyncio.to_thread(changes, engine, pack, since, limit))
 
+    @app.get("/v1/public/changes", summary="The public change log after a sequence number (no key)",
+             responses=ERRORS)
+    async def public_changes_since(since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
+        return _json(await asyncio.to_thread(public_changes, engine, pack, since, limit))
+
+    # -- watchlists: webhook subscriptions ------------------------------------------------------------
+
+    def _subscription_call(function: Any, *args: Any) -> Any:
+        try:
+            return function(*args)
+        except SubscriptionError as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+
+    @app.post("/v1/subscriptions", summary="Watch entities: events POSTed to a URL, signed with the secret "
+              "returned (shown once)", status_code=201, responses=ERRORS)
+    async def subscribe(body: SubscriptionRequest, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        if body.purpose is not None:
+            check_purpose(body.purpose)
+        made = await asyncio.to_thread(_subscription_call, create_subscription, engine, pack, key, body.entities,
+                                       body.url, body.purpose)
+        return _json(made, 201)
+
+    @app.get("/v1/subscriptions/{subscription_id}", summary="A subscription and its delivery counts",
+             responses=ERRORS)
+    async def subscription(subscription_id: str, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        return _json(await asyncio.to_thread(_subscription_call, get_subscription, engine, subscription_id, key))
+
+    @app.delete("/v1/subscriptions/{subscription_id}", summary="Stop a subscription (pending deliveries cancelled)",
+                responses=ERRORS)
+    async def unsubscribe(subscription_id: str, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
+        return _json(await asyncio.to_thread(_subscription_call, delete_subscription, engine, subscription_id, key))
+
     # -- authorities report back, and send records ----------------------------------------------
 
     @app.post("/v1/feedback", summary="Report the measure applied (or why not)", status_code=201, responses=ERRORS)
@@ -556,7 +606,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             check_purpose(x_purpose)
             restricted = True
         try:
-            refuse_person_id_in_url(key)
+            await asyncio.to_thread(refuse_person_id_in_url, key, engine)
             data = await asyncio.to_thread(public_file, engine, pack, key, pack_today(pack), restricted=restricted)
         except EntityNotFound as exc:
             raise ApiError(404, "not_found", str(exc)) from None
@@ -629,6 +679,11 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                                      headers={"Content-Disposition": f'attachment; filename="{code}.jsonl"'})
         return StreamingResponse(csv_chunks(rows), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
+
+    if data_dir is not None:  # `xinyong publish --out DIR`: the files, with ETags and If-None-Match
+        from starlette.staticfiles import StaticFiles
+
+        app.mount("/data", StaticFiles(directory=data_dir, html=False), name="data")
 
     from xinyong.web import mount  # the web portal: pages beside the API
     mount(app, service, https_only=bool(public_url and public_url.startswith("https://")))

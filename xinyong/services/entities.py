@@ -51,7 +51,7 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
                       "person_id": mask_person_id(r.person_id) if r.person_id else None,
                       "valid_from": r.valid_from, "valid_to": r.valid_to}
                      for r in c.execute(select(rel.relation, rel.person_name, rel.person_id, rel.valid_from,
-                                               rel.valid_to).where(rel.entity_id == entity_id))]
+                                               rel.valid_to).where(rel.entity_id == entity_id).order_by(rel.id))]
         r, link = t.records.c, t.record_links.c
         records = []
         for row in c.execute(select(r.record_key, r.version, r.category, r.authority, r.decision_date,
@@ -95,9 +95,16 @@ def public_categories(pack: Pack) -> set[str]:
     return {c.code for c in pack.categories if c.classification == Classification.public}
 
 
-def refuse_person_id_in_url(code: str) -> None:
-    """A natural person is looked up by its opaque key: an ID number never goes in a URL."""
+def refuse_person_id_in_url(code: str, engine: Engine | None = None) -> None:
+    """A natural person is looked up by its opaque key: an ID number never goes in a URL. A firm's
+    all-digit USCC can pass the ID-number check too (1 in 31 does): when it is exactly the key of an
+    entity that is not a person (`engine` given), it names that firm and is not refused."""
     if is_valid_resident_id(normalise_code(code)):
+        if engine is not None and "\x00" not in code:
+            with engine.connect() as c:
+                kind = c.execute(select(t.entities.c.kind).where(t.entities.c.key == code)).scalar()
+            if kind is not None and kind != "natural_person":
+                return
         raise EntityNotFound("a person is looked up by its entity key, never by an ID number")
 
 
@@ -135,31 +142,8 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     on_lists = {listing["list"] for listing in listings
                 if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
     rows.sort(key=lambda row: (row.decision_date or dt.date.min, row.record_key), reverse=True)
-    records = []
-    for row in rows:
-        category = pack.category(row.category)
-        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-        types = {f.name: f.type for f in pack.fields_of(category)}
-        ends = publicity_end(category, row.decision_date, fields, on_lists, types)
-        tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
-        if not restricted:
-            if row.status != "active" or category.classification != Classification.public:
-                continue
-            if not is_published(category, fields):
-                continue  # e.g. a penalty that is only a warning
-            if ends is not None and ends < today:
-                continue
-            if row.record_key in repaired:
-                continue
-            fields = public_fields(pack, category, fields)
-        fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
-                  else v for k, v in fields.items()}
-        records.append({"record_key": mask_record_key(row.record_key), "version": row.version,
-                        "category": row.category, "category_title": category.names.model_dump(),
-                        "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
-                        "publicity_ends": ends, "publicity_tier": tier.code if tier else None, "fields": fields,
-                        **({"publicity_repaired_on": repaired[row.record_key]}
-                           if restricted and row.record_key in repaired else {})})
+    records = [view for view in (record_view(pack, row, on_lists, today, repaired, restricted=restricted)
+                                 for row in rows) if view is not None]
     person = data["kind"] == "natural_person"
     if person and not restricted:
         if data["key"] != code:
@@ -181,3 +165,36 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     # a phone or an address; identifiers are masked by scheme above (a firm's 注册号 stays).
     identifiers = out.pop("identifiers")
     return {**mask_public(out), "identifiers": identifiers}
+
+
+def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repaired: dict[str, dt.date], *,
+                restricted: bool = False) -> dict[str, Any] | None:
+    """One record version as a surface shows it (before `mask_public`), or None when the public may
+    not see it: a revoked version, a category that is not public, a record not published (a penalty
+    that is only a warning), one past its publicity period or whose publicity a repair ended.
+    `row` has record_key, version, category, authority, status, decision_date and fields; `on_lists`
+    are the lists its subject is on today (a publicity tier may depend on them). The entity page and
+    the open-data dump (`services.opendata`) both call this."""
+    category = pack.category(row.category)
+    fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+    types = {f.name: f.type for f in pack.fields_of(category)}
+    ends = publicity_end(category, row.decision_date, fields, on_lists, types)
+    tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
+    if not restricted:
+        if row.status != "active" or category.classification != Classification.public:
+            return None
+        if not is_published(category, fields):
+            return None  # e.g. a penalty that is only a warning
+        if ends is not None and ends < today:
+            return None
+        if row.record_key in repaired:
+            return None
+        fields = public_fields(pack, category, fields)
+    fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
+              else v for k, v in fields.items()}
+    return {"record_key": mask_record_key(row.record_key), "version": row.version,
+            "category": row.category, "category_title": category.names.model_dump(),
+            "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
+            "publicity_ends": ends, "publicity_tier": tier.code if tier else None, "fields": fields,
+            **({"publicity_repaired_on": repaired[row.record_key]}
+               if restricted and row.record_key in repaired else {})}

@@ -536,3 +536,70 @@ changes = Table(
     Column("ref_id", BigInteger().with_variant(Integer, "sqlite")),
 )
 Index("ix_changes_kind_seq", changes.c.kind, changes.c.seq)
+# -- open data and alerts (migration 0020) ---------------------------------------------------------
+
+# What the public surfaces show, one row per fact (an entity's identity, a listing in force or in
+# its public history, a public record within its publicity period), as `services.opendata` last
+# computed it: the diff against a new computation is the public change log.
+public_facts = Table(
+    "public_facts",
+    metadata,
+    Column("fact_id", String(80), primary_key=True),  # entity:KEY | listing:ID | record:HASH
+    Column("kind", String(16), nullable=False),  # entity | listing | record
+    Column("entity", String(40), nullable=False, index=True),
+    Column("hash", String(32), nullable=False),
+    Column("data", JSON, nullable=False),  # masked, as every public surface shows it
+)
+
+# The public change log: each add, change or delete of a public fact. `seq` is the change
+# sequence of `publish --since`, `/v1/public/changes` and the webhooks; rows are written under
+# one lock, so seq order is commit order. `event_id` is stable: a redelivery carries the same.
+public_events = Table(
+    "public_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("entity", String(40), nullable=False, index=True),
+    Column("fact_id", String(80), nullable=False),
+    Column("op", String(8), nullable=False),  # add | change | delete
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("change", JSON, nullable=False),
+)
+
+# Watchlists: a consumer's entities and the URL its events are POSTed to, signed with `secret`
+# (HMAC-SHA256; kept as given, since signing needs it).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("authority", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(64), nullable=False),
+    Column("entities", JSON, nullable=False),  # entity keys
+    Column("purpose", String(32)),  # required when a natural person is watched
+    Column("legal_basis", Text),  # the pack's, for a natural person watched
+    Column("from_seq", BigInteger, nullable=False),  # events after this seq are delivered
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+)
+
+# The outbox of webhook deliveries: one row per (subscription, event), tried until delivered.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("subscription_id", String(32), ForeignKey("subscriptions.id"), nullable=False, index=True),
+    Column("event_seq", BigInteger, nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("state", String(12), nullable=False),  # pending | delivered | cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    UniqueConstraint("subscription_id", "event_seq", name="uq_delivery"),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.state, webhook_deliveries.c.next_attempt_at)

@@ -660,6 +660,19 @@ async def overdue_cases(request: Request) -> Response:
     return _page(request, "overdue.html", operator, {"items": items, "today": _today(request)})
 
 
+@router.get("/webhooks")
+async def webhook_deliveries(request: Request) -> Response:
+    """The webhook delivery log: every event POSTed to a subscriber, its attempts and last answer."""
+    from xinyong.services.webhooks import delivery_log
+
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    _need_operate(operator)
+    data = await asyncio.to_thread(delivery_log, service_of(request).engine)
+    return _page(request, "webhooks.html", operator, {"log": data})
+
+
 @router.get("/objections")
 async def objections(request: Request) -> Response:
     operator = await _operator(request)

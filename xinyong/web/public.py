@@ -77,7 +77,7 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
 
 def _visible_file(service: Any, key: str) -> dict[str, Any]:
     """The public file, or EntityNotFound: a person is public only by key and while listed."""
-    refuse_person_id_in_url(key)
+    refuse_person_id_in_url(key, service.engine)
     return public_file(service.engine, service.pack, key, pack_today(service.pack))
 
 

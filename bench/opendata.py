@@ -1,0 +1,264 @@
+"""Open-data benchmark: `publish` beside a plain export of the same rows, and webhook fan-out.
+
+    python bench/opendata.py                          # 1,000,000 register entities (evaluate.py's store)
+    python bench/opendata.py --entities 200000 --workdir /tmp/xy-eval   # keep and reuse the stores
+    python bench/opendata.py --events 10000 --webhooks-only
+
+(1) publish: the store of bench/evaluate.py (`prepare`: the demo pipeline for a seed, cloned in SQL
+    to N entities; untimed set-up). Timed: `services.opendata.publish` into an empty folder
+    (facts computed, captured as the baseline, written as JSON Lines, CSV and Parquet, hashed,
+    manifest). Its phases are timed apart: computing the facts (shared by the formats) and writing
+    each format. Per format, xinyong's rows/s = rows / (compute + write of that format).
+    Baseline, same run, same rows: the plain SQL that selects the rows the dump holds (entities
+    with their current name, the newest version of each record of a public category linked to an
+    entity; no masking, no publicity rules: a floor), timed, plus DuckDB's `COPY (SELECT …) TO`
+    of the published rows (loaded into DuckDB untimed) in that format. Target: ≥ 0.5 × per format.
+(2) webhooks: a fresh SQLite store, one subscription watching 100 entities, 10,000 events in the
+    public change log; `fan_out` then `deliver_due` until every delivery is acknowledged by a
+    loopback receiver (tests/webhook_receiver.py, threaded, its own process). Target ≥ 500
+    events/s, and every event id logged by the receiver (none lost).
+
+Prints a table and writes bench/out/opendata.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from xinyong.domain.calendar import pack_today  # noqa: E402
+from xinyong.domain.pack import load_pack  # noqa: E402
+from xinyong.services import opendata  # noqa: E402
+from xinyong.services.entities import public_categories  # noqa: E402
+from xinyong.store import tables as t  # noqa: E402
+from xinyong.store.db import open_engine  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def floor_seconds(engine, pack) -> tuple[float, int]:
+    """The plain SQL selecting the dump's rows, fetched: a floor for the 'filtered rows'."""
+    e, n, r, link = t.entities.c, t.entity_names.c, t.records.c, t.record_links.c
+    began = time.perf_counter()
+    rows = 0
+    with engine.connect() as c:
+        for _ in c.execute(select(e.key, e.kind, e.status, e.region, e.established, e.address, n.name)
+                           .outerjoin(t.entity_names, (n.entity_id == e.id) & n.current)
+                           .execution_options(yield_per=50_000)):
+            rows += 1
+        newest = select(r.record_key, func.max(r.version).label("v")).where(
+            r.category.in_(sorted(public_categories(pack)))).group_by(r.record_key).subquery()
+        for _ in c.execute(select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date, r.fields,
+                                  link.entity_id)
+                           .join(newest, (newest.c.record_key == r.record_key) & (newest.c.v == r.version))
+                           .join(t.record_links, link.record_id == r.id)
+                           .where(link.state.in_(("linked", "new"))).execution_options(yield_per=50_000)):
+            rows += 1
+    return time.perf_counter() - began, rows
+
+
+def bench_publish(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    import evaluate as ev  # bench/evaluate.py: the 1M-entity store
+
+    prepare_args = argparse.Namespace(entities=args.entities, seed_entities=args.seed_entities, setup="auto", db=None)
+    url, info = ev.prepare(prepare_args, workdir)
+    say(f"store: {url} ({info['method']}, set-up {info['seconds']:.0f} s, reused={info['reused']})")
+    engine = open_engine(url)
+    pack = load_pack("cn")
+    with engine.connect() as c:
+        entities = c.execute(select(func.count()).select_from(t.entities)).scalar()
+        records = c.execute(select(func.count()).select_from(t.records)).scalar()
+    say(f"  {entities:,} entities, {records:,} record versions")
+    # publish, its phases timed apart (the same calls publish makes)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    facts = opendata.public_facts(engine, pack, pack_today(pack))
+    timings["facts"] = time.perf_counter() - began
+    began = time.perf_counter()
+    opendata.capture(engine, pack, force=True, facts=facts)
+    timings["capture"] = time.perf_counter() - began
+    tables = opendata._sorted_rows(facts)  # noqa: SLF001 - the bench times publish's own steps
+    out = Path(tempfile.mkdtemp(prefix="xy-publish-", dir=workdir))
+    rows_total = sum(len(rows) for rows in tables.values())
+    per_format = {fmt: 0.0 for fmt in opendata.FORMATS}
+    for table, rows in tables.items():
+        columns = list(opendata.TABLES[table])
+        types = {k: v[0] for k, v in opendata.TABLES[table].items()}
+        for fmt in opendata.FORMATS:
+            began = time.perf_counter()
+            _write_one(out / "full", table, rows, columns, types, fmt)
+            per_format[fmt] += time.perf_counter() - began
+    # and publish end to end, for the record (capture finds nothing new: the facts are recomputed)
+    began = time.perf_counter()
+    manifest = opendata.publish(engine, pack, workdir / "published")
+    timings["publish_end_to_end"] = time.perf_counter() - began
+    assert sum(f["rows"] for f in manifest["files"] if f["format"] == "jsonl") == rows_total
+    floor, floor_rows = floor_seconds(engine, pack)
+    # DuckDB: the same rows (as published), loaded untimed, exported per format
+    con = duckdb.connect()
+    duck = {fmt: 0.0 for fmt in opendata.FORMATS}
+    for table in tables:
+        source = workdir / "published" / "full" / f"{table}.jsonl"
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_json_auto('{source}', format='newline_delimited',"
+                    " maximum_object_size=104857600, sample_size=-1)")
+        for fmt, option in (("jsonl", "FORMAT JSON"), ("csv", "FORMAT CSV, HEADER"), ("parquet", "FORMAT PARQUET")):
+            target = workdir / f"duck-{table}.{fmt}"
+            began = time.perf_counter()
+            con.execute(f"COPY (SELECT * FROM {table}) TO '{target}' ({option})")
+            duck[fmt] += time.perf_counter() - began
+    results = {}
+    for fmt in opendata.FORMATS:
+        ours = rows_total / (timings["facts"] + per_format[fmt])
+        base = rows_total / (floor + duck[fmt])
+        results[fmt] = {"xinyong_rows_per_s": round(ours), "baseline_rows_per_s": round(base),
+                        "ratio": round(ours / base, 3), "write_seconds": round(per_format[fmt], 2),
+                        "duckdb_seconds": round(duck[fmt], 2)}
+    return {"entities": entities, "record_versions": records, "rows": rows_total, "floor_rows": floor_rows,
+            "facts_seconds": round(timings["facts"], 2), "capture_seconds": round(timings["capture"], 2),
+            "floor_sql_seconds": round(floor, 2), "publish_end_to_end_seconds": round(timings["publish_end_to_end"], 2),
+            "formats": results, "setup": {k: info[k] for k in ("method", "seconds", "reused")}}
+
+
+def _write_one(folder: Path, table: str, rows: list[dict[str, Any]], columns: list[str], types: dict[str, str],
+               fmt: str) -> None:
+    """One format of publish's `_write_table` (the same code, one format at a time)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import orjson
+
+    from xinyong.domain.csvsafe import SafeWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        with (folder / f"{table}.jsonl").open("wb") as handle:
+            for start in range(0, len(rows), 10_000):
+                handle.write(b"\n".join(orjson.dumps({k: row.get(k) for k in columns})
+                                        for row in rows[start:start + 10_000]) + b"\n")
+    elif fmt == "csv":
+        with (folder / f"{table}.csv").open("w", encoding="utf-8", newline="") as handle:
+            handle.write("\ufeff")
+            writer = SafeWriter(handle)
+            writer.writerow(columns)
+            writer.writerows([opendata._cell(row.get(k)) for k in columns] for row in rows)  # noqa: SLF001
+    else:
+        arrow = {"string": pa.string(), "integer": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
+                 "array": pa.string(), "object": pa.string()}
+        schema = pa.schema([(k, arrow[types[k]]) for k in columns])
+        data = {k: [opendata._parquet_value(types[k], row.get(k)) for row in rows] for k in columns}  # noqa: SLF001
+        pq.write_table(pa.Table.from_pydict(data, schema=schema), folder / f"{table}.parquet", compression="zstd")
+
+
+def bench_webhooks(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    from xinyong.services import webhooks
+    from xinyong.services.keys import create_key
+    from xinyong.store.db import migrate
+
+    os.environ["XINYONG_WEBHOOK_ALLOW_PRIVATE"] = "1"
+    folder = Path(tempfile.mkdtemp(prefix="xy-hooks-", dir=workdir))
+    url = f"sqlite:///{folder / 'store.db'}"
+    subprocess.run([sys.executable, "-m", "xinyong", "--db", url, "init", "--pack", "cn"], check=True,
+                   capture_output=True)
+    engine = open_engine(url)
+    pack = load_pack("cn")
+    key_secret, stored = create_key(engine, pack, "commercial_bank", ["screen"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = folder / "received.jsonl"
+    receiver = subprocess.Popen([sys.executable, str(ROOT / "tests" / "webhook_receiver.py"), str(port), str(log),
+                                 "0", "threaded"], stdout=subprocess.PIPE, text=True)
+    assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+    try:
+        watched = [f"BENCH{n:05d}" for n in range(100)]
+        now = dt.datetime.now(dt.timezone.utc)
+        with engine.begin() as c:
+            c.execute(t.subscriptions.insert().values(
+                id="bench", key_id=stored["id"], authority="commercial_bank", url=f"http://127.0.0.1:{port}/hook",
+                secret="s" * 64, entities=watched, purpose=None, legal_basis=None, from_seq=0, created_at=now))
+            events = [{"event_id": f"evt_{uuid.uuid4().hex}", "type": "record.published", "entity": watched[n % 100],
+                       "fact_id": f"record:{n}", "op": "add", "occurred_at": now,
+                       "change": {"op": "add", "fact": "record", "id": f"record:{n}",
+                                  "data": {"entity": watched[n % 100], "record_key": f"samr:罚〔2026〕{n}号",
+                                           "category": "penalty", "fields": {"fine_amount": n}}}}
+                      for n in range(args.events)]
+            c.execute(t.public_events.insert(), events)
+
+        began = time.perf_counter()
+        fanned = webhooks.fan_out(engine)
+        while True:
+            done, failed = webhooks.deliver_due(engine)
+            if done + failed == 0:
+                with engine.connect() as c:
+                    left = c.execute(select(func.count()).select_from(t.webhook_deliveries)
+                                     .where(t.webhook_deliveries.c.state == "pending")).scalar()
+                if not left:
+                    break
+                time.sleep(0.2)
+        seconds = time.perf_counter() - began
+    finally:
+        receiver.kill()
+        receiver.wait()
+    got = {json.loads(base64.b64decode(json.loads(line)["body"]))["event_id"]
+           for line in log.read_text().splitlines() if line.strip()}
+    want = {e["event_id"] for e in events}
+    return {"events": args.events, "deliveries": fanned, "seconds": round(seconds, 2),
+            "events_per_s": round(args.events / seconds), "lost": len(want - got), "received_unique": len(got & want)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", type=int, default=1_000_000)
+    parser.add_argument("--seed-entities", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--webhooks-only", action="store_true")
+    parser.add_argument("--publish-only", action="store_true")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="xy-opendata-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"load_average_start": os.getloadavg()}
+    if not args.webhooks_only:
+        report["publish"] = bench_publish(args, workdir)
+        p = report["publish"]
+        say(f"publish: {p['rows']:,} rows ({p['entities']:,} entities); facts {p['facts_seconds']} s, "
+            f"capture {p['capture_seconds']} s, end to end {p['publish_end_to_end_seconds']} s; "
+            f"floor SQL {p['floor_sql_seconds']} s for {p['floor_rows']:,} rows")
+        for fmt, r in p["formats"].items():
+            verdict = "ok" if r["ratio"] >= 0.5 else "BELOW TARGET"
+            say(f"  {fmt:8} xinyong {r['xinyong_rows_per_s']:>9,} rows/s   SQL+DuckDB {r['baseline_rows_per_s']:>9,} rows/s"
+                f"   ratio {r['ratio']:.3f} (target >= 0.5: {verdict})")
+    if not args.publish_only:
+        report["webhooks"] = w = bench_webhooks(args, workdir)
+        verdict = "ok" if w["events_per_s"] >= 500 and w["lost"] == 0 else "BELOW TARGET"
+        say(f"webhooks: {w['events']:,} events, {w['deliveries']:,} deliveries in {w['seconds']} s = "
+            f"{w['events_per_s']:,} events/s, lost {w['lost']} (target >= 500/s, none lost: {verdict})")
+    report["load_average_end"] = os.getloadavg()
+    say(f"load average: start {report['load_average_start']}, end {report['load_average_end']}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "opendata.json").write_text(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
