@@ -29,8 +29,10 @@ timed in this process (no interpreter start-up), beside a baseline from the same
                   and RSS growth                                     vs a plain SELECT of the
                   same tables' rows (entities, identifiers, names, relations, listings) in a
                   fresh process.
-  export          `export_snapshot` (`xinyong export --format parquet`) of the whole store: seconds and bytes per record
-                  (the snapshot is deleted afterwards).
+  export          `export_snapshot` (`xinyong export --format parquet`) of the fresh store (before
+                  evaluation): seconds and bytes per record (the snapshot is deleted afterwards).
+  spark           with `--spark`: the rule queries on Spark (local mode, `spark_proposals`) over that
+                  snapshot, session start apart; their rows compared with evaluate full's proposals.
   size            pg_database_size and each big table's total size, per record.
 
 Prints the load average after each stage, a table, per-record costs and their extrapolation to 10 million
@@ -40,8 +42,8 @@ records; writes bench/out/scale.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import csv
+import datetime as dt
 import importlib.util
 import json
 import math
@@ -97,7 +99,8 @@ def timed(call) -> tuple[float, Any]:
 
 def in_child(code: str, url: str) -> dict[str, Any]:
     """Run `code` in a fresh interpreter; it prints one JSON line."""
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), url], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), url], capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         sys.exit(f"child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -166,10 +169,10 @@ def copy_baseline(url: str, path: Path) -> float:
         columns = ", ".join(f"c{i} text" for i in range(len(headers)))
         connection.execute(f"CREATE TEMP TABLE bench_copy ({columns})")
         started = time.perf_counter()
-        with connection.cursor() as cursor, path.open("rb") as handle:
-            with cursor.copy("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                while block := handle.read(1 << 20):
-                    copy.write(block)
+        with connection.cursor() as cursor, path.open("rb") as handle, \
+                cursor.copy("COPY bench_copy FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            while block := handle.read(1 << 20):
+                copy.write(block)
         connection.commit()
         return time.perf_counter() - started
 
@@ -220,6 +223,8 @@ def main() -> None:
     parser.add_argument("--db", help="an empty PostgreSQL database (default: a new one on the local server)")
     parser.add_argument("--keep", action="store_true", help="keep the database made for the run")
     parser.add_argument("--workdir", type=Path, help="folder for the demo files (default: a temporary one)")
+    parser.add_argument("--spark", action="store_true",
+                        help="also run the rule queries on Spark (local) over the snapshot, compared row for row")
     parser.add_argument("--bytes-per-record", type=float, default=2600.0,
                         help="disk estimate used to refuse a run over 40 GB before it starts")
     args = parser.parse_args()
@@ -253,12 +258,48 @@ def main() -> None:
         say(f"  store: {records:,} records, {entities:,} entities; copies in {cloned['seconds']:.0f} s; {load()}")
         results: dict[str, Any] = {"records": records, "entities": entities, "seed": seed, "clone": cloned}
 
+        # -- the Parquet snapshot for the Spark path ----------------------------------------------
+        snapshot = workdir / "snapshot"
+        shutil.rmtree(snapshot, ignore_errors=True)
+        wall, exported = timed(lambda: export_snapshot(engine, snapshot, actor="bench"))
+        parquet_bytes = sum(p.stat().st_size for p in snapshot.rglob("*.parquet"))
+        records_bytes = sum(p.stat().st_size for p in (snapshot / "records").rglob("*.parquet"))
+        results["export"] = {"wall": wall, "internal": exported["seconds"], "bytes": parquet_bytes,
+                             "records_bytes": records_bytes}
+        say(f"  export parquet: {wall:.1f} s, {parquet_bytes / 2**20:.0f} MB; {load()}")
+
+        if args.spark:
+            from xinyong.services.dedupe import spark_session
+            from xinyong.services.snapshot import spark_proposals
+
+            session_seconds, _ = timed(spark_session)
+            wall, (found, _) = timed(lambda: spark_proposals(pack, snapshot, AS_OF_DAY))
+            spark_rows = {code: {e: dict(rs) for e, rs in evidence.items()} for code, (_, evidence) in found.items()}
+            results["spark"] = {"session": session_seconds, "wall": wall,
+                                "proposals": sum(len(v) for v in spark_rows.values())}
+            say(f"  spark (local, over the snapshot): session {session_seconds:.1f} s, rule queries {wall:.1f} s, "
+                f"{results['spark']['proposals']:,} proposals; {load()}")
+        if not args.spark:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
         # -- evaluate, full -------------------------------------------------------------------
         bench_evaluate.run_floor(engine, pack)  # warm-up, untimed
         floor = bench_evaluate.run_floor(engine, pack)
         wall, full = timed(lambda: evaluate(engine, pack, AS_OF_DAY, full=True, actor="bench").as_dict())
         results["evaluate_full"] = {"wall": wall, "internal": full["seconds"], "proposals": full["proposals"],
                                     "floor": floor["seconds"]}
+        if args.spark:
+            L, E = t.listings.c, t.listing_evidence.c
+            sql_rows: dict[str, dict[int, dict[int, Any]]] = {}
+            with engine.connect() as c:
+                for code, entity, record, note in c.execute(
+                        select(L.list_code, L.entity_id, E.record_id, E.note)
+                        .join(t.listing_evidence, E.listing_id == L.id)):
+                    sql_rows.setdefault(code, {}).setdefault(entity, {})[record] = note
+            same = {k: v for k, v in spark_rows.items() if v} == sql_rows
+            results["spark"]["equal_to_sql"] = same
+            shutil.rmtree(snapshot, ignore_errors=True)
+            say(f"  spark proposals equal to the SQL engine's, row for row: {same}")
         say(f"  evaluate full: {wall:.1f} s ({full['seconds']} s inside), {full['proposals']:,} proposals; "
             f"floor {floor['seconds']:.1f} s; {load()}")
 
@@ -295,17 +336,6 @@ def main() -> None:
         say(f"  screening index: {index['seconds']:.1f} s, +{index['rss_mb']:.0f} MB; plain SELECT "
             f"{plain['seconds']:.1f} s, +{plain['rss_mb']:.0f} MB ({plain['rows']:,} rows); {load()}")
 
-        # -- the Parquet snapshot for the Spark path ----------------------------------------------
-        snapshot = workdir / "snapshot"
-        shutil.rmtree(snapshot, ignore_errors=True)
-        wall, exported = timed(lambda: export_snapshot(engine, snapshot, actor="bench"))
-        parquet_bytes = sum(p.stat().st_size for p in snapshot.rglob("*.parquet"))
-        records_bytes = sum(p.stat().st_size for p in (snapshot / "records").rglob("*.parquet"))
-        results["export"] = {"wall": wall, "internal": exported["seconds"], "bytes": parquet_bytes,
-                             "records_bytes": records_bytes}
-        shutil.rmtree(snapshot, ignore_errors=True)
-        say(f"  export parquet: {wall:.1f} s, {parquet_bytes / 2**20:.0f} MB; {load()}")
-
         results["sizes"] = sizes(engine)
         engine.dispose()
     finally:
@@ -340,6 +370,11 @@ def report(r: dict[str, Any], minutes: float) -> None:
     say(f"database: {size['database'] / 2**30:.2f} GB = {size['database'] / n:,.0f} B per record "
         f"(records {size['records'] / n:,.0f} B, record_links {size['record_links'] / n:,.0f} B, "
         f"entities+identifiers+names+relations {sum(size[k] for k in ('entities', 'entity_identifiers', 'entity_names', 'entity_relations')) / n:,.0f} B)")
+    if "spark" in r:
+        sp = r["spark"]
+        say(f"spark (local mode) over the snapshot: {sp['wall']:.1f} s for the rule queries "
+            f"({per(sp['wall'], n):.1f} us per record) + {sp['session']:.1f} s session start; "
+            f"{sp['wall'] / ef['wall']:.1f}x evaluate full; equal to SQL row for row: {sp.get('equal_to_sql')}")
     ex = r["export"]
     say(f"export parquet: {ex['wall']:.1f} s ({per(ex['wall'], n):.1f} us per record), {ex['bytes'] / n:,.0f} B "
         f"per record on disk (records {ex['records_bytes'] / n:,.0f} B), {size['database'] / ex['bytes']:.1f}x "

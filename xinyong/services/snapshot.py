@@ -99,7 +99,7 @@ def _sha256(path: Path) -> str:
 
 def _utc(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
     return value
 
 
@@ -160,7 +160,7 @@ def export_snapshot(engine: Engine, out: Path, *, actor: str = "cli") -> dict[st
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         max_record = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         pack = get_setting(connection, "pack")
-        taken_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         tables = {name: _export_table(connection, out / name, name, columns) for name, columns in TABLES.items()}
         connection.rollback()
     manifest = {"format": FORMAT, "taken_at": taken_at, "backend": engine.dialect.name, "pack": pack,
@@ -237,11 +237,37 @@ def _recheck(connection, list_code: str, evidence: dict[int, dict[int, str | Non
     return skipped
 
 
+def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int | None = None
+                    ) -> tuple[dict[str, tuple[Any, dict[int, dict[int, str | None]]]], int | None]:
+    """Run each list's rule query on Spark over the snapshot: list -> (rule, entity -> {record: note}),
+    and the number of entities considered (None: all; with a watermark, those its newer records touch)."""
+    from xinyong.services.dedupe import spark_session
+    from xinyong.services.evaluate import qualifying_query, rule_in_force
+
+    spark = spark_session()
+    for name in TABLES:
+        spark.read.parquet(str(Path(snapshot) / name)).createOrReplaceTempView(name)
+    touched = _touched(watermark) if watermark is not None else None
+    considered = None
+    if touched is not None:
+        considered = spark.sql(spark_sql(select(func.count()).select_from(touched.subquery()))).collect()[0][0]
+    found: dict[str, tuple[Any, dict[int, dict[int, str | None]]]] = {}
+    for spec in pack.lists:
+        rule = rule_in_force(spec, as_of)
+        if rule is None:
+            continue
+        evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
+        for entity_id, record_id, note in spark.sql(
+                spark_sql(qualifying_query(pack, spec, rule, as_of, touched))).toLocalIterator():
+            evidence[int(entity_id)][int(record_id)] = note
+        found[spec.code] = (rule, evidence)
+    return found, considered
+
+
 def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date, *, full: bool = False,
                       actor: str = "evaluator") -> dict[str, Any]:
     """The pack's rules over a snapshot on Spark; proposals re-checked and written to the store."""
-    from xinyong.services.dedupe import spark_session
-    from xinyong.services.evaluate import LAST_AS_OF, WATERMARK, _propose, qualifying_query, rule_in_force
+    from xinyong.services.evaluate import LAST_AS_OF, WATERMARK, _propose
 
     started = time.perf_counter()
     snapshot = Path(snapshot)
@@ -254,29 +280,14 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
         raise SnapshotError(f"the snapshot was taken of a store with pack {manifest.get('pack')!r}, "
                             f"this store has {pack_ref!r}")
     incremental = watermark is not None and not full and same_day
-    spark = spark_session()
-    for name in TABLES:
-        spark.read.parquet(str(snapshot / name)).createOrReplaceTempView(name)
-    touched = _touched(int(watermark)) if incremental else None
     result: dict[str, Any] = {
         "engine": "spark", "snapshot": str(snapshot), "snapshot_taken_at": manifest["taken_at"],
         "as_of": as_of.isoformat(), "mode": "incremental" if incremental else "full",
         "entities_considered": None, "proposals": 0, "per_list": {},
         "skipped": {reason: 0 for reason in SKIP_REASONS}, "spark_seconds": 0.0, "seconds": 0.0,
     }
-    if touched is not None:
-        result["entities_considered"] = spark.sql(
-            spark_sql(select(func.count()).select_from(touched.subquery()))).collect()[0][0]
-    found: dict[str, tuple[Any, dict[int, dict[int, str | None]]]] = {}
-    for spec in pack.lists:
-        rule = rule_in_force(spec, as_of)
-        if rule is None:
-            continue
-        evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
-        for entity_id, record_id, note in spark.sql(
-                spark_sql(qualifying_query(pack, spec, rule, as_of, touched))).toLocalIterator():
-            evidence[int(entity_id)][int(record_id)] = note
-        found[spec.code] = (rule, evidence)
+    found, result["entities_considered"] = spark_proposals(pack, snapshot, as_of,
+                                                           int(watermark) if incremental else None)
     result["spark_seconds"] = round(time.perf_counter() - started, 2)
     with engine.begin() as connection:
         for spec in pack.lists:
