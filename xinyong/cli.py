@@ -685,12 +685,37 @@ def _print_outcome(outcome: dict[str, Any], as_json: bool) -> None:
 @app.command("evaluate")
 def evaluate_command(as_of: AsOfOption = None,
                      full: Annotated[bool, typer.Option("--full", help="The whole register, not only what changed.")] = False,
+                     engine_name: Annotated[str, typer.Option(
+                         "--engine", help="sql (default: in the store) or spark (over a snapshot).")] = "sql",
+                     snapshot: Annotated[Optional[Path], typer.Option(
+                         "--snapshot", help="With --engine spark: a folder written by `xinyong export`.")] = None,
                      as_json: JsonFlag = False) -> None:
     """Run the pack's rules set-based over the register; propose listings with their evidence."""
     from xinyong.services.evaluate import evaluate
 
+    if engine_name not in ("sql", "spark"):
+        fail(f"--engine {engine_name!r}: use sql or spark")
+    if (engine_name == "spark") != (snapshot is not None):
+        fail("--snapshot DIR goes with --engine spark, and --engine spark needs --snapshot DIR")
     engine = engine_for_work()
     pack = active_pack(engine)
+    if engine_name == "spark":
+        from xinyong.services.snapshot import SnapshotError, evaluate_on_spark
+
+        try:
+            outcome = evaluate_on_spark(engine, pack, snapshot, _day(pack, as_of, "--as-of"), full=full)
+        except SnapshotError as exc:
+            fail(str(exc))
+        _checkpoint(engine)
+        if as_json:
+            print_json(outcome)
+        else:
+            console.print(f"{outcome['mode']} evaluation on Spark as of {outcome['as_of']} over the snapshot of "
+                          f"{outcome['snapshot_taken_at']}: {outcome['proposals']} proposals "
+                          f"({', '.join(f'{k} {v}' for k, v in outcome['per_list'].items())}); skipped on re-check: "
+                          f"{', '.join(f'{k} {v}' for k, v in outcome['skipped'].items())}; in {outcome['seconds']} s",
+                          highlight=False)
+        return
     result = evaluate(engine, pack, _day(pack, as_of, "--as-of"), full=full)
     _checkpoint(engine)
     if as_json:
@@ -699,6 +724,30 @@ def evaluate_command(as_of: AsOfOption = None,
         console.print(f"{result.mode} evaluation as of {result.as_of}: {result.proposals} proposals "
                       f"({', '.join(f'{k} {v}' for k, v in result.per_list.items())}) in {result.seconds} s",
                       highlight=False)
+
+
+@app.command("export")
+def export_command(fmt: Annotated[str, typer.Option("--format", help="parquet (the only format).")] = "parquet",
+                   out: Annotated[Path, typer.Option("--out", help="A new or empty folder.")] = ...,  # type: ignore[assignment]
+                   as_json: JsonFlag = False) -> None:
+    """Write an operator-only snapshot (records, links, entities, listings) for `evaluate --engine spark`.
+
+    Not a publication: restricted data, files mode 0600, never served; each export is audited."""
+    if fmt != "parquet":
+        fail(f"--format {fmt!r}: only parquet")
+    from xinyong.services.snapshot import SnapshotError, export_snapshot
+
+    engine = engine_for_work()
+    try:
+        manifest = export_snapshot(engine, out)
+    except SnapshotError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(manifest)
+        return
+    console.print(f"snapshot of {manifest['taken_at']} written to {shown(out)}: "
+                  + ", ".join(f"{name} {info['rows']}" for name, info in manifest["tables"].items())
+                  + f" rows in {manifest['seconds']} s (restricted: mode 0600, never served)", highlight=False)
 
 
 @app.command("process")
