@@ -1,14 +1,14 @@
 """supervision grades shared with an authority
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0019'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

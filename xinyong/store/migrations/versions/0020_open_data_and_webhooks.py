@@ -1,14 +1,14 @@
 """open data: public facts and their change log; watchlists and webhook deliveries
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0020'
-down_revision = '0014'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
