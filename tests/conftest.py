@@ -14,10 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from xinyong.cli import app
+
+# No deadline per example: the machine is shared and noisy, a first call pays for lazy imports
+# (pypinyin, OpenCC's dictionaries), and speed is measured in bench/, never in unit tests.
+settings.register_profile("xinyong", deadline=None)
+settings.load_profile("xinyong")
 
 PG_ADMIN_URL = os.environ.get("XINYONG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -549,6 +549,20 @@ def test_a_short_name_alone_never_reaches_auto_link(prefix, core, form, data, m_
     assert scored.score < PACK.resolution.auto_link
 
 
+@pytest.mark.parametrize("short, full", [("中信", "中国信达资产管理股份有限公司"),
+                                         ("农商行", "青岛农村商业银行股份有限公司")])
+def test_characters_picked_from_a_name_are_not_confirmed_by_a_shared_legal_representative(short, full):
+    """Found in review: one person is legal representative of many firms, and an agent's address is
+    shared by hundreds. A pick of characters (中信 from 中国信达) or a run inside a name is a lead
+    for a person, never an automatic link, whatever detail agrees; a name's start still is (as before)."""
+    matcher = Matcher(review=PACK.resolution.review, auto_link=PACK.resolution.auto_link, records=True)
+    scored = matcher.score(subject(short, legal_rep="王小明"), profile(full, legal_rep="王小明"))
+    assert scored.components["levels"]["name"] == "short"
+    assert scored.score < PACK.resolution.auto_link
+    prefix = matcher.score(subject("万科", legal_rep="王小明"), profile("万科企业股份有限公司", legal_rep="王小明"))
+    assert prefix.components["levels"]["name"] == "short" and prefix.score >= PACK.resolution.auto_link
+
+
 def test_a_full_name_with_its_legal_form_is_not_read_as_an_abbreviation():
     """Records name firms in full: a pick of another firm's name is not a short name of it."""
     level = Matcher().score(subject("瑞康生物有限公司"), profile("北京瑞康恒通生物技术有限公司")).components["levels"]

@@ -411,8 +411,21 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
         "code": "near" if subject.code and any(code_is_near(subject.code, c) for c in profile.codes) else None,
     }
     facts: dict[str, object] = {"name": round(similarity, 4), "matched_name": matched.key,
-                                "exact_full_name": bool(mine.full) and any(mine.full == n.full for n in profile.names)}
+                                "exact_full_name": bool(mine.full) and any(mine.full == n.full for n in profile.names),
+                                "starts_alike": level == "short" and _starts_alike(mine, matched)}
     return levels, facts
+
+
+def _starts_alike(a: NameParts, b: NameParts) -> bool:
+    """One name begins with the other (core, or as written): the one kind of short name that a
+    matching detail may confirm. Characters picked from a name, or a run inside it (中信 in
+    中国信达, 农商行 in 青岛农村商业银行), fit many firms that share an agent's address or a person."""
+    pairs = [(a.core, b.core)] + ([(a.written, b.written)] if a.written and b.written else [])
+    for x, y in pairs:
+        shorter, longer = sorted((x, y), key=len)
+        if len(shorter) >= 2 and longer.startswith(shorter):
+            return True
+    return False
 
 
 def ranking_similarity(levels: dict[str, str | None], facts: dict[str, object]) -> float:
@@ -454,7 +467,7 @@ class Matcher:
         # one real character apart (near) is a twin as often as a typo, and twins share their
         # legal representative or address often enough: only a code one typo away confirms it
         confirmed = (name == "exact" and levels["place"] != "different" and levels["legal_form"] != "different") \
-            or (corroborated and name in ("exact", "homophone", "short")) \
+            or (corroborated and (name in ("exact", "homophone") or (name == "short" and facts["starts_alike"]))) \
             or (name == "near" and levels["code"] == "near") \
             or (self.records and name == "homophone" and levels["place"] != "different"
                 and levels["legal_form"] == "same" and "different" not in (
