@@ -160,6 +160,8 @@ def export_snapshot(engine: Engine, out: Path, *, actor: str = "cli") -> dict[st
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:  # SQLite (WAL): reads inside one explicit transaction share one snapshot
+            connection.exec_driver_sql("BEGIN")
         max_record = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         pack = get_setting(connection, "pack")
         taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
