@@ -700,11 +700,12 @@ def evaluate_command(as_of: AsOfOption = None,
     engine = engine_for_work()
     pack = active_pack(engine)
     if engine_name == "spark":
+        from xinyong.services.dedupe import DedupeError
         from xinyong.services.snapshot import SnapshotError, evaluate_on_spark
 
         try:
             outcome = evaluate_on_spark(engine, pack, snapshot, _day(pack, as_of, "--as-of"), full=full)
-        except SnapshotError as exc:
+        except (SnapshotError, DedupeError) as exc:  # not a snapshot; no pyspark
             fail(str(exc))
         _checkpoint(engine)
         if as_json:

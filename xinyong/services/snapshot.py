@@ -129,7 +129,9 @@ def _export_table(connection, folder: Path, name: str, columns: tuple[str, ...] 
                 writer = pq.ParquetWriter(handle, schema, compression="zstd")
                 files.append(part.name)
                 in_part = 0
-            data = {c.name: [_utc(row[i]) for row in chunk] for i, c in enumerate(chosen)}
+            columns_of_chunk = list(zip(*chunk))
+            data = {c.name: ([_utc(v) for v in columns_of_chunk[i]] if isinstance(c.type, DateTime)
+                             else list(columns_of_chunk[i])) for i, c in enumerate(chosen)}
             writer.write_table(pa.Table.from_pydict(data, schema=schema))
             in_part += len(chunk)
             rows += len(chunk)
@@ -158,6 +160,8 @@ def export_snapshot(engine: Engine, out: Path, *, actor: str = "cli") -> dict[st
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:  # SQLite (WAL): reads inside one explicit transaction share one snapshot
+            connection.exec_driver_sql("BEGIN")
         max_record = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         pack = get_setting(connection, "pack")
         taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
