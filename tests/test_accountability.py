@@ -207,7 +207,8 @@ def test_the_restricted_api_shares_a_grade_stores_and_audits_it(cli, tmp_path):
         path = f"/v1/entities/{FIRM_A}/grade"
         error(http.get(path), 401, "missing_key")
         error(http.get(path, headers={"X-API-Key": screener, "X-Purpose": "supervision"}), 403, "scope_missing")
-        error(http.get(path, headers={"X-API-Key": reader}), 422, "purpose_missing")
+        assert "x-purpose" in error(http.get(path, headers={"X-API-Key": reader}), 422, "invalid_request")
+        error(http.get(path, headers={"X-API-Key": reader, "X-Purpose": "curiosity"}), 422, "unknown_purpose")
         before = _counts(cli.url)
         grade = ok(http.get(path, headers={"X-API-Key": reader, "X-Purpose": "supervision"}))
         assert {"entity", "grade", "as_of", "points"} <= grade.keys() and grade["entity"] == FIRM_A

@@ -621,7 +621,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
              summary="An enterprise's supervision grade with every point (read_restricted and a purpose)",
              responses=ERRORS)
     async def entity_grade(key: str, reader: Annotated[ApiKey, Depends(requires("read_restricted"))],
-                           x_purpose: Annotated[str | None, Header(json_schema_extra={"enum": purposes})] = None,
+                           x_purpose: Annotated[str, Header(json_schema_extra={"enum": purposes})],
                            as_of: IsoDate | None = None) -> Response:
         from xinyong.services.grades import GradeError, share_grade
 
