@@ -1350,8 +1350,10 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
         def first(query: Any) -> Any:
             return c.execute(query.limit(1)).first()
 
-        firm = first(select(e.key, n.name).join(t.listings, L.entity_id == e.id).join(t.entity_names, n.entity_id == e.id)
+        firm = first(select(e.id, e.key, n.name).join(t.listings, L.entity_id == e.id).join(t.entity_names, n.entity_id == e.id)
                      .where(L.state == "effective", e.kind == "enterprise", n.current.is_(True)).order_by(L.id, n.id))
+        # the listed firm stays listed through the tour: no case below is about it
+        others = L.entity_id != (firm.id if firm is not None else -1)
         batch = first(select(t.batches.c.id).order_by(t.batches.c.quarantined.desc(), t.batches.c.id))
         review = first(select(t.record_links.c.record_id).where(t.record_links.c.state == "review")
                        .order_by(t.record_links.c.score.desc(), t.record_links.c.record_id))
@@ -1368,18 +1370,19 @@ def prepare_tour(engine: Any, pack: Any, out_dir: Path, today: date) -> dict[str
         open_to_repair = [row.id for row in c.execute(
             # not a court list's: those listings are the ones to extend and to end
             select(L.id).where(L.state == "effective", L.list_code.in_(repairable), L.id.not_in(pending_repair),
-                               L.id.not_in(objected), L.list_code.not_in(extendable + ends_on_performance))
+                               L.id.not_in(objected), L.list_code.not_in(extendable + ends_on_performance), others)
             .order_by(L.id).limit(2))]
         # a court listing with a term left to extend by 2 years, and one to end on performance
         to_extend = first(select(L.id).where(L.state == "effective", L.list_code.in_(extendable),
                                              L.effective_to.is_not(None), func.coalesce(L.extended_years, 0) == 0,
-                                             L.id.not_in(pending_repair), L.id.not_in(objected)).order_by(L.id))
+                                             L.id.not_in(pending_repair), L.id.not_in(objected), others)
+                       .order_by(L.id))
         to_end = first(select(L.id).where(L.state == "effective", L.list_code.in_(ends_on_performance),
-                                          L.id.not_in(pending_repair), L.id.not_in(objected),
+                                          L.id.not_in(pending_repair), L.id.not_in(objected), others,
                                           L.id != (to_extend.id if to_extend else -1))
                        .order_by(L.effective_to.is_not(None), L.id))
         notified = [row.id for row in c.execute(
-            select(L.id).where(L.state == "notified", L.id.not_in(objected)).order_by(L.id).limit(2))]
+            select(L.id).where(L.state == "notified", L.id.not_in(objected), others).order_by(L.id).limit(2))]
         # a penalty published long enough for a repair of its publicity, with none pending
         ended = publicity_ended(c)
         pending_record = select(rep.record_key).where(rep.state == "pending", rep.record_key.is_not(None))

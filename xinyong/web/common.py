@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import threading
 import time
@@ -115,6 +116,7 @@ def environment(lang: str) -> Environment:
     env.filters["number"] = format_number
     env.filters["share"] = format_share
     env.filters["moment"] = format_moment
+    env.filters["identifier"] = format_identifier
     env.globals["LANGUAGES"] = LANGUAGES
     return env
 
@@ -149,6 +151,21 @@ def format_share(context, value: Any) -> Any:
 @pass_context
 def format_day(context, day: Any) -> str:
     return formats.day(day, context.get("lang", DEFAULT_LANGUAGE))
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?")
+
+
+@pass_context
+def format_identifier(context, value: Any) -> Any:
+    """An object's id as the audit shows it: a run named by its day or its time is written as a
+    date or a time in the page's language; any other id as it is."""
+    if isinstance(value, str) and _ISO_MOMENT.fullmatch(value):
+        return format_moment(context, value.replace("Z", "+00:00"))
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return format_day(context, value)
+    return value
 
 
 @pass_context
