@@ -210,9 +210,14 @@ class FeedbackRequest(BaseModel):
     on_date: IsoDate | None = None
 
 
+PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+WEBHOOK_URL = rf"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::{PORT})?(?:[/?#][^\s\x00]*)?$"
+
+
 class SubscriptionRequest(BaseModel):
-    entities: list[str] = Field(min_length=1, max_length=10_000, description="Entity keys or codes (a person: its key)")
-    url: str = Field(min_length=1, max_length=2000, pattern=NO_NUL,
+    entities: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]*\S[^\x00]*$")]] = Field(
+        min_length=1, max_length=10_000, description="Entity keys or codes (a person: its key)")
+    url: str = Field(min_length=1, max_length=2000, pattern=WEBHOOK_URL,
                      description="http(s) URL the events are POSTed to; private and loopback addresses are refused")
     purpose: str | None = Field(default=None, max_length=32,
                                 description="One of the pack's purposes; required to watch a natural person")
@@ -353,7 +358,8 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             models = FastAPI.openapi(app)["components"]["schemas"]
             for model, field, codes in (("ScreenRequest", "action", actions), ("ScreenRequest", "purpose", purposes),
                                         ("FeedbackRequest", "measure", [m.code for m in pack.measures]),
-                                        ("RecordsRequest", "category", [c.code for c in pack.categories])):
+                                        ("RecordsRequest", "category", [c.code for c in pack.categories]),
+                                        ("SubscriptionRequest", "purpose", purposes)):
                 models[model]["properties"][field]["enum"] = codes
             models["RecordsRequest"]["oneOf"] = records_rules(pack)
         return app.openapi_schema
@@ -369,7 +375,15 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         if exc.status_code == 400:  # a body that cannot be parsed: invalid like any other malformed request
             return _error(422, "invalid_request", str(exc.detail))
         codes = {404: "not_found", 405: "method_not_allowed"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # every method of the path, not only the first route's (GET and DELETE)
+            from fastapi.routing import APIRoute
+
+            allowed = sorted({method for route in app.routes if isinstance(route, APIRoute)
+                              and route.path_regex.match(_request.url.path) for method in route.methods})
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:

@@ -82,7 +82,11 @@ def check_url(url: str) -> str:
     """The URL if events may be sent there, else SubscriptionError (422)."""
     if len(url) > 2000 or "\x00" in url:
         raise SubscriptionError(422, "invalid_url", "a webhook URL is at most 2,000 characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise SubscriptionError(422, "invalid_url", "not a URL (its host or port is malformed)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SubscriptionError(422, "invalid_url", "a webhook URL is http:// or https:// with a host")
     if parts.username or parts.password:
@@ -90,13 +94,25 @@ def check_url(url: str) -> str:
     if settings.WEBHOOK_ALLOW_PRIVATE.value() == 1:
         return url
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)}
-    except (socket.gaierror, UnicodeError):
-        raise SubscriptionError(422, "invalid_url", f"the host {parts.hostname!r} does not resolve") from None
+        port = parts.port
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError, ValueError, OSError):
+        # a name that does not resolve now may later (DNS): kept, checked again at each delivery
+        if parts.hostname and _literal(parts.hostname):
+            raise SubscriptionError(403, "private_url", f"{parts.hostname} is not a public address") from None
+        return url
     if any(_private(a) for a in addresses):
-        raise SubscriptionError(422, "private_url", f"{parts.hostname} resolves to a private or loopback address; "
+        raise SubscriptionError(403, "private_url", f"{parts.hostname} resolves to a private or loopback address; "
                                                     f"refused ({settings.WEBHOOK_ALLOW_PRIVATE.name}=1 allows it)")
     return url
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 # -- subscriptions -----------------------------------------------------------------------------------
