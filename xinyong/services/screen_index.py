@@ -24,8 +24,10 @@ neither (resolution builds its own `EntityIndex`).
 
 The file is stamped with the `changes` sequence it was built at, the pack's name rules and
 the format. At open, a stamp that does not fit the store (another store, an older format,
-other name rules, a sequence the store never reached) means the file is rebuilt; otherwise
-the entities changed since the stamp are read from the store into the overlays.
+other name rules, a sequence the store never reached, or more than 5% of the entities changed
+since) means the file is rebuilt; otherwise the entities changed since the stamp are read from
+the store into the overlays. A running server does not rebuild: what changes while it runs
+stays in the overlays until the next start.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
 SEP = "\x1f"  # between the fields of a name's parts
 KINDS_MAX = 255
+# a file this far behind the store (entities changed since its stamp) is rebuilt at start, not caught up
+REBUILD_AFTER, REBUILD_SHARE = 20_000, 0.05
 
 
 def change_seq(c: Connection) -> int:
@@ -146,15 +150,16 @@ class HashedStrings:
 
     def find(self, key: str) -> int:
         data = key.encode("utf-8")
-        slot = zlib.crc32(data) & self.mask
-        table, keys = self._table, self.keys
+        mask = self.mask
+        slot = zlib.crc32(data) & mask
+        table, at, blob = self._table, self.keys._at, self.keys.blob
         while True:
             entry = table[slot]
             if entry < 0:
                 return -1
-            if keys.raw(entry) == data:
+            if blob[at[entry]:at[entry + 1]] == data:
                 return entry
-            slot = (slot + 1) & self.mask
+            slot = (slot + 1) & mask
 
     def get(self, key: str) -> np.ndarray | None:
         entry = self.find(key)
@@ -162,10 +167,10 @@ class HashedStrings:
             return None
         return self.values[self._offsets[entry]:self._offsets[entry + 1]]
 
-    def first(self, key: str) -> int | None:
-        """The first value of `key`, None when absent."""
+    def first(self, key: str, default: Any = None) -> Any:
+        """The first value of `key`, `default` when absent."""
         entry = self.find(key)
-        return None if entry < 0 else self._values[self._offsets[entry]]
+        return default if entry < 0 else self._values[self._offsets[entry]]
 
 
 def _save_hashed(folder: Path, name: str, groups: dict[str, Iterable[int]]) -> None:
@@ -370,6 +375,12 @@ class IndexFile:
     def code(self, code: str) -> int | None:
         return self.codes.first(code)
 
+    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
+        row = self._row_of_id[entity_id] if 0 <= entity_id < self._rows_len else -1
+        if row < 0:
+            return None
+        return self.key[row], self.name[row] or None
+
     def persons(self) -> dict[int, str]:
         """Natural persons and their ID numbers (few: read into a dict)."""
         out = {}
@@ -403,6 +414,11 @@ def _fits(c: Connection, index: IndexFile, rules: str, names: bool, seq: int) ->
         return False
     if index.seq > seq or (index.seq and _change_at(c, index.seq) != meta.get("stamp_change")):
         return False  # another store, or this one restored from before the file
+    C = t.changes.c
+    behind = c.execute(select(func.count(func.distinct(C.ref_id))).where(C.kind == "entity", C.seq > index.seq)) \
+        .scalar_one()
+    if behind > max(REBUILD_AFTER, REBUILD_SHARE * len(index)):
+        return False  # so much changed since that catching up would hold it all as objects: build anew
     last = meta.get("last_entity")
     if last is not None:
         key = c.execute(select(t.entities.c.key).where(t.entities.c.id == last[0])).scalar()
