@@ -161,11 +161,12 @@ class HashedStrings:
                 return entry
             slot = (slot + 1) & mask
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> memoryview | None:
+        """The values of `key` (a memoryview: `len` and iteration give Python ints, nothing copied)."""
         entry = self.find(key)
         if entry < 0:
             return None
-        return self.values[self._offsets[entry]:self._offsets[entry + 1]]
+        return self._values[self._offsets[entry]:self._offsets[entry + 1]]
 
     def first(self, key: str, default: Any = None) -> Any:
         """The first value of `key`, `default` when absent."""
@@ -346,6 +347,7 @@ class IndexFile:
         self.seq = int(self.meta["seq"])
         self.kinds: list[str] = self.meta["kinds"]
         self.ids = np.load(folder / "ids.npy", mmap_mode="r")
+        self._ids = _ints(self.ids)
         self.row_of_id = np.load(folder / "row_of_id.npy", mmap_mode="r")
         self._row_of_id, self._rows_len = _ints(self.row_of_id), len(self.row_of_id)
         self.kind = _ints(np.load(folder / "kind.npy", mmap_mode="r"))
@@ -359,6 +361,7 @@ class IndexFile:
             self.parts = _open_strings(folder, "parts")
             self.pcodes_off = np.load(folder / "pcodes.rows.npy", mmap_mode="r")
             self.pcodes = _open_strings(folder, "pcodes")
+            self._names_at, self._pcodes_at = _ints(self.names_off), _ints(self.pcodes_off)
             self.rep = _open_strings(folder, "rep")
             self.address = _open_strings(folder, "address")
             self.blocks = _open_hashed(folder, "blocks")
@@ -391,12 +394,11 @@ class IndexFile:
 
     def profile(self, row: int) -> Profile:
         """The entity's `Profile`, as `EntityIndex.add` would make it."""
-        first, last = int(self.names_off[row]), int(self.names_off[row + 1])
-        names = [_parts_from(self.parts[k]) for k in range(first, last)]
-        first, last = int(self.pcodes_off[row]), int(self.pcodes_off[row + 1])
-        codes = [self.pcodes[k] for k in range(first, last)]
-        return Profile(int(self.ids[row]), names, codes, self.rep[row] or None,
-                       self.kinds[int(self.kind[row])] == "natural_person", self.address[row] or None)
+        names_at, codes_at = self._names_at, self._pcodes_at
+        names = [_parts_from(self.parts[k]) for k in range(names_at[row], names_at[row + 1])]
+        codes = [self.pcodes[k] for k in range(codes_at[row], codes_at[row + 1])]
+        return Profile(self._ids[row], names, codes, self.rep[row] or None,
+                       self.kinds[self.kind[row]] == "natural_person", self.address[row] or None)
 
 
 def index_folder(engine: Engine) -> Path | None:
@@ -519,6 +521,8 @@ class _Lists(Mapping):
         added = self.overlay.get(key)
         if from_file is None and not added:
             return default
+        if not added and not self.pairs:
+            return from_file  # a block: `candidates` reads its length first, and skips a common one
         ids = from_file.tolist() if from_file is not None else []
         if self.pairs:
             out = [(entity_id, None) for entity_id in ids]
