@@ -330,10 +330,12 @@ def samples(db: Path, seed: int) -> dict[str, list]:
         codes = c.execute("SELECT i.value, EXISTS (SELECT 1 FROM listings l WHERE l.entity_id = i.entity_id "
                           "AND l.state = 'effective') FROM entity_identifiers i WHERE i.scheme = 'uscc'").fetchall()
         names = [r[0] for r in c.execute("SELECT name FROM entity_names WHERE current")]
-        listed_names = c.execute(  # registered names of listed firms that no other firm bears
-            "SELECT n.name, e.key FROM entity_names n JOIN entities e ON e.id = n.entity_id WHERE n.current "
-            "AND EXISTS (SELECT 1 FROM listings l WHERE l.entity_id = e.id AND l.state = 'effective') "
-            "AND (SELECT count(*) FROM entity_names o WHERE o.name = n.name) = 1 ORDER BY e.id LIMIT 20").fetchall()
+        listed_names = [  # registered names of listed firms that no other firm bears (even normalised)
+            (name, key) for name, normalised, key in c.execute(
+                "SELECT n.name, n.normalised, e.key FROM listings l JOIN entities e ON e.id = l.entity_id "
+                "JOIN entity_names n ON n.entity_id = e.id AND n.current WHERE l.state = 'effective' "
+                "ORDER BY e.id LIMIT 200").fetchall()
+            if c.execute("SELECT count(*) FROM entity_names WHERE normalised = ?", (normalised,)).fetchone()[0] == 1]
     listed = sorted(code for code, flag in codes if flag)
     clean = sorted(code for code, flag in codes if not flag)
     return {"listed": listed, "clean": clean, "names": sorted(names), "listed_names": listed_names,

@@ -127,6 +127,13 @@ class _Info(Mapping):
     def __setitem__(self, entity_id: int, info: EntityInfo) -> None:
         self.overlay[entity_id] = info
 
+    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
+        """(key, current name) without building an EntityInfo: the batch's fast path."""
+        found = self.overlay.get(entity_id)
+        if found is not None:
+            return found.key, found.name
+        return self.file.key_and_name(entity_id) if self.file is not None else None
+
     def __contains__(self, entity_id: object) -> bool:
         return self.get(entity_id) is not None  # type: ignore[arg-type]
 
@@ -145,14 +152,15 @@ class _Codes(Mapping):
     def __init__(self, index: IndexFile | None):
         self.file = index
         self.overlay: dict[str, int] = {}
+        self._first = index.codes.first if index is not None else None
 
     def get(self, code: str, default: Any = None) -> Any:
         found = self.overlay.get(code)
         if found is not None:
             return found
-        if self.file is not None and isinstance(code, str):
-            found = self.file.code(code)
-        return default if found is None else found
+        if self._first is not None and type(code) is str:
+            return self._first(code, default)
+        return default
 
     def __getitem__(self, code: str) -> int:
         found = self.get(code)
@@ -555,6 +563,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
     days: dict[Any, dt.date] = {}
     checked: set[str] = set()  # actions known to the pack
     listed, persons, by_code, info_of = index.listings_of, index.person_ids, index.by_code, index.info
+    code_of, key_and_name = by_code.get, info_of.key_and_name
     for line, row in rows:
         if isinstance(row, str):
             yield _result(line, None, None, action, as_of, error=row)
@@ -571,10 +580,10 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
             if day is None:
                 day = days[raw_day] = parse_day(raw_day, as_of)
             if identifier:
-                entity_id = by_code.get(identifier)
+                entity_id = code_of(identifier)
                 if entity_id is not None and entity_id not in listed and entity_id not in persons:
-                    info = info_of[entity_id]
-                    yield _result(line, identifier, _masked_name(name), act, day, "allow", info.key, info.name)
+                    key, subject_name = key_and_name(entity_id)
+                    yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
                     continue
                 answer = index.screen_identifier(str(identifier), act, day)
             elif name:

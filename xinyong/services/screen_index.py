@@ -24,8 +24,10 @@ neither (resolution builds its own `EntityIndex`).
 
 The file is stamped with the `changes` sequence it was built at, the pack's name rules and
 the format. At open, a stamp that does not fit the store (another store, an older format,
-other name rules, a sequence the store never reached) means the file is rebuilt; otherwise
-the entities changed since the stamp are read from the store into the overlays.
+other name rules, a sequence the store never reached, or more than 5% of the entities changed
+since) means the file is rebuilt; otherwise the entities changed since the stamp are read from
+the store into the overlays. A running server does not rebuild: what changes while it runs
+stays in the overlays until the next start.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
 SEP = "\x1f"  # between the fields of a name's parts
 KINDS_MAX = 255
+# a file this far behind the store (entities changed since its stamp) is rebuilt at start, not caught up
+REBUILD_AFTER, REBUILD_SHARE = 20_000, 0.05
 
 
 def change_seq(c: Connection) -> int:
@@ -146,26 +150,28 @@ class HashedStrings:
 
     def find(self, key: str) -> int:
         data = key.encode("utf-8")
-        slot = zlib.crc32(data) & self.mask
-        table, keys = self._table, self.keys
+        mask = self.mask
+        slot = zlib.crc32(data) & mask
+        table, at, blob = self._table, self.keys._at, self.keys.blob
         while True:
             entry = table[slot]
             if entry < 0:
                 return -1
-            if keys.raw(entry) == data:
+            if blob[at[entry]:at[entry + 1]] == data:
                 return entry
-            slot = (slot + 1) & self.mask
+            slot = (slot + 1) & mask
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> memoryview | None:
+        """The values of `key` (a memoryview: `len` and iteration give Python ints, nothing copied)."""
         entry = self.find(key)
         if entry < 0:
             return None
-        return self.values[self._offsets[entry]:self._offsets[entry + 1]]
+        return self._values[self._offsets[entry]:self._offsets[entry + 1]]
 
-    def first(self, key: str) -> int | None:
-        """The first value of `key`, None when absent."""
+    def first(self, key: str, default: Any = None) -> Any:
+        """The first value of `key`, `default` when absent."""
         entry = self.find(key)
-        return None if entry < 0 else self._values[self._offsets[entry]]
+        return default if entry < 0 else self._values[self._offsets[entry]]
 
 
 def _save_hashed(folder: Path, name: str, groups: dict[str, Iterable[int]]) -> None:
@@ -341,6 +347,7 @@ class IndexFile:
         self.seq = int(self.meta["seq"])
         self.kinds: list[str] = self.meta["kinds"]
         self.ids = np.load(folder / "ids.npy", mmap_mode="r")
+        self._ids = _ints(self.ids)
         self.row_of_id = np.load(folder / "row_of_id.npy", mmap_mode="r")
         self._row_of_id, self._rows_len = _ints(self.row_of_id), len(self.row_of_id)
         self.kind = _ints(np.load(folder / "kind.npy", mmap_mode="r"))
@@ -354,6 +361,7 @@ class IndexFile:
             self.parts = _open_strings(folder, "parts")
             self.pcodes_off = np.load(folder / "pcodes.rows.npy", mmap_mode="r")
             self.pcodes = _open_strings(folder, "pcodes")
+            self._names_at, self._pcodes_at = _ints(self.names_off), _ints(self.pcodes_off)
             self.rep = _open_strings(folder, "rep")
             self.address = _open_strings(folder, "address")
             self.blocks = _open_hashed(folder, "blocks")
@@ -370,6 +378,12 @@ class IndexFile:
     def code(self, code: str) -> int | None:
         return self.codes.first(code)
 
+    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
+        row = self._row_of_id[entity_id] if 0 <= entity_id < self._rows_len else -1
+        if row < 0:
+            return None
+        return self.key[row], self.name[row] or None
+
     def persons(self) -> dict[int, str]:
         """Natural persons and their ID numbers (few: read into a dict)."""
         out = {}
@@ -380,12 +394,11 @@ class IndexFile:
 
     def profile(self, row: int) -> Profile:
         """The entity's `Profile`, as `EntityIndex.add` would make it."""
-        first, last = int(self.names_off[row]), int(self.names_off[row + 1])
-        names = [_parts_from(self.parts[k]) for k in range(first, last)]
-        first, last = int(self.pcodes_off[row]), int(self.pcodes_off[row + 1])
-        codes = [self.pcodes[k] for k in range(first, last)]
-        return Profile(int(self.ids[row]), names, codes, self.rep[row] or None,
-                       self.kinds[int(self.kind[row])] == "natural_person", self.address[row] or None)
+        names_at, codes_at = self._names_at, self._pcodes_at
+        names = [_parts_from(self.parts[k]) for k in range(names_at[row], names_at[row + 1])]
+        codes = [self.pcodes[k] for k in range(codes_at[row], codes_at[row + 1])]
+        return Profile(self._ids[row], names, codes, self.rep[row] or None,
+                       self.kinds[self.kind[row]] == "natural_person", self.address[row] or None)
 
 
 def index_folder(engine: Engine) -> Path | None:
@@ -403,6 +416,11 @@ def _fits(c: Connection, index: IndexFile, rules: str, names: bool, seq: int) ->
         return False
     if index.seq > seq or (index.seq and _change_at(c, index.seq) != meta.get("stamp_change")):
         return False  # another store, or this one restored from before the file
+    C = t.changes.c
+    behind = c.execute(select(func.count(func.distinct(C.ref_id))).where(C.kind == "entity", C.seq > index.seq)) \
+        .scalar_one()
+    if behind > max(REBUILD_AFTER, REBUILD_SHARE * len(index)):
+        return False  # so much changed since that catching up would hold it all as objects: build anew
     last = meta.get("last_entity")
     if last is not None:
         key = c.execute(select(t.entities.c.key).where(t.entities.c.id == last[0])).scalar()
@@ -503,6 +521,8 @@ class _Lists(Mapping):
         added = self.overlay.get(key)
         if from_file is None and not added:
             return default
+        if not added and not self.pairs:
+            return from_file  # a block: `candidates` reads its length first, and skips a common one
         ids = from_file.tolist() if from_file is not None else []
         if self.pairs:
             out = [(entity_id, None) for entity_id in ids]
