@@ -149,7 +149,8 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     """(entity_id, record_id, note) rows of the records that make entities qualify, set-based.
 
     `entity_ids`: only these entities, a subquery of ids or a table with an `entity_id` column
-    (the incremental run's temporary table of touched entities, joined first: it drives the query).
+    (the incremental run's temporary table of touched entities: its rows drive the query, each
+    entity's links found by the index on `record_links.entity_id`).
     Entities already on the list (an active listing) are left out, unless `include_listed`
     (the rule-impact simulation compares whom two packs qualify, listed or not)."""
     r, link, e, L = t.records.c, t.record_links.c, t.entities.c, t.listings.c
@@ -167,7 +168,9 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
         r.id.not_in(spent),
-        link.state.in_(("linked", "new")),  # "new": the record made its own entity (a person...)
+        # "new": the record made its own entity (a person...); over a few touched entities, wrapped
+        # so that no engine starts from the index on the state and walks every link
+        (func.coalesce(link.state, "") if isinstance(entity_ids, Table) else link.state).in_(("linked", "new")),
         link.entity_id.is_not(None),
         e.kind.in_([k.value for k in spec.subject_kinds]),
     ]
@@ -206,7 +209,9 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         born_before = add_years(as_of, -rule.min_subject_age).strftime("%Y%m%d")
         where.append(or_(r.subject_scheme != "resident_id", r.subject_scheme.is_(None),
                          func.substr(r.subject_code, 7, 8) <= born_before))
-    if entity_ids is not None and not isinstance(entity_ids, Table):
+    if isinstance(entity_ids, Table):  # the links are looked up by entity, from the table's rows
+        where.append(link.entity_id.in_(select(entity_ids.c.entity_id)))
+    elif entity_ids is not None:
         where.append(link.entity_id.in_(entity_ids))
     if not include_listed:
         if isinstance(entity_ids, Table):  # a few entities: look each one's listings up (index on entity_id)
@@ -215,12 +220,10 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         else:  # the whole register: one pass over the list's listings
             already = select(L.entity_id).where(L.list_code == spec.code, L.state.in_(ACTIVE))
             where.append(link.entity_id.not_in(already))
-    if isinstance(entity_ids, Table):
-        joined = (entity_ids.join(t.record_links, link.entity_id == entity_ids.c.entity_id)
-                  .join(t.records, link.record_id == r.id).join(t.entities, e.id == link.entity_id))
-    else:
-        joined = t.records.join(t.record_links, link.record_id == r.id).join(t.entities, e.id == link.entity_id)
-    base = select(link.entity_id, r.id.label("record_id"), _note(rule)).select_from(joined).where(and_(*where))
+    base = (select(link.entity_id, r.id.label("record_id"), _note(rule))
+            .select_from(t.records.join(t.record_links, link.record_id == r.id)
+                         .join(t.entities, e.id == link.entity_id))
+            .where(and_(*where)))
     if rule.min_count > 1:
         counted = base.subquery()
         enough = (select(counted.c.entity_id).group_by(counted.c.entity_id)
