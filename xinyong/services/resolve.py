@@ -107,6 +107,14 @@ class Decision:
     explanation: dict[str, Any] = field(default_factory=dict)
 
 
+def name_blocks(p: NameParts) -> list[str]:
+    """The blocking keys of a registered name (one list for resolution's index and screening's
+    file): its core's character bigrams (n), their sound bigrams (s), its abbreviation keys (a)."""
+    grams = bigrams(p.core)
+    return (["n" + g for g in grams] + ["s" + g for g in sound_bigrams(p.core) - grams]
+            + ["a" + k for k in abbreviation_keys(p, registered=True)])
+
+
 class EntityIndex:
     """What resolution needs to know of every entity, held in memory for one run."""
 
@@ -134,12 +142,8 @@ class EntityIndex:
                 continue
             profile.names.append(p)
             self.by_name_key[p.key].add((entity_id, p.region))
-            for gram in bigrams(p.core):
-                self._block("n" + gram, entity_id)
-            for gram in sound_bigrams(p.core) - bigrams(p.core):
-                self._block("s" + gram, entity_id)
-            for key in abbreviation_keys(p, registered=True):
-                self._block("a" + key, entity_id)
+            for block in name_blocks(p):
+                self._block(block, entity_id)
         for scheme, value, verified in identifiers:
             if verified:
                 self.by_identifier[(scheme, value)] = entity_id

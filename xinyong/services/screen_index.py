@@ -12,8 +12,8 @@ What the file holds, per entity row (entities in id order):
   against the stored string); a natural person's ID number;
 - with names: every name's parts as the pack's `NameAnalyser` made them (so a query never
   re-parses a candidate's names), its non-person codes, legal representative and address, the
-  name blocks (`n` bigrams and `s` sound bigrams of each core, entity ids in id order, as
-  `EntityIndex` builds them) and the exact-name keys.
+  name blocks (`resolve.name_blocks`: bigrams, sound bigrams and abbreviation keys of each
+  name, entity ids in id order, as `EntityIndex` builds them) and the exact-name keys.
 
 `CompactEntityIndex` is an `EntityIndex` whose `profiles`, `by_block` and `by_name_key` read
 the file, so `candidates`, `exact` and `rank` are the resolution stage's own code and the
@@ -50,12 +50,12 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
-from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile, bigrams, sound_bigrams
-from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_model
+from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile
+from xinyong.services.resolve import PERSON_SCHEMES, EntityIndex, load_model, name_blocks
 from xinyong.store import tables as t
 from xinyong.store.db import store_folder
 
-FORMAT = "xinyong-screen-index-1"
+FORMAT = "xinyong-screen-index-2"  # 2: abbreviation (a) blocks
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
 CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
@@ -281,8 +281,7 @@ def build(c: Connection, folder: Path, analyser: NameAnalyser | None, seq: int, 
                 name_keys.setdefault(p.key, array("q"))
                 if not name_keys[p.key] or name_keys[p.key][-1] != entity_id:
                     name_keys[p.key].append(entity_id)
-                grams = bigrams(p.core)
-                for block in ["n" + g for g in grams] + ["s" + g for g in sound_bigrams(p.core) - grams]:
+                for block in name_blocks(p):
                     found = blocks.get(block)
                     if found is None:
                         blocks[block] = array("q", [entity_id])
