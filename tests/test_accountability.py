@@ -227,3 +227,17 @@ def test_the_restricted_api_shares_a_grade_stores_and_audits_it(cli, tmp_path):
     payload = event["payload"] if isinstance(event["payload"], dict) else json.loads(event["payload"])
     assert payload["entity"] == FIRM_A and len(payload["points"]) == 2
     assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
+
+
+def test_small_counts_that_could_point_at_a_firm_are_suppressed_in_public() -> None:
+    """Found in review: one revocation or one correction in a month is a case, as an objection is."""
+    from xinyong.services.scorecard import suppress
+
+    row = {"authority": "samr", "month": "2026-11", "records": 40, "objections": 1, "objections_decided": 1,
+           "objections_upheld": 1, "objections_upheld_share": 1.0, "repairs": 7, "repairs_decided": 7,
+           "repairs_on_time": 7, "repairs_on_time_share": 1.0, "overdue": 2, "corrections": 1, "revocations": 3}
+    public = suppress([row], threshold=5)[0]
+    assert public["corrections"] is None and public["revocations"] is None and public["overdue"] is None
+    assert public["objections"] is None and public["objections_upheld_share"] is None
+    assert public["repairs"] == 7 and public["repairs_on_time_share"] == 1.0 and public["records"] == 40
+    assert suppress([{**row, "corrections": 0, "revocations": 9}], threshold=5)[0]["revocations"] == 9

@@ -191,3 +191,52 @@ def _entity_key(engine, person_id: str) -> str:
     with engine.connect() as c:
         entity_id = c.execute(select(i.entity_id).where(i.value == person_id)).scalar()
         return c.execute(select(t.entities.c.key).where(t.entities.c.id == entity_id)).scalar()
+
+
+def test_an_address_inside_an_ipv6_one_is_judged_as_itself() -> None:
+    """6to4 and Teredo wrap an IPv4 address as NAT64 and mapped forms do: loopback stays loopback."""
+    from xinyong.services.webhooks import _private
+
+    assert _private("2002:7f00:1::")  # 6to4 of 127.0.0.1
+    assert _private("2001:0:4136:e378:8000:63bf:80ff:fffe")  # Teredo, client 127.0.0.1
+    assert not _private("2002:0808:0808::")  # 6to4 of 8.8.8.8
+
+
+def test_a_delivery_connects_to_the_address_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a name answering a public address to the check and a private one to the
+    connection. The delivery connects to the address that was checked, never resolves again,
+    and keeps the URL's host in the Host header."""
+    import http.server
+    import threading
+
+    from xinyong.services import webhooks
+
+    seen: list[str] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    monkeypatch.setenv("XINYONG_WEBHOOK_ALLOW_PRIVATE", "0")
+    monkeypatch.setattr(webhooks, "check_url", lambda url: url)
+    # the name resolved once, to the address a check passed ("rebind.invalid" resolves to nothing)
+    monkeypatch.setattr(webhooks, "public_address", lambda url: "127.0.0.1")
+    try:
+        status, error = webhooks._send(webhooks.Due(1, f"http://rebind.invalid:{port}/hook", "s", 0, b"{}"))
+    finally:
+        server.shutdown()
+    assert (status, error) == (204, None)
+    assert seen == [f"rebind.invalid:{port}"]
+    monkeypatch.undo()
+    monkeypatch.setenv("XINYONG_WEBHOOK_ALLOW_PRIVATE", "0")
+    with pytest.raises(webhooks.SubscriptionError):
+        webhooks.public_address(f"http://localhost:{port}/hook")

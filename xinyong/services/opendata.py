@@ -152,6 +152,8 @@ def public_facts(engine: Engine, pack: Pack, today: dt.date) -> list[Fact]:
                                 "status": row.status, "region": row.region, "established": row.established,
                                 "address": None if row.kind == "natural_person" else row.address,
                                 "legal_representative": None, "names": [], "identifiers": []}
+        # a person's past listings are no public fact once no list holds them (as on the entity page)
+        facts = [f for f in facts if f.entity not in people or f.entity in in_force_lists]
         for row in c.execute(select(n.entity_id, n.name, n.current, n.valid_from, n.valid_to, n.language)
                              .order_by(n.entity_id, n.current.desc(), n.id).execution_options(yield_per=20_000)):
             item = entities.get(row.entity_id)

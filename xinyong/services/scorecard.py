@@ -249,7 +249,8 @@ def totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def suppress(rows: list[dict[str, Any]], threshold: int) -> list[dict[str, Any]]:
     """Public figures: a case count under `threshold` (and a share over fewer decided cases) is None.
 
-    Objections, repairs and overdue cases are not public facts: a cell of 1-4 could point at a firm."""
+    Objections, repairs, overdue cases, corrections and revocations are not public facts: a cell
+    of 1-4 could point at a firm."""
     out = []
     for item in rows:
         item = dict(item)
@@ -262,8 +263,9 @@ def suppress(rows: list[dict[str, Any]], threshold: int) -> list[dict[str, Any]]
             item.pop(whole, None)
         item.pop("objections_upheld", None)
         item.pop("repairs_on_time", None)
-        if 0 < item["overdue"] < threshold:
-            item["overdue"] = None
+        for count in ("overdue", "corrections", "revocations"):
+            if item.get(count) is not None and 0 < item[count] < threshold:
+                item[count] = None
         item["suppressed_below"] = threshold
         out.append(item)
     return out

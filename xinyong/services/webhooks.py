@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import http.client
@@ -72,8 +73,10 @@ def sign(secret: str, body: bytes) -> str:
 
 def _private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside an IPv6 one is judged as itself
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is not None:
+            ip = inner
     return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
             or ip.is_unspecified or not ip.is_global)
 
@@ -105,6 +108,20 @@ def check_url(url: str) -> str:
         raise SubscriptionError(403, "private_url", f"{parts.hostname} resolves to a private or loopback address; "
                                                     f"refused ({settings.WEBHOOK_ALLOW_PRIVATE.name}=1 allows it)")
     return url
+
+
+def public_address(url: str) -> str:
+    """The one address a delivery connects to, resolved and checked here: a name re-pointed
+    between a check and the connection (DNS rebinding) never reaches a private address."""
+    parts = urlsplit(url)
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError, ValueError, OSError) as exc:
+        raise SubscriptionError(502, "unresolved", f"{parts.hostname} does not resolve ({exc})") from None
+    if not addresses or any(_private(a) for a in addresses):
+        raise SubscriptionError(403, "private_url", f"{parts.hostname} resolves to a private or loopback address")
+    return sorted(addresses)[0]
 
 
 def _literal(host: str) -> bool:
@@ -301,14 +318,16 @@ def _send(item: Due) -> tuple[int | None, str | None]:
     """POST one delivery on this thread's kept-alive connection to the receiver (standard library:
     headers and body in one write, no Nagle delay); a connection the receiver closed is opened once
     more. Returns (HTTP status, error or None)."""
+    address = None
     try:
         if settings.WEBHOOK_ALLOW_PRIVATE.value() != 1:
             check_url(item.url)  # again at each attempt: a name may have been re-pointed
+            address = public_address(item.url)
     except SubscriptionError as exc:
         return None, exc.message
     parts = urlsplit(item.url)
     connections = _local.__dict__.setdefault("connections", {})
-    where = (parts.scheme, parts.hostname, parts.port)
+    where = (parts.scheme, parts.hostname, parts.port, address)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(item.secret, item.body),
                "User-Agent": "xinyong-webhooks/1", "Content-Length": str(len(item.body))}
@@ -318,6 +337,8 @@ def _send(item: Due) -> tuple[int | None, str | None]:
         if connection is None:
             kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
             connection = connections[where] = kind(parts.hostname, parts.port, timeout=TIMEOUT_SECONDS)
+            if address is not None:  # to the address checked above; the Host header and TLS name stay the URL's
+                connection._create_connection = functools.partial(_connect_to, address)
         try:
             connection.request("POST", path, body=item.body, headers=headers)
             response = connection.getresponse()
@@ -335,6 +356,10 @@ def _send(item: Due) -> tuple[int | None, str | None]:
         status = response.status
         return status, None if 200 <= status < 300 else f"HTTP {status}"
     return None, "no connection"
+
+
+def _connect_to(address: str, where: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+    return socket.create_connection((address, where[1]), *args, **kwargs)
 
 
 def deliver_due(engine: Engine, limit: int = BATCH) -> tuple[int, int]:
