@@ -7,9 +7,9 @@ The store is bench/evaluate.py's (its `prepare`: the demo pipeline for a 10,000-
 copied in SQL to N register entities; cached in --workdir). On that one store, in one run, as of
 bench/evaluate.py's AS_OF:
 
-  (a) scorecard   `services.scorecard.scorecard` for every authority and month (what
+  (a) scorecard   `services.accountability.scorecard.scorecard` for every authority and month (what
                   `xinyong scorecard --json` prints), overdue cases included;
-  (b) simulate    `services.simulate.simulate` of xinyong/packs/candidates/serious-dishonesty-v2.yaml (one
+  (b) simulate    `services.accountability.simulate.simulate` of xinyong/packs/candidates/serious-dishonesty-v2.yaml (one
                   list's rule changed, published for comment a month before AS_OF), writing nothing:
                   the active pack's five rule queries and the changed list's, the other four reused;
   (c) simulate, worst case: the same with `reuse=False` (every list's query run under both packs);
@@ -36,8 +36,8 @@ import evaluate as evaluation_bench  # noqa: E402  (bench/evaluate.py: its store
 
 from xinyong.domain.calendar import pack_today  # noqa: E402
 from xinyong.domain.pack import load_pack  # noqa: E402
-from xinyong.services.scorecard import scorecard  # noqa: E402
-from xinyong.services.simulate import simulate  # noqa: E402
+from xinyong.services.accountability.scorecard import scorecard  # noqa: E402
+from xinyong.services.accountability.simulate import simulate  # noqa: E402
 from xinyong.store.db import open_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent

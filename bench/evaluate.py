@@ -7,7 +7,7 @@
 
 Set-up (timed, reported, never counted in the results):
 
-  pipeline  the demo jurisdiction (`xinyong.services.demo.generate`, seed 20260101) with N register
+  pipeline  the demo jurisdiction (`xinyong.services.operations.demo.generate`, seed 20260101) with N register
             entities, `xinyong init --pack cn`, every file through `ingest_file`, then `resolve`.
   clone     the normal pipeline for a seed of S register entities (default 10,000), then the seed
             store is copied in SQL N/S - 1 times: entities, identifiers, names, relations, batches,
@@ -71,11 +71,11 @@ from stdnum.iso7064 import mod_11_10
 
 from xinyong.domain.identifiers import USCC_ALPHABET, org_code_check_character, uscc_check_character
 from xinyong.domain.pack import load_pack
-from xinyong.services.demo import BATCHES, generate
-from xinyong.services.evaluate import TOUCHED, evaluate, fill_touched, qualifying_query, rule_in_force
-from xinyong.services.ingest import ingest_file
-from xinyong.services.register import opaque_key
-from xinyong.services.resolve import resolve
+from xinyong.services.operations.demo import BATCHES, generate
+from xinyong.services.lists.evaluate import TOUCHED, evaluate, fill_touched, qualifying_query, rule_in_force
+from xinyong.services.intake.ingest import ingest_file
+from xinyong.services.intake.register import opaque_key
+from xinyong.services.resolution.resolve import resolve
 from xinyong.store import tables as t
 from xinyong.store.bulk import insert_rows
 from xinyong.store.db import database_url, open_engine

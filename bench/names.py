@@ -7,7 +7,7 @@ The set is bench/evalset (see its README.md): 2,880 firms from the Shenzhen Stoc
 list, variants made with hanziconv and pypinyin, registered twins and unregistered look-alikes.
 The store is built through the project's public path, as an operator would: `xinyong init`,
 `ingest` of the two register files and of licence revocations for the `listed` firms,
-`resolve`, `evaluate`, the notice of each proposed listing (`services.due_process.notify`) and
+`resolve`, `evaluate`, the notice of each proposed listing (`services.lists.due_process.notify`) and
 `process`, so that those firms are effectively listed on the screening date. Then every query
 of name_queries.csv goes through `ScreeningIndex.screen_name` in this process.
 
@@ -78,7 +78,7 @@ def build_store(folder: Path) -> tuple[Path, dict]:
     evaluated = _xinyong(db, "evaluate", "--as-of", EVALUATED, "--json")
 
     from xinyong.domain.pack import load_pack
-    from xinyong.services.due_process import Actor, notify, process
+    from xinyong.services.lists.due_process import Actor, notify, process
     from xinyong.store.db import open_engine
 
     engine = open_engine(f"sqlite:///{db}")
@@ -106,7 +106,7 @@ def _key(entity) -> str | None:
 
 def screen_all(db: Path) -> tuple[dict, dict]:
     from xinyong.domain.pack import load_pack
-    from xinyong.services.screen import ScreeningIndex
+    from xinyong.services.screening.screen import ScreeningIndex
     from xinyong.store.db import open_engine
 
     with (DATA / "name_queries.csv").open(encoding="utf-8", newline="") as handle:

@@ -48,7 +48,7 @@ from sqlalchemy import func, select  # noqa: E402
 from xinyong.domain.calendar import pack_today  # noqa: E402
 from xinyong.domain.pack import load_pack  # noqa: E402
 from xinyong.services import opendata  # noqa: E402
-from xinyong.services.entities import public_categories  # noqa: E402
+from xinyong.services.resolution.entities import public_categories  # noqa: E402
 from xinyong.store import tables as t  # noqa: E402
 from xinyong.store.db import open_engine  # noqa: E402
 
@@ -168,9 +168,8 @@ def _write_one(folder: Path, table: str, rows: list[dict[str, Any]], columns: li
 
 
 def bench_webhooks(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    from xinyong.services import webhooks
-    from xinyong.services.keys import create_key
-    from xinyong.store.db import migrate
+    from xinyong.services.publication import webhooks
+    from xinyong.services.operations.keys import create_key
 
     os.environ["XINYONG_WEBHOOK_ALLOW_PRIVATE"] = "1"
     folder = Path(tempfile.mkdtemp(prefix="xy-hooks-", dir=workdir))

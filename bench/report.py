@@ -60,8 +60,8 @@ from typer.testing import CliRunner
 from xinyong.cli import app
 from xinyong.domain.identifiers import uscc_check_character
 from xinyong.domain.pack import load_pack
-from xinyong.services import report as R
-from xinyong.services.entities import public_file
+from xinyong.services.publication import report as R
+from xinyong.services.resolution.entities import public_file
 from xinyong.store.db import open_engine
 
 ROOT = Path(__file__).resolve().parent

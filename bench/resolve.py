@@ -27,7 +27,7 @@
 
 Seconds run from the loaded DataFrames to the set of predicted pairs (imports excluded).
 
-(b) Scale: the demo jurisdiction (`xinyong.services.demo.generate`) is ingested into a SQLite
+(b) Scale: the demo jurisdiction (`xinyong.services.operations.demo.generate`) is ingested into a SQLite
 store (not timed). A child process loads the register with `load_index` and calls
 `Resolver.decide` on N subjects sampled with replacement from the ingested records (their
 names, codes, schemes, legal representatives as stored): records/s and peak RSS. Beside it, in
@@ -149,7 +149,7 @@ def febrl_ours(a, b) -> tuple[set[tuple[str, str]], dict]:
     from xinyong.domain.linkage import LinkageModel, estimate, estimate_u, threshold_for_precision
     from xinyong.domain.matching import NameAnalyser, Subject
     from xinyong.domain.pack import NameRulesSpec, load_pack
-    from xinyong.services.resolve import EntityIndex
+    from xinyong.services.resolution.resolve import EntityIndex
 
     spec = load_pack("cn").resolution  # thresholds only: person names have no legal forms or places
     analyser = NameAnalyser(NameRulesSpec())
@@ -421,7 +421,7 @@ def run_evalset(folder: Path) -> dict:
 
 def prepare_store(folder: Path, entities: int) -> dict:
     """Generate the demo and ingest every file into folder/store.db (not timed in the results)."""
-    from xinyong.services.demo import generate
+    from xinyong.services.operations.demo import generate
 
     demo, db = folder / "demo", folder / "store.db"
     marker = folder / "prepared.json"
@@ -490,7 +490,7 @@ def decide_worker(db: Path, n: int) -> None:
 
     from xinyong.domain.matching import NameAnalyser
     from xinyong.domain.pack import load_pack
-    from xinyong.services.resolve import Resolver, load_index
+    from xinyong.services.resolution.resolve import Resolver, load_index
     from xinyong.store.db import open_engine
 
     process = psutil.Process()

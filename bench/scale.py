@@ -11,9 +11,9 @@ every identifier replaced by a fresh valid one). Without `--db`, a new database 
 is made on the local server (`XINYONG_BENCH_PG_ADMIN`, default postgresql+psycopg://postgres@
 127.0.0.1:5432/postgres) and dropped at the end unless `--keep`.
 
-Then, on the N-record store, each stage through the service the CLI calls (`services.evaluate.
-evaluate`, `services.ingest.ingest_file`, `services.resolve.resolve`, `ScreeningIndex.load`,
-`services.snapshot.export_snapshot`: faster code behind them is measured as soon as it is merged),
+Then, on the N-record store, each stage through the service the CLI calls (`services.lists.evaluate.
+evaluate`, `services.intake.ingest.ingest_file`, `services.resolution.resolve.resolve`, `ScreeningIndex.load`,
+`services.operations.snapshot.export_snapshot`: faster code behind them is measured as soon as it is merged),
 timed in this process (no interpreter start-up), beside a baseline from the same run:
 
   evaluate full   `evaluate(as_of=2025-07-01, full=True)`                vs the floor SQL of
@@ -62,10 +62,10 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from xinyong.domain.pack import load_pack
-from xinyong.services.evaluate import evaluate
-from xinyong.services.ingest import ingest_file
-from xinyong.services.resolve import resolve
-from xinyong.services.snapshot import export_snapshot
+from xinyong.services.lists.evaluate import evaluate
+from xinyong.services.intake.ingest import ingest_file
+from xinyong.services.resolution.resolve import resolve
+from xinyong.services.operations.snapshot import export_snapshot
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -109,7 +109,7 @@ def in_child(code: str, url: str) -> dict[str, Any]:
 INDEX_CHILD = """
     import json, sys, time, psutil
     from xinyong.domain.pack import load_pack
-    from xinyong.services.screen import ScreeningIndex
+    from xinyong.services.screening.screen import ScreeningIndex
     from xinyong.store.db import open_engine
     engine = open_engine(sys.argv[1]); pack = load_pack("cn")
     with engine.connect() as c: c.exec_driver_sql("select 1")
@@ -269,8 +269,8 @@ def main() -> None:
         say(f"  export parquet: {wall:.1f} s, {parquet_bytes / 2**20:.0f} MB; {load()}")
 
         if args.spark:
-            from xinyong.services.dedupe import spark_session
-            from xinyong.services.snapshot import spark_proposals
+            from xinyong.services.resolution.dedupe import spark_session
+            from xinyong.services.operations.snapshot import spark_proposals
 
             session_seconds, _ = timed(spark_session)
             wall, (found, _) = timed(lambda: spark_proposals(pack, snapshot, AS_OF_DAY))

@@ -5,7 +5,7 @@
 A register of N entities (default 1,000,000) is built once with the normal pipeline and cached
 in bench/out/screen-store/ (not timed): `xinyong init`, `ingest` of a registration CSV and of a
 penalty CSV that revokes a licence for ~1% of the entities, `resolve`, `evaluate`, the notice
-for each proposed listing (services.due_process.notify) and `process`, so that those listings
+for each proposed listing (services.lists.due_process.notify) and `process`, so that those listings
 are in force on the screening date.
 
   (1) HTTP      `python -m xinyong serve` as a subprocess. One load generator, wrk on loopback,
@@ -13,7 +13,7 @@ are in force on the screening date.
                 `POST /v1/ping` (hello world behind the same key check) and `POST /v1/screen` by
                 identifier, cycling over 10,000 register codes (1% of them listed). Runs alternate
                 ping, screen, ping, screen...; each figure is the best over the rounds.
-  (2) batch     services.screen.screen_batch over 100,000 identifiers, in this process.
+  (2) batch     services.screening.screen.screen_batch over 100,000 identifiers, in this process.
   (3) names     ScreeningIndex.screen_name, one call at a time, on a mix of exact, altered and
                 unknown names, in this process.
 
@@ -225,7 +225,7 @@ def build_store(folder: Path, n: int, listed_count: int) -> dict:
     # The notice is one call per listing; through the CLI that is an interpreter start-up each.
     started = time.perf_counter()
     from xinyong.domain.pack import load_pack
-    from xinyong.services.due_process import Actor, notify, process
+    from xinyong.services.lists.due_process import Actor, notify, process
     from xinyong.store.db import open_engine
 
     engine = open_engine(f"sqlite:///{db}")
@@ -643,7 +643,7 @@ def run_http(db: Path, key: str, mix: list[tuple[str, bool]], wrk: dict, rounds:
 # -- (2) batch and (3) names, in process -----------------------------------------------------------
 
 def run_batch(index, mix: list[tuple[str, bool]]) -> dict:
-    from xinyong.services.screen import screen_batch
+    from xinyong.services.screening.screen import screen_batch
 
     rows = [(line, {"identifier": code}) for line, (code, _) in enumerate(mix, start=1)]
     started = time.perf_counter()
@@ -709,7 +709,7 @@ def _percentile(ordered: list[float], p: float) -> float:
 
 def run_in_process(db: Path, pool: dict, batch_size: int, names: int) -> dict:
     from xinyong.domain.pack import load_pack
-    from xinyong.services.screen import ScreeningIndex
+    from xinyong.services.screening.screen import ScreeningIndex
     from xinyong.store.db import open_engine
 
     process = psutil.Process()
@@ -882,8 +882,8 @@ def main() -> None:
         "passed": passed,
         "total_seconds": total_seconds,
         "hashes": {"screen.py": _sha(Path(__file__)), "api/app.py": _sha(ROOT.parent / "xinyong" / "api" / "app.py"),
-                   "services/screen.py": _sha(ROOT.parent / "xinyong" / "services" / "screen.py"),
-                   "services/screen_index.py": _sha(ROOT.parent / "xinyong" / "services" / "screen_index.py")},
+                   "services/screening/screen.py": _sha(ROOT.parent / "xinyong" / "services" / "screen.py"),
+                   "services/screening/screen_index.py": _sha(ROOT.parent / "xinyong" / "services" / "screen_index.py")},
     }
     OUT.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"written {OUT.relative_to(ROOT.parent)}")

@@ -231,7 +231,7 @@ def test_the_restricted_api_shares_a_grade_stores_and_audits_it(cli, tmp_path):
 
 def test_small_counts_that_could_point_at_a_firm_are_suppressed_in_public() -> None:
     """Found in review: one revocation or one correction in a month is a case, as an objection is."""
-    from xinyong.services.scorecard import suppress
+    from xinyong.services.accountability.scorecard import suppress
 
     row = {"authority": "samr", "month": "2026-11", "records": 40, "objections": 1, "objections_decided": 1,
            "objections_upheld": 1, "objections_upheld_share": 1.0, "repairs": 7, "repairs_decided": 7,

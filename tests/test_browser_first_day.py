@@ -50,8 +50,8 @@ def _more_cases(url: str, folder) -> None:
 
     from xinyong.domain.calendar import add_months, pack_today
     from xinyong.domain.pack import load_pack
-    from xinyong.services.due_process import Actor, DueProcessError, apply_repair, file_objection
-    from xinyong.services.ingest import ingest_file
+    from xinyong.services.lists.due_process import Actor, DueProcessError, apply_repair, file_objection
+    from xinyong.services.intake.ingest import ingest_file
     from xinyong.store import tables as t
     from xinyong.store.db import open_engine
 

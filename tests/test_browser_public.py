@@ -7,7 +7,6 @@ pages in zh, en and fr; keyboard use. Screenshots of the main pages go to screen
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
@@ -20,7 +19,7 @@ from worlds import FIRM_DEBTOR, FIRM_SERIOUS, NAMES, PERSON, build_world, servin
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import load_pack
-from xinyong.services.report import issue_report
+from xinyong.services.publication.report import issue_report
 from xinyong.store.db import open_engine
 
 

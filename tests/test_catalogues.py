@@ -132,7 +132,7 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory):
 
     from xinyong.api.app import create_app
     from xinyong.domain.pack import load_pack
-    from xinyong.services.subjects import issue_credential_details
+    from xinyong.services.publication.subjects import issue_credential_details
     from xinyong.store.db import open_engine
 
     folder = tmp_path_factory.mktemp("crawl")

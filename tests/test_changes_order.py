@@ -3,7 +3,7 @@
 Two writers on PostgreSQL: the first opens its transaction and writes, the second writes and
 commits, a reader reads past the second, then the first commits. Its row ids are lower than
 the second's, and it was stamped earlier: a reader paging by id, or looking back by time, misses
-it. `/v1/changes` (services.lists.changes) and screening's refresh follow `changes.seq`,
+it. `/v1/changes` (services.publication.lists.changes) and screening's refresh follow `changes.seq`,
 numbered at COMMIT, and must see it.
 
 On SQLite one writer holds the database at a time (the second would wait for the first), so the
@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from xinyong.domain.pack import load_pack
-from xinyong.services.lists import changes
-from xinyong.services.screen import ScreeningIndex
+from xinyong.services.publication.lists import changes
+from xinyong.services.screening.screen import ScreeningIndex
 from xinyong.store import tables as t
 from xinyong.store.db import migrate, open_engine
 

@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import Cli
-from xinyong.cli import own_address
+from xinyong.cli.operations import own_address
 
 
 def test_own_address_uses_the_arguments_and_names_wildcards_by_the_machine() -> None:

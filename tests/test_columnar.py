@@ -1,6 +1,6 @@
 """The column-wise fast path gives exactly what the row-wise validator gives.
 
-`services.ingest.validated_chunks` validates each chunk column-wise (`domain.columnar`) and
+`services.intake.ingest.validated_chunks` validates each chunk column-wise (`domain.columnar`) and
 sends the rows its fast path cannot decide to `RowValidator.validate`. Here every file of the
 test corpus (the malformed-input corpus of test_malformed_corpus.py: CSV in UTF-8, BOM,
 GB18030, TSV, XLSX, JSON Lines; the independent evaluation set in bench/evalset/data: UTF-8
@@ -14,9 +14,7 @@ parameters must be identical, row for row.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import json
 import random
 from itertools import islice
 from pathlib import Path
@@ -29,8 +27,8 @@ from worlds import uscc
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import load_pack
 from xinyong.domain.records import FileRefused, Rejection, RowValidator, map_columns
-from xinyong.services.ingest import CHUNK, Accepted, Rejected, raw_row, validated_chunks
-from xinyong.services.readers import RowError, open_table
+from xinyong.services.intake.ingest import CHUNK, Accepted, Rejected, raw_row, validated_chunks
+from xinyong.services.intake.readers import RowError, open_table
 
 EVALSET = Path(__file__).resolve().parent.parent / "bench" / "evalset" / "data"
 

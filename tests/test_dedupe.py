@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 from xinyong.cli import app
 from xinyong.domain.identifiers import is_valid_uscc, org_code_check_character, uscc_check_character
 from xinyong.domain.names import normalise_name
-from xinyong.services import dedupe
-from xinyong.services.demo import generate
+from xinyong.services.resolution import dedupe
+from xinyong.services.operations.demo import generate
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

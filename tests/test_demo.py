@@ -19,7 +19,7 @@ import pytest
 from stdnum.iso7064 import mod_11_10
 
 from xinyong.domain.identifiers import classify_code, is_valid_org_code, is_valid_resident_id, is_valid_uscc
-from xinyong.services.demo import DIVISIONS, NOISE, generate
+from xinyong.services.operations.demo import DIVISIONS, NOISE, generate
 
 ENTITIES = 2000
 # Headers that carry each part of a record, across the files (the spec, restated independently).
@@ -98,7 +98,7 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     generate(a, 300, 7)
     # another process with another string-hash seed: no set or dict order may leak into the files
-    script = f"from pathlib import Path; from xinyong.services.demo import generate; generate(Path({str(b)!r}), 300, 7)"
+    script = f"from pathlib import Path; from xinyong.services.operations.demo import generate; generate(Path({str(b)!r}), 300, 7)"
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
     generate(c, 300, 8)
     names = sorted(p.name for p in a.iterdir())

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from conftest import Cli
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import load_pack
-from xinyong.services.demo import TOUR_FILE
-from xinyong.services.keys import active_keys, list_keys, secret_hash
-from xinyong.services.lists import list_rows
+from xinyong.services.operations.demo import TOUR_FILE
+from xinyong.services.operations.keys import active_keys, list_keys, secret_hash
+from xinyong.services.publication.lists import list_rows
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

@@ -517,7 +517,7 @@ def test_decide_suspends_a_denying_measure_only_on_suspending_lists_while_the_ob
 
 
 def test_deciding_authority_is_the_cases_own_or_the_reviewing_one():
-    from xinyong.services.due_process import AuthorityRefused, deciding_authority
+    from xinyong.services.lists.due_process import AuthorityRefused, deciding_authority
 
     assert deciding_authority(PACK, "samr", None) == "samr"
     assert deciding_authority(PACK, "samr", "samr") == "samr"
@@ -535,7 +535,7 @@ def test_repair_deadlines_count_working_days_from_the_right_date():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from xinyong.services.due_process import repair_deadlines
+    from xinyong.services.lists.due_process import repair_deadlines
 
     calendar = Calendar(PACK.calendar)
     record_repair = PACK.category("penalty").repair  # an answer step, then a decision

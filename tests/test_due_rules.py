@@ -27,7 +27,7 @@ from xinyong.domain.decisions import Bearing, ListingView, decide, measures_for
 from xinyong.domain.identifiers import uscc_check_character
 from xinyong.domain.listings import IllegalTransition, ListingFacts, check_transition
 from xinyong.domain.pack import PackError, load_pack
-from xinyong.services.entities import public_file
+from xinyong.services.resolution.entities import public_file
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

@@ -129,7 +129,7 @@ def test_full_and_incremental_proposals_are_those_of_the_per_row_writer(cli, tmp
 
 
 def test_audit_verify_names_a_proposal_altered_inside_a_batch(cli, tmp_path, monkeypatch):
-    from xinyong.services import evaluate
+    from xinyong.services.lists import evaluate
 
     monkeypatch.setattr(evaluate, "PROPOSAL_CHUNK", 40)  # several batches from a small store
     headers, rows = _rows("register_utf8.csv")
@@ -180,7 +180,7 @@ def test_resolve_writes_new_entities_without_a_round_trip_each(cli, tmp_path):
     from sqlalchemy import event
 
     from xinyong.domain.pack import load_pack
-    from xinyong.services.resolve import resolve
+    from xinyong.services.resolution.resolve import resolve
 
     with (DATA / "truth.csv").open(encoding="utf-8", newline="") as handle:
         absent = {row["record_key"] for row in csv.DictReader(handle) if row["kind"] == "absent"}

@@ -24,7 +24,7 @@ from xinyong.domain.pack import load_pack
 from xinyong.domain.privacy import could_be_person_id, looks_like_old_person_id, mask_text
 from xinyong.domain.records import RowValidator, map_columns
 from xinyong.domain.terminal import printable
-from xinyong.services.lists import csv_chunks
+from xinyong.services.publication.lists import csv_chunks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -218,7 +218,7 @@ def test_list_export_over_http_neutralises(served: dict[str, Any]) -> None:
 
 
 def test_batch_rejects_and_console_download_writer_neutralises(cli: Any, tmp_path: Path) -> None:
-    from xinyong.services.batches import rejects_csv
+    from xinyong.services.intake.batches import rejects_csv
     from xinyong.store.db import open_engine
 
     rows = [[value, uscc("91110000MA01CP001"), f"京罚〔2024〕{n}号", "2024-01-02", "罚款", "abc"]

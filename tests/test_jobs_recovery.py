@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_SERIOUS, PERSON, build_world, serving
-from xinyong.services import jobs
+from xinyong.services.screening import jobs
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

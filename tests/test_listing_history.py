@@ -16,8 +16,8 @@ import httpx
 
 from worlds import FIRM_DEBTOR, FIRM_SERIOUS, PERSON, build_world, run, serving
 from xinyong.domain.pack import load_pack
-from xinyong.services.entities import public_file
-from xinyong.services.report import render_html, report_context
+from xinyong.services.resolution.entities import public_file
+from xinyong.services.publication.report import render_html, report_context
 from xinyong.store.db import open_engine
 
 PACK = load_pack("cn")

@@ -49,7 +49,7 @@ from xinyong.domain.listings import (
     check_transition,
 )
 from xinyong.domain.pack import load_pack
-from xinyong.services.due_process import (
+from xinyong.services.lists.due_process import (
     Actor,
     DueProcessError,
     apply_repair,
@@ -62,7 +62,7 @@ from xinyong.services.due_process import (
     remind,
     revoke_record,
 )
-from xinyong.services.evaluate import evaluate
+from xinyong.services.lists.evaluate import evaluate
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

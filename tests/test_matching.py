@@ -454,7 +454,7 @@ uscc_bodies = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, ma
 
 
 def _resolver(*firms: tuple[int, str, str]):
-    from xinyong.services.resolve import EntityIndex, Resolver
+    from xinyong.services.resolution.resolve import EntityIndex, Resolver
 
     index = EntityIndex(ANALYSER, Matcher(None, PACK.resolution.review, PACK.resolution.auto_link, records=True))
     for entity_id, name, code in firms:
@@ -512,7 +512,7 @@ def test_an_abbreviation_fits_best_from_the_start_then_as_a_pick_then_inside():
 
 
 def _index(*names: str):
-    from xinyong.services.resolve import EntityIndex
+    from xinyong.services.resolution.resolve import EntityIndex
 
     index = EntityIndex(ANALYSER, Matcher(None, PACK.resolution.review, PACK.resolution.auto_link))
     for entity_id, name in enumerate(names, 1):
@@ -572,7 +572,7 @@ def test_a_full_name_with_its_legal_form_is_not_read_as_an_abbreviation():
 def test_an_exact_name_breaks_a_tie_even_when_learned_weights_put_a_homophone_a_hair_above():
     """Seen on the evaluation set: EM gave `homophone` a larger weight than `exact`; the twin whose
     name only sounds the same ranked first, and the record named exactly for a firm went to review."""
-    from xinyong.services.resolve import EntityIndex, Resolver
+    from xinyong.services.resolution.resolve import EntityIndex, Resolver
 
     model = LinkageModel({**STARTING_MODEL.m, "name": {**STARTING_MODEL.m["name"], "exact": 0.20, "homophone": 0.10}},
                          {**STARTING_MODEL.u, "name": {**STARTING_MODEL.u["name"], "exact": 4e-4,

@@ -69,7 +69,7 @@ from xinyong.domain.records import (
     public_fields,
     publicity_end,
 )
-from xinyong.services.due_process import (
+from xinyong.services.lists.due_process import (
     Actor,
     AuthorityRefused,
     DueProcessError,
@@ -83,13 +83,13 @@ from xinyong.services.due_process import (
     render_notice,
     repair_deadlines,
 )
-from xinyong.services.entities import public_categories, public_file
-from xinyong.services.evaluate import qualifying_query, rule_in_force
-from xinyong.services.ingest import check_authority
-from xinyong.services.lists import list_page
-from xinyong.services.report import report_context
-from xinyong.services.resolve import EntityIndex, Resolver, load_index, load_judgements, train
-from xinyong.services.screen import Answer, ScreeningIndex
+from xinyong.services.resolution.entities import public_categories, public_file
+from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
+from xinyong.services.intake.ingest import check_authority
+from xinyong.services.publication.lists import list_page
+from xinyong.services.publication.report import report_context
+from xinyong.services.resolution.resolve import EntityIndex, Resolver, load_index, load_judgements, train
+from xinyong.services.screening.screen import Answer, ScreeningIndex
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -342,7 +342,7 @@ def with_probe(pack: Pack, route: str, probe: FieldSpec) -> Pack:
 
 
 def _report_file(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A public file as services.entities.public_file hands it to the report."""
+    """A public file as services.resolution.entities.public_file hands it to the report."""
     return {"key": FIRM_SERIOUS, "kind": "enterprise", "verified": True, "status": "存续", "region": "310000",
             "established": dt.date(2010, 1, 5), "name": "上海某某科技有限公司",
             "names": [{"name": "上海某某科技有限公司", "current": True}],

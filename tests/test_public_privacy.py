@@ -28,7 +28,7 @@ import datetime as dt
 from worlds import resident_id, serving, uscc, write_csv
 from xinyong.domain.identifiers import is_valid_resident_id, mask_record_key, normalise_code
 from xinyong.domain.pack import Classification, load_pack
-from xinyong.services.resolve import PERSON_SCHEMES
+from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

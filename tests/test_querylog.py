@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import select
 
-from xinyong.services.querylog import QueryLog
+from xinyong.services.screening.querylog import QueryLog
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import PG_ADMIN_URL, _pg_admin
-from xinyong.services.demo import TOUR_FILE
+from xinyong.services.operations.demo import TOUR_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

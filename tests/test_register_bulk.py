@@ -1,4 +1,4 @@
-"""Register rows for known entities are written in waves (services.register): a row whose entity
+"""Register rows for known entities are written in waves (services.intake.register): a row whose entity
 is already in the wave starts the next one, so it sees what the earlier row wrote, as row by row
 did. Both engines."""
 

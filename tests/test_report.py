@@ -25,10 +25,10 @@ from sqlalchemy import select
 from worlds import CLEAN_REP, FIRM_CLEAN, FIRM_DEBTOR, FIRM_SERIOUS, NAMES, PERSON, REP, build_world
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id
 from xinyong.domain.pack import Pack, load_pack
-from xinyong.services import report as R
-from xinyong.services.entities import EntityNotFound, entity_file
-from xinyong.services.integrity import checkpoint
-from xinyong.services.report import ReportError, issue_report, verify_report
+from xinyong.services.publication import report as R
+from xinyong.services.resolution.entities import EntityNotFound, entity_file
+from xinyong.services.operations.integrity import checkpoint
+from xinyong.services.publication.report import ReportError, issue_report, verify_report
 from xinyong.store import tables as t
 from xinyong.store.db import get_setting, open_engine
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from worlds import FIRM_CLEAN, FIRM_SERIOUS, build_world, serving
-from xinyong.services.integrity import checkpoint
+from xinyong.services.operations.integrity import checkpoint
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 from xinyong.web.common import ClientRateLimit

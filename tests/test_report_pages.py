@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from conftest import Cli
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import load_pack
-from xinyong.services.report import issue_report
+from xinyong.services.publication.report import issue_report
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

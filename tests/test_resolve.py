@@ -627,7 +627,7 @@ def test_evaluate_refuses_a_file_without_the_columns(cli, tmp_path):
 # -- the demo jurisdiction ----------------------------------------------------------------------
 
 def test_demo_resolves_with_high_precision_and_recall(cli, tmp_path):
-    from xinyong.services.demo import generate
+    from xinyong.services.operations.demo import generate
 
     out = tmp_path / "demo"
     manifest = generate(out, 600, 11)

@@ -22,7 +22,7 @@ import pytest
 
 from worlds import CLEAN_REP, FIRM_SERIOUS, NAMES, REP, build_world, resident_id, serving, uscc, write_csv
 from xinyong.domain.identifiers import USCC_ALPHABET, is_valid_uscc
-from xinyong.services.search import PersonIdQuery, search
+from xinyong.services.publication.search import PersonIdQuery, search
 from xinyong.store.db import open_engine
 
 HOMOPHONE = uscc("91310115MA1HP0005")

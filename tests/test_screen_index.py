@@ -1,7 +1,7 @@
 """Screening's index file (issue 12, item 4): the same answers as the in-memory index it replaces.
 
 The name index used to be `resolve.load_index`'s `EntityIndex`, every entity a Python object.
-It is now read from a file of arrays mapped at start (`services/screen_index.py`). On the
+It is now read from a file of arrays mapped at start (`services/screening/screen_index.py`). On the
 world of tests/worlds.py and tests/test_screen_decisions.py, every registered name and variants
 of it (place dropped, one character changed, legal form changed, an unknown name) must get
 the same decision, subject, match and candidates with the same scores either way; a restart
@@ -17,9 +17,9 @@ from test_screen_decisions import own_world
 from worlds import build_world, uscc, write_csv
 from xinyong.domain.matching import NameAnalyser
 from xinyong.domain.pack import load_pack
-from xinyong.services.resolve import load_index
-from xinyong.services.screen import ScreeningIndex
-from xinyong.services.screen_index import CompactEntityIndex, index_folder
+from xinyong.services.resolution.resolve import load_index
+from xinyong.services.screening.screen import ScreeningIndex
+from xinyong.services.screening.screen_index import CompactEntityIndex, index_folder
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

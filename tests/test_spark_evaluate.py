@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from xinyong.domain.pack import load_pack
-from xinyong.services.demo import generate
-from xinyong.services.evaluate import qualifying_query, rule_in_force
+from xinyong.services.operations.demo import generate
+from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

@@ -8,7 +8,6 @@ repairs) decided with the key as actor and a reason, the dashboard's charts, the
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import re
@@ -22,7 +21,7 @@ from websession import WebSession, text_of
 from worlds import FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, build_world, serving, write_csv
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import load_pack
-from xinyong.services.due_process import Actor, apply_repair, file_objection
+from xinyong.services.lists.due_process import Actor, apply_repair, file_objection
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

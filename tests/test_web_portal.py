@@ -7,7 +7,6 @@ credit repair applications, following each case, CSRF and session expiry.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
@@ -22,8 +21,8 @@ from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_SERIOUS, PERSON, REP, build_wor
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import mask_person_id
 from xinyong.domain.pack import load_pack
-from xinyong.services.due_process import Actor, decide_objection, decide_repair
-from xinyong.services.subjects import CredentialError, issue_credential, redeem_credential, revoke_credentials
+from xinyong.services.lists.due_process import Actor, decide_objection, decide_repair
+from xinyong.services.publication.subjects import CredentialError, issue_credential, redeem_credential, revoke_credentials
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from worlds import FIRM_CLEAN, FIRM_DEBTOR, FIRM_PROPOSED, FIRM_SERIOUS, NAMES, PERSON, build_world, serving, write_csv
-from xinyong.services.webhooks import backoff, delivery_log
+from xinyong.services.publication.webhooks import backoff, delivery_log
 from xinyong.store import tables as t
 from xinyong.store.db import get_setting, open_engine
 
@@ -195,7 +195,7 @@ def _entity_key(engine, person_id: str) -> str:
 
 def test_an_address_inside_an_ipv6_one_is_judged_as_itself() -> None:
     """6to4 and Teredo wrap an IPv4 address as NAT64 and mapped forms do: loopback stays loopback."""
-    from xinyong.services.webhooks import _private
+    from xinyong.services.publication.webhooks import _private
 
     assert _private("2002:7f00:1::")  # 6to4 of 127.0.0.1
     assert _private("2001:0:4136:e378:8000:63bf:80ff:fffe")  # Teredo, client 127.0.0.1
@@ -209,7 +209,7 @@ def test_a_delivery_connects_to_the_address_it_checked(monkeypatch: pytest.Monke
     import http.server
     import threading
 
-    from xinyong.services import webhooks
+    from xinyong.services.publication import webhooks
 
     seen: list[str] = []
 

@@ -73,7 +73,7 @@ RANGES = [
     (0xFFE0, 0xFFEE),  # full-width signs (￥ ￡)
 ]
 DROPPED_FEATURES = {"locl", "vert", "vrt2", "vhal", "vkrn", "vpal", "valt", "vchw", "vjmo"}
-OWN_TEXT = ["xinyong/packs/**/*.yaml", "xinyong/templates/report/*", "xinyong/services/report.py"]
+OWN_TEXT = ["xinyong/packs/**/*.yaml", "xinyong/templates/report/*", "xinyong/services/publication/report.py"]
 
 
 def gb2312() -> set[str]:

@@ -5,7 +5,7 @@
 
 Everything is derived from `source/szse_a_shares.csv` (the Shenzhen Stock Exchange's list of
 A-share companies) with one seeded generator, so the same source and seed give byte-identical
-files. Nothing here shares code or word lists with `xinyong.services.demo`, and the variants are
+files. Nothing here shares code or word lists with `xinyong.services.operations.demo`, and the variants are
 made with libraries the resolver does not use for normalising: `hanziconv` (traditional
 characters; Apache-2.0, character by character) and `pypinyin` (homophones typed through a
 pinyin input method).

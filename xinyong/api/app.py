@@ -2,7 +2,7 @@
 
 Keys go in `X-API-Key`; every error is `{"error": {"code", "message"}}`, never a stack
 trace. The screening hot path is async and answers from the in-memory `ScreeningIndex`;
-the query log is written behind the request (see `services.querylog`). Batch jobs run in
+the query log is written behind the request (see `services.screening.querylog`). Batch jobs run in
 a separate, lower-priority process so that they cannot starve real-time screening.
 """
 
@@ -36,17 +36,17 @@ from xinyong.api.guard import RequestGuard
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack, PackError
 from xinyong.domain.records import FileRefused
-from xinyong.services import jobs
-from xinyong.services.entities import EntityNotFound, public_file, refuse_person_id_in_url
-from xinyong.services.ingest import ingest_file
-from xinyong.services.integrity import checkpoint
-from xinyong.services.keys import ApiKey, active_keys, secret_hash
-from xinyong.services.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
-from xinyong.services.opendata import public_changes
-from xinyong.services.webhooks import (SubscriptionError, Worker, create_subscription, delete_subscription,
+from xinyong.services.screening import jobs
+from xinyong.services.resolution.entities import EntityNotFound, public_file, refuse_person_id_in_url
+from xinyong.services.intake.ingest import ingest_file
+from xinyong.services.operations.integrity import checkpoint
+from xinyong.services.operations.keys import ApiKey, active_keys, secret_hash
+from xinyong.services.publication.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
+from xinyong.services.publication.opendata import public_changes
+from xinyong.services.publication.webhooks import (SubscriptionError, Worker, create_subscription, delete_subscription,
                                        get_subscription)
-from xinyong.services.querylog import QueryLog
-from xinyong.services.screen import InvalidIdentifier, ScreenError, ScreeningIndex, masked_query
+from xinyong.services.screening.querylog import QueryLog
+from xinyong.services.screening.screen import InvalidIdentifier, ScreenError, ScreeningIndex, masked_query
 from xinyong.store import tables as t
 from xinyong.store.checkpoints import latest as latest_signed
 
@@ -637,7 +637,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
     async def entity_grade(key: str, reader: Annotated[ApiKey, Depends(requires("read_restricted"))],
                            x_purpose: Annotated[str, Header(json_schema_extra={"enum": purposes})],
                            as_of: IsoDate | None = None) -> Response:
-        from xinyong.services.grades import GradeError, share_grade
+        from xinyong.services.accountability.grades import GradeError, share_grade
 
         purpose = check_purpose(x_purpose)
         try:

@@ -539,7 +539,7 @@ Index("ix_changes_kind_seq", changes.c.kind, changes.c.seq)
 # -- open data and alerts (migration 0020) ---------------------------------------------------------
 
 # What the public surfaces show, one row per fact (an entity's identity, a listing in force or in
-# its public history, a public record within its publicity period), as `services.opendata` last
+# its public history, a public record within its publicity period), as `services.publication.opendata` last
 # computed it: the diff against a new computation is the public change log.
 public_facts = Table(
     "public_facts",

@@ -8,7 +8,7 @@ start, so a clean clone needs no build step.
 Sessions live in the store (`web_sessions`, see `ServerSessions`): the cookie carries only a
 random session id, and the store keeps its SHA-256 with the session's data. Signing out deletes
 the row, so a copied cookie stops working at once; revoking a subject's credentials or an
-operator's key deletes their sessions (`services.subjects`, `services.keys`). A session expires after
+operator's key deletes their sessions (`services.publication.subjects`, `services.operations.keys`). A session expires after
 `SESSION_SECONDS` without a request, and a sign-in after `SIGN_IN_SECONDS` whatever happens.
 Every state-changing form carries a per-session CSRF token (`require_csrf`).
 """

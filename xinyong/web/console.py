@@ -35,8 +35,8 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.listings import STATES
 from xinyong.domain.pack import PackError
 from xinyong.domain.records import FileRefused
-from xinyong.services.batches import BatchNotFound, batch_row, quarantine_count, quarantine_rows, rejects_csv
-from xinyong.services.due_process import (
+from xinyong.services.intake.batches import BatchNotFound, batch_row, quarantine_count, quarantine_rows, rejects_csv
+from xinyong.services.lists.due_process import (
     LANGUAGES,
     Actor,
     AuthorityRefused,
@@ -50,9 +50,9 @@ from xinyong.services.due_process import (
     select_listings,
     show_listing,
 )
-from xinyong.services.files import FileRefusedError, file_path, safe_name
-from xinyong.services.ingest import ingest_file
-from xinyong.services.operators import (
+from xinyong.services.intake.files import FileRefusedError, file_path, safe_name
+from xinyong.services.intake.ingest import ingest_file
+from xinyong.services.operations.operators import (
     Operator,
     SignInRefused,
     active_operator,
@@ -70,7 +70,7 @@ from xinyong.services.operators import (
     repairs_page,
     review_page,
 )
-from xinyong.services.resolve import ResolveError, judge, review_queue
+from xinyong.services.resolution.resolve import ResolveError, judge, review_queue
 from xinyong.web import charts
 from xinyong.web.common import (
     WebError,
@@ -663,7 +663,7 @@ async def overdue_cases(request: Request) -> Response:
 @router.get("/webhooks")
 async def webhook_deliveries(request: Request) -> Response:
     """The webhook delivery log: every event POSTed to a subscriber, its attempts and last answer."""
-    from xinyong.services.webhooks import delivery_log
+    from xinyong.services.publication.webhooks import delivery_log
 
     operator = await _operator(request)
     if operator is None:
@@ -790,7 +790,7 @@ def _scorecard_charts(request: Request, rows: list[dict[str, Any]], names: dict[
 @router.get("/scorecard")
 async def scorecard_page(request: Request) -> Response:
     """Per authority and month: timeliness, quality, fairness; every figure links to its cases."""
-    from xinyong.services.scorecard import scorecard
+    from xinyong.services.accountability.scorecard import scorecard
 
     operator = await _operator(request)
     if operator is None:
@@ -822,7 +822,7 @@ async def simulate_form(request: Request) -> Response:
 async def simulate_run(request: Request) -> Response:
     """A candidate pack file (an overlay of the active pack, or a whole pack) against the active one: writes nothing."""
     from xinyong.domain.pack import load_pack
-    from xinyong.services.simulate import simulate
+    from xinyong.services.accountability.simulate import simulate
 
     operator = await _operator(request)
     if operator is None:
@@ -871,8 +871,8 @@ async def simulate_run(request: Request) -> Response:
 @router.get("/grade")
 async def grade_page(request: Request) -> Response:
     """An enterprise's supervision grade, each point with its record, rule and weight: shared, stored, audited."""
-    from xinyong.services.entities import EntityNotFound
-    from xinyong.services.grades import GradeError, share_grade
+    from xinyong.services.resolution.entities import EntityNotFound
+    from xinyong.services.accountability.grades import GradeError, share_grade
 
     operator = await _operator(request)
     if operator is None:

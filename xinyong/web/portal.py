@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from xinyong.domain.calendar import pack_today
-from xinyong.services.due_process import show_listing
-from xinyong.services.files import FileRefusedError, file_path
-from xinyong.services.subjects import (
+from xinyong.services.lists.due_process import show_listing
+from xinyong.services.intake.files import FileRefusedError, file_path
+from xinyong.services.publication.subjects import (
     check_credential,
     CredentialError,
     SubjectError,
@@ -144,7 +144,7 @@ async def my_file(request: Request) -> Response:
 
 async def _own_grade(request: Request, subject: str) -> dict[str, Any]:
     """The subject's own supervision grade with its points (never stored: the subject is not an authority)."""
-    from xinyong.services.grades import GradeError, compute_grade
+    from xinyong.services.accountability.grades import GradeError, compute_grade
 
     service = service_of(request)
     spec = service.pack.grades

@@ -1,7 +1,7 @@
 """Public pages: home, search, an entity's public file, the lists, credit reports and their verification.
 
-Nothing here reads beyond `services.entities.public_file`, `services.lists.list_page` and
-`services.search`: public records within their publicity period, effective listings, masked
+Nothing here reads beyond `services.resolution.entities.public_file`, `services.publication.lists.list_page` and
+`services.publication.search`: public records within their publicity period, effective listings, masked
 person ID numbers. A natural person's page is reached only by its opaque key, and only while
 a listing of theirs is in force; an ID number is refused as a search term and in a URL.
 """
@@ -18,10 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Classification, PackError
-from xinyong.services.entities import EntityNotFound, public_file, refuse_person_id_in_url
-from xinyong.services.lists import list_page
-from xinyong.services.report import format_code, issue_report, normalise_report_code, verify_report
-from xinyong.services.search import PersonIdQuery, search
+from xinyong.services.resolution.entities import EntityNotFound, public_file, refuse_person_id_in_url
+from xinyong.services.publication.lists import list_page
+from xinyong.services.publication.report import format_code, issue_report, normalise_report_code, verify_report
+from xinyong.services.publication.search import PersonIdQuery, search
 from xinyong.web.common import (
     WebError,
     current_operator,
@@ -219,7 +219,7 @@ METHOD = Path(__file__).resolve().parent.parent.parent / "docs" / "scorecard.md"
 @router.get("/statistics")
 async def statistics(request: Request) -> Response:
     """Per-authority figures (public: accountability); case counts under the threshold suppressed."""
-    from xinyong.services.scorecard import scorecard, suppress, totals
+    from xinyong.services.accountability.scorecard import scorecard, suppress, totals
     from xinyong.settings import STATISTICS_MIN_CELL
     from xinyong.web import charts
 

@@ -1,0 +1,1 @@
+"""Accountability: authority scorecards, rule-impact simulation, supervision grades."""

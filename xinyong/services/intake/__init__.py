@@ -1,0 +1,1 @@
+"""Intake: agency files and API posts become batches of records; the register."""

@@ -1,0 +1,355 @@
+"""Ingestion: one agency file -> one atomic batch of records and quarantined rows.
+
+The file is streamed in chunks inside a single transaction: accepted records,
+quarantined rows, the batch's counts and its audit event commit together or not at
+all. A file that cannot be read at all is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
+
+from xinyong import settings
+from xinyong.domain.pack import Pack, PackError
+from xinyong.domain.records import (
+    FileRefused,
+    Rejection,
+    RowValidator,
+    check_mapping,
+    map_columns,
+)
+from xinyong.domain.columnar import ColumnValidator
+from xinyong.services.intake.readers import RowError, Table, open_table
+from xinyong.domain.calendar import pack_today
+from xinyong.services.intake.register import apply_registrations
+from xinyong.store import tables as t
+from xinyong.services.operations.integrity import records_digest
+from xinyong.store.audit import append_event
+from xinyong.store.bulk import insert_rows, render_value
+
+CHUNK = 5000
+RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
+                  "subject_kind", "subject_code", "subject_scheme", "subject_code_verified",
+                  "decision_date", "fields", "extras", "warnings", "notes", "content_hash", "batch_id",
+                  "row_number", "created_at")
+QUARANTINE_COLUMNS = ("batch_id", "row_number", "field", "reason", "raw", "reason_code", "params")
+
+
+@dataclass
+class IngestResult:
+    batch_id: int | None
+    file: str
+    authority: str
+    category: str
+    file_format: str
+    encoding: str | None
+    rows: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+    new_versions: int = 0
+    warnings: int = 0  # identifier problems: a code failing its check, an unrecognisable code
+    notes: int = 0  # other observations (an ID number moved out of a name cell, a 15-digit number converted...)
+    duplicate_of: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_mapping(path: Path) -> dict[str, str]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first_line = " ".join(str(exc).split())  # YAML errors span several lines
+        raise FileRefused(f"{path}: unreadable mapping ({first_line})") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise FileRefused(f"{path}: a mapping is YAML of `original header: field name` pairs")
+    return data
+
+
+def check_authority(pack: Pack, authority: str, category: str) -> None:
+    try:
+        spec = pack.authority(authority)
+        pack.category(category)
+    except PackError as exc:
+        raise FileRefused(str(exc)) from None
+    if category not in spec.competences:
+        raise FileRefused(f"authority {authority!r} is not competent for category {category!r} "
+                          f"(its competences: {', '.join(spec.competences)})")
+
+
+def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category: str, *,
+                mapping: dict[str, str] | None = None, actor: str = "cli",
+                progress: Callable[[int], None] | None = None) -> IngestResult:
+    check_authority(pack, authority, category)
+    category_spec = pack.category(category)
+    if mapping:
+        known = {f.name for f in pack.fields_of(category_spec)}
+        unknown = sorted(set(mapping.values()) - known)
+        if unknown:
+            raise FileRefused(f"mapping names unknown field(s) {', '.join(unknown)} "
+                              f"for category {category}")
+    table = open_table(path)  # refuses unreadable files before any write
+    digest = file_hash(path)
+    result = IngestResult(None, path.name, authority, category, table.file_format, table.encoding)
+    with engine.connect() as connection:
+        earlier = connection.execute(select(t.batches.c.id).where(
+            t.batches.c.authority == authority, t.batches.c.category == category,
+            t.batches.c.file_hash == digest)).scalar()
+    if earlier is not None:
+        result.duplicate_of = earlier
+        return result
+    try:
+        check_mapping(pack, category_spec, map_columns(pack, category_spec, table.headers, mapping))
+    except FileRefused as exc:
+        raise FileRefused(f"{path.name}: {exc}") from None
+    chunks = validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
+    with engine.begin() as connection:
+        now = dt.datetime.now(dt.timezone.utc)
+        batch_id = connection.execute(t.batches.insert().values(
+            authority=authority, category=category, file_name=path.name, file_hash=digest,
+            file_format=table.file_format, encoding=table.encoding, headers=table.headers,
+            mapping={}, rows=0, accepted=0, quarantined=0, duplicates=0, unchanged=0,
+            new_versions=0, warnings=0, notes=0, pack=f"{pack.code}@{pack.version}", created_at=now,
+        ).returning(t.batches.c.id)).scalar_one()
+        result.batch_id = batch_id
+        writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
+                              render_value(connection, t.records.c.created_at, now),
+                              _kind_of_type(pack) if category_spec.creates_entities else None,
+                              pack_today(pack), category_spec.subject.legal_representative_field)
+        headers, column_mapping = table.headers, {}
+        for headers, column_mapping, accepted, rejected in chunks:
+            writer.write(headers, accepted, rejected, result)
+            if progress:
+                progress(len(accepted) + len(rejected))
+        # Refusing here rolls the whole batch back: nothing of the file stays.
+        if result.rows == 0:
+            raise FileRefused(f"{path.name}: no data rows, only a header; an empty file is refused")
+        check_quarantine_share(path.name, result)
+        connection.execute(t.batches.update().where(t.batches.c.id == batch_id).values(
+            headers=headers, mapping=column_mapping, rows=result.rows, accepted=result.accepted,
+            quarantined=result.quarantined, duplicates=result.duplicates,
+            unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings,
+            notes=result.notes))
+        stored, stored_digest = records_digest(connection, batch_id)  # `audit verify` recomputes it
+        append_event(connection, actor=actor, action="batch.ingested", object_type="batch",
+                     object_id=str(batch_id), payload={
+                         "file": path.name, "file_hash": digest, "authority": authority,
+                         "category": category, "rows": result.rows, "accepted": result.accepted,
+                         "quarantined": result.quarantined, "duplicates": result.duplicates,
+                         "records": stored, "records_digest": stored_digest})
+    return result
+
+
+def check_quarantine_share(name: str, result: IngestResult) -> None:
+    """A file that is mostly rejects is the wrong file or a broken export: refuse it whole."""
+    share = settings.MAX_QUARANTINE_SHARE.value()
+    if result.rows >= settings.QUARANTINE_SHARE_MIN_ROWS.value() and result.quarantined > share * result.rows:
+        raise FileRefused(f"{name}: {result.quarantined} of {result.rows} rows would be quarantined, more than "
+                          f"{share:.0%} ({settings.MAX_QUARANTINE_SHARE.name}); is it the right file for this "
+                          "category?")
+
+
+class Accepted(NamedTuple):
+    """A valid row, its values ready for the store's bulk path (JSON already serialised)."""
+
+    number: int
+    record_key: str
+    natural_key: str
+    content_hash: str
+    subject_name: str | None
+    subject_kind: str | None
+    subject_code: str | None
+    subject_scheme: str | None
+    subject_code_verified: bool
+    decision_date: str | None
+    fields: str
+    extras: str
+    warnings: str
+    warning_count: int
+    notes: str
+    note_count: int
+    cells: list[Any]  # the row as sent, should it turn out to conflict within the batch
+
+
+class Rejected(NamedTuple):
+    number: int
+    field: str | None
+    reason: str
+    raw: str  # JSON of the row keyed by original header, for the rejects file
+    reason_code: str = "invalid_value"  # domain.values.REASON_CODES, rendered per language on pages
+    params: str = "{}"  # JSON of the reason's parameters
+
+
+Chunk = tuple[list[str], dict[str, str | None], list[Accepted], list[Rejected]]
+
+
+def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
+                     mapping: dict[str, str] | None, today: dt.date | None = None) -> Iterator[Chunk]:
+    """Read and validate in chunks; touches no store. `today` bounds decision dates.
+
+    Each chunk is validated column-wise (`domain.columnar`); the rows its fast path leaves
+    undecided go through `RowValidator.validate` one by one.
+    """
+    spec = pack.category(category)
+    validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping), today)
+    columns = ColumnValidator(validator)
+    rows = iter(table.rows)
+    dumps = orjson.dumps
+    while chunk := list(islice(rows, CHUNK)):
+        if len(table.headers) != len(validator.mapping.headers):  # JSON Lines grew a key
+            validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping), today)
+            columns = ColumnValidator(validator)
+        headers = validator.mapping.headers
+        accepted: list[Accepted] = []
+        rejected: list[Rejected] = []
+        readable = [(number, cells) for number, cells in chunk if not isinstance(cells, RowError)]
+        fast = iter(columns.fast([cells for _, cells in readable]))
+        for number, cells in chunk:
+            if isinstance(cells, RowError):
+                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode(),
+                                         "unreadable_line", dumps({"text": cells.reason}).decode()))
+                continue
+            f = next(fast)
+            if f is not None:
+                accepted.append(Accepted(
+                    number, f.record_key, f.natural_key, f.content_hash, f.subject_name, None, f.subject_code,
+                    f.subject_scheme, f.subject_code_verified, f.decision_date, f.fields, f.extras, "[]", 0,
+                    "[]", 0, cells))
+                continue
+            r = validator.validate(cells)
+            if isinstance(r, Rejection):
+                rejected.append(Rejected(number, r.field, r.reason, raw_row(headers, cells), r.code,
+                                         dumps(r.params).decode()))
+                continue
+            accepted.append(Accepted(
+                number, r.record_key, r.natural_key, r.content_hash, r.subject_name, r.subject_kind,
+                r.subject_code, r.subject_scheme, r.subject_code_verified, r.decision_date,
+                dumps(r.fields).decode(), dumps(r.extras).decode(), dumps(r.warnings).decode(),
+                len(r.warnings), dumps(r.notes).decode(), len(r.notes), cells))
+        yield list(table.headers), validator.mapping.as_dict(), accepted, rejected
+
+
+class _BatchWriter:
+    """Classifies each validated row against the batch and the store, then writes a chunk."""
+
+    def __init__(self, connection: Connection, batch_id: int, authority: str, category: str,
+                 key_field: str, created_at: Any, kind_of_type: dict[str, str] | None, today: dt.date,
+                 legal_rep_field: str | None):
+        self.connection = connection
+        self.key_field = key_field
+        self.batch_id = batch_id
+        self.authority = authority
+        self.category = category
+        self.created_at = created_at
+        self.kind_of_type = kind_of_type  # set when the category is the entity register
+        self.today = today
+        self.legal_rep_field = legal_rep_field  # where the register names the legal representative
+
+    def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
+              result: IngestResult) -> None:
+        result.rows += len(accepted) + len(rejected)
+        rejected = list(rejected)
+        latest = self._latest_versions({row.record_key for row in accepted})
+        to_store: list[tuple[Accepted, int]] = []
+        for row in accepted:
+            known = latest.get(row.record_key)
+            version = 1
+            if known is not None:
+                known_version, known_hash, known_batch, known_row = known
+                if known_hash == row.content_hash:
+                    if known_batch == self.batch_id:
+                        result.duplicates += 1
+                    else:
+                        # unchanged since an earlier batch: counted as this file's row (its warnings
+                        # too), and a repeat later in this file is this file's duplicate
+                        result.accepted += 1
+                        result.unchanged += 1
+                        result.warnings += row.warning_count
+                        latest[row.record_key] = (known_version, known_hash, self.batch_id, row.number)
+                    continue
+                if known_batch == self.batch_id:
+                    rejected.append(Rejected(row.number, self.key_field,
+                                             f"{row.natural_key} already appears in row {known_row} of this "
+                                             "file with different content", raw_row(headers, row.cells),
+                                             "conflicting_duplicate",
+                                             orjson.dumps({"key": row.natural_key, "row": str(known_row)}).decode()))
+                    continue
+                version = known_version + 1
+                result.new_versions += 1
+            latest[row.record_key] = (version, row.content_hash, self.batch_id, row.number)
+            result.accepted += 1
+            result.warnings += row.warning_count
+            result.notes += row.note_count
+            to_store.append((row, version))
+        result.quarantined += len(rejected)
+        batch_id, created_at = self.batch_id, self.created_at
+        insert_rows(self.connection, t.records, RECORD_COLUMNS, (
+            (r.record_key, version, self.authority, self.category, "active", r.subject_name,
+             r.subject_kind, r.subject_code, r.subject_scheme, r.subject_code_verified,
+             r.decision_date, r.fields, r.extras, r.warnings, r.notes, r.content_hash, batch_id, r.number,
+             created_at)
+            for r, version in to_store))
+        if rejected:
+            insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS,
+                        ((batch_id, *r) for r in sorted(rejected)))
+        if self.kind_of_type is not None and to_store:
+            apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today,
+                                self.legal_rep_field)
+
+    def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
+        """Newest stored version of each key: (version, content hash, batch, row)."""
+        if not keys:
+            return {}
+        r = t.records.c
+        found: dict[str, tuple[int, str, int, int]] = {}
+        for part in _parts(sorted(keys), 900):  # stay under SQLite's bound-parameter limit
+            rows = self.connection.execute(
+                select(r.record_key, r.version, r.content_hash, r.batch_id, r.row_number)
+                .where(r.record_key.in_(part)))
+            for key, version, digest, batch, row in rows:
+                if key not in found or found[key][0] < version:
+                    found[key] = (version, digest, batch, row)
+        return found
+
+
+def _kind_of_type(pack: Pack) -> dict[str, str]:
+    return {label: kind.value for label, kind in pack.kind_synonyms.items()}
+
+
+def raw_row(headers: Sequence[str], cells: list[Any]) -> str:
+    """The row as sent, keyed by original header, for the rejects file."""
+    return orjson.dumps({h: _plain(cells[i]) for i, h in enumerate(headers) if i < len(cells)},
+                        default=str).decode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _parts(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+

@@ -1,0 +1,1 @@
+"""Lists: rules evaluated into listings, and the due process that moves them."""

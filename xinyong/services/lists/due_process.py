@@ -1,0 +1,950 @@
+"""Due process: reminders, notices, the objection window, objections, repair, expiry.
+
+Every step goes through `store.listings.transition`, so the domain state machine decides
+what may happen; every step names its actor and reason and leaves an audit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from xinyong.domain.conditions import holds
+from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
+from xinyong.domain.identifiers import mask_person_id, mask_record_key
+from xinyong.domain.listings import ACTIVE, IllegalTransition
+from xinyong.domain.pack import Pack
+from xinyong.domain.records import is_published
+from xinyong.services.lists import listing_time
+from xinyong.store import tables as t
+from xinyong.store.audit import append_event
+from xinyong.store.listings import ListingNotFound, listing_row, transition
+
+LANGUAGES = ("zh", "en", "fr")
+_templates = Environment(loader=PackageLoader("xinyong", "templates"), undefined=StrictUndefined,
+                         autoescape=False, keep_trailing_newline=True)
+
+
+class DueProcessError(Exception):
+    """A step that cannot be taken; the message says why (state, deadline, missing input)."""
+
+
+class AuthorityRefused(DueProcessError):
+    """The step belongs to another authority: whoever listed it (or published it) decides."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    reason: str | None = None
+    # the authority the step is taken as; None: the case's own authority
+    authority: str | None = None
+
+
+def deciding_authority(pack: Pack, own: str, named: str | None) -> str:
+    """The case's own authority (a list's, or the one that published a record), or the pack's
+    reviewing authority when it is the one named; any other is refused."""
+    if named is None or named == own:
+        return own
+    if named not in {a.code for a in pack.authorities}:
+        raise AuthorityRefused(f"unknown authority {named!r}")
+    if named == pack.reviewing_authority:
+        return named
+    also = f" or the reviewing authority {pack.reviewing_authority}" if pack.reviewing_authority else ""
+    raise AuthorityRefused(f"authority {named} may not decide here: only {own}{also} may")
+
+
+def _today(pack: Pack, on: dt.date | None) -> dt.date:
+    return on or pack_today(pack)
+
+
+# -- reminders and notices ---------------------------------------------------------------------
+
+def remind(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Actor) -> int:
+    """Record a formal reminder (before notice, for subjects whose list requires them)."""
+    with engine.begin() as c:
+        row = _row(c, listing_id)
+        spec = pack.list_(row["list_code"])
+        authority = deciding_authority(pack, spec.authority, actor.authority)
+        if row["state"] != "proposed":
+            raise DueProcessError(f"listing {listing_id} is {row['state']}: reminders come before the notice")
+        if on < row["proposed_on"]:
+            raise DueProcessError(f"listing {listing_id} was proposed on {row['proposed_on']}: "
+                                  f"a reminder on {on} comes before it")
+        _after_reminders(c, spec, listing_id, on, "a reminder")
+        c.execute(t.reminders.insert().values(listing_id=listing_id, on_date=on, actor=actor.name,
+                                              reason=actor.reason, recorded_at=_now()))
+        count = c.execute(select(func.count()).select_from(t.reminders)
+                          .where(t.reminders.c.listing_id == listing_id)).scalar_one()
+        append_event(c, actor=actor.name, action="listing.reminded", object_type="listing",
+                     object_id=str(listing_id), reason=actor.reason,
+                     payload={"on": on.isoformat(), "reminders": count, "authority": authority})
+    return count
+
+
+def _after_reminders(c: Connection, spec: Any, listing_id: int, on: dt.date, what: str) -> None:
+    """Reminders fall on distinct dates at the pack's spacing, and the notice comes after them."""
+    latest = c.execute(select(func.max(t.reminders.c.on_date))
+                       .where(t.reminders.c.listing_id == listing_id)).scalar()
+    if latest is None:
+        return
+    spacing = spec.due_process.reminder_min_days
+    if on < latest + dt.timedelta(days=spacing):
+        raise DueProcessError(f"listing {listing_id}: {what} on {on} comes too soon after the reminder of "
+                              f"{latest} (at least {spacing} day(s) apart)")
+
+
+def notify(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Actor,
+           language: str | None = None) -> dict[str, Any]:
+    """Serve the notice: grounds, evidence, legal basis and the objection deadline."""
+    calendar = Calendar(pack.calendar)
+    with engine.begin() as c:
+        row = _row(c, listing_id)
+        spec = pack.list_(row["list_code"])
+        authority = deciding_authority(pack, spec.authority, actor.authority)
+        language = language or row["language"]
+        if language not in LANGUAGES:
+            raise DueProcessError(f"no notice template for language {language!r} (have {', '.join(LANGUAGES)})")
+        if row["state"] == "proposed":  # (another state: the machine says why not)
+            _after_reminders(c, spec, listing_id, on, "a notice")
+        process = spec.due_process
+        deadline = calendar.deadline(on, process.objection_days, process.objection_days_in)
+        _step(c, pack, listing_id, "notified", on, actor,
+              {"notified_on": on, "objection_deadline": deadline, "language": language}, authority=authority)
+        text = render_notice(c, pack, listing_id, language, on, deadline)
+        c.execute(t.notices.insert().values(listing_id=listing_id, language=language, text=text, issued_on=on,
+                                            objection_deadline=deadline, recorded_at=_now()))
+    return {"listing": listing_id, "notified_on": on, "objection_deadline": deadline, "language": language,
+            "notice": text}
+
+
+def render_notice(c: Connection, pack: Pack, listing_id: int, language: str, on: dt.date,
+                  deadline: dt.date) -> str:
+    row = _row(c, listing_id)
+    spec = pack.list_(row["list_code"])
+    rule = next((r for r in spec.rules if r.version == row["rule_version"]), None)
+    entity = c.execute(select(t.entities.c.key, t.entities.c.kind).where(t.entities.c.id == row["entity_id"])).one()
+    name = c.execute(select(t.entity_names.c.name).where(t.entity_names.c.entity_id == row["entity_id"])
+                     .order_by(t.entity_names.c.current.desc())).scalar()
+    r = t.records.c
+    evidence = [dict(e) for e in c.execute(
+        select(r.record_key, r.category, r.decision_date, r.authority, r.subject_code, r.subject_scheme)
+        .join(t.listing_evidence, t.listing_evidence.c.record_id == r.id)
+        .where(t.listing_evidence.c.listing_id == listing_id).order_by(r.decision_date)).mappings()]
+    for item in evidence:
+        item["record_key"] = mask_record_key(item["record_key"])
+        item["category_name"] = pack.category(item["category"]).names.get(language)
+        item["authority_name"] = pack.authority(item["authority"]).names.get(language)
+    process = spec.due_process
+    return _templates.get_template(f"notice.{language}.txt").render(
+        listing_id=listing_id, subject=name or entity.key, entity_key=entity.key,
+        list_name=spec.names.get(language), list_authority=pack.authority(spec.authority).names.get(language),
+        rule_version=row["rule_version"], rule_basis=rule.legal_basis if rule else spec.legal_basis,
+        legal_basis=spec.legal_basis, evidence=evidence, issued_on=on, deadline=deadline,
+        objection_days=process.objection_days, days_unit=process.objection_days_in,
+        duration=spec.duration, repair=spec.repair)
+
+
+def select_listings(engine: Engine, list_code: str, state: str, limit: int | None = None) -> list[int]:
+    """IDs of a list's listings in `state`, oldest first (by proposal, then ID): a bulk step's selection."""
+    L = t.listings.c
+    query = select(L.id).where(L.list_code == list_code, L.state == state).order_by(L.proposed_on, L.id)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as c:
+        return list(c.execute(query).scalars())
+
+
+def bulk_step(step: Any, listing_ids: Sequence[int], *args: Any) -> dict[str, Any]:
+    """`step(listing_id, *args)` for each listing, each in its own transaction (its own audited
+    step); one that cannot take it is skipped with the reason. An authority refused for one
+    is refused for all of them, so it stops the run."""
+    done, skipped = [], []
+    for listing_id in listing_ids:
+        try:
+            outcome = step(listing_id, *args)
+        except AuthorityRefused:
+            raise
+        except DueProcessError as exc:
+            skipped.append({"listing": listing_id, "reason": str(exc)})
+            continue
+        done.append(outcome if isinstance(outcome, dict) else {"listing": listing_id, "result": outcome})
+    return {"selected": len(listing_ids), "done": done, "skipped": skipped}
+
+
+# -- deadlines -------------------------------------------------------------------------------------
+
+def overdue(engine: Engine, pack: Pack, today: dt.date) -> list[dict[str, Any]]:
+    """Every open case past its deadline, by authority then deadline: objections past the
+    list's `review_days`, repair applications past `answer_working_days` (not yet accepted) or
+    `decision_working_days` (from acceptance, or from the application without an answer step)."""
+    items = []
+    with engine.connect() as c:
+        for o in c.execute(select(t.objections).where(t.objections.c.state == "open")).mappings().all():
+            deadline = objection_deadline(c, pack, o)
+            if deadline is not None and today > deadline:
+                items.append({"kind": "objection", "id": o["id"], "authority": objection_authority(c, pack, o),
+                              "deadline": deadline, "days_late": (today - deadline).days,
+                              "listing": o["listing_id"], "record": mask_record_key(o["record_key"])
+                              if o["record_key"] else None, "since": o["filed_on"]})
+        for repair in c.execute(select(t.repairs).where(t.repairs.c.state == "pending")).mappings().all():
+            authority, conditions = _repair_case(c, pack, repair)
+            answer, decision = repair_deadlines(pack, conditions, repair["applied_on"], repair["accepted_on"])
+            late = [("repair_answer", answer)] if repair["accepted_on"] is None and answer is not None else []
+            late += [("repair_decision", decision)] if decision is not None else []
+            for kind, deadline in late:
+                if today > deadline:
+                    items.append({"kind": kind, "id": repair["id"], "authority": authority, "deadline": deadline,
+                                  "days_late": (today - deadline).days, "listing": repair["listing_id"],
+                                  "record": mask_record_key(repair["record_key"]) if repair["record_key"] else None,
+                                  "since": repair["accepted_on"] or repair["applied_on"]})
+    items.sort(key=lambda item: (item["authority"], item["deadline"], item["kind"], item["id"]))
+    return items
+
+
+# -- time ----------------------------------------------------------------------------------------
+
+def process(engine: Engine, pack: Pack, as_of: dt.date, actor: Actor = Actor("process")) -> dict[str, int]:
+    """Every transition that time makes due by `as_of`, each dated the day it fell due."""
+    with engine.begin() as c:
+        done = _time_due(c, pack, as_of, actor)
+        append_event(c, actor=actor.name, action="process.run", object_type="process",
+                     object_id=as_of.isoformat(), payload=done)
+    return done
+
+
+def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
+              only: list[int] | None = None) -> dict[str, int]:
+    """`process` for every listing, or `only` some: each transition dated the day it fell due,
+    or the day of the listing's last transition if that is later (history never runs backwards)."""
+    done = {"effective": 0, "expired": 0, "reviews_due": 0, "performed": 0}
+    if only is not None and not only:
+        return done
+    # the pack's rules first: a cure, a later grade or a move ends a listing before its term
+    by_rules = listing_time.before_terms(c, pack, as_of, actor.name, only)
+    L = t.listings.c
+    scope = [] if only is None else [L.id.in_(only)]
+    done["performed"] = _performed(c, pack, as_of, actor, scope)
+    due = c.execute(select(L.id, L.objection_deadline, L.list_code).where(
+        L.state.in_(("notified", "under_review")), L.objection_deadline < as_of,
+        L.id.not_in(_objected_listings()), *scope).order_by(L.id)).all()
+    for listing_id, deadline, list_code in due:
+        start = max(deadline + dt.timedelta(days=1), _last_transition(c, listing_id))
+        end, review = listing_time.term(c, pack, listing_id, list_code, start)
+        _step(c, pack, listing_id, "effective", start, actor,
+              {"effective_from": start, "effective_to": end, "review_due": review})
+        done["effective"] += 1
+    for listing_id, end in c.execute(select(L.id, L.effective_to).where(
+            L.state == "effective", L.effective_to.is_not(None), L.effective_to <= as_of, *scope)).all():
+        on = max(end, _last_transition(c, listing_id))
+        _step(c, pack, listing_id, "expired", on, actor, {"ended_on": on, "end_reason": "term_expired"})
+        done["expired"] += 1
+    # open-ended listings (until performance) come up for review at the pack's interval
+    for listing_id, review, list_code in c.execute(select(L.id, L.review_due, L.list_code).where(
+            L.state == "effective", L.review_due.is_not(None), L.review_due <= as_of, *scope)).all():
+        interval = pack.list_(list_code).duration.review_interval_months or 6
+        c.execute(update(t.listings).where(L.id == listing_id).values(review_due=add_months(review, interval)))
+        append_event(c, actor=actor.name, action="listing.review_due", object_type="listing",
+                     object_id=str(listing_id), reason="periodic review of an open-ended listing",
+                     payload={"due": review.isoformat()})
+        done["reviews_due"] += 1
+    # blacklist listings that took effect above end the redlist listings they exclude; then
+    # notice-free redlist proposals take effect
+    for key, count in listing_time.after_terms(c, pack, as_of, actor.name, only).items():
+        by_rules[key] = by_rules.get(key, 0) + count
+    done.update({k: v for k, v in by_rules.items() if v})  # reported when they happened
+    return done
+
+
+def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:
+    """Listings whose evidence record has a later version showing performance (the list's
+    `performed_when`) end as performed, on the day that version was received."""
+    lists = {spec.code: spec.performed_when for spec in pack.lists if spec.performed_when}
+    if not lists:
+        return 0
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    later_version = t.records.alias("later_version")
+    v = later_version.c
+    newest: dict[tuple[int, str], Any] = {}  # (listing, record key) -> the newest later version
+    for row in c.execute(select(L.id, L.list_code, r.record_key, r.category, v.version, v.status, v.fields,
+                                v.created_at)
+                         .join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+                         .join(later_version, and_(v.record_key == r.record_key, v.version > r.version))
+                         .where(L.state.in_(ACTIVE), L.list_code.in_(sorted(lists)), *scope)
+                         .order_by(L.id, v.version)):
+        newest[(row.id, row.record_key)] = row
+    zone = ZoneInfo(pack.calendar.timezone)
+    ended = 0
+    for (listing_id, record_key), later in newest.items():
+        if later.status != "active":
+            continue
+        list_code = later.list_code
+        fields = later.fields if isinstance(later.fields, dict) else orjson.loads(later.fields)
+        types = {f.name: f.type for f in pack.fields_of(pack.category(later.category))}
+        if not any(holds(condition, fields, types) for condition in lists[list_code]):
+            continue
+        received = later.created_at if later.created_at.tzinfo else later.created_at.replace(tzinfo=dt.timezone.utc)
+        day = received.astimezone(zone).date()
+        if day > as_of or _row(c, listing_id)["state"] not in ACTIVE:  # not known yet; or ended by another record
+            continue
+        _end(c, pack, listing_id, "performed", max(day, _last_transition(c, listing_id)),
+             Actor(actor.name, f"record {record_key} version {later.version} shows performance"), None)
+        ended += 1
+    return ended
+
+
+def _end(c: Connection, pack: Pack, listing_id: int, end_reason: str, on: dt.date, actor: Actor,
+         authority: str | None) -> None:
+    """End a listing early for a reason other than its term: an effective one is closed
+    (repaired), one still in due process or under review is withdrawn; both carry the reason."""
+    state = _row(c, listing_id)["state"]
+    if state not in ACTIVE:
+        raise DueProcessError(f"listing {listing_id} has already ended ({state})")
+    _step(c, pack, listing_id, "repaired" if state == "effective" else "withdrawn", on, actor,
+          {"ended_on": on, "end_reason": end_reason}, authority=authority)
+
+
+# `listing end --reason`: the ways a court listing ends before its term, all recorded as performed
+PERFORMANCE_GROUNDS = ("performed", "settled", "creditor_request", "no_assets", "enforcement_ended")
+
+
+def end_listing(engine: Engine, pack: Pack, listing_id: int, ground: str, on: dt.date,
+                actor: Actor) -> dict[str, Any]:
+    """End a listing that lasts until performance: the debt paid, settled, the creditor's
+    request, no assets, or enforcement ended. `end_reason` is `performed`; the ground is kept."""
+    if ground not in PERFORMANCE_GROUNDS:
+        raise DueProcessError(f"--reason must be one of {', '.join(PERFORMANCE_GROUNDS)}; got {ground!r}")
+    with engine.begin() as c:
+        spec = pack.list_(_row(c, listing_id)["list_code"])
+        authority = deciding_authority(pack, spec.authority, actor.authority)
+        if spec.duration.kind != "until_performance" and not spec.performed_when:
+            raise DueProcessError(f"listing {listing_id}: the {spec.code} list does not end on performance")
+        _catch_up(c, pack, [listing_id], on)
+        _end(c, pack, listing_id, "performed", on, Actor(actor.name, ground), authority)
+        append_event(c, actor=actor.name, action="listing.performed", object_type="listing",
+                     object_id=str(listing_id), reason=ground, legal_basis=spec.legal_basis,
+                     payload={"on": on.isoformat(), "ground": ground, "authority": authority})
+        state = _row(c, listing_id)["state"]
+    return {"listing": listing_id, "state": state, "end_reason": "performed", "ground": ground, "ended_on": on,
+            "authority": authority}
+
+
+def extend(engine: Engine, pack: Pack, listing_id: int, years: int, on: dt.date, actor: Actor,
+           language: str | None = None) -> dict[str, Any]:
+    """Extend a listing in force by 1 to 3 years, within the list's `extension_max_years` in
+    all; the decision is audited and served with its own notice (and its own objection window)."""
+    if not actor.reason:
+        raise DueProcessError("an extension gives its reasons (--reason)")
+    calendar = Calendar(pack.calendar)
+    with engine.begin() as c:
+        row = _row(c, listing_id)
+        spec = pack.list_(row["list_code"])
+        authority = deciding_authority(pack, spec.authority, actor.authority)
+        maximum = spec.duration.extension_max_years
+        if maximum is None:
+            raise DueProcessError(f"the {spec.code} list allows no extension")
+        already = row["extended_years"] or 0
+        if not 1 <= years <= 3 or already + years > maximum:
+            raise DueProcessError(f"--years must be 1 to 3 and at most {maximum:g} in all "
+                                  f"({already} already extended); got {years}")
+        language = language or row["language"]
+        if language not in LANGUAGES:
+            raise DueProcessError(f"no notice template for language {language!r} (have {', '.join(LANGUAGES)})")
+        _catch_up(c, pack, [listing_id], on)
+        row = _row(c, listing_id)
+        last = _last_transition(c, listing_id)
+        if on < last:  # the state read below is today's, not the one on `on`: history never runs backwards
+            raise DueProcessError(f"listing {listing_id}: an extension on {on} cannot come before its last change, "
+                                  f"on {last}")
+        if row["state"] not in ("effective", "under_review") or row["effective_from"] is None:
+            raise DueProcessError(f"listing {listing_id} is {row['state']}: only a listing in force is extended")
+        if row["effective_to"] is None:
+            raise DueProcessError(f"listing {listing_id} runs until performance: it has no term to extend")
+        new_end = add_years(row["effective_to"], years)
+        c.execute(update(t.listings).where(t.listings.c.id == listing_id).values(
+            effective_to=new_end, extended_years=already + years))
+        append_event(c, actor=actor.name, action="listing.extended", object_type="listing",
+                     object_id=str(listing_id), reason=actor.reason, legal_basis=spec.legal_basis,
+                     payload={"on": on.isoformat(), "years": years, "from": row["effective_to"].isoformat(),
+                              "to": new_end.isoformat(), "authority": authority})
+        deadline = calendar.deadline(on, spec.due_process.objection_days, spec.due_process.objection_days_in)
+        text = _extension_notice(c, pack, row, language, on, deadline, years, row["effective_to"], new_end,
+                                 actor.reason)
+        c.execute(t.notices.insert().values(listing_id=listing_id, language=language, text=text, issued_on=on,
+                                            objection_deadline=deadline, recorded_at=_now()))
+    return {"listing": listing_id, "years": years, "effective_to": new_end, "previous_end": row["effective_to"],
+            "authority": authority, "objection_deadline": deadline, "notice": text}
+
+
+def _extension_notice(c: Connection, pack: Pack, row: Any, language: str, on: dt.date, deadline: dt.date,
+                      years: int, previous_end: dt.date, new_end: dt.date, reason: str) -> str:
+    spec = pack.list_(row["list_code"])
+    entity = c.execute(select(t.entities.c.key).where(t.entities.c.id == row["entity_id"])).scalar_one()
+    name = c.execute(select(t.entity_names.c.name).where(t.entity_names.c.entity_id == row["entity_id"])
+                     .order_by(t.entity_names.c.current.desc())).scalar()
+    process = spec.due_process
+    return _templates.get_template(f"extension.{language}.txt").render(
+        listing_id=row["id"], subject=name or entity, entity_key=entity, list_name=spec.names.get(language),
+        list_authority=pack.authority(spec.authority).names.get(language), legal_basis=spec.legal_basis,
+        issued_on=on, deadline=deadline, objection_days=process.objection_days,
+        days_unit=process.objection_days_in, years=years, previous_end=previous_end, new_end=new_end, reason=reason)
+
+
+def _catch_up(c: Connection, pack: Pack, listing_ids: list[int], on: dt.date) -> None:
+    """Before a human step dated `on`: what time had made due by then, as `process` would have."""
+    _time_due(c, pack, on, Actor("process", f"due before a step on {on}"), only=listing_ids)
+
+
+# -- objections ------------------------------------------------------------------------------------
+
+def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record_key: str | None,
+                   on: dt.date, actor: Actor, attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An objection puts the listing (or every listing built on the record) under review.
+
+    `attachments`: files already kept by content (`services.intake.files`), as {name, sha256, size,
+    content_type}; they are recorded with the objection in the same transaction."""
+    if (listing_id is None) == (record_key is None):
+        raise DueProcessError("object to one listing (--listing) or one record (--record)")
+    if not actor.reason:
+        raise DueProcessError("an objection needs its reason (--reason)")
+    with engine.begin() as c:
+        if record_key is not None:
+            if c.execute(select(t.records.c.id).where(t.records.c.record_key == record_key)).first() is None:
+                raise DueProcessError(f"no record {record_key!r}")
+            affected = _listings_citing(c, record_key)
+        else:
+            _row(c, listing_id)
+            affected = [listing_id]
+        _catch_up(c, pack, affected, on)
+        objection_id = c.execute(t.objections.insert().values(
+            listing_id=listing_id, record_key=record_key, reason=actor.reason, state="open", filed_on=on,
+            filed_by=actor.name).returning(t.objections.c.id)).scalar_one()
+        for item in attachments or []:
+            c.execute(t.objection_attachments.insert().values(
+                objection_id=objection_id, name=item["name"], sha256=item["sha256"], size=item["size"],
+                content_type=item.get("content_type")))
+        append_event(c, actor=actor.name, action="objection.filed", object_type="objection",
+                     object_id=str(objection_id), reason=actor.reason,
+                     payload={"listing": listing_id, "record": record_key, "on": on.isoformat(),
+                              **({"attachments": [{k: a[k] for k in ("name", "sha256", "size")} for a in attachments]}
+                                 if attachments else {})})
+        under_review = []
+        for affected_id in affected:
+            row = _row(c, affected_id)
+            if row["state"] in ("notified", "effective"):
+                _step(c, pack, affected_id, "under_review", on, actor)
+            if row["state"] in ("notified", "effective", "under_review"):
+                under_review.append(affected_id)
+    return {"objection": objection_id, "listings_under_review": under_review}
+
+
+def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool, on: dt.date,
+                     actor: Actor) -> dict[str, Any]:
+    """Upheld: the listing is withdrawn (for a record: the record is revoked). Rejected:
+    the listing proceeds; it becomes effective once its objection window has passed."""
+    with engine.begin() as c:
+        o = c.execute(select(t.objections).where(t.objections.c.id == objection_id)).mappings().first()
+        if o is None:
+            raise DueProcessError(f"no objection {objection_id}")
+        authority = deciding_authority(pack, objection_authority(c, pack, o), actor.authority)
+        if o["state"] != "open":
+            raise DueProcessError(f"objection {objection_id} was already {o['state']}")
+        if on < o["filed_on"]:
+            raise DueProcessError(f"objection {objection_id} was filed on {o['filed_on']}: "
+                                  f"a decision on {on} comes before it")
+        state = "upheld" if uphold else "rejected"
+        affected = [o["listing_id"]] if o["listing_id"] else _listings_citing(c, o["record_key"])
+        _catch_up(c, pack, affected, on)  # while the objection is still open
+        deadline = objection_deadline(c, pack, o)
+        late = deadline is not None and on > deadline  # a late decision is still taken, and kept as late
+        c.execute(update(t.objections).where(t.objections.c.id == objection_id).values(
+            state=state, decided_on=on, decided_by=actor.name, decision_reason=actor.reason, authority=authority,
+            late=late))
+        append_event(c, actor=actor.name, action=f"objection.{state}", object_type="objection",
+                     object_id=str(objection_id), reason=actor.reason,
+                     payload={"on": on.isoformat(), "authority": authority,
+                              **({"late": True, "deadline": deadline.isoformat()} if late else {})})
+        if uphold and o["record_key"] and _latest(c, o["record_key"])["status"] != "revoked":
+            _new_version(c, o["record_key"], "revoked", actor)  # (unless revoked meanwhile)
+        for listing_id in affected:
+            row = _row(c, listing_id)
+            if uphold and row["state"] in ACTIVE:
+                _step(c, pack, listing_id, "withdrawn", on, actor,
+                      {"ended_on": on, "end_reason": "withdrawn_objection"}, authority=authority)
+            elif (not uphold and row["state"] == "under_review" and row["objection_deadline"] < on
+                  and c.execute(_objected_listings(listing_id)).first() is None):  # no other objection open
+                start = row["effective_from"] or on
+                end, review = listing_time.term(c, pack, listing_id, row["list_code"], start)
+                _step(c, pack, listing_id, "effective", on, actor,
+                      {"effective_from": start, "effective_to": row["effective_to"] or end,
+                       "review_due": row["review_due"] or review}, authority=authority)
+        _catch_up(c, pack, affected, on)  # an end that passed while it was under review
+    return {"objection": objection_id, "decision": state, "listings": affected, "authority": authority,
+            "late": late}
+
+
+def objection_authority(c: Connection, pack: Pack, objection: Any) -> str:
+    """Whoever listed it decides: the list's authority; for an objection to a record, the
+    authority that published the record."""
+    if objection["listing_id"] is not None:
+        return pack.list_(_row(c, objection["listing_id"])["list_code"]).authority
+    return _latest(c, objection["record_key"])["authority"]
+
+
+def objection_deadline(c: Connection, pack: Pack, objection: Any) -> dt.date | None:
+    """`review_days` (calendar days) from the filing: of the listing's list; for a record, the
+    shortest among the lists of the listings built on it."""
+    if objection["listing_id"] is not None:
+        codes = [_row(c, objection["listing_id"])["list_code"]]
+    else:
+        E, r = t.listing_evidence.c, t.records.c
+        codes = list(c.execute(select(t.listings.c.list_code).distinct()
+                               .join(t.listing_evidence, E.listing_id == t.listings.c.id)
+                               .join(t.records, r.id == E.record_id)
+                               .where(r.record_key == objection["record_key"])).scalars())
+    days = [pack.list_(code).due_process.review_days for code in codes]
+    days = [d for d in days if d is not None]
+    return objection["filed_on"] + dt.timedelta(days=min(days)) if days else None
+
+
+# -- credit repair ---------------------------------------------------------------------------------
+
+Evidence = Path | tuple[str, bytes]
+
+
+def apply_repair(engine: Engine, pack: Pack, listing_id: int | None, commitment: Path | str,
+                 evidence: Sequence[Evidence], on: dt.date, actor: Actor, *,
+                 record_key: str | None = None) -> dict[str, Any]:
+    """An application for credit repair, checked against the conditions: of a listing's list, or
+    (with `record_key` instead of a listing) of the record's category, for its publicity.
+
+    `commitment`: the signed commitment's text, or a file (UTF-8) holding it; `evidence`:
+    files, or (name, content) pairs as a web upload gives them."""
+    if (listing_id is None) == (record_key is None):
+        raise DueProcessError("repair one listing (LISTING_ID) or one record's publicity (--record)")
+    if isinstance(commitment, Path):
+        where, text = f"{commitment}: ", _read_text(commitment, "commitment")
+    else:
+        where, text = "", commitment
+    proofs = [(p.name, _read_bytes(p)) if isinstance(p, Path) else p for p in evidence]
+    with engine.begin() as c:
+        if listing_id is not None:
+            _row(c, listing_id)
+            _catch_up(c, pack, [listing_id], on)
+            row = _row(c, listing_id)
+            spec = pack.list_(row["list_code"])
+            conditions, legal_basis, what = spec.repair, spec.legal_basis, f"listing {listing_id}"
+            if not conditions.allowed:
+                raise DueProcessError(f"the {spec.code} list allows no credit repair")
+            if row["state"] != "effective":
+                raise DueProcessError(f"listing {listing_id} is {row['state']}: only an effective listing is repaired")
+            start = row["effective_from"]
+        else:
+            record = _latest(c, record_key)
+            category = pack.category(record["category"])
+            conditions, legal_basis, what = category.repair, None, f"record {record_key}"
+            if not conditions.allowed:
+                raise DueProcessError(f"records of category {category.code} allow no repair of their publicity")
+            if record["status"] != "active":
+                raise DueProcessError(f"record {record_key} is {record['status']}: nothing is published to repair")
+            fields = record["fields"] if isinstance(record["fields"], dict) else orjson.loads(record["fields"])
+            if not is_published(category, fields):  # e.g. a penalty that is only a warning
+                raise DueProcessError(f"record {record_key} is never published: nothing is published to repair")
+            if record_key in publicity_ended(c):
+                raise DueProcessError(f"record {record_key}: its publicity has already ended by a repair")
+            start = record["decision_date"]
+            if start is None:
+                raise DueProcessError(f"record {record_key} has no decision date to count its publicity from")
+        earliest = add_months(start, conditions.min_months_served)
+        if on < earliest:
+            raise DueProcessError(f"the minimum period is served on {earliest} "
+                                  f"({conditions.min_months_served} months from {start})")
+        if conditions.commitment_required and not text.strip():
+            raise DueProcessError(f"{where}the signed credit commitment is empty")
+        if conditions.evidence_required and not proofs:
+            raise DueProcessError("evidence that the fault was corrected is required (--evidence FILE)")
+        R = t.repairs.c
+        pending = R.listing_id == listing_id if listing_id is not None else R.record_key == record_key
+        if c.execute(select(R.id).where(pending, R.state == "pending")).first() is not None:
+            raise DueProcessError(f"{what} already has a pending repair application")
+        files = [{"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                 for name, data in proofs]
+        try:
+            repair_id = c.execute(t.repairs.insert().values(
+                listing_id=listing_id, record_key=record_key, commitment=text,
+                commitment_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                evidence=files, state="pending", applied_on=on, applied_by=actor.name)
+                .returning(R.id)).scalar_one()
+        except IntegrityError:  # the same application sent twice at once: uq_repairs_pending(_record)
+            raise DueProcessError(f"{what} already has a pending repair application") from None
+        append_event(c, actor=actor.name, action="repair.applied", object_type="repair", object_id=str(repair_id),
+                     reason=actor.reason, legal_basis=legal_basis,
+                     payload={"listing": listing_id, "record": record_key, "evidence": files, "on": on.isoformat()})
+    return {"repair": repair_id, "listing": listing_id, "record": record_key, "state": "pending"}
+
+
+def _repair_case(c: Connection, pack: Pack, repair: Any) -> tuple[str, Any]:
+    """The authority that decides a repair (the list's; for a record, the one that published
+    it) and the conditions that apply."""
+    if repair["listing_id"] is not None:
+        spec = pack.list_(_row(c, repair["listing_id"])["list_code"])
+        return spec.authority, spec.repair
+    record = _latest(c, repair["record_key"])
+    return record["authority"], pack.category(record["category"]).repair
+
+
+def repair_deadlines(pack: Pack, conditions: Any, applied_on: dt.date,
+                     accepted_on: dt.date | None) -> tuple[dt.date | None, dt.date | None]:
+    """(answer deadline, decision deadline), in working days: the answer (acceptance) from the
+    application; the decision from the acceptance, or from the application when the
+    conditions have no answer step."""
+    calendar = Calendar(pack.calendar)
+    answer = (calendar.add_working_days(applied_on, conditions.answer_working_days)
+              if conditions.answer_working_days is not None else None)
+    decision = None
+    if conditions.decision_working_days is not None and (accepted_on is not None or answer is None):
+        decision = calendar.add_working_days(accepted_on or applied_on, conditions.decision_working_days)
+    return answer, decision
+
+
+def accept_repair(engine: Engine, pack: Pack, repair_id: int, on: dt.date, actor: Actor) -> dict[str, Any]:
+    """The answer to an application: accepted for decision (late if after `answer_working_days`)."""
+    with engine.begin() as c:
+        repair = _repair(c, repair_id)
+        own, conditions = _repair_case(c, pack, repair)
+        authority = deciding_authority(pack, own, actor.authority)
+        if repair["state"] != "pending" or repair["accepted_on"] is not None:
+            raise DueProcessError(f"repair {repair_id} was already "
+                                  f"{repair['state'] if repair['state'] != 'pending' else 'accepted'}")
+        if on < repair["applied_on"]:
+            raise DueProcessError(f"repair {repair_id} was applied for on {repair['applied_on']}: "
+                                  f"an answer on {on} comes before it")
+        answer, _decision = repair_deadlines(pack, conditions, repair["applied_on"], None)
+        late = answer is not None and on > answer
+        c.execute(update(t.repairs).where(t.repairs.c.id == repair_id).values(
+            accepted_on=on, authority=authority, late=late))
+        append_event(c, actor=actor.name, action="repair.accepted", object_type="repair", object_id=str(repair_id),
+                     reason=actor.reason, payload={"on": on.isoformat(), "authority": authority,
+                                                   **({"late": True, "deadline": answer.isoformat()} if late else {})})
+    return {"repair": repair_id, "accepted_on": on, "authority": authority, "late": late}
+
+
+def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on: dt.date,
+                  actor: Actor) -> dict[str, Any]:
+    """Approval ends the listing early and the publicity of its evidence records (or, for a
+    record's repair, that record's publicity); refusal needs reasons. A decision after its
+    deadline is taken all the same, and kept as late."""
+    if not approve and not actor.reason:
+        raise DueProcessError("a refusal gives its reasons (--reason)")
+    with engine.begin() as c:
+        repair = _repair(c, repair_id)
+        own, conditions = _repair_case(c, pack, repair)
+        authority = deciding_authority(pack, own, actor.authority)
+        if repair["state"] != "pending":
+            raise DueProcessError(f"repair {repair_id} was already {repair['state']}")
+        if on < repair["applied_on"]:
+            raise DueProcessError(f"repair {repair_id} was applied for on {repair['applied_on']}: "
+                                  f"a decision on {on} comes before it")
+        # not accepted before: accepted by this decision (when the conditions have an answer step)
+        accepted_on = repair["accepted_on"] or (on if conditions.answer_working_days is not None else None)
+        answer, decision = repair_deadlines(pack, conditions, repair["applied_on"], accepted_on)
+        late_answer = repair["accepted_on"] is None and answer is not None and on > answer
+        late = bool(repair["late"]) or late_answer or (decision is not None and on > decision)
+        state = "approved" if approve else "refused"
+        c.execute(update(t.repairs).where(t.repairs.c.id == repair_id).values(
+            state=state, decided_on=on, decided_by=actor.name, decision_reason=actor.reason, authority=authority,
+            accepted_on=accepted_on or repair["applied_on"], late=late))
+        append_event(c, actor=actor.name, action=f"repair.{state}", object_type="repair", object_id=str(repair_id),
+                     reason=actor.reason,
+                     payload={"listing": repair["listing_id"], "record": repair["record_key"], "on": on.isoformat(),
+                              "authority": authority, **({"late": True} if late else {})})
+        if approve and repair["listing_id"] is not None:
+            _catch_up(c, pack, [repair["listing_id"]], on)
+            _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on, "end_reason": "repaired"},
+                  authority=authority)
+    return {"repair": repair_id, "decision": state, "listing": repair["listing_id"], "record": repair["record_key"],
+            "authority": authority, "late": late}
+
+
+def _repair(c: Connection, repair_id: int) -> Any:
+    repair = c.execute(select(t.repairs).where(t.repairs.c.id == repair_id)).mappings().first()
+    if repair is None:
+        raise DueProcessError(f"no repair application {repair_id}")
+    return repair
+
+
+def publicity_ended(c: Connection, on: dt.date | None = None) -> dict[str, dt.date]:
+    """Record keys whose publicity an approved repair ended (by `on`), with the date: a record
+    repaired itself, and the evidence records of a repaired listing."""
+    R, E, r = t.repairs.c, t.listing_evidence.c, t.records.c
+    approved = [R.state == "approved", *([R.decided_on <= on] if on is not None else [])]
+    ended: dict[str, dt.date] = {}
+    for key, day in c.execute(select(R.record_key, R.decided_on).where(R.record_key.is_not(None), *approved)):
+        ended[key] = min(day, ended.get(key, day))
+    for key, day in c.execute(select(r.record_key, R.decided_on)
+                              .join(t.listing_evidence, E.listing_id == R.listing_id)
+                              .join(t.records, r.id == E.record_id).where(*approved)):
+        ended[key] = min(day, ended.get(key, day))
+    return ended
+
+
+# -- records: revocation and correction ---------------------------------------------------------------
+
+def revoke_record(engine: Engine, pack: Pack, record_key: str, on: dt.date, actor: Actor) -> dict[str, Any]:
+    with engine.begin() as c:
+        version = _new_version(c, record_key, "revoked", actor)
+        withdrawn = _withdraw_citing(c, pack, record_key, on, actor)
+    return {"record": record_key, "version": version, "status": "revoked", "listings_withdrawn": withdrawn}
+
+
+def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, on: dt.date,
+                   actor: Actor) -> dict[str, Any]:
+    """A corrected record is a new version validated like any row; listings built on the old withdraw."""
+    from xinyong.domain.records import Rejection, RowValidator, map_columns
+
+    data = orjson.loads(_read_bytes(row_file)) if row_file.suffix.lower() == ".json" else None
+    if not isinstance(data, dict):
+        raise DueProcessError(f"{row_file}: a correction is one JSON object of field: value")
+    with engine.begin() as c:
+        current = _latest(c, record_key)
+        category = pack.category(current["category"])
+        merged = {**(current["fields"] if isinstance(current["fields"], dict) else orjson.loads(current["fields"])),
+                  **data}
+        headers = list(merged)
+        validator = RowValidator(pack, category, current["authority"], map_columns(pack, category, headers))
+        outcome = validator.validate([merged[h] for h in headers])
+        if isinstance(outcome, Rejection):
+            raise DueProcessError(f"{row_file}: field {outcome.field}: {outcome.reason}")
+        if outcome.record_key != record_key:
+            raise DueProcessError(f"{row_file}: the correction changes the record's key to {outcome.record_key}")
+        version = current["version"] + 1
+        c.execute(t.records.insert().values(
+            record_key=record_key, version=version, authority=current["authority"], category=current["category"],
+            status="active", subject_name=outcome.subject_name, subject_kind=outcome.subject_kind,
+            subject_code=outcome.subject_code, subject_scheme=outcome.subject_scheme,
+            subject_code_verified=outcome.subject_code_verified,
+            decision_date=dt.date.fromisoformat(outcome.decision_date) if outcome.decision_date else None,
+            fields=outcome.fields, extras=current["extras"] if isinstance(current["extras"], dict)
+            else orjson.loads(current["extras"]), warnings=outcome.warnings, content_hash=outcome.content_hash,
+            batch_id=current["batch_id"], row_number=current["row_number"], created_at=_now()))
+        _carry_link(c, current, outcome.subject_code, outcome.subject_name, version)
+        append_event(c, actor=actor.name, action="record.corrected", object_type="record", object_id=record_key,
+                     reason=actor.reason, payload={"version": version, "fields": data})
+        withdrawn = _withdraw_citing(c, pack, record_key, on, actor)
+    return {"record": record_key, "version": version, "status": "active", "listings_withdrawn": withdrawn}
+
+
+# -- reading -----------------------------------------------------------------------------------------
+
+def list_listings(engine: Engine, *, entity: str | None = None, list_code: str | None = None,
+                  state: str | None = None, as_of: dt.date | None = None,
+                  evidence_categories: set[str] | None = None) -> list[dict[str, Any]]:
+    """Listings with their state; with `as_of`, the state in effect on that date as known now.
+    With `evidence_categories`, only evidence records of those categories are named (public
+    surfaces pass the pack's public categories)."""
+    L, T = t.listings.c, t.listing_transitions.c
+    with engine.connect() as c:
+        query = select(t.listings, t.entities.c.key.label("entity")).join(t.entities, t.entities.c.id == L.entity_id)
+        if entity:
+            from xinyong.services.resolution.entities import find_entity_id
+
+            query = query.where(L.entity_id == find_entity_id(c, entity))
+        if list_code:
+            query = query.where(L.list_code == list_code)
+        rows = [dict(r) for r in c.execute(query.order_by(L.id)).mappings()]
+        history: dict[int, list[Any]] = {}
+        if as_of is not None and rows:
+            for tr in c.execute(select(T.listing_id, T.to_state, T.on_date).order_by(T.on_date, T.id)):
+                history.setdefault(tr.listing_id, []).append(tr)
+        evidence: dict[int, list[str]] = {}
+        # a public surface never names a record whose publicity a repair ended
+        ended = publicity_ended(c, as_of) if evidence_categories is not None else {}
+        for listing_id, key, category in c.execute(
+                select(t.listing_evidence.c.listing_id, t.records.c.record_key, t.records.c.category)
+                .join(t.records, t.records.c.id == t.listing_evidence.c.record_id)):
+            if (evidence_categories is None or category in evidence_categories) and key not in ended:
+                evidence.setdefault(listing_id, []).append(mask_record_key(key))
+    out = []
+    for row in rows:
+        current = row["state"]
+        if as_of is not None:
+            known = [tr for tr in history.get(row["id"], []) if tr.on_date <= as_of]
+            if not known:
+                continue  # not yet proposed on that date
+            current = known[-1].to_state
+            for date_field in ("notified_on", "objection_deadline", "effective_from", "ended_on"):
+                if row[date_field] and row[date_field] > as_of:
+                    row[date_field] = None
+        if state and current != state:
+            continue
+        out.append({"id": row["id"], "entity": row["entity"], "list": row["list_code"], "state": current,
+                    "proposed_on": row["proposed_on"], "notified_on": row["notified_on"],
+                    "objection_deadline": row["objection_deadline"], "effective_from": row["effective_from"],
+                    "effective_to": row["effective_to"], "ended_on": row["ended_on"],
+                    "end_reason": row["end_reason"] if row["ended_on"] is not None else None,
+                    "rule_version": row["rule_version"], "evidence": sorted(evidence.get(row["id"], []))})
+    return out
+
+
+def show_listing(engine: Engine, pack: Pack, listing_id: int) -> dict[str, Any]:
+    with engine.connect() as c:
+        try:
+            row = dict(_row(c, listing_id))
+        except ListingNotFound as exc:
+            raise DueProcessError(str(exc)) from None
+        spec = pack.list_(row["list_code"])
+        entity = c.execute(select(t.entities.c.key).where(t.entities.c.id == row["entity_id"])).scalar()
+        T = t.listing_transitions.c
+        transitions = [dict(r) for r in c.execute(select(T.from_state, T.to_state, T.on_date, T.actor, T.reason,
+                                                         T.authority)
+                                                  .where(T.listing_id == listing_id).order_by(T.id)).mappings()]
+        reminders_ = [dict(r) for r in c.execute(select(t.reminders.c.on_date, t.reminders.c.actor)
+                                                 .where(t.reminders.c.listing_id == listing_id)).mappings()]
+        notices_ = [dict(r) for r in c.execute(select(t.notices.c.language, t.notices.c.issued_on,
+                                                      t.notices.c.objection_deadline, t.notices.c.text)
+                                               .where(t.notices.c.listing_id == listing_id)).mappings()]
+        objections_ = [dict(r) for r in c.execute(select(t.objections).where(
+            t.objections.c.listing_id == listing_id)).mappings()]
+        R = t.repairs.c
+        repairs_ = [dict(r) for r in c.execute(select(R.id, R.state, R.applied_on, R.accepted_on, R.decided_on,
+                                                      R.decision_reason, R.authority, R.late)
+                                               .where(R.listing_id == listing_id)).mappings()]
+        r = t.records.c
+        evidence = [dict(e) for e in c.execute(select(r.record_key, r.version, r.category, r.decision_date,
+                                                      r.subject_name, r.subject_code, r.subject_scheme,
+                                                      t.listing_evidence.c.note)
+                                               .join(t.listing_evidence, t.listing_evidence.c.record_id == r.id)
+                                               .where(t.listing_evidence.c.listing_id == listing_id)).mappings()]
+    for item in evidence:
+        item["record_key"] = mask_record_key(item["record_key"])
+        if item.pop("subject_scheme") == "resident_id":
+            item["subject_code"] = mask_person_id(item["subject_code"])
+    return {**{k: row[k] for k in ("id", "list_code", "state", "rule_version", "subject_kind", "proposed_on",
+                                   "notified_on", "objection_deadline", "effective_from", "effective_to",
+                                   "review_due", "ended_on", "end_reason", "extended_years")},
+            "entity": entity, "list_name": spec.names.model_dump(), "legal_basis": spec.legal_basis,
+            "evidence": evidence, "transitions": transitions, "reminders": reminders_, "notices": notices_,
+            "objections": objections_, "repairs": repairs_}
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _row(c: Connection, listing_id: int) -> Any:
+    try:
+        return listing_row(c, listing_id)
+    except ListingNotFound as exc:
+        raise DueProcessError(str(exc)) from None
+
+
+def _last_transition(c: Connection, listing_id: int) -> dt.date:
+    T = t.listing_transitions.c
+    return c.execute(select(func.max(T.on_date)).where(T.listing_id == listing_id)).scalar_one()
+
+
+def _step(c: Connection, pack: Pack, listing_id: int, target: str, on: dt.date, actor: Actor,
+          changes: dict[str, Any] | None = None, authority: str | None = None) -> None:
+    last = _last_transition(c, listing_id)
+    if last is not None and on < last:  # `listing list --as-of` reads the history by date
+        raise DueProcessError(f"listing {listing_id}: a step on {on} cannot come before its last change, on {last}")
+    try:
+        transition(c, pack, listing_id, target, on, actor=actor.name, reason=actor.reason, changes=changes,
+                   authority=authority)
+    except IllegalTransition as exc:
+        raise DueProcessError(f"listing {listing_id}: {exc}") from None
+
+
+def _objected_listings(listing_id: int | None = None):
+    """IDs of listings with an open objection: to the listing itself, or to a record it cites."""
+    O, E, r = t.objections.c, t.listing_evidence.c, t.records.c
+    direct = select(O.listing_id.label("listing_id")).where(O.state == "open", O.listing_id.is_not(None))
+    via_record = (select(E.listing_id.label("listing_id"))
+                  .join(t.records, r.id == E.record_id)
+                  .join(t.objections, and_(O.record_key == r.record_key, O.state == "open")))
+    if listing_id is not None:
+        direct = direct.where(O.listing_id == listing_id)
+        via_record = via_record.where(E.listing_id == listing_id)
+    return direct.union(via_record)
+
+
+def _listings_citing(c: Connection, record_key: str) -> list[int]:
+    E, r = t.listing_evidence.c, t.records.c
+    return [row[0] for row in c.execute(
+        select(t.listings.c.id).distinct()
+        .join(t.listing_evidence, E.listing_id == t.listings.c.id)
+        .join(t.records, r.id == E.record_id)
+        .where(and_(r.record_key == record_key, t.listings.c.state.in_(ACTIVE)))
+        .order_by(t.listings.c.id))]
+
+
+def _withdraw_citing(c: Connection, pack: Pack, record_key: str, on: dt.date, actor: Actor) -> list[int]:
+    _catch_up(c, pack, _listings_citing(c, record_key), on)  # one that had ended is not withdrawn
+    listing_ids = _listings_citing(c, record_key)
+    for listing_id in listing_ids:
+        _step(c, pack, listing_id, "withdrawn", on, Actor(actor.name, actor.reason or
+                                                           f"evidence record {record_key} revoked or corrected"),
+              {"ended_on": on, "end_reason": "withdrawn_record"})
+    return listing_ids
+
+
+def _latest(c: Connection, record_key: str) -> Any:
+    row = c.execute(select(t.records).where(t.records.c.record_key == record_key)
+                    .order_by(t.records.c.version.desc()).limit(1)).mappings().first()
+    if row is None:
+        raise DueProcessError(f"no record {record_key!r}")
+    return row
+
+
+def _new_version(c: Connection, record_key: str, status: str, actor: Actor) -> int:
+    current = _latest(c, record_key)
+    if current["status"] == status:
+        raise DueProcessError(f"record {record_key} is already {status}")
+    version = current["version"] + 1
+    c.execute(t.records.insert().values(
+        **{k: current[k] for k in ("record_key", "authority", "category", "subject_name", "subject_kind",
+                                   "subject_code", "subject_scheme", "subject_code_verified", "decision_date",
+                                   "fields", "extras", "warnings", "content_hash", "batch_id", "row_number")},
+        version=version, status=status, created_at=_now()))
+    append_event(c, actor=actor.name, action=f"record.{status}", object_type="record", object_id=record_key,
+                 reason=actor.reason, payload={"version": version})
+    return version
+
+
+def _carry_link(c: Connection, previous: Any, code: str | None, name: str | None, version: int) -> None:
+    """A correction about the same subject keeps its link; a changed subject waits for `resolve`."""
+    if (code, name) != (previous["subject_code"], previous["subject_name"]):
+        return
+    link = c.execute(select(t.record_links).where(t.record_links.c.record_id == previous["id"])).mappings().first()
+    if link is None:
+        return
+    new_id = c.execute(select(t.records.c.id).where(t.records.c.record_key == previous["record_key"],
+                                                    t.records.c.version == version)).scalar_one()
+    c.execute(t.record_links.insert().values(**{**dict(link), "record_id": new_id, "resolved_at": _now()}))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DueProcessError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return _read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DueProcessError(f"{path}: the {what} must be UTF-8 text") from None

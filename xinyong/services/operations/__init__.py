@@ -1,0 +1,1 @@
+"""Operations: keys, the console's figures, integrity, backups, snapshots, the demo."""

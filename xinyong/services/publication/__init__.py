@@ -1,0 +1,1 @@
+"""Publication: public lists and feeds, search, credit reports, the subject's side."""

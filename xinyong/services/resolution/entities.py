@@ -1,0 +1,200 @@
+"""An entity's file: identity, names, identifiers, relations and linked records with how."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, select
+
+from xinyong.domain.decisions import in_force
+from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.listings import UNDONE
+from xinyong.domain.pack import Classification, Pack
+from xinyong.domain.privacy import mask_identifier, mask_public
+from xinyong.domain.records import is_published, public_fields, publicity_end, publicity_tier
+from xinyong.services.resolution.resolve import PERSON_SCHEMES
+from xinyong.store import tables as t
+
+
+class EntityNotFound(Exception):
+    pass
+
+
+def find_entity_id(connection, code: str) -> int | None:
+    """By entity key, else by any identifier (normalised as codes are)."""
+    if "\x00" in code:  # names nothing, and PostgreSQL cannot even compare it
+        return None
+    found = connection.execute(select(t.entities.c.id).where(t.entities.c.key == code)).scalar()
+    if found is None:
+        found = connection.execute(select(t.entity_identifiers.c.entity_id)
+                                   .where(t.entity_identifiers.c.value == normalise_code(code))).scalar()
+    return found
+
+
+def entity_file(engine: Engine, code: str) -> dict[str, Any]:
+    with engine.connect() as c:
+        entity_id = find_entity_id(c, code)
+        if entity_id is None:
+            raise EntityNotFound(f"no entity with key or identifier {code!r}")
+        e = c.execute(select(t.entities).where(t.entities.c.id == entity_id)).mappings().one()
+        n = t.entity_names.c
+        names = [dict(r) for r in c.execute(select(n.name, n.current, n.valid_from, n.valid_to, n.language)
+                                             .where(n.entity_id == entity_id)
+                                             .order_by(n.current.desc(), n.id)).mappings()]
+        i = t.entity_identifiers.c
+        identifiers = [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES), "verified": bool(ok)}
+                       for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id))]
+        rel = t.entity_relations.c
+        relations = [{"relation": r.relation, "person_name": r.person_name,
+                      "person_id": mask_person_id(r.person_id) if r.person_id else None,
+                      "valid_from": r.valid_from, "valid_to": r.valid_to}
+                     for r in c.execute(select(rel.relation, rel.person_name, rel.person_id, rel.valid_from,
+                                               rel.valid_to).where(rel.entity_id == entity_id).order_by(rel.id))]
+        r, link = t.records.c, t.record_links.c
+        records = []
+        for row in c.execute(select(r.record_key, r.version, r.category, r.authority, r.decision_date,
+                                    r.subject_name, link.state, link.method, link.score, link.explanation)
+                             .join(t.record_links, link.record_id == r.id)
+                             .where(link.entity_id == entity_id).order_by(r.decision_date, r.record_key)):
+            explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+            records.append({"record_key": mask_record_key(row.record_key), "version": row.version, "category": row.category,
+                            "authority": row.authority, "decision_date": row.decision_date,
+                            "subject_name": row.subject_name,
+                            "link": {"state": row.state, "method": row.method, "score": row.score,
+                                     "explanation": explanation}})
+    current = next((x["name"] for x in names if x["current"]), names[0]["name"] if names else None)
+    return {"key": e["key"], "kind": e["kind"], "origin": e["origin"], "verified": bool(e["verified"]),
+            "status": e["status"], "region": e["region"], "address": e["address"],
+            "established": e["established"], "name": current, "names": names,
+            "identifiers": identifiers, "relations": relations, "records": records}
+
+
+LINKED = ("linked", "new")  # a record's subject is this entity (found, or made for it)
+
+
+def current_records(connection, entity_id: int) -> list[Any]:
+    """The newest version of each record whose newest version is linked to the entity: what
+    its file holds today. An older version linked here (before a correction moved the record
+    to another subject) is not the entity's any more; a revoked record shows as revoked."""
+    r, link = t.records.c, t.record_links.c
+    keys = select(r.record_key).join(t.record_links, link.record_id == r.id).where(link.entity_id == entity_id)
+    rows = connection.execute(select(r.id, r.record_key, r.version, r.category, r.authority, r.status,
+                                     r.decision_date, r.fields, link.entity_id, link.state)
+                              .outerjoin(t.record_links, link.record_id == r.id)
+                              .where(r.record_key.in_(keys.scalar_subquery()))
+                              .order_by(r.record_key, r.version.desc())).all()
+    newest: dict[str, Any] = {}
+    for row in rows:
+        newest.setdefault(row.record_key, row)
+    return [row for row in newest.values() if row.entity_id == entity_id and row.state in LINKED]
+
+
+def public_categories(pack: Pack) -> set[str]:
+    return {c.code for c in pack.categories if c.classification == Classification.public}
+
+
+def refuse_person_id_in_url(code: str, engine: Engine | None = None) -> None:
+    """A natural person is looked up by its opaque key: an ID number never goes in a URL. A firm's
+    all-digit USCC can pass the ID-number check too (1 in 31 does): when it is exactly the key of an
+    entity that is not a person (`engine` given), it names that firm and is not refused."""
+    if is_valid_resident_id(normalise_code(code)):
+        if engine is not None and "\x00" not in code:
+            with engine.connect() as c:
+                kind = c.execute(select(t.entities.c.kind).where(t.entities.c.key == code)).scalar()
+            if kind is not None and kind != "natural_person":
+                return
+        raise EntityNotFound("a person is looked up by its entity key, never by an ID number")
+
+
+def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
+    """What any public surface may show of an entity: identity, listings in force, the history
+    of its listings that took effect (lists with `history_public`; never one withdrawn as
+    undone), public records within their publicity period (unless a credit repair ended it)
+    with their public fields only. A natural person is public
+    only by its opaque key and while a listing of theirs is in force (else EntityNotFound).
+    With `restricted` (a reader with that scope and a stated purpose), every record and
+    field, and listings in any state."""
+    from xinyong.services.lists.due_process import list_listings, publicity_ended
+
+    data = entity_file(engine, code)
+    with engine.connect() as c:
+        rows = current_records(c, find_entity_id(c, code))
+        repaired = publicity_ended(c, today)  # credit repair ended their publicity
+    listings, history = [], []
+    for listing in list_listings(engine, entity=data["key"], as_of=today,
+                                 evidence_categories=None if restricted else public_categories(pack)):
+        spec = pack.list_(listing["list"])
+        if listing["effective_from"] is not None and (restricted or (
+                spec.history_public and listing["end_reason"] not in UNDONE)):
+            history.append({"list": listing["list"], "list_title": spec.names.model_dump(),
+                            "effective_from": listing["effective_from"], "effective_to": listing["effective_to"],
+                            "ended_on": listing["ended_on"], "end_reason": listing["end_reason"]})
+        if not restricted and not in_force(listing["state"], listing["effective_from"], listing["effective_to"],
+                                           today):
+            continue  # public only while in force
+        listings.append({**{k: listing[k] for k in ("id", "list", "state", "effective_from", "effective_to",
+                                                    "ended_on", "rule_version")},
+                         "list_title": spec.names.model_dump(), "kind": spec.kind, "legal_basis": spec.legal_basis,
+                         "evidence": listing["evidence"]})
+    # a record's publicity tier may depend on the lists its subject is on today
+    on_lists = {listing["list"] for listing in listings
+                if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
+    rows.sort(key=lambda row: (row.decision_date or dt.date.min, row.record_key), reverse=True)
+    records = [view for view in (record_view(pack, row, on_lists, today, repaired, restricted=restricted)
+                                 for row in rows) if view is not None]
+    person = data["kind"] == "natural_person"
+    if person and not restricted:
+        if data["key"] != code:
+            raise EntityNotFound("a person is looked up by its entity key")
+        if not listings:
+            raise EntityNotFound("this person is on no public list")  # persons are public only while listed
+    out = {k: data[k] for k in ("key", "kind", "verified", "status", "region", "established", "name", "names")}
+    out["address"] = None if person else data["address"]
+    out["identifiers"] = data["identifiers"]
+    out["legal_representative"] = next((r["person_name"] for r in data["relations"]
+                                        if r["relation"] == "legal_representative" and r["valid_to"] is None), None)
+    out["listings"] = listings
+    # every listing that took effect, newest first: listed -> removed, as a publicity system shows it
+    out["listing_history"] = sorted(history, key=lambda item: (item["effective_from"], item["list"]), reverse=True)
+    out["records"] = records
+    if restricted:
+        return out
+    # Free text anywhere in the file (a court's obligation, a name cell) may hold an ID number,
+    # a phone or an address; identifiers are masked by scheme above (a firm's 注册号 stays).
+    identifiers = out.pop("identifiers")
+    return {**mask_public(out), "identifiers": identifiers}
+
+
+def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repaired: dict[str, dt.date], *,
+                restricted: bool = False) -> dict[str, Any] | None:
+    """One record version as a surface shows it (before `mask_public`), or None when the public may
+    not see it: a revoked version, a category that is not public, a record not published (a penalty
+    that is only a warning), one past its publicity period or whose publicity a repair ended.
+    `row` has record_key, version, category, authority, status, decision_date and fields; `on_lists`
+    are the lists its subject is on today (a publicity tier may depend on them). The entity page and
+    the open-data dump (`services.publication.opendata`) both call this."""
+    category = pack.category(row.category)
+    fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+    types = {f.name: f.type for f in pack.fields_of(category)}
+    ends = publicity_end(category, row.decision_date, fields, on_lists, types)
+    tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
+    if not restricted:
+        if row.status != "active" or category.classification != Classification.public:
+            return None
+        if not is_published(category, fields):
+            return None  # e.g. a penalty that is only a warning
+        if ends is not None and ends < today:
+            return None
+        if row.record_key in repaired:
+            return None
+        fields = public_fields(pack, category, fields)
+    fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
+              else v for k, v in fields.items()}
+    return {"record_key": mask_record_key(row.record_key), "version": row.version,
+            "category": row.category, "category_title": category.names.model_dump(),
+            "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
+            "publicity_ends": ends, "publicity_tier": tier.code if tier else None, "fields": fields,
+            **({"publicity_repaired_on": repaired[row.record_key]}
+               if restricted and row.record_key in repaired else {})}

@@ -1,0 +1,823 @@
+"""Resolution: link every record to the entity it is about, and say how.
+
+Order of evidence: a human judgement; a valid identifier (USCC, legacy codes, a person's
+ID number), unless the name in the record is far from every name of the code's entity, or
+is exactly another firm's (the code belongs to another firm: review); the exact normalised
+name (current or former);
+scored candidates found by blocking on name bigrams, syllable bigrams (homophones), code
+halves and the legal representative. Scores are match probabilities of a Fellegi-Sunter
+model learned from the store (domain/linkage.py: u over random pairs, m by EM over the
+blocked pairs, judgements as labels), saved in `resolution_models` with the threshold that
+meets the pack's `target_precision`. At or above that threshold (never below the pack's
+`auto_link`) a candidate is linked; a record that nearly matches an entity (at or above
+`review`) waits for a human; only a record near nothing gets a new unverified entity. Two
+different valid identifiers are never merged: a record with a valid code links only by that
+code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import random
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy.engine import Connection
+
+from xinyong.domain.calendar import pack_today
+from xinyong.domain.csvsafe import SafeWriter
+from xinyong.domain.listings import ACTIVE
+from xinyong.domain.linkage import LinkageModel, estimate, estimate_u, threshold_for_precision
+from xinyong.domain.matching import (
+    COMPARISONS,
+    STARTING_MODEL,
+    Matcher,
+    NameAnalyser,
+    NameParts,
+    Profile,
+    Scored,
+    Subject,
+    abbreviation_keys,
+    bigrams,
+    code_halves,
+    compare,
+    is_short_name,
+    places_agree,
+    sound_bigrams,
+)
+from xinyong.domain.names import normalise_name
+from xinyong.domain.pack import Pack
+from xinyong.services.intake.register import entity_key_for, opaque_key
+from xinyong.store import tables as t
+from xinyong.store.audit import append_event
+from xinyong.store.bulk import Ids, insert_rows, render_value
+from xinyong.store.db import get_setting, set_setting
+from xinyong.store.listings import transition
+
+CHUNK = 5000
+MAX_CANDIDATES = 30
+COMMON_BIGRAM_SHARE = 0.01  # a bigram in more than 1% of names does not block
+LINK_COLUMNS = ("record_id", "state", "entity_id", "method", "score", "explanation", "resolved_at")
+ENTITY_COLUMNS = ("id", "key", "kind", "verified", "origin", "created_at", "updated_at")
+IDENTIFIER_COLUMNS = ("entity_id", "scheme", "value", "verified")
+NAME_COLUMNS = ("entity_id", "name", "normalised", "current")
+PERSON_SCHEMES = frozenset({"resident_id"})
+MODEL_PURPOSE = "record_linkage"
+U_SAMPLES = 20000  # random record-entity pairs counted for u
+TRAINING_RECORDS = 50000  # records (sampled evenly) whose blocked pairs EM sees
+MIN_TRAINING_PAIRS = 50  # fewer blocked pairs: the starting weights stay
+CODE_BELONGS_TO_ANOTHER_FIRM = "code belongs to another firm"
+
+
+@dataclass
+class ResolveResult:
+    records: int = 0
+    by_identifier: int = 0
+    by_exact_name: int = 0
+    by_score: int = 0
+    by_judgement: int = 0
+    in_review: int = 0
+    new_entities: int = 0
+    still_alone: int = 0  # records matching nothing again, kept with the entity an earlier run gave them
+    seconds: float = 0.0
+    model_id: int | None = None
+    threshold: float | None = None
+    dry_run: bool = False
+    # with a dry run: the links that would move, and the active listings built on them
+    moves: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Decision:
+    state: str  # linked | review | new
+    method: str
+    entity_id: int | None = None
+    score: float | None = None
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+def name_blocks(p: NameParts) -> list[str]:
+    """The blocking keys of a registered name (one list for resolution's index and screening's
+    file): its core's character bigrams (n), their sound bigrams (s), its abbreviation keys (a)."""
+    grams = bigrams(p.core)
+    return (["n" + g for g in grams] + ["s" + g for g in sound_bigrams(p.core) - grams]
+            + ["a" + k for k in abbreviation_keys(p, registered=True)])
+
+
+class EntityIndex:
+    """What resolution needs to know of every entity, held in memory for one run."""
+
+    def __init__(self, analyser: NameAnalyser, matcher: Matcher | None = None):
+        self.analyser = analyser
+        self.matcher = matcher or Matcher()
+        self.by_identifier: dict[tuple[str, str], int] = {}
+        self.by_name_key: dict[str, set[tuple[int, str | None]]] = defaultdict(set)  # -> (entity, place)
+        self.by_block: dict[str, list[int]] = defaultdict(list)
+        self.profiles: dict[int, Profile] = {}
+        self.origin: dict[int, str] = {}
+        self.key: dict[int, str] = {}
+
+    def add(self, entity_id: int, key: str, origin: str, person: bool, names: Iterable[str],
+            identifiers: Iterable[tuple[str, str, bool]], legal_rep: str | None, address: str | None = None) -> None:
+        parts = [self.analyser.parts(n) for n in names if n]
+        profile = self.profiles.get(entity_id)
+        if profile is None:  # adding an entity again (screening's refresh) adds only what is new
+            profile = self.profiles[entity_id] = Profile(entity_id, [], [], None, person)
+            self.origin[entity_id], self.key[entity_id] = origin, key
+        if address:
+            profile.address = address
+        for p in parts:
+            if p in profile.names:
+                continue
+            profile.names.append(p)
+            self.by_name_key[p.key].add((entity_id, p.region))
+            for block in name_blocks(p):
+                self._block(block, entity_id)
+        for scheme, value, verified in identifiers:
+            if verified:
+                self.by_identifier[(scheme, value)] = entity_id
+            if scheme not in PERSON_SCHEMES and value not in profile.codes:
+                profile.codes.append(value)
+                for half in code_halves(value):
+                    self.by_block["c" + half].append(entity_id)
+        if legal_rep and legal_rep != profile.legal_rep:
+            profile.legal_rep = legal_rep
+            self.by_block["r" + legal_rep].append(entity_id)
+
+    def _block(self, block: str, entity_id: int) -> None:
+        """An entity once per block: two names sharing a bigram must not count it twice."""
+        ids = self.by_block[block]
+        if not ids or ids[-1] != entity_id:
+            ids.append(entity_id)
+
+    def candidates(self, subject: Subject) -> list[int]:
+        """Entities sharing blocking keys with the subject, most shared first (capped)."""
+        counts: dict[int, int] = defaultdict(int)
+        common = max(50, int(len(self.profiles) * COMMON_BIGRAM_SHARE))
+        keys = ["n" + g for g in bigrams(subject.name.core)] if subject.name else []
+        if subject.name:
+            keys += ["s" + g for g in sound_bigrams(subject.name.core) - bigrams(subject.name.core)]
+            if is_short_name(subject.name):
+                keys += ["a" + k for k in abbreviation_keys(subject.name, registered=False)]
+        if subject.code:
+            keys += ["c" + h for h in code_halves(subject.code)]
+        if subject.legal_rep:
+            keys.append("r" + subject.legal_rep)
+        for block in keys:
+            ids = self.by_block.get(block, ())
+            if block[0] in "nsa" and len(ids) > common:
+                continue
+            weight = 1 if block[0] in "na" else 3
+            for entity_id in ids:
+                counts[entity_id] += weight
+        ranked = sorted(counts, key=counts.__getitem__, reverse=True)
+        return ranked[:MAX_CANDIDATES]
+
+    def exact(self, parts: NameParts, excluded: set[int] = frozenset()) -> set[int]:
+        """Organisations with a name of the same key, in no other place (the same name elsewhere is another firm)."""
+        found = set()
+        for entity_id, _ in tuple(self.by_name_key.get(parts.key, ())):  # a copy: a refresh may add to it
+            profile = self.profiles[entity_id]
+            if entity_id in excluded or profile.person:
+                continue
+            if any(name.key == parts.key and _same_place(parts, name) for name in profile.names):
+                found.add(entity_id)
+        return found
+
+    def rank(self, subject: Subject, excluded: set[int] = frozenset()) -> list[Scored]:
+        """Candidates best first: score, then an exact full name, then corroborating evidence."""
+        scored = [self.matcher.score(subject, self.profiles[e]) for e in self.candidates(subject)
+                  if e not in excluded]
+        if subject.name is not None:
+            seen = {s.entity_id for s in scored}
+            scored += [self.matcher.score(subject, self.profiles[e]) for e in self.exact(subject.name, excluded)
+                       if e not in seen]
+        return sorted(scored, key=lambda s: (-s.score, not s.exact_full_name, not s.corroborated, s.entity_id))
+
+
+def _same_place(a: NameParts, b: NameParts) -> bool:
+    """No place on one side, or places within one another (division codes; names for packs without a table)."""
+    if a.places and b.places:
+        return places_agree(a.places, b.places)
+    return a.region is None or b.region is None or a.region == b.region
+
+
+def load_index(connection: Connection, analyser: NameAnalyser, model: LinkageModel | None = None) -> EntityIndex:
+    """Every entity, and the store's learned model (the newest saved one unless `model` is given)."""
+    if model is None:
+        model = load_model(connection)
+    index = EntityIndex(analyser, Matcher(model))
+    names: dict[int, list[str]] = defaultdict(list)
+    for entity_id, name, current in connection.execute(
+            select(t.entity_names.c.entity_id, t.entity_names.c.name, t.entity_names.c.current)):
+        names[entity_id].insert(0, name) if current else names[entity_id].append(name)
+    identifiers: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
+    i = t.entity_identifiers.c
+    for entity_id, scheme, value, verified in connection.execute(select(i.entity_id, i.scheme, i.value, i.verified)):
+        identifiers[entity_id].append((scheme, value, bool(verified)))
+    rel = t.entity_relations.c
+    reps = dict(connection.execute(select(rel.entity_id, rel.person_name).where(
+        rel.relation == "legal_representative", rel.valid_to.is_(None))).all())
+    e = t.entities.c
+    for entity_id, key, origin, kind, address in connection.execute(select(e.id, e.key, e.origin, e.kind, e.address)):
+        index.add(entity_id, key, origin, kind == "natural_person", names.get(entity_id, ()),
+                  identifiers.get(entity_id, ()), reps.get(entity_id), address)
+    return index
+
+
+def load_model(connection: Connection) -> LinkageModel | None:
+    m = t.resolution_models.c
+    row = connection.execute(select(m.model).where(m.purpose == MODEL_PURPOSE).order_by(m.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    data = row.model if isinstance(row.model, dict) else orjson.loads(row.model)
+    return LinkageModel.from_json(data)
+
+
+def load_judgements(connection: Connection) -> tuple[dict[str, int], dict[str, set[int]]]:
+    """Judgements in the order they were made: the newest decision about a record wins."""
+    j = t.judgements.c
+    match: dict[str, int] = {}
+    ruled_out: dict[str, set[int]] = defaultdict(set)
+    for record_key, entity_id, verdict in connection.execute(
+            select(j.record_key, j.entity_id, j.verdict).order_by(j.id)):
+        if verdict == "match":
+            match[record_key] = entity_id
+            ruled_out[record_key].discard(entity_id)
+        else:
+            ruled_out[record_key].add(entity_id)
+            if match.get(record_key) == entity_id:
+                del match[record_key]
+    return match, ruled_out
+
+
+class Resolver:
+    def __init__(self, pack: Pack, index: EntityIndex, matches: dict[str, int],
+                 ruled_out: dict[str, set[int]]):
+        self.spec = pack.resolution
+        self.index = index
+        self.matches = matches
+        self.ruled_out = ruled_out
+        self.registrations = frozenset(c.code for c in pack.categories if c.creates_entities)
+        # where each category's records name the subject's legal representative (pack data)
+        self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
+        learned = index.matcher.model.threshold
+        self.auto_link = max(self.spec.auto_link, learned or 0.0)
+
+    def decide(self, record_key: str, name: str | None, kind: str | None, code: str | None,
+               scheme: str | None, verified: bool, legal_rep: str | None,
+               category: str | None = None, address: str | None = None) -> Decision:
+        index = self.index
+        if record_key in self.matches:
+            return Decision("linked", "judgement", self.matches[record_key], 1.0,
+                            {"judgement": "a person decided this link"})
+        excluded = self.ruled_out.get(record_key, set())
+        person = kind == "natural_person" or scheme in PERSON_SCHEMES
+        parts = index.analyser.parts(name) if name and not person else None
+        subject = Subject(parts, None if verified else code, legal_rep, person, address)
+        if code and verified:
+            entity_id = index.by_identifier.get((scheme, code))
+            if entity_id is not None and entity_id not in excluded:
+                if parts is not None and category not in self.registrations:
+                    contradiction = self._code_of_another_firm(subject, entity_id, excluded)
+                    if contradiction is not None:
+                        return contradiction
+                return Decision("linked", "identifier", entity_id, 1.0, {"identifier": scheme})
+            return Decision("new", "new_entity", None, None,
+                            {"reason": f"valid {scheme} not held by any entity; never linked by name"})
+        if person:
+            return Decision("new", "new_entity", None, None,
+                            {"reason": "a person without a valid ID number is never linked by name"})
+        if parts is not None:
+            exact = index.exact(parts, excluded)
+            if len(exact) == 1:
+                return Decision("linked", "exact_name", exact.pop(), 1.0, {"name": parts.key})
+        return self._by_score(index.rank(subject, excluded))
+
+    def _code_of_another_firm(self, subject: Subject, entity_id: int, excluded: set[int]) -> Decision | None:
+        """A verified code whose entity has no name near the record's (another firm's code): review, both shown."""
+        holder = self.index.profiles[entity_id]
+        if not holder.names:
+            return None
+        by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
+        if "branch" in str(by_name_alone.components.get("reason", "")):
+            return None  # a branch quoting its head office's code
+        levels = by_name_alone.components.get("levels", {})
+        exactly_another = levels.get("name") != "exact" and bool(self.index.exact(subject.name, excluded | {entity_id}))
+        if by_name_alone.score >= self.spec.review and not exactly_another:
+            return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
+        # the record's name decided as a record without a code would be: an exact name first
+        exact = self.index.exact(subject.name, excluded | {entity_id})
+        by_name = Decision("linked", "exact_name", next(iter(exact)), 1.0,
+                           {"components": {"exact_name": subject.name.key}}) if len(exact) == 1 \
+            else self._by_score(self.index.rank(subject, excluded | {entity_id}))
+        shown = [{"entity_id": entity_id, "score": None, "components": {"identifier": "the record's code"}}]
+        if by_name.state == "linked":
+            shown.append({"entity_id": by_name.entity_id, "score": by_name.score,
+                          "components": {**by_name.explanation.get("components", {}), "by": "the record's name"}})
+        else:
+            shown += by_name.explanation.get("candidates", [])
+        return Decision("review", "identifier", None, None, {
+            "reason": CODE_BELONGS_TO_ANOTHER_FIRM, "code_entity_id": entity_id,
+            "name_entity_id": by_name.entity_id if by_name.state == "linked" else None,
+            "candidates": shown})
+
+    def _by_score(self, scored: list[Scored]) -> Decision:
+        spec = self.spec
+        if not scored or scored[0].score < spec.review:
+            best = scored[0] if scored else None
+            return Decision("new", "new_entity", None, None, {
+                "reason": "no candidate reaches the review threshold",
+                "best": _explain(best) if best else None})
+        top = scored[0]
+        rivals = [s for s in scored[1:] if s.score >= top.score - spec.ambiguity_margin]
+        decided_by = None
+        if rivals:
+            # evidence breaks a tie: an exact full name over a normalised match (whichever of the
+            # tied ranks first: learned weights may put a homophone a hair above the exact name),
+            # then a legal representative, address or code that agrees with only one of them
+            tied = [top, *rivals]
+            exact = [s for s in tied if s.exact_full_name]
+            corroborated = [s for s in exact or tied if s.corroborated]
+            if len(exact) == 1:
+                top, decided_by = exact[0], "exact full name"
+            elif len(corroborated) == 1:
+                top, decided_by = corroborated[0], "legal representative, address or code agrees"
+            rivals = [s for s in tied if s is not top]
+        if top.score >= self.auto_link and (not rivals or decided_by):
+            explanation = _explain(top)
+            if decided_by:
+                explanation["tie_broken_by"] = decided_by
+            return Decision("linked", "score", top.entity_id, top.score, explanation)
+        candidates = [_explain(s) for s in scored[:5] if s.score >= spec.review]
+        return Decision("review", "score", None, top.score, {
+            "reason": "ambiguous: candidates too close" if rivals and top.score >= self.auto_link
+            else "score between review and auto-link thresholds",
+            "candidates": candidates})
+
+
+def _explain(scored: Scored) -> dict[str, Any]:
+    return {"entity_id": scored.entity_id, "score": scored.score, "components": scored.components}
+
+
+def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str = "cli",
+            progress: Callable[[int], None] | None = None, dry_run: bool = False) -> ResolveResult:
+    """Resolve records without a link, in review or given a new entity (all with `everything`).
+
+    Judgement links are kept on every run. One transaction: a run is all or nothing. With
+    `everything` the model is trained anew (links made by an older model move only then);
+    `dry_run` does all of it, lists in `moves` each record whose link would change and the
+    active listings built on it, and rolls everything back.
+    """
+    started = time.perf_counter()
+    result = ResolveResult(dry_run=dry_run)
+    analyser = NameAnalyser(pack.resolution.name_rules)
+    with engine.connect() as connection, connection.begin() as transaction:
+        _resolve(connection, pack, result, analyser, everything, actor, progress, started)
+        if dry_run:
+            transaction.rollback()
+    return result
+
+
+def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser: NameAnalyser, everything: bool,
+             actor: str, progress: Callable[[int], None] | None, started: float) -> None:
+    index = load_index(connection, analyser)
+    matches, ruled_out = load_judgements(connection)
+    if everything or load_model(connection) is None:
+        model, model_id = train(connection, pack, index, matches, ruled_out)
+        result.model_id = model_id
+    spec = pack.resolution
+    index.matcher = Matcher(index.matcher.model, spec.review, spec.auto_link, records=True)
+    salt = key_salt(connection)
+    resolver = Resolver(pack, index, matches, ruled_out)
+    result.threshold = resolver.auto_link
+    now = dt.datetime.now(dt.timezone.utc)
+    resolved_at = render_value(connection, t.record_links.c.resolved_at, now)
+    r, link = t.records.c, t.record_links.c
+    due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
+    if everything:
+        due = or_(due, link.method != "judgement")
+    query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
+                    r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
+             .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
+             .where(due).order_by(r.id).limit(CHUNK))
+    made = NewEntities(connection, index, now, salt)
+    last = 0
+    while rows := connection.execute(query.where(r.id > last)).all():
+        last = rows[-1].id
+        links = []
+        for row in rows:
+            fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+            decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
+                                       row.subject_code, row.subject_scheme, bool(row.subject_code_verified),
+                                       legal_representative(resolver, row.category, fields),
+                                       row.category, fields.get("address"))
+            if decision.state == "new" and row.state == "new" and row.entity_id:
+                decision.entity_id = row.entity_id  # matching nothing again: the entity it was given stays
+                result.still_alone += 1
+            else:
+                if decision.state == "new":
+                    decision.entity_id = made.make(row)
+                _count(result, decision)
+            if result.dry_run and row.state is not None and (row.state, row.entity_id) != (
+                    decision.state, decision.entity_id):
+                result.moves.append({"record_id": row.id, "record_key": row.record_key,
+                                     "from": {"state": row.state, "entity_id": row.entity_id},
+                                     "to": {"state": decision.state, "entity_id": decision.entity_id,
+                                            "method": decision.method, "score": decision.score,
+                                            "reason": decision.explanation.get("reason")}})
+            links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
+                          orjson.dumps(decision.explanation).decode(), resolved_at))
+        made.flush()
+        connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
+        insert_rows(connection, t.record_links, LINK_COLUMNS, links)
+        result.records += len(rows)
+        if progress:
+            progress(len(rows))
+    if result.dry_run:
+        _describe_moves(connection, result.moves)
+    result.seconds = round(time.perf_counter() - started, 2)
+    append_event(connection, actor=actor, action="resolution.run", object_type="resolution",
+                 object_id=now.isoformat(), payload={k: v for k, v in result.as_dict().items() if k != "moves"})
+
+
+def _describe_moves(connection: Connection, moves: list[dict[str, Any]]) -> None:
+    """Entity keys of both ends of each move, and the active listings of the old entity built on the record."""
+    ids = {m[end]["entity_id"] for m in moves for end in ("from", "to")} - {None}
+    keys: dict[int, str] = {}
+    for chunk in (sorted(ids)[i:i + CHUNK] for i in range(0, len(ids), CHUNK)):
+        keys.update(connection.execute(select(t.entities.c.id, t.entities.c.key).where(t.entities.c.id.in_(chunk))).all())
+    L, E = t.listings.c, t.listing_evidence.c
+    for move in moves:
+        for end in ("from", "to"):
+            move[end]["entity"] = keys.get(move[end].pop("entity_id"))
+        old = move["from"]["entity"]
+        move["listings"] = [{"id": listing_id, "list": list_code, "state": state} for listing_id, list_code, state in
+                            connection.execute(
+                                select(L.id, L.list_code, L.state).distinct()
+                                .join(t.listing_evidence, E.listing_id == L.id)
+                                .join(t.entities, t.entities.c.id == L.entity_id)
+                                .where(E.record_id == move.pop("record_id"), t.entities.c.key == old,
+                                       L.state.in_(ACTIVE)).order_by(L.id))] if old else []
+
+
+def legal_representative(resolver: Resolver, category: str, fields: dict[str, Any]) -> str | None:
+    """A record's legal representative, from the field its category names in the pack."""
+    field = resolver.rep_fields.get(category)
+    return fields.get(field) if field else None
+
+
+def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
+                   ) -> tuple[list[dict[str, str | None]], list[bool | None], list[int]]:
+    """Blocked pairs of records and entities with their comparison levels; labels from judgements.
+
+    Returns the pairs, their labels (True/False judged, None unknown) and, per pair, the index
+    of its record (to take each record's best pair when setting the threshold).
+    """
+    pairs: list[dict[str, str | None]] = []
+    labels: list[bool | None] = []
+    owners: list[int] = []
+    for number, row in enumerate(rows):
+        person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
+        if person or not row.subject_name or row.category in resolver.registrations:
+            continue
+        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+        code = None if row.subject_code_verified else row.subject_code
+        subject = Subject(index.analyser.parts(row.subject_name), code,
+                          legal_representative(resolver, row.category, fields), False, fields.get("address"))
+        judged = resolver.matches.get(row.record_key)
+        ruled_out = resolver.ruled_out.get(row.record_key, set())
+        for entity_id in index.candidates(subject):
+            compared = compare(subject, index.profiles[entity_id])
+            if compared is None:
+                continue
+            pairs.append(compared[0])
+            labels.append(True if judged == entity_id else False if judged is not None or entity_id in ruled_out
+                          else None)
+            owners.append(number)
+    return pairs, labels, owners
+
+
+def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[str, int],
+          ruled_out: dict[str, set[int]]) -> tuple[LinkageModel, int | None]:
+    """Learn the weights from the store's records and register, save them with the threshold.
+
+    u: comparison levels of random record-entity pairs. m and the prior: EM over the blocked
+    pairs of (an even sample of) the records, judgements held as labels. Threshold: the lowest
+    match probability whose links the model itself estimates `target_precision` precise.
+    Returns the model and its id (None when the store is too small to train on: starting weights).
+    """
+    r = t.records.c
+    rows = connection.execute(select(r.record_key, r.subject_name, r.subject_kind, r.subject_code,
+                                     r.subject_scheme, r.subject_code_verified, r.category, r.fields)
+                              .order_by(r.id)).all()
+    step = max(1, len(rows) // TRAINING_RECORDS)
+    sample = rows[::step]
+    resolver = Resolver(pack, index, matches, ruled_out)
+    pairs, labels, owners = training_pairs(index, resolver, sample)
+    if len(pairs) < MIN_TRAINING_PAIRS:
+        return STARTING_MODEL, None
+    chooser = random.Random(len(rows))
+    entity_ids = [e for e, p in index.profiles.items() if not p.person and p.names]
+    subjects = [row for row in sample if row.subject_name and row.subject_kind != "natural_person"]
+    randoms = []
+    for _ in range(U_SAMPLES if entity_ids and subjects else 0):
+        row = chooser.choice(subjects)
+        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+        subject = Subject(index.analyser.parts(row.subject_name), None,
+                          legal_representative(resolver, row.category, fields), False, fields.get("address"))
+        compared = compare(subject, index.profiles[chooser.choice(entity_ids)])
+        if compared is not None:
+            randoms.append(compared[0])
+    comparisons = {c: list(levels) for c, levels in COMPARISONS.items()}
+    start = LinkageModel(STARTING_MODEL.m, estimate_u(randoms, comparisons), STARTING_MODEL.prior)
+    # a code one typo away is not counted on random pairs (it is almost never there): its u stays
+    start.u["code"] = dict(STARTING_MODEL.u["code"])
+    model = estimate(pairs, labels, start, comparisons)
+    matcher = Matcher(model)
+    best: dict[int, float] = {}
+    for levels, owner in zip(pairs, owners):
+        probability = matcher.model.probability(levels)[0]
+        best[owner] = max(best.get(owner, 0.0), probability)
+    model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6)
+    model.notes = {"target_precision": pack.resolution.target_precision, "records": len(sample),
+                   "random_pairs": len(randoms)}
+    now = dt.datetime.now(dt.timezone.utc)
+    model_id = connection.execute(t.resolution_models.insert().values(
+        purpose=MODEL_PURPOSE, model=model.as_json(), trained_on=len(pairs), created_at=now)
+        .returning(t.resolution_models.c.id)).scalar_one()
+    return model, model_id
+
+
+def key_salt(connection: Connection) -> str:
+    """The store's secret for opaque keys, made on first use."""
+    salt = get_setting(connection, "key_salt")
+    if salt is None:
+        salt = secrets.token_hex(16)
+        set_setting(connection, "key_salt", salt)
+    return salt
+
+
+def _count(result: ResolveResult, decision: Decision) -> None:
+    if decision.state == "review":
+        result.in_review += 1
+    elif decision.state == "new":
+        result.new_entities += 1
+    else:
+        attribute = {"identifier": "by_identifier", "exact_name": "by_exact_name",
+                     "score": "by_score", "judgement": "by_judgement"}[decision.method]
+        setattr(result, attribute, getattr(result, attribute) + 1)
+
+
+class NewEntities:
+    """The entities a run makes for subjects that matched nothing, without a round trip each.
+
+    Each one gets its id at once (`store.bulk.Ids`: PostgreSQL's sequence, a few hundred at a
+    time; on SQLite, which has one writer, the next ids past the highest, once the run holds the
+    write lock) and goes into the in-memory index at once, so that a later record of the same
+    run links to it by name or code exactly as before; the rows (entity, identifier, name) are
+    written in bulk before the links of each chunk (`flush`).
+    """
+
+    RESERVE = 500
+
+    def __init__(self, connection: Connection, index: EntityIndex, now: dt.datetime, salt: str):
+        self.connection, self.index, self.salt = connection, index, salt
+        self.by_key = {key: entity_id for entity_id, key in index.key.items()}
+        self.at = render_value(connection, t.entities.c.created_at, now)
+        self.ids = Ids(connection, t.entities, self.RESERVE)
+        self.entities: list[tuple] = []
+        self.identifiers: list[tuple] = []
+        self.names: list[tuple] = []
+
+    def make(self, row: Any) -> int:
+        """An entity for a subject that matched nothing; later records of it link by name or code.
+
+        A person without a valid ID number gets an entity of its own for each record: people are
+        never joined by name. A code that a judgement ruled out for its holder is not attached
+        to the new entity (it stays with its holder).
+        """
+        index = self.index
+        verified = bool(row.subject_code_verified) and row.subject_code is not None
+        person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
+        held = verified and (row.subject_scheme, row.subject_code) in index.by_identifier
+        if person:  # a salted key: it never reveals (nor lets anyone recompute) the ID number
+            key = opaque_key("P", f"{self.salt}:{row.subject_code if verified and not held else row.record_key}")
+        elif held:
+            key = opaque_key("X", f"{self.salt}:ruled-out:{row.record_key}")
+        else:
+            key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
+                                 row.subject_name or row.record_key)
+        existing = self.by_key.get(key)
+        if existing is not None:
+            return existing
+        entity_id = self.ids.take()
+        self.by_key[key] = entity_id
+        self.entities.append((entity_id, key, "natural_person" if person else (row.subject_kind or "enterprise"),
+                              verified and not held and row.subject_scheme == "uscc", "resolution", self.at, self.at))
+        identifiers = [(row.subject_scheme, row.subject_code, True)] if verified and not held else []
+        if identifiers:
+            self.identifiers.append((entity_id, row.subject_scheme, row.subject_code, True))
+        if row.subject_name:
+            self.names.append((entity_id, row.subject_name, normalise_name(row.subject_name), True))
+        unverified = ([(row.subject_scheme or "unknown", row.subject_code, False)]
+                      if row.subject_code and not verified else [])
+        index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name and not person else [],
+                  identifiers + unverified, None)
+        return entity_id
+
+    def flush(self) -> None:
+        """Write the entities made since the last flush (before any link names them)."""
+        if not self.entities:
+            return
+        c = self.connection
+        insert_rows(c, t.entities, ENTITY_COLUMNS, self.entities)
+        if self.identifiers:
+            insert_rows(c, t.entity_identifiers, IDENTIFIER_COLUMNS, self.identifiers)
+        if self.names:
+            insert_rows(c, t.entity_names, NAME_COLUMNS, self.names)
+        self.entities, self.identifiers, self.names = [], [], []
+
+
+# -- judgements ------------------------------------------------------------------------------
+
+class ResolveError(Exception):
+    """A resolution command that cannot be carried out; the message says why."""
+
+
+def _entity_id(connection: Connection, key: str) -> int:
+    found = connection.execute(select(t.entities.c.id).where(t.entities.c.key == key)).scalar()
+    if found is None:
+        raise ResolveError(f"no entity {key!r}")
+    return found
+
+
+def review_queue(engine: Engine, authority: str | None = None) -> list[dict[str, Any]]:
+    """Records waiting for a human; with `authority`, only that authority's own records (an operator
+    reviews the subjects of its own records, never another authority's)."""
+    r, link = t.records.c, t.record_links.c
+    query = (select(r.id, r.record_key, r.subject_name, r.subject_code, link.score, link.explanation)
+             .join(t.record_links, link.record_id == r.id).where(link.state == "review"))
+    if authority is not None:
+        query = query.where(r.authority == authority)
+    with engine.connect() as connection:
+        rows = connection.execute(query.order_by(link.score.desc(), r.id)).all()
+        keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)).all()) if rows else {}
+    queue = []
+    for row in rows:
+        explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+        candidates = [{**c, "entity": keys.get(c["entity_id"])} for c in explanation.get("candidates", [])]
+        queue.append({"id": row.id, "record_key": row.record_key, "subject_name": row.subject_name,
+                      "subject_code": row.subject_code, "score": row.score, "reason": explanation.get("reason"),
+                      "candidates": candidates})
+    return queue
+
+
+def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_key: str | None,
+          actor: str, reason: str | None, authority: str | None = None) -> dict[str, Any]:
+    """Record a human decision on a record's subject, then re-resolve that record.
+
+    accept: the record is about `entity_key` (default: the top candidate). reject: it is
+    not about that candidate (default: every candidate shown). The judgement is kept and
+    wins over the scorer on every later run. With `authority` (a console operator), only
+    that authority's own records may be judged.
+    """
+    if verdict not in ("match", "no_match"):
+        raise ResolveError(f"unknown verdict {verdict!r}")
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as connection:
+        row = connection.execute(select(t.records.c.record_key, t.records.c.authority, t.record_links.c.entity_id,
+                                        t.record_links.c.explanation, t.record_links.c.state)
+                                 .join(t.record_links, t.record_links.c.record_id == t.records.c.id)
+                                 .where(t.records.c.id == record_id)).first()
+        if row is None or (authority is not None and row.authority != authority):
+            raise ResolveError(f"no resolved record {record_id}" + (f" of {authority}" if authority else
+                                                                      "; run `xinyong resolve` first"))
+        explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+        shown = [c["entity_id"] for c in explanation.get("candidates", [])]
+        if entity_key:
+            targets = [_entity_id(connection, entity_key)]
+        elif verdict == "match":
+            if not shown:
+                raise ResolveError(f"record {record_id} has no candidate: name the entity with --entity")
+            targets = shown[:1]
+        else:
+            targets = shown or ([row.entity_id] if row.entity_id else [])
+            if not targets:
+                raise ResolveError(f"record {record_id} has no candidate or link to reject")
+        previous = row.entity_id
+        for entity_id in targets:
+            connection.execute(t.judgements.insert().values(
+                record_key=row.record_key, entity_id=entity_id, verdict=verdict, actor=actor,
+                reason=reason, at=now))
+            append_event(connection, actor=actor, action=f"judgement.{verdict}", object_type="record",
+                         object_id=row.record_key, reason=reason,
+                         payload={"record_id": record_id, "entity_id": entity_id, "previous_entity_id": previous})
+        # every version of the record is re-resolved with the judgement in force
+        connection.execute(delete(t.record_links).where(t.record_links.c.record_id.in_(
+            select(t.records.c.id).where(t.records.c.record_key == row.record_key))))
+    result = resolve(engine, pack, actor=actor)
+    with engine.begin() as connection:
+        state, entity_id = connection.execute(select(t.record_links.c.state, t.record_links.c.entity_id)
+                                              .where(t.record_links.c.record_id == record_id)).one()
+        keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)
+                                       .where(t.entities.c.id.in_([entity_id or 0, previous or 0]))).all())
+        withdrawn = (_withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
+                     if previous is not None and previous != entity_id else [])
+    return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
+            "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
+            "re_resolved": result.records, "listings_withdrawn": withdrawn}
+
+
+def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, entity_id: int, actor: str,
+                          reason: str | None) -> list[int]:
+    """Listings of the entity a record was moved away from, built on that record, end.
+
+    The entity it moved to is re-evaluated by the next `xinyong evaluate` (its records
+    changed), which proposes anew with due process if the rules say so.
+    """
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    listing_ids = [i for (i,) in connection.execute(
+        select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+        .where(r.record_key == record_key, L.entity_id == entity_id, L.state.in_(ACTIVE)).order_by(L.id))]
+    today = pack_today(pack)
+    for listing_id in listing_ids:
+        transition(connection, pack, listing_id, "withdrawn", today, actor=actor,
+                   reason=reason or f"evidence record {record_key} is not about this entity (judgement)",
+                   changes={"ended_on": today, "end_reason": "withdrawn_record"})
+    return listing_ids
+
+
+# -- evaluation and export -----------------------------------------------------------------------
+
+def current_links(connection: Connection) -> dict[str, tuple[str, str | None, str | None, float | None]]:
+    """record_key -> (state, entity key, entity origin, score) of its newest version."""
+    r, link, e = t.records.c, t.record_links.c, t.entities.c
+    rows = connection.execute(
+        select(r.record_key, r.version, link.state, link.method, e.key, e.origin, link.score)
+        .join(t.record_links, link.record_id == r.id)
+        .outerjoin(t.entities, e.id == link.entity_id)
+        .order_by(r.record_key, r.version))
+    return {row.record_key: (row.state, row.key, row.origin, row.score, row.method) for row in rows}
+
+
+def evaluate(engine: Engine, truth_path: Path) -> dict[str, Any]:
+    """Precision, recall and F1 of record-to-entity links against a ground-truth file."""
+    with engine.connect() as connection:
+        links = current_links(connection)
+    tp = fp = fn = missing = 0
+    with truth_path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"record_key", "entity_key"} <= set(reader.fieldnames):
+            raise ResolveError(f"{truth_path}: needs columns record_key,entity_key")
+        for row in reader:
+            truth = (row["entity_key"] or "").strip() or None
+            link = links.get(row["record_key"])
+            if link is None:
+                missing += 1
+                fn += truth is not None
+                continue
+            state, key, origin = link[0], link[1], link[2]
+            if state == "linked" and origin == "register":
+                if key == truth:
+                    tp += 1
+                else:
+                    fp += 1
+            elif truth is not None:
+                fn += 1
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    states = [v for v in links.values()]
+    return {
+        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "true_positives": tp, "false_positives": fp, "false_negatives": fn,
+        "auto_linked": sum(1 for s in states if s[0] == "linked" and s[2] == "register"),
+        "in_review": sum(1 for s in states if s[0] == "review"),
+        "new_entities": sum(1 for s in states if s[2] == "resolution"),
+        "truth_records_not_in_store": missing,
+    }
+
+
+def export_links(engine: Engine, output: Path) -> int:
+    with engine.connect() as connection:
+        links = current_links(connection)
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        writer = SafeWriter(handle)
+        writer.writerow(["record_key", "entity_key", "method", "score"])
+        for record_key, (state, key, _origin, link_score, method) in sorted(links.items()):
+            writer.writerow([record_key, key if state != "review" else "", method,
+                             "" if link_score is None else link_score])
+    return len(links)
+

@@ -1,0 +1,1 @@
+"""Screening: decisions at a decision point, batch screening jobs, the query log."""

@@ -1,0 +1,640 @@
+"""Screening: may this entity do this, on this date, and why not?
+
+Screening reads an index of the store, so that the hot path makes no database round trip:
+every identifier and entity key and (for name screening) the resolution stage's name index,
+from a file of arrays mapped at start (services/screening/screen_index.py); each entity's listings with
+their dated history and evidence and the relations through which a measure reaches a person,
+as objects. `refresh` follows the store's commit-ordered `changes` sequence: entities changed
+since the last look are read again, listings and relations reloaded. The decision itself is
+`domain.decisions.decide`.
+
+Screening never says "allow" for what it does not know. By identifier: an entity key or a
+verified identifier answers for its entity; a well-formed code whose check fails is an
+`InvalidIdentifier`; a valid ID number reached through a relation is decided through it;
+anything else is `not_found`, with no subject. By name: a candidate at or above `auto_link`,
+alone at the top (or the only exact match of a registered name), is the subject; a best
+candidate at or above `review` that is not chosen answers `refer`, with the candidates;
+`allow` only when no candidate is near.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import Connection
+
+from xinyong.domain.calendar import pack_today
+from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for
+from xinyong.domain.identifiers import (
+    classify_code,
+    could_start_a_resident_id,
+    first_generation_to_18,
+    is_valid_resident_id,
+    is_valid_uscc,
+    mask_person_id,
+    mask_record_key,
+    normalise_code,
+    split_person_id,
+)
+from xinyong.domain.matching import NameAnalyser, Subject
+from xinyong.domain.pack import MeasureSpec, Pack
+from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
+from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
+from xinyong.store import tables as t
+
+REACHING_RELATIONS = ("legal_representative", "actual_controller", "principal")
+MAX_CANDIDATES = 5
+
+
+def _query_id() -> str:
+    """32 random hex digits, like uuid4().hex at a fifth of the cost (no UUID object)."""
+    return os.urandom(16).hex()
+
+
+class ScreenError(ValueError):
+    """A screening question that cannot be answered as asked (unknown action, bad date...)."""
+
+
+class InvalidIdentifier(ScreenError):
+    """A well-formed code whose check character fails: a typo, never an unknown subject."""
+
+
+CHECKED_SCHEMES = ("uscc", "org_code", "resident_id")  # schemes with a check character
+
+
+@dataclass(frozen=True, slots=True)
+class EntityInfo:
+    key: str
+    name: str | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    entity_id: int
+    relation: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+    def holds_on(self, day: dt.date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day < self.valid_to)
+
+
+@dataclass(slots=True)
+class Answer:
+    """One screening answer, ready to be logged and turned into JSON."""
+
+    query_id: str
+    decision: Decision
+    subject_id: int | None
+    candidates: list[dict[str, Any]] | None = None
+    match: str | None = None  # name screening: name | ambiguous | below_threshold | none
+
+
+class _Info(Mapping):
+    """entity id -> EntityInfo: entities read since the index file was written, else the file's row."""
+
+    def __init__(self, index: IndexFile | None):
+        self.file = index
+        self.overlay: dict[int, EntityInfo] = {}
+
+    def get(self, entity_id: int, default: Any = None) -> Any:
+        found = self.overlay.get(entity_id)
+        if found is not None or self.file is None:
+            return found if found is not None else default
+        row = self.file.row(entity_id)
+        if row < 0:
+            return default
+        f = self.file
+        return EntityInfo(f.key[row], f.name[row] or None, f.kinds[int(f.kind[row])])
+
+    def __getitem__(self, entity_id: int) -> EntityInfo:
+        found = self.get(entity_id)
+        if found is None:
+            raise KeyError(entity_id)
+        return found
+
+    def __setitem__(self, entity_id: int, info: EntityInfo) -> None:
+        self.overlay[entity_id] = info
+
+    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
+        """(key, current name) without building an EntityInfo: the batch's fast path."""
+        found = self.overlay.get(entity_id)
+        if found is not None:
+            return found.key, found.name
+        return self.file.key_and_name(entity_id) if self.file is not None else None
+
+    def __contains__(self, entity_id: object) -> bool:
+        return self.get(entity_id) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return (len(self.file) if self.file is not None else 0) + len(self.overlay)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.overlay
+        if self.file is not None:
+            yield from (int(e) for e in self.file.ids)
+
+
+class _Codes(Mapping):
+    """code or entity key -> entity id: codes read since the index file was written, else the file's table."""
+
+    def __init__(self, index: IndexFile | None):
+        self.file = index
+        self.overlay: dict[str, int] = {}
+        self._first = index.codes.first if index is not None else None
+
+    def get(self, code: str, default: Any = None) -> Any:
+        found = self.overlay.get(code)
+        if found is not None:
+            return found
+        if self._first is not None and type(code) is str:
+            return self._first(code, default)
+        return default
+
+    def __getitem__(self, code: str) -> int:
+        found = self.get(code)
+        if found is None:
+            raise KeyError(code)
+        return found
+
+    def __setitem__(self, code: str, entity_id: int) -> None:
+        self.overlay[code] = entity_id
+
+    def __contains__(self, code: object) -> bool:
+        return self.get(code) is not None  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return (len(self.file.codes.keys) if self.file is not None else 0) + len(self.overlay)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.overlay
+        if self.file is not None:
+            keys = self.file.codes.keys
+            yield from (keys[k] for k in range(len(keys)))
+
+
+class ScreeningIndex:
+    """The store as screening needs it. Entities, codes and names are read from the index file
+    (services/screening/screen_index.py, mapped at start); listings, their evidence and the relations
+    that reach persons are held as objects: a decision needs them and they are few."""
+
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.file: IndexFile | None = None
+        self.by_code = _Codes(None)
+        self.info = _Info(None)
+        self.person_ids: dict[int, str] = {}  # natural-person entity -> its resident ID number
+        self.listings_of: dict[int, list[ListingView]] = {}
+        self.reaches: dict[str, list[Reach]] = {}  # person ID number -> entities the person represents
+        self.names: EntityIndex | None = None
+        self.seq = -1  # the store's `changes` sequence read up to
+        self.audit_seq = -1
+        self.loaded_at: dt.datetime | None = None
+        self.built = False  # the index file was (re)built by this load
+        self._measures: dict[str, tuple[MeasureSpec, ...]] = {}
+        self.suspending_lists = frozenset(spec.code for spec in pack.lists if spec.objection_suspends)
+        self._lock = threading.Lock()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, engine: Engine, pack: Pack, *, names: bool = True) -> ScreeningIndex:
+        """Map the store's index file (built first when there is none that fits), then read
+        what changed since it was written, the listings and the relations."""
+        index = cls(pack)
+        analyser = NameAnalyser(pack.resolution.name_rules) if names else None
+        with engine.connect() as c:
+            index.audit_seq = _audit_seq(c)
+            seq = change_seq(c)  # before reading anything: what commits later is caught up below
+            index.loaded_at = dt.datetime.now(dt.timezone.utc)
+            file, index.built = open_index(engine, c, analyser, rules_hash(pack.resolution.name_rules), seq)
+            index.file = file
+            index.by_code, index.info = _Codes(file), _Info(file)
+            index.person_ids = file.persons()
+            if analyser is not None:
+                index.names = load_names(file, c, analyser)
+            index.seq, changed = changed_since(c, file.seq)
+            if changed:
+                index._load_entities(c, sorted(changed))
+                if index.names is not None:
+                    index._add_names(c, sorted(changed))
+            index._load_listings(c)
+            index._load_reaches(c)
+        return index
+
+    def refresh(self, engine: Engine) -> bool:
+        """Catch up with the store if anything was recorded since the last look.
+
+        The store's `changes` sequence is commit-ordered (migration 0015): every entity changed
+        after the last sequence read is read again, whenever its transaction began. The audit
+        sequence moving (keys, settings) reloads listings and relations too."""
+        with self._lock, engine.connect() as c:
+            audit = _audit_seq(c)
+            newest, changed = changed_since(c, self.seq)
+            if newest == self.seq and audit == self.audit_seq:
+                return False
+            if changed:
+                self._load_entities(c, sorted(changed))
+                if self.names is not None:
+                    self._add_names(c, sorted(changed))
+            self._load_listings(c)
+            self._load_reaches(c)
+            self.seq, self.audit_seq = newest, audit
+            self.loaded_at = dt.datetime.now(dt.timezone.utc)
+        return True
+
+    def _load_entities(self, c: Connection, entity_ids: list[int]) -> None:
+        """Entities added or changed since the index file was written, into the overlays."""
+        e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
+        for chunk in _chunks(entity_ids, 5000):
+            found = []
+            for entity_id, key, kind, name in c.execute(
+                    select(e.id, e.key, e.kind, n.name).outerjoin(t.entity_names, (n.entity_id == e.id) & n.current)
+                    .where(e.id.in_(chunk))):
+                self.info[entity_id] = EntityInfo(key, name, kind)
+                self.by_code[key] = entity_id
+                found.append(entity_id)
+            for entity_id, scheme, value, verified in c.execute(
+                    select(i.entity_id, i.scheme, i.value, i.verified).where(i.entity_id.in_(found))):
+                if verified:  # an unverified identifier never answers for an entity
+                    self.by_code[value] = entity_id
+                if scheme in PERSON_SCHEMES and self.info[entity_id].kind == "natural_person":
+                    self.person_ids[entity_id] = value
+
+    def _load_listings(self, c: Connection) -> None:
+        L, T, E, r = t.listings.c, t.listing_transitions.c, t.listing_evidence.c, t.records.c
+        history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
+        for listing_id, on_date, to_state in c.execute(
+                select(T.listing_id, T.on_date, T.to_state).order_by(T.listing_id, T.on_date, T.id)):
+            history[listing_id].append((on_date, to_state))
+        evidence: dict[int, list[Evidence]] = defaultdict(list)
+        for listing_id, key, version, category, authority, decided in c.execute(
+                select(E.listing_id, r.record_key, r.version, r.category, r.authority, r.decision_date)
+                .join(t.records, r.id == E.record_id).order_by(E.listing_id, r.record_key)):
+            evidence[listing_id].append(Evidence(mask_record_key(key), version, category, authority, decided))
+        O = t.objections.c
+        objections: dict[int, set[tuple[int, dt.date, dt.date | None]]] = defaultdict(set)
+        for listing_id, oid, filed, decided in c.execute(
+                select(O.listing_id, O.id, O.filed_on, O.decided_on).where(O.listing_id.is_not(None))):
+            objections[listing_id].add((oid, filed, decided))
+        for listing_id, oid, filed, decided in c.execute(
+                select(E.listing_id, O.id, O.filed_on, O.decided_on).join(t.records, r.id == E.record_id)
+                .join(t.objections, O.record_key == r.record_key)):
+            objections[listing_id].add((oid, filed, decided))
+        listings_of: dict[int, list[ListingView]] = defaultdict(list)
+        for row in c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
+                             .order_by(L.id)):
+            info = self.info.get(row.entity_id)
+            listings_of[row.entity_id].append(ListingView(
+                row.id, info.key if info else "", row.list_code, tuple(history.get(row.id, ())),
+                row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
+                tuple(sorted(objections.get(row.id, ())))))
+        self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
+
+    def _load_reaches(self, c: Connection) -> None:
+        rel = t.entity_relations.c
+        reaches: dict[str, list[Reach]] = defaultdict(list)
+        for entity_id, relation, person_id, valid_from, valid_to in c.execute(
+                select(rel.entity_id, rel.relation, rel.person_id, rel.valid_from, rel.valid_to)
+                .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))):
+            reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
+        self.reaches = dict(reaches)
+
+    def _add_names(self, c: Connection, entity_ids: list[int]) -> None:
+        assert self.names is not None
+        n, i, rel = t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
+        for chunk in _chunks(entity_ids, 5000):
+            names: dict[int, list[str]] = defaultdict(list)
+            for entity_id, name, current in c.execute(select(n.entity_id, n.name, n.current)
+                                                      .where(n.entity_id.in_(chunk))):
+                names[entity_id].insert(0, name) if current else names[entity_id].append(name)
+            identifiers: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
+            for entity_id, scheme, value, verified in c.execute(select(i.entity_id, i.scheme, i.value, i.verified)
+                                                                .where(i.entity_id.in_(chunk))):
+                identifiers[entity_id].append((scheme, value, bool(verified)))
+            reps = dict(c.execute(select(rel.entity_id, rel.person_name).where(
+                rel.entity_id.in_(chunk), rel.relation == "legal_representative", rel.valid_to.is_(None))).all())
+            for entity_id in chunk:
+                info = self.info.get(entity_id)
+                if info is None:  # a change whose entity is gone
+                    continue
+                self.names.add(entity_id, info.key, "", info.kind == "natural_person", names.get(entity_id, ()),
+                               identifiers.get(entity_id, ()), reps.get(entity_id))
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def measures(self, action: str) -> tuple[MeasureSpec, ...]:
+        found = self._measures.get(action)
+        if found is None:
+            try:
+                found = self._measures[action] = measures_for(self.pack, action)
+            except ValueError as exc:
+                raise ScreenError(str(exc)) from None
+        return found
+
+    def lookup(self, identifier: str) -> int | None:
+        found = self.by_code.get(identifier)
+        return found if found is not None else self.by_code.get(normalise_code(identifier))
+
+    def bearings(self, entity_id: int | None, person_id: str | None, as_of: dt.date) -> list[Bearing]:
+        found = [Bearing(listing) for listing in self.listings_of.get(entity_id, ())] if entity_id else []
+        if entity_id is not None and person_id is None:
+            person_id = self.person_ids.get(entity_id)
+        if person_id:
+            for reach in self.reaches.get(person_id, ()):
+                if reach.entity_id != entity_id and reach.holds_on(as_of):
+                    found.extend(Bearing(listing, reach.relation) for listing in self.listings_of.get(reach.entity_id, ()))
+        return found
+
+    def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
+        measures = self.measures(action)
+        entity_id = self.lookup(identifier)
+        if entity_id is not None:
+            return Answer(_query_id(), decide(measures, action, as_of, self.bearings(entity_id, None, as_of),
+                                              self.suspending_lists), entity_id)
+        code = normalise_code(identifier)
+        today = pack_today(self.pack)
+        person_id = code if is_valid_resident_id(code, today) else None
+        if person_id is None and len(code) == 15:
+            person_id = first_generation_to_18(code)
+            if person_id is not None and person_id in self.by_code:
+                entity_id = self.by_code[person_id]
+                return Answer(_query_id(), decide(measures, action, as_of, self.bearings(entity_id, None, as_of),
+                                                  self.suspending_lists),
+                              entity_id)
+        if person_id is not None and person_id in self.reaches:
+            return Answer(_query_id(), decide(measures, action, as_of, self.bearings(None, person_id, as_of),
+                                              self.suspending_lists), None)
+        classified = classify_code(identifier, today=today)
+        if classified is not None and classified.scheme in CHECKED_SCHEMES and not classified.verified:
+            raise InvalidIdentifier(classified.warning or "the identifier fails its check")
+        return Answer(_query_id(), Decision("not_found", action, as_of), None)
+
+    def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
+        """Decide only for a chosen candidate; refer when a near one is not chosen; allow when none is near.
+
+        Chosen: the only exact match of a registered name (current, former or English, in a
+        compatible place), else a candidate at or above `auto_link` with no other within
+        `ambiguity_margin`. An exact name beats a homophone or near match to another firm.
+        """
+        split = split_person_id(name)
+        if split is not None:  # "李四 1101…": the person's ID number decides, as it would at ingestion
+            answer = self.screen_identifier(split[1], action, as_of)
+            found = answer.subject_id
+            answer.candidates = [] if found is None else [
+                self.candidate(found, 1.0, {"id_number": 1.0, "name_given": split[0]})]
+            answer.match = "none" if found is None else "name"  # chosen for this query (by its ID number)
+            return answer
+        measures = self.measures(action)
+        if self.names is None:
+            raise ScreenError("name screening is not available: the name index is not loaded")
+        spec = self.pack.resolution
+        index = self.names
+        parts = index.analyser.parts(name)
+        subject = Subject(parts, None, None, False)
+        # the store's learned model, and resolution's ranking: score, then exact full name, then evidence
+        exact = index.exact(parts)
+        ranked = [(s.entity_id, (s.score, s.components)) for s in index.rank(subject)
+                  if s.score >= spec.review or s.entity_id in exact]
+        chosen, match = None, "none"
+        if len(exact) == 1:
+            chosen, match = next(iter(exact)), "name"
+        elif ranked:
+            top = ranked[0][1][0]
+            tied = len(ranked) > 1 and ranked[1][1][0] >= top - spec.ambiguity_margin
+            if top >= spec.auto_link and not tied:
+                chosen, match = ranked[0][0], "name"
+            else:
+                match = "ambiguous" if top >= spec.auto_link else "below_threshold"
+        if chosen is not None:  # the subject comes first
+            ranked.sort(key=lambda item: item[0] != chosen)
+        elif parts.branch is not None:
+            # a branch is an entity of its own, never its head office; but a registered head office
+            # of that name is a possible match that a person must check (refer), never allow
+            head = replace(parts, branch=None)
+            seen = {e for e, _ in ranked}
+            for e in sorted(index.exact(head) - seen):
+                s = index.matcher.score(Subject(head, None, None, False), index.profiles[e])
+                ranked.append((e, (s.score, {**s.components, "head_office_of_branch": parts.branch})))
+        candidates = [self.candidate(e, s, components) for e, (s, components) in ranked[:MAX_CANDIDATES]]
+        if chosen is not None:
+            decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
+        else:  # every scored candidate is at or above `review`: any at all is a possible match
+            decision = Decision("refer" if ranked else "allow", action, as_of)
+        return Answer(_query_id(), decision, chosen, candidates, match)
+
+    def candidate(self, entity_id: int, score_: float, explanation: dict[str, Any]) -> dict[str, Any]:
+        info = self.info[entity_id]
+        return {"entity": info.key, "name": info.name, "kind": info.kind, "score": score_,
+                "explanation": explanation}
+
+    # -- answers as data ----------------------------------------------------------------------
+
+    def subject(self, entity_id: int | None) -> dict[str, Any] | None:
+        if entity_id is None:
+            return None
+        info = self.info[entity_id]
+        out = {"key": info.key, "name": info.name, "kind": info.kind}
+        if entity_id in self.person_ids:
+            out["id_number"] = mask_person_id(self.person_ids[entity_id])
+        return out
+
+    def answer_data(self, answer: Answer) -> dict[str, Any]:
+        decision = answer.decision
+        measures = []
+        for applied in decision.measures:
+            listing, measure = applied.listing, applied.measure
+            through = None
+            if applied.relation is not None:
+                entity_id = self.by_code.get(listing.entity_key)
+                info = self.info.get(entity_id) if entity_id is not None else None
+                through = {"entity": listing.entity_key, "name": info.name if info else None,
+                           "relation": applied.relation}
+            list_spec = self.pack.list_(listing.list_code)
+            measures.append({
+                "code": measure.code, "title": measure.names.model_dump(), "effect": measure.effect,
+                "legal_basis": measure.legal_basis, "authority": measure.authority,
+                "listing": {"id": listing.id, "list": listing.list_code, "list_title": list_spec.names.model_dump(),
+                            "list_legal_basis": list_spec.legal_basis, "entity": listing.entity_key,
+                            "state": listing.state_on(decision.as_of), "effective_from": listing.effective_from,
+                            "effective_to": listing.effective_to},
+                "records": [{"record_key": ev.record_key, "version": ev.version, "category": ev.category,
+                             "authority": ev.authority, "decision_date": ev.decision_date}
+                            for ev in listing.evidence],
+                "ends": applied.ends, "through": through,
+                **({"suspended": applied.suspended} if applied.suspended is not None else {})})
+        data: dict[str, Any] = {"query_id": answer.query_id, "decision": decision.decision, "action": decision.action,
+                                "as_of": decision.as_of, "subject": self.subject(answer.subject_id),
+                                "measures": measures, "pack": f"{self.pack.code} {self.pack.version}"}
+        if answer.candidates is not None:
+            data["candidates"] = answer.candidates
+            data["match"] = answer.match
+        return data
+
+
+def _audit_seq(c: Connection) -> int:
+    return c.execute(select(func.coalesce(func.max(t.audit_events.c.seq), 0))).scalar_one()
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# -- batch screening ------------------------------------------------------------------------------
+
+BATCH_COLUMNS = ("line", "identifier", "name", "action", "as_of", "decision", "subject", "subject_name",
+                 "measures", "ends", "match", "error", "best_candidate", "best_score")
+# JSON Lines results carry every candidate of a name screening as well; a CSV cell cannot.
+JSONL_ONLY = ("candidates",)
+IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "证件号码")
+NAME_HEADERS = ("name", "名称", "企业名称", "主体名称")
+
+
+def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line, row) for each subject of a CSV or JSON Lines upload; a str row is why the line is unreadable."""
+    if input_format == "jsonl":
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield number, f"not JSON: {exc}"
+                continue
+            yield number, row if isinstance(row, dict) else "not a JSON object"
+        return
+    text = data.decode("utf-8-sig") if _is_utf8(data) else data.decode("gb18030")
+    reader = csv.reader(io.StringIO(text))
+    headers = [h.strip().lower() for h in next(reader, [])]
+    column = {h: i for i, h in enumerate(headers)}
+    ident = next((column[h] for h in IDENTIFIER_HEADERS if h in column), None)
+    name = next((column[h] for h in NAME_HEADERS if h in column), None)
+    if ident is None and name is None:
+        yield 1, f"no identifier or name column; headers are: {', '.join(headers)}"
+        return
+    action, as_of = column.get("action"), column.get("as_of")
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        def cell(i: int | None) -> str | None:
+            return cells[i].strip() or None if i is not None and i < len(cells) else None
+        yield number, {"identifier": cell(ident), "name": cell(name), "action": cell(action), "as_of": cell(as_of)}
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def parse_day(value: Any, default: dt.date) -> dt.date:
+    if value in (None, ""):
+        return default
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ScreenError(f"as_of {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any] | str]],
+                 action: str | None, as_of: dt.date) -> Iterator[dict[str, Any]]:
+    """One result per input line, in order; a line that cannot be screened says why.
+
+    Most subjects of a batch have nothing against them: an entity with no listing that
+    is not a person who could be reached through a relation is allowed without building a
+    decision (the same answer `decide` gives it, at a fraction of the cost).
+    """
+    days: dict[Any, dt.date] = {}
+    checked: set[str] = set()  # actions known to the pack
+    listed, persons, by_code, info_of = index.listings_of, index.person_ids, index.by_code, index.info
+    code_of, key_and_name = by_code.get, info_of.key_and_name
+    for line, row in rows:
+        if isinstance(row, str):
+            yield _result(line, None, None, action, as_of, error=row)
+            continue
+        identifier, name = row.get("identifier") or row.get("code"), row.get("name")
+        act, raw_day = row.get("action") or action, row.get("as_of")
+        try:
+            if act not in checked:
+                if not act:
+                    raise ScreenError("no action: give one per row or for the whole batch")
+                index.measures(act)
+                checked.add(act)
+            day = days.get(raw_day) if raw_day else as_of
+            if day is None:
+                day = days[raw_day] = parse_day(raw_day, as_of)
+            if identifier:
+                entity_id = code_of(identifier)
+                if entity_id is not None and entity_id not in listed and entity_id not in persons:
+                    key, subject_name = key_and_name(entity_id)
+                    yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
+                    continue
+                answer = index.screen_identifier(str(identifier), act, day)
+            elif name:
+                answer = index.screen_name(str(name), act, day)
+            else:
+                raise ScreenError("neither identifier nor name")
+        except ScreenError as exc:
+            yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
+            continue
+        decision, subject = answer.decision, answer.subject_id
+        info = info_of[subject] if subject is not None else None
+        out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
+                      decision.decision, info.key if info else None, info.name if info else None, match=answer.match)
+        if answer.candidates is not None:
+            out["candidates"] = answer.candidates
+            if answer.candidates:
+                out["best_candidate"], out["best_score"] = answer.candidates[0]["entity"], answer.candidates[0]["score"]
+        if decision.measures:
+            out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
+            ends = [m.ends for m in decision.measures if m.ends is not None]
+            out["ends"] = max(ends) if ends else None
+        yield out
+
+
+def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt.date, decision: str | None = None,
+            subject: str | None = None, subject_name: str | None = None, match: str | None = None,
+            error: str | None = None) -> dict[str, Any]:
+    return {"line": line, "identifier": identifier, "name": name, "action": action, "as_of": as_of,
+            "decision": decision, "subject": subject, "subject_name": subject_name, "measures": "", "ends": None,
+            "match": match, "error": error, "best_candidate": None, "best_score": None, "candidates": None}
+
+
+def _masked(identifier: Any) -> str:
+    """An identifier as echoed or logged: anything that may be a person's ID number masked
+    (a mistyped ID number is still somebody's), a valid USCC or other code as given."""
+    code = normalise_code(str(identifier))
+    if len(code) == 18 and code[:17].isdigit() and (is_valid_resident_id(code) or not is_valid_uscc(code)):
+        return mask_person_id(code)
+    if len(code) == 15 and first_generation_to_18(code) is not None:
+        return mask_person_id(code)
+    if could_start_a_resident_id(code):  # the first digits of an ID number: region kept, birth date hidden
+        return code[:6] + "*" * (len(code) - 6)
+    return str(identifier)
+
+
+def _masked_name(name: Any) -> Any:
+    """A name as echoed or logged: an ID number written after it ("李四 1101…") masked."""
+    split = split_person_id(name) if isinstance(name, str) else None
+    return f"{split[0]} {mask_person_id(split[1])}" if split is not None else name
+
+
+def masked_query(identifier: str | None, name: str | None) -> str:
+    """What the query log keeps of the question: a person's ID number only masked."""
+    return _masked(identifier) if identifier else (_masked_name(name) or "")
