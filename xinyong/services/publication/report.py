@@ -49,7 +49,7 @@ from xinyong.store.checkpoints import write_checkpoint
 
 log = logging.getLogger("xinyong.report")
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parents[2]  # xinyong/
 TEMPLATE_DIR = PACKAGE_DIR / "templates" / "report"
 FONTS_DIR = PACKAGE_DIR / "fonts"
 VERIFY_PATH = "/verify/{code}"
