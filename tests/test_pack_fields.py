@@ -49,6 +49,7 @@ from xinyong.domain.pack import (
     DurationTerm,
     FieldSpec,
     FieldType,
+    GradeRuleSpec,
     MoveSpec,
     Names,
     Pack,
@@ -85,6 +86,8 @@ from xinyong.services.lists.due_process import (
 )
 from xinyong.services.resolution.entities import public_categories, public_file
 from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
+from xinyong.services.accountability.grades import GradeError, compute_grade, share_grade
+from xinyong.services.accountability.scorecard import scorecard
 from xinyong.services.intake.ingest import check_authority
 from xinyong.services.publication.lists import list_page
 from xinyong.services.publication.report import report_context
@@ -1301,6 +1304,126 @@ def test_extends_takes_the_parent(tmp_path: Path) -> None:
                    outcome(lambda: load_pack(str(alone)).lists[0].code))
 
 
+# -- the authority scorecard and the supervision grades -------------------------------------------------
+
+SCORECARD_CHANGES = {
+    "scorecard.timed_categories": {"timed_categories": ["licence"]},
+    "scorecard.on_time_working_days": {"on_time_working_days": 100_000},
+}
+
+
+@pytest.mark.parametrize("path", sorted(SCORECARD_CHANGES))
+def test_scorecard_times_the_publication(rules_store, path: str) -> None:
+    """The rules' register holds fines decided in 2025 and received when the store was built."""
+    def figures(pack: Pack) -> list[Any]:
+        return [(r["authority"], r["month"], r["timed_records"], r["on_time"], r["on_time_share"],
+                 r["median_delay_working_days"]) for r in scorecard(rules_store, pack, RULES_AS_OF)]
+    before = figures(CN)
+    assert any(timed for _, _, timed, *_ in before), "the unchanged pack must time some records"
+    assert_differs(before, figures(changed(CN, scorecard=CN.scorecard.model_copy(update=SCORECARD_CHANGES[path]))))
+
+
+assert CN.grades is not None
+GRADES = CN.grades
+GRADED = (FIRM_BIG_FINE, FIRM_REVOKED, FIRM_SMALL_FINE, FIRM_TWO_FINES)
+
+
+def with_grades(pack: Pack, /, **update: Any) -> Pack:
+    assert pack.grades is not None
+    return changed(pack, grades=pack.grades.model_copy(update=update))
+
+
+def with_grade_rule(pack: Pack, code: str, /, **update: Any) -> Pack:
+    assert pack.grades is not None
+    return with_grades(pack, rules=_replace(pack.grades.rules, code, **update))
+
+
+def with_grade_class(pack: Pack, code: str, /, **update: Any) -> Pack:
+    assert pack.grades is not None
+    return with_grades(pack, classes=_replace(pack.grades.classes, code, **update))
+
+
+def graded(engine: Any, pack: Pack, as_of: dt.date = RULES_AS_OF) -> list[Any]:
+    """What `xinyong grade show --json` answers for each firm of the rules' register, or its refusal."""
+    out: list[Any] = []
+    for firm in GRADED:
+        try:
+            grade = compute_grade(engine, pack, firm, as_of)
+        except GradeError as exc:
+            out.append(f"refused: {exc.code}: {exc}")
+            continue
+        out.append({"grade": grade["grade"], "total_points": grade["total_points"], "unverified": grade["unverified"],
+                    "points": [(p["record"], p["rule"], p["weight"]) for p in grade["points"]]})
+    return out
+
+
+GRADE_CHANGES: dict[str, Pack] = {
+    "grades.unverified": with_grades(CN, unverified=not GRADES.unverified),
+    "grades.subject_kinds": with_grades(CN, subject_kinds=[SubjectKind.individual_business]),
+    "grades.classes.code": with_grades(CN, classes=[c.model_copy(update={"code": f"{c.code}x"}) for c in GRADES.classes]),
+    "grades.classes.max_points": with_grade_class(CN, "B", max_points=100),
+    "grades.rules.code": with_grade_rule(CN, "penalty", code="penalty_probe"),
+    "grades.rules.categories": with_grade_rule(CN, "penalty", categories=["env_violation"]),
+    "grades.rules.weight": with_grade_rule(CN, "penalty", weight=1),
+    "grades.rules.window_months": with_grade_rule(CN, "penalty", window_months=1),
+    "grades.rules.authorities": with_grade_rule(CN, "penalty", authorities=["tax"]),
+    "grades.rules.subject_kinds": with_grade_rule(CN, "penalty", subject_kinds=[SubjectKind.individual_business]),
+}
+
+
+@pytest.mark.parametrize("path", sorted(GRADE_CHANGES))
+def test_grade_of_the_register(rules_store, path: str) -> None:
+    before = graded(rules_store, CN)
+    assert any(isinstance(g, dict) and g["points"] for g in before), "the cn rules must grade someone"
+    assert_differs(before, graded(rules_store, GRADE_CHANGES[path]))
+
+
+GRADE_RULE_CONDITIONS = [(kind, leaf) for kind in ("any_of", "all_of") for leaf in sorted(CONDITION_CHANGES)]
+
+
+@pytest.mark.parametrize("kind, leaf", GRADE_RULE_CONDITIONS)
+def test_grade_rule_condition(rules_store, kind: str, leaf: str) -> None:
+    """One grade rule over fines, its condition as in a list rule's (the same schema)."""
+    def grades(condition: Condition) -> list[Any]:
+        rule = GradeRuleSpec(code="probe", names=PROBE_NAMES, categories=["penalty"], weight=1,
+                             **{kind: [condition]})
+        return graded(rules_store, with_grades(CN, rules=[rule]))
+    before, after = CONDITION_CHANGES[leaf]
+    found = grades(before)
+    assert any(g["points"] for g in found), "the unchanged condition must take some fine"
+    assert_differs(found, grades(after))
+
+
+def test_grades_legal_basis_recorded_with_a_shared_grade(fresh_world) -> None:
+    engine, _, _ = fresh_world()
+
+    def basis(pack: Pack) -> Any:
+        shared = share_grade(engine, pack, FIRM_SERIOUS, dt.date(2025, 10, 20), authority="samr",
+                             purpose="supervision", actor="test")["shared"]
+        a = t.audit_events.c
+        with engine.connect() as c:
+            return c.execute(select(a.legal_basis).where(a.action == "grade.shared",
+                                                         a.object_id == str(shared))).scalar_one()
+    assert_differs(basis(CN), basis(with_grades(CN, legal_basis="probe basis")))
+
+
+GRADE_SHOWN: dict[str, Pack] = {
+    **{f"grades.names.{lang}": with_grades(CN, names=renamed(GRADES.names, lang)) for lang in LANGS},
+    "grades.authority": with_grades(CN, authority="tax"),
+    **{f"grades.classes.names.{lang}": with_grade_class(CN, "A", names=renamed(GRADES.classes[0].names, lang))
+       for lang in LANGS},
+    **{f"grades.rules.names.{lang}": with_grade_rule(CN, "penalty", names=renamed(GRADES.rules[0].names, lang))
+       for lang in LANGS},
+    "grades.rules.legal_basis": with_grade_rule(CN, "penalty", legal_basis="probe basis"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(GRADE_SHOWN))
+def test_grade_texts_in_pack_show(tmp_path: Path, path: str) -> None:
+    assert_differs(*pack_shown(tmp_path, CN, GRADE_SHOWN[path]))
+
+
+
 # == the table ===========================================================================================
 
 EFFECTS: dict[str, str] = {
@@ -1382,6 +1505,11 @@ EFFECTS: dict[str, str] = {
     "resolution.name_rules.places_source": "test_place_table_provenance_in_pack_show",
     "resolution.name_rules.places_as_of": "test_place_table_provenance_in_pack_show",
     "purposes.code": "test_purpose_codes_admit_a_screening",
+    **{path: "test_scorecard_times_the_publication" for path in SCORECARD_CHANGES},
+    **{path: "test_grade_of_the_register" for path in GRADE_CHANGES},
+    **{f"grades.rules.{kind}.{leaf}": "test_grade_rule_condition" for kind, leaf in GRADE_RULE_CONDITIONS},
+    "grades.legal_basis": "test_grades_legal_basis_recorded_with_a_shared_grade",
+    **{path: "test_grade_texts_in_pack_show" for path in GRADE_SHOWN},
 }
 
 # == meta-tests ==========================================================================================

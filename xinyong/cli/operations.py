@@ -118,6 +118,20 @@ def pack_show(path: Annotated[Optional[str], typer.Argument(help="Pack file or c
             add_row(table, item.code, item.names.zh, item.names.en, item.names.fr,
                     *([item.description] if described else []))
         console.print(table)
+    grades = loaded.grades
+    if grades is not None:
+        console.print(f"grades: {shown(grades.names.zh)} / {shown(grades.names.en)} / {shown(grades.names.fr)}, "
+                      f"by {shown(grades.authority)}" + (" (illustrative rules, unverified)" if grades.unverified else "")
+                      + f"; legal basis: {shown(grades.legal_basis)}", highlight=False)
+        table = Table("class", "zh", "en", "fr", "max points", title="grade classes", title_justify="left")
+        for grade_class in grades.classes:
+            add_row(table, grade_class.code, grade_class.names.zh, grade_class.names.en, grade_class.names.fr,
+                    "" if grade_class.max_points is None else f"{grade_class.max_points:g}")
+        console.print(table)
+        table = Table("code", "zh", "en", "fr", "legal basis", title="grade rules", title_justify="left")
+        for rule in grades.rules:
+            add_row(table, rule.code, rule.names.zh, rule.names.en, rule.names.fr, rule.legal_basis)
+        console.print(table)
     rules = loaded.resolution.name_rules
     if rules.places_file:
         console.print(f"places: {rules.places_file}, from {rules.places_source or '(source not given)'}, "

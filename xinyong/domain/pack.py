@@ -406,14 +406,13 @@ class GradeRuleSpec(Strict):
 class GradesSpec(Strict):
     """Supervision grades (risk-based inspections): classes by points from pack rules.
 
-    Never over natural persons; shared with authorities (restricted) unless `public`."""
+    Never over natural persons; shared with authorities (restricted) and shown to the subject
+    itself, never public."""
 
     names: Names
     authority: Code
     legal_basis: str
     unverified: bool = False
-    note: str = ""
-    public: bool = False
     subject_kinds: list[SubjectKind] = [SubjectKind.enterprise, SubjectKind.individual_business]
     classes: list[GradeClassSpec] = Field(min_length=2)
     rules: list[GradeRuleSpec] = Field(min_length=1)

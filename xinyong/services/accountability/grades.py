@@ -92,7 +92,7 @@ def compute_grade(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> dict
     points.sort(key=lambda p: (-p["weight"], p["decision_date"], p["record"]))
     return {"entity": entity.key, "kind": entity.kind, "grade": spec.class_for(total), "total_points": total,
             "as_of": as_of, "pack": pack.code, "pack_version": pack.version, "unverified": spec.unverified,
-            "public": spec.public, "points": points, "suspended": suspended}
+            "points": points, "suspended": suspended}
 
 
 def share_grade(engine: Engine, pack: Pack, code: str, as_of: dt.date, *, authority: str, purpose: str,
