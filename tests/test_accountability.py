@@ -241,3 +241,26 @@ def test_small_counts_that_could_point_at_a_firm_are_suppressed_in_public() -> N
     assert public["objections"] is None and public["objections_upheld_share"] is None
     assert public["repairs"] == 7 and public["repairs_on_time_share"] == 1.0 and public["records"] == 40
     assert suppress([{**row, "corrections": 0, "revocations": 9}], threshold=5)[0]["revocations"] == 9
+
+
+def test_a_firm_whose_all_digit_code_also_reads_as_an_id_number_gets_its_grade(cli, tmp_path):
+    """About 1 in 31 all-digit USCCs also pass the resident-ID check: such a firm is no person and
+    its code in the grade URL names it (a person's ID number in a URL stays refused)."""
+    import httpx
+
+    from test_api import error, key, ok
+    from test_due_rules import resident_id
+    from test_person_ids import TWIN
+    from worlds import serving
+
+    register(cli, tmp_path, [(TWIN, "北京双码科技有限公司")])
+    ingest(cli, write_csv(tmp_path / "p.csv", PENALTY_HEADERS, [
+        ["北京双码科技有限公司", TWIN, "京双罚〔2026〕1号", _working_days_ago(3).isoformat(), "罚款", "150000"]]),
+        "samr", "penalty", 1)
+    reader = key(cli, "samr", "read_restricted")
+    headers = {"X-API-Key": reader, "X-Purpose": "supervision"}
+    with serving(cli.url) as base, httpx.Client(base_url=base, timeout=30) as http:
+        grade = ok(http.get(f"/v1/entities/{TWIN}/grade", headers=headers))
+        assert grade["entity"] == TWIN and sorted(p["rule"] for p in grade["points"]) == ["large_fine", "penalty"]
+        person = resident_id("310101", dt.date(1980, 1, 1), 11)  # a person's ID number in a URL stays refused
+        error(http.get(f"/v1/entities/{person}/grade", headers=headers), 404, "not_found")

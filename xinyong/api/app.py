@@ -641,7 +641,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
         purpose = check_purpose(x_purpose)
         try:
-            refuse_person_id_in_url(key)
+            await asyncio.to_thread(refuse_person_id_in_url, key, engine)
             data = await asyncio.to_thread(share_grade, engine, pack, key, as_of or pack_today(pack),
                                            authority=reader.authority, purpose=purpose,
                                            actor=f"{reader.authority}/key{reader.id}")
