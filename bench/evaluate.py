@@ -558,7 +558,7 @@ def code_version() -> dict[str, Any]:
     digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=package.parent, capture_output=True,
                           text=True, check=False).stdout.strip()
-    return {"git_head": head or None, "evaluate_py_sha256": digest(package / "services" / "evaluate.py"),
+    return {"git_head": head or None, "evaluate_py_sha256": digest(package / "services" / "lists" / "evaluate.py"),
             "pack_cn_sha256": digest(package / "packs" / "cn" / "pack.yaml")}
 
 
