@@ -6,12 +6,13 @@ text came from: an authority writes "被执行人周八（公民身份号码…�
 as readily as into an ID column. What it masks:
 
 - resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), also
-  written with spaces or dashes, whether or not their check holds: a mistyped ID number is still
-  somebody's. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code
-  and stays; a USCC with letters never looks like an ID number. A firm's 15-digit registration
-  number in free text is masked too (the price of catching first-generation ID numbers);
+  written with spaces of any kind, dashes or zero-width characters between digits, whether or
+  not their check holds: a mistyped ID number is still somebody's. An 18-digit value that is a
+  valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
+  looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
+  price of catching first-generation ID numbers);
 - mobile numbers (1[3-9] and nine digits, also grouped 3-4-4);
-- a person's address: from 住, 住址 or 地址 to the next punctuation.
+- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation.
 
 `could_be_person_id` says whether a search term is an ID number or the beginning of one.
 """
@@ -24,7 +25,11 @@ from typing import Any
 
 from xinyong.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_person_id, normalise_code
 
-_SEP = r"[ \-\u2010-\u2015\u2212\uff0d\u3000]?"  # one space or dash between digits
+# Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
+# page, a tab, a line break), dashes or zero-width characters.
+_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+_SEP = _SEP_CHARACTER + "{0,3}"
+_SEPARATORS = re.compile(_SEP_CHARACTER)
 _DIGIT = r"[0-9\uff10-\uff19]"
 _ID_IN_TEXT = re.compile(
     rf"(?<![0-9\uff10-\uff19])"
@@ -34,7 +39,9 @@ _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
                      rf"(?![0-9\uff10-\uff19])")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
-_ADDRESS = re.compile(r"(住址|地址|住所地|住所|住(?![房宅院宿户]))([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
+# Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
+_ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
+                      r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
 
 
@@ -48,7 +55,7 @@ def _token(text: str, start: int, end: int) -> str:
 
 
 def _mask_id(match: re.Match[str]) -> str:
-    code = normalise_code(match.group())
+    code = normalise_code(_SEPARATORS.sub("", match.group()))
     if is_valid_resident_id(code):
         return mask_person_id(code)
     # A firm's USCC, all digits or with letters around these digits, is not a person's number.
@@ -69,7 +76,7 @@ def mask_text(text: str) -> str:
     if any(c.isdigit() for c in text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
-    if "住" in text or "址" in text:
+    if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
 

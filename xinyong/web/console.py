@@ -877,6 +877,7 @@ async def grade_page(request: Request) -> Response:
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
+    _need_operate(operator)  # as the README says: a key that may only upload files never reads grades
     service = service_of(request)
     code = (request.query_params.get("entity") or "").strip()
     grade, error = None, None

@@ -303,6 +303,8 @@ def capture(engine: Engine, pack: Pack, *, force: bool = False,
                                "entity": row.entity, "fact_id": row.fact_id, "op": "delete", "occurred_at": now,
                                "change": {"op": "delete", "fact": row.kind, "id": row.fact_id, "data": None}})
             events.sort(key=lambda ev: (ev["entity"], ev["fact_id"]))
+        if not baseline:
+            _forget_persons(c, {row.entity for row in deletes if row.kind == "entity"})
         for chunk in _chunks([row.fact_id for row in deletes], 5000):
             c.execute(t.public_facts.delete().where(f.fact_id.in_(chunk)))
         for chunk in _chunks([fact.fact_id for fact, _ in changes], 5000):
@@ -314,6 +316,32 @@ def capture(engine: Engine, pack: Pack, *, force: bool = False,
         set_setting(c, POSITION, str(position))
         set_setting(c, DAY, today.isoformat())
         return head(c), facts
+
+
+REDACTED = "opendata.redacted"  # seq ranges of events redacted since the last publish, as JSON
+
+
+def _forget_persons(c: Connection, gone: set[str]) -> None:
+    """A natural person is public only while a listing of theirs is in force: once the person
+    leaves the public pages, the log's earlier events about them keep their key and operation but
+    no longer their data (name, listing, court record), on the feed, the webhooks yet to deliver
+    and the earlier deltas, which `publish` rewrites."""
+    if not gone:
+        return
+    e, ev = t.entities.c, t.public_events.c
+    persons = [key for chunk in _chunks(sorted(gone), 5000) for key in c.execute(
+        select(e.key).where(e.key.in_(chunk), e.kind == "natural_person")).scalars()]
+    redacted: list[int] = []
+    for chunk in _chunks(persons, 5000):
+        for seq, change in c.execute(select(ev.seq, ev.change).where(ev.entity.in_(chunk), ev.op != "delete")):
+            change = change if isinstance(change, dict) else orjson.loads(change)
+            if change.get("data") is not None:
+                c.execute(t.public_events.update().where(ev.seq == seq).values(
+                    change={**change, "data": None, "redacted": True}))
+                redacted.append(seq)
+    if redacted:
+        pending = orjson.loads(get_setting(c, REDACTED) or "[]")
+        set_setting(c, REDACTED, orjson.dumps(pending + [[min(redacted), max(redacted)]]).decode())
 
 
 def _insert(c: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -437,8 +465,8 @@ def delta_rows(engine: Engine, since: int, until: int) -> dict[str, list[dict[st
     for fact_id, event in last.items():
         before = first[fact_id]["change"]["op"] != "add"
         after = event["change"]["op"] != "delete"
-        if not before and not after:
-            continue
+        if (not before and not after) or (after and event["change"].get("redacted")):
+            continue  # a redacted fact (a person no longer public) is no row: its delete comes later
         op = "change" if before and after else ("add" if after else "delete")
         table = KIND_TABLE[event["change"]["fact"]]
         if after:
@@ -488,13 +516,9 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     start = since if since is not None else (earlier or {}).get("seq")
     delta = None
     if start is not None and start < seq:
-        folder = out / "delta" / f"{start}-{seq}"
         delta = f"delta/{start}-{seq}"
-        for table, rows in delta_rows(engine, start, seq).items():
-            columns = ["op", *TABLES[table]]
-            types = {"op": "string", **{k: v[0] for k, v in TABLES[table].items()}}
-            entries += [{**e, "kind": "delta", "from": start, "to": seq}
-                        for e in _write_table(folder, table, rows, columns, types)]
+        entries += _write_delta(engine, out, start, seq)
+    entries += _rewrite_redacted_deltas(engine, out, earlier)
     files = []
     for entry in entries:
         files.append({"path": entry["file"].relative_to(out).as_posix(), "sha256": _sha256(entry["file"]),
@@ -514,6 +538,35 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     _atomic_write(out / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     _atomic_write(out / "datapackage.json", orjson.dumps(datapackage(manifest), option=orjson.OPT_INDENT_2))
     return manifest
+
+
+def _write_delta(engine: Engine, out: Path, start: int, seq: int) -> list[dict[str, Any]]:
+    entries = []
+    for table, rows in delta_rows(engine, start, seq).items():
+        columns = ["op", *TABLES[table]]
+        types = {"op": "string", **{k: v[0] for k, v in TABLES[table].items()}}
+        entries += [{**e, "kind": "delta", "from": start, "to": seq}
+                    for e in _write_table(out / "delta" / f"{start}-{seq}", table, rows, columns, types)]
+    return entries
+
+
+def _rewrite_redacted_deltas(engine: Engine, out: Path, earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Earlier delta folders holding events since redacted (a person who left the public pages)
+    are written again from the log, without them; the pending ranges are then cleared."""
+    with engine.connect() as c:
+        pending = orjson.loads(get_setting(c, REDACTED) or "[]")
+    if not pending:
+        return []
+    ranges = {(f["from"], f["to"]) for f in (earlier or {}).get("files", [])
+              if f.get("kind") == "delta" and (out / f["path"]).is_file()}
+    entries = []
+    for start, seq in sorted(ranges):
+        if any(low <= seq and high > start for low, high in pending):
+            entries += _write_delta(engine, out, start, seq)
+    with engine.begin() as c:  # ranges redacted meanwhile stay pending
+        now = orjson.loads(get_setting(c, REDACTED) or "[]")
+        set_setting(c, REDACTED, orjson.dumps([r for r in now if r not in pending]).decode())
+    return entries
 
 
 def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:
