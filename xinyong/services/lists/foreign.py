@@ -78,11 +78,16 @@ class ParsedList:
             self.refused_examples.append({"entry": where, "value": value, "reason": why})
 
 
+def clean_text(value: Any) -> str:
+    """Text as kept: no control characters or escape sequences, spaces collapsed."""
+    return "" if value is None else " ".join(printable(value).split())
+
+
 def clean_name(value: Any) -> str:
-    """A name as kept and compared: no control characters, spaces collapsed; "" if nothing is left."""
-    if value is None:
-        return ""
-    return " ".join(printable(value).split())
+    """A name as kept and compared; "" when no letter or digit is left (punctuation or invisible
+    characters alone name nothing)."""
+    name = clean_text(value)
+    return name if any(ch.isalnum() for ch in name) else ""
 
 
 def _names(values: Any) -> list[str]:
@@ -104,7 +109,7 @@ def _refuse_declarations(data: bytes, label: str) -> None:
 
 
 def _text(element: ET.Element, tag: str) -> str:
-    return clean_name(element.findtext(tag))
+    return clean_text(element.findtext(tag))
 
 
 def _date(value: str, where: str, tag: str) -> dt.date | None:
@@ -134,9 +139,9 @@ def parse_un(data: bytes, label: str, keep_persons: bool) -> ParsedList:
         raise ForeignListError(f"{label}: line {line}, column {column + 1}: not well-formed XML "
                                f"({str(exc).split(':')[0]})") from None
     if root.tag != "CONSOLIDATED_LIST":
-        raise ForeignListError(f"{label}: not a UN consolidated list: the root element is <{clean_name(root.tag)}>, "
+        raise ForeignListError(f"{label}: not a UN consolidated list: the root element is <{clean_text(root.tag)}>, "
                                f"not <CONSOLIDATED_LIST>")
-    generated = clean_name(root.get("dateGenerated"))
+    generated = clean_text(root.get("dateGenerated"))
     parsed = ParsedList(UN_SOURCE, _date(generated, label, "dateGenerated"), generated or None)
     seen: set[str] = set()
     for section, tag, person in (("ENTITIES", "ENTITY", False), ("INDIVIDUALS", "INDIVIDUAL", True)):
@@ -159,7 +164,7 @@ def parse_un(data: bytes, label: str, keep_persons: bool) -> ParsedList:
             aliases = [a for a in _names([element.findtext("NAME_ORIGINAL_SCRIPT"),
                                           *(alias.findtext("ALIAS_NAME") for alias in element.iterfind(f"{tag}_ALIAS"))])
                        if a != name]
-            addresses = [", ".join(p for p in (clean_name(part.text) for part in address) if p)
+            addresses = [", ".join(p for p in (clean_text(part.text) for part in address) if p)
                          for address in element.iterfind(f"{tag}_ADDRESS")]
             details = {"reference_number": _text(element, "REFERENCE_NUMBER") or None,
                        "un_list_type": _text(element, "UN_LIST_TYPE") or None,
@@ -200,9 +205,12 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
     for number, data in _ftm_lines(path, label):
         where = f"{label}: line {number}"
         entity_id, schema_name, properties = data.get("id"), data.get("schema"), data.get("properties", {})
-        if not isinstance(entity_id, str) or not entity_id.strip():
+        if not isinstance(entity_id, str) or not clean_text(entity_id):
             raise ForeignListError(f"{where}: no entity id")
-        where += f" (entity {clean_name(entity_id)})"
+        entity_id = clean_text(entity_id)
+        where += f" (entity {entity_id})"
+        if len(entity_id) > 200:
+            raise ForeignListError(f"{where}: an entity id of more than 200 characters")
         schema = model.get(schema_name) if isinstance(schema_name, str) else None
         if schema is None:
             raise ForeignListError(f"{where}: {schema_name!r} is not a FollowTheMoney schema")
@@ -210,14 +218,14 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
                 isinstance(values, list) and all(isinstance(v, str) for v in values) for values in properties.values()):
             raise ForeignListError(f"{where}: properties must map each property to a list of strings")
         if entity_id in seen:
-            raise ForeignListError(f"{where}: entity {clean_name(entity_id)} appears twice")
+            raise ForeignListError(f"{where}: entity {entity_id} appears twice")
         seen.add(entity_id)
         proxy = model.get_proxy(data, cleaned=False)
         changed = data.get("last_change") or data.get("last_seen")
         if isinstance(changed, str) and changed > newest:
             newest = changed
         if isinstance(data.get("datasets"), list):
-            datasets.update(d for d in data["datasets"] if isinstance(d, str))
+            datasets.update(clean_text(d) for d in data["datasets"] if isinstance(d, str))
         if schema.is_a("Sanction"):
             day = next((d for key in ("listingDate", "startDate") for d in map(_partial_date, proxy.get(key)) if d),
                        None)
@@ -246,15 +254,17 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
                     continue
                 if not found.verified or found.scheme == "resident_id":
                     # a foreign registration number is no code of this jurisdiction: counted, never matched
-                    parsed.refuse_identifier(where, clean_name(value) if found.scheme != "resident_id" else "(masked)",
+                    parsed.refuse_identifier(where, clean_text(value) if found.scheme != "resident_id" else "(masked)",
                                              found.warning or f"not a verified {found.scheme}")
                     continue
                 if [found.scheme, found.value] not in identifiers:
                     identifiers.append([found.scheme, found.value])
-        details = {"datasets": [d for d in data.get("datasets", []) if isinstance(d, str)],
-                   "countries": proxy.get("country") + proxy.get("jurisdiction"),
-                   "topics": proxy.get("topics"), "programs": proxy.get("programId"),
-                   "source_url": next(iter(proxy.get("sourceUrl")), None)}
+        datasets_of = data.get("datasets") if isinstance(data.get("datasets"), list) else []
+        details = {"datasets": [clean_text(d) for d in datasets_of if isinstance(d, str)],
+                   "countries": [clean_text(v) for v in proxy.get("country") + proxy.get("jurisdiction")],
+                   "topics": [clean_text(v) for v in proxy.get("topics")],
+                   "programs": [clean_text(v) for v in proxy.get("programId")],
+                   "source_url": next((clean_text(v) for v in proxy.get("sourceUrl")), None)}
         parsed.designations.append(Designation(entity_id, schema.name, names[0], aliases, identifiers, details,
                                                _partial_date(data.get("first_seen"))))
     for designation in parsed.designations:
