@@ -133,13 +133,14 @@ def screen_command(
               "not_found": "cyan"}[data["decision"]]
     console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
     if data["decision"] == "refer":
-        console.print("  possible match: a person must check the candidates", highlight=False)
+        console.print("  possible match: a person must check the candidates" +
+                      (" and the foreign designations" if data["foreign_designations"] else ""), highlight=False)
     for candidate in data.get("candidates") or []:
         console.print(f"  candidate {shown(candidate['entity'])} {shown(candidate['name'])} "
                       f"score {candidate['score']:.3f}", highlight=False)
     for d in data["foreign_designations"]:
-        console.print(f"  foreign list {shown(d['list'])} (version {shown(d['list_version'])}): {shown(d['name'])} "
-                      f"[{shown(d['source_id'])}] score {d['score']:.3f}", highlight=False)
+        console.print(f"  foreign list {shown(d['list'])} (version {shown(d['list_version'])}): {shown(d['name'])}, "
+                      f"designation {shown(d['source_id'])}, score {d['score']:.3f}", highlight=False)
     for m in data["measures"]:
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""
         console.print(f"  {m['code']} ({m['effect']}) {m['title']['zh']} / {m['title']['en']}{via}", highlight=False)
