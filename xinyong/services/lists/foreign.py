@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import classify_code
@@ -312,11 +313,22 @@ def import_list(engine: Engine, pack: Pack, path: Path, file_format: str, code: 
     parsed = parse_file(path, file_format, keep_persons)
     sha256 = _sha256(path)
     version = (parsed.version or sha256[:16])[:80]
+    try:
+        return _write(engine, pack, path, file_format, code, actor, parsed, sha256, version)
+    except IntegrityError:  # PostgreSQL: another first import of the same code committed meanwhile
+        raise ForeignListError(f"--list {code}: another import of this list ran at the same time; "
+                               f"run this one again") from None
+
+
+def _write(engine: Engine, pack: Pack, path: Path, file_format: str, code: str, actor: str, parsed: ParsedList,
+           sha256: str, version: str) -> dict[str, Any]:
+    keep_persons = pack.foreign_lists.person_legal_basis is not None
     today = pack_today(pack)
     now = dt.datetime.now(dt.timezone.utc)
     F, D = t.foreign_lists.c, t.foreign_designations.c
     with engine.begin() as c:
-        existing = c.execute(select(F.id, F.format).where(F.code == code)).first()
+        # the list's row locked (PostgreSQL): two imports of one list run one after the other
+        existing = c.execute(select(F.id, F.format).where(F.code == code).with_for_update()).first()
         if existing is not None and existing.format != file_format:
             raise ForeignListError(f"--list {code}: this list was imported from {existing.format} files; "
                                    f"a {file_format} file would end every designation on it")
