@@ -43,6 +43,8 @@ PURPOSES = [p.code for p in PACK.purposes]
 SEED = 20251020
 FUZZ_EXAMPLES = 25  # generated cases per operation, beside the explicit and coverage ones
 JOB_START = "POST /v1/screen/jobs"
+FOREIGN = Path(__file__).parent / "data" / "foreign"
+FOREIGN_ONLY = "91110000MA0NF00087"  # a valid USCC held by no entity, on the FtM test list
 
 
 def _config(key: str) -> SchemathesisConfig:
@@ -89,6 +91,9 @@ def _realistic(base: str, keys: dict[str, str]) -> list[tuple[str, int, dict[str
     person = httpx.post(f"{base}/v1/screen", headers=headers, json={
         "identifier": PERSON, "action": "high_consumption", "purpose": "enforcement", "as_of": EFFECTIVE}).json()
     person_key = person["subject"]["key"]
+    foreign = httpx.post(f"{base}/v1/screen", headers=headers, json={
+        "identifier": FOREIGN_ONLY, "action": "bidding", "purpose": "tender_review", "as_of": EFFECTIVE}).json()
+    assert foreign["decision"] == "refer" and foreign["foreign_designations"][0]["list"] == "os_test", foreign
     job_id = _finished_job(base, keys["all"])
     assert httpx.post(f"{base}/v1/ping", headers={"X-API-Key": keys["slow"]}).status_code == 200  # its one token
 
@@ -114,6 +119,10 @@ def _realistic(base: str, keys: dict[str, str]) -> list[tuple[str, int, dict[str
         ("POST /v1/screen", 200, {"body": {"name": NAMES[FIRM_CLEAN], "action": "subsidy",
                                            "purpose": "subsidy_review"}}),
         ("POST /v1/screen", 200, {"body": {"name": "某某有限公司", "action": "financing", "purpose": "credit_approval"}}),
+        ("POST /v1/screen", 200, {"body": {"identifier": FOREIGN_ONLY, "action": "financing",
+                                           "purpose": "credit_approval"}}),
+        ("POST /v1/screen", 200, {"body": {"name": "Koryo Example Trading Corp.", "action": "bidding",
+                                           "purpose": "tender_review"}}),
         ("POST /v1/screen", 422, {"body": {"identifier": FIRM_SERIOUS, "action": "no_such_action",
                                            "purpose": "procurement_review"}}),
         ("POST /v1/screen", 422, {"body": {"identifier": FIRM_SERIOUS, "action": "bidding", "purpose": "curiosity"}}),
@@ -183,6 +192,8 @@ def api_schema(cli, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                expected_statuses: dict[int, int]) -> Iterator[schemathesis.BaseSchema]:
     monkeypatch.setenv("XINYONG_JOBS_DIR", str(tmp_path / "jobs"))  # not ~/.xinyong for PostgreSQL
     build_world(cli, tmp_path)
+    cli("lists", "import", FOREIGN / "un_consolidated.xml", "--format", "un", "--list", "un_sc")
+    cli("lists", "import", FOREIGN / "opensanctions.ftm.jsonl", "--format", "ftm", "--list", "os_test")
     keys = {"all": _key(cli, "screen,read_restricted,operate,submit"), "screen": _key(cli, "screen"),
             "read": _key(cli, "read_restricted"), "slow": _key(cli, "screen", rate="0.0001", burst="1")}
     with serving(db_url) as base:

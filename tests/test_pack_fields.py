@@ -1510,6 +1510,9 @@ EFFECTS: dict[str, str] = {
     **{f"grades.rules.{kind}.{leaf}": "test_grade_rule_condition" for kind, leaf in GRADE_RULE_CONDITIONS},
     "grades.legal_basis": "test_grades_legal_basis_recorded_with_a_shared_grade",
     **{path: "test_grade_texts_in_pack_show" for path in GRADE_SHOWN},
+    "foreign_lists.person_legal_basis": "tests/test_foreign_lists.py::test_persons_kept_under_a_legal_basis",
+    **{f"foreign_lists.{where}.{way}": "tests/test_foreign_lists.py::test_pack_decides_what_a_designation_implies"
+       for where in ("default", "actions") for way in ("identifier", "name")},
 }
 
 # == meta-tests ==========================================================================================

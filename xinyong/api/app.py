@@ -175,11 +175,21 @@ class Candidate(BaseModel):
     explanation: dict[str, Any] = Field(description="The score's components")
 
 
+class ForeignDesignation(BaseModel):
+    list: str = Field(description="The foreign list's code (imported with `xinyong lists import`)")
+    list_version: str = Field(description="The list's version that carries the designation")
+    name: str = Field(description="The designated organisation's name on that list")
+    score: float = Field(ge=0, le=1, description="1 for an exact identifier; else the name matcher's score")
+    explanation: dict[str, Any] = Field(description="The identifier matched, or the name score's components")
+    source_id: str = Field(description="The designation's id on its list (UN DATAID, FtM entity id)")
+
+
 class ScreenAnswer(BaseModel):
     query_id: str
     decision: Literal["allow", "deny", "conditions", "refer", "not_found"] = Field(description=(
         "deny, conditions or allow for a known subject, from the measures in force; refer: a possible match by "
-        "name that a person must check (see candidates); not_found: the identifier names no known entity. "
+        "name, or a designation on a foreign list, that a person must check (see candidates, "
+        "foreign_designations); not_found: the identifier names no known entity and no foreign designation. "
         "Precedence: deny > refer > conditions > allow. A well-formed code whose check character fails is "
         "answered 422 invalid_identifier."))
     action: str
@@ -190,6 +200,10 @@ class ScreenAnswer(BaseModel):
     candidates: list[Candidate] | None = Field(default=None, description=(
         "Name screening only: candidates best first (a chosen subject first), each with its score and explanation"))
     match: Literal["name", "ambiguous", "below_threshold", "none"] | None = None
+    foreign_designations: list[ForeignDesignation] = Field(description=(
+        "Designations on foreign and international lists matching the subject: by an exact identifier first, "
+        "then by name (at or above the pack's review threshold). Never domestic listings and never measures: "
+        "each adds only the decision the pack's `foreign_lists` names for the action (cn: refer)"))
 
 
 NO_NUL = r"^[^\x00]*$"  # text the store keeps: PostgreSQL text cannot hold NUL

@@ -46,6 +46,9 @@ app.add_typer(listing_app, name="listing")
 app.add_typer(objection_app, name="objection")
 app.add_typer(repair_app, name="repair")
 app.add_typer(record_app, name="record")
+lists_app = typer.Typer(help="Foreign and international lists (kind foreign): import, screened against, never listings.",
+                        no_args_is_help=True)
+app.add_typer(lists_app, name="lists")
 grade_app = typer.Typer(help="Supervision grades: classes from the pack's grade rules, every point explained.",
                         no_args_is_help=True)
 app.add_typer(grade_app, name="grade")

@@ -27,6 +27,7 @@ from xinyong.cli.common import (
     engine_for_work,
     fail,
     listing_app,
+    lists_app,
     objection_app,
     parse_day,
     print_json,
@@ -330,3 +331,30 @@ def repair_decide(repair_id: int,
     pack = active_pack(engine)
     _print_outcome(_due_process(decide_repair, engine, pack, repair_id, approve, _day(pack, on, "--on"),
                                 Actor(actor, reason, authority)), as_json)
+
+
+@lists_app.command("import")
+def lists_import(file: Annotated[Path, typer.Argument(help="The list file: UN consolidated list XML, or FtM JSON Lines.")],
+                 file_format: Annotated[str, typer.Option("--format", help="un (UN Security Council XML) or ftm "
+                                                          "(FollowTheMoney / OpenSanctions entities).")],
+                 list_code: Annotated[str, typer.Option("--list", help="The foreign list's code, e.g. un_sc.")],
+                 as_json: JsonFlag = False) -> None:
+    """Import a foreign list's new version: designations added or kept, those gone ended (audited)."""
+    from xinyong.services.lists.foreign import ForeignListError, import_list
+
+    engine = engine_for_work()
+    pack = active_pack(engine)
+    try:
+        outcome = import_list(engine, pack, file, file_format, list_code)
+    except ForeignListError as exc:
+        fail(str(exc))
+    _checkpoint(engine)
+    if as_json:
+        print_json(outcome)
+        return
+    console.print(f"{shown(outcome['list'])} ({outcome['format']}) version {shown(outcome['version'])} of "
+                  f"{outcome['date']} from {shown(outcome['source'])}: {outcome['designations']} designations "
+                  f"({outcome['added']} added, {outcome['kept']} kept, {outcome['ended']} ended); "
+                  f"{outcome['persons_skipped']} persons skipped (no legal basis in the pack), "
+                  f"{outcome['others_skipped']} other entries skipped, "
+                  f"{outcome['identifiers_refused']} identifiers refused", highlight=False)

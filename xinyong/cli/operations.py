@@ -361,6 +361,15 @@ def demo_run(ctx: typer.Context,
     console.print("[bold]5. due process[/bold]: reminders, notices, objection windows, then `process` as of today")
     states = demo_service.take_through_due_process(engine, pack, evaluated_on, today, after_listing=before)
     console.print("   listings: " + ", ".join(f"{n} {state}" for state, n in states.items()), highlight=False)
+    from xinyong.services.lists.foreign import ForeignListError, import_list
+
+    for entry in manifest.get("foreign_lists", []):  # never listings: screening refers what they name
+        try:
+            outcome = import_list(engine, pack, out / entry["file"], entry["format"], entry["list"], actor="demo")
+        except ForeignListError as exc:
+            fail(f"demo foreign list refused: {exc}")
+        console.print(f"   foreign list {outcome['list']}: {outcome['designations']} designations, "
+                      f"{outcome['persons_skipped']} persons skipped", highlight=False)
     console.print("[bold]6. the store now holds[/bold]")
     stats(as_json=False)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
@@ -371,6 +380,10 @@ def demo_run(ctx: typer.Context,
     except DueProcessError as exc:
         fail(f"demo: {exc}")
     tour.update(_demo_credentials(engine, pack, url))
+    for entry in manifest.get("foreign_lists", []):
+        tour[f"FOREIGN_{entry['format'].upper()}"] = str(out / entry["file"])
+        if entry.get("named_by_code"):
+            tour["FOREIGN_ENTITY"] = entry["named_by_code"]
     console.print(f"   the README's tour: ids, files and keys in {demo_service.write_tour(out, tour)} "
                   f"(set -a; . {out / demo_service.TOUR_FILE}; set +a)", highlight=False)
     if missing := [name for name, value in tour.items() if not value]:

@@ -36,7 +36,7 @@ def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, 
                   purpose: str, log: Any) -> None:
     """Screen every line of a file. A CSV output is always written (its header at least, even when
     every line fails or the input cannot be read), each cell neutralised against formulas."""
-    from xinyong.services.screening.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
+    from xinyong.services.screening.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, csv_row, screen_batch
 
     as_jsonl = output is not None and output.suffix == ".jsonl"
     handle = (output.open("wb") if as_jsonl else output.open("w", encoding="utf-8-sig", newline="")) if output \
@@ -62,7 +62,7 @@ def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, 
                         subject=result["subject"], action=result["action"], as_of=result["as_of"],
                         result=result["decision"], measures=result["measures"].split(";") if result["measures"] else [])
             if writer is not None:
-                writer.writerow(result)
+                writer.writerow(csv_row(result))
             else:
                 handle.write(orjson.dumps(result) + b"\n")
             screened += 1
@@ -133,10 +133,14 @@ def screen_command(
               "not_found": "cyan"}[data["decision"]]
     console.print(f"[{colour}]{data['decision'].upper()}[/{colour}] {action} on {day} for {who}", highlight=False)
     if data["decision"] == "refer":
-        console.print("  possible match: a person must check the candidates", highlight=False)
+        console.print("  possible match: a person must check the candidates" +
+                      (" and the foreign designations" if data["foreign_designations"] else ""), highlight=False)
     for candidate in data.get("candidates") or []:
         console.print(f"  candidate {shown(candidate['entity'])} {shown(candidate['name'])} "
                       f"score {candidate['score']:.3f}", highlight=False)
+    for d in data["foreign_designations"]:
+        console.print(f"  foreign list {shown(d['list'])} (version {shown(d['list_version'])}): {shown(d['name'])}, "
+                      f"designation {shown(d['source_id'])}, score {d['score']:.3f}", highlight=False)
     for m in data["measures"]:
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""
         console.print(f"  {m['code']} ({m['effect']}) {m['title']['zh']} / {m['title']['en']}{via}", highlight=False)

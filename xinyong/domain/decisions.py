@@ -119,6 +119,16 @@ def strongest(decisions: Iterable[str]) -> str:
     return max(decisions, key=SEVERITY.__getitem__, default="allow")
 
 
+def with_foreign(decision: str, effects: Iterable[str]) -> str:
+    """The decision once foreign designations are counted: each adds the pack's effect for how it
+    matched (never a listing's measure). `allow` adds nothing, so an unknown identifier with no
+    designation stays `not_found`; otherwise deny > refer > conditions > allow."""
+    added = [effect for effect in effects if effect != "allow"]
+    if not added:
+        return decision
+    return strongest(added if decision == "not_found" else (decision, *added))
+
+
 def _within_max(measure: MeasureSpec, listing: ListingView, day: dt.date) -> bool:
     return (measure.max_years is None or listing.effective_from is None
             or day < add_years(listing.effective_from, measure.max_years))

@@ -357,6 +357,39 @@ class MeasureSpec(Strict):
     max_years: float | None = Field(default=None, gt=0)
 
 
+ForeignDecision = Literal["deny", "refer", "conditions", "allow"]
+
+
+class ForeignEffectSpec(Strict):
+    """What a designation on a foreign list implies at one decision point: on an exact identifier
+    match, and on a name match. A name alone never denies: `deny` is refused for `name`."""
+
+    identifier: ForeignDecision = "refer"
+    name: ForeignDecision = "refer"
+
+    @field_validator("name")
+    @classmethod
+    def _name_never_denies(cls, value: str) -> str:
+        if value == "deny":
+            raise ValueError("a name match never denies automatically: use refer, conditions or allow")
+        return value
+
+
+class ForeignListsSpec(Strict):
+    """Lists of other jurisdictions and international bodies (kind `foreign`: the UN Security
+    Council's consolidated list, OpenSanctions files), imported by `xinyong lists import`. Their
+    designations bypass due process and are never domestic listings: they yield only the decision
+    named here, per action (`actions`, else `default`)."""
+
+    # persons on a foreign list are imported only where a legal basis is named (else skipped, counted)
+    person_legal_basis: str | None = None
+    default: ForeignEffectSpec = ForeignEffectSpec()
+    actions: dict[Code, ForeignEffectSpec] = {}
+
+    def effect(self, action: str, matched_by: Literal["identifier", "name"]) -> str:
+        return getattr(self.actions.get(action, self.default), matched_by)
+
+
 class ScorecardSpec(Strict):
     """What the authority scorecard measures: the categories whose publication is timed (double
     publicity: licences and penalties) and the working days they have (decision day not counted)."""
@@ -539,6 +572,7 @@ class Pack(Strict):
     plausibility: PlausibilitySpec = PlausibilitySpec()
     scorecard: ScorecardSpec = ScorecardSpec()
     grades: GradesSpec | None = None
+    foreign_lists: ForeignListsSpec = ForeignListsSpec()
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":
@@ -626,6 +660,9 @@ class Pack(Strict):
                     problems.append(f"measures.{i}.actions: unknown action {a!r}")
             if m.authority not in authorities:
                 problems.append(f"measures.{i}.authority: unknown authority {m.authority!r}")
+        for a in self.foreign_lists.actions:
+            if a not in actions:
+                problems.append(f"foreign_lists.actions: unknown action {a!r}")
         for c in self.scorecard.timed_categories:
             if c not in categories:
                 problems.append(f"scorecard.timed_categories: unknown category {c!r}")

@@ -603,3 +603,43 @@ webhook_deliveries = Table(
     UniqueConstraint("subscription_id", "event_seq", name="uq_delivery"),
 )
 Index("ix_webhook_deliveries_due", webhook_deliveries.c.state, webhook_deliveries.c.next_attempt_at)
+
+# -- foreign and international lists (migration 0022) ---------------------------------------------
+
+# A list of another jurisdiction or an international body (kind `foreign`), as last imported:
+# its source, date and version. A re-import replaces the version (the row is updated: a change
+# screening's refresh follows, see `changes`).
+foreign_lists = Table(
+    "foreign_lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # foreign
+    Column("format", String(8), nullable=False),  # un | ftm
+    Column("source", Text, nullable=False),
+    Column("list_date", Date),
+    Column("version", String(80), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+# A designation on a foreign list: never a listing (no due process, no public page). One that
+# disappears from a later version keeps its row with `ended_on` and the version that ended it.
+foreign_designations = Table(
+    "foreign_designations",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("list_id", Integer, ForeignKey("foreign_lists.id"), nullable=False),
+    Column("source_id", String(200), nullable=False),  # UN DATAID, FtM entity id
+    Column("schema", String(40), nullable=False),  # organisation | person (UN); the FtM schema
+    Column("name", Text, nullable=False),
+    Column("aliases", JSON, nullable=False),  # further names
+    Column("identifiers", JSON, nullable=False),  # [[scheme, value]], verified by domain.identifiers
+    Column("details", JSON, nullable=False),  # reference number, programme, addresses... as given
+    Column("listed_on", Date),
+    Column("first_version", String(80), nullable=False),
+    Column("list_version", String(80), nullable=False),  # the latest version that carries it
+    Column("ended_on", Date),
+    Column("ended_version", String(80)),
+)
+Index("ix_foreign_designations_list", foreign_designations.c.list_id, foreign_designations.c.source_id)

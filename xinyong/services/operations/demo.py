@@ -1207,10 +1207,12 @@ def generate(out_dir: Path, entities: int, seed: int) -> dict[str, Any]:
     csv.writer(buf).writerows([("file", "row", "reason"), *rejects])
     (out_dir / "expected_rejects.csv").write_bytes(buf.getvalue().encode("utf-8"))
 
+    foreign = _write_foreign_lists(out_dir, g, register)
     manifest = {
         "seed": seed,
         "entities": entities,
         "files": files,
+        "foreign_lists": foreign,
         "truth": "truth.csv",
         "expected_rejects": "expected_rejects.csv",
         "counts": {
@@ -1225,6 +1227,47 @@ def generate(out_dir: Path, entities: int, seed: int) -> dict[str, Any]:
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+# --- foreign lists for the demo ------------------------------------------------------------------
+
+def _write_foreign_lists(out_dir: Path, g: _Generator, register: list[Entity]) -> list[dict[str, Any]]:
+    """Two small foreign lists in the real formats, every name made up: a UN consolidated list
+    (XML) naming one registered firm by an alias (its Chinese name) beside an organisation and an
+    individual of its own, and an FtM / OpenSanctions file carrying another firm's USCC in
+    `taxNumber` and a person. `demo` imports them (`lists import`): under `cn` the persons are
+    skipped and both firms are referred when screened."""
+    import xml.etree.ElementTree as ET
+
+    import orjson
+
+    firms = [e for e in register if e.prefix == "91" and e.registered and e.head is None]
+    by_name, by_code = g.rng.sample(firms, 2) if len(firms) >= 2 else (firms * 2)[:2] or (None, None)
+    root = ET.Element("CONSOLIDATED_LIST", dateGenerated="2026-01-15T08:00:00.000Z")
+    person = ET.SubElement(ET.SubElement(root, "INDIVIDUALS"), "INDIVIDUAL")
+    for tag, text in (("DATAID", "7900100"), ("FIRST_NAME", "DEMO"), ("SECOND_NAME", "INDIVIDUAL"),
+                      ("UN_LIST_TYPE", "DPRK"), ("REFERENCE_NUMBER", "KPi.990"), ("LISTED_ON", "2017-08-05")):
+        ET.SubElement(person, tag).text = text
+    entities = ET.SubElement(root, "ENTITIES")
+    for dataid, reference, name, alias in (("7900001", "KPe.991", "DEMO OCEAN SHIPPING TRADING CORPORATION", None),
+                                           ("7900002", "QDe.992", "DEMO FRONT COMPANY", by_name.name if by_name else None)):
+        entity = ET.SubElement(entities, "ENTITY")
+        for tag, text in (("DATAID", dataid), ("FIRST_NAME", name), ("UN_LIST_TYPE", "DPRK"),
+                          ("REFERENCE_NUMBER", reference), ("LISTED_ON", "2018-02-23")):
+            ET.SubElement(entity, tag).text = text
+        if alias:
+            ET.SubElement(ET.SubElement(entity, "ENTITY_ALIAS"), "ALIAS_NAME").text = alias
+    ET.ElementTree(root).write(out_dir / "foreign_un_consolidated.xml", encoding="utf-8", xml_declaration=True)
+    lines = [{"id": "demo-company-1", "schema": "Company", "properties": {
+                 "name": ["Demo Holdings Limited"], "taxNumber": [by_code.uscc] if by_code else []},
+              "datasets": ["demo_sanctions"], "first_seen": "2024-02-01T00:00:00", "last_change": "2025-11-03T00:00:00"},
+             {"id": "demo-person-1", "schema": "Person", "properties": {"name": ["Demo Person"]},
+              "datasets": ["demo_sanctions"], "first_seen": "2024-02-01T00:00:00", "last_change": "2025-11-03T00:00:00"}]
+    (out_dir / "foreign_opensanctions.ftm.jsonl").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    return [{"file": "foreign_un_consolidated.xml", "format": "un", "list": "un_sc",
+             "named_by_alias": by_name.uscc if by_name else None},
+            {"file": "foreign_opensanctions.ftm.jsonl", "format": "ftm", "list": "opensanctions",
+             "named_by_code": by_code.uscc if by_code else None}]
 
 
 # --- due process for the demo ----------------------------------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select, update
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack
-from xinyong.services.screening.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, screen_batch
+from xinyong.services.screening.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, csv_row, screen_batch
 from xinyong.store import tables as t
 from xinyong.store.db import store_folder
 
@@ -201,7 +201,7 @@ def _screen_job(engine: Engine, pack: Pack, job_id: str, job: dict[str, Any], fo
 
         last_commit = time.monotonic()
         for result in screen_batch(index, rows[done:], job["action"], job["as_of"] or pack_today(pack)):
-            writer.writerow(result)
+            writer.writerow(csv_row(result))
             jsonl.write(orjson.dumps(result) + b"\n")
             if result["decision"] is not None:
                 query = str(result["identifier"] or result["name"]).replace("\x00", "\ufffd")

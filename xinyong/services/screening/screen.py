@@ -34,7 +34,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for
+from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for, with_foreign
 from xinyong.domain.identifiers import (
     classify_code,
     could_start_a_resident_id,
@@ -49,6 +49,7 @@ from xinyong.domain.identifiers import (
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
+from xinyong.services.screening.foreign import ForeignIndex, effects, imported_between, merged
 from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
 from xinyong.store import tables as t
 
@@ -99,6 +100,7 @@ class Answer:
     subject_id: int | None
     candidates: list[dict[str, Any]] | None = None
     match: str | None = None  # name screening: name | ambiguous | below_threshold | none
+    foreign: list[dict[str, Any]] | None = None  # designations on foreign lists (services.screening.foreign)
 
 
 class _Info(Mapping):
@@ -198,6 +200,7 @@ class ScreeningIndex:
         self.listings_of: dict[int, list[ListingView]] = {}
         self.reaches: dict[str, list[Reach]] = {}  # person ID number -> entities the person represents
         self.names: EntityIndex | None = None
+        self.foreign = ForeignIndex.empty()
         self.seq = -1  # the store's `changes` sequence read up to
         self.audit_seq = -1
         self.loaded_at: dt.datetime | None = None
@@ -231,6 +234,7 @@ class ScreeningIndex:
                     index._add_names(c, sorted(changed))
             index._load_listings(c)
             index._load_reaches(c)
+            index._load_foreign(c)
         return index
 
     def refresh(self, engine: Engine) -> bool:
@@ -250,6 +254,8 @@ class ScreeningIndex:
                     self._add_names(c, sorted(changed))
             self._load_listings(c)
             self._load_reaches(c)
+            if imported_between(c, self.seq, newest):
+                self._load_foreign(c)
             self.seq, self.audit_seq = newest, audit
             self.loaded_at = dt.datetime.now(dt.timezone.utc)
         return True
@@ -311,6 +317,10 @@ class ScreeningIndex:
             reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
         self.reaches = dict(reaches)
 
+    def _load_foreign(self, c: Connection) -> None:
+        names = self.names
+        self.foreign = ForeignIndex.load(c, names.analyser if names else None, names.matcher if names else None)
+
     def _add_names(self, c: Connection, entity_ids: list[int]) -> None:
         assert self.names is not None
         n, i, rel = t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
@@ -358,6 +368,19 @@ class ScreeningIndex:
         return found
 
     def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
+        """The register's answer, then foreign designations carrying exactly this identifier."""
+        answer = self._screen_identifier_here(identifier, action, as_of)
+        return self._with_foreign(answer, action, self.foreign.by_identifier(identifier), [])
+
+    def _with_foreign(self, answer: Answer, action: str, by_identifier: list[dict[str, Any]],
+                      by_name: list[dict[str, Any]]) -> Answer:
+        answer.foreign = merged(answer.foreign or [], by_identifier, by_name)
+        if by_identifier or by_name:
+            answer.decision.decision = with_foreign(answer.decision.decision,
+                                                    effects(self.pack, action, by_identifier, by_name))
+        return answer
+
+    def _screen_identifier_here(self, identifier: str, action: str, as_of: dt.date) -> Answer:
         measures = self.measures(action)
         entity_id = self.lookup(identifier)
         if entity_id is not None:
@@ -382,6 +405,15 @@ class ScreeningIndex:
         return Answer(_query_id(), Decision("not_found", action, as_of), None)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
+        """The register's answer, then foreign designations: by the chosen subject's codes, by the name."""
+        answer = self._screen_name_here(name, action, as_of)
+        split = split_person_id(name)
+        profile = self.names.profiles.get(answer.subject_id) if answer.subject_id is not None and self.names else None
+        by_code = merged(*(self.foreign.by_identifier(code) for code in profile.codes)) if profile else []
+        return self._with_foreign(answer, action, by_code,
+                                  self.foreign.by_name(split[0] if split else name, self.pack.resolution.review))
+
+    def _screen_name_here(self, name: str, action: str, as_of: dt.date) -> Answer:
         """Decide only for a chosen candidate; refer when a near one is not chosen; allow when none is near.
 
         Chosen: the only exact match of a registered name (current, former or English, in a
@@ -480,6 +512,7 @@ class ScreeningIndex:
         if answer.candidates is not None:
             data["candidates"] = answer.candidates
             data["match"] = answer.match
+        data["foreign_designations"] = answer.foreign or []
         return data
 
 
@@ -495,7 +528,8 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 # -- batch screening ------------------------------------------------------------------------------
 
 BATCH_COLUMNS = ("line", "identifier", "name", "action", "as_of", "decision", "subject", "subject_name",
-                 "measures", "ends", "match", "error", "best_candidate", "best_score")
+                 "measures", "ends", "match", "error", "best_candidate", "best_score",
+                 "foreign_designations", "foreign_best_score")
 # JSON Lines results carry every candidate of a name screening as well; a CSV cell cannot.
 JSONL_ONLY = ("candidates",)
 IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "证件号码")
@@ -563,6 +597,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
     days: dict[Any, dt.date] = {}
     checked: set[str] = set()  # actions known to the pack
     listed, persons, by_code, info_of = index.listings_of, index.person_ids, index.by_code, index.info
+    foreign_codes = index.foreign.by_code
     code_of, key_and_name = by_code.get, info_of.key_and_name
     for line, row in rows:
         if isinstance(row, str):
@@ -581,7 +616,8 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
                 day = days[raw_day] = parse_day(raw_day, as_of)
             if identifier:
                 entity_id = code_of(identifier)
-                if entity_id is not None and entity_id not in listed and entity_id not in persons:
+                if entity_id is not None and entity_id not in listed and entity_id not in persons \
+                        and identifier not in foreign_codes:
                     key, subject_name = key_and_name(entity_id)
                     yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
                     continue
@@ -601,6 +637,9 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
             out["candidates"] = answer.candidates
             if answer.candidates:
                 out["best_candidate"], out["best_score"] = answer.candidates[0]["entity"], answer.candidates[0]["score"]
+        if answer.foreign:
+            out["foreign_designations"] = answer.foreign
+            out["foreign_best_score"] = max(item["score"] for item in answer.foreign)
         if decision.measures:
             out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
             ends = [m.ends for m in decision.measures if m.ends is not None]
@@ -613,7 +652,16 @@ def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt
             error: str | None = None) -> dict[str, Any]:
     return {"line": line, "identifier": identifier, "name": name, "action": action, "as_of": as_of,
             "decision": decision, "subject": subject, "subject_name": subject_name, "measures": "", "ends": None,
-            "match": match, "error": error, "best_candidate": None, "best_score": None, "candidates": None}
+            "match": match, "error": error, "best_candidate": None, "best_score": None, "candidates": None,
+            "foreign_designations": [], "foreign_best_score": None}
+
+
+def csv_row(result: dict[str, Any]) -> dict[str, Any]:
+    """A batch result as a CSV row: each foreign designation as LIST:SOURCE_ID@VERSION, `;`-separated
+    (JSON Lines results carry them whole)."""
+    designations = result.get("foreign_designations") or ()
+    return {**result, "foreign_designations": ";".join(f"{d['list']}:{d['source_id']}@{d['list_version']}"
+                                                       for d in designations)}
 
 
 def _masked(identifier: Any) -> str:
