@@ -210,7 +210,7 @@ NO_NUL = r"^[^\x00]*$"  # text the store keeps: PostgreSQL text cannot hold NUL
 
 
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"anyOf": [  # declares the reason `feedback` requires
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [  # declares the reason `feedback` requires
         {"properties": {"applied": {"const": True}}},
         {"required": ["reason"], "properties": {"reason": {"type": "string", "pattern": r"\S"}}}]})
 
@@ -229,6 +229,8 @@ WEBHOOK_URL = rf"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::{PORT})?
 
 
 class SubscriptionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not a silent default
+
     entities: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]*\S[^\x00]*$")]] = Field(
         min_length=1, max_length=10_000, description="Entity keys or codes (a person: its key)")
     url: str = Field(min_length=1, max_length=2000, pattern=WEBHOOK_URL,
