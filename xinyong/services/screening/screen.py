@@ -27,6 +27,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -134,6 +135,15 @@ class _Info(Mapping):
             return found.key, found.name
         return self.file.key_and_name(entity_id) if self.file is not None else None
 
+    def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
+        """`key_and_name` of many entities at once (the file's looked up as arrays)."""
+        overlay = self.overlay
+        from_file = self.file.keys_and_names(entity_ids) if self.file is not None else [None] * len(entity_ids)
+        if not overlay:
+            return from_file
+        return [(found.key, found.name) if (found := overlay.get(e)) is not None else f
+                for e, f in zip(entity_ids, from_file)]
+
     def __contains__(self, entity_id: object) -> bool:
         return self.get(entity_id) is not None  # type: ignore[arg-type]
 
@@ -167,6 +177,15 @@ class _Codes(Mapping):
         if found is None:
             raise KeyError(code)
         return found
+
+    def get_many(self, codes: list[str]) -> list[int | None]:
+        """`get` of many codes (strings) at once: the overlay first, then the file's table, probed as arrays."""
+        overlay = self.overlay
+        if self.file is None:
+            return [overlay.get(code) for code in codes]
+        found = self.file.codes.first_many([code.encode("utf-8") for code in codes]).tolist()
+        return [o if (o := overlay.get(code)) is not None else (f if f >= 0 else None)
+                for code, f in zip(codes, found)] if overlay else [f if f >= 0 else None for f in found]
 
     def __setitem__(self, code: str, entity_id: int) -> None:
         self.overlay[code] = entity_id
@@ -552,60 +571,77 @@ def parse_day(value: Any, default: dt.date) -> dt.date:
         raise ScreenError(f"as_of {value!r} is not a date (YYYY-MM-DD)") from None
 
 
+BATCH_CHUNK = 4096  # rows whose codes are looked up together
+
+
 def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any] | str]],
                  action: str | None, as_of: dt.date) -> Iterator[dict[str, Any]]:
     """One result per input line, in order; a line that cannot be screened says why.
 
     Most subjects of a batch have nothing against them: an entity with no listing that
     is not a person who could be reached through a relation is allowed without building a
-    decision (the same answer `decide` gives it, at a fraction of the cost).
+    decision (the same answer `decide` gives it, at a fraction of the cost). The codes of
+    `BATCH_CHUNK` rows at a time are looked up together in the index file's table, and the key
+    and name of the entities so allowed read together (`_Codes.get_many`, `_Info.keys_and_names`).
     """
     days: dict[Any, dt.date] = {}
     checked: set[str] = set()  # actions known to the pack
     listed, persons, by_code, info_of = index.listings_of, index.person_ids, index.by_code, index.info
-    code_of, key_and_name = by_code.get, info_of.key_and_name
-    for line, row in rows:
-        if isinstance(row, str):
-            yield _result(line, None, None, action, as_of, error=row)
-            continue
-        identifier, name = row.get("identifier") or row.get("code"), row.get("name")
-        act, raw_day = row.get("action") or action, row.get("as_of")
-        try:
-            if act not in checked:
-                if not act:
-                    raise ScreenError("no action: give one per row or for the whole batch")
-                index.measures(act)
-                checked.add(act)
-            day = days.get(raw_day) if raw_day else as_of
-            if day is None:
-                day = days[raw_day] = parse_day(raw_day, as_of)
-            if identifier:
-                entity_id = code_of(identifier)
-                if entity_id is not None and entity_id not in listed and entity_id not in persons:
-                    key, subject_name = key_and_name(entity_id)
-                    yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
-                    continue
-                answer = index.screen_identifier(str(identifier), act, day)
-            elif name:
-                answer = index.screen_name(str(name), act, day)
-            else:
-                raise ScreenError("neither identifier nor name")
-        except ScreenError as exc:
-            yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
-            continue
-        decision, subject = answer.decision, answer.subject_id
-        info = info_of[subject] if subject is not None else None
-        out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
-                      decision.decision, info.key if info else None, info.name if info else None, match=answer.match)
-        if answer.candidates is not None:
-            out["candidates"] = answer.candidates
-            if answer.candidates:
-                out["best_candidate"], out["best_score"] = answer.candidates[0]["entity"], answer.candidates[0]["score"]
-        if decision.measures:
-            out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
-            ends = [m.ends for m in decision.measures if m.ends is not None]
-            out["ends"] = max(ends) if ends else None
-        yield out
+    rows = iter(rows)
+    while chunk := list(islice(rows, BATCH_CHUNK)):
+        codes = [(i, code) for i, (_, row) in enumerate(chunk) if not isinstance(row, str)
+                 and type(code := row.get("identifier") or row.get("code")) is str]
+        entity_of: list[int | None] = [None] * len(chunk)
+        for (i, _), found in zip(codes, by_code.get_many([code for _, code in codes])):
+            entity_of[i] = found
+        plain = [i for i, found in enumerate(entity_of)
+                 if found is not None and found not in listed and found not in persons]
+        about: list[tuple[str, str | None] | None] = [None] * len(chunk)
+        for i, found in zip(plain, info_of.keys_and_names([entity_of[i] for i in plain])):
+            about[i] = found
+        for i, (line, row) in enumerate(chunk):
+            if isinstance(row, str):
+                yield _result(line, None, None, action, as_of, error=row)
+                continue
+            identifier, name = row.get("identifier") or row.get("code"), row.get("name")
+            act, raw_day = row.get("action") or action, row.get("as_of")
+            try:
+                if act not in checked:
+                    if not act:
+                        raise ScreenError("no action: give one per row or for the whole batch")
+                    index.measures(act)
+                    checked.add(act)
+                day = days.get(raw_day) if raw_day else as_of
+                if day is None:
+                    day = days[raw_day] = parse_day(raw_day, as_of)
+                if identifier:
+                    if about[i] is not None:
+                        key, subject_name = about[i]
+                        yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
+                        continue
+                    answer = index.screen_identifier(str(identifier), act, day)
+                elif name:
+                    answer = index.screen_name(str(name), act, day)
+                else:
+                    raise ScreenError("neither identifier nor name")
+            except ScreenError as exc:
+                yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
+                continue
+            decision, subject = answer.decision, answer.subject_id
+            info = info_of[subject] if subject is not None else None
+            out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
+                          decision.decision, info.key if info else None, info.name if info else None,
+                          match=answer.match)
+            if answer.candidates is not None:
+                out["candidates"] = answer.candidates
+                if answer.candidates:
+                    out["best_candidate"], out["best_score"] = (answer.candidates[0]["entity"],
+                                                                answer.candidates[0]["score"])
+            if decision.measures:
+                out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
+                ends = [m.ends for m in decision.measures if m.ends is not None]
+                out["ends"] = max(ends) if ends else None
+            yield out
 
 
 def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt.date, decision: str | None = None,
