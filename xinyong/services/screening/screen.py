@@ -128,15 +128,9 @@ class _Info(Mapping):
     def __setitem__(self, entity_id: int, info: EntityInfo) -> None:
         self.overlay[entity_id] = info
 
-    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
-        """(key, current name) without building an EntityInfo: the batch's fast path."""
-        found = self.overlay.get(entity_id)
-        if found is not None:
-            return found.key, found.name
-        return self.file.key_and_name(entity_id) if self.file is not None else None
-
     def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
-        """`key_and_name` of many entities at once (the file's looked up as arrays)."""
+        """(key, current name) of each entity, None for an unknown one, without building an
+        EntityInfo: the batch's fast path (the file's rows looked up as arrays)."""
         overlay = self.overlay
         from_file = self.file.keys_and_names(entity_ids) if self.file is not None else [None] * len(entity_ids)
         if not overlay:

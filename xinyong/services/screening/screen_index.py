@@ -414,7 +414,8 @@ class IndexFile:
         return self.codes.first(code)
 
     def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
-        """`key_and_name` of many entities, their rows and string offsets looked up as arrays."""
+        """(key, current name) of each entity, None for one not in the file; rows and string offsets
+        looked up as arrays."""
         if not len(self):
             return [None] * len(entity_ids)
         ids = np.asarray(entity_ids, dtype=np.int64)
@@ -428,12 +429,6 @@ class IndexFile:
         return [(key_blob[a:b].decode("utf-8"), name_blob[c:d].decode("utf-8") or None) if ok else None
                 for ok, a, b, c, d in zip(found.tolist(), key_at[safe].tolist(), key_at[safe + 1].tolist(),
                                           name_at[safe].tolist(), name_at[safe + 1].tolist())]
-
-    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
-        row = self._row_of_id[entity_id] if 0 <= entity_id < self._rows_len else -1
-        if row < 0:
-            return None
-        return self.key[row], self.name[row] or None
 
     def persons(self) -> dict[int, str]:
         """Natural persons and their ID numbers (few: read into a dict)."""
