@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -281,6 +282,7 @@ class Service:
         self.log = QueryLog(engine, log_interval)
         self.purposes = {p.code for p in pack.purposes}
         self.checkpoint_seconds = CHECKPOINT_SECONDS
+        self.loaded = threading.Event()  # set once the index is loaded: start-up work that can wait waits for it
 
     def load(self) -> None:
         self.index = ScreeningIndex.load(self.engine, self.pack, names=self.names)
@@ -290,6 +292,7 @@ class Service:
         # passes do not walk it while requests wait. Refcounting still frees it.
         gc.collect()
         gc.freeze()
+        self.loaded.set()
 
     def refresh(self) -> None:
         assert self.index is not None

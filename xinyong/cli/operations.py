@@ -584,13 +584,28 @@ def _port_free(host: str, port: int) -> None:
             fail(f"cannot serve on {_url_host(host)}:{port}: {exc.strerror}")
 
 
+REPORT_WARM_UP_AFTER = 2.0  # seconds after the screening index is loaded
+
+
 def serve_app(application: Any, host: str, port: int, log_level: str) -> None:
-    """uvicorn, with the report renderer warmed up behind it: the first PDF is not 2 s late."""
+    """uvicorn, with the report renderer warmed up behind it: the first PDF is not 2 s late.
+
+    The warm-up (WeasyPrint, fontconfig, the fonts: seconds of CPU under the GIL) waits until the
+    screening index is loaded and the first requests after a restart had their turn: run beside
+    the start it made a restart's first screening answer wait for it."""
     import threading
+    import time
 
     import uvicorn
 
-    from xinyong.services.publication.report import warm_up
+    def warm_up_later() -> None:
+        service = getattr(application.state, "service", None)
+        if service is not None:
+            service.loaded.wait()
+        time.sleep(REPORT_WARM_UP_AFTER)
+        from xinyong.services.publication.report import warm_up
 
-    threading.Thread(target=warm_up, name="report-warm-up", daemon=True).start()
+        warm_up()
+
+    threading.Thread(target=warm_up_later, name="report-warm-up", daemon=True).start()
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)

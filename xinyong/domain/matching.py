@@ -112,8 +112,8 @@ class NameAnalyser:
         self.forms = [(variant, canonical) for variant, canonical in forms if variant]
         self.branch_markers = tuple(normalise_name(m) for m in rules.branch_markers)
         self.protected = frozenset(normalise_name(w) for w in rules.protected_words)
-        suffixes = sorted({*rules.region_suffixes, *rules.district_suffixes}, key=len, reverse=True)
-        ethnic = sorted(rules.ethnic_groups, key=len, reverse=True)
+        suffixes = _Endings([*rules.region_suffixes, *rules.district_suffixes])
+        ethnic = _Endings(list(rules.ethnic_groups))
         # full names (北京市, 朝阳区) of every level; short names (北京, 延边) of provinces and
         # prefectures only: a county's short name is too often a word (东方, 城关, 新华)
         self.full: dict[str, set[str]] = {}
@@ -217,19 +217,34 @@ class NameAnalyser:
         return best
 
 
-def _stem(name: str, suffixes: list[str], ethnic: list[str]) -> str:
+class _Endings:
+    """Words a name may end with, by length, longest first: the first that ends a name is found by
+    looking up each length's tail in a set (a place table of 3,500 names against ~60 suffixes and 56
+    ethnic groups took ~0.5 s of every start by trying each word in turn). Two words of one length
+    cannot both end the same name, so this finds the word the longest-first scan found."""
+
+    def __init__(self, words: list[str]):
+        by_length: dict[int, set[str]] = {}
+        for word in words:
+            by_length.setdefault(len(word), set()).add(word)
+        self.lengths = sorted(by_length, reverse=True)
+        self.by_length = by_length
+
+    def longest(self, name: str, keep: int) -> int:
+        """Length of the longest word ending `name` that leaves more than `keep` characters; 0 if none."""
+        for length in self.lengths:
+            if len(name) - length > keep and length and name[-length:] in self.by_length[length]:
+                return length
+        return 0
+
+
+def _stem(name: str, suffixes: _Endings, ethnic: _Endings) -> str:
     """A place's short name: 延边朝鲜族自治州 -> 延边, 北京市 -> 北京, 内蒙古自治区 -> 内蒙古."""
-    for suffix in suffixes:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-            break
-    stripped = True
-    while stripped:
-        stripped = False
-        for group in ethnic:
-            if name.endswith(group) and len(name) - len(group) >= 2:
-                name, stripped = name[: -len(group)], True
-                break
+    cut = suffixes.longest(name, 0)
+    if cut:
+        name = name[:-cut]
+    while cut := ethnic.longest(name, 1):
+        name = name[:-cut]
     return name
 
 

@@ -10,6 +10,7 @@ be recognised as such.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 
@@ -29,11 +30,23 @@ def normalise_name(name: str) -> str:
     return _NOISE.sub("", text).lower()
 
 
+def _pinyin():
+    """pypinyin's `pinyin` and `Style`, imported when first needed, without its phrase dictionary.
+
+    Only single characters are ever asked for, and the phrase dictionary holds phrases: every
+    character from U+3400 to U+2A6DF has the same readings with it and without it (checked for
+    issue 12). Decoding it was ~2 s of the first name screened after a restart. The variable must
+    be set before pypinyin is first imported; it is read nowhere else in this process."""
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
+    from pypinyin import Style, pinyin
+
+    return pinyin, Style
+
+
 @lru_cache(maxsize=65536)
 def readings(char: str) -> frozenset[str]:
     """Every toneless pinyin reading of a character (polyphones have several); the character for others."""
-    from pypinyin import Style, pinyin  # imported when first needed: it takes a second to load
-
+    pinyin, Style = _pinyin()
     found = pinyin(char, style=Style.NORMAL, heteronym=True, errors="default")
     return frozenset(found[0]) if found and found[0] else frozenset((char,))
 
@@ -41,8 +54,7 @@ def readings(char: str) -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def reading(char: str) -> str:
     """The usual toneless reading of a character (pypinyin's first), the character itself for others."""
-    from pypinyin import Style, pinyin
-
+    pinyin, Style = _pinyin()
     found = pinyin(char, style=Style.NORMAL, errors="default")
     return found[0][0] if found and found[0] else char
 

@@ -30,6 +30,45 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
         cursor.close()
 
 
+def update_rows(connection: Connection, table: Table, columns: Sequence[str], key: str,
+                rows: Iterable[Sequence[Any]]) -> None:
+    """`UPDATE table SET columns... WHERE key = ?` for each row (the new values, then the key), in one
+    prepared executemany: psycopg pipelines it on PostgreSQL. Values ready for the wire, as `insert_rows`."""
+    dbapi = connection.connection.driver_connection
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    assignments = ", ".join(f"{column} = {mark}" for column in columns)
+    cursor = dbapi.cursor()
+    try:
+        cursor.executemany(f"UPDATE {table.name} SET {assignments} WHERE {key} = {mark}", rows)
+    finally:
+        cursor.close()
+
+
+class Renderer:
+    """Rows of Python values (dates, times, booleans) made ready for `insert_rows` / `update_rows`:
+    each column's value as SQLAlchemy would bind it on SQLite (ISO text, 0/1); on PostgreSQL the
+    driver takes them as they are."""
+
+    def __init__(self, connection: Connection, table: Table, columns: Sequence[str]):
+        dialect = connection.dialect
+        processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+        self.processors = None if dialect.name == "postgresql" else processors
+        self.active = [i for i, p in enumerate(processors) if p is not None]
+
+    def __call__(self, rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+        if self.processors is None or not self.active:
+            return rows
+        processors, active = self.processors, self.active
+
+        def rendered(row: Sequence[Any]) -> list[Any]:
+            out = list(row)
+            for i in active:
+                out[i] = processors[i](out[i])
+            return out
+
+        return map(rendered, rows)
+
+
 def render_value(connection: Connection, column: Any, value: Any) -> Any:
     """A value as the engine's driver wants it, the way SQLAlchemy itself would bind it."""
     dialect = connection.dialect

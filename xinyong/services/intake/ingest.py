@@ -29,7 +29,6 @@ from xinyong.domain.records import (
     check_mapping,
     map_columns,
 )
-from xinyong.domain.columnar import ColumnValidator
 from xinyong.services.intake.readers import RowError, Table, open_table
 from xinyong.domain.calendar import pack_today
 from xinyong.services.intake.register import apply_registrations
@@ -211,6 +210,10 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
     Each chunk is validated column-wise (`domain.columnar`); the rows its fast path leaves
     undecided go through `RowValidator.validate` one by one.
     """
+    # here, not at the top: pyarrow is ~0.3 s of imports that `serve` (which imports this module for
+    # POST /v1/records) should not pay before it can answer a screening request
+    from xinyong.domain.columnar import ColumnValidator
+
     spec = pack.category(category)
     validator = RowValidator(pack, spec, authority, map_columns(pack, spec, table.headers, mapping), today)
     columns = ColumnValidator(validator)

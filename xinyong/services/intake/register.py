@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.identifiers import classify_code
 from xinyong.domain.names import normalise_name
 from xinyong.store import tables as t
+from xinyong.store.bulk import Ids, Renderer, insert_rows, update_rows
 
 if TYPE_CHECKING:
     from xinyong.services.intake.ingest import Accepted
@@ -118,11 +119,12 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
     """The common case, a register row for an entity not yet known: a few bulk statements per chunk."""
     if not fresh:
         return
-    ids = connection.execute(
-        t.entities.insert().returning(t.entities.c.id, sort_by_parameter_order=True),
-        [{"key": entity_key_for(r.subject_scheme, r.subject_code, r.subject_code_verified, r.subject_name),
-          "verified": r.subject_code_verified and r.subject_scheme == "uscc", "origin": "register",
-          "created_at": now, **_attributes(r, kind_of_type, now)} for r, _ in fresh]).scalars().all()
+    ids = Ids(connection, t.entities).take_many(len(fresh))
+    _insert(connection, t.entities, [
+        {"id": entity_id, "key": entity_key_for(r.subject_scheme, r.subject_code, r.subject_code_verified,
+                                                r.subject_name),
+         "verified": r.subject_code_verified and r.subject_scheme == "uscc", "origin": "register",
+         "created_at": now, **_attributes(r, kind_of_type, now)} for (r, _), entity_id in zip(fresh, ids)])
     identifiers, names, relations = [], [], []
     since = None
     for (record, codes), entity_id in zip(fresh, ids):
@@ -147,8 +149,29 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
                               "person_id": record.fields.get("legal_rep_id"), "valid_from": since})
     for table, rows in ((t.entity_identifiers, identifiers), (t.entity_names, names),
                         (t.entity_relations, relations)):
-        if rows:
-            connection.execute(table.insert(), rows)
+        _insert(connection, table, rows)
+
+
+def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """The rows (dicts) through the engine's bulk path (`store.bulk`: executemany on SQLite, COPY on
+    PostgreSQL), in order; rows with the same keys go together (every list here has one set)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for columns, group in groups.items():
+        insert_rows(connection, table, columns, Renderer(connection, table, columns)(
+            [tuple(row[c] for c in columns) for row in group]))
+
+
+def _update(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """`UPDATE table SET ... WHERE id = row["_id"]` for each row (dicts of `_column` keys), in bulk."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(k for k in row if k != "_id"), []).append(row)
+    for keys, group in groups.items():
+        columns = [k[1:] for k in keys]
+        update_rows(connection, table, columns, "id", Renderer(connection, table, [*columns, "id"])(
+            [(*(row[k] for k in keys), row["_id"]) for row in group]))
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
@@ -197,14 +220,9 @@ class _Wave:
     def flush(self, connection: Connection, today: dt.date) -> None:
         if not self.entities:
             return
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for entity_id, values in self.attributes:
-            by_columns.setdefault(tuple(values), []).append({"_id": entity_id, **{f"_{k}": v for k, v in values.items()}})
-        for columns, rows in by_columns.items():
-            connection.execute(update(t.entities).where(t.entities.c.id == bindparam("_id"))
-                               .values({c: bindparam(f"_{c}") for c in columns}), rows)
-        if self.identifiers:
-            connection.execute(t.entity_identifiers.insert(), self.identifiers)
+        _update(connection, t.entities, [{"_id": entity_id, **{f"_{k}": v for k, v in values.items()}}
+                                         for entity_id, values in self.attributes])
+        _insert(connection, t.entity_identifiers, self.identifiers)
         ids = list(self.entities)
         n, rel = t.entity_names.c, t.entity_relations.c
         names: dict[int, dict[str, Any]] = {e: {} for e in ids}
@@ -222,19 +240,13 @@ class _Wave:
         for entity_id, record in self.entities.items():
             _name_changes(entity_id, record, names[entity_id], today, close_names, reopen_names, new_names)
             _relation_changes(entity_id, record, relations.get(entity_id), today, close_relations, new_relations)
-        if close_names:
-            connection.execute(update(t.entity_names).where(n.id == bindparam("_id"))
-                               .values(current=False, valid_to=bindparam("_valid_to")), close_names)
-        if reopen_names:
-            connection.execute(update(t.entity_names).where(n.id == bindparam("_id"))
-                               .values(current=True, valid_to=None), reopen_names)
-        if new_names:
-            connection.execute(t.entity_names.insert(), new_names)
-        if close_relations:
-            connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
-                               .values(valid_to=bindparam("_valid_to")), close_relations)
-        if new_relations:
-            connection.execute(t.entity_relations.insert(), new_relations)
+        _update(connection, t.entity_names, [{"_id": row["_id"], "_current": False, "_valid_to": row["_valid_to"]}
+                                             for row in close_names])
+        _update(connection, t.entity_names, [{"_id": row["_id"], "_current": True, "_valid_to": None}
+                                             for row in reopen_names])
+        _insert(connection, t.entity_names, new_names)
+        _update(connection, t.entity_relations, close_relations)
+        _insert(connection, t.entity_relations, new_relations)
 
 
 def _date(value: Any) -> dt.date | None:

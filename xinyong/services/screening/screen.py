@@ -27,6 +27,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -129,12 +130,15 @@ class _Info(Mapping):
     def __setitem__(self, entity_id: int, info: EntityInfo) -> None:
         self.overlay[entity_id] = info
 
-    def key_and_name(self, entity_id: int) -> tuple[str, str | None] | None:
-        """(key, current name) without building an EntityInfo: the batch's fast path."""
-        found = self.overlay.get(entity_id)
-        if found is not None:
-            return found.key, found.name
-        return self.file.key_and_name(entity_id) if self.file is not None else None
+    def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
+        """(key, current name) of each entity, None for an unknown one, without building an
+        EntityInfo: the batch's fast path (the file's rows looked up as arrays)."""
+        overlay = self.overlay
+        from_file = self.file.keys_and_names(entity_ids) if self.file is not None else [None] * len(entity_ids)
+        if not overlay:
+            return from_file
+        return [(found.key, found.name) if (found := overlay.get(e)) is not None else f
+                for e, f in zip(entity_ids, from_file)]
 
     def __contains__(self, entity_id: object) -> bool:
         return self.get(entity_id) is not None  # type: ignore[arg-type]
@@ -169,6 +173,15 @@ class _Codes(Mapping):
         if found is None:
             raise KeyError(code)
         return found
+
+    def get_many(self, codes: list[str]) -> list[int | None]:
+        """`get` of many codes (strings) at once: the overlay first, then the file's table, probed as arrays."""
+        overlay = self.overlay
+        if self.file is None:
+            return [overlay.get(code) for code in codes]
+        found = self.file.codes.first_many([code.encode("utf-8") for code in codes]).tolist()
+        return [o if (o := overlay.get(code)) is not None else (f if f >= 0 else None)
+                for code, f in zip(codes, found)] if overlay else [f if f >= 0 else None for f in found]
 
     def __setitem__(self, code: str, entity_id: int) -> None:
         self.overlay[code] = entity_id
@@ -279,31 +292,34 @@ class ScreeningIndex:
                     self.person_ids[entity_id] = value
 
     def _load_listings(self, c: Connection) -> None:
+        # every result fetched whole (`.all()`): iterating a Result fetches row by row through
+        # SQLAlchemy, which was most of a restart's load at 1M entities (40,000 rows, 10,000 listings)
         L, T, E, r = t.listings.c, t.listing_transitions.c, t.listing_evidence.c, t.records.c
         history: dict[int, list[tuple[dt.date, str]]] = defaultdict(list)
         for listing_id, on_date, to_state in c.execute(
-                select(T.listing_id, T.on_date, T.to_state).order_by(T.listing_id, T.on_date, T.id)):
+                select(T.listing_id, T.on_date, T.to_state).order_by(T.listing_id, T.on_date, T.id)).all():
             history[listing_id].append((on_date, to_state))
         evidence: dict[int, list[Evidence]] = defaultdict(list)
         for listing_id, key, version, category, authority, decided in c.execute(
                 select(E.listing_id, r.record_key, r.version, r.category, r.authority, r.decision_date)
-                .join(t.records, r.id == E.record_id).order_by(E.listing_id, r.record_key)):
+                .join(t.records, r.id == E.record_id).order_by(E.listing_id, r.record_key)).all():
             evidence[listing_id].append(Evidence(mask_record_key(key), version, category, authority, decided))
         O = t.objections.c
         objections: dict[int, set[tuple[int, dt.date, dt.date | None]]] = defaultdict(set)
         for listing_id, oid, filed, decided in c.execute(
-                select(O.listing_id, O.id, O.filed_on, O.decided_on).where(O.listing_id.is_not(None))):
+                select(O.listing_id, O.id, O.filed_on, O.decided_on).where(O.listing_id.is_not(None))).all():
             objections[listing_id].add((oid, filed, decided))
         for listing_id, oid, filed, decided in c.execute(
                 select(E.listing_id, O.id, O.filed_on, O.decided_on).join(t.records, r.id == E.record_id)
-                .join(t.objections, O.record_key == r.record_key)):
+                .join(t.objections, O.record_key == r.record_key)).all():
             objections[listing_id].add((oid, filed, decided))
         listings_of: dict[int, list[ListingView]] = defaultdict(list)
-        for row in c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
-                             .order_by(L.id)):
-            info = self.info.get(row.entity_id)
+        rows = c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
+                         .order_by(L.id)).all()
+        about = self.info.keys_and_names([row.entity_id for row in rows])  # read together from the file
+        for row, found in zip(rows, about):
             listings_of[row.entity_id].append(ListingView(
-                row.id, info.key if info else "", row.list_code, tuple(history.get(row.id, ())),
+                row.id, found[0] if found else "", row.list_code, tuple(history.get(row.id, ())),
                 row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
                 tuple(sorted(objections.get(row.id, ())))))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
@@ -313,7 +329,7 @@ class ScreeningIndex:
         reaches: dict[str, list[Reach]] = defaultdict(list)
         for entity_id, relation, person_id, valid_from, valid_to in c.execute(
                 select(rel.entity_id, rel.relation, rel.person_id, rel.valid_from, rel.valid_to)
-                .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))):
+                .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))).all():
             reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
         self.reaches = dict(reaches)
 
@@ -586,65 +602,82 @@ def parse_day(value: Any, default: dt.date) -> dt.date:
         raise ScreenError(f"as_of {value!r} is not a date (YYYY-MM-DD)") from None
 
 
+BATCH_CHUNK = 4096  # rows whose codes are looked up together
+
+
 def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any] | str]],
                  action: str | None, as_of: dt.date) -> Iterator[dict[str, Any]]:
     """One result per input line, in order; a line that cannot be screened says why.
 
     Most subjects of a batch have nothing against them: an entity with no listing that
     is not a person who could be reached through a relation is allowed without building a
-    decision (the same answer `decide` gives it, at a fraction of the cost).
+    decision (the same answer `decide` gives it, at a fraction of the cost). The codes of
+    `BATCH_CHUNK` rows at a time are looked up together in the index file's table, and the key
+    and name of the entities so allowed read together (`_Codes.get_many`, `_Info.keys_and_names`).
     """
     days: dict[Any, dt.date] = {}
     checked: set[str] = set()  # actions known to the pack
     listed, persons, by_code, info_of = index.listings_of, index.person_ids, index.by_code, index.info
     foreign_codes = index.foreign.by_code
-    code_of, key_and_name = by_code.get, info_of.key_and_name
-    for line, row in rows:
-        if isinstance(row, str):
-            yield _result(line, None, None, action, as_of, error=row)
-            continue
-        identifier, name = row.get("identifier") or row.get("code"), row.get("name")
-        act, raw_day = row.get("action") or action, row.get("as_of")
-        try:
-            if act not in checked:
-                if not act:
-                    raise ScreenError("no action: give one per row or for the whole batch")
-                index.measures(act)
-                checked.add(act)
-            day = days.get(raw_day) if raw_day else as_of
-            if day is None:
-                day = days[raw_day] = parse_day(raw_day, as_of)
-            if identifier:
-                entity_id = code_of(identifier)
-                if entity_id is not None and entity_id not in listed and entity_id not in persons \
-                        and identifier not in foreign_codes:
-                    key, subject_name = key_and_name(entity_id)
-                    yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
-                    continue
-                answer = index.screen_identifier(str(identifier), act, day)
-            elif name:
-                answer = index.screen_name(str(name), act, day)
-            else:
-                raise ScreenError("neither identifier nor name")
-        except ScreenError as exc:
-            yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
-            continue
-        decision, subject = answer.decision, answer.subject_id
-        info = info_of[subject] if subject is not None else None
-        out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
-                      decision.decision, info.key if info else None, info.name if info else None, match=answer.match)
-        if answer.candidates is not None:
-            out["candidates"] = answer.candidates
-            if answer.candidates:
-                out["best_candidate"], out["best_score"] = answer.candidates[0]["entity"], answer.candidates[0]["score"]
-        if answer.foreign:
-            out["foreign_designations"] = answer.foreign
-            out["foreign_best_score"] = max(item["score"] for item in answer.foreign)
-        if decision.measures:
-            out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
-            ends = [m.ends for m in decision.measures if m.ends is not None]
-            out["ends"] = max(ends) if ends else None
-        yield out
+    rows = iter(rows)
+    while chunk := list(islice(rows, BATCH_CHUNK)):
+        codes = [(i, code) for i, (_, row) in enumerate(chunk) if not isinstance(row, str)
+                 and type(code := row.get("identifier") or row.get("code")) is str]
+        entity_of: list[int | None] = [None] * len(chunk)
+        for (i, _), found in zip(codes, by_code.get_many([code for _, code in codes])):
+            entity_of[i] = found
+        code_at = dict(codes)
+        plain = [i for i, found in enumerate(entity_of) if found is not None and found not in listed
+                 and found not in persons and code_at[i] not in foreign_codes]
+        about: list[tuple[str, str | None] | None] = [None] * len(chunk)
+        for i, found in zip(plain, info_of.keys_and_names([entity_of[i] for i in plain])):
+            about[i] = found
+        for i, (line, row) in enumerate(chunk):
+            if isinstance(row, str):
+                yield _result(line, None, None, action, as_of, error=row)
+                continue
+            identifier, name = row.get("identifier") or row.get("code"), row.get("name")
+            act, raw_day = row.get("action") or action, row.get("as_of")
+            try:
+                if act not in checked:
+                    if not act:
+                        raise ScreenError("no action: give one per row or for the whole batch")
+                    index.measures(act)
+                    checked.add(act)
+                day = days.get(raw_day) if raw_day else as_of
+                if day is None:
+                    day = days[raw_day] = parse_day(raw_day, as_of)
+                if identifier:
+                    if about[i] is not None:
+                        key, subject_name = about[i]
+                        yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
+                        continue
+                    answer = index.screen_identifier(str(identifier), act, day)
+                elif name:
+                    answer = index.screen_name(str(name), act, day)
+                else:
+                    raise ScreenError("neither identifier nor name")
+            except ScreenError as exc:
+                yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
+                continue
+            decision, subject = answer.decision, answer.subject_id
+            info = info_of[subject] if subject is not None else None
+            out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
+                          decision.decision, info.key if info else None, info.name if info else None,
+                          match=answer.match)
+            if answer.candidates is not None:
+                out["candidates"] = answer.candidates
+                if answer.candidates:
+                    out["best_candidate"], out["best_score"] = (answer.candidates[0]["entity"],
+                                                                answer.candidates[0]["score"])
+            if answer.foreign:
+                out["foreign_designations"] = answer.foreign
+                out["foreign_best_score"] = max(item["score"] for item in answer.foreign)
+            if decision.measures:
+                out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
+                ends = [m.ends for m in decision.measures if m.ends is not None]
+                out["ends"] = max(ends) if ends else None
+            yield out
 
 
 def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt.date, decision: str | None = None,
