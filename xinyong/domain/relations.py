@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from xinyong.domain.identifiers import classify_code
 from xinyong.domain.names import normalise_name
-from xinyong.domain.pack import PersonNamesSpec
+from xinyong.domain.pack import PersonNamesSpec, RelationsSpec
 from xinyong.domain.records import looks_like_person_name
 
 PERSON = "natural_person"
@@ -76,6 +76,19 @@ def classify_party(name: str, code: str | None, kind: str | None, rules: PersonN
         return Party(name, True)
     uscc = classified.value if classified is not None and classified.verified and classified.scheme == "uscc" else None
     return Party(name, False, code=uscc)
+
+
+def relation_of(spec: RelationsSpec, fields: Mapping[str, object], rules: PersonNamesSpec) -> Relation:
+    """The relation a validated relations record states (its party not yet looked up among entities)."""
+    def value(name: str | None) -> str | None:
+        found = fields.get(name) if name else None
+        return str(found) if found not in (None, "") else None
+
+    role = str(fields[spec.role_field])
+    party = classify_party(str(fields[spec.party_field]), value(spec.party_code_field), value(spec.party_kind_field),
+                           rules)
+    share = fields.get(spec.share_field) if spec.share_field else None
+    return Relation(spec.relation_of_role[role], role, party, float(share) if share is not None else None)
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 from xinyong.domain.calendar import Calendar, pack_today
 from xinyong.domain.names import normalise_name
 from xinyong.domain.pack import CategorySpec, Pack
-from xinyong.domain.relations import Party, Relation, classify_party, replace_set
+from xinyong.domain.relations import Party, Relation, relation_of, replace_set
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 
@@ -111,12 +111,8 @@ def _replace(connection: Connection, pack: Pack, categories: dict[str, CategoryS
         spec = categories[row.category].relations
         assert spec is not None
         fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-        party = parties.find(classify_party(
-            fields[spec.party_field], fields.get(spec.party_code_field) if spec.party_code_field else None,
-            fields.get(spec.party_kind_field) if spec.party_kind_field else None, pack.person_names), firm_id)
-        role = fields[spec.role_field]
-        share = fields.get(spec.share_field) if spec.share_field else None
-        new.append((Relation(spec.relation_of_role[role], role, party, share), row.id))
+        stated = relation_of(spec, fields, pack.person_names)
+        new.append((replace(stated, party=parties.find(stated.party, firm_id)), row.id))
     source = {relation.identity: record_id for relation, record_id in new}
     open_rows = connection.execute(select(rel.id, rel.relation, rel.role, rel.person_name, rel.person_id,
                                           rel.other_entity_id, rel.other_name, rel.share, rel.valid_from)
