@@ -127,7 +127,7 @@ class GraphNode:
         self.name, self.caption, self.href, self.dashed = name, caption, href, dashed
 
 
-def _cut(text: str, size: int = 11) -> str:
+def _cut(text: str, size: int = 12) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
@@ -176,6 +176,6 @@ def ownership_graph(chart_id: str, title: str, description: str, centre: str, ow
         parts.append(f'<line x1="{centre_x + box_w / 2:.1f}" y1="{centre_y + box_h:.1f}" x2="{x + box_w / 2:.1f}" '
                      f'y2="{below_y:.1f}" stroke="#57606a"{line}/>')
         box(x, below_y, node.name, node.caption, "#ffffff" if node.dashed else "#eaf6ef", node.href, node.dashed)
-    box(centre_x, centre_y, centre, "", "#fff4e0", None)
+    box(centre_x, centre_y, centre, "", "#fff4e0", None)  # drawn last: over the lines that meet it
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -34,7 +34,7 @@ def ownership_chart(gettext: Any, lang: str, name: str, data: dict[str, Any], ba
         if party["relation"] == "key_staff" and party["role"]:
             caption = f"{caption} · {party['role']}"
         if party["share"] is not None:
-            caption = f"{caption} · {formats.share(party['share'] / 100, lang)}"
+            caption = f"{caption} · {formats.capital_share(party['share'], lang)}"
         shown = party["name"] or gettext("A natural person")
         href = f"{base}{party['entity']}" if party["entity"] else None
         node = GraphNode(shown, caption, href, dashed=party["relation"] not in OWNERS)
@@ -42,7 +42,7 @@ def ownership_chart(gettext: Any, lang: str, name: str, data: dict[str, Any], ba
     for holding in data["holdings"]:
         caption = gettext("Holds a share")
         if holding["share"] is not None:
-            caption = gettext("Holds %(share)s") % {"share": formats.share(holding["share"] / 100, lang)}
+            caption = gettext("Holds %(share)s") % {"share": formats.capital_share(holding["share"], lang)}
         below.append(GraphNode(holding["name"] or holding["entity"], caption, f"{base}{holding['entity']}"))
     return ownership_graph("ownership-graph", gettext("Ownership and control"),
                            gettext("Who owns and controls %(name)s, its officers, and the firms it holds")
