@@ -251,3 +251,25 @@ def test_bad_rows_are_named(cli, tmp_path: Path) -> None:
     rows = relations_of(cli.url, FIRM_DEBTOR)
     assert [(r["relation"], r["other"], r["share"], r["valid_to"] == r["valid_from"]) for r in rows] == [
         ("key_staff", None, None, True), ("shareholder", FIRM_CLEAN, 100.0, False)]
+
+
+def test_a_correction_changes_only_its_relation(world, tmp_path: Path) -> None:
+    """`record correct` makes a new version in its batch: the batch's set applies again, the
+    corrected relation ends and its new form opens, the rest of the set stays as it was."""
+    cli = world
+    other = resident_id("440305", dt.date(1990, 2, 14), 366)
+    fix = tmp_path / "fix.json"
+    fix.write_text(json.dumps({"party_code": other}), encoding="utf-8")
+    cli("record", "correct", f"samr:孙经理/经理#{FIRM_DEBTOR}", "--file", fix, "--reason", "wrong ID number")
+    relations = run(cli, "resolve")["relations"]
+    assert relations == {"batches": 1, "firms": 1, "opened": 1, "ended": 1, "kept": 5}, relations
+    rows = relations_of(cli.url, FIRM_DEBTOR)
+    principals = [(r["person_id"], r["valid_to"] is None) for r in rows if r["relation"] == "principal"]
+    assert principals == [(MANAGER, False), (other, True)]
+    assert screen(cli, other, "high_consumption", "2026-01-05")["decision"] == "deny"
+    # after a later file replaced the set, a correction of the old set changes nothing that is open
+    run(cli, "ingest", second_file(tmp_path), "--authority", "samr", "--category", "relations")
+    run(cli, "resolve")
+    fix.write_text(json.dumps({"share": "50%"}), encoding="utf-8")
+    cli("record", "correct", f"samr:赵六/股东#{FIRM_DEBTOR}", "--file", fix, "--reason", "share")
+    assert run(cli, "resolve")["relations"] == {"batches": 0, "firms": 0, "opened": 0, "ended": 0, "kept": 0}

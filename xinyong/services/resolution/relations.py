@@ -1,7 +1,8 @@
 """Ownership and control: relations records become the relations of the firms they are linked to.
 
 A relations record (a pack category with `relations`) names a firm, its subject, and one party in
-one role. Once resolution has linked the record to its firm, the firm's relations from each batch
+one role. A corrected record (`record correct`: a new version in its batch) makes its batch's set
+for the firm apply again, unless a later file's set has replaced it since. Once resolution has linked the record to its firm, the firm's relations from each batch
 replace its earlier set from the set's date (`domain.relations.replace_set`): a relation the new
 set repeats stays open, the others end (`valid_to`), new ones open. A firm party is found by its
 verified USCC, else by its exact current registered name when one entity alone has it; a person
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, exists, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -58,29 +59,38 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         return result
     r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
     newer = aliased(t.records)
-    rows = connection.execute(
-        select(r.id, r.batch_id, r.category, r.decision_date, r.fields, link.entity_id)
-        .join(t.record_links, link.record_id == r.id)
-        .where(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
-               ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
-               ~exists().where(rel.record_id == r.id))
-        .order_by(r.batch_id, r.id)).all()
-    if not rows:
+    current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
+                   ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
+    due = connection.execute(
+        select(r.batch_id, link.entity_id).join(t.record_links, link.record_id == r.id)
+        .where(current, ~exists().where(rel.record_id == r.id))
+        .distinct().order_by(r.batch_id, link.entity_id)).all()
+    if not due:
         return result
-    batches: dict[int, dict[int, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        batches[row.batch_id][row.entity_id].append(row)
+    batches: dict[int, list[int]] = defaultdict(list)
+    for batch_id, firm_id in due:
+        batches[batch_id].append(firm_id)
     received = dict(connection.execute(select(t.batches.c.id, t.batches.c.created_at)
                                        .where(t.batches.c.id.in_(sorted(batches)))).all())
     parties = _PartyFinder(connection)
     for batch_id, firms in batches.items():
-        counts = {"firms": len(firms), "opened": 0, "ended": 0, "kept": 0}
-        for firm_id, records in firms.items():
+        counts = {"firms": 0, "opened": 0, "ended": 0, "kept": 0}
+        for firm_id in firms:
+            if _later_set(connection, firm_id, batch_id):
+                continue  # a correction of a set that a later file replaced: that history stays as it was
+            # the batch's whole set for the firm (a correction keeps its record's batch: the set is
+            # then the batch's other records with the corrected one)
+            records = connection.execute(
+                select(r.id, r.category, r.decision_date, r.fields).join(t.record_links, link.record_id == r.id)
+                .where(current, r.batch_id == batch_id, link.entity_id == firm_id).order_by(r.id)).all()
             opened, ended, kept = _replace(connection, pack, categories, parties, firm_id, records,
                                            _day(received.get(batch_id), pack))
+            counts["firms"] += 1
             counts["opened"] += opened
             counts["ended"] += ended
             counts["kept"] += kept
+        if not counts["firms"]:
+            continue
         append_event(connection, actor=actor, action="relations.replaced", object_type="batch",
                      object_id=str(batch_id), payload=counts)
         result.batches += 1
@@ -90,6 +100,14 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         result.kept += counts["kept"]
         result.by_batch.append({"batch": batch_id, **counts})
     return result
+
+
+def _later_set(connection: Connection, firm_id: int, batch_id: int) -> bool:
+    """Whether the firm's open relations come from a batch after this one."""
+    rel, r = t.entity_relations.c, t.records.c
+    newest = connection.execute(select(func.max(r.batch_id)).join(t.entity_relations, rel.record_id == r.id)
+                                .where(rel.entity_id == firm_id, rel.valid_to.is_(None))).scalar()
+    return newest is not None and newest > batch_id
 
 
 def _day(received: dt.datetime | None, pack: Pack) -> dt.date:
