@@ -179,15 +179,13 @@ class RepairSpec(Strict):
     decision_working_days: int | None = Field(default=None, ge=0)
 
 
-RELATIONS = ("shareholder", "actual_controller", "principal", "key_staff")
-
-
 class RelationsSpec(Strict):
     """A category whose rows are a firm's relations (shareholders, actual controller, key staff).
 
     The record's subject is the firm; `party_field` names the other side, a person or a firm,
     identified by `party_code_field` (a resident ID or a USCC) and `party_kind_field`. Each role
-    (the canonical values of `role_field`) is one of RELATIONS by `relation_of_role`; a row whose
+    (the canonical values of `role_field`) is a relation by `relation_of_role`: shareholder, actual
+    controller, principal (the manager or person in charge, 主要负责人) or key staff; a row whose
     role cell is empty takes the role its party column's header implies (`role_of_header`: a
     column headed 股东 lists shareholders). A firm's relations from one batch replace its earlier
     set from the set's date (`date_field` of the category)."""

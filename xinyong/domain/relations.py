@@ -88,7 +88,7 @@ def relation_of(spec: RelationsSpec, fields: Mapping[str, object], rules: Person
     party = classify_party(str(fields[spec.party_field]), value(spec.party_code_field), value(spec.party_kind_field),
                            rules)
     share = fields.get(spec.share_field) if spec.share_field else None
-    return Relation(spec.relation_of_role[role], role, party, float(share) if share is not None else None)
+    return Relation(spec.relation_of_role[role], role, party, float(share) if isinstance(share, (int, float)) else None)
 
 
 @dataclass(slots=True)

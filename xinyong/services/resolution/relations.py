@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -39,7 +40,6 @@ class RelationsResult:
     opened: int = 0
     ended: int = 0
     kept: int = 0
-    by_batch: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {"batches": self.batches, "firms": self.firms, "opened": self.opened, "ended": self.ended,
@@ -98,7 +98,6 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         result.opened += counts["opened"]
         result.ended += counts["ended"]
         result.kept += counts["kept"]
-        result.by_batch.append({"batch": batch_id, **counts})
     return result
 
 
@@ -120,7 +119,7 @@ def _day(received: dt.datetime | None, pack: Pack) -> dt.date:
 
 
 def _replace(connection: Connection, pack: Pack, categories: dict[str, CategorySpec], parties: _PartyFinder,
-             firm_id: int, records: list[Any], received_on: dt.date) -> tuple[int, int, int]:
+             firm_id: int, records: Sequence[Any], received_on: dt.date) -> tuple[int, int, int]:
     rel = t.entity_relations.c
     new: list[tuple[Relation, int]] = []
     dates = [row.decision_date for row in records if row.decision_date is not None]
