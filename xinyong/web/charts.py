@@ -147,35 +147,38 @@ def ownership_graph(chart_id: str, title: str, description: str, centre: str, ow
              f'<defs><marker id="{cid}-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
              'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>']
     centre_y = gap + (row_h if owners else 0)
-    centre_x = (width - box_w) / 2
+    centre_w = min(max(box_w, 14 * len(centre) + 24), width - 2 * gap)  # the entity's whole name where it fits
+    centre_x = (width - centre_w) / 2
 
     def row_x(count: int, i: int) -> float:
         span = count * box_w + (count - 1) * gap
         return (width - span) / 2 + i * (box_w + gap)
 
-    def box(x: float, y: float, name: str, caption: str, fill: str, href: str | None, dashed: bool = False) -> None:
+    def box(x: float, y: float, name: str, caption: str, fill: str, href: str | None, dashed: bool = False,
+            w: float = box_w) -> None:
         dash = ' stroke-dasharray="4 3"' if dashed else ""
-        shape = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="6" fill="{fill}" '
+        shown = _cut(name, max(12, int((w - 24) // 14)))
+        shape = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{box_h}" rx="6" fill="{fill}" '
                  f'stroke="#57606a"{dash}/>'
-                 f'<text x="{x + box_w / 2:.1f}" y="{y + 22:.1f}" text-anchor="middle" font-size="13" '
-                 f'fill="#1b1f24">{escape(_cut(name))}</text>'
-                 f'<text x="{x + box_w / 2:.1f}" y="{y + 40:.1f}" text-anchor="middle" font-size="11" '
-                 f'fill="#57606a">{escape(_cut(caption, 22))}</text>')
+                 f'<text x="{x + w / 2:.1f}" y="{y + (22 if caption else 31):.1f}" text-anchor="middle" '
+                 f'font-size="13" fill="#1b1f24">{escape(shown)}</text>'
+                 + (f'<text x="{x + w / 2:.1f}" y="{y + 40:.1f}" text-anchor="middle" font-size="11" '
+                    f'fill="#57606a">{escape(_cut(caption, 22))}</text>' if caption else ""))
         tip = f'<title>{escape(name)}{" · " + escape(caption) if caption else ""}</title>'
         parts.append(f'<a href="{escape(href)}">{tip}{shape}</a>' if href else f'<g>{tip}{shape}</g>')
 
     for i, node in enumerate(owners):
         x = row_x(len(owners), i)
-        parts.append(f'<line x1="{x + box_w / 2:.1f}" y1="{gap + box_h}" x2="{centre_x + box_w / 2:.1f}" '
+        parts.append(f'<line x1="{x + box_w / 2:.1f}" y1="{gap + box_h}" x2="{width / 2:.1f}" '
                      f'y2="{centre_y:.1f}" stroke="#57606a" marker-end="url(#{cid}-arrow)"/>')
         box(x, gap, node.name, node.caption, "#e8f1fa", node.href)
     below_y = centre_y + row_h
     for i, node in enumerate(below):
         x = row_x(len(below), i)
         line = ' stroke-dasharray="4 3"' if node.dashed else f' marker-end="url(#{cid}-arrow)"'
-        parts.append(f'<line x1="{centre_x + box_w / 2:.1f}" y1="{centre_y + box_h:.1f}" x2="{x + box_w / 2:.1f}" '
+        parts.append(f'<line x1="{width / 2:.1f}" y1="{centre_y + box_h:.1f}" x2="{x + box_w / 2:.1f}" '
                      f'y2="{below_y:.1f}" stroke="#57606a"{line}/>')
         box(x, below_y, node.name, node.caption, "#ffffff" if node.dashed else "#eaf6ef", node.href, node.dashed)
-    box(centre_x, centre_y, centre, "", "#fff4e0", None)  # drawn last: over the lines that meet it
+    box(centre_x, centre_y, centre, "", "#fff4e0", None, w=centre_w)  # drawn last: over the lines that meet it
     parts.append("</svg>")
     return Markup("".join(parts))
