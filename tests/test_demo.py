@@ -26,7 +26,8 @@ ENTITIES = 2000
 NAME_HEADERS = {"行政相对人名称", "企业名称", "当事人名称", "单位名称", "被处罚单位名称", "被执行人姓名/名称", "subject_name"}
 CODE_HEADERS = {"统一社会信用代码", "社会信用代码", "信用代码", "身份证号码/组织机构代码", "uscc"}
 KEY_HEADERS = {"行政处罚决定书文号", "行政许可决定文书号", "列入决定书文号", "案件编号", "决定书文号", "处罚决定书文号",
-               "decision_no", "案号"}
+               "decision_no", "案号", "关联方名称"}
+ROLE_WORDS = {"总经理": "经理", "执行董事兼总经理": "经理"}  # the pack's synonyms of the roles the demo writes
 DATE_STYLES = {
     "samr_penalties.csv": ("处罚决定日期", r"^\d{4}/\d{1,2}/\d{1,2}$"),
     "samr_licences.csv": ("许可决定日期", r"^\d{4}-\d{2}-\d{2}$"),
@@ -62,6 +63,8 @@ def natural_key(entry: dict, row: dict) -> str:
     subject = field(row, CODE_HEADERS) or field(row, NAME_HEADERS)
     if entry["category"] == "tax_grade":
         return f"tax:{row['year']}#{subject}"
+    if entry["category"] == "relations":  # one party in one role of one firm
+        return f"samr:{row['关联方名称']}/{ROLE_WORDS.get(row['职务'], row['职务'])}#{subject}"
     key = field(row, KEY_HEADERS)
     return f"{entry['authority']}:{key}#{subject}" if entry["category"] == "court_defaulter" else f"{entry['authority']}:{key}"
 

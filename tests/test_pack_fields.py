@@ -1502,6 +1502,10 @@ EFFECTS: dict[str, str] = {
     **{f"purposes.names.{lang}": "test_purpose_names_in_pack_show" for lang in LANGS},
     "categories.description": "test_category_description_in_pack_show",
     "categories.subject.legal_representative_field": "test_legal_representative_field_of_the_register",
+    **{f"categories.relations.{leaf}": "tests/test_relations_domain.py::test_relations_pack_field"
+       for leaf in ("party_field", "party_code_field", "party_kind_field", "role_field", "share_field",
+                    "relation_of_role")},
+    "categories.relations.role_of_header": "tests/test_relations_domain.py::test_relations_role_of_header",
     "resolution.name_rules.places_source": "test_place_table_provenance_in_pack_show",
     "resolution.name_rules.places_as_of": "test_place_table_provenance_in_pack_show",
     "purposes.code": "test_purpose_codes_admit_a_screening",

@@ -85,6 +85,10 @@ def resolve_command(
                   f"{result.new_entities} given a new entity"
                   + (f"; {result.still_alone} still matching nothing (their entity kept)" if result.still_alone else ""),
                   highlight=False)
+    if result.relations.get("batches"):
+        rel = result.relations
+        console.print(f"relations of {rel['firms']} firms from {rel['batches']} batches: {rel['opened']} opened, "
+                      f"{rel['ended']} ended, {rel['kept']} unchanged", highlight=False)
 
 
 @review_app.command("list")

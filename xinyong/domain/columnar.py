@@ -111,7 +111,9 @@ class ColumnValidator:
         self.person_patterns = (f"^[{_HAN}]{{2,{rules.max_length}}}$",
                                 f"^[{_HAN}]{{1,10}}[·・][{_HAN}][{_HAN}·・]{{0,20}}$")
         self.organisation_endings = tuple(rules.organisation_endings)
-        self.usable = self.name_field in self.index_of  # without a name column every row takes the row path
+        # without a name column every row takes the row path; so does a relations row (its role and
+        # party code are checked by the row validator alone: such files are a firm's few rows)
+        self.usable = self.name_field in self.index_of and category.relations is None
 
     def fast(self, rows: Sequence[Sequence[Any]]) -> list[FastRecord | None]:
         """One entry per row: its record, or None where the row validator must decide."""

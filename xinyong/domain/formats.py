@@ -35,6 +35,11 @@ def share(value: float, lang: str) -> str:
     return format_percent(value, locale=locale(lang))
 
 
+def capital_share(percent: float, lang: str) -> str:
+    """A share of capital given in percent (35.5) as the language writes it, to two decimals (35.5 %)."""
+    return format_percent(percent / 100, "#,##0.##%", locale=locale(lang))
+
+
 def day(value: Any, lang: str, form: str = "medium") -> str:
     """A date (or the date of a datetime, or an ISO date string); anything else as given."""
     if value is None or value == "":

@@ -60,6 +60,7 @@ class FieldType(str, Enum):
     enum = "enum"
     names = "names"  # several names in one cell, e.g. former names
     kind = "kind"  # a subject kind, given by the value synonyms of the pack
+    share = "share"  # a share of capital in percent, 0 to 100 (出资比例: 60%, 60.00%, 60)
 
 
 class FieldSpec(Strict):
@@ -178,6 +179,26 @@ class RepairSpec(Strict):
     decision_working_days: int | None = Field(default=None, ge=0)
 
 
+class RelationsSpec(Strict):
+    """A category whose rows are a firm's relations (shareholders, actual controller, key staff).
+
+    The record's subject is the firm; `party_field` names the other side, a person or a firm,
+    identified by `party_code_field` (a resident ID or a USCC) and `party_kind_field`. Each role
+    (the canonical values of `role_field`) is a relation by `relation_of_role`: shareholder, actual
+    controller, principal (the manager or person in charge, 主要负责人) or key staff; a row whose
+    role cell is empty takes the role its party column's header implies (`role_of_header`: a
+    column headed 股东 lists shareholders). A firm's relations from one batch replace its earlier
+    set from the set's date (`date_field` of the category)."""
+
+    party_field: Code
+    party_code_field: Code | None = None
+    party_kind_field: Code | None = None
+    role_field: Code
+    share_field: Code | None = None
+    relation_of_role: dict[str, Literal["shareholder", "actual_controller", "principal", "key_staff"]]
+    role_of_header: dict[str, str] = {}
+
+
 class CategorySpec(Strict):
     code: Code
     names: Names
@@ -198,6 +219,7 @@ class CategorySpec(Strict):
     # credit repair of a record's publicity (decided by the authority that published it)
     repair: RepairSpec = RepairSpec(allowed=False)
     creates_entities: bool = False  # the market-entity register itself
+    relations: RelationsSpec | None = None  # rows are the subject firm's relations (ownership, control)
 
 
 class DurationTerm(Strict):
@@ -608,6 +630,7 @@ class Pack(Strict):
                             c.date_field, c.subject.kind_field, c.publicity.end_field]:
                     if ref and ref not in names:
                         problems.append(f"categories.{i} ({c.code}): field {ref!r} is not defined")
+                problems += _relations_problems(i, c, {f.name: f for f in self.fields_of(c)})
         if self.reviewing_authority is not None and self.reviewing_authority not in authorities:
             problems.append(f"reviewing_authority: unknown authority {self.reviewing_authority!r}")
         for i, lst in enumerate(self.lists):
@@ -706,6 +729,27 @@ class Pack(Strict):
 
     def purpose(self, code: str) -> PurposeSpec:
         return _by_code(self.purposes, code, "purpose")
+
+
+def _relations_problems(i: int, c: CategorySpec, fields: dict[str, FieldSpec]) -> list[str]:
+    spec = c.relations
+    if spec is None:
+        return []
+    problems = [f"categories.{i}.relations: field {ref!r} is not defined"
+                for ref in (spec.party_field, spec.party_code_field, spec.party_kind_field, spec.role_field,
+                            spec.share_field) if ref and ref not in fields]
+    role = fields.get(spec.role_field)
+    if role is not None:
+        if role.type != FieldType.enum:
+            problems.append(f"categories.{i}.relations: the role field {spec.role_field!r} must be an enum")
+        for value in role.values:
+            if value not in spec.relation_of_role:
+                problems.append(f"categories.{i}.relations.relation_of_role: role {value!r} is not mapped")
+        for header, value in spec.role_of_header.items():
+            if value not in role.values:
+                problems.append(f"categories.{i}.relations.role_of_header: {header!r} gives {value!r}, "
+                                f"not one of the roles {role.values}")
+    return problems
 
 
 class PackError(Exception):

@@ -18,7 +18,7 @@ import orjson
 
 from xinyong.domain.calendar import add_months
 from xinyong.domain.conditions import holds
-from xinyong.domain.identifiers import classify_code, normalise_code, split_person_id
+from xinyong.domain.identifiers import classify_code, mask_person_id, normalise_code, split_person_id
 from xinyong.domain.pack import (
     CategorySpec,
     Classification,
@@ -35,6 +35,7 @@ from xinyong.domain.values import (
     parse_amount,
     parse_date,
     parse_integer,
+    parse_share,
     split_names,
     to_half_width,
 )
@@ -201,6 +202,13 @@ class RowValidator:
         self.key_is_code = self.specs[category.natural_key].type == FieldType.code
         # the subject's code column for a person's ID number (restricted), if the category has one
         self.person_holder = next((f for f, prefer in self.code_fields if prefer == "resident_id"), None)
+        self.relations = category.relations
+        # a relations file whose party column is headed 股东 (董事, ...) lists parties in that role
+        party_headers = [mapping.headers[i] for i, name in mapping.field_of.items()
+                         if self.relations and name == self.relations.party_field]
+        implied = {normalise_header(h): role for h, role in (self.relations.role_of_header.items()
+                                                            if self.relations else ())}
+        self.implied_role = implied.get(normalise_header(party_headers[0])) if party_headers else None
         self.columns: list[tuple[int, str, Callable[[Any], Any]]] = [
             (index, name, self._converter(self.specs[name], mapping.factor_of.get(index, 1.0)))
             for index, name in mapping.field_of.items()
@@ -240,6 +248,8 @@ class RowValidator:
             return _memoised(integer)
         if kind == FieldType.names:
             return lambda v: split_names(clean_text(v))
+        if kind == FieldType.share:
+            return _memoised(parse_share)
         if kind == FieldType.enum:
             synonyms = {normalise_header(k): v for k, v in spec.value_synonyms.items()}
             allowed = {normalise_header(v): v for v in spec.values}
@@ -283,6 +293,10 @@ class RowValidator:
         for name in self.required:
             if name not in values:
                 return Rejection(name, f"required field {name} is empty", "required_empty", {"field": name})
+        if self.relations is not None:
+            problem = self._relation_fields(values)
+            if problem is not None:
+                return problem
         extras = {}
         headers = self.mapping.headers
         for index in self.mapping.extras:
@@ -294,6 +308,28 @@ class RowValidator:
                         return Rejection(None, f"column {headers[index]!r} contains a NUL character")
                     extras[headers[index]] = text
         return self._subject(values, raw_text, extras)
+
+    def _relation_fields(self, values: dict[str, Any]) -> Rejection | None:
+        """A relations row: its role (else the one its party column's header implies) and the
+        party's code, which must be a valid resident ID number or USCC when given."""
+        spec = self.relations
+        assert spec is not None
+        if spec.role_field not in values:
+            if self.implied_role is None:
+                return Rejection(spec.role_field, f"required field {spec.role_field} is empty", "required_empty",
+                                 {"field": spec.role_field})
+            values[spec.role_field] = self.implied_role
+        code_field = spec.party_code_field
+        if code_field and code_field in values:
+            kind = values.get(spec.party_kind_field) if spec.party_kind_field else None
+            classified = self.classify((values[code_field], "resident_id" if kind == "natural_person" else "uscc",
+                                        kind))
+            if classified is None or not classified.verified or classified.scheme not in ("resident_id", "uscc"):
+                text = (f"the party's code {mask_person_id(normalise_code(str(values[code_field])))} is neither a "
+                        "valid resident ID number nor a valid unified social credit code")
+                return Rejection(code_field, text, "invalid_value", {"text": text})
+            values[code_field] = classified.value
+        return None
 
     def _subject(self, values: dict[str, Any], raw_text: dict[str, str],
                  extras: dict[str, str]) -> ValidRecord | Rejection:
@@ -376,6 +412,8 @@ class RowValidator:
         natural_key = raw_text[self.category.natural_key]
         if self.key_is_code:
             natural_key = normalise_code(natural_key)
+        if self.relations is not None:  # one party holds several roles: 股东 and 董事 are two records
+            natural_key = f"{natural_key}/{values[self.relations.role_field]}"
         if self.category.key_includes_subject:
             natural_key = f"{natural_key}#{code_key or raw_text.get(subject.name_field)}"
         date_field = self.category.date_field

@@ -124,6 +124,23 @@ def parse_amount(value: object, factor: float = 1.0) -> float:
     return round(amount * factor, 2) + 0.0  # + 0.0: never a -0.0
 
 
+def parse_share(value: object) -> float:
+    """A share of capital in percent, 0 to 100: 60%, 60.00%, ６０％ or 60 (a bare number is a percentage)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        share = float(value)
+    else:
+        text = to_half_width(str(value)).strip().removesuffix("%").rstrip()
+        try:
+            share = float(text)
+        except ValueError:
+            raise ValueProblem(f"share {str(value).strip()!r} is not a percentage", "invalid_value",
+                               text=f"share {str(value).strip()!r} is not a percentage") from None
+    if not 0 <= share <= 100:  # NaN fails both
+        raise ValueProblem(f"share {value!r} is not between 0 and 100 %", "invalid_value",
+                           text=f"share {value!r} is not between 0 and 100 %")
+    return round(share, 4) + 0.0
+
+
 def parse_integer(value: object) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)

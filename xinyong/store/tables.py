@@ -78,7 +78,10 @@ entity_names = Table(
     UniqueConstraint("entity_id", "name", name="uq_entity_name"),
 )
 
-# Relations: a person (legal representative) or another entity (shareholder).
+# Relations of an entity to a person or another entity: its legal representative (from the
+# register; no source record), and from relations records (migration 0021) its shareholders,
+# actual controller, principal and key staff, each with its role, share and source record.
+# Ended relations keep their row with valid_to.
 entity_relations = Table(
     "entity_relations",
     metadata,
@@ -87,9 +90,13 @@ entity_relations = Table(
     Column("relation", String(32), nullable=False),
     Column("person_name", Text),
     Column("person_id", String(32), index=True),  # restricted: never shown unmasked
-    Column("other_entity_id", Integer, ForeignKey("entities.id")),
+    Column("other_entity_id", Integer, ForeignKey("entities.id"), index=True),
     Column("valid_from", Date),
     Column("valid_to", Date),
+    Column("role", String(32)),  # as the pack's role field names it: 股东, 董事, 经理...
+    Column("share", Float),  # percent of the capital, for a shareholder
+    Column("other_name", Text),  # a firm party's name as the record gave it (found or not)
+    Column("record_id", Integer, ForeignKey("records.id"), index=True),  # the relations record it comes from
 )
 
 batches = Table(

@@ -115,3 +115,70 @@ def stacked_bars(chart_id: str, title: str, description: str, categories: list[s
 def swatch(index: int) -> Markup:
     return Markup(f'<svg width="12" height="12" aria-hidden="true" focusable="false">'
                   f'<rect width="12" height="12" rx="2" fill="{colour(index)}"/></svg>')
+
+
+class GraphNode:
+    """A box of the ownership graph: a name (cut to fit; whole in its tooltip), what it is to the
+    entity (role, share), and a link to its page when it is a known entity."""
+
+    __slots__ = ("name", "caption", "href", "dashed")
+
+    def __init__(self, name: str, caption: str, href: str | None = None, *, dashed: bool = False):
+        self.name, self.caption, self.href, self.dashed = name, caption, href, dashed
+
+
+def _cut(text: str, size: int = 12) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def ownership_graph(chart_id: str, title: str, description: str, centre: str, owners: list[GraphNode],
+                    below: list[GraphNode]) -> Markup:
+    """The entity in the middle; who owns or controls it above, with arrows pointing to it; below,
+    its officers (joined by a dashed line) and the firms it holds (arrows from it)."""
+    box_w, box_h, gap, row_h = 180, 52, 16, 110
+    columns = max(len(owners), len(below), 1)
+    width = max(720, columns * (box_w + gap) + gap)
+    rows = [row for row in (owners, None, below) if row is None or row]
+    height = len(rows) * row_h - (row_h - box_h) + 2 * gap
+    cid = escape(chart_id)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" id="{cid}" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" role="img" aria-labelledby="{cid}-t {cid}-d">',
+             f'<title id="{cid}-t">{escape(title)}</title>', f'<desc id="{cid}-d">{escape(description)}</desc>',
+             f'<defs><marker id="{cid}-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
+             'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>']
+    centre_y = gap + (row_h if owners else 0)
+    centre_w = min(max(box_w, 14 * len(centre) + 24), width - 2 * gap)  # the entity's whole name where it fits
+    centre_x = (width - centre_w) / 2
+
+    def row_x(count: int, i: int) -> float:
+        span = count * box_w + (count - 1) * gap
+        return (width - span) / 2 + i * (box_w + gap)
+
+    def box(x: float, y: float, name: str, caption: str, fill: str, href: str | None, dashed: bool = False,
+            w: float = box_w) -> None:
+        dash = ' stroke-dasharray="4 3"' if dashed else ""
+        shown = _cut(name, max(12, int((w - 24) // 14)))
+        shape = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{box_h}" rx="6" fill="{fill}" '
+                 f'stroke="#57606a"{dash}/>'
+                 f'<text x="{x + w / 2:.1f}" y="{y + (22 if caption else 31):.1f}" text-anchor="middle" '
+                 f'font-size="13" fill="#1b1f24">{escape(shown)}</text>'
+                 + (f'<text x="{x + w / 2:.1f}" y="{y + 40:.1f}" text-anchor="middle" font-size="11" '
+                    f'fill="#57606a">{escape(_cut(caption, 22))}</text>' if caption else ""))
+        tip = f'<title>{escape(name)}{" · " + escape(caption) if caption else ""}</title>'
+        parts.append(f'<a href="{escape(href)}">{tip}{shape}</a>' if href else f'<g>{tip}{shape}</g>')
+
+    for i, node in enumerate(owners):
+        x = row_x(len(owners), i)
+        parts.append(f'<line x1="{x + box_w / 2:.1f}" y1="{gap + box_h}" x2="{width / 2:.1f}" '
+                     f'y2="{centre_y:.1f}" stroke="#57606a" marker-end="url(#{cid}-arrow)"/>')
+        box(x, gap, node.name, node.caption, "#e8f1fa", node.href)
+    below_y = centre_y + row_h
+    for i, node in enumerate(below):
+        x = row_x(len(below), i)
+        line = ' stroke-dasharray="4 3"' if node.dashed else f' marker-end="url(#{cid}-arrow)"'
+        parts.append(f'<line x1="{width / 2:.1f}" y1="{centre_y + box_h:.1f}" x2="{x + box_w / 2:.1f}" '
+                     f'y2="{below_y:.1f}" stroke="#57606a"{line}/>')
+        box(x, below_y, node.name, node.caption, "#ffffff" if node.dashed else "#eaf6ef", node.href, node.dashed)
+    box(centre_x, centre_y, centre, "", "#fff4e0", None, w=centre_w)  # drawn last: over the lines that meet it
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -115,6 +115,7 @@ def environment(lang: str) -> Environment:
     env.filters["date"] = format_day
     env.filters["number"] = format_number
     env.filters["share"] = format_share
+    env.filters["capital_share"] = format_capital_share
     env.filters["moment"] = format_moment
     env.filters["identifier"] = format_identifier
     env.globals["LANGUAGES"] = LANGUAGES
@@ -138,6 +139,14 @@ def format_number(context, n: Any) -> Any:
     if isinstance(n, bool) or not isinstance(n, (int, float)):
         return n
     return formats.number(n, context.get("lang", DEFAULT_LANGUAGE))
+
+
+@pass_context
+def format_capital_share(context, value: Any) -> Any:
+    """A share of capital in percent (35.5) as the page's language writes it (35,5 % · 35.5%)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    return formats.capital_share(value, context.get("lang", DEFAULT_LANGUAGE))
 
 
 @pass_context

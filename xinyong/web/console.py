@@ -673,6 +673,35 @@ async def webhook_deliveries(request: Request) -> Response:
     return _page(request, "webhooks.html", operator, {"log": data})
 
 
+@router.get("/entities/{key}")
+async def entity_ownership(request: Request, key: str) -> Response:
+    """An entity's ownership and control as an authority sees it: ended relations too, and persons'
+    ID numbers masked (never whole, even here)."""
+    from xinyong.services.resolution.entities import EntityNotFound, entity_file, find_entity_id, ownership
+    from xinyong.web.ownership import ownership_chart, relation_words
+
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    service = service_of(request)
+
+    def load() -> tuple[dict[str, Any], dict[str, Any]]:
+        data = entity_file(service.engine, key)
+        with service.engine.connect() as c:
+            return data, ownership(c, service.pack, find_entity_id(c, key), _today(request), restricted=True)
+
+    try:
+        data, graph_data = await asyncio.to_thread(load)
+    except EntityNotFound:
+        raise WebError(404, "not_found") from None
+    lang = language_of(request)
+    gettext = gettext_for(lang)
+    graph = ownership_chart(gettext, lang, data["name"] or data["key"], graph_data, "/console/entities/")
+    return _page(request, "entity.html", operator, {
+        "entity": data, "ownership": graph_data, "ownership_graph": graph, "restricted": True,
+        "entity_base": "/console/entities/", "relation_words": relation_words(gettext)})
+
+
 @router.get("/objections")
 async def objections(request: Request) -> Response:
     operator = await _operator(request)

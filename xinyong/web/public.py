@@ -22,6 +22,7 @@ from xinyong.services.resolution.entities import EntityNotFound, public_file, re
 from xinyong.services.publication.lists import list_page
 from xinyong.services.publication.report import format_code, issue_report, normalise_report_code, verify_report
 from xinyong.services.publication.search import PersonIdQuery, search
+from xinyong.web.ownership import ownership_chart, relation_words
 from xinyong.web.common import (
     WebError,
     current_operator,
@@ -111,9 +112,13 @@ async def entity_page(request: Request, key: str) -> Response:
         listing["other_evidence"] = len(listing["evidence"]) - len(listing["public_evidence"])
     former = [n for n in data["names"] if not n["current"] and n["language"] is None]
     english = [n["name"] for n in data["names"] if n["language"] == "en"]
+    lang = language_of(request)
+    graph = ownership_chart(gettext_for(lang), lang, data["name"] or data["key"], data["ownership"])
     return render(request, "web/public/entity.html",
                   {"entity": data, "records": records, "former_names": former, "english_names": english,
-                   "today": _today(request)})
+                   "today": _today(request), "ownership": data["ownership"], "ownership_graph": graph,
+                   "entity_base": "/entities/",
+                   "relation_words": relation_words(gettext_for(lang))})
 
 
 @router.get("/entities/{key}/report.pdf")

@@ -427,6 +427,11 @@ BATCHES = (
         ("facts", "主要违法违规事实(案由)"), ("legal_basis", "行政处罚依据"), ("penalty_type", "处罚种类"),
         ("penalty_content", "行政处罚内容"), ("fine_amount", "罚没金额"), ("decision_date", "作出处罚决定的日期"),
         ("authority_name", "作出处罚决定的机关名称")), "compact", "decision_no", "decision_date", "fine_amount"),
+    # last, so that the files before it stay what the same seed always gave
+    Batch("samr_relations.csv", "samr", "relations", "csv", "utf-8", (
+        ("name", "企业名称"), ("uscc", "统一社会信用代码"), ("party_name", "关联方名称"), ("party_kind", "关联方类型"),
+        ("party_code", "证照/证件号码"), ("role", "职务"), ("share", "出资比例"), ("as_of", "信息日期")),
+        "iso", "party_name", "as_of", name="name"),
 )
 
 REGISTRATION_HEADERS = ("统一社会信用代码", "企业名称", "曾用名", "企业类型", "法定代表人", "法定代表人证件号码", "住所",
@@ -1106,6 +1111,53 @@ class _Records:
         return rows
 
 
+    def relations(self, b: Batch) -> list[Row]:
+        """Shareholders (persons, or register firms by their USCC), the actual controller, the
+        manager and key staff of some companies, as the register publishes them; risky firms first,
+        so that listed firms have controllers and principals for the measures to reach."""
+        rng, g = self.rng, self.g
+        rows: list[Row] = []
+        done: set[str] = set()  # a firm's set is written once: a second would contradict it in one file
+        for _ in range(self._count(0.05)):
+            e = self.subject("market", risky_share=0.5)
+            if not e.registered or e.prefix != "91" or e.uscc in done:
+                continue
+            done.add(e.uscc)
+            as_of = _date_text(g.day(max(e.established, _START), _END), b.dates)
+            people = [e.legal_rep, *(g.person(e.division) for _ in range(rng.randint(1, 3)))]
+            parties: list[tuple[str, str, str, str, str]] = []  # name, kind, code, role, share
+            holders = rng.randint(1, 3)
+            shares = sorted((rng.randint(5, 60) for _ in range(holders)), reverse=True)
+            total = sum(shares)
+            for i, share in enumerate(shares):
+                percent = round(100 * share / total, 2)
+                other = rng.choice(self.companies)
+                if i > 0 and other is not e and rng.random() < 0.4:
+                    parties.append((other.name, "法人股东", other.uscc, "股东", f"{percent}%"))
+                else:
+                    person = people[i % len(people)]
+                    parties.append((person.name, "自然人股东", person.id_no, "股东", f"{percent}%"))
+            controller = next((p for p in parties if p[1] == "自然人股东"), None)
+            if controller is not None:
+                parties.append((controller[0], "", controller[2], "实际控制人", ""))
+            manager = rng.choice(people)
+            parties.append((manager.name, "", manager.id_no, rng.choice(("经理", "总经理", "执行董事兼总经理")), ""))
+            for role in ("董事", "监事"):
+                person = rng.choice(people[1:] or people)
+                parties.append((person.name, "", person.id_no, role, ""))
+            seen = set()
+            for name, kind, code, role, share in parties:
+                canonical = {"总经理": "经理", "执行董事兼总经理": "经理"}.get(role, role)
+                key = f"{name}/{canonical}#{e.uscc}"
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append(Row({"name": e.name, "uscc": e.uscc, "party_name": name, "party_kind": kind,
+                                 "party_code": code, "role": role, "share": share, "as_of": as_of}, key,
+                                e.entity_key))
+        return rows
+
+
 _BUILDERS: dict[str, Callable[[_Records, Batch], list[Row]]] = {
     "samr_penalties.csv": _Records.samr_penalties,
     "samr_licences.csv": _Records.samr_licences,
@@ -1116,6 +1168,7 @@ _BUILDERS: dict[str, Callable[[_Records, Batch], list[Row]]] = {
     "court_defaulters.csv": _Records.court_defaulters,
     "health_penalties.jsonl": _Records.health_penalties,
     "safety_penalties.csv": _Records.safety_penalties,
+    "samr_relations.csv": _Records.relations,
 }
 
 

@@ -47,11 +47,13 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
         identifiers = [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES), "verified": bool(ok)}
                        for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id))]
         rel = t.entity_relations.c
-        relations = [{"relation": r.relation, "person_name": r.person_name,
+        relations = [{"relation": r.relation, "role": r.role, "person_name": r.person_name,
                       "person_id": mask_person_id(r.person_id) if r.person_id else None,
+                      "other_name": r.other_name, "share": r.share,
                       "valid_from": r.valid_from, "valid_to": r.valid_to}
-                     for r in c.execute(select(rel.relation, rel.person_name, rel.person_id, rel.valid_from,
-                                               rel.valid_to).where(rel.entity_id == entity_id).order_by(rel.id))]
+                     for r in c.execute(select(rel.relation, rel.role, rel.person_name, rel.person_id, rel.other_name,
+                                               rel.share, rel.valid_from, rel.valid_to)
+                                        .where(rel.entity_id == entity_id).order_by(rel.id))]
         r, link = t.records.c, t.record_links.c
         records = []
         for row in c.execute(select(r.record_key, r.version, r.category, r.authority, r.decision_date,
@@ -155,6 +157,8 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     out["identifiers"] = data["identifiers"]
     out["legal_representative"] = next((r["person_name"] for r in data["relations"]
                                         if r["relation"] == "legal_representative" and r["valid_to"] is None), None)
+    with engine.connect() as c:
+        out["ownership"] = ownership(c, pack, find_entity_id(c, code), today, restricted=restricted)
     out["listings"] = listings
     # every listing that took effect, newest first: listed -> removed, as a publicity system shows it
     out["listing_history"] = sorted(history, key=lambda item: (item["effective_from"], item["list"]), reverse=True)
@@ -165,6 +169,47 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     # a phone or an address; identifiers are masked by scheme above (a firm's 注册号 stays).
     identifiers = out.pop("identifiers")
     return {**mask_public(out), "identifiers": identifiers}
+
+
+def ownership(connection, pack: Pack, entity_id: int, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
+    """The entity's ownership and control on `today`: who holds it (shareholders with their share,
+    actual controller, legal representative, principal, key staff) and which firms it holds.
+
+    A person is named where the pack gives a legal basis: the legal representative as the register
+    publishes it, other persons when their record's category names `person_legal_basis`; else
+    shown as "a natural person". An ID number never: `restricted` (an authority's console) adds it
+    masked, with the relations that ended."""
+    rel, e, n, r = t.entity_relations.c, t.entities.c, t.entity_names.c, t.records.c
+    named = {c.code for c in pack.categories if c.relations is not None and c.person_legal_basis}
+    held = rel.valid_from.is_(None) | (rel.valid_from <= today)
+    open_ = rel.valid_to.is_(None) | (rel.valid_to > today)
+    current_name = select(n.name).where(n.entity_id == e.id, n.current).limit(1).scalar_subquery()
+    query = (select(rel.id, rel.relation, rel.role, rel.person_name, rel.person_id, rel.other_name, rel.share,
+                    rel.valid_from, rel.valid_to, r.category, e.key, current_name.label("entity_name"))
+             .outerjoin(t.records, r.id == rel.record_id).outerjoin(t.entities, e.id == rel.other_entity_id)
+             .where(rel.entity_id == entity_id).order_by(rel.id))
+    if not restricted:
+        query = query.where(held, open_)
+    parties = []
+    for row in connection.execute(query):
+        person = row.person_name is not None or row.person_id is not None
+        shown = row.relation == "legal_representative" or row.category in named
+        party = {"relation": row.relation, "role": row.role, "person": person,
+                 "name": (row.person_name if shown or restricted else None) if person
+                 else (row.entity_name or row.other_name),
+                 "entity": row.key, "share": row.share, "valid_from": row.valid_from, "valid_to": row.valid_to}
+        if restricted:
+            party["id_number"] = mask_person_id(row.person_id) if row.person_id else None
+        parties.append(party)
+    firm_name = select(n.name).where(n.entity_id == rel.entity_id, n.current).limit(1).scalar_subquery()
+    holds = (select(e.key, firm_name.label("name"), rel.role, rel.share, rel.valid_from, rel.valid_to)
+             .join(t.entities, e.id == rel.entity_id)
+             .where(rel.other_entity_id == entity_id).order_by(rel.id))
+    if not restricted:
+        holds = holds.where(held, open_)
+    holdings = [{"entity": row.key, "name": row.name, "role": row.role, "share": row.share,
+                 "valid_from": row.valid_from, "valid_to": row.valid_to} for row in connection.execute(holds)]
+    return {"parties": parties, "holdings": holdings}
 
 
 def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repaired: dict[str, dt.date], *,

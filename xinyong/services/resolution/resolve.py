@@ -57,6 +57,7 @@ from xinyong.domain.names import normalise_name
 from xinyong.domain.pack import Pack
 from xinyong.services.intake.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
+from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import Ids, insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
@@ -93,6 +94,8 @@ class ResolveResult:
     dry_run: bool = False
     # with a dry run: the links that would move, and the active listings built on them
     moves: list[dict[str, Any]] = field(default_factory=list)
+    # relations records applied at the run's end (services.resolution.relations): batches, firms, opened...
+    relations: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -447,6 +450,8 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
             progress(len(rows))
     if result.dry_run:
         _describe_moves(connection, result.moves)
+    # relations records whose firm is now known become its relations (ownership and control)
+    result.relations = apply_relations(connection, pack, actor=actor).as_dict()
     result.seconds = round(time.perf_counter() - started, 2)
     append_event(connection, actor=actor, action="resolution.run", object_type="resolution",
                  object_id=now.isoformat(), payload={k: v for k, v in result.as_dict().items() if k != "moves"})

@@ -1,0 +1,183 @@
+"""Ownership and control: relations records become the relations of the firms they are linked to.
+
+A relations record (a pack category with `relations`) names a firm, its subject, and one party in
+one role. A corrected record (`record correct`: a new version in its batch) makes its batch's set
+for the firm apply again, unless a later file's set has replaced it since. Once resolution has linked the record to its firm, the firm's relations from each batch
+replace its earlier set from the set's date (`domain.relations.replace_set`): a relation the new
+set repeats stays open, the others end (`valid_to`), new ones open. A firm party is found by its
+verified USCC, else by its exact current registered name when one entity alone has it; a person
+keeps the ID number the record gave (restricted: masked wherever it is shown). Runs inside the
+resolution run's transaction, at its end, with one audit event per batch applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from xinyong.domain.calendar import Calendar, pack_today
+from xinyong.domain.names import normalise_name
+from xinyong.domain.pack import CategorySpec, Pack
+from xinyong.domain.relations import Party, Relation, relation_of, replace_set
+from xinyong.store import tables as t
+from xinyong.store.audit import append_event
+
+LINKED = ("linked", "new")
+
+
+@dataclass(slots=True)
+class RelationsResult:
+    batches: int = 0
+    firms: int = 0
+    opened: int = 0
+    ended: int = 0
+    kept: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"batches": self.batches, "firms": self.firms, "opened": self.opened, "ended": self.ended,
+                "kept": self.kept}
+
+
+def relation_categories(pack: Pack) -> dict[str, CategorySpec]:
+    return {c.code: c for c in pack.categories if c.relations is not None}
+
+
+def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -> RelationsResult:
+    """Apply every relations record whose newest active version is linked and is no relation's
+    source yet, batch by batch in the order they arrived."""
+    result = RelationsResult()
+    categories = relation_categories(pack)
+    if not categories:
+        return result
+    r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
+    newer = aliased(t.records)
+    current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
+                   ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
+    due = connection.execute(
+        select(r.batch_id, link.entity_id).join(t.record_links, link.record_id == r.id)
+        .where(current, ~exists().where(rel.record_id == r.id))
+        .distinct().order_by(r.batch_id, link.entity_id)).all()
+    if not due:
+        return result
+    batches: dict[int, list[int]] = defaultdict(list)
+    for batch_id, firm_id in due:
+        batches[batch_id].append(firm_id)
+    received = dict(connection.execute(select(t.batches.c.id, t.batches.c.created_at)
+                                       .where(t.batches.c.id.in_(sorted(batches)))).all())
+    parties = _PartyFinder(connection)
+    for batch_id, firms in batches.items():
+        counts = {"firms": 0, "opened": 0, "ended": 0, "kept": 0}
+        for firm_id in firms:
+            if _later_set(connection, firm_id, batch_id):
+                continue  # a correction of a set that a later file replaced: that history stays as it was
+            # the batch's whole set for the firm (a correction keeps its record's batch: the set is
+            # then the batch's other records with the corrected one)
+            records = connection.execute(
+                select(r.id, r.category, r.decision_date, r.fields).join(t.record_links, link.record_id == r.id)
+                .where(current, r.batch_id == batch_id, link.entity_id == firm_id).order_by(r.id)).all()
+            opened, ended, kept = _replace(connection, pack, categories, parties, firm_id, records,
+                                           _day(received.get(batch_id), pack))
+            counts["firms"] += 1
+            counts["opened"] += opened
+            counts["ended"] += ended
+            counts["kept"] += kept
+        if not counts["firms"]:
+            continue
+        append_event(connection, actor=actor, action="relations.replaced", object_type="batch",
+                     object_id=str(batch_id), payload=counts)
+        result.batches += 1
+        result.firms += counts["firms"]
+        result.opened += counts["opened"]
+        result.ended += counts["ended"]
+        result.kept += counts["kept"]
+    return result
+
+
+def _later_set(connection: Connection, firm_id: int, batch_id: int) -> bool:
+    """Whether the firm's open relations come from a batch after this one."""
+    rel, r = t.entity_relations.c, t.records.c
+    newest = connection.execute(select(func.max(r.batch_id)).join(t.entity_relations, rel.record_id == r.id)
+                                .where(rel.entity_id == firm_id, rel.valid_to.is_(None))).scalar()
+    return newest is not None and newest > batch_id
+
+
+def _day(received: dt.datetime | None, pack: Pack) -> dt.date:
+    """A set without a date of its own holds from the day its file arrived (in the pack's time zone)."""
+    if received is None:
+        return pack_today(pack)
+    if received.tzinfo is None:  # SQLite gives back naive UTC
+        received = received.replace(tzinfo=dt.timezone.utc)
+    return received.astimezone(Calendar(pack.calendar).zone).date()
+
+
+def _replace(connection: Connection, pack: Pack, categories: dict[str, CategorySpec], parties: _PartyFinder,
+             firm_id: int, records: Sequence[Any], received_on: dt.date) -> tuple[int, int, int]:
+    rel = t.entity_relations.c
+    new: list[tuple[Relation, int]] = []
+    dates = [row.decision_date for row in records if row.decision_date is not None]
+    since = max(dates) if dates else received_on
+    for row in records:
+        spec = categories[row.category].relations
+        assert spec is not None
+        fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+        stated = relation_of(spec, fields, pack.person_names)
+        new.append((replace(stated, party=parties.find(stated.party, firm_id)), row.id))
+    source = {relation.identity: record_id for relation, record_id in new}
+    open_rows = connection.execute(select(rel.id, rel.relation, rel.role, rel.person_name, rel.person_id,
+                                          rel.other_entity_id, rel.other_name, rel.share, rel.valid_from)
+                                   .where(rel.entity_id == firm_id, rel.valid_to.is_(None),
+                                          rel.record_id.is_not(None))).all()
+    began = {row.id: row.valid_from for row in open_rows}
+    current = {row.id: Relation(row.relation, row.role or "", Party(
+        row.person_name or row.other_name or "", row.person_name is not None, row.person_id, None,
+        row.other_entity_id), row.share) for row in open_rows}
+    change = replace_set(current, (relation for relation, _ in new))
+    if change.kept:
+        connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
+                           .values(record_id=bindparam("_record")),
+                           [{"_id": i, "_record": source[relation.identity]} for i, relation in change.kept.items()])
+    if change.ended:
+        # a set dated before a relation began ends it the day it began: it never held
+        connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
+                           .values(valid_to=bindparam("_to")),
+                           [{"_id": i, "_to": max(since, began[i] or since)} for i in change.ended])
+    if change.opened:
+        connection.execute(t.entity_relations.insert(), [{
+            "entity_id": firm_id, "relation": relation.relation, "role": relation.role,
+            "person_name": relation.party.name if relation.party.person else None,
+            "person_id": relation.party.person_id, "other_entity_id": relation.party.entity_id,
+            "other_name": None if relation.party.person else relation.party.name, "share": relation.share,
+            "valid_from": since, "valid_to": None, "record_id": source[relation.identity]}
+            for relation in change.opened])
+    return len(change.opened), len(change.ended), len(change.kept)
+
+
+class _PartyFinder:
+    """A firm party's entity: by its verified USCC, else by its exact current name held by one entity."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def find(self, party: Party, firm_id: int) -> Party:
+        if party.person:
+            return party
+        i, n = t.entity_identifiers.c, t.entity_names.c
+        found = None
+        if party.code:
+            found = self.connection.execute(select(i.entity_id).where(
+                i.value == party.code, i.verified)).scalar()
+        if found is None:
+            holders = self.connection.execute(select(n.entity_id).where(
+                and_(n.normalised == normalise_name(party.name), n.current)).distinct().limit(2)).scalars().all()
+            found = holders[0] if len(holders) == 1 else None
+        if found is None or found == firm_id:  # a firm never holds itself
+            return party
+        return Party(party.name, False, None, party.code, found)
