@@ -1,7 +1,7 @@
 """foreign and international lists: their versions and designations
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 
 Lists of kind `foreign` (the UN Security Council's consolidated list, OpenSanctions files) and
 their designations, kept apart from listings: no due process, no public surface. Importing a
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0022'
-down_revision = '0020'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
