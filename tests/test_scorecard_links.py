@@ -176,8 +176,14 @@ def test_every_figure_links_to_exactly_its_cases(cli, tmp_path: Path, db_url: st
                 assert 'data-figure="records"' not in other_row.group(1)
                 assert 'data-figure="objections"' in other_row.group(1)
             assert web.get(f"/console/records?authority={other}").status_code == 404
-        statistics_page = WebSession(base).get("/statistics").text
-        assert "/console/" not in statistics_page and "data-figure" not in statistics_page
+            # each column's heading links to its section of docs/scorecard.md, which the method page holds
+            sections = set(re.findall(r'href="/statistics/method#(\w+)"', page.text))
+            assert sections == {"received", "timeliness", "quality", "fairness"}
+            method = web.get("/statistics/method")
+            assert method.headers["content-type"].startswith("text/html")
+            assert all(f'id="{section}"' in method.text for section in sections)
+        public = WebSession(base).get("/statistics").text
+        assert "/console/" not in public and "data-figure" not in public
     assert {"records", "on_time", "late", "timed_records", "verified", "corrections", "revocations", "quarantined",
             "reason", "objections", "objections_upheld", "objections_decided", "repairs", "repairs_on_time",
             "repairs_decided", "overdue"} <= followed
