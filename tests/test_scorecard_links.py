@@ -184,6 +184,9 @@ def test_every_figure_links_to_exactly_its_cases(cli, tmp_path: Path, db_url: st
             assert all(f'id="{section}"' in method.text for section in sections)
         public = WebSession(base).get("/statistics").text
         assert "/console/" not in public and "data-figure" not in public
+        # samr's one correction and two revocations are under the threshold: suppressed, shown as –
+        samr = re.search(r'<tr data-authority="samr">(.*?)</tr>', public, re.S).group(1)
+        assert '<td class="corrections">–</td>' in samr and '<td class="revocations">–</td>' in samr
     assert {"records", "on_time", "late", "timed_records", "verified", "corrections", "revocations", "quarantined",
             "reason", "objections", "objections_upheld", "objections_decided", "repairs", "repairs_on_time",
             "repairs_decided", "overdue"} <= followed
