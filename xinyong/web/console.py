@@ -857,12 +857,15 @@ def _scorecard_charts(request: Request, rows: list[dict[str, Any]], names: dict[
     return {"timeliness_chart": timeliness, "quality_chart": quality, "months": months}
 
 
-def _figure_links(operator: Operator, row: dict[str, Any]) -> dict[str, str]:
+def _figure_links(operator: Operator, row: dict[str, Any], authorities: set[str]) -> dict[str, str]:
     """Each figure of a scorecard row -> the console list holding exactly the cases it counts, filtered
     by the row's authority and month (as from/to). Records and quarantined rows open to their own
-    authority (as its batches do); objections, repairs and overdue cases to an operate key."""
+    authority (as its batches do); objections, repairs and overdue cases to an operate key. A row of
+    cases whose authority the pack does not know ("?") has no list to filter to."""
     from xinyong.services.accountability.scorecard import month_days
 
+    if row["authority"] not in authorities:
+        return {}
     first, last = month_days(row["month"])
     month = [("authority", row["authority"]), ("from", first.isoformat()), ("to", last.isoformat())]
 
@@ -902,8 +905,9 @@ async def scorecard_page(request: Request) -> Response:
                                    date_from=_day_param(request, "from"), date_to=_day_param(request, "to"))
     lang = language_of(request)
     names = {a.code: a.names.get(lang) for a in service.pack.authorities}
+    known = {a.code for a in service.pack.authorities}
     for row in rows:
-        row["links"] = _figure_links(operator, row)
+        row["links"] = _figure_links(operator, row, known)
     return _page(request, "scorecard.html", operator, {
         "rows": rows, "names": names, "authority": authority, "swatch": charts.swatch,
         "on_time_days": service.pack.scorecard.on_time_working_days,
