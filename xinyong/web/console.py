@@ -428,8 +428,8 @@ async def quarantine(request: Request) -> Response:
         "data": data, "where": where, "labels": labels, "page_base": _page_base("/console/quarantine", where),
         "batches_link": "/console/batches?" + urlencode(CaseFilter(category=where.category, since=where.since,
                                                                    until=where.until).query()),
-        "every_reason": "/console/quarantine?" + urlencode(CaseFilter(authority=where.authority, category=where.category,
-                                                                      since=where.since, until=where.until).query())})
+        "every_reason": "/console/quarantine?" + urlencode(CaseFilter(
+            authority=where.authority, category=where.category, since=where.since, until=where.until).query())})
 
 
 @router.get("/batches/{batch_id}")
@@ -546,7 +546,8 @@ def _case_filter(request: Request, states: tuple[str, ...] = ()) -> CaseFilter:
                       since=_day_param(request, "from"), until=_day_param(request, "to"),
                       category=one_of("category", {c.code for c in pack.categories}),
                       timeliness=one_of("timeliness", ("on_time", "late", "timed")),
-                      verified=one_of("verified", ("yes", "no")), change=one_of("change", ("correction", "revocation")),
+                      verified=one_of("verified", ("yes", "no")),
+                      change=one_of("change", ("correction", "revocation")),
                       reason=reason)
 
 
@@ -879,7 +880,8 @@ def _figure_links(operator: Operator, row: dict[str, Any], authorities: set[str]
             "late": link("records", ("timeliness", "late")), "timed_records": link("records", ("timeliness", "timed")),
             "verified": link("records", ("verified", "yes")), "corrections": link("records", ("change", "correction")),
             "revocations": link("records", ("change", "revocation")), "quarantined": link("quarantine"),
-            **{f"reason:{q['reason']}": link("quarantine", ("reason", q["reason"])) for q in row["quarantine_top_reasons"]}})
+            **{f"reason:{q['reason']}": link("quarantine", ("reason", q["reason"]))
+               for q in row["quarantine_top_reasons"]}})
     if operator.operates:
         links.update({
             "objections": link("objections"), "objections_upheld": link("objections", ("state", "upheld")),

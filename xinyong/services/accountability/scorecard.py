@@ -291,8 +291,9 @@ def check_authority(pack: Pack, authority: str | None) -> None:
 def totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per authority over the months given (the public page's table)."""
     merged: dict[str, dict[str, Any]] = {}
-    sums = ("records", "timed_records", "on_time", "verified", "rows", "quarantined", "corrections", "revocations", "objections",
-            "objections_decided", "objections_upheld", "repairs", "repairs_decided", "repairs_on_time", "overdue")
+    sums = ("records", "timed_records", "on_time", "verified", "rows", "quarantined", "corrections", "revocations",
+            "objections", "objections_decided", "objections_upheld", "repairs", "repairs_decided", "repairs_on_time",
+            "overdue")
     for item in rows:
         entry = merged.setdefault(item["authority"], {"authority": item["authority"], **{k: 0 for k in sums},
                                                       "months": []})

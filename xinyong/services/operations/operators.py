@@ -403,8 +403,8 @@ def batches_page(engine: Engine, authority: str, where: CaseFilter, *, zone: Any
                    b.warnings, b.notes, b.created_at).where(*conditions).order_by(b.id.desc())
     with engine.connect() as c:
         data = _paged(c, query, select(func.count()).select_from(t.batches).where(*conditions), page, page_size)
-        sent, quarantined = c.execute(select(func.coalesce(func.sum(b.rows), 0), func.coalesce(func.sum(b.quarantined), 0))
-                                      .where(*conditions)).one()
+        sent, quarantined = c.execute(select(func.coalesce(func.sum(b.rows), 0),
+                                             func.coalesce(func.sum(b.quarantined), 0)).where(*conditions)).one()
     return {**data, "rows_sent": sent, "rows_quarantined": quarantined}
 
 
@@ -447,11 +447,12 @@ def records_page(engine: Engine, pack: Pack, authority: str, where: CaseFilter, 
                 by_day: dict[dt.date, list[int]] = {}
                 for batch_id, created_at in c.execute(select(B.c.id, B.c.created_at).where(*received)):
                     by_day.setdefault(local_date(created_at, calendar.zone), []).append(batch_id)
-                on_time = [and_(first.c.batch_id.in_(ids), (first.c.decision_date >= working.earliest_on_time(day, limit))
-                                if where.timeliness == "on_time" else
-                                (first.c.decision_date < working.earliest_on_time(day, limit)))
-                           for day, ids in sorted(by_day.items())]
-                conditions.append(or_(*on_time) if on_time else false())
+                decided = first.c.decision_date
+                by_batch_day = [and_(first.c.batch_id.in_(ids),
+                                     (decided >= working.earliest_on_time(day, limit)) if where.timeliness == "on_time"
+                                     else (decided < working.earliest_on_time(day, limit)))
+                                for day, ids in sorted(by_day.items())]
+                conditions.append(or_(*by_batch_day) if by_batch_day else false())
         query = (select(R.c.id, R.c.record_key, R.c.version, R.c.status, R.c.category, R.c.subject_name,
                         R.c.subject_kind, R.c.subject_code, R.c.subject_code_verified, R.c.batch_id, R.c.created_at,
                         first.c.decision_date.label("decided_on"), first.c.category.label("received_category"),
