@@ -83,10 +83,13 @@ def test_scorecard_statistics_and_simulation_pages(browser, site, lang: str) -> 
         assert page.locator("svg#chart-quality[role=img]").count() == 1
         samr = page.locator("#scorecard tr[data-authority=samr]")
         assert samr.count() == 1
-        # every count links to the cases behind it; the method is one click away
-        assert samr.locator("a[href='/console/batches']").count() >= 1
-        assert samr.locator("a[href='/console/objections']").count() == 1
-        assert page.locator("a[href='/statistics/method']").count() >= 1
+        # every count links to the cases behind it, filtered by its authority and month; the method
+        # is one click away
+        month = samr.get_attribute("data-month")
+        assert samr.locator("a[data-figure=records]").get_attribute("href").startswith(
+            f"/console/records?authority=samr&from={month}-01&to=")
+        assert samr.locator("a[data-figure=objections]").count() == 1
+        assert page.locator("a[href^='/statistics/method#']").count() >= 14
         screenshot(page, f"scorecard-{lang}")
 
         page.goto(site["base"] + "/console/simulate")
@@ -122,6 +125,34 @@ def test_scorecard_statistics_and_simulation_pages(browser, site, lang: str) -> 
         screenshot(page, f"statistics-{lang}")
     finally:
         public.close()
+
+
+def test_a_figure_clicked_opens_exactly_its_cases(browser, site) -> None:
+    """samr's records received this month, on time and late: a click on each figure shows as many rows."""
+    from xinyong.services.accountability.scorecard import scorecard
+    from xinyong.store.db import open_engine
+
+    engine = open_engine(site["cli"].url)
+    try:
+        (row,) = [r for r in scorecard(engine, PACK, pack_today(PACK)) if r["authority"] == "samr"]
+    finally:
+        engine.dispose()
+    assert row["records"] > 0 and row["timed_records"] - row["on_time"] > 0
+    context, page = console(browser, site, "en")
+    try:
+        for figure, rows, expected in (("records", "#records-table tbody tr", row["records"]),
+                                       ("late", "#records-table tbody tr", row["timed_records"] - row["on_time"])):
+            page.goto(site["base"] + "/console/scorecard")
+            cell = page.locator(f"#scorecard tr[data-authority=samr][data-month='{row['month']}'] "
+                                f"a[data-figure={figure}]")
+            cell.click()
+            page.wait_for_url(re.compile(r"/console/records\?authority=samr&from="))
+            expect(page.locator(rows)).to_have_count(expected)
+            if figure == "late":
+                assert page.locator("select#timeliness").input_value() == "late"
+                screenshot(page, "scorecard-figure-late-en")
+    finally:
+        context.close()
 
 
 def test_the_subject_sees_its_grade_and_objects_to_a_point(browser, site) -> None:

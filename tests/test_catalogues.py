@@ -183,8 +183,10 @@ def _crawl(client, lang: str, starts: list[str], codes: set[str]) -> dict[str, s
         for href in parser.links:
             target = urljoin(url, href)
             parts = urlsplit(target)
+            # /statistics/method is docs/scorecard.md, in English as written, like /docs and /redoc
             if parts.netloc not in ("", "testserver") or parts.path.endswith((".pdf", ".csv", ".jsonl")) \
                     or "sign-out" in parts.path or parts.path.startswith(("/docs", "/redoc", "/static", "/v1")) \
+                    or parts.path == "/statistics/method" \
                     or "lang=" in parts.query:  # the language switcher: this crawl keeps to one language
                 continue
             queue.append(parts.path + (f"?{parts.query}" if parts.query else ""))

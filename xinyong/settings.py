@@ -70,8 +70,8 @@ MAX_API_RECORDS = Setting(
 
 STATISTICS_MIN_CELL = Setting(
     "XINYONG_STATISTICS_MIN_CELL", 5,
-    "On the public `/statistics` page, counts of objections, repairs and overdue cases under this "
-    "(and shares of fewer decided cases) are suppressed: they are not public facts")
+    "On the public `/statistics` page, counts of objections, repairs, overdue cases, corrections and revocations "
+    "under this (and shares of fewer decided cases) are suppressed: they are not public facts")
 
 WEBHOOK_ALLOW_PRIVATE = Setting(
     "XINYONG_WEBHOOK_ALLOW_PRIVATE", 0,

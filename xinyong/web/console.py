@@ -66,6 +66,8 @@ from xinyong.services.operations.operators import (
     ListingFilter,
     batches_page,
     listings_page,
+    quarantine_page,
+    records_page,
     objections_page,
     repairs_page,
     review_page,
@@ -364,20 +366,70 @@ def _own_batch(request: Request, operator: Operator, batch_id: int) -> dict[str,
     return batch
 
 
+def _own_filter(request: Request, operator: Operator) -> CaseFilter:
+    """The filter of a list of the operator's own authority's batches, records or quarantined rows:
+    another authority's are not this key's to see."""
+    found = _case_filter(request)
+    if found.authority not in (None, operator.authority):
+        raise WebError(404, "not found")
+    return found
+
+
 @router.get("/batches")
 async def batches(request: Request) -> Response:
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
     service = service_of(request)
-    params = request.query_params
-    where = CaseFilter(category=params.get("category") if params.get("category") in
-                       {c.code for c in service.pack.categories} else None,
-                       since=_day_param(request, "from"), until=_day_param(request, "to"))
+    found = _own_filter(request, operator)
+    where = CaseFilter(authority=found.authority, category=found.category, since=found.since, until=found.until)
     data = await asyncio.to_thread(batches_page, service.engine, operator.authority, where,
                                    zone=ZoneInfo(service.pack.calendar.timezone), page=_page_number(request))
     return _page(request, "batches.html", operator, {
         "data": data, "where": where, "page_base": _page_base("/console/batches", where)})
+
+
+@router.get("/records")
+async def records(request: Request) -> Response:
+    """The records the operator's authority's batches brought, filtered as the scorecard counts them."""
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    service = service_of(request)
+    found = _own_filter(request, operator)
+    where = CaseFilter(authority=found.authority, category=found.category, since=found.since, until=found.until,
+                       timeliness=found.timeliness, verified=found.verified, change=found.change)
+    data = await asyncio.to_thread(records_page, service.engine, service.pack, operator.authority, where,
+                                   page=_page_number(request))
+    for row in data["rows"]:
+        row["record_key"] = mask_record_key(row["record_key"])
+        row["subject_code"] = _masked_code(row["subject_code"])
+    return _page(request, "records.html", operator, {
+        "data": data, "where": where, "page_base": _page_base("/console/records", where),
+        "on_time_days": service.pack.scorecard.on_time_working_days})
+
+
+@router.get("/quarantine")
+async def quarantine(request: Request) -> Response:
+    """The rows the operator's authority's batches had quarantined, by day received, category and reason."""
+    operator = await _operator(request)
+    if operator is None:
+        return _signed_out(request)
+    service = service_of(request)
+    found = _own_filter(request, operator)
+    where = CaseFilter(authority=found.authority, category=found.category, since=found.since, until=found.until,
+                       reason=found.reason)
+    data = await asyncio.to_thread(quarantine_page, service.engine, service.pack, operator.authority, where,
+                                   page=_page_number(request))
+    pack, lang = service.pack, language_of(request)
+    labels = {c.code: {f.name: f.names.get(lang) if f.names else f.name for f in pack.fields_of(c)}
+              for c in pack.categories}
+    return _page(request, "quarantine.html", operator, {
+        "data": data, "where": where, "labels": labels, "page_base": _page_base("/console/quarantine", where),
+        "batches_link": "/console/batches?" + urlencode(CaseFilter(category=where.category, since=where.since,
+                                                                   until=where.until).query()),
+        "every_reason": "/console/quarantine?" + urlencode(CaseFilter(
+            authority=where.authority, category=where.category, since=where.since, until=where.until).query())})
 
 
 @router.get("/batches/{batch_id}")
@@ -480,21 +532,28 @@ def _day_param(request: Request, name: str) -> dt.date | None:
         return None
 
 
-def _case_filter(request: Request, states: tuple[str, ...]) -> CaseFilter:
+def _case_filter(request: Request, states: tuple[str, ...] = ()) -> CaseFilter:
+    """The list filter from the query string; a value the page does not know is ignored."""
     pack, params = service_of(request).pack, request.query_params
-    return CaseFilter(state=params.get("state") if params.get("state") in states else None,
-                      list_code=params.get("list") if params.get("list") in {x.code for x in pack.lists} else None,
-                      authority=params.get("authority") if params.get("authority") in
-                      {a.code for a in pack.authorities} else None,
-                      since=_day_param(request, "from"), until=_day_param(request, "to"))
+
+    def one_of(name: str, allowed: Any) -> str | None:
+        value = params.get(name)
+        return value if value in allowed else None
+
+    reason = (params.get("reason") or "").strip()[:200] or None
+    return CaseFilter(state=one_of("state", states), list_code=one_of("list", {x.code for x in pack.lists}),
+                      authority=one_of("authority", {a.code for a in pack.authorities}),
+                      since=_day_param(request, "from"), until=_day_param(request, "to"),
+                      category=one_of("category", {c.code for c in pack.categories}),
+                      timeliness=one_of("timeliness", ("on_time", "late", "timed")),
+                      verified=one_of("verified", ("yes", "no")),
+                      change=one_of("change", ("correction", "revocation")),
+                      reason=reason)
 
 
 def _page_base(path: str, where: CaseFilter) -> str:
     """The filter's query string, for the pager's links."""
-    query = urlencode([(k, v) for k, v in (("state", where.state), ("list", where.list_code),
-                                          ("authority", where.authority), ("category", where.category),
-                                          ("from", where.since and where.since.isoformat()),
-                                          ("to", where.until and where.until.isoformat())) if v])
+    query = urlencode(where.query())
     return f"{path}?{query}&page=" if query else f"{path}?page="
 
 
@@ -650,14 +709,22 @@ async def listings_bulk(request: Request) -> Response:
 
 @router.get("/overdue")
 async def overdue_cases(request: Request) -> Response:
-    """Every open objection and repair application past its deadline, by authority."""
+    """Every open objection and repair application past its deadline, by authority; filtered by the
+    authority and the day the case opened (filed, or accepted for a repair decision), from/to."""
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
     _need_operate(operator)
     service = service_of(request)
-    items = await asyncio.to_thread(overdue, service.engine, service.pack, _today(request))
-    return _page(request, "overdue.html", operator, {"items": items, "today": _today(request)})
+    found = _case_filter(request)
+    where = CaseFilter(authority=found.authority, since=found.since, until=found.until)
+    items = [item for item in await asyncio.to_thread(overdue, service.engine, service.pack, _today(request))
+             if (where.authority is None or item["authority"] == where.authority)
+             and (where.since is None or item["since"] >= where.since)
+             and (where.until is None or item["since"] <= where.until)]
+    return _page(request, "overdue.html", operator, {
+        "items": items, "today": _today(request), "where": where,
+        "authorities": [a.code for a in service.pack.authorities]})
 
 
 @router.get("/webhooks")
@@ -709,11 +776,13 @@ async def objections(request: Request) -> Response:
         return _signed_out(request)
     _need_operate(operator)
     service = service_of(request)
-    where = _case_filter(request, ("open", "upheld", "rejected"))
+    found = _case_filter(request, ("open", "upheld", "rejected", "decided"))
+    where = CaseFilter(state=found.state, list_code=found.list_code, authority=found.authority, since=found.since,
+                       until=found.until)
     data = await asyncio.to_thread(objections_page, service.engine, service.pack, where, page=_page_number(request))
     return _page(request, "objections.html", operator, {
-        "data": data, "where": where, "states": ("open", "upheld", "rejected"),
-        "authorities": sorted({x.authority for x in service.pack.lists}),
+        "data": data, "where": where, "states": ("open", "upheld", "rejected", "decided"),
+        "authorities": sorted({x.authority for x in service.pack.lists} | {a.code for a in service.pack.authorities}),
         "page_base": _page_base("/console/objections", where)})
 
 
@@ -732,10 +801,12 @@ async def repairs(request: Request) -> Response:
         return _signed_out(request)
     _need_operate(operator)
     service = service_of(request)
-    where = _case_filter(request, ("pending", "approved", "refused"))
+    found = _case_filter(request, ("pending", "approved", "refused", "decided"))
+    where = CaseFilter(state=found.state, list_code=found.list_code, authority=found.authority, since=found.since,
+                       until=found.until, timeliness=found.timeliness if found.timeliness != "timed" else None)
     data = await asyncio.to_thread(repairs_page, service.engine, service.pack, where, page=_page_number(request))
     return _page(request, "repairs.html", operator, {
-        "data": data, "where": where, "states": ("pending", "approved", "refused"),
+        "data": data, "where": where, "states": ("pending", "approved", "refused", "decided"),
         "authorities": sorted({x.authority for x in service.pack.lists} | {a.code for a in service.pack.authorities}),
         "page_base": _page_base("/console/repairs", where)})
 
@@ -816,6 +887,39 @@ def _scorecard_charts(request: Request, rows: list[dict[str, Any]], names: dict[
     return {"timeliness_chart": timeliness, "quality_chart": quality, "months": months}
 
 
+def _figure_links(operator: Operator, row: dict[str, Any], authorities: set[str]) -> dict[str, str]:
+    """Each figure of a scorecard row -> the console list holding exactly the cases it counts, filtered
+    by the row's authority and month (as from/to). Records and quarantined rows open to their own
+    authority (as its batches do); objections, repairs and overdue cases to an operate key. A row of
+    cases whose authority the pack does not know ("?") has no list to filter to."""
+    from xinyong.services.accountability.scorecard import month_days
+
+    if row["authority"] not in authorities:
+        return {}
+    first, last = month_days(row["month"])
+    month = [("authority", row["authority"]), ("from", first.isoformat()), ("to", last.isoformat())]
+
+    def link(path: str, *more: tuple[str, str]) -> str:
+        return f"/console/{path}?" + urlencode([*month, *more])
+
+    links: dict[str, str] = {}
+    if row["authority"] == operator.authority:
+        links.update({
+            "records": link("records"), "on_time": link("records", ("timeliness", "on_time")),
+            "late": link("records", ("timeliness", "late")), "timed_records": link("records", ("timeliness", "timed")),
+            "verified": link("records", ("verified", "yes")), "corrections": link("records", ("change", "correction")),
+            "revocations": link("records", ("change", "revocation")), "quarantined": link("quarantine"),
+            **{f"reason:{q['reason']}": link("quarantine", ("reason", q["reason"]))
+               for q in row["quarantine_top_reasons"]}})
+    if operator.operates:
+        links.update({
+            "objections": link("objections"), "objections_upheld": link("objections", ("state", "upheld")),
+            "objections_decided": link("objections", ("state", "decided")), "repairs": link("repairs"),
+            "repairs_on_time": link("repairs", ("state", "decided"), ("timeliness", "on_time")),
+            "repairs_decided": link("repairs", ("state", "decided")), "overdue": link("overdue")})
+    return links
+
+
 @router.get("/scorecard")
 async def scorecard_page(request: Request) -> Response:
     """Per authority and month: timeliness, quality, fairness; every figure links to its cases."""
@@ -832,6 +936,9 @@ async def scorecard_page(request: Request) -> Response:
                                    date_from=_day_param(request, "from"), date_to=_day_param(request, "to"))
     lang = language_of(request)
     names = {a.code: a.names.get(lang) for a in service.pack.authorities}
+    known = {a.code for a in service.pack.authorities}
+    for row in rows:
+        row["links"] = _figure_links(operator, row, known)
     return _page(request, "scorecard.html", operator, {
         "rows": rows, "names": names, "authority": authority, "swatch": charts.swatch,
         "on_time_days": service.pack.scorecard.on_time_working_days,

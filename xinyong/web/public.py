@@ -247,8 +247,14 @@ async def statistics(request: Request) -> Response:
 
 
 @router.get("/statistics/method")
-async def statistics_method() -> Response:
-    """docs/scorecard.md, as written: how every figure is computed."""
+async def statistics_method(request: Request) -> Response:
+    """docs/scorecard.md, as written, as a page: every figure links to its section (#received,
+    #timeliness, #quality, #fairness), so the anchors must land."""
+    from markupsafe import Markup
+    from markdown_it import MarkdownIt
+
     if not METHOD.exists():
         return Response("see docs/scorecard.md", media_type="text/plain; charset=utf-8")
-    return Response(METHOD.read_text(encoding="utf-8"), media_type="text/plain; charset=utf-8")
+    # the project's own file: its HTML (the section anchors) is kept
+    body = MarkdownIt("commonmark", {"html": True}).enable("table").render(METHOD.read_text(encoding="utf-8"))
+    return render(request, "web/public/method.html", {"body": Markup(body)})

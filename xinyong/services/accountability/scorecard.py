@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from xinyong.domain.calendar import Calendar
 from xinyong.domain.pack import Pack, PackError
@@ -67,8 +67,19 @@ class WorkingDays:
         assert self.start is not None
         return self.cumulative[(received - self.start).days] - self.cumulative[(decision - self.start).days]
 
+    def earliest_on_time(self, received: dt.date, limit: int) -> dt.date:
+        """The earliest decision date whose delay to `received` is at most `limit`: the delay only
+        grows as the decision date moves back, so "on time" is `decision_date >= this` (a SQL filter)."""
+        day, counted = received, 0
+        for _ in range(3660):  # a calendar with no working day for ten years is no calendar
+            counted += self.calendar.is_working_day(day)
+            if counted > limit:
+                return day
+            day -= dt.timedelta(days=1)
+        return day
 
-def _local_date(value: dt.datetime | dt.date | str, zone: ZoneInfo) -> dt.date:
+
+def local_date(value: dt.datetime | dt.date | str, zone: ZoneInfo) -> dt.date:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if not isinstance(value, dt.datetime):
@@ -80,6 +91,13 @@ def _local_date(value: dt.datetime | dt.date | str, zone: ZoneInfo) -> dt.date:
 
 def _month(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def month_days(month: str) -> tuple[dt.date, dt.date]:
+    """The first and last day of a month YYYY-MM: the console's lists filter a month as from/to."""
+    first = dt.date.fromisoformat(f"{month}-01")
+    after = (first + dt.timedelta(days=32)).replace(day=1)
+    return first, after - dt.timedelta(days=1)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -108,6 +126,54 @@ def _key_authority(record_key: str | None) -> str | None:
     return record_key.split(":", 1)[0] if record_key and ":" in record_key else None
 
 
+# Whose case an objection or a repair application is: one definition in Python (the scorecard) and
+# one in SQL (the console's queues, filtered by authority), kept side by side so that a figure and
+# the list it links to count the same cases.
+
+def objection_owner(list_authority: str | None, listing_id: int | None, record_key: str | None,
+                    deciding: str | None) -> str:
+    """The authority that runs the listing's list, else the one that published the record
+    (its key's prefix), else the deciding authority stored with the objection."""
+    return (list_authority if listing_id is not None else _key_authority(record_key)) or deciding or "?"
+
+
+def repair_owner(list_authority: str | None, listing_id: int | None, record_key: str | None,
+                 deciding: str | None) -> str:
+    """The deciding authority stored with the application, else the list's, else the record's."""
+    return deciding or (list_authority if listing_id is not None else _key_authority(record_key)) or "?"
+
+
+def _listed_by(pack: Pack, table: Any, authority: str) -> Any:
+    codes = [spec.code for spec in pack.lists if spec.authority == authority]
+    return table.c.listing_id.in_(select(t.listings.c.id).where(t.listings.c.list_code.in_(codes)))
+
+
+def _own_key(table: Any, authority: str) -> Any:
+    return and_(table.c.listing_id.is_(None), table.c.record_key.startswith(f"{authority}:", autoescape=True))
+
+
+def _no_owner(pack: Pack, table: Any) -> Any:
+    """Neither a list the pack knows nor a record key naming an authority."""
+    known = t.listings.c.list_code.in_([spec.code for spec in pack.lists])
+    return or_(and_(table.c.listing_id.is_not(None),
+                    table.c.listing_id.not_in(select(t.listings.c.id).where(known))),
+               and_(table.c.listing_id.is_(None), or_(table.c.record_key.is_(None), ~table.c.record_key.contains(":"))))
+
+
+def objection_owned_by(pack: Pack, authority: str) -> Any:
+    """SQL: the objections `objection_owner` gives to `authority`."""
+    O = t.objections
+    return or_(_listed_by(pack, O, authority), _own_key(O, authority),
+               and_(O.c.authority == authority, _no_owner(pack, O)))
+
+
+def repair_owned_by(pack: Pack, authority: str) -> Any:
+    """SQL: the repair applications `repair_owner` gives to `authority`."""
+    P = t.repairs
+    return or_(P.c.authority == authority,
+               and_(P.c.authority.is_(None), or_(_listed_by(pack, P, authority), _own_key(P, authority))))
+
+
 def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | None = None,
               date_from: dt.date | None = None, date_to: dt.date | None = None) -> list[dict[str, Any]]:
     """One row per authority and month (YYYY-MM) with every figure of the issue, and the counts behind them."""
@@ -133,7 +199,7 @@ def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | No
         received: dict[int, tuple[str, dt.date]] = {}
         for batch_id, auth, created_at, rows_sent, quarantined in c.execute(
                 select(B.id, B.authority, B.created_at, B.rows, B.quarantined)):
-            day = _local_date(created_at, zone)
+            day = local_date(created_at, zone)
             received[batch_id] = (auth, day)
             entry = row(auth, _month(day))
             entry["rows"] += rows_sent or 0
@@ -170,8 +236,7 @@ def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | No
         listing_list = dict(c.execute(select(L.id, L.list_code)).all())
         for listing_id, record_key, state, filed_on, auth in c.execute(
                 select(O.listing_id, O.record_key, O.state, O.filed_on, O.authority)):
-            owner = (list_authority.get(listing_list.get(listing_id)) if listing_id is not None
-                     else _key_authority(record_key)) or auth or "?"
+            owner = objection_owner(list_authority.get(listing_list.get(listing_id)), listing_id, record_key, auth)
             entry = row(owner, _month(filed_on))
             entry["objections"] += 1
             if state in ("upheld", "rejected"):
@@ -179,8 +244,7 @@ def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | No
                 entry["objections_upheld"] += state == "upheld"
         for listing_id, record_key, state, applied_on, auth, late in c.execute(
                 select(P.listing_id, P.record_key, P.state, P.applied_on, P.authority, P.late)):
-            owner = auth or ((list_authority.get(listing_list.get(listing_id)) if listing_id is not None
-                              else _key_authority(record_key))) or "?"
+            owner = repair_owner(list_authority.get(listing_list.get(listing_id)), listing_id, record_key, auth)
             entry = row(owner, _month(applied_on))
             entry["repairs"] += 1
             if state in ("approved", "refused"):
@@ -209,7 +273,8 @@ def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | No
             "repairs": entry["repairs"],
             "repairs_on_time_share": _share(entry["repairs_on_time"], entry["repairs_decided"]),
             "overdue": entry["overdue"],
-            "timed_records": entry["timed_records"], "on_time": entry["on_time"], "rows": entry["rows"],
+            "timed_records": entry["timed_records"], "on_time": entry["on_time"], "verified": entry["verified"],
+            "rows": entry["rows"],
             "quarantined": entry["quarantined"],
             "quarantine_top_reasons": [{"reason": r, "count": n} for r, n in entry["reasons"].most_common(3)],
             "objections_decided": entry["objections_decided"], "objections_upheld": entry["objections_upheld"],
@@ -226,14 +291,14 @@ def check_authority(pack: Pack, authority: str | None) -> None:
 def totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per authority over the months given (the public page's table)."""
     merged: dict[str, dict[str, Any]] = {}
-    sums = ("records", "timed_records", "on_time", "rows", "quarantined", "corrections", "revocations", "objections",
-            "objections_decided", "objections_upheld", "repairs", "repairs_decided", "repairs_on_time", "overdue")
+    sums = ("records", "timed_records", "on_time", "verified", "rows", "quarantined", "corrections", "revocations",
+            "objections", "objections_decided", "objections_upheld", "repairs", "repairs_decided", "repairs_on_time",
+            "overdue")
     for item in rows:
         entry = merged.setdefault(item["authority"], {"authority": item["authority"], **{k: 0 for k in sums},
-                                                      "verified": 0, "months": []})
+                                                      "months": []})
         for k in sums:
             entry[k] += item[k]
-        entry["verified"] += round((item["verified_code_share"] or 0) * item["records"])
         entry["months"].append(item["month"])
     out = []
     for entry in merged.values():
@@ -271,4 +336,5 @@ def suppress(rows: list[dict[str, Any]], threshold: int) -> list[dict[str, Any]]
     return out
 
 
-__all__ = ["FIGURES", "CASE_FIGURES", "scorecard", "totals", "suppress", "check_authority", "PackError"]
+__all__ = ["FIGURES", "CASE_FIGURES", "scorecard", "totals", "suppress", "check_authority", "PackError",
+           "WorkingDays", "objection_owner", "repair_owner", "objection_owned_by", "repair_owned_by", "month_days"]

@@ -95,10 +95,12 @@ def _entities(connection: Any, ids: set[int]) -> dict[int, dict[str, Any]]:
         part = ordered[start:start + CHUNK]
         for row in connection.execute(select(e.id, e.key, e.kind, e.region).where(e.id.in_(part))):
             out[row.id] = {"key": row.key, "kind": row.kind, "region": row.region}
-        for entity_id, value in connection.execute(select(i.entity_id, i.value).where(
-                i.entity_id.in_(part), i.scheme == "uscc")):
+        # every identifier of these entities (a few each), the scheme tested here: with `scheme = 'uscc'`
+        # in the query SQLite walks the (scheme, value) index, every USCC of the register per chunk
+        for entity_id, scheme, value in connection.execute(select(i.entity_id, i.scheme, i.value).where(
+                i.entity_id.in_(part))):
             entry = out.get(entity_id)
-            if entry is not None and not entry["region"] and len(value) >= 8:
+            if scheme == "uscc" and entry is not None and not entry["region"] and len(value) >= 8:
                 entry["region"] = value[2:8]  # positions 3-8 of the USCC: the registering division
     return out
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, false, func, or_, select
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import mask_record_key
@@ -278,15 +278,32 @@ def review_page(queue: list[dict[str, Any]], *, page: int = 1, page_size: int = 
 
 @dataclass(frozen=True)
 class CaseFilter:
-    """The console's filter of objections and repair applications (and, without `state` and
-    `list_code`, of batches): state, the list (of the listing), the authority deciding (the list's,
-    or the publishing authority of a record), and the day filed (applied, received) from/to."""
+    """The console's filter of its case lists: objections and repair applications (state, `decided`
+    for either decision; the list of the listing; the authority whose case it is, as the scorecard
+    counts it; the day filed or applied from/to; a repair decided on time or late), batches, the
+    records they brought and their quarantined rows (category; the day received from/to; a
+    record's timeliness, verified code, later versions; a quarantine reason)."""
     state: str | None = None
     list_code: str | None = None
     authority: str | None = None
     since: dt.date | None = None
     until: dt.date | None = None
-    category: str | None = None  # batches only
+    category: str | None = None  # batches, records, quarantine
+    timeliness: str | None = None  # records: on_time | late | timed; repairs: on_time | late (decided ones)
+    verified: str | None = None  # records: yes | no
+    change: str | None = None  # records: correction | revocation (later versions) instead of first versions
+    reason: str | None = None  # quarantine: a reason code (or the reason's text for rows without one)
+
+    def query(self) -> list[tuple[str, str]]:
+        """The filter as query parameters (the pager's and the scorecard's links)."""
+        return [(k, v) for k, v in (("state", self.state), ("list", self.list_code), ("authority", self.authority),
+                                    ("category", self.category), ("from", self.since and self.since.isoformat()),
+                                    ("to", self.until and self.until.isoformat()), ("timeliness", self.timeliness),
+                                    ("verified", self.verified), ("change", self.change), ("reason", self.reason))
+                if v]
+
+
+DECIDED = {"objections": ("upheld", "rejected"), "repairs": ("approved", "refused")}
 
 
 def _paged(c: Any, query: Any, count: Any, page: int, page_size: int) -> dict[str, Any]:
@@ -298,22 +315,26 @@ def _paged(c: Any, query: Any, count: Any, page: int, page_size: int) -> dict[st
 
 
 def _case_conditions(pack: Pack, table: Any, day: Any, where: CaseFilter) -> list[Any]:
-    from sqlalchemy import or_
+    from xinyong.services.accountability.scorecard import objection_owned_by, repair_owned_by
 
     L = t.listings.c
     conditions = []
-    if where.state:
+    if where.state == "decided":
+        conditions.append(table.c.state.in_(DECIDED[table.name]))
+    elif where.state:
         conditions.append(table.c.state == where.state)
     if where.list_code:
         conditions.append(table.c.listing_id.in_(select(L.id).where(L.list_code == where.list_code)))
     if where.authority:
-        codes = [spec.code for spec in pack.lists if spec.authority == where.authority]
-        conditions.append(or_(table.c.listing_id.in_(select(L.id).where(L.list_code.in_(codes))),
-                              table.c.record_key.like(f"{where.authority}:%")))
+        owned_by = objection_owned_by if table is t.objections else repair_owned_by
+        conditions.append(owned_by(pack, where.authority))
     if where.since:
         conditions.append(day >= where.since)
     if where.until:
         conditions.append(day <= where.until)
+    if where.timeliness and table is t.repairs:  # as the scorecard: a decision not stored late is on time
+        late = table.c.late.is_(True)
+        conditions.append(late if where.timeliness == "late" else or_(table.c.late.is_(None), table.c.late.is_(False)))
     return conditions
 
 
@@ -358,21 +379,121 @@ def repairs_page(engine: Engine, pack: Pack, where: CaseFilter, *, page: int = 1
     return data
 
 
-def batches_page(engine: Engine, authority: str, where: CaseFilter, *, zone: Any = None, page: int = 1,
-                 page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
-    """One page of an authority's batches (newest first), filtered by category and the day received
-    (in the pack's time zone `zone`), and the total."""
+def _received(where: CaseFilter, zone: Any) -> list[Any]:
+    """Batches received on the days from/to of the filter, in the pack's time zone `zone`."""
     b = t.batches.c
-    conditions = [b.authority == authority]
-    if where.category:
-        conditions.append(b.category == where.category)
-    zone = zone or dt.timezone.utc
+    conditions = []
     if where.since:
         conditions.append(b.created_at >= dt.datetime.combine(where.since, dt.time(), zone).astimezone(dt.timezone.utc))
     if where.until:
         conditions.append(b.created_at < dt.datetime.combine(where.until + dt.timedelta(days=1), dt.time(), zone)
                           .astimezone(dt.timezone.utc))
+    return conditions
+
+
+def batches_page(engine: Engine, authority: str, where: CaseFilter, *, zone: Any = None, page: int = 1,
+                 page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of an authority's batches (newest first), filtered by category and the day received
+    (in the pack's time zone `zone`), and the total, with the rows sent and quarantined in all of them."""
+    b = t.batches.c
+    conditions = [b.authority == authority, *_received(where, zone or dt.timezone.utc)]
+    if where.category:
+        conditions.append(b.category == where.category)
     query = select(b.id, b.authority, b.category, b.file_name, b.rows, b.accepted, b.quarantined, b.duplicates,
                    b.warnings, b.notes, b.created_at).where(*conditions).order_by(b.id.desc())
     with engine.connect() as c:
-        return _paged(c, query, select(func.count()).select_from(t.batches).where(*conditions), page, page_size)
+        data = _paged(c, query, select(func.count()).select_from(t.batches).where(*conditions), page, page_size)
+        sent, quarantined = c.execute(select(func.coalesce(func.sum(b.rows), 0),
+                                             func.coalesce(func.sum(b.quarantined), 0)).where(*conditions)).one()
+    return {**data, "rows_sent": sent, "rows_quarantined": quarantined}
+
+
+def records_page(engine: Engine, pack: Pack, authority: str, where: CaseFilter, *, page: int = 1,
+                 page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of the records an authority's batches brought (newest first), as the scorecard
+    counts them (docs/scorecard.md): first versions, by the day their batch was received, the
+    category, timeliness (`on_time`/`late`: of the pack's timed categories, by working days
+    after the decision date) and whether the subject code was verified; or, with `change`, the
+    later versions (corrections, revocations) of the records received on those days. Each row
+    carries its delay in working days (timed categories)."""
+    from xinyong.domain.calendar import Calendar
+    from xinyong.services.accountability.scorecard import WorkingDays, local_date
+
+    calendar = Calendar(pack.calendar)
+    working = WorkingDays(calendar)
+    timed = list(pack.scorecard.timed_categories)
+    limit = pack.scorecard.on_time_working_days
+    R, B = t.records, t.batches
+    # the record as received: the row itself, or for a later version its first version
+    first = R if where.change is None else R.alias("first")
+    source = R.join(B, B.c.id == first.c.batch_id) if first is R else R.join(
+        first, and_(first.c.record_key == R.c.record_key, first.c.version == 1)).join(B, B.c.id == first.c.batch_id)
+    received = [B.c.authority == authority, *_received(where, calendar.zone)]
+    conditions = [*received]
+    if where.change is None:
+        conditions.append(R.c.version == 1)
+    else:
+        conditions += [R.c.version > 1, (R.c.status == "revoked") if where.change == "revocation" else
+                       (R.c.status != "revoked")]
+    if where.category:
+        conditions.append(first.c.category == where.category)
+    if where.verified:
+        conditions.append(first.c.subject_code_verified.is_(where.verified == "yes"))
+    with engine.connect() as c:
+        if where.timeliness:
+            conditions += [first.c.category.in_(timed), first.c.decision_date.is_not(None)]
+            if where.timeliness in ("on_time", "late"):
+                # on time: decided on or after the earliest on-time decision date of the day received
+                by_day: dict[dt.date, list[int]] = {}
+                for batch_id, created_at in c.execute(select(B.c.id, B.c.created_at).where(*received)):
+                    by_day.setdefault(local_date(created_at, calendar.zone), []).append(batch_id)
+                decided = first.c.decision_date
+                by_batch_day = [and_(first.c.batch_id.in_(ids),
+                                     (decided >= working.earliest_on_time(day, limit)) if where.timeliness == "on_time"
+                                     else (decided < working.earliest_on_time(day, limit)))
+                                for day, ids in sorted(by_day.items())]
+                conditions.append(or_(*by_batch_day) if by_batch_day else false())
+        query = (select(R.c.id, R.c.record_key, R.c.version, R.c.status, R.c.category, R.c.subject_name,
+                        R.c.subject_kind, R.c.subject_code, R.c.subject_code_verified, R.c.batch_id, R.c.created_at,
+                        first.c.decision_date.label("decided_on"), first.c.category.label("received_category"),
+                        B.c.id.label("received_batch"), B.c.created_at.label("received_at"))
+                 .select_from(source).where(*conditions).order_by(R.c.id.desc()))
+        data = _paged(c, query, select(func.count()).select_from(source).where(*conditions), page, page_size)
+    for row in data["rows"]:
+        row["received_on"] = local_date(row["received_at"], calendar.zone)
+        row["delay"] = (working.between(row["decided_on"], row["received_on"])
+                        if row["received_category"] in timed and row["decided_on"] is not None else None)
+        row["on_time"] = None if row["delay"] is None else row["delay"] <= limit
+    return data
+
+
+def quarantine_reason_of(table: Any = t.quarantine) -> Any:
+    """SQL: a quarantined row's reason as the scorecard groups it, its code or else its text."""
+    return func.coalesce(func.nullif(table.c.reason_code, ""), table.c.reason)
+
+
+def quarantine_page(engine: Engine, pack: Pack, authority: str, where: CaseFilter, *, page: int = 1,
+                    page_size: int = CONSOLE_PAGE_SIZE) -> dict[str, Any]:
+    """One page of the rows an authority's batches received on the days from/to had quarantined
+    (by category and reason), newest batch first, and the rows sent in those batches."""
+    from zoneinfo import ZoneInfo
+
+    Q, B = t.quarantine, t.batches
+    batch_conditions = [B.c.authority == authority, *_received(where, ZoneInfo(pack.calendar.timezone))]
+    if where.category:
+        batch_conditions.append(B.c.category == where.category)
+    conditions = [*batch_conditions]
+    if where.reason:
+        conditions.append(quarantine_reason_of(Q) == where.reason)
+    source = Q.join(B, B.c.id == Q.c.batch_id)
+    query = (select(Q.c.id, Q.c.batch_id, Q.c.row_number, Q.c.field, Q.c.reason, Q.c.reason_code, Q.c.params,
+                    B.c.category, B.c.file_name, B.c.created_at)
+             .select_from(source).where(*conditions).order_by(Q.c.batch_id.desc(), Q.c.row_number, Q.c.id))
+    with engine.connect() as c:
+        data = _paged(c, query, select(func.count()).select_from(source).where(*conditions), page, page_size)
+        sent, batches = c.execute(select(func.coalesce(func.sum(B.c.rows), 0), func.count())
+                                  .where(*batch_conditions)).one()
+    for row in data["rows"]:
+        if isinstance(row["params"], str):
+            row["params"] = orjson.loads(row["params"])
+    return {**data, "rows_sent": sent, "batches": batches}
