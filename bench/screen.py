@@ -882,8 +882,8 @@ def main() -> None:
         "passed": passed,
         "total_seconds": total_seconds,
         "hashes": {"screen.py": _sha(Path(__file__)), "api/app.py": _sha(ROOT.parent / "xinyong" / "api" / "app.py"),
-                   "services/screening/screen.py": _sha(ROOT.parent / "xinyong" / "services" / "screen.py"),
-                   "services/screening/screen_index.py": _sha(ROOT.parent / "xinyong" / "services" / "screen_index.py")},
+                   "services/screening/screen.py": _sha(ROOT.parent / "xinyong" / "services" / "screening" / "screen.py"),
+                   "services/screening/screen_index.py": _sha(ROOT.parent / "xinyong" / "services" / "screening" / "screen_index.py")},
     }
     OUT.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"written {OUT.relative_to(ROOT.parent)}")

@@ -42,7 +42,14 @@ SOURCE = HERE / "source" / "szse_a_shares.csv"
 DATA = HERE / "data"
 SEED = 20261204
 PER_KIND = 320                 # name queries per variant kind (the issue asks for at least 300)
-RECORDS_PER_KIND = 300         # penalty records per resolution kind
+RECORDS_PER_KIND = 300         # penalty records per resolution kind (wrong_code excepted: its share below)
+# Records quoting another registered firm's valid code, as a share of all penalty records (README:
+# "How often a record quotes another firm's code"). Real files hold few; at least WRONG_CODE_MIN,
+# so that every one of them going to review is a measured figure.
+WRONG_CODE_SHARE = 0.01
+WRONG_CODE_MIN = 30
+OTHER_RECORD_KINDS = ("exact_code", "missing_code", "typo_code", "traditional", "homophone", "legal_form", "place",
+                      "former_name", "branch", "twin", "absent")  # RECORDS_PER_KIND each
 ABSENT_FIRMS = 320             # source firms held out of the register (never registered)
 RENAMED_FIRMS = 320            # source firms whose real name becomes another firm's former name
 TWINS_PER_KIND = 320           # registered, unlisted twins: one real character / one homophone away
@@ -383,7 +390,12 @@ class Record:
     legal_rep: str = ""
 
 
-def penalty_records(world: World, built: dict) -> list[Record]:
+def wrong_code_count(share: float, others: int) -> int:
+    """wrong_code records making `share` of all penalty records beside `others` of the other kinds."""
+    return max(WRONG_CODE_MIN, round(share * others / (1 - share)))
+
+
+def penalty_records(world: World, built: dict, wrong_code_share: float = WRONG_CODE_SHARE) -> list[Record]:
     rng = world.rng
     firms, absent, twins, branches = built["firms"], built["absent"], built["twins"], built["branches"]
     records: list[Record] = []
@@ -401,7 +413,8 @@ def penalty_records(world: World, built: dict) -> list[Record]:
         records.append(Record("missing_code", f.name, "", f.key, rep(f)))
     for f in sample(firms):
         records.append(Record("typo_code", f.name, corrupt_code(rng, f.key), f.key, rep(f)))
-    for f in sample(firms):
+    wrong = rng.sample(firms, wrong_code_count(wrong_code_share, len(OTHER_RECORD_KINDS) * RECORDS_PER_KIND))
+    for f in wrong:
         other = rng.choice(firms)
         while other.key == f.key:
             other = rng.choice(firms)
@@ -486,7 +499,7 @@ def name_queries(world: World, built: dict) -> list[tuple[str, str, str]]:
     return queries
 
 
-def build(seed: int = SEED, out: Path = DATA) -> dict:
+def build(seed: int = SEED, out: Path = DATA, wrong_code_share: float = WRONG_CODE_SHARE) -> dict:
     with SOURCE.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     world = World(rows, seed)
@@ -505,7 +518,7 @@ def build(seed: int = SEED, out: Path = DATA) -> dict:
     header, rows_b = register_rows(registered[half:], REGISTER_HEADERS_B)
     write_csv(out / "register_gb18030.csv", header, rows_b, "gb18030")
 
-    records = penalty_records(world, built)
+    records = penalty_records(world, built, wrong_code_share)
     files = list(PENALTY_FILES.items())
     per_file: dict[str, list] = defaultdict(list)
     truth = []
@@ -537,6 +550,7 @@ def build(seed: int = SEED, out: Path = DATA) -> dict:
         "entities": dict(Counter(f.kind for f in registered + built["absent"])),
         "registered": len(registered), "listed": len(built["listed"]),
         "penalty_records": dict(Counter(r.kind for r in records)),
+        "wrong_code_share": wrong_code_share,
         "name_queries": dict(Counter(q[0] for q in queries)),
         "files": {file: {"authority": authority, "encoding": encoding}
                   for file, (authority, encoding, _) in PENALTY_FILES.items()}
@@ -569,10 +583,15 @@ def main() -> None:
     parser.add_argument("--from-xlsx", type=Path, help="refresh source/szse_a_shares.csv from an SZSE 'A股列表' export")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", type=Path, default=DATA)
+    parser.add_argument("--wrong-code-share", type=float, default=WRONG_CODE_SHARE,
+                        help=f"share of penalty records quoting another firm's valid code (default {WRONG_CODE_SHARE}; "
+                             f"at least {WRONG_CODE_MIN} records)")
     args = parser.parse_args()
     if args.from_xlsx:
         print(f"source: {from_xlsx(args.from_xlsx)} firms -> {SOURCE.relative_to(HERE.parent.parent)}")
-    manifest = build(args.seed, args.out)
+    if not 0 <= args.wrong_code_share < 1:
+        parser.error(f"--wrong-code-share: {args.wrong_code_share} is not a share in [0, 1)")
+    manifest = build(args.seed, args.out, args.wrong_code_share)
     print(json.dumps({k: manifest[k] for k in ("entities", "penalty_records", "name_queries")}, ensure_ascii=False))
 
 
