@@ -3,10 +3,10 @@
 Pure. A comparison (name, place, legal representative...) takes one of its levels for a pair
 of a record and an entity, or is missing (no weight, as Splink's null level). u, the chance of
 a level among pairs that are not the same firm, is counted over random pairs; m, its chance
-among pairs that are, is counted on labelled matches where there are enough (`m_from_labels`)
-and otherwise estimated with the share of matches by expectation maximisation over the blocked
-pairs, labels held fixed (`estimate`); the share of matches alone by EM with m and u held
-(`estimate_prior`).
+among pairs that are, is counted on labelled matches where they are representative
+(`m_from_labels`), and otherwise estimated with the share of matches by expectation
+maximisation over the blocked pairs, labels held fixed (`estimate`); the share of matches
+alone by EM with m and u held (`estimate_prior`).
 The match probability of a pair is the posterior of that mixture; its components (the log2
 Bayes factor of each comparison) explain every link.
 """

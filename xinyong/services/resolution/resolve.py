@@ -585,13 +585,19 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     start.u["code"] = dict(STARTING_MODEL.u["code"])
     matched_by_code = sum(1 for label, owner in zip(labels, owners) if label and owner in coded)
     if matched_by_code >= MIN_CODE_LABELS:
-        # supervised m: EM alone over these pairs settles on names sharing an industry word
-        # ("fair") as the matches (prior ~0.2); labelled matches say what a match looks like
-        model = LinkageModel(m_from_labels(pairs, labels, STARTING_MODEL.m, comparisons), start.u,
-                             STARTING_MODEL.prior, trained_on=len(pairs),
-                             labelled=sum(label is not None for label in labels))
+        # EM alone over these pairs settles on names sharing an industry word ("fair") as the
+        # matches (prior ~0.2); labelled matches say what a match looks like. m of legal form,
+        # place, legal representative and address: counted on them. Not the name's: a record
+        # quoting its code writes the name as registered, so its matches say nothing of how
+        # often a match is a homophone or a short name (counted, screening would stop offering
+        # those firms), and EM moving the name's m over the other records settles on "fair"
+        # names again. The name keeps its starting m; EM moves the prior alone, m and u held.
+        learned = m_from_labels(pairs, labels, STARTING_MODEL.m, comparisons)
+        learned["name"] = dict(STARTING_MODEL.m["name"])
+        model = LinkageModel(learned, start.u, STARTING_MODEL.prior)
         model.prior = estimate_prior(pairs, labels, model)
-        method = "m from verified-code labels, prior by EM"
+        method = "m from verified-code labels (the name's: starting values), prior by EM"
+        model.trained_on, model.labelled = len(pairs), sum(label is not None for label in labels)
     else:
         model = estimate(pairs, labels, start, comparisons)
         method = "EM"
@@ -602,7 +608,9 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
             continue  # linked by its code, never by a score: not among the links the threshold governs
         probability = matcher.model.probability(levels)[0]
         best[owner] = max(best.get(owner, 0.0), probability)
-    model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6)
+    # no record decided by a score to measure it on: no learned threshold, the pack's floor alone
+    model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6) \
+        if best else None
     labelled = [label for label in labels if label is not None]
     model.notes = {"target_precision": pack.resolution.target_precision, "records": len(sample),
                    "random_pairs": len(randoms), "method": method, "code_labelled_records": len(coded),
