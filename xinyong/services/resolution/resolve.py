@@ -7,8 +7,8 @@ name (current or former);
 scored candidates found by blocking on name bigrams, syllable bigrams (homophones), code
 halves and the legal representative. Scores are match probabilities of a Fellegi-Sunter
 model learned from the store (domain/linkage.py: u over random pairs; m counted on labelled
-matches, the records whose verified code names an entity with a near name, with judgements
-(EM over the blocked pairs when there are too few); the prior by EM with m and u held),
+matches, the records whose verified code names an entity with a near name, with judgements,
+the name's m excepted (EM over the blocked pairs when there are too few); the prior by EM),
 saved in `resolution_models` with the threshold that meets the pack's `target_precision`. At or above that threshold (never below the pack's
 `auto_link`) a candidate is linked; a record that nearly matches an entity (at or above
 `review`) waits for a human; only a record near nothing gets a new unverified entity. Two
@@ -550,9 +550,10 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
 
     u: comparison levels of random record-entity pairs. m: counted on the labelled matches
     among the blocked pairs of (an even sample of) the records, a judgement or a verified code
-    whose entity has a near name (`code_label`: the record's other candidates are non-matches);
-    with fewer than MIN_CODE_LABELS such matches, EM over the blocked pairs, labels held. The
-    prior: EM with m and u held, beside the labelled records' own share of matches in `notes`.
+    whose entity has a near name (`code_label`: the record's other candidates are non-matches),
+    except the name's, which keeps its starting values; with fewer than MIN_CODE_LABELS such
+    matches, EM over the blocked pairs, labels held. The prior: EM with m and u held, beside
+    the labelled records' own share of matches in `notes`.
     Threshold: the lowest match probability whose links the model itself estimates
     `target_precision` precise, over the records a score decides (not those linked by code).
     Returns the model and its id (None when the store is too small to train on: starting weights).
