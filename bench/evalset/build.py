@@ -395,7 +395,8 @@ def wrong_code_count(share: float, others: int) -> int:
     return max(WRONG_CODE_MIN, round(share * others / (1 - share)))
 
 
-def penalty_records(world: World, built: dict, wrong_code_share: float = WRONG_CODE_SHARE) -> list[Record]:
+def penalty_records(world: World, built: dict) -> list[Record]:
+    """RECORDS_PER_KIND of every kind, wrong_code too: `build` writes only its share of them."""
     rng = world.rng
     firms, absent, twins, branches = built["firms"], built["absent"], built["twins"], built["branches"]
     records: list[Record] = []
@@ -413,8 +414,7 @@ def penalty_records(world: World, built: dict, wrong_code_share: float = WRONG_C
         records.append(Record("missing_code", f.name, "", f.key, rep(f)))
     for f in sample(firms):
         records.append(Record("typo_code", f.name, corrupt_code(rng, f.key), f.key, rep(f)))
-    wrong = rng.sample(firms, wrong_code_count(wrong_code_share, len(OTHER_RECORD_KINDS) * RECORDS_PER_KIND))
-    for f in wrong:
+    for f in sample(firms):
         other = rng.choice(firms)
         while other.key == f.key:
             other = rng.choice(firms)
@@ -518,17 +518,27 @@ def build(seed: int = SEED, out: Path = DATA, wrong_code_share: float = WRONG_CO
     header, rows_b = register_rows(registered[half:], REGISTER_HEADERS_B)
     write_csv(out / "register_gb18030.csv", header, rows_b, "gb18030")
 
-    records = penalty_records(world, built, wrong_code_share)
+    drawn = penalty_records(world, built)
+    wrong_code_kept = wrong_code_count(wrong_code_share, len(OTHER_RECORD_KINDS) * RECORDS_PER_KIND)
     files = list(PENALTY_FILES.items())
     per_file: dict[str, list] = defaultdict(list)
     truth = []
+    records = []
     numbers: Counter = Counter()
-    for i, record in enumerate(records):
+    wrong_code_seen = 0
+    for i, record in enumerate(drawn):
         file, (authority, _, _) = files[i % len(files)]
         numbers[authority] += 1
         decision_no = f"{DECISION_PREFIX[authority]}〔2025〕{numbers[authority]:05d}号"
         day = f"2025-{world.rng.randrange(1, 7):02d}-{world.rng.randrange(1, 29):02d}"
         amount = f"{world.rng.randrange(1, 50) / 10:.1f}"
+        if record.kind == "wrong_code":
+            wrong_code_seen += 1
+            if wrong_code_seen > wrong_code_kept:
+                # drawn and numbered like the others, so that every other record and name query
+                # stays as it is whatever the share; not written (its decision number is a gap)
+                continue
+        records.append(record)
         per_file[file].append([record.name, record.code, decision_no, record.legal_rep, "罚款", amount, day,
                                AUTHORITY_NAMES[authority]])
         truth.append([f"{authority}:{decision_no}", record.truth, record.kind])
