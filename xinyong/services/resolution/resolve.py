@@ -8,9 +8,9 @@ scored candidates found by blocking on name bigrams, syllable bigrams (homophone
 halves and the legal representative. Scores are match probabilities of a Fellegi-Sunter
 model learned from the store (domain/linkage.py: u over random pairs; m counted on labelled
 matches, the records whose verified code names an entity with a near name, with judgements,
-the name's m excepted (EM over the blocked pairs when there are too few); the prior by EM),
-saved in `resolution_models` with the threshold that meets the pack's `target_precision`. At or above that threshold (never below the pack's
-`auto_link`) a candidate is linked; a record that nearly matches an entity (at or above
+for what is not read from the name (EM over the blocked pairs when there are too few); the
+prior by EM), saved in `resolution_models` with the threshold that meets the pack's
+`target_precision`. At or above that threshold (never below the pack's `auto_link`) a candidate is linked; a record that nearly matches an entity (at or above
 `review`) waits for a human; only a record near nothing gets a new unverified entity. Two
 different valid identifiers are never merged: a record with a valid code links only by that
 code.
@@ -86,6 +86,7 @@ CODE_BELONGS_TO_ANOTHER_FIRM = "code belongs to another firm"
 # a record's verified code labels its pair with the code's entity when the names are this close
 LABELLING_NAME_LEVELS = frozenset({"exact", "homophone", "near", "short"})
 MIN_CODE_LABELS = 30  # matches labelled by codes needed to count m on them (fewer: EM alone)
+READ_FROM_THE_NAME = ("name", "legal_form", "place")  # comparisons code labels say nothing of
 
 
 @dataclass
@@ -551,9 +552,9 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     u: comparison levels of random record-entity pairs. m: counted on the labelled matches
     among the blocked pairs of (an even sample of) the records, a judgement or a verified code
     whose entity has a near name (`code_label`: the record's other candidates are non-matches),
-    except the name's, which keeps its starting values; with fewer than MIN_CODE_LABELS such
-    matches, EM over the blocked pairs, labels held. The prior: EM with m and u held, beside
-    the labelled records' own share of matches in `notes`.
+    except those read from the name (READ_FROM_THE_NAME), which keep their starting values;
+    with fewer than MIN_CODE_LABELS such matches, EM over the blocked pairs, labels held. The
+    prior: EM with m and u held, beside the labelled records' own share of matches in `notes`.
     Threshold: the lowest match probability whose links the model itself estimates
     `target_precision` precise, over the records a score decides (not those linked by code).
     Returns the model and its id (None when the store is too small to train on: starting weights).
@@ -587,17 +588,19 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     matched_by_code = sum(1 for label, owner in zip(labels, owners) if label and owner in coded)
     if matched_by_code >= MIN_CODE_LABELS:
         # EM alone over these pairs settles on names sharing an industry word ("fair") as the
-        # matches (prior ~0.2); labelled matches say what a match looks like. m of legal form,
-        # place, legal representative and address: counted on them. Not the name's: a record
-        # quoting its code writes the name as registered, so its matches say nothing of how
-        # often a match is a homophone or a short name (counted, screening would stop offering
-        # those firms), and EM moving the name's m over the other records settles on "fair"
-        # names again. The name keeps its starting m; EM moves the prior alone, m and u held.
+        # matches (prior ~0.2); labelled matches say what a match looks like. But a record
+        # quoting its code copies the name as registered, so what is read from the name (the
+        # name itself, its legal form, its place) never differs on them: counted there, a
+        # homophone, a short name or a place read differently would weigh as if impossible and
+        # screening would answer `allow` for them; EM moving those over the other records
+        # settles on "fair" names again. They keep their starting m. m of the legal
+        # representative and address: counted on the labelled matches. EM moves the prior alone.
         learned = m_from_labels(pairs, labels, STARTING_MODEL.m, comparisons)
-        learned["name"] = dict(STARTING_MODEL.m["name"])
+        for comparison in READ_FROM_THE_NAME:
+            learned[comparison] = dict(STARTING_MODEL.m[comparison])
         model = LinkageModel(learned, start.u, STARTING_MODEL.prior)
         model.prior = estimate_prior(pairs, labels, model)
-        method = "m from verified-code labels (the name's: starting values), prior by EM"
+        method = "m from verified-code labels (name, legal form, place: starting values), prior by EM"
         model.trained_on, model.labelled = len(pairs), sum(label is not None for label in labels)
     else:
         model = estimate(pairs, labels, start, comparisons)
