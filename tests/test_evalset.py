@@ -139,7 +139,8 @@ def test_name_queries_per_kind_and_their_expected_entities(entities):
             assert (sound(name) == sound(base["name"])) == (kind == "twin_homophone")
         elif kind == "english":
             # "Co., Ltd." may be written out as "Company Limited": both fold to the same letters
-            letters = lambda text: re.sub(r"[^a-z0-9]", "", re.sub(r"company limited", "co ltd", text.lower()))  # noqa: E731
+            letters = lambda text: re.sub(  # noqa: E731
+                r"[^a-z0-9]", "", re.sub(r"company limited", "co ltd", text.lower()))
             assert expected["name_en"] and letters(query)[:6] == letters(expected["name_en"])[:6]
         elif kind == "short_name":
             assert query == expected["short_name"]

@@ -40,8 +40,8 @@ def firm(i: int) -> tuple[str, str]:
 def test_verified_codes_label_the_training_and_the_prior_is_not_degenerate(cli, tmp_path):
     firms = [firm(i) for i in range(len(TRADES))]
     ingest(cli, write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
-                          [[code, name, representative(i), "2015-01-01", "存续"] for i, (code, name) in enumerate(firms)]),
-           "samr", "registration")
+                          [[code, name, representative(i), "2015-01-01", "存续"]
+                           for i, (code, name) in enumerate(firms)]), "samr", "registration")
     rows = []
     for i, (code, name) in enumerate(firms):  # its own code, its name as registered, its legal rep: a label
         rows.append([name, code, representative(i), f"C{i:03d}", "2024-03-01"])

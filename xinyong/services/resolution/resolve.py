@@ -10,8 +10,9 @@ model learned from the store (domain/linkage.py: u over random pairs; m counted 
 matches, the records whose verified code names an entity with a near name, with judgements,
 for what is not read from the name (EM over the blocked pairs when there are too few); the
 prior by EM), saved in `resolution_models` with the threshold that meets the pack's
-`target_precision`. At or above that threshold (never below the pack's `auto_link`) a candidate is linked; a record that nearly matches an entity (at or above
-`review`) waits for a human; only a record near nothing gets a new unverified entity. Two
+`target_precision`. At or above that threshold (never below the pack's `auto_link`) a
+candidate is linked; a record that nearly matches an entity (at or above `review`) waits for
+a human; only a record near nothing gets a new unverified entity. Two
 different valid identifiers are never merged: a record with a valid code links only by that
 code.
 """
