@@ -80,7 +80,12 @@ def test_truth_is_complete_and_each_record_kind_is_what_it_claims(penalties, ent
     truth = _rows("truth.csv", "utf-8")
     assert {row["record_key"] for row in truth} == set(penalties)
     counts = Counter(row["kind"] for row in truth)
-    assert all(counts[kind] >= 300 for kind in RECORD_KINDS), counts
+    assert all(counts[kind] >= 300 for kind in RECORD_KINDS if kind != "wrong_code"), counts
+    # another firm's code is rare in real files: its documented share of all records, and enough to measure
+    manifest = json.loads((DATA / "manifest.json").read_text(encoding="utf-8"))
+    share = manifest["wrong_code_share"]
+    assert counts["wrong_code"] >= 30
+    assert abs(counts["wrong_code"] / len(truth) - share) < 0.001 or counts["wrong_code"] == 30, (counts, share)
     registered = {k for k, e in entities.items() if e["in_register"] == "1"}
     for row in truth:
         record, want, kind = penalties[row["record_key"]], row["entity_key"], row["kind"]
@@ -133,7 +138,9 @@ def test_name_queries_per_kind_and_their_expected_entities(entities):
             assert sum(a != b for a, b in zip(name, base["name"])) == 1 and len(name) == len(base["name"])
             assert (sound(name) == sound(base["name"])) == (kind == "twin_homophone")
         elif kind == "english":
-            letters = lambda text: re.sub(r"[^a-z0-9]", "", text.lower())  # noqa: E731
+            # "Co., Ltd." may be written out as "Company Limited": both fold to the same letters
+            letters = lambda text: re.sub(  # noqa: E731
+                r"[^a-z0-9]", "", re.sub(r"company limited", "co ltd", text.lower()))
             assert expected["name_en"] and letters(query)[:6] == letters(expected["name_en"])[:6]
         elif kind == "short_name":
             assert query == expected["short_name"]

@@ -42,7 +42,14 @@ SOURCE = HERE / "source" / "szse_a_shares.csv"
 DATA = HERE / "data"
 SEED = 20261204
 PER_KIND = 320                 # name queries per variant kind (the issue asks for at least 300)
-RECORDS_PER_KIND = 300         # penalty records per resolution kind
+RECORDS_PER_KIND = 300         # penalty records per resolution kind (wrong_code excepted: its share below)
+# Records quoting another registered firm's valid code, as a share of all penalty records (README:
+# "How often a record quotes another firm's code"). Real files hold few; at least WRONG_CODE_MIN,
+# so that every one of them going to review is a measured figure.
+WRONG_CODE_SHARE = 0.01
+WRONG_CODE_MIN = 30
+OTHER_RECORD_KINDS = ("exact_code", "missing_code", "typo_code", "traditional", "homophone", "legal_form", "place",
+                      "former_name", "branch", "twin", "absent")  # RECORDS_PER_KIND each
 ABSENT_FIRMS = 320             # source firms held out of the register (never registered)
 RENAMED_FIRMS = 320            # source firms whose real name becomes another firm's former name
 TWINS_PER_KIND = 320           # registered, unlisted twins: one real character / one homophone away
@@ -383,7 +390,13 @@ class Record:
     legal_rep: str = ""
 
 
+def wrong_code_count(share: float, others: int) -> int:
+    """wrong_code records making `share` of all penalty records beside `others` of the other kinds."""
+    return max(WRONG_CODE_MIN, round(share * others / (1 - share)))
+
+
 def penalty_records(world: World, built: dict) -> list[Record]:
+    """RECORDS_PER_KIND of every kind, wrong_code too: `build` writes only its share of them."""
     rng = world.rng
     firms, absent, twins, branches = built["firms"], built["absent"], built["twins"], built["branches"]
     records: list[Record] = []
@@ -486,7 +499,7 @@ def name_queries(world: World, built: dict) -> list[tuple[str, str, str]]:
     return queries
 
 
-def build(seed: int = SEED, out: Path = DATA) -> dict:
+def build(seed: int = SEED, out: Path = DATA, wrong_code_share: float = WRONG_CODE_SHARE) -> dict:
     with SOURCE.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     world = World(rows, seed)
@@ -505,17 +518,27 @@ def build(seed: int = SEED, out: Path = DATA) -> dict:
     header, rows_b = register_rows(registered[half:], REGISTER_HEADERS_B)
     write_csv(out / "register_gb18030.csv", header, rows_b, "gb18030")
 
-    records = penalty_records(world, built)
+    drawn = penalty_records(world, built)
+    wrong_code_kept = wrong_code_count(wrong_code_share, len(OTHER_RECORD_KINDS) * RECORDS_PER_KIND)
     files = list(PENALTY_FILES.items())
     per_file: dict[str, list] = defaultdict(list)
     truth = []
+    records = []
     numbers: Counter = Counter()
-    for i, record in enumerate(records):
+    wrong_code_seen = 0
+    for i, record in enumerate(drawn):
         file, (authority, _, _) = files[i % len(files)]
         numbers[authority] += 1
         decision_no = f"{DECISION_PREFIX[authority]}〔2025〕{numbers[authority]:05d}号"
         day = f"2025-{world.rng.randrange(1, 7):02d}-{world.rng.randrange(1, 29):02d}"
         amount = f"{world.rng.randrange(1, 50) / 10:.1f}"
+        if record.kind == "wrong_code":
+            wrong_code_seen += 1
+            if wrong_code_seen > wrong_code_kept:
+                # drawn and numbered like the others, so that every other record and name query
+                # stays as it is whatever the share; not written (its decision number is a gap)
+                continue
+        records.append(record)
         per_file[file].append([record.name, record.code, decision_no, record.legal_rep, "罚款", amount, day,
                                AUTHORITY_NAMES[authority]])
         truth.append([f"{authority}:{decision_no}", record.truth, record.kind])
@@ -537,6 +560,7 @@ def build(seed: int = SEED, out: Path = DATA) -> dict:
         "entities": dict(Counter(f.kind for f in registered + built["absent"])),
         "registered": len(registered), "listed": len(built["listed"]),
         "penalty_records": dict(Counter(r.kind for r in records)),
+        "wrong_code_share": wrong_code_share,
         "name_queries": dict(Counter(q[0] for q in queries)),
         "files": {file: {"authority": authority, "encoding": encoding}
                   for file, (authority, encoding, _) in PENALTY_FILES.items()}
@@ -569,10 +593,15 @@ def main() -> None:
     parser.add_argument("--from-xlsx", type=Path, help="refresh source/szse_a_shares.csv from an SZSE 'A股列表' export")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out", type=Path, default=DATA)
+    parser.add_argument("--wrong-code-share", type=float, default=WRONG_CODE_SHARE,
+                        help=f"share of penalty records quoting another firm's valid code (default {WRONG_CODE_SHARE}; "
+                             f"at least {WRONG_CODE_MIN} records)")
     args = parser.parse_args()
     if args.from_xlsx:
         print(f"source: {from_xlsx(args.from_xlsx)} firms -> {SOURCE.relative_to(HERE.parent.parent)}")
-    manifest = build(args.seed, args.out)
+    if not 0 <= args.wrong_code_share < 1:
+        parser.error(f"--wrong-code-share: {args.wrong_code_share} is not a share in [0, 1)")
+    manifest = build(args.seed, args.out, args.wrong_code_share)
     print(json.dumps({k: manifest[k] for k in ("entities", "penalty_records", "name_queries")}, ensure_ascii=False))
 
 

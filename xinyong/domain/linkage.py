@@ -3,8 +3,10 @@
 Pure. A comparison (name, place, legal representative...) takes one of its levels for a pair
 of a record and an entity, or is missing (no weight, as Splink's null level). u, the chance of
 a level among pairs that are not the same firm, is counted over random pairs; m, its chance
-among pairs that are, and the share of matches among compared pairs are estimated by
-expectation maximisation over the blocked pairs, with human judgements held fixed as labels.
+among pairs that are, is counted on labelled matches where they are representative
+(`m_from_labels`), and otherwise estimated with the share of matches by expectation
+maximisation over the blocked pairs, labels held fixed (`estimate`); the share of matches
+alone by EM with m and u held (`estimate_prior`).
 The match probability of a pair is the posterior of that mixture; its components (the log2
 Bayes factor of each comparison) explain every link.
 """
@@ -21,6 +23,7 @@ Levels = dict[str, str | None]  # comparison -> level (None: missing, no evidenc
 FLOOR = 1e-6  # no level is impossible: an unseen level keeps a finite weight
 EM_ITERATIONS = 40
 EM_TOLERANCE = 1e-6
+LABEL_PSEUDO_PAIRS = 20.0  # weight of the starting m beside labelled matches
 
 
 @dataclass
@@ -111,6 +114,39 @@ def estimate(pairs: Sequence[Levels], labels: Sequence[bool | None], start: Link
     model.trained_on = len(pairs)
     model.labelled = sum(label is not None for label in labels)
     return model
+
+
+def m_from_labels(pairs: Sequence[Levels], labels: Sequence[bool | None], start: dict[str, dict[str, float]],
+                  comparisons: dict[str, Sequence[str]], pseudo_pairs: float = LABEL_PSEUDO_PAIRS
+                  ) -> dict[str, dict[str, float]]:
+    """m of each level: its share among the pairs labelled as matches, as a supervised linker
+    counts it. The starting m counts as `pseudo_pairs` labelled matches, so that a level no
+    labelled match shows (labels from codes quote names as registered: few homophones) is rare,
+    not impossible."""
+    counts = {c: {level: pseudo_pairs * start.get(c, {}).get(level, 0.0) for level in levels}
+              for c, levels in comparisons.items()}
+    for levels, label in zip(pairs, labels):
+        if not label:
+            continue
+        for comparison, level in levels.items():
+            if level is not None and comparison in counts:
+                counts[comparison][level] = counts[comparison].get(level, 0.0) + 1
+    return {c: _normalised(counts[c], levels) for c, levels in comparisons.items()}
+
+
+def estimate_prior(pairs: Sequence[Levels], labels: Sequence[bool | None], model: LinkageModel) -> float:
+    """The share of matches among blocked pairs by EM with m and u held: the one free parameter
+    of the mixture (labelled pairs keep their label)."""
+    prior = model.prior
+    for _ in range(EM_ITERATIONS):
+        current = LinkageModel(model.m, model.u, prior)
+        matched = sum((1.0 if label else 0.0) if label is not None else current.probability(levels)[0]
+                      for levels, label in zip(pairs, labels))
+        new_prior = min(1 - FLOOR, max(FLOOR, matched / len(pairs)))
+        if abs(new_prior - prior) < EM_TOLERANCE:
+            return new_prior
+        prior = new_prior
+    return prior
 
 
 def threshold_for_precision(probabilities: Iterable[float], target: float) -> float:

@@ -6,11 +6,13 @@ is exactly another firm's (the code belongs to another firm: review); the exact 
 name (current or former);
 scored candidates found by blocking on name bigrams, syllable bigrams (homophones), code
 halves and the legal representative. Scores are match probabilities of a Fellegi-Sunter
-model learned from the store (domain/linkage.py: u over random pairs, m by EM over the
-blocked pairs, judgements as labels), saved in `resolution_models` with the threshold that
-meets the pack's `target_precision`. At or above that threshold (never below the pack's
-`auto_link`) a candidate is linked; a record that nearly matches an entity (at or above
-`review`) waits for a human; only a record near nothing gets a new unverified entity. Two
+model learned from the store (domain/linkage.py: u over random pairs; m counted on labelled
+matches, the records whose verified code names an entity with a near name, with judgements,
+for what is not read from the name (EM over the blocked pairs when there are too few); the
+prior by EM), saved in `resolution_models` with the threshold that meets the pack's
+`target_precision`. At or above that threshold (never below the pack's `auto_link`) a
+candidate is linked; a record that nearly matches an entity (at or above `review`) waits for
+a human; only a record near nothing gets a new unverified entity. Two
 different valid identifiers are never merged: a record with a valid code links only by that
 code.
 """
@@ -35,7 +37,14 @@ from sqlalchemy.engine import Connection
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import SafeWriter
 from xinyong.domain.listings import ACTIVE
-from xinyong.domain.linkage import LinkageModel, estimate, estimate_u, threshold_for_precision
+from xinyong.domain.linkage import (
+    LinkageModel,
+    estimate,
+    estimate_prior,
+    estimate_u,
+    m_from_labels,
+    threshold_for_precision,
+)
 from xinyong.domain.matching import (
     COMPARISONS,
     STARTING_MODEL,
@@ -76,6 +85,10 @@ U_SAMPLES = 20000  # random record-entity pairs counted for u
 TRAINING_RECORDS = 50000  # records (sampled evenly) whose blocked pairs EM sees
 MIN_TRAINING_PAIRS = 50  # fewer blocked pairs: the starting weights stay
 CODE_BELONGS_TO_ANOTHER_FIRM = "code belongs to another firm"
+# a record's verified code labels its pair with the code's entity when the names are this close
+LABELLING_NAME_LEVELS = frozenset({"exact", "homophone", "near", "short"})
+MIN_CODE_LABELS = 30  # matches labelled by codes needed to count m on them (fewer: EM alone)
+READ_FROM_THE_NAME = ("name", "legal_form", "place")  # comparisons code labels say nothing of
 
 
 @dataclass
@@ -484,15 +497,18 @@ def legal_representative(resolver: Resolver, category: str, fields: dict[str, An
 
 
 def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
-                   ) -> tuple[list[dict[str, str | None]], list[bool | None], list[int]]:
-    """Blocked pairs of records and entities with their comparison levels; labels from judgements.
+                   ) -> tuple[list[dict[str, str | None]], list[bool | None], list[int], set[int]]:
+    """Blocked pairs of records and entities with their comparison levels; labels from judgements
+    and from verified codes whose entity's name is near the record's (`code_label`).
 
-    Returns the pairs, their labels (True/False judged, None unknown) and, per pair, the index
-    of its record (to take each record's best pair when setting the threshold).
+    Returns the pairs, their labels (True/False, None unknown), per pair the index of its record
+    (to take each record's best pair when setting the threshold), and the records labelled by
+    their code.
     """
     pairs: list[dict[str, str | None]] = []
     labels: list[bool | None] = []
     owners: list[int] = []
+    coded: set[int] = set()
     for number, row in enumerate(rows):
         person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
         if person or not row.subject_name or row.category in resolver.registrations:
@@ -503,7 +519,14 @@ def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
                           legal_representative(resolver, row.category, fields), False, fields.get("address"))
         judged = resolver.matches.get(row.record_key)
         ruled_out = resolver.ruled_out.get(row.record_key, set())
-        for entity_id in index.candidates(subject):
+        candidates = index.candidates(subject)
+        if judged is None and row.subject_code_verified:
+            judged = code_label(index, subject, row.subject_scheme, row.subject_code, ruled_out)
+            if judged is not None:
+                coded.add(number)
+                if judged not in candidates:
+                    candidates.append(judged)
+        for entity_id in candidates:
             compared = compare(subject, index.profiles[entity_id])
             if compared is None:
                 continue
@@ -511,16 +534,35 @@ def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
             labels.append(True if judged == entity_id else False if judged is not None or entity_id in ruled_out
                           else None)
             owners.append(number)
-    return pairs, labels, owners
+    return pairs, labels, owners, coded
+
+
+def code_label(index: EntityIndex, subject: Subject, scheme: str, code: str, ruled_out: set[int]) -> int | None:
+    """The entity a record's verified code names, when the record's name is near one of its names:
+    a label as good as a judgement (the record is about that firm, and about no other candidate).
+    A code whose entity's names are all far from the record's is no label: it may be another
+    firm's code copied from the wrong row."""
+    holder = index.by_identifier.get((scheme, code))
+    if holder is None or holder in ruled_out or index.profiles[holder].person:
+        return None
+    compared = compare(subject, index.profiles[holder])
+    if compared is None or compared[0]["name"] not in LABELLING_NAME_LEVELS:
+        return None
+    return holder
 
 
 def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[str, int],
           ruled_out: dict[str, set[int]]) -> tuple[LinkageModel, int | None]:
     """Learn the weights from the store's records and register, save them with the threshold.
 
-    u: comparison levels of random record-entity pairs. m and the prior: EM over the blocked
-    pairs of (an even sample of) the records, judgements held as labels. Threshold: the lowest
-    match probability whose links the model itself estimates `target_precision` precise.
+    u: comparison levels of random record-entity pairs. m: counted on the labelled matches
+    among the blocked pairs of (an even sample of) the records, a judgement or a verified code
+    whose entity has a near name (`code_label`: the record's other candidates are non-matches),
+    except those read from the name (READ_FROM_THE_NAME), which keep their starting values;
+    with fewer than MIN_CODE_LABELS such matches, EM over the blocked pairs, labels held. The
+    prior: EM with m and u held, beside the labelled records' own share of matches in `notes`.
+    Threshold: the lowest match probability whose links the model itself estimates
+    `target_precision` precise, over the records a score decides (not those linked by code).
     Returns the model and its id (None when the store is too small to train on: starting weights).
     """
     r = t.records.c
@@ -530,7 +572,7 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     step = max(1, len(rows) // TRAINING_RECORDS)
     sample = rows[::step]
     resolver = Resolver(pack, index, matches, ruled_out)
-    pairs, labels, owners = training_pairs(index, resolver, sample)
+    pairs, labels, owners, coded = training_pairs(index, resolver, sample)
     if len(pairs) < MIN_TRAINING_PAIRS:
         return STARTING_MODEL, None
     chooser = random.Random(len(rows))
@@ -549,15 +591,41 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     start = LinkageModel(STARTING_MODEL.m, estimate_u(randoms, comparisons), STARTING_MODEL.prior)
     # a code one typo away is not counted on random pairs (it is almost never there): its u stays
     start.u["code"] = dict(STARTING_MODEL.u["code"])
-    model = estimate(pairs, labels, start, comparisons)
+    matched_by_code = sum(1 for label, owner in zip(labels, owners) if label and owner in coded)
+    if matched_by_code >= MIN_CODE_LABELS:
+        # EM alone over these pairs settles on names sharing an industry word ("fair") as the
+        # matches (prior ~0.2); labelled matches say what a match looks like. But a record
+        # quoting its code copies the name as registered, so what is read from the name (the
+        # name itself, its legal form, its place) never differs on them: counted there, a
+        # homophone, a short name or a place read differently would weigh as if impossible and
+        # screening would answer `allow` for them; EM moving those over the other records
+        # settles on "fair" names again. They keep their starting m. m of the legal
+        # representative and address: counted on the labelled matches. EM moves the prior alone.
+        learned = m_from_labels(pairs, labels, STARTING_MODEL.m, comparisons)
+        for comparison in READ_FROM_THE_NAME:
+            learned[comparison] = dict(STARTING_MODEL.m[comparison])
+        model = LinkageModel(learned, start.u, STARTING_MODEL.prior)
+        model.prior = estimate_prior(pairs, labels, model)
+        method = "m from verified-code labels (name, legal form, place: starting values), prior by EM"
+        model.trained_on, model.labelled = len(pairs), sum(label is not None for label in labels)
+    else:
+        model = estimate(pairs, labels, start, comparisons)
+        method = "EM"
     matcher = Matcher(model)
     best: dict[int, float] = {}
     for levels, owner in zip(pairs, owners):
+        if owner in coded:
+            continue  # linked by its code, never by a score: not among the links the threshold governs
         probability = matcher.model.probability(levels)[0]
         best[owner] = max(best.get(owner, 0.0), probability)
-    model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6)
+    # no record decided by a score to measure it on: no learned threshold, the pack's floor alone
+    model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6) \
+        if best else None
+    labelled = [label for label in labels if label is not None]
     model.notes = {"target_precision": pack.resolution.target_precision, "records": len(sample),
-                   "random_pairs": len(randoms)}
+                   "random_pairs": len(randoms), "method": method, "code_labelled_records": len(coded),
+                   # the prior checked against the labelled records' own share of matches
+                   "labelled_match_share": round(sum(labelled) / len(labelled), 6) if labelled else None}
     now = dt.datetime.now(dt.timezone.utc)
     model_id = connection.execute(t.resolution_models.insert().values(
         purpose=MODEL_PURPOSE, model=model.as_json(), trained_on=len(pairs), created_at=now)
