@@ -1,19 +1,24 @@
-"""Probe: twin firms, and a record that names one twin by its short name while quoting the other's code.
+"""Twin firms and codes: a record naming one twin while quoting the other twin's valid code.
 
-上海华美电器有限公司 (A) and 上海华美电气有限公司 (B) are registered twins, one character apart. A penalty
-naming B in full with A's code goes to review ("code belongs to another firm"), and name screening
-of 上海华美电气 picks B. But the same penalty written with B's short name (上海华美电气, no legal
-form, as penalty files often write it) is linked to A by the code, with no review: A would carry B's
-penalty. `_code_of_another_firm` (services/resolution/resolve.py) asks only whether the name is
-*exactly* another firm's full name key (core + legal form), which a short name never is.
+上海华美电器有限公司 (A) and 上海华美电气有限公司 (B) are registered twins, one real character apart.
+A penalty naming B, in full or by a short name (上海华美电气, 华美电气: no legal form, as penalty
+files often write it), with A's code is never linked to A: the code contradicts the name, and the
+record goes to review as "code belongs to another firm", both firms shown. The check asks whether
+the record's name fits another firm exactly where the holder's does not: its full name key, or its
+name core (any legal form, or none) in a compatible place. Name screening of the short name picks B.
 """
+
 
 from __future__ import annotations
 
 import pytest
 
-from test_due_rules import PENALTY_HEADERS, REGISTER_HEADERS, ingest, run, uscc, write_csv
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
 from sqlalchemy import select
+from test_due_rules import PENALTY_HEADERS, run, uscc, write_csv
+from test_matching import (JOINT_STOCK_FORMS, LLC_FORMS, PLACES, TRADE_CHARS, _real_char_twin, _resolver,
+                           _valid_uscc, cores)
 
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
@@ -53,3 +58,23 @@ def test_a_twins_short_name_with_the_other_twins_code_is_not_linked_to_the_code_
     assert found["samr:沪市监罚〔2025〕600号"] == ("review", None)
     assert found["samr:沪市监罚〔2025〕602号"] != ("linked", TWIN_A), \
         f"{written} (B's short name) with A's code linked to A: {found['samr:沪市监罚〔2025〕602号']}"
+
+
+@given(cores, st.integers(0, 20), st.sampled_from(TRADE_CHARS), st.sampled_from(PLACES), st.sampled_from(LLC_FORMS), st.sampled_from(LLC_FORMS + JOINT_STOCK_FORMS),
+       st.sampled_from(["full", "short", "bare"]))
+@example("华信科技", 1, "达", "上海", "有限公司", "有限公司", "short")
+@example("华信科技", 1, "达", "北京", "有限公司", "股份有限公司", "bare")
+def test_a_twins_code_under_the_other_twins_name_is_never_auto_linked_to_the_code_holder(
+        core, at, replacement, place, form, written_form, writing):
+    """Random twins (one real character apart, not a homophone), both registered with their codes:
+    a penalty naming one twin (full name in any legal form, place and short name, or the bare short
+    name) with the other's code is never linked to the code holder."""
+    twin = _real_char_twin(core, at, replacement)
+    assume(twin is not None and twin != core)
+    holder_code, twin_code = _valid_uscc("91310115MA1H7A001"), _valid_uscc("91310115MA1H7B002")
+    resolver = _resolver((1, place + core + form, holder_code), (2, place + twin + form, twin_code))
+    record_name = {"full": place + twin + written_form, "short": place + twin, "bare": twin}[writing]
+    decision = resolver.decide("r1", record_name, "enterprise", holder_code, "uscc", True, None, "penalty")
+    assert (decision.state, decision.entity_id) != ("linked", 1), (record_name, decision)
+    assert decision.state == "review" and decision.explanation["reason"] == "code belongs to another firm"
+    assert {c["entity_id"] for c in decision.explanation["candidates"]} >= {1, 2}
