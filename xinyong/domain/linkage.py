@@ -21,6 +21,11 @@ from typing import Any
 Levels = dict[str, str | None]  # comparison -> level (None: missing, no evidence either way)
 
 FLOOR = 1e-6  # no level is impossible: an unseen level keeps a finite weight
+# How many matched pairs the starting model's m counts for (a Dirichlet prior centred on it):
+# m is the posterior mean, so a level never seen among true matches (a homophone, another legal
+# form, in a store where none occurred yet) keeps a share of its prior m instead of falling to
+# FLOOR, which would make such a pair look like no match at all.
+PRIOR_PAIRS = 10.0
 EM_ITERATIONS = 40
 EM_TOLERANCE = 1e-6
 LABEL_PSEUDO_PAIRS = 20.0  # weight of the starting m beside labelled matches
@@ -64,11 +69,15 @@ class LinkageModel:
                    notes=data.get("notes", {}))
 
 
-def _normalised(counts: dict[str, float], levels: Sequence[str]) -> dict[str, float]:
-    total = sum(counts.get(level, 0.0) for level in levels)
-    if total <= 0:
-        return {level: 1 / len(levels) for level in levels}
-    return {level: max(FLOOR, counts.get(level, 0.0) / total) for level in levels}
+def _smoothed(counts: dict[str, float], levels: Sequence[str], prior: dict[str, float]) -> dict[str, float]:
+    """m of each level: the posterior mean of its share among matches, PRIOR_PAIRS pseudo-matches
+    spread as the starting m (`prior`; evenly when it has none for these levels)."""
+    weights = {level: prior.get(level, 0.0) for level in levels}
+    spread = sum(weights.values())
+    weights = {level: w / spread for level, w in weights.items()} if spread > 0 \
+        else {level: 1 / len(levels) for level in levels}
+    total = sum(counts.get(level, 0.0) for level in levels) + PRIOR_PAIRS
+    return {level: max(FLOOR, (counts.get(level, 0.0) + PRIOR_PAIRS * weights[level]) / total) for level in levels}
 
 
 def estimate_u(samples: Iterable[Levels], comparisons: dict[str, Sequence[str]]) -> dict[str, dict[str, float]]:
@@ -88,6 +97,7 @@ def estimate_u(samples: Iterable[Levels], comparisons: dict[str, Sequence[str]])
 def estimate(pairs: Sequence[Levels], labels: Sequence[bool | None], start: LinkageModel,
              comparisons: dict[str, Sequence[str]]) -> LinkageModel:
     """EM over blocked pairs: m of each level and the prior; u stays as counted on random pairs.
+    m is smoothed toward the starting model's (see PRIOR_PAIRS): what the data never showed keeps its prior.
 
     A pair with a label (a judgement) keeps it: its posterior is 1 or 0 at every step.
     """
@@ -104,7 +114,7 @@ def estimate(pairs: Sequence[Levels], labels: Sequence[bool | None], start: Link
             for comparison, level in levels.items():
                 if level is not None and comparison in counts:
                     counts[comparison][level] = counts[comparison].get(level, 0.0) + p
-        new_m = {c: _normalised(counts[c], levels) for c, levels in comparisons.items()}
+        new_m = {c: _smoothed(counts[c], levels, start.m.get(c, {})) for c, levels in comparisons.items()}
         new_prior = min(1 - FLOOR, max(FLOOR, matched / len(pairs)))
         change = abs(new_prior - model.prior) + max(
             abs(new_m[c][level] - model.m[c].get(level, 0.0)) for c in comparisons for level in comparisons[c])

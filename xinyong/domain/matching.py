@@ -10,6 +10,9 @@ differs by a character, or agrees in another place or legal form, is never enoug
 link: such a pair is capped below `auto_link` unless other evidence about the firm itself
 (its legal representative, its address, a code one typo away) agrees. Twin firms whose names
 differ by one real character are common; the record about one must not move to the other.
+Nor is such a near name ever below `review` by the model's arithmetic alone (in a place that
+does not disagree): a person looks, so screening never allows, nor resolution makes a new
+entity, when a candidate is that near.
 """
 
 from __future__ import annotations
@@ -496,12 +499,21 @@ class Matcher:
         # under a cap, the closer name still ranks first (within a band just under the cap)
         band = CAP_BAND_SHARE * (self.cap - self.review)
         value = probability if confirmed or probability <= cap else cap - band * (1 - ranking_similarity(levels, facts))
+        # allow only when no candidate is near: a homophone, a name one character away or the same
+        # name in another legal form, in a place that does not disagree, waits for a person whatever
+        # the learned weights say (a model that never saw such a level among matches scores it low)
+        near = name in ("homophone", "near") or (name == "exact" and levels["legal_form"] == "different")
+        floored = near and levels["place"] != "different" and value < self.review
+        if floored:
+            value = self.review + band * ranking_similarity(levels, facts)
         components: dict[str, object] = {
             **facts, "levels": levels, "weights": {k: round(v, 3) for k, v in weights.items()},
             "match_probability": round(probability, 6), "corroborated": corroborated}
         if not confirmed and probability > cap:
             components["capped"] = ("the names are unrelated" if name == "other" else
                                     "the name alone is not enough: no legal representative, address or code agrees")
+        if floored:
+            components["floored"] = "a near name is never below review: a person looks"
         if levels["code"] == "near":
             components["code"] = 1.0
         if levels["legal_representative"] == "same":

@@ -139,6 +139,7 @@ class EntityIndex:
         self.matcher = matcher or Matcher()
         self.by_identifier: dict[tuple[str, str], int] = {}
         self.by_name_key: dict[str, set[tuple[int, str | None]]] = defaultdict(set)  # -> (entity, place)
+        self.by_core: dict[str, set[int]] = defaultdict(set)  # name core (any legal form) -> entities
         self.by_block: dict[str, list[int]] = defaultdict(list)
         self.profiles: dict[int, Profile] = {}
         self.origin: dict[int, str] = {}
@@ -158,6 +159,7 @@ class EntityIndex:
                 continue
             profile.names.append(p)
             self.by_name_key[p.key].add((entity_id, p.region))
+            self.by_core[p.core].add(entity_id)
             for block in name_blocks(p):
                 self._block(block, entity_id)
         for scheme, value, verified in identifiers:
@@ -208,6 +210,19 @@ class EntityIndex:
             if entity_id in excluded or profile.person:
                 continue
             if any(name.key == parts.key and _same_place(parts, name) for name in profile.names):
+                found.add(entity_id)
+        return found
+
+    def same_core(self, parts: NameParts, excluded: set[int] = frozenset()) -> set[int]:
+        """Organisations with a name of the same core and branch, in no other place, whatever its
+        legal form or none (a short name 华美电气 or 上海华美电气 has the core of 上海华美电气有限公司)."""
+        found = set()
+        for entity_id in tuple(self.by_core.get(parts.core, ())):
+            profile = self.profiles[entity_id]
+            if entity_id in excluded or profile.person:
+                continue
+            if any(name.core == parts.core and name.branch == parts.branch and _same_place(parts, name)
+                   for name in profile.names):
                 found.add(entity_id)
         return found
 
@@ -330,7 +345,11 @@ class Resolver:
         if "branch" in str(by_name_alone.components.get("reason", "")):
             return None  # a branch quoting its head office's code
         levels = by_name_alone.components.get("levels", {})
-        exactly_another = levels.get("name") != "exact" and bool(self.index.exact(subject.name, excluded | {entity_id}))
+        # another firm's name fits the record's exactly where the holder's does not: its full name
+        # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
+        others = excluded | {entity_id}
+        exactly_another = levels.get("name") != "exact" and bool(
+            self.index.exact(subject.name, others) or self.index.same_core(subject.name, others))
         if by_name_alone.score >= self.spec.review and not exactly_another:
             return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
         # the record's name decided as a record without a code would be: an exact name first
