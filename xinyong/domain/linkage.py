@@ -69,15 +69,16 @@ class LinkageModel:
                    notes=data.get("notes", {}))
 
 
-def _smoothed(counts: dict[str, float], levels: Sequence[str], prior: dict[str, float]) -> dict[str, float]:
-    """m of each level: the posterior mean of its share among matches, PRIOR_PAIRS pseudo-matches
+def _smoothed(counts: dict[str, float], levels: Sequence[str], prior: dict[str, float],
+              pseudo_pairs: float = PRIOR_PAIRS) -> dict[str, float]:
+    """m of each level: the posterior mean of its share among matches, `pseudo_pairs` pseudo-matches
     spread as the starting m (`prior`; evenly when it has none for these levels)."""
     weights = {level: prior.get(level, 0.0) for level in levels}
     spread = sum(weights.values())
     weights = {level: w / spread for level, w in weights.items()} if spread > 0 \
         else {level: 1 / len(levels) for level in levels}
-    total = sum(counts.get(level, 0.0) for level in levels) + PRIOR_PAIRS
-    return {level: max(FLOOR, (counts.get(level, 0.0) + PRIOR_PAIRS * weights[level]) / total) for level in levels}
+    total = sum(counts.get(level, 0.0) for level in levels) + pseudo_pairs
+    return {level: max(FLOOR, (counts.get(level, 0.0) + pseudo_pairs * weights[level]) / total) for level in levels}
 
 
 def estimate_u(samples: Iterable[Levels], comparisons: dict[str, Sequence[str]]) -> dict[str, dict[str, float]]:
@@ -133,15 +134,14 @@ def m_from_labels(pairs: Sequence[Levels], labels: Sequence[bool | None], start:
     counts it. The starting m counts as `pseudo_pairs` labelled matches, so that a level no
     labelled match shows (labels from codes quote names as registered: few homophones) is rare,
     not impossible."""
-    counts = {c: {level: pseudo_pairs * start.get(c, {}).get(level, 0.0) for level in levels}
-              for c, levels in comparisons.items()}
+    counts: dict[str, dict[str, float]] = {c: {} for c in comparisons}
     for levels, label in zip(pairs, labels):
         if not label:
             continue
         for comparison, level in levels.items():
             if level is not None and comparison in counts:
                 counts[comparison][level] = counts[comparison].get(level, 0.0) + 1
-    return {c: _normalised(counts[c], levels) for c, levels in comparisons.items()}
+    return {c: _smoothed(counts[c], levels, start.get(c, {}), pseudo_pairs) for c, levels in comparisons.items()}
 
 
 def estimate_prior(pairs: Sequence[Levels], labels: Sequence[bool | None], model: LinkageModel) -> float:
