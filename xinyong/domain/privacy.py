@@ -36,6 +36,8 @@ _MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 _ADDRESS = re.compile(r"(住址|地址|住所地|住所|住(?![房宅院宿户]))([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
+# Only these digits can begin an ID or mobile number above: a text without any needs no regex.
+_ANY_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -66,12 +68,44 @@ def mask_text(text: str) -> str:
     """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
     if not text:
         return text
-    if any(c.isdigit() for c in text):
+    if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
     if "住" in text or "址" in text:
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
+
+
+class Masker:
+    """`mask_text` and `mask_public` with each distinct string masked once: a dump repeats the
+    same names, authorities, categories and field values across millions of rows. Up to `limit`
+    strings are remembered; past that, the rest are masked each time (same results, less memory)."""
+
+    def __init__(self, limit: int = 2_000_000):
+        self._seen: dict[str, str] = {}
+        self._limit = limit
+
+    def text(self, value: str) -> str:
+        masked = self._seen.get(value)
+        if masked is None:
+            masked = mask_text(value)
+            if len(self._seen) < self._limit:
+                self._seen[value] = masked
+        return masked
+
+    def column(self, values: list[Any]) -> list[Any]:
+        """One column of text (None kept): each value as `mask_text` gives it."""
+        return [None if v is None else self.text(v) for v in values]
+
+    def public(self, value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+        """`mask_public`, cached."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: v if k in keep else self.public(v, keep) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.public(v, keep) for v in value]
+        return value
 
 
 def mask_value(value: Any) -> Any:

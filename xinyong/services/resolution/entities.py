@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import orjson
@@ -45,7 +46,8 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
                                              .order_by(n.current.desc(), n.id)).mappings()]
         i = t.entity_identifiers.c
         identifiers = [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES), "verified": bool(ok)}
-                       for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id))]
+                       for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id)
+                                                 .order_by(i.scheme, i.value))]  # the dump's order too
         rel = t.entity_relations.c
         relations = [{"relation": r.relation, "person_name": r.person_name,
                       "person_id": mask_person_id(r.person_id) if r.person_id else None,
@@ -167,6 +169,12 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     return {**mask_public(out), "identifiers": identifiers}
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def _id_masked(value: str) -> str:
+    """A field value that is a person's ID number, masked (cached: a dump meets the same values often)."""
+    return mask_person_id(value) if is_valid_resident_id(normalise_code(value)) else value
+
+
 def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repaired: dict[str, dt.date], *,
                 restricted: bool = False) -> dict[str, Any] | None:
     """One record version as a surface shows it (before `mask_public`), or None when the public may
@@ -190,8 +198,8 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
         if row.record_key in repaired:
             return None
         fields = public_fields(pack, category, fields)
-    fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
-              else v for k, v in fields.items()}
+    if not restricted:
+        fields = {k: _id_masked(v) if isinstance(v, str) else v for k, v in fields.items()}
     return {"record_key": mask_record_key(row.record_key), "version": row.version,
             "category": row.category, "category_title": category.names.model_dump(),
             "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
