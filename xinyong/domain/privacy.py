@@ -76,6 +76,9 @@ def mask_text(text: str) -> str:
     return text
 
 
+_PLAIN = frozenset({bool, int, float, dt.date, dt.datetime})  # values no mask touches
+
+
 class Masker:
     """`mask_text` and `mask_public` with each distinct string masked once: a dump repeats the
     same names, authorities, categories and field values across millions of rows. Up to `limit`
@@ -98,12 +101,17 @@ class Masker:
         return [None if v is None else self.text(v) for v in values]
 
     def public(self, value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
-        """`mask_public`, cached."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {k: v if k in keep else self.public(v, keep) for k, v in value.items()}
-        if isinstance(value, list):
+        """`mask_public`, cached (the hot loop of a dump: exact types first, cache looked up inline)."""
+        kind = type(value)
+        if kind is str or isinstance(value, str):
+            masked = self._seen.get(value)
+            return masked if masked is not None else self.text(value)
+        if kind is dict or isinstance(value, dict):
+            public, seen = self.public, self._seen
+            return {k: v if k in keep or v is None or type(v) in _PLAIN
+                    else (seen.get(v) or self.text(v)) if type(v) is str else public(v, keep)
+                    for k, v in value.items()}
+        if kind is list or isinstance(value, list):
             return [self.public(v, keep) for v in value]
         return value
 

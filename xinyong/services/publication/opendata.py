@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import operator
 import os
 import time
 import uuid
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Text, func, select, text, type_coerce
+from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Text, func, select, text, type_coerce
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import FORMULA_STARTS
@@ -301,8 +302,9 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         old: dict[str, str] = {fact_id: digest for fact_id, digest in c.execute(select(f.fact_id, f.hash))}
         if get_setting(c, POSITION) != stored:
             raise _Stale
-    adds: list[tuple[Fact, str]] = []
-    changes: list[tuple[Fact, str]] = []
+    # new and changed facts kept as (fact_id, kind, entity, hash, JSON): compact, for a baseline of millions
+    adds: list[tuple[str, str, str, str, bytes]] = []
+    changes: list[tuple[str, str, str, str, bytes]] = []
     added: set[str] = set()
     for fact in iter_facts(engine, pack, today, masker):
         if each is not None:
@@ -312,9 +314,10 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         if was is None:
             if fact.fact_id not in added:  # two records whose keys mask alike: one fact
                 added.add(fact.fact_id)
-                adds.append((fact, digest))
+                adds.append((fact.fact_id, fact.kind, fact.entity, digest, orjson.dumps(fact.data)))
         elif was != digest:
-            changes.append((fact, digest))
+            changes.append((fact.fact_id, fact.kind, fact.entity, digest, orjson.dumps(fact.data)))
+    del added
     deleted = list(old)
     del old
     now = dt.datetime.now(dt.timezone.utc)
@@ -330,7 +333,7 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         for chunk in _chunks(deleted, 5000):
             deletes += c.execute(select(f.fact_id, f.kind, f.entity).where(f.fact_id.in_(chunk))).all()
         befores: dict[str, dict[str, Any]] = {}
-        wanted = [fact.fact_id for fact, _ in changes if fact.kind == "listing"] + \
+        wanted = [fact_id for fact_id, kind, *_ in changes if kind == "listing"] + \
                  [row.fact_id for row in deletes if row.kind == "listing"]
         for chunk in _chunks(wanted, 5000):
             for fact_id, data in c.execute(select(f.fact_id, f.data).where(f.fact_id.in_(chunk))):
@@ -338,37 +341,45 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         events = []
         if not baseline:
             for op, items in (("add", adds), ("change", changes)):
-                for fact, _ in items:
-                    payload = _jsonable(fact.data)
+                for fact_id, kind, entity, _digest, blob in items:
+                    payload = orjson.loads(blob)
                     events.append({"event_id": f"evt_{uuid.uuid4().hex}",
-                                   "type": event_type(fact.kind, op, befores.get(fact.fact_id), payload),
-                                   "entity": fact.entity, "fact_id": fact.fact_id, "op": op, "occurred_at": now,
-                                   "change": {"op": op, "fact": fact.kind, "id": fact.fact_id, "data": payload}})
+                                   "type": event_type(kind, op, befores.get(fact_id), payload),
+                                   "entity": entity, "fact_id": fact_id, "op": op, "occurred_at": now,
+                                   "change": {"op": op, "fact": kind, "id": fact_id, "data": payload}})
             for row in deletes:
                 events.append({"event_id": f"evt_{uuid.uuid4().hex}",
                                "type": event_type(row.kind, "delete", befores.get(row.fact_id), None),
                                "entity": row.entity, "fact_id": row.fact_id, "op": "delete", "occurred_at": now,
                                "change": {"op": "delete", "fact": row.kind, "id": row.fact_id, "data": None}})
             events.sort(key=lambda ev: (ev["entity"], ev["fact_id"]))
-        for chunk in _chunks(deleted + [fact.fact_id for fact, _ in changes], 5000):
+        for chunk in _chunks(deleted + [fact_id for fact_id, *_ in changes], 5000):
             c.execute(t.public_facts.delete().where(f.fact_id.in_(chunk)))
-        rows = [{"fact_id": fact.fact_id, "kind": fact.kind, "entity": fact.entity, "hash": digest,
-                 "data": _jsonable(fact.data)} for fact, digest in adds + changes]
-        _insert(c, t.public_facts, rows)
+        _insert_facts(c, adds + changes)
         _insert(c, t.public_events, events)
         set_setting(c, POSITION, str(position))
         set_setting(c, DAY, today.isoformat())
         return head(c), True
 
 
+# public_facts as SQLite holds it: the JSON column is text there, so orjson's text goes in as it is
+# (SQLAlchemy's JSON type would encode every row again with the standard library's json)
+_FACTS_AS_TEXT = Table("public_facts", MetaData(), Column("fact_id", String), Column("kind", String),
+                       Column("entity", String), Column("hash", String), Column("data", Text))
+
+
+def _insert_facts(c: Connection, facts: list[tuple[str, str, str, str, bytes]]) -> None:
+    raw = c.dialect.name == "sqlite"
+    table = _FACTS_AS_TEXT if raw else t.public_facts
+    for chunk in _chunks(facts, 10_000):
+        c.execute(table.insert(), [{"fact_id": fact_id, "kind": kind, "entity": entity, "hash": digest,
+                                    "data": blob.decode() if raw else orjson.loads(blob)}
+                                   for fact_id, kind, entity, digest, blob in chunk])
+
+
 def _insert(c: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), 10_000):
         c.execute(table.insert(), rows[start:start + 10_000])
-
-
-def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    """Dates as ISO text: what the JSON column, the feed and the files hold."""
-    return orjson.loads(orjson.dumps(data))
 
 
 def events_since(engine: Engine, since: int, limit: int, until: int | None = None,
@@ -445,13 +456,17 @@ class _TableWriter:
         if not rows:
             return
         self.count += len(rows)
-        columns = self.columns
+        columns, width = self.columns, len(self.columns)
         began = time.perf_counter()
-        self._jsonl.write(b"\n".join(orjson.dumps({k: row.get(k) for k in columns}) for row in rows) + b"\n")
+        # a fact's data has the table's columns in order; a delta's delete row only a few of them
+        rows = [row if len(row) == width else {k: row.get(k) for k in columns} for row in rows]
+        dumps = orjson.dumps
+        self._jsonl.write(b"\n".join([dumps(row) for row in rows]) + b"\n")
         self._time("jsonl", began)
         began = time.perf_counter()  # the Arrow batch serves Parquet and CSV: its time counts in each
-        arrays = [pa.array(_arrow_column(self.types[k], [row.get(k) for row in rows]), type=self.schema.field(k).type)
-                  for k in columns]
+        values = zip(*map(operator.itemgetter(*columns), rows)) if width > 1 else [[row[columns[0]] for row in rows]]
+        arrays = [pa.array(_arrow_column(self.types[k], list(column)), type=self.schema.field(k).type)
+                  for k, column in zip(columns, values)]
         batch = pa.Table.from_arrays(arrays, schema=self.schema)
         shared = time.perf_counter() - began
         began = time.perf_counter()

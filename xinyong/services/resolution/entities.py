@@ -14,7 +14,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.privacy import mask_identifier, mask_public
-from xinyong.domain.records import is_published, public_fields, publicity_end, publicity_tier
+from xinyong.domain.records import is_published, publicity_end, publicity_tier
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -169,6 +169,26 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     return {**mask_public(out), "identifiers": identifiers}
 
 
+_FIELDS: dict[int, tuple[Pack, dict[str, tuple[dict[str, Any], frozenset[str]]]]] = {}
+
+
+def _category_fields(pack: Pack, category: Any) -> tuple[dict[str, Any], frozenset[str]]:
+    """A category's field types and public field names (`domain.records.public_fields`' rule), once
+    per pack and category: a dump asks for them per record."""
+    kept = _FIELDS.get(id(pack))
+    if kept is None or kept[0] is not pack:  # the pack itself is kept, so its id is not reused
+        if len(_FIELDS) >= 8:  # a few packs live at once; tests make many
+            _FIELDS.clear()
+        kept = _FIELDS[id(pack)] = (pack, {})
+    found = kept[1].get(category.code)
+    if found is None:
+        specs = pack.fields_of(category)
+        found = kept[1][category.code] = ({f.name: f.type for f in specs},
+                                          frozenset(f.name for f in specs
+                                                    if f.classification == Classification.public))
+    return found
+
+
 @functools.lru_cache(maxsize=1 << 18)
 def _id_masked(value: str) -> str:
     """A field value that is a person's ID number, masked (cached: a dump meets the same values often)."""
@@ -185,7 +205,7 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
     the open-data dump (`services.publication.opendata`) both call this."""
     category = pack.category(row.category)
     fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-    types = {f.name: f.type for f in pack.fields_of(category)}
+    types, public = _category_fields(pack, category)
     ends = publicity_end(category, row.decision_date, fields, on_lists, types)
     tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
     if not restricted:
@@ -197,7 +217,7 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
             return None
         if row.record_key in repaired:
             return None
-        fields = public_fields(pack, category, fields)
+        fields = {k: v for k, v in fields.items() if k in public}  # public_fields, its names computed once
     if not restricted:
         fields = {k: _id_masked(v) if isinstance(v, str) else v for k, v in fields.items()}
     return {"record_key": mask_record_key(row.record_key), "version": row.version,
