@@ -2,21 +2,22 @@
 
 A *fact* is one row a public surface shows: an entity's identity (a firm always; a natural
 person only while a listing of theirs is in force), a listing in force or in its list's public
-history, a public record within its publicity period. `public_facts` computes them all in a few
+history, a public record within its publicity period. `iter_facts` streams them all from a few
 set-based queries through the same functions as the entity page (`entities.record_view`,
-`due_process.list_listings`, `domain.decisions.in_force`, `domain.privacy.mask_public`), so a
-dump and the pages cannot disagree.
+`due_process.list_listings`, `domain.decisions.in_force`, `domain.privacy.mask_public` as
+`Masker`, which masks each distinct string once), so a dump and the pages cannot disagree.
 
-`capture` is the change sequence: it diffs the facts with those it stored last time
+`capture` is the change sequence: it diffs the facts with the hashes it stored last time
 (`public_facts` table) and appends an event per add, change and delete to `public_events`,
 whose `seq` is the sequence of `publish --since`, `GET /v1/public/changes` and the webhooks.
 It recomputes only when the store moved (`store_position`) or the pack's day changed (a
-publicity period or a listing's term ends with no write at all). The first capture of a store
-is its baseline: facts, no events.
+publicity period or a listing's term ends with no write at all), and keeps and writes only the
+facts that are new or changed. The first capture of a store is its baseline: facts, no events.
 
-`publish` writes `full/` (every fact now) and, since an earlier manifest's seq or `--since`,
-`delta/SEQFROM-SEQTO/` (add, change, delete rows), each table in JSON Lines, CSV and Parquet,
-with `manifest.json` and `datapackage.json`.
+`publish` writes, in one pass over the facts (the same pass as its capture), `full/` (every fact
+now) and then, since an earlier manifest's seq or `--since`, `delta/SEQFROM-SEQTO/` (add, change,
+delete rows), each table in JSON Lines, CSV and Parquet, with `manifest.json` and
+`datapackage.json`.
 """
 
 from __future__ import annotations
