@@ -82,17 +82,18 @@ _PLAIN = frozenset({bool, int, float, dt.date, dt.datetime})  # values no mask t
 class Masker:
     """`mask_text` and `mask_public` with each distinct string masked once: a dump repeats the
     same names, authorities, categories and field values across millions of rows. Up to `limit`
-    strings are remembered; past that, the rest are masked each time (same results, less memory)."""
+    strings of at most `longest` characters are remembered (a long text seldom repeats, and would
+    hold memory); the rest are masked each time: the same results either way."""
 
-    def __init__(self, limit: int = 2_000_000):
+    def __init__(self, limit: int = 1_000_000, longest: int = 64):
         self._seen: dict[str, str] = {}
-        self._limit = limit
+        self._limit, self._longest = limit, longest
 
     def text(self, value: str) -> str:
         masked = self._seen.get(value)
         if masked is None:
             masked = mask_text(value)
-            if len(self._seen) < self._limit:
+            if len(value) <= self._longest and len(self._seen) < self._limit:
                 self._seen[value] = masked
         return masked
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import operator
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -111,11 +113,6 @@ class Fact:
 
 def record_fact_id(masked_key: str, entity: str) -> str:
     return "record:" + hashlib.sha256(f"{entity}\x1f{masked_key}".encode()).hexdigest()[:32]
-
-
-def public_facts(engine: Engine, pack: Pack, today: dt.date) -> list[Fact]:
-    """Every fact the public surfaces show on `today` (`iter_facts`, as a list)."""
-    return list(iter_facts(engine, pack, today))
 
 
 def _groups(rows: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
@@ -303,24 +300,57 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         old: dict[str, str] = {fact_id: digest for fact_id, digest in c.execute(select(f.fact_id, f.hash))}
         if get_setting(c, POSITION) != stored:
             raise _Stale
-    # new and changed facts kept as (fact_id, kind, entity, hash, JSON): compact, for a baseline of millions
-    adds: list[tuple[str, str, str, str, bytes]] = []
-    changes: list[tuple[str, str, str, str, bytes]] = []
+    adds, changes = _Spill(), _Spill()  # on disk: a baseline has millions of new facts
     added: set[str] = set()
-    for fact in iter_facts(engine, pack, today, masker):
-        if each is not None:
-            each(fact)
-        digest = fact.digest()
-        was = old.pop(fact.fact_id, None)
-        if was is None:
-            if fact.fact_id not in added:  # two records whose keys mask alike: one fact
-                added.add(fact.fact_id)
-                adds.append((fact.fact_id, fact.kind, fact.entity, digest, orjson.dumps(fact.data)))
-        elif was != digest:
-            changes.append((fact.fact_id, fact.kind, fact.entity, digest, orjson.dumps(fact.data)))
-    del added
-    deleted = list(old)
-    del old
+    try:
+        for fact in iter_facts(engine, pack, today, masker):
+            if each is not None:
+                each(fact)
+            digest = fact.digest()
+            was = old.pop(fact.fact_id, None)
+            if was is None:
+                if fact.fact_id not in added:  # two records whose keys mask alike: one fact
+                    added.add(fact.fact_id)
+                    adds.add(fact, digest)
+            elif was != digest:
+                changes.add(fact, digest)
+        del added
+        deleted = list(old)
+        del old
+        return _write_diff(engine, today, position, stored, adds, changes, deleted)
+    finally:
+        adds.close()
+        changes.close()
+
+
+class _Spill:
+    """New or changed facts as (fact_id, kind, entity, hash, JSON text), in a temporary file: one
+    line each, `[fact_id, kind, entity, hash]` TAB the fact's JSON (orjson escapes tabs and newlines)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+        self.count = 0
+
+    def add(self, fact: Fact, digest: str) -> None:
+        self._file.write(orjson.dumps([fact.fact_id, fact.kind, fact.entity, digest]) + b"\t"
+                         + orjson.dumps(fact.data) + b"\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[tuple[str, str, str, str, bytes]]:
+        self._file.seek(0)
+        for line in self._file:
+            head_part, _, blob = line.rstrip(b"\n").partition(b"\t")
+            fact_id, kind, entity, digest = orjson.loads(head_part)
+            yield fact_id, kind, entity, digest, blob
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _write_diff(engine: Engine, today: dt.date, position: int, stored: str | None, adds: _Spill, changes: _Spill,
+                deleted: list[str]) -> tuple[int, bool]:
+    """The diff into the change log, under the lock (see `capture`)."""
+    f = t.public_facts.c
     now = dt.datetime.now(dt.timezone.utc)
     with engine.begin() as c:
         _lock(c)
@@ -356,7 +386,8 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
             events.sort(key=lambda ev: (ev["entity"], ev["fact_id"]))
         for chunk in _chunks(deleted + [fact_id for fact_id, *_ in changes], 5000):
             c.execute(t.public_facts.delete().where(f.fact_id.in_(chunk)))
-        _insert_facts(c, adds + changes)
+        _insert_facts(c, adds)
+        _insert_facts(c, changes)
         _insert(c, t.public_events, events)
         set_setting(c, POSITION, str(position))
         set_setting(c, DAY, today.isoformat())
@@ -369,10 +400,11 @@ _FACTS_AS_TEXT = Table("public_facts", MetaData(), Column("fact_id", String), Co
                        Column("entity", String), Column("hash", String), Column("data", Text))
 
 
-def _insert_facts(c: Connection, facts: list[tuple[str, str, str, str, bytes]]) -> None:
+def _insert_facts(c: Connection, facts: Iterable[tuple[str, str, str, str, bytes]]) -> None:
     raw = c.dialect.name == "sqlite"
     table = _FACTS_AS_TEXT if raw else t.public_facts
-    for chunk in _chunks(facts, 10_000):
+    rows = iter(facts)
+    while chunk := list(itertools.islice(rows, 10_000)):
         c.execute(table.insert(), [{"fact_id": fact_id, "kind": kind, "entity": entity, "hash": digest,
                                     "data": blob.decode() if raw else orjson.loads(blob)}
                                    for fact_id, kind, entity, digest, blob in chunk])
@@ -693,4 +725,4 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-__all__ = ["capture", "store_position", "public_facts", "publish", "public_changes", "events_since", "TABLES"]
+__all__ = ["capture", "store_position", "iter_facts", "publish", "public_changes", "events_since", "TABLES"]
