@@ -31,6 +31,7 @@ from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
 NESTED = {"names", "identifiers", "evidence", "fields"}
+FORMATS = ("jsonl", "csv", "parquet")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -238,3 +239,50 @@ def test_publish_shows_what_the_pages_show_then_a_delta(demo: dict[str, Any]) ->
         again = httpx.get(f"{base}/data/full/records.parquet", headers={"If-None-Match": tag})
         assert again.status_code == 304
         assert httpx.get(f"{base}/data/../{Path(url).name}").status_code == 404
+
+
+def test_a_persons_past_listing_never_reaches_the_dump_even_where_history_is_public(cli, tmp_path: Path) -> None:
+    """Under a pack whose person-covering list has `history_public` (an overlay written here), a
+    firm's ended listing stays in full/ as history, but a person's ended listing never does: once no
+    list holds them, the person, their listings and their records leave full/, and the delta carries
+    each of them as a delete, in JSON Lines, CSV and Parquet alike."""
+    from worlds import FIRM_DEBTOR, PERSON, build_world
+    from xinyong.store.db import set_setting
+
+    listings = build_world(cli, tmp_path)
+    overlay = tmp_path / "history.yaml"
+    overlay.write_text("code: cn-history\nversion: '0'\nextends: cn\nlists:\n  - code: court_defaulters\n"
+                       "    history_public: true\n", encoding="utf-8")
+    engine = open_engine(cli.url)
+    with engine.begin() as c:
+        assert c.execute(select(t.listings.c.list_code).where(t.listings.c.id == listings[PERSON])).scalar() \
+            == "court_defaulters"
+        set_setting(c, "pack", str(overlay))
+        person = c.execute(select(t.entities.c.key).join(t.entity_identifiers,
+                                                          t.entity_identifiers.c.entity_id == t.entities.c.id)
+                           .where(t.entity_identifiers.c.value == PERSON)).scalar()
+    engine.dispose()
+    out = tmp_path / "open"
+    first = json.loads(cli("publish", "--out", out, "--json").stdout)
+    before = read_dump(out / "full")
+    shown = {table: [row for row in rows if row["entity"] == person] for table, rows in before.items()}
+    assert shown["entities"] and [row["listing"] for row in shown["listings"]] == [listings[PERSON]]
+    assert shown["listings"][0]["in_force"]
+
+    for code in (PERSON, FIRM_DEBTOR):
+        cli("listing", "end", listings[code], "--reason", "settled", "--actor", "court")
+    second = json.loads(cli("publish", "--out", out, "--json").stdout)
+    assert second["delta"] == f"delta/{first['seq']}-{second['seq']}"
+    after = read_dump(out / "full")
+    history = [row for row in after["listings"] if row["listing"] == listings[FIRM_DEBTOR]]
+    assert [(row["in_force"], row["history"], row["ended_on"] is not None) for row in history] == [(False, True, True)]
+    for fmt in FORMATS:
+        for table in ("entities", "listings", "records"):
+            assert not [row for row in read_format(out / "full", table, fmt) if row["entity"] == person], (fmt, table)
+        deleted = {table: {(row["op"], row[key]) for row in read_format(out / second["delta"], table, fmt)
+                           if row["entity"] == person}
+                   for table, key in (("entities", "entity"), ("listings", "listing"), ("records", "record_key"))}
+        assert deleted["entities"] == {("delete", person)}, fmt
+        assert deleted["listings"] == {("delete", listings[PERSON])}, fmt
+        assert {op for op, _ in deleted["records"]} == ({"delete"} if shown["records"] else set()), fmt
+        assert len(deleted["records"]) == len(shown["records"]), fmt

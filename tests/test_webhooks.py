@@ -10,6 +10,7 @@ about a watched entity must arrive (at least once, with a valid signature, the s
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -240,3 +241,85 @@ def test_a_delivery_connects_to_the_address_it_checked(monkeypatch: pytest.Monke
     monkeypatch.setenv("XINYONG_WEBHOOK_ALLOW_PRIVATE", "0")
     with pytest.raises(webhooks.SubscriptionError):
         webhooks.public_address(f"http://localhost:{port}/hook")
+
+
+def test_a_persons_watch_closes_when_the_legal_basis_ends(cli, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person is watched only while a list covering persons holds them under the pack's legal
+    basis, for a purpose of the pack. When the pack withdraws the basis, or their listing ends,
+    the watch of that person closes: the subscription shows it with the reason, an audit event
+    records it, and no event about them is fanned out after the closing (the firm beside them
+    in the same subscription is still watched)."""
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.operations.keys import ApiKey, create_key
+    from xinyong.services.publication.opendata import capture, head
+    from xinyong.services.publication.webhooks import close_lapsed, create_subscription, fan_out, get_subscription
+
+    listings = build_world(cli, tmp_path)
+    monkeypatch.setenv("XINYONG_WEBHOOK_ALLOW_PRIVATE", "1")
+    engine = open_engine(cli.url)
+    pack = load_pack("cn")
+    _secret, stored = create_key(engine, pack, "commercial_bank", ["screen"])
+    key = ApiKey(stored["id"], "commercial_bank", "test", frozenset({"screen"}), 50.0, 100)
+    person = _entity_key(engine, PERSON)
+    capture(engine, pack)  # the baseline of the change log
+    hook = "http://127.0.0.1:9/hook"
+    both = create_subscription(engine, pack, key, [person, FIRM_CLEAN], hook, purpose="credit_approval")["id"]
+    alone = create_subscription(engine, pack, key, [person], hook, purpose="credit_approval")["id"]
+    assert close_lapsed(engine, pack) == []  # the basis holds
+    assert get_subscription(engine, alone, key)["state"] == "open"
+
+    # the pack withdraws the legal basis of the list that holds the person
+    spec = pack.list_(listings_list(engine, listings[PERSON]))
+    no_basis = pack.model_copy(update={"lists": [x.model_copy(update={"legal_basis": None}) if x.code == spec.code
+                                                 else x for x in pack.lists]})
+    closed = close_lapsed(engine, no_basis)
+    assert sorted((c["subscription"], c["entity"], c["reason"]) for c in closed) == sorted(
+        [(both, person, "legal_basis_removed"), (alone, person, "legal_basis_removed")])
+    assert close_lapsed(engine, no_basis) == []  # once
+    shown = get_subscription(engine, both, key)
+    assert shown["state"] == "open" and shown["closed"][person]["reason"] == "legal_basis_removed"
+    shown = get_subscription(engine, alone, key)
+    assert shown["state"] == "closed" and shown["closed"] == {
+        person: {"on": shown["closed"][person]["on"], "reason": "legal_basis_removed"}}
+
+    # under the pack's basis again, a new watch; then the person's listing ends (by the CLI)
+    later = create_subscription(engine, pack, key, [person], hook, purpose="credit_approval")["id"]
+    cli("listing", "end", listings[PERSON], "--reason", "settled", "--actor", "court")
+    capture(engine, pack)  # the ending, in the change log: what the last events about them tell
+    with engine.connect() as c:
+        ending = head(c)
+    assert close_lapsed(engine, pack) == [{"subscription": later, "entity": person, "reason": "listing_ended"}]
+    assert get_subscription(engine, later, key)["closed"][person]["reason"] == "listing_ended"
+    fan_out(engine)
+    d, ev = t.webhook_deliveries.c, t.public_events.c
+    with engine.connect() as c:
+        audit = c.execute(select(t.audit_events.c.object_id, t.audit_events.c.reason)
+                          .where(t.audit_events.c.action == "subscription.person_closed")).all()
+        assert sorted(audit) == sorted([(both, "legal_basis_removed"), (alone, "legal_basis_removed"),
+                                        (later, "listing_ended")])
+        told = c.execute(select(ev.type).join(t.webhook_deliveries, d.event_seq == ev.seq)
+                         .where(d.subscription_id == later)).scalars().all()
+        assert "listing.ended" in told  # the ending itself still reaches the watcher ...
+        assert not c.execute(select(d.id).where(d.subscription_id.in_([both, alone]))).all()  # closed before it
+
+    # ... and nothing about the person after the closing. No write can make a non-public person
+    # an event, so one is appended to the change log as a relisting would, beside one about the firm.
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as c:
+        for n, entity in enumerate((person, FIRM_CLEAN)):
+            c.execute(t.public_events.insert().values(
+                event_id=f"evt_after_{n}", type="record.published", entity=entity, fact_id=f"record:after{n}",
+                op="add", occurred_at=now, change={"op": "add", "fact": "record", "id": f"record:after{n}",
+                                                   "data": {"entity": entity}}))
+    assert fan_out(engine) == 1
+    with engine.connect() as c:
+        after = c.execute(select(d.subscription_id, ev.entity).join(t.public_events, d.event_seq == ev.seq)
+                          .where(ev.seq > ending)).all()
+    assert after == [(both, FIRM_CLEAN)]
+    engine.dispose()
+
+
+def listings_list(engine, listing_id: int) -> str:
+    with engine.connect() as c:
+        return c.execute(select(t.listings.c.list_code).where(t.listings.c.id == listing_id)).scalar()

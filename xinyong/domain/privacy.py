@@ -43,6 +43,8 @@ _MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{
 _ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
+# Only these digits can begin an ID or mobile number above: a text without any needs no regex.
+_ANY_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -73,12 +75,53 @@ def mask_text(text: str) -> str:
     """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
     if not text:
         return text
-    if any(c.isdigit() for c in text):
+    if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
     if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
+
+
+_PLAIN = frozenset({bool, int, float, dt.date, dt.datetime})  # values no mask touches
+
+
+class Masker:
+    """`mask_text` and `mask_public` with each distinct string masked once: a dump repeats the
+    same names, authorities, categories and field values across millions of rows. Up to `limit`
+    strings of at most `longest` characters are remembered (a long text seldom repeats, and would
+    hold memory); the rest are masked each time: the same results either way."""
+
+    def __init__(self, limit: int = 1_000_000, longest: int = 64):
+        self._seen: dict[str, str] = {}
+        self._limit, self._longest = limit, longest
+
+    def text(self, value: str) -> str:
+        masked = self._seen.get(value)
+        if masked is None:
+            masked = mask_text(value)
+            if len(value) <= self._longest and len(self._seen) < self._limit:
+                self._seen[value] = masked
+        return masked
+
+    def column(self, values: list[Any]) -> list[Any]:
+        """One column of text (None kept): each value as `mask_text` gives it."""
+        return [None if v is None else self.text(v) for v in values]
+
+    def public(self, value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+        """`mask_public`, cached (the hot loop of a dump: exact types first, cache looked up inline)."""
+        kind = type(value)
+        if kind is str or isinstance(value, str):
+            masked = self._seen.get(value)
+            return masked if masked is not None else self.text(value)
+        if kind is dict or isinstance(value, dict):
+            public, seen = self.public, self._seen
+            return {k: v if k in keep or v is None or type(v) in _PLAIN
+                    else (seen.get(v) or self.text(v)) if type(v) is str else public(v, keep)
+                    for k, v in value.items()}
+        if kind is list or isinstance(value, list):
+            return [self.public(v, keep) for v in value]
+        return value
 
 
 def mask_value(value: Any) -> Any:

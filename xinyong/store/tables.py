@@ -590,6 +590,8 @@ subscriptions = Table(
     Column("from_seq", BigInteger, nullable=False),  # events after this seq are delivered
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True)),
+    # persons no longer watched, by entity key: {"on", "reason", "seq"} (the legal basis ended)
+    Column("closed", JSON),
 )
 
 # The outbox of webhook deliveries: one row per (subscription, event), tried until delivered.

@@ -2,43 +2,48 @@
 
 A *fact* is one row a public surface shows: an entity's identity (a firm always; a natural
 person only while a listing of theirs is in force), a listing in force or in its list's public
-history, a public record within its publicity period. `public_facts` computes them all in a few
+history, a public record within its publicity period. `iter_facts` streams them all from a few
 set-based queries through the same functions as the entity page (`entities.record_view`,
-`due_process.list_listings`, `domain.decisions.in_force`, `domain.privacy.mask_public`), so a
-dump and the pages cannot disagree.
+`due_process.list_listings`, `domain.decisions.in_force`, `domain.privacy.mask_public` as
+`Masker`, which masks each distinct string once), so a dump and the pages cannot disagree.
 
-`capture` is the change sequence: it diffs the facts with those it stored last time
+`capture` is the change sequence: it diffs the facts with the hashes it stored last time
 (`public_facts` table) and appends an event per add, change and delete to `public_events`,
 whose `seq` is the sequence of `publish --since`, `GET /v1/public/changes` and the webhooks.
 It recomputes only when the store moved (`store_position`) or the pack's day changed (a
-publicity period or a listing's term ends with no write at all). The first capture of a store
-is its baseline: facts, no events.
+publicity period or a listing's term ends with no write at all), and keeps and writes only the
+facts that are new or changed. The first capture of a store is its baseline: facts, no events.
 
-`publish` writes `full/` (every fact now) and, since an earlier manifest's seq or `--since`,
-`delta/SEQFROM-SEQTO/` (add, change, delete rows), each table in JSON Lines, CSV and Parquet,
-with `manifest.json` and `datapackage.json`.
+`publish` writes, in one pass over the facts (the same pass as its capture), `full/` (every fact
+now) and then, since an earlier manifest's seq or `--since`, `delta/SEQFROM-SEQTO/` (add, change,
+delete rows), each table in JSON Lines, CSV and Parquet, with `manifest.json` and
+`datapackage.json`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import operator
 import os
+import tempfile
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Text, func, select, text, type_coerce
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.csvsafe import SafeWriter
+from xinyong.domain.csvsafe import FORMULA_STARTS
 from xinyong.domain.decisions import in_force
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Pack
-from xinyong.domain.privacy import mask_identifier, mask_public
+from xinyong.domain.privacy import Masker, mask_identifier
 from xinyong.store import tables as t
 from xinyong.store.db import get_setting, set_setting
 
@@ -110,107 +115,121 @@ def record_fact_id(masked_key: str, entity: str) -> str:
     return "record:" + hashlib.sha256(f"{entity}\x1f{masked_key}".encode()).hexdigest()[:32]
 
 
-def public_facts(engine: Engine, pack: Pack, today: dt.date) -> list[Fact]:
-    """Every fact the public surfaces show on `today`, in a few set-based queries."""
+def _groups(rows: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
+    """(entity_id, its rows) from rows sorted by entity_id."""
+    current, group = None, []
+    for row in rows:
+        if row.entity_id != current:
+            if group:
+                yield current, group
+            current, group = row.entity_id, []
+        group.append(row)
+    if group:
+        yield current, group
+
+
+def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None = None) -> Iterator[Fact]:
+    """Every fact the public surfaces show on `today`, streamed from a few set-based queries (no
+    query per entity): listings, then entities (their names, identifiers and legal representative
+    merged in from streams sorted like them), then records. Each distinct string is masked once."""
     from xinyong.services.lists.due_process import list_listings, publicity_ended
     from xinyong.services.resolution.entities import LINKED, public_categories, record_view
     from xinyong.services.resolution.resolve import PERSON_SCHEMES
 
+    masker = masker or Masker()
     public = public_categories(pack)
-    facts: list[Fact] = []
+    e, n, i, rel = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
+    r, link, L = t.records.c, t.record_links.c, t.listings.c
+    listings = list_listings(engine, as_of=today, evidence_categories=public)
     in_force_lists: dict[str, set[str]] = {}
-    for listing in list_listings(engine, as_of=today, evidence_categories=public):
+    for listing in listings:
+        if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today):
+            in_force_lists.setdefault(listing["entity"], set()).add(listing["list"])
+    with engine.connect() as c:
+        listed_people = set(c.execute(select(e.key).where(e.kind == "natural_person",
+                                                          e.id.in_(select(L.entity_id)))).scalars())
+    for listing in listings:
+        entity = listing["entity"]
+        if entity in listed_people and entity not in in_force_lists:
+            continue  # a person's past listings are no public fact once no list holds them (as on the page)
         spec = pack.list_(listing["list"])
         forced = in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)
         history = (listing["effective_from"] is not None and spec.history_public
                    and listing["end_reason"] not in UNDONE)
-        if forced:
-            in_force_lists.setdefault(listing["entity"], set()).add(listing["list"])
         if not (forced or history):
             continue
-        data = {"entity": listing["entity"], "listing": listing["id"], "list": listing["list"], "in_force": forced,
+        data = {"entity": entity, "listing": listing["id"], "list": listing["list"], "in_force": forced,
                 "history": history, "state": listing["state"] if forced else None,
                 "effective_from": listing["effective_from"], "effective_to": listing["effective_to"],
                 "ended_on": listing["ended_on"], "end_reason": listing["end_reason"],
                 "rule_version": listing["rule_version"] if forced else None, "legal_basis": spec.legal_basis,
                 "evidence": listing["evidence"] if forced else []}
-        facts.append(Fact("listing", f"listing:{listing['id']}", listing["entity"], data))
-    e, n, i, rel = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
-    r, link = t.records.c, t.record_links.c
+        yield Fact("listing", f"listing:{listing['id']}", entity, masker.public(data))
+
+    def hidden(kind: str, key: str) -> bool:
+        return kind == "natural_person" and key not in in_force_lists  # a person is public only while listed
+
     with engine.connect() as c:
-        keys: dict[int, str] = {}
-        people: set[str] = set()
-        entities: dict[int, dict[str, Any]] = {}
+        stream = {"execution_options": {"yield_per": 20_000}}
+        names = _groups(c.execute(select(n.entity_id, n.name, n.current, n.valid_from, n.valid_to, n.language)
+                                  .order_by(n.entity_id, n.current.desc(), n.id), **stream))
+        identifiers = _groups(c.execute(select(i.entity_id, i.scheme, i.value, i.verified)
+                                        .order_by(i.entity_id, i.scheme, i.value), **stream))
+        representatives = _groups(c.execute(select(rel.entity_id, rel.person_name)
+                                            .where(rel.relation == "legal_representative", rel.valid_to.is_(None))
+                                            .order_by(rel.entity_id, rel.id), **stream))
+        pending = {"names": next(names, None), "identifiers": next(identifiers, None),
+                   "representatives": next(representatives, None)}
+        streams = {"names": names, "identifiers": identifiers, "representatives": representatives}
+
+        def rows_of(part: str, entity_id: int) -> list[Any]:
+            while pending[part] is not None and pending[part][0] < entity_id:
+                pending[part] = next(streams[part], None)
+            if pending[part] is not None and pending[part][0] == entity_id:
+                return pending[part][1]
+            return []
+
         for row in c.execute(select(e.id, e.key, e.kind, e.verified, e.status, e.region, e.established, e.address)
-                             .execution_options(yield_per=20_000)):
-            keys[row.id] = row.key
-            if row.kind == "natural_person":
-                people.add(row.key)
-                if row.key not in in_force_lists:
-                    continue  # a person is public only while listed
-            entities[row.id] = {"entity": row.key, "kind": row.kind, "name": None, "verified": bool(row.verified),
-                                "status": row.status, "region": row.region, "established": row.established,
-                                "address": None if row.kind == "natural_person" else row.address,
-                                "legal_representative": None, "names": [], "identifiers": []}
-        # a person's past listings are no public fact once no list holds them (as on the entity page)
-        facts = [f for f in facts if f.entity not in people or f.entity in in_force_lists]
-        for row in c.execute(select(n.entity_id, n.name, n.current, n.valid_from, n.valid_to, n.language)
-                             .order_by(n.entity_id, n.current.desc(), n.id).execution_options(yield_per=20_000)):
-            item = entities.get(row.entity_id)
-            if item is not None:
-                item["names"].append({"name": row.name, "current": row.current, "valid_from": row.valid_from,
-                                      "valid_to": row.valid_to, "language": row.language})
-        for row in c.execute(select(i.entity_id, i.scheme, i.value, i.verified).execution_options(yield_per=20_000)):
-            item = entities.get(row.entity_id)
-            if item is not None:
-                item["identifiers"].append({"scheme": row.scheme,
-                                            "value": mask_identifier(row.scheme, row.value, PERSON_SCHEMES),
-                                            "verified": bool(row.verified)})
-        for row in c.execute(select(rel.entity_id, rel.person_name)
-                             .where(rel.relation == "legal_representative", rel.valid_to.is_(None))
-                             .order_by(rel.entity_id, rel.id)):
-            item = entities.get(row.entity_id)
-            if item is not None and item["legal_representative"] is None:
-                item["legal_representative"] = row.person_name if row.person_name is not None else None
+                             .order_by(e.id), **stream):
+            its_names = [{"name": x.name, "current": x.current, "valid_from": x.valid_from, "valid_to": x.valid_to,
+                          "language": x.language} for x in rows_of("names", row.id)]
+            its_identifiers = [{"scheme": x.scheme, "value": mask_identifier(x.scheme, x.value, PERSON_SCHEMES),
+                                "verified": bool(x.verified)} for x in rows_of("identifiers", row.id)]
+            its_representatives = rows_of("representatives", row.id)
+            if hidden(row.kind, row.key):
+                continue
+            person = row.kind == "natural_person"
+            item = {"entity": row.key, "kind": row.kind,
+                    "name": next((x["name"] for x in its_names if x["current"]),
+                                 its_names[0]["name"] if its_names else None),
+                    "verified": bool(row.verified), "status": row.status, "region": row.region,
+                    "established": row.established, "address": None if person else row.address,
+                    "legal_representative": its_representatives[0].person_name if its_representatives else None,
+                    "names": its_names}
+            data = masker.public(item)
+            data["identifiers"] = its_identifiers
+            yield Fact("entity", f"entity:{row.key}", row.key, data)
+
         repaired = publicity_ended(c, today)
         newest: Any = None
-        records: list[Any] = []
-
-        def take(row: Any) -> None:
-            if row.entity_id is None or row.state not in LINKED:
-                return  # the newest version is in review, or linked nowhere
-            key = keys.get(row.entity_id)
-            if key is None or (key in people and key not in in_force_lists):
-                return
-            records.append(row)
-
+        # fields as stored text (decoded once, by orjson, in record_view), not through the JSON type
         for row in c.execute(select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date,
-                                    r.fields, link.entity_id, link.state)
+                                    type_coerce(r.fields, Text).label("fields"), link.entity_id, link.state,
+                                    e.key.label("entity"), e.kind)
                              .outerjoin(t.record_links, link.record_id == r.id)
+                             .outerjoin(t.entities, e.id == link.entity_id)
                              .where(r.category.in_(sorted(public)))
-                             .order_by(r.record_key, r.version.desc()).execution_options(yield_per=20_000)):
+                             .order_by(r.record_key, r.version.desc()), **stream):
             if newest is not None and newest.record_key == row.record_key:
                 continue
             newest = row
-            take(row)
-    for item in entities.values():
-        item["name"] = next((x["name"] for x in item["names"] if x["current"]),
-                            item["names"][0]["name"] if item["names"] else None)
-        identifiers = item.pop("identifiers")
-        data = mask_public(item)
-        data["identifiers"] = identifiers
-        facts.append(Fact("entity", f"entity:{item['entity']}", item["entity"], data))
-    for row in records:
-        entity = keys[row.entity_id]
-        view = record_view(pack, row, in_force_lists.get(entity, set()), today, repaired)
-        if view is None:
-            continue
-        data = mask_public({"entity": entity, **{k: view[k] for k in TABLES["records"] if k in view}})
-        facts.append(Fact("record", record_fact_id(data["record_key"], entity), entity, data))
-    for fact in facts:
-        if fact.kind == "listing":
-            fact.data.update(mask_public(fact.data))
-    return facts
+            if row.entity_id is None or row.state not in LINKED or hidden(row.kind, row.entity):
+                continue  # the newest version is in review, linked nowhere, or its subject is not public
+            view = record_view(pack, row, in_force_lists.get(row.entity, set()), today, repaired)
+            if view is None:
+                continue
+            data = masker.public({"entity": row.entity, **{k: view[k] for k in TABLES["records"] if k in view}})
+            yield Fact("record", record_fact_id(data["record_key"], row.entity), row.entity, data)
 
 
 # -- the change sequence ----------------------------------------------------------------------------
@@ -249,54 +268,116 @@ def event_type(kind: str, op: str, before: dict[str, Any] | None, after: dict[st
     return f"{kind}.{ {'add': 'published', 'change': 'changed', 'delete': 'withdrawn'}[op] }"
 
 
-def capture(engine: Engine, pack: Pack, *, force: bool = False,
-            facts: list[Fact] | None = None) -> tuple[int, list[Fact] | None]:
-    """Bring the public change log up to date; returns (seq, the facts computed or None when the
-    store had not moved). Idempotent; safe from several processes at once (a capture whose
+class _Stale(Exception):
+    """Another capture committed between reading the stored facts and writing the diff."""
+
+
+def capture(engine: Engine, pack: Pack, *, force: bool = False, each: Callable[[Fact], None] | None = None,
+            masker: Masker | None = None) -> tuple[int, bool]:
+    """Bring the public change log up to date; returns (seq, whether the facts were computed: not
+    when the store had not moved and the day is the same, unless `force`). Every fact computed is
+    passed to `each` as it streams by (publish writes the files from it). Incremental: only the
+    stored hashes are read, only the facts that are new or changed are kept and written, and the
+    deleted ones are named by id. Idempotent; safe from several processes at once (a capture whose
     computation is older than the stored one gives way)."""
+    for _attempt in range(3):
+        try:
+            return _capture(engine, pack, force, each, masker)
+        except _Stale:
+            continue
+    raise RuntimeError("the public change log moved under three captures in a row")
+
+
+def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], None] | None,
+             masker: Masker | None) -> tuple[int, bool]:
     today = pack_today(pack)
+    f = t.public_facts.c
     with engine.connect() as c:
         position = store_position(c)
         stored, day = get_setting(c, POSITION), get_setting(c, DAY)
-        if not force and facts is None and stored is not None and int(stored) == position and day == today.isoformat():
-            return head(c), None
-    if facts is None:
-        facts = public_facts(engine, pack, today)
-    now = dt.datetime.now(dt.timezone.utc)
+        if not force and stored is not None and int(stored) == position and day == today.isoformat():
+            return head(c), False
+        old: dict[str, str] = {fact_id: digest for fact_id, digest in c.execute(select(f.fact_id, f.hash))}
+        if get_setting(c, POSITION) != stored:
+            raise _Stale
+    adds, changes = _Spill(), _Spill()  # on disk: a baseline has millions of new facts
+    added: set[str] = set()
+    try:
+        for fact in iter_facts(engine, pack, today, masker):
+            if each is not None:
+                each(fact)
+            digest = fact.digest()
+            was = old.pop(fact.fact_id, None)
+            if was is None:
+                if fact.fact_id not in added:  # two records whose keys mask alike: one fact
+                    added.add(fact.fact_id)
+                    adds.add(fact, digest)
+            elif was != digest:
+                changes.add(fact, digest)
+        del added
+        deleted = list(old)
+        del old
+        return _write_diff(engine, today, position, stored, adds, changes, deleted)
+    finally:
+        adds.close()
+        changes.close()
+
+
+class _Spill:
+    """New or changed facts as (fact_id, kind, entity, hash, JSON text), in a temporary file: one
+    line each, `[fact_id, kind, entity, hash]` TAB the fact's JSON (orjson escapes tabs and newlines)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+        self.count = 0
+
+    def add(self, fact: Fact, digest: str) -> None:
+        self._file.write(orjson.dumps([fact.fact_id, fact.kind, fact.entity, digest]) + b"\t"
+                         + orjson.dumps(fact.data) + b"\n")
+        self.count += 1
+
+    def __iter__(self) -> Iterator[tuple[str, str, str, str, bytes]]:
+        self._file.seek(0)
+        for line in self._file:
+            head_part, _, blob = line.rstrip(b"\n").partition(b"\t")
+            fact_id, kind, entity, digest = orjson.loads(head_part)
+            yield fact_id, kind, entity, digest, blob
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _write_diff(engine: Engine, today: dt.date, position: int, stored: str | None, adds: _Spill, changes: _Spill,
+                deleted: list[str]) -> tuple[int, bool]:
+    """The diff into the change log, under the lock (see `capture`)."""
     f = t.public_facts.c
+    now = dt.datetime.now(dt.timezone.utc)
     with engine.begin() as c:
         _lock(c)
-        stored = get_setting(c, POSITION)
-        if stored is not None and int(stored) > position:
-            return head(c), facts  # a newer capture came first
+        stored_now = get_setting(c, POSITION)
+        if stored_now != stored:
+            if stored_now is not None and int(stored_now) >= position:
+                return head(c), True  # a capture as new as this one came first
+            raise _Stale
         baseline = stored is None
-        old = {row.fact_id: row for row in c.execute(select(f.fact_id, f.kind, f.entity, f.hash))}
-        new = {fact.fact_id: fact for fact in facts}
-        adds, changes, deletes = [], [], []
-        for fact_id, fact in new.items():
-            digest = fact.digest()
-            was = old.get(fact_id)
-            if was is None:
-                adds.append((fact, digest))
-            elif was.hash != digest:
-                changes.append((fact, digest))
-        deletes = [row for fact_id, row in old.items() if fact_id not in new]
+        deletes = []
+        for chunk in _chunks(deleted, 5000):
+            deletes += c.execute(select(f.fact_id, f.kind, f.entity).where(f.fact_id.in_(chunk))).all()
         befores: dict[str, dict[str, Any]] = {}
-        wanted = [fact.fact_id for fact, _ in changes if fact.kind == "listing"] + \
+        wanted = [fact_id for fact_id, kind, *_ in changes if kind == "listing"] + \
                  [row.fact_id for row in deletes if row.kind == "listing"]
         for chunk in _chunks(wanted, 5000):
             for fact_id, data in c.execute(select(f.fact_id, f.data).where(f.fact_id.in_(chunk))):
                 befores[fact_id] = data if isinstance(data, dict) else orjson.loads(data)
         events = []
         if not baseline:
-            for op, items in (("add", [(fact, None) for fact, _ in adds]),
-                              ("change", [(fact, None) for fact, _ in changes])):
-                for fact, _ in items:
-                    payload = _jsonable(fact.data)
+            for op, items in (("add", adds), ("change", changes)):
+                for fact_id, kind, entity, _digest, blob in items:
+                    payload = orjson.loads(blob)
                     events.append({"event_id": f"evt_{uuid.uuid4().hex}",
-                                   "type": event_type(fact.kind, op, befores.get(fact.fact_id), payload),
-                                   "entity": fact.entity, "fact_id": fact.fact_id, "op": op, "occurred_at": now,
-                                   "change": {"op": op, "fact": fact.kind, "id": fact.fact_id, "data": payload}})
+                                   "type": event_type(kind, op, befores.get(fact_id), payload),
+                                   "entity": entity, "fact_id": fact_id, "op": op, "occurred_at": now,
+                                   "change": {"op": op, "fact": kind, "id": fact_id, "data": payload}})
             for row in deletes:
                 events.append({"event_id": f"evt_{uuid.uuid4().hex}",
                                "type": event_type(row.kind, "delete", befores.get(row.fact_id), None),
@@ -305,17 +386,30 @@ def capture(engine: Engine, pack: Pack, *, force: bool = False,
             events.sort(key=lambda ev: (ev["entity"], ev["fact_id"]))
         if not baseline:
             _forget_persons(c, {row.entity for row in deletes if row.kind == "entity"})
-        for chunk in _chunks([row.fact_id for row in deletes], 5000):
+        for chunk in _chunks(deleted + [fact_id for fact_id, *_ in changes], 5000):
             c.execute(t.public_facts.delete().where(f.fact_id.in_(chunk)))
-        for chunk in _chunks([fact.fact_id for fact, _ in changes], 5000):
-            c.execute(t.public_facts.delete().where(f.fact_id.in_(chunk)))
-        rows = [{"fact_id": fact.fact_id, "kind": fact.kind, "entity": fact.entity, "hash": digest,
-                 "data": _jsonable(fact.data)} for fact, digest in adds + changes]
-        _insert(c, t.public_facts, rows)
+        _insert_facts(c, adds)
+        _insert_facts(c, changes)
         _insert(c, t.public_events, events)
         set_setting(c, POSITION, str(position))
         set_setting(c, DAY, today.isoformat())
-        return head(c), facts
+        return head(c), True
+
+
+# public_facts as SQLite holds it: the JSON column is text there, so orjson's text goes in as it is
+# (SQLAlchemy's JSON type would encode every row again with the standard library's json)
+_FACTS_AS_TEXT = Table("public_facts", MetaData(), Column("fact_id", String), Column("kind", String),
+                       Column("entity", String), Column("hash", String), Column("data", Text))
+
+
+def _insert_facts(c: Connection, facts: Iterable[tuple[str, str, str, str, bytes]]) -> None:
+    raw = c.dialect.name == "sqlite"
+    table = _FACTS_AS_TEXT if raw else t.public_facts
+    rows = iter(facts)
+    while chunk := list(itertools.islice(rows, 10_000)):
+        c.execute(table.insert(), [{"fact_id": fact_id, "kind": kind, "entity": entity, "hash": digest,
+                                    "data": blob.decode() if raw else orjson.loads(blob)}
+                                   for fact_id, kind, entity, digest, blob in chunk])
 
 
 REDACTED = "opendata.redacted"  # seq ranges of events redacted since the last publish, as JSON
@@ -349,11 +443,6 @@ def _insert(c: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
         c.execute(table.insert(), rows[start:start + 10_000])
 
 
-def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    """Dates as ISO text: what the JSON column, the feed and the files hold."""
-    return orjson.loads(orjson.dumps(data))
-
-
 def events_since(engine: Engine, since: int, limit: int, until: int | None = None,
                  entities: set[str] | None = None) -> list[dict[str, Any]]:
     ev = t.public_events.c
@@ -382,60 +471,123 @@ def public_changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[s
 
 # -- dumps ------------------------------------------------------------------------------------------
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        return orjson.dumps(value).decode()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+BATCH_ROWS = 20_000
 
 
-def _parquet_value(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
+class _TableWriter:
+    """One table in the three formats, written batch by batch as its rows stream in: JSON Lines
+    with orjson, the batch as an Arrow table for Parquet (zstd) and CSV (pyarrow's writer, cells
+    that could start a formula neutralised column-wise first). `seconds` adds up each format's
+    own time (the bench reads it)."""
+
+    def __init__(self, folder: Path, table: str, columns: list[str], types: dict[str, str],
+                 seconds: dict[str, float] | None = None):
+        import pyarrow as pa
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.table, self.columns, self.types = table, columns, types
+        self.paths = {fmt: folder / f"{table}.{fmt}" for fmt in FORMATS}
+        arrow = {"string": pa.string(), "integer": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
+                 "array": pa.string(), "object": pa.string()}
+        self.schema = pa.schema([(k, arrow[types[k]]) for k in columns])
+        self.rows: list[dict[str, Any]] = []
+        self.count = 0
+        self.seconds = seconds if seconds is not None else {}
+        self._jsonl = self.paths["jsonl"].open("wb")
+        self._csv = self.paths["csv"].open("wb")
+        self._csv.write("\ufeff".encode())
+        self._csv_writer: Any = None
+        self._parquet: Any = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= BATCH_ROWS:
+            self._flush()
+
+    def _time(self, fmt: str, began: float) -> None:
+        self.seconds[fmt] = self.seconds.get(fmt, 0.0) + time.perf_counter() - began
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        rows, self.rows = self.rows, []
+        if not rows:
+            return
+        self.count += len(rows)
+        columns, width = self.columns, len(self.columns)
+        began = time.perf_counter()
+        # a fact's data has the table's columns in order; a delta's delete row only a few of them
+        rows = [row if len(row) == width else {k: row.get(k) for k in columns} for row in rows]
+        dumps = orjson.dumps
+        self._jsonl.write(b"\n".join([dumps(row) for row in rows]) + b"\n")
+        self._time("jsonl", began)
+        began = time.perf_counter()  # the Arrow batch serves Parquet and CSV: its time counts in each
+        values = zip(*map(operator.itemgetter(*columns), rows)) if width > 1 else [[row[columns[0]] for row in rows]]
+        arrays = [pa.array(_arrow_column(self.types[k], list(column)), type=self.schema.field(k).type)
+                  for k, column in zip(columns, values)]
+        batch = pa.Table.from_arrays(arrays, schema=self.schema)
+        shared = time.perf_counter() - began
+        began = time.perf_counter()
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+        self._parquet.write_table(batch)
+        self._time("parquet", began - shared)
+        began = time.perf_counter()
+        safe = pa.Table.from_arrays([_neutralised(pc, column) if pa.types.is_string(column.type) else column
+                                     for column in batch.columns], schema=self.schema)
+        if self._csv_writer is None:
+            self._csv_writer = pacsv.CSVWriter(self._csv, self.schema,
+                                               write_options=pacsv.WriteOptions(quoting_style="needed"))
+        self._csv_writer.write_table(safe)
+        self._time("csv", began - shared)
+
+    def close(self) -> list[dict[str, Any]]:
+        """Flush, close, and the manifest entries (`file`, `format`, `rows`, `table`)."""
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        self._flush()
+        if self._parquet is None:  # an empty table still has its header and schema
+            self._parquet = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+        if self._csv_writer is None:
+            self._csv_writer = pacsv.CSVWriter(self._csv, self.schema,
+                                               write_options=pacsv.WriteOptions(quoting_style="needed"))
+        self._parquet.close()
+        self._csv_writer.close()
+        self._csv.close()
+        self._jsonl.close()
+        return [{"file": self.paths[fmt], "format": fmt, "rows": self.count, "table": self.table} for fmt in FORMATS]
+
+
+def _arrow_column(kind: str, values: list[Any]) -> list[Any]:
+    """A column's values as Arrow takes them: nested values as JSON text, ISO dates as dates."""
     if kind in ("array", "object"):
-        return orjson.dumps(value).decode()
+        return [None if v is None else orjson.dumps(v).decode() for v in values]
     if kind == "date":
-        return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
-    return value
+        return [dt.date.fromisoformat(v) if isinstance(v, str) else v for v in values]
+    return values
 
 
-def _write_table(folder: Path, table: str, rows: list[dict[str, Any]], columns: list[str],
+def _neutralised(pc: Any, column: Any) -> Any:
+    """csvsafe's rule (a text cell starting with =, +, -, @, a tab or a CR gets a leading quote),
+    applied to a whole Arrow column at once."""
+    pattern = "^[" + "".join("\\" + c if c in "-\\]^" else c for c in FORMULA_STARTS) + "]"
+    risky = pc.match_substring_regex(column, pattern)
+    if not pc.any(risky).as_py():
+        return column
+    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+
+
+def _write_table(folder: Path, table: str, rows: Iterable[dict[str, Any]], columns: list[str],
                  types: dict[str, str]) -> list[dict[str, Any]]:
-    """One table in the three formats; returns the manifest entries (path relative to the folder)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    path = folder / f"{table}.jsonl"
-    with path.open("wb") as handle:
-        buffer = []
-        for row in rows:
-            buffer.append(orjson.dumps({k: row.get(k) for k in columns}))
-            if len(buffer) >= 10_000:
-                handle.write(b"\n".join(buffer) + b"\n")
-                buffer = []
-        if buffer:
-            handle.write(b"\n".join(buffer) + b"\n")
-    written.append((path, "jsonl"))
-    path = folder / f"{table}.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        handle.write("\ufeff")
-        writer = SafeWriter(handle)
-        writer.writerow(columns)
-        writer.writerows([_cell(row.get(k)) for k in columns] for row in rows)
-    written.append((path, "csv"))
-    arrow = {"string": pa.string(), "integer": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
-             "array": pa.string(), "object": pa.string()}
-    schema = pa.schema([(k, arrow[types[k]]) for k in columns])
-    data = {k: [_parquet_value(types[k], row.get(k)) for row in rows] for k in columns}
-    path = folder / f"{table}.parquet"
-    pq.write_table(pa.Table.from_pydict(data, schema=schema), path, compression="zstd")
-    written.append((path, "parquet"))
-    return [{"file": p, "format": fmt, "rows": len(rows), "table": table} for p, fmt in written]
+    """One table in the three formats; returns the manifest entries."""
+    writer = _TableWriter(folder, table, columns, types)
+    for row in rows:
+        writer.add(row)
+    return writer.close()
 
 
 def _sha256(path: Path) -> str:
@@ -488,37 +640,51 @@ def _deleted_id(fact_id: str, table: str) -> Any:
     return value
 
 
-def _sorted_rows(facts: Iterable[Fact]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
-    for fact in facts:
-        out[KIND_TABLE[fact.kind]].append(fact.data)
-    out["entities"].sort(key=lambda row: row["entity"])
-    out["listings"].sort(key=lambda row: (row["entity"], row["listing"]))
-    out["records"].sort(key=lambda row: (row["entity"], row["record_key"]))
-    return out
-
-
 def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, licence: str = DEFAULT_LICENCE,
-            attribution: str | None = None) -> dict[str, Any]:
+            attribution: str | None = None, seconds: dict[str, float] | None = None) -> dict[str, Any]:
     """Write full/ and, when DIR holds an earlier manifest (or `since` is given), delta/FROM-TO/;
-    then manifest.json and datapackage.json. Returns the manifest."""
+    then manifest.json and datapackage.json. Returns the manifest. The facts are computed once
+    and stream, in one pass, into the capture of the change log and the three formats of full/.
+    `seconds`, when given, receives each step's time (facts_and_capture, each format's own
+    writing, delta, manifest)."""
+    seconds = seconds if seconds is not None else {}
+    began = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     earlier = _read_manifest(out)
-    seq, facts = capture(engine, pack, force=True)
-    assert facts is not None
     today = pack_today(pack)
+    masker = Masker()
+    formats: dict[str, float] = {}
+    for _attempt in range(3):
+        writers = {table: _TableWriter(out / "full", table, list(columns), {k: v[0] for k, v in columns.items()},
+                                       formats)
+                   for table, columns in TABLES.items()}
+
+        def write(fact: Fact) -> None:
+            writers[KIND_TABLE[fact.kind]].add(fact.data)
+
+        try:
+            seq, _computed = _capture(engine, pack, True, write, masker)
+            break
+        except _Stale:
+            for writer in writers.values():
+                writer.close()
+            formats.clear()
+    else:
+        raise RuntimeError("the public change log moved under three publishes in a row")
     entries: list[dict[str, Any]] = []
-    tables = _sorted_rows(facts)
-    for table, rows in tables.items():
-        columns = list(TABLES[table])
-        types = {k: v[0] for k, v in TABLES[table].items()}
-        entries += [{**e, "kind": "full"} for e in _write_table(out / "full", table, rows, columns, types)]
+    for writer in writers.values():
+        entries += [{**e, "kind": "full"} for e in writer.close()]
+    seconds.update({fmt: round(value, 3) for fmt, value in formats.items()})
+    seconds["facts_and_capture"] = time.perf_counter() - began - sum(formats.values())
+    step = time.perf_counter()
     start = since if since is not None else (earlier or {}).get("seq")
     delta = None
     if start is not None and start < seq:
         delta = f"delta/{start}-{seq}"
         entries += _write_delta(engine, out, start, seq)
     entries += _rewrite_redacted_deltas(engine, out, earlier)
+    seconds["delta"] = time.perf_counter() - step
+    step = time.perf_counter()
     files = []
     for entry in entries:
         files.append({"path": entry["file"].relative_to(out).as_posix(), "sha256": _sha256(entry["file"]),
@@ -537,6 +703,8 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
                 "previous_seq": (earlier or {}).get("seq"), "delta": delta, "files": files}
     _atomic_write(out / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     _atomic_write(out / "datapackage.json", orjson.dumps(datapackage(manifest), option=orjson.OPT_INDENT_2))
+    seconds["manifest"] = time.perf_counter() - step
+    seconds["total"] = time.perf_counter() - began
     return manifest
 
 
@@ -610,4 +778,4 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-__all__ = ["capture", "store_position", "public_facts", "publish", "public_changes", "events_since", "TABLES"]
+__all__ = ["capture", "store_position", "iter_facts", "publish", "public_changes", "events_since", "TABLES"]

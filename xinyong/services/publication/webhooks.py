@@ -18,7 +18,10 @@ URLs that resolve to private, loopback, link-local or reserved addresses are ref
 registered and again before each attempt (a name may be re-pointed), unless
 `XINYONG_WEBHOOK_ALLOW_PRIVATE=1`. Redirects are not followed. A natural person is watched
 only for a stated purpose of the pack and while on a list that covers persons: its legal basis
-is kept with the subscription.
+is kept with the subscription. When that basis ends (the listing ended or its term is over, the
+pack no longer gives it, the purpose is gone), `close_lapsed` closes the watch of that person:
+no event about them after the closing, the subscription shows it closed with the reason, and an
+audit event records it.
 """
 
 from __future__ import annotations
@@ -151,15 +154,26 @@ def _entity(c: Any, code: str) -> Any:
 def _person_basis(c: Any, pack: Pack, entity_id: int) -> str | None:
     """The legal basis under which a person may be watched: a list covering natural persons on which
     a listing of theirs is in force today."""
+    return _person_standing(c, pack, entity_id)[0]
+
+
+def _person_standing(c: Any, pack: Pack, entity_id: int) -> tuple[str | None, str | None]:
+    """(legal basis, None) while a person may be watched; else (None, why not): `listing_ended`
+    (no listing of theirs in force: ended, or its term over) or `legal_basis_removed` (in force
+    only on lists the pack no longer gives a basis to cover persons)."""
     L = t.listings.c
     today = pack_today(pack)
+    listed = False
     for list_code, state, start, end in c.execute(select(L.list_code, L.state, L.effective_from, L.effective_to)
-                                                  .where(L.entity_id == entity_id)):
-        spec = pack.list_(list_code)
-        if "natural_person" in [str(getattr(k, "value", k)) for k in spec.subject_kinds] \
-                and in_force(state, start, end, today):
-            return spec.legal_basis
-    return None
+                                                  .where(L.entity_id == entity_id).order_by(L.id)):
+        if not in_force(state, start, end, today):
+            continue
+        listed = True
+        spec = next((x for x in pack.lists if x.code == list_code), None)  # a list the pack dropped: no basis
+        if spec is not None and spec.legal_basis \
+                and "natural_person" in [str(getattr(k, "value", k)) for k in spec.subject_kinds]:
+            return spec.legal_basis, None
+    return None, "legal_basis_removed" if listed else "listing_ended"
 
 
 def create_subscription(engine: Engine, pack: Pack, key: ApiKey, entities: list[str], url: str,
@@ -194,17 +208,23 @@ def create_subscription(engine: Engine, pack: Pack, key: ApiKey, entities: list[
     subscription_id, secret = uuid.uuid4().hex, secrets.token_hex(32)
     row = {"id": subscription_id, "key_id": key.id, "authority": key.authority, "url": url, "secret": secret,
            "entities": keys, "purpose": purpose, "legal_basis": "; ".join(sorted(bases)) or None,
-           "from_seq": from_seq, "created_at": dt.datetime.now(dt.timezone.utc), "deleted_at": None}
+           "from_seq": from_seq, "created_at": dt.datetime.now(dt.timezone.utc), "deleted_at": None, "closed": None}
     with engine.begin() as c:
         c.execute(t.subscriptions.insert().values(**row))
     return {"id": subscription_id, "secret": secret, **_public(row)}
 
 
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def _public(row: Any) -> dict[str, Any]:
     row = dict(row._mapping) if hasattr(row, "_mapping") else row
-    return {"id": row["id"], "url": row["url"], "entities": row["entities"] if isinstance(row["entities"], list)
-            else orjson.loads(row["entities"]), "authority": row["authority"], "purpose": row["purpose"],
-            "legal_basis": row["legal_basis"], "from_seq": row["from_seq"], "created_at": row["created_at"]}
+    entities, closed = _json(row["entities"]), _json(row.get("closed")) or {}
+    return {"id": row["id"], "url": row["url"], "entities": entities, "authority": row["authority"],
+            "purpose": row["purpose"], "legal_basis": row["legal_basis"], "from_seq": row["from_seq"],
+            "created_at": row["created_at"], "state": "closed" if set(entities) <= set(closed) else "open",
+            "closed": {key: {"on": item["on"], "reason": item["reason"]} for key, item in closed.items()}}
 
 
 def get_subscription(engine: Engine, subscription_id: str, key: ApiKey) -> dict[str, Any]:
@@ -230,6 +250,45 @@ def delete_subscription(engine: Engine, subscription_id: str, key: ApiKey) -> di
     return {"id": found["id"], "deleted": True}
 
 
+def close_lapsed(engine: Engine, pack: Pack) -> list[dict[str, Any]]:
+    """Close the watch of every person whose legal basis ended (their listing ended, its term or
+    publicity is over, the pack no longer gives the basis, or the purpose stated is gone): the
+    events up to the change log's head now (those telling that the listing ended) still go out,
+    none after; the subscription shows why, and an audit event says so. Returns what was closed."""
+    from xinyong.services.publication.opendata import head
+    from xinyong.store.audit import append_event
+
+    s, e = t.subscriptions.c, t.entities.c
+    purposes = {p.code for p in pack.purposes}
+    today = pack_today(pack).isoformat()
+    closed_now = []
+    with engine.begin() as c:
+        subscriptions = c.execute(select(s.id, s.entities, s.closed, s.purpose, s.legal_basis)
+                                  .where(s.deleted_at.is_(None), s.legal_basis.is_not(None))).all()
+        for row in subscriptions:
+            closed = dict(_json(row.closed) or {})
+            keys = [k for k in _json(row.entities) if k not in closed]
+            people = c.execute(select(e.id, e.key).where(e.key.in_(keys), e.kind == "natural_person")).all() \
+                if keys else []
+            changed = False
+            for entity_id, key in people:
+                basis, reason = _person_standing(c, pack, entity_id)
+                if basis is not None and row.purpose not in purposes:
+                    reason = "purpose_removed"
+                elif basis is not None:
+                    continue
+                seq = head(c)
+                closed[key] = {"on": today, "reason": reason, "seq": seq}
+                changed = True
+                append_event(c, actor="system", action="subscription.person_closed", object_type="subscription",
+                             object_id=row.id, payload={"entity": key, "reason": reason, "seq": seq},
+                             reason=reason, legal_basis=row.legal_basis)
+                closed_now.append({"subscription": row.id, "entity": key, "reason": reason})
+            if changed:
+                c.execute(update(t.subscriptions).where(s.id == row.id).values(closed=closed))
+    return closed_now
+
+
 # -- the outbox --------------------------------------------------------------------------------------
 
 def fan_out(engine: Engine) -> int:
@@ -245,16 +304,19 @@ def fan_out(engine: Engine) -> int:
         top = c.execute(select(func.max(ev.seq))).scalar() or 0
         if top <= cursor:
             return 0
-        watching: dict[str, list[tuple[str, int]]] = {}
-        for row in c.execute(select(s.id, s.entities, s.from_seq).where(s.deleted_at.is_(None))):
-            for key in row.entities if isinstance(row.entities, list) else orjson.loads(row.entities):
-                watching.setdefault(key, []).append((row.id, row.from_seq))
+        watching: dict[str, list[tuple[str, int, float]]] = {}
+        for row in c.execute(select(s.id, s.entities, s.from_seq, s.closed).where(s.deleted_at.is_(None))):
+            closed = _json(row.closed) or {}
+            for key in _json(row.entities):
+                # a person whose watch closed: nothing after the closing
+                until = closed[key]["seq"] if key in closed else float("inf")
+                watching.setdefault(key, []).append((row.id, row.from_seq, until))
         rows = []
         if watching:
             for seq, event_id, entity in c.execute(select(ev.seq, ev.event_id, ev.entity)
                                                    .where(ev.seq > cursor, ev.seq <= top).order_by(ev.seq)):
-                for subscription_id, from_seq in watching.get(entity, ()):
-                    if seq > from_seq:
+                for subscription_id, from_seq, until in watching.get(entity, ()):
+                    if from_seq < seq <= until:
                         rows.append({"subscription_id": subscription_id, "event_seq": seq, "event_id": event_id,
                                      "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now})
         for start in range(0, len(rows), 10_000):
@@ -404,6 +466,7 @@ class Worker:
         from xinyong.services.publication.opendata import capture
 
         await asyncio.to_thread(capture, self.engine, self.pack)
+        await asyncio.to_thread(close_lapsed, self.engine, self.pack)
         await asyncio.to_thread(fan_out, self.engine)
         delivered = failed = 0
         while True:

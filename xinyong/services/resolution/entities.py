@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import orjson
@@ -13,7 +14,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.privacy import mask_identifier, mask_public
-from xinyong.domain.records import is_published, public_fields, publicity_end, publicity_tier
+from xinyong.domain.records import is_published, publicity_end, publicity_tier
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -45,7 +46,8 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
                                              .order_by(n.current.desc(), n.id)).mappings()]
         i = t.entity_identifiers.c
         identifiers = [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES), "verified": bool(ok)}
-                       for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id))]
+                       for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id)
+                                                 .order_by(i.scheme, i.value))]  # the dump's order too
         rel = t.entity_relations.c
         relations = [{"relation": r.relation, "role": r.role, "person_name": r.person_name,
                       "person_id": mask_person_id(r.person_id) if r.person_id else None,
@@ -210,6 +212,30 @@ def ownership(connection, pack: Pack, entity_id: int, today: dt.date, *, restric
     holdings = [{"entity": row.key, "name": row.name, "role": row.role, "share": row.share,
                  "valid_from": row.valid_from, "valid_to": row.valid_to} for row in connection.execute(holds)]
     return {"parties": parties, "holdings": holdings}
+_FIELDS: dict[int, tuple[Pack, dict[str, tuple[dict[str, Any], frozenset[str]]]]] = {}
+
+
+def _category_fields(pack: Pack, category: Any) -> tuple[dict[str, Any], frozenset[str]]:
+    """A category's field types and public field names (`domain.records.public_fields`' rule), once
+    per pack and category: a dump asks for them per record."""
+    kept = _FIELDS.get(id(pack))
+    if kept is None or kept[0] is not pack:  # the pack itself is kept, so its id is not reused
+        if len(_FIELDS) >= 8:  # a few packs live at once; tests make many
+            _FIELDS.clear()
+        kept = _FIELDS[id(pack)] = (pack, {})
+    found = kept[1].get(category.code)
+    if found is None:
+        specs = pack.fields_of(category)
+        found = kept[1][category.code] = ({f.name: f.type for f in specs},
+                                          frozenset(f.name for f in specs
+                                                    if f.classification == Classification.public))
+    return found
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _id_masked(value: str) -> str:
+    """A field value that is a person's ID number, masked (cached: a dump meets the same values often)."""
+    return mask_person_id(value) if is_valid_resident_id(normalise_code(value)) else value
 
 
 def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repaired: dict[str, dt.date], *,
@@ -222,7 +248,7 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
     the open-data dump (`services.publication.opendata`) both call this."""
     category = pack.category(row.category)
     fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-    types = {f.name: f.type for f in pack.fields_of(category)}
+    types, public = _category_fields(pack, category)
     ends = publicity_end(category, row.decision_date, fields, on_lists, types)
     tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
     if not restricted:
@@ -234,9 +260,9 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
             return None
         if row.record_key in repaired:
             return None
-        fields = public_fields(pack, category, fields)
-    fields = {k: mask_person_id(v) if isinstance(v, str) and is_valid_resident_id(normalise_code(v)) and not restricted
-              else v for k, v in fields.items()}
+        fields = {k: v for k, v in fields.items() if k in public}  # public_fields, its names computed once
+    if not restricted:
+        fields = {k: _id_masked(v) if isinstance(v, str) else v for k, v in fields.items()}
     return {"record_key": mask_record_key(row.record_key), "version": row.version,
             "category": row.category, "category_title": category.names.model_dump(),
             "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
