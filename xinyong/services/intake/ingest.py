@@ -27,6 +27,7 @@ from xinyong.domain.records import (
     Rejection,
     RowValidator,
     check_mapping,
+    content_hash,
     map_columns,
 )
 from xinyong.domain.columnar import ColumnValidator
@@ -270,14 +271,19 @@ class _BatchWriter:
               result: IngestResult) -> None:
         result.rows += len(accepted) + len(rejected)
         rejected = list(rejected)
-        latest = self._latest_versions({row.record_key for row in accepted})
+        latest, sent_before = self._latest_versions(accepted)
         to_store: list[tuple[Accepted, int]] = []
         for row in accepted:
             known = latest.get(row.record_key)
             version = 1
             if known is not None:
                 known_version, known_hash, known_batch, known_row = known
-                if known_hash == row.content_hash:
+                # pack fields the authority already sent (or an officer corrected) under this key
+                # make no version, even when the newest version is another: a re-send never
+                # undoes a revocation or a correction
+                if known_hash == row.content_hash or (
+                        known_batch != self.batch_id and row.content_hash in sent_before.get(row.record_key, ())):
+                    known_hash = row.content_hash
                     if known_batch == self.batch_id:
                         result.duplicates += 1
                     else:
@@ -317,20 +323,34 @@ class _BatchWriter:
             apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today,
                                 self.legal_rep_field)
 
-    def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
-        """Newest stored version of each key: (version, content hash, batch, row)."""
+    def _latest_versions(self, accepted: list[Accepted]) -> tuple[dict[str, tuple[int, str, int, int]],
+                                                                   dict[str, set[str]]]:
+        """Newest stored version of each key: (version, content hash, batch, row); and the content
+        hashes of every stored version of the keys whose rows match none of them as stored.
+
+        A hash stored before hashes left unknown columns out covered them too: for a row whose
+        hash no stored one equals, the stored versions' fields are hashed again (a few rows: the
+        new versions), so a re-send does not become a version for its extra columns alone."""
+        keys = {row.record_key for row in accepted}
         if not keys:
-            return {}
+            return {}, {}
         r = t.records.c
         found: dict[str, tuple[int, str, int, int]] = {}
+        hashes: dict[str, set[str]] = {}
         for part in _parts(sorted(keys), 900):  # stay under SQLite's bound-parameter limit
             rows = self.connection.execute(
                 select(r.record_key, r.version, r.content_hash, r.batch_id, r.row_number)
                 .where(r.record_key.in_(part)))
             for key, version, digest, batch, row in rows:
+                hashes.setdefault(key, set()).add(digest)
                 if key not in found or found[key][0] < version:
                     found[key] = (version, digest, batch, row)
-        return found
+        unmatched = sorted({row.record_key for row in accepted
+                            if row.record_key in hashes and row.content_hash not in hashes[row.record_key]})
+        for part in _parts(unmatched, 900):
+            for key, fields in self.connection.execute(select(r.record_key, r.fields).where(r.record_key.in_(part))):
+                hashes[key].add(content_hash(fields if isinstance(fields, dict) else orjson.loads(fields)))
+        return found, hashes
 
 
 def _kind_of_type(pack: Pack) -> dict[str, str]:
