@@ -1,14 +1,20 @@
-"""Probe: a listing that ended must never come back from the same facts.
+"""A listing that ended never comes back from the same facts.
 
-An authority re-sends the same decision (same decision number, same fields) in a file that carries
-one more column the pack does not know (a remark). Nothing about the facts changed, yet the row
-becomes a new record version, and the next evaluation proposes the repaired firm again.
+Only the pack's fields decide whether a row is a new version of its record: the same decision
+re-sent in a file with one more column the pack does not know (a remark) is unchanged, so a repaired
+listing is not proposed again and a revoked penalty stays revoked. A court record's later version
+showing the debt paid ends the listing and never proposes the debtor again. A property test re-sends
+the same pack fields with any unknown columns holding any values: no version is made.
 """
 
 from __future__ import annotations
 
-from test_due_rules import (TAX_HEADERS, ingest, listings, make_effective, register, run, show, uscc,
-                            write_csv)
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from test_due_rules import (PENALTY_HEADERS, TAX_HEADERS, ingest, listings, make_effective, register, run, show,
+                            uscc, write_csv)
 
 FIRM = uscc("91440300MA5FK7T01")
 NAME = "深圳市华强联创电子有限公司"
@@ -38,8 +44,6 @@ def test_a_repaired_listing_does_not_come_back_when_the_same_decision_is_resent_
 
 
 def test_a_revoked_penalty_stays_revoked_when_the_monthly_file_is_resent_with_a_remark(cli, tmp_path):
-    from test_due_rules import PENALTY_HEADERS
-
     firm, name = uscc("91330106MA27XK001"), "杭州西湖数源软件有限公司"
     register(cli, tmp_path, [(firm, name)])
     row = [name, firm, "杭市监罚〔2025〕88号", "2025-06-03", "吊销许可证", ""]
@@ -51,11 +55,11 @@ def test_a_revoked_penalty_stays_revoked_when_the_monthly_file_is_resent_with_a_
                   "--reason", "annulled on appeal")
     assert revoked["listings_withdrawn"] == [listing["id"]]
 
-    # the same cumulative file again: unchanged, nothing comes back (this holds)
+    # the same cumulative file again: unchanged, nothing comes back
     cli("ingest", write_csv(tmp_path / "july.csv", PENALTY_HEADERS, [row]), "--authority", "samr", "--category",
         "penalty")
     assert run(cli, "evaluate", "--as-of", "2025-11-10")["proposals"] == 0
-    # the same file with a remark column: the annulled penalty is active again and lists the firm again
+    # the same file with a remark column: still the same decision, still revoked
     ingest(cli, write_csv(tmp_path / "august.csv", [*PENALTY_HEADERS, "备注"], [[*row, "累计公示"]]),
            "samr", "penalty", 1)
     assert run(cli, "evaluate", "--as-of", "2025-11-20")["proposals"] == 0, \
@@ -63,10 +67,9 @@ def test_a_revoked_penalty_stays_revoked_when_the_monthly_file_is_resent_with_a_
 
 
 def test_a_court_listing_ended_by_performance_is_not_proposed_again_from_the_record_that_shows_it(cli, tmp_path):
-    """The court's later version of its record says 全部履行: `process` ends the listing (performed).
-    The next `evaluate` proposes the same debtor again, citing that very version: the court rule
-    has no test on performance, and `spent` (services/lists/evaluate.py) holds record ids, so the
-    version that ended the listing is not spent."""
+    """The court's later version of its record says 全部履行: `process` ends the listing (performed),
+    and the next `evaluate` proposes nothing: a record meeting the list's `performed_when` never
+    qualifies, and no version of a record an ended listing cited serves again."""
     from test_due_rules import COURT_HEADERS, GROUND_1
 
     firm, name = uscc("91440300MA5FQ3001"), "深圳市华联置业发展有限公司"
@@ -84,3 +87,47 @@ def test_a_court_listing_ended_by_performance_is_not_proposed_again_from_the_rec
     assert show(cli, listing["id"])["state"] == "repaired"
     again = run(cli, "evaluate")
     assert again["proposals"] == 0, f"the debtor who performed is proposed again: {listings(cli, firm)}"
+
+
+# header names that neither a pack synonym nor the reader's choice of delimiter (first line) can take
+UNKNOWN_HEADER = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=",\t;|\u2028\u2029"),
+                         min_size=1, max_size=8).map(lambda text: f"附注{text}")
+# any value a clerk may type or paste: quotes, backslashes, spaces, line breaks (all but NUL)
+ANY_VALUE = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
+
+
+def test_resending_the_same_pack_fields_with_any_unknown_columns_makes_no_version(cli, tmp_path):
+    from xinyong.domain.pack import load_pack
+    from xinyong.domain.records import map_columns
+    from xinyong.services.intake.ingest import ingest_file
+    from xinyong.store import tables as t
+    from xinyong.store.db import open_engine
+
+    pack = load_pack("cn")
+    category = pack.category("penalty")
+    firm, name = uscc("91330106MA27XK002"), "杭州西湖数源科技有限公司"
+    rows = [[name, firm, "杭市监罚〔2025〕91号", "2025-06-03", "吊销许可证", ""],
+            [name, firm, "杭市监罚〔2025〕92号", "2025-06-04", "罚款", "5000.5"]]
+    ingest(cli, write_csv(tmp_path / "first.csv", PENALTY_HEADERS, rows), "samr", "penalty", 2)
+    base = map_columns(pack, category, PENALTY_HEADERS).field_of
+    engine = open_engine(cli.url)
+    sent = iter(range(10**6))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(UNKNOWN_HEADER, ANY_VALUE, ANY_VALUE), min_size=1, max_size=4,
+                    unique_by=lambda column: column[0].strip().casefold()))
+    def resent(columns: list[tuple[str, str, str]]) -> None:
+        headers = [*PENALTY_HEADERS, *(header for header, _, _ in columns)]
+        mapping = map_columns(pack, category, headers)
+        assume(mapping.field_of == base and len(mapping.extras) == len(columns))
+        path = write_csv(tmp_path / f"resent-{next(sent)}.csv", headers,
+                         [[*row, *(values[i] for _, *values in columns)] for i, row in enumerate(rows)])
+        result = ingest_file(engine, pack, path, "samr", "penalty")
+        assert (result.new_versions, result.quarantined) == (0, 0), result
+        with engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(t.records)).scalar() == 2
+
+    try:
+        resent()
+    finally:
+        engine.dispose()

@@ -52,6 +52,7 @@ from xinyong.store.db import get_setting, set_setting
 WATERMARK = "evaluate.last_record_id"
 LAST_AS_OF = "evaluate.last_as_of"
 RATIO_NOT_CHECKED = "ratio not checked"
+AGE_NOT_CHECKED = "age not checked: no ID number"
 PROPOSAL_CHUNK = 5000  # proposals per batch: one audit event each
 PROPOSED_BATCH = "listings.proposed"
 LISTING_COLUMNS = ("id", "entity_id", "list_code", "rule_version", "state", "subject_kind", "language", "proposed_on",
@@ -120,12 +121,18 @@ def _ratio_tests(conditions: list[Condition]) -> list[Condition]:
 
 
 def _note(rule: RuleSpec) -> ColumnElement:
-    """What the evidence says about a test it could not make: a ratio whose base is missing."""
+    """What the evidence says about a test it could not make: a ratio whose base is missing, or
+    the age of a person without an ID number (none given, or masked by the court)."""
+    r = t.records.c
     unchecked = [and_(_field(c.field, True) >= c.min, _field(c.ratio_to, True).is_(None))  # type: ignore[arg-type]
                  for c in _ratio_tests([*rule.any_of, *rule.all_of])]
-    if not unchecked:
+    whens = [(or_(*unchecked), literal(RATIO_NOT_CHECKED))] if unchecked else []
+    if rule.min_subject_age:
+        whens.append((and_(r.subject_kind == "natural_person",
+                           func.coalesce(r.subject_scheme, "") != "resident_id"), literal(AGE_NOT_CHECKED)))
+    if not whens:
         return literal(None, t.listing_evidence.c.note.type).label("note")
-    return case((or_(*unchecked), literal(RATIO_NOT_CHECKED)), else_=None).label("note")
+    return case(*whens, else_=None).label("note")
 
 
 def _latest_only(field_name: str) -> ColumnElement:
