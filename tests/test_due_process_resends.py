@@ -89,6 +89,28 @@ def test_a_court_listing_ended_by_performance_is_not_proposed_again_from_the_rec
     assert again["proposals"] == 0, f"the debtor who performed is proposed again: {listings(cli, firm)}"
 
 
+def test_a_revoked_penalty_stays_revoked_when_the_authority_resends_the_content_an_officer_corrected(cli, tmp_path):
+    """The officer corrected the penalty, then it was annulled; the authority's cumulative file still
+    carries the uncorrected row: content that a revocation ended does not come back."""
+    import json
+
+    firm, name = uscc("91330106MA27XK003"), "杭州西湖数源网络有限公司"
+    register(cli, tmp_path, [(firm, name)])
+    row = [name, firm, "杭市监罚〔2025〕89号", "2025-06-03", "吊销许可证", ""]
+    ingest(cli, write_csv(tmp_path / "june.csv", PENALTY_HEADERS, [row]), "samr", "penalty", 1)
+    fix = tmp_path / "fix.json"
+    fix.write_text(json.dumps({"penalty_type": "吊销许可证；罚款", "fine_amount": 20000}), encoding="utf-8")
+    run(cli, "record", "correct", "samr:杭市监罚〔2025〕89号", "--file", fix, "--on", "2025-06-10",
+        "--reason", "fine omitted")
+    run(cli, "record", "revoke", "samr:杭市监罚〔2025〕89号", "--on", "2025-06-20", "--actor", "samr",
+        "--reason", "annulled on appeal")
+    # (备注 is the penalty category's `remarks` field: a column the pack does not know is used here)
+    ingest(cli, write_csv(tmp_path / "july.csv", [*PENALTY_HEADERS, "汇总批次"], [[*row, "2025-07"]]),
+           "samr", "penalty", 1)
+    assert run(cli, "evaluate", "--as-of", "2025-09-15")["proposals"] == 0
+    assert listings(cli, firm) == []
+
+
 # header names that neither a pack synonym nor the reader's choice of delimiter (first line) can take
 UNKNOWN_HEADER = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=",\t;|\u2028\u2029"),
                          min_size=1, max_size=8).map(lambda text: f"附注{text}")
