@@ -2,8 +2,8 @@
 
 A chunk of rows is turned into columns and validated with array operations (pyarrow compute,
 numpy): the plain forms agencies use for nearly every cell are recognised, converted and
-checked, and each valid row's `fields` JSON, `extras` JSON and content-hash input are built as
-string columns. A row with anything outside those forms is not decided here: it goes to
+checked, and each valid row's `fields` JSON, `extras` JSON and content-hash input (the fields
+alone) are built as string columns. A row with anything outside those forms is not decided here: it goes to
 `RowValidator.validate`, the one row-wise validator, so every rejection and every unusual row
 (a person, a code that fails its check, a date written 2023年5月1日, a spreadsheet number...)
 is its work. `tests/test_columnar.py` runs both over the test corpus and compares.
@@ -219,8 +219,7 @@ class ColumnValidator:
 
         fields_json = pc.binary_join_element_wise("{", joined(pieces, order), "}", "")
         extras_json = pc.binary_join_element_wise("{", joined(extras, list(extras)), "}", "")
-        blob = pc.binary_join_element_wise("[{", joined(pieces, sorted(order)), "},{",
-                                           joined(extras, sorted(extras)), "}]", "")
+        blob = pc.binary_join_element_wise("{", joined(pieces, sorted(order)), "}", "")  # records.content_hash
         blake2b = hashlib.blake2b
         hashes = [blake2b(b, digest_size=16).hexdigest() for b in pc.cast(blob, pa.binary()).to_pylist()]
         names = pick(name).to_pylist()

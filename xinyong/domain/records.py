@@ -394,6 +394,11 @@ class RowValidator:
                              "no_subject_name_code_unusable", {"code": code or ""})
         if kind is None and scheme == "resident_id":
             kind = person
+        if kind is None and person_named and not usable_code and self.allows_persons:
+            # a person's name with no usable code (the cell empty, or masked by the court as
+            # 4403051990****0271) in a category that records persons: a person, owed what persons
+            # are owed (reminders, the age test, no public page before a listing), never a firm
+            kind = person
         if kind == person and not self.allows_persons:
             return Rejection(subject.kind_field or subject.code_fields[0],
                              f"natural persons cannot be recorded in category {self.category.code} "
@@ -431,13 +436,16 @@ class RowValidator:
             warnings=warnings,
             notes=notes,
         )
-        record.content_hash = content_hash(values, extras)
+        record.content_hash = content_hash(values)
         return record
 
 
-def content_hash(values: dict[str, Any], extras: dict[str, str]) -> str:
-    """Identity of a record's content, independent of row order and column order."""
-    blob = orjson.dumps([values, extras], option=orjson.OPT_SORT_KEYS)
+def content_hash(values: dict[str, Any]) -> str:
+    """Identity of a record's content: its pack fields alone, independent of row order and column
+    order. Columns the pack does not know (a remark, a running number) are kept with the version
+    they arrived with but never make a version: the same decision re-sent with one more column
+    is the same decision."""
+    blob = orjson.dumps(values, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 

@@ -27,6 +27,7 @@ from xinyong.domain.records import (
     Rejection,
     RowValidator,
     check_mapping,
+    content_hash,
     map_columns,
 )
 from xinyong.services.intake.readers import RowError, Table, open_table
@@ -273,14 +274,18 @@ class _BatchWriter:
               result: IngestResult) -> None:
         result.rows += len(accepted) + len(rejected)
         rejected = list(rejected)
-        latest = self._latest_versions({row.record_key for row in accepted})
+        latest, settled = self._latest_versions(accepted)
         to_store: list[tuple[Accepted, int]] = []
         for row in accepted:
             known = latest.get(row.record_key)
             version = 1
             if known is not None:
                 known_version, known_hash, known_batch, known_row = known
-                if known_hash == row.content_hash:
+                # the newest version's pack fields, or (from an earlier batch) those of a version a
+                # revocation ended: a re-send never brings a revoked decision back
+                if known_hash == row.content_hash or (
+                        known_batch != self.batch_id and row.content_hash in settled.get(row.record_key, ())):
+                    known_hash = row.content_hash
                     if known_batch == self.batch_id:
                         result.duplicates += 1
                     else:
@@ -320,20 +325,42 @@ class _BatchWriter:
             apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today,
                                 self.legal_rep_field)
 
-    def _latest_versions(self, keys: set[str]) -> dict[str, tuple[int, str, int, int]]:
-        """Newest stored version of each key: (version, content hash, batch, row)."""
+    def _latest_versions(self, accepted: list[Accepted]) -> tuple[dict[str, tuple[int, str, int, int]],
+                                                                   dict[str, set[str]]]:
+        """Newest stored version of each key: (version, content hash, batch, row); and for each
+        key, the content hashes a row may equal to be unchanged: the newest version's, and those
+        of every version up to the key's last revocation (what was revoked stays revoked).
+
+        A hash stored before hashes left unknown columns out covered them too: for a row whose
+        hash matches none of these, those versions' fields are hashed again (a few rows: the new
+        versions), so a re-send does not become a version for its extra columns alone."""
+        keys = {row.record_key for row in accepted}
         if not keys:
-            return {}
+            return {}, {}
         r = t.records.c
-        found: dict[str, tuple[int, str, int, int]] = {}
+        versions: dict[str, list[tuple[int, str, int, int, str]]] = {}
         for part in _parts(sorted(keys), 900):  # stay under SQLite's bound-parameter limit
-            rows = self.connection.execute(
-                select(r.record_key, r.version, r.content_hash, r.batch_id, r.row_number)
-                .where(r.record_key.in_(part)))
-            for key, version, digest, batch, row in rows:
-                if key not in found or found[key][0] < version:
-                    found[key] = (version, digest, batch, row)
-        return found
+            for key, version, digest, batch, row, status in self.connection.execute(
+                    select(r.record_key, r.version, r.content_hash, r.batch_id, r.row_number, r.status)
+                    .where(r.record_key.in_(part))):
+                versions.setdefault(key, []).append((version, digest, batch, row, status))
+        found: dict[str, tuple[int, str, int, int]] = {}
+        counted: dict[str, set[int]] = {}  # the versions whose content a row may restate
+        settled: dict[str, set[str]] = {}
+        for key, stored in versions.items():
+            newest = max(stored)
+            found[key] = newest[:4]
+            last_revoked = max((v[0] for v in stored if v[4] == "revoked"), default=0)
+            counted[key] = {v[0] for v in stored if v[0] == newest[0] or v[0] <= last_revoked}
+            settled[key] = {v[1] for v in stored if v[0] in counted[key]}
+        unmatched = sorted({row.record_key for row in accepted
+                            if row.record_key in settled and row.content_hash not in settled[row.record_key]})
+        for part in _parts(unmatched, 900):
+            for key, version, fields in self.connection.execute(
+                    select(r.record_key, r.version, r.fields).where(r.record_key.in_(part))):
+                if version in counted[key]:
+                    settled[key].add(content_hash(fields if isinstance(fields, dict) else orjson.loads(fields)))
+        return found, settled
 
 
 def _kind_of_type(pack: Pack) -> dict[str, str]:

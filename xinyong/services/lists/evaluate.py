@@ -52,6 +52,7 @@ from xinyong.store.db import get_setting, set_setting
 WATERMARK = "evaluate.last_record_id"
 LAST_AS_OF = "evaluate.last_as_of"
 RATIO_NOT_CHECKED = "ratio not checked"
+AGE_NOT_CHECKED = "age not checked: no ID number"
 PROPOSAL_CHUNK = 5000  # proposals per batch: one audit event each
 PROPOSED_BATCH = "listings.proposed"
 LISTING_COLUMNS = ("id", "entity_id", "list_code", "rule_version", "state", "subject_kind", "language", "proposed_on",
@@ -120,12 +121,18 @@ def _ratio_tests(conditions: list[Condition]) -> list[Condition]:
 
 
 def _note(rule: RuleSpec) -> ColumnElement:
-    """What the evidence says about a test it could not make: a ratio whose base is missing."""
+    """What the evidence says about a test it could not make: a ratio whose base is missing, or
+    the age of a person without an ID number (none given, or masked by the court)."""
+    r = t.records.c
     unchecked = [and_(_field(c.field, True) >= c.min, _field(c.ratio_to, True).is_(None))  # type: ignore[arg-type]
                  for c in _ratio_tests([*rule.any_of, *rule.all_of])]
-    if not unchecked:
+    whens = [(or_(*unchecked), literal(RATIO_NOT_CHECKED))] if unchecked else []
+    if rule.min_subject_age:
+        whens.append((and_(r.subject_kind == "natural_person",
+                           func.coalesce(r.subject_scheme, "") != "resident_id"), literal(AGE_NOT_CHECKED)))
+    if not whens:
         return literal(None, t.listing_evidence.c.note.type).label("note")
-    return case((or_(*unchecked), literal(RATIO_NOT_CHECKED)), else_=None).label("note")
+    return case(*whens, else_=None).label("note")
 
 
 def _latest_only(field_name: str) -> ColumnElement:
@@ -157,17 +164,27 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     newer = t.records.alias("newer")
     disputed = select(t.objections.c.record_key).where(t.objections.c.state == "open",
                                                          t.objections.c.record_key.is_not(None))
-    # evidence of a listing of this list that ended: it served once, it never serves again
-    spent = (select(t.listing_evidence.c.record_id)
-             .join(t.listings, L.id == t.listing_evidence.c.listing_id)
-             .where(L.list_code == spec.code, L.state.in_(FINAL)))
+    # evidence of a listing of this list that ended served once and never serves again, nor does
+    # any later version the authority sends of the same record (the court's version saying the
+    # debt is paid, a re-send): only an officer's `record correct` makes a new fact of it
+    spent_versions = (select(t.listing_evidence.c.record_id)
+                      .join(t.listings, L.id == t.listing_evidence.c.listing_id)
+                      .where(L.list_code == spec.code, L.state.in_(FINAL)))
+    spent_keys = select(t.records.c.record_key).where(t.records.c.id.in_(spent_versions))
+    corrected_from = t.records.alias("corrected_from")
+    # a correction keeps the batch and row of the version it corrects (`correct_record`), while an
+    # authority's version always comes in a batch of its own (one batch holds one version of a key)
+    made_by_correction = exists().where(corrected_from.c.record_key == r.record_key,
+                                        corrected_from.c.version == r.version - 1,
+                                        corrected_from.c.batch_id == r.batch_id)
     date_column = r.decision_date
     where = [
         r.category.in_(rule.categories),
         r.status == "active",
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
-        r.id.not_in(spent),
+        r.id.not_in(spent_versions),
+        or_(r.record_key.not_in(spent_keys), made_by_correction),
         # "new": the record made its own entity (a person...); over a few touched entities, wrapped
         # so that no engine starts from the index on the state and walks every link
         (func.coalesce(link.state, "") if isinstance(entity_ids, Table) else link.state).in_(("linked", "new")),
@@ -201,6 +218,8 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     if rule.any_of:
         where.append(or_(*(_condition(pack, rule, c) for c in rule.any_of)))
     where += [_condition(pack, rule, c) for c in rule.all_of]
+    for condition in spec.performed_when:  # a record showing performance ends a listing: it never makes one
+        where.append(not_(func.coalesce(_condition(pack, rule, condition), false())))
     for condition in rule.exclude:
         # a test on an empty field (NULL) excludes nothing, for one field or a group of them
         where.append(not_(func.coalesce(_condition(pack, rule, condition), false())))
