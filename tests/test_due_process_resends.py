@@ -2,7 +2,8 @@
 
 Only the pack's fields decide whether a row is a new version of its record: the same decision
 re-sent in a file with one more column the pack does not know (a remark) is unchanged, so a repaired
-listing is not proposed again and a revoked penalty stays revoked. A court record's later version
+listing is not proposed again and a revoked penalty stays revoked; a re-sent row with other content
+for a revoked record is refused (`revoked_record`) and kept in quarantine. A court record's later version
 showing the debt paid ends the listing and never proposes the debtor again. A property test re-sends
 the same pack fields with any unknown columns holding any values: no version is made.
 """
@@ -59,9 +60,10 @@ def test_a_revoked_penalty_stays_revoked_when_the_monthly_file_is_resent_with_a_
     cli("ingest", write_csv(tmp_path / "july.csv", PENALTY_HEADERS, [row]), "--authority", "samr", "--category",
         "penalty")
     assert run(cli, "evaluate", "--as-of", "2025-11-10")["proposals"] == 0
-    # the same file with a remark column: still the same decision, still revoked
-    ingest(cli, write_csv(tmp_path / "august.csv", [*PENALTY_HEADERS, "备注"], [[*row, "累计公示"]]),
-           "samr", "penalty", 1)
+    # the same file with a remark (the penalty's `remarks` field): the same decision, refused, still revoked
+    resent = run(cli, "ingest", write_csv(tmp_path / "august.csv", [*PENALTY_HEADERS, "备注"], [[*row, "累计公示"]]),
+                 "--authority", "samr", "--category", "penalty")
+    assert (resent["accepted"], resent["quarantined"]) == (0, 1)
     assert run(cli, "evaluate", "--as-of", "2025-11-20")["proposals"] == 0, \
         f"the revoked penalty listed the firm again: {listings(cli, firm)}"
 
@@ -153,3 +155,32 @@ def test_resending_the_same_pack_fields_with_any_unknown_columns_makes_no_versio
         resent()
     finally:
         engine.dispose()
+
+
+def test_a_revoked_penalty_is_not_restored_by_a_resent_row_with_other_content(cli, tmp_path):
+    """A re-send whose remark (the penalty's `remarks` field) changed is other content, yet the
+    same decision: it is refused with its reason, kept in quarantine, and the firm stays unlisted."""
+    from sqlalchemy import create_engine
+
+    from xinyong.store import tables as t
+
+    firm, name = uscc("91330106MA27XK005"), "杭州西湖数源信息有限公司"
+    register(cli, tmp_path, [(firm, name)])
+    row = [name, firm, "杭市监罚〔2025〕90号", "2025-06-03", "吊销许可证", ""]
+    ingest(cli, write_csv(tmp_path / "june.csv", PENALTY_HEADERS, [row]), "samr", "penalty", 1)
+    run(cli, "record", "revoke", "samr:杭市监罚〔2025〕90号", "--on", "2025-06-20", "--actor", "samr",
+        "--reason", "annulled on appeal")
+    result = run(cli, "ingest", write_csv(tmp_path / "july.csv", [*PENALTY_HEADERS, "备注"], [[*row, "复议后重新公示"]]),
+                 "--authority", "samr", "--category", "penalty")
+    assert (result["accepted"], result["quarantined"]) == (0, 1)
+    engine = create_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            codes = c.execute(select(t.quarantine.c.reason_code)).scalars().all()
+            statuses = c.execute(select(t.records.c.status).where(
+                t.records.c.record_key == "samr:杭市监罚〔2025〕90号").order_by(t.records.c.version)).scalars().all()
+    finally:
+        engine.dispose()
+    assert codes == ["revoked_record"] and statuses == ["active", "revoked"]  # no version after the revocation
+    assert run(cli, "evaluate", "--as-of", "2025-09-15")["proposals"] == 0
+    assert listings(cli, firm) == []

@@ -24,7 +24,7 @@ REASON_CODES = ("impossible_date", "implausible_year", "unreadable_date", "not_s
                 "spreadsheet_day_60", "misplaced_separators", "not_a_number", "negative_amount",
                 "not_whole_number", "invalid_value", "nul_character", "required_empty", "no_subject",
                 "no_subject_name_code_unusable", "persons_not_allowed", "unreadable_line",
-                "conflicting_duplicate")
+                "conflicting_duplicate", "revoked_record")
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _DATE_PATTERNS = (

@@ -274,7 +274,7 @@ class _BatchWriter:
               result: IngestResult) -> None:
         result.rows += len(accepted) + len(rejected)
         rejected = list(rejected)
-        latest, settled = self._latest_versions(accepted)
+        latest, settled, revoked = self._latest_versions(accepted)
         to_store: list[tuple[Accepted, int]] = []
         for row in accepted:
             known = latest.get(row.record_key)
@@ -295,6 +295,12 @@ class _BatchWriter:
                         result.unchanged += 1
                         result.warnings += row.warning_count
                         latest[row.record_key] = (known_version, known_hash, self.batch_id, row.number)
+                    continue
+                if row.record_key in revoked:  # what was revoked stays revoked: no re-send restores it
+                    rejected.append(Rejected(row.number, self.key_field,
+                                             f"{row.natural_key} was revoked: a re-sent row does not restore a "
+                                             "revoked decision", raw_row(headers, row.cells), "revoked_record",
+                                             orjson.dumps({"key": row.natural_key}).decode()))
                     continue
                 if known_batch == self.batch_id:
                     rejected.append(Rejected(row.number, self.key_field,
@@ -326,17 +332,18 @@ class _BatchWriter:
                                 self.legal_rep_field)
 
     def _latest_versions(self, accepted: list[Accepted]) -> tuple[dict[str, tuple[int, str, int, int]],
-                                                                   dict[str, set[str]]]:
-        """Newest stored version of each key: (version, content hash, batch, row); and for each
+                                                                   dict[str, set[str]], set[str]]:
+        """Newest stored version of each key: (version, content hash, batch, row); for each
         key, the content hashes a row may equal to be unchanged: the newest version's, and those
-        of every version up to the key's last revocation (what was revoked stays revoked).
+        of every version up to the key's last revocation; and the keys whose newest version is
+        revoked (a row with other content for them is refused: what was revoked stays revoked).
 
         A hash stored before hashes left unknown columns out covered them too: for a row whose
         hash matches none of these, those versions' fields are hashed again (a few rows: the new
         versions), so a re-send does not become a version for its extra columns alone."""
         keys = {row.record_key for row in accepted}
         if not keys:
-            return {}, {}
+            return {}, {}, set()
         r = t.records.c
         versions: dict[str, list[tuple[int, str, int, int, str]]] = {}
         for part in _parts(sorted(keys), 900):  # stay under SQLite's bound-parameter limit
@@ -347,9 +354,12 @@ class _BatchWriter:
         found: dict[str, tuple[int, str, int, int]] = {}
         counted: dict[str, set[int]] = {}  # the versions whose content a row may restate
         settled: dict[str, set[str]] = {}
+        revoked: set[str] = set()
         for key, stored in versions.items():
             newest = max(stored)
             found[key] = newest[:4]
+            if newest[4] == "revoked":
+                revoked.add(key)
             last_revoked = max((v[0] for v in stored if v[4] == "revoked"), default=0)
             counted[key] = {v[0] for v in stored if v[0] == newest[0] or v[0] <= last_revoked}
             settled[key] = {v[1] for v in stored if v[0] in counted[key]}
@@ -360,7 +370,7 @@ class _BatchWriter:
                     select(r.record_key, r.version, r.fields).where(r.record_key.in_(part))):
                 if version in counted[key]:
                     settled[key].add(content_hash(fields if isinstance(fields, dict) else orjson.loads(fields)))
-        return found, settled
+        return found, settled, revoked
 
 
 def _kind_of_type(pack: Pack) -> dict[str, str]:
