@@ -273,3 +273,31 @@ def test_a_correction_changes_only_its_relation(world, tmp_path: Path) -> None:
     fix.write_text(json.dumps({"share": "50%"}), encoding="utf-8")
     cli("record", "correct", f"samr:赵六/股东#{FIRM_DEBTOR}", "--file", fix, "--reason", "share")
     assert run(cli, "resolve")["relations"] == {"batches": 0, "firms": 0, "opened": 0, "ended": 0, "kept": 0}
+
+
+def test_a_revoked_relations_record_ends_its_relation_and_its_reach(world) -> None:
+    """The actual controller's record annulled: the relation ends on the revocation's date (audited),
+    so the measures stop reaching the person from then on, and still reach them before."""
+    cli = world
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            rel, r = t.entity_relations.c, t.records.c
+            (record_key,) = c.execute(select(r.record_key).join(t.entity_relations, rel.record_id == r.id)
+                                      .join(t.entities, t.entities.c.id == rel.entity_id)
+                                      .where(t.entities.c.key == FIRM_DEBTOR,
+                                             rel.relation == "actual_controller")).scalars().all()
+    finally:
+        engine.dispose()
+    revoked = run(cli, "record", "revoke", record_key, "--on", "2025-11-05", "--actor", "samr",
+                  "--reason", "controller registered in error")
+    assert revoked["relations_ended"] == 1
+    (controller,) = [row for row in relations_of(cli.url, FIRM_DEBTOR) if row["relation"] == "actual_controller"]
+    assert str(controller["valid_to"]) == "2025-11-05"
+    run(cli, "resolve")  # a later run does not apply the revoked record again
+    assert [str(row["valid_to"]) for row in relations_of(cli.url, FIRM_DEBTOR)
+            if row["relation"] == "actual_controller"] == ["2025-11-05"]
+    assert screen(cli, CONTROLLER, "high_consumption", "2025-11-04")["decision"] == "deny"
+    after = screen(cli, CONTROLLER, "high_consumption", "2025-11-06")
+    assert all(m["through"]["entity"] != FIRM_DEBTOR for m in after["measures"]), after
+    assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True

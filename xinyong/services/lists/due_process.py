@@ -705,7 +705,23 @@ def revoke_record(engine: Engine, pack: Pack, record_key: str, on: dt.date, acto
     with engine.begin() as c:
         version = _new_version(c, record_key, "revoked", actor)
         withdrawn = _withdraw_citing(c, pack, record_key, on, actor)
-    return {"record": record_key, "version": version, "status": "revoked", "listings_withdrawn": withdrawn}
+        relations_ended = _end_relations_of(c, record_key, on, actor)
+    return {"record": record_key, "version": version, "status": "revoked", "listings_withdrawn": withdrawn,
+            "relations_ended": relations_ended}
+
+
+def _end_relations_of(c: Connection, record_key: str, on: dt.date, actor: Actor) -> int:
+    """A revoked relations record (a shareholder, an actual controller) no longer holds: the
+    relations it stated end on the revocation's date, so no measure reaches a person through it."""
+    rel = t.entity_relations.c
+    versions = select(t.records.c.id).where(t.records.c.record_key == record_key).scalar_subquery()
+    ended = c.execute(update(t.entity_relations)
+                      .where(rel.record_id.in_(versions), rel.valid_to.is_(None) | (rel.valid_to > on))
+                      .values(valid_to=on)).rowcount
+    if ended:
+        append_event(c, actor=actor.name, action="relations.ended", object_type="record", object_id=record_key,
+                     reason=actor.reason, payload={"relations": ended, "on": on.isoformat()})
+    return ended
 
 
 def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, on: dt.date,
