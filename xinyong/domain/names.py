@@ -36,10 +36,18 @@ def _pinyin():
     Only single characters are ever asked for, and the phrase dictionary holds phrases: every
     character from U+3400 to U+2A6DF has the same readings with it and without it (checked for
     issue 12). Decoding it was ~2 s of the first name screened after a restart. The variable must
-    be set before pypinyin is first imported; it is read nowhere else in this process."""
-    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
-    from pypinyin import Style, pinyin
-
+    be set while pypinyin is first imported (its `constants` reads it then, and only then); it is
+    taken back after, so that processes started from this one (the CLI a test or a bench runs)
+    do not inherit it."""
+    was = os.environ.get("PYPINYIN_NO_PHRASES")
+    os.environ["PYPINYIN_NO_PHRASES"] = "true"
+    try:
+        from pypinyin import Style, pinyin
+    finally:
+        if was is None:
+            del os.environ["PYPINYIN_NO_PHRASES"]
+        else:
+            os.environ["PYPINYIN_NO_PHRASES"] = was
     return pinyin, Style
 
 
