@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, case, func, null, select
 
 from xinyong.domain.calendar import Calendar
 from xinyong.domain.pack import Pack, PackError
@@ -122,56 +122,36 @@ def _median(histogram: Counter) -> float | None:
     return (nth(total // 2 - 1) + nth(total // 2)) / 2
 
 
-def _key_authority(record_key: str | None) -> str | None:
-    return record_key.split(":", 1)[0] if record_key and ":" in record_key else None
+# Whose case an objection or a repair application is, defined once in SQL: the scorecard groups by
+# it and the console's queues filter on it, so a figure and the list it links to count the same cases.
+
+def _list_authority(pack: Pack, table: Any) -> Any:
+    """The authority that runs the case's listing's list (NULL without a listing or for a list unknown to the pack)."""
+    list_code = select(t.listings.c.list_code).where(t.listings.c.id == table.c.listing_id).scalar_subquery()
+    return case({spec.code: spec.authority for spec in pack.lists}, value=list_code, else_=null())
 
 
-# Whose case an objection or a repair application is: one definition in Python (the scorecard) and
-# one in SQL (the console's queues, filtered by authority), kept side by side so that a figure and
-# the list it links to count the same cases.
-
-def objection_owner(list_authority: str | None, listing_id: int | None, record_key: str | None,
-                    deciding: str | None) -> str:
-    """The authority that runs the listing's list, else the one that published the record
-    (its key's prefix), else the deciding authority stored with the objection."""
-    return (list_authority if listing_id is not None else _key_authority(record_key)) or deciding or "?"
+def _key_authority(pack: Pack, table: Any) -> Any:
+    """The authority that published the case's record: its key's prefix ("samr:…")."""
+    return case(*[(table.c.record_key.startswith(f"{a.code}:", autoescape=True), a.code) for a in pack.authorities],
+                else_=null())
 
 
-def repair_owner(list_authority: str | None, listing_id: int | None, record_key: str | None,
-                 deciding: str | None) -> str:
-    """The deciding authority stored with the application, else the list's, else the record's."""
-    return deciding or (list_authority if listing_id is not None else _key_authority(record_key)) or "?"
+def _listing_or_record_authority(pack: Pack, table: Any) -> Any:
+    return case((table.c.listing_id.is_not(None), _list_authority(pack, table)), else_=_key_authority(pack, table))
 
 
-def _listed_by(pack: Pack, table: Any, authority: str) -> Any:
-    codes = [spec.code for spec in pack.lists if spec.authority == authority]
-    return table.c.listing_id.in_(select(t.listings.c.id).where(t.listings.c.list_code.in_(codes)))
-
-
-def _own_key(table: Any, authority: str) -> Any:
-    return and_(table.c.listing_id.is_(None), table.c.record_key.startswith(f"{authority}:", autoescape=True))
-
-
-def _no_owner(pack: Pack, table: Any) -> Any:
-    """Neither a list the pack knows nor a record key naming an authority."""
-    known = t.listings.c.list_code.in_([spec.code for spec in pack.lists])
-    return or_(and_(table.c.listing_id.is_not(None),
-                    table.c.listing_id.not_in(select(t.listings.c.id).where(known))),
-               and_(table.c.listing_id.is_(None), or_(table.c.record_key.is_(None), ~table.c.record_key.contains(":"))))
-
-
-def objection_owned_by(pack: Pack, authority: str) -> Any:
-    """SQL: the objections `objection_owner` gives to `authority`."""
+def objection_owner(pack: Pack) -> Any:
+    """The authority that runs the listing's list, else the one that published the record, else the
+    deciding authority stored with the objection."""
     O = t.objections
-    return or_(_listed_by(pack, O, authority), _own_key(O, authority),
-               and_(O.c.authority == authority, _no_owner(pack, O)))
+    return func.coalesce(_listing_or_record_authority(pack, O), func.nullif(O.c.authority, ""), "?")
 
 
-def repair_owned_by(pack: Pack, authority: str) -> Any:
-    """SQL: the repair applications `repair_owner` gives to `authority`."""
+def repair_owner(pack: Pack) -> Any:
+    """The deciding authority stored with the application, else the list's, else the record's."""
     P = t.repairs
-    return or_(P.c.authority == authority,
-               and_(P.c.authority.is_(None), or_(_listed_by(pack, P, authority), _own_key(P, authority))))
+    return func.coalesce(func.nullif(P.c.authority, ""), _listing_or_record_authority(pack, P), "?")
 
 
 def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | None = None,
@@ -194,7 +174,7 @@ def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | No
                 "objections_upheld": 0, "repairs": 0, "repairs_decided": 0, "repairs_on_time": 0, "overdue": 0}
         return found
 
-    B, R, Q, O, P, L = t.batches.c, t.records.c, t.quarantine.c, t.objections.c, t.repairs.c, t.listings.c
+    B, R, Q, O, P = t.batches.c, t.records.c, t.quarantine.c, t.objections.c, t.repairs.c
     with engine.connect() as c:
         received: dict[int, tuple[str, dt.date]] = {}
         for batch_id, auth, created_at, rows_sent, quarantined in c.execute(
@@ -232,19 +212,13 @@ def scorecard(engine: Engine, pack: Pack, today: dt.date, *, authority: str | No
                 .where(R.version > 1).group_by(first.c.batch_id, R.status)):
             auth, day = received[batch_id]
             row(auth, _month(day))["revocations" if status == "revoked" else "corrections"] += count
-        list_authority = {spec.code: spec.authority for spec in pack.lists}
-        listing_list = dict(c.execute(select(L.id, L.list_code)).all())
-        for listing_id, record_key, state, filed_on, auth in c.execute(
-                select(O.listing_id, O.record_key, O.state, O.filed_on, O.authority)):
-            owner = objection_owner(list_authority.get(listing_list.get(listing_id)), listing_id, record_key, auth)
+        for owner, state, filed_on in c.execute(select(objection_owner(pack), O.state, O.filed_on)):
             entry = row(owner, _month(filed_on))
             entry["objections"] += 1
             if state in ("upheld", "rejected"):
                 entry["objections_decided"] += 1
                 entry["objections_upheld"] += state == "upheld"
-        for listing_id, record_key, state, applied_on, auth, late in c.execute(
-                select(P.listing_id, P.record_key, P.state, P.applied_on, P.authority, P.late)):
-            owner = repair_owner(list_authority.get(listing_list.get(listing_id)), listing_id, record_key, auth)
+        for owner, state, applied_on, late in c.execute(select(repair_owner(pack), P.state, P.applied_on, P.late)):
             entry = row(owner, _month(applied_on))
             entry["repairs"] += 1
             if state in ("approved", "refused"):
@@ -337,4 +311,4 @@ def suppress(rows: list[dict[str, Any]], threshold: int) -> list[dict[str, Any]]
 
 
 __all__ = ["FIGURES", "CASE_FIGURES", "scorecard", "totals", "suppress", "check_authority", "PackError",
-           "WorkingDays", "objection_owner", "repair_owner", "objection_owned_by", "repair_owned_by", "month_days"]
+           "WorkingDays", "objection_owner", "repair_owner", "month_days"]

@@ -315,7 +315,7 @@ def _paged(c: Any, query: Any, count: Any, page: int, page_size: int) -> dict[st
 
 
 def _case_conditions(pack: Pack, table: Any, day: Any, where: CaseFilter) -> list[Any]:
-    from xinyong.services.accountability.scorecard import objection_owned_by, repair_owned_by
+    from xinyong.services.accountability.scorecard import objection_owner, repair_owner
 
     L = t.listings.c
     conditions = []
@@ -326,8 +326,8 @@ def _case_conditions(pack: Pack, table: Any, day: Any, where: CaseFilter) -> lis
     if where.list_code:
         conditions.append(table.c.listing_id.in_(select(L.id).where(L.list_code == where.list_code)))
     if where.authority:
-        owned_by = objection_owned_by if table is t.objections else repair_owned_by
-        conditions.append(owned_by(pack, where.authority))
+        owner = objection_owner if table is t.objections else repair_owner
+        conditions.append(owner(pack) == where.authority)
     if where.since:
         conditions.append(day >= where.since)
     if where.until:
