@@ -76,3 +76,50 @@ def test_an_empty_ftm_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"\n")
     with pytest.raises(ForeignListError, match="empty.jsonl: no entity in the file"):
         parse_ftm(path, "empty.jsonl", keep_persons=False)
+
+
+# -- ownership and control ------------------------------------------------------------------------------
+
+def _relations_record(url: str, firm: str, role: str) -> int:
+    from sqlalchemy import select
+
+    from xinyong.store import tables as t
+    from xinyong.store.db import open_engine
+
+    engine = open_engine(url)
+    r = t.records.c
+    with engine.connect() as c:
+        found = c.execute(select(r.id).where(r.category == "relations", r.record_key.like(f"%/{role}#{firm}"))).scalar()
+    engine.dispose()
+    return found
+
+
+def test_a_relations_record_moved_off_a_firm_takes_its_relations_and_reach_with_it(cli, tmp_path: Path) -> None:
+    """A judgement that a relations record is not about the firm it was linked to left the relation
+    open on that firm: the firm's listing still reached the person (deny through an actual controller
+    the firm never had), and the firm the record was moved to never got the relation."""
+    from test_relations import CONTROLLER, first_file, relations_of
+    from worlds import FIRM_CLEAN, FIRM_DEBTOR, build_world, run
+
+    def screen(as_of: str) -> dict:
+        return run(cli, "screen", CONTROLLER, "--action", "high_consumption", "--as-of", as_of)
+
+    build_world(cli, tmp_path)
+    run(cli, "ingest", first_file(tmp_path), "--authority", "samr", "--category", "relations")
+    run(cli, "resolve")
+    assert screen("2025-11-01")["decision"] == "deny"  # FIRM_DEBTOR (court_defaulters) through its actual controller
+    record = _relations_record(cli.url, FIRM_DEBTOR, "实际控制人")
+    moved = run(cli, "review", "reject", record, "--reason", "this controller is another firm's")
+    assert moved["moved_from"] == FIRM_DEBTOR
+    ended = [r for r in relations_of(cli.url, FIRM_DEBTOR) if r["relation"] == "actual_controller"]
+    assert [(r["valid_from"], r["valid_to"]) for r in ended] == [(dt.date(2025, 10, 25), dt.date(2025, 10, 25))]
+    for day in ("2025-10-25", "2025-11-01", "2026-01-05"):  # it never held: on no date
+        answer = screen(day)
+        assert (answer["decision"], answer["measures"]) in (("allow", []), ("not_found", [])), (day, answer)
+    # accepted for another firm: the relation is that firm's now
+    run(cli, "review", "accept", record, "--entity", FIRM_CLEAN, "--reason", "it is this firm's controller")
+    held = [(r["relation"], r["person_id"], r["valid_to"]) for r in relations_of(cli.url, FIRM_CLEAN)]
+    assert held == [("actual_controller", CONTROLLER, None)]
+    assert [r["valid_to"] for r in relations_of(cli.url, FIRM_DEBTOR) if r["relation"] == "actual_controller"] == [
+        dt.date(2025, 10, 25)]
+    cli("audit", "verify")

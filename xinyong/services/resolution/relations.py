@@ -57,13 +57,16 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
     categories = relation_categories(pack)
     if not categories:
         return result
+    result.ended += _end_moved_away(connection, pack, actor)
     r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
     newer = aliased(t.records)
     current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
                    ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
+    # a record is due for the firm it is linked to until it is the source of a relation of that firm
+    # (one moved from another firm, by a judgement or a re-resolution, is due for its new firm)
     due = connection.execute(
         select(r.batch_id, link.entity_id).join(t.record_links, link.record_id == r.id)
-        .where(current, ~exists().where(rel.record_id == r.id))
+        .where(current, ~exists().where(rel.record_id == r.id, rel.entity_id == link.entity_id))
         .distinct().order_by(r.batch_id, link.entity_id)).all()
     if not due:
         return result
@@ -99,6 +102,31 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         result.ended += counts["ended"]
         result.kept += counts["kept"]
     return result
+
+
+def _end_moved_away(connection: Connection, pack: Pack, actor: str) -> int:
+    """Open relations whose record no longer links to their firm (a judgement said the record is not
+    about it, or a re-resolution moved it or sent it to review): the record never spoke of that firm,
+    so the relation never held there and ends the day it began; no measure reaches a person through
+    it, on any date. One audit event per record."""
+    rel, r, link = t.entity_relations.c, t.records.c, t.record_links.c
+    version = aliased(t.records)
+    still_linked = exists().where(version.c.record_key == r.record_key, link.record_id == version.c.id,
+                                  link.entity_id == rel.entity_id, link.state.in_(LINKED))
+    moved = connection.execute(select(rel.id, rel.valid_from, r.record_key).join(t.records, r.id == rel.record_id)
+                               .where(rel.valid_to.is_(None), ~still_linked).order_by(rel.id)).all()
+    if not moved:
+        return 0
+    today = pack_today(pack)
+    connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id")).values(valid_to=bindparam("_to")),
+                       [{"_id": row.id, "_to": row.valid_from or today} for row in moved])
+    per_record: dict[str, int] = defaultdict(int)
+    for row in moved:
+        per_record[row.record_key] += 1
+    for record_key, count in per_record.items():
+        append_event(connection, actor=actor, action="relations.ended", object_type="record", object_id=record_key,
+                     reason="the record is no longer linked to the firm", payload={"relations": count, "never_held": True})
+    return len(moved)
 
 
 def _later_set(connection: Connection, firm_id: int, batch_id: int) -> bool:
