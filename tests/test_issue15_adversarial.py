@@ -123,3 +123,27 @@ def test_a_relations_record_moved_off_a_firm_takes_its_relations_and_reach_with_
     assert [r["valid_to"] for r in relations_of(cli.url, FIRM_DEBTOR) if r["relation"] == "actual_controller"] == [
         dt.date(2025, 10, 25)]
     cli("audit", "verify")
+
+
+def test_a_firm_party_named_like_a_listed_person_is_not_that_person(cli, tmp_path: Path) -> None:
+    """A shareholder given as a firm, by a name only, was looked up among every entity's names: the
+    court's debtor 张三 (a natural person) became the firm's shareholder, the firm's public page
+    linked to the person's, and the link would outlive the person's listing."""
+    from test_relations import HEADERS, relations_of
+    from worlds import FIRM_CLEAN, NAMES, build_world, run, write_csv
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.resolution.entities import public_file
+    from xinyong.store.db import open_engine
+
+    build_world(cli, tmp_path)
+    person_key = run(cli, "entity", "show", PERSON_ID)["key"]
+    rows = [[NAMES[FIRM_CLEAN], FIRM_CLEAN, "张三", "法人股东", "", "股东", "20%", "2025-10-26"]]
+    run(cli, "ingest", write_csv(tmp_path / "relations.csv", HEADERS, rows), "--authority", "samr",
+        "--category", "relations")
+    run(cli, "resolve")
+    assert [(r["other_name"], r["other"]) for r in relations_of(cli.url, FIRM_CLEAN)] == [("张三", None)]
+    engine = open_engine(cli.url)
+    shown = public_file(engine, load_pack("cn"), FIRM_CLEAN, dt.date(2025, 11, 1))["ownership"]
+    engine.dispose()
+    assert person_key not in repr(shown)
+    assert [(p["name"], p["entity"]) for p in shown["parties"] if p["relation"] == "shareholder"] == [("张三", None)]

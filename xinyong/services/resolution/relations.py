@@ -189,7 +189,8 @@ def _replace(connection: Connection, pack: Pack, categories: dict[str, CategoryS
 
 
 class _PartyFinder:
-    """A firm party's entity: by its verified USCC, else by its exact current name held by one entity."""
+    """A firm party's entity: by its verified USCC, else by its exact current name held by one entity
+    that is not a natural person."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
@@ -197,14 +198,17 @@ class _PartyFinder:
     def find(self, party: Party, firm_id: int) -> Party:
         if party.person:
             return party
-        i, n = t.entity_identifiers.c, t.entity_names.c
+        i, n, e = t.entity_identifiers.c, t.entity_names.c, t.entities.c
+        # a firm party is a firm: never a natural person's entity (a court's debtor named like it)
+        firms = select(e.id).where(e.kind != "natural_person")
         found = None
         if party.code:
             found = self.connection.execute(select(i.entity_id).where(
-                i.value == party.code, i.verified)).scalar()
+                i.value == party.code, i.verified, i.entity_id.in_(firms))).scalar()
         if found is None:
             holders = self.connection.execute(select(n.entity_id).where(
-                and_(n.normalised == normalise_name(party.name), n.current)).distinct().limit(2)).scalars().all()
+                and_(n.normalised == normalise_name(party.name), n.current, n.entity_id.in_(firms)))
+                .distinct().limit(2)).scalars().all()
             found = holders[0] if len(holders) == 1 else None
         if found is None or found == firm_id:  # a firm never holds itself
             return party
