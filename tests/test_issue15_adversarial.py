@@ -147,3 +147,35 @@ def test_a_firm_party_named_like_a_listed_person_is_not_that_person(cli, tmp_pat
     engine.dispose()
     assert person_key not in repr(shown)
     assert [(p["name"], p["entity"]) for p in shown["parties"] if p["relation"] == "shareholder"] == [("张三", None)]
+
+
+# -- open data ------------------------------------------------------------------------------------------
+
+def test_a_table_being_published_never_truncates_the_served_file(tmp_path: Path) -> None:
+    """`publish` opened full/TABLE.FORMAT for writing at its start: for the whole run (minutes at
+    national scale) /data/ served truncated files under the old manifest's sha256; a publish that
+    failed left them so. The new files take the old ones' place only whole."""
+    from xinyong.services.publication.opendata import FORMATS, TABLES, _TableWriter
+
+    columns = list(TABLES["listings"])
+    types = {k: v[0] for k, v in TABLES["listings"].items()}
+    row = {k: None for k in columns} | {"entity": "91110105MA0CL00032", "listing": 1, "list": "x", "evidence": []}
+    first = _TableWriter(tmp_path, "listings", columns, types)
+    for n in range(3):
+        first.add(row | {"listing": n})
+    first.close()
+    served = {fmt: (tmp_path / f"listings.{fmt}").read_bytes() for fmt in FORMATS}
+
+    failed = _TableWriter(tmp_path, "listings", columns, types)
+    failed.add(row)
+    assert {fmt: (tmp_path / f"listings.{fmt}").read_bytes() for fmt in FORMATS} == served  # mid-run
+    failed.discard()
+    assert {fmt: (tmp_path / f"listings.{fmt}").read_bytes() for fmt in FORMATS} == served
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"listings.{fmt}" for fmt in FORMATS)
+
+    second = _TableWriter(tmp_path, "listings", columns, types)
+    second.add(row)
+    entries = second.close()
+    assert [e["rows"] for e in entries] == [1, 1, 1]
+    assert (tmp_path / "listings.jsonl").read_bytes().count(b"\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"listings.{fmt}" for fmt in FORMATS)
