@@ -125,7 +125,8 @@ def _end_moved_away(connection: Connection, pack: Pack, actor: str) -> int:
         per_record[row.record_key] += 1
     for record_key, count in per_record.items():
         append_event(connection, actor=actor, action="relations.ended", object_type="record", object_id=record_key,
-                     reason="the record is no longer linked to the firm", payload={"relations": count, "never_held": True})
+                     reason="the record is no longer linked to the firm",
+                     payload={"relations": count, "never_held": True})
     return len(moved)
 
 
