@@ -5,9 +5,12 @@ one role. A corrected record (`record correct`: a new version in its batch) make
 for the firm apply again, unless a later file's set has replaced it since. Once resolution has linked the record to its firm, the firm's relations from each batch
 replace its earlier set from the set's date (`domain.relations.replace_set`): a relation the new
 set repeats stays open, the others end (`valid_to`), new ones open. A firm party is found by its
-verified USCC, else by its exact current registered name when one entity alone has it; a person
-keeps the ID number the record gave (restricted: masked wherever it is shown). Runs inside the
-resolution run's transaction, at its end, with one audit event per batch applied.
+verified USCC, else by its exact current registered name when one firm alone has it (never a
+natural person's entity); a person keeps the ID number the record gave (restricted: masked
+wherever it is shown). A record moved off its firm (a judgement, a re-resolution, back to review)
+takes its relations with it: they end there as never held, and it applies to the firm it now
+names. Runs inside the resolution run's transaction, at its end, with one audit event per batch
+applied.
 """
 
 from __future__ import annotations
