@@ -23,14 +23,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 import orjson
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.identifiers import classify_code
+from xinyong.domain.identifiers import classify_code, is_valid_resident_id, normalise_code
 from xinyong.domain.pack import Pack
+from xinyong.domain.privacy import mask_text
 from xinyong.domain.terminal import printable
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
@@ -103,10 +105,21 @@ def _names(values: Any) -> list[str]:
 # -- the UN Security Council consolidated list ------------------------------------------------------
 
 def _refuse_declarations(data: bytes, label: str) -> None:
-    """No DTD: entity declarations (a billion laughs, external files) have no place in the UN list."""
-    text = data.decode("utf-16", "replace") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("latin-1")
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+    """No DTD: entity declarations (a billion laughs, external files) have no place in the UN list.
+    Decided by expat itself, which ElementTree then reads the file with: a text search for
+    "<!DOCTYPE" misses a file in another encoding expat recognises (UTF-16 without a byte-order
+    mark is read by its first bytes)."""
+    def refuse(*_args: Any) -> None:
         raise ForeignListError(f"{label}: a DOCTYPE or entity declaration is refused in a UN list file")
+
+    scanner = expat.ParserCreate()
+    scanner.StartDoctypeDeclHandler = refuse
+    scanner.EntityDeclHandler = refuse
+    scanner.ExternalEntityRefHandler = refuse
+    try:
+        scanner.Parse(data, True)
+    except expat.ExpatError:
+        pass  # not well-formed: ElementTree says where
 
 
 def _text(element: ET.Element, tag: str) -> str:
@@ -238,6 +251,10 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
         if not person and schema.name not in ORGANISATION_SCHEMATA and not schema.is_a("Organization"):
             parsed.others_skipped += 1
             continue
+        if not person and not schema.is_a("Organization"):
+            # a bare LegalEntity (FtM's type for a subject of unknown kind) with a resident ID number is a person
+            person = any(is_valid_resident_id(normalise_code(v))
+                         for prop in (*FTM_IDENTIFIERS, "idNumber") for v in proxy.get(prop))
         if person and not keep_persons:
             parsed.persons_skipped += 1
             continue
@@ -255,7 +272,9 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
                     continue
                 if not found.verified or found.scheme == "resident_id":
                     # a foreign registration number is no code of this jurisdiction: counted, never matched
-                    parsed.refuse_identifier(where, clean_text(value) if found.scheme != "resident_id" else "(masked)",
+                    # a value failing as a USCC may still be somebody's ID number: masked like any shown text
+                    parsed.refuse_identifier(where, mask_text(clean_text(value)) if found.scheme != "resident_id"
+                                             else "(masked)",
                                              found.warning or f"not a verified {found.scheme}")
                     continue
                 if [found.scheme, found.value] not in identifiers:
@@ -268,6 +287,8 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
                    "source_url": next((clean_text(v) for v in proxy.get("sourceUrl")), None)}
         parsed.designations.append(Designation(entity_id, schema.name, names[0], aliases, identifiers, details,
                                                _partial_date(data.get("first_seen"))))
+    if not seen:  # an empty download would otherwise end every designation of the list
+        raise ForeignListError(f"{label}: no entity in the file")
     for designation in parsed.designations:
         designation.listed_on = listing_dates.get(designation.source_id, designation.listed_on)
     parsed.source = "FollowTheMoney entities" + (f" ({', '.join(sorted(datasets))})" if datasets else "")

@@ -487,14 +487,17 @@ class _TableWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.table, self.columns, self.types = table, columns, types
         self.paths = {fmt: folder / f"{table}.{fmt}" for fmt in FORMATS}
+        # written beside the served file and put in its place whole on close: a download during a
+        # publish gets the earlier file, never a truncated one
+        self.parts = {fmt: path.with_name(path.name + ".part") for fmt, path in self.paths.items()}
         arrow = {"string": pa.string(), "integer": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
                  "array": pa.string(), "object": pa.string()}
         self.schema = pa.schema([(k, arrow[types[k]]) for k in columns])
         self.rows: list[dict[str, Any]] = []
         self.count = 0
         self.seconds = seconds if seconds is not None else {}
-        self._jsonl = self.paths["jsonl"].open("wb")
-        self._csv = self.paths["csv"].open("wb")
+        self._jsonl = self.parts["jsonl"].open("wb")
+        self._csv = self.parts["csv"].open("wb")
         self._csv.write("\ufeff".encode())
         self._csv_writer: Any = None
         self._parquet: Any = None
@@ -532,7 +535,7 @@ class _TableWriter:
         shared = time.perf_counter() - began
         began = time.perf_counter()
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+            self._parquet = pq.ParquetWriter(self.parts["parquet"], self.schema, compression="zstd")
         self._parquet.write_table(batch)
         self._time("parquet", began - shared)
         began = time.perf_counter()
@@ -551,7 +554,7 @@ class _TableWriter:
 
         self._flush()
         if self._parquet is None:  # an empty table still has its header and schema
-            self._parquet = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+            self._parquet = pq.ParquetWriter(self.parts["parquet"], self.schema, compression="zstd")
         if self._csv_writer is None:
             self._csv_writer = pacsv.CSVWriter(self._csv, self.schema,
                                                write_options=pacsv.WriteOptions(quoting_style="needed"))
@@ -559,7 +562,17 @@ class _TableWriter:
         self._csv_writer.close()
         self._csv.close()
         self._jsonl.close()
+        for fmt in FORMATS:
+            os.replace(self.parts[fmt], self.paths[fmt])
         return [{"file": self.paths[fmt], "format": fmt, "rows": self.count, "table": self.table} for fmt in FORMATS]
+
+    def discard(self) -> None:
+        """Close without publishing: the served files stay as they were."""
+        for handle in (self._parquet, self._csv_writer, self._csv, self._jsonl):
+            if handle is not None:
+                handle.close()
+        for part in self.parts.values():
+            part.unlink(missing_ok=True)
 
 
 def _arrow_column(kind: str, values: list[Any]) -> list[Any]:
@@ -585,8 +598,12 @@ def _write_table(folder: Path, table: str, rows: Iterable[dict[str, Any]], colum
                  types: dict[str, str]) -> list[dict[str, Any]]:
     """One table in the three formats; returns the manifest entries."""
     writer = _TableWriter(folder, table, columns, types)
-    for row in rows:
-        writer.add(row)
+    try:
+        for row in rows:
+            writer.add(row)
+    except BaseException:
+        writer.discard()
+        raise
     return writer.close()
 
 
@@ -665,9 +682,11 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
         try:
             seq, _computed = _capture(engine, pack, True, write, masker)
             break
-        except _Stale:
+        except BaseException as exc:
             for writer in writers.values():
-                writer.close()
+                writer.discard()
+            if not isinstance(exc, _Stale):
+                raise
             formats.clear()
     else:
         raise RuntimeError("the public change log moved under three publishes in a row")

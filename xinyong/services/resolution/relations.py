@@ -5,9 +5,12 @@ one role. A corrected record (`record correct`: a new version in its batch) make
 for the firm apply again, unless a later file's set has replaced it since. Once resolution has linked the record to its firm, the firm's relations from each batch
 replace its earlier set from the set's date (`domain.relations.replace_set`): a relation the new
 set repeats stays open, the others end (`valid_to`), new ones open. A firm party is found by its
-verified USCC, else by its exact current registered name when one entity alone has it; a person
-keeps the ID number the record gave (restricted: masked wherever it is shown). Runs inside the
-resolution run's transaction, at its end, with one audit event per batch applied.
+verified USCC, else by its exact current registered name when one firm alone has it (never a
+natural person's entity); a person keeps the ID number the record gave (restricted: masked
+wherever it is shown). A record moved off its firm (a judgement, a re-resolution, back to review)
+takes its relations with it: they end there as never held, and it applies to the firm it now
+names. Runs inside the resolution run's transaction, at its end, with one audit event per batch
+applied.
 """
 
 from __future__ import annotations
@@ -57,13 +60,16 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
     categories = relation_categories(pack)
     if not categories:
         return result
+    result.ended += _end_moved_away(connection, pack, actor)
     r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
     newer = aliased(t.records)
     current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
                    ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
+    # a record is due for the firm it is linked to until it is the source of a relation of that firm
+    # (one moved from another firm, by a judgement or a re-resolution, is due for its new firm)
     due = connection.execute(
         select(r.batch_id, link.entity_id).join(t.record_links, link.record_id == r.id)
-        .where(current, ~exists().where(rel.record_id == r.id))
+        .where(current, ~exists().where(rel.record_id == r.id, rel.entity_id == link.entity_id))
         .distinct().order_by(r.batch_id, link.entity_id)).all()
     if not due:
         return result
@@ -99,6 +105,32 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         result.ended += counts["ended"]
         result.kept += counts["kept"]
     return result
+
+
+def _end_moved_away(connection: Connection, pack: Pack, actor: str) -> int:
+    """Open relations whose record no longer links to their firm (a judgement said the record is not
+    about it, or a re-resolution moved it or sent it to review): the record never spoke of that firm,
+    so the relation never held there and ends the day it began; no measure reaches a person through
+    it, on any date. One audit event per record."""
+    rel, r, link = t.entity_relations.c, t.records.c, t.record_links.c
+    version = aliased(t.records)
+    still_linked = exists().where(version.c.record_key == r.record_key, link.record_id == version.c.id,
+                                  link.entity_id == rel.entity_id, link.state.in_(LINKED))
+    moved = connection.execute(select(rel.id, rel.valid_from, r.record_key).join(t.records, r.id == rel.record_id)
+                               .where(rel.valid_to.is_(None), ~still_linked).order_by(rel.id)).all()
+    if not moved:
+        return 0
+    today = pack_today(pack)
+    connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id")).values(valid_to=bindparam("_to")),
+                       [{"_id": row.id, "_to": row.valid_from or today} for row in moved])
+    per_record: dict[str, int] = defaultdict(int)
+    for row in moved:
+        per_record[row.record_key] += 1
+    for record_key, count in per_record.items():
+        append_event(connection, actor=actor, action="relations.ended", object_type="record", object_id=record_key,
+                     reason="the record is no longer linked to the firm",
+                     payload={"relations": count, "never_held": True})
+    return len(moved)
 
 
 def _later_set(connection: Connection, firm_id: int, batch_id: int) -> bool:
@@ -161,7 +193,8 @@ def _replace(connection: Connection, pack: Pack, categories: dict[str, CategoryS
 
 
 class _PartyFinder:
-    """A firm party's entity: by its verified USCC, else by its exact current name held by one entity."""
+    """A firm party's entity: by its verified USCC, else by its exact current name held by one entity
+    that is not a natural person."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
@@ -169,14 +202,17 @@ class _PartyFinder:
     def find(self, party: Party, firm_id: int) -> Party:
         if party.person:
             return party
-        i, n = t.entity_identifiers.c, t.entity_names.c
+        i, n, e = t.entity_identifiers.c, t.entity_names.c, t.entities.c
+        # a firm party is a firm: never a natural person's entity (a court's debtor named like it)
+        firms = select(e.id).where(e.kind != "natural_person")
         found = None
         if party.code:
             found = self.connection.execute(select(i.entity_id).where(
-                i.value == party.code, i.verified)).scalar()
+                i.value == party.code, i.verified, i.entity_id.in_(firms))).scalar()
         if found is None:
             holders = self.connection.execute(select(n.entity_id).where(
-                and_(n.normalised == normalise_name(party.name), n.current)).distinct().limit(2)).scalars().all()
+                and_(n.normalised == normalise_name(party.name), n.current, n.entity_id.in_(firms)))
+                .distinct().limit(2)).scalars().all()
             found = holders[0] if len(holders) == 1 else None
         if found is None or found == firm_id:  # a firm never holds itself
             return party
