@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
@@ -58,9 +59,18 @@ REACHING_RELATIONS = ("legal_representative", "actual_controller", "principal")
 MAX_CANDIDATES = 5
 
 
+_QUERY_IDS = threading.local()  # per thread: ids not yet handed out
+os.register_at_fork(after_in_child=lambda: _QUERY_IDS.__dict__.clear())  # a child never repeats its parent's
+
+
 def _query_id() -> str:
-    """32 random hex digits, like uuid4().hex at a fifth of the cost (no UUID object)."""
-    return os.urandom(16).hex()
+    """32 random hex digits (128 bits of the OS's generator, like uuid4().hex), cut from one read
+    of 4 KiB per 256 answers: a system call per answer cost more than the identifier's lookup."""
+    ids = getattr(_QUERY_IDS, "ids", None)
+    if not ids:
+        text = os.urandom(16 * 256).hex()
+        ids = _QUERY_IDS.ids = [text[start:start + 32] for start in range(0, len(text), 32)]
+    return ids.pop()
 
 
 class ScreenError(ValueError):
@@ -174,14 +184,18 @@ class _Codes(Mapping):
             raise KeyError(code)
         return found
 
-    def get_many(self, codes: list[str]) -> list[int | None]:
-        """`get` of many codes (strings) at once: the overlay first, then the file's table, probed as arrays."""
+    def get_many(self, codes: list[str]) -> np.ndarray:
+        """`get` of many codes (strings) at once, as an int64 array (-1: absent): the overlay first,
+        then the file's table, probed as arrays."""
         overlay = self.overlay
         if self.file is None:
-            return [overlay.get(code) for code in codes]
-        found = self.file.codes.first_many([code.encode("utf-8") for code in codes]).tolist()
-        return [o if (o := overlay.get(code)) is not None else (f if f >= 0 else None)
-                for code, f in zip(codes, found)] if overlay else [f if f >= 0 else None for f in found]
+            return np.fromiter((overlay.get(code, -1) for code in codes), dtype=np.int64, count=len(codes))
+        found = self.file.codes.first_many([code.encode("utf-8") for code in codes])
+        if overlay:
+            for position, code in enumerate(codes):
+                if (entity_id := overlay.get(code)) is not None:
+                    found[position] = entity_id
+        return found
 
     def __setitem__(self, code: str, entity_id: int) -> None:
         self.overlay[code] = entity_id
@@ -603,6 +617,10 @@ def parse_day(value: Any, default: dt.date) -> dt.date:
 
 
 BATCH_CHUNK = 4096  # rows whose codes are looked up together
+# A result without foreign designations holds an empty tuple (written as [] like a list): a dict of
+# strings, dates, None and () is not tracked by the cyclic collector, so the 100,000 results a caller
+# may hold add no full collection passes over the whole process (they took half a batch's time).
+NO_DESIGNATIONS: tuple[()] = ()
 
 
 def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any] | str]],
@@ -612,27 +630,43 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
     Most subjects of a batch have nothing against them: an entity with no listing that
     is not a person who could be reached through a relation is allowed without building a
     decision (the same answer `decide` gives it, at a fraction of the cost). The codes of
-    `BATCH_CHUNK` rows at a time are looked up together in the index file's table, and the key
-    and name of the entities so allowed read together (`_Codes.get_many`, `_Info.keys_and_names`).
+    `BATCH_CHUNK` rows at a time are looked up together in the index file's table, the entities
+    with a listing or an ID number set apart as arrays, and the keys and names of the others read
+    together (`_Codes.get_many`, `_Info.keys_and_names`); such a row's result is then one dict.
     """
     days: dict[Any, dt.date] = {}
     checked: set[str] = set()  # actions known to the pack
-    listed, persons, by_code, info_of = index.listings_of, index.person_ids, index.by_code, index.info
-    foreign_codes = index.foreign.by_code
+    by_code, info_of = index.by_code, index.info
+    decided_from: tuple[Any, Any] | None = None
+    decided = np.zeros(0, dtype=np.int64)
     rows = iter(rows)
     while chunk := list(islice(rows, BATCH_CHUNK)):
-        codes = [(i, code) for i, (_, row) in enumerate(chunk) if not isinstance(row, str)
-                 and type(code := row.get("identifier") or row.get("code")) is str]
-        entity_of: list[int | None] = [None] * len(chunk)
-        for (i, _), found in zip(codes, by_code.get_many([code for _, code in codes])):
-            entity_of[i] = found
-        code_at = dict(codes)
-        plain = [i for i, found in enumerate(entity_of) if found is not None and found not in listed
-                 and found not in persons and code_at[i] not in foreign_codes]
+        if decided_from != (index.listings_of, index.person_ids):  # swapped whole when the index is refreshed
+            decided_from = (index.listings_of, index.person_ids)
+            decided = np.fromiter((*index.listings_of, *index.person_ids), dtype=np.int64)
+        foreign_codes = index.foreign.by_code
+        identifiers = [None if isinstance(row, str) else row.get("identifier") or row.get("code") for _, row in chunk]
+        asked = [i for i, code in enumerate(identifiers) if type(code) is str]
+        found = by_code.get_many([identifiers[i] for i in asked])
+        plain = (found >= 0) & ~np.isin(found, decided)
+        if foreign_codes:
+            plain &= np.fromiter((identifiers[i] not in foreign_codes for i in asked), dtype=bool, count=len(asked))
         about: list[tuple[str, str | None] | None] = [None] * len(chunk)
-        for i, found in zip(plain, info_of.keys_and_names([entity_of[i] for i in plain])):
-            about[i] = found
+        at = np.asarray(asked, dtype=np.int64)[plain].tolist()
+        for i, known in zip(at, info_of.keys_and_names(found[plain].tolist())):
+            about[i] = known
         for i, (line, row) in enumerate(chunk):
+            if (known := about[i]) is not None:  # the common case, answered as the branch below answers it
+                act, raw_day = row.get("action") or action, row.get("as_of")
+                day = days.get(raw_day) if raw_day else as_of
+                if act in checked and day is not None:
+                    name = row.get("name")
+                    yield {"line": line, "identifier": identifiers[i], "name": _masked_name(name) if name else name,
+                           "action": act, "as_of": day, "decision": "allow", "subject": known[0],
+                           "subject_name": known[1], "measures": "", "ends": None, "match": None, "error": None,
+                           "best_candidate": None, "best_score": None, "candidates": None,
+                           "foreign_designations": NO_DESIGNATIONS, "foreign_best_score": None}
+                    continue
             if isinstance(row, str):
                 yield _result(line, None, None, action, as_of, error=row)
                 continue
@@ -648,8 +682,8 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
                 if day is None:
                     day = days[raw_day] = parse_day(raw_day, as_of)
                 if identifier:
-                    if about[i] is not None:
-                        key, subject_name = about[i]
+                    if known is not None:
+                        key, subject_name = known
                         yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
                         continue
                     answer = index.screen_identifier(str(identifier), act, day)
@@ -686,7 +720,7 @@ def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt
     return {"line": line, "identifier": identifier, "name": name, "action": action, "as_of": as_of,
             "decision": decision, "subject": subject, "subject_name": subject_name, "measures": "", "ends": None,
             "match": match, "error": error, "best_candidate": None, "best_score": None, "candidates": None,
-            "foreign_designations": [], "foreign_best_score": None}
+            "foreign_designations": NO_DESIGNATIONS, "foreign_best_score": None}
 
 
 def csv_row(result: dict[str, Any]) -> dict[str, Any]:

@@ -117,6 +117,25 @@ class Strings:
     def __getitem__(self, i: int) -> str:
         return self.raw(i).decode("utf-8")
 
+    def many(self, rows: np.ndarray) -> list[str]:
+        """The strings at `rows` (an int array), decoded together: their bytes gathered as one array,
+        decoded once, then cut at each string's end counted in characters (the bytes that do not
+        continue a UTF-8 sequence). No bytes object and no decode per string."""
+        at = np.asarray(self.offsets)
+        begin = at[rows]
+        sizes = at[rows + 1] - begin
+        total = int(sizes.sum())
+        if not total:
+            return [""] * len(rows)
+        ends = np.cumsum(sizes)
+        gathered = np.frombuffer(self.blob, dtype=np.uint8)[np.repeat(begin - (ends - sizes), sizes)
+                                                            + np.arange(total)]
+        text = gathered.tobytes().decode("utf-8")
+        chars = np.zeros(total + 1, dtype=np.int64)
+        np.cumsum((gathered & 0xC0) != 0x80, out=chars[1:])
+        bounds = chars[ends].tolist()
+        return [text[a:b] for a, b in zip([0, *bounds[:-1]], bounds)]
+
 
 class _StringsWriter:
     def __init__(self) -> None:
@@ -414,21 +433,26 @@ class IndexFile:
         return self.codes.first(code)
 
     def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
-        """(key, current name) of each entity, None for one not in the file; rows and string offsets
+        """(key, current name) of each entity, None for one not in the file; rows and strings
         looked up as arrays."""
-        if not len(self):
-            return [None] * len(entity_ids)
         ids = np.asarray(entity_ids, dtype=np.int64)
-        inside = (ids >= 0) & (ids < self._rows_len)
-        rows = np.full(len(ids), -1, dtype=np.int64)
-        rows[inside] = np.asarray(self.row_of_id)[ids[inside]]
+        rows = self.rows(ids)
         found = rows >= 0
-        safe = np.where(found, rows, 0)
-        key_at, name_at = np.asarray(self.key.offsets), np.asarray(self.name.offsets)
-        key_blob, name_blob = self.key.blob, self.name.blob
-        return [(key_blob[a:b].decode("utf-8"), name_blob[c:d].decode("utf-8") or None) if ok else None
-                for ok, a, b, c, d in zip(found.tolist(), key_at[safe].tolist(), key_at[safe + 1].tolist(),
-                                          name_at[safe].tolist(), name_at[safe + 1].tolist())]
+        keys, names = self.key.many(rows[found]), self.name.many(rows[found])
+        pairs = list(zip(keys, [name or None for name in names]))
+        if len(pairs) == len(ids):
+            return pairs  # type: ignore[return-value]
+        out: list[tuple[str, str | None] | None] = [None] * len(ids)
+        for position, pair in zip(np.flatnonzero(found).tolist(), pairs):
+            out[position] = pair
+        return out
+
+    def rows(self, entity_ids: np.ndarray) -> np.ndarray:
+        """The file's row of each entity id (an int64 array), -1 for one not in the file."""
+        inside = (entity_ids >= 0) & (entity_ids < self._rows_len)
+        rows = np.full(len(entity_ids), -1, dtype=np.int64)
+        rows[inside] = np.asarray(self.row_of_id)[entity_ids[inside]]
+        return rows
 
     def persons(self) -> dict[int, str]:
         """Natural persons and their ID numbers (few: read into a dict)."""
