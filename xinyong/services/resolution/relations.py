@@ -4,7 +4,11 @@ A relations record (a pack category with `relations`) names a firm, its subject,
 one role. A corrected record (`record correct`: a new version in its batch) makes its batch's set
 for the firm apply again, unless a later file's set has replaced it since. Once resolution has linked the record to its firm, the firm's relations from each batch
 replace its earlier set from the set's date (`domain.relations.replace_set`): a relation the new
-set repeats stays open, the others end (`valid_to`), new ones open. A firm party is found by its
+set repeats stays open, the others end (`valid_to`), new ones open. A record whose link moved to
+another entity (`resolve --all`, a judgement) or went to review takes its relations with it: they end
+on the old entity the day of the move (`relations.moved`, audited), and the record is applied to
+the entity it is linked to now, so that no measure reaches a person through a firm the record no
+longer belongs to. A firm party is found by its
 verified USCC, else by its exact current registered name when one entity alone has it; a person
 keeps the ID number the record gave (restricted: masked wherever it is shown). Runs inside the
 resolution run's transaction, at its end, with one audit event per batch applied.
@@ -57,13 +61,17 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
     categories = relation_categories(pack)
     if not categories:
         return result
+    result.ended += _end_moved(connection, pack_today(pack), actor)
     r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
     newer = aliased(t.records)
     current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
                    ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
+    # no open relation from the record on the entity it is linked to: never applied, or applied
+    # to an entity it has left (a set a later file replaced is left alone by `_later_set`)
     due = connection.execute(
         select(r.batch_id, link.entity_id).join(t.record_links, link.record_id == r.id)
-        .where(current, ~exists().where(rel.record_id == r.id))
+        .where(current, ~exists().where(rel.record_id == r.id, rel.entity_id == link.entity_id,
+                                        rel.valid_to.is_(None)))
         .distinct().order_by(r.batch_id, link.entity_id)).all()
     if not due:
         return result
@@ -99,6 +107,34 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         result.ended += counts["ended"]
         result.kept += counts["kept"]
     return result
+
+
+def _end_moved(connection: Connection, today: dt.date, actor: str) -> int:
+    """End, today, the open relations whose source record is no longer linked to their entity (its
+    link moved to another entity or went to review); one `relations.moved` event per record."""
+    rel, link, r = t.entity_relations.c, t.record_links.c, t.records.c
+    holding = t.record_links.alias("holding").c
+    held = exists().where(holding.record_id == rel.record_id, holding.entity_id == rel.entity_id,
+                          holding.state.in_(LINKED))
+    moved = connection.execute(
+        select(rel.id, rel.record_id, rel.entity_id, rel.valid_from, r.record_key, link.entity_id.label("now"))
+        .join(t.records, r.id == rel.record_id).outerjoin(t.record_links, link.record_id == rel.record_id)
+        .where(rel.record_id.is_not(None), rel.valid_to.is_(None) | (rel.valid_to > today), ~held)
+        .order_by(rel.record_id, rel.id)).all()
+    if not moved:
+        return 0
+    # a relation that began after today never held: it ends the day it began
+    connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id")).values(valid_to=bindparam("_to")),
+                       [{"_id": row.id, "_to": max(today, row.valid_from or today)} for row in moved])
+    by_record: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for row in moved:
+        by_record[(row.record_id, row.entity_id)].append(row)
+    for (record_id, entity_id), rows in by_record.items():
+        append_event(connection, actor=actor, action="relations.moved", object_type="record",
+                     object_id=rows[0].record_key,
+                     payload={"record_id": record_id, "from_entity_id": entity_id, "to_entity_id": rows[0].now,
+                              "relations": len(rows), "on": today.isoformat()})
+    return len(moved)
 
 
 def _later_set(connection: Connection, firm_id: int, batch_id: int) -> bool:
