@@ -411,6 +411,38 @@ def test_places_nest_and_differ():
     assert parts("延边朝鲜族自治州华信科技有限公司").region == "延边"
 
 
+@pytest.mark.parametrize(("name", "core", "region"), [
+    ("山东新北洋信息技术股份有限公司", "新北洋信息技术", "山东"),  # 新北 (新北市, Taiwan) is not in 山东
+    ("山东省新北洋信息技术股份有限公司", "新北洋信息技术", "山东"),
+    ("北京上海华信科技有限公司", "上海华信科技", "北京"),
+    ("广东深圳华信科技有限公司", "华信科技", "广东"),  # 深圳 lies within 广东: both places
+    ("上海市朝阳区华信科技有限公司", "华信科技", "上海"),  # a full name (朝阳区) is a place wherever it is
+])
+def test_a_short_place_name_outside_the_place_before_it_starts_the_trade_name(name, core, region):
+    named = parts(name)
+    assert (named.core, named.region) == (core, region)
+
+
+@given(places, places, cores, llc_forms, st.booleans())
+def test_a_later_short_place_is_a_place_only_within_the_earlier_one(first, second, core, form, full):
+    """Written without its suffix, a place that does not lie within the one before it is the start
+    of the trade name (山东新北洋); written with it (上海市朝阳区, 北京深圳市), it is a place."""
+    assume(first != second)
+    named = parts((PLACE_FULL[first] if full else first) + second + core + form)
+    inner = parts(first + "华信科技有限公司").places
+    if places_agree(parts(second + "华信科技有限公司").places, inner):
+        assert named.core == core
+    else:
+        assert named.core == normalise_name(second + core)
+    assert parts(first + PLACE_FULL[second] + core + form).core == core
+
+
+def test_a_homophone_of_a_trade_name_starting_like_a_place_is_near_its_firm():
+    """山东新备洋 (a pinyin typo) against 山东新北洋: the same trade name by sound, never an allow."""
+    result = score(subject("山东新备洋信息技术股份有限公司"), profile("山东新北洋信息技术股份有限公司"))
+    assert result.components["levels"]["name"] == "homophone" and result.score >= PACK.resolution.review
+
+
 def test_homophones_are_the_usual_readings():
     assert sounds_alike("华", "化") and sounds_alike("鑫", "新") and sounds_alike("强", "墙")
     assert not sounds_alike("枝", "技")  # both may be read qi, rarely: no input method offers one for the other

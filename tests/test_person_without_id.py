@@ -1,60 +1,123 @@
-"""A natural person's court record whose ID cell is empty or already masked by the court.
+"""A natural person's court record whose ID cell is empty, masked by the court, or mistyped.
 
 The Supreme People's Court publishes defaulters' ID numbers partly masked (4403051990****0271), and
-clerks leave the cell empty. Such a row, in a category that records persons, has a person's name
-(pack `person_names`) and no usable code: it is a natural person, owed what persons are owed (the
-three formal reminders before notice, `reminders_required: {natural_person: 3}`; the age test, noted
-on the evidence when no ID number allows it), with a salted opaque key, and no public page before a
-listing.
+clerks leave the cell empty or mistype a digit. Such a row, in a category that records persons, has
+a person's name (pack `person_names`) and no usable code: a natural person, but not an identified
+one. Due process lists a person only on records naming them by a resident ID number that passes its
+check (GB 11643): the record waits in review ("person not identified: no valid ID number"), gets no
+entity, no public page and no listing. The three engines that run the pack's rules (SQL `evaluate`,
+`evaluate --engine spark` over a snapshot, `simulate`) share one rule compiler and agree: even a
+record a reviewer attached to an identified person counts for nothing unless it carries the number.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from sqlalchemy import func, select
 
-from test_due_rules import COURT_HEADERS, GROUND_1, listings, run, show, write_csv
+from pathlib import Path
+
+from test_due_rules import COURT_HEADERS, GROUND_1, resident_id, run, write_csv
+from xinyong.domain.pack import load_pack
+from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
+from xinyong.store import tables as t
+from xinyong.store.db import open_engine
+
+AS_OF = "2025-09-15"
+PACK_FILE = Path(__file__).parent.parent / "xinyong" / "packs" / "cn" / "pack.yaml"
+WANG = resident_id("440305", dt.date(1990, 1, 1), 27)
+LI = resident_id("440305", dt.date(1985, 6, 1), 31)
+MISTYPED = WANG[:17] + ("0" if WANG[17] != "0" else "1")  # a wrong check character
 
 
-@pytest.mark.parametrize("id_cell", ["", "4403051990****0271"], ids=["empty", "masked-by-the-court"])
-def test_a_person_named_court_debtor_without_a_usable_id_is_a_person_owed_three_reminders(cli, tmp_path, id_cell):
+def _count(url: str, table) -> int:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(select(func.count()).select_from(table)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("id_cell", ["", "4403051990****0271", MISTYPED], ids=["empty", "masked-by-the-court", "mistyped"])
+def test_a_court_debtor_without_a_valid_id_number_waits_in_review_and_is_never_listed(cli, tmp_path, id_cell):
     court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
         ["(2025)粤0305执903号", "王小红", id_cell, "深圳市南山区人民法院", "全部未履行", GROUND_1, "2025-08-02"]])
     cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
-    run(cli, "resolve")
-    assert run(cli, "evaluate", "--as-of", "2025-09-15")["proposals"] == 1
-    (listing,) = run(cli, "listing", "list")
-    data = show(cli, listing["id"])
-    notified = cli("listing", "notify", listing["id"], "--on", "2025-09-16", "--actor", "officer", "--reason",
-                   "served", ok=False)
-    assert (data["subject_kind"], notified.exit_code != 0) == ("natural_person", True), \
-        f"subject_kind={data['subject_kind']}, notice without any reminder exited {notified.exit_code}"
-    assert [e["note"] for e in data["evidence"]] == ["age not checked: no ID number"]
+    resolved = run(cli, "resolve")
+    assert (resolved["in_review"], resolved["new_entities"]) == (1, 0), resolved
+    (waiting,) = run(cli, "review", "list")
+    assert waiting["reason"] == "person not identified: no valid ID number" and waiting["candidates"] == []
+    assert run(cli, "evaluate", "--as-of", AS_OF)["proposals"] == 0
+    assert run(cli, "listing", "list") == []
+    assert _count(cli.url, t.entities) == 0  # nobody's file, no public page
+    # a second run holds it again: no entity is ever made of it
+    assert run(cli, "resolve")["in_review"] == 1 and _count(cli.url, t.entities) == 0
 
 
-@pytest.mark.parametrize("id_cell", ["", "4403051990****0271"], ids=["empty", "masked-by-the-court"])
-def test_a_person_named_court_debtor_without_a_usable_id_is_not_public_before_any_listing(cli, tmp_path, id_cell):
-    import datetime as dt
+def test_a_penalty_on_a_person_without_an_id_number_keeps_its_unlisted_file(cli, tmp_path):
+    """Categories no list counts against persons (a penalty) keep the person's own unverified entity."""
+    penalties = write_csv(tmp_path / "penalties.csv", ["当事人名称", "统一社会信用代码", "行政处罚决定书文号",
+                                                        "处罚决定日期", "处罚类别", "罚款金额"],
+                          [["王小明", "", "深市监罚〔2025〕1号", "2025-08-02", "警告", "0"]])
+    cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+    resolved = run(cli, "resolve")
+    assert (resolved["in_review"], resolved["new_entities"]) == (0, 1), resolved
 
-    from sqlalchemy import select
 
-    from xinyong.domain.pack import load_pack
-    from xinyong.services.resolution.entities import EntityNotFound, public_file
-    from xinyong.store import tables as t
-    from xinyong.store.db import open_engine
-
+def _identified_and_not(cli, tmp_path) -> tuple[str, int]:
+    """王小红's ID-less record attached by a reviewer to her identified entity (her other, performed,
+    case names her by her ID number), and 李四's record with his: (her entity key, his entity id)."""
     court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
-        ["(2025)粤0305执904号", "王小红", id_cell, "深圳市南山区人民法院", "全部未履行", GROUND_1, "2025-08-02"]])
+        ["(2025)粤0305执901号", "王小红", WANG, "深圳市南山区人民法院", "全部履行", GROUND_1, "2025-07-02"],
+        ["(2025)粤0305执903号", "王小红", "", "深圳市南山区人民法院", "全部未履行", GROUND_1, "2025-08-02"],
+        ["(2025)粤0305执905号", "李四", LI, "深圳市南山区人民法院", "全部未履行", GROUND_1, "2025-08-02"]])
     cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
-    run(cli, "resolve")
+    assert run(cli, "resolve")["in_review"] == 1
+    (waiting,) = run(cli, "review", "list")
+    i = t.entity_identifiers.c
     engine = open_engine(cli.url)
     try:
         with engine.connect() as c:
-            (key,) = c.execute(select(t.entities.c.key)).scalars().all()
-        assert key.startswith("P"), f"the person 王小红 has a key {key} that is not a person's (salted P...)"
-        try:
-            shown = public_file(engine, load_pack("cn"), key, dt.date(2025, 8, 10))
-        except EntityNotFound:
-            return
+            wang = c.execute(select(t.entities.c.key).join(t.entity_identifiers, i.entity_id == t.entities.c.id)
+                             .where(i.value == WANG)).scalar_one()
+            li = c.execute(select(i.entity_id).where(i.value == LI)).scalar_one()
     finally:
         engine.dispose()
-    pytest.fail(f"the person 王小红 ({key}) is public with no listing, as a {shown['kind']}: {shown['name']}")
+    accepted = run(cli, "review", "accept", waiting["id"], "--entity", wang, "--reason", "same name, same court")
+    assert (accepted["state"], accepted["entity"]) == ("linked", wang)
+    return wang, li
+
+
+def test_sql_and_simulation_count_no_record_without_the_person_s_id_number(cli, tmp_path):
+    """The record attached to 王小红 by a reviewer makes no proposal; 李四's, with his number, does
+    (his age checked: no note), in the rules' SQL, in `evaluate` and in `simulate`."""
+    wang, li = _identified_and_not(cli, tmp_path)
+    pack, as_of = load_pack("cn"), dt.date.fromisoformat(AS_OF)
+    spec = next(s for s in pack.lists if s.code == "court_defaulters")
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            sql = c.execute(qualifying_query(pack, spec, rule_in_force(spec, as_of), as_of)).all()
+    finally:
+        engine.dispose()
+    assert [(entity, note) for entity, _record, note in sql] == [(li, None)]
+    simulated = run(cli, "simulate", "--pack", PACK_FILE, "--as-of", AS_OF)
+    assert simulated["by_list"]["court_defaulters"]["active"] == 1
+    evaluated = run(cli, "evaluate", "--as-of", AS_OF)
+    assert evaluated["per_list"]["court_defaulters"] == 1
+    assert [listing["entity"] != wang for listing in run(cli, "listing", "list")] == [True]
+
+
+@pytest.mark.spark
+def test_spark_counts_no_record_without_the_person_s_id_number(cli, tmp_path):
+    pytest.importorskip("pyspark")
+    wang, _li = _identified_and_not(cli, tmp_path)
+    snapshot = tmp_path / "snapshot"
+    cli("export", "--format", "parquet", "--out", snapshot)
+    spark = run(cli, "evaluate", "--engine", "spark", "--snapshot", snapshot, "--as-of", AS_OF, "--full")
+    assert spark["per_list"]["court_defaulters"] == 1, spark
+    assert [listing["entity"] != wang for listing in run(cli, "listing", "list")] == [True]
+    assert run(cli, "evaluate", "--as-of", AS_OF, "--full")["proposals"] == 0  # SQL finds nothing Spark missed

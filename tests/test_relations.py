@@ -301,3 +301,49 @@ def test_a_revoked_relations_record_ends_its_relation_and_its_reach(world) -> No
     after = screen(cli, CONTROLLER, "high_consumption", "2025-11-06")
     assert all(m["through"]["entity"] != FIRM_DEBTOR for m in after["measures"]), after
     assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
+
+
+def test_a_relations_record_whose_link_moves_takes_its_relations_along(world) -> None:
+    """The manager's record re-linked by a judgement to another firm (as `resolve --all` may move a
+    link): the principal relation ends on the firm it left as never held (audited), opens on the firm
+    it is linked to now, and no measure reaches the manager through the firm it left. Linked back, it
+    comes back."""
+    cli = world
+    rel, r, e = t.entity_relations.c, t.records.c, t.entities.c
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            record_id = c.execute(select(rel.record_id).join(t.entities, e.id == rel.entity_id)
+                                  .where(e.key == FIRM_DEBTOR, rel.relation == "principal")).scalar_one()
+    finally:
+        engine.dispose()
+    assert screen(cli, MANAGER, "high_consumption", "2026-01-05")["decision"] == "deny"
+
+    moved = run(cli, "review", "accept", record_id, "--entity", FIRM_CLEAN, "--reason", "the manager is 周八's")
+    assert moved["entity"] == FIRM_CLEAN and moved["moved_from"] == FIRM_DEBTOR
+    (left,) = [row for row in relations_of(cli.url, FIRM_DEBTOR) if row["relation"] == "principal"]
+    assert left["valid_to"] == left["valid_from"]  # never held there
+    (arrived,) = relations_of(cli.url, FIRM_CLEAN)
+    assert (arrived["relation"], arrived["person_id"], arrived["valid_to"], arrived["record_id"]) == \
+        ("principal", MANAGER, None, record_id)
+    after = screen(cli, MANAGER, "high_consumption", "2026-01-05")
+    assert after["decision"] == "allow" and all(m["through"]["entity"] != FIRM_DEBTOR for m in after["measures"])
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            (event,) = c.execute(select(t.audit_events.c.payload).where(
+                t.audit_events.c.action == "relations.moved")).scalars().all()
+            firms = dict(c.execute(select(e.key, e.id).where(e.key.in_([FIRM_DEBTOR, FIRM_CLEAN]))).all())
+    finally:
+        engine.dispose()
+    assert (event["record_id"], event["from_entity_id"], event["to_entity_id"], event["relations"]) == \
+        (record_id, firms[FIRM_DEBTOR], firms[FIRM_CLEAN], 1)
+    assert run(cli, "resolve")["relations"] == {"batches": 0, "firms": 0, "opened": 0, "ended": 0, "kept": 0}
+
+    # the judgement undone: the record is FIRM_DEBTOR's again (by its code), and so is the relation
+    run(cli, "review", "reject", record_id, "--entity", FIRM_CLEAN, "--reason", "judged in error")
+    assert [row["valid_to"] is None for row in relations_of(cli.url, FIRM_CLEAN)] == [False]
+    principals = [row for row in relations_of(cli.url, FIRM_DEBTOR) if row["relation"] == "principal"]
+    assert sorted(row["valid_to"] is None for row in principals) == [False, True]
+    assert screen(cli, MANAGER, "high_consumption", "2026-01-05")["decision"] == "deny"
+    assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True

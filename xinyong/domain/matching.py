@@ -166,8 +166,12 @@ class NameAnalyser:
             if found is None or found[0] >= len(text):
                 break
             end, found_codes, short = found
-            inner = tuple(sorted(c for c in found_codes if not codes or places_agree((c,), codes))) \
-                or tuple(sorted(found_codes))
+            within = tuple(sorted(c for c in found_codes if not codes or places_agree((c,), codes)))
+            if codes and not within and text[at:end] not in self.full:
+                # a short place name (no 市/区/县/省) right after a place that does not contain it
+                # starts the trade name: 山东新北洋 is 新北洋 of 山东, not 新北 (新北市) in 山东
+                break
+            inner = within or tuple(sorted(found_codes))
             at, codes, outer = end, inner, outer or short
         if self.district is not None and at:  # name-list packs: 北京朝阳区 with a known district
             found = self.district.match(text, at)

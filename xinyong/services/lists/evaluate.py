@@ -122,7 +122,8 @@ def _ratio_tests(conditions: list[Condition]) -> list[Condition]:
 
 def _note(rule: RuleSpec) -> ColumnElement:
     """What the evidence says about a test it could not make: a ratio whose base is missing, or
-    the age of a person without an ID number (none given, or masked by the court)."""
+    the age of a person named without an ID number on a record a reviewer attached to an entity
+    of another kind (an individual business); a natural person's own entity never gets this far."""
     r = t.records.c
     unchecked = [and_(_field(c.field, True) >= c.min, _field(c.ratio_to, True).is_(None))  # type: ignore[arg-type]
                  for c in _ratio_tests([*rule.any_of, *rule.all_of])]
@@ -190,6 +191,10 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         (func.coalesce(link.state, "") if isinstance(entity_ids, Table) else link.state).in_(("linked", "new")),
         link.entity_id.is_not(None),
         e.kind.in_([k.value for k in spec.subject_kinds]),
+        # due process: a natural person is listed only on records naming them by a resident ID
+        # number that passes its check (GB 11643); a name alone, or a number masked or mistyped,
+        # establishes nobody (resolution holds such a record in review: PERSON_NOT_IDENTIFIED)
+        or_(e.kind != "natural_person", and_(r.subject_scheme == "resident_id", r.subject_code_verified)),
     ]
     annual = spec.annual_publication
     if annual is not None:

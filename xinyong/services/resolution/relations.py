@@ -2,15 +2,16 @@
 
 A relations record (a pack category with `relations`) names a firm, its subject, and one party in
 one role. A corrected record (`record correct`: a new version in its batch) makes its batch's set
-for the firm apply again, unless a later file's set has replaced it since. Once resolution has linked the record to its firm, the firm's relations from each batch
-replace its earlier set from the set's date (`domain.relations.replace_set`): a relation the new
-set repeats stays open, the others end (`valid_to`), new ones open. A firm party is found by its
-verified USCC, else by its exact current registered name when one firm alone has it (never a
-natural person's entity); a person keeps the ID number the record gave (restricted: masked
-wherever it is shown). A record moved off its firm (a judgement, a re-resolution, back to review)
-takes its relations with it: they end there as never held, and it applies to the firm it now
-names. Runs inside the resolution run's transaction, at its end, with one audit event per batch
-applied.
+for the firm apply again, unless a later file's set has replaced it since. Once resolution has
+linked the record to its firm, the firm's relations from each batch replace its earlier set from
+the set's date (`domain.relations.replace_set`): a relation the new set repeats stays open, the
+others end (`valid_to`), new ones open. A firm party is found by its verified USCC, else by its
+exact current registered name when one firm alone has it (never a natural person's entity); a
+person keeps the ID number the record gave (restricted: masked wherever it is shown). A record
+moved off its firm (a judgement, a re-resolution, back to review) takes its relations with it: they
+end there as never held (`relations.moved`, audited), and it applies to the firm it is linked to
+now (again, if it comes back). Runs inside the resolution run's transaction, at its end, with one
+audit event per batch applied.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -60,16 +61,17 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
     categories = relation_categories(pack)
     if not categories:
         return result
-    result.ended += _end_moved_away(connection, pack, actor)
+    result.ended += _end_moved(connection, pack, actor)
     r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
     newer = aliased(t.records)
     current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
                    ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
-    # a record is due for the firm it is linked to until it is the source of a relation of that firm
-    # (one moved from another firm, by a judgement or a re-resolution, is due for its new firm)
+    # no open relation from the record on the entity it is linked to: never applied, or applied
+    # to an entity it has left (a set a later file replaced is left alone by `_later_set`)
     due = connection.execute(
         select(r.batch_id, link.entity_id).join(t.record_links, link.record_id == r.id)
-        .where(current, ~exists().where(rel.record_id == r.id, rel.entity_id == link.entity_id))
+        .where(current, ~exists().where(rel.record_id == r.id, rel.entity_id == link.entity_id,
+                                        rel.valid_to.is_(None)))
         .distinct().order_by(r.batch_id, link.entity_id)).all()
     if not due:
         return result
@@ -107,29 +109,36 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
     return result
 
 
-def _end_moved_away(connection: Connection, pack: Pack, actor: str) -> int:
-    """Open relations whose record no longer links to their firm (a judgement said the record is not
-    about it, or a re-resolution moved it or sent it to review): the record never spoke of that firm,
-    so the relation never held there and ends the day it began; no measure reaches a person through
-    it, on any date. One audit event per record."""
+def _end_moved(connection: Connection, pack: Pack, actor: str) -> int:
+    """Relations whose record no longer links to their firm (a judgement said the record is not about
+    it, or a re-resolution moved it or sent it to review): the record never spoke of that firm, so the
+    relation never held there and ends the day it began; no measure reaches a person through it, on
+    any date. One `relations.moved` event per record and firm, naming where the record is now."""
     rel, r, link = t.entity_relations.c, t.records.c, t.record_links.c
     version = aliased(t.records)
+    linked_to = (select(func.max(link.entity_id)).join(version, version.c.id == link.record_id)
+                 .where(version.c.record_key == r.record_key, link.state.in_(LINKED)))
     still_linked = exists().where(version.c.record_key == r.record_key, link.record_id == version.c.id,
                                   link.entity_id == rel.entity_id, link.state.in_(LINKED))
-    moved = connection.execute(select(rel.id, rel.valid_from, r.record_key).join(t.records, r.id == rel.record_id)
-                               .where(rel.valid_to.is_(None), ~still_linked).order_by(rel.id)).all()
+    moved = connection.execute(
+        select(rel.id, rel.record_id, rel.entity_id, rel.valid_from, r.record_key,
+               linked_to.scalar_subquery().label("now"))
+        .join(t.records, r.id == rel.record_id)
+        .where(or_(rel.valid_to.is_(None), rel.valid_to > rel.valid_from), ~still_linked)
+        .order_by(rel.record_id, rel.id)).all()
     if not moved:
         return 0
     today = pack_today(pack)
     connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id")).values(valid_to=bindparam("_to")),
                        [{"_id": row.id, "_to": row.valid_from or today} for row in moved])
-    per_record: dict[str, int] = defaultdict(int)
+    by_record: dict[tuple[int, int], list[Any]] = defaultdict(list)
     for row in moved:
-        per_record[row.record_key] += 1
-    for record_key, count in per_record.items():
-        append_event(connection, actor=actor, action="relations.ended", object_type="record", object_id=record_key,
-                     reason="the record is no longer linked to the firm",
-                     payload={"relations": count, "never_held": True})
+        by_record[(row.record_id, row.entity_id)].append(row)
+    for (record_id, entity_id), rows in by_record.items():
+        append_event(connection, actor=actor, action="relations.moved", object_type="record",
+                     object_id=rows[0].record_key, reason="the record is no longer linked to the firm",
+                     payload={"record_id": record_id, "from_entity_id": entity_id, "to_entity_id": rows[0].now,
+                              "relations": len(rows), "never_held": True})
     return len(moved)
 
 

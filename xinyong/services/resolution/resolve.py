@@ -12,7 +12,8 @@ for what is not read from the name (EM over the blocked pairs when there are too
 prior by EM), saved in `resolution_models` with the threshold that meets the pack's
 `target_precision`. At or above that threshold (never below the pack's `auto_link`) a
 candidate is linked; a record that nearly matches an entity (at or above `review`) waits for
-a human; only a record near nothing gets a new unverified entity. Two
+a human; only a record near nothing gets a new unverified entity (a person without a valid ID
+number, in a category a list counts against persons, waits for a human instead). Two
 different valid identifiers are never merged: a record with a valid code links only by that
 code.
 """
@@ -63,7 +64,7 @@ from xinyong.domain.matching import (
     sound_bigrams,
 )
 from xinyong.domain.names import normalise_name
-from xinyong.domain.pack import Pack
+from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.services.intake.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
@@ -85,6 +86,10 @@ U_SAMPLES = 20000  # random record-entity pairs counted for u
 TRAINING_RECORDS = 50000  # records (sampled evenly) whose blocked pairs EM sees
 MIN_TRAINING_PAIRS = 50  # fewer blocked pairs: the starting weights stay
 CODE_BELONGS_TO_ANOTHER_FIRM = "code belongs to another firm"
+# a person named without a valid ID number in a category that can put persons on a list: who it is
+# is not established, so nothing of it may reach anyone's file or a list until a human or a
+# corrected record with the ID number settles it
+PERSON_NOT_IDENTIFIED = "person not identified: no valid ID number"
 # a record's verified code labels its pair with the code's entity when the names are this close
 LABELLING_NAME_LEVELS = frozenset({"exact", "homophone", "near", "short"})
 MIN_CODE_LABELS = 30  # matches labelled by codes needed to count m on them (fewer: EM alone)
@@ -301,6 +306,7 @@ class Resolver:
         self.matches = matches
         self.ruled_out = ruled_out
         self.registrations = frozenset(c.code for c in pack.categories if c.creates_entities)
+        self.listing_persons = persons_listed_from(pack)
         # where each category's records name the subject's legal representative (pack data)
         self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
         learned = index.matcher.model.threshold
@@ -328,6 +334,9 @@ class Resolver:
             return Decision("new", "new_entity", None, None,
                             {"reason": f"valid {scheme} not held by any entity; never linked by name"})
         if person:
+            if category in self.listing_persons:
+                return Decision("review", "identifier", None, None, {"reason": PERSON_NOT_IDENTIFIED,
+                                                                     "candidates": []})
             return Decision("new", "new_entity", None, None,
                             {"reason": "a person without a valid ID number is never linked by name"})
         if parts is not None:
@@ -400,6 +409,12 @@ class Resolver:
             "reason": "ambiguous: candidates too close" if rivals and top.score >= self.auto_link
             else "score between review and auto-link thresholds",
             "candidates": candidates})
+
+
+def persons_listed_from(pack: Pack) -> frozenset[str]:
+    """The categories whose records some list's rule counts against natural persons."""
+    return frozenset(category for spec in pack.lists if SubjectKind.natural_person in spec.subject_kinds
+                     for rule in spec.rules for category in rule.categories)
 
 
 def _explain(scored: Scored) -> dict[str, Any]:
