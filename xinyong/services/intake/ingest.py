@@ -165,8 +165,10 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
 
 # SQLite's page cache while a batch is written (KiB): with the default 2 MB, the inserts of a large
 # file in random key order keep spilling index pages to the WAL (a fifth more CPU, far more I/O).
-# Bounded, so memory stays flat whatever the file's size.
-SQLITE_BATCH_CACHE_KIB = 65536
+# Bounded, so memory stays flat whatever the file's size; SQLite's sorter (the audit digest's
+# ORDER BY) may use as much again. 64 MB made peak RSS at 200k rows 1.21x that at 50k: too close
+# to bench/ingest.py's 1.25.
+SQLITE_BATCH_CACHE_KIB = 32768
 
 
 @contextmanager
