@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -34,7 +35,7 @@ from xinyong.services.intake.readers import RowError, Table, open_table
 from xinyong.domain.calendar import pack_today
 from xinyong.services.intake.register import apply_registrations
 from xinyong.store import tables as t
-from xinyong.services.operations.integrity import records_digest
+from xinyong.services.operations.integrity import BatchDigest
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import insert_rows, render_value
 
@@ -124,7 +125,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
     except FileRefused as exc:
         raise FileRefused(f"{path.name}: {exc}") from None
     chunks = validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
-    with engine.begin() as connection:
+    with engine.begin() as connection, _large_page_cache(connection):
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
             authority=authority, category=category, file_name=path.name, file_hash=digest,
@@ -151,7 +152,8 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
             quarantined=result.quarantined, duplicates=result.duplicates,
             unchanged=result.unchanged, new_versions=result.new_versions, warnings=result.warnings,
             notes=result.notes))
-        stored, stored_digest = records_digest(connection, batch_id)  # `audit verify` recomputes it
+        # what `records_digest` reads from the batch's records, which `audit verify` recomputes
+        stored, stored_digest = writer.digest.finish()
         append_event(connection, actor=actor, action="batch.ingested", object_type="batch",
                      object_id=str(batch_id), payload={
                          "file": path.name, "file_hash": digest, "authority": authority,
@@ -159,6 +161,28 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
                          "quarantined": result.quarantined, "duplicates": result.duplicates,
                          "records": stored, "records_digest": stored_digest})
     return result
+
+
+# SQLite's page cache while a batch is written (KiB): with the default 2 MB, the inserts of a large
+# file in random key order keep spilling index pages to the WAL (a fifth more CPU, far more I/O).
+# Bounded, so memory stays flat whatever the file's size; SQLite's sorter (the audit digest's
+# ORDER BY) may use as much again. 64 MB made peak RSS at 200k rows 1.21x that at 50k: too close
+# to bench/ingest.py's 1.25.
+SQLITE_BATCH_CACHE_KIB = 32768
+
+
+@contextmanager
+def _large_page_cache(connection: Connection) -> Iterator[None]:
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    dbapi = connection.connection.driver_connection
+    before = dbapi.execute("PRAGMA cache_size").fetchone()[0]
+    dbapi.execute(f"PRAGMA cache_size = -{SQLITE_BATCH_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        dbapi.execute(f"PRAGMA cache_size = {int(before)}")  # the pooled connection goes back as it was
 
 
 def check_quarantine_share(name: str, result: IngestResult) -> None:
@@ -189,6 +213,7 @@ class Accepted(NamedTuple):
     warning_count: int
     notes: str
     note_count: int
+    sorted_fields: bytes  # fields as JSON, keys sorted: what content_hash and the batch's audit digest cover
     cells: list[Any]  # the row as sent, should it turn out to conflict within the batch
 
 
@@ -239,7 +264,7 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
                 accepted.append(Accepted(
                     number, f.record_key, f.natural_key, f.content_hash, f.subject_name, None, f.subject_code,
                     f.subject_scheme, f.subject_code_verified, f.decision_date, f.fields, f.extras, "[]", 0,
-                    "[]", 0, cells))
+                    "[]", 0, f.sorted_fields, cells))
                 continue
             r = validator.validate(cells)
             if isinstance(r, Rejection):
@@ -250,7 +275,8 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
                 number, r.record_key, r.natural_key, r.content_hash, r.subject_name, r.subject_kind,
                 r.subject_code, r.subject_scheme, r.subject_code_verified, r.decision_date,
                 dumps(r.fields).decode(), dumps(r.extras).decode(), dumps(r.warnings).decode(),
-                len(r.warnings), dumps(r.notes).decode(), len(r.notes), cells))
+                len(r.warnings), dumps(r.notes).decode(), len(r.notes), dumps(r.fields, option=orjson.OPT_SORT_KEYS),
+                cells))
         yield list(table.headers), validator.mapping.as_dict(), accepted, rejected
 
 
@@ -269,6 +295,7 @@ class _BatchWriter:
         self.kind_of_type = kind_of_type  # set when the category is the entity register
         self.today = today
         self.legal_rep_field = legal_rep_field  # where the register names the legal representative
+        self.digest = BatchDigest(connection)
 
     def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
               result: IngestResult) -> None:
@@ -324,6 +351,10 @@ class _BatchWriter:
              r.decision_date, r.fields, r.extras, r.warnings, r.notes, r.content_hash, batch_id, r.number,
              created_at)
             for r, version in to_store))
+        line = BatchDigest.line
+        self.digest.add([(r.record_key, version, line(r.record_key, version, "active", r.subject_name, r.subject_kind,
+                                                      r.subject_code, r.decision_date, r.content_hash, r.sorted_fields))
+                         for r, version in to_store])
         if rejected:
             insert_rows(self.connection, t.quarantine, QUARANTINE_COLUMNS,
                         ((batch_id, *r) for r in sorted(rejected)))
@@ -346,11 +377,8 @@ class _BatchWriter:
             return {}, {}, set()
         r = t.records.c
         versions: dict[str, list[tuple[int, str, int, int, str]]] = {}
-        for part in _parts(sorted(keys), 900):  # stay under SQLite's bound-parameter limit
-            for key, version, digest, batch, row, status in self.connection.execute(
-                    select(r.record_key, r.version, r.content_hash, r.batch_id, r.row_number, r.status)
-                    .where(r.record_key.in_(part))):
-                versions.setdefault(key, []).append((version, digest, batch, row, status))
+        for key, version, digest, batch, row, status in self._stored_versions(sorted(keys)):
+            versions.setdefault(key, []).append((version, digest, batch, row, status))
         found: dict[str, tuple[int, str, int, int]] = {}
         counted: dict[str, set[int]] = {}  # the versions whose content a row may restate
         settled: dict[str, set[str]] = {}
@@ -371,6 +399,25 @@ class _BatchWriter:
                 if version in counted[key]:
                     settled[key].add(content_hash(fields if isinstance(fields, dict) else orjson.loads(fields)))
         return found, settled, revoked
+
+
+    def _stored_versions(self, keys: list[str]) -> Iterator[tuple[str, int, str, int, int, str]]:
+        """(record_key, version, content_hash, batch_id, row_number, status) of every stored version of
+        `keys`, through the driver: compiling a select with hundreds of bound values cost SQLAlchemy
+        more than the query (a quarter of the write of a new file)."""
+        columns = "record_key, version, content_hash, batch_id, row_number, status"
+        cursor = self.connection.connection.driver_connection.cursor()
+        try:
+            if self.connection.dialect.name == "postgresql":
+                cursor.execute(f"SELECT {columns} FROM records WHERE record_key = ANY(%s)", (keys,))
+                yield from cursor.fetchall()
+                return
+            for part in _parts(keys, 900):  # stay under SQLite's bound-parameter limit
+                cursor.execute(f"SELECT {columns} FROM records WHERE record_key IN ({', '.join('?' * len(part))})",
+                               part)
+                yield from cursor.fetchall()
+        finally:
+            cursor.close()
 
 
 def _kind_of_type(pack: Pack) -> dict[str, str]:

@@ -154,8 +154,9 @@ def _read_csv(path: Path) -> Table:
                         # cells cannot be trusted to their columns, and none may vanish.
                         yield number, RowError(f"{len(row)} cells but {width} headers "
                                                f"(an unquoted {delimiter!r} in a cell?)", delimiter.join(row))
-                    elif any(cell.strip() for cell in row):
-                        yield number, restore(row)
+                    elif (text := "".join(row)).strip():  # a blank line has only white space
+                        # restore() only changes a cell that starts with a quote: most rows have none
+                        yield number, restore(row) if "'" in text else row
             except UnicodeDecodeError as exc:
                 raise FileRefused(f"{path.name}: row {number + 1}: undecodable bytes as {encoding} "
                                   f"({exc.reason})") from None

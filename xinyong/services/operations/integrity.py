@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, table, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.audit import leaf_digest, merkle_root, merkle_root_of, proposal_leaf
@@ -36,6 +36,7 @@ from xinyong.domain.listings import STATES
 from xinyong.domain.pack import Pack, PackError
 from xinyong.store import tables as t
 from xinyong.store.audit import AuditError, append_event, audit_files, check
+from xinyong.store.bulk import insert_rows
 from xinyong.store.checkpoints import (
     all_checkpoints,
     load_document,
@@ -107,6 +108,64 @@ def records_digest(connection: Connection, batch_id: int,
     finally:
         cursor.close()
     return count, digest.hexdigest()
+
+
+class BatchDigest:
+    """`records_digest` of a batch computed while it is written, without reading the records back.
+
+    Each stored version's line (the bytes `records_digest` digests, made from the values being
+    inserted, not decoded from the stored JSON) goes to a temporary table in the batch's
+    transaction: memory stays flat, the lines wait in the database. `finish` digests them in key
+    and version order, sorted by the engine with the collation `records_digest` sorts the records
+    by, and drops the table. (Sorting each chunk here and merging the sorted runs at the end cost
+    more than the engine's sort.)
+    """
+
+    TABLE = "batch_digest_lines"
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.count = 0
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")  # left by a batch whose connection failed
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.TABLE} (record_key TEXT NOT NULL, version INTEGER NOT NULL, "
+                           "line TEXT NOT NULL)")
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def line(key: str, version: int, status: str, name: Any, kind: Any, code: Any, date: str | None,
+             content_hash: str, sorted_fields: bytes) -> str:
+        """`_line` of a version about to be stored, from its fields' JSON with sorted keys (orjson's
+        OPT_SORT_KEYS, what `content_hash` covers): the same bytes, without decoding the fields."""
+        head = orjson.dumps([key, version, status, name, kind, code, date, content_hash])
+        return (head[:-1] + b"," + sorted_fields + b"]\n").decode()
+
+    def add(self, rows: list[tuple[str, int, str]]) -> None:
+        """(record_key, version, line) of stored versions."""
+        insert_rows(self.connection, table(self.TABLE), ("record_key", "version", "line"), rows)
+        self.count += len(rows)
+
+    def finish(self) -> tuple[int, str]:
+        """(count, SHA-256), as `records_digest` gives them for the batch once it is written."""
+        digest = hashlib.sha256()
+        dbapi = self.connection.connection.driver_connection
+        postgres = self.connection.dialect.name == "postgresql"
+        cursor = dbapi.cursor(name=self.TABLE) if postgres else dbapi.cursor()  # server-side: memory stays flat
+        try:
+            cursor.execute(f"SELECT line FROM {self.TABLE} ORDER BY record_key, version")
+            while rows := cursor.fetchmany(5000):
+                for (line,) in rows:
+                    digest.update(line.encode())
+        finally:
+            cursor.close()
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(f"DROP TABLE {self.TABLE}")
+        finally:
+            cursor.close()
+        return self.count, digest.hexdigest()
 
 
 def report_leaf(row: Any) -> bytes:
