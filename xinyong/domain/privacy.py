@@ -45,6 +45,8 @@ _ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|
 ADDRESS_MASK = "***"
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
+# A text with none of those digits and none of the address words below is never changed: one search says so.
+_MAYBE_MASKED = re.compile(r"[0-9\uff10-\uff19住址籍居]")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -73,7 +75,7 @@ def _mask_mobile(match: re.Match[str]) -> str:
 
 def mask_text(text: str) -> str:
     """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
-    if not text:
+    if not text or not _MAYBE_MASKED.search(text):
         return text
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
@@ -95,6 +97,11 @@ class Masker:
     def __init__(self, limit: int = 1_000_000, longest: int = 64):
         self._seen: dict[str, str] = {}
         self._limit, self._longest = limit, longest
+
+    @property
+    def seen(self) -> dict[str, str]:
+        """The strings masked so far and their masked text (a hot loop looks them up inline)."""
+        return self._seen
 
     def text(self, value: str) -> str:
         masked = self._seen.get(value)

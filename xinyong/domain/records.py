@@ -491,7 +491,16 @@ def publicity_end(category: CategorySpec, decision_date: dt.date | None, fields:
     spec = category.publicity
     if decision_date is None or (spec.default_months is None and spec.end_field is None and not spec.regimes):
         return None
-    tier = publicity_tier(category, decision_date, fields, on_lists, types)
+    return publicity_end_in_tier(category, decision_date, fields, publicity_tier(category, decision_date, fields,
+                                                                                 on_lists, types))
+
+
+def publicity_end_in_tier(category: CategorySpec, decision_date: dt.date, fields: dict[str, Any],
+                          tier: PublicityTier | None) -> dt.date | None:
+    """`publicity_end` once the record's tier is known (a surface that shows the tier too finds it once)."""
+    spec = category.publicity
+    if spec.default_months is None and spec.end_field is None and not spec.regimes:
+        return None
     default, low, high = ((tier.default_months, tier.min_months, tier.max_months) if tier is not None
                           else (spec.default_months, spec.min_months, spec.max_months))
     stated = fields.get(spec.end_field) if spec.end_field else None

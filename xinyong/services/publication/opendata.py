@@ -22,7 +22,9 @@ delete rows), each table in JSON Lines, CSV and Parquet, with `manifest.json` an
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import operator
@@ -33,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Text, func, select, text, type_coerce
@@ -116,27 +118,77 @@ def record_fact_id(masked_key: str, entity: str) -> str:
 
 
 def _groups(rows: Iterable[Any]) -> Iterator[tuple[int, list[Any]]]:
-    """(entity_id, its rows) from rows sorted by entity_id."""
+    """(entity_id, its rows) from rows sorted by entity_id, their first column."""
     current, group = None, []
     for row in rows:
-        if row.entity_id != current:
+        if row[0] != current:
             if group:
                 yield current, group
-            current, group = row.entity_id, []
+            current, group = row[0], []
         group.append(row)
     if group:
         yield current, group
 
 
+def _rows(c: Connection, query: Any, size: int = 20_000) -> Iterator[Any]:
+    """A big query's rows, streamed, as tuples. On SQLite through the driver's own cursor: no
+    SQLAlchemy row or type processing (a quarter on top of the fetch itself, measured), so dates come
+    as ISO text and booleans as 0 or 1 (`_Dates`, `bool`); elsewhere SQLAlchemy's rows, streamed
+    by a server-side cursor, with their types."""
+    if c.dialect.name != "sqlite":
+        yield from c.execute(query, execution_options={"yield_per": size})
+        return
+    compiled = query.compile(dialect=c.dialect, compile_kwargs={"render_postcompile": True})
+    cursor = c.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), tuple(compiled.params[k] for k in compiled.positiontup or ()))
+        while batch := cursor.fetchmany(size):
+            yield from batch
+    finally:
+        cursor.close()
+
+
+class _Dates(dict):
+    """ISO date text (SQLite's) to dates, each distinct value parsed once; a date stays a date."""
+
+    def __missing__(self, value: Any) -> Any:
+        day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+        if isinstance(value, str):
+            self[value] = day
+        return day
+
+
+class _RecordRow(NamedTuple):
+    """What `record_view` reads of a record version."""
+    record_key: str
+    version: int
+    category: str
+    authority: str
+    status: str
+    decision_date: dt.date | None
+    fields: Any
+
+
 def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None = None) -> Iterator[Fact]:
     """Every fact the public surfaces show on `today`, streamed from a few set-based queries (no
     query per entity): listings, then entities (their names, identifiers and legal representative
-    merged in from streams sorted like them), then records. Each distinct string is masked once."""
+    merged in from streams sorted like them), then records. Each distinct string is masked once;
+    the masking is `mask_public`'s, written out per column of each table (its generic walk over
+    every value of every row was about a tenth of a dump's time)."""
     from xinyong.services.lists.due_process import list_listings, publicity_ended
     from xinyong.services.resolution.entities import LINKED, public_categories, record_view
     from xinyong.services.resolution.resolve import PERSON_SCHEMES
 
     masker = masker or Masker()
+    seen, mask = masker.seen, masker.text
+
+    def text(value: Any) -> Any:
+        if value is None:
+            return None
+        masked = seen.get(value)
+        return masked if masked is not None else mask(value)
+
+    dates = _Dates()
     public = public_categories(pack)
     e, n, i, rel = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c
     r, link, L = t.records.c, t.record_links.c, t.listings.c
@@ -170,14 +222,13 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
         return kind == "natural_person" and key not in in_force_lists  # a person is public only while listed
 
     with engine.connect() as c:
-        stream = {"execution_options": {"yield_per": 20_000}}
-        names = _groups(c.execute(select(n.entity_id, n.name, n.current, n.valid_from, n.valid_to, n.language)
-                                  .order_by(n.entity_id, n.current.desc(), n.id), **stream))
-        identifiers = _groups(c.execute(select(i.entity_id, i.scheme, i.value, i.verified)
-                                        .order_by(i.entity_id, i.scheme, i.value), **stream))
-        representatives = _groups(c.execute(select(rel.entity_id, rel.person_name)
-                                            .where(rel.relation == "legal_representative", rel.valid_to.is_(None))
-                                            .order_by(rel.entity_id, rel.id), **stream))
+        names = _groups(_rows(c, select(n.entity_id, n.name, n.current, n.valid_from, n.valid_to, n.language)
+                                 .order_by(n.entity_id, n.current.desc(), n.id)))
+        identifiers = _groups(_rows(c, select(i.entity_id, i.scheme, i.value, i.verified)
+                                       .order_by(i.entity_id, i.scheme, i.value)))
+        representatives = _groups(_rows(c, select(rel.entity_id, rel.person_name)
+                                           .where(rel.relation == "legal_representative", rel.valid_to.is_(None))
+                                           .order_by(rel.entity_id, rel.id)))
         pending = {"names": next(names, None), "identifiers": next(identifiers, None),
                    "representatives": next(representatives, None)}
         streams = {"names": names, "identifiers": identifiers, "representatives": representatives}
@@ -189,47 +240,57 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
                 return pending[part][1]
             return []
 
-        for row in c.execute(select(e.id, e.key, e.kind, e.verified, e.status, e.region, e.established, e.address)
-                             .order_by(e.id), **stream):
-            its_names = [{"name": x.name, "current": x.current, "valid_from": x.valid_from, "valid_to": x.valid_to,
-                          "language": x.language} for x in rows_of("names", row.id)]
-            its_identifiers = [{"scheme": x.scheme, "value": mask_identifier(x.scheme, x.value, PERSON_SCHEMES),
-                                "verified": bool(x.verified)} for x in rows_of("identifiers", row.id)]
-            its_representatives = rows_of("representatives", row.id)
-            if hidden(row.kind, row.key):
+        for entity_id, key, kind, verified, status, region, established, address in _rows(
+                c, select(e.id, e.key, e.kind, e.verified, e.status, e.region, e.established, e.address)
+                .order_by(e.id)):
+            if hidden(kind, key):
                 continue
-            person = row.kind == "natural_person"
-            item = {"entity": row.key, "kind": row.kind,
-                    "name": next((x["name"] for x in its_names if x["current"]),
-                                 its_names[0]["name"] if its_names else None),
-                    "verified": bool(row.verified), "status": row.status, "region": row.region,
-                    "established": row.established, "address": None if person else row.address,
-                    "legal_representative": its_representatives[0].person_name if its_representatives else None,
-                    "names": its_names}
-            data = masker.public(item)
-            data["identifiers"] = its_identifiers
-            yield Fact("entity", f"entity:{row.key}", row.key, data)
+            its_names = [{"name": text(name), "current": bool(current), "valid_from": dates[valid_from],
+                          "valid_to": dates[valid_to], "language": text(language)}
+                         for _, name, current, valid_from, valid_to, language in rows_of("names", entity_id)]
+            its_representatives = rows_of("representatives", entity_id)
+            person = kind == "natural_person"
+            yield Fact("entity", f"entity:{key}", key, {
+                "entity": key, "kind": text(kind),
+                "name": next((x["name"] for x in its_names if x["current"]),
+                             its_names[0]["name"] if its_names else None),
+                "verified": bool(verified), "status": text(status), "region": text(region),
+                "established": dates[established], "address": None if person else text(address),
+                "legal_representative": text(its_representatives[0][1]) if its_representatives else None,
+                "names": its_names,
+                "identifiers": [{"scheme": scheme, "value": mask_identifier(scheme, value, PERSON_SCHEMES),
+                                 "verified": bool(verified)}
+                                for _, scheme, value, verified in rows_of("identifiers", entity_id)]})
 
         repaired = publicity_ended(c, today)
         newest: Any = None
+        columns = TABLES["records"]
         # fields as stored text (decoded once, by orjson, in record_view), not through the JSON type
-        for row in c.execute(select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date,
-                                    type_coerce(r.fields, Text).label("fields"), link.entity_id, link.state,
-                                    e.key.label("entity"), e.kind)
-                             .outerjoin(t.record_links, link.record_id == r.id)
-                             .outerjoin(t.entities, e.id == link.entity_id)
-                             .where(r.category.in_(sorted(public)))
-                             .order_by(r.record_key, r.version.desc()), **stream):
-            if newest is not None and newest.record_key == row.record_key:
+        for row in _rows(c, select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date,
+                                   type_coerce(r.fields, Text).label("fields"), link.entity_id, link.state,
+                                   e.key.label("entity"), e.kind)
+                         .outerjoin(t.record_links, link.record_id == r.id)
+                         .outerjoin(t.entities, e.id == link.entity_id)
+                         .where(r.category.in_(sorted(public)))
+                         .order_by(r.record_key, r.version.desc())):
+            if newest is not None and newest == row[0]:
                 continue
-            newest = row
-            if row.entity_id is None or row.state not in LINKED or hidden(row.kind, row.entity):
+            newest = row[0]
+            entity_id, state, entity, kind = row[7:]
+            if entity_id is None or state not in LINKED or hidden(kind, entity):
                 continue  # the newest version is in review, linked nowhere, or its subject is not public
-            view = record_view(pack, row, in_force_lists.get(row.entity, set()), today, repaired)
+            key, version, category, authority, status, decided, fields = row[:7]
+            view = record_view(pack, _RecordRow(key, version, category, authority, status, dates[decided], fields),
+                               in_force_lists.get(entity, set()), today, repaired)
             if view is None:
                 continue
-            data = masker.public({"entity": row.entity, **{k: view[k] for k in TABLES["records"] if k in view}})
-            yield Fact("record", record_fact_id(data["record_key"], row.entity), row.entity, data)
+            data = {"entity": entity}
+            for k in columns:
+                if k in view:
+                    value = view[k]
+                    data[k] = text(value) if type(value) is str else (
+                        masker.public(value) if k == "fields" else value)
+            yield Fact("record", record_fact_id(data["record_key"], entity), entity, data)
 
 
 # -- the change sequence ----------------------------------------------------------------------------
@@ -297,7 +358,7 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         stored, day = get_setting(c, POSITION), get_setting(c, DAY)
         if not force and stored is not None and int(stored) == position and day == today.isoformat():
             return head(c), False
-        old: dict[str, str] = {fact_id: digest for fact_id, digest in c.execute(select(f.fact_id, f.hash))}
+        old: dict[str, str] = dict(_rows(c, select(f.fact_id, f.hash)))
         if get_setting(c, POSITION) != stored:
             raise _Stale
     adds, changes = _Spill(), _Spill()  # on disk: a baseline has millions of new facts
@@ -529,7 +590,7 @@ class _TableWriter:
         self._time("jsonl", began)
         began = time.perf_counter()  # the Arrow batch serves Parquet and CSV: its time counts in each
         values = zip(*map(operator.itemgetter(*columns), rows)) if width > 1 else [[row[columns[0]] for row in rows]]
-        arrays = [pa.array(_arrow_column(self.types[k], list(column)), type=self.schema.field(k).type)
+        arrays = [_arrow_column(pa, self.types[k], list(column), self.schema.field(k).type)
                   for k, column in zip(columns, values)]
         batch = pa.Table.from_arrays(arrays, schema=self.schema)
         shared = time.perf_counter() - began
@@ -575,13 +636,16 @@ class _TableWriter:
             part.unlink(missing_ok=True)
 
 
-def _arrow_column(kind: str, values: list[Any]) -> list[Any]:
-    """A column's values as Arrow takes them: nested values as JSON text, ISO dates as dates."""
+def _arrow_column(pa: Any, kind: str, values: list[Any], arrow_type: Any) -> Any:
+    """A column's values as an Arrow array: nested values as JSON text (orjson's UTF-8 bytes,
+    checked and taken as text by Arrow at once), dates as dates (a delta's, read back from the
+    change log, are ISO text)."""
     if kind in ("array", "object"):
-        return [None if v is None else orjson.dumps(v).decode() for v in values]
-    if kind == "date":
-        return [dt.date.fromisoformat(v) if isinstance(v, str) else v for v in values]
-    return values
+        dumps = orjson.dumps
+        return pa.array([None if v is None else dumps(v) for v in values], type=pa.binary()).cast(arrow_type)
+    if kind == "date" and str in map(type, values):
+        values = [dt.date.fromisoformat(v) if isinstance(v, str) else v for v in values]
+    return pa.array(values, type=arrow_type)
 
 
 def _neutralised(pc: Any, column: Any) -> Any:
@@ -671,25 +735,8 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     today = pack_today(pack)
     masker = Masker()
     formats: dict[str, float] = {}
-    for _attempt in range(3):
-        writers = {table: _TableWriter(out / "full", table, list(columns), {k: v[0] for k, v in columns.items()},
-                                       formats)
-                   for table, columns in TABLES.items()}
-
-        def write(fact: Fact) -> None:
-            writers[KIND_TABLE[fact.kind]].add(fact.data)
-
-        try:
-            seq, _computed = _capture(engine, pack, True, write, masker)
-            break
-        except BaseException as exc:
-            for writer in writers.values():
-                writer.discard()
-            if not isinstance(exc, _Stale):
-                raise
-            formats.clear()
-    else:
-        raise RuntimeError("the public change log moved under three publishes in a row")
+    with _without_cycle_collection():
+        writers, seq = _publish_full(engine, pack, out, masker, formats)
     entries: list[dict[str, Any]] = []
     for writer in writers.values():
         entries += [{**e, "kind": "full"} for e in writer.close()]
@@ -725,6 +772,43 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     seconds["manifest"] = time.perf_counter() - step
     seconds["total"] = time.perf_counter() - began
     return manifest
+
+
+@contextlib.contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """A dump allocates millions of small dicts and lists, none of them in a reference cycle, while
+    millions more stay alive (the stored hashes, the masking cache): the cyclic collector would walk
+    them all, again and again, for nothing. Off for the pass, back on after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _publish_full(engine: Engine, pack: Pack, out: Path, masker: Masker,
+                  formats: dict[str, float]) -> tuple[dict[str, "_TableWriter"], int]:
+    """The facts, once, into the capture of the change log and full/'s writers (left open)."""
+    for _attempt in range(3):
+        writers = {table: _TableWriter(out / "full", table, list(columns), {k: v[0] for k, v in columns.items()},
+                                       formats)
+                   for table, columns in TABLES.items()}
+
+        def write(fact: Fact) -> None:
+            writers[KIND_TABLE[fact.kind]].add(fact.data)
+
+        try:
+            seq, _computed = _capture(engine, pack, True, write, masker)
+            return writers, seq
+        except BaseException as exc:
+            for writer in writers.values():
+                writer.discard()
+            if not isinstance(exc, _Stale):
+                raise
+            formats.clear()
+    raise RuntimeError("the public change log moved under three publishes in a row")
 
 
 def _write_delta(engine: Engine, out: Path, start: int, seq: int) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.privacy import mask_identifier, mask_public
-from xinyong.domain.records import is_published, publicity_end, publicity_tier
+from xinyong.domain.records import is_published, publicity_end_in_tier, publicity_tier
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -212,12 +212,12 @@ def ownership(connection, pack: Pack, entity_id: int, today: dt.date, *, restric
     holdings = [{"entity": row.key, "name": row.name, "role": row.role, "share": row.share,
                  "valid_from": row.valid_from, "valid_to": row.valid_to} for row in connection.execute(holds)]
     return {"parties": parties, "holdings": holdings}
-_FIELDS: dict[int, tuple[Pack, dict[str, tuple[dict[str, Any], frozenset[str]]]]] = {}
+_FIELDS: dict[int, tuple[Pack, dict[str, tuple[dict[str, Any], frozenset[str], dict[str, Any]]]]] = {}
 
 
-def _category_fields(pack: Pack, category: Any) -> tuple[dict[str, Any], frozenset[str]]:
-    """A category's field types and public field names (`domain.records.public_fields`' rule), once
-    per pack and category: a dump asks for them per record."""
+def _category_fields(pack: Pack, category: Any) -> tuple[dict[str, Any], frozenset[str], dict[str, Any]]:
+    """A category's field types, public field names (`domain.records.public_fields`' rule) and
+    title, once per pack and category: a dump asks for them per record."""
     kept = _FIELDS.get(id(pack))
     if kept is None or kept[0] is not pack:  # the pack itself is kept, so its id is not reused
         if len(_FIELDS) >= 8:  # a few packs live at once; tests make many
@@ -228,7 +228,8 @@ def _category_fields(pack: Pack, category: Any) -> tuple[dict[str, Any], frozens
         specs = pack.fields_of(category)
         found = kept[1][category.code] = ({f.name: f.type for f in specs},
                                           frozenset(f.name for f in specs
-                                                    if f.classification == Classification.public))
+                                                    if f.classification == Classification.public),
+                                          category.names.model_dump())
     return found
 
 
@@ -248,9 +249,9 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
     the open-data dump (`services.publication.opendata`) both call this."""
     category = pack.category(row.category)
     fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
-    types, public = _category_fields(pack, category)
-    ends = publicity_end(category, row.decision_date, fields, on_lists, types)
+    types, public, title = _category_fields(pack, category)
     tier = publicity_tier(category, row.decision_date, fields, on_lists, types) if row.decision_date else None
+    ends = publicity_end_in_tier(category, row.decision_date, fields, tier) if row.decision_date else None
     if not restricted:
         if row.status != "active" or category.classification != Classification.public:
             return None
@@ -264,7 +265,7 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
     if not restricted:
         fields = {k: _id_masked(v) if isinstance(v, str) else v for k, v in fields.items()}
     return {"record_key": mask_record_key(row.record_key), "version": row.version,
-            "category": row.category, "category_title": category.names.model_dump(),
+            "category": row.category, "category_title": dict(title),
             "authority": row.authority, "status": row.status, "decision_date": row.decision_date,
             "publicity_ends": ends, "publicity_tier": tier.code if tier else None, "fields": fields,
             **({"publicity_repaired_on": repaired[row.record_key]}
