@@ -86,12 +86,13 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
     records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
     wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
     owner: dict[tuple[str, str], int] = {}
-    values = sorted({v for _, v in wanted})
-    for start in range(0, len(values), 900):
-        rows = connection.execute(select(t.entity_identifiers.c.scheme, t.entity_identifiers.c.value,
-                                         t.entity_identifiers.c.entity_id)
-                                  .where(t.entity_identifiers.c.value.in_(values[start:start + 900])))
-        owner.update({(s, v): e for s, v, e in rows if (s, v) in wanted})
+    i = t.entity_identifiers.c
+    for scheme in sorted({s for s, _ in wanted}):
+        # scheme and value together: the unique index (scheme, value) finds them; value alone scans the table
+        values = sorted(v for s, v in wanted if s == scheme)
+        for start in range(0, len(values), 900):
+            owner.update({(scheme, v): e for v, e in connection.execute(
+                select(i.value, i.entity_id).where(i.scheme == scheme, i.value.in_(values[start:start + 900])))})
     fresh: list[tuple[Registration, list[tuple[str, str, bool]]]] = []
     known: list[Registration] = []
     claimed: set[tuple[str, str]] = set()
