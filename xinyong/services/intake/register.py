@@ -20,6 +20,7 @@ from xinyong.domain.identifiers import classify_code
 from xinyong.domain.names import normalise_name
 from xinyong.store import tables as t
 from xinyong.store.bulk import Ids, Renderer, insert_rows, update_rows
+from xinyong.store.changes import EntityChanges
 
 if TYPE_CHECKING:
     from xinyong.services.intake.ingest import Accepted
@@ -103,10 +104,12 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
         else:
             claimed.update((s, v) for s, v, _ in ids)
             fresh.append((record, ids))
-    _insert_new_entities(connection, fresh, kind_of_type, now)
-    for record, ids in fresh:
-        owner.update({(s, v): record.entity_id for s, v, _ in ids})
-    _update_entities(connection, known, owner, kind_of_type, now, today)
+    with EntityChanges(connection) as changes:  # one `changes` row per entity of the chunk
+        _insert_new_entities(connection, fresh, kind_of_type, now)
+        for record, ids in fresh:
+            owner.update({(s, v): record.entity_id for s, v, _ in ids})
+        changes.touched(record.entity_id for record, _ in fresh)
+        changes.touched(_update_entities(connection, known, owner, kind_of_type, now, today))
 
 
 def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
@@ -176,8 +179,9 @@ def _update(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
-                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> None:
+                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> list[int]:
     """Register rows for known entities: new attributes, identifiers, names and legal representative.
+    Returns the entities written, in row order.
 
     In waves: each wave holds each entity once, reads the names and open legal representatives of
     all its entities in one query each, decides every change in memory, and writes each kind of
@@ -185,6 +189,7 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
     so a later row sees what an earlier one wrote, as row by row.
     """
     wave = _Wave()
+    written = []
     for record in records:
         ids = _identifiers(record)
         # a valid USCC alone decides; legacy codes find an entity only for a row without one
@@ -207,7 +212,9 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
         wave.identifiers += [{"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids]
         owner.update({(s, v): entity_id for s, v, _ in new_ids})
         wave.entities[entity_id] = record
+        written.append(entity_id)
     wave.flush(connection, today)
+    return written
 
 
 class _Wave:
