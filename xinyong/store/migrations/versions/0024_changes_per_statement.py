@@ -16,7 +16,8 @@ commit order, as before) and empties both tables. `changes` holds the same rows 
 per changed row; only their `seq` values are drawn differently. A row in `changes_pending` is
 never visible to another transaction: it is written and deleted inside the one that made it.
 
-SQLite has no statement triggers. Its row triggers on the entity tables now fire only while
+`foreign_lists` keeps its row trigger of 0022 (one row per import). SQLite has no statement
+triggers. Its row triggers on the entity tables now fire only while
 `changes_muted` is empty. A bulk writer (the register's ingest) puts a row there inside its
 transaction, writes, takes the row out and writes one `changes` row per entity it touched, in the
 same transaction (`store.changes.EntityChanges`). One writer at a time holds an SQLite database,
