@@ -20,6 +20,7 @@ from xinyong.domain.identifiers import classify_code
 from xinyong.domain.names import normalise_name
 from xinyong.store import tables as t
 from xinyong.store.bulk import Ids, Renderer, insert_rows, update_rows
+from xinyong.store.changes import EntityChanges
 
 if TYPE_CHECKING:
     from xinyong.services.intake.ingest import Accepted
@@ -86,12 +87,13 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
     records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
     wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
     owner: dict[tuple[str, str], int] = {}
-    values = sorted({v for _, v in wanted})
-    for start in range(0, len(values), 900):
-        rows = connection.execute(select(t.entity_identifiers.c.scheme, t.entity_identifiers.c.value,
-                                         t.entity_identifiers.c.entity_id)
-                                  .where(t.entity_identifiers.c.value.in_(values[start:start + 900])))
-        owner.update({(s, v): e for s, v, e in rows if (s, v) in wanted})
+    i = t.entity_identifiers.c
+    for scheme in sorted({s for s, _ in wanted}):
+        # scheme and value together: the unique index (scheme, value) finds them; value alone scans the table
+        values = sorted(v for s, v in wanted if s == scheme)
+        for start in range(0, len(values), 900):
+            owner.update({(scheme, v): e for v, e in connection.execute(
+                select(i.value, i.entity_id).where(i.scheme == scheme, i.value.in_(values[start:start + 900])))})
     fresh: list[tuple[Registration, list[tuple[str, str, bool]]]] = []
     known: list[Registration] = []
     claimed: set[tuple[str, str]] = set()
@@ -102,10 +104,12 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
         else:
             claimed.update((s, v) for s, v, _ in ids)
             fresh.append((record, ids))
-    _insert_new_entities(connection, fresh, kind_of_type, now)
-    for record, ids in fresh:
-        owner.update({(s, v): record.entity_id for s, v, _ in ids})
-    _update_entities(connection, known, owner, kind_of_type, now, today)
+    with EntityChanges(connection) as changes:  # one `changes` row per entity of the chunk
+        _insert_new_entities(connection, fresh, kind_of_type, now)
+        for record, ids in fresh:
+            owner.update({(s, v): record.entity_id for s, v, _ in ids})
+        changes.touched(record.entity_id for record, _ in fresh)
+        changes.touched(_update_entities(connection, known, owner, kind_of_type, now, today))
 
 
 def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
@@ -175,8 +179,9 @@ def _update(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
-                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> None:
+                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> list[int]:
     """Register rows for known entities: new attributes, identifiers, names and legal representative.
+    Returns the entities written, in row order.
 
     In waves: each wave holds each entity once, reads the names and open legal representatives of
     all its entities in one query each, decides every change in memory, and writes each kind of
@@ -184,6 +189,7 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
     so a later row sees what an earlier one wrote, as row by row.
     """
     wave = _Wave()
+    written = []
     for record in records:
         ids = _identifiers(record)
         # a valid USCC alone decides; legacy codes find an entity only for a row without one
@@ -206,7 +212,9 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
         wave.identifiers += [{"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids]
         owner.update({(s, v): entity_id for s, v, _ in new_ids})
         wave.entities[entity_id] = record
+        written.append(entity_id)
     wave.flush(connection, today)
+    return written
 
 
 class _Wave:
