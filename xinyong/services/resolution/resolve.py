@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import heapq
 import random
 import secrets
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -181,7 +182,7 @@ class EntityIndex:
 
     def candidates(self, subject: Subject) -> list[int]:
         """Entities sharing blocking keys with the subject, most shared first (capped)."""
-        counts: dict[int, int] = defaultdict(int)
+        counts: Counter[int] = Counter()  # counted in C, first seen first among equals
         common = max(50, int(len(self.profiles) * COMMON_BIGRAM_SHARE))
         keys = ["n" + g for g in bigrams(subject.name.core)] if subject.name else []
         if subject.name:
@@ -196,11 +197,10 @@ class EntityIndex:
             ids = self.by_block.get(block, ())
             if block[0] in "nsa" and len(ids) > common:
                 continue
-            weight = 1 if block[0] in "na" else 3
-            for entity_id in ids:
-                counts[entity_id] += weight
-        ranked = sorted(counts, key=counts.__getitem__, reverse=True)
-        return ranked[:MAX_CANDIDATES]
+            for _ in range(1 if block[0] in "na" else 3):  # a sound, code or person block weighs 3
+                counts.update(ids)
+        # as sorted(..., reverse=True)[:MAX_CANDIDATES]: the most shared first, ties in first-seen order
+        return heapq.nlargest(MAX_CANDIDATES, counts, key=counts.__getitem__)
 
     def exact(self, parts: NameParts, excluded: set[int] = frozenset()) -> set[int]:
         """Organisations with a name of the same key, in no other place (the same name elsewhere is another firm)."""
@@ -417,7 +417,7 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
     """
     started = time.perf_counter()
     result = ResolveResult(dry_run=dry_run)
-    analyser = NameAnalyser(pack.resolution.name_rules)
+    analyser = NameAnalyser(pack.resolution.name_rules, remember=True)
     with engine.connect() as connection, connection.begin() as transaction:
         _resolve(connection, pack, result, analyser, everything, actor, progress, started)
         if dry_run:
@@ -443,21 +443,26 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
     if everything:
         due = or_(due, link.method != "judgement")
+    # of a record's fields only its address and legal representative are read, by the database
+    # (parsing every record's JSON in Python cost more than deciding most of them)
+    rep_columns = {name: f"rep{i}" for i, name in enumerate(sorted({f for f in resolver.rep_fields.values() if f}))}
     query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
-                    r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
+                    r.subject_scheme, r.subject_code_verified, link.entity_id, link.state,
+                    r.fields["address"].as_string().label("address"),
+                    *(r.fields[name].as_string().label(label) for name, label in rep_columns.items()))
              .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
              .where(due).order_by(r.id).limit(CHUNK))
+    rep_column = {category: rep_columns.get(name) for category, name in resolver.rep_fields.items()}
     made = NewEntities(connection, index, now, salt)
     last = 0
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
         links = []
         for row in rows:
-            fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+            rep = rep_column.get(row.category)
             decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
                                        row.subject_code, row.subject_scheme, bool(row.subject_code_verified),
-                                       legal_representative(resolver, row.category, fields),
-                                       row.category, fields.get("address"))
+                                       getattr(row, rep) if rep else None, row.category, row.address)
             if decision.state == "new" and row.state == "new" and row.entity_id:
                 decision.entity_id = row.entity_id  # matching nothing again: the entity it was given stays
                 result.still_alone += 1
@@ -585,16 +590,20 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     Returns the model and its id (None when the store is too small to train on: starting weights).
     """
     r = t.records.c
-    rows = connection.execute(select(r.record_key, r.subject_name, r.subject_kind, r.subject_code,
-                                     r.subject_scheme, r.subject_code_verified, r.category, r.fields)
-                              .order_by(r.id)).all()
-    step = max(1, len(rows) // TRAINING_RECORDS)
-    sample = rows[::step]
+    # the even sample's ids first: only its rows (and their fields) are read, not the whole store's
+    ids = connection.execute(select(r.id).order_by(r.id)).scalars().all()
+    step = max(1, len(ids) // TRAINING_RECORDS)
+    sample = []
+    chosen = ids[::step]
+    for at in range(0, len(chosen), CHUNK):
+        sample += connection.execute(select(r.record_key, r.subject_name, r.subject_kind, r.subject_code,
+                                            r.subject_scheme, r.subject_code_verified, r.category, r.fields)
+                                     .where(r.id.in_(chosen[at:at + CHUNK])).order_by(r.id)).all()
     resolver = Resolver(pack, index, matches, ruled_out)
     pairs, labels, owners, coded = training_pairs(index, resolver, sample)
     if len(pairs) < MIN_TRAINING_PAIRS:
         return STARTING_MODEL, None
-    chooser = random.Random(len(rows))
+    chooser = random.Random(len(ids))
     entity_ids = [e for e, p in index.profiles.items() if not p.person and p.names]
     subjects = [row for row in sample if row.subject_name and row.subject_kind != "natural_person"]
     randoms = []
@@ -630,12 +639,10 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     else:
         model = estimate(pairs, labels, start, comparisons)
         method = "EM"
-    matcher = Matcher(model)
     best: dict[int, float] = {}
-    for levels, owner in zip(pairs, owners):
+    for probability, owner in zip(model.probabilities(pairs), owners):
         if owner in coded:
             continue  # linked by its code, never by a score: not among the links the threshold governs
-        probability = matcher.model.probability(levels)[0]
         best[owner] = max(best.get(owner, 0.0), probability)
     # no record decided by a score to measure it on: no learned threshold, the pack's floor alone
     model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6) \
