@@ -64,7 +64,7 @@ class LinkageModel:
 
     def probabilities(self, pairs: Sequence[Levels], patterns: Sequence[tuple] | None = None) -> list[float]:
         """`probability` of each pair, computed once per distinct pattern of levels (blocked pairs
-        repeat a few hundred patterns); `patterns`: the pairs' `level_patterns`, when at hand."""
+        repeat few patterns); `patterns`: the pairs' `level_patterns`, when at hand."""
         patterns = patterns if patterns is not None else level_patterns(pairs)
         known: dict[tuple, float] = {}
         out = []

@@ -155,14 +155,17 @@ class EntityIndex:
             self.origin[entity_id], self.key[entity_id] = origin, key
         if address:
             profile.address = address
+        by_block = self.by_block
         for p in parts:
             if p in profile.names:
                 continue
             profile.names.append(p)
             self.by_name_key[p.key].add((entity_id, p.region))
             self.by_core[p.core].add(entity_id)
-            for block in name_blocks(p):
-                self._block(block, entity_id)
+            for block in name_blocks(p):  # an entity once per block: two names sharing a bigram count once
+                ids = by_block[block]
+                if not ids or ids[-1] != entity_id:
+                    ids.append(entity_id)
         for scheme, value, verified in identifiers:
             if verified:
                 self.by_identifier[(scheme, value)] = entity_id
@@ -173,12 +176,6 @@ class EntityIndex:
         if legal_rep and legal_rep != profile.legal_rep:
             profile.legal_rep = legal_rep
             self.by_block["r" + legal_rep].append(entity_id)
-
-    def _block(self, block: str, entity_id: int) -> None:
-        """An entity once per block: two names sharing a bigram must not count it twice."""
-        ids = self.by_block[block]
-        if not ids or ids[-1] != entity_id:
-            ids.append(entity_id)
 
     def candidates(self, subject: Subject) -> list[int]:
         """Entities sharing blocking keys with the subject, most shared first (capped)."""
@@ -305,6 +302,11 @@ class Resolver:
         self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
         learned = index.matcher.model.threshold
         self.auto_link = max(self.spec.auto_link, learned or 0.0)
+        # (normalised name, entity) of records whose name agrees with their code's entity whatever
+        # else the index holds (a branch of it, or the same name scoring at or above review; the
+        # holder's names never change during a run): the other records of that firm skip the check.
+        # Parts are a function of the normalised name, so the normalised name stands for them.
+        self.names_agreeing: set[tuple[str, int]] = set()
 
     def decide(self, record_key: str, name: str | None, kind: str | None, code: str | None,
                scheme: str | None, verified: bool, legal_rep: str | None,
@@ -341,8 +343,12 @@ class Resolver:
         holder = self.index.profiles[entity_id]
         if not holder.names:
             return None
+        agreeing = (subject.name.full, entity_id)
+        if agreeing in self.names_agreeing:
+            return None
         by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
         if "branch" in str(by_name_alone.components.get("reason", "")):
+            self.names_agreeing.add(agreeing)
             return None  # a branch quoting its head office's code
         levels = by_name_alone.components.get("levels", {})
         # another firm's name fits the record's exactly where the holder's does not: its full name
@@ -351,6 +357,8 @@ class Resolver:
         exactly_another = levels.get("name") != "exact" and bool(
             self.index.exact(subject.name, others) or self.index.same_core(subject.name, others))
         if by_name_alone.score >= self.spec.review and not exactly_another:
+            if levels.get("name") == "exact":
+                self.names_agreeing.add(agreeing)
             return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
         # the record's name decided as a record without a code would be: an exact name first
         exact = self.index.exact(subject.name, excluded | {entity_id})
