@@ -155,13 +155,23 @@ class NameAnalyser:
         districts = "|".join(re.escape(x) for x in rules.district_suffixes)
         self.region_names = sorted(self.short, key=len, reverse=True)
         self.longest = max(map(len, [*self.full, *self.short]), default=0)
+        # the lengths of the place names beginning with each character, longest first: a name's
+        # place is looked for only at those (most characters begin none)
+        lengths: dict[str, set[int]] = {}
+        for place in [*self.full, *self.short]:
+            if len(place) >= 2:
+                lengths.setdefault(place[0], set()).add(len(place))
+        self.place_lengths = {char: sorted(found, reverse=True) for char, found in lengths.items()}
         self.suffixes, self.ethnic = suffixes, ethnic
         self.district = re.compile(f"^(?:{'|'.join(map(re.escape, self.region_names))})(?:{districts})") \
             if districts and self.region_names and not rules.places else None
 
     def _place_at(self, text: str, at: int) -> tuple[int, set[str], str] | None:
         """The longest place name starting at `at`: (end, codes, its short name)."""
-        for length in range(min(self.longest, len(text) - at), 1, -1):
+        room = len(text) - at
+        for length in self.place_lengths.get(text[at:at + 1], ()):
+            if length > room:
+                continue
             piece = text[at:at + length]
             codes = self.full.get(piece)
             if codes is not None:
