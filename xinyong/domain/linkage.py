@@ -167,14 +167,15 @@ def m_from_labels(pairs: Sequence[Levels], labels: Sequence[bool | None], start:
     return {c: _smoothed(counts[c], levels, start.get(c, {}), pseudo_pairs) for c, levels in comparisons.items()}
 
 
-def estimate_prior(pairs: Sequence[Levels], labels: Sequence[bool | None], model: LinkageModel) -> float:
+def estimate_prior(pairs: Sequence[Levels], labels: Sequence[bool | None], model: LinkageModel,
+                   patterns: Sequence[tuple] | None = None) -> float:
     """The share of matches among blocked pairs by EM with m and u held: the one free parameter
-    of the mixture (labelled pairs keep their label)."""
+    of the mixture (labelled pairs keep their label). `patterns`: the pairs' `level_patterns`, when at hand."""
     prior = model.prior
     # m and u are held: each pair's evidence (its weights' sum) is the same at every step
     known: dict[tuple, float] = {}
     evidence = []
-    for levels, pattern in zip(pairs, level_patterns(pairs)):
+    for levels, pattern in zip(pairs, patterns if patterns is not None else level_patterns(pairs)):
         weight = known.get(pattern)
         if weight is None:
             weight = known[pattern] = sum(model.weights(levels).values())

@@ -43,6 +43,7 @@ from xinyong.domain.linkage import (
     estimate,
     estimate_prior,
     estimate_u,
+    level_patterns,
     m_from_labels,
     threshold_for_precision,
 )
@@ -624,6 +625,7 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
         if compared is not None:
             randoms.append(compared[0])
     comparisons = {c: list(levels) for c, levels in COMPARISONS.items()}
+    patterns = level_patterns(pairs)
     start = LinkageModel(STARTING_MODEL.m, estimate_u(randoms, comparisons), STARTING_MODEL.prior)
     # a code one typo away is not counted on random pairs (it is almost never there): its u stays
     start.u["code"] = dict(STARTING_MODEL.u["code"])
@@ -641,14 +643,14 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
         for comparison in READ_FROM_THE_NAME:
             learned[comparison] = dict(STARTING_MODEL.m[comparison])
         model = LinkageModel(learned, start.u, STARTING_MODEL.prior)
-        model.prior = estimate_prior(pairs, labels, model)
+        model.prior = estimate_prior(pairs, labels, model, patterns)
         method = "m from verified-code labels (name, legal form, place: starting values), prior by EM"
         model.trained_on, model.labelled = len(pairs), sum(label is not None for label in labels)
     else:
         model = estimate(pairs, labels, start, comparisons)
         method = "EM"
     best: dict[int, float] = {}
-    for probability, owner in zip(model.probabilities(pairs), owners):
+    for probability, owner in zip(model.probabilities(pairs, patterns), owners):
         if owner in coded:
             continue  # linked by its code, never by a score: not among the links the threshold governs
         best[owner] = max(best.get(owner, 0.0), probability)
