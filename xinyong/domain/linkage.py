@@ -54,9 +54,26 @@ class LinkageModel:
 
     def probability(self, levels: Levels) -> tuple[float, dict[str, float]]:
         weights = self.weights(levels)
-        total = math.log2(self.prior / (1 - self.prior)) + sum(weights.values())
+        return self.posterior(sum(weights.values())), weights
+
+    def posterior(self, evidence: float) -> float:
+        """The match probability of a pair whose weights sum to `evidence` (log2)."""
+        total = math.log2(self.prior / (1 - self.prior)) + evidence
         total = max(-60.0, min(60.0, total))
-        return 1 - 1 / (1 + 2 ** total), weights
+        return 1 - 1 / (1 + 2 ** total)
+
+    def probabilities(self, pairs: Sequence[Levels], patterns: Sequence[tuple] | None = None) -> list[float]:
+        """`probability` of each pair, computed once per distinct pattern of levels (blocked pairs
+        repeat few patterns); `patterns`: the pairs' `level_patterns`, when at hand."""
+        patterns = patterns if patterns is not None else level_patterns(pairs)
+        known: dict[tuple, float] = {}
+        out = []
+        for levels, pattern in zip(pairs, patterns):
+            p = known.get(pattern)
+            if p is None:
+                p = known[pattern] = self.probability(levels)[0]
+            out.append(p)
+        return out
 
     def as_json(self) -> dict[str, Any]:
         return {"m": self.m, "u": self.u, "prior": self.prior, "threshold": self.threshold,
@@ -67,6 +84,11 @@ class LinkageModel:
         return cls(m=data["m"], u=data["u"], prior=data["prior"], threshold=data.get("threshold"),
                    trained_on=data.get("trained_on", 0), labelled=data.get("labelled", 0),
                    notes=data.get("notes", {}))
+
+
+def level_patterns(pairs: Sequence[Levels]) -> list[tuple]:
+    """Each pair's levels as a hashable pattern (the same levels in the same order: the same weights)."""
+    return [tuple(levels.items()) for levels in pairs]
 
 
 def _smoothed(counts: dict[str, float], levels: Sequence[str], prior: dict[str, float],
@@ -106,11 +128,12 @@ def estimate(pairs: Sequence[Levels], labels: Sequence[bool | None], start: Link
         return start
     m, prior = {c: dict(v) for c, v in start.m.items()}, start.prior
     model = LinkageModel(m, start.u, prior)
+    patterns = level_patterns(pairs)
     for _ in range(EM_ITERATIONS):
         counts: dict[str, dict[str, float]] = {c: {} for c in comparisons}
         matched = 0.0
-        for levels, label in zip(pairs, labels):
-            p = (1.0 if label else 0.0) if label is not None else model.probability(levels)[0]
+        for levels, label, probability in zip(pairs, labels, model.probabilities(pairs, patterns)):
+            p = (1.0 if label else 0.0) if label is not None else probability
             matched += p
             for comparison, level in levels.items():
                 if level is not None and comparison in counts:
@@ -144,14 +167,23 @@ def m_from_labels(pairs: Sequence[Levels], labels: Sequence[bool | None], start:
     return {c: _smoothed(counts[c], levels, start.get(c, {}), pseudo_pairs) for c, levels in comparisons.items()}
 
 
-def estimate_prior(pairs: Sequence[Levels], labels: Sequence[bool | None], model: LinkageModel) -> float:
+def estimate_prior(pairs: Sequence[Levels], labels: Sequence[bool | None], model: LinkageModel,
+                   patterns: Sequence[tuple] | None = None) -> float:
     """The share of matches among blocked pairs by EM with m and u held: the one free parameter
-    of the mixture (labelled pairs keep their label)."""
+    of the mixture (labelled pairs keep their label). `patterns`: the pairs' `level_patterns`, when at hand."""
     prior = model.prior
+    # m and u are held: each pair's evidence (its weights' sum) is the same at every step
+    known: dict[tuple, float] = {}
+    evidence = []
+    for levels, pattern in zip(pairs, patterns if patterns is not None else level_patterns(pairs)):
+        weight = known.get(pattern)
+        if weight is None:
+            weight = known[pattern] = sum(model.weights(levels).values())
+        evidence.append(weight)
     for _ in range(EM_ITERATIONS):
         current = LinkageModel(model.m, model.u, prior)
-        matched = sum((1.0 if label else 0.0) if label is not None else current.probability(levels)[0]
-                      for levels, label in zip(pairs, labels))
+        matched = sum((1.0 if label else 0.0) if label is not None else current.posterior(weight)
+                      for weight, label in zip(evidence, labels))
         new_prior = min(1 - FLOOR, max(FLOOR, matched / len(pairs)))
         if abs(new_prior - prior) < EM_TOLERANCE:
             return new_prior

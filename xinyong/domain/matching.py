@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.fuzz import ratio
@@ -88,6 +89,7 @@ class NameParts:
         return f"{self.core}|{self.legal_form or ''}|{self.branch or ''}"
 
 
+@lru_cache(maxsize=8192)
 def _code_prefix(code: str) -> str:
     """110000 -> 11, 110100 -> 1101, 110105 -> 110105: a place contains every code it prefixes."""
     if not code.isdigit():
@@ -107,12 +109,25 @@ def places_agree(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 
 class NameAnalyser:
-    """Splits names into parts by the pack's rules; compiled once per pack."""
+    """Splits names into parts by the pack's rules; compiled once per pack.
 
-    def __init__(self, rules: NameRulesSpec):
+    `remember`: keep each name's parts for the analyser's life (a resolution run meets the
+    register's names again in most records, and splitting a name is its costliest step);
+    screening, which lives for weeks and sees every name once, does not.
+    """
+
+    def __init__(self, rules: NameRulesSpec, remember: bool = False):
+        self.remembered: dict[str, NameParts] | None = {} if remember else None
         forms = sorted(((normalise_name(v), c) for v, c in rules.legal_forms.items()),
                        key=lambda p: -len(p[0]))
         self.forms = [(variant, canonical) for variant, canonical in forms if variant]
+        # the same forms by length, longest first, for a look-up of a name's tail at each length
+        # (the first of a length in `forms` order wins, as the scan over `forms` found it)
+        self.forms_by_length: list[tuple[int, dict[str, str]]] = []
+        for variant, canonical in self.forms:
+            if not self.forms_by_length or self.forms_by_length[-1][0] != len(variant):
+                self.forms_by_length.append((len(variant), {}))
+            self.forms_by_length[-1][1].setdefault(variant, canonical)
         self.branch_markers = tuple(normalise_name(m) for m in rules.branch_markers)
         self.protected = frozenset(normalise_name(w) for w in rules.protected_words)
         suffixes = _Endings([*rules.region_suffixes, *rules.district_suffixes])
@@ -140,13 +155,23 @@ class NameAnalyser:
         districts = "|".join(re.escape(x) for x in rules.district_suffixes)
         self.region_names = sorted(self.short, key=len, reverse=True)
         self.longest = max(map(len, [*self.full, *self.short]), default=0)
+        # the lengths of the place names beginning with each character, longest first: a name's
+        # place is looked for only at those (most characters begin none)
+        lengths: dict[str, set[int]] = {}
+        for place in [*self.full, *self.short]:
+            if len(place) >= 2:
+                lengths.setdefault(place[0], set()).add(len(place))
+        self.place_lengths = {char: sorted(found, reverse=True) for char, found in lengths.items()}
         self.suffixes, self.ethnic = suffixes, ethnic
         self.district = re.compile(f"^(?:{'|'.join(map(re.escape, self.region_names))})(?:{districts})") \
             if districts and self.region_names and not rules.places else None
 
     def _place_at(self, text: str, at: int) -> tuple[int, set[str], str] | None:
         """The longest place name starting at `at`: (end, codes, its short name)."""
-        for length in range(min(self.longest, len(text) - at), 1, -1):
+        room = len(text) - at
+        for length in self.place_lengths.get(text[at:at + 1], ()):
+            if length > room:
+                continue
             piece = text[at:at + length]
             codes = self.full.get(piece)
             if codes is not None:
@@ -180,6 +205,14 @@ class NameAnalyser:
         return at, codes, outer
 
     def parts(self, name: str) -> NameParts:
+        if self.remembered is None:
+            return self._parts(name)
+        found = self.remembered.get(name)
+        if found is None:
+            found = self.remembered[name] = self._parts(name)
+        return found
+
+    def _parts(self, name: str) -> NameParts:
         text = full = normalise_name(name)
         branch = None
         marker = next((m for m in self.branch_markers if text.endswith(m)), None)
@@ -209,9 +242,11 @@ class NameAnalyser:
         return NameParts(core, legal_form, region, branch, places, full, written)
 
     def _strip_form(self, text: str) -> tuple[str, str | None]:
-        for variant, canonical in self.forms:
-            if text.endswith(variant) and len(text) > len(variant):
-                return text[: -len(variant)], canonical
+        for length, variants in self.forms_by_length:
+            if len(text) > length:
+                canonical = variants.get(text[-length:])
+                if canonical is not None:
+                    return text[:-length], canonical
         return text, None
 
     def _end_of_last_form(self, text: str) -> int | None:
@@ -402,9 +437,13 @@ def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
     return level, similarity
 
 
+# a legal representative's name or an address, normalised once for the many pairs it is in
+_folded = lru_cache(maxsize=1 << 16)(normalise_name)
+
+
 def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], dict[str, object]] | None:
     """The comparison levels of a subject and an entity (None: they can never be the same)."""
-    best: tuple[int, float, NameParts] | None = None
+    best: tuple[int, float, NameParts, str] | None = None
     for name in profile.names:
         if (subject.name.branch is None) != (name.branch is None):
             continue
@@ -413,11 +452,10 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
         level, similarity = _closest(subject.name, name)
         rank = (-_RANK[level], similarity)
         if best is None or rank > best[:2]:
-            best = (rank[0], rank[1], name)
+            best = (rank[0], rank[1], name, level)
     if best is None:
         return None
-    matched = best[2]
-    level, similarity = _closest(subject.name, matched)
+    _, similarity, matched, level = best
     mine = subject.name
     levels: dict[str, str | None] = {
         "name": level,
@@ -427,9 +465,9 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
         else "same" if (places_agree(mine.places, matched.places) if mine.places and matched.places
                         else mine.region == matched.region) else "different",
         "legal_representative": None if not (subject.legal_rep and profile.legal_rep)
-        else "same" if normalise_name(subject.legal_rep) == normalise_name(profile.legal_rep) else "different",
+        else "same" if _folded(subject.legal_rep) == _folded(profile.legal_rep) else "different",
         "address": None if not (subject.address and profile.address)
-        else "same" if normalise_name(subject.address) == normalise_name(profile.address) else "different",
+        else "same" if _folded(subject.address) == _folded(profile.address) else "different",
         "code": "near" if subject.code and any(code_is_near(subject.code, c) for c in profile.codes) else None,
     }
     facts: dict[str, object] = {"name": round(similarity, 4), "matched_name": matched.key,

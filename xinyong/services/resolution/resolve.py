@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import heapq
 import random
 import secrets
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from xinyong.domain.linkage import (
     estimate,
     estimate_prior,
     estimate_u,
+    level_patterns,
     m_from_labels,
     threshold_for_precision,
 )
@@ -159,14 +161,17 @@ class EntityIndex:
             self.origin[entity_id], self.key[entity_id] = origin, key
         if address:
             profile.address = address
+        by_block = self.by_block
         for p in parts:
             if p in profile.names:
                 continue
             profile.names.append(p)
             self.by_name_key[p.key].add((entity_id, p.region))
             self.by_core[p.core].add(entity_id)
-            for block in name_blocks(p):
-                self._block(block, entity_id)
+            for block in name_blocks(p):  # an entity once per block: two names sharing a bigram count once
+                ids = by_block[block]
+                if not ids or ids[-1] != entity_id:
+                    ids.append(entity_id)
         for scheme, value, verified in identifiers:
             if verified:
                 self.by_identifier[(scheme, value)] = entity_id
@@ -178,15 +183,9 @@ class EntityIndex:
             profile.legal_rep = legal_rep
             self.by_block["r" + legal_rep].append(entity_id)
 
-    def _block(self, block: str, entity_id: int) -> None:
-        """An entity once per block: two names sharing a bigram must not count it twice."""
-        ids = self.by_block[block]
-        if not ids or ids[-1] != entity_id:
-            ids.append(entity_id)
-
     def candidates(self, subject: Subject) -> list[int]:
         """Entities sharing blocking keys with the subject, most shared first (capped)."""
-        counts: dict[int, int] = defaultdict(int)
+        counts: Counter[int] = Counter()  # counted in C, first seen first among equals
         common = max(50, int(len(self.profiles) * COMMON_BIGRAM_SHARE))
         keys = ["n" + g for g in bigrams(subject.name.core)] if subject.name else []
         if subject.name:
@@ -201,11 +200,10 @@ class EntityIndex:
             ids = self.by_block.get(block, ())
             if block[0] in "nsa" and len(ids) > common:
                 continue
-            weight = 1 if block[0] in "na" else 3
-            for entity_id in ids:
-                counts[entity_id] += weight
-        ranked = sorted(counts, key=counts.__getitem__, reverse=True)
-        return ranked[:MAX_CANDIDATES]
+            for _ in range(1 if block[0] in "na" else 3):  # a sound, code or person block weighs 3
+                counts.update(ids)
+        # as sorted(..., reverse=True)[:MAX_CANDIDATES]: the most shared first, ties in first-seen order
+        return heapq.nlargest(MAX_CANDIDATES, counts, key=counts.__getitem__)
 
     def exact(self, parts: NameParts, excluded: set[int] = frozenset()) -> set[int]:
         """Organisations with a name of the same key, in no other place (the same name elsewhere is another firm)."""
@@ -311,6 +309,11 @@ class Resolver:
         self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
         learned = index.matcher.model.threshold
         self.auto_link = max(self.spec.auto_link, learned or 0.0)
+        # (normalised name, entity) of records whose name agrees with their code's entity whatever
+        # else the index holds (a branch of it, or the same name scoring at or above review; the
+        # holder's names never change during a run): the other records of that firm skip the check.
+        # Parts are a function of the normalised name, so the normalised name stands for them.
+        self.names_agreeing: set[tuple[str, int]] = set()
 
     def decide(self, record_key: str, name: str | None, kind: str | None, code: str | None,
                scheme: str | None, verified: bool, legal_rep: str | None,
@@ -350,8 +353,12 @@ class Resolver:
         holder = self.index.profiles[entity_id]
         if not holder.names:
             return None
+        agreeing = (subject.name.full, entity_id)
+        if agreeing in self.names_agreeing:
+            return None
         by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
         if "branch" in str(by_name_alone.components.get("reason", "")):
+            self.names_agreeing.add(agreeing)
             return None  # a branch quoting its head office's code
         levels = by_name_alone.components.get("levels", {})
         # another firm's name fits the record's exactly where the holder's does not: its full name
@@ -360,6 +367,8 @@ class Resolver:
         exactly_another = levels.get("name") != "exact" and bool(
             self.index.exact(subject.name, others) or self.index.same_core(subject.name, others))
         if by_name_alone.score >= self.spec.review and not exactly_another:
+            if levels.get("name") == "exact":
+                self.names_agreeing.add(agreeing)
             return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
         # the record's name decided as a record without a code would be: an exact name first
         exact = self.index.exact(subject.name, excluded | {entity_id})
@@ -432,7 +441,7 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
     """
     started = time.perf_counter()
     result = ResolveResult(dry_run=dry_run)
-    analyser = NameAnalyser(pack.resolution.name_rules)
+    analyser = NameAnalyser(pack.resolution.name_rules, remember=True)
     with engine.connect() as connection, connection.begin() as transaction:
         _resolve(connection, pack, result, analyser, everything, actor, progress, started)
         if dry_run:
@@ -458,21 +467,26 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
     if everything:
         due = or_(due, link.method != "judgement")
+    # of a record's fields only its address and legal representative are read, by the database
+    # (parsing every record's JSON in Python cost more than deciding most of them)
+    rep_columns = {name: f"rep{i}" for i, name in enumerate(sorted({f for f in resolver.rep_fields.values() if f}))}
     query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
-                    r.subject_scheme, r.subject_code_verified, r.fields, link.entity_id, link.state)
+                    r.subject_scheme, r.subject_code_verified, link.entity_id, link.state,
+                    r.fields["address"].as_string().label("address"),
+                    *(r.fields[name].as_string().label(label) for name, label in rep_columns.items()))
              .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
              .where(due).order_by(r.id).limit(CHUNK))
+    rep_column = {category: rep_columns.get(name) for category, name in resolver.rep_fields.items()}
     made = NewEntities(connection, index, now, salt)
     last = 0
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
         links = []
         for row in rows:
-            fields = row.fields if isinstance(row.fields, dict) else orjson.loads(row.fields)
+            rep = rep_column.get(row.category)
             decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
                                        row.subject_code, row.subject_scheme, bool(row.subject_code_verified),
-                                       legal_representative(resolver, row.category, fields),
-                                       row.category, fields.get("address"))
+                                       getattr(row, rep) if rep else None, row.category, row.address)
             if decision.state == "new" and row.state == "new" and row.entity_id:
                 decision.entity_id = row.entity_id  # matching nothing again: the entity it was given stays
                 result.still_alone += 1
@@ -600,16 +614,20 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     Returns the model and its id (None when the store is too small to train on: starting weights).
     """
     r = t.records.c
-    rows = connection.execute(select(r.record_key, r.subject_name, r.subject_kind, r.subject_code,
-                                     r.subject_scheme, r.subject_code_verified, r.category, r.fields)
-                              .order_by(r.id)).all()
-    step = max(1, len(rows) // TRAINING_RECORDS)
-    sample = rows[::step]
+    # the even sample's ids first: only its rows (and their fields) are read, not the whole store's
+    ids = connection.execute(select(r.id).order_by(r.id)).scalars().all()
+    step = max(1, len(ids) // TRAINING_RECORDS)
+    sample = []
+    chosen = ids[::step]
+    for at in range(0, len(chosen), CHUNK):
+        sample += connection.execute(select(r.record_key, r.subject_name, r.subject_kind, r.subject_code,
+                                            r.subject_scheme, r.subject_code_verified, r.category, r.fields)
+                                     .where(r.id.in_(chosen[at:at + CHUNK])).order_by(r.id)).all()
     resolver = Resolver(pack, index, matches, ruled_out)
     pairs, labels, owners, coded = training_pairs(index, resolver, sample)
     if len(pairs) < MIN_TRAINING_PAIRS:
         return STARTING_MODEL, None
-    chooser = random.Random(len(rows))
+    chooser = random.Random(len(ids))
     entity_ids = [e for e, p in index.profiles.items() if not p.person and p.names]
     subjects = [row for row in sample if row.subject_name and row.subject_kind != "natural_person"]
     randoms = []
@@ -622,6 +640,7 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
         if compared is not None:
             randoms.append(compared[0])
     comparisons = {c: list(levels) for c, levels in COMPARISONS.items()}
+    patterns = level_patterns(pairs)
     start = LinkageModel(STARTING_MODEL.m, estimate_u(randoms, comparisons), STARTING_MODEL.prior)
     # a code one typo away is not counted on random pairs (it is almost never there): its u stays
     start.u["code"] = dict(STARTING_MODEL.u["code"])
@@ -639,18 +658,16 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
         for comparison in READ_FROM_THE_NAME:
             learned[comparison] = dict(STARTING_MODEL.m[comparison])
         model = LinkageModel(learned, start.u, STARTING_MODEL.prior)
-        model.prior = estimate_prior(pairs, labels, model)
+        model.prior = estimate_prior(pairs, labels, model, patterns)
         method = "m from verified-code labels (name, legal form, place: starting values), prior by EM"
         model.trained_on, model.labelled = len(pairs), sum(label is not None for label in labels)
     else:
         model = estimate(pairs, labels, start, comparisons)
         method = "EM"
-    matcher = Matcher(model)
     best: dict[int, float] = {}
-    for levels, owner in zip(pairs, owners):
+    for probability, owner in zip(model.probabilities(pairs, patterns), owners):
         if owner in coded:
             continue  # linked by its code, never by a score: not among the links the threshold governs
-        probability = matcher.model.probability(levels)[0]
         best[owner] = max(best.get(owner, 0.0), probability)
     # no record decided by a score to measure it on: no learned threshold, the pack's floor alone
     model.threshold = round(threshold_for_precision(best.values(), pack.resolution.target_precision), 6) \
