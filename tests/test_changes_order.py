@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 
 from xinyong.domain.pack import load_pack
 from xinyong.services.publication.lists import changes
@@ -121,3 +121,28 @@ def test_refresh_never_misses_a_late_commit(engine):
         slow_id = c.execute(select(t.entities.c.id).where(t.entities.c.key == "E-SLOW")).scalar_one()
         fast_id = c.execute(select(t.entities.c.id).where(t.entities.c.key == "E-FAST")).scalar_one()
     assert slow_id < fast_id
+
+
+def test_a_relation_written_alone_reaches_the_feed(db_url):
+    """A new controller (a relation, nothing else about the firm) is a change of the firm: screening's
+    refresh must see it. On SQLite the triggers were lost when migration 0021 rebuilt the table."""
+    engine = open_engine(db_url)
+    try:
+        migrate(engine)
+        with engine.begin() as c:
+            firm = _entity(c, "E:relations-feed", "91350100M000100Y43", "某某控股有限公司", NOW)
+        with engine.connect() as c:
+            before = c.execute(select(func.max(t.changes.c.seq))).scalar_one() or 0
+        with engine.begin() as c:
+            relation = c.execute(insert(t.entity_relations).values(
+                entity_id=firm, relation="actual_controller", person_name="张某", valid_from=dt.date(2025, 10, 25))
+                .returning(t.entity_relations.c.id)).scalar_one()
+        with engine.begin() as c:
+            c.execute(update(t.entity_relations).where(t.entity_relations.c.id == relation)
+                      .values(valid_to=dt.date(2025, 12, 1)))
+        with engine.connect() as c:
+            after = c.execute(select(t.changes.c.kind, t.changes.c.ref_id)
+                              .where(t.changes.c.seq > before).order_by(t.changes.c.seq)).all()
+        assert [tuple(row) for row in after] == [("entity", firm), ("entity", firm)]
+    finally:
+        engine.dispose()

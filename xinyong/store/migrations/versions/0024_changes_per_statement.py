@@ -24,7 +24,9 @@ same transaction (`store.changes.EntityChanges`). One writer at a time holds an 
 so no other writer can see the row; a crash rolls it back with the rest. The entity stays in the
 feed as before (screening's refresh and `/v1/changes` read entity changes as a set of entities);
 it just has one row per batch chunk instead of one per written row.
-(entity_relations lost its SQLite triggers when 0021 rebuilt the table; they are not restored here.)
+On SQLite, entity_relations gets back the triggers it lost when 0021 rebuilt the table (batch mode
+copies a table without its triggers): a relation written there never reached the feed, so
+screening's refresh missed a new controller until a restart.
 """
 
 from alembic import op
@@ -51,7 +53,8 @@ WATCHED = [
 
 
 # SQLite: the entity tables whose row triggers a bulk writer may mute (0015's names)
-MUTED = [("entities", "id"), ("entity_names", "entity_id"), ("entity_identifiers", "entity_id")]
+MUTED = [("entities", "id"), ("entity_names", "entity_id"), ("entity_identifiers", "entity_id"),
+         ("entity_relations", "entity_id")]
 
 
 def _sqlite_triggers(when: str) -> None:
@@ -104,6 +107,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != 'postgresql':
         _sqlite_triggers("")
+        for event in ("insert", "update"):  # as 0021 left it
+            op.execute(f"DROP TRIGGER changes_entity_relations_{event}")
         op.execute("DROP TABLE changes_muted")
         return
     for table, kind, column, events in WATCHED:
