@@ -46,7 +46,7 @@ from xinyong.domain.listings import ACTIVE, FINAL
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import Ids, insert_rows, render_value
+from xinyong.store.bulk import ChangeNotingWriter, Ids, bulk_session, render_value
 from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
@@ -58,7 +58,7 @@ PROPOSED_BATCH = "listings.proposed"
 LISTING_COLUMNS = ("id", "entity_id", "list_code", "rule_version", "state", "subject_kind", "language", "proposed_on",
                    "created_at")
 EVIDENCE_COLUMNS = ("listing_id", "record_id", "note")
-TRANSITION_COLUMNS = ("listing_id", "from_state", "to_state", "on_date", "actor", "reason", "recorded_at")
+TRANSITION_COLUMNS = ("id", "listing_id", "from_state", "to_state", "on_date", "actor", "reason", "recorded_at")
 
 
 @dataclass
@@ -277,7 +277,7 @@ def fill_touched(connection: Connection, watermark: int) -> int:
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
              actor: str = "evaluator") -> EvaluateResult:
     started = time.perf_counter()
-    with engine.begin() as connection:
+    with engine.connect() as connection, bulk_session(connection), connection.begin():
         watermark = get_setting(connection, WATERMARK)
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         # what qualifies depends on the date (windows, grace, ages, cures, publications):
@@ -289,18 +289,20 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         if incremental:
             result.entities_considered = fill_touched(connection, int(watermark))
             touched = TOUCHED
-        for spec in pack.lists:
-            rule = rule_in_force(spec, as_of)
-            if rule is None:
-                continue
-            evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
-            if touched is None or result.entities_considered:
-                for entity_id, record_id, note in connection.execute(
-                        qualifying_query(pack, spec, rule, as_of, touched)):
-                    evidence[entity_id][record_id] = note
-            result.per_list[spec.code] = len(evidence)
-            result.proposals += len(evidence)
-            _propose(connection, spec, rule, as_of, evidence, actor)
+        with ChangeNotingWriter(connection, (t.listings.name, t.listing_evidence.name,
+                                             t.listing_transitions.name)) as writer:
+            for spec in pack.lists:
+                rule = rule_in_force(spec, as_of)
+                if rule is None:
+                    continue
+                evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
+                if touched is None or result.entities_considered:
+                    for entity_id, record_id, note in connection.execute(
+                            qualifying_query(pack, spec, rule, as_of, touched)):
+                        evidence[entity_id][record_id] = note
+                result.per_list[spec.code] = len(evidence)
+                result.proposals += len(evidence)
+                _propose(connection, writer, spec, rule, as_of, evidence, actor)
         if touched is not None:
             TOUCHED.drop(connection)
         set_setting(connection, WATERMARK, str(newest))
@@ -311,7 +313,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
     return result
 
 
-def _propose(connection: Connection, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
+def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
              evidence: dict[int, dict[int, str | None]], actor: str) -> None:
     """Proposals in bulk, a batch at a time: listings, their evidence and first transitions, and one
     chained audit event per batch (`listings.proposed`) carrying the Merkle root of the batch's
@@ -325,18 +327,19 @@ def _propose(connection: Connection, spec: ListSpec, rule: RuleSpec, as_of: dt.d
     reason = f"rule {spec.code} v{rule.version}"
     day = render_value(connection, t.listings.c.proposed_on, as_of)
     at = render_value(connection, t.listings.c.created_at, now)
-    ids = Ids(connection, t.listings)
+    ids, transition_ids = Ids(connection, t.listings), Ids(connection, t.listing_transitions)
     entity_ids = sorted(evidence)
     for start in range(0, len(entity_ids), PROPOSAL_CHUNK):
         part = entity_ids[start:start + PROPOSAL_CHUNK]
         listing_ids = ids.take_many(len(part))
-        insert_rows(connection, t.listings, LISTING_COLUMNS, (
+        writer.insert(t.listings, LISTING_COLUMNS, [
             (listing_id, e, spec.code, rule.version, "proposed", kinds[e], "zh", day, at)
-            for listing_id, e in zip(listing_ids, part)))
-        insert_rows(connection, t.listing_evidence, EVIDENCE_COLUMNS, (
-            (listing_id, rid, evidence[e][rid]) for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])))
-        insert_rows(connection, t.listing_transitions, TRANSITION_COLUMNS, (
-            (listing_id, None, "proposed", day, actor, reason, at) for listing_id in listing_ids))
+            for listing_id, e in zip(listing_ids, part)])
+        writer.insert(t.listing_evidence, EVIDENCE_COLUMNS, [
+            (listing_id, rid, evidence[e][rid]) for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])])
+        writer.insert(t.listing_transitions, TRANSITION_COLUMNS, [
+            (transition_id, listing_id, None, "proposed", day, actor, reason, at)
+            for transition_id, listing_id in zip(transition_ids.take_many(len(listing_ids)), listing_ids)])
         digests = [leaf_digest(proposal_leaf(listing_id, e, spec.code, rule.version, "proposed", on, kinds[e],
                                              list(evidence[e].items())))
                    for listing_id, e in zip(listing_ids, part)]
