@@ -167,10 +167,22 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     # evidence of a listing of this list that ended served once and never serves again, nor does
     # any later version the authority sends of the same record (the court's version saying the
     # debt is paid, a re-send): only an officer's `record correct` makes a new fact of it
+    few = isinstance(entity_ids, Table)  # a few touched entities: their records drive every test
     spent_versions = (select(t.listing_evidence.c.record_id)
                       .join(t.listings, L.id == t.listing_evidence.c.listing_id)
                       .where(L.list_code == spec.code, L.state.in_(FINAL)))
     spent_keys = select(t.records.c.record_key).where(t.records.c.id.in_(spent_versions))
+    if few:  # each candidate's own evidence looked up (index on record_id), not every listing of the list
+        spent_evidence, spent_listing, spent_record = (t.listing_evidence.alias("spent_evidence"),
+                                                       t.listings.alias("spent_listing"), t.records.alias("spent_record"))
+        spent_by = (spent_listing.c.id == spent_evidence.c.listing_id, spent_listing.c.list_code == spec.code,
+                    spent_listing.c.state.in_(FINAL))
+        unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
+        # nested, so that the versions of the key are found first (by key), then their evidence
+        unspent_key = ~exists().where(spent_record.c.record_key == r.record_key,
+                                      exists().where(spent_evidence.c.record_id == spent_record.c.id, *spent_by))
+    else:  # the whole register: one pass over the list's ended listings
+        unspent_version, unspent_key = r.id.not_in(spent_versions), r.record_key.not_in(spent_keys)
     corrected_from = t.records.alias("corrected_from")
     # a correction keeps the batch and row of the version it corrects (`correct_record`), while an
     # authority's version always comes in a batch of its own (one batch holds one version of a key)
@@ -183,11 +195,11 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         r.status == "active",
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
-        r.id.not_in(spent_versions),
-        or_(r.record_key.not_in(spent_keys), made_by_correction),
+        unspent_version,
+        or_(unspent_key, made_by_correction),
         # "new": the record made its own entity (a person...); over a few touched entities, wrapped
         # so that no engine starts from the index on the state and walks every link
-        (func.coalesce(link.state, "") if isinstance(entity_ids, Table) else link.state).in_(("linked", "new")),
+        (func.coalesce(link.state, "") if few else link.state).in_(("linked", "new")),
         link.entity_id.is_not(None),
         e.kind.in_([k.value for k in spec.subject_kinds]),
     ]
@@ -210,7 +222,9 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         cured = _field(spec.cured_by, False)
         where.append(or_(cured.is_(None), cured > as_of.isoformat()))
     blockers = [other.code for other in pack.lists if spec.code in other.excludes]
-    if blockers:  # no redlist proposal while a blacklist that excludes it is in force
+    if blockers and few:  # no redlist proposal while a blacklist that excludes it is in force
+        where.append(~exists().where(L.entity_id == link.entity_id, L.list_code.in_(blockers), *_in_force_on(as_of)))
+    elif blockers:
         where.append(link.entity_id.not_in(select(L.entity_id).where(L.list_code.in_(blockers),
                                                                       *_in_force_on(as_of))))
     if rule.window_months:
@@ -228,12 +242,12 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         born_before = add_years(as_of, -rule.min_subject_age).strftime("%Y%m%d")
         where.append(or_(r.subject_scheme != "resident_id", r.subject_scheme.is_(None),
                          func.substr(r.subject_code, 7, 8) <= born_before))
-    if isinstance(entity_ids, Table):  # the links are looked up by entity, from the table's rows
+    if few:  # the links are looked up by entity, from the table's rows
         where.append(link.entity_id.in_(select(entity_ids.c.entity_id)))
     elif entity_ids is not None:
         where.append(link.entity_id.in_(entity_ids))
     if not include_listed:
-        if isinstance(entity_ids, Table):  # a few entities: look each one's listings up (index on entity_id)
+        if few:  # a few entities: look each one's listings up (index on entity_id)
             where.append(~exists().where(L.entity_id == link.entity_id, L.list_code == spec.code,
                                          L.state.in_(ACTIVE)))
         else:  # the whole register: one pass over the list's listings
@@ -352,8 +366,16 @@ def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec,
 
 
 def _kinds(connection: Connection, entity_ids: list[int]) -> dict[int, str]:
+    """Each entity's kind, 900 ids a statement (under every engine's bound-parameter limit), sent
+    through the driver: one prepared statement for every full chunk, not one compiled each time."""
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
     kinds: dict[int, str] = {}
-    for start in range(0, len(entity_ids), 900):  # under every engine's bound-parameter limit
-        kinds.update(connection.execute(select(t.entities.c.id, t.entities.c.kind)
-                                        .where(t.entities.c.id.in_(entity_ids[start:start + 900]))).all())
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(entity_ids), 900):
+            part = entity_ids[start:start + 900]
+            cursor.execute(f"SELECT id, kind FROM entities WHERE id IN ({', '.join([mark] * len(part))})", part)
+            kinds.update(cursor.fetchall())
+    finally:
+        cursor.close()
     return kinds
