@@ -11,12 +11,15 @@ writer on main gave (tests/data/evaluate_proposals.json, taken from main before 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 from pathlib import Path
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, text, update
 
+from xinyong.domain.pack import load_pack
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -205,3 +208,80 @@ def test_resolve_writes_new_entities_without_a_round_trip_each(cli, tmp_path):
     finally:
         engine.dispose()
     assert _verify(cli)["intact"]
+
+
+def _small_store(cli, folder: Path) -> None:
+    headers, rows = _rows("register_utf8.csv")
+    cli("ingest", _write(folder / "register.csv", headers, rows), "--authority", "samr", "--category", "registration")
+    headers, rows = _rows("listing_penalties.csv")
+    cli("ingest", _write(folder / "revoked.csv", headers, rows[:150]), "--authority", "samr", "--category", "penalty")
+    _json(cli, "resolve")
+
+
+def _triggers(c) -> list:
+    if c.dialect.name != "sqlite":
+        return c.execute(text("SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE 'changes_%' "
+                              "ORDER BY tgname")).all()
+    return c.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name")).all()
+
+
+def test_changes_hold_what_the_row_triggers_would_write(cli, tmp_path, monkeypatch):
+    """The bulk writer leaves in `changes` the rows, in the order, that a trigger per inserted row
+    leaves (screening's refresh and `/v1/changes` read them), and the triggers as they were."""
+    from xinyong.services.lists import evaluate
+
+    monkeypatch.setattr(evaluate, "PROPOSAL_CHUNK", 40)
+    _small_store(cli, tmp_path)
+    engine = open_engine(cli.url)
+    C, L, E, T, a = t.changes.c, t.listings.c, t.listing_evidence.c, t.listing_transitions.c, t.audit_events.c
+    try:
+        with engine.connect() as c:
+            before, triggers = c.execute(select(func.coalesce(func.max(C.seq), 0))).scalar_one(), _triggers(c)
+        assert _json(cli, "evaluate", "--as-of", AS_OF)["proposals"] > 100
+        with engine.connect() as c:
+            assert _triggers(c) == triggers
+            written = [tuple(row) for row in c.execute(select(C.kind, C.ref_id).where(C.seq > before).order_by(C.seq))]
+            expected = []
+            for (payload,) in c.execute(select(a.payload).where(a.action == "listings.proposed").order_by(a.seq)):
+                ids = [listing_id for listing_id, _ in payload["proposals"]]
+                expected += [("listing", listing_id) for listing_id in ids]
+                expected += [("listing", listing_id) for listing_id in c.execute(
+                    select(E.listing_id).where(E.listing_id.in_(ids)).order_by(E.listing_id, E.record_id)).scalars()]
+                expected += [("transition", transition_id) for transition_id in c.execute(
+                    select(T.id).where(T.listing_id.in_(ids)).order_by(T.id)).scalars()]
+            assert len(expected) > 300 and written == expected
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_evaluation_leaves_the_triggers_and_no_proposal(cli, tmp_path, monkeypatch):
+    from xinyong.services.lists import evaluate
+
+    _small_store(cli, tmp_path)
+    engine = open_engine(cli.url)
+    pack = load_pack("cn")
+    try:
+        with engine.connect() as c:
+            triggers, changes = _triggers(c), c.execute(select(func.count()).select_from(t.changes)).scalar_one()
+
+        def fail(*args, **kwargs):
+            raise RuntimeError("the run stops")
+
+        monkeypatch.setattr(evaluate, "append_event", fail)
+        with pytest.raises(RuntimeError):
+            evaluate.evaluate(engine, pack, dt.date.fromisoformat(AS_OF), actor="test")
+        with engine.connect() as c:
+            assert _triggers(c) == triggers
+            assert c.execute(select(func.count()).select_from(t.listings)).scalar_one() == 0
+            assert c.execute(select(func.count()).select_from(t.changes)).scalar_one() == changes
+        with engine.begin() as c:  # the triggers still work: a listing written by hand is noted
+            entity_id = c.execute(select(t.entities.c.id)).scalars().first()
+            c.execute(t.listings.insert().values(id=1, entity_id=entity_id, list_code="court_defaulters",
+                                                 rule_version="1", state="proposed", subject_kind="enterprise",
+                                                 language="zh", proposed_on=dt.date(2025, 9, 15),
+                                                 created_at=dt.datetime(2025, 9, 15, tzinfo=dt.timezone.utc)))
+        with engine.connect() as c:  # (on PostgreSQL the triggers write at COMMIT)
+            assert c.execute(select(t.changes.c.kind, t.changes.c.ref_id).order_by(t.changes.c.seq.desc())
+                             .limit(1)).one() == ("listing", 1)
+    finally:
+        engine.dispose()

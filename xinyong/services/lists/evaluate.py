@@ -46,7 +46,7 @@ from xinyong.domain.listings import ACTIVE, FINAL
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import Ids, insert_rows, render_value
+from xinyong.store.bulk import ChangeNotingWriter, Ids, bulk_session, render_value
 from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
@@ -58,7 +58,7 @@ PROPOSED_BATCH = "listings.proposed"
 LISTING_COLUMNS = ("id", "entity_id", "list_code", "rule_version", "state", "subject_kind", "language", "proposed_on",
                    "created_at")
 EVIDENCE_COLUMNS = ("listing_id", "record_id", "note")
-TRANSITION_COLUMNS = ("listing_id", "from_state", "to_state", "on_date", "actor", "reason", "recorded_at")
+TRANSITION_COLUMNS = ("id", "listing_id", "from_state", "to_state", "on_date", "actor", "reason", "recorded_at")
 
 
 @dataclass
@@ -168,10 +168,22 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     # evidence of a listing of this list that ended served once and never serves again, nor does
     # any later version the authority sends of the same record (the court's version saying the
     # debt is paid, a re-send): only an officer's `record correct` makes a new fact of it
+    few = isinstance(entity_ids, Table)  # a few touched entities: their records drive every test
     spent_versions = (select(t.listing_evidence.c.record_id)
                       .join(t.listings, L.id == t.listing_evidence.c.listing_id)
                       .where(L.list_code == spec.code, L.state.in_(FINAL)))
     spent_keys = select(t.records.c.record_key).where(t.records.c.id.in_(spent_versions))
+    if few:  # each candidate's own evidence looked up (index on record_id), not every listing of the list
+        spent_evidence, spent_listing, spent_record = (t.listing_evidence.alias("spent_evidence"),
+                                                       t.listings.alias("spent_listing"), t.records.alias("spent_record"))
+        spent_by = (spent_listing.c.id == spent_evidence.c.listing_id, spent_listing.c.list_code == spec.code,
+                    spent_listing.c.state.in_(FINAL))
+        unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
+        # nested, so that the versions of the key are found first (by key), then their evidence
+        unspent_key = ~exists().where(spent_record.c.record_key == r.record_key,
+                                      exists().where(spent_evidence.c.record_id == spent_record.c.id, *spent_by))
+    else:  # the whole register: one pass over the list's ended listings
+        unspent_version, unspent_key = r.id.not_in(spent_versions), r.record_key.not_in(spent_keys)
     corrected_from = t.records.alias("corrected_from")
     # a correction keeps the batch and row of the version it corrects (`correct_record`), while an
     # authority's version always comes in a batch of its own (one batch holds one version of a key)
@@ -184,11 +196,11 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         r.status == "active",
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
-        r.id.not_in(spent_versions),
-        or_(r.record_key.not_in(spent_keys), made_by_correction),
+        unspent_version,
+        or_(unspent_key, made_by_correction),
         # "new": the record made its own entity (a person...); over a few touched entities, wrapped
         # so that no engine starts from the index on the state and walks every link
-        (func.coalesce(link.state, "") if isinstance(entity_ids, Table) else link.state).in_(("linked", "new")),
+        (func.coalesce(link.state, "") if few else link.state).in_(("linked", "new")),
         link.entity_id.is_not(None),
         e.kind.in_([k.value for k in spec.subject_kinds]),
         # due process: a natural person is listed only on records naming them by a resident ID
@@ -215,7 +227,9 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         cured = _field(spec.cured_by, False)
         where.append(or_(cured.is_(None), cured > as_of.isoformat()))
     blockers = [other.code for other in pack.lists if spec.code in other.excludes]
-    if blockers:  # no redlist proposal while a blacklist that excludes it is in force
+    if blockers and few:  # no redlist proposal while a blacklist that excludes it is in force
+        where.append(~exists().where(L.entity_id == link.entity_id, L.list_code.in_(blockers), *_in_force_on(as_of)))
+    elif blockers:
         where.append(link.entity_id.not_in(select(L.entity_id).where(L.list_code.in_(blockers),
                                                                       *_in_force_on(as_of))))
     if rule.window_months:
@@ -233,12 +247,12 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         born_before = add_years(as_of, -rule.min_subject_age).strftime("%Y%m%d")
         where.append(or_(r.subject_scheme != "resident_id", r.subject_scheme.is_(None),
                          func.substr(r.subject_code, 7, 8) <= born_before))
-    if isinstance(entity_ids, Table):  # the links are looked up by entity, from the table's rows
+    if few:  # the links are looked up by entity, from the table's rows
         where.append(link.entity_id.in_(select(entity_ids.c.entity_id)))
     elif entity_ids is not None:
         where.append(link.entity_id.in_(entity_ids))
     if not include_listed:
-        if isinstance(entity_ids, Table):  # a few entities: look each one's listings up (index on entity_id)
+        if few:  # a few entities: look each one's listings up (index on entity_id)
             where.append(~exists().where(L.entity_id == link.entity_id, L.list_code == spec.code,
                                          L.state.in_(ACTIVE)))
         else:  # the whole register: one pass over the list's listings
@@ -282,7 +296,7 @@ def fill_touched(connection: Connection, watermark: int) -> int:
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
              actor: str = "evaluator") -> EvaluateResult:
     started = time.perf_counter()
-    with engine.begin() as connection:
+    with engine.connect() as connection, bulk_session(connection), connection.begin():
         watermark = get_setting(connection, WATERMARK)
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         # what qualifies depends on the date (windows, grace, ages, cures, publications):
@@ -294,18 +308,20 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         if incremental:
             result.entities_considered = fill_touched(connection, int(watermark))
             touched = TOUCHED
-        for spec in pack.lists:
-            rule = rule_in_force(spec, as_of)
-            if rule is None:
-                continue
-            evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
-            if touched is None or result.entities_considered:
-                for entity_id, record_id, note in connection.execute(
-                        qualifying_query(pack, spec, rule, as_of, touched)):
-                    evidence[entity_id][record_id] = note
-            result.per_list[spec.code] = len(evidence)
-            result.proposals += len(evidence)
-            _propose(connection, spec, rule, as_of, evidence, actor)
+        with ChangeNotingWriter(connection, (t.listings.name, t.listing_evidence.name,
+                                             t.listing_transitions.name)) as writer:
+            for spec in pack.lists:
+                rule = rule_in_force(spec, as_of)
+                if rule is None:
+                    continue
+                evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
+                if touched is None or result.entities_considered:
+                    for entity_id, record_id, note in connection.execute(
+                            qualifying_query(pack, spec, rule, as_of, touched)):
+                        evidence[entity_id][record_id] = note
+                result.per_list[spec.code] = len(evidence)
+                result.proposals += len(evidence)
+                _propose(connection, writer, spec, rule, as_of, evidence, actor)
         if touched is not None:
             TOUCHED.drop(connection)
         set_setting(connection, WATERMARK, str(newest))
@@ -316,7 +332,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
     return result
 
 
-def _propose(connection: Connection, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
+def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
              evidence: dict[int, dict[int, str | None]], actor: str) -> None:
     """Proposals in bulk, a batch at a time: listings, their evidence and first transitions, and one
     chained audit event per batch (`listings.proposed`) carrying the Merkle root of the batch's
@@ -330,18 +346,19 @@ def _propose(connection: Connection, spec: ListSpec, rule: RuleSpec, as_of: dt.d
     reason = f"rule {spec.code} v{rule.version}"
     day = render_value(connection, t.listings.c.proposed_on, as_of)
     at = render_value(connection, t.listings.c.created_at, now)
-    ids = Ids(connection, t.listings)
+    ids, transition_ids = Ids(connection, t.listings), Ids(connection, t.listing_transitions)
     entity_ids = sorted(evidence)
     for start in range(0, len(entity_ids), PROPOSAL_CHUNK):
         part = entity_ids[start:start + PROPOSAL_CHUNK]
         listing_ids = ids.take_many(len(part))
-        insert_rows(connection, t.listings, LISTING_COLUMNS, (
+        writer.insert(t.listings, LISTING_COLUMNS, [
             (listing_id, e, spec.code, rule.version, "proposed", kinds[e], "zh", day, at)
-            for listing_id, e in zip(listing_ids, part)))
-        insert_rows(connection, t.listing_evidence, EVIDENCE_COLUMNS, (
-            (listing_id, rid, evidence[e][rid]) for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])))
-        insert_rows(connection, t.listing_transitions, TRANSITION_COLUMNS, (
-            (listing_id, None, "proposed", day, actor, reason, at) for listing_id in listing_ids))
+            for listing_id, e in zip(listing_ids, part)])
+        writer.insert(t.listing_evidence, EVIDENCE_COLUMNS, [
+            (listing_id, rid, evidence[e][rid]) for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])])
+        writer.insert(t.listing_transitions, TRANSITION_COLUMNS, [
+            (transition_id, listing_id, None, "proposed", day, actor, reason, at)
+            for transition_id, listing_id in zip(transition_ids.take_many(len(listing_ids)), listing_ids)])
         digests = [leaf_digest(proposal_leaf(listing_id, e, spec.code, rule.version, "proposed", on, kinds[e],
                                              list(evidence[e].items())))
                    for listing_id, e in zip(listing_ids, part)]
@@ -354,8 +371,16 @@ def _propose(connection: Connection, spec: ListSpec, rule: RuleSpec, as_of: dt.d
 
 
 def _kinds(connection: Connection, entity_ids: list[int]) -> dict[int, str]:
+    """Each entity's kind, 900 ids a statement (under every engine's bound-parameter limit), sent
+    through the driver: one prepared statement for every full chunk, not one compiled each time."""
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
     kinds: dict[int, str] = {}
-    for start in range(0, len(entity_ids), 900):  # under every engine's bound-parameter limit
-        kinds.update(connection.execute(select(t.entities.c.id, t.entities.c.kind)
-                                        .where(t.entities.c.id.in_(entity_ids[start:start + 900]))).all())
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        for start in range(0, len(entity_ids), 900):
+            part = entity_ids[start:start + 900]
+            cursor.execute(f"SELECT id, kind FROM entities WHERE id IN ({', '.join([mark] * len(part))})", part)
+            kinds.update(cursor.fetchall())
+    finally:
+        cursor.close()
     return kinds
