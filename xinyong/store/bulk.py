@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.engine import Connection
 
 
@@ -130,89 +130,20 @@ BULK_CACHE_KIB = 1024 * 1024
 
 
 @contextmanager
-def bulk_session(connection: Connection) -> Iterator[None]:
-    """A page cache sized for a bulk transaction and temporary b-trees in memory, on SQLite, for
-    this connection until the block ends (wrap the transaction: its commit still has the cache);
-    the connection's own settings are put back. Nothing on other engines."""
+def bulk_session(connection: Connection, cache_kib: int = BULK_CACHE_KIB, temp_in_memory: bool = True) -> Iterator[None]:
+    """A page cache sized for a bulk transaction (and temporary b-trees in memory unless told not
+    to), on SQLite, for this connection until the block ends (wrap the transaction: its commit still
+    has the cache); the connection's own settings are put back. Nothing on other engines."""
     if connection.dialect.name != "sqlite":
         yield
         return
     dbapi = connection.connection.driver_connection
     saved = {name: dbapi.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "temp_store")}
-    dbapi.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
-    dbapi.execute("PRAGMA temp_store = MEMORY")
+    dbapi.execute(f"PRAGMA cache_size = -{cache_kib}")
+    if temp_in_memory:
+        dbapi.execute("PRAGMA temp_store = MEMORY")
     try:
         yield
     finally:
         for name, value in saved.items():
             dbapi.execute(f"PRAGMA {name} = {int(value)}")
-
-
-# What migration 0015's row triggers write in `changes` when a row is inserted: (kind, column).
-CHANGE_ON_INSERT = {
-    "entities": ("entity", "id"),
-    "entity_names": ("entity", "entity_id"),
-    "entity_identifiers": ("entity", "entity_id"),
-    "entity_relations": ("entity", "entity_id"),
-    "listings": ("listing", "id"),
-    "listing_evidence": ("listing", "listing_id"),
-    "listing_transitions": ("transition", "id"),
-    "objections": ("objection", "listing_id"),
-}
-
-
-def _insert_trigger_sql(table: str) -> str:
-    kind, column = CHANGE_ON_INSERT[table]
-    return (f"CREATE TRIGGER changes_{table}_insert AFTER INSERT ON {table} "
-            f"BEGIN INSERT INTO changes (kind, ref_id) VALUES ('{kind}', NEW.{column}); END")
-
-
-class ChangeNotingWriter:
-    """`insert_rows` into tables that `changes` watches, many rows at a time, inside the caller's
-    transaction, leaving in `changes` exactly the rows, in the order, that the per-row triggers
-    would have left (what `/v1/changes` and screening's refresh read).
-
-    On SQLite a trigger runs a nested INSERT for each row; here the INSERT triggers of `tables`
-    are dropped for the transaction (SQLite's DDL is transactional and one writer holds the
-    database, so no other connection ever sees them missing), their `changes` rows are written
-    with one executemany after each batch, and the triggers are created again, as the migration
-    made them, when the block ends (on an error the caller's rollback puts them back). A trigger whose definition
-    is not the migration's is left alone and does its own work. On PostgreSQL the triggers stay:
-    they are deferred to COMMIT, where they number the changes in commit order."""
-
-    def __init__(self, connection: Connection, tables: Sequence[str]):
-        self.connection = connection
-        self.suspended: set[str] = set()
-        if connection.dialect.name != "sqlite":
-            return
-        stored = dict(connection.execute(text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN :names")
-            .bindparams(bindparam("names", expanding=True)),
-            {"names": [f"changes_{table}_insert" for table in tables]}).all())
-        self.suspended = {table for table in tables if stored.get(f"changes_{table}_insert") == _insert_trigger_sql(table)}
-
-    def __enter__(self) -> ChangeNotingWriter:
-        if self.suspended:
-            # a write first: the driver opens the transaction before DML only, and a DROP outside
-            # one would be committed at once (the same write lock `Ids` takes)
-            self.connection.execute(text("DELETE FROM changes WHERE seq < 0"))
-        for table in sorted(self.suspended):
-            self.connection.execute(text(f"DROP TRIGGER changes_{table}_insert"))
-        return self
-
-    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
-        if error_type is not None:
-            return  # the caller's transaction rolls back, and the DROPs with it
-        for table in sorted(self.suspended):
-            self.connection.execute(text(_insert_trigger_sql(table)))
-
-    def insert(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        if table.name not in self.suspended:
-            insert_rows(self.connection, table, columns, rows)
-            return
-        rows = rows if isinstance(rows, list) else list(rows)
-        insert_rows(self.connection, table, columns, rows)
-        kind, column = CHANGE_ON_INSERT[table.name]
-        position = list(columns).index(column)
-        dbapi = self.connection.connection.driver_connection
-        dbapi.executemany("INSERT INTO changes (kind, ref_id) VALUES (?, ?)", ((kind, row[position]) for row in rows))

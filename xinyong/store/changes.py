@@ -1,4 +1,7 @@
-"""The change feed (`changes`, migrations 0015 and 0024) written set-wise by a bulk writer.
+"""The change feed (`changes`, migrations 0015 and 0024) written set-wise by bulk writers.
+
+`EntityChanges` (the register) and `ChangeNotingWriter` (evaluation's proposals) each quiet
+SQLite's per-row triggers for their own writes and write the feed's rows themselves.
 
 On SQLite every row written to an entity table fires a trigger that inserts a `changes` row: a
 register chunk of 5,000 new firms wrote 20,000 of them, each with its index entry. A bulk
@@ -10,10 +13,11 @@ once: nothing to do there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, bindparam, text
 from sqlalchemy.engine import Connection
 
 from xinyong.store import tables as t
@@ -45,3 +49,72 @@ class EntityChanges:
         self.connection.execute(text("DELETE FROM changes_muted"))
         if kind is None:
             insert_rows(self.connection, t.changes, ("kind", "ref_id"), (("entity", e) for e in self.entities))
+
+# What migration 0015's row triggers write in `changes` when a row is inserted: (kind, column).
+CHANGE_ON_INSERT = {
+    "entities": ("entity", "id"),
+    "entity_names": ("entity", "entity_id"),
+    "entity_identifiers": ("entity", "entity_id"),
+    "entity_relations": ("entity", "entity_id"),
+    "listings": ("listing", "id"),
+    "listing_evidence": ("listing", "listing_id"),
+    "listing_transitions": ("transition", "id"),
+    "objections": ("objection", "listing_id"),
+}
+
+
+def _insert_trigger_sql(table: str) -> str:
+    kind, column = CHANGE_ON_INSERT[table]
+    return (f"CREATE TRIGGER changes_{table}_insert AFTER INSERT ON {table} "
+            f"BEGIN INSERT INTO changes (kind, ref_id) VALUES ('{kind}', NEW.{column}); END")
+
+
+class ChangeNotingWriter:
+    """`insert_rows` into tables that `changes` watches, many rows at a time, inside the caller's
+    transaction, leaving in `changes` exactly the rows, in the order, that the per-row triggers
+    would have left (what `/v1/changes` and screening's refresh read).
+
+    On SQLite a trigger runs a nested INSERT for each row; here the INSERT triggers of `tables`
+    are dropped for the transaction (SQLite's DDL is transactional and one writer holds the
+    database, so no other connection ever sees them missing), their `changes` rows are written
+    with one executemany after each batch, and the triggers are created again, as the migration
+    made them, when the block ends (on an error the caller's rollback puts them back). A trigger whose definition
+    is not the migration's is left alone and does its own work. On PostgreSQL the triggers stay:
+    they are deferred to COMMIT, where they number the changes in commit order."""
+
+    def __init__(self, connection: Connection, tables: Sequence[str]):
+        self.connection = connection
+        self.suspended: set[str] = set()
+        if connection.dialect.name != "sqlite":
+            return
+        stored = dict(connection.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN :names")
+            .bindparams(bindparam("names", expanding=True)),
+            {"names": [f"changes_{table}_insert" for table in tables]}).all())
+        self.suspended = {table for table in tables if stored.get(f"changes_{table}_insert") == _insert_trigger_sql(table)}
+
+    def __enter__(self) -> ChangeNotingWriter:
+        if self.suspended:
+            # a write first: the driver opens the transaction before DML only, and a DROP outside
+            # one would be committed at once (the same write lock `Ids` takes)
+            self.connection.execute(text("DELETE FROM changes WHERE seq < 0"))
+        for table in sorted(self.suspended):
+            self.connection.execute(text(f"DROP TRIGGER changes_{table}_insert"))
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        if error_type is not None:
+            return  # the caller's transaction rolls back, and the DROPs with it
+        for table in sorted(self.suspended):
+            self.connection.execute(text(_insert_trigger_sql(table)))
+
+    def insert(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        if table.name not in self.suspended:
+            insert_rows(self.connection, table, columns, rows)
+            return
+        rows = rows if isinstance(rows, list) else list(rows)
+        insert_rows(self.connection, table, columns, rows)
+        kind, column = CHANGE_ON_INSERT[table.name]
+        position = list(columns).index(column)
+        dbapi = self.connection.connection.driver_connection
+        dbapi.executemany("INSERT INTO changes (kind, ref_id) VALUES (?, ?)", ((kind, row[position]) for row in rows))

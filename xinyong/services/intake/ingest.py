@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -37,7 +36,7 @@ from xinyong.services.intake.register import apply_registrations
 from xinyong.store import tables as t
 from xinyong.services.operations.integrity import BatchDigest
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import insert_rows, render_value
+from xinyong.store.bulk import bulk_session, insert_rows, render_value
 
 CHUNK = 5000
 RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
@@ -125,7 +124,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
     except FileRefused as exc:
         raise FileRefused(f"{path.name}: {exc}") from None
     chunks = validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
-    with engine.begin() as connection, _large_page_cache(connection):
+    with engine.begin() as connection, bulk_session(connection, SQLITE_BATCH_CACHE_KIB, temp_in_memory=False):
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
             authority=authority, category=category, file_name=path.name, file_hash=digest,
@@ -166,23 +165,9 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
 # SQLite's page cache while a batch is written (KiB): with the default 2 MB, the inserts of a large
 # file in random key order keep spilling index pages to the WAL (a fifth more CPU, far more I/O).
 # Bounded, so memory stays flat whatever the file's size; SQLite's sorter (the audit digest's
-# ORDER BY) may use as much again. 64 MB made peak RSS at 200k rows 1.21x that at 50k: too close
-# to bench/ingest.py's 1.25.
+# ORDER BY) may use as much again, so its temporary b-trees stay on disk. 64 MB made peak RSS at
+# 200k rows 1.21x that at 50k: too close to bench/ingest.py's 1.25.
 SQLITE_BATCH_CACHE_KIB = 32768
-
-
-@contextmanager
-def _large_page_cache(connection: Connection) -> Iterator[None]:
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    dbapi = connection.connection.driver_connection
-    before = dbapi.execute("PRAGMA cache_size").fetchone()[0]
-    dbapi.execute(f"PRAGMA cache_size = -{SQLITE_BATCH_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        dbapi.execute(f"PRAGMA cache_size = {int(before)}")  # the pooled connection goes back as it was
 
 
 def check_quarantine_share(name: str, result: IngestResult) -> None:

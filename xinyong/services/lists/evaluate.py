@@ -46,7 +46,8 @@ from xinyong.domain.listings import ACTIVE, FINAL
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import ChangeNotingWriter, Ids, bulk_session, render_value
+from xinyong.store.bulk import Ids, bulk_session, render_value
+from xinyong.store.changes import ChangeNotingWriter
 from xinyong.store.db import get_setting, set_setting
 
 WATERMARK = "evaluate.last_record_id"
