@@ -309,8 +309,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         if incremental:
             result.entities_considered = fill_touched(connection, int(watermark))
             touched = TOUCHED
-        with ChangeNotingWriter(connection, (t.listings.name, t.listing_evidence.name,
-                                             t.listing_transitions.name)) as writer:
+        with proposal_writer(connection) as writer:
             for spec in pack.lists:
                 rule = rule_in_force(spec, as_of)
                 if rule is None:
@@ -331,6 +330,11 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         append_event(connection, actor=actor, action="evaluation.run", object_type="evaluation",
                      object_id=as_of.isoformat(), payload=result.as_dict())
     return result
+
+
+def proposal_writer(connection: Connection) -> ChangeNotingWriter:
+    """What `_propose` writes through: the tables a proposal fills, with their change-feed rows."""
+    return ChangeNotingWriter(connection, (t.listings.name, t.listing_evidence.name, t.listing_transitions.name))
 
 
 def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec, rule: RuleSpec, as_of: dt.date,

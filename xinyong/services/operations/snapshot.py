@@ -271,7 +271,7 @@ def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int |
 def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date, *, full: bool = False,
                       actor: str = "evaluator") -> dict[str, Any]:
     """The pack's rules over a snapshot on Spark; proposals re-checked and written to the store."""
-    from xinyong.services.lists.evaluate import LAST_AS_OF, WATERMARK, _propose
+    from xinyong.services.lists.evaluate import LAST_AS_OF, WATERMARK, _propose, proposal_writer
 
     started = time.perf_counter()
     snapshot = Path(snapshot)
@@ -293,7 +293,7 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
     found, result["entities_considered"] = spark_proposals(pack, snapshot, as_of,
                                                            int(watermark) if incremental else None)
     result["spark_seconds"] = round(time.perf_counter() - started, 2)
-    with engine.begin() as connection:
+    with engine.begin() as connection, proposal_writer(connection) as writer:
         for spec in pack.lists:
             if spec.code not in found:
                 continue
@@ -305,7 +305,7 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
                     evidence.pop(entity, None)
             result["per_list"][spec.code] = len(evidence)
             result["proposals"] += len(evidence)
-            _propose(connection, spec, rule, as_of, evidence, actor)
+            _propose(connection, writer, spec, rule, as_of, evidence, actor)
         # the snapshot's newest record is what this run has seen; a later SQL run's mark stays
         current = int(get_setting(connection, WATERMARK) or 0)
         set_setting(connection, WATERMARK, str(max(current, int(manifest["max_record_id"]))))
