@@ -8,6 +8,7 @@ PostgreSQL fails the run instead of skipping its half.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -48,6 +49,31 @@ def _pg_url(name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for the block: its URL; dropped after, even with sessions open."""
+    name = f"xy_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def another_store(db_url: str, folder: Path, name: str) -> Iterator[str]:
+    """A second empty store on the same engine as `db_url`: `folder/name.db` on SQLite."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{folder / name}.db"
+        return
+    with pg_database() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A URL of an empty (not yet initialised) database on each engine.
@@ -68,16 +94,8 @@ def db_url(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("XINYONG_AUDIT_DIR", str(tmp_path / "audit"))
     if not request.getfixturevalue("pg_available"):
         pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
-    name = f"xy_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url(name)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_database() as url:
+        yield url
 
 
 class Cli:

@@ -8,14 +8,13 @@ restored, and on a SQLite store copied into PostgreSQL by `store copy --to`.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from conftest import Cli, _pg_admin, _pg_url
+from conftest import Cli, another_store, pg_database
 from worlds import write_csv
 from xinyong.store import tables as t
 from xinyong.store.audit import AuditFiles
@@ -40,17 +39,8 @@ def fill(cli: Cli, folder: Path) -> None:
 @pytest.fixture
 def second_store(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict]]:
     """Another empty database on the same engine, with its own audit folder (env to set while using it)."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'restored.db'}", {}
-        return
-    name = f"xy_{uuid.uuid4().hex[:12]}"
-    with _pg_admin().connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url(name), {"XINYONG_AUDIT_DIR": str(tmp_path / "audit-restored")}
-    finally:
-        with _pg_admin().connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with another_store(db_url, tmp_path, "restored") as url:
+        yield url, ({} if url.startswith("sqlite") else {"XINYONG_AUDIT_DIR": str(tmp_path / "audit-restored")})
 
 
 def counts(url: str) -> dict[str, int]:
@@ -118,11 +108,7 @@ def test_a_sqlite_store_copied_into_postgresql_verifies(cli, db_url, tmp_path, m
         pytest.skip("PostgreSQL unreachable")
     fill(cli, tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the PostgreSQL store's audit folder: ~/.xinyong/audit/…
-    name = f"xy_{uuid.uuid4().hex[:12]}"
-    with _pg_admin().connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        target = _pg_url(name)
+    with pg_database() as target:
         copied = json.loads(cli("store", "copy", "--to", target, "--json").stdout)
         assert copied["audit_events"] >= 3 and copied["records"] == 2 and copied["quarantine"] == 1
         target_cli = Cli(target)
@@ -134,6 +120,3 @@ def test_a_sqlite_store_copied_into_postgresql_verifies(cli, db_url, tmp_path, m
         assert target_cli("audit", "verify").exit_code == 0
         again = cli("store", "copy", "--to", target, ok=False)
         assert again.exit_code == 1 and "is not empty" in again.output
-    finally:
-        with _pg_admin().connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

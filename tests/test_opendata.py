@@ -14,7 +14,6 @@ import hashlib
 import html
 import io
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,9 @@ import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
-from conftest import PG_ADMIN_URL, Cli
+from conftest import PG_ADMIN_URL, Cli, pg_database
 from worlds import serving
 from xinyong.domain.csvsafe import restore
 from xinyong.store import tables as t
@@ -41,24 +40,11 @@ def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         url = f"sqlite:///{folder / 'demo.db'}"
         yield _build(url, folder)
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    name = f"xy_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("XINYONG_AUDIT_DIR", str(folder / "audit"))
-    try:
-        yield _build(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, folder)
-    finally:
-        mp.undo()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    if not request.getfixturevalue("pg_available"):
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}")
+    with pytest.MonkeyPatch.context() as mp, pg_database() as url:
+        mp.setenv("XINYONG_AUDIT_DIR", str(folder / "audit"))
+        yield _build(url, folder)
 
 
 def _build(url: str, folder: Path) -> dict[str, Any]:

@@ -5,15 +5,13 @@ audit payloads, and the same entities in the change feed of each batch. Both eng
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
 
-from conftest import Cli, _pg_admin, _pg_url
+from conftest import Cli, another_store
 from test_ingest import ingest_one, write_csv
 from worlds import resident_id, uscc
 from xinyong.services.intake import ingest as intake
@@ -87,26 +85,9 @@ def _dump(url: str, before: list) -> tuple[dict[str, list], list]:
     return {k: v for k, v in found.items() if k != "feed"}, found["feed"]
 
 
-@contextlib.contextmanager
-def _second_store(db_url: str, tmp_path) -> Iterator[str]:
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'row_by_row.db'}"
-        return
-    name = f"xy_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _pg_url(name)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_chunk_wise_register_equals_row_by_row(cli, db_url, tmp_path, monkeypatch):
     first, second = _extracts(tmp_path)
-    with _second_store(db_url, tmp_path) as other_url:
+    with another_store(db_url, tmp_path, "row_by_row") as other_url:
         one_by_one = Cli(other_url)
         one_by_one("init")
         after, feed = [], []
