@@ -6,9 +6,7 @@ audit payloads, and the same entities in the change feed of each batch. Both eng
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import text
 
 from conftest import Cli, another_store

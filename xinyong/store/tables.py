@@ -151,7 +151,9 @@ records = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("record_key", "version", name="uq_record_version"),
 )
-Index("ix_records_batch", records.c.batch_id)
+Index("ix_records_batch", records.c.batch_id, records.c.version)  # counts first versions from the index alone
+Index("ix_records_later_versions", records.c.record_key,  # corrections and revocations: few, listed apart
+      sqlite_where=records.c.version > 1, postgresql_where=records.c.version > 1)
 Index("ix_records_subject_code", records.c.subject_code)
 
 quarantine = Table(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, false, func, or_, select
+from sqlalchemy import Engine, and_, false, func, literal_column, or_, select
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.identifiers import mask_record_key
@@ -426,15 +426,23 @@ def records_page(engine: Engine, pack: Pack, authority: str, where: CaseFilter, 
     R, B = t.records, t.batches
     # the record as received: the row itself, or for a later version its first version
     first = R if where.change is None else R.alias("first")
-    source = R.join(B, B.c.id == first.c.batch_id) if first is R else R.join(
-        first, and_(first.c.record_key == R.c.record_key, first.c.version == 1)).join(B, B.c.id == first.c.batch_id)
     received = [B.c.authority == authority, *_received(where, calendar.zone)]
-    conditions = [*received]
     if where.change is None:
-        conditions.append(R.c.version == 1)
+        source = R.join(B, B.c.id == R.c.batch_id)
+        conditions = [*received, R.c.version == 1]
+        newest_first = R.c.id.desc()
     else:
-        conditions += [R.c.version > 1, (R.c.status == "revoked") if where.change == "revocation" else
-                       (R.c.status != "revoked")]
+        # Start from the later versions (few: partial index ix_records_later_versions), not from the
+        # authority's batches and their millions of first versions. The partial index is usable only
+        # with `version > 1` written literally; and SQLite, which keeps no statistics here, would
+        # start at the index on batches.authority, or walk the whole table in id order for the page's
+        # ORDER BY, so the authority and the order are expressions no index serves.
+        one = literal_column("1")
+        source = R.join(first, and_(first.c.record_key == R.c.record_key, first.c.version == one)).join(
+            B, B.c.id == first.c.batch_id)
+        conditions = [B.c.authority.concat("") == authority, *_received(where, calendar.zone), R.c.version > one,
+                      (R.c.status == "revoked") if where.change == "revocation" else (R.c.status != "revoked")]
+        newest_first = (R.c.id + 0).desc()
     if where.category:
         conditions.append(first.c.category == where.category)
     if where.verified:
@@ -457,7 +465,7 @@ def records_page(engine: Engine, pack: Pack, authority: str, where: CaseFilter, 
                         R.c.subject_kind, R.c.subject_code, R.c.subject_code_verified, R.c.batch_id, R.c.created_at,
                         first.c.decision_date.label("decided_on"), first.c.category.label("received_category"),
                         B.c.id.label("received_batch"), B.c.created_at.label("received_at"))
-                 .select_from(source).where(*conditions).order_by(R.c.id.desc()))
+                 .select_from(source).where(*conditions).order_by(newest_first))
         data = _paged(c, query, select(func.count()).select_from(source).where(*conditions), page, page_size)
     for row in data["rows"]:
         row["received_on"] = local_date(row["received_at"], calendar.zone)
