@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
@@ -338,8 +338,7 @@ class Resolver:
                             {"reason": f"valid {scheme} not held by any entity; never linked by name"})
         if person:
             if category in self.listing_persons:
-                return Decision("review", "identifier", None, None, {"reason": PERSON_NOT_IDENTIFIED,
-                                                                     "candidates": []})
+                return person_not_identified()
             return Decision("new", "new_entity", None, None,
                             {"reason": "a person without a valid ID number is never linked by name"})
         if parts is not None:
@@ -418,6 +417,38 @@ class Resolver:
             "reason": "ambiguous: candidates too close" if rivals and top.score >= self.auto_link
             else "score between review and auto-link thresholds",
             "candidates": candidates})
+
+
+def person_not_identified() -> Decision:
+    """The review a person named without a valid ID number waits in (see PERSON_NOT_IDENTIFIED)."""
+    return Decision("review", "identifier", None, None, {"reason": PERSON_NOT_IDENTIFIED, "candidates": []})
+
+
+def hold_unidentified(connection: Connection, pack: Pack, record_ids: Iterable[int], actor: str) -> list[int]:
+    """Of `record_ids`, those naming a natural person without a valid ID number, in a category some
+    list counts against persons, and linked by a run (not by a person's judgement), go back to
+    review as `decide` now holds them: a store made before that rule kept each on an entity of its
+    own. Returns the records moved (audited)."""
+    r, link = t.records.c, t.record_links.c
+    candidates = sorted(set(record_ids))
+    moved = [row.id for start in range(0, len(candidates), CHUNK) for row in connection.execute(
+        select(r.id).join(t.record_links, link.record_id == r.id)
+        .where(r.id.in_(candidates[start:start + CHUNK]), r.category.in_(sorted(persons_listed_from(pack))),
+               or_(r.subject_kind == "natural_person", r.subject_scheme.in_(sorted(PERSON_SCHEMES))),
+               or_(r.subject_scheme.is_(None), r.subject_scheme != "resident_id",
+                   r.subject_code_verified.is_not(True)),
+               link.method != "judgement", link.state.in_(("linked", "new"))))]
+    if not moved:
+        return moved
+    held = person_not_identified()
+    now = dt.datetime.now(dt.timezone.utc)
+    for start in range(0, len(moved), CHUNK):
+        connection.execute(update(t.record_links).where(link.record_id.in_(moved[start:start + CHUNK])).values(
+            state=held.state, entity_id=None, method=held.method, score=None, explanation=held.explanation,
+            resolved_at=now))
+    append_event(connection, actor=actor, action="resolution.held_unidentified", object_type="resolution",
+                 object_id=now.isoformat(), reason=PERSON_NOT_IDENTIFIED, payload={"records": moved})
+    return moved
 
 
 def persons_listed_from(pack: Pack) -> frozenset[str]:
