@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from pathlib import Path
 
-from test_due_rules import COURT_HEADERS, GROUND_1, resident_id, run, write_csv
+from test_due_rules import COURT_HEADERS, GROUND_1, register, resident_id, run, uscc, write_csv
 from xinyong.domain.pack import load_pack
 from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
 from xinyong.store import tables as t
@@ -121,3 +121,45 @@ def test_spark_counts_no_record_without_the_person_s_id_number(cli, tmp_path):
     assert spark["per_list"]["court_defaulters"] == 1, spark
     assert [listing["entity"] != wang for listing in run(cli, "listing", "list")] == [True]
     assert run(cli, "evaluate", "--as-of", AS_OF, "--full")["proposals"] == 0  # SQL finds nothing Spark missed
+
+
+def _linked_to(url: str) -> dict[str, tuple[str, str | None]]:
+    """Each record's decision number -> (its link's state, the key of the entity it is linked to)."""
+    engine = open_engine(url)
+    r, link, e = t.records.c, t.record_links.c, t.entities.c
+    try:
+        with engine.connect() as c:
+            return {key.split(":", 1)[1].split("#")[0]: (state, entity) for key, state, entity in c.execute(
+                select(r.record_key, link.state, e.key).join(t.record_links, link.record_id == r.id)
+                .outerjoin(t.entities, e.id == link.entity_id))}
+    finally:
+        engine.dispose()
+
+
+def test_a_firm_s_registered_name_without_its_legal_form_is_the_firm_not_a_person(cli, tmp_path):
+    """九阳股份 and 厦门信达, with no code, are shaped like persons' names (four Han characters) and intake
+    reads them so; but the register holds exactly one firm each whose registered name is that name with
+    its legal form (a person's name is never a firm's whole trade name and industry): the penalties are
+    the firms'. A kind written 自然人, a name no firm carries, or a category a list counts against
+    persons keeps the person reading."""
+    jiuyang, xinda = uscc("91370100163745802"), uscc("91350200154859603")
+    register(cli, tmp_path, [(jiuyang, "九阳股份有限公司"), (xinda, "厦门信达股份有限公司")])
+    headers = ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额",
+               "行政相对人类别"]
+    cli("ingest", write_csv(tmp_path / "penalties.csv", headers, [
+        ["九阳股份", "", "深市监罚〔2025〕11号", "2025-08-02", "警告", "0", ""],
+        ["厦门信达", "", "深市监罚〔2025〕12号", "2025-08-02", "警告", "0", ""],
+        ["王小明", "", "深市监罚〔2025〕13号", "2025-08-02", "警告", "0", ""],
+        ["厦门信达", "", "深市监罚〔2025〕14号", "2025-08-02", "警告", "0", "自然人"]]),
+        "--authority", "samr", "--category", "penalty")
+    court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+        ["(2025)粤0305执907号", "厦门信达", "", "深圳市南山区人民法院", "全部未履行", GROUND_1, "2025-08-02"]])
+    cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    links = _linked_to(cli.url)
+    assert links["深市监罚〔2025〕11号"] == ("linked", jiuyang)
+    assert links["深市监罚〔2025〕12号"] == ("linked", xinda)
+    for person in ("深市监罚〔2025〕13号", "深市监罚〔2025〕14号"):  # each a person's own unlisted entity
+        state, key = links[person]
+        assert state == "new" and key.startswith("P"), (person, links[person])
+    assert links["(2025)粤0305执907号"] == ("review", None)

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 STATES = ("proposed", "notified", "under_review", "effective", "expired", "repaired", "withdrawn")
 ACTIVE = ("proposed", "notified", "under_review", "effective")
 FINAL = ("expired", "repaired", "withdrawn")
+# A person's listing whose evidence never named them by a valid ID number: who was listed was never
+# established (a store made before evaluation required the number held such listings)
+WITHDRAWN_UNIDENTIFIED = "withdrawn_unidentified"
 # Why a listing ended; every ended listing has one (shown in the history, the change feed).
 END_REASONS = ("term_expired", "repaired", "cured", "performed", "withdrawn_objection", "withdrawn_record",
-               "excluded_by_blacklist", "moved_to_serious")
+               WITHDRAWN_UNIDENTIFIED, "excluded_by_blacklist", "moved_to_serious")
 # Ends that undo a listing rather than close it: never shown in the public history.
-UNDONE = ("withdrawn_objection", "withdrawn_record")
+UNDONE = ("withdrawn_objection", "withdrawn_record", WITHDRAWN_UNIDENTIFIED)
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "proposed": ("notified", "effective", "withdrawn"),

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from xinyong.domain.conditions import holds
 from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
-from xinyong.domain.listings import ACTIVE, IllegalTransition
+from xinyong.domain.listings import ACTIVE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import is_published
 from xinyong.services.lists import listing_time
@@ -231,10 +231,12 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
     done = {"effective": 0, "expired": 0, "reviews_due": 0, "performed": 0}
     if only is not None and not only:
         return done
-    # the pack's rules first: a cure, a later grade or a move ends a listing before its term
-    by_rules = listing_time.before_terms(c, pack, as_of, actor.name, only)
     L = t.listings.c
     scope = [] if only is None else [L.id.in_(only)]
+    # whom a listing names first: a person no evidence identifies is not listed at all
+    unidentified = _withdraw_unidentified(c, pack, as_of, actor, scope)
+    # the pack's rules next: a cure, a later grade or a move ends a listing before its term
+    by_rules = listing_time.before_terms(c, pack, as_of, actor.name, only)
     done["performed"] = _performed(c, pack, as_of, actor, scope)
     due = c.execute(select(L.id, L.objection_deadline, L.list_code).where(
         L.state.in_(("notified", "under_review")), L.objection_deadline < as_of,
@@ -263,8 +265,43 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
     # notice-free redlist proposals take effect
     for key, count in listing_time.after_terms(c, pack, as_of, actor.name, only).items():
         by_rules[key] = by_rules.get(key, 0) + count
+    by_rules[WITHDRAWN_UNIDENTIFIED] = unidentified
     done.update({k: v for k, v in by_rules.items() if v})  # reported when they happened
     return done
+
+
+def _withdraw_unidentified(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:
+    """A natural person's listing whose evidence holds fewer records naming them by a resident ID
+    number that passes its check than its rule needs (`evaluate` proposes on no other since
+    PERSON_NOT_IDENTIFIED; a store made before kept listings of persons known by a name alone, or a
+    masked or mistyped number) is withdrawn, whatever its state, and those records go back to review.
+    Run by every `process` rather than by a migration: it needs the pack's rules and calendar, the
+    state machine and the audit chain, and it re-checks a store restored or copied from an older one."""
+    from xinyong.services.resolution.resolve import PERSON_NOT_IDENTIFIED, hold_unidentified
+
+    L, E, r, e = t.listings.c, t.listing_evidence.c, t.records.c, t.entities.c
+    identified = and_(r.subject_scheme == "resident_id", r.subject_code_verified.is_(True))
+    supported = func.count(r.id).filter(identified)
+    rows = c.execute(select(L.id, L.list_code, L.rule_version, supported.label("identified"))
+                     .join(t.entities, e.id == L.entity_id)
+                     .outerjoin(t.listing_evidence, E.listing_id == L.id).outerjoin(t.records, r.id == E.record_id)
+                     .where(e.kind == "natural_person", L.state.in_(ACTIVE), *scope)
+                     .group_by(L.id, L.list_code, L.rule_version).order_by(L.id)).all()
+    withdrawn = []
+    for listing_id, list_code, rule_version, count in rows:
+        rule = next((rule for rule in pack.list_(list_code).rules if rule.version == rule_version), None)
+        if count >= (rule.min_count if rule else 1):
+            continue
+        on = max(as_of, _last_transition(c, listing_id))
+        _step(c, pack, listing_id, "withdrawn", on,
+              Actor(actor.name, f"{PERSON_NOT_IDENTIFIED}: no evidence record names the person by a resident ID "
+                                "number that passes its check"),
+              {"ended_on": on, "end_reason": WITHDRAWN_UNIDENTIFIED})
+        withdrawn.append(listing_id)
+    evidence = [record_id for start in range(0, len(withdrawn), 5000) for record_id in c.execute(
+        select(E.record_id).where(E.listing_id.in_(withdrawn[start:start + 5000]))).scalars()]
+    hold_unidentified(c, pack, evidence, actor.name)
+    return len(withdrawn)
 
 
 def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:

@@ -8,7 +8,8 @@ incremental by default: only entities whose records arrived since the last run, 
 as of the same date (a run as of another date, earlier or later, is a full one).
 
 A listing that ended never comes back from the records it cited: a record cited by an ended
-listing of a list never counts again for that list; a corrected version is a new record.
+listing of a list never counts again for that list; a corrected version is a new record. A
+person's listing withdrawn as not identified spends nothing: it never reached a known person.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from sqlalchemy.sql import ColumnElement
 from xinyong.domain.audit import leaf_digest, merkle_root_of, proposal_leaf
 from xinyong.domain.calendar import add_months, add_years
 from xinyong.domain.decisions import IN_FORCE
-from xinyong.domain.listings import ACTIVE, FINAL
+from xinyong.domain.listings import ACTIVE, FINAL, WITHDRAWN_UNIDENTIFIED
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
@@ -170,15 +171,19 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     # any later version the authority sends of the same record (the court's version saying the
     # debt is paid, a re-send): only an officer's `record correct` makes a new fact of it
     few = isinstance(entity_ids, Table)  # a few touched entities: their records drive every test
+    # (except a person's listing withdrawn as not identified: the decision never reached a known
+    # person, so a version naming them by a valid ID number still may)
     spent_versions = (select(t.listing_evidence.c.record_id)
                       .join(t.listings, L.id == t.listing_evidence.c.listing_id)
-                      .where(L.list_code == spec.code, L.state.in_(FINAL)))
+                      .where(L.list_code == spec.code, L.state.in_(FINAL),
+                             func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED))
     spent_keys = select(t.records.c.record_key).where(t.records.c.id.in_(spent_versions))
     if few:  # each candidate's own evidence looked up (index on record_id), not every listing of the list
         spent_evidence, spent_listing, spent_record = (t.listing_evidence.alias("spent_evidence"),
                                                        t.listings.alias("spent_listing"), t.records.alias("spent_record"))
         spent_by = (spent_listing.c.id == spent_evidence.c.listing_id, spent_listing.c.list_code == spec.code,
-                    spent_listing.c.state.in_(FINAL))
+                    spent_listing.c.state.in_(FINAL),
+                    func.coalesce(spent_listing.c.end_reason, "") != WITHDRAWN_UNIDENTIFIED)
         unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
         # nested, so that the versions of the key are found first (by key), then their evidence
         unspent_key = ~exists().where(spent_record.c.record_key == r.record_key,

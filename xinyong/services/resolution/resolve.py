@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
@@ -305,8 +305,9 @@ class Resolver:
         self.ruled_out = ruled_out
         self.registrations = frozenset(c.code for c in pack.categories if c.creates_entities)
         self.listing_persons = persons_listed_from(pack)
-        # where each category's records name the subject's legal representative (pack data)
+        # where each category's records name the subject's legal representative, and its kind (pack data)
         self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
+        self.kind_fields = {c.code: c.subject.kind_field for c in pack.categories}
         learned = index.matcher.model.threshold
         self.auto_link = max(self.spec.auto_link, learned or 0.0)
         # (normalised name, entity) of records whose name agrees with their code's entity whatever
@@ -317,7 +318,9 @@ class Resolver:
 
     def decide(self, record_key: str, name: str | None, kind: str | None, code: str | None,
                scheme: str | None, verified: bool, legal_rep: str | None,
-               category: str | None = None, address: str | None = None) -> Decision:
+               category: str | None = None, address: str | None = None, kind_written: bool = True) -> Decision:
+        """`kind_written`: the record's kind column has a value (without it and without a code,
+        intake reads a short name as a person's from its shape alone)."""
         index = self.index
         if record_key in self.matches:
             return Decision("linked", "judgement", self.matches[record_key], 1.0,
@@ -338,8 +341,11 @@ class Resolver:
                             {"reason": f"valid {scheme} not held by any entity; never linked by name"})
         if person:
             if category in self.listing_persons:
-                return Decision("review", "identifier", None, None, {"reason": PERSON_NOT_IDENTIFIED,
-                                                                     "candidates": []})
+                return person_not_identified()
+            if code is None and not kind_written and name:
+                firm = self._firm_named(index.analyser.parts(name), excluded)
+                if firm is not None:
+                    return firm
             return Decision("new", "new_entity", None, None,
                             {"reason": "a person without a valid ID number is never linked by name"})
         if parts is not None:
@@ -347,6 +353,18 @@ class Resolver:
             if len(exact) == 1:
                 return Decision("linked", "exact_name", exact.pop(), 1.0, {"name": parts.key})
         return self._by_score(index.rank(subject, excluded))
+
+    def _firm_named(self, parts: NameParts, excluded: set[int]) -> Decision | None:
+        """The one organisation whose registered name (with its legal form) is this name with the
+        legal form left out (九阳股份, 厦门信达, 牧原食品: a firm's short name, shaped like a person's):
+        a person's name is never a registered firm's whole trade name and industry."""
+        index = self.index
+        firms = [e for e in index.same_core(parts, excluded)
+                 if any(n.legal_form and n.core == parts.core for n in index.profiles[e].names)]
+        if len(firms) != 1:
+            return None
+        return Decision("linked", "exact_name", firms[0], 1.0,
+                        {"name": parts.key, "reason": "a firm's registered name without its legal form"})
 
     def _code_of_another_firm(self, subject: Subject, entity_id: int, excluded: set[int]) -> Decision | None:
         """A verified code whose entity has no name near the record's (another firm's code): review, both shown."""
@@ -420,6 +438,38 @@ class Resolver:
             "candidates": candidates})
 
 
+def person_not_identified() -> Decision:
+    """The review a person named without a valid ID number waits in (see PERSON_NOT_IDENTIFIED)."""
+    return Decision("review", "identifier", None, None, {"reason": PERSON_NOT_IDENTIFIED, "candidates": []})
+
+
+def hold_unidentified(connection: Connection, pack: Pack, record_ids: Iterable[int], actor: str) -> list[int]:
+    """Of `record_ids`, those naming a natural person without a valid ID number, in a category some
+    list counts against persons, and linked by a run (not by a person's judgement), go back to
+    review as `decide` now holds them: a store made before that rule kept each on an entity of its
+    own. Returns the records moved (audited)."""
+    r, link = t.records.c, t.record_links.c
+    candidates = sorted(set(record_ids))
+    moved = [row.id for start in range(0, len(candidates), CHUNK) for row in connection.execute(
+        select(r.id).join(t.record_links, link.record_id == r.id)
+        .where(r.id.in_(candidates[start:start + CHUNK]), r.category.in_(sorted(persons_listed_from(pack))),
+               or_(r.subject_kind == "natural_person", r.subject_scheme.in_(sorted(PERSON_SCHEMES))),
+               or_(r.subject_scheme.is_(None), r.subject_scheme != "resident_id",
+                   r.subject_code_verified.is_not(True)),
+               link.method != "judgement", link.state.in_(("linked", "new"))))]
+    if not moved:
+        return moved
+    held = person_not_identified()
+    now = dt.datetime.now(dt.timezone.utc)
+    for start in range(0, len(moved), CHUNK):
+        connection.execute(update(t.record_links).where(link.record_id.in_(moved[start:start + CHUNK])).values(
+            state=held.state, entity_id=None, method=held.method, score=None, explanation=held.explanation,
+            resolved_at=now))
+    append_event(connection, actor=actor, action="resolution.held_unidentified", object_type="resolution",
+                 object_id=now.isoformat(), reason=PERSON_NOT_IDENTIFIED, payload={"records": moved})
+    return moved
+
+
 def persons_listed_from(pack: Pack) -> frozenset[str]:
     """The categories whose records some list's rule counts against natural persons."""
     return frozenset(category for spec in pack.lists if SubjectKind.natural_person in spec.subject_kinds
@@ -467,26 +517,30 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     due = or_(link.record_id.is_(None), link.state.in_(("review", "new")))
     if everything:
         due = or_(due, link.method != "judgement")
-    # of a record's fields only its address and legal representative are read, by the database
+    # of a record's fields only its address, legal representative and kind are read, by the database
     # (parsing every record's JSON in Python cost more than deciding most of them)
     rep_columns = {name: f"rep{i}" for i, name in enumerate(sorted({f for f in resolver.rep_fields.values() if f}))}
+    kind_columns = {name: f"kind{i}" for i, name in enumerate(sorted({f for f in resolver.kind_fields.values() if f}))}
     query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
                     r.subject_scheme, r.subject_code_verified, link.entity_id, link.state,
                     r.fields["address"].as_string().label("address"),
-                    *(r.fields[name].as_string().label(label) for name, label in rep_columns.items()))
+                    *(r.fields[name].as_string().label(label) for name, label in rep_columns.items()),
+                    *(r.fields[name].as_string().label(label) for name, label in kind_columns.items()))
              .select_from(t.records.outerjoin(t.record_links, link.record_id == r.id))
              .where(due).order_by(r.id).limit(CHUNK))
     rep_column = {category: rep_columns.get(name) for category, name in resolver.rep_fields.items()}
+    kind_column = {category: kind_columns.get(name) for category, name in resolver.kind_fields.items()}
     made = NewEntities(connection, index, now, salt)
     last = 0
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
         links = []
         for row in rows:
-            rep = rep_column.get(row.category)
+            rep, kind = rep_column.get(row.category), kind_column.get(row.category)
             decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
                                        row.subject_code, row.subject_scheme, bool(row.subject_code_verified),
-                                       getattr(row, rep) if rep else None, row.category, row.address)
+                                       getattr(row, rep) if rep else None, row.category, row.address,
+                                       kind_written=bool(kind and getattr(row, kind)))
             if decision.state == "new" and row.state == "new" and row.entity_id:
                 decision.entity_id = row.entity_id  # matching nothing again: the entity it was given stays
                 result.still_alone += 1
