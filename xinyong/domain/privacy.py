@@ -86,6 +86,11 @@ def mask_text(text: str) -> str:
 
 
 _PLAIN = frozenset({bool, int, float, dt.date, dt.datetime})  # values no mask touches
+# The keys of a public document that hold an entity key (opaque, or a firm's USCC): never masked.
+ENTITY_KEYS = frozenset({"key", "entity"})
+# The key holding a record's fields as the authority sent them: their names are the pack's (a field
+# may be called `key` or `entity`), so nothing inside is an entity key and every value is masked.
+RECORD_FIELDS = "fields"
 
 
 class Masker:
@@ -115,7 +120,7 @@ class Masker:
         """One column of text (None kept): each value as `mask_text` gives it."""
         return [None if v is None else self.text(v) for v in values]
 
-    def public(self, value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+    def public(self, value: Any, keep: frozenset[str] = ENTITY_KEYS) -> Any:
         """`mask_public`, cached (the hot loop of a dump: exact types first, cache looked up inline)."""
         kind = type(value)
         if kind is str or isinstance(value, str):
@@ -124,7 +129,8 @@ class Masker:
         if kind is dict or isinstance(value, dict):
             public, seen = self.public, self._seen
             return {k: v if k in keep or v is None or type(v) in _PLAIN
-                    else (seen.get(v) or self.text(v)) if type(v) is str else public(v, keep)
+                    else (seen.get(v) or self.text(v)) if type(v) is str
+                    else public(v, frozenset() if k == RECORD_FIELDS else keep)
                     for k, v in value.items()}
         if kind is list or isinstance(value, list):
             return [self.public(v, keep) for v in value]
@@ -204,11 +210,13 @@ def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | se
     return value
 
 
-def mask_public(value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+def mask_public(value: Any, keep: frozenset[str] = ENTITY_KEYS) -> Any:
     """`mask_value` over a public document, except the entity keys in it (`keep`): they are opaque
-    or a firm's USCC, and pages link by them."""
+    or a firm's USCC, and pages link by them. A record's fields (`RECORD_FIELDS`) are masked whole,
+    whatever their names."""
     if isinstance(value, dict):
-        return {k: v if k in keep else mask_public(v, keep) for k, v in value.items()}
+        return {k: v if k in keep else mask_value(v) if k == RECORD_FIELDS else mask_public(v, keep)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [mask_public(v, keep) for v in value]
     return mask_text(value) if isinstance(value, str) else value
