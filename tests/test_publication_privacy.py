@@ -214,3 +214,66 @@ def test_published_csv_neutralises_fullwidth_formula_starts(tmp_path: Path) -> N
     assert cells == ["'" + value for value in starts]
     assert [row["list"] for row in pq.read_table(tmp_path / "listings.parquet").to_pylist()] == starts  # raw
     assert all(c in CSV_NOTE for c in "＝＋－＠")
+
+
+# -- 5. passport and permit numbers ----------------------------------------------------------------------------
+
+PERMIT, PASSPORT, HK_ID = "H1234567801", "E12345678", "A1234563"
+
+
+def test_passport_and_permit_numbers_are_masked_on_every_surface(cli, tmp_path: Path) -> None:
+    """A court writes a debtor's mainland travel permit (回乡证) number in the ID-number column the pack
+    keeps restricted: no resident ID, so the record's key ends with the number as given, and once a
+    reviewer attaches the record to the listed person, that key went out whole (dump, feed, API, page).
+    An authority's remark naming a person's passport or Hong Kong identity card number went out whole
+    too: masking knew only resident ID numbers and mobiles."""
+    from test_due_rules import COURT_HEADERS, GROUND_1
+    from worlds import PERSON
+
+    build_world(cli, tmp_path)
+    out = tmp_path / "open"
+    cli("publish", "--out", out)
+    person = run(cli, "entity", "show", PERSON)["key"]
+    cli("ingest", write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+        ["(2025)京0105执7号", "张三", PERMIT, "北京市朝阳区人民法院", "全部未履行", GROUND_1, "2025-08-05"]]),
+        "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    (waiting,) = run(cli, "review", "list")
+    run(cli, "review", "accept", waiting["id"], "--entity", person, "--reason", "the same debtor")
+    today = pack_today(load_pack("cn"))
+    cli("ingest", write_csv(tmp_path / "penalty.csv", [*PENALTY_HEADERS, "备注"], [
+        [NAMES[FIRM_CLEAN], FIRM_CLEAN, "京市监罚〔2026〕88号", (today - dt.timedelta(days=3)).isoformat(), "罚款", "2",
+         f"外籍股东John Smith（护照号码：{PASSPORT}），香港身份证{HK_ID}(3)，回乡证号 {PERMIT[:1]} {PERMIT[1:]}"]]),
+        "--authority", "samr", "--category", "penalty")
+    run(cli, "resolve")
+    cli("publish", "--out", out)
+    published = _every_published_text(out) + _surfaces(cli.url, [person, FIRM_CLEAN])
+    assert "(2025)京0105执7号" in published and "John Smith" in published  # the facts are public
+    for number in (PERMIT, PERMIT[1:], PASSPORT, PASSPORT[1:], HK_ID, HK_ID[1:]):
+        assert number not in published, number
+
+
+DOCUMENT_TEXTS = [
+    ("护照号码：E12345678", "护照号码：*******78"),
+    ("香港身份证A1234563(3)", "香港身份证*******33"),
+    ("回乡证号 H 1234567801", "回乡证号 *********01"),
+    ("台胞证号码为12345678。", "台胞证号码为******78。"),
+    ("护照 EA1234567 and more", "护照 *******67 and more"),
+    ("身份证号码：11010119900307077", "身份证号码：***************77"),  # a digit short: still somebody's
+    # unchanged: a firm's code, no number, too few digits; a resident ID keeps its own mask
+    ("证件号码91110105MA0CL00032", "证件号码91110105MA0CL00032"),
+    ("证件类型：护照", "证件类型：护照"),
+    ("通行证有效期2025年", "通行证有效期2025年"),
+    (f"身份证号{CONTACT}", f"身份证号{mask_person_id(CONTACT)}"),
+]
+
+
+def test_document_numbers_in_free_text_and_record_keys() -> None:
+    from xinyong.domain.identifiers import mask_record_key
+    from xinyong.domain.privacy import mask_text
+
+    assert [mask_text(text) for text, _ in DOCUMENT_TEXTS] == [masked for _, masked in DOCUMENT_TEXTS]
+    assert mask_record_key(f"court:(2025)京0105执7号#{PERMIT}") == "court:(2025)京0105执7号#*********01"
+    assert mask_record_key(f"court:(2025)京0105执8号#{PASSPORT}") == "court:(2025)京0105执8号#*******78"
+    for firm in (f"court:(2025)粤0305执2号#{FIRM_DEBTOR}", "court:(2025)粤0305执3号#某某公司"):
+        assert mask_record_key(firm) == firm

@@ -12,7 +12,9 @@ as readily as into an ID column. What it masks:
   looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
 - mobile numbers (1[3-9] and nine digits, also grouped 3-4-4);
-- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation.
+- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation;
+- a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
+  naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码): its last two characters kept.
 
 `could_be_person_id` says whether a search term is an ID number or the beginning of one.
 """
@@ -23,7 +25,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_person_id, normalise_code
+from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id, is_valid_uscc, mask_document_number,
+                                         mask_person_id, normalise_code)
 
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
 # page, a tab, a line break), dashes or zero-width characters.
@@ -43,6 +46,13 @@ _MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{
 _ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
+# A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
+# H1234567801, 香港身份证A123456(3), 证件号码 M12345678): its shape alone is too common to find it.
+_DOCUMENT_WORDS = ("护照", "通行证", "回乡证", "台胞证", "居留", "身份证", "证件")
+_LETTER = r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]"
+_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
+                       rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
+                       rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
@@ -73,6 +83,13 @@ def _mask_mobile(match: re.Match[str]) -> str:
     return f"{match.group(1)}****{match.group(3)}"
 
 
+def _mask_document(match: re.Match[str]) -> str:
+    code = normalise_code(re.sub(r"[(（)）]", "", _SEPARATORS.sub("", match.group(2))))
+    if is_valid_uscc(code) or is_valid_org_code(code) or sum(c.isdigit() for c in code) < 6:
+        return match.group()  # a firm's code after 证件号码, or no number at all
+    return match.group(1) + mask_document_number(code)
+
+
 def mask_text(text: str) -> str:
     """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
     if not text or not _MAYBE_MASKED.search(text):
@@ -80,6 +97,8 @@ def mask_text(text: str) -> str:
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
+        if "证" in text or "护照" in text or "居留" in text:  # a fast path: no document word, no document
+            text = _DOCUMENT.sub(_mask_document, text)
     if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
