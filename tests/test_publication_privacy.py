@@ -277,3 +277,21 @@ def test_document_numbers_in_free_text_and_record_keys() -> None:
     assert mask_record_key(f"court:(2025)京0105执8号#{PASSPORT}") == "court:(2025)京0105执8号#*******78"
     for firm in (f"court:(2025)粤0305执2号#{FIRM_DEBTOR}", "court:(2025)粤0305执3号#某某公司"):
         assert mask_record_key(firm) == firm
+
+
+SPLIT = [f"{CONTACT[:6]}{sep}{CONTACT[6:14]}{sep}{CONTACT[14:]}" for sep in (".", "/", "_", "·", "．", "／", "・")]
+OLD_SPLIT = [f"{OLD_STYLE_ID[:6]}{sep}{OLD_STYLE_ID[6:12]}{sep}{OLD_STYLE_ID[12:]}" for sep in (".", "/")]
+
+
+def test_id_numbers_split_by_dots_slashes_or_middle_dots_are_masked() -> None:
+    """An ID number (18 or 15 digits) or a mobile number written in groups separated by dots, slashes,
+    underscores or middle dots went out whole; dates, addresses of machines and amounts stay."""
+    from xinyong.domain.privacy import mask_text
+
+    for text in SPLIT:
+        assert mask_text(f"被执行人王五，身份证{text}") == f"被执行人王五，身份证{mask_person_id(CONTACT)}", text
+    for text in OLD_SPLIT:
+        assert mask_text(f"旧身份证{text}") == f"旧身份证{mask_person_id(OLD_STYLE_ID)}", text
+    assert mask_text("电话138.1234.5678") == "电话138****5678"
+    for kept in ("公示期2025.01.01-2026.01.01", "服务器192.168.100.200", "罚没1.234.567元", f"代码{FIRM_DEBTOR[:8]}/{FIRM_DEBTOR[8:]}"):
+        assert mask_text(kept) == kept

@@ -6,7 +6,8 @@ text came from: an authority writes "被执行人周八（公民身份号码…�
 as readily as into an ID column. What it masks:
 
 - resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), also
-  written with spaces of any kind, dashes or zero-width characters between digits, whether or
+  written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or zero-width
+  characters between digits, whether or
   not their check holds: a mistyped ID number is still somebody's. An 18-digit value that is a
   valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
   looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
@@ -29,8 +30,9 @@ from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id,
                                          mask_person_id, normalise_code)
 
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
-# page, a tab, a line break), dashes or zero-width characters.
-_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+# page, a tab, a line break), dashes, dots, slashes, underscores, middle dots (half or full width)
+# or zero-width characters.
+_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
 _DIGIT = r"[0-9\uff10-\uff19]"
