@@ -295,3 +295,16 @@ def test_id_numbers_split_by_dots_slashes_or_middle_dots_are_masked() -> None:
     assert mask_text("电话138.1234.5678") == "电话138****5678"
     for kept in ("公示期2025.01.01-2026.01.01", "服务器192.168.100.200", "罚没1.234.567元", f"代码{FIRM_DEBTOR[:8]}/{FIRM_DEBTOR[8:]}"):
         assert mask_text(kept) == kept
+
+
+def test_numbers_typed_in_fullwidth_or_other_digits_are_masked() -> None:
+    """A mobile number typed with a Chinese input method's fullwidth digits (１３９…) went out whole, and
+    so did an ID number in digits pasted from another script or a mathematical font."""
+    from xinyong.domain.privacy import mask_text
+
+    assert mask_text("电话：１３９１２３４５６７８") == "电话：１３９****５６７８"
+    bold = "".join(chr(0x1D7CE + int(c)) if c.isdigit() else c for c in CONTACT)  # 𝟏𝟏𝟎…
+    arabic_indic = "".join(chr(0x660 + int(c)) if c.isdigit() else c for c in CONTACT)  # ١١٠…
+    assert mask_text(f"身份证{bold}") == f"身份证{mask_person_id(CONTACT)}"
+    masked = mask_text(f"身份证{arabic_indic}")
+    assert masked.startswith("身份证") and masked.count("*") == 8 and arabic_indic not in masked

@@ -35,14 +35,14 @@ from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id,
 _SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
-_DIGIT = r"[0-9\uff10-\uff19]"
+_DIGIT = r"\d"  # any decimal digit: ASCII, fullwidth, and those pasted from other scripts or fonts
 _ID_IN_TEXT = re.compile(
-    rf"(?<![0-9\uff10-\uff19])"
-    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[0-9Xx\uff10-\uff19\uff38\uff58]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
-    rf"(?![0-9\uff10-\uff19])")
+    rf"(?<!\d)"
+    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
+    rf"(?!\d)")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
-_MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
-                     rf"(?![0-9\uff10-\uff19])")
+_MOBILE = re.compile(rf"(?<!\d)([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
+                     rf"(?!\d)")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 # Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
 _ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
@@ -56,9 +56,9 @@ _DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})[^0-9A-Za-z\uff10-\uff
                        rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
                        rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
-_ANY_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
+_ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
-_MAYBE_MASKED = re.compile(r"[0-9\uff10-\uff19住址籍居]")
+_MAYBE_MASKED = re.compile(r"[\d住址籍居]")
 
 
 def _token(text: str, start: int, end: int) -> str:
