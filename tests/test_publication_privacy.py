@@ -216,6 +216,17 @@ def test_published_csv_neutralises_fullwidth_formula_starts(tmp_path: Path) -> N
     assert all(c in CSV_NOTE for c in "＝＋－＠")
 
 
+def test_every_character_nfkc_folds_into_a_formula_start_is_neutralised() -> None:
+    """Not only the fullwidth forms: ﹦ ﹢ ﹣ ﹫ (small forms), ⁼ ⁺ ₌ ₊ fold into = + by NFKC too."""
+    import unicodedata
+
+    from xinyong.domain.csvsafe import neutralise
+
+    folding = [chr(c) for c in range(0x80, 0x110000) if unicodedata.normalize("NFKC", chr(c))[:1] in ("=", "+", "-", "@")]
+    assert "﹦" in folding and "＝" in folding
+    assert [neutralise(c + "1+1") for c in folding] == ["'" + c + "1+1" for c in folding]
+
+
 # -- 5. passport and permit numbers ----------------------------------------------------------------------------
 
 PERMIT, PASSPORT, HK_ID = "H1234567801", "E12345678", "A1234563"
