@@ -175,7 +175,8 @@ def test_earlier_deltas_stop_serving_records_revoked_or_past_their_publicity(cli
     ]), "--authority", "samr", "--category", "penalty")
     run(cli, "resolve")
     added = json.loads(cli("publish", "--out", out, "--json").stdout)["delta"]
-    rows = {row["record_key"]: row for row in map(orjson.loads, (out / added / "records.jsonl").read_bytes().splitlines())}
+    lines = (out / added / "records.jsonl").read_bytes().splitlines()
+    rows = {row["record_key"]: row for row in map(orjson.loads, lines)}
     assert sorted(rows) == ["samr:京市监罚〔2026〕901号", "samr:京市监罚〔2026〕902号"]
     ends = dt.date.fromisoformat(rows["samr:京市监罚〔2026〕902号"]["publicity_ends"])
 
@@ -222,7 +223,8 @@ def test_every_character_nfkc_folds_into_a_formula_start_is_neutralised() -> Non
 
     from xinyong.domain.csvsafe import neutralise
 
-    folding = [chr(c) for c in range(0x80, 0x110000) if unicodedata.normalize("NFKC", chr(c))[:1] in ("=", "+", "-", "@")]
+    folding = [chr(c) for c in range(0x80, 0x110000)
+               if unicodedata.normalize("NFKC", chr(c))[:1] in ("=", "+", "-", "@")]
     assert "﹦" in folding and "＝" in folding
     assert [neutralise(c + "1+1") for c in folding] == ["'" + c + "1+1" for c in folding]
 
@@ -304,7 +306,8 @@ def test_id_numbers_split_by_dots_slashes_or_middle_dots_are_masked() -> None:
     for text in OLD_SPLIT:
         assert mask_text(f"旧身份证{text}") == f"旧身份证{mask_person_id(OLD_STYLE_ID)}", text
     assert mask_text("电话138.1234.5678") == "电话138****5678"
-    for kept in ("公示期2025.01.01-2026.01.01", "服务器192.168.100.200", "罚没1.234.567元", f"代码{FIRM_DEBTOR[:8]}/{FIRM_DEBTOR[8:]}"):
+    for kept in ("公示期2025.01.01-2026.01.01", "服务器192.168.100.200", "罚没1.234.567元",
+                 f"代码{FIRM_DEBTOR[:8]}/{FIRM_DEBTOR[8:]}"):
         assert mask_text(kept) == kept
 
 

@@ -5,8 +5,9 @@ before reading one of those) is run as a formula when the file is opened in a sp
 `=HYPERLINK(...)` sent in a name cell would come back in a rejects file or a list export as a
 live link. Their fullwidth forms `＝`, `＋`, `－`, `＠` (what a Chinese input method types) and every
 other character NFKC folds into one of them count too: a spreadsheet that folds input by NFKC, or a
-user pasting the cell into the formula bar, reads them as the ASCII ones. OWASP's rule: prefix such a cell with a single quote, so it is shown as text.
-Numbers are written as numbers (a negative amount stays a number); only text is neutralised.
+user pasting the cell into the formula bar, reads them as the ASCII ones. OWASP's rule: prefix such
+a cell with a single quote, so it is shown as text. Numbers are written as numbers (a negative
+amount stays a number); only text is neutralised.
 """
 
 from __future__ import annotations

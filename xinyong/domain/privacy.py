@@ -52,7 +52,8 @@ ADDRESS_MASK = "***"
 # H1234567801, 香港身份证A123456(3), 证件号码 M12345678): its shape alone is too common to find it.
 _DOCUMENT_WORDS = ("护照", "通行证", "回乡证", "台胞证", "居留", "身份证", "证件")
 _LETTER = r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]"
-_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
+_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})"
+                       rf"[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
                        rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
                        rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.

@@ -99,7 +99,8 @@ KIND_TABLE = {"entity": "entities", "listing": "listings", "record": "records"}
 FORMATS = ("jsonl", "csv", "parquet")
 CSV_NOTE = ("CSV cells beginning with =, +, -, @ (or a character NFKC folds into one: fullwidth \uff1d \uff0b \uff0d "
             "\uff20, small, superscript or subscript forms), a tab or a carriage return are prefixed with a single "
-            "quote (formula neutralisation, OWASP); JSON Lines and Parquet carry the raw values. Nested values are JSON.")
+            "quote (formula neutralisation, OWASP); JSON Lines and Parquet carry the raw values. Nested values are "
+            "JSON.")
 DEFAULT_LICENCE = "CC-BY-4.0"
 
 
