@@ -322,3 +322,34 @@ def test_numbers_typed_in_fullwidth_or_other_digits_are_masked() -> None:
     assert mask_text(f"身份证{bold}") == f"身份证{mask_person_id(CONTACT)}"
     masked = mask_text(f"身份证{arabic_indic}")
     assert masked.startswith("身份证") and masked.count("*") == 8 and arabic_indic not in masked
+
+
+def test_earlier_deltas_stop_serving_a_firms_listing_out_of_public_view(cli, tmp_path: Path) -> None:
+    """A firm's court listing that took effect after the first publish, then ended (court_defaulters
+    keeps no public history): the delta that published it kept its row; now it goes, as a person's."""
+    from test_due_rules import COURT_HEADERS, GROUND_1
+
+    build_world(cli, tmp_path)
+    out = tmp_path / "open"
+    cli("publish", "--out", out)
+    cli("ingest", write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+        ["(2025)京0105执55号", NAMES[FIRM_CLEAN], FIRM_CLEAN, "北京市朝阳区人民法院", "全部未履行", GROUND_1,
+         "2025-08-03"]]), "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2025-09-15")
+    (listing,) = run(cli, "listing", "list", "--entity", FIRM_CLEAN)
+    cli("listing", "notify", listing["id"], "--on", "2025-09-22", "--actor", "officer", "--reason", "served")
+    run(cli, "process", "--as-of", "2025-10-20")
+    added = json.loads(cli("publish", "--out", out, "--json").stdout)["delta"]
+    shown = [orjson.loads(line) for line in (out / added / "listings.jsonl").read_bytes().splitlines()]
+    assert [(row["listing"], row["in_force"]) for row in shown] == [(listing["id"], True)]
+
+    cli("listing", "end", listing["id"], "--reason", "performed", "--actor", "court")
+    cli("publish", "--out", out)
+    assert "court_defaulters" not in _every_published_text(out / added), f"{added} still serves the listing"
+    _manifest_is_true(out)
+    with serving(cli.url, webhooks=False) as base:
+        feed = httpx.get(f"{base}/v1/public/changes", params={"since": 0}, timeout=30).json()["events"]
+    about = [event for event in feed if event["change"]["id"] == f"listing:{listing['id']}"]
+    assert [event["change"]["op"] for event in about] == ["add", "delete"]
+    assert all(event["change"]["data"] is None for event in about)
