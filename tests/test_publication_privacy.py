@@ -353,3 +353,14 @@ def test_earlier_deltas_stop_serving_a_firms_listing_out_of_public_view(cli, tmp
     about = [event for event in feed if event["change"]["id"] == f"listing:{listing['id']}"]
     assert [event["change"]["op"] for event in about] == ["add", "delete"]
     assert all(event["change"]["data"] is None for event in about)
+
+
+def test_an_id_number_whose_check_character_is_typed_as_a_times_sign_is_masked() -> None:
+    """Input methods often give × for the check character X: the 17 digits before it (the whole number,
+    as the check character follows from them) went out whole."""
+    from xinyong.domain.privacy import mask_text
+
+    number = next(n for n in (resident_id("110101", dt.date(1985, 1, 1), serial) for serial in range(1, 999))
+                  if n.endswith("X"))
+    assert mask_text(f"被执行人王五（身份证{number[:17]}×）") == f"被执行人王五（身份证{mask_person_id(number)}）"
+    assert mask_text("面积3×4平方米") == "面积3×4平方米"

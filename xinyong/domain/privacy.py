@@ -35,10 +35,11 @@ from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id,
 _SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
+_TIMES = "\u00d7"  # ×, typed for the check character X by many input methods
 _DIGIT = r"\d"  # any decimal digit: ASCII, fullwidth, and those pasted from other scripts or fonts
 _ID_IN_TEXT = re.compile(
     rf"(?<!\d)"
-    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
+    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_TIMES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
     rf"(?!\d)")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _MOBILE = re.compile(rf"(?<!\d)([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
@@ -72,7 +73,7 @@ def _token(text: str, start: int, end: int) -> str:
 
 
 def _mask_id(match: re.Match[str]) -> str:
-    code = normalise_code(_SEPARATORS.sub("", match.group()))
+    code = normalise_code(_SEPARATORS.sub("", match.group()).replace(_TIMES, "X"))
     if is_valid_resident_id(code):
         return mask_person_id(code)
     # A firm's USCC, all digits or with letters around these digits, is not a person's number.
