@@ -5,14 +5,15 @@ One function, `mask_text`, for every public field's text on every surface (entit
 text came from: an authority writes "被执行人周八（公民身份号码…，住…，电话…）" into an obligation
 as readily as into an ID column. What it masks:
 
-- resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), also
-  written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or zero-width
-  characters between digits, whether or
-  not their check holds: a mistyped ID number is still somebody's. An 18-digit value that is a
+- resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), in any
+  script's digits (fullwidth, pasted from another script or font), the check character X also
+  typed ×, written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
+  zero-width characters between digits, whether or not their check holds: a mistyped ID number
+  is still somebody's. An 18-digit value that is a
   valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
   looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
-- mobile numbers (1[3-9] and nine digits, also grouped 3-4-4);
+- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4);
 - a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码): its last two characters kept.
