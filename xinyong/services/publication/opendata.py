@@ -498,7 +498,7 @@ def _forget_withdrawn(c: Connection, gone: list[Any]) -> None:
     revoked was never valid, and a fact whose publicity period ended (or a credit repair ended)
     must not be offered any more, in the feed, the webhooks yet to deliver or the earlier deltas."""
     ev = t.public_events.c
-    _redact(c, [ev.entity.in_({row.entity for row in chunk}) & ev.fact_id.in_([row.fact_id for row in chunk])
+    _redact(c, [ev.entity.in_(sorted({row.entity for row in chunk})) & ev.fact_id.in_([row.fact_id for row in chunk])
                 for chunk in _chunks(gone, 5000)])
 
 
