@@ -3,8 +3,11 @@ files the demo never makes (SQLite and PostgreSQL): each test a defect found and
 
 - a pack field named like a structural key (`key`, `entity`) kept its value unmasked;
 - a relations category without a legal basis for persons published their names in the records;
-- earlier delta folders kept the rows of records later revoked or whose publicity ended;
-- published CSV let cells starting with a fullwidth ＝ ＋ － ＠ through.
+- earlier delta folders kept the rows of records later revoked or whose publicity ended, and of a
+  firm's listing out of public view;
+- published CSV let cells starting with a fullwidth ＝ ＋ － ＠ (or another NFKC form of them) through;
+- passport, travel permit and Hong Kong identity card numbers, ID numbers split by dots or slashes,
+  typed in fullwidth or other scripts' digits or with × for X, and fullwidth mobiles, went out whole.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from xinyong.domain.pack import load_pack, load_raw
 from xinyong.services.resolution.entities import public_file
 from xinyong.store.db import open_engine, set_setting
 
-FORMATS = ("jsonl", "csv", "parquet")
 PENALTY_HEADERS = ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额（万元）"]
 
 
