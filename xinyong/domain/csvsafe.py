@@ -3,8 +3,11 @@
 A cell beginning with `=`, `+`, `-` or `@` (or a tab or carriage return, which some programs skip
 before reading one of those) is run as a formula when the file is opened in a spreadsheet:
 `=HYPERLINK(...)` sent in a name cell would come back in a rejects file or a list export as a
-live link. OWASP's rule: prefix such a cell with a single quote, so it is shown as text. Numbers
-are written as numbers (a negative amount stays a number); only text is neutralised.
+live link. Their fullwidth forms `＝`, `＋`, `－`, `＠` (what a Chinese input method types) and every
+other character NFKC folds into one of them count too: a spreadsheet that folds input by NFKC, or a
+user pasting the cell into the formula bar, reads them as the ASCII ones. OWASP's rule: prefix such
+a cell with a single quote, so it is shown as text. Numbers are written as numbers (a negative
+amount stays a number); only text is neutralised.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# ASCII, then every character NFKC folds into one of = + - @: fullwidth ＝＋－＠, small ﹦﹢﹣﹫,
+# super- and subscript ⁼⁺₌₊, ⩵ ⩶ (== and ===), Hebrew alternative plus ﬩
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", "\ufe62", "\ufe63",
+                  "\ufe6b", "\u207c", "\u207a", "\u208c", "\u208a", "\u2a75", "\u2a76", "\ufb29")
 
 
 def neutralise(value: Any) -> Any:

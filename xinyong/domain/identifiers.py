@@ -225,10 +225,31 @@ def mask_person_id(value: str) -> str:
 
 
 _PERSON_ID_SHAPE = re.compile(r"^(?:[0-9]{17}[0-9X]|[0-9]{15})$")
+# A travel document's number: a passport (E12345678, EA1234567), a mainland travel permit of Hong Kong,
+# Macau or Taiwan residents (H1234567801, M12345678, 12345678), a Hong Kong or Macau identity card
+# (A1234563): 6 to 12 letters and digits, at least 6 of them digits. A firm's code never is one
+# (a USCC has 18 characters, a registration number 13 or 15 digits), except a 9-character
+# organisation code, told apart by its check character unless the number reads as a passport's or permit's.
+_DOCUMENT_NUMBER_SHAPE = re.compile(r"^(?=(?:[A-Z]*[0-9]){6})[0-9A-Z]{6,12}$")
+_PASSPORT_OR_PERMIT_SHAPE = re.compile(r"^(?:[EGDSP][A-Z]?[0-9]{7,8}|[HM][0-9]{8}(?:[0-9]{2})?)$")
+
+
+def is_document_number(code: str) -> bool:
+    """Whether a normalised code reads as a person's travel document or identity card number (above)."""
+    return bool(_DOCUMENT_NUMBER_SHAPE.match(code)) and (
+        bool(_PASSPORT_OR_PERMIT_SHAPE.match(code)) or not is_valid_org_code(code))
+
+
+def mask_document_number(value: str) -> str:
+    """Public form of a travel document's number: its last two characters only (a short number shows
+    no more than that, where an ID number keeps its region and last four)."""
+    value = normalise_code(value)
+    return "*" * (len(value) - 2) + value[-2:]
 
 
 def mask_record_key(record_key: str) -> str:
-    """A record key with a person's ID number as its subject part (court:案号#ID) masked.
+    """A record key with a person's ID number (or travel document's number) as its subject part
+    (court:案号#ID) masked.
 
     A valid ID number is masked even where it also passes the USCC check (an all-digit
     value can pass both); anything else shaped like an ID number is masked unless it is a
@@ -238,5 +259,7 @@ def mask_record_key(record_key: str) -> str:
     code = normalise_code(subject) if sep else ""
     if sep and _PERSON_ID_SHAPE.match(code) and (is_valid_resident_id(code) or not is_valid_uscc(code)):
         return f"{number}#{mask_person_id(subject)}"
+    if sep and is_document_number(code):  # a person named by passport or permit: no resident ID to verify
+        return f"{number}#{mask_document_number(subject)}"
     return record_key
 

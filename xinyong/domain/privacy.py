@@ -5,14 +5,18 @@ One function, `mask_text`, for every public field's text on every surface (entit
 text came from: an authority writes "被执行人周八（公民身份号码…，住…，电话…）" into an obligation
 as readily as into an ID column. What it masks:
 
-- resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), also
-  written with spaces of any kind, dashes or zero-width characters between digits, whether or
-  not their check holds: a mistyped ID number is still somebody's. An 18-digit value that is a
+- resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), in any
+  script's digits (fullwidth, pasted from another script or font), the check character X also
+  typed ×, written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
+  zero-width characters between digits, whether or not their check holds: a mistyped ID number
+  is still somebody's. An 18-digit value that is a
   valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
   looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
-- mobile numbers (1[3-9] and nine digits, also grouped 3-4-4);
-- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation.
+- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4);
+- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation;
+- a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
+  naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码): its last two characters kept.
 
 `could_be_person_id` says whether a search term is an ID number or the beginning of one.
 """
@@ -23,30 +27,41 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import is_valid_resident_id, is_valid_uscc, mask_person_id, normalise_code
+from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id, is_valid_uscc, mask_document_number,
+                                         mask_person_id, normalise_code)
 
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
-# page, a tab, a line break), dashes or zero-width characters.
-_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff]"
+# page, a tab, a line break), dashes, dots, slashes, underscores, middle dots (half or full width)
+# or zero-width characters.
+_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
-_DIGIT = r"[0-9\uff10-\uff19]"
+_TIMES = "\u00d7"  # ×, typed for the check character X by many input methods
+_DIGIT = r"\d"  # any decimal digit: ASCII, fullwidth, and those pasted from other scripts or fonts
 _ID_IN_TEXT = re.compile(
-    rf"(?<![0-9\uff10-\uff19])"
-    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[0-9Xx\uff10-\uff19\uff38\uff58]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
-    rf"(?![0-9\uff10-\uff19])")
+    rf"(?<!\d)"
+    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_TIMES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
+    rf"(?!\d)")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
-_MOBILE = re.compile(rf"(?<![0-9\uff10-\uff19])(1[3-9]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
-                     rf"(?![0-9\uff10-\uff19])")
+_MOBILE = re.compile(rf"(?<!\d)([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
+                     rf"(?!\d)")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 # Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
 _ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
+# A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
+# H1234567801, 香港身份证A123456(3), 证件号码 M12345678): its shape alone is too common to find it.
+_DOCUMENT_WORDS = ("护照", "通行证", "回乡证", "台胞证", "居留", "身份证", "证件")
+_LETTER = r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]"
+_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})"
+                       rf"[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
+                       rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
+                       rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
-_ANY_DIGIT = re.compile(r"[0-9\uff10-\uff19]")
+_ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
-_MAYBE_MASKED = re.compile(r"[0-9\uff10-\uff19住址籍居]")
+_MAYBE_MASKED = re.compile(r"[\d住址籍居]")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -59,7 +74,7 @@ def _token(text: str, start: int, end: int) -> str:
 
 
 def _mask_id(match: re.Match[str]) -> str:
-    code = normalise_code(_SEPARATORS.sub("", match.group()))
+    code = normalise_code(_SEPARATORS.sub("", match.group()).replace(_TIMES, "X"))
     if is_valid_resident_id(code):
         return mask_person_id(code)
     # A firm's USCC, all digits or with letters around these digits, is not a person's number.
@@ -73,6 +88,13 @@ def _mask_mobile(match: re.Match[str]) -> str:
     return f"{match.group(1)}****{match.group(3)}"
 
 
+def _mask_document(match: re.Match[str]) -> str:
+    code = normalise_code(re.sub(r"[(（)）]", "", _SEPARATORS.sub("", match.group(2))))
+    if is_valid_uscc(code) or is_valid_org_code(code) or sum(c.isdigit() for c in code) < 6:
+        return match.group()  # a firm's code after 证件号码, or no number at all
+    return match.group(1) + mask_document_number(code)
+
+
 def mask_text(text: str) -> str:
     """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
     if not text or not _MAYBE_MASKED.search(text):
@@ -80,12 +102,19 @@ def mask_text(text: str) -> str:
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
+        if "证" in text or "护照" in text or "居留" in text:  # a fast path: no document word, no document
+            text = _DOCUMENT.sub(_mask_document, text)
     if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
 
 
 _PLAIN = frozenset({bool, int, float, dt.date, dt.datetime})  # values no mask touches
+# The keys of a public document that hold an entity key (opaque, or a firm's USCC): never masked.
+ENTITY_KEYS = frozenset({"key", "entity"})
+# The key holding a record's fields as the authority sent them: their names are the pack's (a field
+# may be called `key` or `entity`), so nothing inside is an entity key and every value is masked.
+RECORD_FIELDS = "fields"
 
 
 class Masker:
@@ -115,7 +144,7 @@ class Masker:
         """One column of text (None kept): each value as `mask_text` gives it."""
         return [None if v is None else self.text(v) for v in values]
 
-    def public(self, value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+    def public(self, value: Any, keep: frozenset[str] = ENTITY_KEYS) -> Any:
         """`mask_public`, cached (the hot loop of a dump: exact types first, cache looked up inline)."""
         kind = type(value)
         if kind is str or isinstance(value, str):
@@ -124,7 +153,8 @@ class Masker:
         if kind is dict or isinstance(value, dict):
             public, seen = self.public, self._seen
             return {k: v if k in keep or v is None or type(v) in _PLAIN
-                    else (seen.get(v) or self.text(v)) if type(v) is str else public(v, keep)
+                    else (seen.get(v) or self.text(v)) if type(v) is str
+                    else public(v, frozenset() if k == RECORD_FIELDS else keep)
                     for k, v in value.items()}
         if kind is list or isinstance(value, list):
             return [self.public(v, keep) for v in value]
@@ -204,11 +234,13 @@ def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | se
     return value
 
 
-def mask_public(value: Any, keep: frozenset[str] = frozenset({"key", "entity"})) -> Any:
+def mask_public(value: Any, keep: frozenset[str] = ENTITY_KEYS) -> Any:
     """`mask_value` over a public document, except the entity keys in it (`keep`): they are opaque
-    or a firm's USCC, and pages link by them."""
+    or a firm's USCC, and pages link by them. A record's fields (`RECORD_FIELDS`) are masked whole,
+    whatever their names."""
     if isinstance(value, dict):
-        return {k: v if k in keep else mask_public(v, keep) for k, v in value.items()}
+        return {k: v if k in keep else mask_value(v) if k == RECORD_FIELDS else mask_public(v, keep)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [mask_public(v, keep) for v in value]
     return mask_text(value) if isinstance(value, str) else value

@@ -97,8 +97,10 @@ TABLES: dict[str, dict[str, tuple[str, str]]] = {
 ID_COLUMN = {"entities": "entity", "listings": "listing", "records": "record_key"}
 KIND_TABLE = {"entity": "entities", "listing": "listings", "record": "records"}
 FORMATS = ("jsonl", "csv", "parquet")
-CSV_NOTE = ("CSV cells beginning with =, +, -, @, a tab or a carriage return are prefixed with a single quote "
-            "(formula neutralisation, OWASP); JSON Lines and Parquet carry the raw values. Nested values are JSON.")
+CSV_NOTE = ("CSV cells beginning with =, +, -, @ (or a character NFKC folds into one: fullwidth \uff1d \uff0b \uff0d "
+            "\uff20, small, superscript or subscript forms), a tab or a carriage return are prefixed with a single "
+            "quote (formula neutralisation, OWASP); JSON Lines and Parquet carry the raw values. Nested values are "
+            "JSON.")
 DEFAULT_LICENCE = "CC-BY-4.0"
 
 
@@ -288,8 +290,8 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
             for k in columns:
                 if k in view:
                     value = view[k]
-                    data[k] = text(value) if type(value) is str else (
-                        masker.public(value) if k == "fields" else value)
+                    data[k] = text(value) if type(value) is str else (  # fields' names are the pack's: none kept
+                        masker.public(value, frozenset()) if k == "fields" else value)
             yield Fact("record", record_fact_id(data["record_key"], entity), entity, data)
 
 
@@ -447,6 +449,7 @@ def _write_diff(engine: Engine, today: dt.date, position: int, stored: str | Non
             events.sort(key=lambda ev: (ev["entity"], ev["fact_id"]))
         if not baseline:
             _forget_persons(c, {row.entity for row in deletes if row.kind == "entity"})
+            _forget_withdrawn(c, [row for row in deletes if row.kind != "entity"])
         for chunk in _chunks(deleted + [fact_id for fact_id, *_ in changes], 5000):
             c.execute(t.public_facts.delete().where(f.fact_id.in_(chunk)))
         _insert_facts(c, adds)
@@ -486,9 +489,26 @@ def _forget_persons(c: Connection, gone: set[str]) -> None:
     e, ev = t.entities.c, t.public_events.c
     persons = [key for chunk in _chunks(sorted(gone), 5000) for key in c.execute(
         select(e.key).where(e.key.in_(chunk), e.kind == "natural_person")).scalars()]
+    _redact(c, [ev.entity.in_(chunk) for chunk in _chunks(persons, 5000)])
+
+
+def _forget_withdrawn(c: Connection, gone: list[Any]) -> None:
+    """A record or listing that left the public surfaces (`gone`: its delete rows, with `fact_id`
+    and `entity`) is forgotten by the earlier events too, as a person is: a record its authority
+    revoked was never valid, and a fact whose publicity period ended (or a credit repair ended)
+    must not be offered any more, in the feed, the webhooks yet to deliver or the earlier deltas."""
+    ev = t.public_events.c
+    _redact(c, [ev.entity.in_(sorted({row.entity for row in chunk})) & ev.fact_id.in_([row.fact_id for row in chunk])
+                for chunk in _chunks(gone, 5000)])
+
+
+def _redact(c: Connection, conditions: list[Any]) -> None:
+    """The events matching any of `conditions` keep their key and operation, no longer their data;
+    their seq range is left for `publish` to rewrite the earlier deltas holding them."""
+    ev = t.public_events.c
     redacted: list[int] = []
-    for chunk in _chunks(persons, 5000):
-        for seq, change in c.execute(select(ev.seq, ev.change).where(ev.entity.in_(chunk), ev.op != "delete")):
+    for condition in conditions:
+        for seq, change in c.execute(select(ev.seq, ev.change).where(condition, ev.op != "delete")):
             change = change if isinstance(change, dict) else orjson.loads(change)
             if change.get("data") is not None:
                 c.execute(t.public_events.update().where(ev.seq == seq).values(

@@ -15,6 +15,7 @@ from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.privacy import mask_identifier, mask_public
 from xinyong.domain.records import is_published, publicity_end_in_tier, publicity_tier
+from xinyong.domain.relations import classify_party
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -239,6 +240,23 @@ def _id_masked(value: str) -> str:
     return mask_person_id(value) if is_valid_resident_id(normalise_code(value)) else value
 
 
+def _unnamed_person_party(pack: Pack, category: Any, fields: dict[str, Any]) -> bool:
+    """A relations record about a natural person (a shareholder, controller, key staff) in a category
+    that names no legal basis for persons: the record is the person's (their name is its key and a
+    field), so no public surface shows it; the ownership graph shows the relation unnamed. The party
+    is read as registration reads it (`domain.relations.classify_party`)."""
+    spec = category.relations
+    if spec is None or category.person_legal_basis:
+        return False
+
+    def value(name: str | None) -> str | None:
+        found = fields.get(name) if name else None
+        return str(found) if found not in (None, "") else None
+
+    return classify_party(str(fields.get(spec.party_field) or ""), value(spec.party_code_field),
+                          value(spec.party_kind_field), pack.person_names).person
+
+
 def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repaired: dict[str, dt.date], *,
                 restricted: bool = False) -> dict[str, Any] | None:
     """One record version as a surface shows it (before `mask_public`), or None when the public may
@@ -260,6 +278,8 @@ def record_view(pack: Pack, row: Any, on_lists: set[str], today: dt.date, repair
         if ends is not None and ends < today:
             return None
         if row.record_key in repaired:
+            return None
+        if _unnamed_person_party(pack, category, fields):
             return None
         fields = {k: v for k, v in fields.items() if k in public}  # public_fields, its names computed once
     if not restricted:
