@@ -80,7 +80,8 @@ def test_a_batch_answers_each_row_as_screening_it_alone(cli, db_url, tmp_path):
     assert LATE in stored
     asked = [*stored, *keys, "91440300MA5LT000X", "not a code", "110105199001011234", 12345]
     # rows giving only their identifier, and rows with an action, date or (empty) name of their own
-    own = [{}, {"action": "bidding"}, {"as_of": AS_OF.isoformat()}, {"name": ""}, {"name": None, "action": None, "as_of": None}]
+    own = [{}, {"action": "bidding"}, {"as_of": AS_OF.isoformat()}, {"name": ""},
+           {"name": None, "action": None, "as_of": None}]
     rows = [(line, {"identifier": asked[line % len(asked)], **own[line % len(own)]})
             for line in range(BATCH_CHUNK + 300)]  # two chunks
     rows.insert(7, (7, "unreadable line"))

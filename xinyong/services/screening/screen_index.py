@@ -148,7 +148,8 @@ def _open_strings(folder: Path, name: str) -> Strings:
     return Strings(np.load(folder / f"{name}.off.npy", mmap_mode="r"), _map_blob(folder / f"{name}.bin"))
 
 
-PROBE_WINDOW = 8  # slots read at once per key by `first_many`: at a load of at most 1/2, nearly every probe ends within them
+# slots read at once per key by `first_many`: at a load of at most 1/2, nearly every probe ends within them
+PROBE_WINDOW = 8
 ENTRY_BITS = 31  # a slot holds its key's crc32 above its entry (the key's number): one int64, -1 when empty
 ENTRY_MASK = (1 << ENTRY_BITS) - 1
 
@@ -451,7 +452,8 @@ class IndexFile:
             return self.key.many(rows), [name or None for name in self.name.many(rows)]
         keys: list[str | None] = [None] * len(rows)
         names: list[str | None] = [None] * len(rows)
-        for k, key, name in zip(np.flatnonzero(found).tolist(), self.key.many(rows[found]), self.name.many(rows[found])):
+        inside = rows[found]
+        for k, key, name in zip(np.flatnonzero(found).tolist(), self.key.many(inside), self.name.many(inside)):
             keys[k], names[k] = key, name or None
         return keys, names
 
