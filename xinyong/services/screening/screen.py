@@ -663,7 +663,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
         plain = (found >= 0) & ~np.isin(found, decided)
         if foreign_codes:
             plain &= np.fromiter((identifiers[i] not in foreign_codes for i in asked), dtype=bool, count=len(asked))
-        results: list[dict[str, Any] | None] = [None] * len(chunk)
+        results: list[Any] = [None] * len(chunk)  # each row's dict, None until answered
         about: dict[int, tuple[str, str | None]] = {}  # plain rows with an action, date or name of their own
         uniform = action in checked and as_of is not None
         at = np.asarray(asked, dtype=np.int64)[plain].tolist()

@@ -44,7 +44,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Engine, func, select
@@ -449,7 +449,7 @@ class IndexFile:
         rows = self.rows(entity_ids)
         found = rows >= 0
         if found.all():
-            return self.key.many(rows), [name or None for name in self.name.many(rows)]
+            return cast(list[str | None], self.key.many(rows)), [name or None for name in self.name.many(rows)]
         keys: list[str | None] = [None] * len(rows)
         names: list[str | None] = [None] * len(rows)
         inside = rows[found]
