@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
 
 from xinyong.domain.calendar import Calendar, pack_today
 from xinyong.domain.names import normalise_name
@@ -63,7 +62,7 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
         return result
     result.ended += _end_moved(connection, pack, actor)
     r, link, rel = t.records.c, t.record_links.c, t.entity_relations.c
-    newer = aliased(t.records)
+    newer = t.records.alias()
     current = and_(r.category.in_(sorted(categories)), r.status == "active", link.state.in_(LINKED),
                    ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version))
     # no open relation from the record on the entity it is linked to: never applied, or applied
@@ -115,7 +114,7 @@ def _end_moved(connection: Connection, pack: Pack, actor: str) -> int:
     relation never held there and ends the day it began; no measure reaches a person through it, on
     any date. One `relations.moved` event per record and firm, naming where the record is now."""
     rel, r, link = t.entity_relations.c, t.records.c, t.record_links.c
-    version = aliased(t.records)
+    version = t.records.alias()
     linked_to = (select(func.max(link.entity_id)).join(version, version.c.id == link.record_id)
                  .where(version.c.record_key == r.record_key, link.state.in_(LINKED)))
     still_linked = exists().where(version.c.record_key == r.record_key, link.record_id == version.c.id,

@@ -140,15 +140,19 @@ class _Info(Mapping):
     def __setitem__(self, entity_id: int, info: EntityInfo) -> None:
         self.overlay[entity_id] = info
 
-    def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
-        """(key, current name) of each entity, None for an unknown one, without building an
-        EntityInfo: the batch's fast path (the file's rows looked up as arrays)."""
-        overlay = self.overlay
-        from_file = self.file.keys_and_names(entity_ids) if self.file is not None else [None] * len(entity_ids)
-        if not overlay:
-            return from_file
-        return [(found.key, found.name) if (found := overlay.get(e)) is not None else f
-                for e, f in zip(entity_ids, from_file)]
+    def keys_and_names(self, entity_ids: np.ndarray) -> tuple[list[str | None], list[str | None]]:
+        """The key and current name of each entity (int64 array), None for an unknown one, without
+        building an EntityInfo: the batch's fast path (the file's rows looked up as arrays)."""
+        if self.file is None:
+            keys: list[str | None] = [None] * len(entity_ids)
+            names: list[str | None] = [None] * len(entity_ids)
+        else:
+            keys, names = self.file.keys_and_names(entity_ids)
+        if self.overlay:
+            for k, entity_id in enumerate(entity_ids.tolist()):
+                if (found := self.overlay.get(entity_id)) is not None:
+                    keys[k], names[k] = found.key, found.name
+        return keys, names
 
     def __contains__(self, entity_id: object) -> bool:
         return self.get(entity_id) is not None  # type: ignore[arg-type]
@@ -190,7 +194,7 @@ class _Codes(Mapping):
         overlay = self.overlay
         if self.file is None:
             return np.fromiter((overlay.get(code, -1) for code in codes), dtype=np.int64, count=len(codes))
-        found = self.file.codes.first_many([code.encode("utf-8") for code in codes])
+        found = self.file.codes.first_many(list(map(str.encode, codes)))  # UTF-8
         if overlay:
             for position, code in enumerate(codes):
                 if (entity_id := overlay.get(code)) is not None:
@@ -330,10 +334,11 @@ class ScreeningIndex:
         listings_of: dict[int, list[ListingView]] = defaultdict(list)
         rows = c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
                          .order_by(L.id)).all()
-        about = self.info.keys_and_names([row.entity_id for row in rows])  # read together from the file
-        for row, found in zip(rows, about):
+        keys, _ = self.info.keys_and_names(np.fromiter((row.entity_id for row in rows), dtype=np.int64,
+                                                       count=len(rows)))  # read together from the file
+        for row, key in zip(rows, keys):
             listings_of[row.entity_id].append(ListingView(
-                row.id, found[0] if found else "", row.list_code, tuple(history.get(row.id, ())),
+                row.id, key or "", row.list_code, tuple(history.get(row.id, ())),
                 row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
                 tuple(sorted(objections.get(row.id, ())))))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
@@ -632,11 +637,12 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
     decision (the same answer `decide` gives it, at a fraction of the cost). The codes of
     `BATCH_CHUNK` rows at a time are looked up together in the index file's table, the entities
     with a listing or an ID number set apart as arrays, and the keys and names of the others read
-    together (`_Codes.get_many`, `_Info.keys_and_names`); such a row's result is then one dict.
+    together (`_Codes.get_many`, `_Info.keys_and_names`); such a row's result is then one dict,
+    made at once when the row gives no action, date or name of its own. Every other row is
+    screened alone (`_screen_row`).
     """
     days: dict[Any, dt.date] = {}
     checked: set[str] = set()  # actions known to the pack
-    by_code, info_of = index.by_code, index.info
     decided_from: tuple[Any, Any] | None = None
     decided = np.zeros(0, dtype=np.int64)
     rows = iter(rows)
@@ -644,74 +650,89 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
         if decided_from != (index.listings_of, index.person_ids):  # swapped whole when the index is refreshed
             decided_from = (index.listings_of, index.person_ids)
             decided = np.fromiter((*index.listings_of, *index.person_ids), dtype=np.int64)
+        if action and action not in checked:
+            try:
+                index.measures(action)
+                checked.add(action)
+            except ScreenError:
+                pass  # each row says why
         foreign_codes = index.foreign.by_code
         identifiers = [None if isinstance(row, str) else row.get("identifier") or row.get("code") for _, row in chunk]
         asked = [i for i, code in enumerate(identifiers) if type(code) is str]
-        found = by_code.get_many([identifiers[i] for i in asked])
+        found = index.by_code.get_many([identifiers[i] for i in asked])
         plain = (found >= 0) & ~np.isin(found, decided)
         if foreign_codes:
             plain &= np.fromiter((identifiers[i] not in foreign_codes for i in asked), dtype=bool, count=len(asked))
-        about: list[tuple[str, str | None] | None] = [None] * len(chunk)
+        results: list[Any] = [None] * len(chunk)  # each row's dict, None until answered
+        about: dict[int, tuple[str, str | None]] = {}  # plain rows with an action, date or name of their own
+        uniform = action in checked and as_of is not None
         at = np.asarray(asked, dtype=np.int64)[plain].tolist()
-        for i, known in zip(at, info_of.keys_and_names(found[plain].tolist())):
-            about[i] = known
-        for i, (line, row) in enumerate(chunk):
-            if (known := about[i]) is not None:  # the common case, answered as the branch below answers it
-                act, raw_day = row.get("action") or action, row.get("as_of")
-                day = days.get(raw_day) if raw_day else as_of
-                if act in checked and day is not None:
-                    name = row.get("name")
-                    yield {"line": line, "identifier": identifiers[i], "name": _masked_name(name) if name else name,
-                           "action": act, "as_of": day, "decision": "allow", "subject": known[0],
-                           "subject_name": known[1], "measures": "", "ends": None, "match": None, "error": None,
-                           "best_candidate": None, "best_score": None, "candidates": None,
-                           "foreign_designations": NO_DESIGNATIONS, "foreign_best_score": None}
-                    continue
-            if isinstance(row, str):
-                yield _result(line, None, None, action, as_of, error=row)
+        keys, names = index.info.keys_and_names(found[plain])
+        for i, key, subject_name in zip(at, keys, names):
+            if key is None:
                 continue
-            identifier, name = row.get("identifier") or row.get("code"), row.get("name")
-            act, raw_day = row.get("action") or action, row.get("as_of")
-            try:
-                if act not in checked:
-                    if not act:
-                        raise ScreenError("no action: give one per row or for the whole batch")
-                    index.measures(act)
-                    checked.add(act)
-                day = days.get(raw_day) if raw_day else as_of
-                if day is None:
-                    day = days[raw_day] = parse_day(raw_day, as_of)
-                if identifier:
-                    if known is not None:
-                        key, subject_name = known
-                        yield _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
-                        continue
-                    answer = index.screen_identifier(str(identifier), act, day)
-                elif name:
-                    answer = index.screen_name(str(name), act, day)
-                else:
-                    raise ScreenError("neither identifier nor name")
-            except ScreenError as exc:
-                yield _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
-                continue
-            decision, subject = answer.decision, answer.subject_id
-            info = info_of[subject] if subject is not None else None
-            out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
-                          decision.decision, info.key if info else None, info.name if info else None,
-                          match=answer.match)
-            if answer.candidates is not None:
-                out["candidates"] = answer.candidates
-                if answer.candidates:
-                    out["best_candidate"], out["best_score"] = (answer.candidates[0]["entity"],
-                                                                answer.candidates[0]["score"])
-            if answer.foreign:
-                out["foreign_designations"] = answer.foreign
-                out["foreign_best_score"] = max(item["score"] for item in answer.foreign)
-            if decision.measures:
-                out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
-                ends = [m.ends for m in decision.measures if m.ends is not None]
-                out["ends"] = max(ends) if ends else None
-            yield out
+            line, row = chunk[i]
+            # `or` gives the last value when all are empty: then `own` is the row's name (None, "" or absent)
+            if uniform and not (own := row.get("action") or row.get("as_of") or row.get("name")):
+                results[i] = {"line": line, "identifier": identifiers[i], "name": own, "action": action,
+                              "as_of": as_of, "decision": "allow", "subject": key, "subject_name": subject_name,
+                              "measures": "", "ends": None, "match": None, "error": None, "best_candidate": None,
+                              "best_score": None, "candidates": None, "foreign_designations": NO_DESIGNATIONS,
+                              "foreign_best_score": None}
+            else:
+                about[i] = (key, subject_name)
+        done = 0  # the rows screened alone, in order and as they come: a job's heartbeat keeps beating
+        for i in [i for i, result in enumerate(results) if result is None]:
+            yield from results[done:i]
+            line, row = chunk[i]
+            yield _screen_row(index, line, row, about.get(i), action, as_of, checked, days)
+            done = i + 1
+        yield from results[done:]
+
+
+def _screen_row(index: ScreeningIndex, line: int, row: dict[str, Any] | str, known: tuple[str, str | None] | None,
+                action: str | None, as_of: dt.date, checked: set[str], days: dict[Any, dt.date]) -> dict[str, Any]:
+    """One row of a batch: `known` is the (key, name) of an entity allowed without a decision."""
+    if isinstance(row, str):
+        return _result(line, None, None, action, as_of, error=row)
+    identifier, name = row.get("identifier") or row.get("code"), row.get("name")
+    act, raw_day = row.get("action") or action, row.get("as_of")
+    try:
+        if act not in checked:
+            if not act:
+                raise ScreenError("no action: give one per row or for the whole batch")
+            index.measures(act)
+            checked.add(act)
+        day = days.get(raw_day) if raw_day else as_of
+        if day is None:
+            day = days[raw_day] = parse_day(raw_day, as_of)
+        if identifier:
+            if known is not None:
+                key, subject_name = known
+                return _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
+            answer = index.screen_identifier(str(identifier), act, day)
+        elif name:
+            answer = index.screen_name(str(name), act, day)
+        else:
+            raise ScreenError("neither identifier nor name")
+    except ScreenError as exc:
+        return _result(line, identifier and _masked(identifier), _masked_name(name), act, as_of, error=str(exc))
+    decision, subject = answer.decision, answer.subject_id
+    info = index.info[subject] if subject is not None else None
+    out = _result(line, _masked(identifier) if identifier else None, _masked_name(name), act, day,
+                  decision.decision, info.key if info else None, info.name if info else None, match=answer.match)
+    if answer.candidates is not None:
+        out["candidates"] = answer.candidates
+        if answer.candidates:
+            out["best_candidate"], out["best_score"] = answer.candidates[0]["entity"], answer.candidates[0]["score"]
+    if answer.foreign:
+        out["foreign_designations"] = answer.foreign
+        out["foreign_best_score"] = max(item["score"] for item in answer.foreign)
+    if decision.measures:
+        out["measures"] = ";".join(sorted({m.measure.code for m in decision.measures}))
+        ends = [m.ends for m in decision.measures if m.ends is not None]
+        out["ends"] = max(ends) if ends else None
+    return out
 
 
 def _result(line: int, identifier: Any, name: Any, action: str | None, as_of: dt.date, decision: str | None = None,

@@ -44,7 +44,7 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Engine, func, select
@@ -55,7 +55,7 @@ from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, loa
 from xinyong.store import tables as t
 from xinyong.store.db import store_folder
 
-FORMAT = "xinyong-screen-index-2"  # 2: abbreviation (a) blocks
+FORMAT = "xinyong-screen-index-3"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
 CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
@@ -118,23 +118,12 @@ class Strings:
         return self.raw(i).decode("utf-8")
 
     def many(self, rows: np.ndarray) -> list[str]:
-        """The strings at `rows` (an int array), decoded together: their bytes gathered as one array,
-        decoded once, then cut at each string's end counted in characters (the bytes that do not
-        continue a UTF-8 sequence). No bytes object and no decode per string."""
+        """The strings at `rows` (an int array): their offsets read as arrays, each string cut from
+        the blob and decoded (faster than gathering the bytes as one array and cutting the decoded
+        text at counted characters, which this did before)."""
         at = np.asarray(self.offsets)
-        begin = at[rows]
-        sizes = at[rows + 1] - begin
-        total = int(sizes.sum())
-        if not total:
-            return [""] * len(rows)
-        ends = np.cumsum(sizes)
-        gathered = np.frombuffer(self.blob, dtype=np.uint8)[np.repeat(begin - (ends - sizes), sizes)
-                                                            + np.arange(total)]
-        text = gathered.tobytes().decode("utf-8")
-        chars = np.zeros(total + 1, dtype=np.int64)
-        np.cumsum((gathered & 0xC0) != 0x80, out=chars[1:])
-        bounds = chars[ends].tolist()
-        return [text[a:b] for a, b in zip([0, *bounds[:-1]], bounds)]
+        blob = self.blob
+        return [str(blob[begin:end], "utf-8") for begin, end in zip(at[rows].tolist(), at[rows + 1].tolist())]
 
 
 class _StringsWriter:
@@ -159,25 +148,39 @@ def _open_strings(folder: Path, name: str) -> Strings:
     return Strings(np.load(folder / f"{name}.off.npy", mmap_mode="r"), _map_blob(folder / f"{name}.bin"))
 
 
+# slots read at once per key by `first_many`: at a load of at most 1/2, nearly every probe ends within them
+PROBE_WINDOW = 8
+ENTRY_BITS = 31  # a slot holds its key's crc32 above its entry (the key's number): one int64, -1 when empty
+ENTRY_MASK = (1 << ENTRY_BITS) - 1
+
+
 class HashedStrings:
-    """Distinct strings, each with a run of int64 values; found by crc32 in an open-addressing table."""
+    """Distinct strings, each with a run of int64 values; found by crc32 in an open-addressing table
+    whose slots hold each key's crc32 beside its number, so that a probe compares stored strings
+    only where the hash is the same, and reads one array to do so."""
 
     def __init__(self, table: np.ndarray, keys: Strings, offsets: np.ndarray, values: np.ndarray):
         self.table, self.keys, self.offsets, self.values = table, keys, offsets, values
         self.mask = len(table) - 1
+        self.one_value = len(values) == len(keys)  # each key's run is one value: the key's number is its place
         self._table, self._offsets, self._values = _ints(table), _ints(offsets), _ints(values)
 
     def find(self, key: str) -> int:
-        data = key.encode("utf-8")
+        return self._find(key.encode("utf-8"))
+
+    def _find(self, data: bytes) -> int:
         mask = self.mask
-        slot = zlib.crc32(data) & mask
+        hashed = zlib.crc32(data)
+        slot = hashed & mask
         table, at, blob = self._table, self.keys._at, self.keys.blob
         while True:
-            entry = table[slot]
-            if entry < 0:
+            held = table[slot]
+            if held < 0:
                 return -1
-            if blob[at[entry]:at[entry + 1]] == data:
-                return entry
+            if held >> ENTRY_BITS == hashed:
+                entry = held & ENTRY_MASK
+                if blob[at[entry]:at[entry + 1]] == data:
+                    return entry
             slot = (slot + 1) & mask
 
     def get(self, key: str) -> memoryview | None:
@@ -193,59 +196,66 @@ class HashedStrings:
         return default if entry < 0 else self._values[self._offsets[entry]]
 
     def first_many(self, keys: list[bytes]) -> np.ndarray:
-        """`first` of many keys (UTF-8) at once, -1 for an absent one: the same linear probe, run
-        on arrays for every key still unresolved, one slot further at each round, the stored
-        strings compared byte by byte as arrays. A batch's per-row cost drops to a crc32 (no
-        Python call per probe and per comparison)."""
+        """`first` of many keys (UTF-8) at once, -1 for an absent one. The first `PROBE_WINDOW`
+        slots of every key's probe are read as one array; its probe ends at the first empty slot
+        (absent) or slot with the same hash, whose stored string is then compared. The few keys
+        left (a probe longer than the window, or the same hash for another string) are probed one
+        by one. A batch's cost per key is a crc32, a few array elements and one comparison of
+        strings: no Python call per probe."""
         n = len(keys)
         out = np.full(n, -1, dtype=np.int64)
         if not n or not len(self.keys):
             return out
-        table, at = np.asarray(self.table), np.asarray(self.keys.offsets)
-        blob = np.frombuffer(self.keys.blob, dtype=np.uint8)
-        lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
-        query = np.frombuffer(b"".join(keys), dtype=np.uint8)
-        starts = np.zeros(n, dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        slot = np.fromiter(map(zlib.crc32, keys), dtype=np.int64, count=n) & self.mask
-        pending = np.arange(n)
-        while len(pending):
-            entry = table[slot[pending]].astype(np.int64)
-            present = entry >= 0  # an empty slot ends the probe: the key is absent
-            pending, entry = pending[present], entry[present]
-            begin = at[entry]
-            same = (at[entry + 1] - begin) == lengths[pending]
-            compared, begin = pending[same], begin[same]
-            size = lengths[compared]
-            group = np.repeat(np.arange(len(compared)), size)
-            within = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
-            differs = blob[begin[group] + within] != query[starts[compared][group] + within]
-            equal = np.bincount(group, weights=differs, minlength=len(compared)) == 0
-            hit = np.zeros(len(pending), dtype=bool)
-            hit[np.flatnonzero(same)[equal]] = True
-            out[pending[hit]] = np.asarray(self.values)[np.asarray(self.offsets)[entry[hit]]]
-            pending = pending[~hit]
-            slot[pending] = (slot[pending] + 1) & self.mask
+        hashes = np.fromiter(map(zlib.crc32, keys), dtype=np.int64, count=n)
+        window = ((hashes & self.mask)[:, None] + np.arange(PROBE_WINDOW)) & self.mask
+        held = np.asarray(self.table)[window]
+        ends = (held < 0) | (held >> ENTRY_BITS == hashes[:, None])
+        position = ends.argmax(axis=1)
+        rows = np.arange(n)
+        ended, held = ends[rows, position], held[rows, position]
+        compared = np.flatnonzero(ended & (held >= 0))
+        entry = held[compared] & ENTRY_MASK
+        equal = self._same_strings(entry, keys, compared)
+        entry = entry[equal]
+        out[compared[equal]] = np.asarray(self.values)[entry if self.one_value else np.asarray(self.offsets)[entry]]
+        unsettled = ~ended
+        unsettled[compared[~equal]] = True
+        for row in np.flatnonzero(unsettled).tolist():
+            found = self._find(keys[row])
+            if found >= 0:
+                out[row] = self._values[self._offsets[found]]
         return out
+
+    def _same_strings(self, entries: np.ndarray, keys: list[bytes], asked: np.ndarray) -> np.ndarray:
+        """Whether each stored key `entries[k]` is `keys[asked[k]]`: every comparison in C (`map`)."""
+        at = np.asarray(self.keys.offsets)
+        stored = map(self.keys.blob.__getitem__, map(slice, at[entries].tolist(), at[entries + 1].tolist()))
+        return np.fromiter(map(bytes.__eq__, stored, map(keys.__getitem__, asked.tolist())), dtype=bool,
+                           count=len(entries))
 
 
 def _save_hashed(folder: Path, name: str, groups: dict[str, Iterable[int]]) -> None:
+    if len(groups) > ENTRY_MASK:
+        raise ValueError(f"too many keys for the screening index's {name} table")
     keys = _StringsWriter()
     offsets = array("q", [0])
     values = array("q")
     size = 1
     while size < 2 * max(1, len(groups)):
         size *= 2
-    table = np.full(size, -1, dtype=np.int64 if len(groups) >= 2**31 else np.int32)
+    table = np.full(size, -1, dtype=np.int64)
     mask = size - 1
     for entry, (key, ids) in enumerate(groups.items()):
         keys.add(key)
         values.extend(ids)
+        if len(values) == offsets[-1]:  # every key has a value: one value per key then means one each
+            raise ValueError(f"the screening index's {name} table: {key!r} has no value")
         offsets.append(len(values))
-        slot = zlib.crc32(key.encode("utf-8")) & mask
+        hashed = zlib.crc32(key.encode("utf-8"))
+        slot = hashed & mask
         while table[slot] >= 0:
             slot = (slot + 1) & mask
-        table[slot] = entry
+        table[slot] = hashed << ENTRY_BITS | entry
     keys.save(folder, f"{name}.keys")
     np.save(folder / f"{name}.table.npy", table)
     np.save(folder / f"{name}.vals.off.npy", np.frombuffer(offsets, dtype=np.int64))
@@ -432,20 +442,20 @@ class IndexFile:
     def code(self, code: str) -> int | None:
         return self.codes.first(code)
 
-    def keys_and_names(self, entity_ids: list[int]) -> list[tuple[str, str | None] | None]:
-        """(key, current name) of each entity, None for one not in the file; rows and strings
-        looked up as arrays."""
-        ids = np.asarray(entity_ids, dtype=np.int64)
-        rows = self.rows(ids)
+    def keys_and_names(self, entity_ids: np.ndarray) -> tuple[list[str | None], list[str | None]]:
+        """The key and current name of each entity (int64 array), None for one not in the file (and
+        for an empty name); rows and strings looked up as arrays, two lists rather than a tuple per
+        entity."""
+        rows = self.rows(entity_ids)
         found = rows >= 0
-        keys, names = self.key.many(rows[found]), self.name.many(rows[found])
-        pairs = list(zip(keys, [name or None for name in names]))
-        if len(pairs) == len(ids):
-            return pairs  # type: ignore[return-value]
-        out: list[tuple[str, str | None] | None] = [None] * len(ids)
-        for position, pair in zip(np.flatnonzero(found).tolist(), pairs):
-            out[position] = pair
-        return out
+        if found.all():
+            return cast(list[str | None], self.key.many(rows)), [name or None for name in self.name.many(rows)]
+        keys: list[str | None] = [None] * len(rows)
+        names: list[str | None] = [None] * len(rows)
+        inside = rows[found]
+        for k, key, name in zip(np.flatnonzero(found).tolist(), self.key.many(inside), self.name.many(inside)):
+            keys[k], names[k] = key, name or None
+        return keys, names
 
     def rows(self, entity_ids: np.ndarray) -> np.ndarray:
         """The file's row of each entity id (an int64 array), -1 for one not in the file."""
