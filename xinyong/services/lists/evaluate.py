@@ -24,6 +24,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    String,
     Table,
     and_,
     case,
@@ -158,9 +159,9 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
                      entity_ids: ColumnElement | Table | None = None, *, include_listed: bool = False):
     """(entity_id, record_id, note) rows of the records that make entities qualify, set-based.
 
-    `entity_ids`: only these entities, a subquery of ids or a table with an `entity_id` column
-    (the incremental run's temporary table of touched entities: its rows drive the query, each
-    entity's links found by the index on `record_links.entity_id`).
+    `entity_ids`: only these entities, a subquery of ids or a table with `entity_id` and `category`
+    columns (the incremental run's temporary table of touched entities: its rows of the rule's
+    categories drive the query, each entity's links found by the index on `record_links.entity_id`).
     Entities already on the list (an active listing) are left out, unless `include_listed`
     (the rule-impact simulation compares whom two packs qualify, listed or not)."""
     r, link, e, L = t.records.c, t.record_links.c, t.entities.c, t.listings.c
@@ -250,8 +251,9 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         born_before = add_years(as_of, -rule.min_subject_age).strftime("%Y%m%d")
         where.append(or_(r.subject_scheme != "resident_id", r.subject_scheme.is_(None),
                          func.substr(r.subject_code, 7, 8) <= born_before))
-    if few:  # the links are looked up by entity, from the table's rows
-        where.append(link.entity_id.in_(select(entity_ids.c.entity_id)))
+    if few:  # the links are looked up by entity, from the table's rows for the rule's categories
+        where.append(link.entity_id.in_(select(entity_ids.c.entity_id)
+                                        .where(entity_ids.c.category.in_(rule.categories))))
     elif entity_ids is not None:
         where.append(link.entity_id.in_(entity_ids))
     if not include_listed:
@@ -275,25 +277,36 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
 
 
 TOUCHED = Table("evaluate_touched", MetaData(), Column("entity_id", Integer, primary_key=True),
-                prefixes=["TEMPORARY"])
+                Column("category", String(32), primary_key=True), prefixes=["TEMPORARY"])
 
 
 def fill_touched(connection: Connection, watermark: int) -> int:
-    """Fill the session's temporary table of the entities whose records arrived after `watermark`
-    (the new records' links drive it: a range of record ids); returns how many."""
+    """Fill the session's temporary table of the entities whose records arrived after `watermark`,
+    each with the categories those records touch (the new records' links drive it: a range of
+    record ids); returns how many entities.
+
+    A list's rule reads only records of its categories, so an entity is examined again only for
+    the lists of those categories: a penalty never changes whom the court list qualifies. A new
+    version supersedes the older versions of its key, whatever their category: theirs count as
+    touched too (a superseded record may have been what kept an older one from being the latest)."""
     TOUCHED.drop(connection, checkfirst=True)
     TOUCHED.create(connection)
     # a link's key is its record's id: a range of it, never the index on entity_id (which
     # SQLite prefers, and which walks every link): NOT INDEXED keeps the rowid range
     unindexed = " NOT INDEXED" if connection.dialect.name == "sqlite" else ""
-    connection.execute(text(f"INSERT INTO evaluate_touched (entity_id) SELECT DISTINCT entity_id FROM "
-                            f"record_links{unindexed} WHERE record_id > :watermark AND entity_id IS NOT NULL"),
-                       {"watermark": watermark})
+    new_links = (f"FROM record_links{unindexed} JOIN records ON records.id = record_links.record_id")
+    arrived = "WHERE record_links.record_id > :watermark AND record_links.entity_id IS NOT NULL"
+    connection.execute(text(
+        f"INSERT INTO evaluate_touched (entity_id, category) "
+        f"SELECT record_links.entity_id, records.category {new_links} {arrived} "
+        f"UNION SELECT record_links.entity_id, older.category {new_links} JOIN records AS older "
+        f"ON older.record_key = records.record_key AND older.version < records.version {arrived}"),
+        {"watermark": watermark})
     if connection.dialect.name == "sqlite":
         connection.execute(text("ANALYZE temp.evaluate_touched"))
     else:
         connection.execute(text("ANALYZE evaluate_touched"))
-    return connection.execute(select(func.count()).select_from(TOUCHED)).scalar_one()
+    return connection.execute(select(func.count(TOUCHED.c.entity_id.distinct()))).scalar_one()
 
 
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
