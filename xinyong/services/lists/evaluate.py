@@ -155,8 +155,9 @@ def _latest_only(field_name: str) -> ColumnElement:
 class not_by_index(GenericFunction):
     """A column that SQLite's planner must not look rows up by: it would start from the index on
     the link state, which holds nearly every link, and fetch each record by id from it (1.5 times
-    the CPU of scanning the records and finding their links by record id, at 200,000 entities). SQLite's unary `+` leaves the value
-    as it is and the index unused; other engines plan from their statistics and get the column."""
+    the CPU of scanning the records and finding their links by record id, at 200,000 entities).
+    SQLite's unary `+` leaves the value as it is and the index unused; other engines plan from
+    their statistics and get the column."""
     inherit_cache = True
 
 
