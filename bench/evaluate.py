@@ -33,8 +33,9 @@ Then, with `as_of` = 2025-07-01 (the demo's records run to 2025-06-30):
                  register entities drawn at random, the penalty contents drawn from the store's own samr
                  penalties (so the heavy share is the demo's); `ingest_file`, then each record linked in
                  SQL to the entity its USCC names, as `resolve` links it (set-up, not counted; resolve
-                 itself re-reads the whole register: see `link_batch`). Then `evaluate(engine, pack, as_of)` (incremental: the full run left a
-                 watermark), beside its rule queries restricted to the touched entities, and
+                 itself re-reads the whole register: see `link_batch`). Then `evaluate(engine, pack,
+                 as_of)` (incremental: the full run left a watermark), beside its rule queries
+                 restricted to the touched entities, and
                  (4) the floor restricted to the new records (`... AND records.id > watermark`), and
                  for reference the floor over every record of the touched entities.
 
