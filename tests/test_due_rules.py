@@ -536,3 +536,30 @@ def test_public_pages_hide_warnings_and_apply_the_tiers(cli, tmp_path):
         engine.dispose()
     assert [(r["record_key"], r["publicity_ends"]) for r in page["records"] if r["category"] == "penalty"] == [
         ("samr:沪市监罚〔2026〕2号", dt.date(2027, 5, 6))]
+
+
+def test_an_incremental_run_re_examines_the_list_of_a_version_superseded_by_another_category(cli, tmp_path):
+    """An incremental run examines a touched firm only for the lists of the categories its new
+    records touch, and those of the versions they supersede: here a tax case whose number is the
+    key of firm B's 2024 grade supersedes it, and the 2023 A grade is then the latest, as a full run sees."""
+    register(cli, tmp_path, [(FIRM_B, "上海丙丁贸易有限公司")])
+    ingest(cli, write_csv(tmp_path / "grades.csv", GRADE_HEADERS, [
+        ["上海丙丁贸易有限公司", FIRM_B, "2023", "A", "2024-03-15"],
+        ["上海丙丁贸易有限公司", FIRM_B, "2024", "B", "2025-03-20"]]), "tax", "tax_grade", 2)
+    first = run(cli, "evaluate", "--as-of", "2025-03-31")
+    assert first["per_list"].get("tax_a_grade", 0) == 0 and listings(cli, FIRM_B) == []
+    ingest(cli, write_csv(tmp_path / "case.csv", TAX_HEADERS, [
+        [f"2024#{FIRM_B}", "上海丙丁贸易有限公司", FIRM_B, "偷税", "1", "", "", "", "2025-03-25"]]),
+        "tax", "tax_violation", 1)
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            versions = c.execute(select(t.records.c.category).where(t.records.c.record_key == f"tax:2024#{FIRM_B}")
+                                 .order_by(t.records.c.version)).scalars().all()
+    finally:
+        engine.dispose()
+    assert versions == ["tax_grade", "tax_violation"]  # one key, the case its newer version
+    again = run(cli, "evaluate", "--as-of", "2025-03-31")
+    assert (again["mode"], again["entities_considered"]) == ("incremental", 1)
+    assert again["per_list"]["tax_a_grade"] == 1
+    assert [listing["list"] for listing in listings(cli, FIRM_B)] == ["tax_a_grade"]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, bindparam, text
 from sqlalchemy.engine import Connection
 
@@ -116,5 +117,7 @@ class ChangeNotingWriter:
         insert_rows(self.connection, table, columns, rows)
         kind, column = CHANGE_ON_INSERT[table.name]
         position = list(columns).index(column)
+        # the ids travel as one JSON array, unpacked by SQLite in order: no row bound from Python
         dbapi = self.connection.connection.driver_connection
-        dbapi.executemany("INSERT INTO changes (kind, ref_id) VALUES (?, ?)", ((kind, row[position]) for row in rows))
+        dbapi.execute("INSERT INTO changes (kind, ref_id) SELECT ?, value FROM json_each(?) ORDER BY key",
+                      (kind, orjson.dumps([row[position] for row in rows]).decode()))
