@@ -21,6 +21,7 @@ from xinyong.domain.pack import Pack
 from xinyong.services.operations.keys import secret_hash
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event, check
+from xinyong.store.plans import not_by_index
 
 CONSOLE_SCOPES = ("operate", "submit")
 
@@ -432,17 +433,15 @@ def records_page(engine: Engine, pack: Pack, authority: str, where: CaseFilter, 
         conditions = [*received, R.c.version == 1]
         newest_first = R.c.id.desc()
     else:
-        # Start from the later versions (few: partial index ix_records_later_versions), not from the
-        # authority's batches and their millions of first versions. The partial index is usable only
-        # with `version > 1` written literally; and SQLite, which keeps no statistics here, would
-        # start at the index on batches.authority, or walk the whole table in id order for the page's
-        # ORDER BY, so the authority and the order are expressions no index serves.
+        # Start from the later versions (few: partial index ix_records_later_versions, usable only with
+        # `version > 1` written literally), not from the authority's batches and their millions of
+        # first versions, nor by walking the whole table in id order for the page's ORDER BY
         one = literal_column("1")
         source = R.join(first, and_(first.c.record_key == R.c.record_key, first.c.version == one)).join(
             B, B.c.id == first.c.batch_id)
-        conditions = [B.c.authority.concat("") == authority, *_received(where, calendar.zone), R.c.version > one,
+        conditions = [not_by_index(B.c.authority) == authority, *_received(where, calendar.zone), R.c.version > one,
                       (R.c.status == "revoked") if where.change == "revocation" else (R.c.status != "revoked")]
-        newest_first = (R.c.id + 0).desc()
+        newest_first = not_by_index(R.c.id).desc()
     if where.category:
         conditions.append(first.c.category == where.category)
     if where.verified:
