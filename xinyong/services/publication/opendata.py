@@ -39,6 +39,8 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Text, func, select, text, type_coerce
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import FORMULA_STARTS
@@ -146,6 +148,16 @@ def _rows(c: Connection, query: Any, size: int = 20_000) -> Iterator[Any]:
             yield from batch
     finally:
         cursor.close()
+
+
+def _sorted_not_walked(c: Connection, column: Any) -> Any:
+    """An ORDER BY term that SQLite sorts instead of following the column's index: walking
+    (record_key, version) reads the whole table in random order, a row at a time, where a scan
+    of the table sorted at the end took half the CPU (measured on 200,000 entities). Unary + is
+    SQLite's no-op that keeps the index out of the plan; other engines plan for themselves."""
+    if c.dialect.name != "sqlite":
+        return column
+    return UnaryExpression(column, operator=operators.custom_op("+"))
 
 
 class _Dates(dict):
@@ -272,7 +284,7 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
                          .outerjoin(t.record_links, link.record_id == r.id)
                          .outerjoin(t.entities, e.id == link.entity_id)
                          .where(r.category.in_(sorted(public)))
-                         .order_by(r.record_key, r.version.desc())):
+                         .order_by(_sorted_not_walked(c, r.record_key), r.version.desc())):
             if newest is not None and newest == row[0]:
                 continue
             newest = row[0]
