@@ -256,7 +256,8 @@ def _records_query(dialect: str, public: set[str] | frozenset[str]) -> Any:
     not through the JSON type."""
     r, link, e = t.records.c, t.record_links.c, t.entities.c
     return (select(r.record_key, r.version, r.category, r.authority, r.status, r.decision_date,
-                   type_coerce(r.fields, Text).label("fields"), link.entity_id, link.state, e.key.label("entity"), e.kind)
+                   type_coerce(r.fields, Text).label("fields"), link.entity_id, link.state,
+                   e.key.label("entity"), e.kind)
             .outerjoin(t.record_links, link.record_id == r.id)
             .outerjoin(t.entities, e.id == link.entity_id)
             .where(r.category.in_(sorted(public)))
