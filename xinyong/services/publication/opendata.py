@@ -186,14 +186,14 @@ class _Prefetched:
                 for batch in _batches(c, query, size):
                     if not self._offer(batch):
                         return
-        except Exception as exc:  # raised again in the reader's thread
+        except BaseException as exc:  # raised again in the reader's thread, which would otherwise wait forever
             self._offer(exc)
             return
         self._offer(self._END)
 
     def __iter__(self) -> Iterator[Any]:
         while (item := self._queue.get()) is not self._END:
-            if isinstance(item, Exception):
+            if isinstance(item, BaseException):
                 raise item
             yield from item
 
@@ -447,7 +447,7 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
     adds, changes = _Spill(), _Spill()  # on disk: a baseline has millions of new facts
     added: set[str] = set()
     try:
-        with contextlib.closing(iter_facts(engine, pack, today, masker)) as facts:  # its reading thread stops
+        with contextlib.closing(iter_facts(engine, pack, today, masker)) as facts:  # on an error too: its thread stops
             for fact in facts:
                 if each is not None:
                     each(fact)
