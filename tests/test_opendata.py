@@ -272,3 +272,43 @@ def test_a_persons_past_listing_never_reaches_the_dump_even_where_history_is_pub
         assert deleted["listings"] == {("delete", listings[PERSON])}, fmt
         assert {op for op, _ in deleted["records"]} == ({"delete"} if shown["records"] else set()), fmt
         assert len(deleted["records"]) == len(shown["records"]), fmt
+
+
+def test_a_prefetched_query_reads_every_row_stops_when_its_reader_gives_up_and_hands_on_its_error(
+        db_url: str) -> None:
+    """The records' query of a dump is read by a thread ahead of the facts (`_Prefetched`): every row
+    arrives in order, a reader that stops early stops the thread (no connection left reading), and
+    an error of the query is raised in the reader, not lost in the thread."""
+    import threading
+
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    from xinyong.services.publication.opendata import _Prefetched
+
+    engine = create_engine(db_url)
+    numbers = Table("numbers", MetaData(), Column("n", Integer))
+    numbers.metadata.create_all(engine)
+    with engine.begin() as c:
+        c.execute(numbers.insert(), [{"n": n} for n in range(1000)])
+    query = select(numbers.c.n).order_by(numbers.c.n)
+
+    def readers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name == "opendata-prefetch"]
+
+    whole = _Prefetched(engine, query, size=64, ahead=2)
+    assert [n for (n,) in whole] == list(range(1000))
+    whole.close()
+
+    given_up = _Prefetched(engine, query, size=10, ahead=2)
+    rows = iter(given_up)
+    assert [next(rows)[0] for _ in range(5)] == [0, 1, 2, 3, 4]
+    assert readers()  # still reading ahead, blocked on its full queue
+    given_up.close()
+    assert not readers()
+
+    broken = _Prefetched(engine, select(Table("missing", MetaData(), Column("n", Integer)).c.n))
+    with pytest.raises(Exception, match="missing"):  # the driver's own error on SQLite, SQLAlchemy's elsewhere
+        list(broken)
+    broken.close()
+    assert not readers()
+    engine.dispose()
