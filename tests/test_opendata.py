@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from conftest import PG_ADMIN_URL, Cli, pg_database
 from worlds import serving
