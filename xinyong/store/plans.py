@@ -1,9 +1,11 @@
 """SQL that steers SQLite's query planner where it keeps no statistics.
 
 xinyong never runs ANALYZE on SQLite, so the planner guesses from the shape of a query alone, and
-guesses that an equality on any indexed column is selective. Where the index holds nearly every
-row (the link state: nearly every link is linked or new; the authority of a batch: one authority
-sends millions of records), starting from it costs more than any other plan.
+guesses that an equality on any indexed column is selective, and that an index read in order
+beats a sort. Where the index holds nearly every row (the link state: nearly every link is linked
+or new; the authority of a batch: one authority sends millions of records), or where reading it in
+order fetches the table a row at a time in random order (the records by key, for a dump), it costs
+more than any other plan.
 """
 
 from __future__ import annotations
