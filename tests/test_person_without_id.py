@@ -163,3 +163,23 @@ def test_a_firm_s_registered_name_without_its_legal_form_is_the_firm_not_a_perso
         state, key = links[person]
         assert state == "new" and key.startswith("P"), (person, links[person])
     assert links["(2025)粤0305执907号"] == ("review", None)
+
+
+def test_a_person_s_name_stays_a_person_s_where_a_firm_is_registered_under_it(cli, tmp_path):
+    """王伟有限公司 is the only firm whose core is 王伟, and 歐陽娜娜有限公司 the only one for 欧阳娜娜: a
+    penalty naming 王伟 or 歐陽娜娜 without a code is a person's (a family name and a given name), never
+    that firm's; 九阳股份 beside them is still the firm's."""
+    wang, ouyang, jiuyang = uscc("91440300MA5F0W1X8"), uscc("91440300MA5F0W2X6"), uscc("91370100163745802")
+    register(cli, tmp_path, [(wang, "王伟有限公司"), (ouyang, "欧阳娜娜有限公司"), (jiuyang, "九阳股份有限公司")])
+    headers = ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额"]
+    cli("ingest", write_csv(tmp_path / "penalties.csv", headers, [
+        ["王伟", "", "深卫罚〔2025〕21号", "2025-08-02", "警告", "0"],
+        ["歐陽娜娜", "", "深卫罚〔2025〕22号", "2025-08-02", "警告", "0"],
+        ["九阳股份", "", "深卫罚〔2025〕23号", "2025-08-02", "警告", "0"]]),
+        "--authority", "samr", "--category", "penalty")
+    run(cli, "resolve")
+    links = _linked_to(cli.url)
+    for person in ("深卫罚〔2025〕21号", "深卫罚〔2025〕22号"):
+        state, key = links[person]
+        assert state == "new" and key.startswith("P"), (person, links[person])
+    assert links["深卫罚〔2025〕23号"] == ("linked", jiuyang)

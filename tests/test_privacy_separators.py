@@ -63,3 +63,14 @@ def test_a_persons_address_after_other_usual_words_is_masked(text: str) -> None:
     """Court texts give a person's address as 户籍所在地 (registered residence) or 现居 (lives at) as often
     as 住址; `_ADDRESS` in domain/privacy.py knows only 住, 住址, 住所 and 地址."""
     assert "中山路18号" not in mask_text(text), mask_text(text)
+
+
+@pytest.mark.parametrize("text", ["执行期间2023.01.1-2024.12.31", "文号2023/123/4567/8901", "第2019-12-3456-7890号"])
+def test_fifteen_digits_broken_up_without_a_birth_date_are_no_id_number(text: str) -> None:
+    """A date range or a document number broken up by dots, slashes or dashes stays whole; a
+    first-generation ID number (a real YYMMDD after the region) broken up the same way does not."""
+    assert mask_text(text) == text
+    old = "110105650101123"
+    for separator in (".", "/", "-", " "):
+        written = f"身份证{old[:6]}{separator}{old[6:12]}{separator}{old[12:]}"
+        assert "650101" not in mask_text(written), mask_text(written)

@@ -548,6 +548,10 @@ class PersonNamesSpec(Strict):
     max_length: int = Field(default=4, ge=2)  # Han characters of a name without a middle dot
     # a short name ending in one of these is an organisation's (张记饭店, 红星厂), never a person's
     organisation_endings: list[str] = []
+    # family names, single and compound (王, 欧阳): a name that is one of them and a given name of
+    # one or two characters is a person's even where a firm's registered name (王伟有限公司) is
+    # that name with a legal form. Without them no short name is ever read as a firm's.
+    surnames: list[str] = []
 
 
 class ResolutionSpec(Strict):

@@ -9,7 +9,9 @@ as readily as into an ID column. What it masks:
   script's digits (fullwidth, pasted from another script or font), the check character X also
   typed ×, written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
   zero-width characters between digits, whether or not their check holds: a mistyped ID number
-  is still somebody's. An 18-digit value that is a
+  is still somebody's. Fifteen digits broken up by separators are a first-generation ID number
+  only with its layout (a region's first digit, a real YYMMDD birth date): `2023.01.1-2024.12.31`
+  and `2023/123/4567/8901` are a date range and a document number. An 18-digit value that is a
   valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
   looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
@@ -77,6 +79,8 @@ def _mask_id(match: re.Match[str]) -> str:
     code = normalise_code(_SEPARATORS.sub("", match.group()).replace(_TIMES, "X"))
     if is_valid_resident_id(code):
         return mask_person_id(code)
+    if len(code) == 15 and _SEPARATORS.search(match.group()) and not looks_like_old_person_id(code):
+        return match.group()  # 15 digits broken up, without a birth date: a date range, a document number
     # A firm's USCC, all digits or with letters around these digits, is not a person's number.
     for candidate in (code, _token(match.string, match.start(), match.end())):
         if len(candidate) == 18 and is_valid_uscc(candidate):

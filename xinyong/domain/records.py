@@ -29,6 +29,7 @@ from xinyong.domain.pack import (
     PublicityTier,
     SubjectKind,
 )
+from xinyong.domain.names import normalise_name
 from xinyong.domain.values import (
     clean_text,
     normalise_header,
@@ -53,6 +54,16 @@ def looks_like_person_name(name: str | None, rules: PersonNamesSpec) -> bool:
             or re.fullmatch(f"{han}{{1,10}}[·・]{han}[{han[1:-1]}·・]{{0,20}}", name)):
         return False
     return not name.endswith(tuple(rules.organisation_endings))
+
+
+def family_and_given_name(name: str, rules: PersonNamesSpec) -> bool:
+    """A family name of the pack and a given name of one or two characters (王伟, 欧阳娜娜), or a
+    transcribed name (阿依古丽·买买提): a person's name whatever else it may also be. A pack without
+    family names cannot tell, and says every name may be a person's."""
+    if not rules.surnames or re.search("[·・]", name):
+        return True
+    name = normalise_name(name)  # 歐陽娜娜 is 欧阳娜娜
+    return any(name.startswith(family) and 1 <= len(name) - len(family) <= 2 for family in rules.surnames)
 
 
 # Columns that `xinyong batch rejects` adds after the original headers.

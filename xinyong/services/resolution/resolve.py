@@ -67,6 +67,7 @@ from xinyong.domain.matching import (
 )
 from xinyong.domain.names import normalise_name
 from xinyong.domain.pack import Pack, SubjectKind
+from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
@@ -305,6 +306,7 @@ class Resolver:
         self.ruled_out = ruled_out
         self.registrations = frozenset(c.code for c in pack.categories if c.creates_entities)
         self.listing_persons = persons_listed_from(pack)
+        self.person_names = pack.person_names
         # where each category's records name the subject's legal representative, and its kind (pack data)
         self.rep_fields = {c.code: c.subject.legal_representative_field for c in pack.categories}
         self.kind_fields = {c.code: c.subject.kind_field for c in pack.categories}
@@ -343,7 +345,7 @@ class Resolver:
             if category in self.listing_persons:
                 return person_not_identified()
             if code is None and not kind_written and name:
-                firm = self._firm_named(index.analyser.parts(name), excluded)
+                firm = self._firm_named(name, excluded)
                 if firm is not None:
                     return firm
             return Decision("new", "new_entity", None, None,
@@ -354,11 +356,16 @@ class Resolver:
                 return Decision("linked", "exact_name", exact.pop(), 1.0, {"name": parts.key})
         return self._by_score(index.rank(subject, excluded))
 
-    def _firm_named(self, parts: NameParts, excluded: set[int]) -> Decision | None:
+    def _firm_named(self, name: str, excluded: set[int]) -> Decision | None:
         """The one organisation whose registered name (with its legal form) is this name with the
         legal form left out (九阳股份, 厦门信达, 牧原食品: a firm's short name, shaped like a person's):
-        a person's name is never a registered firm's whole trade name and industry."""
+        a person's name is never a registered firm's whole trade name and industry. A name that is a
+        family name and a given name (王伟) stays a person's even where a firm is registered as
+        王伟有限公司: the person's penalty must not become that firm's."""
+        if family_and_given_name(name, self.person_names):
+            return None
         index = self.index
+        parts = index.analyser.parts(name)
         firms = [e for e in index.same_core(parts, excluded)
                  if any(n.legal_form and n.core == parts.core for n in index.profiles[e].names)]
         if len(firms) != 1:
