@@ -576,6 +576,21 @@ THRESHOLD_CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any], str, list[str
 }
 
 
+def test_family_names_keep_a_person_s_name_from_a_firm_registered_under_it() -> None:
+    """王伟, no code, no kind written (intake read it as a person's), beside the one firm 王伟有限公司:
+    with 王 a family name of the pack it stays a person's; without, it is the firm's short name."""
+    def decide(pack: Pack) -> tuple[str, int | None]:
+        index = EntityIndex(NameAnalyser(pack.resolution.name_rules))
+        index.add(1, "E1", "register", False, ["王伟有限公司"], [], None)
+        decision = Resolver(pack, index, {}, {}).decide("samr:1", "王伟", "natural_person", None, None, False,
+                                                        None, category="penalty", kind_written=False)
+        return decision.state, decision.entity_id
+    without_wang = [family for family in CN.person_names.surnames if family != "王"]
+    assert decide(CN) == ("new", None)
+    assert_differs(decide(CN), decide(changed(CN, person_names=CN.person_names.model_copy(
+        update={"surnames": without_wang}))))
+
+
 @pytest.mark.parametrize("path", sorted(THRESHOLD_CHANGES))
 def test_resolution_thresholds_decide_a_link(path: str) -> None:
     context, update, name, known = THRESHOLD_CHANGES[path]
@@ -1476,6 +1491,7 @@ EFFECTS: dict[str, str] = {
     **{path: "test_performed_when_condition_parts" for path in PERFORMED_PARTS},
     **{path: "test_plausibility_bounds" for path in PLAUSIBILITY_CASES},
     **{path: "test_person_names_decide_what_a_code_is" for path in PERSON_NAME_CHANGES},
+    "person_names.surnames": "test_family_names_keep_a_person_s_name_from_a_firm_registered_under_it",
     "categories.creates_entities": "test_category_creates_entities_keeps_the_register_out_of_the_report_records",
     "lists.code": "test_notice_reads_the_pack",
     **{f"lists.names.{lang}": "test_notice_reads_the_pack" for lang in LANGS},
