@@ -32,11 +32,13 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    insert,
     literal,
     not_,
     or_,
     select,
     text,
+    union,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
@@ -286,28 +288,33 @@ TOUCHED = Table("evaluate_touched", MetaData(), Column("entity_id", Integer, pri
                 Column("category", String(32), primary_key=True), prefixes=["TEMPORARY"])
 
 
+def touched_by(watermark: int) -> Any:
+    """(entity, category) of the records that arrived after `watermark`, and of the versions they
+    supersede whatever their category (a superseded record may have been what kept an older one
+    from being the latest): the incremental run's scope, on the SQL engine and on Spark.
+
+    A link's key is its record's id: a range of it drives the query, never the index on entity_id
+    (which SQLite prefers, and which walks every link)."""
+    r, link = t.records.c, t.record_links.c
+    older = t.records.alias("older")
+    arrived = (link.record_id > watermark, not_by_index(link.entity_id).is_not(None))
+    new_links = t.record_links.join(t.records, r.id == link.record_id)
+    return union(
+        select(link.entity_id, r.category).select_from(new_links).where(*arrived),
+        select(link.entity_id, older.c.category)
+        .select_from(new_links.join(older, and_(older.c.record_key == r.record_key, older.c.version < r.version)))
+        .where(*arrived))
+
+
 def fill_touched(connection: Connection, watermark: int) -> int:
     """Fill the session's temporary table of the entities whose records arrived after `watermark`,
-    each with the categories those records touch (the new records' links drive it: a range of
-    record ids); returns how many entities.
+    each with the categories those records touch (`touched_by`); returns how many entities.
 
     A list's rule reads only records of its categories, so an entity is examined again only for
-    the lists of those categories: a penalty never changes whom the court list qualifies. A new
-    version supersedes the older versions of its key, whatever their category: theirs count as
-    touched too (a superseded record may have been what kept an older one from being the latest)."""
+    the lists of those categories: a penalty never changes whom the court list qualifies."""
     TOUCHED.drop(connection, checkfirst=True)
     TOUCHED.create(connection)
-    # a link's key is its record's id: a range of it, never the index on entity_id (which
-    # SQLite prefers, and which walks every link): NOT INDEXED keeps the rowid range
-    unindexed = " NOT INDEXED" if connection.dialect.name == "sqlite" else ""
-    new_links = (f"FROM record_links{unindexed} JOIN records ON records.id = record_links.record_id")
-    arrived = "WHERE record_links.record_id > :watermark AND record_links.entity_id IS NOT NULL"
-    connection.execute(text(
-        f"INSERT INTO evaluate_touched (entity_id, category) "
-        f"SELECT record_links.entity_id, records.category {new_links} {arrived} "
-        f"UNION SELECT record_links.entity_id, older.category {new_links} JOIN records AS older "
-        f"ON older.record_key = records.record_key AND older.version < records.version {arrived}"),
-        {"watermark": watermark})
+    connection.execute(insert(TOUCHED).from_select(["entity_id", "category"], touched_by(watermark)))
     if connection.dialect.name == "sqlite":
         connection.execute(text("ANALYZE temp.evaluate_touched"))
     else:

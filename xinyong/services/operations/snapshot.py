@@ -36,7 +36,6 @@ from typing import Any
 
 from sqlalchemy import Engine, Text, and_, cast, exists, func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import JSON, Boolean, Date, DateTime, Float, Integer, String
 
 from xinyong.domain.listings import ACTIVE
@@ -203,14 +202,6 @@ def spark_sql(query) -> str:
     return sqlglot.transpile(rendered, read="postgres", write="spark")[0]
 
 
-def _touched(watermark: int) -> ColumnElement:
-    """Entities linked to a record newer than the watermark (the incremental run's scope)."""
-    return (select(t.record_links.c.entity_id)
-            .join(t.records, t.records.c.id == t.record_links.c.record_id)
-            .where(t.records.c.id > watermark, t.record_links.c.entity_id.is_not(None))
-            .distinct())
-
-
 def _recheck(connection, list_code: str, evidence: dict[int, dict[int, str | None]]) -> dict[str, set[int]]:
     """Entities whose proposal the store, as it is now, no longer supports; by reason."""
     r, L, o = t.records.c, t.listings.c, t.objections.c
@@ -246,15 +237,16 @@ def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int |
     """Run each list's rule query on Spark over the snapshot: list -> (rule, entity -> {record: note}),
     and the number of entities considered (None: all; with a watermark, those its newer records touch)."""
     from xinyong.services.resolution.dedupe import spark_session
-    from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
+    from xinyong.services.lists.evaluate import TOUCHED, qualifying_query, rule_in_force, touched_by
 
     spark = spark_session()
     for name in TABLES:
         spark.read.parquet(str(Path(snapshot) / name)).createOrReplaceTempView(name)
-    touched = _touched(watermark) if watermark is not None else None
-    considered = None
-    if touched is not None:
-        considered = spark.sql(spark_sql(select(func.count()).select_from(touched.subquery()))).collect()[0][0]
+    touched, considered = None, None
+    if watermark is not None:  # as the SQL engine does: each list re-examines the entities its categories touch
+        spark.sql(spark_sql(touched_by(watermark))).cache().createOrReplaceTempView(TOUCHED.name)
+        touched = TOUCHED
+        considered = spark.sql(spark_sql(select(func.count(TOUCHED.c.entity_id.distinct())))).collect()[0][0]
     found: dict[str, tuple[Any, dict[int, dict[int, str | None]]]] = {}
     for spec in pack.lists:
         rule = rule_in_force(spec, as_of)
