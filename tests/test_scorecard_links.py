@@ -228,7 +228,9 @@ def test_the_corrections_list_starts_from_the_later_versions(tmp_path: Path) -> 
             assert len(plans) == 2, statements  # the count and the page
             for plan in plans:
                 if change:
-                    assert plan[0] == "SCAN records USING INDEX ix_records_later_versions", plan
+                    # the first step reads the records through the later versions' index (SCAN or
+                    # SEARCH, however a SQLite version words it), never the authority's batches
+                    assert plan[0].split()[1] == "records" and "INDEX ix_records_later_versions" in plan[0], plan
                 else:
                     assert not any(step.startswith("SCAN records") for step in plan), plan
                     assert any("ix_records_batch" in step for step in plan), plan
