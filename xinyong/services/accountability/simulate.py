@@ -25,6 +25,7 @@ from xinyong.domain.identifiers import mask_record_key
 from xinyong.domain.pack import ListSpec, Pack, RuleSpec
 from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
 from xinyong.store import tables as t
+from xinyong.store.plans import plan_for_the_whole_register
 
 EXAMPLES_PER_LIST = 50
 CHUNK = 900  # under every engine's bound-parameter limit
@@ -133,6 +134,7 @@ def simulate(engine: Engine, active: Pack, candidate: Pack, as_of: dt.date, *, p
     runs: Counter = Counter()
     with engine.connect() as connection:
         try:
+            plan_for_the_whole_register(connection)
             before = _qualifying(engine, connection, active, as_of, False, cache, runs, reuse)
             after = _qualifying(engine, connection, candidate, as_of, True, cache, runs, reuse)
             listings = _in_force(connection, as_of)

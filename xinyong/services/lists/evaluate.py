@@ -53,7 +53,7 @@ from xinyong.store.audit import append_event
 from xinyong.store.bulk import Ids, bulk_session, render_value
 from xinyong.store.changes import ChangeNotingWriter
 from xinyong.store.db import get_setting, set_setting
-from xinyong.store.plans import not_by_index
+from xinyong.store.plans import not_by_index, plan_for_the_whole_register
 
 WATERMARK = "evaluate.last_record_id"
 LAST_AS_OF = "evaluate.last_as_of"
@@ -337,6 +337,8 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         if incremental:
             result.entities_considered = fill_touched(connection, int(watermark))
             touched = TOUCHED
+        else:
+            plan_for_the_whole_register(connection)
         with proposal_writer(connection) as writer:
             for spec in pack.lists:
                 rule = rule_in_force(spec, as_of)
