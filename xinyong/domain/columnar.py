@@ -249,7 +249,8 @@ class ColumnValidator:
         iso = pc.match_substring_regex(array, _ISO_DATE)
         text = pc.if_else(iso, array, None)
         parsed = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
-        good = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), text)  # no 2023-02-30 rolled over
+        # no 2023-02-30 rolled over; a date cast to text is ISO (strftime gives the same, 10 times slower)
+        good = pc.equal(pc.cast(parsed, pa.string()), text)
         year = pc.year(parsed)
         good = pc.and_(good, pc.and_(pc.greater_equal(year, 1900), pc.less_equal(year, 2100)))
         if name == self.date_field and self.latest is not None:
