@@ -34,6 +34,7 @@ from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 
 LINKED = ("linked", "new")
+CHUNK = 5000  # firms per look-up
 
 
 @dataclass(slots=True)
@@ -81,30 +82,33 @@ def apply_relations(connection: Connection, pack: Pack, *, actor: str = "cli") -
                                        .where(t.batches.c.id.in_(sorted(batches)))).all())
     parties = _PartyFinder(connection)
     for batch_id, firms in batches.items():
-        counts = {"firms": 0, "opened": 0, "ended": 0, "kept": 0}
-        for firm_id in firms:
-            if _later_set(connection, firm_id, batch_id):
-                continue  # a correction of a set that a later file replaced: that history stays as it was
-            # the batch's whole set for the firm (a correction keeps its record's batch: the set is
-            # then the batch's other records with the corrected one)
-            records = connection.execute(
-                select(r.id, r.category, r.decision_date, r.fields).join(t.record_links, link.record_id == r.id)
-                .where(current, r.batch_id == batch_id, link.entity_id == firm_id).order_by(r.id)).all()
-            opened, ended, kept = _replace(connection, pack, categories, parties, firm_id, records,
-                                           _day(received.get(batch_id), pack))
-            counts["firms"] += 1
-            counts["opened"] += opened
-            counts["ended"] += ended
-            counts["kept"] += kept
-        if not counts["firms"]:
-            continue
+        # a batch at a time, each of its firms once: what one firm's set writes touches no other
+        # firm's relations, so the batch's reads go first, in a few statements, and its writes after
+        replaced = sorted(set(firms) - _later_sets(connection, firms, batch_id))
+        if not replaced:
+            continue  # corrections of sets that a later file replaced: that history stays as it was
+        # each firm's whole set in the batch (a correction keeps its record's batch: the set is then
+        # the batch's other records with the corrected one)
+        records: dict[int, list[Any]] = defaultdict(list)
+        for row in connection.execute(
+                select(r.id, link.entity_id, r.category, r.decision_date, r.fields)
+                .join(t.record_links, link.record_id == r.id)
+                .where(current, r.batch_id == batch_id).order_by(r.id)):
+            records[row.entity_id].append(row)
+        open_rows = _open_relations(connection, replaced)
+        received_on = _day(received.get(batch_id), pack)
+        changes = _Changes()
+        for firm_id in replaced:
+            _replace(pack, categories, parties, firm_id, records[firm_id], open_rows[firm_id], received_on, changes)
+        opened, ended, kept = changes.write(connection)
         append_event(connection, actor=actor, action="relations.replaced", object_type="batch",
-                     object_id=str(batch_id), payload=counts)
+                     object_id=str(batch_id),
+                     payload={"firms": len(replaced), "opened": opened, "ended": ended, "kept": kept})
         result.batches += 1
-        result.firms += counts["firms"]
-        result.opened += counts["opened"]
-        result.ended += counts["ended"]
-        result.kept += counts["kept"]
+        result.firms += len(replaced)
+        result.opened += opened
+        result.ended += ended
+        result.kept += kept
     return result
 
 
@@ -141,12 +145,30 @@ def _end_moved(connection: Connection, pack: Pack, actor: str) -> int:
     return len(moved)
 
 
-def _later_set(connection: Connection, firm_id: int, batch_id: int) -> bool:
-    """Whether the firm's open relations come from a batch after this one."""
+def _later_sets(connection: Connection, firm_ids: Sequence[int], batch_id: int) -> set[int]:
+    """The firms whose open relations come from a batch after this one."""
     rel, r = t.entity_relations.c, t.records.c
-    newest = connection.execute(select(func.max(r.batch_id)).join(t.entity_relations, rel.record_id == r.id)
-                                .where(rel.entity_id == firm_id, rel.valid_to.is_(None))).scalar()
-    return newest is not None and newest > batch_id
+    later = set()
+    for start in range(0, len(firm_ids), CHUNK):
+        later.update(connection.execute(
+            select(rel.entity_id).join(t.records, rel.record_id == r.id)
+            .where(rel.entity_id.in_(firm_ids[start:start + CHUNK]), rel.valid_to.is_(None))
+            .group_by(rel.entity_id).having(func.max(r.batch_id) > batch_id)).scalars())
+    return later
+
+
+def _open_relations(connection: Connection, firm_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Each firm's open relations that came from a record."""
+    rel = t.entity_relations.c
+    found: dict[int, list[Any]] = defaultdict(list)
+    for start in range(0, len(firm_ids), CHUNK):
+        for row in connection.execute(
+                select(rel.entity_id, rel.id, rel.relation, rel.role, rel.person_name, rel.person_id,
+                       rel.other_entity_id, rel.other_name, rel.share, rel.valid_from)
+                .where(rel.entity_id.in_(firm_ids[start:start + CHUNK]), rel.valid_to.is_(None),
+                       rel.record_id.is_not(None)).order_by(rel.id)):
+            found[row.entity_id].append(row)
+    return found
 
 
 def _day(received: dt.datetime | None, pack: Pack) -> dt.date:
@@ -158,9 +180,31 @@ def _day(received: dt.datetime | None, pack: Pack) -> dt.date:
     return received.astimezone(Calendar(pack.calendar).zone).date()
 
 
-def _replace(connection: Connection, pack: Pack, categories: dict[str, CategorySpec], parties: _PartyFinder,
-             firm_id: int, records: Sequence[Any], received_on: dt.date) -> tuple[int, int, int]:
-    rel = t.entity_relations.c
+class _Changes:
+    """What a batch's sets do to the relations, written together (`write`) once every firm's is known."""
+
+    def __init__(self) -> None:
+        self.kept: list[dict[str, Any]] = []
+        self.ended: list[dict[str, Any]] = []
+        self.opened: list[dict[str, Any]] = []
+
+    def write(self, connection: Connection) -> tuple[int, int, int]:
+        """Writes them; returns how many relations were opened, ended and kept."""
+        rel = t.entity_relations.c
+        if self.kept:
+            connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
+                               .values(record_id=bindparam("_record")), self.kept)
+        if self.ended:
+            connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
+                               .values(valid_to=bindparam("_to")), self.ended)
+        if self.opened:
+            connection.execute(t.entity_relations.insert(), self.opened)
+        return len(self.opened), len(self.ended), len(self.kept)
+
+
+def _replace(pack: Pack, categories: dict[str, CategorySpec], parties: _PartyFinder, firm_id: int,
+             records: Sequence[Any], open_rows: Sequence[Any], received_on: dt.date, changes: _Changes) -> None:
+    """The firm's set from `records` replacing its open relations (`open_rows`), added to `changes`."""
     new: list[tuple[Relation, int]] = []
     dates = [row.decision_date for row in records if row.decision_date is not None]
     since = max(dates) if dates else received_on
@@ -171,57 +215,56 @@ def _replace(connection: Connection, pack: Pack, categories: dict[str, CategoryS
         stated = relation_of(spec, fields, pack.person_names)
         new.append((replace(stated, party=parties.find(stated.party, firm_id)), row.id))
     source = {relation.identity: record_id for relation, record_id in new}
-    open_rows = connection.execute(select(rel.id, rel.relation, rel.role, rel.person_name, rel.person_id,
-                                          rel.other_entity_id, rel.other_name, rel.share, rel.valid_from)
-                                   .where(rel.entity_id == firm_id, rel.valid_to.is_(None),
-                                          rel.record_id.is_not(None))).all()
     began = {row.id: row.valid_from for row in open_rows}
     current = {row.id: Relation(row.relation, row.role or "", Party(
         row.person_name or row.other_name or "", row.person_name is not None, row.person_id, None,
         row.other_entity_id), row.share) for row in open_rows}
     change = replace_set(current, (relation for relation, _ in new))
-    if change.kept:
-        connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
-                           .values(record_id=bindparam("_record")),
-                           [{"_id": i, "_record": source[relation.identity]} for i, relation in change.kept.items()])
-    if change.ended:
-        # a set dated before a relation began ends it the day it began: it never held
-        connection.execute(update(t.entity_relations).where(rel.id == bindparam("_id"))
-                           .values(valid_to=bindparam("_to")),
-                           [{"_id": i, "_to": max(since, began[i] or since)} for i in change.ended])
-    if change.opened:
-        connection.execute(t.entity_relations.insert(), [{
-            "entity_id": firm_id, "relation": relation.relation, "role": relation.role,
-            "person_name": relation.party.name if relation.party.person else None,
-            "person_id": relation.party.person_id, "other_entity_id": relation.party.entity_id,
-            "other_name": None if relation.party.person else relation.party.name, "share": relation.share,
-            "valid_from": since, "valid_to": None, "record_id": source[relation.identity]}
-            for relation in change.opened])
-    return len(change.opened), len(change.ended), len(change.kept)
+    changes.kept += [{"_id": i, "_record": source[relation.identity]} for i, relation in change.kept.items()]
+    # a set dated before a relation began ends it the day it began: it never held
+    changes.ended += [{"_id": i, "_to": max(since, began[i] or since)} for i in change.ended]
+    changes.opened += [{
+        "entity_id": firm_id, "relation": relation.relation, "role": relation.role,
+        "person_name": relation.party.name if relation.party.person else None,
+        "person_id": relation.party.person_id, "other_entity_id": relation.party.entity_id,
+        "other_name": None if relation.party.person else relation.party.name, "share": relation.share,
+        "valid_from": since, "valid_to": None, "record_id": source[relation.identity]}
+        for relation in change.opened]
 
 
 class _PartyFinder:
     """A firm party's entity: by its verified USCC, else by its exact current name held by one entity
-    that is not a natural person."""
+    that is not a natural person. Looked up once per code and name in a run (parties recur)."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
+        self.found: dict[tuple[str | None, str], int | None] = {}
 
     def find(self, party: Party, firm_id: int) -> Party:
         if party.person:
             return party
-        i, n, e = t.entity_identifiers.c, t.entity_names.c, t.entities.c
-        # a firm party is a firm: never a natural person's entity (a court's debtor named like it)
-        firms = select(e.id).where(e.kind != "natural_person")
-        found = None
-        if party.code:
-            found = self.connection.execute(select(i.entity_id).where(
-                i.value == party.code, i.verified, i.entity_id.in_(firms))).scalar()
-        if found is None:
-            holders = self.connection.execute(select(n.entity_id).where(
-                and_(n.normalised == normalise_name(party.name), n.current, n.entity_id.in_(firms)))
-                .distinct().limit(2)).scalars().all()
-            found = holders[0] if len(holders) == 1 else None
+        asked = (party.code, party.name)
+        if asked not in self.found:
+            self.found[asked] = self._entity(party)
+        found = self.found[asked]
         if found is None or found == firm_id:  # a firm never holds itself
             return party
         return Party(party.name, False, None, party.code, found)
+
+    def _entity(self, party: Party) -> int | None:
+        i, n, e = t.entity_identifiers.c, t.entity_names.c, t.entities.c
+        # a firm party is a firm: never a natural person's entity (a court's debtor named like it).
+        # Joined, not `IN (firms)`: SQLite would list every entity for each look-up
+        firm = e.kind != "natural_person"
+        found = None
+        if party.code:  # a verified USCC (`classify_party`): the identifiers' (scheme, value) index
+            found = self.connection.execute(
+                select(i.entity_id).join(t.entities, e.id == i.entity_id)
+                .where(i.scheme == "uscc", i.value == party.code, i.verified, firm)).scalar()
+        if found is None:
+            holders = self.connection.execute(
+                select(n.entity_id).join(t.entities, e.id == n.entity_id)
+                .where(n.normalised == normalise_name(party.name), n.current, firm)
+                .distinct().limit(2)).scalars().all()
+            found = holders[0] if len(holders) == 1 else None
+        return found

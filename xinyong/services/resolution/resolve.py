@@ -72,7 +72,7 @@ from xinyong.services.intake.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import Ids, insert_rows, render_value
+from xinyong.store.bulk import Ids, bulk_session, insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.listings import transition
 
@@ -499,7 +499,8 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
     started = time.perf_counter()
     result = ResolveResult(dry_run=dry_run)
     analyser = NameAnalyser(pack.resolution.name_rules, remember=True)
-    with engine.connect() as connection, connection.begin() as transaction:
+    # a page cache sized for the run: 1.2M links and their indexes spill out of SQLite's 2 MB default
+    with engine.connect() as connection, bulk_session(connection), connection.begin() as transaction:
         _resolve(connection, pack, result, analyser, everything, actor, progress, started)
         if dry_run:
             transaction.rollback()
@@ -565,7 +566,9 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
             links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
                           orjson.dumps(decision.explanation).decode(), resolved_at))
         made.flush()
-        connection.execute(delete(t.record_links).where(link.record_id.in_([row.id for row in rows])))
+        linked_before = [row.id for row in rows if row.state is not None]  # a record never resolved has no link
+        if linked_before:
+            connection.execute(delete(t.record_links).where(link.record_id.in_(linked_before)))
         insert_rows(connection, t.record_links, LINK_COLUMNS, links)
         result.records += len(rows)
         if progress:
