@@ -57,21 +57,18 @@ def opaque_key(prefix: str, seed: str) -> str:
 
 
 def _identifiers(record: Registration) -> list[tuple[str, str, bool]]:
-    found: list[tuple[str, str, bool]] = []
-    if record.subject_code and record.subject_scheme:
-        found.append((record.subject_scheme, record.subject_code, record.subject_code_verified))
-    if record.subject_scheme == "uscc" and record.subject_code_verified:
-        # positions 9-17 of a USCC are the entity's organisation code (GB 11714)
-        embedded = record.subject_code[8:17]
-        if is_valid_org_code(embedded):
-            found.append(("org_code", embedded, True))
-    for name in LEGACY_CODE_FIELDS:
-        value = record.fields.get(name)
-        classified = classify_code(value) if isinstance(value, str) else None
-        if classified and classified.scheme in LEGACY_CODE_FIELDS:
-            found.append((classified.scheme, classified.value, classified.verified))
+    scheme, code, verified = record.subject_scheme, record.subject_code, record.subject_code_verified
+    found = [(scheme, code, verified)] if code and scheme else []
+    # positions 9-17 of a USCC are the entity's organisation code (GB 11714)
+    if scheme == "uscc" and verified and is_valid_org_code(code[8:17]):
+        found.append(("org_code", code[8:17], True))
+    legacy = [classified for value in map(record.fields.get, LEGACY_CODE_FIELDS) if isinstance(value, str)
+              and (classified := classify_code(value)) and classified.scheme in LEGACY_CODE_FIELDS]
+    if not legacy:
+        return found
     unique: dict[tuple[str, str], bool] = {}
-    for scheme, value, verified in found:  # the embedded org code often repeats its own column
+    # the embedded org code often repeats its own column
+    for scheme, value, verified in [*found, *((c.scheme, c.value, c.verified) for c in legacy)]:
         unique[(scheme, value)] = unique.get((scheme, value), False) or verified
     return [(scheme, value, verified) for (scheme, value), verified in unique.items()]
 
@@ -134,8 +131,8 @@ def _attributes(record: Registration, kind_of_type: dict[str, str], now: Any) ->
 def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any) -> tuple:
     return (entity_id, entity_key_for(record.subject_scheme, record.subject_code, record.subject_code_verified,
                                       record.subject_name),
-            *_attributes(record, kind_of_type, now), bool(record.subject_code_verified and record.subject_scheme == "uscc"),
-            "register", now)
+            *_attributes(record, kind_of_type, now),
+            bool(record.subject_code_verified and record.subject_scheme == "uscc"), "register", now)
 
 
 def _insert_new_entities(connection: Connection, fresh: list[Registration], ids: Ids,
@@ -163,7 +160,8 @@ def _insert_new_entities(connection: Connection, fresh: list[Registration], ids:
                               record.fields.get("legal_rep_id"), since, None))
     for table, columns, rows in ((t.entities, ENTITY_COLUMNS, entities),
                                  (t.entity_identifiers, IDENTIFIER_COLUMNS, identifiers),
-                                 (t.entity_names, NAME_COLUMNS, names), (t.entity_relations, RELATION_COLUMNS, relations)):
+                                 (t.entity_names, NAME_COLUMNS, names),
+                                 (t.entity_relations, RELATION_COLUMNS, relations)):
         if rows:
             insert_rows(connection, table, columns, rows)
 
