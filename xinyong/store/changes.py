@@ -53,7 +53,7 @@ class EntityChanges:
             # one would be committed at once (the same write lock `Ids` takes)
             self.connection.execute(text("DELETE FROM changes WHERE seq < 0"))
         for name in self.triggers:
-            self.connection.execute(text(f"DROP TRIGGER {name}"))
+            self.connection.exec_driver_sql(f"DROP TRIGGER {name}")
         return self
 
     def touched(self, entity_ids: Iterable[int]) -> None:
@@ -65,7 +65,7 @@ class EntityChanges:
         if not self.sqlite or kind is not None:
             return  # PostgreSQL's statement triggers gather the changes; an error rolls back
         for sql in self.triggers.values():
-            self.connection.execute(text(sql))
+            self.connection.exec_driver_sql(sql)
         insert_rows(self.connection, t.changes, ("kind", "ref_id"), (("entity", e) for e in self.entities))
 
 
