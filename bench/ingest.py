@@ -215,6 +215,7 @@ def run_xinyong(folder: Path, csv_path: Path, rows: int, tag: str, db: str | Non
     if result["accepted"] != rows:
         sys.exit(f"xinyong accepted {result['accepted']} of {rows} rows: {result}")
     return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,  # the child's own (not PostgreSQL's server)
             "peak_rss_mb": memory.peak_bytes / 2**20,  # whole process tree, summed
             "processes": memory.most_processes,
             "largest_process_rss_mb": usage.ru_maxrss / 1024,  # os.wait4, KiB on Linux
@@ -440,6 +441,10 @@ def main() -> None:
         if key in runs:
             print(f"{label + ' rows/s':<40}{runs[key]['rows_per_s']:>10,.0f}   target >= {TARGET_REGISTER_ROWS_PER_S:,}  "
                   f"{_verdict(checks[f'register_{key}'])}")
+    for key, label in labels[5:]:
+        if key in runs:  # steadier than wall seconds on a shared machine; PostgreSQL's server work not counted
+            cpu = runs[key]["cpu_seconds"]
+            print(f"{label + ' CPU s':<40}{cpu:>10.2f}   {runs[key]['rows'] / cpu:,.0f} rows per CPU-second of the child")
 
     report = {
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -30,6 +30,8 @@ _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$")
 _ORG_CODE_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_ORG_VALUE = {c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+_ORG_CHECK = "0123456789X0"  # by 11 - sum mod 11 (1 to 11): 10 is X, 11 is 0
 _REG_NO_SHAPE = re.compile(r"^[0-9]{15}$")
 _RIC_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
 _RIC_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))  # GB 11643: ISO 7064 MOD 11-2
@@ -56,9 +58,7 @@ def uscc_check_character(first17: str) -> str:
 
 def org_code_check_character(first8: str) -> str:
     """GB 11714 mod 11 check of the organisation code embedded in a USCC."""
-    total = sum(int(c, 36) * w for c, w in zip(first8, _ORG_WEIGHTS))
-    check = 11 - total % 11
-    return {10: "X", 11: "0"}.get(check, str(check))
+    return _ORG_CHECK[11 - sum(map(mul, map(_ORG_VALUE.__getitem__, first8), _ORG_WEIGHTS)) % 11]
 
 
 def is_valid_uscc(code: str) -> bool:

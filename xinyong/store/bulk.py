@@ -1,12 +1,13 @@
 """Each engine's fast path for many rows inside the caller's transaction.
 
-SQLite: one prepared statement and executemany. PostgreSQL: COPY. Values arrive ready
-for the wire (JSON already serialised, dates as ISO text, times pre-rendered).
+SQLite: one prepared statement and executemany. PostgreSQL: COPY, and updates as one statement
+over arrays. Values arrive ready for the wire (JSON already serialised, dates as ISO text, times
+pre-rendered).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,42 +33,61 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
 
 
 def update_rows(connection: Connection, table: Table, columns: Sequence[str], key: str,
-                rows: Iterable[Sequence[Any]]) -> None:
-    """`UPDATE table SET columns... WHERE key = ?` for each row (the new values, then the key), in one
-    prepared executemany: psycopg pipelines it on PostgreSQL. Values ready for the wire, as `insert_rows`."""
-    dbapi = connection.connection.driver_connection
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
-    assignments = ", ".join(f"{column} = {mark}" for column in columns)
-    cursor = dbapi.cursor()
+                rows: Sequence[Sequence[Any]], keep_null: Collection[str] = ()) -> None:
+    """`UPDATE table SET columns... WHERE key = ...` for each row (the new values, then the key), a
+    None in a column of `keep_null` leaving its stored value. SQLite: one prepared executemany.
+    PostgreSQL: one statement over the rows sent as arrays, so its statement triggers fire once
+    (a key may appear only once). Values ready for the wire, as `insert_rows`."""
+    def value(column: str, new: str) -> str:
+        return f"COALESCE({new}, {table.name}.{column})" if column in keep_null else new
+
+    cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.executemany(f"UPDATE {table.name} SET {assignments} WHERE {key} = {mark}", rows)
+        if connection.dialect.name == "postgresql":
+            names = [*columns, key]
+            arrays = ", ".join(f"%s::{_sql_type(connection, table, name)}[]" for name in names)
+            assignments = ", ".join(f"{column} = {value(column, 'v.' + column)}" for column in columns)
+            cursor.execute(f"UPDATE {table.name} SET {assignments} FROM unnest({arrays}) AS v ({', '.join(names)}) "
+                           f"WHERE {table.name}.{key} = v.{key}", [list(values) for values in zip(*rows)])
+            return
+        assignments = ", ".join(f"{column} = {value(column, '?')}" for column in columns)
+        cursor.executemany(f"UPDATE {table.name} SET {assignments} WHERE {key} = ?", rows)
     finally:
         cursor.close()
 
 
-class Renderer:
-    """Rows of Python values (dates, times, booleans) made ready for `insert_rows` / `update_rows`:
-    each column's value as SQLAlchemy would bind it on SQLite (ISO text, 0/1); on PostgreSQL the
-    driver takes them as they are."""
+def select_in(connection: Connection, table: Table, columns: Sequence[str], key: str, values: Sequence[Any],
+              equal: Mapping[str, Any] | None = None, order_by: str | None = None) -> list[tuple]:
+    """`SELECT columns FROM table WHERE key IN values AND column = value...` (a None value: IS NULL),
+    through the driver: compiling hundreds of bound values cost SQLAlchemy more than the query. One
+    query with an array on PostgreSQL; one per 900 values on SQLite (under its bound-parameter limit),
+    each ordered by `order_by`."""
+    equal = equal or {}
+    postgresql = connection.dialect.name == "postgresql"
+    mark = "%s" if postgresql else "?"
+    conditions = "".join(f" AND {column} IS NULL" if value is None else f" AND {column} = {mark}"
+                         for column, value in equal.items())
+    params = [value for value in equal.values() if value is not None]
+    order = f" ORDER BY {order_by}" if order_by else ""
+    query = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {key} "
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        if postgresql:
+            cursor.execute(f"{query}= ANY(%s::{_sql_type(connection, table, key)}[]){conditions}{order}",
+                           [list(values), *params])
+            return cursor.fetchall()
+        found: list[tuple] = []
+        for start in range(0, len(values), 900):
+            part = values[start:start + 900]
+            cursor.execute(f"{query}IN ({', '.join('?' * len(part))}){conditions}{order}", [*part, *params])
+            found += cursor.fetchall()
+        return found
+    finally:
+        cursor.close()
 
-    def __init__(self, connection: Connection, table: Table, columns: Sequence[str]):
-        dialect = connection.dialect
-        processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
-        self.processors = None if dialect.name == "postgresql" else processors
-        self.active = [i for i, p in enumerate(processors) if p is not None]
 
-    def __call__(self, rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
-        if self.processors is None or not self.active:
-            return rows
-        processors, active = self.processors, self.active
-
-        def rendered(row: Sequence[Any]) -> list[Any]:
-            out = list(row)
-            for i in active:
-                out[i] = processors[i](out[i])
-            return out
-
-        return map(rendered, rows)
+def _sql_type(connection: Connection, table: Table, column: str) -> str:
+    return table.c[column].type.compile(dialect=connection.dialect)
 
 
 def render_value(connection: Connection, column: Any, value: Any) -> Any:

@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
-from xinyong.domain.identifiers import classify_code
+from xinyong.domain.identifiers import classify_code, is_valid_org_code
 from xinyong.domain.names import normalise_name
 from xinyong.store import tables as t
-from xinyong.store.bulk import Ids, Renderer, insert_rows, update_rows
+from xinyong.store.bulk import Ids, insert_rows, render_value, select_in, update_rows
 from xinyong.store.changes import EntityChanges
 
 if TYPE_CHECKING:
@@ -29,17 +28,19 @@ LEGACY_CODE_FIELDS = ("reg_no", "org_code")
 
 
 class Registration:
-    """An accepted register row with its fields decoded."""
+    """An accepted register row with its fields decoded and its identifiers found."""
 
     __slots__ = ("subject_name", "subject_kind", "subject_code", "subject_scheme",
-                 "subject_code_verified", "decision_date", "fields", "legal_representative", "entity_id")
+                 "subject_code_verified", "decision_date", "fields", "legal_representative", "identifiers",
+                 "entity_id")
 
     def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None):
-        for name in self.__slots__[:-3]:
+        for name in self.__slots__[:-4]:
             setattr(self, name, getattr(row, name))
         self.fields = fields
         # the field the register's category names for the legal representative (pack data)
         self.legal_representative = fields.get(legal_rep_field) if legal_rep_field else None
+        self.identifiers = _identifiers(self)
         self.entity_id: int | None = None
 
 
@@ -56,21 +57,18 @@ def opaque_key(prefix: str, seed: str) -> str:
 
 
 def _identifiers(record: Registration) -> list[tuple[str, str, bool]]:
-    found: list[tuple[str, str, bool]] = []
-    if record.subject_code and record.subject_scheme:
-        found.append((record.subject_scheme, record.subject_code, record.subject_code_verified))
-    if record.subject_scheme == "uscc" and record.subject_code_verified:
-        # positions 9-17 of a USCC are the entity's organisation code (GB 11714)
-        embedded = classify_code(record.subject_code[8:17])
-        if embedded and embedded.scheme == "org_code" and embedded.verified:
-            found.append(("org_code", embedded.value, True))
-    for name in LEGACY_CODE_FIELDS:
-        value = record.fields.get(name)
-        classified = classify_code(value) if isinstance(value, str) else None
-        if classified and classified.scheme in LEGACY_CODE_FIELDS:
-            found.append((classified.scheme, classified.value, classified.verified))
+    scheme, code, verified = record.subject_scheme, record.subject_code, record.subject_code_verified
+    found = [(scheme, code, verified)] if code and scheme else []
+    # positions 9-17 of a USCC are the entity's organisation code (GB 11714)
+    if scheme == "uscc" and verified and is_valid_org_code(code[8:17]):
+        found.append(("org_code", code[8:17], True))
+    legacy = [classified for value in map(record.fields.get, LEGACY_CODE_FIELDS) if isinstance(value, str)
+              and (classified := classify_code(value)) and classified.scheme in LEGACY_CODE_FIELDS]
+    if not legacy:
+        return found
     unique: dict[tuple[str, str], bool] = {}
-    for scheme, value, verified in found:  # the embedded org code often repeats its own column
+    # the embedded org code often repeats its own column
+    for scheme, value, verified in [*found, *((c.scheme, c.value, c.verified) for c in legacy)]:
         unique[(scheme, value)] = unique.get((scheme, value), False) or verified
     return [(scheme, value, verified) for (scheme, value), verified in unique.items()]
 
@@ -83,133 +81,119 @@ def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
 def apply_registrations(connection: Connection, rows: list[Accepted],
                         kind_of_type: dict[str, str], today: dt.date, legal_rep_field: str | None) -> None:
     """`today` (the pack's date) closes a name or relation whose change carries no date."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = render_value(connection, t.entities.c.created_at, dt.datetime.now(dt.timezone.utc))
     records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
-    wanted = {(s, v) for r in records for s, v, _ in _identifiers(r)}
-    owner: dict[tuple[str, str], int] = {}
-    i = t.entity_identifiers.c
-    for scheme in sorted({s for s, _ in wanted}):
-        # scheme and value together: the unique index (scheme, value) finds them; value alone scans the table
-        values = sorted(v for s, v in wanted if s == scheme)
-        for start in range(0, len(values), 900):
-            owner.update({(scheme, v): e for v, e in connection.execute(
-                select(i.value, i.entity_id).where(i.scheme == scheme, i.value.in_(values[start:start + 900])))})
-    fresh: list[tuple[Registration, list[tuple[str, str, bool]]]] = []
+    owner = _owners(connection, {(s, v) for record in records for s, v, _ in record.identifiers})
+    fresh: list[Registration] = []
     known: list[Registration] = []
     claimed: set[tuple[str, str]] = set()
     for record in records:
-        ids = _identifiers(record)
-        if any((s, v) in owner or (s, v) in claimed for s, v, _ in ids):
+        if any((s, v) in owner or (s, v) in claimed for s, v, _ in record.identifiers):
             known.append(record)
         else:
-            claimed.update((s, v) for s, v, _ in ids)
-            fresh.append((record, ids))
+            claimed.update((s, v) for s, v, _ in record.identifiers)
+            fresh.append(record)
+    ids = Ids(connection, t.entities)
     with EntityChanges(connection) as changes:  # one `changes` row per entity of the chunk
-        _insert_new_entities(connection, fresh, kind_of_type, now)
-        for record, ids in fresh:
-            owner.update({(s, v): record.entity_id for s, v, _ in ids})
-        changes.touched(record.entity_id for record, _ in fresh)
-        changes.touched(_update_entities(connection, known, owner, kind_of_type, now, today))
+        _insert_new_entities(connection, fresh, ids, kind_of_type, now)
+        for record in fresh:
+            owner.update({(s, v): record.entity_id for s, v, _ in record.identifiers})
+        changes.touched(record.entity_id for record in fresh)
+        changes.touched(_update_entities(connection, known, owner, ids, kind_of_type, now, today.isoformat()))
 
 
-def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
-    return {"kind": _kind(record, kind_of_type), "status": record.fields.get("status"),
-            "region": record.fields.get("region"), "address": record.fields.get("address"),
-            "established": _date(record.fields.get("established")), "updated_at": now}
+def _owners(connection: Connection, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The entity holding each identifier (scheme, value) of `wanted` that one holds."""
+    owner: dict[tuple[str, str], int] = {}
+    for scheme in sorted({s for s, _ in wanted}):
+        # scheme and value together: the unique index (scheme, value) finds them; value alone scans the table
+        values = sorted(v for s, v in wanted if s == scheme)
+        owner.update({(scheme, v): e for v, e in select_in(
+            connection, t.entity_identifiers, ("value", "entity_id"), "value", values, {"scheme": scheme})})
+    return owner
 
 
-def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration, list[tuple[str, str, bool]]]],
-                         kind_of_type: dict[str, str], now: dt.datetime) -> None:
+# The columns each table is written with, in this order
+ENTITY_COLUMNS = ("id", "key", "kind", "status", "region", "address", "established", "updated_at", "verified",
+                  "origin", "created_at")
+ATTRIBUTE_COLUMNS = ENTITY_COLUMNS[2:8]  # what a later register row updates: an empty value keeps the stored one
+IDENTIFIER_COLUMNS = ("entity_id", "scheme", "value", "verified")
+NAME_COLUMNS = ("entity_id", "name", "normalised", "current", "valid_from", "valid_to", "language")
+RELATION_COLUMNS = ("entity_id", "relation", "person_name", "person_id", "valid_from", "valid_to")
+
+
+def _attributes(record: Registration, kind_of_type: dict[str, str], now: Any) -> tuple:
+    fields = record.fields
+    return (_kind(record, kind_of_type), fields.get("status"), fields.get("region"), fields.get("address"),
+            _date(fields.get("established")), now)
+
+
+def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any) -> tuple:
+    return (entity_id, entity_key_for(record.subject_scheme, record.subject_code, record.subject_code_verified,
+                                      record.subject_name),
+            *_attributes(record, kind_of_type, now),
+            bool(record.subject_code_verified and record.subject_scheme == "uscc"), "register", now)
+
+
+def _insert_new_entities(connection: Connection, fresh: list[Registration], ids: Ids,
+                         kind_of_type: dict[str, str], now: Any) -> None:
     """The common case, a register row for an entity not yet known: a few bulk statements per chunk."""
     if not fresh:
         return
-    ids = Ids(connection, t.entities).take_many(len(fresh))
-    _insert(connection, t.entities, [
-        {"id": entity_id, "key": entity_key_for(r.subject_scheme, r.subject_code, r.subject_code_verified,
-                                                r.subject_name),
-         "verified": r.subject_code_verified and r.subject_scheme == "uscc", "origin": "register",
-         "created_at": now, **_attributes(r, kind_of_type, now)} for (r, _), entity_id in zip(fresh, ids)])
-    identifiers, names, relations = [], [], []
-    since = None
-    for (record, codes), entity_id in zip(fresh, ids):
+    entities, identifiers, names, relations = [], [], [], []
+    for record, entity_id in zip(fresh, ids.take_many(len(fresh))):
         record.entity_id = entity_id
+        entities.append(_entity_row(entity_id, record, kind_of_type, now))
         since = _date(record.decision_date)
-        identifiers += [{"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in codes]
-        if record.subject_name:
-            names.append({"entity_id": entity_id, "name": record.subject_name,
-                          "normalised": normalise_name(record.subject_name), "current": True,
-                          "valid_from": since, "valid_to": None, "language": None})
+        identifiers += [(entity_id, s, v, ok) for s, v, ok in record.identifiers]
+        name = record.subject_name
+        if name:
+            names.append((entity_id, name, normalise_name(name), True, since, None, None))
         english = record.fields.get("name_en")
-        if english and english != record.subject_name:
-            names.append({"entity_id": entity_id, "name": english, "normalised": normalise_name(english),
-                          "current": False, "valid_from": since, "valid_to": None, "language": "en"})
+        if english and english != name:
+            names.append((entity_id, english, normalise_name(english), False, since, None, "en"))
         for former in dict.fromkeys(record.fields.get("former_names") or []):
-            if former != record.subject_name:
-                names.append({"entity_id": entity_id, "name": former, "normalised": normalise_name(former),
-                              "current": False, "valid_from": None, "valid_to": since, "language": None})
+            if former != name:
+                names.append((entity_id, former, normalise_name(former), False, None, since, None))
         if record.legal_representative:
-            relations.append({"entity_id": entity_id, "relation": "legal_representative",
-                              "person_name": record.legal_representative,
-                              "person_id": record.fields.get("legal_rep_id"), "valid_from": since})
-    for table, rows in ((t.entity_identifiers, identifiers), (t.entity_names, names),
-                        (t.entity_relations, relations)):
-        _insert(connection, table, rows)
-
-
-def _insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """The rows (dicts) through the engine's bulk path (`store.bulk`: executemany on SQLite, COPY on
-    PostgreSQL), in order; rows with the same keys go together (every list here has one set)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
-    for columns, group in groups.items():
-        insert_rows(connection, table, columns, Renderer(connection, table, columns)(
-            [tuple(row[c] for c in columns) for row in group]))
-
-
-def _update(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """`UPDATE table SET ... WHERE id = row["_id"]` for each row (dicts of `_column` keys), in bulk."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(k for k in row if k != "_id"), []).append(row)
-    for keys, group in groups.items():
-        columns = [k[1:] for k in keys]
-        update_rows(connection, table, columns, "id", Renderer(connection, table, [*columns, "id"])(
-            [(*(row[k] for k in keys), row["_id"]) for row in group]))
+            relations.append((entity_id, "legal_representative", record.legal_representative,
+                              record.fields.get("legal_rep_id"), since, None))
+    for table, columns, rows in ((t.entities, ENTITY_COLUMNS, entities),
+                                 (t.entity_identifiers, IDENTIFIER_COLUMNS, identifiers),
+                                 (t.entity_names, NAME_COLUMNS, names),
+                                 (t.entity_relations, RELATION_COLUMNS, relations)):
+        if rows:
+            insert_rows(connection, table, columns, rows)
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
-                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> list[int]:
+                     ids: Ids, kind_of_type: dict[str, str], now: Any, today: str) -> list[int]:
     """Register rows for known entities: new attributes, identifiers, names and legal representative.
     Returns the entities written, in row order.
 
     In waves: each wave holds each entity once, reads the names and open legal representatives of
     all its entities in one query each, decides every change in memory, and writes each kind of
-    change with one executemany. A row whose entity already is in the wave starts the next wave,
+    change with one statement. A row whose entity already is in the wave starts the next wave,
     so a later row sees what an earlier one wrote, as row by row.
     """
     wave = _Wave()
     written = []
     for record in records:
-        ids = _identifiers(record)
+        codes = record.identifiers
         # a valid USCC alone decides; legacy codes find an entity only for a row without one
-        lookup = ids[:1] if record.subject_scheme == "uscc" and record.subject_code_verified else ids
+        lookup = codes[:1] if record.subject_scheme == "uscc" and record.subject_code_verified else codes
         entity_id = next((owner[(s, v)] for s, v, _ in lookup if (s, v) in owner), None)
-        attributes = _attributes(record, kind_of_type, now)
         if entity_id is not None and entity_id in wave.entities:
             wave.flush(connection, today)
             wave = _Wave()
-        if entity_id is None:
-            entity_id = connection.execute(t.entities.insert().values(
-                key=entity_key_for(record.subject_scheme, record.subject_code,
-                                   record.subject_code_verified, record.subject_name),
-                verified=record.subject_code_verified and record.subject_scheme == "uscc",
-                created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
+        if entity_id is None:  # its USCC is new, though another entity holds one of its legacy codes
+            entity_id = ids.take()
+            wave.new_entities.append(_entity_row(entity_id, record, kind_of_type, now))
         else:
-            wave.attributes.append((entity_id, {k: v for k, v in attributes.items() if v is not None}))
+            wave.attributes.append((*_attributes(record, kind_of_type, now), entity_id))
         # an identifier another entity already holds stays with it: never two owners
-        new_ids = [(s, v, ok) for s, v, ok in ids if (s, v) not in owner]
-        wave.identifiers += [{"entity_id": entity_id, "scheme": s, "value": v, "verified": ok} for s, v, ok in new_ids]
+        new_ids = [(s, v, ok) for s, v, ok in codes if (s, v) not in owner]
+        wave.identifiers += [(entity_id, s, v, ok) for s, v, ok in new_ids]
         owner.update({(s, v): entity_id for s, v, _ in new_ids})
         wave.entities[entity_id] = record
         written.append(entity_id)
@@ -222,83 +206,81 @@ class _Wave:
 
     def __init__(self) -> None:
         self.entities: dict[int, Registration] = {}  # in row order
-        self.attributes: list[tuple[int, dict[str, Any]]] = []
-        self.identifiers: list[dict[str, Any]] = []
+        self.new_entities: list[tuple] = []
+        self.attributes: list[tuple] = []
+        self.identifiers: list[tuple] = []
 
-    def flush(self, connection: Connection, today: dt.date) -> None:
+    def flush(self, connection: Connection, today: str) -> None:
         if not self.entities:
             return
-        _update(connection, t.entities, [{"_id": entity_id, **{f"_{k}": v for k, v in values.items()}}
-                                         for entity_id, values in self.attributes])
-        _insert(connection, t.entity_identifiers, self.identifiers)
+        if self.new_entities:
+            insert_rows(connection, t.entities, ENTITY_COLUMNS, self.new_entities)
+        if self.attributes:
+            update_rows(connection, t.entities, ATTRIBUTE_COLUMNS, "id", self.attributes, keep_null=ATTRIBUTE_COLUMNS)
+        if self.identifiers:
+            insert_rows(connection, t.entity_identifiers, IDENTIFIER_COLUMNS, self.identifiers)
         ids = list(self.entities)
-        n, rel = t.entity_names.c, t.entity_relations.c
-        names: dict[int, dict[str, Any]] = {e: {} for e in ids}
-        relations: dict[int, Any] = {}
-        for start in range(0, len(ids), 900):
-            part = ids[start:start + 900]
-            for row in connection.execute(select(n.id, n.entity_id, n.name, n.current)
-                                          .where(n.entity_id.in_(part)).order_by(n.id)):
-                names[row.entity_id][row.name] = row
-            for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id)
-                                          .where(rel.entity_id.in_(part), rel.relation == "legal_representative",
-                                                 rel.valid_to.is_(None)).order_by(rel.id)):
-                relations.setdefault(row.entity_id, row)
-        close_names, reopen_names, new_names, close_relations, new_relations = [], [], [], [], []
+        names: dict[int, dict[str, tuple]] = {e: {} for e in ids}
+        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current"), "entity_id", ids,
+                             order_by="id"):
+            names[row[1]][row[2]] = row
+        relations: dict[int, tuple] = {}
+        for row in select_in(connection, t.entity_relations, ("id", "entity_id", "person_name", "person_id"),
+                             "entity_id", ids, {"relation": "legal_representative", "valid_to": None}, order_by="id"):
+            relations.setdefault(row[1], row)
+        renamed: list[tuple] = []
+        new_names: list[tuple] = []
+        closed: list[tuple] = []
+        new_relations: list[tuple] = []
         for entity_id, record in self.entities.items():
-            _name_changes(entity_id, record, names[entity_id], today, close_names, reopen_names, new_names)
-            _relation_changes(entity_id, record, relations.get(entity_id), today, close_relations, new_relations)
-        _update(connection, t.entity_names, [{"_id": row["_id"], "_current": False, "_valid_to": row["_valid_to"]}
-                                             for row in close_names])
-        _update(connection, t.entity_names, [{"_id": row["_id"], "_current": True, "_valid_to": None}
-                                             for row in reopen_names])
-        _insert(connection, t.entity_names, new_names)
-        _update(connection, t.entity_relations, close_relations)
-        _insert(connection, t.entity_relations, new_relations)
+            _name_changes(entity_id, record, names[entity_id], today, renamed, new_names)
+            _relation_changes(entity_id, record, relations.get(entity_id), today, closed, new_relations)
+        if renamed:
+            update_rows(connection, t.entity_names, ("current", "valid_to"), "id", renamed)
+        if new_names:
+            insert_rows(connection, t.entity_names, NAME_COLUMNS, new_names)
+        if closed:
+            update_rows(connection, t.entity_relations, ("valid_to",), "id", closed)
+        if new_relations:
+            insert_rows(connection, t.entity_relations, RELATION_COLUMNS, new_relations)
 
 
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else None
+def _date(value: Any) -> str | None:
+    """A date of the file as the store writes it: ISO text (SQLite's form; PostgreSQL casts it)."""
+    return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) else None
 
 
-_NAME_DEFAULTS = {"current": False, "valid_from": None, "valid_to": None, "language": None}
-
-
-def _name_changes(entity_id: int, record: Registration, known: dict[str, Any], today: dt.date,
-                  close: list[dict[str, Any]], reopen: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
-    """What a register row changes in its entity's names, given the names it has (`known`, by name)."""
+def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple], today: str,
+                  renamed: list[tuple], new: list[tuple]) -> None:
+    """What a register row changes in its entity's names, given the names it has (`known`, by name:
+    id, entity, name, current): `renamed` gets (current, valid_to, id) updates, `new` rows to insert."""
     current = record.subject_name
     since = _date(record.decision_date)
     english = record.fields.get("name_en")
     if english and english not in known and english != current:
         # English names accumulate: a query may use any the register ever gave
-        new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": english, "normalised": normalise_name(english),
-                    "valid_from": since, "language": "en"})
-    if current and not (current in known and known[current].current):
-        for row in known.values():
-            if row.current:
-                close.append({"_id": row.id, "_valid_to": since or today})
+        new.append((entity_id, english, normalise_name(english), False, since, None, "en"))
+    if current and not (current in known and known[current][3]):
+        renamed += [(False, since or today, row[0]) for row in known.values() if row[3]]
         if current in known:
-            reopen.append({"_id": known[current].id})
+            renamed.append((True, None, known[current][0]))
         else:
-            new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": current,
-                        "normalised": normalise_name(current), "current": True, "valid_from": since})
+            new.append((entity_id, current, normalise_name(current), True, since, None, None))
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
-    new += [{**_NAME_DEFAULTS, "entity_id": entity_id, "name": f, "normalised": normalise_name(f), "valid_to": since}
-            for f in dict.fromkeys(former)]
+    new += [(entity_id, f, normalise_name(f), False, None, since, None) for f in dict.fromkeys(former)]
 
 
-def _relation_changes(entity_id: int, record: Registration, existing: Any, today: dt.date,
-                      close: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
-    """A legal representative other than the open one closes it and opens a new relation."""
+def _relation_changes(entity_id: int, record: Registration, existing: tuple | None, today: str,
+                      close: list[tuple], new: list[tuple]) -> None:
+    """A legal representative other than the open one (`existing`: id, entity, person, person's ID)
+    closes it and opens a new relation."""
     person = record.legal_representative
     if not person:
         return
     person_id = record.fields.get("legal_rep_id")
-    if existing and existing.person_name == person and existing.person_id == person_id:
+    if existing and existing[2] == person and existing[3] == person_id:
         return
     since = _date(record.decision_date)
     if existing:
-        close.append({"_id": existing.id, "_valid_to": since or today})
-    new.append({"entity_id": entity_id, "relation": "legal_representative", "person_name": person,
-                "person_id": person_id, "valid_from": since, "valid_to": None})
+        close.append((since or today, existing[0]))
+    new.append((entity_id, "legal_representative", person, person_id, since, None))
