@@ -50,7 +50,7 @@ from xinyong.domain.listings import ACTIVE, FINAL, WITHDRAWN_UNIDENTIFIED
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import Ids, bulk_session, render_value
+from xinyong.store.bulk import Ids, bulk_session, collector_paused, render_value
 from xinyong.store.changes import ChangeNotingWriter
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.plans import not_by_index, plan_for_the_whole_register
@@ -325,7 +325,7 @@ def fill_touched(connection: Connection, watermark: int) -> int:
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
              actor: str = "evaluator") -> EvaluateResult:
     started = time.perf_counter()
-    with engine.connect() as connection, bulk_session(connection), connection.begin():
+    with collector_paused(), engine.connect() as connection, bulk_session(connection), connection.begin():
         watermark = get_setting(connection, WATERMARK)
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         # what qualifies depends on the date (windows, grace, ages, cures, publications):
@@ -395,7 +395,8 @@ def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec,
         writer.insert(t.listings, LISTING_COLUMNS, [(listing_id, e, kinds[e]) for listing_id, e in zip(listing_ids, part)],
                       listing)
         writer.insert(t.listing_evidence, EVIDENCE_COLUMNS, [
-            (listing_id, record_id, note) for listing_id, items in zip(listing_ids, cited) for record_id, note in items])
+            (listing_id, record_id, note) for listing_id, items in zip(listing_ids, cited) for record_id, note in items],
+            {})
         writer.insert(t.listing_transitions, TRANSITION_COLUMNS,
                       list(zip(transition_ids.take_many(len(listing_ids)), listing_ids)), step)
         digests = [leaf_digest(proposal_leaf(listing_id, e, spec.code, rule.version, "proposed", on, kinds[e], items))
