@@ -13,7 +13,7 @@ once: nothing to do there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -130,12 +130,14 @@ class ChangeNotingWriter:
         for table in sorted(self.suspended):
             self.connection.execute(text(_insert_trigger_sql(table)))
 
-    def insert(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def insert(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+               same: Mapping[str, Any] | None = None) -> None:
+        """`insert_rows` (`same`: columns with one value for every row), then the feed's rows."""
         if table.name not in self.suspended:
-            insert_rows(self.connection, table, columns, rows)
+            insert_rows(self.connection, table, columns, rows, same)
             return
         rows = rows if isinstance(rows, list) else list(rows)
-        insert_rows(self.connection, table, columns, rows)
+        insert_rows(self.connection, table, columns, rows, same)
         kind, column = CHANGE_ON_INSERT[table.name]
         position = list(columns).index(column)
         # the ids travel as one JSON array, unpacked by SQLite in order: no row bound from Python

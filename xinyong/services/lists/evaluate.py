@@ -50,7 +50,7 @@ from xinyong.domain.listings import ACTIVE, FINAL, WITHDRAWN_UNIDENTIFIED
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import Ids, bulk_session, render_value
+from xinyong.store.bulk import Ids, bulk_session, collector_paused, render_value
 from xinyong.store.changes import ChangeNotingWriter
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.plans import not_by_index, plan_for_the_whole_register
@@ -62,10 +62,10 @@ AGE_NOT_CHECKED = "age not checked: no ID number"
 PROPOSAL_CHUNK = 5000  # proposals per batch: one audit event each
 FETCH_ROWS = 10_000  # qualifying rows read from the driver at a time
 PROPOSED_BATCH = "listings.proposed"
-LISTING_COLUMNS = ("id", "entity_id", "list_code", "rule_version", "state", "subject_kind", "language", "proposed_on",
-                   "created_at")
+# what differs between the proposals of one list (the rest is the same for all: `_propose`)
+LISTING_COLUMNS = ("id", "entity_id", "subject_kind")
 EVIDENCE_COLUMNS = ("listing_id", "record_id", "note")
-TRANSITION_COLUMNS = ("id", "listing_id", "from_state", "to_state", "on_date", "actor", "reason", "recorded_at")
+TRANSITION_COLUMNS = ("id", "listing_id")
 
 
 @dataclass
@@ -325,7 +325,7 @@ def fill_touched(connection: Connection, watermark: int) -> int:
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
              actor: str = "evaluator") -> EvaluateResult:
     started = time.perf_counter()
-    with engine.connect() as connection, bulk_session(connection), connection.begin():
+    with collector_paused(), engine.connect() as connection, bulk_session(connection), connection.begin():
         watermark = get_setting(connection, WATERMARK)
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
         # what qualifies depends on the date (windows, grace, ages, cures, publications):
@@ -383,21 +383,24 @@ def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec,
     day = render_value(connection, t.listings.c.proposed_on, as_of)
     at = render_value(connection, t.listings.c.created_at, now)
     ids, transition_ids = Ids(connection, t.listings), Ids(connection, t.listing_transitions)
+    listing = {"list_code": spec.code, "rule_version": rule.version, "state": "proposed", "language": "zh",
+               "proposed_on": day, "created_at": at}
+    step = {"from_state": None, "to_state": "proposed", "on_date": day, "actor": actor, "reason": reason,
+            "recorded_at": at}
     entity_ids = sorted(evidence)
     for start in range(0, len(entity_ids), PROPOSAL_CHUNK):
         part = entity_ids[start:start + PROPOSAL_CHUNK]
         listing_ids = ids.take_many(len(part))
-        writer.insert(t.listings, LISTING_COLUMNS, [
-            (listing_id, e, spec.code, rule.version, "proposed", kinds[e], "zh", day, at)
-            for listing_id, e in zip(listing_ids, part)])
+        cited = [sorted(evidence[e].items()) for e in part]  # (record id, note), by record id
+        writer.insert(t.listings, LISTING_COLUMNS, [(listing_id, e, kinds[e]) for listing_id, e in zip(listing_ids, part)],
+                      listing)
         writer.insert(t.listing_evidence, EVIDENCE_COLUMNS, [
-            (listing_id, rid, evidence[e][rid]) for listing_id, e in zip(listing_ids, part) for rid in sorted(evidence[e])])
-        writer.insert(t.listing_transitions, TRANSITION_COLUMNS, [
-            (transition_id, listing_id, None, "proposed", day, actor, reason, at)
-            for transition_id, listing_id in zip(transition_ids.take_many(len(listing_ids)), listing_ids)])
-        digests = [leaf_digest(proposal_leaf(listing_id, e, spec.code, rule.version, "proposed", on, kinds[e],
-                                             list(evidence[e].items())))
-                   for listing_id, e in zip(listing_ids, part)]
+            (listing_id, record_id, note) for listing_id, items in zip(listing_ids, cited) for record_id, note in items],
+            {})
+        writer.insert(t.listing_transitions, TRANSITION_COLUMNS,
+                      list(zip(transition_ids.take_many(len(listing_ids)), listing_ids)), step)
+        digests = [leaf_digest(proposal_leaf(listing_id, e, spec.code, rule.version, "proposed", on, kinds[e], items))
+                   for listing_id, e, items in zip(listing_ids, part, cited)]
         append_event(connection, actor=actor, action=PROPOSED_BATCH, object_type="listings",
                      object_id=f"{listing_ids[0]}..{listing_ids[-1]}", reason=reason,
                      legal_basis=rule.legal_basis,

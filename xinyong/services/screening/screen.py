@@ -645,42 +645,51 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
     checked: set[str] = set()  # actions known to the pack
     decided_from: tuple[Any, Any] | None = None
     decided = np.zeros(0, dtype=np.int64)
+    allowed = None  # copies a plain row's result: a copy of a dict is made at once, a dict display key by key
     rows = iter(rows)
     while chunk := list(islice(rows, BATCH_CHUNK)):
         if decided_from != (index.listings_of, index.person_ids):  # swapped whole when the index is refreshed
             decided_from = (index.listings_of, index.person_ids)
-            decided = np.fromiter((*index.listings_of, *index.person_ids), dtype=np.int64)
+            decided = np.unique(np.fromiter((*index.listings_of, *index.person_ids), dtype=np.int64))
         if action and action not in checked:
             try:
                 index.measures(action)
                 checked.add(action)
             except ScreenError:
                 pass  # each row says why
+        if allowed is None and action in checked and as_of is not None:
+            allowed = _result(0, None, None, action, as_of, "allow").copy
         foreign_codes = index.foreign.by_code
         identifiers = [None if isinstance(row, str) else row.get("identifier") or row.get("code") for _, row in chunk]
         asked = [i for i, code in enumerate(identifiers) if type(code) is str]
-        found = index.by_code.get_many([identifiers[i] for i in asked])
-        plain = (found >= 0) & ~np.isin(found, decided)
+        codes = identifiers if len(asked) == len(chunk) else [identifiers[i] for i in asked]
+        found = index.by_code.get_many(codes)
+        plain = (found >= 0) & ~_among(found, decided)
         if foreign_codes:
-            plain &= np.fromiter((identifiers[i] not in foreign_codes for i in asked), dtype=bool, count=len(asked))
+            plain &= np.fromiter((code not in foreign_codes for code in codes), dtype=bool, count=len(codes))
         results: list[Any] = [None] * len(chunk)  # each row's dict, None until answered
         about: dict[int, tuple[str, str | None]] = {}  # plain rows with an action, date or name of their own
-        uniform = action in checked and as_of is not None
         at = np.asarray(asked, dtype=np.int64)[plain].tolist()
         keys, names = index.info.keys_and_names(found[plain])
+        answered = 0
         for i, key, subject_name in zip(at, keys, names):
             if key is None:
                 continue
             line, row = chunk[i]
             # `or` gives the last value when all are empty: then `own` is the row's name (None, "" or absent)
-            if uniform and not (own := row.get("action") or row.get("as_of") or row.get("name")):
-                results[i] = {"line": line, "identifier": identifiers[i], "name": own, "action": action,
-                              "as_of": as_of, "decision": "allow", "subject": key, "subject_name": subject_name,
-                              "measures": "", "ends": None, "match": None, "error": None, "best_candidate": None,
-                              "best_score": None, "candidates": None, "foreign_designations": NO_DESIGNATIONS,
-                              "foreign_best_score": None}
+            if allowed is not None and not (own := row.get("action") or row.get("as_of") or row.get("name")):
+                results[i] = result = allowed()
+                result["line"] = line
+                result["identifier"] = identifiers[i]
+                result["name"] = own
+                result["subject"] = key
+                result["subject_name"] = subject_name
+                answered += 1
             else:
                 about[i] = (key, subject_name)
+        if answered == len(chunk):
+            yield from results
+            continue
         done = 0  # the rows screened alone, in order and as they come: a job's heartbeat keeps beating
         for i in [i for i, result in enumerate(results) if result is None]:
             yield from results[done:i]
@@ -688,6 +697,14 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
             yield _screen_row(index, line, row, about.get(i), action, as_of, checked, days)
             done = i + 1
         yield from results[done:]
+
+
+def _among(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Whether each value is in `ordered` (sorted, distinct): a binary search each, where `np.isin`
+    sorted both arrays again for every chunk."""
+    if not len(ordered):
+        return np.zeros(len(values), dtype=bool)
+    return ordered[np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)] == values
 
 
 def _screen_row(index: ScreeningIndex, line: int, row: dict[str, Any] | str, known: tuple[str, str | None] | None,

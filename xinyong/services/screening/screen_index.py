@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
@@ -106,6 +107,7 @@ class Strings:
     def __init__(self, offsets: np.ndarray, blob: bytes | mmap.mmap):
         self.offsets, self.blob = offsets, blob
         self._at = _ints(offsets)
+        self._blob_array: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -123,7 +125,37 @@ class Strings:
         text at counted characters, which this did before)."""
         at = np.asarray(self.offsets)
         blob = self.blob
-        return [str(blob[begin:end], "utf-8") for begin, end in zip(at[rows].tolist(), at[rows + 1].tolist())]
+        return [blob[begin:end].decode() for begin, end in zip(at[rows].tolist(), at[rows + 1].tolist())]
+
+    def equal(self, rows: np.ndarray, values: list[bytes]) -> np.ndarray:
+        """Whether the string at each of `rows` is `values`' (UTF-8) at the same position, compared
+        as arrays of bytes: the pairs of the most frequent length (codes of one scheme) at once, a
+        slice each for the others."""
+        at = np.asarray(self.offsets)
+        begins = at[rows]
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        equal = at[rows + 1] - begins == lengths
+        if not equal.any():
+            return equal
+        common = int(np.bincount(lengths[equal]).argmax())
+        alike = equal & (lengths == common)
+        if common:
+            picked = np.flatnonzero(alike)
+            # every run of `common` bytes in the blob as a row of a view (nothing copied): one index per string
+            stored = sliding_window_view(self._bytes(), common)[begins[picked]]
+            given = np.frombuffer(b"".join(map(values.__getitem__, picked.tolist())), dtype=np.uint8)
+            equal[picked] = (stored == given.reshape(len(picked), common)).all(axis=1)
+        blob = self.blob
+        for k in np.flatnonzero(equal & ~alike).tolist():
+            begin = int(begins[k])
+            equal[k] = blob[begin:begin + int(lengths[k])] == values[k]
+        return equal
+
+    def _bytes(self) -> np.ndarray:
+        """The blob as an array of bytes (a view of the mapping, nothing copied)."""
+        if self._blob_array is None:
+            self._blob_array = np.frombuffer(self.blob, dtype=np.uint8) if len(self.blob) else np.zeros(0, np.uint8)
+        return self._blob_array
 
 
 class _StringsWriter:
@@ -227,11 +259,8 @@ class HashedStrings:
         return out
 
     def _same_strings(self, entries: np.ndarray, keys: list[bytes], asked: np.ndarray) -> np.ndarray:
-        """Whether each stored key `entries[k]` is `keys[asked[k]]`: every comparison in C (`map`)."""
-        at = np.asarray(self.keys.offsets)
-        stored = map(self.keys.blob.__getitem__, map(slice, at[entries].tolist(), at[entries + 1].tolist()))
-        return np.fromiter(map(bytes.__eq__, stored, map(keys.__getitem__, asked.tolist())), dtype=bool,
-                           count=len(entries))
+        """Whether each stored key `entries[k]` is `keys[asked[k]]`, compared as arrays (`Strings.equal`)."""
+        return self.keys.equal(entries, list(map(keys.__getitem__, asked.tolist())))
 
 
 def _save_hashed(folder: Path, name: str, groups: dict[str, Iterable[int]]) -> None:
