@@ -8,9 +8,7 @@ all. A file that cannot be read at all is refused before anything is written.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
@@ -38,7 +36,7 @@ from xinyong.services.intake.register import apply_registrations
 from xinyong.store import tables as t
 from xinyong.services.operations.integrity import BatchDigest
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import bulk_session, insert_rows, render_value
+from xinyong.store.bulk import bulk_session, collector_paused, insert_rows, render_value
 
 CHUNK = 5000
 RECORD_COLUMNS = ("record_key", "version", "authority", "category", "status", "subject_name",
@@ -127,7 +125,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         raise FileRefused(f"{path.name}: {exc}") from None
     chunks = validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
     with engine.begin() as connection, bulk_session(connection, SQLITE_BATCH_CACHE_KIB, temp_in_memory=False), \
-            _rarer_collections:
+            collector_paused():
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
             authority=authority, category=category, file_name=path.name, file_hash=digest,
@@ -171,37 +169,6 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
 # ORDER BY) may use as much again, so its temporary b-trees stay on disk. 64 MB made peak RSS at
 # 200k rows 1.21x that at 50k: too close to bench/ingest.py's 1.25.
 SQLITE_BATCH_CACHE_KIB = 32768
-
-
-class _RarerCollections:
-    """The garbage collector's thresholds raised while batches are written, then put back. Each chunk
-    makes tens of thousands of short-lived tuples and lists (cells, records, parameters) and no
-    reference cycles; at the default thresholds the collector kept scanning them and, in its full
-    collections, every object of the libraries loaded: a third of the CPU of validating a file
-    (200,000 rows: 4.1 s with the defaults, 2.9 s with these, 2.7 s with no collection at all).
-    Collections still happen, so memory stays flat. Counted, for `serve` may write several batches
-    at once in its threads: the first raises the thresholds, the last puts them back."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.writing = 0
-        self.saved = gc.get_threshold()
-
-    def __enter__(self) -> None:
-        with self.lock:
-            if self.writing == 0:
-                self.saved = gc.get_threshold()
-                gc.set_threshold(50_000, 10, 100)
-            self.writing += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self.lock:
-            self.writing -= 1
-            if self.writing == 0:
-                gc.set_threshold(*self.saved)
-
-
-_rarer_collections = _RarerCollections()
 
 
 def check_quarantine_share(name: str, result: IngestResult) -> None:
