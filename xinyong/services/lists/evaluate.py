@@ -333,10 +333,11 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         same_day = get_setting(connection, LAST_AS_OF) == as_of.isoformat()
         incremental = watermark is not None and not full and same_day
         result = EvaluateResult(as_of.isoformat(), "incremental" if incremental else "full")
-        touched = None
+        touched, touched_categories = None, set()
         if incremental:
             result.entities_considered = fill_touched(connection, int(watermark))
             touched = TOUCHED
+            touched_categories = set(connection.execute(select(TOUCHED.c.category).distinct()).scalars())
         else:
             plan_for_the_whole_register(connection)
         with proposal_writer(connection) as writer:
@@ -345,7 +346,10 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
                 if rule is None:
                     continue
                 evidence: dict[int, dict[int, str | None]] = defaultdict(dict)
-                if touched is None or result.entities_considered:
+                # a list none of whose categories the new records touch has nobody to re-examine: no
+                # query (PostgreSQL, guessing the touched rows of the category at one, planned it over
+                # every link: 7.5 s for none at 300,000 records)
+                if touched is None or touched_categories.intersection(rule.categories):
                     rows = connection.execute(qualifying_query(pack, spec, rule, as_of, touched))
                     for part in rows.partitions(FETCH_ROWS):  # the driver's fetchmany, not a call per row
                         for entity_id, record_id, note in part:
