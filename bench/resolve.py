@@ -534,7 +534,7 @@ def widen_store(folder: Path, db: Path, truth: Path, records: int) -> tuple[Path
             "FROM records").fetchone()
         linked = connection.execute("SELECT count(*) FROM record_links").fetchone()[0]
         entities = connection.execute("SELECT count(*) FROM entities").fetchone()[0]
-        keys = {k for (k,) in connection.execute(f"SELECT record_key FROM records WHERE record_key LIKE '%#copy%'")}
+        keys = {k for (k,) in connection.execute("SELECT record_key FROM records WHERE record_key LIKE '%#copy%'")}
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with truth.open(encoding="utf-8", newline="") as handle, \
             wide_truth.open("w", encoding="utf-8", newline="") as out:
