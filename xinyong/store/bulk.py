@@ -159,7 +159,7 @@ class Ids:
 def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector held off for a bulk write (put back as it was when it ends).
     Such a write builds and drops millions of short-lived containers (result rows, proposals'
-    evidence, a batch's cells and records): surviving a few collections, they set off full passes
+    evidence, a batch's cells and records, a dump's facts): surviving a few collections, they set off full passes
     over the whole process, ~3 s of a full evaluation's 30 s of CPU at 1,000,000 entities, a third
     of the CPU of validating a 200,000-row file. Reference counting still frees them at once; only
     cycles wait. Writes at once in `serve`'s threads: the first to end puts the collector back,

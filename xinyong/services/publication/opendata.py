@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import hashlib
 import itertools
 import operator
@@ -48,6 +47,7 @@ from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Pack
 from xinyong.domain.privacy import Masker, mask_identifier
 from xinyong.store import tables as t
+from xinyong.store.bulk import collector_paused
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.plans import not_by_index
 
@@ -830,7 +830,7 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     today = pack_today(pack)
     masker = Masker()
     formats: dict[str, float] = {}
-    with _without_cycle_collection():
+    with collector_paused():  # a dump's millions of small dicts and lists hold no cycles
         writers, seq = _publish_full(engine, pack, out, masker, formats)
     entries: list[dict[str, Any]] = []
     for writer in writers.values():
@@ -867,20 +867,6 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     seconds["manifest"] = time.perf_counter() - step
     seconds["total"] = time.perf_counter() - began
     return manifest
-
-
-@contextlib.contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """A dump allocates millions of small dicts and lists, none of them in a reference cycle, while
-    millions more stay alive (the stored hashes, the masking cache): the cyclic collector would walk
-    them all, again and again, for nothing. Off for the pass, back on after it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _publish_full(engine: Engine, pack: Pack, out: Path, masker: Masker,
