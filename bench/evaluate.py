@@ -464,8 +464,11 @@ def link_batch(engine: Engine, watermark: int, accepted: int) -> int:
                .join(t.entity_identifiers, (i.scheme == "uscc") & (i.value == r.subject_code))
                .where(r.id > watermark, r.subject_code_verified.is_(True)))
     with engine.begin() as connection:
-        linked = connection.execute(links.insert().from_select(
-            ["record_id", "state", "entity_id", "method", "score", "explanation", "resolved_at"], matched)).rowcount
+        connection.execute(links.insert().from_select(
+            ["record_id", "state", "entity_id", "method", "score", "explanation", "resolved_at"], matched))
+        # Counted, not read off rowcount: psycopg reports -1 for this INSERT ... SELECT.
+        linked = connection.execute(select(func.count()).select_from(links)
+                                    .where(links.c.record_id > watermark)).scalar_one()
     if linked != accepted:
         sys.exit(f"{linked:,} of the batch's {accepted:,} records name a register entity by its USCC: "
                  "the batch must name each by its key")
