@@ -30,8 +30,8 @@ class EntityChanges:
     entity tables' row triggers are gone; on leaving it they are back, as they were, and there is
     one `changes` row per touched entity.
 
-    Muting them through `changes_muted` (migration 0024) still ran each trigger's WHEN for every
-    row written: half the cost of inserting a new firm's rows. Dropped inside the transaction
+    Muting them through `changes_muted` (migration 0024, dropped by 0028) still ran each trigger's
+    WHEN for every row written: half the cost of inserting a new firm's rows. Dropped inside the transaction
     (SQLite's DDL is transactional, and the one writer holds the database), no other connection
     ever sees them missing; on an error the caller's rollback brings them back."""
 
