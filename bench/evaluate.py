@@ -63,6 +63,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +186,20 @@ class Codes:
                            + mod_11_10.calc_check_digit(body))
 
     def resident_id(self, old: str) -> str:
-        """Same region and birth date (the age rule reads them), sex digit's parity kept."""
+        """Same province, city and birth date (the age rule reads it), sex digit's parity kept. A
+        region and birth date hold 500 numbers of a parity: two seed persons sharing them use
+        those up by copy 250, and the search never ended (the 10M scale run hung there). After
+        1,000 draws in the county, the county digits move too (the draws before are as they
+        were, so smaller stores come out the same)."""
         parity = int(old[16]) % 2
-        # stdnum's ric.calc_check_digit takes the number with a check digit in place and ignores it
-        return self._fresh(lambda: (body := f"{old[:14]}{self.rng.randrange(500) * 2 + parity:03d}")
-                           + ric.calc_check_digit(body + "0"))
+        rng, draws = self.rng, count()
+
+        def make() -> str:
+            county = old[4:6] if next(draws) < 1000 else f"{rng.randrange(1, 100):02d}"
+            body = f"{old[:4]}{county}{old[6:14]}{rng.randrange(500) * 2 + parity:03d}"
+            # stdnum's ric.calc_check_digit takes the number with a check digit in place and ignores it
+            return body + ric.calc_check_digit(body + "0")
+        return self._fresh(make)
 
 
 def code_map(identifiers: list[tuple[str, str]], codes: Codes) -> dict[str, str]:
