@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 from test_resolve import ingest, resolve, store, uscc, write_csv
 
-from xinyong.domain.matching import STARTING_MODEL
+from xinyong.domain.matching import STARTING_MODEL, NameAnalyser, Subject, compare
+from xinyong.domain.pack import load_pack
+from xinyong.services.resolution import resolve as resolution
+from xinyong.services.resolution.resolve import PERSON_SCHEMES, code_label, legal_representative
 from xinyong.store import tables as t
 
 TRADES = ["华信", "恒泰", "宏远", "鑫盛", "博瑞", "安德", "瑞康", "德恒", "金桥", "银河", "天成", "远航",
@@ -37,7 +41,8 @@ def firm(i: int) -> tuple[str, str]:
     return uscc(f"91{division}MA{i:07d}"), name
 
 
-def test_verified_codes_label_the_training_and_the_prior_is_not_degenerate(cli, tmp_path):
+def build_training_set(cli, tmp_path) -> list[tuple[str, str]]:
+    """The register and the three sorts of penalty records; returns the firms (code, name)."""
     firms = [firm(i) for i in range(len(TRADES))]
     ingest(cli, write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
                           [[code, name, representative(i), "2015-01-01", "存续"]
@@ -52,6 +57,11 @@ def test_verified_codes_label_the_training_and_the_prior_is_not_degenerate(cli, 
         rows.append([f"{place}{trade}{INDUSTRIES[i % len(INDUSTRIES)]}有限公司", "", representative(i + 1),
                      f"U{i:03d}", "2024-03-01"])
     ingest(cli, write_csv(tmp_path / "penalties.csv", PENALTY_HEADERS, rows), "samr", "penalty")
+    return firms
+
+
+def test_verified_codes_label_the_training_and_the_prior_is_not_degenerate(cli, tmp_path):
+    firms = build_training_set(cli, tmp_path)
 
     resolve(cli)
 
@@ -72,3 +82,71 @@ def test_verified_codes_label_the_training_and_the_prior_is_not_degenerate(cli, 
         assert model["m"][comparison] == STARTING_MODEL.m[comparison]
     # and the threshold meeting the target precision is stored with it
     assert 0 < model["threshold"] <= 1
+
+
+def every_pair_compared(index, resolver, rows):
+    """`training_pairs` as it was: every candidate of every record compared, labelled by its code or not."""
+    pairs, labels, owners, coded = [], [], [], set()
+    for number, row in enumerate(rows):
+        person = row.subject_kind == "natural_person" or row.subject_scheme in PERSON_SCHEMES
+        if person or not row.subject_name or row.category in resolver.registrations:
+            continue
+        fields = row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
+        subject = Subject(index.analyser.parts(row.subject_name), None if row.subject_code_verified else row.subject_code,
+                          legal_representative(resolver, row.category, fields), False, fields.get("address"))
+        judged = resolver.matches.get(row.record_key)
+        ruled_out = resolver.ruled_out.get(row.record_key, set())
+        candidates = index.candidates(subject)
+        if judged is None and row.subject_code_verified:
+            labelled = code_label(index, subject, row.subject_scheme, row.subject_code, ruled_out)
+            if labelled is not None:
+                judged = labelled[0]
+                coded.add(number)
+                if judged not in candidates:
+                    candidates.append(judged)
+        for entity_id in candidates:
+            compared = compare(subject, index.profiles[entity_id])
+            if compared is None:
+                continue
+            pairs.append(compared[0])
+            labels.append(True if judged == entity_id else False if judged is not None or entity_id in ruled_out
+                          else None)
+            owners.append(number)
+    return pairs, labels, owners, coded
+
+
+@pytest.mark.parametrize("code_labels_needed", [resolution.MIN_CODE_LABELS, 10**9], ids=["labels", "em"])
+def test_the_model_is_the_same_without_comparing_the_code_labelled_non_matches(cli, tmp_path, monkeypatch,
+                                                                              code_labels_needed):
+    """A code-labelled record's other candidates are not compared (their levels count for nothing):
+    the model, threshold and notes are those of every pair compared, on both ways of training."""
+    build_training_set(cli, tmp_path)
+    monkeypatch.setattr(resolution, "MIN_CODE_LABELS", code_labels_needed)
+    pack = load_pack("cn")
+    with store(cli) as engine, engine.connect() as c:
+        index = resolution.load_index(c, NameAnalyser(pack.resolution.name_rules, remember=True))
+        matches, ruled_out = resolution.load_judgements(c)
+        rows = c.execute(select(t.records).order_by(t.records.c.id)).all()
+        skipped = resolution.training_pairs(index, resolution.Resolver(pack, index, matches, ruled_out), rows)
+        compared = every_pair_compared(index, resolution.Resolver(pack, index, matches, ruled_out), rows)
+        assert skipped[1:] == compared[1:]  # the same pairs, labels, owners and code-labelled records
+        left_out = [i for i, levels in enumerate(skipped[0]) if levels != compared[0][i]]
+        assert left_out and all(skipped[0][i] == {} and skipped[1][i] is False and skipped[2][i] in skipped[3]
+                                for i in left_out)
+        models = []
+        for pairing in (resolution.training_pairs, every_pair_compared):
+            monkeypatch.setattr(resolution, "training_pairs", pairing)
+            with c.begin_nested() as savepoint:
+                models.append(resolution.train(c, pack, index, matches, ruled_out)[0].as_json())
+                savepoint.rollback()
+    assert models[0] == models[1]
+    assert models[0]["notes"]["method"].startswith("EM" if code_labels_needed > 100 else "m from verified-code labels")
+
+
+def test_the_training_sample_is_every_step_th_record_in_id_order(cli, tmp_path, monkeypatch):
+    build_training_set(cli, tmp_path)
+    with store(cli) as engine, engine.connect() as c:
+        ids = c.execute(select(t.records.c.id).order_by(t.records.c.id)).scalars().all()
+        for wanted in (7, 10, len(ids), 10**6):
+            monkeypatch.setattr(resolution, "TRAINING_RECORDS", wanted)
+            assert resolution.training_sample_ids(c) == (len(ids), ids[::max(1, len(ids) // wanted)])

@@ -18,6 +18,7 @@ entity, when a candidate is that near.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -311,7 +312,14 @@ def sound_bigrams(text: str) -> set[str]:
     """Bigrams of syllables, every reading of a polyphone (强: qiang, jiang): a homophone typo shares them."""
     if len(text) < 2:
         return set(readings(text)) if text else set()
-    return {f"{x}-{y}" for i in range(len(text) - 1) for x in readings(text[i]) for y in readings(text[i + 1])}
+    return {gram for i in range(len(text) - 1) for gram in _syllable_pairs(text[i], text[i + 1])}
+
+
+@lru_cache(maxsize=1 << 16)
+def _syllable_pairs(a: str, b: str) -> tuple[str, ...]:
+    """The syllable bigrams of two characters, in reading order (names repeat few character pairs:
+    有限, 科技; an index of every registered name makes them millions of times)."""
+    return tuple(f"{x}-{y}" for x in readings(a) for y in readings(b))
 
 
 def code_is_near(given: str, known: str) -> bool:
@@ -441,14 +449,22 @@ def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
 _folded = lru_cache(maxsize=1 << 16)(normalise_name)
 
 
+def comparable_names(name: NameParts, profile: Profile) -> Iterator[NameParts]:
+    """The entity's names a subject's name is compared with: a branch's only with a branch's of a
+    like name, a head office's only with a head office's (a branch and its head office are
+    different entities; an entity with none of them can never be the subject)."""
+    for known in profile.names:
+        if (name.branch is None) != (known.branch is None):
+            continue
+        if name.branch and ratio(name.branch, known.branch) < 90:
+            continue
+        yield known
+
+
 def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], dict[str, object]] | None:
     """The comparison levels of a subject and an entity (None: they can never be the same)."""
     best: tuple[int, float, NameParts, str] | None = None
-    for name in profile.names:
-        if (subject.name.branch is None) != (name.branch is None):
-            continue
-        if subject.name.branch and ratio(subject.name.branch, name.branch) < 90:
-            continue
+    for name in comparable_names(subject.name, profile):
         level, similarity = _closest(subject.name, name)
         rank = (-_RANK[level], similarity)
         if best is None or rank > best[:2]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, or_, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
@@ -60,6 +60,7 @@ from xinyong.domain.matching import (
     abbreviation_keys,
     bigrams,
     code_halves,
+    comparable_names,
     compare,
     is_short_name,
     places_agree,
@@ -72,7 +73,7 @@ from xinyong.services.intake.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event
-from xinyong.store.bulk import Ids, bulk_session, insert_rows, render_value
+from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.listings import transition
 
@@ -499,8 +500,11 @@ def resolve(engine: Engine, pack: Pack, *, everything: bool = False, actor: str 
     started = time.perf_counter()
     result = ResolveResult(dry_run=dry_run)
     analyser = NameAnalyser(pack.resolution.name_rules, remember=True)
-    # a page cache sized for the run: 1.2M links and their indexes spill out of SQLite's 2 MB default
-    with engine.connect() as connection, bulk_session(connection), connection.begin() as transaction:
+    # a page cache sized for the run: 1.2M links and their indexes spill out of SQLite's 2 MB default;
+    # the index's millions of lists and sets, which hold no cycles, set off full passes of the
+    # cyclic collector over the whole process all run long (a fifth of `load_index` alone)
+    with collector_paused(), engine.connect() as connection, bulk_session(connection), \
+            connection.begin() as transaction:
         _resolve(connection, pack, result, analyser, everything, actor, progress, started)
         if dry_run:
             transaction.rollback()
@@ -616,6 +620,12 @@ def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
     Returns the pairs, their labels (True/False, None unknown), per pair the index of its record
     (to take each record's best pair when setting the threshold), and the records labelled by
     their code.
+
+    A record labelled by its code is compared only with its code's entity: its other candidates
+    are labelled non-matches, and such a pair adds nothing to m's counts (its weight in them is
+    0) nor to the prior's share of matches, and no record linked by its code sets the threshold.
+    Such a pair only counts (the prior's denominator, `trained_on`), so its levels are left
+    empty (`{}`), not computed: the model is the same, bit for bit, as with every pair compared.
     """
     pairs: list[dict[str, str | None]] = []
     labels: list[bool | None] = []
@@ -632,26 +642,39 @@ def training_pairs(index: EntityIndex, resolver: Resolver, rows: Iterable[Any]
         judged = resolver.matches.get(row.record_key)
         ruled_out = resolver.ruled_out.get(row.record_key, set())
         candidates = index.candidates(subject)
+        label_levels = None
         if judged is None and row.subject_code_verified:
-            judged = code_label(index, subject, row.subject_scheme, row.subject_code, ruled_out)
-            if judged is not None:
+            labelled = code_label(index, subject, row.subject_scheme, row.subject_code, ruled_out)
+            if labelled is not None:
+                judged, label_levels = labelled
                 coded.add(number)
                 if judged not in candidates:
                     candidates.append(judged)
         for entity_id in candidates:
-            compared = compare(subject, index.profiles[entity_id])
-            if compared is None:
-                continue
-            pairs.append(compared[0])
+            profile = index.profiles[entity_id]
+            if label_levels is not None:  # labelled by its code: see the docstring
+                if entity_id == judged:
+                    pairs.append(label_levels)
+                elif next(comparable_names(subject.name, profile), None) is not None:
+                    pairs.append({})
+                else:
+                    continue
+            else:
+                compared = compare(subject, profile)
+                if compared is None:
+                    continue
+                pairs.append(compared[0])
             labels.append(True if judged == entity_id else False if judged is not None or entity_id in ruled_out
                           else None)
             owners.append(number)
     return pairs, labels, owners, coded
 
 
-def code_label(index: EntityIndex, subject: Subject, scheme: str, code: str, ruled_out: set[int]) -> int | None:
-    """The entity a record's verified code names, when the record's name is near one of its names:
-    a label as good as a judgement (the record is about that firm, and about no other candidate).
+def code_label(index: EntityIndex, subject: Subject, scheme: str, code: str, ruled_out: set[int]
+               ) -> tuple[int, dict[str, str | None]] | None:
+    """The entity a record's verified code names, when the record's name is near one of its names,
+    and the pair's levels: a label as good as a judgement (the record is about that firm, and
+    about no other candidate).
     A code whose entity's names are all far from the record's is no label: it may be another
     firm's code copied from the wrong row."""
     holder = index.by_identifier.get((scheme, code))
@@ -660,7 +683,20 @@ def code_label(index: EntityIndex, subject: Subject, scheme: str, code: str, rul
     compared = compare(subject, index.profiles[holder])
     if compared is None or compared[0]["name"] not in LABELLING_NAME_LEVELS:
         return None
-    return holder
+    return holder, compared[0]
+
+
+def training_sample_ids(connection: Connection) -> tuple[int, list[int]]:
+    """The number of records, and the ids of an even sample of about TRAINING_RECORDS of them:
+    every step-th id in id order, numbered by the database (fetching every id cost more than
+    EM at a million records)."""
+    r = t.records.c
+    records = connection.execute(select(func.count()).select_from(t.records)).scalar_one()
+    step = max(1, records // TRAINING_RECORDS)
+    numbered = select(r.id, func.row_number().over(order_by=r.id).label("number")).subquery()
+    chosen = connection.execute(select(numbered.c.id).where((numbered.c.number - 1) % step == 0)
+                                .order_by(numbered.c.id)).scalars().all()
+    return records, list(chosen)
 
 
 def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[str, int],
@@ -679,10 +715,8 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     """
     r = t.records.c
     # the even sample's ids first: only its rows (and their fields) are read, not the whole store's
-    ids = connection.execute(select(r.id).order_by(r.id)).scalars().all()
-    step = max(1, len(ids) // TRAINING_RECORDS)
+    records, chosen = training_sample_ids(connection)
     sample = []
-    chosen = ids[::step]
     for at in range(0, len(chosen), CHUNK):
         sample += connection.execute(select(r.record_key, r.subject_name, r.subject_kind, r.subject_code,
                                             r.subject_scheme, r.subject_code_verified, r.category, r.fields)
@@ -691,7 +725,7 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     pairs, labels, owners, coded = training_pairs(index, resolver, sample)
     if len(pairs) < MIN_TRAINING_PAIRS:
         return STARTING_MODEL, None
-    chooser = random.Random(len(ids))
+    chooser = random.Random(records)
     entity_ids = [e for e, p in index.profiles.items() if not p.person and p.names]
     subjects = [row for row in sample if row.subject_name and row.subject_kind != "natural_person"]
     randoms = []
