@@ -26,7 +26,7 @@ from xinyong.domain.matching import (
     places_agree,
     score,
 )
-from xinyong.domain.names import normalise_name, sounds_alike
+from xinyong.domain.names import normalise_name, normalise_names, sounds_alike
 from xinyong.domain.pack import load_pack
 
 PACK = load_pack("cn")
@@ -87,6 +87,20 @@ def test_the_trade_alphabet_is_not_empty():
 
 
 # -- examples ------------------------------------------------------------------------------------
+
+# names folded together must each come out as folded alone: full-width forms, traditional phrases
+# (OpenCC converts some only whole), combining marks at either end, final sigma, line breaks, and the
+# private-use character that joins them
+FOLDING_CASES = ["乾隆皇帝", "華為技術有限公司", "臺灣", "（北京）有限公司", "Ａ\u0301", "\u0301abc", "发\u0300",
+                 "A Co., Ltd.", "", " ", "x\u2028y", "乾\n隆", "ﬁ", "İstanbul", "ΣΑΣ", "ΑΣ", "Σ", "华信科技Ｃｏ．，Ｌｔｄ．"]
+
+
+@given(st.lists(st.text() | st.sampled_from(FOLDING_CASES), max_size=12))
+@example(FOLDING_CASES)
+@example([*FOLDING_CASES, "\ue000華為"])
+def test_names_folded_together_are_folded_one_by_one(names):
+    assert normalise_names(names) == [normalise_name(name) for name in names]
+
 
 @pytest.mark.parametrize("name", [
     "北京华信科技有限公司", "北京市华信科技有限公司", "北京市朝阳区华信科技有限公司", "华信科技有限公司",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 import opencc
@@ -28,6 +29,21 @@ def normalise_name(name: str) -> str:
     """Simplified, half-width, no spaces or punctuation noise, brackets unified, Latin in lower case."""
     text = _T2S.convert(to_half_width(name)).translate(_BRACKETS)
     return _NOISE.sub("", text).lower()
+
+
+def normalise_names(names: Sequence[str]) -> list[str]:
+    """`normalise_name` of each name, folded as one text: calls into OpenCC and the regular
+    expression cost more than folding a name (a register chunk's names at once: half the time).
+    The names are joined by a private-use character that every step leaves alone (NFKC keeps it,
+    OpenCC has no phrase with it, it is no noise and has no case), so the text splits back into
+    one result per name; names holding that character are folded one by one."""
+    if any(_APART in name for name in names):
+        return [normalise_name(name) for name in names]
+    text = _T2S.convert(to_half_width(_APART.join(names))).translate(_BRACKETS)
+    return _NOISE.sub("", text).lower().split(_APART) if names else []
+
+
+_APART = "\ue000"
 
 
 def _pinyin():

@@ -361,37 +361,38 @@ class _BatchWriter:
         keys = {row.record_key for row in accepted}
         if not keys:
             return {}, {}, set()
-        r = t.records.c
-        versions: dict[str, list[tuple[int, str, int, int, str]]] = {}
-        for key, version, digest, batch, row, status in self._stored_versions(sorted(keys)):
-            versions.setdefault(key, []).append((version, digest, batch, row, status))
+        # each version's fields as stored text, decoded (by orjson) only for a row that matches no
+        # stored hash: a second read of the changed rows' versions, and SQLAlchemy's JSON type (the
+        # standard library's decoder), were most of the check of a changed register
+        fields = "fields::text" if self.connection.dialect.name == "postgresql" else "fields"
+        versions: dict[str, list[list[Any]]] = {}  # version, content hash, batch, row, status, fields
+        for key, *stored in self._stored_versions(
+                sorted(keys), f"record_key, version, content_hash, batch_id, row_number, status, {fields}"):
+            versions.setdefault(key, []).append(stored)
         found: dict[str, tuple[int, str, int, int]] = {}
-        counted: dict[str, set[int]] = {}  # the versions whose content a row may restate
+        restatable: dict[str, list[str]] = {}  # the stored fields of the versions whose content a row may restate
         settled: dict[str, set[str]] = {}
         revoked: set[str] = set()
         for key, stored in versions.items():
             newest = max(stored)
-            found[key] = newest[:4]
+            found[key] = tuple(newest[:4])
             if newest[4] == "revoked":
                 revoked.add(key)
-            last_revoked = max((v[0] for v in stored if v[4] == "revoked"), default=0)
-            counted[key] = {v[0] for v in stored if v[0] == newest[0] or v[0] <= last_revoked}
-            settled[key] = {v[1] for v in stored if v[0] in counted[key]}
-        unmatched = sorted({row.record_key for row in accepted
-                            if row.record_key in settled and row.content_hash not in settled[row.record_key]})
-        for part in _parts(unmatched, 900):
-            for key, version, fields in self.connection.execute(
-                    select(r.record_key, r.version, r.fields).where(r.record_key.in_(part))):
-                if version in counted[key]:
-                    settled[key].add(content_hash(fields if isinstance(fields, dict) else orjson.loads(fields)))
+            if len(stored) > 1:  # most keys have one version, which counts
+                last_revoked = max((v[0] for v in stored if v[4] == "revoked"), default=0)
+                stored = [v for v in stored if v[0] == newest[0] or v[0] <= last_revoked]
+            settled[key] = {v[1] for v in stored}
+            restatable[key] = [v[5] for v in stored]
+        unmatched = {row.record_key for row in accepted
+                     if row.record_key in settled and row.content_hash not in settled[row.record_key]}
+        for key in unmatched:
+            settled[key].update(content_hash(orjson.loads(text)) for text in restatable[key])
         return found, settled, revoked
 
-
-    def _stored_versions(self, keys: list[str]) -> Iterator[tuple[str, int, str, int, int, str]]:
-        """(record_key, version, content_hash, batch_id, row_number, status) of every stored version of
-        `keys`, through the driver: compiling a select with hundreds of bound values cost SQLAlchemy
-        more than the query (a quarter of the write of a new file)."""
-        columns = "record_key, version, content_hash, batch_id, row_number, status"
+    def _stored_versions(self, keys: list[str], columns: str) -> Iterator[tuple]:
+        """`columns` of every stored version of `keys`, through the driver: compiling a select with
+        hundreds of bound values cost SQLAlchemy more than the query (a quarter of the write of a
+        new file)."""
         cursor = self.connection.connection.driver_connection.cursor()
         try:
             if self.connection.dialect.name == "postgresql":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -16,7 +17,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.identifiers import classify_code, is_valid_org_code
-from xinyong.domain.names import normalise_name
+from xinyong.domain.names import normalise_names
 from xinyong.store import tables as t
 from xinyong.store.bulk import Ids, insert_rows, render_value, select_in, update_rows
 from xinyong.store.changes import EntityChanges
@@ -35,8 +36,9 @@ class Registration:
                  "entity_id")
 
     def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None):
-        for name in self.__slots__[:-4]:
-            setattr(self, name, getattr(row, name))
+        self.subject_name, self.subject_kind, self.subject_code = row.subject_name, row.subject_kind, row.subject_code
+        self.subject_scheme, self.subject_code_verified = row.subject_scheme, row.subject_code_verified
+        self.decision_date = row.decision_date
         self.fields = fields
         # the field the register's category names for the legal representative (pack data)
         self.legal_representative = fields.get(legal_rep_field) if legal_rep_field else None
@@ -148,19 +150,19 @@ def _insert_new_entities(connection: Connection, fresh: list[Registration], ids:
         identifiers += [(entity_id, s, v, ok) for s, v, ok in record.identifiers]
         name = record.subject_name
         if name:
-            names.append((entity_id, name, normalise_name(name), True, since, None, None))
+            names.append((entity_id, name, True, since, None, None))
         english = record.fields.get("name_en")
         if english and english != name:
-            names.append((entity_id, english, normalise_name(english), False, since, None, "en"))
+            names.append((entity_id, english, False, since, None, "en"))
         for former in dict.fromkeys(record.fields.get("former_names") or []):
             if former != name:
-                names.append((entity_id, former, normalise_name(former), False, None, since, None))
+                names.append((entity_id, former, False, None, since, None))
         if record.legal_representative:
             relations.append((entity_id, "legal_representative", record.legal_representative,
                               record.fields.get("legal_rep_id"), since, None))
     for table, columns, rows in ((t.entities, ENTITY_COLUMNS, entities),
                                  (t.entity_identifiers, IDENTIFIER_COLUMNS, identifiers),
-                                 (t.entity_names, NAME_COLUMNS, names),
+                                 (t.entity_names, NAME_COLUMNS, _normalised(names)),
                                  (t.entity_relations, RELATION_COLUMNS, relations)):
         if rows:
             insert_rows(connection, table, columns, rows)
@@ -238,36 +240,50 @@ class _Wave:
         if renamed:
             update_rows(connection, t.entity_names, ("current", "valid_to"), "id", renamed)
         if new_names:
-            insert_rows(connection, t.entity_names, NAME_COLUMNS, new_names)
+            insert_rows(connection, t.entity_names, NAME_COLUMNS, _normalised(new_names))
         if closed:
             update_rows(connection, t.entity_relations, ("valid_to",), "id", closed)
         if new_relations:
             insert_rows(connection, t.entity_relations, RELATION_COLUMNS, new_relations)
 
 
+def _normalised(names: list[tuple]) -> list[tuple]:
+    """Name rows (entity, name, then the rest of NAME_COLUMNS but the normalised form) with that
+    form put in, the chunk's names folded at once."""
+    return [(entity_id, name, normalised, *rest)
+            for (entity_id, name, *rest), normalised in zip(names, normalise_names([row[1] for row in names]))]
+
+
 def _date(value: Any) -> str | None:
     """A date of the file as the store writes it: ISO text (SQLite's form; PostgreSQL casts it)."""
-    return dt.date.fromisoformat(value).isoformat() if isinstance(value, str) else None
+    return _iso_date(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=16384)
+def _iso_date(value: str) -> str:
+    """Parsed once per distinct text: a register's rows share a few thousand dates."""
+    return dt.date.fromisoformat(value).isoformat()
 
 
 def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple], today: str,
                   renamed: list[tuple], new: list[tuple]) -> None:
     """What a register row changes in its entity's names, given the names it has (`known`, by name:
-    id, entity, name, current): `renamed` gets (current, valid_to, id) updates, `new` rows to insert."""
+    id, entity, name, current): `renamed` gets (current, valid_to, id) updates, `new` rows to insert
+    (NAME_COLUMNS less `normalised`, which `_normalised` puts in)."""
     current = record.subject_name
     since = _date(record.decision_date)
     english = record.fields.get("name_en")
     if english and english not in known and english != current:
         # English names accumulate: a query may use any the register ever gave
-        new.append((entity_id, english, normalise_name(english), False, since, None, "en"))
+        new.append((entity_id, english, False, since, None, "en"))
     if current and not (current in known and known[current][3]):
         renamed += [(False, since or today, row[0]) for row in known.values() if row[3]]
         if current in known:
             renamed.append((True, None, known[current][0]))
         else:
-            new.append((entity_id, current, normalise_name(current), True, since, None, None))
+            new.append((entity_id, current, True, since, None, None))
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
-    new += [(entity_id, f, normalise_name(f), False, None, since, None) for f in dict.fromkeys(former)]
+    new += [(entity_id, f, False, None, since, None) for f in dict.fromkeys(former)]
 
 
 def _relation_changes(entity_id: int, record: Registration, existing: tuple | None, today: str,
