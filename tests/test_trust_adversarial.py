@@ -1,0 +1,83 @@
+"""The platform's promises to subjects, probed with hand-made inputs the demo never sends: real
+public company names, codes with valid check characters, a court's case numbers written as
+courts write them. Each test is a defect found and fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import time_machine
+from fastapi.testclient import TestClient
+
+from worlds import resident_id, run, uscc, write_csv
+from xinyong.api.app import create_app
+from xinyong.domain.pack import load_pack
+from xinyong.store.db import open_engine
+
+XIAOMI = uscc("91110108MA0XM0077")
+PINGAN = uscc("91310000MA1FP0033")
+WANG = resident_id("440305", dt.date(1975, 3, 9), 271)
+NAMES = {XIAOMI: "小米科技有限责任公司", PINGAN: "中国平安财产保险股份有限公司"}
+COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院", "被执行人的履行情况",
+                 "失信被执行人行为具体情形", "担保情况", "发布时间"]
+# the pack's date is Asia/Shanghai's: 04:00 UTC is midday there, whatever the hour the tests run
+TODAY = dt.datetime(2026, 11, 10, 4, 0, tzinfo=dt.timezone.utc)
+
+
+def court_row(case: str, name: str, code: str, court: str = "北京市海淀区人民法院") -> list[str]:
+    return [case, name, code, court, "全部未履行", "违反限制消费令", "", "2026-10-02"]
+
+
+def listed_world(cli, folder: Path) -> dict[str, int]:
+    """Two firms and a person on the court's list, effective from 2026-10-25; listing ids by code."""
+    register = write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
+                         [[code, name, "有限责任公司", "雷军" if code == XIAOMI else "谢永林", "2010-03-03", "存续"]
+                          for code, name in NAMES.items()])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    court = write_csv(folder / "court.csv", COURT_HEADERS, [
+        court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI),
+        court_row("（2026）沪0115执300号", NAMES[PINGAN], PINGAN, "上海市浦东新区人民法院"),
+        court_row("（2026）粤0305执100号", "王建国", WANG, "深圳市南山区人民法院"),
+    ])
+    cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2026-10-10")
+    ids = {code: run(cli, "listing", "list", "--entity", code)[0]["id"] for code in (XIAOMI, PINGAN, WANG)}
+    for day in ("2026-10-11", "2026-10-12", "2026-10-13"):
+        cli("listing", "remind", ids[WANG], "--on", day, "--actor", "clerk", "--reason", "reminder")
+    for listing in ids.values():
+        cli("listing", "notify", listing, "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+    run(cli, "process", "--as-of", "2026-10-30")
+    return ids
+
+
+def test_a_public_list_read_as_of_a_past_day_shows_only_what_is_public_today(cli, tmp_path: Path) -> None:
+    """`GET /v1/lists/{code}?as_of=` (no key) showed, for a day before: a listing withdrawn since
+    on an upheld objection (undone: never shown in any history) and a person whose listing has
+    ended since (王建国, his masked ID number beside his name), while his own page answers 404
+    "on no public list"; the CSV and JSON Lines exports the same."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        run(cli, "listing", "end", ids[WANG], "--reason", "performed", "--on", "2026-11-02")
+        objection = run(cli, "objection", "file", "--listing", ids[PINGAN], "--reason", "not our case",
+                        "--on", "2026-11-01")
+        run(cli, "objection", "decide", objection["objection"], "--uphold", "--on", "2026-11-03",
+            "--reason", "the debtor is another firm")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                today = http.get("/v1/lists/court_defaulters").json()
+                assert [item["entity"] for item in today["items"]] == [XIAOMI]
+                before = http.get("/v1/lists/court_defaulters", params={"as_of": "2026-10-31"}).json()
+                assert before["as_of"] == "2026-10-31"
+                assert [item["entity"] for item in before["items"]] == [XIAOMI]
+                assert before["items"] == today["items"]
+                for extension in ("csv", "jsonl"):
+                    exported = http.get(f"/v1/lists/court_defaulters/export.{extension}",
+                                        params={"as_of": "2026-10-31"}).text
+                    assert XIAOMI in exported and PINGAN not in exported
+                    assert "王建国" not in exported and WANG[-4:] not in exported
+                assert http.get(f"/v1/entities/{run(cli, 'listing', 'show', ids[WANG])['entity']}").status_code == 404
+        finally:
+            engine.dispose()
