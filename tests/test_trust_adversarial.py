@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import time_machine
 from fastapi.testclient import TestClient
 
@@ -81,3 +82,42 @@ def test_a_public_list_read_as_of_a_past_day_shows_only_what_is_public_today(cli
                 assert http.get(f"/v1/entities/{run(cli, 'listing', 'show', ids[WANG])['entity']}").status_code == 404
         finally:
             engine.dispose()
+
+
+def repaired_world(cli, folder: Path) -> int:
+    """小米's listing of the world above, repaired early on 2026-11-02 (paid); its listing id."""
+    ids = listed_world(cli, folder)
+    (folder / "commitment.txt").write_text("本公司承诺依法履行义务", encoding="utf-8")
+    (folder / "receipt.txt").write_text("执行款已全部缴纳", encoding="utf-8")
+    repair = run(cli, "repair", "apply", ids[XIAOMI], "--commitment", folder / "commitment.txt",
+                 "--evidence", folder / "receipt.txt", "--on", "2026-11-01")
+    run(cli, "repair", "decide", repair["repair"], "--approve", "--on", "2026-11-02", "--reason", "paid")
+    return ids[XIAOMI]
+
+
+@pytest.mark.parametrize("case, name, code", [
+    ("(2026)京0108执200号", NAMES[XIAOMI], XIAOMI),  # half-width brackets
+    ("（2026）京0108执 200号", NAMES[XIAOMI], XIAOMI),  # a space typed in
+    ("（２０２６）京０１０８执２００号", NAMES[XIAOMI], XIAOMI),  # full-width digits
+    ("〔2026〕京0108执200号", NAMES[XIAOMI], XIAOMI),  # the brackets of administrative decisions
+    ("（2026）京0108执200号", NAMES[XIAOMI], ""),  # the firm by its name, the code cell left empty
+], ids=["half-width", "space", "full-width-digits", "hexagonal-brackets", "name-for-code"])
+def test_a_repaired_listing_never_comes_back_from_its_case_written_another_way(cli, tmp_path: Path, case: str,
+                                                                               name: str, code: str) -> None:
+    """The court re-sends the repaired case as its next file writes it: a new record key, so the rule
+    query took the same decision for a new fact and proposed 小米 again. A new case still lists it."""
+    with time_machine.travel(TODAY, tick=False):
+        repaired = repaired_world(cli, tmp_path)
+        resend = write_csv(tmp_path / "resend.csv", COURT_HEADERS, [court_row(case, name, code)])
+        assert run(cli, "ingest", resend, "--authority", "court", "--category", "court_defaulter")["accepted"] == 1
+        run(cli, "resolve")
+        for full in ((), ("--full",)):
+            assert run(cli, "evaluate", "--as-of", "2026-11-05", *full)["per_list"]["court_defaulters"] == 0
+        assert [(row["id"], row["state"]) for row in run(cli, "listing", "list", "--entity", XIAOMI)] == [
+            (repaired, "repaired")]
+        new_case = write_csv(tmp_path / "new.csv", COURT_HEADERS, [court_row("（2026）京0108执999号", NAMES[XIAOMI], XIAOMI)])
+        cli("ingest", new_case, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        assert run(cli, "evaluate", "--as-of", "2026-11-06")["per_list"]["court_defaulters"] == 1
+        proposed = [row for row in run(cli, "listing", "list", "--entity", XIAOMI) if row["state"] == "proposed"]
+        assert [row["evidence"] for row in proposed] == [[f"court:（2026）京0108执999号#{XIAOMI}"]]
