@@ -105,12 +105,20 @@ def repaired_world(cli, folder: Path) -> int:
 def test_a_repaired_listing_never_comes_back_from_its_case_written_another_way(cli, tmp_path: Path, case: str,
                                                                                name: str, code: str) -> None:
     """The court re-sends the repaired case as its next file writes it: a new record key, so the rule
-    query took the same decision for a new fact and proposed 小米 again. A new case still lists it."""
+    query took the same decision for a new fact and proposed 小米 again, and its entity page published
+    the repaired case again (the repair ended the publicity of one key). A new case still lists it."""
     with time_machine.travel(TODAY, tick=False):
         repaired = repaired_world(cli, tmp_path)
         resend = write_csv(tmp_path / "resend.csv", COURT_HEADERS, [court_row(case, name, code)])
         assert run(cli, "ingest", resend, "--authority", "court", "--category", "court_defaulter")["accepted"] == 1
         run(cli, "resolve")
+        engine = open_engine(cli.url)
+        try:  # the repaired case is not published again either
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                page = http.get(f"/v1/entities/{XIAOMI}").json()
+            assert [record["category"] for record in page["records"]] == ["registration"]
+        finally:
+            engine.dispose()
         for full in ((), ("--full",)):
             assert run(cli, "evaluate", "--as-of", "2026-11-05", *full)["per_list"]["court_defaulters"] == 0
         assert [(row["id"], row["state"]) for row in run(cli, "listing", "list", "--entity", XIAOMI)] == [
@@ -121,3 +129,4 @@ def test_a_repaired_listing_never_comes_back_from_its_case_written_another_way(c
         assert run(cli, "evaluate", "--as-of", "2026-11-06")["per_list"]["court_defaulters"] == 1
         proposed = [row for row in run(cli, "listing", "list", "--entity", XIAOMI) if row["state"] == "proposed"]
         assert [row["evidence"] for row in proposed] == [[f"court:（2026）京0108执999号#{XIAOMI}"]]
+
