@@ -130,3 +130,37 @@ def test_a_repaired_listing_never_comes_back_from_its_case_written_another_way(c
         proposed = [row for row in run(cli, "listing", "list", "--entity", XIAOMI) if row["state"] == "proposed"]
         assert [row["evidence"] for row in proposed] == [[f"court:（2026）京0108执999号#{XIAOMI}"]]
 
+
+PINGAN_BEIJING = uscc("91110105MA01P0044")
+
+
+def test_a_code_of_another_branch_or_firm_never_links_a_branch_or_head_office_by_it(cli, tmp_path: Path) -> None:
+    """A branch quoting its head office's code is the head office's record (documented); but any
+    name on either side of a branch was taken for that: the head office's penalty quoting its
+    registered branch's code went to the branch, one branch's to another branch, and 小米's
+    Beijing branch quoting 中国平安's code went to 中国平安 (which a listing would then sanction)."""
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"], [
+        [XIAOMI, NAMES[XIAOMI], "有限责任公司", "2010-03-03", "存续"],
+        [PINGAN, NAMES[PINGAN], "股份有限公司", "1998-01-01", "存续"],
+        [PINGAN_BEIJING, NAMES[PINGAN] + "北京分公司", "分公司", "2002-05-05", "存续"],
+    ])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    penalties = write_csv(tmp_path / "penalties.csv",
+                          ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额（万元）"], [
+        [NAMES[PINGAN] + "上海分公司", PINGAN, "沪市监罚〔2026〕1号", "2026-06-01", "罚款", "5"],  # its head office's code
+        [NAMES[PINGAN], PINGAN_BEIJING, "京市监罚〔2026〕2号", "2026-06-01", "罚款", "5"],  # a branch's code
+        [NAMES[PINGAN] + "上海分公司", PINGAN_BEIJING, "沪市监罚〔2026〕3号", "2026-06-01", "罚款", "5"],  # another branch's
+        [NAMES[XIAOMI] + "北京分公司", PINGAN, "京市监罚〔2026〕4号", "2026-06-01", "罚款", "5"],  # another firm's
+    ])
+    cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+    run(cli, "resolve")
+    cli("links", "export", "-o", tmp_path / "links.csv")
+    links = {row.split(",")[0]: row.split(",")[1] for row in (tmp_path / "links.csv").read_text(encoding="utf-8-sig")
+             .splitlines()[1:]}
+    assert links["samr:沪市监罚〔2026〕1号"] == PINGAN
+    for number in (2, 3, 4):
+        assert links[f"samr:{'京' if number % 2 == 0 else '沪'}市监罚〔2026〕{number}号"] == "", number
+    reasons = {item["record_key"]: item["reason"] for item in run(cli, "review", "list")}
+    assert set(reasons) == {"samr:京市监罚〔2026〕2号", "samr:沪市监罚〔2026〕3号", "samr:京市监罚〔2026〕4号"}
+    assert set(reasons.values()) == {"code belongs to another firm"}
+
