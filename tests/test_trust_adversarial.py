@@ -164,3 +164,30 @@ def test_a_code_of_another_branch_or_firm_never_links_a_branch_or_head_office_by
     assert set(reasons) == {"samr:京市监罚〔2026〕2号", "samr:沪市监罚〔2026〕3号", "samr:京市监罚〔2026〕4号"}
     assert set(reasons.values()) == {"code belongs to another firm"}
 
+
+@pytest.mark.parametrize("case, name, code", [
+    ("(2026)京0108执200号", NAMES[XIAOMI], XIAOMI),
+    ("（2026）京0108执200号", NAMES[XIAOMI], ""),
+], ids=["half-width", "name-for-code"])
+def test_a_revoked_decision_written_another_way_stays_revoked(cli, tmp_path: Path, case: str, name: str,
+                                                              code: str) -> None:
+    """The court annulled its case against 小米 (`record revoke`); its next file wrote the same case
+    another way: accepted as a new record, 小米 was proposed for the list on an annulled decision.
+    A co-debtor of the same case (中国平安, its own code) is still the court's to list."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                             [[c, n, "有限责任公司", "2010-03-03", "存续"] for c, n in NAMES.items()])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        first = write_csv(tmp_path / "court.csv", COURT_HEADERS, [court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)])
+        cli("ingest", first, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "record", "revoke", f"court:（2026）京0108执200号#{XIAOMI}", "--on", "2026-10-05", "--reason", "annulled")
+        resend = write_csv(tmp_path / "resend.csv", COURT_HEADERS, [
+            court_row(case, name, code), court_row(case, NAMES[PINGAN], PINGAN)])
+        batch = run(cli, "ingest", resend, "--authority", "court", "--category", "court_defaulter")
+        assert (batch["accepted"], batch["quarantined"]) == (1, 1)
+        rejects = run(cli, "batch", "show", batch["batch_id"])["quarantine"]
+        assert [(row["row_number"], row["reason_code"]) for row in rejects] == [(2, "revoked_record")]
+        run(cli, "resolve")
+        assert run(cli, "evaluate", "--as-of", "2026-10-10")["per_list"]["court_defaulters"] == 1
+        assert run(cli, "listing", "list", "--entity", XIAOMI) == []
