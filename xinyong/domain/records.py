@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -449,6 +450,20 @@ class RowValidator:
         )
         record.content_hash = content_hash(values)
         return record
+
+
+_SPACES = re.compile(r"\s+")
+_BRACKETS = str.maketrans("〔〕[]【】〖〗", "()()()()")
+
+
+def decision_number(record_key: str) -> str:
+    """A record key's authority and decision (or case) number (`AUTHORITY:NUMBER[/role][#subject]`),
+    written one way: NFKC (full-width brackets and digits), every bracket as (), no spaces, upper
+    case. A court's case written （2026）京0108执200号 in one file and (2026)京0108执 200号 in the next
+    is one decision, whatever key each version was stored under."""
+    authority, _, natural = record_key.partition(":")
+    number = unicodedata.normalize("NFKC", natural.split("#", 1)[0])
+    return authority + ":" + _SPACES.sub("", number).translate(_BRACKETS).upper()
 
 
 def content_hash(values: dict[str, Any]) -> str:

@@ -28,6 +28,7 @@ from xinyong.domain.records import (
     RowValidator,
     check_mapping,
     content_hash,
+    decision_number,
     map_columns,
 )
 from xinyong.services.intake.readers import RowError, Table, open_table
@@ -282,6 +283,7 @@ class _BatchWriter:
         self.today = today
         self.legal_rep_field = legal_rep_field  # where the register names the legal representative
         self.digest = BatchDigest(connection)
+        self._revoked_decisions: dict[str, set[str]] | None = None
 
     def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
               result: IngestResult) -> None:
@@ -324,6 +326,12 @@ class _BatchWriter:
                     continue
                 version = known_version + 1
                 result.new_versions += 1
+            elif self._revoked_decision(row):  # the revoked decision under another key: still revoked
+                rejected.append(Rejected(row.number, self.key_field,
+                                         f"{row.natural_key} was revoked: a re-sent row does not restore a "
+                                         "revoked decision", raw_row(headers, row.cells), "revoked_record",
+                                         orjson.dumps({"key": row.natural_key}).decode()))
+                continue
             latest[row.record_key] = (version, row.content_hash, self.batch_id, row.number)
             result.accepted += 1
             result.warnings += row.warning_count
@@ -388,6 +396,21 @@ class _BatchWriter:
         for key in unmatched:
             settled[key].update(content_hash(orjson.loads(text)) for text in restatable[key])
         return found, settled, revoked
+
+    def _revoked_decision(self, row: Accepted) -> bool:
+        """A new key for a decision this authority's revoked record of the same subject (its code,
+        or its name) carries (`domain.records.decision_number`): the case re-sent written another
+        way, (2026) for （2026）, or the firm's name for its code, brought an annulled decision back."""
+        if self._revoked_decisions is None:  # once a batch: revocations are few (the later versions' index)
+            r = t.records.c
+            self._revoked_decisions = {}
+            for key, code, name in self.connection.execute(
+                    select(r.record_key, r.subject_code, r.subject_name).where(
+                        r.version > 1, r.status == "revoked", r.authority == self.authority,
+                        r.category == self.category)):
+                self._revoked_decisions.setdefault(decision_number(key), set()).update({code, name} - {None})
+        subjects = self._revoked_decisions.get(decision_number(row.record_key)) if self._revoked_decisions else None
+        return bool(subjects) and bool({row.subject_code, row.subject_name} & subjects)
 
     def _stored_versions(self, keys: list[str], columns: str) -> Iterator[tuple]:
         """`columns` of every stored version of `keys`, through the driver: compiling a select with

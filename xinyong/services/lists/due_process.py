@@ -25,7 +25,7 @@ from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
 from xinyong.domain.listings import ACTIVE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
 from xinyong.domain.pack import Pack
-from xinyong.domain.records import is_published
+from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
@@ -733,7 +733,31 @@ def publicity_ended(c: Connection, on: dt.date | None = None) -> dict[str, dt.da
                               .join(t.listing_evidence, E.listing_id == R.listing_id)
                               .join(t.records, r.id == E.record_id).where(*approved)):
         ended[key] = min(day, ended.get(key, day))
+    _same_decisions(c, ended)
     return ended
+
+
+def _same_decisions(c: Connection, ended: dict[str, dt.date]) -> None:
+    """Add to `ended` the other keys of the same subject carrying a repaired record's decision
+    (`domain.records.decision_number`): the authority's re-send of the case written another way
+    ((2026) for （2026）, the firm's name for its code) published the repaired case again."""
+    r, link = t.records.c, t.record_links.c
+    keys = sorted(ended)
+    holders: dict[int, set[str]] = {}  # entity -> its repaired keys
+    for start in range(0, len(keys), 900):  # under every engine's bound-parameter limit
+        for entity_id, key in c.execute(select(link.entity_id, r.record_key).join(t.records, r.id == link.record_id)
+                                        .where(r.record_key.in_(keys[start:start + 900]),
+                                               link.entity_id.is_not(None))):
+            holders.setdefault(entity_id, set()).add(key)
+    entities = sorted(holders)
+    for start in range(0, len(entities), 900):
+        part = entities[start:start + 900]
+        for entity_id, key in c.execute(select(link.entity_id, r.record_key).distinct()
+                                        .join(t.records, r.id == link.record_id).where(link.entity_id.in_(part))):
+            number = decision_number(key)
+            days = [ended[k] for k in holders[entity_id] if k != key and decision_number(k) == number]
+            if days and key not in ended:
+                ended[key] = min(days)
 
 
 # -- records: revocation and correction ---------------------------------------------------------------

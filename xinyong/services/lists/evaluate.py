@@ -48,6 +48,7 @@ from xinyong.domain.calendar import add_months, add_years
 from xinyong.domain.decisions import IN_FORCE
 from xinyong.domain.listings import ACTIVE, FINAL, WITHDRAWN_UNIDENTIFIED
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
+from xinyong.domain.records import decision_number
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.bulk import Ids, bulk_session, collector_paused, render_value
@@ -354,6 +355,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
                     for part in rows.partitions(FETCH_ROWS):  # the driver's fetchmany, not a call per row
                         for entity_id, record_id, note in part:
                             evidence[entity_id][record_id] = note
+                without_spent_decisions(connection, spec, rule, evidence)
                 result.per_list[spec.code] = len(evidence)
                 result.proposals += len(evidence)
                 _propose(connection, writer, spec, rule, as_of, evidence, actor)
@@ -365,6 +367,36 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         append_event(connection, actor=actor, action="evaluation.run", object_type="evaluation",
                      object_id=as_of.isoformat(), payload=result.as_dict())
     return result
+
+
+def without_spent_decisions(connection: Connection, spec: ListSpec, rule: RuleSpec,
+                            evidence: dict[int, dict[int, str | None]]) -> None:
+    """Leave out of `evidence` each record that is an ended listing's evidence written another way:
+    the same authority's decision number for the same entity (`domain.records.decision_number`)
+    under another key, which the rule query, comparing keys, took for a new fact. A court re-sending
+    its repaired case with (2026) for （2026）, a space, or the firm's name for its code made the
+    listing come back. An entity left with fewer records than the rule needs is not proposed."""
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    spent: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # entity -> number -> keys
+    for entity_id, key in connection.execute(
+            select(L.entity_id, r.record_key).join(t.listing_evidence, E.listing_id == L.id)
+            .join(t.records, r.id == E.record_id)
+            .where(L.list_code == spec.code, L.state.in_(FINAL),
+                   func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED)):
+        if entity_id in evidence:
+            spent[entity_id][decision_number(key)].add(key)
+    cited = sorted(record_id for entity_id in spent for record_id in evidence[entity_id])
+    keys: dict[int, str] = {}
+    for start in range(0, len(cited), 900):  # under every engine's bound-parameter limit
+        keys.update(connection.execute(select(r.id, r.record_key).where(r.id.in_(cited[start:start + 900]))).all())
+    for entity_id, numbers in spent.items():
+        # the same key is the rule query's to judge (a version made by `record correct` is a new fact)
+        kept = {record_id: note for record_id, note in evidence[entity_id].items()
+                if not numbers.get(decision_number(keys[record_id]), set()) - {keys[record_id]}}
+        if len(kept) < rule.min_count:
+            del evidence[entity_id]
+        else:
+            evidence[entity_id] = kept
 
 
 def proposal_writer(connection: Connection) -> ChangeNotingWriter:

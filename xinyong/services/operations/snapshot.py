@@ -263,7 +263,7 @@ def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int |
 def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date, *, full: bool = False,
                       actor: str = "evaluator") -> dict[str, Any]:
     """The pack's rules over a snapshot on Spark; proposals re-checked and written to the store."""
-    from xinyong.services.lists.evaluate import LAST_AS_OF, WATERMARK, _propose, proposal_writer
+    from xinyong.services.lists.evaluate import LAST_AS_OF, WATERMARK, _propose, proposal_writer, without_spent_decisions
 
     started = time.perf_counter()
     snapshot = Path(snapshot)
@@ -295,6 +295,7 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
                 result["skipped"][reason] += len(entities)
                 for entity in entities:
                     evidence.pop(entity, None)
+            without_spent_decisions(connection, spec, rule, evidence)
             result["per_list"][spec.code] = len(evidence)
             result["proposals"] += len(evidence)
             _propose(connection, writer, spec, rule, as_of, evidence, actor)

@@ -3,7 +3,8 @@
 A listing is public only while it is in force (`domain.decisions.in_force`): due process made
 it effective, and its end has not come; proposed and notified listings never appear here, nor
 a notified listing under review. A person's ID number is
-masked; the entity key of a person is opaque.
+masked; the entity key of a person is opaque. A list read as of another day than today shows
+no more than the public surfaces show today (`_public_today`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import orjson
 
 from sqlalchemy import Engine, and_, or_, select
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.decisions import IN_FORCE, in_force
 from xinyong.domain.identifiers import mask_person_id
-from xinyong.domain.listings import FINAL
+from xinyong.domain.listings import FINAL, UNDONE
 from xinyong.domain.pack import Pack
 from xinyong.domain.privacy import mask_text
 from xinyong.services.lists.due_process import list_listings
@@ -36,6 +38,8 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
     listings = [row for row in list_listings(engine, list_code=code, as_of=as_of,
                                              evidence_categories=public_categories(pack))
                 if in_force(row["state"], row["effective_from"], row["effective_to"], as_of)]
+    if as_of != (today := pack_today(pack)):
+        listings = _public_today(engine, pack, listings, today)
     keys = {row["entity"] for row in listings}
     e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
     info: dict[str, Any] = {}
@@ -59,6 +63,29 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
                     "effective_from": row["effective_from"], "effective_to": row["effective_to"],
                     "legal_basis": spec.legal_basis, "evidence": mask_text(";".join(row["evidence"]))})
     return out
+
+
+def _public_today(engine: Engine, pack: Pack, listings: list[dict[str, Any]], today: dt.date) -> list[dict[str, Any]]:
+    """Of a list's listings in force on another day, those the entity pages and open data show
+    today: in force today, or in the public history of a `history_public` list (never one undone,
+    such as withdrawn on an upheld objection); a natural person's only while a listing of theirs is
+    in force today. Evidence as today's (never a record whose publicity a repair has ended since),
+    none for history, as the pages show it."""
+    now = {row["id"]: row for row in list_listings(engine, as_of=today, evidence_categories=public_categories(pack))}
+    forced = {i for i, row in now.items() if in_force(row["state"], row["effective_from"], row["effective_to"], today)}
+    held = {now[i]["entity"] for i in forced}
+    with engine.connect() as c:
+        persons = set(c.execute(select(t.entities.c.key).where(
+            t.entities.c.kind == "natural_person", t.entities.c.key.in_({row["entity"] for row in listings}))).scalars())
+
+    def public(row: dict[str, Any]) -> bool:
+        current = now[row["id"]]
+        history = (pack.list_(current["list"]).history_public and current["effective_from"] is not None
+                   and current["end_reason"] not in UNDONE)
+        return (row["id"] in forced or history) and (row["entity"] in held or row["entity"] not in persons)
+
+    return [{**row, "evidence": now[row["id"]]["evidence"] if row["id"] in forced else []}
+            for row in listings if public(row)]
 
 
 def list_page(engine: Engine, pack: Pack, code: str, as_of: dt.date, *, region: str | None = None,

@@ -28,7 +28,7 @@ import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -383,9 +383,14 @@ class Resolver:
         if agreeing in self.names_agreeing:
             return None
         by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
-        if "branch" in str(by_name_alone.components.get("reason", "")):
-            self.names_agreeing.add(agreeing)
-            return None  # a branch quoting its head office's code
+        if subject.name.branch is not None and "branch" in str(by_name_alone.components.get("reason", "")):
+            # a branch quoting its head office's code: the name less its branch is near the holder's.
+            # Not a head office quoting a branch's code, nor a branch another firm's or branch's
+            # (they were linked to the code's branch or firm, which the sanction then reached).
+            head = self.index.matcher.score(Subject(replace(subject.name, branch=None)), holder)
+            if head.score >= self.spec.review:
+                self.names_agreeing.add(agreeing)
+                return None
         levels = by_name_alone.components.get("levels", {})
         # another firm's name fits the record's exactly where the holder's does not: its full name
         # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
