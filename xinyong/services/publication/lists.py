@@ -39,7 +39,7 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
                                              evidence_categories=public_categories(pack))
                 if in_force(row["state"], row["effective_from"], row["effective_to"], as_of)]
     if as_of != (today := pack_today(pack)):
-        listings = _public_today(engine, pack, listings, today)
+        listings = _public_today(engine, pack, code, listings, today)
     keys = {row["entity"] for row in listings}
     e, n, i = t.entities.c, t.entity_names.c, t.entity_identifiers.c
     info: dict[str, Any] = {}
@@ -65,13 +65,14 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
     return out
 
 
-def _public_today(engine: Engine, pack: Pack, listings: list[dict[str, Any]], today: dt.date) -> list[dict[str, Any]]:
+def _public_today(engine: Engine, pack: Pack, code: str, listings: list[dict[str, Any]], today: dt.date) -> list[dict[str, Any]]:
     """Of a list's listings in force on another day, those the entity pages and open data show
     today: in force today, or in the public history of a `history_public` list (never one undone,
-    such as withdrawn on an upheld objection); a natural person's only while a listing of theirs is
-    in force today. Evidence as today's (never a record whose publicity a repair has ended since),
+    such as withdrawn on an upheld objection); a natural person's only while a listing of theirs on
+    this list is in force today (the list's own listings are all that is read). Evidence as today's (never a record whose publicity a repair has ended since),
     none for history, as the pages show it."""
-    now = {row["id"]: row for row in list_listings(engine, as_of=today, evidence_categories=public_categories(pack))}
+    now = {row["id"]: row for row in list_listings(engine, list_code=code, as_of=today,
+                                                      evidence_categories=public_categories(pack))}
     forced = {i for i, row in now.items() if in_force(row["state"], row["effective_from"], row["effective_to"], today)}
     held = {now[i]["entity"] for i in forced}
     with engine.connect() as c:
