@@ -189,11 +189,13 @@ class EntityIndex:
         """Entities sharing blocking keys with the subject, most shared first (capped)."""
         counts: Counter[int] = Counter()  # counted in C, first seen first among equals
         common = max(50, int(len(self.profiles) * COMMON_BIGRAM_SHARE))
-        keys = ["n" + g for g in bigrams(subject.name.core)] if subject.name else []
+        # keys in a fixed order, not a set's: the first seen wins a tie at the cap, and a set of
+        # str iterates in an order PYTHONHASHSEED changes from one process to the next
+        keys = ["n" + g for g in sorted(bigrams(subject.name.core))] if subject.name else []
         if subject.name:
-            keys += ["s" + g for g in sound_bigrams(subject.name.core) - bigrams(subject.name.core)]
+            keys += ["s" + g for g in sorted(sound_bigrams(subject.name.core) - bigrams(subject.name.core))]
             if is_short_name(subject.name):
-                keys += ["a" + k for k in abbreviation_keys(subject.name, registered=False)]
+                keys += ["a" + k for k in sorted(abbreviation_keys(subject.name, registered=False))]
         if subject.code:
             keys += ["c" + h for h in code_halves(subject.code)]
         if subject.legal_rep:
