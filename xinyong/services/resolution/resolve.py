@@ -252,23 +252,29 @@ def _same_place(a: NameParts, b: NameParts) -> bool:
 
 
 def load_index(connection: Connection, analyser: NameAnalyser, model: LinkageModel | None = None) -> EntityIndex:
-    """Every entity, and the store's learned model (the newest saved one unless `model` is given)."""
+    """Every entity, and the store's learned model (the newest saved one unless `model` is given).
+
+    Read in key order: the order entities enter the index is the order tied candidates are kept
+    in, so the same content gives the same model and links whatever order the rows lie in on disk
+    (PostgreSQL after updates, a restored dump, a scan another one joined midway)."""
     if model is None:
         model = load_model(connection)
     index = EntityIndex(analyser, Matcher(model))
     names: dict[int, list[str]] = defaultdict(list)
-    for entity_id, name, current in connection.execute(
-            select(t.entity_names.c.entity_id, t.entity_names.c.name, t.entity_names.c.current)):
+    n = t.entity_names.c
+    for entity_id, name, current in connection.execute(select(n.entity_id, n.name, n.current).order_by(n.id)):
         names[entity_id].insert(0, name) if current else names[entity_id].append(name)
     identifiers: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
     i = t.entity_identifiers.c
-    for entity_id, scheme, value, verified in connection.execute(select(i.entity_id, i.scheme, i.value, i.verified)):
+    for entity_id, scheme, value, verified in connection.execute(
+            select(i.entity_id, i.scheme, i.value, i.verified).order_by(i.entity_id, i.scheme, i.value)):
         identifiers[entity_id].append((scheme, value, bool(verified)))
     rel = t.entity_relations.c
     reps = dict(connection.execute(select(rel.entity_id, rel.person_name).where(
-        rel.relation == "legal_representative", rel.valid_to.is_(None))).all())
+        rel.relation == "legal_representative", rel.valid_to.is_(None)).order_by(rel.id)).all())
     e = t.entities.c
-    for entity_id, key, origin, kind, address in connection.execute(select(e.id, e.key, e.origin, e.kind, e.address)):
+    for entity_id, key, origin, kind, address in connection.execute(
+            select(e.id, e.key, e.origin, e.kind, e.address).order_by(e.id)):
         index.add(entity_id, key, origin, kind == "natural_person", names.get(entity_id, ()),
                   identifiers.get(entity_id, ()), reps.get(entity_id), address)
     return index
