@@ -455,6 +455,7 @@ def prepare_store(folder: Path, entities: int) -> dict:
     marker = folder / "prepared.json"
     if marker.exists() and json.loads(marker.read_text())["entities"] == entities and db.exists():
         print(f"reusing the prepared store {db}", flush=True)
+        _migrated(db)
         return json.loads(marker.read_text())
     for stale in folder.glob("store.db*"):
         stale.unlink()
@@ -490,6 +491,7 @@ def widen_store(folder: Path, db: Path, truth: Path, records: int) -> tuple[Path
     key = {"records": records, "source": json.loads((folder / "prepared.json").read_text())}
     if marker.exists() and json.loads(marker.read_text()).get("key") == key and wide.exists():
         print(f"reusing the widened store {wide}", flush=True)
+        _migrated(wide)
         return wide, wide_truth, json.loads(marker.read_text())
     for stale in folder.glob(wide.name + "*"):
         stale.unlink()
@@ -550,6 +552,17 @@ def widen_store(folder: Path, db: Path, truth: Path, records: int) -> tuple[Path
             "entities": entities, "copies": copies, "seconds": round(time.perf_counter() - started, 1)}
     marker.write_text(json.dumps(info))
     return wide, wide_truth, info
+
+
+def _migrated(db: Path) -> None:
+    """A kept store brought to the code's schema (a store built before a migration is refused)."""
+    from xinyong.store.db import migrate, open_engine
+
+    engine = open_engine(f"sqlite:///{db}")
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
 
 
 def _cli(command: list[str]) -> str:
