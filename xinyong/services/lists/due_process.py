@@ -740,23 +740,33 @@ def publicity_ended(c: Connection, on: dt.date | None = None) -> dict[str, dt.da
 def _same_decisions(c: Connection, ended: dict[str, dt.date]) -> None:
     """Add to `ended` the other keys of the same subject carrying a repaired record's decision
     (`domain.records.decision_number`): the authority's re-send of the case written another way
-    ((2026) for （2026）, the firm's name for its code) published the repaired case again."""
+    ((2026) for （2026）, the firm's name for its code) published the repaired case again. A record's
+    subject is its newest version's: a version since corrected to another subject names nobody."""
     r, link = t.records.c, t.record_links.c
+
+    def subjects(condition) -> dict[str, int]:  # record key -> entity of its newest version, where linked
+        newest: dict[str, int | None] = {}
+        for key, entity_id in c.execute(select(r.record_key, link.entity_id)
+                                        .outerjoin(t.record_links, link.record_id == r.id)
+                                        .where(condition).order_by(r.record_key, r.version.desc())):
+            newest.setdefault(key, entity_id)
+        return {key: entity_id for key, entity_id in newest.items() if entity_id is not None}
+
     keys = sorted(ended)
     holders: dict[int, set[str]] = {}  # entity -> its repaired keys
     for start in range(0, len(keys), 900):  # under every engine's bound-parameter limit
-        for entity_id, key in c.execute(select(link.entity_id, r.record_key).join(t.records, r.id == link.record_id)
-                                        .where(r.record_key.in_(keys[start:start + 900]),
-                                               link.entity_id.is_not(None))):
+        for key, entity_id in subjects(r.record_key.in_(keys[start:start + 900])).items():
             holders.setdefault(entity_id, set()).add(key)
     entities = sorted(holders)
     for start in range(0, len(entities), 900):
-        part = entities[start:start + 900]
-        for entity_id, key in c.execute(select(link.entity_id, r.record_key).distinct()
-                                        .join(t.records, r.id == link.record_id).where(link.entity_id.in_(part))):
+        linked = select(r.record_key).join(t.record_links, link.record_id == r.id) \
+            .where(link.entity_id.in_(entities[start:start + 900]))
+        for key, entity_id in subjects(r.record_key.in_(linked.scalar_subquery())).items():
+            if entity_id not in holders or key in ended:
+                continue
             number = decision_number(key)
             days = [ended[k] for k in holders[entity_id] if k != key and decision_number(k) == number]
-            if days and key not in ended:
+            if days:
                 ended[key] = min(days)
 
 

@@ -378,12 +378,13 @@ def without_spent_decisions(connection: Connection, spec: ListSpec, rule: RuleSp
     listing come back. An entity left with fewer records than the rule needs is not proposed."""
     L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
     spent: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # entity -> number -> keys
-    for entity_id, key in connection.execute(
-            select(L.entity_id, r.record_key).join(t.listing_evidence, E.listing_id == L.id)
-            .join(t.records, r.id == E.record_id)
-            .where(L.list_code == spec.code, L.state.in_(FINAL),
-                   func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED)):
-        if entity_id in evidence:
+    proposed = sorted(evidence)
+    for start in range(0, len(proposed), 900):  # only the entities proposed, under every engine's parameter limit
+        for entity_id, key in connection.execute(
+                select(L.entity_id, r.record_key).join(t.listing_evidence, E.listing_id == L.id)
+                .join(t.records, r.id == E.record_id)
+                .where(L.list_code == spec.code, L.entity_id.in_(proposed[start:start + 900]), L.state.in_(FINAL),
+                       func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED)):
             spent[entity_id][decision_number(key)].add(key)
     cited = sorted(record_id for entity_id in spent for record_id in evidence[entity_id])
     keys: dict[int, str] = {}

@@ -69,8 +69,9 @@ def _public_today(engine: Engine, pack: Pack, code: str, listings: list[dict[str
     """Of a list's listings in force on another day, those the entity pages and open data show
     today: in force today, or in the public history of a `history_public` list (never one undone,
     such as withdrawn on an upheld objection); a natural person's only while a listing of theirs on
-    this list is in force today (the list's own listings are all that is read). Evidence as today's (never a record whose publicity a repair has ended since),
-    none for history, as the pages show it."""
+    this list is in force today (the list's own listings are all that is read). Evidence as
+    today's (never a record whose publicity a repair has ended since), none for history, as the
+    pages show it."""
     now = {row["id"]: row for row in list_listings(engine, list_code=code, as_of=today,
                                                       evidence_categories=public_categories(pack))}
     forced = {i for i, row in now.items() if in_force(row["state"], row["effective_from"], row["effective_to"], today)}
