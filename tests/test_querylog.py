@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from sqlalchemy import select
 
 from xinyong.services.screening.querylog import QueryLog
+from xinyong.services.screening.screen import _query_id
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -37,3 +39,19 @@ def test_a_refused_row_goes_to_the_application_log_and_the_others_are_written(cl
     with engine.connect() as c:
         assert c.execute(select(t.query_log.c.query_id).where(t.query_log.c.query_id == "f")).scalar() == "f"
     engine.dispose()
+
+
+def test_query_ids_are_unique_and_in_time_order():
+    """The log's unique index takes ids at its end (a random id landed on a random page of an index
+    of millions, and the writer sharing the server's cores slowed as the log grew); 80 random bits
+    each, so that an id is still not guessable."""
+    before = time.time_ns() // 1_000_000
+    first = [_query_id() for _ in range(2000)]
+    time.sleep(0.002)
+    later = [_query_id() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    every = first + later
+    assert len(set(every)) == len(every) and all(len(i) == 32 and int(i, 16) >= 0 for i in every)
+    assert all(before <= int(i[:12], 16) <= after for i in every)
+    assert max(first) < min(later)  # a millisecond later sorts after
+    assert len({i[12:] for i in every}) == len(every)  # the random part alone tells them apart
