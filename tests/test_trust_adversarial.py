@@ -119,6 +119,9 @@ def test_a_repaired_listing_never_comes_back_from_its_case_written_another_way(c
             assert [record["category"] for record in page["records"]] == ["registration"]
         finally:
             engine.dispose()
+        # a rule's impact preview counts whom evaluation would list: the re-send qualifies nobody there either
+        simulated = run(cli, "simulate", "--pack", "cn", "--as-of", "2026-11-05")["by_list"]["court_defaulters"]
+        assert (simulated["active"], simulated["candidate"]) == (2, 2)  # 中国平安 and 王建国, listed
         for full in ((), ("--full",)):
             assert run(cli, "evaluate", "--as-of", "2026-11-05", *full)["per_list"]["court_defaulters"] == 0
         assert [(row["id"], row["state"]) for row in run(cli, "listing", "list", "--entity", XIAOMI)] == [

@@ -4,8 +4,9 @@ Both evaluations run here, at the same as-of date, over the same store: the acti
 rules in force and the candidate's (an overlay such as `cn-pilot`, or a new rule version in
 its comment period, applied as if in force). The diff is between the two evaluations, never
 against current listings. The queries are the evaluation stage's own
-(`services.lists.evaluate.rule_in_force` and `qualifying_query(..., include_listed=True)`), run in
-a read-only connection that is rolled back: no row is written and the audit chain does not move.
+(`services.lists.evaluate.rule_in_force`, `qualifying_query(..., include_listed=True)` and
+`without_spent_decisions`), run in a read-only connection that is rolled back: no row is written
+and the audit chain does not move.
 
 A list whose query is the same SQL with the same parameters under both packs is run once.
 Examples name enterprises only, never natural persons (they are counted in the summaries).
@@ -23,7 +24,7 @@ from sqlalchemy import Engine, select
 from xinyong.domain.decisions import IN_FORCE
 from xinyong.domain.identifiers import mask_record_key
 from xinyong.domain.pack import ListSpec, Pack, RuleSpec
-from xinyong.services.lists.evaluate import qualifying_query, rule_in_force
+from xinyong.services.lists.evaluate import qualifying_query, rule_in_force, without_spent_decisions
 from xinyong.store import tables as t
 from xinyong.store.plans import plan_for_the_whole_register
 
@@ -72,7 +73,10 @@ def _qualifying(engine: Engine, connection: Any, pack: Pack, as_of: dt.date, can
             runs["queries"] += 1
         else:
             runs["reused"] += 1
-        found[spec.code] = cache[signature]
+        # as evaluation proposes: an ended listing's decision re-sent under another key qualifies nobody
+        evidence = {entity_id: dict.fromkeys(records) for entity_id, records in cache[signature].items()}
+        without_spent_decisions(connection, spec, rule, evidence)
+        found[spec.code] = {entity_id: set(records) for entity_id, records in evidence.items()}
     return found
 
 
