@@ -332,15 +332,15 @@ class ScreeningIndex:
                 .join(t.objections, O.record_key == r.record_key)).all():
             objections[listing_id].add((oid, filed, decided))
         listings_of: dict[int, list[ListingView]] = defaultdict(list)
-        rows = c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
-                         .order_by(L.id)).all()
+        rows = c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on,
+                                L.end_reason).order_by(L.id)).all()
         keys, _ = self.info.keys_and_names(np.fromiter((row.entity_id for row in rows), dtype=np.int64,
                                                        count=len(rows)))  # read together from the file
         for row, key in zip(rows, keys):
             listings_of[row.entity_id].append(ListingView(
                 row.id, key or "", row.list_code, tuple(history.get(row.id, ())),
                 row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
-                tuple(sorted(objections.get(row.id, ())))))
+                tuple(sorted(objections.get(row.id, ()))), row.end_reason))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
 
     def _load_reaches(self, c: Connection) -> None:
