@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import time_machine
 from fastapi.testclient import TestClient
 
-from test_trust_adversarial import PINGAN, TODAY, WANG, XIAOMI, listed_world
-from worlds import run
+from test_trust_adversarial import NAMES, PINGAN, TODAY, WANG, XIAOMI, listed_world
+from worlds import run, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store.db import open_engine
@@ -53,4 +54,35 @@ def test_an_undone_listing_binds_on_no_day_screening_asks_about(cli, tmp_path: P
                 assert (answer["decision"], answer["measures"]) == ("allow", []), answer
         finally:
             engine.dispose()
+
+
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
+PENALTY_HEADERS = ["统一社会信用代码", "当事人名称", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额（万元）"]
+
+
+@pytest.mark.parametrize("encoding, mark", [("gb18030", "\ufeff"), ("utf-8", "\ufeff\ufeff"), ("utf-8", "\u200b")],
+                         ids=["gb18030-bom", "utf-8-two-boms", "zero-width-space"])
+def test_a_byte_order_mark_in_the_first_header_loses_no_column(cli, tmp_path: Path, encoding: str,
+                                                                mark: str) -> None:
+    """A GB18030 file saved with a byte order mark (or a UTF-8 file with two, or a header with a
+    zero-width space pasted in) kept the mark in its first header, `\\ufeff统一社会信用代码`, which
+    matched no field: the code column was dropped without a word, the penalty quoting 小米's code
+    was resolved by the name alone (小米科技, its short name: no firm of that name) and 小米 was
+    never linked to its own penalty."""
+    register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                         [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    text = (",".join(PENALTY_HEADERS) + "\n"
+            + f"{XIAOMI},小米科技,京市监罚〔2026〕9号,2026-06-01,罚款,5\n")
+    penalties = tmp_path / "penalties.csv"
+    penalties.write_bytes((mark + text).encode(encoding))
+    batch = run(cli, "ingest", penalties, "--authority", "samr", "--category", "penalty")
+    assert batch["encoding"].startswith(encoding) and batch["accepted"] == 1
+    mapping = run(cli, "batch", "show", batch["batch_id"])["mapping"]
+    assert [field for header, field in mapping.items() if header.endswith("统一社会信用代码")] == ["uscc"]
+    run(cli, "resolve")
+    cli("links", "export", "-o", tmp_path / "links.csv")
+    links = {row.split(",")[0]: row.split(",")[1:3] for row in (tmp_path / "links.csv").read_text(encoding="utf-8-sig")
+             .splitlines()[1:]}
+    assert links["samr:京市监罚〔2026〕9号"] == [XIAOMI, "identifier"]
 
