@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from fastapi.testclient import TestClient
 
-from test_trust_adversarial import NAMES, PINGAN, TODAY, WANG, XIAOMI, listed_world
-from worlds import run, write_csv
+from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, WANG, XIAOMI, court_row, listed_world
+from worlds import run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store.db import open_engine
@@ -85,4 +85,36 @@ def test_a_byte_order_mark_in_the_first_header_loses_no_column(cli, tmp_path: Pa
     links = {row.split(",")[0]: row.split(",")[1:3] for row in (tmp_path / "links.csv").read_text(encoding="utf-8-sig")
              .splitlines()[1:]}
     assert links["samr:京市监罚〔2026〕9号"] == [XIAOMI, "identifier"]
+
+
+BYD = uscc("91440300192317458")
+
+
+def test_a_name_copied_with_a_zero_width_space_is_still_the_listed_firm(cli, tmp_path: Path) -> None:
+    """A name copied from a web page or a PDF carries invisible characters: 比亚迪股份有限公司 with a
+    zero-width space (U+200B) or a word joiner (U+2060) after it. Name screening answered `refer`
+    (below threshold) for the listed firm typed so, where its traditional, full-width, spaced or
+    former name answered `deny`; and a court's record naming it so with its code cell empty was
+    not linked to it by its exact name."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS + ["曾用名"],
+                             [[BYD, "比亚迪股份有限公司", "股份有限公司", "1995-02-10", "存续", "深圳市比亚迪实业有限公司"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+            court_row("（2026）粤0307执55号", "比亚迪股份有限公司", BYD, "深圳市龙岗区人民法院"),
+            court_row("（2026）粤0307执56号", "比亚迪股份有限公司\u2060", "", "深圳市龙岗区人民法院")])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        cli("links", "export", "-o", tmp_path / "links.csv")
+        links = {row.split(",")[0]: row.split(",")[1] for row in
+                 (tmp_path / "links.csv").read_text(encoding="utf-8-sig").splitlines()[1:]}
+        assert links["court:（2026）粤0307执56号#比亚迪股份有限公司\u2060"] == BYD
+        run(cli, "evaluate", "--as-of", "2026-10-10")
+        (listing,) = run(cli, "listing", "list", "--entity", BYD)
+        cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+        run(cli, "process", "--as-of", "2026-10-30")
+        for name in ("比亞迪股份有限公司", "深圳市比亚迪实业有限公司", "比亚迪股份有限公司\u200b", "\ufeff比亚迪股份有限公司",
+                     "深圳市比亚迪\u200b实业有限公司"):
+            answer = json.loads(cli("screen", "--name", name, "--action", "bidding", "--json").stdout)
+            assert (answer["decision"], answer["match"], answer["subject"]["key"]) == ("deny", "name", BYD), name
 
