@@ -12,7 +12,7 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, WANG, XIAOMI, court_row, listed_world
-from worlds import run, uscc, write_csv
+from worlds import resident_id, run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store.db import open_engine
@@ -173,3 +173,33 @@ def test_a_blacklist_listing_undone_gives_back_the_redlist_it_excluded(cli, tmp_
             "expired"]
         assert screened(cli, JD, "2026-11-06", "licensing") == ("allow", [])
 
+
+def test_a_correction_is_checked_against_the_pack_today_as_ingestion_is(cli, tmp_path: Path) -> None:
+    """Ingestion refuses a decision dated after the pack's today plus its plausibility bound (a
+    typo); `record correct` validated the corrected row without a today: 小米's penalty of
+    2026-06-01 corrected to 2062-06-01 was stored, its publicity counted from 2062 (shown until
+    2063 on every public surface). A correction within the bound is still taken."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        penalties = write_csv(tmp_path / "penalties.csv", PENALTY_HEADERS,
+                              [[XIAOMI, NAMES[XIAOMI], "京市监罚〔2026〕9号", "2026-06-01", "罚款", "5"]])
+        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        fix = tmp_path / "fix.json"
+        fix.write_text(json.dumps({"decision_date": "2062-06-01"}), encoding="utf-8")
+        refused = cli("record", "correct", "samr:京市监罚〔2026〕9号", "--file", fix, "--on", "2026-11-04",
+                      "--reason", "date retyped", ok=False)
+        assert refused.exit_code != 0 and "decision date 2062-06-01 is implausible" in refused.output
+        fix.write_text(json.dumps({"decision_date": "2026-06-02"}), encoding="utf-8")
+        assert run(cli, "record", "correct", "samr:京市监罚〔2026〕9号", "--file", fix, "--on", "2026-11-04",
+                   "--reason", "date retyped")["version"] == 2
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                page = http.get(f"/v1/entities/{XIAOMI}").json()
+            assert [(r["record_key"], r["decision_date"]) for r in page["records"] if r["category"] == "penalty"] == [
+                ("samr:京市监罚〔2026〕9号", "2026-06-02")]
+        finally:
+            engine.dispose()
