@@ -4,6 +4,7 @@ and fixed (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -203,3 +204,22 @@ def test_a_correction_is_checked_against_the_pack_today_as_ingestion_is(cli, tmp
                 ("samr:京市监罚〔2026〕9号", "2026-06-02")]
         finally:
             engine.dispose()
+
+
+@pytest.mark.parametrize("encoding, mark", [("gb18030", "\ufeff"), ("utf-8", "\ufeff\ufeff")],
+                         ids=["gb18030-bom", "utf-8-two-boms"])
+def test_a_screening_batch_with_a_byte_order_mark_is_screened_by_its_codes(cli, tmp_path: Path, encoding: str,
+                                                                           mark: str) -> None:
+    """A bank's batch in GB18030 saved with a byte order mark, codes first and names after: the mark
+    stayed in the first header, the code column was not found, and every line was screened by its
+    name alone: 小米 and 中国平安, listed, written by their trading names (Xiaomi, 平安产险), answered
+    `allow`."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        batch = tmp_path / "batch.csv"
+        batch.write_bytes((mark + "统一社会信用代码,企业名称\n" + f"{XIAOMI},Xiaomi\n{PINGAN},平安产险\n").encode(encoding))
+        cli("screen", "--batch", batch, "--action", "bidding", "--as-of", "2026-11-05", "-o", tmp_path / "out.csv")
+        with (tmp_path / "out.csv").open(encoding="utf-8-sig", newline="") as handle:
+            results = list(csv.DictReader(handle))
+        assert [(row["subject"], row["decision"]) for row in results] == [(XIAOMI, "deny"), (PINGAN, "deny")]
+

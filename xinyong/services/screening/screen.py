@@ -50,6 +50,7 @@ from xinyong.domain.identifiers import (
 )
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
+from xinyong.domain.values import normalise_header
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
 from xinyong.services.screening.foreign import ForeignIndex, effects, imported_between, merged
 from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
@@ -586,12 +587,15 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
         return
     text = data.decode("utf-8-sig") if _is_utf8(data) else data.decode("gb18030")
     reader = csv.reader(io.StringIO(text))
-    headers = [h.strip().lower() for h in next(reader, [])]
+    written = [h.strip().lower() for h in next(reader, [])]
+    # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
+    # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
+    headers = [normalise_header(h) for h in written]
     column = {h: i for i, h in enumerate(headers)}
     ident = next((column[h] for h in IDENTIFIER_HEADERS if h in column), None)
     name = next((column[h] for h in NAME_HEADERS if h in column), None)
     if ident is None and name is None:
-        yield 1, f"no identifier or name column; headers are: {', '.join(headers)}"
+        yield 1, f"no identifier or name column; headers are: {', '.join(written)}"
         return
     action, as_of = column.get("action"), column.get("as_of")
     for number, cells in enumerate(reader, start=2):
