@@ -223,3 +223,23 @@ def test_a_screening_batch_with_a_byte_order_mark_is_screened_by_its_codes(cli, 
             results = list(csv.DictReader(handle))
         assert [(row["subject"], row["decision"]) for row in results] == [(XIAOMI, "deny"), (PINGAN, "deny")]
 
+
+def test_a_code_copied_with_a_zero_width_character_names_the_listed_subject(cli, tmp_path: Path) -> None:
+    """小米's code copied from a web page with a zero-width space after it, a byte order mark before
+    it or a word joiner inside it, and 王建国's ID number with a zero-width space after the region,
+    were screened `not_found` (an unknown code: no such subject), while the same code with a
+    visible space answered `deny`; a penalty quoting 中国平安's code so kept it as an unrecognised
+    code, with a warning, and was linked by the name alone."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        for code in (XIAOMI + "\u200b", "\ufeff" + XIAOMI, XIAOMI[:9] + "\u2060" + XIAOMI[9:], XIAOMI + " "):
+            assert screened(cli, code, "2026-11-05")[0] == "deny", repr(code)
+        assert screened(cli, WANG[:6] + "\u200b" + WANG[6:], "2026-11-05", "high_consumption")[0] == "deny"
+        penalties = write_csv(tmp_path / "penalties.csv", PENALTY_HEADERS,
+                              [[PINGAN + "\u200b", NAMES[PINGAN], "沪市监罚〔2026〕7号", "2026-06-01", "罚款", "5"]])
+        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        cli("links", "export", "-o", tmp_path / "links.csv")
+        links = {row.split(",")[0]: row.split(",")[1:3] for row in (tmp_path / "links.csv").read_text(encoding="utf-8-sig")
+                 .splitlines()[1:]}
+        assert links["samr:沪市监罚〔2026〕7号"] == [PINGAN, "identifier"]
