@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xinyong.domain.calendar import add_years
+from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import MeasureSpec, Pack
 
 IN_FORCE = ("effective", "under_review")
@@ -57,6 +58,9 @@ class ListingView:
     evidence: tuple[Evidence, ...]
     # objections to the listing or to its evidence: (objection id, filed on, decided on or None)
     objections: tuple[tuple[int, dt.date, dt.date | None], ...] = ()
+    # why it ended, if it did: a listing undone (`domain.listings.UNDONE`: an objection upheld, its
+    # evidence revoked) never bound anyone, whatever the day asked
+    end_reason: str | None = None
 
     def open_objection_on(self, day: dt.date) -> tuple[int, dt.date] | None:
         """The earliest objection open on `day`, as (id, filed on)."""
@@ -74,6 +78,8 @@ class ListingView:
         return state
 
     def in_force_on(self, day: dt.date) -> bool:
+        if self.end_reason in UNDONE:
+            return False
         return in_force(self.state_on(day), self.effective_from, self.effective_to, day)
 
 

@@ -41,11 +41,13 @@ _RIC15_SHAPE = re.compile(r"^[0-9]{15}$")
 # 83 issued to residents of Taiwan), 91 for numbers issued abroad.
 PROVINCE_CODES = frozenset([*range(11, 66), 71, 81, 82, 83, 91])
 PERSON = "natural_person"
-_SPACES = re.compile(r"[\s\-_.]+")
+# spaces, dashes, underscores, dots; and the invisible characters a code copied from a web page or a
+# PDF carries (zero-width spaces and joiners, word joiner, byte order mark)
+_SPACES = re.compile(r"[\s\-_.\u200b-\u200d\u2060\ufeff]+")
 
 
 def normalise_code(value: str) -> str:
-    """Full-width to half-width, upper case, no spaces, dashes or dots."""
+    """Full-width to half-width, upper case, no spaces, dashes, dots or zero-width characters."""
     if value.isascii() and value.isalnum():  # most codes: NFKC and the regex change nothing; a third of the time
         return value.upper()
     return _SPACES.sub("", unicodedata.normalize("NFKC", value)).upper()

@@ -19,7 +19,9 @@ import opencc
 
 from xinyong.domain.values import to_half_width
 
-_NOISE = re.compile(r"[\s·・\.,，。、\"'“”‘’&\-_/]+")
+# noise: spaces, dots, commas, quotes, dashes; and the invisible characters a name copied from a web
+# page or a PDF carries (zero-width spaces and joiners, word joiner, byte order mark)
+_NOISE = re.compile(r"[\s·・\.,，。、\"'“”‘’&\-_/\u200b-\u200d\u2060\ufeff]+")
 _BRACKETS = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")", "〔": "(", "〕": ")", "{": "(", "}": ")",
                            "〈": "(", "〉": ")", "《": "(", "》": ")"})
 _T2S = opencc.OpenCC("t2s")

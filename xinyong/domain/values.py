@@ -38,6 +38,9 @@ _GROUP_SEPARATOR = re.compile(r"[,\s]+")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:,|\s+)\d{3})+(?:\.\d*)?")
 _NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
 _SPACE = re.compile(r"\s+")
+# Invisible characters that are no part of a header: a byte order mark left in the first cell (a
+# GB18030 file saved with one, a UTF-8 file with two), zero-width spaces and joiners pasted in.
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")
 
 
 def to_half_width(text: str) -> str:
@@ -46,7 +49,7 @@ def to_half_width(text: str) -> str:
 
 
 def normalise_header(header: str) -> str:
-    return _SPACE.sub("", to_half_width(header)).lower()
+    return _SPACE.sub("", _INVISIBLE.sub("", to_half_width(header))).lower()
 
 
 def parse_date(value: object) -> dt.date:

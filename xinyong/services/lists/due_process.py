@@ -809,7 +809,10 @@ def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, 
         merged = {**(current["fields"] if isinstance(current["fields"], dict) else orjson.loads(current["fields"])),
                   **data}
         headers = list(merged)
-        validator = RowValidator(pack, category, current["authority"], map_columns(pack, category, headers))
+        # checked as ingestion checks a row, against the pack's today: a decision dated after the
+        # pack's plausibility bound, an ID number of somebody not yet born, is a typo here too
+        validator = RowValidator(pack, category, current["authority"], map_columns(pack, category, headers),
+                                 pack_today(pack))
         outcome = validator.validate([merged[h] for h in headers])
         if isinstance(outcome, Rejection):
             raise DueProcessError(f"{row_file}: field {outcome.field}: {outcome.reason}")

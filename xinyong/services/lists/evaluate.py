@@ -46,7 +46,7 @@ from sqlalchemy.sql import ColumnElement
 from xinyong.domain.audit import leaf_digest, merkle_root_of, proposal_leaf
 from xinyong.domain.calendar import add_months, add_years
 from xinyong.domain.decisions import IN_FORCE
-from xinyong.domain.listings import ACTIVE, FINAL, WITHDRAWN_UNIDENTIFIED
+from xinyong.domain.listings import ACTIVE, FINAL, UNDONE, WITHDRAWN_UNIDENTIFIED
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.domain.records import decision_number
 from xinyong.store import tables as t
@@ -179,17 +179,32 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     few = isinstance(entity_ids, Table)  # a few touched entities: their records drive every test
     # (except a person's listing withdrawn as not identified: the decision never reached a known
     # person, so a version naming them by a valid ID number still may)
+    # (nor a redlist listing ended by a blacklist listing of its subject that was undone since, an
+    # objection upheld or its evidence revoked: what never bound excludes nothing, and the grade that
+    # listed the firm lists it again)
+    blockers = [other.code for other in pack.lists if spec.code in other.excludes]
+
+    def still_spent(listing: Any) -> list[ColumnElement]:
+        if not blockers:
+            return []
+        black = t.listings.alias("spent_black")
+        return [or_(func.coalesce(listing.end_reason, "") != "excluded_by_blacklist",
+                    exists().where(black.c.entity_id == listing.entity_id, black.c.list_code.in_(blockers),
+                                   black.c.effective_from.is_not(None),
+                                   func.coalesce(black.c.end_reason, "").not_in(UNDONE)))]
+
     spent_versions = (select(t.listing_evidence.c.record_id)
                       .join(t.listings, L.id == t.listing_evidence.c.listing_id)
                       .where(L.list_code == spec.code, L.state.in_(FINAL),
-                             func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED))
+                             func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED, *still_spent(L)))
     spent_keys = select(t.records.c.record_key).where(t.records.c.id.in_(spent_versions))
     if few:  # each candidate's own evidence looked up (index on record_id), not every listing of the list
         spent_evidence, spent_listing, spent_record = (t.listing_evidence.alias("spent_evidence"),
                                                        t.listings.alias("spent_listing"), t.records.alias("spent_record"))
         spent_by = (spent_listing.c.id == spent_evidence.c.listing_id, spent_listing.c.list_code == spec.code,
                     spent_listing.c.state.in_(FINAL),
-                    func.coalesce(spent_listing.c.end_reason, "") != WITHDRAWN_UNIDENTIFIED)
+                    func.coalesce(spent_listing.c.end_reason, "") != WITHDRAWN_UNIDENTIFIED,
+                    *still_spent(spent_listing.c))
         unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
         # nested, so that the versions of the key are found first (by key), then their evidence
         unspent_key = ~exists().where(spent_record.c.record_key == r.record_key,
@@ -239,7 +254,6 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     if spec.cured_by:  # a record cured on or before the evaluation date proposes nothing
         cured = _field(spec.cured_by, False)
         where.append(or_(cured.is_(None), cured > as_of.isoformat()))
-    blockers = [other.code for other in pack.lists if spec.code in other.excludes]
     if blockers and few:  # no redlist proposal while a blacklist that excludes it is in force
         where.append(~exists().where(L.entity_id == link.entity_id, L.list_code.in_(blockers), *_in_force_on(as_of)))
     elif blockers:

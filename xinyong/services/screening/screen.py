@@ -51,6 +51,7 @@ from xinyong.domain.identifiers import (
 )
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
+from xinyong.domain.values import normalise_header
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
 from xinyong.services.screening.foreign import ForeignIndex, effects, imported_between, merged
 from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
@@ -336,15 +337,15 @@ class ScreeningIndex:
                 .join(t.objections, O.record_key == r.record_key)).all():
             objections[listing_id].add((oid, filed, decided))
         listings_of: dict[int, list[ListingView]] = defaultdict(list)
-        rows = c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on)
-                         .order_by(L.id)).all()
+        rows = c.execute(select(L.id, L.entity_id, L.list_code, L.effective_from, L.effective_to, L.ended_on,
+                                L.end_reason).order_by(L.id)).all()
         keys, _ = self.info.keys_and_names(np.fromiter((row.entity_id for row in rows), dtype=np.int64,
                                                        count=len(rows)))  # read together from the file
         for row, key in zip(rows, keys):
             listings_of[row.entity_id].append(ListingView(
                 row.id, key or "", row.list_code, tuple(history.get(row.id, ())),
                 row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
-                tuple(sorted(objections.get(row.id, ())))))
+                tuple(sorted(objections.get(row.id, ()))), row.end_reason))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
 
     def _load_reaches(self, c: Connection) -> None:
@@ -590,12 +591,15 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
         return
     text = data.decode("utf-8-sig") if _is_utf8(data) else data.decode("gb18030")
     reader = csv.reader(io.StringIO(text))
-    headers = [h.strip().lower() for h in next(reader, [])]
+    written = [h.strip().lower() for h in next(reader, [])]
+    # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
+    # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
+    headers = [normalise_header(h) for h in written]
     column = {h: i for i, h in enumerate(headers)}
     ident = next((column[h] for h in IDENTIFIER_HEADERS if h in column), None)
     name = next((column[h] for h in NAME_HEADERS if h in column), None)
     if ident is None and name is None:
-        yield 1, f"no identifier or name column; headers are: {', '.join(headers)}"
+        yield 1, f"no identifier or name column; headers are: {', '.join(written)}"
         return
     action, as_of = column.get("action"), column.get("as_of")
     for number, cells in enumerate(reader, start=2):
