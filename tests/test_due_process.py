@@ -487,10 +487,14 @@ def test_steps_dated_out_of_order_are_refused(cli, tmp_path):
     assert "cannot come before" in refused(cli, "objection", "file", "--listing", firm, "--on", "2025-09-20",
                                            "--reason", "dated before the notice")
     run(cli, "process", "--as-of", "2025-10-20")
-    assert "cannot come before" in refused(cli, "objection", "file", "--listing", firm, "--on", "2025-10-05",
-                                           "--reason", "dated before the listing took effect")
-    assert show(cli, firm)["state"] == "effective"
+    # dated within the window, received after the listing took effect: recorded with its date, and the
+    # listing goes under review from the day it took effect (history stays in date order)
+    late = run(cli, "objection", "file", "--listing", firm, "--on", "2025-10-05",
+               "--reason", "posted in time, received after the listing took effect")
+    assert late["effect_undone"] == [firm]
+    assert (show(cli, firm)["state"], show(cli, firm)["effective_from"]) == ("under_review", None)
     assert state_on(cli, firm, "2025-10-05") == "notified"
+    assert state_on(cli, firm, "2025-10-12") == "under_review"
     assert_effective_listings_sound(cli)
     assert_audit_intact(cli)
 

@@ -16,6 +16,7 @@ from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, WANG, XI
 from worlds import resident_id, run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
+from xinyong.services.publication.lists import changes
 from xinyong.store.db import open_engine
 
 
@@ -243,3 +244,42 @@ def test_a_code_copied_with_a_zero_width_character_names_the_listed_subject(cli,
         links = {row.split(",")[0]: row.split(",")[1:3] for row in (tmp_path / "links.csv").read_text(encoding="utf-8-sig")
                  .splitlines()[1:]}
         assert links["samr:沪市监罚〔2026〕7号"] == [PINGAN, "identifier"]
+
+
+def test_an_objection_posted_in_time_and_received_after_the_listing_took_effect_undoes_its_effect(
+        cli, tmp_path: Path) -> None:
+    """中国平安 was notified on 10-14 (window to 10-24) and posted its objection on 10-20; it reached
+    the registry after `process` had made the listing effective from 10-25. Recording it with its real
+    date was refused ("a step on 2026-10-20 cannot come before its last change"), so the firm stayed
+    sanctioned on an objection it had made in time. Now the listing goes under review from the day it
+    took effect (in force on no day), and a rejection starts its term on the decision's day."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        listing = ids[PINGAN]
+        shown = run(cli, "listing", "show", listing)
+        assert (shown["state"], shown["objection_deadline"], shown["effective_from"]) == (
+            "effective", "2026-10-24", "2026-10-25")
+        filed = run(cli, "objection", "file", "--listing", listing, "--reason", "posted on 10-20",
+                    "--on", "2026-10-20")
+        assert (filed["listings_under_review"], filed["effect_undone"]) == ([listing], [listing])
+        shown = run(cli, "listing", "show", listing)
+        assert (shown["state"], shown["effective_from"], shown["effective_to"]) == ("under_review", None, None)
+        engine = open_engine(cli.url)
+        try:  # a bank keeping its copy in sync through /v1/changes learns it binds no more
+            feed = [(item["from"], item["to"], item["effective_from"])
+                    for item in changes(engine, load_pack("cn"), 0, 1000)["changes"] if item["listing"] == listing]
+        finally:
+            engine.dispose()
+        assert feed == [("notified", "effective", None), ("effective", "under_review", None)]
+        for day in ("2026-10-25", "2026-10-28", "2026-11-01"):
+            assert screened(cli, PINGAN, day) == ("allow", []), day
+        # posted after its window (小米's, on 10-28): reviewed, and in force meanwhile, as before
+        late = run(cli, "objection", "file", "--listing", ids[XIAOMI], "--reason", "late", "--on", "2026-10-28")
+        assert (late["listings_under_review"], "effect_undone" in late) == ([ids[XIAOMI]], False)
+        for day in ("2026-10-26", "2026-10-29"):
+            assert screened(cli, XIAOMI, day) == ("deny", [ids[XIAOMI]]), day
+        run(cli, "objection", "decide", filed["objection"], "--reject", "--on", "2026-11-03", "--reason", "its debt")
+        shown = run(cli, "listing", "show", listing)
+        assert (shown["state"], shown["effective_from"]) == ("effective", "2026-11-03")
+        assert screened(cli, PINGAN, "2026-10-28") == ("allow", [])
+        assert screened(cli, PINGAN, "2026-11-04") == ("deny", [listing])

@@ -476,14 +476,30 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
                      payload={"listing": listing_id, "record": record_key, "on": on.isoformat(),
                               **({"attachments": [{k: a[k] for k in ("name", "sha256", "size")} for a in attachments]}
                                  if attachments else {})})
-        under_review = []
+        under_review, received_late = [], []
         for affected_id in affected:
             row = _row(c, affected_id)
-            if row["state"] in ("notified", "effective"):
+            last = _last_transition(c, affected_id)
+            if _in_time_but_received_after_effect(row, on, last):
+                # filed within the window, received after `process` made the listing effective: it
+                # should never have taken effect. Under review from the day it did (history is read
+                # by date: it was in force on no day), and a rejection starts its term on its own day.
+                _step(c, pack, affected_id, "under_review", last, actor,
+                      {"effective_from": None, "effective_to": None, "review_due": None})
+                received_late.append(affected_id)
+            elif row["state"] in ("notified", "effective"):
                 _step(c, pack, affected_id, "under_review", on, actor)
             if row["state"] in ("notified", "effective", "under_review"):
                 under_review.append(affected_id)
-    return {"objection": objection_id, "listings_under_review": under_review}
+    return {"objection": objection_id, "listings_under_review": under_review,
+            **({"effect_undone": received_late} if received_late else {})}
+
+
+def _in_time_but_received_after_effect(row: Any, filed_on: dt.date, last_change: dt.date | None) -> bool:
+    """An objection dated within the listing's window (posted in time) that reaches the registry
+    after the window closed and the listing took effect."""
+    return (row["state"] == "effective" and row["objection_deadline"] is not None
+            and filed_on <= row["objection_deadline"] and last_change is not None and filed_on < last_change)
 
 
 def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool, on: dt.date,

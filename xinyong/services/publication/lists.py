@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, exists, or_, select
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import SafeDictWriter
@@ -134,13 +134,16 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
     """Changes of listings in force after `since`, in order: enough for a consumer to keep its own
     copy in sync. Only what binds is shared: a listing's taking effect and every later change
     (review, expiry, repair, withdrawal), never a proposal or a notice still under due process.
-    Each names the measures its list triggers, so a change of state is a change of measures.
+    Each names the measures its list triggers, so a change of state is a change of measures. A
+    listing whose effect was undone (an objection posted in time, received after it took effect)
+    has no `effective_from` any more: its later changes are shared all the same.
 
     `seq` is the transition's place in `changes`, numbered in commit order (on PostgreSQL at
     COMMIT, under an advisory lock): a transaction that started first and commits last is never
     skipped by a consumer that has already read past a later one. Transitions recorded before
     migration 0015 keep their id as `seq`, so older cursors keep their meaning."""
     T, L, e, C = t.listing_transitions.c, t.listings.c, t.entities.c, t.changes.c
+    took_effect = t.listing_transitions.alias("took_effect")  # a listing whose effect was undone since
     triggered: dict[str, list[str]] = {}
     for measure in pack.measures:
         for code in measure.lists:
@@ -152,7 +155,10 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
                          .join(t.listings, L.id == T.listing_id).join(t.entities, e.id == L.entity_id)
                          .where(C.kind == "transition", C.seq > since,
                                 or_(T.to_state == "effective",
-                                    and_(T.from_state.in_(IN_FORCE), L.effective_from.is_not(None))))
+                                    and_(T.from_state.in_(IN_FORCE),
+                                         or_(L.effective_from.is_not(None), exists().where(
+                                             took_effect.c.listing_id == T.listing_id,
+                                             took_effect.c.to_state == "effective", took_effect.c.id < T.id)))))
                          .order_by(C.seq).limit(limit)).all()
     items = [{"seq": r.seq, "listing": r.listing_id, "entity": r.key, "list": r.list_code, "from": r.from_state,
               "to": r.to_state, "on_date": r.on_date, "recorded_at": r.recorded_at,
