@@ -283,3 +283,31 @@ def test_an_objection_posted_in_time_and_received_after_the_listing_took_effect_
         assert (shown["state"], shown["effective_from"]) == ("effective", "2026-11-03")
         assert screened(cli, PINGAN, "2026-10-28") == ("allow", [])
         assert screened(cli, PINGAN, "2026-11-04") == ("deny", [listing])
+
+
+def test_a_repair_approved_after_its_listing_ended_is_recorded_and_ends_the_publicity(cli, tmp_path: Path) -> None:
+    """小米 applied for repair on 11-01; the court ended its listing on 11-02 (performed). Approving the
+    repair on 11-03 failed (a performed listing cannot be repaired) and was rolled back: the application
+    stayed pending for good, late, and the court case stayed published on 小米's page. Now the approval
+    is recorded, the listing stays performed, and the case's publicity ends."""
+    with time_machine.travel(TODAY, tick=False):
+        listing = listed_world(cli, tmp_path)[XIAOMI]
+        (tmp_path / "commitment.txt").write_text("本公司承诺依法履行义务", encoding="utf-8")
+        (tmp_path / "receipt.txt").write_text("执行款已全部缴纳", encoding="utf-8")
+        repair = run(cli, "repair", "apply", listing, "--commitment", tmp_path / "commitment.txt",
+                     "--evidence", tmp_path / "receipt.txt", "--on", "2026-11-01")
+        run(cli, "listing", "end", listing, "--reason", "performed", "--on", "2026-11-02")
+        ended = run(cli, "listing", "show", listing)
+        assert (ended["end_reason"], ended["ended_on"]) == ("performed", "2026-11-02")
+        decided = run(cli, "repair", "decide", repair["repair"], "--approve", "--on", "2026-11-03", "--reason", "paid")
+        assert decided["decision"] == "approved"
+        shown = run(cli, "listing", "show", listing)
+        assert (shown["state"], shown["end_reason"], shown["ended_on"], len(shown["transitions"])) == (
+            ended["state"], "performed", "2026-11-02", len(ended["transitions"]))
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                page = http.get(f"/v1/entities/{XIAOMI}").json()
+            assert [record["category"] for record in page["records"]] == ["registration"]
+        finally:
+            engine.dispose()

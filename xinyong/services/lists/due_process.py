@@ -724,8 +724,11 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
                               "authority": authority, **({"late": True} if late else {})})
         if approve and repair["listing_id"] is not None:
             _catch_up(c, pack, [repair["listing_id"]], on)
-            _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on, "end_reason": "repaired"},
-                  authority=authority)
+            # a listing that ended meanwhile (expired, performed) stays ended as it did; the approval
+            # still ends its evidence's publicity (refusing it left the application pending for good)
+            if _row(c, repair["listing_id"])["state"] in ACTIVE:
+                _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on, "end_reason": "repaired"},
+                      authority=authority)
     return {"repair": repair_id, "decision": state, "listing": repair["listing_id"], "record": repair["record_key"],
             "authority": authority, "late": late}
 
