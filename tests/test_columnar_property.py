@@ -246,7 +246,7 @@ PLAIN = {
     "date": st.dates(dt.date(1990, 1, 1), TODAY + dt.timedelta(days=1)).map(dt.date.isoformat),
     "amount": st.builds(lambda w, c, n: f"{w}.{c:0{n}d}" if n else str(w), st.integers(0, 10**6),
                         st.integers(0, 9), st.integers(0, 2)),
-    "key": decision_numbers().filter(lambda k: k.endswith("号") and k.startswith("京市监罚")),
+    "key": st.integers(0, 6).map("京市监罚〔2024〕{}号".format),
     "status": st.sampled_from(["存续", "在业", "吊销", "注销", "迁出"]),
     "performance": st.sampled_from(["全部未履行", "部分未履行", "全部履行"]),
     "text": st.sampled_from(["罚款", "警告", "罚款；没收违法所得", "备注", "某某路1号"]),
@@ -491,3 +491,18 @@ def test_the_grammar_reaches_the_fast_path(tmp_path: Path) -> None:
             headers, row = ["统一社会信用代码", "企业名称", "成立日期"], [firm, "北京某某科技有限公司", "2024-03-05"]
         path = write_table(tmp_path, headers, [row], "csv")
         assert same_on_both_paths(path, category) == (1, 1), category
+
+
+def test_a_json_true_is_no_number_whatever_came_before(tmp_path: Path) -> None:
+    """Found writing the grammar: the row validator's memo took True for 1 (equal as dict keys), so a
+    JSON true in a date or amount cell was read as the spreadsheet day 1 (1900-01-01) or 1.0 when an
+    earlier row held the number 1, and refused otherwise. Both paths agreed: the row validator was wrong."""
+    path = tmp_path / "t.jsonl"
+    rows = [dict(zip(PENALTY, ROW)) | {"处罚决定日期": 1, "罚款金额": 1},
+            dict(zip(PENALTY, ROW)) | {"处罚决定日期": True, "行政处罚决定书文号": "京市监罚〔2024〕2号"},
+            dict(zip(PENALTY, ROW)) | {"罚款金额": True, "行政处罚决定书文号": "京市监罚〔2024〕3号"}]
+    path.write_text("\n".join(orjson.dumps(r).decode() for r in rows) + "\n", encoding="utf-8")
+    assert same_on_both_paths(path, "penalty") == (3, 0)
+    (_, _, accepted, rejected), = ingest.validated_chunks(PACK, "penalty", "samr", open_table(path), None, TODAY)
+    assert [a.number for a in accepted] == [1]
+    assert [(r.number, r.reason_code) for r in rejected] == [(2, "unreadable_date"), (3, "not_a_number")]
