@@ -228,16 +228,18 @@ class ColumnValidator:
                 return pa.array([""] * int(ok.sum()), type=pa.string())
             if len(keys) == 1:  # a single array and a separator would be read as a list to join
                 return pc.fill_null(pick(parts[keys[0]]), "")
-            # not binary_join_element_wise(..., ",", null_handling="skip"): pyarrow (26.0.1) gives no element
-            # for a row whose parts are all null, so the rows after it took their neighbours' JSON (two
-            # unknown columns, both empty on one row; narwhals-dev/narwhals#3965). Each present part
-            # with its comma in front, absent ones empty, the first comma cut.
-            commas = [pc.fill_null(pc.binary_join_element_wise(",", pick(parts[k]), ""), "") for k in keys]
-            return pc.utf8_slice_codeunits(pc.binary_join_element_wise(*commas, ""), 1)
+            # pyarrow's join skipping nulls gives no element at all for a row whose parts are all null
+            # (26.0.1; narwhals-dev/narwhals#3965): the rows after it took their neighbours' JSON (two
+            # unknown columns, both empty on one row). An empty part in front, never null, keeps every
+            # row; its comma is cut.
+            whole = pc.binary_join_element_wise("", *(pick(parts[k]) for k in keys), ",", null_handling="skip")
+            return pc.utf8_slice_codeunits(whole, 1)
 
         fields_json = pc.binary_join_element_wise("{", joined(pieces, order), "}", "")
         extras_json = pc.binary_join_element_wise("{", joined(extras, list(extras)), "}", "")
         blob = pc.binary_join_element_wise("{", joined(pieces, sorted(order)), "}", "")  # records.content_hash
+        if not len(fields_json) == len(extras_json) == len(blob) == int(ok.sum()):
+            return [None] * n  # a kernel that dropped an element would give rows their neighbours' JSON
         blake2b = hashlib.blake2b
         blobs = pc.cast(blob, pa.binary()).to_pylist()
         hashes = [blake2b(b, digest_size=16).hexdigest() for b in blobs]
