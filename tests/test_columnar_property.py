@@ -40,7 +40,6 @@ from tempfile import TemporaryDirectory
 from unittest import mock
 
 import orjson
-import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -128,7 +127,8 @@ def codes(draw) -> str:
 @st.composite
 def person_ids(draw) -> str:
     return draw(st.sampled_from([*PERSON_IDS, PERSON_IDS[0][:17] + "0", PERSON_IDS[0][:15], "110101900307123",
-                                 "4403051990****0271", "E12345678", "H1234567801", "", draw(st.sampled_from(BOTH_VALID)),
+                                 "4403051990****0271", "E12345678", "H1234567801", "",
+                                 draw(st.sampled_from(BOTH_VALID)),
                                  PERSON_IDS[-1].lower(), full_width(PERSON_IDS[1]), "110101 19900307 1234"]))
 
 
@@ -160,7 +160,8 @@ def names(draw) -> str:
 def _date_text(draw, day: dt.date) -> str:
     y, m, d = day.year, day.month, day.day
     return draw(st.sampled_from([
-        f"{y:04d}-{m:02d}-{d:02d}", f"{y}/{m}/{d}", f"{y:04d}/{m:02d}/{d:02d}", f"{y}年{m}月{d}日", f"{y:04d}{m:02d}{d:02d}",
+        f"{y:04d}-{m:02d}-{d:02d}", f"{y}/{m}/{d}", f"{y:04d}/{m:02d}/{d:02d}", f"{y}年{m}月{d}日",
+        f"{y:04d}{m:02d}{d:02d}",
         f"{y}.{m}.{d}", f"{y}-{m}-{d}", f"{y:04d}-{m:02d}-{d:02d} 10:30", f"{y:04d}-{m:02d}-{d:02d}T10:30:00",
         f"{y:04d}-{m:02d}-{d:02d} 23:59:59.5", f"{y}/{m}/{d} 8:05", full_width(f"{y:04d}-{m:02d}-{d:02d}"),
         f"{y:04d}-{m:02d}-{d:02d}Z", f"{y:04d}-{m:02d}-{d:02d}+08:00", f"{y}年{m:02d}月{d:02d}日 ",
@@ -212,7 +213,8 @@ def decision_numbers(draw, court: bool = False) -> str:
     if draw(st.integers(0, 9)) < 7:
         return plain
     return draw(st.sampled_from([
-        plain.replace("（", "(").replace("）", ")"), plain.replace("〔", "[").replace("〕", "]"), full_width(str(n)) + plain,
+        plain.replace("（", "(").replace("）", ")"), plain.replace("〔", "[").replace("〕", "]"),
+        full_width(str(n)) + plain,
         plain.replace("2024", "２０２４"), plain[:4] + " " + plain[4:], f"京罚字第{n}号", str(n), "-", "无",
         plain * 30, plain + "\u200b", "=HYPERLINK(\"x\")", "'=1+1", "@SUM(A1)",
     ]))
