@@ -12,6 +12,7 @@ A row takes the fast path when all of these hold:
 
 - every mapped or extra cell is text or empty, with no surrounding white space and no character
   JSON escapes (control characters, quote, backslash, U+2028/9), no NUL;
+- no cell in an unknown column whose header another unknown column shares (blank headers, mostly);
 - every required field is present;
 - dates are ISO `YYYY-MM-DD`, a real day between 1900 and 2100, the decision date no later than
   the pack allows (array parse and a round trip);
@@ -27,6 +28,7 @@ A row takes the fast path when all of these hold:
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -206,9 +208,15 @@ class ColumnValidator:
         pieces = {f: pc.if_else(pa.array(presents[f]), pc.binary_join_element_wise(
             orjson.dumps(f).decode() + ":", jsons[f], ""), None) for f in order}
         extras = {}
+        repeated = {h for h, count in Counter(self.headers[i] for i in self.extras).items() if count > 1}
         for index in self.extras:
             array, present = column(index)
             header = self.headers[index]
+            if header in repeated:
+                # columns under one header (blank ones, mostly: a file's trailing commas) make one
+                # key of the row's extras, which the row validator fills cell by cell
+                ok[present] = False
+                continue
             extras[header] = pc.if_else(pa.array(present), pc.binary_join_element_wise(
                 orjson.dumps(header).decode() + ":", _quoted(array), ""), None)
         chosen = pa.array(ok)  # column() may have cleared rows of the extras
@@ -220,11 +228,18 @@ class ColumnValidator:
                 return pa.array([""] * int(ok.sum()), type=pa.string())
             if len(keys) == 1:  # a single array and a separator would be read as a list to join
                 return pc.fill_null(pick(parts[keys[0]]), "")
-            return pc.binary_join_element_wise(*(pick(parts[k]) for k in keys), ",", null_handling="skip")
+            # pyarrow's join skipping nulls gives no element at all for a row whose parts are all null
+            # (26.0.1; narwhals-dev/narwhals#3965): the rows after it took their neighbours' JSON (two
+            # unknown columns, both empty on one row). An empty part in front, never null, keeps every
+            # row; its comma is cut.
+            whole = pc.binary_join_element_wise("", *(pick(parts[k]) for k in keys), ",", null_handling="skip")
+            return pc.utf8_slice_codeunits(whole, 1)
 
         fields_json = pc.binary_join_element_wise("{", joined(pieces, order), "}", "")
         extras_json = pc.binary_join_element_wise("{", joined(extras, list(extras)), "}", "")
         blob = pc.binary_join_element_wise("{", joined(pieces, sorted(order)), "}", "")  # records.content_hash
+        if not len(fields_json) == len(extras_json) == len(blob) == int(ok.sum()):
+            return [None] * n  # a kernel that dropped an element would give rows their neighbours' JSON
         blake2b = hashlib.blake2b
         blobs = pc.cast(blob, pa.binary()).to_pylist()
         hashes = [blake2b(b, digest_size=16).hexdigest() for b in blobs]

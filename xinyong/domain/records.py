@@ -161,6 +161,8 @@ def _memoised(convert: Callable[[Any], Any], size: int = 65536) -> Callable[[Any
     cache: dict[Any, Any] = {}
 
     def memo(value: Any) -> Any:
+        if value.__class__ is bool:  # True == 1 as a key: a JSON true would take the converted number 1's value
+            return convert(value)
         try:
             return cache[value]
         except KeyError:
