@@ -198,3 +198,21 @@ def test_the_listed_white_space_is_what_str_strip_removes() -> None:
     from xinyong.domain.columnar import SPACE_CODES
 
     assert SPACE_CODES == tuple(c for c in range(0x110000) if chr(c).isspace())
+
+
+def test_cells_under_one_repeated_header_are_all_kept(tmp_path: Path) -> None:
+    """A file's trailing commas make several columns under a blank header, and an agency may name two
+    columns alike: every unknown cell is kept, the second and later under "header (2)", ..., never
+    one overwriting another (the row validator kept only the last; the fast path defers such rows)."""
+    pack = load_pack("cn")
+    spec = pack.category("penalty")
+    headers = [*HEADERS, "", "", "内部编号", "内部编号", "内部编号 (2)"]
+    validator = RowValidator(pack, spec, "samr", map_columns(pack, spec, headers), pack_today(pack))
+    cells = ["北京某某科技有限公司", FIRM, "京市监罚〔2024〕9号", "2024-03-05", "罚款", "1.5", "a", "b", "x", "y", "z"]
+    assert validator.validate(cells).extras == {"": "a", " (2)": "b", "内部编号": "x", "内部编号 (3)": "y",
+                                                "内部编号 (2)": "z"}
+    path = tmp_path / "repeated.csv"
+    out = io.StringIO()
+    csv.writer(out).writerows([headers, cells, [*cells[:6], "", "b", "", "y", ""]])
+    path.write_text(out.getvalue(), encoding="utf-8")
+    compare(path, "penalty", "samr")

@@ -199,6 +199,17 @@ class RowValidator:
                                 if today is not None else None)
         self.authority = authority
         self.mapping = mapping
+        # each unknown column its own key: columns under one header (blank ones, mostly: a file's
+        # trailing commas) are "header", "header (2)", ... in file order, none overwriting another
+        real = {mapping.headers[index] for index in mapping.extras}
+        self.extra_keys: dict[int, str] = {}
+        for index in mapping.extras:
+            header = mapping.headers[index]
+            key, n = header, 1
+            while key in self.extra_keys.values() or (n > 1 and key in real):
+                n += 1
+                key = f"{header} ({n})"
+            self.extra_keys[index] = key
         self.specs = {f.name: f for f in pack.fields_of(category)}
         self.person_names = pack.person_names
         self.required = [f.name for f in self.specs.values() if f.required]
@@ -320,7 +331,7 @@ class RowValidator:
                 if text:
                     if "\x00" in text:
                         return Rejection(None, f"column {headers[index]!r} contains a NUL character")
-                    extras[headers[index]] = text
+                    extras[self.extra_keys[index]] = text
         return self._subject(values, raw_text, extras)
 
     def _relation_fields(self, values: dict[str, Any]) -> Rejection | None:
