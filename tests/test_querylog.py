@@ -55,3 +55,28 @@ def test_query_ids_are_unique_and_in_time_order():
     assert all(before <= int(i[:12], 16) <= after for i in every)
     assert max(first) < min(later)  # a millisecond later sorts after
     assert len({i[12:] for i in every}) == len(every)  # the random part alone tells them apart
+
+
+def test_a_flush_stores_what_a_core_insert_stores(cli):
+    """The writer's chunk (one JSON statement on SQLite, executemany on PostgreSQL) stores each value
+    as SQLAlchemy's own insert does: read back through the table's types, the same Python values."""
+    engine = open_engine(cli.url)
+    log = QueryLog(engine)
+    rows = [{**entry(f"q{i}"), "key_id": None, "subject": "91310000MA1XC00010" if i % 2 else None,
+             "query": "王某某 440305********0271" if i == 3 else "91310000MA1XC00010",
+             "measures": ["no_bidding", "no_subsidy"] if i % 3 else [], "as_of": None if i == 4 else dt.date(2026, 1, 5)}
+            for i in range(450)]  # over two chunks
+    for row in rows:
+        log.add(**row)
+    assert log.flush() == len(rows)
+    with engine.begin() as c:
+        c.execute(t.query_log.insert(), [{**row, "query_id": "core-" + row["query_id"],
+                                          "at": dt.datetime(2026, 1, 5, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)}
+                                         for row in rows])
+        stored = {r.query_id: r for r in c.execute(select(t.query_log))}
+    compared = ("key_id", "authority", "purpose", "endpoint", "query", "subject", "action", "as_of", "result", "measures")
+    for row in rows:
+        written, reference = stored[row["query_id"]], stored["core-" + row["query_id"]]
+        assert [getattr(written, k) for k in compared] == [getattr(reference, k) for k in compared]
+        assert type(written.at) is type(reference.at) and written.at.tzinfo == reference.at.tzinfo
+    engine.dispose()

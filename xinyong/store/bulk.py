@@ -36,15 +36,22 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str],
     cursor = dbapi.cursor()
     try:
         if same is not None:
-            names = ", ".join([*same, *columns])
-            picked = ", ".join([*("?" for _ in same), *(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))])
-            cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM json_each(?) ORDER BY key",
+            cursor.execute(json_rows_insert(table, columns, same),
                            (*same.values(), orjson.dumps(rows if isinstance(rows, list) else list(rows)).decode()))
         else:
             placeholders = ", ".join("?" for _ in columns)
             cursor.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows)
     finally:
         cursor.close()
+
+
+def json_rows_insert(table: Table, columns: Sequence[str], same: Mapping[str, Any] | None = None) -> str:
+    """SQLite: `INSERT INTO table` of rows given as one JSON array of arrays (values of `columns`),
+    bound last, after the values of `same`: one statement, one step of the driver for all the rows."""
+    same = same or {}
+    names = ", ".join([*same, *columns])
+    picked = ", ".join([*("?" for _ in same), *(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))])
+    return f"INSERT INTO {table.name} ({names}) SELECT {picked} FROM json_each(?) ORDER BY key"
 
 
 def update_rows(connection: Connection, table: Table, columns: Sequence[str], key: str,

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from xinyong.store import tables as t
+from xinyong.store.bulk import json_rows_insert
 
 log = logging.getLogger("xinyong.querylog")
 # A flush at 2,500 answers a second is ~1,250 rows, ~30 ms of Python holding the GIL: written in
@@ -54,7 +55,9 @@ class QueryLog:
         query = query.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL: it would fail every flush
         row = {"query_id": query_id, "at": dt.datetime.now(dt.timezone.utc), "key_id": key_id,
                "authority": authority, "purpose": purpose, "endpoint": endpoint, "query": query, "subject": subject,
-               "action": action, "as_of": as_of, "result": result, "measures": measures}
+               "action": action, "as_of": as_of, "result": result,
+               # a tuple, so that the entry holds no container the cyclic collector keeps tracking
+               "measures": tuple(measures)}
         with self._lock:
             self._buffer.append(row)
 
@@ -90,6 +93,15 @@ class QueryLog:
         sql, names, processors, positional = self._insert
         if processors:
             rows = [{**row, **{name: process(row[name]) for name, process in processors}} for row in rows]
+        if c.dialect.name == "sqlite":
+            # one statement over the chunk as JSON (`store.bulk.json_rows_insert`): the driver's executemany
+            # steps once a row, giving the GIL back and waiting for it again each time; with the event
+            # loop busy on a core of its own that wait is the interpreter's switch interval (5 ms), so
+            # the writer fell behind (~5,000 answers a second), its buffer grew without end and the
+            # collector's full passes over it made the answers' p99 rise round after round
+            c.exec_driver_sql(json_rows_insert(t.query_log, names),
+                              (orjson.dumps([[row[name] for name in names] for row in rows]).decode(),))
+            return
         c.exec_driver_sql(sql, [tuple(row[name] for name in names) for row in rows] if positional else rows)
 
     def _one_by_one(self, rows: list[dict[str, Any]]) -> int:
