@@ -13,7 +13,7 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, WANG, XIAOMI, court_row, listed_world
-from worlds import resident_id, run, uscc, write_csv
+from worlds import run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.services.publication.lists import changes
