@@ -1,0 +1,57 @@
+"""The platform's promises to subjects, probed a third time with hand-made inputs the demo never
+sends: real public company names, codes with valid check characters. Each test is a defect found
+and fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import time_machine
+from fastapi.testclient import TestClient
+
+from test_trust_adversarial import NAMES, TODAY, XIAOMI
+from worlds import run, write_csv
+from xinyong.api.app import create_app
+from xinyong.domain.pack import load_pack
+from xinyong.store.db import open_engine
+
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
+
+
+def penalty(number: int) -> dict[str, str]:
+    return {"统一社会信用代码": XIAOMI, "当事人名称": NAMES[XIAOMI], "行政处罚决定书文号": f"京市监罚〔2026〕{number}号",
+            "处罚决定日期": "2026-06-01", "处罚类别": "罚款", "罚款金额（万元）": "5"}
+
+
+def test_a_record_with_a_value_nested_hundreds_deep_is_quarantined_not_a_crash(cli, tmp_path: Path) -> None:
+    """A market regulator's `submit:penalty` key posted 小米's penalty and, beside it, a record whose
+    extra field held a list nested 500 deep (JSON the API parses: it reads up to ~990 levels). orjson
+    reads 1,024 levels but writes 255: the JSON Lines reader raised writing the value back, and the
+    call answered 500 `internal` with nothing stored (the same file ingested by `ingest` ended in a
+    traceback). Now that record is quarantined with its reason and the good one is taken."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        key = run(cli, "authority", "key", "create", "samr", "--scopes", "submit:penalty")["key"]
+        deep = "[" * 500 + "]" * 500
+        body = json.dumps({"category": "penalty", "records": [penalty(1), {**penalty(2), "备注": 0}]}, ensure_ascii=False)
+        body = body.replace('"备注": 0', f'"备注": {deep}')
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn")), raise_server_exceptions=False) as http:
+                answer = http.post("/v1/records", headers={"X-API-Key": key, "content-type": "application/json"},
+                                   content=body)
+            assert answer.status_code == 201, answer.text
+            assert (answer.json()["accepted"], answer.json()["quarantined"]) == (1, 1)
+            assert answer.json()["rejects"] == [{"row": 2, "field": None,
+                                                 "reason": "a value nested too deep (more than 255 levels)"}]
+        finally:
+            engine.dispose()
+        lines = tmp_path / "penalties.jsonl"
+        lines.write_text(json.dumps(penalty(3), ensure_ascii=False) + "\n"
+                         + json.dumps({**penalty(4), "备注": 0}, ensure_ascii=False).replace("0}", deep + "}") + "\n",
+                         encoding="utf-8")
+        batch = run(cli, "ingest", lines, "--authority", "samr", "--category", "penalty")
+        assert (batch["accepted"], batch["quarantined"]) == (1, 1)
