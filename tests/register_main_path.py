@@ -226,7 +226,7 @@ class _Wave:
             for row in connection.execute(select(n.id, n.entity_id, n.name, n.current)
                                           .where(n.entity_id.in_(part)).order_by(n.id)):
                 names[row.entity_id][row.name] = row
-            for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id)
+            for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id, rel.valid_from)
                                           .where(rel.entity_id.in_(part), rel.relation == "legal_representative",
                                                  rel.valid_to.is_(None)).order_by(rel.id)):
                 relations.setdefault(row.entity_id, row)
@@ -284,8 +284,11 @@ def _relation_changes(entity_id: int, record: Registration, existing: Any, today
     if existing and existing.person_name == person and existing.person_id == person_id:
         return
     since = _date(record.decision_date)
-    if existing:
-        close.append({"_id": existing.id, "_valid_to": since or today})
+    if existing:  # the row's date dates a change only when after the open relation began
+        began = existing.valid_from
+        if not (since is not None and began is not None and since > began):
+            since = today
+        close.append({"_id": existing.id, "_valid_to": since})
     new.append({"entity_id": entity_id, "relation": "legal_representative", "person_name": person,
                 "person_id": person_id, "valid_from": since, "valid_to": None})
 

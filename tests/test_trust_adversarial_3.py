@@ -4,14 +4,15 @@ and fixed (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import time_machine
 from fastapi.testclient import TestClient
 
-from test_trust_adversarial import NAMES, TODAY, XIAOMI
-from worlds import run, write_csv
+from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row
+from worlds import resident_id, run, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store.db import open_engine
@@ -55,3 +56,43 @@ def test_a_record_with_a_value_nested_hundreds_deep_is_quarantined_not_a_crash(c
                          encoding="utf-8")
         batch = run(cli, "ingest", lines, "--authority", "samr", "--category", "penalty")
         assert (batch["accepted"], batch["quarantined"]) == (1, 1)
+
+
+LEI = resident_id("110108", dt.date(1969, 12, 16), 135)
+WANG_XIAOCHUAN = resident_id("110108", dt.date(1978, 8, 2), 246)
+
+
+def reached(cli, person: str, as_of: str) -> tuple[str, list[int]]:
+    answer = json.loads(cli("screen", person, "--action", "high_consumption", "--as-of", as_of, "--json").stdout)
+    return answer["decision"], [measure["listing"]["id"] for measure in answer["measures"]]
+
+
+def test_a_new_legal_representative_is_reached_only_from_the_register_that_names_him(cli, tmp_path: Path) -> None:
+    """小米, on the court's list from 10-25, had 雷军 as its legal representative; the register sent on
+    11-10 names another (王小川). A register row is dated by the firm's establishment (2010-03-03):
+    the change was dated so, 雷军's relation ended the day it began (never held) and 王小川's began in
+    2010. Screened as of 11-01 (a high-speed train ticket bought then, checked again), 王小川 was
+    denied for a firm he did not represent, and 雷军, who did, was allowed. Now a change the row
+    does not date takes effect on the pack's today."""
+    headers = REGISTER_HEADERS[:3] + ["法定代表人", "法定代表人证件号码"] + REGISTER_HEADERS[3:]
+    with time_machine.travel(TODAY, tick=False):
+        first = write_csv(tmp_path / "register.csv", headers,
+                          [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", LEI, "2010-03-03", "存续"]])
+        cli("ingest", first, "--authority", "samr", "--category", "registration")
+        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-10-10")
+        (listing,) = run(cli, "listing", "list", "--entity", XIAOMI)
+        cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+        run(cli, "process", "--as-of", "2026-10-30")
+        assert reached(cli, LEI, "2026-11-01") == ("deny", [listing["id"]])
+        second = write_csv(tmp_path / "register-2.csv", headers,
+                           [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "王小川", WANG_XIAOCHUAN, "2010-03-03", "存续"]])
+        cli("ingest", second, "--authority", "samr", "--category", "registration")
+        run(cli, "resolve")
+        for day in ("2026-10-26", "2026-11-01", "2026-11-09"):
+            assert reached(cli, WANG_XIAOCHUAN, day) == ("allow", []), day
+            assert reached(cli, LEI, day) == ("deny", [listing["id"]]), day
+        assert reached(cli, WANG_XIAOCHUAN, "2026-11-10") == ("deny", [listing["id"]])
+        assert reached(cli, LEI, "2026-11-10") == ("allow", [])

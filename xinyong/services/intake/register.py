@@ -227,7 +227,7 @@ class _Wave:
                              order_by="id"):
             names[row[1]][row[2]] = row
         relations: dict[int, tuple] = {}
-        for row in select_in(connection, t.entity_relations, ("id", "entity_id", "person_name", "person_id"),
+        for row in select_in(connection, t.entity_relations, ("id", "entity_id", "person_name", "person_id", "valid_from"),
                              "entity_id", ids, {"relation": "legal_representative", "valid_to": None}, order_by="id"):
             relations.setdefault(row[1], row)
         renamed: list[tuple] = []
@@ -288,8 +288,10 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple],
 
 def _relation_changes(entity_id: int, record: Registration, existing: tuple | None, today: str,
                       close: list[tuple], new: list[tuple]) -> None:
-    """A legal representative other than the open one (`existing`: id, entity, person, person's ID)
-    closes it and opens a new relation."""
+    """A legal representative other than the open one (`existing`: id, entity, person, person's ID,
+    since) closes it and opens a new relation, from the row's date when it is after the open one
+    began, else from today: a register row is dated by its firm's establishment, which dates its
+    first representative, never a change (the one it replaces began that day at the latest)."""
     person = record.legal_representative
     if not person:
         return
@@ -298,5 +300,8 @@ def _relation_changes(entity_id: int, record: Registration, existing: tuple | No
         return
     since = _date(record.decision_date)
     if existing:
-        close.append((since or today, existing[0]))
+        began = str(existing[4])[:10] if existing[4] is not None else None  # a date, or ISO text on SQLite
+        if not (since and began and since > began):
+            since = today
+        close.append((since, existing[0]))
     new.append((entity_id, "legal_representative", person, person_id, since, None))
