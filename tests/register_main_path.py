@@ -223,7 +223,7 @@ class _Wave:
         relations: dict[int, Any] = {}
         for start in range(0, len(ids), 900):
             part = ids[start:start + 900]
-            for row in connection.execute(select(n.id, n.entity_id, n.name, n.current)
+            for row in connection.execute(select(n.id, n.entity_id, n.name, n.current, n.valid_from)
                                           .where(n.entity_id.in_(part)).order_by(n.id)):
                 names[row.entity_id][row.name] = row
             for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id, rel.valid_from)
@@ -261,9 +261,11 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, Any], t
         new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": english, "normalised": normalise_name(english),
                     "valid_from": since, "language": "en"})
     if current and not (current in known and known[current].current):
-        for row in known.values():
-            if row.current:
-                close.append({"_id": row.id, "_valid_to": since or today})
+        replaced = [row for row in known.values() if row.current]
+        dated = since is not None and all(row.valid_from is not None and since > row.valid_from for row in replaced)
+        since = since if dated or not replaced else today  # a rename the row does not date is today's
+        for row in replaced:
+            close.append({"_id": row.id, "_valid_to": since})
         if current in known:
             reopen.append({"_id": known[current].id})
         else:

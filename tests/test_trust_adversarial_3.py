@@ -96,3 +96,24 @@ def test_a_new_legal_representative_is_reached_only_from_the_register_that_names
             assert reached(cli, LEI, day) == ("deny", [listing["id"]]), day
         assert reached(cli, WANG_XIAOCHUAN, "2026-11-10") == ("deny", [listing["id"]])
         assert reached(cli, LEI, "2026-11-10") == ("allow", [])
+
+
+def test_a_rename_the_register_does_not_date_is_dated_the_day_it_arrived(cli, tmp_path: Path) -> None:
+    """小米's register row of 11-10 gives its new name, 北京小米科技有限责任公司. The row's date is the
+    firm's establishment (2010-03-03), and the rename was dated so: every public surface showed the
+    name it had borne until that day as given up in 2010, and the new one as borne since 2010."""
+    with time_machine.travel(TODAY, tick=False):
+        for number, name in enumerate((NAMES[XIAOMI], "北京小米科技有限责任公司")):
+            register = write_csv(tmp_path / f"register-{number}.csv", REGISTER_HEADERS,
+                                 [[XIAOMI, name, "有限责任公司", "2010-03-03", "存续"]])
+            cli("ingest", register, "--authority", "samr", "--category", "registration")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                page = http.get(f"/v1/entities/{XIAOMI}").json()
+        finally:
+            engine.dispose()
+        assert page["name"] == "北京小米科技有限责任公司"
+        assert sorted((n["name"], n["current"], n["valid_from"], n["valid_to"]) for n in page["names"]) == [
+            ("北京小米科技有限责任公司", True, "2026-11-10", None),
+            ("小米科技有限责任公司", False, "2010-03-03", "2026-11-10")]

@@ -223,7 +223,7 @@ class _Wave:
             insert_rows(connection, t.entity_identifiers, IDENTIFIER_COLUMNS, self.identifiers)
         ids = list(self.entities)
         names: dict[int, dict[str, tuple]] = {e: {} for e in ids}
-        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current"), "entity_id", ids,
+        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current", "valid_from"), "entity_id", ids,
                              order_by="id"):
             names[row[1]][row[2]] = row
         relations: dict[int, tuple] = {}
@@ -268,7 +268,7 @@ def _iso_date(value: str) -> str:
 def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple], today: str,
                   renamed: list[tuple], new: list[tuple]) -> None:
     """What a register row changes in its entity's names, given the names it has (`known`, by name:
-    id, entity, name, current): `renamed` gets (current, valid_to, id) updates, `new` rows to insert
+    id, entity, name, current, since): `renamed` gets (current, valid_to, id) updates, `new` rows to insert
     (NAME_COLUMNS less `normalised`, which `_normalised` puts in)."""
     current = record.subject_name
     since = _date(record.decision_date)
@@ -277,11 +277,16 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple],
         # English names accumulate: a query may use any the register ever gave
         new.append((entity_id, english, False, since, None, "en"))
     if current and not (current in known and known[current][3]):
-        renamed += [(False, since or today, row[0]) for row in known.values() if row[3]]
+        # a rename the row does not date (its date is the firm's establishment) is today's, as a new
+        # legal representative (`_relation_changes`)
+        replaced = [row for row in known.values() if row[3]]
+        dated = bool(since) and all(row[4] is not None and since > str(row[4])[:10] for row in replaced)
+        on = since if dated or not replaced else today
+        renamed += [(False, on, row[0]) for row in replaced]
         if current in known:
             renamed.append((True, None, known[current][0]))
         else:
-            new.append((entity_id, current, True, since, None, None))
+            new.append((entity_id, current, True, on, None, None))
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
     new += [(entity_id, f, False, None, since, None) for f in dict.fromkeys(former)]
 
