@@ -11,10 +11,11 @@ from pathlib import Path
 import time_machine
 from fastapi.testclient import TestClient
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row
+from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row
 from worlds import resident_id, run, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
+from xinyong.services.publication.subjects import object_as_subject, owns_file, subject_cases, subject_file
 from xinyong.store.db import open_engine
 
 REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
@@ -117,3 +118,36 @@ def test_a_rename_the_register_does_not_date_is_dated_the_day_it_arrived(cli, tm
         assert sorted((n["name"], n["current"], n["valid_from"], n["valid_to"]) for n in page["names"]) == [
             ("北京小米科技有限责任公司", True, "2026-11-10", None),
             ("小米科技有限责任公司", False, "2010-03-03", "2026-11-10")]
+
+
+def test_another_subjects_objection_never_follows_its_record_into_this_file(cli, tmp_path: Path) -> None:
+    """A penalty naming 中国平安 by its name alone was linked to it; 中国平安 objected in its portal
+    (not ours) with an internal letter attached. The regulator's review moved the record to 小米.
+    Signed in, 小米 then saw 中国平安's objection (its reason, its code as the filer) among its own
+    cases, could download 中国平安's letter, and could not object to the penalty itself (an
+    objection "already open"). Now 小米 sees none of it and may object; 中国平安 keeps its case."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        penalties = write_csv(tmp_path / "penalties.csv", list(penalty(9)),
+                              [["", NAMES[PINGAN], "京市监罚〔2026〕9号", "2026-06-01", "罚款", "5"]])
+        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        engine, pack = open_engine(cli.url), load_pack("cn")
+        try:
+            today = TODAY.date()
+            (record,) = [r for r in subject_file(engine, pack, PINGAN, today)["records"] if r["category"] == "penalty"]
+            filed = object_as_subject(engine, pack, PINGAN, record_id=record["id"], reason="不是本公司的处罚",
+                                      files=[("平安内部函.txt", "平安内部材料".encode(), "text/plain")], on=today)
+            run(cli, "review", "reject", str(record["id"]), "--entity", PINGAN, "--reason", "not 中国平安")
+            run(cli, "review", "accept", str(record["id"]), "--entity", XIAOMI, "--reason", "小米's")
+            (letter,) = subject_cases(engine, PINGAN)["objections"][0]["attachments"]
+            assert [case["id"] for case in subject_cases(engine, PINGAN)["objections"]] == [filed["objection"]]
+            assert subject_cases(engine, XIAOMI)["objections"] == []
+            assert owns_file(engine, XIAOMI, letter["sha256"]) is None
+            assert owns_file(engine, PINGAN, letter["sha256"]) == "平安内部函.txt"
+            (moved,) = [r for r in subject_file(engine, pack, XIAOMI, today)["records"] if r["category"] == "penalty"]
+            assert (moved["objection_open"], moved["may_object"]) == (False, True)
+        finally:
+            engine.dispose()
