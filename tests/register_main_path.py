@@ -288,7 +288,9 @@ def _relation_changes(entity_id: int, record: Registration, existing: Any, today
     since = _date(record.decision_date)
     if existing:  # the row's date dates a change only when after the open relation began
         began = existing.valid_from
-        if not (since is not None and began is not None and since > began):
+        if existing.person_name == person and existing.person_id is None:
+            since = began or since
+        elif not (since is not None and began is not None and since > began):
             since = today
         close.append({"_id": existing.id, "_valid_to": since})
     new.append({"entity_id": entity_id, "relation": "legal_representative", "person_name": person,

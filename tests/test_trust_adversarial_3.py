@@ -77,9 +77,11 @@ def test_a_new_legal_representative_is_reached_only_from_the_register_that_names
     does not date takes effect on the pack's today."""
     headers = REGISTER_HEADERS[:3] + ["法定代表人", "法定代表人证件号码"] + REGISTER_HEADERS[3:]
     with time_machine.travel(TODAY, tick=False):
-        first = write_csv(tmp_path / "register.csv", headers,
-                          [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", LEI, "2010-03-03", "存续"]])
-        cli("ingest", first, "--authority", "samr", "--category", "registration")
+        # 雷军 first without his ID number, then with it: the same representative since 2010, as before
+        for number, id_number in enumerate(("", LEI)):
+            first = write_csv(tmp_path / f"register-{number}.csv", headers,
+                              [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", id_number, "2010-03-03", "存续"]])
+            cli("ingest", first, "--authority", "samr", "--category", "registration")
         court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)])
         cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
         run(cli, "resolve")
@@ -87,7 +89,7 @@ def test_a_new_legal_representative_is_reached_only_from_the_register_that_names
         (listing,) = run(cli, "listing", "list", "--entity", XIAOMI)
         cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
         run(cli, "process", "--as-of", "2026-10-30")
-        assert reached(cli, LEI, "2026-11-01") == ("deny", [listing["id"]])
+        assert reached(cli, LEI, "2026-10-26") == ("deny", [listing["id"]])
         second = write_csv(tmp_path / "register-2.csv", headers,
                            [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "王小川", WANG_XIAOCHUAN, "2010-03-03", "存续"]])
         cli("ingest", second, "--authority", "samr", "--category", "registration")

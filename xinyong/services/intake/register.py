@@ -306,7 +306,9 @@ def _relation_changes(entity_id: int, record: Registration, existing: tuple | No
     since = _date(record.decision_date)
     if existing:
         began = str(existing[4])[:10] if existing[4] is not None else None  # a date, or ISO text on SQLite
-        if not (since and began and since > began):
+        if existing[2] == person and existing[3] is None:
+            since = began or since  # the same person, now with an ID number: the relation held since it began
+        elif not (since and began and since > began):
             since = today
         close.append((since, existing[0]))
     new.append((entity_id, "legal_representative", person, person_id, since, None))
