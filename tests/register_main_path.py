@@ -223,10 +223,10 @@ class _Wave:
         relations: dict[int, Any] = {}
         for start in range(0, len(ids), 900):
             part = ids[start:start + 900]
-            for row in connection.execute(select(n.id, n.entity_id, n.name, n.current)
+            for row in connection.execute(select(n.id, n.entity_id, n.name, n.current, n.valid_from)
                                           .where(n.entity_id.in_(part)).order_by(n.id)):
                 names[row.entity_id][row.name] = row
-            for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id)
+            for row in connection.execute(select(rel.id, rel.entity_id, rel.person_name, rel.person_id, rel.valid_from)
                                           .where(rel.entity_id.in_(part), rel.relation == "legal_representative",
                                                  rel.valid_to.is_(None)).order_by(rel.id)):
                 relations.setdefault(row.entity_id, row)
@@ -261,9 +261,11 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, Any], t
         new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": english, "normalised": normalise_name(english),
                     "valid_from": since, "language": "en"})
     if current and not (current in known and known[current].current):
-        for row in known.values():
-            if row.current:
-                close.append({"_id": row.id, "_valid_to": since or today})
+        replaced = [row for row in known.values() if row.current]
+        dated = since is not None and all(row.valid_from is not None and since > row.valid_from for row in replaced)
+        since = since if dated or not replaced else today  # a rename the row does not date is today's
+        for row in replaced:
+            close.append({"_id": row.id, "_valid_to": since})
         if current in known:
             reopen.append({"_id": known[current].id})
         else:
@@ -284,8 +286,13 @@ def _relation_changes(entity_id: int, record: Registration, existing: Any, today
     if existing and existing.person_name == person and existing.person_id == person_id:
         return
     since = _date(record.decision_date)
-    if existing:
-        close.append({"_id": existing.id, "_valid_to": since or today})
+    if existing:  # the row's date dates a change only when after the open relation began
+        began = existing.valid_from
+        if existing.person_name == person and existing.person_id is None:
+            since = began or since
+        elif not (since is not None and began is not None and since > began):
+            since = today
+        close.append({"_id": existing.id, "_valid_to": since})
     new.append({"entity_id": entity_id, "relation": "legal_representative", "person_name": person,
                 "person_id": person_id, "valid_from": since, "valid_to": None})
 

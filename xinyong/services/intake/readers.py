@@ -356,8 +356,15 @@ def _read_jsonl(path: Path) -> Table:
                         index[key] = len(keys)
                         keys.append(key)
                     row: list[Any] = [None] * len(keys)
-                    for key, value in obj.items():
-                        row[index[key]] = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
+                    try:
+                        for key, value in obj.items():
+                            row[index[key]] = orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
+                    except orjson.JSONEncodeError:
+                        # orjson reads up to 1,024 levels and writes up to 255: a value nested between
+                        # the two was read, then raised while written back (a crash, a 500 from the API)
+                        yield number, RowError("a value nested too deep (more than 255 levels)",
+                                               line.rstrip("\n"))
+                        continue
                     yield number, row
             except UnicodeDecodeError as exc:
                 raise FileRefused(f"{path.name}: line {number + 1}: undecodable bytes ({exc.reason})") from None

@@ -223,11 +223,11 @@ class _Wave:
             insert_rows(connection, t.entity_identifiers, IDENTIFIER_COLUMNS, self.identifiers)
         ids = list(self.entities)
         names: dict[int, dict[str, tuple]] = {e: {} for e in ids}
-        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current"), "entity_id", ids,
+        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current", "valid_from"), "entity_id", ids,
                              order_by="id"):
             names[row[1]][row[2]] = row
         relations: dict[int, tuple] = {}
-        for row in select_in(connection, t.entity_relations, ("id", "entity_id", "person_name", "person_id"),
+        for row in select_in(connection, t.entity_relations, ("id", "entity_id", "person_name", "person_id", "valid_from"),
                              "entity_id", ids, {"relation": "legal_representative", "valid_to": None}, order_by="id"):
             relations.setdefault(row[1], row)
         renamed: list[tuple] = []
@@ -268,7 +268,7 @@ def _iso_date(value: str) -> str:
 def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple], today: str,
                   renamed: list[tuple], new: list[tuple]) -> None:
     """What a register row changes in its entity's names, given the names it has (`known`, by name:
-    id, entity, name, current): `renamed` gets (current, valid_to, id) updates, `new` rows to insert
+    id, entity, name, current, since): `renamed` gets (current, valid_to, id) updates, `new` rows to insert
     (NAME_COLUMNS less `normalised`, which `_normalised` puts in)."""
     current = record.subject_name
     since = _date(record.decision_date)
@@ -277,19 +277,26 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple],
         # English names accumulate: a query may use any the register ever gave
         new.append((entity_id, english, False, since, None, "en"))
     if current and not (current in known and known[current][3]):
-        renamed += [(False, since or today, row[0]) for row in known.values() if row[3]]
+        # a rename the row does not date (its date is the firm's establishment) is today's, as a new
+        # legal representative (`_relation_changes`)
+        replaced = [row for row in known.values() if row[3]]
+        dated = bool(since) and all(row[4] is not None and since > str(row[4])[:10] for row in replaced)
+        on = since if dated or not replaced else today
+        renamed += [(False, on, row[0]) for row in replaced]
         if current in known:
             renamed.append((True, None, known[current][0]))
         else:
-            new.append((entity_id, current, True, since, None, None))
+            new.append((entity_id, current, True, on, None, None))
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
     new += [(entity_id, f, False, None, since, None) for f in dict.fromkeys(former)]
 
 
 def _relation_changes(entity_id: int, record: Registration, existing: tuple | None, today: str,
                       close: list[tuple], new: list[tuple]) -> None:
-    """A legal representative other than the open one (`existing`: id, entity, person, person's ID)
-    closes it and opens a new relation."""
+    """A legal representative other than the open one (`existing`: id, entity, person, person's ID,
+    since) closes it and opens a new relation, from the row's date when it is after the open one
+    began, else from today: a register row is dated by its firm's establishment, which dates its
+    first representative, never a change (the one it replaces began that day at the latest)."""
     person = record.legal_representative
     if not person:
         return
@@ -298,5 +305,10 @@ def _relation_changes(entity_id: int, record: Registration, existing: tuple | No
         return
     since = _date(record.decision_date)
     if existing:
-        close.append((since or today, existing[0]))
+        began = str(existing[4])[:10] if existing[4] is not None else None  # a date, or ISO text on SQLite
+        if existing[2] == person and existing[3] is None:
+            since = began or since  # the same person, now with an ID number: the relation held since it began
+        elif not (since and began and since > began):
+            since = today
+        close.append((since, existing[0]))
     new.append((entity_id, "legal_representative", person, person_id, since, None))
