@@ -223,12 +223,13 @@ class _Wave:
             insert_rows(connection, t.entity_identifiers, IDENTIFIER_COLUMNS, self.identifiers)
         ids = list(self.entities)
         names: dict[int, dict[str, tuple]] = {e: {} for e in ids}
-        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current", "valid_from"), "entity_id", ids,
-                             order_by="id"):
+        for row in select_in(connection, t.entity_names, ("id", "entity_id", "name", "current", "valid_from"),
+                             "entity_id", ids, order_by="id"):
             names[row[1]][row[2]] = row
         relations: dict[int, tuple] = {}
-        for row in select_in(connection, t.entity_relations, ("id", "entity_id", "person_name", "person_id", "valid_from"),
-                             "entity_id", ids, {"relation": "legal_representative", "valid_to": None}, order_by="id"):
+        for row in select_in(connection, t.entity_relations,
+                             ("id", "entity_id", "person_name", "person_id", "valid_from"), "entity_id", ids,
+                             {"relation": "legal_representative", "valid_to": None}, order_by="id"):
             relations.setdefault(row[1], row)
         renamed: list[tuple] = []
         new_names: list[tuple] = []
