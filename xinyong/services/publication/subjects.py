@@ -52,6 +52,15 @@ class SubjectError(Exception):
     """A subject's request that cannot be taken (not its record or listing, missing input)."""
 
 
+def _not_another_subjects(entity_key: str) -> Any:
+    """Objections of the subject itself or of an authority: another subject's objection about a
+    record since moved to this file stays that subject's (its reason and attachments are its own;
+    小米 saw 中国平安's and could download its files)."""
+    O = t.objections.c
+    return or_(O.filed_by == subject_actor(entity_key), O.filed_by.is_(None),
+               ~O.filed_by.startswith(subject_actor(""), autoescape=True))
+
+
 def subject_actor(entity_key: str) -> str:
     return f"subject:{entity_key}"
 
@@ -193,11 +202,9 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
         own = _own_ids(c, entity_id)
         rows = current_records(c, entity_id)
         keys = [row.record_key for row in rows]
-        O = t.objections.c  # open objections of its own (or an authority's), never another subject's
+        O = t.objections.c
         open_on_record = {k for k, in c.execute(select(O.record_key).where(
-            O.record_key.in_(keys), O.state == "open",
-            or_(O.filed_by == subject_actor(entity_key), O.filed_by.is_(None),
-                ~O.filed_by.startswith(subject_actor(""), autoescape=True))))} if keys else set()
+            O.record_key.in_(keys), O.state == "open", _not_another_subjects(entity_key)))} if keys else set()
     on_lists = {listing["list"] for listing in list_listings(engine, entity=entity_key, as_of=today)
                 if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
     records = []
@@ -263,13 +270,9 @@ def subject_cases(engine: Engine, entity_key: str) -> dict[str, list[dict[str, A
             clauses.append(O.listing_id.in_(listing_ids))
         if keys:
             clauses.append(O.record_key.in_(keys))
-        own = subject_actor(entity_key)
-        # another subject's objection about a record since moved to this file stays that subject's
-        # (its reason and attachments are its own): 小米 saw 中国平安's and could download its files
-        objections = [dict(o) for o in c.execute(select(t.objections).where(or_(*clauses))
-                                                 .order_by(O.id.desc())).mappings()
-                      if o["filed_by"] == own or not (o["filed_by"] or "").startswith(subject_actor(""))] \
-            if clauses else []
+        objections = [dict(o) for o in c.execute(select(t.objections)
+                                                 .where(or_(*clauses), _not_another_subjects(entity_key))
+                                                 .order_by(O.id.desc())).mappings()]
         attachments: dict[int, list[dict[str, Any]]] = {}
         if objections:
             for a in c.execute(select(A.objection_id, A.name, A.sha256, A.size, A.content_type)

@@ -6,10 +6,10 @@ flush: at most `interval` seconds of queries, plus one failed flush, which is re
 the next tick while the buffer is below `max_buffer`. A row the store refuses (bad data)
 is written to the application log instead, so that it cannot block the rows behind it.
 
-A flush hands the rows to the driver's `executemany` as the insert's parameters, each value
-converted by its column type's own bind processor (the same stored form as a Core insert):
-SQLAlchemy's per-row work on a list of dicts cost ~20 us a row in the writer thread, GIL held,
-which the event loop answering requests waited for.
+A flush converts each value by its column type's own bind processor (the same stored form as a
+Core insert; SQLAlchemy's per-row work on a list of dicts cost ~20 us a row in the writer thread,
+GIL held, which the event loop answering requests waited for), then hands a chunk to the driver:
+on SQLite as one JSON parameter of one statement (see `_insert_many`), elsewhere to `executemany`.
 """
 
 from __future__ import annotations
