@@ -283,6 +283,10 @@ def test_an_objection_posted_in_time_and_received_after_the_listing_took_effect_
         assert (shown["state"], shown["effective_from"]) == ("effective", "2026-11-03")
         assert screened(cli, PINGAN, "2026-10-28") == ("allow", [])
         assert screened(cli, PINGAN, "2026-11-04") == ("deny", [listing])
+        # once an objection was decided, another dated in the window undoes nothing (refused as before)
+        with pytest.raises(AssertionError, match="cannot come before"):
+            run(cli, "objection", "file", "--listing", listing, "--reason", "again", "--on", "2026-10-21")
+        assert screened(cli, PINGAN, "2026-11-04") == ("deny", [listing])
 
 
 def test_a_repair_approved_after_its_listing_ended_is_recorded_and_ends_the_publicity(cli, tmp_path: Path) -> None:

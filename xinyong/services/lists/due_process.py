@@ -480,7 +480,7 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
         for affected_id in affected:
             row = _row(c, affected_id)
             last = _last_transition(c, affected_id)
-            if _in_time_but_received_after_effect(row, on, last):
+            if _in_time_but_received_after_effect(c, row, on, last):
                 # filed within the window, received after `process` made the listing effective: it
                 # should never have taken effect. Under review from the day it did (history is read
                 # by date: it was in force on no day), and a rejection starts its term on its own day.
@@ -495,11 +495,16 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
             **({"effect_undone": received_late} if received_late else {})}
 
 
-def _in_time_but_received_after_effect(row: Any, filed_on: dt.date, last_change: dt.date | None) -> bool:
+def _in_time_but_received_after_effect(c: Connection, row: Any, filed_on: dt.date, last_change: dt.date | None) -> bool:
     """An objection dated within the listing's window (posted in time) that reaches the registry
-    after the window closed and the listing took effect."""
-    return (row["state"] == "effective" and row["objection_deadline"] is not None
-            and filed_on <= row["objection_deadline"] and last_change is not None and filed_on < last_change)
+    after the window closed and the listing took effect by it. Not once an objection was decided
+    (the listing took effect on its rejection): a second one dated in the window undoes nothing."""
+    if not (row["state"] == "effective" and row["objection_deadline"] is not None
+            and filed_on <= row["objection_deadline"] and last_change is not None and filed_on < last_change):
+        return False
+    T = t.listing_transitions.c
+    return c.execute(select(T.from_state).where(T.listing_id == row["id"], T.to_state == "effective")
+                     .order_by(T.id.desc()).limit(1)).scalar() == "notified"
 
 
 def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool, on: dt.date,
