@@ -132,7 +132,7 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
         for former in dict.fromkeys(record.fields.get("former_names") or []):
             if former != record.subject_name:
                 names.append({"entity_id": entity_id, "name": former, "normalised": normalise_name(former),
-                              "current": False, "valid_from": None, "valid_to": since, "language": None})
+                              "current": False, "valid_from": None, "valid_to": None, "language": None})
         if record.legal_representative:
             relations.append({"entity_id": entity_id, "relation": "legal_representative",
                               "person_name": record.legal_representative,
@@ -272,7 +272,7 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, Any], t
             new.append({**_NAME_DEFAULTS, "entity_id": entity_id, "name": current,
                         "normalised": normalise_name(current), "current": True, "valid_from": since})
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
-    new += [{**_NAME_DEFAULTS, "entity_id": entity_id, "name": f, "normalised": normalise_name(f), "valid_to": since}
+    new += [{**_NAME_DEFAULTS, "entity_id": entity_id, "name": f, "normalised": normalise_name(f)}
             for f in dict.fromkeys(former)]
 
 

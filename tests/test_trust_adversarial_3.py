@@ -122,6 +122,34 @@ def test_a_rename_the_register_does_not_date_is_dated_the_day_it_arrived(cli, tm
             ("小米科技有限责任公司", False, "2010-03-03", "2026-11-10")]
 
 
+def test_a_former_name_the_register_lists_is_not_given_the_founding_day_as_its_end(cli, tmp_path: Path) -> None:
+    """小米's register row lists its former name (曾用名) 北京小米科技有限责任公司 with no date, as registers
+    do; the row's date is the firm's establishment (2010-03-03). That date was stored as the day the
+    former name ended, and the public entity page (and its API, and open data) said "until 3 March 2010"
+    of a name the firm bore for years after. A former name's end is unknown unless given: none is shown."""
+    former = "北京小米科技有限责任公司"
+    with time_machine.travel(TODAY, tick=False):
+        rows = [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "2010-03-03", "存续", former],  # a new firm
+                [PINGAN, NAMES[PINGAN], "股份有限公司", "2010-03-03", "存续", ""]]
+        # then a known firm's row that lists former names
+        again = [[PINGAN, NAMES[PINGAN], "股份有限公司", "2010-03-03", "存续", "平安旧名甲有限公司；平安旧名乙有限公司"]]
+        for number, batch in enumerate((rows, again)):
+            cli("ingest", write_csv(tmp_path / f"register-{number}.csv", [*REGISTER_HEADERS, "曾用名"], batch),
+                "--authority", "samr", "--category", "registration")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                pages = {code: http.get(f"/v1/entities/{code}").json() for code in (XIAOMI, PINGAN)}
+                html = http.get(f"/entities/{XIAOMI}", headers={"accept-language": "zh"}).text
+        finally:
+            engine.dispose()
+        assert sorted((n["name"], n["current"], n["valid_to"]) for n in pages[XIAOMI]["names"]) == [
+            (former, False, None), (NAMES[XIAOMI], True, None)]
+        assert sorted((n["name"], n["current"], n["valid_to"]) for n in pages[PINGAN]["names"]) == [
+            (NAMES[PINGAN], True, None), ("平安旧名乙有限公司", False, None), ("平安旧名甲有限公司", False, None)]
+        assert former in html and "2010" not in html.split(former, 1)[1].split("</dd>", 1)[0]
+
+
 def test_another_subjects_objection_never_follows_its_record_into_this_file(cli, tmp_path: Path) -> None:
     """A penalty naming 中国平安 by its name alone was linked to it; 中国平安 objected in its portal
     (not ours) with an internal letter attached. The regulator's review moved the record to 小米.

@@ -155,8 +155,8 @@ def _insert_new_entities(connection: Connection, fresh: list[Registration], ids:
         if english and english != name:
             names.append((entity_id, english, False, since, None, "en"))
         for former in dict.fromkeys(record.fields.get("former_names") or []):
-            if former != name:
-                names.append((entity_id, former, False, None, since, None))
+            if former != name:  # a register row does not say when a former name ended
+                names.append((entity_id, former, False, None, None, None))
         if record.legal_representative:
             relations.append((entity_id, "legal_representative", record.legal_representative,
                               record.fields.get("legal_rep_id"), since, None))
@@ -289,7 +289,7 @@ def _name_changes(entity_id: int, record: Registration, known: dict[str, tuple],
         else:
             new.append((entity_id, current, True, on, None, None))
     former = [f for f in record.fields.get("former_names") or [] if f not in known and f != current]
-    new += [(entity_id, f, False, None, since, None) for f in dict.fromkeys(former)]
+    new += [(entity_id, f, False, None, None, None) for f in dict.fromkeys(former)]  # its end is not given
 
 
 def _relation_changes(entity_id: int, record: Registration, existing: tuple | None, today: str,
