@@ -10,12 +10,14 @@ from pathlib import Path
 
 import time_machine
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row
 from worlds import resident_id, run, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.services.publication.subjects import object_as_subject, owns_file, subject_cases, subject_file
+from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
 REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
@@ -181,3 +183,42 @@ def test_another_subjects_objection_never_follows_its_record_into_this_file(cli,
             assert (moved["objection_open"], moved["may_object"]) == (False, True)
         finally:
             engine.dispose()
+
+
+def test_an_objection_the_review_bore_out_is_upheld_and_cannot_revoke_the_record_later(cli, tmp_path: Path) -> None:
+    """中国平安 objected to a penalty linked to it by name ("不是本公司的处罚"); the regulator's review
+    moved the record to 小米. The objection stayed open: pending for good in 中国平安's file, and in
+    the review queue, where upholding it (its claim was true) revoked the record, 小米's penalty
+    gone with it. Now the move upholds it, dated the day, by the reviewer; the record stands."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        penalties = write_csv(tmp_path / "penalties.csv", list(penalty(9)),
+                              [["", NAMES[PINGAN], "京市监罚〔2026〕9号", "2026-06-01", "罚款", "5"]])
+        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        engine, pack = open_engine(cli.url), load_pack("cn")
+        try:
+            today = TODAY.date()
+            (record,) = [r for r in subject_file(engine, pack, PINGAN, today)["records"] if r["category"] == "penalty"]
+            filed = object_as_subject(engine, pack, PINGAN, record_id=record["id"], reason="不是本公司的处罚", on=today)
+            moved = run(cli, "review", "reject", str(record["id"]), "--entity", PINGAN, "--reason", "not 中国平安")
+            run(cli, "review", "accept", str(record["id"]), "--entity", XIAOMI, "--reason", "小米's")
+            (case,) = subject_cases(engine, PINGAN)["objections"]
+            assert (case["id"], case["state"], case["decided_on"], case["authority"]) == (
+                filed["objection"], "upheld", today, "samr")
+            later = cli("objection", "decide", str(filed["objection"]), "--uphold", "--reason", "true", ok=False)
+            assert later.exit_code != 0 and "already upheld" in later.output
+            (penalty_now,) = [r for r in subject_file(engine, pack, XIAOMI, today)["records"]
+                              if r["category"] == "penalty"]
+            assert penalty_now["status"] == "active"
+            with engine.connect() as c:
+                events = c.execute(select(t.audit_events.c.object_id, t.audit_events.c.payload)
+                                   .where(t.audit_events.c.action == "objection.upheld")).all()
+        finally:
+            engine.dispose()
+        assert [(object_id, (p if isinstance(p, dict) else json.loads(p))["moved_to"]) for object_id, p in events] == [
+            (str(filed["objection"]), moved["entity"])]
+        assert moved["objections_upheld"] == [filed["objection"]]
+        assert cli("audit", "verify").exit_code == 0

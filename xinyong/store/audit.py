@@ -315,6 +315,11 @@ def _extends(connection: Connection, head: Head | None, last_seq: int | None, la
     return at_head == head.hash
 
 
+def subject_actor(entity_key: str) -> str:
+    """How a subject acting for itself (its portal) is named as an actor: in events and as an objection's filer."""
+    return f"subject:{entity_key}"
+
+
 def append_event(connection: Connection, *, actor: str, action: str, object_type: str,
                  object_id: str, payload: dict[str, Any], reason: str | None = None,
                  legal_basis: str | None = None) -> int:

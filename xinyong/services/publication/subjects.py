@@ -32,7 +32,7 @@ from xinyong.services.resolution.entities import current_records, entity_file, f
 from xinyong.services.intake.files import StoredFile, store_files
 from xinyong.services.operations.keys import secret_hash
 from xinyong.store import tables as t
-from xinyong.store.audit import append_event
+from xinyong.store.audit import append_event, subject_actor
 
 SECRET_BYTES = 24  # 32 URL-safe characters
 MAX_VALID_HOURS = 24 * 30
@@ -59,10 +59,6 @@ def _not_another_subjects(entity_key: str) -> Any:
     O = t.objections.c
     return or_(O.filed_by == subject_actor(entity_key), O.filed_by.is_(None),
                ~O.filed_by.startswith(subject_actor(""), autoescape=True))
-
-
-def subject_actor(entity_key: str) -> str:
-    return f"subject:{entity_key}"
 
 
 def _now() -> dt.datetime:

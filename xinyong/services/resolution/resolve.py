@@ -72,7 +72,7 @@ from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
-from xinyong.store.audit import append_event
+from xinyong.store.audit import append_event, subject_actor
 from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value
 from xinyong.store.db import get_setting, set_setting
 from xinyong.store.listings import transition
@@ -968,11 +968,15 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
                                               .where(t.record_links.c.record_id == record_id)).one()
         keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)
                                        .where(t.entities.c.id.in_([entity_id or 0, previous or 0]))).all())
-        withdrawn = (_withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
-                     if previous is not None and previous != entity_id else [])
+        withdrawn, settled = [], []
+        if previous is not None and previous != entity_id:
+            withdrawn = _withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
+            settled = _uphold_objections_of(connection, pack, row.record_key, keys[previous], keys.get(entity_id),
+                                            withdrawn, row.authority, actor)
     return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
             "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
-            "re_resolved": result.records, "listings_withdrawn": withdrawn}
+            "re_resolved": result.records, "listings_withdrawn": withdrawn,
+            **({"objections_upheld": settled} if settled else {})}
 
 
 def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, entity_id: int, actor: str,
@@ -992,6 +996,29 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
                    reason=reason or f"evidence record {record_key} is not about this entity (judgement)",
                    changes={"ended_on": today, "end_reason": "withdrawn_record"})
     return listing_ids
+
+
+def _uphold_objections_of(connection: Connection, pack: Pack, record_key: str, entity_key: str,
+                          moved_to: str | None, listing_ids: list[int], authority: str, actor: str) -> list[int]:
+    """The open objections of the subject a record was moved away from, to that record (its claim,
+    "not ours", now holds) or to its listings the move withdrew: upheld by the judgement, dated the
+    pack's today. The record is not revoked, as upholding an objection to a record otherwise does: it
+    stands, about the entity it now belongs to. Left open, 中国平安's objection stayed in its portal as
+    pending for good, and a reviewer upholding it later would have revoked the penalty, now 小米's."""
+    O = t.objections.c
+    about = or_(O.record_key == record_key, O.listing_id.in_(listing_ids)) if listing_ids else O.record_key == record_key
+    objection_ids = list(connection.execute(select(O.id).where(
+        about, O.state == "open", O.filed_by == subject_actor(entity_key)).order_by(O.id)).scalars())
+    today = pack_today(pack)
+    because = f"evidence record {record_key} is not about {entity_key} (judgement)"
+    for objection_id in objection_ids:
+        connection.execute(update(t.objections).where(O.id == objection_id).values(
+            state="upheld", decided_on=today, decided_by=actor, decision_reason=because, authority=authority))
+        append_event(connection, actor=actor, action="objection.upheld", object_type="objection",
+                     object_id=str(objection_id), reason=because,
+                     payload={"on": today.isoformat(), "authority": authority, "record": record_key,
+                              "moved_to": moved_to})
+    return objection_ids
 
 
 # -- evaluation and export -----------------------------------------------------------------------
