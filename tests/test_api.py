@@ -250,6 +250,14 @@ def test_batch_job_feedback_changes_and_lists(world):
     error(http.post("/v1/feedback", headers={"X-API-Key": keys["bank"]}, json={
         "query_id": answer["query_id"], "subject": FIRM_SERIOUS, "measure": "no_public_procurement",
         "applied": True}), 404, "not_found")  # another authority's screening
+    # the answer was about one firm and the report names another: which one was it applied to?
+    mismatch = error(http.post("/v1/feedback", headers={"X-API-Key": keys["procurement"]}, json={
+        "query_id": answer["query_id"], "subject": FIRM_CLEAN, "measure": "no_public_procurement",
+        "applied": True}), 422, "subject_mismatch")
+    assert FIRM_SERIOUS in mismatch and FIRM_CLEAN in mismatch
+    error(http.post("/v1/feedback", headers={"X-API-Key": keys["procurement"]}, json={
+        "query_id": answer["query_id"], "subject": FIRM_SERIOUS, "measure": "no_public_procurement",
+        "applied": True, "on_date": "2099-01-01"}), 422, "date_in_future")  # not applied yet
     engine = open_engine(world["cli"].url)
     with engine.connect() as c:
         (row,) = c.execute(select(t.feedback)).mappings().all()

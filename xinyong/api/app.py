@@ -623,6 +623,9 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         with engine.connect() as c:
             if c.execute(select(t.entities.c.id).where(t.entities.c.key == body.subject)).scalar() is None:
                 raise ApiError(404, "not_found", f"no entity with key {body.subject!r}")
+        if body.on_date is not None and body.on_date > pack_today(pack):
+            raise ApiError(422, "date_in_future", f"on_date {body.on_date} is after today ({pack_today(pack)}): "
+                                                  "report a measure once it was applied")
         if body.query_id is not None:
             service.log.flush()  # the answer may still be waiting in the log's buffer
             q = t.query_log.c
@@ -630,6 +633,9 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                 asked = c.execute(select(q.authority, q.subject).where(q.query_id == body.query_id)).first()
             if asked is None or asked.authority != key.authority:
                 raise ApiError(404, "not_found", f"no screening {body.query_id!r} by {key.authority}")
+            if asked.subject != body.subject:  # which of the two was the measure applied to?
+                raise ApiError(422, "subject_mismatch", f"screening {body.query_id} answered about "
+                                                        f"{asked.subject or 'no entity'}, not {body.subject}")
         row = {"query_id": body.query_id, "key_id": key.id, "authority": key.authority, "subject": body.subject,
                "measure": body.measure, "applied": body.applied, "reason": body.reason, "reference": body.reference,
                "on_date": body.on_date or pack_today(pack), "recorded_at": dt.datetime.now(dt.timezone.utc)}
