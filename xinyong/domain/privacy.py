@@ -29,8 +29,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id, is_valid_uscc, mask_document_number,
-                                         mask_person_id, normalise_code)
+from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, is_valid_resident_id, is_valid_uscc,
+                                         mask_document_number, mask_person_id, normalise_code)
 
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
 # page, a tab, a line break), dashes, dots, slashes, underscores, middle dots (half or full width)
@@ -94,8 +94,11 @@ def _mask_mobile(match: re.Match[str]) -> str:
 
 def _mask_document(match: re.Match[str]) -> str:
     code = normalise_code(re.sub(r"[(（)）]", "", _SEPARATORS.sub("", match.group(2))))
-    if is_valid_uscc(code) or is_valid_org_code(code) or sum(c.isdigit() for c in code) < 6:
-        return match.group()  # a firm's code after 证件号码, or no number at all
+    # A firm's code after 证件号码, or no number at all; a passport's or permit's number is one even where
+    # it passes the organisation-code check (E12345678: 1 in 11 do)
+    if (is_valid_uscc(code) or is_valid_org_code(code) and not is_document_number(code)
+            or sum(c.isdigit() for c in code) < 6):
+        return match.group()
     return match.group(1) + mask_document_number(code)
 
 

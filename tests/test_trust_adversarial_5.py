@@ -1,0 +1,63 @@
+"""Privacy and security, probed a fifth time with hand-made inputs the demo never sends: what an
+attacker reads, and what an unlucky third party named in somebody else's file loses. Real public
+company names, codes with valid check characters. Each test is a defect found and fixed (on SQLite
+and PostgreSQL)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import time_machine
+from fastapi.testclient import TestClient
+
+from test_trust_adversarial import NAMES, TODAY, XIAOMI
+from worlds import run, write_csv
+from xinyong.api.app import create_app
+from xinyong.domain.identifiers import is_valid_org_code
+from xinyong.domain.pack import load_pack
+from xinyong.store.db import open_engine
+
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"]
+COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院", "生效法律文书确定的义务",
+                 "被执行人的履行情况", "失信被执行人行为具体情形", "发布时间"]
+# a foreign applicant's passport whose number happens to pass the organisation-code check (1 in 11 do)
+PASSPORT = "E98765432"
+
+
+def _xiaomi_with_court_text(cli, folder: Path, obligation: str) -> None:
+    """小米 registered, and a court's record about it whose obligation reads `obligation`."""
+    register = write_csv(folder / "register.csv", REGISTER_HEADERS,
+                         [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", "2010-03-03", "存续"]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    court = write_csv(folder / "court.csv", COURT_HEADERS, [
+        ["（2026）京0108执201号", NAMES[XIAOMI], XIAOMI, "北京市海淀区人民法院", obligation, "全部未履行",
+         "违反限制消费令", "2026-10-02"]])
+    cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+
+
+def _public_texts(url: str) -> dict[str, str]:
+    """小米's page and public JSON, as text."""
+    engine = open_engine(url)
+    try:
+        with TestClient(create_app(engine, load_pack("cn"))) as http:
+            pages = {path: http.get(path) for path in (f"/entities/{XIAOMI}", f"/v1/entities/{XIAOMI}")}
+    finally:
+        engine.dispose()
+    assert all(page.status_code == 200 for page in pages.values()), pages
+    return {path: html.unescape(page.text) for path, page in pages.items()}
+
+
+def test_a_passport_number_that_passes_the_organisation_code_check_is_masked(cli, tmp_path: Path) -> None:
+    """A court wrote into 小米's record that the applicant was "John Smith（护照号码：E98765432）".
+    The passport word was found, but the number passes the organisation-code check (as 1 in 11
+    numbers of that shape do), so it was taken for a firm's code and shown whole on 小米's page and
+    in `/v1/entities`. A number after 护照 shaped like a passport is a passport's, whatever its check."""
+    assert is_valid_org_code(PASSPORT)
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, f"向申请人John Smith（护照号码：{PASSPORT}）支付货款")
+        for path, text in _public_texts(cli.url).items():
+            assert "John Smith" in text, path  # the record is there
+            assert PASSPORT not in text and PASSPORT[1:] not in text, path
+            assert "护照号码：*******32" in text, path
