@@ -23,6 +23,7 @@ COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织�
                  "被执行人的履行情况", "失信被执行人行为具体情形", "发布时间"]
 # a foreign applicant's passport whose number happens to pass the organisation-code check (1 in 11 do)
 PASSPORT = "E98765432"
+HKID = "A765432"  # written A765432(1)
 
 
 def _xiaomi_with_court_text(cli, folder: Path, obligation: str) -> None:
@@ -61,3 +62,18 @@ def test_a_passport_number_that_passes_the_organisation_code_check_is_masked(cli
             assert "John Smith" in text, path  # the record is there
             assert PASSPORT not in text and PASSPORT[1:] not in text, path
             assert "护照号码：*******32" in text, path
+
+
+def test_passport_and_identity_card_numbers_named_in_english_are_masked(cli, tmp_path: Path) -> None:
+    """Courts and regulators write a foreign party's documents in English: "Passport No. G12345678",
+    "HKID A765432(1)", "ID No. …". Masking knew the Chinese words only (护照, 身份证...), so the
+    numbers went out whole on 小米's page and in `/v1/entities`."""
+    passport = "G1234567"  # a 7-digit one: not an organisation code's shape
+    text = f"支付申请人John Smith (Passport No. {passport}; HKID {HKID}(1)) 及 Mary Chan (ID card no. 12345678) 货款"
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, text)
+        for path, shown in _public_texts(cli.url).items():
+            assert "John Smith" in shown and "Mary Chan" in shown, path
+            for number in (passport, passport[1:], HKID, HKID[1:], "12345678"):
+                assert number not in shown, (path, number)
+            assert "Passport No. ******67" in shown and "HKID ******21" in shown, path

@@ -18,7 +18,8 @@ as readily as into an ID column. What it masks:
 - mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4);
 - a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
-  naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码): its last two characters kept.
+  naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
+  HKID, ID card, ID No., carte d'identité...): its last two characters kept.
 
 `could_be_person_id` says whether a search term is an ID number or the beginning of one.
 """
@@ -55,11 +56,20 @@ ADDRESS_MASK = "***"
 # A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
 # H1234567801, 香港身份证A123456(3), 证件号码 M12345678): its shape alone is too common to find it.
 _DOCUMENT_WORDS = ("护照", "通行证", "回乡证", "台胞证", "居留", "身份证", "证件")
+# The same in English and French, as a foreign party's documents are written ("Passport No. G1234567",
+# "HKID A123456(3)", "ID card no.", "carte d'identité"): whole words, with the "number" after them (no
+# letter may stand between word and number); a bare "ID" only with its "No.", "number" or "#".
+_NUMBER_WORD = r"\s*(?:no|nos|number|n°|nº|numéro|#)\.?"
+_FOREIGN_DOCUMENT_WORDS = (r"(?<![A-Za-z])(?:(?:passports?|passeports?|hkid(?:\s*card)?|identity\s+card|id\s*card"
+                           r"|carte\s+d['’]identité|(?:home[\s-]+return|travel|exit[\s-]+entry)\s+permit)"
+                           rf"(?:{_NUMBER_WORD})?|id{_NUMBER_WORD})(?![A-Za-z])")
+_FOREIGN_DOCUMENT_HINT = re.compile(r"passe?port|hkid|identit|permit|(?<![A-Za-z])id(?![A-Za-z])", re.IGNORECASE)
 _LETTER = r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]"
-_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})"
+_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)}|{_FOREIGN_DOCUMENT_WORDS})"
                        rf"[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
                        rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
-                       rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
+                       rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])",
+                       re.IGNORECASE)
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
@@ -109,7 +119,8 @@ def mask_text(text: str) -> str:
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
-        if "证" in text or "护照" in text or "居留" in text:  # a fast path: no document word, no document
+        # a fast path: no document word, no document
+        if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
     if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
