@@ -5,16 +5,19 @@ and PostgreSQL)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import json
+import re
 from pathlib import Path
 
 import time_machine
 from fastapi.testclient import TestClient
 
 from test_trust_adversarial import NAMES, TODAY, XIAOMI
-from worlds import run, write_csv
+from worlds import resident_id, run, write_csv
 from xinyong.api.app import create_app
-from xinyong.domain.identifiers import is_valid_org_code
+from xinyong.domain.identifiers import is_valid_org_code, mask_person_id
 from xinyong.domain.pack import load_pack
 from xinyong.store.db import open_engine
 
@@ -24,6 +27,7 @@ COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织�
 # a foreign applicant's passport whose number happens to pass the organisation-code check (1 in 11 do)
 PASSPORT = "E98765432"
 HKID = "A765432"  # written A765432(1)
+GUARANTOR = resident_id("310115", dt.date(1983, 4, 21), 518)  # a third party named in 小米's court record
 
 
 def _xiaomi_with_court_text(cli, folder: Path, obligation: str) -> None:
@@ -77,3 +81,29 @@ def test_passport_and_identity_card_numbers_named_in_english_are_masked(cli, tmp
             for number in (passport, passport[1:], HKID, HKID[1:], "12345678"):
                 assert number not in shown, (path, number)
             assert "Passport No. ******67" in shown and "HKID ******21" in shown, path
+
+
+def test_the_portal_masks_third_parties_named_in_the_subjects_own_records(cli, tmp_path: Path) -> None:
+    """小米 signs in to its portal and reads its own court record, whose obligation names the guarantor
+    张伟 by his resident ID number, his mobile and his passport. The portal masked only a field that
+    was an ID number whole: in free text the guarantor's ID number, passport and mobile went to 小米
+    as the court wrote them, while every public surface masks them. 小米's own code stays whole."""
+    mobile = "13912345678"
+    obligation = f"支付货款，担保人张伟（身份证号{GUARANTOR}，护照号码{PASSPORT}，电话{mobile}）承担连带责任"
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, obligation)
+        code = json.loads(cli("subject", "credential", "create", XIAOMI, "--json").stdout)["code"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                form = http.get("/portal").text
+                token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+                page = http.post("/portal/sign-in", data={"code": code, "csrf_token": token})
+        finally:
+            engine.dispose()
+    assert page.status_code == 200 and page.url.path == "/portal/file", page.text[:300]
+    shown = html.unescape(page.text)
+    assert "担保人张伟" in shown and XIAOMI in shown  # the record, and 小米's own code
+    for secret in (GUARANTOR, GUARANTOR[6:14], PASSPORT, mobile):
+        assert secret not in shown, secret
+    assert mask_person_id(GUARANTOR) in shown and "139****5678" in shown
