@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import time_machine
@@ -107,3 +109,48 @@ def test_the_portal_masks_third_parties_named_in_the_subjects_own_records(cli, t
     for secret in (GUARANTOR, GUARANTOR[6:14], PASSPORT, mobile):
         assert secret not in shown, secret
     assert mask_person_id(GUARANTOR) in shown and "139****5678" in shown
+
+
+def test_files_naming_persons_are_readable_by_their_owner_only(cli, tmp_path: Path) -> None:
+    """`export --format parquet` writes 0600 files in a 0700 folder; the other files that name persons
+    by their whole ID numbers did not: `batch rejects -o` (the rejected rows as sent), `links export -o`
+    (record keys end with the person's ID number), `screen --batch … -o` (who was screened, and the
+    answer), and the
+    store's folders of screening jobs (each upload and its results) and of subjects' attachments were
+    created with the umask's modes (0644 files, 0755 folders: any local user could read them)."""
+    from xinyong.services.intake.files import files_folder, store_files
+    from xinyong.services.screening.jobs import create_job, jobs_folder
+
+    previous = os.umask(0o022)
+    try:
+        with time_machine.travel(TODAY, tick=False):
+            _xiaomi_with_court_text(cli, tmp_path, "支付货款")
+            court = write_csv(tmp_path / "court-2.csv", COURT_HEADERS, [
+                ["（2026）京0108执202号", "王建国", GUARANTOR, "北京市海淀区人民法院", "支付货款", "全部未履行",
+                 "违反限制消费令", "2026-10-02"],
+                ["", "张伟", GUARANTOR, "北京市海淀区人民法院", "支付货款", "全部未履行", "违反限制消费令", "2026-10-02"]])
+            batch = run(cli, "ingest", court, "--authority", "court", "--category", "court_defaulter")
+            assert batch["quarantined"] == 1
+            run(cli, "resolve")
+            rejects, links, screened = tmp_path / "rejects.csv", tmp_path / "links.csv", tmp_path / "screened.csv"
+            links.write_text("left by an earlier export\n")
+            os.chmod(links, 0o644)
+            cli("batch", "rejects", batch["batch_id"], "-o", rejects)
+            cli("links", "export", "-o", links)
+            subjects = write_csv(tmp_path / "subjects.csv", ["identifier"], [[GUARANTOR]])
+            cli("screen", "--batch", subjects, "--action", "high_consumption", "-o", screened)
+            for path, person in ((rejects, GUARANTOR), (links, GUARANTOR), (screened, "王建国")):
+                assert person in path.read_text(encoding="utf-8-sig"), path
+                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            engine = open_engine(cli.url)
+            try:
+                job = create_job(engine, f"identifier\n{GUARANTOR}\n".encode(), "csv", key_id=None, authority="court",
+                                 purpose="supervision", action=None, as_of=None)
+                (stored,) = store_files(engine, [("身份证复印件.pdf", b"%PDF-1.4 " + GUARANTOR.encode(), None)])
+                for folder in (jobs_folder(engine), jobs_folder(engine) / job, files_folder(engine),
+                               files_folder(engine) / stored.sha256[:2]):
+                    assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+            finally:
+                engine.dispose()
+    finally:
+        os.umask(previous)
