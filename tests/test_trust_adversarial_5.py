@@ -154,3 +154,44 @@ def test_files_naming_persons_are_readable_by_their_owner_only(cli, tmp_path: Pa
                 engine.dispose()
     finally:
         os.umask(previous)
+
+
+def _console(http: TestClient, secret: str) -> None:
+    form = http.get("/console").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    signed = http.post("/console/sign-in", data={"api_key": secret, "csrf_token": token})
+    assert signed.status_code == 200 and signed.url.path == "/console", signed.text[:300]
+
+
+def test_the_consoles_entity_page_needs_the_operate_scope_and_never_an_id_number(cli, tmp_path: Path) -> None:
+    """The market regulator's upload clerk signs in to the console with a `submit:penalty` key: batches,
+    its own records and rejects, nothing of due process. `/console/entities/{code}` asked no more than
+    a signed-in key, took a resident ID number as the code, and showed the ownership view the console
+    keeps for operators (persons named, ended relations): typing 王建国's ID number into the URL gave
+    his name and page, where every other page reaches a person by the opaque key, and only with
+    `operate`. Now the page needs `operate`, and an ID number in its URL is refused (404)."""
+    wang = resident_id("440305", dt.date(1975, 3, 9), 271)
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, "支付货款")
+        court = write_csv(tmp_path / "court-2.csv", COURT_HEADERS, [
+            ["（2026）粤0305执100号", "王建国", wang, "深圳市南山区人民法院", "支付货款", "全部未履行", "违反限制消费令",
+             "2026-10-02"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        person = run(cli, "entity", "show", wang)["key"]
+        clerk = run(cli, "authority", "key", "create", "samr", "--scopes", "submit:penalty")["key"]
+        officer = run(cli, "authority", "key", "create", "court", "--scopes", "operate")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn")), follow_redirects=True) as http:
+                _console(http, clerk)
+                for code in (wang, person, XIAOMI):
+                    page = http.get(f"/console/entities/{code}")
+                    assert page.status_code == 403 and "王建国" not in page.text, (code, page.status_code)
+            with TestClient(create_app(engine, load_pack("cn")), follow_redirects=True) as http:
+                _console(http, officer)
+                assert http.get(f"/console/entities/{person}").status_code == 200
+                refused = http.get(f"/console/entities/{wang}")
+                assert refused.status_code == 404 and "王建国" not in refused.text
+        finally:
+            engine.dispose()

@@ -743,16 +743,20 @@ async def webhook_deliveries(request: Request) -> Response:
 @router.get("/entities/{key}")
 async def entity_ownership(request: Request, key: str) -> Response:
     """An entity's ownership and control as an authority sees it: ended relations too, and persons'
-    ID numbers masked (never whole, even here)."""
-    from xinyong.services.resolution.entities import EntityNotFound, entity_file, find_entity_id, ownership
+    ID numbers masked (never whole, even here). For `operate` keys (a submit key uploads, and sees its
+    own batches only), and by key or a firm's code: an ID number never goes in a URL."""
+    from xinyong.services.resolution.entities import (EntityNotFound, entity_file, find_entity_id, ownership,
+                                                      refuse_person_id_in_url)
     from xinyong.web.ownership import ownership_chart, relation_words
 
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
+    _need_operate(operator)
     service = service_of(request)
 
     def load() -> tuple[dict[str, Any], dict[str, Any]]:
+        refuse_person_id_in_url(key, service.engine)
         data = entity_file(service.engine, key)
         with service.engine.connect() as c:
             return data, ownership(c, service.pack, find_entity_id(c, key), _today(request), restricted=True)
