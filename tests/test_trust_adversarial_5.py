@@ -195,3 +195,22 @@ def test_the_consoles_entity_page_needs_the_operate_scope_and_never_an_id_number
                 assert refused.status_code == 404 and "王建国" not in refused.text
         finally:
             engine.dispose()
+
+
+def test_an_id_number_whose_check_character_is_a_lookalike_or_cut_off_is_masked(cli, tmp_path: Path) -> None:
+    """A court typed 李娜's ID number with its check character X picked from the symbol list as the Roman
+    numeral Ⅹ (U+2169), and cut 赵强's off (a column too narrow): "44010619900714109Ⅹ",
+    "32010219870923456". Neither is 18 characters of digits and X, nor 15 digits, so 小米's page and
+    `/v1/entities` showed all 17 digits (the check character follows from them). Now X's lookalikes
+    (×, Ⅹ, Greek and Cyrillic X) count as X, and 17 digits with a region and a birth date are masked."""
+    li_na = resident_id("440106", dt.date(1990, 7, 14), 109)
+    zhao = resident_id("320102", dt.date(1987, 9, 23), 456)
+    assert li_na.endswith("X")
+    text = f"担保人李娜（{li_na[:17]}Ⅹ）、赵强 {zhao[:17]} 承担连带责任；账号 62220212345678901"
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, text)
+        for path, shown in _public_texts(cli.url).items():
+            assert "担保人李娜" in shown and "62220212345678901" in shown, path  # a bank account is no ID number
+            for number in (li_na[:17], zhao[:17], li_na[6:14], zhao[6:14]):
+                assert number not in shown, (path, number)
+            assert mask_person_id(li_na) in shown and f"{zhao[:6]}********{zhao[14:17]}" in shown, path

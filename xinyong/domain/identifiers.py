@@ -225,6 +225,8 @@ def mask_person_id(value: str) -> str:
     value = normalise_code(value)
     if len(value) <= 10:
         return "*" * len(value)
+    if len(value) == 17:  # the check character cut off: the birth date hidden all the same (110101********123)
+        return value[:6] + "*" * 8 + value[14:]
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 

@@ -7,7 +7,8 @@ as readily as into an ID column. What it masks:
 
 - resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), in any
   script's digits (fullwidth, pasted from another script or font), the check character X also
-  typed ×, written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
+  typed ×, Ⅹ (Roman ten) or a Greek or Cyrillic X, or cut off (17 digits with a region and a birth
+  date: the check character follows from them), written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
   zero-width characters between digits, whether or not their check holds: a mistyped ID number
   is still somebody's. Fifteen digits broken up by separators are a first-generation ID number
   only with its layout (a region's first digit, a real YYMMDD birth date): `2023.01.1-2024.12.31`
@@ -39,11 +40,17 @@ from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, i
 _SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
-_TIMES = "\u00d7"  # ×, typed for the check character X by many input methods
+# Typed for the check character X by input methods and symbol pickers: × (times), Ⅹ ⅹ (Roman ten),
+# Greek Χ χ and Cyrillic Х х (another keyboard layout)
+_X_LOOKALIKES = "\u00d7\u2169\u2179\u03a7\u03c7\u0425\u0445"
+_AS_X = str.maketrans(dict.fromkeys(_X_LOOKALIKES, "X"))
 _DIGIT = r"\d"  # any decimal digit: ASCII, fullwidth, and those pasted from other scripts or fonts
+# 18 characters; 17 digits (an ID number whose check character was cut off: the rest gives it back);
+# 15 digits (first generation)
 _ID_IN_TEXT = re.compile(
     rf"(?<!\d)"
-    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_TIMES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
+    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_X_LOOKALIKES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}"
+    rf"|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
     rf"(?!\d)")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _MOBILE = re.compile(rf"(?<!\d)([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
@@ -86,11 +93,13 @@ def _token(text: str, start: int, end: int) -> str:
 
 
 def _mask_id(match: re.Match[str]) -> str:
-    code = normalise_code(_SEPARATORS.sub("", match.group()).replace(_TIMES, "X"))
+    code = normalise_code(_SEPARATORS.sub("", match.group()).translate(_AS_X))
     if is_valid_resident_id(code):
         return mask_person_id(code)
     if len(code) == 15 and _SEPARATORS.search(match.group()) and not looks_like_old_person_id(code):
         return match.group()  # 15 digits broken up, without a birth date: a date range, a document number
+    if len(code) == 17 and not (code[0] in "12345678" and _could_begin_date(code[6:14])):
+        return match.group()  # 17 digits without a region and birth date: an account, a serial number
     # A firm's USCC, all digits or with letters around these digits, is not a person's number.
     for candidate in (code, _token(match.string, match.start(), match.end())):
         if len(candidate) == 18 and is_valid_uscc(candidate):
