@@ -214,3 +214,14 @@ def test_an_id_number_whose_check_character_is_a_lookalike_or_cut_off_is_masked(
             for number in (li_na[:17], zhao[:17], li_na[6:14], zhao[6:14]):
                 assert number not in shown, (path, number)
             assert mask_person_id(li_na) in shown and f"{zhao[:6]}********{zhao[14:17]}" in shown, path
+
+
+def test_a_mobile_number_written_with_its_country_code_is_masked(cli, tmp_path: Path) -> None:
+    """A court copied the guarantor's mobile number from a contact list as "+8613912345678": the 86
+    before it is a digit, so the mobile rule (no digit before) never saw it, and 小米's page and
+    `/v1/entities` showed it whole, where "+86 139 1234 5678" was masked."""
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, "担保人张伟，联系电话+8613912345678，承担连带责任")
+        for path, shown in _public_texts(cli.url).items():
+            assert "担保人张伟" in shown, path
+            assert "13912345678" not in shown and "+86139****5678" in shown, path
