@@ -225,3 +225,32 @@ def test_a_mobile_number_written_with_its_country_code_is_masked(cli, tmp_path: 
         for path, shown in _public_texts(cli.url).items():
             assert "担保人张伟" in shown, path
             assert "13912345678" not in shown and "+86139****5678" in shown, path
+
+
+def test_the_console_never_shows_an_id_number_with_a_typo_whole(cli, tmp_path: Path) -> None:
+    """A court typed 王建国's ID number with a wrong last digit. The record waits for review, keyed by
+    the number; the console masked the key (an ID number with a typo is still somebody's) but showed
+    the subject code beside it whole, on the review queue and the court's records page. Now the code
+    is masked by the key's rule: a firm's code stays whole."""
+    wang = resident_id("440305", dt.date(1975, 3, 9), 271)
+    typo = wang[:17] + ("1" if wang[17] != "1" else "2")
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, "支付货款")
+        court = write_csv(tmp_path / "court-2.csv", COURT_HEADERS, [
+            ["（2026）粤0305执100号", "王建国", typo, "深圳市南山区人民法院", "支付货款", "全部未履行", "违反限制消费令",
+             "2026-10-02"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        assert [item["subject_name"] for item in run(cli, "review", "list")] == ["王建国"]
+        officer = run(cli, "authority", "key", "create", "court", "--scopes", "operate")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn")), follow_redirects=True) as http:
+                _console(http, officer)
+                pages = {path: html.unescape(http.get(path).text) for path in ("/console/review", "/console/records")}
+        finally:
+            engine.dispose()
+    for path, shown in pages.items():
+        assert "王建国" in shown and mask_person_id(typo) in shown, path
+        assert typo not in shown and typo[6:14] not in shown, path
+    assert XIAOMI in pages["/console/records"]

@@ -31,7 +31,7 @@ from starlette.datastructures import UploadFile
 from xinyong.domain import formats
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.diffs import name_diff
-from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.identifiers import mask_record_key, mask_subject_code
 from xinyong.domain.listings import STATES
 from xinyong.domain.pack import PackError
 from xinyong.domain.records import FileRefused
@@ -143,12 +143,6 @@ def _need_operate(operator: Operator) -> None:
 
 def _today(request: Request) -> dt.date:
     return pack_today(service_of(request).pack)
-
-
-def _masked_code(code: str | None) -> str | None:
-    if code and is_valid_resident_id(normalise_code(code)):
-        return mask_person_id(code)
-    return code
 
 
 # -- signing in and out, dashboard ---------------------------------------------------------------------
@@ -403,7 +397,7 @@ async def records(request: Request) -> Response:
                                    page=_page_number(request))
     for row in data["rows"]:
         row["record_key"] = mask_record_key(row["record_key"])
-        row["subject_code"] = _masked_code(row["subject_code"])
+        row["subject_code"] = row["subject_code"] and mask_subject_code(row["subject_code"])
     return _page(request, "records.html", operator, {
         "data": data, "where": where, "page_base": _page_base("/console/records", where),
         "on_time_days": service.pack.scorecard.on_time_working_days})
@@ -486,7 +480,7 @@ async def review(request: Request) -> Response:
     names = await asyncio.to_thread(_candidate_names, engine, data["rows"])
     for item in data["rows"]:
         item["record_key"] = mask_record_key(item["record_key"])
-        item["subject_code"] = _masked_code(item["subject_code"])
+        item["subject_code"] = item["subject_code"] and mask_subject_code(item["subject_code"])
         for candidate in item["candidates"]:
             candidate["name"] = names.get(candidate["entity_id"])
             if item["subject_name"] and candidate["name"]:
