@@ -17,7 +17,7 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from test_trust_adversarial import NAMES, TODAY, XIAOMI
-from worlds import resident_id, run, write_csv
+from worlds import resident_id, run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.identifiers import is_valid_org_code, mask_person_id
 from xinyong.domain.pack import load_pack
@@ -254,3 +254,29 @@ def test_the_console_never_shows_an_id_number_with_a_typo_whole(cli, tmp_path: P
         assert "王建国" in shown and mask_person_id(typo) in shown, path
         assert typo not in shown and typo[6:14] not in shown, path
     assert XIAOMI in pages["/console/records"]
+
+
+def test_the_report_verification_page_masks_the_name_as_the_report_does(cli, tmp_path: Path) -> None:
+    """An individual business was registered under a name holding its operator's ID number and mobile
+    ("海淀区张三小吃店（经营者身份证…，电话…）"). Its page, the search and its credit report mask them;
+    `/verify/{code}`, which anyone holding the report opens, printed the name as stored, whole."""
+    shop = uscc("92110108MA0GT0015")
+    owner = resident_id("110108", dt.date(1979, 2, 14), 315)
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS, [
+            [shop, f"海淀区张三小吃店（经营者身份证{owner}，电话13812345678）", "个体工商户", "张三", "2015-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                report = http.get(f"/entities/{shop}/report.pdf")
+                assert report.status_code == 200
+                page = http.get(f"/verify/{report.headers['X-Report-Code']}")
+        finally:
+            engine.dispose()
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert "海淀区张三小吃店" in shown
+    for secret in (owner, owner[6:14], "13812345678"):
+        assert secret not in shown, secret
+    assert mask_person_id(owner) in shown and "138****5678" in shown
