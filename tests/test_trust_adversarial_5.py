@@ -280,3 +280,15 @@ def test_the_report_verification_page_masks_the_name_as_the_report_does(cli, tmp
     for secret in (owner, owner[6:14], "13812345678"):
         assert secret not in shown, secret
     assert mask_person_id(owner) in shown and "138****5678" in shown
+
+
+def test_a_foreigners_permanent_residence_card_number_is_masked(cli, tmp_path: Path) -> None:
+    """The court named 小米's foreign guarantor by his permanent residence card (外国人永久居留身份证),
+    whose number of the first series starts with a three-letter country code: "USA110073010122".
+    The document rule knew numbers with one or two letters in front (passports, permits), so this one
+    went out whole on 小米's page and in `/v1/entities`."""
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, "担保人John Smith（外国人永久居留身份证 USA110073010122）承担连带责任")
+        for path, shown in _public_texts(cli.url).items():
+            assert "担保人John Smith" in shown, path
+            assert "110073010122" not in shown and "永久居留身份证 *************22" in shown, path

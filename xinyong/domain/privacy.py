@@ -63,7 +63,8 @@ _ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
 # A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
-# H1234567801, 香港身份证A123456(3), 证件号码 M12345678): its shape alone is too common to find it.
+# H1234567801, 香港身份证A123456(3), 证件号码 M12345678, a foreigner's permanent residence card
+# 永久居留身份证 USA110073010122 with its three-letter country code): its shape alone is too common to find it.
 _DOCUMENT_WORDS = ("护照", "通行证", "回乡证", "台胞证", "居留", "身份证", "证件")
 # The same in English and French, as a foreign party's documents are written ("Passport No. G1234567",
 # "HKID A123456(3)", "ID card no.", "carte d'identité"): whole words, with the "number" after them (no
@@ -76,7 +77,7 @@ _FOREIGN_DOCUMENT_HINT = re.compile(r"passe?port|hkid|identit|permit|(?<![A-Za-z
 _LETTER = r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]"
 _DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)}|{_FOREIGN_DOCUMENT_WORDS})"
                        rf"[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
-                       rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
+                       rf"((?:{_LETTER}{{1,3}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
                        rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])",
                        re.IGNORECASE)
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
