@@ -292,3 +292,14 @@ def test_a_foreigners_permanent_residence_card_number_is_masked(cli, tmp_path: P
         for path, shown in _public_texts(cli.url).items():
             assert "担保人John Smith" in shown, path
             assert "110073010122" not in shown and "永久居留身份证 *************22" in shown, path
+
+
+def test_an_address_after_hukou_suozaidi_is_masked(cli, tmp_path: Path) -> None:
+    """Courts write a debtor's or guarantor's registered residence as 户口所在地 as often as 户籍所在地;
+    the address rule knew only words with 住, 址, 籍 or 居, so "户口所在地：河北省保定市某某村12号" went
+    out whole on 小米's page and in `/v1/entities`."""
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, "担保人王五，户口所在地：河北省保定市某某村12号，承担连带责任")
+        for path, shown in _public_texts(cli.url).items():
+            assert "担保人王五" in shown, path
+            assert "某某村12号" not in shown and "户口所在地：***" in shown, path

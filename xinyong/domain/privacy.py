@@ -8,16 +8,16 @@ as readily as into an ID column. What it masks:
 - resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), in any
   script's digits (fullwidth, pasted from another script or font), the check character X also
   typed ×, Ⅹ (Roman ten) or a Greek or Cyrillic X, or cut off (17 digits with a region and a birth
-  date: the check character follows from them), written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
-  zero-width characters between digits, whether or not their check holds: a mistyped ID number
-  is still somebody's. Fifteen digits broken up by separators are a first-generation ID number
-  only with its layout (a region's first digit, a real YYMMDD birth date): `2023.01.1-2024.12.31`
-  and `2023/123/4567/8901` are a date range and a document number. An 18-digit value that is a
-  valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
-  looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
+  date: the check character follows from them), written with spaces of any kind, dashes, dots,
+  slashes, underscores, middle dots or zero-width characters between digits, whether or not their
+  check holds: a mistyped ID number is still somebody's. Fifteen digits broken up by separators
+  are a first-generation ID number only with its layout (a region's first digit, a real YYMMDD
+  birth date): `2023.01.1-2024.12.31` and `2023/123/4567/8901` are a date range and a document
+  number. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code and
+  stays; a USCC with letters never looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
 - mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86);
-- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation;
+- a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
   HKID, ID card, ID No., carte d'identité...): its last two characters kept.
@@ -59,7 +59,7 @@ _MOBILE = re.compile(rf"(?:(?<!\d)|(?<=[+\uff0b]86)|(?<=[+\uff0b]\uff18\uff16))"
                      rf"([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})(?!\d)")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 # Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
-_ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
+_ADDRESS = re.compile(r"(户籍所在地|户籍地|户口所在地|户口地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
 # A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
@@ -83,7 +83,7 @@ _DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)}|{_FOREIGN_DOCUMENT_WOR
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
-_MAYBE_MASKED = re.compile(r"[\d住址籍居]")
+_MAYBE_MASKED = re.compile(r"[\d住址籍居]|户口")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -134,7 +134,7 @@ def mask_text(text: str) -> str:
         # a fast path: no document word, no document
         if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
-    if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
+    if any(word in text for word in ("住", "址", "籍", "居", "户口")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
 
