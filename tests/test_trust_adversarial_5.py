@@ -303,3 +303,25 @@ def test_an_address_after_hukou_suozaidi_is_masked(cli, tmp_path: Path) -> None:
         for path, shown in _public_texts(cli.url).items():
             assert "担保人王五" in shown, path
             assert "某某村12号" not in shown and "户口所在地：***" in shown, path
+
+
+def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """`xinyong init` made the SQLite store (every record, persons' ID numbers whole, key and credential
+    hashes) and its WAL with the umask's mode, 0644: any local user could copy the register, while its
+    backups, exports and audit key are 0600. (A store on PostgreSQL is the server's to guard: this one
+    is SQLite's alone.)"""
+    from conftest import Cli
+
+    previous = os.umask(0o022)
+    try:
+        store = tmp_path / "store.db"
+        cli = Cli(f"sqlite:///{store}")
+        cli("init")
+        with time_machine.travel(TODAY, tick=False):
+            _xiaomi_with_court_text(cli, tmp_path, "支付货款")
+        files = [store, *(tmp_path / f"store.db{suffix}" for suffix in ("-wal", "-shm")
+                          if (tmp_path / f"store.db{suffix}").exists())]
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    finally:
+        os.umask(previous)

@@ -44,12 +44,24 @@ def open_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            _private_database_file(Path(parsed.database).expanduser())
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+
+
+def _private_database_file(path: Path) -> None:
+    """A new SQLite file made empty and 0600 before SQLite opens it (its WAL and shared-memory files
+    take its mode): the store holds persons' ID numbers whole, like the backups and exports made 0600.
+    A file already there is left as it is; a folder missing is SQLite's to report."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except (FileExistsError, FileNotFoundError, NotADirectoryError):
+        pass
 
 
 def _alembic_config(connection: Connection) -> Config:
