@@ -325,3 +325,32 @@ def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> Non
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     finally:
         os.umask(previous)
+
+
+def test_the_screening_index_file_is_readable_by_its_owner_only(cli, tmp_path: Path) -> None:
+    """The screening index is kept as files beside the store (`x.db.screen-index`), mapped at start: the
+    codes and persons' whole ID numbers among them. Its folder was made with the umask's mode (0755,
+    files 0644): any local user could read every person's ID number from it. Now the folder is 0700."""
+    from xinyong.services.screening.screen import ScreeningIndex
+    from xinyong.services.screening.screen_index import index_folder
+
+    wang = resident_id("440305", dt.date(1975, 3, 9), 271)
+    previous = os.umask(0o022)
+    try:
+        with time_machine.travel(TODAY, tick=False):
+            _xiaomi_with_court_text(cli, tmp_path, "支付货款")
+            court = write_csv(tmp_path / "court-2.csv", COURT_HEADERS, [
+                ["（2026）粤0305执100号", "王建国", wang, "深圳市南山区人民法院", "支付货款", "全部未履行",
+                 "违反限制消费令", "2026-10-02"]])
+            cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+            run(cli, "resolve")
+            engine = open_engine(cli.url)
+            try:
+                ScreeningIndex.load(engine, load_pack("cn"), names=False)
+                folder = index_folder(engine)
+            finally:
+                engine.dispose()
+    finally:
+        os.umask(previous)
+    assert folder is not None and any(wang.encode() in path.read_bytes() for path in folder.rglob("*.bin"))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
