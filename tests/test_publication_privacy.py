@@ -274,7 +274,7 @@ DOCUMENT_TEXTS = [
     ("回乡证号 H 1234567801", "回乡证号 *********01"),
     ("台胞证号码为12345678。", "台胞证号码为******78。"),
     ("护照 EA1234567 and more", "护照 *******67 and more"),
-    ("身份证号码：11010119900307077", "身份证号码：***************77"),  # a digit short: still somebody's
+    ("身份证号码：11010119900307077", "身份证号码：110101********077"),  # a digit short: still somebody's
     # unchanged: a firm's code, no number, too few digits; a resident ID keeps its own mask
     ("证件号码91110105MA0CL00032", "证件号码91110105MA0CL00032"),
     ("证件类型：护照", "证件类型：护照"),

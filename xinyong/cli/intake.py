@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from xinyong.domain.records import FileRefused
 from xinyong.services.intake.ingest import load_mapping
 from xinyong.store import tables as t
+from xinyong.store.db import private_file
 
 from xinyong.cli.common import (
     JsonFlag,
@@ -179,7 +180,7 @@ def batch_rejects(batch_id: int,
 
     engine = engine_for_work()
     batch = _batch(engine, batch_id)
-    with output.open("wb") as handle:
+    with private_file(output) as handle:  # the rows as sent: persons' ID numbers whole
         for chunk in rejects_csv(engine, batch_id):
             handle.write(chunk)
     console.print(f"{batch['quarantined']} rejected rows of batch {batch_id} written to {output}")

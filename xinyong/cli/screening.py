@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack
+from xinyong.store.db import private_file
 
 from xinyong.cli.common import (
     AsOfOption,
@@ -39,8 +40,8 @@ def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, 
     from xinyong.services.screening.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, csv_row, screen_batch
 
     as_jsonl = output is not None and output.suffix == ".jsonl"
-    handle = (output.open("wb") if as_jsonl else output.open("w", encoding="utf-8-sig", newline="")) if output \
-        else sys.stdout
+    handle = (private_file(output) if as_jsonl else private_file(output, "w", encoding="utf-8-sig", newline="")) \
+        if output else sys.stdout  # who was screened, and the answer: the owner's only
     writer = None if as_jsonl else SafeDictWriter(handle, fieldnames=BATCH_COLUMNS)
     if writer is not None:
         writer.writeheader()

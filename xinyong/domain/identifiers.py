@@ -225,6 +225,8 @@ def mask_person_id(value: str) -> str:
     value = normalise_code(value)
     if len(value) <= 10:
         return "*" * len(value)
+    if len(value) == 17:  # the check character cut off: the birth date hidden all the same (110101********123)
+        return value[:6] + "*" * 8 + value[14:]
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
@@ -260,10 +262,16 @@ def mask_record_key(record_key: str) -> str:
     valid USCC: an ID number with a typo in it is still somebody's ID number.
     """
     number, sep, subject = record_key.rpartition("#")
-    code = normalise_code(subject) if sep else ""
-    if sep and _PERSON_ID_SHAPE.match(code) and (is_valid_resident_id(code) or not is_valid_uscc(code)):
-        return f"{number}#{mask_person_id(subject)}"
-    if sep and is_document_number(code):  # a person named by passport or permit: no resident ID to verify
-        return f"{number}#{mask_document_number(subject)}"
-    return record_key
+    return f"{number}#{mask_subject_code(subject)}" if sep else record_key
+
+
+def mask_subject_code(value: str) -> str:
+    """A record's subject code (the subject part of its key) as even the console shows it: a person's
+    ID number or travel document's number masked (`mask_record_key`'s rule), a firm's code whole."""
+    code = normalise_code(value)
+    if _PERSON_ID_SHAPE.match(code) and (is_valid_resident_id(code) or not is_valid_uscc(code)):
+        return mask_person_id(value)
+    if is_document_number(code):  # a person named by passport or permit: no resident ID to verify
+        return mask_document_number(value)
+    return value
 

@@ -7,18 +7,20 @@ as readily as into an ID column. What it masks:
 
 - resident ID numbers of 18 characters (GB 11643-1999) and of 15 digits (GB 11643-1989), in any
   script's digits (fullwidth, pasted from another script or font), the check character X also
-  typed ×, written with spaces of any kind, dashes, dots, slashes, underscores, middle dots or
-  zero-width characters between digits, whether or not their check holds: a mistyped ID number
-  is still somebody's. Fifteen digits broken up by separators are a first-generation ID number
-  only with its layout (a region's first digit, a real YYMMDD birth date): `2023.01.1-2024.12.31`
-  and `2023/123/4567/8901` are a date range and a document number. An 18-digit value that is a
-  valid USCC and not a valid ID number is a firm's code and stays; a USCC with letters never
-  looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
+  typed ×, Ⅹ (Roman ten) or a Greek or Cyrillic X, or cut off (17 digits with a region and a birth
+  date: the check character follows from them), written with spaces of any kind, dashes, dots,
+  slashes, underscores, middle dots or zero-width characters between digits, whether or not their
+  check holds: a mistyped ID number is still somebody's. Fifteen digits broken up by separators
+  are a first-generation ID number only with its layout (a region's first digit, a real YYMMDD
+  birth date): `2023.01.1-2024.12.31` and `2023/123/4567/8901` are a date range and a document
+  number. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code and
+  stays; a USCC with letters never looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
-- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4);
-- a person's address: from 住, 住址, 地址, 户籍所在地, 现居 or 居住地 to the next punctuation;
+- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86);
+- a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
-  naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码): its last two characters kept.
+  naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
+  HKID, ID card, ID No., carte d'identité...): its last two characters kept.
 
 `could_be_person_id` says whether a search term is an ID number or the beginning of one.
 """
@@ -29,8 +31,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id, is_valid_uscc, mask_document_number,
-                                         mask_person_id, normalise_code)
+from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, is_valid_resident_id, is_valid_uscc,
+                                         mask_document_number, mask_person_id, normalise_code)
 
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
 # page, a tab, a line break), dashes, dots, slashes, underscores, middle dots (half or full width)
@@ -38,32 +40,50 @@ from xinyong.domain.identifiers import (is_valid_org_code, is_valid_resident_id,
 _SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
-_TIMES = "\u00d7"  # ×, typed for the check character X by many input methods
+# Typed for the check character X by input methods and symbol pickers: × (times), Ⅹ ⅹ (Roman ten),
+# Greek Χ χ and Cyrillic Х х (another keyboard layout)
+_X_LOOKALIKES = "\u00d7\u2169\u2179\u03a7\u03c7\u0425\u0445"
+_AS_X = str.maketrans(dict.fromkeys(_X_LOOKALIKES, "X"))
 _DIGIT = r"\d"  # any decimal digit: ASCII, fullwidth, and those pasted from other scripts or fonts
+# 18 characters; 17 digits (an ID number whose check character was cut off: the rest gives it back);
+# 15 digits (first generation)
 _ID_IN_TEXT = re.compile(
     rf"(?<!\d)"
-    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_TIMES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
+    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_X_LOOKALIKES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}"
+    rf"|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
     rf"(?!\d)")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
-_MOBILE = re.compile(rf"(?<!\d)([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})"
-                     rf"(?!\d)")
+# after no digit, or right after the country code written +86 (+8613812345678, as phones and contact
+# lists copy a number)
+_MOBILE = re.compile(rf"(?:(?<!\d)|(?<=[+\uff0b]86)|(?<=[+\uff0b]\uff18\uff16))"
+                     rf"([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})(?!\d)")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 # Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
-_ADDRESS = re.compile(r"(户籍所在地|户籍地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
+_ADDRESS = re.compile(r"(户籍所在地|户籍地|户口所在地|户口地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
 # A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
-# H1234567801, 香港身份证A123456(3), 证件号码 M12345678): its shape alone is too common to find it.
+# H1234567801, 香港身份证A123456(3), 证件号码 M12345678, a foreigner's permanent residence card
+# 永久居留身份证 USA110073010122 with its three-letter country code): its shape alone is too common to find it.
 _DOCUMENT_WORDS = ("护照", "通行证", "回乡证", "台胞证", "居留", "身份证", "证件")
+# The same in English and French, as a foreign party's documents are written ("Passport No. G1234567",
+# "HKID A123456(3)", "ID card no.", "carte d'identité"): whole words, with the "number" after them (no
+# letter may stand between word and number); a bare "ID" only with its "No.", "number" or "#".
+_NUMBER_WORD = r"\s*(?:no|nos|number|n°|nº|numéro|#)\.?"
+_FOREIGN_DOCUMENT_WORDS = (r"(?<![A-Za-z])(?:(?:passports?|passeports?|hkid(?:\s*card)?|identity\s+card|id\s*card"
+                           r"|carte\s+d['’]identité|(?:home[\s-]+return|travel|exit[\s-]+entry)\s+permit)"
+                           rf"(?:{_NUMBER_WORD})?|id{_NUMBER_WORD})(?![A-Za-z])")
+_FOREIGN_DOCUMENT_HINT = re.compile(r"passe?port|hkid|identit|permit|(?<![A-Za-z])id(?![A-Za-z])", re.IGNORECASE)
 _LETTER = r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]"
-_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)})"
+_DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)}|{_FOREIGN_DOCUMENT_WORDS})"
                        rf"[^0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a，,。；;]{{0,6}}?)"
-                       rf"((?:{_LETTER}{{1,2}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
-                       rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])")
+                       rf"((?:{_LETTER}{{1,3}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
+                       rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])",
+                       re.IGNORECASE)
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
-_MAYBE_MASKED = re.compile(r"[\d住址籍居]")
+_MAYBE_MASKED = re.compile(r"[\d住址籍居]|户口")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -76,11 +96,13 @@ def _token(text: str, start: int, end: int) -> str:
 
 
 def _mask_id(match: re.Match[str]) -> str:
-    code = normalise_code(_SEPARATORS.sub("", match.group()).replace(_TIMES, "X"))
+    code = normalise_code(_SEPARATORS.sub("", match.group()).translate(_AS_X))
     if is_valid_resident_id(code):
         return mask_person_id(code)
     if len(code) == 15 and _SEPARATORS.search(match.group()) and not looks_like_old_person_id(code):
         return match.group()  # 15 digits broken up, without a birth date: a date range, a document number
+    if len(code) == 17 and not (code[0] in "12345678" and _could_begin_date(code[6:14])):
+        return match.group()  # 17 digits without a region and birth date: an account, a serial number
     # A firm's USCC, all digits or with letters around these digits, is not a person's number.
     for candidate in (code, _token(match.string, match.start(), match.end())):
         if len(candidate) == 18 and is_valid_uscc(candidate):
@@ -94,8 +116,11 @@ def _mask_mobile(match: re.Match[str]) -> str:
 
 def _mask_document(match: re.Match[str]) -> str:
     code = normalise_code(re.sub(r"[(（)）]", "", _SEPARATORS.sub("", match.group(2))))
-    if is_valid_uscc(code) or is_valid_org_code(code) or sum(c.isdigit() for c in code) < 6:
-        return match.group()  # a firm's code after 证件号码, or no number at all
+    # A firm's code after 证件号码, or no number at all; a passport's or permit's number is one even where
+    # it passes the organisation-code check (E12345678: 1 in 11 do)
+    if (is_valid_uscc(code) or is_valid_org_code(code) and not is_document_number(code)
+            or sum(c.isdigit() for c in code) < 6):
+        return match.group()
     return match.group(1) + mask_document_number(code)
 
 
@@ -106,9 +131,10 @@ def mask_text(text: str) -> str:
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
-        if "证" in text or "护照" in text or "居留" in text:  # a fast path: no document word, no document
+        # a fast path: no document word, no document
+        if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
-    if any(word in text for word in ("住", "址", "籍", "居")):  # a fast path: no address word, no address
+    if any(word in text for word in ("住", "址", "籍", "居", "户口")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
     return text
 

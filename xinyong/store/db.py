@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import IO, Any
 
 from alembic import command
 from alembic.config import Config
@@ -43,12 +44,24 @@ def open_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            _private_database_file(Path(parsed.database).expanduser())
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True)
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://")
+
+
+def _private_database_file(path: Path) -> None:
+    """A new SQLite file made empty and 0600 before SQLite opens it (its WAL and shared-memory files
+    take its mode): the store holds persons' ID numbers whole, like the backups and exports made 0600.
+    A file already there is left as it is; a folder missing is SQLite's to report."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except (FileExistsError, FileNotFoundError, NotADirectoryError):
+        pass
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -91,6 +104,24 @@ def set_setting(connection: Connection, key: str, value: str) -> None:
         connection.execute(t.settings.insert().values(key=key, value=value))
     else:
         connection.execute(t.settings.update().where(t.settings.c.key == key).values(value=value))
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, made with any missing parents readable by the owner only (0700, which no umask widens):
+    the store's folders beside the database and what an operator writes out name persons by their ID
+    numbers (screening uploads and results, subjects' attachments). A folder already there is left as it is."""
+    for path in reversed([folder, *folder.parents]):
+        if not path.exists():
+            path.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def private_file(path: Path, mode: str = "wb", **options: Any) -> IO[Any]:
+    """`path` opened for writing (emptied), readable by its owner only (0600), whatever the umask and
+    whatever mode a file left at the path had: a rejects file, the links, screening results."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, mode, **options)
 
 
 def store_folder(engine: Engine, purpose: str, override_env: str) -> Path:

@@ -31,7 +31,7 @@ from starlette.datastructures import UploadFile
 from xinyong.domain import formats
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.diffs import name_diff
-from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.identifiers import mask_record_key, mask_subject_code
 from xinyong.domain.listings import STATES
 from xinyong.domain.pack import PackError
 from xinyong.domain.records import FileRefused
@@ -143,12 +143,6 @@ def _need_operate(operator: Operator) -> None:
 
 def _today(request: Request) -> dt.date:
     return pack_today(service_of(request).pack)
-
-
-def _masked_code(code: str | None) -> str | None:
-    if code and is_valid_resident_id(normalise_code(code)):
-        return mask_person_id(code)
-    return code
 
 
 # -- signing in and out, dashboard ---------------------------------------------------------------------
@@ -403,7 +397,7 @@ async def records(request: Request) -> Response:
                                    page=_page_number(request))
     for row in data["rows"]:
         row["record_key"] = mask_record_key(row["record_key"])
-        row["subject_code"] = _masked_code(row["subject_code"])
+        row["subject_code"] = row["subject_code"] and mask_subject_code(row["subject_code"])
     return _page(request, "records.html", operator, {
         "data": data, "where": where, "page_base": _page_base("/console/records", where),
         "on_time_days": service.pack.scorecard.on_time_working_days})
@@ -486,7 +480,7 @@ async def review(request: Request) -> Response:
     names = await asyncio.to_thread(_candidate_names, engine, data["rows"])
     for item in data["rows"]:
         item["record_key"] = mask_record_key(item["record_key"])
-        item["subject_code"] = _masked_code(item["subject_code"])
+        item["subject_code"] = item["subject_code"] and mask_subject_code(item["subject_code"])
         for candidate in item["candidates"]:
             candidate["name"] = names.get(candidate["entity_id"])
             if item["subject_name"] and candidate["name"]:
@@ -743,16 +737,20 @@ async def webhook_deliveries(request: Request) -> Response:
 @router.get("/entities/{key}")
 async def entity_ownership(request: Request, key: str) -> Response:
     """An entity's ownership and control as an authority sees it: ended relations too, and persons'
-    ID numbers masked (never whole, even here)."""
-    from xinyong.services.resolution.entities import EntityNotFound, entity_file, find_entity_id, ownership
+    ID numbers masked (never whole, even here). For `operate` keys (a submit key uploads, and sees its
+    own batches only), and by key or a firm's code: an ID number never goes in a URL."""
+    from xinyong.services.resolution.entities import (EntityNotFound, entity_file, find_entity_id, ownership,
+                                                      refuse_person_id_in_url)
     from xinyong.web.ownership import ownership_chart, relation_words
 
     operator = await _operator(request)
     if operator is None:
         return _signed_out(request)
+    _need_operate(operator)
     service = service_of(request)
 
     def load() -> tuple[dict[str, Any], dict[str, Any]]:
+        refuse_person_id_in_url(key, service.engine)
         data = entity_file(service.engine, key)
         with service.engine.connect() as c:
             return data, ownership(c, service.pack, find_entity_id(c, key), _today(request), restricted=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from xinyong.store.db import store_folder
+from xinyong.store.db import private_folder, store_folder
 
 FILES_DIR_ENV = "XINYONG_FILES_DIR"
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -70,7 +70,7 @@ def store_files(engine: Engine, files: list[tuple[str | None, bytes, str | None]
         digest = hashlib.sha256(data).hexdigest()
         path = file_path(engine, digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(path.parent)  # identity papers, medical certificates: the owner's only
             partial = path.with_name(f"{digest}.{os.getpid()}.part")
             partial.write_bytes(data)
             partial.replace(path)

@@ -40,7 +40,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine, select
 
 from xinyong.domain import formats
-from xinyong.domain.privacy import mask_public
+from xinyong.domain.privacy import mask_public, mask_text
 from xinyong.domain.pack import LANGUAGES, FieldType, Pack, PackError
 from xinyong.services.resolution.entities import EntityNotFound, find_entity_id, public_file
 from xinyong.store import tables as t
@@ -570,7 +570,8 @@ def verify_report(engine: Engine, code: str, pdf: bytes | None = None) -> dict[s
                          .order_by(n.current.desc(), n.id).limit(1)).scalar()
     issued_at = row.issued_at if row.issued_at.tzinfo else row.issued_at.replace(tzinfo=dt.timezone.utc)
     out: dict[str, Any] = {"known": True, "code": format_code(row.code),
-                           "entity": {"key": row.key, "name": name}, "language": row.language,
+                           "entity": {"key": row.key, "name": mask_text(name) if name else name},  # as the report
+                           "language": row.language,
                            "as_of": row.as_of, "issued_at": issued_at, "pages": row.pages,
                            "sha256": row.pdf_sha256}
     if pdf is not None:

@@ -8,8 +8,9 @@ actor ``subject:<entity key>``, so the audit trail says who acted.
 
 A subject sees its own file whole: every record linked to it (public, shared and
 restricted categories, revoked versions too), its listings in every state, and the
-objections and repair applications about them. ID numbers of other people (a firm's legal
-representative, say) stay masked even there.
+objections and repair applications about them. Other people's ID, document and mobile numbers
+and addresses (a firm's legal representative, a guarantor named in the court's text) stay masked
+even there, as `domain.privacy.mask_text` masks them on public surfaces.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from sqlalchemy import Engine, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import add_months
-from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
+from xinyong.domain.identifiers import mask_record_key, normalise_code
 from xinyong.domain.pack import Pack
+from xinyong.domain.privacy import mask_value
 from xinyong.domain.decisions import in_force
 from xinyong.domain.records import is_published, publicity_end
 from xinyong.services.lists.due_process import Actor, DueProcessError, apply_repair, file_objection, list_listings
@@ -176,11 +178,12 @@ def _own_ids(c: Connection, entity_id: int) -> set[str]:
 
 
 def _mask_others(value: Any, own: set[str]) -> Any:
-    if isinstance(value, str):
-        code = normalise_code(value)
-        if is_valid_resident_id(code) and code not in own:
-            return mask_person_id(code)
-    return value
+    """A field's value as its subject sees it: its own ID number whole; anybody else's (a guarantor, an
+    applicant, a co-debtor named in the court's text), their document and mobile numbers and addresses,
+    masked as every public surface masks them, in free text as in an ID column."""
+    if isinstance(value, str) and normalise_code(value) in own:
+        return value
+    return mask_value(value)
 
 
 def _fields(value: Any) -> dict[str, Any]:

@@ -74,7 +74,7 @@ from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event, subject_actor
 from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value
-from xinyong.store.db import get_setting, set_setting
+from xinyong.store.db import get_setting, private_file, set_setting
 from xinyong.store.listings import transition
 
 CHUNK = 5000
@@ -1075,7 +1075,7 @@ def evaluate(engine: Engine, truth_path: Path) -> dict[str, Any]:
 def export_links(engine: Engine, output: Path) -> int:
     with engine.connect() as connection:
         links = current_links(connection)
-    with output.open("w", encoding="utf-8", newline="") as handle:
+    with private_file(output, "w", encoding="utf-8", newline="") as handle:  # record keys end with ID numbers
         writer = SafeWriter(handle)
         writer.writerow(["record_key", "entity_key", "method", "score"])
         for record_key, (state, key, _origin, link_score, method) in sorted(links.items()):

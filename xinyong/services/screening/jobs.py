@@ -30,7 +30,7 @@ from xinyong.domain.csvsafe import SafeDictWriter
 from xinyong.domain.pack import Pack
 from xinyong.services.screening.screen import BATCH_COLUMNS, ScreeningIndex, batch_rows, csv_row, screen_batch
 from xinyong.store import tables as t
-from xinyong.store.db import store_folder
+from xinyong.store.db import private_folder, store_folder
 
 JOBS_DIR_ENV = "XINYONG_JOBS_DIR"
 COMMIT_LINES = 1000  # results and their log rows are committed together this often ...
@@ -52,8 +52,8 @@ def _folder(engine: Engine, job_id: str) -> Path:
 def create_job(engine: Engine, data: bytes, input_format: str, *, key_id: int | None, authority: str, purpose: str,
                action: str | None, as_of: dt.date | None) -> str:
     job_id = uuid.uuid4().hex
-    folder = _folder(engine, job_id)
-    folder.mkdir(parents=True)
+    folder = private_folder(jobs_folder(engine)) / job_id
+    folder.mkdir(mode=0o700)  # the upload and its results name persons by their ID numbers
     (folder / f"input.{input_format}").write_bytes(data)
     with engine.begin() as c:
         c.execute(t.screen_jobs.insert().values(

@@ -54,7 +54,7 @@ from sqlalchemy.engine import Connection
 from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, load_model, name_blocks
 from xinyong.store import tables as t
-from xinyong.store.db import store_folder
+from xinyong.store.db import private_folder, store_folder
 
 FORMAT = "xinyong-screen-index-3"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
@@ -554,7 +554,7 @@ def open_index(engine: Engine, c: Connection, analyser: NameAnalyser | None, rul
     if temporary:
         base = Path(tempfile.mkdtemp(prefix="xinyong-screen-index-"))
     else:
-        base.mkdir(parents=True, exist_ok=True)
+        private_folder(base)  # persons' ID numbers, whole: the owner's only (mkdtemp's folder is too)
     name = f"index-{seq}-{os.getpid()}-{os.urandom(4).hex()}"
     folder = build(c, base / name, analyser, seq, rules)
     built = IndexFile(folder)
