@@ -130,7 +130,7 @@ def test_an_expired_serious_listing_never_comes_back_and_only_new_facts_list_aga
     assert run(cli, "evaluate", "--as-of", "2025-09-15")["per_list"]["serious_dishonesty"] == 1
     (first,) = listings(cli, FIRM_A)
     make_effective(cli, first["id"], "2025-09-22")
-    run(cli, "process", "--as-of", "2028-11-01")
+    run(cli, "process", "--as-of", "2028-11-01", "--future")
     assert show(cli, first["id"])["state"] == "expired" and end_reason(cli, first["id"]) == "term_expired"
 
     # the same penalty, evaluated again (full, then incremental, then as of an earlier date): nothing

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack
 
 from xinyong.cli.common import (
@@ -82,13 +83,23 @@ def evaluate_command(as_of: AsOfOption = None,
 
 
 @app.command("process")
-def process_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
+def process_command(as_of: AsOfOption = None,
+                    future: Annotated[bool, typer.Option(
+                        "--future", help="Allow an --as-of after today: time runs ahead of the clock "
+                                         "(rehearsals, tests); windows close and listings end early.")] = False,
+                    as_json: JsonFlag = False) -> None:
     """Perform every transition that time makes due: objection windows closing, listings expiring."""
     from xinyong.services.lists.due_process import process
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    outcome = process(engine, pack, _day(pack, as_of, "--as-of"))
+    day, today = _day(pack, as_of, "--as-of"), pack_today(pack)
+    # a date ahead of the pack's today closes objection windows that are still open for the
+    # subject and ends terms early, for good: only on purpose
+    if day > today and not future:
+        fail(f"--as-of {day} is after today ({today}, {pack.calendar.timezone}): it would close objection "
+             f"windows still open and end listings early; give --future to run ahead of the clock on purpose")
+    outcome = process(engine, pack, day)
     _checkpoint(engine)
     _print_outcome(outcome, as_json)
 
