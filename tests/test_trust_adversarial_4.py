@@ -9,7 +9,8 @@ from pathlib import Path
 
 import time_machine
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, XIAOMI, court_row
+from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row
+from test_trust_adversarial_2 import GRADE_HEADERS, GREE, JD, screened
 from worlds import run, write_csv
 
 REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
@@ -54,4 +55,51 @@ def test_process_refuses_a_day_after_today_unless_asked_to_run_ahead(cli, tmp_pa
             "--reason", "no proof of payment")
         assert run(cli, "process", "--as-of", "2026-11-13", "--future")["effective"] == 1
         assert run(cli, "listing", "show", listing)["effective_from"] == "2026-11-12"
+
+
+def test_a_same_day_incremental_run_gives_back_the_redlist_an_undone_blacklisting_excluded(cli, tmp_path: Path) -> None:
+    """格力 and 京东, A-grade taxpayers, were put on the court's list, which excludes the redlist: both
+    A-grade listings ended. On 11-03 格力's court listing was withdrawn on an upheld objection (the
+    debt was another firm's) and 京东 paid. The evaluation that ran again that day, incremental since
+    no record had arrived, looked at nobody and left 格力 off the redlist: only the next day's full run
+    gave it back (a firm without its fast track for a day, for a listing that never should have been).
+    Now an incremental run also re-examines the subjects of listings that ended since the last run;
+    京东's listing did bind, and its exclusion stands (a full run agrees)."""
+    with time_machine.travel(TODAY, tick=False):
+        firms = {GREE: "珠海格力电器股份有限公司", JD: "北京京东世纪贸易有限公司"}
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[code, name, "股份有限公司", "1989-12-13", "存续"] for code, name in firms.items()])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        grades = write_csv(tmp_path / "grades.csv", GRADE_HEADERS,
+                           [[name, code, "2025", "A", "2026-03-20"] for code, name in firms.items()])
+        cli("ingest", grades, "--authority", "tax", "--category", "tax_grade")
+        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+            court_row("（2026）粤0402执77号", firms[GREE], GREE, "珠海市香洲区人民法院"),
+            court_row("（2026）京0302执78号", firms[JD], JD, "北京市大兴区人民法院")])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-10-10")
+        run(cli, "process", "--as-of", "2026-10-10")
+        court_listing = {}
+        for code in firms:
+            (listing,) = [row for row in run(cli, "listing", "list", "--entity", code) if row["list"] == "court_defaulters"]
+            court_listing[code] = listing["id"]
+            cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+        run(cli, "process", "--as-of", "2026-10-30")
+        assert run(cli, "evaluate", "--as-of", "2026-11-03")["mode"] == "full"
+        objection = run(cli, "objection", "file", "--listing", court_listing[GREE], "--reason", "not our debt",
+                        "--on", "2026-11-01")
+        run(cli, "objection", "decide", objection["objection"], "--uphold", "--on", "2026-11-03",
+            "--reason", "the debtor is another firm")
+        run(cli, "listing", "end", court_listing[JD], "--reason", "performed", "--on", "2026-11-03")
+        again = run(cli, "evaluate", "--as-of", "2026-11-03")
+        assert (again["mode"], again["per_list"]["tax_a_grade"]) == ("incremental", 1)
+        assert run(cli, "evaluate", "--as-of", "2026-11-03", "--full")["proposals"] == 0
+        run(cli, "process", "--as-of", "2026-11-03")
+        redlist = {code: [(row["state"], row["effective_from"]) for row in run(cli, "listing", "list", "--entity", code)
+                          if row["list"] == "tax_a_grade"] for code in firms}
+        assert redlist == {GREE: [("expired", "2026-10-10"), ("effective", "2026-11-03")],
+                           JD: [("expired", "2026-10-10")]}
+        assert screened(cli, GREE, "2026-11-03", "licensing")[0] == "conditions"
+        assert screened(cli, JD, "2026-11-03", "licensing") == ("allow", [])
 
