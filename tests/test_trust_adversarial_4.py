@@ -5,11 +5,12 @@ a defect found and fixed (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import time_machine
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row
+from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row, repaired_world
 from test_trust_adversarial_2 import GRADE_HEADERS, GREE, JD, screened
 from worlds import run, write_csv
 
@@ -103,3 +104,28 @@ def test_a_same_day_incremental_run_gives_back_the_redlist_an_undone_blacklistin
         assert screened(cli, GREE, "2026-11-03", "licensing")[0] == "conditions"
         assert screened(cli, JD, "2026-11-03", "licensing") == ("allow", [])
 
+
+def test_a_correction_after_a_listing_ended_does_not_list_the_firm_again(cli, tmp_path: Path) -> None:
+    """小米's court listing was repaired on 11-02 (paid, removed early). On 11-04 the court's clerk
+    corrected a typo in the case (the court's province left empty) with `record correct`: a new
+    version of the same decision, which the evaluation took for a new fact and proposed 小米 again,
+    for a debt paid and a listing repaired. A correction is a new fact only for a listing it undid
+    (withdrawn because its evidence changed); one that bound (repaired, performed, expired) spent
+    the decision. A correction while the listing is in force (中国平安's) still replaces it."""
+    with time_machine.travel(TODAY, tick=False):
+        repaired = repaired_world(cli, tmp_path)
+        fix = tmp_path / "fix.json"
+        fix.write_text(json.dumps({"province": "北京"}, ensure_ascii=False), encoding="utf-8")
+        corrected = run(cli, "record", "correct", f"court:（2026）京0108执200号#{XIAOMI}", "--file", fix,
+                        "--on", "2026-11-04", "--reason", "province omitted")
+        assert (corrected["version"], corrected["listings_withdrawn"]) == (2, [])
+        for full in ((), ("--full",)):
+            assert run(cli, "evaluate", "--as-of", "2026-11-05", *full)["per_list"]["court_defaulters"] == 0
+        assert [(row["id"], row["state"]) for row in run(cli, "listing", "list", "--entity", XIAOMI)] == [
+            (repaired, "repaired")]
+        (in_force,) = run(cli, "listing", "list", "--entity", PINGAN)
+        corrected = run(cli, "record", "correct", f"court:（2026）沪0115执300号#{PINGAN}", "--file", fix,
+                        "--on", "2026-11-05", "--reason", "province omitted")
+        assert corrected["listings_withdrawn"] == [in_force["id"]]
+        assert run(cli, "evaluate", "--as-of", "2026-11-05")["per_list"]["court_defaulters"] == 1
+        assert [row["state"] for row in run(cli, "listing", "list", "--entity", PINGAN)] == ["withdrawn", "proposed"]

@@ -8,7 +8,8 @@ incremental by default: only entities whose records arrived, or whose listings e
 last run, when it is as of the same date (a run as of another date, earlier or later, is a full one).
 
 A listing that ended never comes back from the records it cited: a record cited by an ended
-listing of a list never counts again for that list; a corrected version is a new record. A
+listing of a list never counts again for that list; a corrected version is a new record only
+when the correction undid the listing (one that bound spent the decision, corrected or not). A
 person's listing withdrawn as not identified spends nothing: it never reached a known person.
 """
 
@@ -207,14 +208,23 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
                     func.coalesce(spent_listing.c.end_reason, "") != WITHDRAWN_UNIDENTIFIED,
                     *still_spent(spent_listing.c))
         unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
-        # nested, so that the versions of the key are found first (by key), then their evidence
-        unspent_key = ~exists().where(spent_record.c.record_key == r.record_key,
-                                      exists().where(spent_evidence.c.record_id == spent_record.c.id, *spent_by))
+
+        def unspent_key_by(*ended: ColumnElement) -> ColumnElement:
+            # nested, so that the versions of the key are found first (by key), then their evidence
+            return ~exists().where(spent_record.c.record_key == r.record_key,
+                                   exists().where(spent_evidence.c.record_id == spent_record.c.id, *spent_by, *ended))
+
+        unspent_key = unspent_key_by()
+        unbound_key = unspent_key_by(func.coalesce(spent_listing.c.end_reason, "").not_in(UNDONE))
     else:  # the whole register: one pass over the list's ended listings
         unspent_version, unspent_key = r.id.not_in(spent_versions), r.record_key.not_in(spent_keys)
+        bound_versions = spent_versions.where(func.coalesce(L.end_reason, "").not_in(UNDONE))
+        unbound_key = r.record_key.not_in(select(t.records.c.record_key).where(t.records.c.id.in_(bound_versions)))
     corrected_from = t.records.alias("corrected_from")
     # a correction keeps the batch and row of the version it corrects (`correct_record`), while an
-    # authority's version always comes in a batch of its own (one batch holds one version of a key)
+    # authority's version always comes in a batch of its own (one batch holds one version of a key);
+    # it is a new fact only for a listing it undid: one that bound (repaired, performed, expired...)
+    # spent the decision, and fixing a typo in it lists nobody again
     made_by_correction = exists().where(corrected_from.c.record_key == r.record_key,
                                         corrected_from.c.version == r.version - 1,
                                         corrected_from.c.batch_id == r.batch_id)
@@ -225,7 +235,7 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
         unspent_version,
-        or_(unspent_key, made_by_correction),
+        or_(unspent_key, and_(made_by_correction, unbound_key)),
         # "new": the record made its own entity (a person...). Nearly every link is in one of these:
         # starting from the state's index and fetching each record by id cost 1.5 times a scan of
         # the records (200,000 entities)
