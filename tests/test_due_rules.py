@@ -143,7 +143,7 @@ def test_an_expired_serious_listing_never_comes_back_and_only_new_facts_list_aga
     fix = tmp_path / "fix.json"
     fix.write_text(json.dumps({"penalty_type": "吊销许可证；罚款", "fine_amount": 20000}), encoding="utf-8")
     corrected = run(cli, "record", "correct", "samr:沪市监罚〔2025〕11号", "--file", fix, "--on", "2028-11-03",
-                    "--reason", "fine omitted")
+                    "--future", "--reason", "fine omitted")
     assert corrected["listings_withdrawn"] == []  # an ended listing is not withdrawn
     assert run(cli, "evaluate", "--as-of", "2028-11-04")["per_list"]["serious_dishonesty"] == 0
     # a new decision is a new fact; the new proposal cites it alone

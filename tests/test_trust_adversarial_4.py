@@ -129,3 +129,28 @@ def test_a_correction_after_a_listing_ended_does_not_list_the_firm_again(cli, tm
         assert corrected["listings_withdrawn"] == [in_force["id"]]
         assert run(cli, "evaluate", "--as-of", "2026-11-05")["per_list"]["court_defaulters"] == 1
         assert [row["state"] for row in run(cli, "listing", "list", "--entity", PINGAN)] == ["withdrawn", "proposed"]
+
+
+def test_a_step_dated_after_today_is_refused_unless_asked_to_run_ahead(cli, tmp_path: Path) -> None:
+    """小米, served on 11-01, objected on 11-03. On the evening of 11-10 (UTC; 11-11 in Beijing, the
+    last day of its window) the court's officer rejected the objection, typing `--on 2026-11-21`: the
+    listing took effect from 11-21, and 小米's second objection that same day, still within its window,
+    was refused ('cannot come before its last change, on 2026-11-21'): a typo took its right to object.
+    Now a step dated after the pack's today is refused unless `--future` says it is meant."""
+    with time_machine.travel(EVENING, tick=False):
+        listing = notified_xiaomi(cli, tmp_path, "2026-11-01")
+        first = run(cli, "objection", "file", "--listing", listing, "--reason", "paid in full", "--on", "2026-11-03")
+        refused = cli("objection", "decide", first["objection"], "--reject", "--on", "2026-11-21",
+                      "--reason", "no proof of payment", ok=False)
+        assert refused.exit_code == 1 and "after today (2026-11-11, Asia/Shanghai)" in refused.output
+        assert run(cli, "listing", "show", listing)["state"] == "under_review"
+        run(cli, "objection", "decide", first["objection"], "--reject", "--reason", "no proof of payment")
+        second = run(cli, "objection", "file", "--listing", listing, "--reason", "the receipt is attached")
+        assert second["listings_under_review"] == [listing]
+        shown = run(cli, "listing", "show", listing)
+        assert (shown["state"], shown["effective_from"]) == ("under_review", None)
+        assert [o["filed_on"] for o in shown["objections"]] == ["2026-11-03", "2026-11-11"]
+        for step in (("listing", "end", listing, "--reason", "performed"),
+                     ("record", "revoke", f"court:（2026）京0108执200号#{XIAOMI}", "--reason", "annulled")):
+            assert "after today" in cli(*step, "--on", "2026-11-12", ok=False).output
+        assert run(cli, "listing", "show", listing)["state"] == "under_review"
