@@ -10,7 +10,8 @@ from pathlib import Path
 
 import time_machine
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row, repaired_world
+from test_trust_adversarial import (COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row, listed_world,
+                                    repaired_world)
 from test_trust_adversarial_2 import GRADE_HEADERS, GREE, JD, screened
 from worlds import run, write_csv
 
@@ -154,3 +155,27 @@ def test_a_step_dated_after_today_is_refused_unless_asked_to_run_ahead(cli, tmp_
                      ("record", "revoke", f"court:（2026）京0108执200号#{XIAOMI}", "--reason", "annulled")):
             assert "after today" in cli(*step, "--on", "2026-11-12", ok=False).output
         assert run(cli, "listing", "show", listing)["state"] == "under_review"
+
+
+
+def test_a_repair_decision_never_comes_before_its_acceptance(cli, tmp_path: Path) -> None:
+    """小米 applied on 11-01 to have its court listing repaired (paid); the court accepted the
+    application for decision on 11-06, then approved it dated 11-03, before the acceptance. It was
+    taken: the listing ended on 11-03 (screened as of 11-04, allowed), the application recorded as
+    accepted on 11-06 and decided on 11-03. Now a decision before its acceptance is refused, as one
+    before the application is."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        (tmp_path / "receipt.txt").write_text("执行款已全部缴纳", encoding="utf-8")
+        (tmp_path / "commitment.txt").write_text("本公司承诺依法履行义务", encoding="utf-8")
+        repair = run(cli, "repair", "apply", ids[XIAOMI], "--commitment", tmp_path / "commitment.txt",
+                     "--evidence", tmp_path / "receipt.txt", "--on", "2026-11-01")["repair"]
+        run(cli, "repair", "accept", repair, "--on", "2026-11-06")
+        refused = cli("repair", "decide", repair, "--approve", "--on", "2026-11-03", "--reason", "paid", ok=False)
+        assert refused.exit_code == 1 and "accepted on 2026-11-06" in refused.output
+        assert run(cli, "listing", "show", ids[XIAOMI])["state"] == "effective"
+        assert screened(cli, XIAOMI, "2026-11-04", "public_procurement")[0] == "deny"
+        decided = run(cli, "repair", "decide", repair, "--approve", "--on", "2026-11-06", "--reason", "paid")
+        assert decided["decision"] == "approved"
+        shown = run(cli, "listing", "show", ids[XIAOMI])
+        assert (shown["state"], shown["ended_on"]) == ("repaired", "2026-11-06")

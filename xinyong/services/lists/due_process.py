@@ -714,6 +714,9 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
         if on < repair["applied_on"]:
             raise DueProcessError(f"repair {repair_id} was applied for on {repair['applied_on']}: "
                                   f"a decision on {on} comes before it")
+        if repair["accepted_on"] is not None and on < repair["accepted_on"]:
+            raise DueProcessError(f"repair {repair_id} was accepted on {repair['accepted_on']}: "
+                                  f"a decision on {on} comes before it")
         # not accepted before: accepted by this decision (when the conditions have an answer step)
         accepted_on = repair["accepted_on"] or (on if conditions.answer_working_days is not None else None)
         answer, decision = repair_deadlines(pack, conditions, repair["applied_on"], accepted_on)
