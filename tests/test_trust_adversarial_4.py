@@ -10,7 +10,7 @@ from pathlib import Path
 
 import time_machine
 
-from test_trust_adversarial import (COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row, listed_world,
+from test_trust_adversarial import (COURT_HEADERS, NAMES, PINGAN, TODAY, WANG, XIAOMI, court_row, listed_world,
                                     repaired_world)
 from test_trust_adversarial_2 import GRADE_HEADERS, GREE, JD, screened
 from worlds import run, write_csv
@@ -179,3 +179,33 @@ def test_a_repair_decision_never_comes_before_its_acceptance(cli, tmp_path: Path
         assert decided["decision"] == "approved"
         shown = run(cli, "listing", "show", ids[XIAOMI])
         assert (shown["state"], shown["ended_on"]) == ("repaired", "2026-11-06")
+
+
+def test_an_objection_upheld_undoes_a_listing_that_ended_while_it_was_reviewed(cli, tmp_path: Path) -> None:
+    """小米 objected on 11-01 to its court listing (in force since 10-25): the debt was another firm's.
+    While the objection was reviewed, the court's file brought the case's version saying 全部履行 and
+    `process` ended the listing as performed. On 11-10 the objection was upheld, but nothing changed:
+    the listing stayed one that bound (withdrawn, performed), so 小米 screened as of 10-30 was denied
+    public procurement under a listing upheld as wrong. Now an objection upheld undoes a listing that
+    ended under review while it was open, with an audited step (`audit verify` holds); one that ended
+    before the objection was filed (王建国's) stays as it ended."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        objection = run(cli, "objection", "file", "--listing", ids[XIAOMI], "--reason", "not our debt",
+                        "--on", "2026-11-01")
+        paid = write_csv(tmp_path / "paid.csv", COURT_HEADERS, [
+            [*court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)[:4], "全部履行",
+             *court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)[5:]]])
+        cli("ingest", paid, "--authority", "court", "--category", "court_defaulter")
+        assert run(cli, "process")["performed"] == 1
+        assert screened(cli, XIAOMI, "2026-10-30", "public_procurement")[0] == "deny"
+        run(cli, "objection", "decide", objection["objection"], "--uphold", "--reason", "another firm's debt")
+        shown = run(cli, "listing", "show", ids[XIAOMI])
+        assert (shown["state"], shown["end_reason"], shown["ended_on"]) == ("withdrawn", "withdrawn_objection",
+                                                                           "2026-11-10")
+        assert screened(cli, XIAOMI, "2026-10-30", "public_procurement") == ("allow", [])
+        run(cli, "listing", "end", ids[WANG], "--reason", "performed", "--on", "2026-11-02")
+        late = run(cli, "objection", "file", "--listing", ids[WANG], "--reason", "not my debt", "--on", "2026-11-03")
+        run(cli, "objection", "decide", late["objection"], "--uphold", "--reason", "another debtor")
+        assert run(cli, "listing", "show", ids[WANG])["end_reason"] == "performed"
+        assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True

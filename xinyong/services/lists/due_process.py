@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from xinyong.domain.conditions import holds
 from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
-from xinyong.domain.listings import ACTIVE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
+from xinyong.domain.listings import ACTIVE, UNDONE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
@@ -535,6 +535,8 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
                               **({"late": True, "deadline": deadline.isoformat()} if late else {})})
         if uphold and o["record_key"] and _latest(c, o["record_key"])["status"] != "revoked":
             _new_version(c, o["record_key"], "revoked", actor)  # (unless revoked meanwhile)
+        if uphold:
+            _undo_ended_under_review(c, o, on, actor, authority)
         for listing_id in affected:
             row = _row(c, listing_id)
             if uphold and row["state"] in ACTIVE:
@@ -550,6 +552,32 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
         _catch_up(c, pack, affected, on)  # an end that passed while it was under review
     return {"objection": objection_id, "decision": state, "listings": affected, "authority": authority,
             "late": late}
+
+
+def _undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: Actor, authority: str) -> None:
+    """Upheld, an objection undoes what ended while it was open: a listing (or one citing the record)
+    that ended under review meanwhile (performed, cured...) ends as withdrawn on the objection, so it
+    bound on no day. Its state stays (a final state is final); the end's reason changes, by an
+    audited step. One that ended before the objection was filed stays as it ended."""
+    L, E, r, T = t.listings.c, t.listing_evidence.c, t.records.c, t.listing_transitions.c
+    if objection["listing_id"] is not None:
+        concerned = L.id == objection["listing_id"]
+    else:
+        concerned = L.id.in_(select(E.listing_id).join(t.records, r.id == E.record_id)
+                             .where(r.record_key == objection["record_key"]))
+    for listing_id, end_reason in c.execute(select(L.id, L.end_reason).where(
+            concerned, L.state == "withdrawn", L.ended_on >= objection["filed_on"],
+            func.coalesce(L.end_reason, "").not_in(UNDONE)).order_by(L.id)).all():
+        ending = c.execute(select(T.from_state).where(T.listing_id == listing_id).order_by(T.id.desc())
+                           .limit(1)).scalar()
+        if ending != "under_review":
+            continue
+        c.execute(update(t.listings).where(L.id == listing_id, L.end_reason == end_reason)
+                  .values(end_reason="withdrawn_objection"))
+        append_event(c, actor=actor.name, action="listing.undone", object_type="listing", object_id=str(listing_id),
+                     reason=actor.reason, payload={"on": on.isoformat(), "objection": objection["id"],
+                                                   "end_reason": "withdrawn_objection", "was": end_reason,
+                                                   "authority": authority})
 
 
 def objection_authority(c: Connection, pack: Pack, objection: Any) -> str:
