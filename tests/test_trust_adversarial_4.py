@@ -209,3 +209,25 @@ def test_an_objection_upheld_undoes_a_listing_that_ended_while_it_was_reviewed(c
         run(cli, "objection", "decide", late["objection"], "--uphold", "--reason", "another debtor")
         assert run(cli, "listing", "show", ids[WANG])["end_reason"] == "performed"
         assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
+
+
+def test_an_approved_repair_ends_a_listing_under_review(cli, tmp_path: Path) -> None:
+    """小米 paid and applied on 11-01 to have its court listing (in force since 10-25) repaired; on
+    11-03 it also objected to the listing, which went under review and stayed in force. On 11-05 the
+    court approved the repair: refused ('a listing that is under_review cannot become repaired'),
+    the approval rolled back and the application left pending, so the listing bound 小米 until the
+    objection was decided. Now the approval ends it as a performance does under review: withdrawn,
+    its reason `repaired`, in force until the day before the approval."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        (tmp_path / "receipt.txt").write_text("执行款已全部缴纳", encoding="utf-8")
+        (tmp_path / "commitment.txt").write_text("本公司承诺依法履行义务", encoding="utf-8")
+        repair = run(cli, "repair", "apply", ids[XIAOMI], "--commitment", tmp_path / "commitment.txt",
+                     "--evidence", tmp_path / "receipt.txt", "--on", "2026-11-01")["repair"]
+        run(cli, "objection", "file", "--listing", ids[XIAOMI], "--reason", "the amount is wrong", "--on", "2026-11-03")
+        assert run(cli, "repair", "decide", repair, "--approve", "--on", "2026-11-05", "--reason", "paid")["decision"] == \
+            "approved"
+        shown = run(cli, "listing", "show", ids[XIAOMI])
+        assert (shown["state"], shown["end_reason"], shown["ended_on"]) == ("withdrawn", "repaired", "2026-11-05")
+        assert screened(cli, XIAOMI, "2026-11-04", "public_procurement")[0] == "deny"
+        assert screened(cli, XIAOMI, "2026-11-05", "public_procurement") == ("allow", [])

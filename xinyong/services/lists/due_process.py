@@ -761,10 +761,10 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
         if approve and repair["listing_id"] is not None:
             _catch_up(c, pack, [repair["listing_id"]], on)
             # a listing that ended meanwhile (expired, performed) stays ended as it did; the approval
-            # still ends its evidence's publicity (refusing it left the application pending for good)
+            # still ends its evidence's publicity (refusing it left the application pending for good).
+            # One under review (an objection filed since) ends as a performance would end it.
             if _row(c, repair["listing_id"])["state"] in ACTIVE:
-                _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on, "end_reason": "repaired"},
-                      authority=authority)
+                _end(c, pack, repair["listing_id"], "repaired", on, actor, authority)
     return {"repair": repair_id, "decision": state, "listing": repair["listing_id"], "record": repair["record_key"],
             "authority": authority, "late": late}
 
