@@ -332,21 +332,23 @@ def touched_by(watermark: int) -> Any:
         .where(*arrived))
 
 
-def fill_touched(connection: Connection, pack: Pack, watermark: int, since_seq: int) -> int:
+def fill_touched(connection: Connection, watermark: int, ended: set[tuple[int, str]] = frozenset()) -> int:
     """Fill the session's temporary table of the entities whose records arrived after `watermark`,
-    each with the categories those records touch (`touched_by`), and of the subjects of listings
-    that ended after `since_seq` (`ended_since`); returns how many entities.
+    each with the categories those records touch (`touched_by`), and the (entity, category) pairs
+    of `ended` (`ended_since`: the subjects of listings that ended); returns how many entities.
 
     A list's rule reads only records of its categories, so an entity is examined again only for
     the lists of those categories: a penalty never changes whom the court list qualifies."""
     TOUCHED.drop(connection, checkfirst=True)
     TOUCHED.create(connection)
     connection.execute(insert(TOUCHED).from_select(["entity_id", "category"], touched_by(watermark)))
-    present = set(connection.execute(select(TOUCHED.c.entity_id, TOUCHED.c.category)).all())
-    ended = [{"entity_id": entity_id, "category": category}
-             for entity_id, category in sorted(ended_since(connection, pack, since_seq) - present)]
-    if ended:
-        connection.execute(insert(TOUCHED), ended)
+    entities = sorted({entity_id for entity_id, _ in ended})
+    present = {pair for start in range(0, len(entities), 900)  # under every engine's bound-parameter limit
+               for pair in connection.execute(select(TOUCHED.c.entity_id, TOUCHED.c.category)
+                                              .where(TOUCHED.c.entity_id.in_(entities[start:start + 900])))}
+    rows = [{"entity_id": entity_id, "category": category} for entity_id, category in sorted(set(ended) - present)]
+    if rows:
+        connection.execute(insert(TOUCHED), rows)
     if connection.dialect.name == "sqlite":
         connection.execute(text("ANALYZE temp.evaluate_touched"))
     else:
@@ -388,7 +390,8 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
         result = EvaluateResult(as_of.isoformat(), "incremental" if incremental else "full")
         touched, touched_categories = None, set()
         if incremental:
-            result.entities_considered = fill_touched(connection, pack, int(watermark), int(last_change))
+            result.entities_considered = fill_touched(connection, int(watermark),
+                                                      ended_since(connection, pack, int(last_change)))
             touched = TOUCHED
             touched_categories = set(connection.execute(select(TOUCHED.c.category).distinct()).scalars())
         else:
