@@ -241,15 +241,15 @@ def test_serious_penalty_from_proposal_to_expiry(cli, tmp_path):
     as_of = {r["id"]: r for r in run(cli, "listing", "list", "--as-of", "2025-10-01")}[listing]
     assert (as_of["notified_on"], as_of["effective_from"]) == (NOTICE, None)
 
-    assert run(cli, "process", "--as-of", "2028-10-11")["expired"] == 0
-    assert run(cli, "process", "--as-of", "2028-10-20")["expired"] >= 1
+    assert run(cli, "process", "--as-of", "2028-10-11", "--future")["expired"] == 0
+    assert run(cli, "process", "--as-of", "2028-10-20", "--future")["expired"] >= 1
     data = show(cli, listing)
     assert (data["state"], data["ended_on"]) == ("expired", "2028-10-12")
     assert state_on(cli, listing, "2028-10-12") == "expired"
     assert state_on(cli, listing, "2028-10-11") == "effective"
     assert run(cli, "listing", "list", "--state", "expired", "--list", "serious_dishonesty")[0]["id"] == listing
     # a final state is final: an objection is recorded, but puts nothing under review
-    late = run(cli, "objection", "file", "--listing", listing, "--reason", "too late", "--on", "2028-11-01")
+    late = run(cli, "objection", "file", "--listing", listing, "--reason", "too late", "--on", "2028-11-01", "--future")
     assert late["listings_under_review"] == []
     assert show(cli, listing)["state"] == "expired"
     assert_effective_listings_sound(cli)
@@ -266,7 +266,7 @@ def test_defaulter_person_needs_three_reminders_before_notice(cli, tmp_path):
     message = refused(cli, "listing", "notify", listing, "--on", NOTICE)
     assert "3 formal reminders" in message and "2 recorded" in message
     # time alone never lists a person who was not notified
-    assert run(cli, "process", "--as-of", "2027-01-01")["effective"] == 0
+    assert run(cli, "process", "--as-of", "2027-01-01", "--future")["effective"] == 0
     data = show(cli, listing)
     assert (data["state"], data["notified_on"], data["notices"]) == ("proposed", None, [])
     assert all(r["state"] == "proposed" for r in run(cli, "listing", "list", "--entity", ADULT, "--as-of", "2026-12-31"))
@@ -405,7 +405,7 @@ def test_repair_approved_ends_the_listing_early(cli, tmp_path):
     assert state_on(cli, listing, "2026-11-04") == "effective"
     assert state_on(cli, listing, "2026-11-05") == "repaired"
     # it never expires later: it is over
-    assert run(cli, "process", "--as-of", "2029-01-01")["expired"] == 0
+    assert run(cli, "process", "--as-of", "2029-01-01", "--future")["expired"] == 0
     assert show(cli, listing)["state"] == "repaired"
     assert_effective_listings_sound(cli)
     assert_audit_intact(cli)
@@ -444,13 +444,13 @@ def test_a_step_after_the_end_finds_the_listing_expired(cli, tmp_path):
     for each in (listing, other):
         run(cli, "listing", "notify", each, "--on", NOTICE, "--actor", "officer-wang", "--reason", "served")
     run(cli, "process", "--as-of", "2025-10-15")
-    filed = run(cli, "objection", "file", "--listing", listing, "--on", "2028-11-20", "--reason", "too long")
+    filed = run(cli, "objection", "file", "--listing", listing, "--on", "2028-11-20", "--future", "--reason", "too long")
     assert filed["listings_under_review"] == []
     data = show(cli, listing)
     assert (data["state"], data["ended_on"]) == ("expired", "2028-10-12")
     assert state_on(cli, listing, "2028-11-30") == "expired"
     (record,) = [e["record_key"] for e in show(cli, other)["evidence"]]
-    assert run(cli, "record", "revoke", record, "--on", "2028-12-01", "--reason", "annulled")["listings_withdrawn"] == []
+    assert run(cli, "record", "revoke", record, "--on", "2028-12-01", "--future", "--reason", "annulled")["listings_withdrawn"] == []
     assert (show(cli, other)["state"], show(cli, other)["ended_on"]) == ("expired", "2028-10-12")
     assert_effective_listings_sound(cli)
     assert_audit_intact(cli)
@@ -461,10 +461,10 @@ def test_an_objection_across_the_end_of_the_term(cli, tmp_path):
     listing = build(cli, tmp_path)["id"][FIRM_REVOKED]
     run(cli, "listing", "notify", listing, "--on", NOTICE, "--actor", "officer-wang", "--reason", "served")
     run(cli, "process", "--as-of", "2025-10-15")
-    objection = run(cli, "objection", "file", "--listing", listing, "--on", "2028-09-01", "--reason", "x")["objection"]
-    run(cli, "process", "--as-of", "2028-11-01")
+    objection = run(cli, "objection", "file", "--listing", listing, "--on", "2028-09-01", "--future", "--reason", "x")["objection"]
+    run(cli, "process", "--as-of", "2028-11-01", "--future")
     assert show(cli, listing)["state"] == "under_review"  # an open objection: nothing moves
-    run(cli, "objection", "decide", objection, "--reject", "--on", "2028-11-05", "--reason", "unfounded")
+    run(cli, "objection", "decide", objection, "--reject", "--on", "2028-11-05", "--future", "--reason", "unfounded")
     data = show(cli, listing)
     assert (data["state"], data["ended_on"]) == ("expired", "2028-11-05")
     assert [(tr["to_state"], tr["on_date"]) for tr in data["transitions"]][-3:] == [

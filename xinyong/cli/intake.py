@@ -19,12 +19,13 @@ from xinyong.store import tables as t
 from xinyong.store.db import private_file
 
 from xinyong.cli.common import (
+    FutureFlag,
     JsonFlag,
     OnOption,
     StepActor,
     StepReason,
     _checkpoint,
-    _day,
+    _day_not_ahead,
     _due_process,
     _ingest_with_progress,
     _print_outcome,
@@ -187,25 +188,27 @@ def batch_rejects(batch_id: int,
 
 
 @record_app.command("revoke")
-def record_revoke(key: str, on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+def record_revoke(key: str, on: OnOption = None, future: FutureFlag = False,
+                  actor: StepActor = "cli", reason: StepReason = None,
                   as_json: JsonFlag = False) -> None:
     """Revoke a record (a new version); listings built on it are withdrawn."""
     from xinyong.services.lists.due_process import Actor, revoke_record
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(revoke_record, engine, pack, key, _day(pack, on, "--on"), Actor(actor, reason)),
+    day = _day_not_ahead(pack, on, "--on", future)
+    _print_outcome(_due_process(revoke_record, engine, pack, key, day, Actor(actor, reason)),
                    as_json)
 
 
 @record_app.command("correct")
 def record_correct(key: str, file: Annotated[Path, typer.Option("--file", help="JSON object: field: new value.")],
-                   on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                   on: OnOption = None, future: FutureFlag = False, actor: StepActor = "cli", reason: StepReason = None,
                    as_json: JsonFlag = False) -> None:
     """Correct a record (a new version, validated like any row); listings on the old one are withdrawn."""
     from xinyong.services.lists.due_process import Actor, correct_record
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(correct_record, engine, pack, key, file, _day(pack, on, "--on"),
+    _print_outcome(_due_process(correct_record, engine, pack, key, file, _day_not_ahead(pack, on, "--on", future),
                                 Actor(actor, reason)), as_json)

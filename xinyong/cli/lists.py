@@ -12,12 +12,14 @@ from xinyong.domain.pack import Pack
 
 from xinyong.cli.common import (
     AsOfOption,
+    FutureFlag,
     JsonFlag,
     OnOption,
     StepActor,
     StepReason,
     _checkpoint,
     _day,
+    _day_not_ahead,
     _due_process,
     _print_outcome,
     active_pack,
@@ -82,13 +84,15 @@ def evaluate_command(as_of: AsOfOption = None,
 
 
 @app.command("process")
-def process_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None:
+def process_command(as_of: AsOfOption = None,
+                    future: FutureFlag = False,
+                    as_json: JsonFlag = False) -> None:
     """Perform every transition that time makes due: objection windows closing, listings expiring."""
     from xinyong.services.lists.due_process import process
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    outcome = process(engine, pack, _day(pack, as_of, "--as-of"))
+    outcome = process(engine, pack, _day_not_ahead(pack, as_of, "--as-of", future))
     _checkpoint(engine)
     _print_outcome(outcome, as_json)
 
@@ -174,14 +178,14 @@ def _print_bulk(outcome: dict[str, Any], as_json: bool) -> None:
 @listing_app.command("remind")
 def listing_remind(listing_id: Annotated[Optional[int], typer.Argument(help="One listing; or use --list.")] = None,
                    list_code: BulkList = None, state: BulkState = None, limit: BulkLimit = None,
-                   on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                   on: OnOption = None, future: FutureFlag = False, actor: StepActor = "cli", reason: StepReason = None,
                    authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
     """Record a formal reminder to the subject before notice (one listing, or a list's proposals)."""
     from xinyong.services.lists.due_process import Actor, bulk_step, remind
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    day, who = _day(pack, on, "--on"), Actor(actor, reason, authority)
+    day, who = _day_not_ahead(pack, on, "--on", future), Actor(actor, reason, authority)
     selected = _one_or_bulk(listing_id, list_code, state, limit, pack)
     if selected is not None:
         _print_bulk(_due_process(bulk_step, lambda one: {"listing": one, "reminders": remind(engine, pack, one, day, who)},
@@ -194,7 +198,7 @@ def listing_remind(listing_id: Annotated[Optional[int], typer.Argument(help="One
 @listing_app.command("notify")
 def listing_notify(listing_id: Annotated[Optional[int], typer.Argument(help="One listing; or use --list.")] = None,
                    list_code: BulkList = None, state: BulkState = None, limit: BulkLimit = None,
-                   on: OnOption = None,
+                   on: OnOption = None, future: FutureFlag = False,
                    language: Annotated[Optional[str], typer.Option(help="zh, en or fr; default the subject's.")] = None,
                    actor: StepActor = "cli", reason: StepReason = None, authority: AuthorityOption = None,
                    as_json: JsonFlag = False) -> None:
@@ -204,7 +208,7 @@ def listing_notify(listing_id: Annotated[Optional[int], typer.Argument(help="One
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    day, who = _day(pack, on, "--on"), Actor(actor, reason, authority)
+    day, who = _day_not_ahead(pack, on, "--on", future), Actor(actor, reason, authority)
     selected = _one_or_bulk(listing_id, list_code, state, limit, pack)
     if selected is not None:
         _print_bulk(_due_process(bulk_step, lambda one: notify(engine, pack, one, day, who, language), selected),
@@ -217,7 +221,7 @@ def listing_notify(listing_id: Annotated[Optional[int], typer.Argument(help="One
 def listing_extend(listing_id: int,
                    years: Annotated[int, typer.Option("--years", help="1 to 3, within the list's extension maximum.")],
                    reason: Annotated[str, typer.Option("--reason", help="Why the listing is extended.")],
-                   on: OnOption = None,
+                   on: OnOption = None, future: FutureFlag = False,
                    language: Annotated[Optional[str], typer.Option(help="zh, en or fr; default the subject's.")] = None,
                    actor: StepActor = "cli", authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
     """Extend a listing in force by a decision (audited, with its own notice)."""
@@ -225,7 +229,7 @@ def listing_extend(listing_id: int,
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(extend, engine, pack, listing_id, years, _day(pack, on, "--on"),
+    _print_outcome(_due_process(extend, engine, pack, listing_id, years, _day_not_ahead(pack, on, "--on", future),
                                 Actor(actor, reason, authority), language), as_json)
 
 
@@ -233,14 +237,15 @@ def listing_extend(listing_id: int,
 def listing_end(listing_id: int,
                 reason: Annotated[str, typer.Option(
                     "--reason", help="performed, settled, creditor_request, no_assets or enforcement_ended.")],
-                on: OnOption = None, actor: StepActor = "cli", authority: AuthorityOption = None,
+                on: OnOption = None, future: FutureFlag = False,
+                actor: StepActor = "cli", authority: AuthorityOption = None,
                 as_json: JsonFlag = False) -> None:
     """End a listing that lasts until performance (end reason: performed; the given reason is kept)."""
     from xinyong.services.lists.due_process import Actor, end_listing
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(end_listing, engine, pack, listing_id, reason, _day(pack, on, "--on"),
+    _print_outcome(_due_process(end_listing, engine, pack, listing_id, reason, _day_not_ahead(pack, on, "--on", future),
                                 Actor(actor, None, authority)), as_json)
 
 
@@ -266,27 +271,30 @@ def overdue_command(as_of: AsOfOption = None, as_json: JsonFlag = False) -> None
 def objection_file(listing: Annotated[Optional[int], typer.Option("--listing", help="Listing ID.")] = None,
                    record: Annotated[Optional[str], typer.Option("--record", help="Record key.")] = None,
                    reason: Annotated[str, typer.Option("--reason", help="Why the subject objects.")] = "",
-                   on: OnOption = None, actor: StepActor = "subject", as_json: JsonFlag = False) -> None:
+                   on: OnOption = None, future: FutureFlag = False,
+                   actor: StepActor = "subject", as_json: JsonFlag = False) -> None:
     """Object to a listing or a record: it goes under review and counts for nothing meanwhile."""
     from xinyong.services.lists.due_process import Actor, file_objection
 
     engine = engine_for_work()
     pack = active_pack(engine)
     _print_outcome(_due_process(file_objection, engine, pack, listing_id=listing, record_key=record,
-                                on=_day(pack, on, "--on"), actor=Actor(actor, reason)), as_json)
+                                on=_day_not_ahead(pack, on, "--on", future), actor=Actor(actor, reason)), as_json)
 
 
 @objection_app.command("decide")
 def objection_decide(objection_id: int,
                      uphold: Annotated[bool, typer.Option("--uphold/--reject", help="Uphold or reject the objection.")],
-                     on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                     on: OnOption = None, future: FutureFlag = False,
+                     actor: StepActor = "cli", reason: StepReason = None,
                      authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
     """Decide an objection: upheld withdraws the listing; rejected lets it proceed."""
     from xinyong.services.lists.due_process import Actor, decide_objection
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(decide_objection, engine, pack, objection_id, uphold, _day(pack, on, "--on"),
+    day = _day_not_ahead(pack, on, "--on", future)
+    _print_outcome(_due_process(decide_objection, engine, pack, objection_id, uphold, day,
                                 Actor(actor, reason, authority)), as_json)
 
 
@@ -296,40 +304,44 @@ def repair_apply(listing_id: Annotated[Optional[int], typer.Argument(help="The l
                  record: Annotated[Optional[str], typer.Option(
                      "--record", help="Instead of a listing: the record key whose publicity to repair.")] = None,
                  evidence: Annotated[Optional[list[Path]], typer.Option("--evidence", help="Proof the fault was corrected.")] = None,
-                 on: OnOption = None, actor: StepActor = "subject", reason: StepReason = None,
+                 on: OnOption = None, future: FutureFlag = False,
+                 actor: StepActor = "subject", reason: StepReason = None,
                  as_json: JsonFlag = False) -> None:
     """Apply for credit repair of an effective listing, or of a record's publicity (--record)."""
     from xinyong.services.lists.due_process import Actor, apply_repair
 
     engine = engine_for_work()
     pack = active_pack(engine)
+    day = _day_not_ahead(pack, on, "--on", future)
     _print_outcome(_due_process(apply_repair, engine, pack, listing_id, commitment, evidence or [],
-                                _day(pack, on, "--on"), Actor(actor, reason), record_key=record), as_json)
+                                day, Actor(actor, reason), record_key=record), as_json)
 
 
 @repair_app.command("accept")
-def repair_accept(repair_id: int, on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+def repair_accept(repair_id: int, on: OnOption = None, future: FutureFlag = False,
+                  actor: StepActor = "cli", reason: StepReason = None,
                   authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
     """Answer a repair application: accepted for decision (the answer deadline stops)."""
     from xinyong.services.lists.due_process import Actor, accept_repair
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(accept_repair, engine, pack, repair_id, _day(pack, on, "--on"),
+    _print_outcome(_due_process(accept_repair, engine, pack, repair_id, _day_not_ahead(pack, on, "--on", future),
                                 Actor(actor, reason, authority)), as_json)
 
 
 @repair_app.command("decide")
 def repair_decide(repair_id: int,
                   approve: Annotated[bool, typer.Option("--approve/--refuse", help="Approve or refuse.")],
-                  on: OnOption = None, actor: StepActor = "cli", reason: StepReason = None,
+                  on: OnOption = None, future: FutureFlag = False, actor: StepActor = "cli", reason: StepReason = None,
                   authority: AuthorityOption = None, as_json: JsonFlag = False) -> None:
     """Decide a repair application: approval ends the listing early, or the record's publicity."""
     from xinyong.services.lists.due_process import Actor, decide_repair
 
     engine = engine_for_work()
     pack = active_pack(engine)
-    _print_outcome(_due_process(decide_repair, engine, pack, repair_id, approve, _day(pack, on, "--on"),
+    day = _day_not_ahead(pack, on, "--on", future)
+    _print_outcome(_due_process(decide_repair, engine, pack, repair_id, approve, day,
                                 Actor(actor, reason, authority)), as_json)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from xinyong.domain.conditions import holds
 from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
 from xinyong.domain.identifiers import mask_person_id, mask_record_key
-from xinyong.domain.listings import ACTIVE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
+from xinyong.domain.listings import ACTIVE, UNDONE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
@@ -535,6 +535,8 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
                               **({"late": True, "deadline": deadline.isoformat()} if late else {})})
         if uphold and o["record_key"] and _latest(c, o["record_key"])["status"] != "revoked":
             _new_version(c, o["record_key"], "revoked", actor)  # (unless revoked meanwhile)
+        if uphold:
+            _undo_ended_under_review(c, o, on, actor, authority)
         for listing_id in affected:
             row = _row(c, listing_id)
             if uphold and row["state"] in ACTIVE:
@@ -550,6 +552,32 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
         _catch_up(c, pack, affected, on)  # an end that passed while it was under review
     return {"objection": objection_id, "decision": state, "listings": affected, "authority": authority,
             "late": late}
+
+
+def _undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: Actor, authority: str) -> None:
+    """Upheld, an objection undoes what ended while it was open: a listing (or one citing the record)
+    that ended under review meanwhile (performed, cured...) ends as withdrawn on the objection, so it
+    bound on no day. Its state stays (a final state is final); the end's reason changes, by an
+    audited step. One that ended before the objection was filed stays as it ended."""
+    L, E, r, T = t.listings.c, t.listing_evidence.c, t.records.c, t.listing_transitions.c
+    if objection["listing_id"] is not None:
+        concerned = L.id == objection["listing_id"]
+    else:
+        concerned = L.id.in_(select(E.listing_id).join(t.records, r.id == E.record_id)
+                             .where(r.record_key == objection["record_key"]))
+    for listing_id, end_reason in c.execute(select(L.id, L.end_reason).where(
+            concerned, L.state == "withdrawn", L.ended_on >= objection["filed_on"],
+            func.coalesce(L.end_reason, "").not_in(UNDONE)).order_by(L.id)).all():
+        ending = c.execute(select(T.from_state).where(T.listing_id == listing_id).order_by(T.id.desc())
+                           .limit(1)).scalar()
+        if ending != "under_review":
+            continue
+        c.execute(update(t.listings).where(L.id == listing_id, L.end_reason == end_reason)
+                  .values(end_reason="withdrawn_objection"))
+        append_event(c, actor=actor.name, action="listing.undone", object_type="listing", object_id=str(listing_id),
+                     reason=actor.reason, payload={"on": on.isoformat(), "objection": objection["id"],
+                                                   "end_reason": "withdrawn_objection", "was": end_reason,
+                                                   "authority": authority})
 
 
 def objection_authority(c: Connection, pack: Pack, objection: Any) -> str:
@@ -714,6 +742,9 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
         if on < repair["applied_on"]:
             raise DueProcessError(f"repair {repair_id} was applied for on {repair['applied_on']}: "
                                   f"a decision on {on} comes before it")
+        if repair["accepted_on"] is not None and on < repair["accepted_on"]:
+            raise DueProcessError(f"repair {repair_id} was accepted on {repair['accepted_on']}: "
+                                  f"a decision on {on} comes before it")
         # not accepted before: accepted by this decision (when the conditions have an answer step)
         accepted_on = repair["accepted_on"] or (on if conditions.answer_working_days is not None else None)
         answer, decision = repair_deadlines(pack, conditions, repair["applied_on"], accepted_on)
@@ -730,10 +761,10 @@ def decide_repair(engine: Engine, pack: Pack, repair_id: int, approve: bool, on:
         if approve and repair["listing_id"] is not None:
             _catch_up(c, pack, [repair["listing_id"]], on)
             # a listing that ended meanwhile (expired, performed) stays ended as it did; the approval
-            # still ends its evidence's publicity (refusing it left the application pending for good)
+            # still ends its evidence's publicity (refusing it left the application pending for good).
+            # One under review (an objection filed since) ends as a performance would end it.
             if _row(c, repair["listing_id"])["state"] in ACTIVE:
-                _step(c, pack, repair["listing_id"], "repaired", on, actor, {"ended_on": on, "end_reason": "repaired"},
-                      authority=authority)
+                _end(c, pack, repair["listing_id"], "repaired", on, actor, authority)
     return {"repair": repair_id, "decision": state, "listing": repair["listing_id"], "record": repair["record_key"],
             "authority": authority, "late": late}
 

@@ -4,11 +4,12 @@ Each list's rule in force on the evaluation date becomes one SQL query over the 
 active version of every record linked to an entity: category, field conditions, a count
 within a window, subject kinds and exclusions. Entities that qualify and are not already
 on the list get a proposal citing the rule version and the evidence records. A run is
-incremental by default: only entities whose records arrived since the last run, when it is
-as of the same date (a run as of another date, earlier or later, is a full one).
+incremental by default: only entities whose records arrived, or whose listings ended, since the
+last run, when it is as of the same date (a run as of another date, earlier or later, is a full one).
 
 A listing that ended never comes back from the records it cited: a record cited by an ended
-listing of a list never counts again for that list; a corrected version is a new record. A
+listing of a list never counts again for that list; a corrected version is a new record only
+when the correction undid the listing (one that bound spent the decision, corrected or not). A
 person's listing withdrawn as not identified spends nothing: it never reached a known person.
 """
 
@@ -58,6 +59,7 @@ from xinyong.store.plans import not_by_index, plan_for_the_whole_register
 
 WATERMARK = "evaluate.last_record_id"
 LAST_AS_OF = "evaluate.last_as_of"
+LAST_CHANGE = "evaluate.last_change_seq"  # the store's `changes` sequence as the last SQL run began
 RATIO_NOT_CHECKED = "ratio not checked"
 AGE_NOT_CHECKED = "age not checked: no ID number"
 PROPOSAL_CHUNK = 5000  # proposals per batch: one audit event each
@@ -206,14 +208,23 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
                     func.coalesce(spent_listing.c.end_reason, "") != WITHDRAWN_UNIDENTIFIED,
                     *still_spent(spent_listing.c))
         unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
-        # nested, so that the versions of the key are found first (by key), then their evidence
-        unspent_key = ~exists().where(spent_record.c.record_key == r.record_key,
-                                      exists().where(spent_evidence.c.record_id == spent_record.c.id, *spent_by))
+
+        def unspent_key_by(*ended: ColumnElement) -> ColumnElement:
+            # nested, so that the versions of the key are found first (by key), then their evidence
+            return ~exists().where(spent_record.c.record_key == r.record_key,
+                                   exists().where(spent_evidence.c.record_id == spent_record.c.id, *spent_by, *ended))
+
+        unspent_key = unspent_key_by()
+        unbound_key = unspent_key_by(func.coalesce(spent_listing.c.end_reason, "").not_in(UNDONE))
     else:  # the whole register: one pass over the list's ended listings
         unspent_version, unspent_key = r.id.not_in(spent_versions), r.record_key.not_in(spent_keys)
+        bound_versions = spent_versions.where(func.coalesce(L.end_reason, "").not_in(UNDONE))
+        unbound_key = r.record_key.not_in(select(t.records.c.record_key).where(t.records.c.id.in_(bound_versions)))
     corrected_from = t.records.alias("corrected_from")
     # a correction keeps the batch and row of the version it corrects (`correct_record`), while an
-    # authority's version always comes in a batch of its own (one batch holds one version of a key)
+    # authority's version always comes in a batch of its own (one batch holds one version of a key);
+    # it is a new fact only for a listing it undid: one that bound (repaired, performed, expired...)
+    # spent the decision, and fixing a typo in it lists nobody again
     made_by_correction = exists().where(corrected_from.c.record_key == r.record_key,
                                         corrected_from.c.version == r.version - 1,
                                         corrected_from.c.batch_id == r.batch_id)
@@ -224,7 +235,7 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         ~exists().where(newer.c.record_key == r.record_key, newer.c.version > r.version),
         r.record_key.not_in(disputed),  # a disputed record counts for nothing
         unspent_version,
-        or_(unspent_key, made_by_correction),
+        or_(unspent_key, and_(made_by_correction, unbound_key)),
         # "new": the record made its own entity (a person...). Nearly every link is in one of these:
         # starting from the state's index and fetching each record by id cost 1.5 times a scan of
         # the records (200,000 entities)
@@ -321,15 +332,23 @@ def touched_by(watermark: int) -> Any:
         .where(*arrived))
 
 
-def fill_touched(connection: Connection, watermark: int) -> int:
+def fill_touched(connection: Connection, watermark: int, ended: set[tuple[int, str]] = frozenset()) -> int:
     """Fill the session's temporary table of the entities whose records arrived after `watermark`,
-    each with the categories those records touch (`touched_by`); returns how many entities.
+    each with the categories those records touch (`touched_by`), and the (entity, category) pairs
+    of `ended` (`ended_since`: the subjects of listings that ended); returns how many entities.
 
     A list's rule reads only records of its categories, so an entity is examined again only for
     the lists of those categories: a penalty never changes whom the court list qualifies."""
     TOUCHED.drop(connection, checkfirst=True)
     TOUCHED.create(connection)
     connection.execute(insert(TOUCHED).from_select(["entity_id", "category"], touched_by(watermark)))
+    entities = sorted({entity_id for entity_id, _ in ended})
+    present = {pair for start in range(0, len(entities), 900)  # under every engine's bound-parameter limit
+               for pair in connection.execute(select(TOUCHED.c.entity_id, TOUCHED.c.category)
+                                              .where(TOUCHED.c.entity_id.in_(entities[start:start + 900])))}
+    rows = [{"entity_id": entity_id, "category": category} for entity_id, category in sorted(set(ended) - present)]
+    if rows:
+        connection.execute(insert(TOUCHED), rows)
     if connection.dialect.name == "sqlite":
         connection.execute(text("ANALYZE temp.evaluate_touched"))
     else:
@@ -337,20 +356,42 @@ def fill_touched(connection: Connection, watermark: int) -> int:
     return connection.execute(select(func.count(TOUCHED.c.entity_id.distinct()))).scalar_one()
 
 
+def ended_since(connection: Connection, pack: Pack, since_seq: int) -> set[tuple[int, str]]:
+    """(entity, category) of the subjects of listings that ended after `since_seq` (the `changes`
+    sequence), with the categories of their list's rules and of the lists it excludes: no record
+    arrived, yet an end changes what qualifies. A blacklist listing undone (an objection upheld, its
+    evidence revoked) gives back the redlist it excluded, one that stopped binding lets a redlist it
+    held off be proposed, and a subject's other records may list it again on the list it left."""
+    categories = {spec.code: {category for listed in (spec.code, *spec.excludes)
+                              for rule in pack.list_(listed).rules for category in rule.categories}
+                  for spec in pack.lists}
+    L, C = t.listings.c, t.changes.c
+    changed = select(C.ref_id).where(C.kind == "listing", C.seq > since_seq)
+    return {(entity_id, category)
+            for entity_id, list_code in connection.execute(
+                select(L.entity_id, L.list_code).distinct().where(L.id.in_(changed), L.state.in_(FINAL)))
+            for category in categories.get(list_code, ())}
+
+
 def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
              actor: str = "evaluator") -> EvaluateResult:
     started = time.perf_counter()
     with collector_paused(), engine.connect() as connection, bulk_session(connection), connection.begin():
         watermark = get_setting(connection, WATERMARK)
+        last_change = get_setting(connection, LAST_CHANGE)
         newest = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
+        # read before the rules run: a listing that ends while they do is seen by the next run
+        change = connection.execute(select(func.coalesce(func.max(t.changes.c.seq), 0))).scalar_one()
         # what qualifies depends on the date (windows, grace, ages, cures, publications):
-        # only a run as of the same date as the last one may look at new records alone
+        # only a run as of the same date as the last one may look at new records and ended
+        # listings alone (a store whose last run kept no change sequence gets one full run)
         same_day = get_setting(connection, LAST_AS_OF) == as_of.isoformat()
-        incremental = watermark is not None and not full and same_day
+        incremental = watermark is not None and last_change is not None and not full and same_day
         result = EvaluateResult(as_of.isoformat(), "incremental" if incremental else "full")
         touched, touched_categories = None, set()
         if incremental:
-            result.entities_considered = fill_touched(connection, int(watermark))
+            result.entities_considered = fill_touched(connection, int(watermark),
+                                                      ended_since(connection, pack, int(last_change)))
             touched = TOUCHED
             touched_categories = set(connection.execute(select(TOUCHED.c.category).distinct()).scalars())
         else:
@@ -377,6 +418,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
             TOUCHED.drop(connection)
         set_setting(connection, WATERMARK, str(newest))
         set_setting(connection, LAST_AS_OF, as_of.isoformat())
+        set_setting(connection, LAST_CHANGE, str(change))
         result.seconds = round(time.perf_counter() - started, 2)
         append_event(connection, actor=actor, action="evaluation.run", object_type="evaluation",
                      object_id=as_of.isoformat(), payload=result.as_dict())

@@ -391,6 +391,10 @@ def _expected_listing(history: list[tuple[str, dict[str, Any]]], pack: Pack | No
             columns["effective_to"] = payload["to"]
             touched.add("effective_to")
             continue
+        if step == "undone":  # an objection upheld after the listing ended: the end's reason changes
+            columns["end_reason"] = payload["end_reason"]
+            touched.add("end_reason")
+            continue
         if step not in STATES:
             continue  # reminders: no change of state
         transitions += 1
