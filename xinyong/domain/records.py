@@ -33,6 +33,7 @@ from xinyong.domain.pack import (
 from xinyong.domain.names import normalise_name
 from xinyong.domain.values import (
     clean_text,
+    is_blank,
     normalise_header,
     parse_amount,
     parse_date,
@@ -305,7 +306,7 @@ class RowValidator:
                 continue
             cell = cells[index]
             text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
-            if not text:
+            if text is None or is_blank(text):  # a cell of invisible characters only is as empty as it looks
                 continue
             if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
                 return Rejection(name, "contains a NUL character", "nul_character")
@@ -328,7 +329,7 @@ class RowValidator:
             if index < width:
                 cell = cells[index]
                 text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
-                if text:
+                if text is not None and not is_blank(text):
                     if "\x00" in text:
                         return Rejection(None, f"column {headers[index]!r} contains a NUL character")
                     extras[self.extra_keys[index]] = text

@@ -38,14 +38,23 @@ _GROUP_SEPARATOR = re.compile(r"[,\s]+")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:,|\s+)\d{3})+(?:\.\d*)?")
 _NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
 _SPACE = re.compile(r"\s+")
-# Invisible characters that are no part of a header: a byte order mark left in the first cell (a
-# GB18030 file saved with one, a UTF-8 file with two), zero-width spaces and joiners pasted in.
-_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")
+# Invisible characters that are no part of a header or a value: a byte order mark left in the first
+# cell (a GB18030 file saved with one, a UTF-8 file with two), zero-width spaces and joiners, the word
+# joiner, pasted in from a web page or a PDF.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+_BLANK = re.compile(f"[\\s{INVISIBLE}]*")
 
 
 def to_half_width(text: str) -> str:
     """NFKC folds full-width letters, digits and brackets to their ASCII forms."""
     return unicodedata.normalize("NFKC", text)
+
+
+def is_blank(text: str) -> bool:
+    """Nothing but white space (NBSP and the ideographic space among it) and invisible characters:
+    a cell that looks empty is empty, so a required field written so is missing."""
+    return _BLANK.fullmatch(text) is not None
 
 
 def normalise_header(header: str) -> str:
