@@ -66,3 +66,48 @@ def test_a_cell_of_invisible_characters_only_is_empty_on_both_paths(cli, tmp_pat
             engine.dispose()
         fields = record.fields if isinstance(record.fields, dict) else json.loads(record.fields)
         assert record.record_key == "samr:深市监罚〔2026〕7号" and "remarks" not in fields
+
+
+LEGACY_HEADERS = ["行政处罚决定书文号", "当事人名称", "工商注册号", "组织机构代码", "处罚决定日期", "处罚类别", "罚款金额（万元）"]
+
+
+def links(cli, folder: Path) -> dict[str, tuple[str, str]]:
+    cli("links", "export", "-o", folder / "links.csv")
+    rows = (folder / "links.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
+    return {key: (entity, method) for key, entity, method, _ in (row.split(",") for row in rows)}
+
+
+def test_a_firm_named_with_its_old_registration_number_is_found_by_its_name(cli, tmp_path: Path) -> None:
+    """Records of firms registered before 2015 often quote the old 15-digit registration number (工商注册号)
+    or the organisation code, which the register no longer carries. 小米's penalty quoting a registration
+    number nobody holds made a second entity named 小米科技有限责任公司 instead of being 小米's: the
+    penalty never reached 小米's file, the next record naming 小米 without a code went to review as
+    ambiguous, and screening the name 小米科技有限责任公司 answered `refer`, no longer naming the firm.
+    格力's penalty under its former name with such a number went the same way. Now a legacy code held by
+    no entity leaves the name to decide (current or former), never for an entity holding another code
+    of that scheme: 华为, whose organisation code is 192203821, is not the subject of a record quoting
+    another valid organisation code."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS, [
+            [XIAOMI, "小米科技有限责任公司", "有限责任公司", "雷军", "2010-03-03", "存续", ""],
+            [GREE, "珠海格力电器股份有限公司", "股份有限公司", "董明珠", "1989-12-13", "存续", "珠海经济特区工业发展总公司格力电器厂"],
+            [HUAWEI, "华为技术有限公司", "有限责任公司", "赵明路", "1987-09-15", "存续", ""],
+        ])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        penalties = write_csv(tmp_path / "penalties.csv", LEGACY_HEADERS, [
+            ["京市监罚〔2026〕1号", "小米科技有限责任公司", "110108012345678", "", "2026-06-01", "罚款", "5"],
+            ["京市监罚〔2026〕2号", "小米科技有限责任公司", "", "", "2026-06-02", "罚款", "5"],
+            ["珠市监罚〔2026〕3号", "珠海经济特区工业发展总公司格力电器厂", "440400000012345", "", "2026-06-01", "罚款", "5"],
+            ["深市监罚〔2026〕4号", "华为技术有限公司", "", "192203821", "2026-06-01", "罚款", "5"],
+            ["深市监罚〔2026〕5号", "华为技术有限公司", "", "123456788", "2026-06-01", "罚款", "5"],
+        ])
+        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        found = links(cli, tmp_path)
+        assert found["samr:京市监罚〔2026〕1号"] == (XIAOMI, "exact_name")
+        assert found["samr:京市监罚〔2026〕2号"] == (XIAOMI, "exact_name")
+        assert found["samr:珠市监罚〔2026〕3号"] == (GREE, "exact_name")
+        assert found["samr:深市监罚〔2026〕4号"] == (HUAWEI, "identifier")
+        assert found["samr:深市监罚〔2026〕5号"][0] not in (XIAOMI, GREE, HUAWEI)
+        answer = json.loads(cli("screen", "--name", "小米科技有限责任公司", "--action", "bidding", "--json").stdout)
+        assert (answer["decision"], answer["match"], answer["subject"]["key"]) == ("allow", "name", XIAOMI)
