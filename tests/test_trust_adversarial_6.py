@@ -11,7 +11,7 @@ import time_machine
 from sqlalchemy import select
 
 from test_columnar import compare
-from test_trust_adversarial import TODAY
+from test_trust_adversarial import TODAY, listed_world
 from worlds import run, uscc, write_csv
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
@@ -111,3 +111,22 @@ def test_a_firm_named_with_its_old_registration_number_is_found_by_its_name(cli,
         assert found["samr:深市监罚〔2026〕5号"][0] not in (XIAOMI, GREE, HUAWEI)
         answer = json.loads(cli("screen", "--name", "小米科技有限责任公司", "--action", "bidding", "--json").stdout)
         assert (answer["decision"], answer["match"], answer["subject"]["key"]) == ("allow", "name", XIAOMI)
+
+
+def test_a_code_typed_with_an_en_dash_or_a_minus_sign_names_the_listed_firm(cli, tmp_path: Path) -> None:
+    """A word processor turns the hyphen typed between a code's groups into an en dash (U+2013), a
+    spreadsheet's formula bar into a minus sign (U+2212). 小米's code written 91110108–MA0XM0077L was
+    `not_found` by screening, where 91110108-MA0XM0077L, spaced or full-width, answered `deny` for the
+    listed firm; a batch row so written too. Now every dash is a separator, as in a name."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        written = [f"{XIAOMI[:8]}\u2013{XIAOMI[8:]}", f"{XIAOMI[:8]} \u2212 {XIAOMI[8:17]}\u2014{XIAOMI[17]}",
+                   f"{XIAOMI[:6]}\u2010{XIAOMI[6:]}"]
+        for code in written:
+            answer = json.loads(cli("screen", code, "--action", "bidding", "--json").stdout)
+            assert (answer["decision"], answer["subject"]["key"]) == ("deny", XIAOMI), code
+            assert [m["listing"]["id"] for m in answer["measures"]] == [ids[XIAOMI]]
+        batch = write_csv(tmp_path / "batch.csv", ["统一社会信用代码"], [[code] for code in written])
+        cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["subject"]) for r in results] == [("deny", XIAOMI)] * 3

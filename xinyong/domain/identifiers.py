@@ -41,13 +41,14 @@ _RIC15_SHAPE = re.compile(r"^[0-9]{15}$")
 # 83 issued to residents of Taiwan), 91 for numbers issued abroad.
 PROVINCE_CODES = frozenset([*range(11, 66), 71, 81, 82, 83, 91])
 PERSON = "natural_person"
-# spaces, dashes, underscores, dots; and the invisible characters a code copied from a web page or a
-# PDF carries (zero-width spaces and joiners, word joiner, byte order mark)
-_SPACES = re.compile(r"[\s\-_.\u200b-\u200d\u2060\ufeff]+")
+# spaces, dashes (the en and em dashes and the minus sign a word processor puts for a typed hyphen
+# too), underscores, dots; and the invisible characters a code copied from a web page or a PDF
+# carries (zero-width spaces and joiners, word joiner, byte order mark)
+_SPACES = re.compile(r"[\s\-\u2010-\u2015\u2212_.\u200b-\u200d\u2060\ufeff]+")
 
 
 def normalise_code(value: str) -> str:
-    """Full-width to half-width, upper case, no spaces, dashes, dots or zero-width characters."""
+    """Full-width to half-width, upper case, no spaces, dashes of any kind, dots or zero-width characters."""
     if value.isascii() and value.isalnum():  # most codes: NFKC and the regex change nothing; a third of the time
         return value.upper()
     return _SPACES.sub("", unicodedata.normalize("NFKC", value)).upper()
