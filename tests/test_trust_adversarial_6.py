@@ -11,12 +11,11 @@ import time_machine
 from sqlalchemy import select
 
 from test_columnar import compare
-from test_trust_adversarial import TODAY, listed_world
+from test_trust_adversarial import TODAY, XIAOMI, listed_world
 from worlds import run, uscc, write_csv
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
-XIAOMI = uscc("91110108MA0XM0077")
 GREE = uscc("91440400192548256")
 HUAWEI = uscc("91440300192203821")  # 华为技术有限公司's real code
 REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态", "曾用名"]
@@ -130,3 +129,20 @@ def test_a_code_typed_with_an_en_dash_or_a_minus_sign_names_the_listed_firm(cli,
         cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
         results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
         assert [(r["decision"], r["subject"]) for r in results] == [("deny", XIAOMI)] * 3
+
+
+def test_a_spreadsheet_saved_as_unicode_text_is_read(cli, tmp_path: Path) -> None:
+    """A spreadsheet saved as "Unicode text" is UTF-16 with its byte order mark, tab-separated, CRLF. A
+    market regulator's penalties for 华为 so saved were refused whole as "binary content, not a text
+    file", the reason naming nothing the officer could fix. Now UTF-16 with its BOM (either byte order) is
+    read like UTF-8, its rows validated as any file's: a bad row is kept with its row and field."""
+    with time_machine.travel(TODAY, tick=False):
+        for number, (bom, codec) in enumerate(((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))):
+            rows = [PENALTY_HEADERS,
+                    [f"深市监罚〔2026〕1{number}号", "华为技术有限公司", HUAWEI, "2026-06-01", "罚款", "5", "（一）"],
+                    [f"深市监罚〔2026〕2{number}号", "华为技术有限公司", HUAWEI, "2026-02-30", "罚款", "5", ""]]
+            path = tmp_path / f"penalties-{number}.txt"
+            path.write_bytes(bom + "".join("\t".join(row) + "\r\n" for row in rows).encode(codec))
+            batch = run(cli, "ingest", path, "--authority", "samr", "--category", "penalty")
+            assert (batch["encoding"], batch["accepted"], batch["quarantined"]) == ("utf-16", 1, 1)
+            assert quarantined(cli, batch) == [(3, "decision_date", "impossible_date")]

@@ -107,9 +107,12 @@ def check_headers(path: Path, headers: list[str]) -> None:
 
 
 def detect_encoding(sample: bytes, path: Path) -> str:
-    """UTF-8 (with or without BOM) or GB18030 (which covers GBK and GB2312)."""
+    """UTF-8 (with or without BOM), UTF-16 with its BOM (what a spreadsheet saves as "Unicode text"), or
+    GB18030 (which covers GBK and GB2312)."""
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not sample.startswith(codecs.BOM_UTF32_LE):
+        return "utf-16"  # the codec reads the BOM for the byte order
     if b"\x00" in sample:
         raise FileRefused(f"{path.name}: binary content, not a text file")
     for encoding in ("utf-8", "gb18030"):
@@ -125,7 +128,7 @@ def _read_csv(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first_line = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    first_line = sample.decode(encoding, errors="replace").split("\n", 1)[0]  # in UTF-16 a byte 0x0A is no line end
     delimiter = max(",\t;|", key=first_line.count)
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
@@ -171,7 +174,7 @@ def _read_csv(path: Path) -> Table:
 
 
 def _label(encoding: str) -> str:
-    """How a batch records its encoding: utf-8, utf-8 bom or gb18030."""
+    """How a batch records its encoding: utf-8, utf-8 bom, utf-16 or gb18030."""
     return encoding.replace("-sig", " bom") if encoding.endswith("-sig") else encoding
 
 
@@ -318,7 +321,7 @@ def _read_jsonl(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    first = sample.decode(encoding, errors="replace").split("\n", 1)[0]
     try:
         keys = list(orjson.loads(first).keys())
     except (orjson.JSONDecodeError, AttributeError):
