@@ -11,7 +11,7 @@ import time_machine
 from sqlalchemy import select
 
 from test_columnar import compare
-from test_trust_adversarial import TODAY, XIAOMI, listed_world
+from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
 from worlds import run, uscc, write_csv
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
@@ -129,6 +129,32 @@ def test_a_code_typed_with_an_en_dash_or_a_minus_sign_names_the_listed_firm(cli,
         cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
         results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
         assert [(r["decision"], r["subject"]) for r in results] == [("deny", XIAOMI)] * 3
+
+
+def test_a_listed_firm_typed_in_pinyin_is_referred_never_allowed(cli, tmp_path: Path) -> None:
+    """A bank clerk without a Chinese input method typed the listed 小米 as `xiaomi keji youxian zeren
+    gongsi`, or `Xiaomi Keji`, or `XIAOMI`: name screening answered `allow` with no candidate, and so did
+    the listed 中国平安财产保险 typed in pinyin. A penalty naming 小米 in pinyin without a code made a new
+    entity. Now a name typed in pinyin is compared with the Chinese names it spells (a homophone, or the
+    start of the name: a short name), pinyin legal forms are legal forms, and the syllables block like a
+    homophone's: screening refers (pinyin spells other firms' names too, so never `deny`), and the
+    record waits for a person."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        for name, listed in (("xiaomi keji youxian zeren gongsi", XIAOMI), ("Xiaomi Keji", XIAOMI), ("XIAOMI", XIAOMI),
+                             ("zhongguo pingan caichan baoxian gufen youxian gongsi", PINGAN)):
+            answer = json.loads(cli("screen", "--name", name, "--action", "bidding", "--json").stdout)
+            assert (answer["decision"], answer["candidates"][0]["entity"]) == ("refer", listed), name
+        batch = write_csv(tmp_path / "batch.csv", ["企业名称"], [["Xiaomi Keji Youxian Gongsi"]])
+        cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
+        (result,) = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert (result["decision"], result["best_candidate"]) == ("refer", XIAOMI)
+        penalty = write_csv(tmp_path / "penalty.csv", PENALTY_HEADERS, [
+            ["京市监罚〔2026〕9号", "Xiaomi Keji Youxian Zeren Gongsi", "", "2026-06-01", "罚款", "5", ""]])
+        cli("ingest", penalty, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        (waiting,) = [item for item in run(cli, "review", "list") if item["record_key"] == "samr:京市监罚〔2026〕9号"]
+        assert waiting["candidates"][0]["entity"] == XIAOMI
 
 
 def test_a_spreadsheet_saved_as_unicode_text_is_read(cli, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ from xinyong.domain.matching import (
     places_agree,
     sound_bigrams,
 )
-from xinyong.domain.names import normalise_name
+from xinyong.domain.names import normalise_name, pinyin_bigrams
 from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
@@ -196,6 +196,8 @@ class EntityIndex:
         keys = ["n" + g for g in sorted(bigrams(subject.name.core))] if subject.name else []
         if subject.name:
             keys += ["s" + g for g in sorted(sound_bigrams(subject.name.core) - bigrams(subject.name.core))]
+            if subject.name.core.isascii():  # typed in pinyin: the syllables of the Chinese name it spells
+                keys += ["s" + g for g in sorted(pinyin_bigrams(subject.name.core))]
             if is_short_name(subject.name):
                 keys += ["a" + k for k in sorted(abbreviation_keys(subject.name, registered=False))]
         if subject.code:
