@@ -172,3 +172,27 @@ def test_a_spreadsheet_saved_as_unicode_text_is_read(cli, tmp_path: Path) -> Non
             batch = run(cli, "ingest", path, "--authority", "samr", "--category", "penalty")
             assert (batch["encoding"], batch["accepted"], batch["quarantined"]) == ("utf-16", 1, 1)
             assert quarantined(cli, batch) == [(3, "decision_date", "impossible_date")]
+
+
+def test_a_listed_firm_giving_a_clean_firms_code_in_a_batch_is_referred(cli, tmp_path: Path) -> None:
+    """A batch screening row gives a code and a name. The listed 小米 entered procurement with its own
+    name and 华为's valid code: the row was answered `allow` for 华为, the name never looked at (the
+    code decides, and a clean firm's row is answered in bulk). Now a name beside the code that is not
+    the code's firm's (far from every name of it, or exactly another registered firm's) answers `refer`
+    with the name's candidates; the firm's own name, traditional, or a branch of it, as before."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        register = write_csv(tmp_path / "register-2.csv", REGISTER_HEADERS,
+                             [[HUAWEI, "华为技术有限公司", "有限责任公司", "赵明路", "1987-09-15", "存续", ""]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        rows = [[HUAWEI, "小米科技有限责任公司"], [HUAWEI, "华为技术有限公司"], [HUAWEI, "華為技術有限公司"],
+                [HUAWEI, "华为技术有限公司北京分公司"], [HUAWEI, ""], [XIAOMI, "华为技术有限公司"],
+                [HUAWEI, "中国平安财产保险股份有限公司"]]
+        batch = write_csv(tmp_path / "batch.csv", ["统一社会信用代码", "企业名称"], rows)
+        cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["subject"]) for r in results] == [
+            ("refer", HUAWEI), ("allow", HUAWEI), ("allow", HUAWEI), ("allow", HUAWEI), ("allow", HUAWEI),
+            ("deny", XIAOMI), ("refer", HUAWEI)]
+        assert [results[0]["best_candidate"], results[6]["best_candidate"]] == [XIAOMI, PINGAN]
+        assert results[0]["match"] == "code_and_name_disagree"

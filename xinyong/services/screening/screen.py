@@ -115,7 +115,7 @@ class Answer:
     decision: Decision
     subject_id: int | None
     candidates: list[dict[str, Any]] | None = None
-    match: str | None = None  # name screening: name | ambiguous | below_threshold | none
+    match: str | None = None  # name screening: name | ambiguous | below_threshold | none; batch: code_and_name_disagree
     foreign: list[dict[str, Any]] | None = None  # designations on foreign lists (services.screening.foreign)
 
 
@@ -506,6 +506,21 @@ class ScreeningIndex:
             decision = Decision("refer" if ranked else "allow", action, as_of)
         return Answer(_query_id(), decision, chosen, candidates, match)
 
+    def name_disagrees(self, entity_id: int, name: str) -> bool:
+        """A name given beside a code that is not the code's firm's, as resolution judges a record's
+        (`Resolver._code_of_another_firm`): far from every name of it (below `review`; a branch's name
+        less the branch counts), or exactly another registered firm's name and not one of its own."""
+        index = self.names
+        profile = index.profiles.get(entity_id) if index is not None else None
+        if profile is None or profile.person or not profile.names or split_person_id(name) is not None:
+            return False
+        parts = index.analyser.parts(name)
+        ways = [parts] if parts.branch is None else [parts, replace(parts, branch=None)]
+        scores = [index.matcher.score(Subject(way), profile) for way in ways]
+        if any(s.components.get("levels", {}).get("name") == "exact" for s in scores):
+            return False
+        return all(s.score < self.pack.resolution.review for s in scores) or bool(index.exact(parts, {entity_id}))
+
     def candidate(self, entity_id: int, score_: float, explanation: dict[str, Any]) -> dict[str, Any]:
         info = self.info[entity_id]
         return {"entity": info.key, "name": info.name, "kind": info.kind, "score": score_,
@@ -732,10 +747,19 @@ def _screen_row(index: ScreeningIndex, line: int, row: dict[str, Any] | str, kno
         if day is None:
             day = days[raw_day] = parse_day(raw_day, as_of)
         if identifier:
-            if known is not None:
+            # a name beside the code that is not the code's firm's: the code may be another firm's, quoted
+            # in the subject's place (a listed firm giving a clean firm's code): a person looks
+            found = index.lookup(str(identifier)) if name else None
+            disagrees = found is not None and index.name_disagrees(found, str(name))
+            if known is not None and not disagrees:
                 key, subject_name = known
                 return _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
             answer = index.screen_identifier(str(identifier), act, day)
+            if disagrees:
+                by_name = index.screen_name(str(name), act, day)
+                answer.candidates, answer.match = by_name.candidates, "code_and_name_disagree"
+                if answer.decision.decision != "deny":
+                    answer.decision.decision = "refer"
         elif name:
             answer = index.screen_name(str(name), act, day)
         else:
