@@ -196,3 +196,29 @@ def test_a_listed_firm_giving_a_clean_firms_code_in_a_batch_is_referred(cli, tmp
             ("deny", XIAOMI), ("refer", HUAWEI)]
         assert [results[0]["best_candidate"], results[6]["best_candidate"]] == [XIAOMI, PINGAN]
         assert results[0]["match"] == "code_and_name_disagree"
+
+
+def test_a_code_typed_with_the_letter_o_for_a_zero_is_the_code(cli, tmp_path: Path) -> None:
+    """GB 32100 leaves I, O, S, V and Z out of the USCC's alphabet because they are mistaken for 1, 0, 5,
+    U and 2. 小米's code typed 91110108MAOXMOO77L (O for 0), 中国平安's 9131OOOOMA1FPOO33A: screening
+    answered `not_found` for the listed firms, in a batch too, and a penalty quoting 小米's code so was
+    kept with the code unrecognised. Now such a letter is read as what it was mistaken for where that
+    makes a valid USCC, with a warning."""
+    typed = {XIAOMI: XIAOMI.replace("0", "O"), PINGAN: PINGAN.replace("0", "O")}
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        for code, written in typed.items():
+            answer = json.loads(cli("screen", written, "--action", "bidding", "--json").stdout)
+            assert (answer["decision"], answer["subject"]["key"]) == ("deny", code), written
+            assert [m["listing"]["id"] for m in answer["measures"]] == [ids[code]]
+        batch = write_csv(tmp_path / "batch.csv", ["统一社会信用代码"], [[written] for written in typed.values()])
+        cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["subject"]) for r in results] == [("deny", XIAOMI), ("deny", PINGAN)]
+        penalty = write_csv(tmp_path / "penalty.csv", PENALTY_HEADERS, [
+            ["京市监罚〔2026〕21号", "小米科技有限责任公司", typed[XIAOMI], "2026-06-01", "罚款", "5", ""]])
+        assert compare(penalty, "penalty", "samr")[0] == 1
+        batch = run(cli, "ingest", penalty, "--authority", "samr", "--category", "penalty")
+        assert (batch["accepted"], batch["warnings"]) == (1, 1)
+        run(cli, "resolve")
+        assert links(cli, tmp_path)["samr:京市监罚〔2026〕21号"] == (XIAOMI, "identifier")

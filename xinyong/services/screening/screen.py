@@ -442,6 +442,9 @@ class ScreeningIndex:
         classified = classify_code(identifier, today=today)
         if classified is not None and classified.scheme in CHECKED_SCHEMES and not classified.verified:
             raise InvalidIdentifier(classified.warning or "the identifier fails its check")
+        if classified is not None and classified.value != code and classified.value in self.by_code:
+            # a USCC typed with an O for a 0 (a letter no USCC holds): the code it can only be
+            return self._screen_identifier_here(classified.value, action, as_of)
         return Answer(_query_id(), Decision("not_found", action, as_of), None)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
