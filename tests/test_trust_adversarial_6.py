@@ -222,3 +222,32 @@ def test_a_code_typed_with_the_letter_o_for_a_zero_is_the_code(cli, tmp_path: Pa
         assert (batch["accepted"], batch["warnings"]) == (1, 1)
         run(cli, "resolve")
         assert links(cli, tmp_path)["samr:京市监罚〔2026〕21号"] == (XIAOMI, "identifier")
+
+
+PINGAN_SHENZHEN = uscc("91440300MA5FP0044")
+
+
+def test_a_registered_branchs_record_quoting_its_head_offices_code_is_not_the_head_offices(cli, tmp_path: Path) -> None:
+    """中国平安财产保险's Shenzhen branch is registered with its own code. A penalty naming the branch
+    but quoting the head office's code was linked to the head office by that code (a branch quoting its
+    head office's code is taken as the head office's record): the head office would be listed for
+    its branch's penalty, though the register holds the branch by that very name. Now that goes to
+    review ("code belongs to another firm", the branch shown by its name), as the head office's name
+    quoting the branch's code did; a branch the register does not hold is still the head office's."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS, [
+            [PINGAN, "中国平安财产保险股份有限公司", "股份有限公司", "谢永林", "2002-12-24", "存续", ""],
+            [PINGAN_SHENZHEN, "中国平安财产保险股份有限公司深圳分公司", "分公司", "张智淳", "2003-01-08", "存续", ""]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        penalties = write_csv(tmp_path / "penalties.csv", PENALTY_HEADERS, [
+            ["深市监罚〔2026〕31号", "中国平安财产保险股份有限公司深圳分公司", PINGAN, "2026-06-01", "罚款", "5", ""],
+            ["沪市监罚〔2026〕32号", "中国平安财产保险股份有限公司上海分公司", PINGAN, "2026-06-01", "罚款", "5", ""],
+            ["深市监罚〔2026〕33号", "中国平安财产保险股份有限公司", PINGAN_SHENZHEN, "2026-06-01", "罚款", "5", ""]])
+        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        assert links(cli, tmp_path)["samr:沪市监罚〔2026〕32号"] == (PINGAN, "identifier")
+        waiting = {item["record_key"]: item for item in run(cli, "review", "list")}
+        assert sorted(waiting) == ["samr:深市监罚〔2026〕31号", "samr:深市监罚〔2026〕33号"]
+        branch = waiting["samr:深市监罚〔2026〕31号"]
+        assert branch["reason"] == "code belongs to another firm"
+        assert [c["entity"] for c in branch["candidates"]] == [PINGAN, PINGAN_SHENZHEN]

@@ -416,8 +416,9 @@ class Resolver:
             # a branch quoting its head office's code: the name less its branch is near the holder's.
             # Not a head office quoting a branch's code, nor a branch another firm's or branch's
             # (they were linked to the code's branch or firm, which the sanction then reached).
+            # Unless the branch is registered itself (its own code): then its record is not the head office's.
             head = self.index.matcher.score(Subject(replace(subject.name, branch=None)), holder)
-            if head.score >= self.spec.review:
+            if head.score >= self.spec.review and not self.index.exact(subject.name, excluded | {entity_id}):
                 self.names_agreeing.add(agreeing)
                 return None
         levels = by_name_alone.components.get("levels", {})
