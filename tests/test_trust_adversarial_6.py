@@ -251,3 +251,36 @@ def test_a_registered_branchs_record_quoting_its_head_offices_code_is_not_the_he
         branch = waiting["samr:深市监罚〔2026〕31号"]
         assert branch["reason"] == "code belongs to another firm"
         assert [c["entity"] for c in branch["candidates"]] == [PINGAN, PINGAN_SHENZHEN]
+
+
+def test_records_naming_a_field_by_different_accepted_keys_are_all_read(cli, tmp_path: Path) -> None:
+    """JSON Lines records (a file, or a post to /v1/records) merged from two systems name the same field
+    by different keys the pack accepts: 行政处罚决定书文号 in one, 决定书文号 or the canonical `decision_no`
+    in others; 统一社会信用代码, 信用代码, `uscc`. The file's first key took the field and the others
+    became unknown columns: 华为's and 格力's penalties were quarantined as "required field decision_no is
+    empty", their numbers sitting in the same records. Now a later key of a field is read where the
+    first is empty (with its own unit: 万元 or yuan), on both validation paths."""
+    lines = [
+        {"行政处罚决定书文号": "京市监罚〔2026〕41号", "当事人名称": "小米科技有限责任公司", "统一社会信用代码": XIAOMI,
+         "处罚决定日期": "2026-06-01", "处罚类别": "罚款", "罚款金额（万元）": "5"},
+        {"决定书文号": "深市监罚〔2026〕42号", "企业名称": "华为技术有限公司", "信用代码": HUAWEI,
+         "处罚日期": "2026-06-02", "处罚种类": "罚款", "罚款金额（万元）": "2"},
+        {"decision_no": "珠市监罚〔2026〕43号", "subject_name": "珠海格力电器股份有限公司", "uscc": GREE,
+         "decision_date": "2026-06-03", "penalty_type": "罚款", "fine_amount": 30000},
+    ]
+    path = tmp_path / "penalties.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    with time_machine.travel(TODAY, tick=False):
+        assert compare(path, "penalty", "samr")[0] == 3
+        batch = run(cli, "ingest", path, "--authority", "samr", "--category", "penalty")
+        assert (batch["accepted"], batch["quarantined"]) == (3, 0)
+        engine = open_engine(cli.url)
+        try:
+            with engine.connect() as c:
+                stored = c.execute(select(t.records.c.record_key, t.records.c.subject_code, t.records.c.fields)
+                                   .order_by(t.records.c.record_key)).all()
+        finally:
+            engine.dispose()
+        got = [(key, code, (f if isinstance(f, dict) else json.loads(f))["fine_amount"]) for key, code, f in stored]
+        assert got == [("samr:京市监罚〔2026〕41号", XIAOMI, 50000.0), ("samr:深市监罚〔2026〕42号", HUAWEI, 20000.0),
+                       ("samr:珠市监罚〔2026〕43号", GREE, 30000.0)]

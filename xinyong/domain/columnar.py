@@ -103,6 +103,7 @@ class ColumnValidator:
         self.types = {name: validator.specs[name].type for _, name, _ in self.columns}
         self.index_of = {name: index for index, name, _ in self.columns}
         self.extras = validator.mapping.extras
+        self.alternates = validator.mapping.alternates
         self.headers = validator.mapping.headers
         self.name_field = subject.name_field
         self.kind_field = subject.kind_field
@@ -172,6 +173,10 @@ class ColumnValidator:
                 jsons[name] = array
             else:  # enums, subject kinds, name lists: the row validator's converter, once per distinct value
                 jsons[name] = self._by_value(array, present, convert, ok)
+        for index, others in self.alternates.items():  # the field under another key: the row path reads it
+            field = self.row.mapping.field_of[index]
+            for other in others:
+                ok[~presents[field] & column(other)[1]] = False
         for name in self.required:
             if name not in presents:
                 return [None] * n
