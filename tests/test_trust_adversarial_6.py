@@ -5,14 +5,16 @@ defect found and fixed (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import httpx
 import time_machine
 from sqlalchemy import select
 
 from test_columnar import compare
 from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
-from worlds import run, uscc, write_csv
+from worlds import run, serving, uscc, write_csv
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -196,6 +198,19 @@ def test_a_listed_firm_giving_a_clean_firms_code_in_a_batch_is_referred(cli, tmp
             ("deny", XIAOMI), ("refer", HUAWEI)]
         assert [results[0]["best_candidate"], results[6]["best_candidate"]] == [XIAOMI, PINGAN]
         assert results[0]["match"] == "code_and_name_disagree"
+        key = run(cli, "authority", "key", "create", "procurement_centre", "--scopes", "screen")["key"]
+        with serving(cli.url) as base, httpx.Client(base_url=base, timeout=30) as http:  # the same as a job
+            started = http.post("/v1/screen/jobs", headers={"X-API-Key": key}, data={
+                "purpose": "procurement_review", "action": "bidding"},
+                files={"file": ("subjects.csv", batch.read_bytes(), "text/csv")}).json()
+            deadline = time.monotonic() + 120
+            while (job := http.get(f"/v1/screen/jobs/{started['id']}", headers={"X-API-Key": key}).json())[
+                    "state"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.3)
+            lines = http.get(f"/v1/screen/jobs/{started['id']}/results.jsonl", headers={"X-API-Key": key}).text
+        assert [(r["decision"], r["subject"]) for r in map(json.loads, lines.splitlines())] == [
+            (r["decision"], r["subject"]) for r in results]
 
 
 def test_a_code_typed_with_the_letter_o_for_a_zero_is_the_code(cli, tmp_path: Path) -> None:
