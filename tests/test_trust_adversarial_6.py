@@ -299,3 +299,18 @@ def test_records_naming_a_field_by_different_accepted_keys_are_all_read(cli, tmp
         got = [(key, code, (f if isinstance(f, dict) else json.loads(f))["fine_amount"]) for key, code, f in stored]
         assert got == [("samr:京市监罚〔2026〕41号", XIAOMI, 50000.0), ("samr:深市监罚〔2026〕42号", HUAWEI, 20000.0),
                        ("samr:珠市监罚〔2026〕43号", GREE, 30000.0)]
+
+
+def test_a_screening_batch_saved_as_unicode_text_is_screened(cli, tmp_path: Path) -> None:
+    """A bank's list of borrowers saved from a spreadsheet as "Unicode text" (UTF-16 with its BOM, tabs
+    between cells) was refused as unreadable by `screen --batch` (decoded as GB18030): the listed 小米
+    on it was never screened. Now a batch is decoded as ingestion decodes files (`values.text_encoding`)
+    and split on the separator its header line uses."""
+    rows = [["统一社会信用代码", "企业名称"], [XIAOMI, "小米科技有限责任公司"], ["", "中国平安财产保险股份有限公司"]]
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        batch = tmp_path / "borrowers.csv"
+        batch.write_bytes(b"\xff\xfe" + "".join("\t".join(row) + "\r\n" for row in rows).encode("utf-16-le"))
+        cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["subject"]) for r in results] == [("deny", XIAOMI), ("deny", PINGAN)]

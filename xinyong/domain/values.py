@@ -6,6 +6,7 @@ file; nothing is guessed silently.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 import unicodedata
@@ -44,6 +45,30 @@ _SPACE = re.compile(r"\s+")
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _INVISIBLE = re.compile(f"[{INVISIBLE}]")
 _BLANK = re.compile(f"[\\s{INVISIBLE}]*")
+
+
+def text_encoding(sample: bytes) -> str:
+    """The encoding of a text file from its first bytes: UTF-8 (with or without BOM), UTF-16 with its BOM
+    (what a spreadsheet saves as "Unicode text"), or GB18030 (which covers GBK and GB2312). A ValueError
+    says why it is none of them."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not sample.startswith(codecs.BOM_UTF32_LE):
+        return "utf-16"  # the codec reads the BOM for the byte order
+    if b"\x00" in sample:
+        raise ValueError("binary content, not a text file")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise ValueError("text is neither UTF-8 nor GB18030/GBK")
+
+
+def delimiter_of(first_line: str) -> str:
+    """The separator a CSV's header line uses most: comma, tab, semicolon or bar."""
+    return max(",\t;|", key=first_line.count)
 
 
 def to_half_width(text: str) -> str:

@@ -51,7 +51,7 @@ from xinyong.domain.identifiers import (
 )
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
-from xinyong.domain.values import normalise_header
+from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
 from xinyong.services.screening.foreign import ForeignIndex, effects, imported_between, merged
 from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
@@ -607,8 +607,8 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
                 continue
             yield number, row if isinstance(row, dict) else "not a JSON object"
         return
-    text = data.decode("utf-8-sig") if _is_utf8(data) else data.decode("gb18030")
-    reader = csv.reader(io.StringIO(text))
+    text = data.decode(text_encoding(data[:1 << 20]))  # ValueError: why it is no text (UnicodeDecodeError among them)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
     written = [h.strip().lower() for h in next(reader, [])]
     # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
     # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
@@ -626,14 +626,6 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
         def cell(i: int | None) -> str | None:
             return cells[i].strip() or None if i is not None and i < len(cells) else None
         yield number, {"identifier": cell(ident), "name": cell(name), "action": cell(action), "as_of": cell(as_of)}
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 def parse_day(value: Any, default: dt.date) -> dt.date:
