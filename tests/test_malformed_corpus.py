@@ -202,6 +202,10 @@ CASES = [
     Case("csv-utf8-bom", write("bom.csv", "\ufeff" + csv_text(good("bom"))), accepted=2),
     Case("csv-gb18030", write("gbk.csv", csv_text(good("gbk")), "gb18030"), accepted=2),
     Case("csv-utf16", write("utf16.csv", codecs.BOM_UTF16_LE + csv_text(good("u16")).encode("utf-16-le")),
+         accepted=2),
+    Case("csv-utf16-be-tabs", write("utf16be.txt", codecs.BOM_UTF16_BE
+                                     + csv_text(good("u16be")).replace(",", "\t").encode("utf-16-be")), accepted=2),
+    Case("csv-utf32", write("utf32.csv", codecs.BOM_UTF32_LE + csv_text(good("u32")).encode("utf-32-le")),
          refused="binary content"),
     Case("csv-undecodable", write("latin.csv", csv_text(good("lat")).encode() + b"\xff\xfe\xfd,\x80\x81\n"),
          refused="neither UTF-8 nor GB18030"),

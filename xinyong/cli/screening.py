@@ -53,7 +53,7 @@ def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, 
             fail(f"{batch}: cannot be read ({exc.strerror or exc})")
         try:
             rows = list(batch_rows(data, "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except (ValueError, csv.Error) as exc:  # not text (an undecodable byte among them), broken CSV
             fail(f"{batch}: unreadable ({exc})")
         index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
         for result in screen_batch(index, rows, action, day):

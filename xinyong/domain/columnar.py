@@ -10,8 +10,9 @@ is its work. `tests/test_columnar.py` runs both over the test corpus and compare
 
 A row takes the fast path when all of these hold:
 
-- every mapped or extra cell is text or empty, with no surrounding white space and no character
-  JSON escapes (control characters, quote, backslash, U+2028/9), no NUL;
+- every mapped or extra cell is text or empty (a cell of white space and invisible characters only,
+  a zero-width space or a byte order mark, is empty: `values.is_blank`), with no surrounding white
+  space and no character JSON escapes (control characters, quote, backslash, U+2028/9), no NUL;
 - no cell in an unknown column whose header another unknown column shares (blank headers, mostly);
 - every required field is present;
 - dates are ISO `YYYY-MM-DD`, a real day between 1900 and 2100, the decision date no later than
@@ -40,6 +41,7 @@ import pyarrow.compute as pc
 from xinyong.domain.identifiers import USCC_ALPHABET
 from xinyong.domain.pack import FieldType
 from xinyong.domain.records import RowValidator, _identity
+from xinyong.domain.values import INVISIBLE
 
 # Every character Python's str.strip() removes: a cell with one at an edge is left to the row path.
 # Listed rather than found by testing all 1.1 million code points at import (~0.2 s of every
@@ -49,6 +51,8 @@ SPACE_CODES = (0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0
 _SPACE_CHARS = "".join(f"\\x{{{c:x}}}" for c in SPACE_CODES)
 _UNSAFE = (f"^[{_SPACE_CHARS}]|[{_SPACE_CHARS}]$"
            r"|[\x{0}-\x{1f}\x{7f}\x{2028}\x{2029}\x{22}\x{5c}]")
+# a cell of white space and invisible characters only: empty, as values.is_blank says
+_BLANK = "^[" + _SPACE_CHARS + "".join(f"\\x{{{ord(c):x}}}" for c in INVISIBLE) + "]*$"
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _PLAIN_AMOUNT = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"
 _PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,14})$"
@@ -99,6 +103,7 @@ class ColumnValidator:
         self.types = {name: validator.specs[name].type for _, name, _ in self.columns}
         self.index_of = {name: index for index, name, _ in self.columns}
         self.extras = validator.mapping.extras
+        self.alternates = validator.mapping.alternates
         self.headers = validator.mapping.headers
         self.name_field = subject.name_field
         self.kind_field = subject.kind_field
@@ -146,7 +151,7 @@ class ColumnValidator:
                 other = np.fromiter((not (v is None or type(v) is str) for v in values), dtype=bool, count=n)
                 ok[other] = False
                 array = pa.array([v if type(v) is str else None for v in values], type=pa.string())
-            present = _true(pc.greater(pc.binary_length(array), 0))
+            present = ~_true(pc.match_substring_regex(array, _BLANK)) & _true(pc.is_valid(array))
             ok[_true(pc.match_substring_regex(array, _UNSAFE))] = False
             return array, present
 
@@ -168,6 +173,10 @@ class ColumnValidator:
                 jsons[name] = array
             else:  # enums, subject kinds, name lists: the row validator's converter, once per distinct value
                 jsons[name] = self._by_value(array, present, convert, ok)
+        for index, others in self.alternates.items():  # the field under another key: the row path reads it
+            field = self.row.mapping.field_of[index]
+            for other in others:
+                ok[~presents[field] & column(other)[1]] = False
         for name in self.required:
             if name not in presents:
                 return [None] * n

@@ -28,6 +28,8 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$")
+# the letters GB 32100 leaves out of the USCC alphabet because they are mistaken for 1, 0, 5, U and 2
+_MISTAKEN = str.maketrans("IOSVZ", "105U2")
 _ORG_CODE_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ORG_VALUE = {c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
@@ -41,13 +43,14 @@ _RIC15_SHAPE = re.compile(r"^[0-9]{15}$")
 # 83 issued to residents of Taiwan), 91 for numbers issued abroad.
 PROVINCE_CODES = frozenset([*range(11, 66), 71, 81, 82, 83, 91])
 PERSON = "natural_person"
-# spaces, dashes, underscores, dots; and the invisible characters a code copied from a web page or a
-# PDF carries (zero-width spaces and joiners, word joiner, byte order mark)
-_SPACES = re.compile(r"[\s\-_.\u200b-\u200d\u2060\ufeff]+")
+# spaces, dashes (the en and em dashes and the minus sign a word processor puts for a typed hyphen
+# too), underscores, dots; and the invisible characters a code copied from a web page or a PDF
+# carries (zero-width spaces and joiners, word joiner, byte order mark)
+_SPACES = re.compile(r"[\s\-\u2010-\u2015\u2212_.\u200b-\u200d\u2060\ufeff]+")
 
 
 def normalise_code(value: str) -> str:
-    """Full-width to half-width, upper case, no spaces, dashes, dots or zero-width characters."""
+    """Full-width to half-width, upper case, no spaces, dashes of any kind, dots or zero-width characters."""
     if value.isascii() and value.isalnum():  # most codes: NFKC and the regex change nothing; a third of the time
         return value.upper()
     return _SPACES.sub("", unicodedata.normalize("NFKC", value)).upper()
@@ -150,12 +153,16 @@ def classify_code(raw: str, prefer: str = "uscc", *, subject_kind: str | None = 
     15 digits are a legacy registration number. A USCC-shaped code with a wrong check
     character is kept as an unverified USCC with a warning; anything unrecognisable is
     kept as given, unverified, with a warning. `today` (the pack's) refuses ID numbers
-    born after it.
+    born after it. The letters a USCC never holds (I, O, S, V, Z) are read as the digits and
+    letter they are mistaken for where that makes a valid USCC, with a warning.
     """
     value = normalise_code(raw)
     if not value:
         return None
     person = subject_kind == PERSON or (subject_kind is None and prefer == "resident_id")
+    if (len(value) == 18 and not person and not _USCC_SHAPE.match(value)
+            and is_valid_uscc(read := value.translate(_MISTAKEN)) and not could_start_a_resident_id(read[:17])):
+        return ClassifiedCode(read, "uscc", True, f"USCC {value} read as {read} (I, O, S, V, Z are no USCC characters)")
     if len(value) == 18:
         if subject_kind == PERSON and _RIC_SHAPE.match(value):
             if is_valid_resident_id(value, today):

@@ -26,7 +26,7 @@ from rapidfuzz.distance import Levenshtein
 from rapidfuzz.fuzz import ratio
 
 from xinyong.domain.linkage import LinkageModel
-from xinyong.domain.names import normalise_name, readings, sounds_alike
+from xinyong.domain.names import normalise_name, readings, sounds_alike, spelled_in_pinyin
 from xinyong.domain.pack import NameRulesSpec
 
 NAME_LEVELS = ("exact", "homophone", "near", "short", "fair", "other")
@@ -375,6 +375,13 @@ def name_level(a: str, b: str) -> tuple[str, float]:
     """How close two name cores are, and their edit similarity in [0, 1]."""
     if a == b:
         return "exact", 1.0
+    if a.isascii() != b.isascii():  # a name typed in pinyin (xiaomikeji) against the Chinese name it spells
+        latin, han = (a, b) if a.isascii() else (b, a)
+        spelled = spelled_in_pinyin(latin, han) if latin.isalpha() else 0
+        if spelled == len(han):
+            return "homophone", 1.0
+        if spelled >= 2:
+            return "short", spelled / len(han)
     similarity = ratio(a, b)
     if len(a) == len(b) and all(sounds_alike(x, y) for x, y in zip(a, b)):
         return "homophone", similarity / 100
@@ -546,6 +553,7 @@ class Matcher:
             or (corroborated and (name in ("exact", "homophone") or (name == "short" and facts["starts_alike"]))) \
             or (name == "near" and levels["code"] == "near") \
             or (self.records and name == "homophone" and levels["place"] != "different"
+                and not subject.name.core.isascii()  # a name all in pinyin: every character is a homophone
                 and levels["legal_form"] == "same" and "different" not in (
                     levels["legal_representative"], levels["address"]))
         if name == "other":

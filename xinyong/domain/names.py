@@ -89,3 +89,53 @@ def sounds_alike(a: str, b: str) -> bool:
     """Two characters a pinyin input method offers for one syllable: the usual reading of one is a
     reading of the other (强 qiang and 墙 qiang; not 枝 zhi and 技 ji, though both may be read qi)."""
     return a == b or reading(a) in readings(b) or reading(b) in readings(a)
+
+
+@lru_cache(maxsize=1)
+def pinyin_syllables() -> frozenset[str]:
+    """Every toneless syllable pypinyin gives a character (ü written v, as `readings` writes it):
+    about 425, read from its character dictionary on first use (a tenth of a second)."""
+    _, Style = _pinyin()
+    from pypinyin.pinyin_dict import pinyin_dict
+    from pypinyin.style import convert
+
+    found = {convert(p, Style.NORMAL, strict=False) for py in set(pinyin_dict.values()) for p in py.split(",")}
+    return frozenset(s for s in found if s.isascii() and s.isalpha())
+
+
+def pinyin_bigrams(latin: str) -> set[str]:
+    """The syllable bigrams (xiao-mi, mi-ke, ke-ji) of every way of cutting `latin` wholly into pinyin
+    syllables, as `sound_bigrams` writes a Chinese name's; none when it cannot be cut so (an English word)."""
+    syllables, longest, end = pinyin_syllables(), 6, len(latin)
+    ends_at: dict[int, list[tuple[int, str]]] = {}  # a syllable's end -> (its start, it), from a reachable start
+    reachable = {0}
+    for start in range(end):
+        if start in reachable:
+            for stop in range(start + 1, min(start + longest, end) + 1):
+                if latin[start:stop] in syllables:
+                    reachable.add(stop)
+                    ends_at.setdefault(stop, []).append((start, latin[start:stop]))
+    if end not in reachable:
+        return set()
+    # only the syllables on a cut that reaches the end, each followed by those starting where it ends
+    on_a_cut, pending = set(), [end]
+    while pending:
+        stop = pending.pop()
+        for start, syllable in ends_at.get(stop, ()):
+            if (start, stop, syllable) not in on_a_cut:
+                on_a_cut.add((start, stop, syllable))
+                pending.append(start)
+    return {f"{a}-{b}" for start, stop, a in on_a_cut for start2, _, b in on_a_cut if start2 == stop}
+
+
+def spelled_in_pinyin(latin: str, han: str) -> int:
+    """How many of `han`'s first characters the letters `latin` spell wholly, one reading after another
+    (xiaomikeji: all 4 of 小米科技; xiaomi: 2); 0 when it spells none of them to its end."""
+    spelled, reached = 0, {0}
+    for count, char in enumerate(han, start=1):
+        reached = {at + len(r) for at in reached for r in readings(char) if latin.startswith(r, at)}
+        if not reached:
+            break
+        if len(latin) in reached:
+            spelled = count
+    return spelled

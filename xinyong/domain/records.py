@@ -33,6 +33,7 @@ from xinyong.domain.pack import (
 from xinyong.domain.names import normalise_name
 from xinyong.domain.values import (
     clean_text,
+    is_blank,
     normalise_header,
     parse_amount,
     parse_date,
@@ -105,11 +106,16 @@ class ValidRecord:
 class ColumnMapping:
     headers: tuple[str, ...]
     field_of: dict[int, str]  # column index -> field name
-    factor_of: dict[int, float]  # column index -> unit factor for amounts
-    extras: tuple[int, ...]  # columns the pack does not know
+    factor_of: dict[int, float]  # column index -> unit factor for amounts (alternates' included)
+    extras: tuple[int, ...]  # columns the pack does not know, and alternates
+    # a mapped column -> later columns under other headers of its field (a JSON Lines file whose
+    # records name a field by different keys): read, in order, where the mapped column's cell is
+    # empty; else they stay extras, as before
+    alternates: dict[int, tuple[int, ...]]
 
     def as_dict(self) -> dict[str, str | None]:
-        return {h: self.field_of.get(i) for i, h in enumerate(self.headers)}
+        named = {other: self.field_of[index] for index, others in self.alternates.items() for other in others}
+        return {h: self.field_of.get(i) or named.get(i) for i, h in enumerate(self.headers)}
 
 
 def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
@@ -129,15 +135,23 @@ def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
     for index, key in enumerate(keys):
         if key in explicit_norm and explicit_norm[key] not in field_of.values():
             field_of[index] = explicit_norm[key]
+    alternates: dict[int, list[int]] = {}
     for index, key in enumerate(keys):
         name = by_header.get(key)
-        if index not in field_of and key not in REJECT_KEYS and name and name not in field_of.values():
+        if index in field_of or key in REJECT_KEYS or not name:
+            continue
+        holder = next((i for i, field in field_of.items() if field == name), None)
+        if holder is None:
             field_of[index] = name
-    factor_of = {index: factor for index, name in field_of.items()
+        else:
+            alternates.setdefault(holder, []).append(index)
+    named = {**field_of, **{i: field_of[holder] for holder, others in alternates.items() for i in others}}
+    factor_of = {index: factor for index, name in named.items()
                  for marker, factor in specs[name].units.items() if normalise_header(marker) in keys[index]}
     # The reason columns of our own rejects file are not facts of the record.
     extras = [i for i, key in enumerate(keys) if i not in field_of and key not in REJECT_KEYS]
-    return ColumnMapping(tuple(str(h) for h in headers), field_of, factor_of, tuple(extras))
+    return ColumnMapping(tuple(str(h) for h in headers), field_of, factor_of, tuple(extras),
+                         {holder: tuple(others) for holder, others in alternates.items()})
 
 
 def check_mapping(pack: Pack, category: CategorySpec, mapping: ColumnMapping) -> None:
@@ -173,6 +187,13 @@ def _memoised(convert: Callable[[Any], Any], size: int = 65536) -> Callable[[Any
         cache[value] = result
         return result
     return memo
+
+
+def _text(cell: Any) -> str | None:
+    """A cell as the validator reads it: trimmed text; empty (None or "") when it holds nothing but white
+    space and invisible characters, which is as empty as it looks."""
+    text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
+    return None if text is None or is_blank(text) else text
 
 
 def _identity(value: Any) -> Any:
@@ -238,6 +259,9 @@ class RowValidator:
             (index, name, self._converter(self.specs[name], mapping.factor_of.get(index, 1.0)))
             for index, name in mapping.field_of.items()
         ]
+        self.alternates = {index: [(other, self._converter(self.specs[mapping.field_of[index]],
+                                                            mapping.factor_of.get(other, 1.0))) for other in others]
+                           for index, others in mapping.alternates.items()}
 
     def _converter(self, spec: FieldSpec, factor: float) -> Callable[[Any], Any]:
         kind = spec.type
@@ -300,13 +324,20 @@ class RowValidator:
         values: dict[str, Any] = {}
         raw_text: dict[str, str] = {}
         width = len(cells)
+        used: set[int] = set()  # alternates read for their field: no extras then
         for index, name, convert in self.columns:
             if index >= width:
                 continue
             cell = cells[index]
-            text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
+            text = _text(cell)
             if not text:
-                continue
+                for other, convert_other in self.alternates.get(index, ()):  # the field under another key
+                    if other < width and (text := _text(cells[other])):
+                        cell, convert = cells[other], convert_other
+                        used.add(other)
+                        break
+                else:
+                    continue
             if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
                 return Rejection(name, "contains a NUL character", "nul_character")
             try:
@@ -325,9 +356,8 @@ class RowValidator:
         extras = {}
         headers = self.mapping.headers
         for index in self.mapping.extras:
-            if index < width:
-                cell = cells[index]
-                text = cell.strip() if isinstance(cell, str) else (None if cell is None else clean_text(cell))
+            if index < width and index not in used:
+                text = _text(cells[index])
                 if text:
                     if "\x00" in text:
                         return Rejection(None, f"column {headers[index]!r} contains a NUL character")

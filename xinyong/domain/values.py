@@ -6,6 +6,7 @@ file; nothing is guessed silently.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import re
 import unicodedata
@@ -38,14 +39,47 @@ _GROUP_SEPARATOR = re.compile(r"[,\s]+")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:,|\s+)\d{3})+(?:\.\d*)?")
 _NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
 _SPACE = re.compile(r"\s+")
-# Invisible characters that are no part of a header: a byte order mark left in the first cell (a
-# GB18030 file saved with one, a UTF-8 file with two), zero-width spaces and joiners pasted in.
-_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff]")
+# Invisible characters that are no part of a header or a value: a byte order mark left in the first
+# cell (a GB18030 file saved with one, a UTF-8 file with two), zero-width spaces and joiners, the word
+# joiner, pasted in from a web page or a PDF.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+_BLANK = re.compile(f"[\\s{INVISIBLE}]*")
+
+
+def text_encoding(sample: bytes) -> str:
+    """The encoding of a text file from its first bytes: UTF-8 (with or without BOM), UTF-16 with its BOM
+    (what a spreadsheet saves as "Unicode text"), or GB18030 (which covers GBK and GB2312). A ValueError
+    says why it is none of them."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not sample.startswith(codecs.BOM_UTF32_LE):
+        return "utf-16"  # the codec reads the BOM for the byte order
+    if b"\x00" in sample:
+        raise ValueError("binary content, not a text file")
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise ValueError("text is neither UTF-8 nor GB18030/GBK")
+
+
+def delimiter_of(first_line: str) -> str:
+    """The separator a CSV's header line uses most: comma, tab, semicolon or bar."""
+    return max(",\t;|", key=first_line.count)
 
 
 def to_half_width(text: str) -> str:
     """NFKC folds full-width letters, digits and brackets to their ASCII forms."""
     return unicodedata.normalize("NFKC", text)
+
+
+def is_blank(text: str) -> bool:
+    """Nothing but white space (NBSP and the ideographic space among it) and invisible characters:
+    a cell that looks empty is empty, so a required field written so is missing."""
+    return _BLANK.fullmatch(text) is not None
 
 
 def normalise_header(header: str) -> str:

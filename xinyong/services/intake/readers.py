@@ -6,7 +6,6 @@ cannot read with a one-line FileRefused naming the file and the problem.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import stat
 import struct
@@ -23,7 +22,7 @@ from python_calamine import CalamineError, load_workbook
 from xinyong import settings
 from xinyong.domain.csvsafe import restore
 from xinyong.domain.records import FileRefused
-from xinyong.domain.values import normalise_header
+from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
            ".xls": "xlsx", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -107,26 +106,19 @@ def check_headers(path: Path, headers: list[str]) -> None:
 
 
 def detect_encoding(sample: bytes, path: Path) -> str:
-    """UTF-8 (with or without BOM) or GB18030 (which covers GBK and GB2312)."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if b"\x00" in sample:
-        raise FileRefused(f"{path.name}: binary content, not a text file")
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    raise FileRefused(f"{path.name}: text is neither UTF-8 nor GB18030/GBK")
+    """`values.text_encoding`, or the file refused with its reason."""
+    try:
+        return text_encoding(sample)
+    except ValueError as exc:
+        raise FileRefused(f"{path.name}: {exc}") from None
 
 
 def _read_csv(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first_line = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
-    delimiter = max(",\t;|", key=first_line.count)
+    first_line = sample.decode(encoding, errors="replace").split("\n", 1)[0]  # in UTF-16 a byte 0x0A is no line end
+    delimiter = delimiter_of(first_line)
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
@@ -171,7 +163,7 @@ def _read_csv(path: Path) -> Table:
 
 
 def _label(encoding: str) -> str:
-    """How a batch records its encoding: utf-8, utf-8 bom or gb18030."""
+    """How a batch records its encoding: utf-8, utf-8 bom, utf-16 or gb18030."""
     return encoding.replace("-sig", " bom") if encoding.endswith("-sig") else encoding
 
 
@@ -318,7 +310,7 @@ def _read_jsonl(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first = sample.split(b"\n", 1)[0].decode(encoding, errors="replace")
+    first = sample.decode(encoding, errors="replace").split("\n", 1)[0]
     try:
         keys = list(orjson.loads(first).keys())
     except (orjson.JSONDecodeError, AttributeError):

@@ -15,7 +15,8 @@ candidate is linked; a record that nearly matches an entity (at or above `review
 a human; only a record near nothing gets a new unverified entity (a person without a valid ID
 number, in a category a list counts against persons, waits for a human instead). Two
 different valid identifiers are never merged: a record with a valid code links only by that
-code.
+code (a legacy code no entity holds, a pre-2015 registration number or organisation code, leaves
+the name to decide, never for an entity holding another code of that scheme).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from xinyong.domain.matching import (
     places_agree,
     sound_bigrams,
 )
-from xinyong.domain.names import normalise_name
+from xinyong.domain.names import normalise_name, pinyin_bigrams
 from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
@@ -85,6 +86,7 @@ ENTITY_COLUMNS = ("id", "key", "kind", "verified", "origin", "created_at", "upda
 IDENTIFIER_COLUMNS = ("entity_id", "scheme", "value", "verified")
 NAME_COLUMNS = ("entity_id", "name", "normalised", "current")
 PERSON_SCHEMES = frozenset({"resident_id"})
+LEGACY_SCHEMES = frozenset({"reg_no", "org_code"})  # codes of pre-2015 entities, which bear a USCC since
 MODEL_PURPOSE = "record_linkage"
 U_SAMPLES = 20000  # random record-entity pairs counted for u
 TRAINING_RECORDS = 50000  # records (sampled evenly) whose blocked pairs EM sees
@@ -194,6 +196,8 @@ class EntityIndex:
         keys = ["n" + g for g in sorted(bigrams(subject.name.core))] if subject.name else []
         if subject.name:
             keys += ["s" + g for g in sorted(sound_bigrams(subject.name.core) - bigrams(subject.name.core))]
+            if subject.name.core.isascii():  # typed in pinyin: the syllables of the Chinese name it spells
+                keys += ["s" + g for g in sorted(pinyin_bigrams(subject.name.core))]
             if is_short_name(subject.name):
                 keys += ["a" + k for k in sorted(abbreviation_keys(subject.name, registered=False))]
         if subject.code:
@@ -348,8 +352,14 @@ class Resolver:
                     if contradiction is not None:
                         return contradiction
                 return Decision("linked", "identifier", entity_id, 1.0, {"identifier": scheme})
-            return Decision("new", "new_entity", None, None,
-                            {"reason": f"valid {scheme} not held by any entity; never linked by name"})
+            if entity_id is not None or scheme not in LEGACY_SCHEMES or parts is None:
+                return Decision("new", "new_entity", None, None,
+                                {"reason": f"valid {scheme} not held by any entity; never linked by name"})
+            # A pre-2015 registration number or organisation code the register does not hold: the firm
+            # has borne a USCC since, and its name decides as if no code were given (else a second
+            # entity of its name, made with the old code, split its records and made its name
+            # ambiguous to screening). Never an entity holding another code of that scheme.
+            excluded = excluded | self._holding_another(subject, scheme, code)
         if person:
             if category in self.listing_persons:
                 return person_not_identified()
@@ -364,6 +374,17 @@ class Resolver:
             if len(exact) == 1:
                 return Decision("linked", "exact_name", exact.pop(), 1.0, {"name": parts.key})
         return self._by_score(index.rank(subject, excluded))
+
+    def _holding_another(self, subject: Subject, scheme: str, code: str) -> set[int]:
+        """The entities a record's name could reach (candidates, exact names) holding a code of `scheme`
+        other than `code`: two valid codes of one scheme are two firms."""
+        index = self.index
+        found = set()
+        for entity_id in {*index.candidates(subject), *index.exact(subject.name)}:
+            if any(value != code and index.by_identifier.get((scheme, value)) == entity_id
+                   for value in index.profiles[entity_id].codes):
+                found.add(entity_id)
+        return found
 
     def _firm_named(self, name: str, excluded: set[int]) -> Decision | None:
         """The one organisation whose registered name (with its legal form) is this name with the
@@ -395,8 +416,9 @@ class Resolver:
             # a branch quoting its head office's code: the name less its branch is near the holder's.
             # Not a head office quoting a branch's code, nor a branch another firm's or branch's
             # (they were linked to the code's branch or firm, which the sanction then reached).
+            # Unless the branch is registered itself (its own code): then its record is not the head office's.
             head = self.index.matcher.score(Subject(replace(subject.name, branch=None)), holder)
-            if head.score >= self.spec.review:
+            if head.score >= self.spec.review and not self.index.exact(subject.name, excluded | {entity_id}):
                 self.names_agreeing.add(agreeing)
                 return None
         levels = by_name_alone.components.get("levels", {})

@@ -170,7 +170,8 @@ def _screen_job(engine: Engine, pack: Pack, job_id: str, job: dict[str, Any], fo
     resume = job["resume"] if isinstance(job["resume"], dict) else orjson.loads(job["resume"] or "{}")
     done = int(resume.get("done", 0))
     _set(engine, job_id, total=len(rows))
-    needs_names = any(isinstance(r, dict) and r.get("name") and not r.get("identifier") for _, r in rows[done:])
+    # a name beside a code is read too (screen.name_disagrees): the name index is needed for any name
+    needs_names = any(isinstance(r, dict) and r.get("name") for _, r in rows[done:])
     index = ScreeningIndex.load(engine, pack, names=needs_names)
     partial_csv, partial_jsonl = folder / "results.csv.part", folder / "results.jsonl.part"
     if done and partial_csv.exists() and partial_jsonl.exists():

@@ -51,7 +51,7 @@ from xinyong.domain.identifiers import (
 )
 from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.pack import MeasureSpec, Pack
-from xinyong.domain.values import normalise_header
+from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
 from xinyong.services.screening.foreign import ForeignIndex, effects, imported_between, merged
 from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
@@ -115,7 +115,7 @@ class Answer:
     decision: Decision
     subject_id: int | None
     candidates: list[dict[str, Any]] | None = None
-    match: str | None = None  # name screening: name | ambiguous | below_threshold | none
+    match: str | None = None  # name screening: name | ambiguous | below_threshold | none; batch: code_and_name_disagree
     foreign: list[dict[str, Any]] | None = None  # designations on foreign lists (services.screening.foreign)
 
 
@@ -442,6 +442,9 @@ class ScreeningIndex:
         classified = classify_code(identifier, today=today)
         if classified is not None and classified.scheme in CHECKED_SCHEMES and not classified.verified:
             raise InvalidIdentifier(classified.warning or "the identifier fails its check")
+        if classified is not None and classified.value != code and classified.value in self.by_code:
+            # a USCC typed with an O for a 0 (a letter no USCC holds): the code it can only be
+            return self._screen_identifier_here(classified.value, action, as_of)
         return Answer(_query_id(), Decision("not_found", action, as_of), None)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
@@ -505,6 +508,21 @@ class ScreeningIndex:
         else:  # every scored candidate is at or above `review`: any at all is a possible match
             decision = Decision("refer" if ranked else "allow", action, as_of)
         return Answer(_query_id(), decision, chosen, candidates, match)
+
+    def name_disagrees(self, entity_id: int, name: str) -> bool:
+        """A name given beside a code that is not the code's firm's, as resolution judges a record's
+        (`Resolver._code_of_another_firm`): far from every name of it (below `review`; a branch's name
+        less the branch counts), or exactly another registered firm's name and not one of its own."""
+        index = self.names
+        profile = index.profiles.get(entity_id) if index is not None else None
+        if profile is None or profile.person or not profile.names or split_person_id(name) is not None:
+            return False
+        parts = index.analyser.parts(name)
+        ways = [parts] if parts.branch is None else [parts, replace(parts, branch=None)]
+        scores = [index.matcher.score(Subject(way), profile) for way in ways]
+        if any(s.components.get("levels", {}).get("name") == "exact" for s in scores):
+            return False
+        return all(s.score < self.pack.resolution.review for s in scores) or bool(index.exact(parts, {entity_id}))
 
     def candidate(self, entity_id: int, score_: float, explanation: dict[str, Any]) -> dict[str, Any]:
         info = self.info[entity_id]
@@ -589,8 +607,8 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
                 continue
             yield number, row if isinstance(row, dict) else "not a JSON object"
         return
-    text = data.decode("utf-8-sig") if _is_utf8(data) else data.decode("gb18030")
-    reader = csv.reader(io.StringIO(text))
+    text = data.decode(text_encoding(data[:1 << 20]))  # ValueError: why it is no text (UnicodeDecodeError among them)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
     written = [h.strip().lower() for h in next(reader, [])]
     # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
     # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
@@ -608,14 +626,6 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
         def cell(i: int | None) -> str | None:
             return cells[i].strip() or None if i is not None and i < len(cells) else None
         yield number, {"identifier": cell(ident), "name": cell(name), "action": cell(action), "as_of": cell(as_of)}
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 def parse_day(value: Any, default: dt.date) -> dt.date:
@@ -732,10 +742,19 @@ def _screen_row(index: ScreeningIndex, line: int, row: dict[str, Any] | str, kno
         if day is None:
             day = days[raw_day] = parse_day(raw_day, as_of)
         if identifier:
-            if known is not None:
+            # a name beside the code that is not the code's firm's: the code may be another firm's, quoted
+            # in the subject's place (a listed firm giving a clean firm's code): a person looks
+            found = index.lookup(str(identifier)) if name else None
+            disagrees = found is not None and index.name_disagrees(found, str(name))
+            if known is not None and not disagrees:
                 key, subject_name = known
                 return _result(line, identifier, _masked_name(name), act, day, "allow", key, subject_name)
             answer = index.screen_identifier(str(identifier), act, day)
+            if disagrees:
+                by_name = index.screen_name(str(name), act, day)
+                answer.candidates, answer.match = by_name.candidates, "code_and_name_disagree"
+                if answer.decision.decision != "deny":
+                    answer.decision.decision = "refer"
         elif name:
             answer = index.screen_name(str(name), act, day)
         else:
