@@ -152,6 +152,17 @@ def test_a_former_name_the_register_lists_is_not_given_the_founding_day_as_its_e
         assert former in html and "2010" not in html.split(former, 1)[1].split("</dd>", 1)[0]
 
 
+def penalty_linked_to_pingan_by_name(cli, tmp_path: Path) -> None:
+    """The register's firms, and a penalty naming 中国平安 by its name alone (no code), resolved to it."""
+    register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                         [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    penalties = write_csv(tmp_path / "penalties.csv", list(penalty(9)),
+                          [["", NAMES[PINGAN], "京市监罚〔2026〕9号", "2026-06-01", "罚款", "5"]])
+    cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
+    run(cli, "resolve")
+
+
 def test_another_subjects_objection_never_follows_its_record_into_this_file(cli, tmp_path: Path) -> None:
     """A penalty naming 中国平安 by its name alone was linked to it; 中国平安 objected in its portal
     (not ours) with an internal letter attached. The regulator's review moved the record to 小米.
@@ -159,13 +170,7 @@ def test_another_subjects_objection_never_follows_its_record_into_this_file(cli,
     cases, could download 中国平安's letter, and could not object to the penalty itself (an
     objection "already open"). Now 小米 sees none of it and may object; 中国平安 keeps its case."""
     with time_machine.travel(TODAY, tick=False):
-        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
-                             [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
-        cli("ingest", register, "--authority", "samr", "--category", "registration")
-        penalties = write_csv(tmp_path / "penalties.csv", list(penalty(9)),
-                              [["", NAMES[PINGAN], "京市监罚〔2026〕9号", "2026-06-01", "罚款", "5"]])
-        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
-        run(cli, "resolve")
+        penalty_linked_to_pingan_by_name(cli, tmp_path)
         engine, pack = open_engine(cli.url), load_pack("cn")
         try:
             today = TODAY.date()
@@ -191,13 +196,7 @@ def test_an_objection_the_review_bore_out_is_upheld_and_cannot_revoke_the_record
     the review queue, where upholding it (its claim was true) revoked the record, 小米's penalty
     gone with it. Now the move upholds it, dated the day, by the reviewer; the record stands."""
     with time_machine.travel(TODAY, tick=False):
-        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
-                             [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
-        cli("ingest", register, "--authority", "samr", "--category", "registration")
-        penalties = write_csv(tmp_path / "penalties.csv", list(penalty(9)),
-                              [["", NAMES[PINGAN], "京市监罚〔2026〕9号", "2026-06-01", "罚款", "5"]])
-        cli("ingest", penalties, "--authority", "samr", "--category", "penalty")
-        run(cli, "resolve")
+        penalty_linked_to_pingan_by_name(cli, tmp_path)
         engine, pack = open_engine(cli.url), load_pack("cn")
         try:
             today = TODAY.date()
