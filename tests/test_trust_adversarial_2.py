@@ -126,6 +126,33 @@ JD = uscc("91110302MA01JD009")
 GRADE_HEADERS = ["纳税人名称", "纳税人识别号", "评价年度", "纳税信用级别", "评价日期"]
 
 
+
+def gree_and_jd_on_the_court_list(cli, tmp_path: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """格力 and 京东, A-grade taxpayers for 2025 (the redlist from the April publication), put on the
+    court's list (notified 10-14, in force from 10-25), which ended both A-grade listings; their
+    names, and their court listings' ids."""
+    firms = {GREE: "珠海格力电器股份有限公司", JD: "北京京东世纪贸易有限公司"}
+    register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                         [[code, name, "股份有限公司", "1989-12-13", "存续"] for code, name in firms.items()])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    grades = write_csv(tmp_path / "grades.csv", GRADE_HEADERS,
+                       [[name, code, "2025", "A", "2026-03-20"] for code, name in firms.items()])
+    cli("ingest", grades, "--authority", "tax", "--category", "tax_grade")
+    court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+        court_row("（2026）粤0402执77号", firms[GREE], GREE, "珠海市香洲区人民法院"),
+        court_row("（2026）京0302执78号", firms[JD], JD, "北京市大兴区人民法院")])
+    cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2026-10-10")
+    run(cli, "process", "--as-of", "2026-10-10")
+    court_listing = {}
+    for code in firms:
+        (listing,) = [row for row in run(cli, "listing", "list", "--entity", code) if row["list"] == "court_defaulters"]
+        court_listing[code] = listing["id"]
+        cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+    run(cli, "process", "--as-of", "2026-10-30")
+    return firms, court_listing
+
 def test_a_blacklist_listing_undone_gives_back_the_redlist_it_excluded(cli, tmp_path: Path) -> None:
     """格力 and 京东, A-grade taxpayers for 2025 (the redlist from the April publication), were put on
     the court's list, which excludes the redlist: both A-grade listings ended (excluded_by_blacklist).
@@ -134,26 +161,7 @@ def test_a_blacklist_listing_undone_gives_back_the_redlist_it_excluded(cli, tmp_
     listed it again, so 格力 lost the fast track for good. 京东 paid (performed): a listing that did
     bind, whose exclusion stands."""
     with time_machine.travel(TODAY, tick=False):
-        firms = {GREE: "珠海格力电器股份有限公司", JD: "北京京东世纪贸易有限公司"}
-        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
-                             [[code, name, "股份有限公司", "1989-12-13", "存续"] for code, name in firms.items()])
-        cli("ingest", register, "--authority", "samr", "--category", "registration")
-        grades = write_csv(tmp_path / "grades.csv", GRADE_HEADERS,
-                           [[name, code, "2025", "A", "2026-03-20"] for code, name in firms.items()])
-        cli("ingest", grades, "--authority", "tax", "--category", "tax_grade")
-        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
-            court_row("（2026）粤0402执77号", firms[GREE], GREE, "珠海市香洲区人民法院"),
-            court_row("（2026）京0302执78号", firms[JD], JD, "北京市大兴区人民法院")])
-        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
-        run(cli, "resolve")
-        run(cli, "evaluate", "--as-of", "2026-10-10")
-        run(cli, "process", "--as-of", "2026-10-10")
-        court_listing = {}
-        for code in firms:
-            (listing,) = [row for row in run(cli, "listing", "list", "--entity", code) if row["list"] == "court_defaulters"]
-            court_listing[code] = listing["id"]
-            cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
-        run(cli, "process", "--as-of", "2026-10-30")
+        firms, court_listing = gree_and_jd_on_the_court_list(cli, tmp_path)
         for code in firms:
             assert [(row["list"], row["state"], row["end_reason"]) for row in run(cli, "listing", "list", "--entity", code)
                     if row["list"] == "tax_a_grade"] == [("tax_a_grade", "expired", "excluded_by_blacklist")]

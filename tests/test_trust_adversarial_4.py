@@ -12,7 +12,7 @@ import time_machine
 
 from test_trust_adversarial import (COURT_HEADERS, NAMES, PINGAN, TODAY, WANG, XIAOMI, court_row, listed_world,
                                     repaired_world)
-from test_trust_adversarial_2 import GRADE_HEADERS, GREE, JD, screened
+from test_trust_adversarial_2 import GREE, JD, gree_and_jd_on_the_court_list, screened
 from worlds import run, write_csv
 
 REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
@@ -68,26 +68,7 @@ def test_a_same_day_incremental_run_gives_back_the_redlist_an_undone_blacklistin
     Now an incremental run also re-examines the subjects of listings that ended since the last run;
     京东's listing did bind, and its exclusion stands (a full run agrees)."""
     with time_machine.travel(TODAY, tick=False):
-        firms = {GREE: "珠海格力电器股份有限公司", JD: "北京京东世纪贸易有限公司"}
-        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
-                             [[code, name, "股份有限公司", "1989-12-13", "存续"] for code, name in firms.items()])
-        cli("ingest", register, "--authority", "samr", "--category", "registration")
-        grades = write_csv(tmp_path / "grades.csv", GRADE_HEADERS,
-                           [[name, code, "2025", "A", "2026-03-20"] for code, name in firms.items()])
-        cli("ingest", grades, "--authority", "tax", "--category", "tax_grade")
-        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
-            court_row("（2026）粤0402执77号", firms[GREE], GREE, "珠海市香洲区人民法院"),
-            court_row("（2026）京0302执78号", firms[JD], JD, "北京市大兴区人民法院")])
-        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
-        run(cli, "resolve")
-        run(cli, "evaluate", "--as-of", "2026-10-10")
-        run(cli, "process", "--as-of", "2026-10-10")
-        court_listing = {}
-        for code in firms:
-            (listing,) = [row for row in run(cli, "listing", "list", "--entity", code) if row["list"] == "court_defaulters"]
-            court_listing[code] = listing["id"]
-            cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
-        run(cli, "process", "--as-of", "2026-10-30")
+        firms, court_listing = gree_and_jd_on_the_court_list(cli, tmp_path)
         assert run(cli, "evaluate", "--as-of", "2026-11-03")["mode"] == "full"
         objection = run(cli, "objection", "file", "--listing", court_listing[GREE], "--reason", "not our debt",
                         "--on", "2026-11-01")
