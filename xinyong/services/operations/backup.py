@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from xinyong.store import tables as t
 from xinyong.store.audit import AuditFiles, audit_files
 from xinyong.store.checkpoints import latest, signing_key_path
-from xinyong.store.db import migrate, open_engine, require_current, schema_revision, store_folder
+from xinyong.store.db import migrate, open_engine, private_file, require_current, schema_revision, store_folder
 
 SQLITE_FILE = "store.db"
 PG_DUMP_FILE = "store.pgdump"
@@ -99,20 +99,25 @@ def backup(engine: Engine, folder: Path) -> dict[str, Any]:
     require_current(engine)
     if not _is_empty_folder(folder):
         raise BackupError(f"{folder}: not an empty folder; give a new one")
-    folder.mkdir(parents=True, exist_ok=True)
+    # the copy names persons by their ID numbers like the store (0600): the folder and all in it private
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
     files = audit_files(engine)
     head = files.read_head()
     if head is not None:
-        shutil.copyfile(files.head_path, folder / HEAD_FILE)
+        with private_file(folder / HEAD_FILE) as handle:
+            handle.write(files.head_path.read_bytes())
     url = engine.url
     if url.get_backend_name() == "sqlite":
         target = folder / SQLITE_FILE
+        private_file(target).close()  # SQLite writes into the empty file, keeping its mode
         with closing(sqlite3.connect(url.database)) as source, closing(sqlite3.connect(target)) as copy:
             source.backup(copy)  # the online backup API: a consistent copy while others write
         database = SQLITE_FILE
     else:
         pg_dump = _check_pg_tool(engine, "pg_dump")
         options, environment = _pg_environment(url)
+        private_file(folder / PG_DUMP_FILE).close()  # pg_dump rewrites the file, keeping its mode
         done = subprocess.run([pg_dump, "--format=custom", "--no-owner", "--file", str(folder / PG_DUMP_FILE),
                                *options], env=environment, capture_output=True, text=True)
         if done.returncode != 0:
@@ -129,7 +134,8 @@ def backup(engine: Engine, folder: Path) -> dict[str, Any]:
                 "schema": schema_revision(engine), "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                 "head": {"seq": head.seq, "hash": head.hash} if head else None, "checkpoint": checkpoint,
                 "rows": counts, "keys_included": False}
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with private_file(folder / MANIFEST, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
