@@ -31,3 +31,19 @@ def test_a_backup_is_readable_by_its_owner_only(cli, db_url, tmp_path: Path) -> 
     written = sorted(path.name for path in folder.iterdir())
     assert written == sorted(["audit-head", "manifest.json", made["database"]])
     assert {name: mode(folder / name) for name in written} == {name: 0o600 for name in written}
+
+
+def test_store_copy_to_a_database_that_is_not_there_says_so_in_one_line(cli, db_url, tmp_path: Path) -> None:
+    """`store copy --to` a PostgreSQL database not yet created (the first step forgotten), a server
+    not listening, or a URL mistyped printed a 60-line SQLAlchemy traceback. Now one line names the
+    database and what the server answered, and nothing is written."""
+    if not db_url.startswith("sqlite"):
+        return  # the copy reads a SQLite store
+    server = "postgresql://postgres@127.0.0.1"
+    for target, said in ((f"{server}/xinyong_never_created", 'database "xinyong_never_created" does not exist'),
+                         ("postgresql://postgres@127.0.0.1:1/xinyong", "port 1 failed: Connection refused"),
+                         ("127.0.0.1/xinyong", "'127.0.0.1/xinyong': not a database URL")):
+        refused = cli("store", "copy", "--to", target, ok=False)
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        assert refused.output.startswith("error: ") and said in refused.output, refused.output
+        assert len(refused.output.strip().splitlines()) == 1

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, func, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from xinyong.store import tables as t
 from xinyong.store.audit import AuditFiles, audit_files
@@ -232,10 +233,18 @@ def copy_store(source: Engine, target_url: str) -> dict[str, int]:
     require_current(source)
     if source.url.get_backend_name() != "sqlite":
         raise BackupError("store copy reads a SQLite store (--db sqlite:///FILE)")
-    target = open_engine(target_url)
+    try:
+        target = open_engine(target_url)
+    except ArgumentError:
+        raise BackupError(f"--to {target_url!r}: not a database URL; give postgresql://USER@HOST/DATABASE") from None
     if target.url.get_backend_name() != "postgresql":
         raise BackupError("store copy writes into PostgreSQL: --to postgresql://...")
-    if not store_is_empty(target):
+    try:
+        empty = store_is_empty(target)
+    except OperationalError as exc:  # no such database, server down, password refused
+        raise BackupError(f"cannot open {target.url.render_as_string(hide_password=True)}: "
+                          f"{' '.join(str(exc.orig).split())}") from None
+    if not empty:
         raise BackupError(f"{target.url.render_as_string(hide_password=True)} is not empty; copy into an empty database")
     source_files, target_files = audit_files(source), audit_files(target)
     if source_files.key_path == target_files.key_path:
