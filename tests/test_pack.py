@@ -564,7 +564,7 @@ def test_missing_required_key_is_refused(tmp_path: Path) -> None:
     i = _index(data["lists"], "abnormal_operations")
     del data["lists"][i]["due_process"]
     message = _error(_write(tmp_path / "pack.yaml", data))
-    assert f"lists.{i}.due_process" in message and "required" in message.lower()
+    assert "lists[abnormal_operations].due_process" in message and "required" in message.lower()
 
 
 def test_missing_top_level_key_is_refused(tmp_path: Path) -> None:
@@ -580,21 +580,21 @@ def test_bad_in_value_type_is_refused(tmp_path: Path, bad: Any) -> None:
     i = _index(data["lists"], "serious_dishonesty")
     data["lists"][i]["rules"][0]["any_of"][0]["in"] = bad
     message = _error(_write(tmp_path / "pack.yaml", data))
-    assert f"lists.{i}.rules.0.any_of.0.in" in message
+    assert "lists[serious_dishonesty].rules.0.any_of.0.in" in message
 
 
 def test_missing_language_is_refused(tmp_path: Path) -> None:
     data = _cn_raw()
     del data["actions"][0]["names"]["fr"]
     message = _error(_write(tmp_path / "pack.yaml", data))
-    assert "actions.0.names.fr" in message
+    assert f"actions[{data['actions'][0]['code']}].names.fr" in message
 
 
 def test_unknown_key_is_refused(tmp_path: Path) -> None:
     data = _cn_raw()
     data["lists"][0]["duraton"] = {"kind": "fixed", "years": 1}
     message = _error(_write(tmp_path / "pack.yaml", data))
-    assert "lists.0.duraton" in message
+    assert f"lists[{data['lists'][0]['code']}].duraton" in message
 
 
 def test_broken_overlay_names_the_overlay_file(tmp_path: Path) -> None:

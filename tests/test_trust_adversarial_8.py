@@ -10,6 +10,10 @@ import stat
 from pathlib import Path
 
 import time_machine
+from typer.testing import CliRunner
+
+from xinyong.cli import app
+from xinyong.domain.pack import PACKS_DIR
 
 from test_trust_adversarial import TODAY, listed_world
 
@@ -47,3 +51,29 @@ def test_store_copy_to_a_database_that_is_not_there_says_so_in_one_line(cli, db_
         assert refused.exit_code == 1 and "Traceback" not in refused.output
         assert refused.output.startswith("error: ") and said in refused.output, refused.output
         assert len(refused.output.strip().splitlines()) == 1
+
+
+def test_pack_validate_names_the_overlay_file_and_the_item_by_its_code(tmp_path: Path) -> None:
+    """An overlay (like cn-pilot) shortening serious_dishonesty to `max_years: two` was reported as
+    `lists.2.duration.max_years`: the position in the pack merged with its parent, while the overlay
+    holds one list, at position 0, and its author looks for the list's code. An overlay whose
+    `extends` points nowhere was reported under the parent's relative path only, never naming the
+    overlay that holds the bad line. Now items of coded lists are named by code and a missing parent
+    by the overlay's file and its `extends` key."""
+    pilot = (PACKS_DIR / "cn-pilot" / "pack.yaml").read_text(encoding="utf-8")
+    parent = f"extends: {PACKS_DIR / 'cn' / 'pack.yaml'}"
+    cases = {
+        "two-years.yaml": (pilot.replace("extends: ../cn/pack.yaml", parent).replace("max_years: 2}", "max_years: two}"),
+                           "two-years.yaml: lists[serious_dishonesty].duration.max_years: Input should be a valid number"),
+        "typo.yaml": (pilot.replace("extends: ../cn/pack.yaml", parent).replace("code: sh_procurement_review\n",
+                                                                               "code: sh_procurement_review\n    lsts: []\n"),
+                      "typo.yaml: measures[sh_procurement_review].lsts: Extra inputs are not permitted"),
+        "orphan.yaml": (pilot, "orphan.yaml: extends: ../cn/pack.yaml: no such pack file"),
+    }
+    for name, (text, said) in cases.items():
+        path = tmp_path / "上海 试点" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        refused = CliRunner().invoke(app, ["pack", "validate", str(path)])
+        assert refused.exit_code == 1 and said in refused.output, refused.output
+        assert "Traceback" not in refused.output

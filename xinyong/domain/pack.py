@@ -849,7 +849,10 @@ def load_raw(ref: str, _seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Pa
     if parent_ref:
         parent_path = path.parent / parent_ref
         parent_ref = str(parent_path) if parent_path.exists() else parent_ref
-        parent, _ = load_raw(parent_ref, (*_seen, path))
+        try:
+            parent, _ = load_raw(parent_ref, (*_seen, path))
+        except PackError as exc:  # name the file whose `extends` leads there
+            raise PackError(f"{path}: extends: {exc}") from None
         parent.pop("extends", None)
         data = _merge(parent, data)
     return data, path
@@ -860,8 +863,21 @@ def load_pack(ref: str) -> Pack:
     try:
         return Pack.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"{path}: {loc}: {err['msg']}")
+        lines = [f"{path}: {_key_path(data, err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise PackError("\n".join(lines)) from None
+
+
+def _key_path(data: Any, loc: tuple[Any, ...]) -> str:
+    """A validation error's place as the pack's author finds it: an item of a coded list by its code
+    (`lists[serious_dishonesty].duration`), since an overlay's items sit at other positions than in
+    the merged pack the error comes from."""
+    parts: list[str] = []
+    node = data
+    for step in loc:
+        item = node[step] if isinstance(node, list) and isinstance(step, int) and step < len(node) else None
+        if isinstance(item, dict) and "code" in item:
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item['code']}]"]
+        else:
+            parts.append(str(step))
+        node = item if item is not None else (node.get(step) if isinstance(node, dict) else None)
+    return ".".join(parts) or "(top level)"
