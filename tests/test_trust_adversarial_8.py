@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from xinyong.cli import app
 from xinyong.domain.pack import PACKS_DIR
 
-from test_trust_adversarial import TODAY, listed_world
+from test_trust_adversarial import TODAY, XIAOMI, listed_world
 
 
 def mode(path: Path) -> int:
@@ -77,3 +77,46 @@ def test_pack_validate_names_the_overlay_file_and_the_item_by_its_code(tmp_path:
         refused = CliRunner().invoke(app, ["pack", "validate", str(path)])
         assert refused.exit_code == 1 and said in refused.output, refused.output
         assert "Traceback" not in refused.output
+
+
+COURT_RULE_1 = '      - version: "1"\n        effective: 2017-05-01\n'
+COURT_RULE_2 = ('      - version: "2"\n        effective: 2027-01-01\n'
+                '        legal_basis: 《最高人民法院关于公布失信被执行人名单信息的若干规定》（2027年修正）第一条\n'
+                '        categories: [court_defaulter]\n')
+
+
+def test_a_new_pack_version_dropping_a_rule_listings_stand_on_is_refused(cli, tmp_path: Path) -> None:
+    """A new version of the national pack whose court_defaulters list holds a new rule and the old one
+    renumbered, no longer v1, was recorded by `init --pack` without a word: 小米's and
+    中国平安's listings in force, made under rule v1, were left with no rule in the store's pack, so
+    no legal basis of their own. Now `init` refuses such a pack, naming the list, the rule and its
+    listings, and keeps the store's pack; a version that keeps rule v1 beside the new one goes in,
+    and the listings in force keep their rule and their term."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        before = json.loads(cli("listing", "show", ids[XIAOMI], "--json").stdout)
+        national = (PACKS_DIR / "cn" / "pack.yaml").read_text(encoding="utf-8")
+        assert national.count(COURT_RULE_1) == 1 and 'version: "2026.1"' in national
+        replaced = tmp_path / "新版 pack" / "replaced.yaml"
+        replaced.parent.mkdir()
+        replaced.write_text(national.replace('version: "2026.1"', 'version: "2027.1"')
+                            .replace(COURT_RULE_1, COURT_RULE_2 + "      - version: \"1-old\"\n"
+                                     "        effective: 2017-05-01\n"), encoding="utf-8")
+        assert cli("pack", "validate", replaced).exit_code == 0
+        refused = cli("init", "--pack", replaced, ok=False)
+        assert refused.exit_code == 1 and "Traceback" not in refused.output
+        assert f"court_defaulters v1 (3 listings, e.g. {min(ids.values())})" in refused.output, refused.output
+        assert json.loads(cli("pack", "show", "--json").stdout)["version"] == "2026.1"
+
+        kept = tmp_path / "新版 pack" / "kept.yaml"
+        kept.write_text(national.replace('version: "2026.1"', 'version: "2027.1"')
+                        .replace(COURT_RULE_1, COURT_RULE_2 + COURT_RULE_1)
+                        .replace("      kind: until_performance\n", "      kind: fixed\n      years: 1\n", 1),
+                        encoding="utf-8")
+        cli("init", "--pack", kept)
+        assert json.loads(cli("pack", "show", "--json").stdout)["version"] == "2027.1"
+        after = json.loads(cli("listing", "show", ids[XIAOMI], "--json").stdout)
+        assert {k: after[k] for k in ("state", "rule_version", "effective_from", "effective_to")} == \
+            {k: before[k] for k in ("state", "rule_version", "effective_from", "effective_to")}
+        assert cli("audit", "verify").exit_code == 0
+

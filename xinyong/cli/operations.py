@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.listings import ACTIVE
 from xinyong.domain.pack import Pack, PackError, load_pack
 from xinyong.domain.records import FileRefused
 from xinyong.store import tables as t
@@ -70,6 +71,11 @@ def init(pack: Annotated[str, typer.Option(help="Shipped pack code (cn, cn-pilot
     except Exception as exc:  # noqa: BLE001
         fail(f"cannot initialise {database_url(State.db_url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     with engine.begin() as connection:
+        dropped = _rules_dropped(connection, loaded)
+        if dropped:
+            fail(f"pack {loaded.code} {loaded.version} lacks rules that listings still open were made under, "
+                 f"which keep them: {'; '.join(dropped)}. Keep those rule versions in the new pack beside the new "
+                 f"ones (the store still runs {get_setting(connection, 'pack_version')})")
         set_setting(connection, "pack", ref)
         set_setting(connection, "pack_version", f"{loaded.code}@{loaded.version}")
     try:  # the audit chain's key and head, kept outside the database
@@ -81,6 +87,18 @@ def init(pack: Annotated[str, typer.Option(help="Shipped pack code (cn, cn-pilot
     console.print(f"audit key {audit.key_path}, head {audit.head_path}", highlight=False)
     for note in notes:
         console.print(f"  {note}", highlight=False)
+
+
+def _rules_dropped(connection: Any, pack: Pack) -> list[str]:
+    """Each list rule a listing not yet ended was made under that `pack` does not have, with its listings:
+    a listing keeps its rule (legal basis, term) across pack versions."""
+    kept = {(spec.code, rule.version) for spec in pack.lists for rule in spec.rules}
+    L = t.listings.c
+    in_use = connection.execute(select(L.list_code, L.rule_version, func.count(), func.min(L.id))
+                                .where(L.state.in_(ACTIVE)).group_by(L.list_code, L.rule_version)
+                                .order_by(L.list_code, L.rule_version)).all()
+    return [f"{code} v{version} ({count} listings, e.g. {first})"
+            for code, version, count, first in in_use if (code, version) not in kept]
 
 
 @pack_app.command("validate")
