@@ -6,7 +6,10 @@ a defect found and fixed (on SQLite and PostgreSQL where the engine matters)."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import time_machine
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 
 from xinyong.cli import app
 from xinyong.domain.pack import PACKS_DIR
+from xinyong.store.audit import AuditFiles
 
 from test_trust_adversarial import TODAY, XIAOMI, listed_world
 
@@ -120,3 +124,35 @@ def test_a_new_pack_version_dropping_a_rule_listings_stand_on_is_refused(cli, tm
             {k: before[k] for k in ("state", "rule_version", "effective_from", "effective_to")}
         assert cli("audit", "verify").exit_code == 0
 
+
+DISK_FULL = """
+import errno, os, sys
+from xinyong.cli.common import run
+from xinyong.store.audit import AuditFiles
+
+def full(*_args, **_options):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+AuditFiles.write_head = full
+sys.argv = ["xinyong", *sys.argv[1:]]
+run()
+"""
+
+
+def test_a_head_file_the_disk_cannot_take_is_one_warning_line(cli, db_url) -> None:
+    """With the disk full under the audit head file, `authority key create` committed its event and
+    then printed a Python warning: a source location inside SQLAlchemy (`event/attr.py:512`), the
+    line `fn(*args, **kw)`, and the name of a temporary file. Now the operator reads one line naming
+    the head file and the cause; the command succeeds, `audit verify` passes, and the next write,
+    once the disk has room, records the head."""
+    done = subprocess.run([sys.executable, "-c", DISK_FULL, "--db", db_url, "authority", "key", "create",
+                           "samr", "--scopes", "screen"], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert done.returncode == 0 and "Shown once" in done.stdout, done.stderr
+    head = AuditFiles.for_url(db_url).head_path
+    assert done.stderr.strip().splitlines() == [
+        f"warning: audit events up to 1 committed, but the head file {head} could not be written "
+        "(No space left on device); `xinyong audit verify` accepts them, and the next write records the "
+        "head once the file can be written"], done.stderr
+    assert cli("audit", "verify").exit_code == 0
+    cli("authority", "key", "create", "tax", "--scopes", "screen")
+    assert json.loads(head.read_text(encoding="utf-8"))["seq"] == 2

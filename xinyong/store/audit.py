@@ -21,8 +21,8 @@ import json
 import os
 import re
 import secrets
+import logging
 import tempfile
-import warnings
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +43,8 @@ from xinyong.domain.audit import (
 )
 from xinyong.store import tables as t
 from xinyong.store.db import StoreError, database_url
+
+log = logging.getLogger("xinyong.audit")
 
 try:  # POSIX: serialise head writes between processes
     import fcntl
@@ -285,8 +287,10 @@ def _on_commit(connection: Connection) -> None:
     try:
         pending.files.write_head(pending.seq, pending.hash)
     except OSError as exc:  # committed all the same; `audit verify` accepts a head left behind
-        warnings.warn(f"audit events up to {pending.seq} committed, but the head file "
-                      f"{pending.files.head_path} could not be written: {exc}", RuntimeWarning, stacklevel=2)
+        # a log line, not a Python warning: the operator sees one sentence, not a source location
+        log.warning("warning: audit events up to %s committed, but the head file %s could not be written "
+                    "(%s); `xinyong audit verify` accepts them, and the next write records the head once "
+                    "the file can be written", pending.seq, pending.files.head_path, exc.strerror or exc)
 
 
 def _on_rollback(connection: Connection, *_args: Any) -> None:
