@@ -156,3 +156,21 @@ def test_a_head_file_the_disk_cannot_take_is_one_warning_line(cli, db_url) -> No
     assert cli("audit", "verify").exit_code == 0
     cli("authority", "key", "create", "tax", "--scopes", "screen")
     assert json.loads(head.read_text(encoding="utf-8"))["seq"] == 2
+
+
+def test_an_output_path_that_cannot_be_made_is_one_error_line(cli, db_url, tmp_path: Path) -> None:
+    """`audit checkpoint -o` or `links export -o` into a folder that is not there (a typo, a backup
+    disk not mounted), and `backup DIR` or `publish --out DIR` under a path that is a file, ended in a
+    Python traceback (FileNotFoundError, NotADirectoryError). Now one line names the path and the
+    cause, and the exit status is 1."""
+    cli("authority", "key", "create", "samr", "--scopes", "screen")  # an event for the checkpoint to sign
+    missing, blocked = tmp_path / "未挂载 disk", tmp_path / "备份盘.txt"
+    blocked.write_text("not a folder", encoding="utf-8")
+    for args, path, cause in ((["audit", "checkpoint", "-o"], missing / "checkpoint.json", "No such file or directory"),
+                              (["links", "export", "-o"], missing / "links.csv", "No such file or directory"),
+                              (["backup"], blocked / "first", "Not a directory"),
+                              (["publish", "--out"], blocked / "opendata", "Not a directory")):
+        done = subprocess.run([sys.executable, "-m", "xinyong", "--db", db_url, *args, str(path)],
+                              capture_output=True, text=True, env=os.environ, timeout=120)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines() == [f"error: {path}: {cause}"], done.stderr

@@ -208,11 +208,15 @@ app.add_typer(subject_app, name="subject")
 
 
 def run() -> None:
-    """Console entry: a store that cannot be used (missing audit key, unreachable database)
-    ends with one line naming the problem, never a traceback."""
+    """Console entry: a store that cannot be used (missing audit key, unreachable database), or a
+    file or folder that cannot be written, ends with one line naming the problem, never a traceback."""
     try:
         app(prog_name="xinyong")
     except StoreError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except OSError as exc:  # a file or folder given that cannot be read or written: missing folder, disk full
+        where = f"{exc.filename}: " if exc.filename else ""
+        errors.print(f"[red]error:[/red] {shown(where)}{shown(exc.strerror or exc)}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
 
