@@ -392,8 +392,9 @@ def _expected_listing(history: list[tuple[str, dict[str, Any]]], pack: Pack | No
             touched.add("effective_to")
             continue
         if step == "undone":  # an objection upheld after the listing ended: the end's reason changes
-            columns["end_reason"] = payload["end_reason"]
+            columns["end_reason"] = payload["end_reason"]  # (a transition from its final state to itself)
             touched.add("end_reason")
+            transitions += 1
             continue
         if step not in STATES:
             continue  # reminders: no change of state

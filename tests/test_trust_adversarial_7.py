@@ -1,0 +1,73 @@
+"""One truth across surfaces: a listing's state on a day, read through every surface that shows it
+(the change feed a consumer mirrors, `listing show`, screening), probed with hand-made inputs: real
+public company names, codes with valid check characters, unusual life cycles. Each test is a
+disagreement found and fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import time_machine
+
+from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row, listed_world
+from worlds import run, write_csv
+from xinyong.domain.pack import load_pack
+from xinyong.services.publication.lists import changes
+from xinyong.store.db import open_engine
+
+MIRRORED = ("state", "effective_from", "effective_to", "end_reason")
+
+
+class Mirror:
+    """A bank's copy of the listings that bind, kept in sync from `/v1/changes` by its cursor."""
+
+    def __init__(self, url: str):
+        self.url, self.cursor, self.listings = url, 0, {}
+
+    def sync(self) -> None:
+        engine = open_engine(self.url)
+        try:
+            page = changes(engine, load_pack("cn"), self.cursor, 1000)
+        finally:
+            engine.dispose()
+        for item in page["changes"]:
+            self.listings[item["listing"]] = {"state": item["to"], **{k: _text(item[k]) for k in MIRRORED[1:]}}
+        self.cursor = page["next"]
+
+
+def _text(value: object) -> object:
+    """As the API's JSON writes it."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def shown(cli, listing: int) -> dict:
+    row = run(cli, "listing", "show", listing)
+    return {k: row[k] for k in MIRRORED}
+
+
+def test_a_consumer_mirroring_the_change_feed_learns_that_an_upheld_objection_undid_an_ended_listing(
+        cli, tmp_path: Path) -> None:
+    """小米 objected on 11-01 to its court listing (in force since 10-25); while it was reviewed the court's
+    file said 全部履行 and `process` ended it as performed. A bank mirroring `/v1/changes` read that end.
+    On 11-10 the objection was upheld: the listing's end became withdrawn_objection (in force on no
+    day), but the feed carried nothing after the end, so the bank's copy kept 'performed', a listing
+    that bound from 10-25, while `listing show` and screening said it bound on no day."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        objection = run(cli, "objection", "file", "--listing", ids[XIAOMI], "--reason", "not our debt",
+                        "--on", "2026-11-01")
+        paid = court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)
+        cli("ingest", write_csv(tmp_path / "paid.csv", COURT_HEADERS, [[*paid[:4], "全部履行", *paid[5:]]]),
+            "--authority", "court", "--category", "court_defaulter")
+        assert run(cli, "process")["performed"] == 1
+        bank = Mirror(cli.url)
+        bank.sync()
+        assert bank.listings[ids[XIAOMI]]["end_reason"] == "performed"
+        run(cli, "objection", "decide", objection["objection"], "--uphold", "--reason", "another firm's debt")
+        bank.sync()
+        assert shown(cli, ids[XIAOMI])["end_reason"] == "withdrawn_objection"
+        assert bank.listings[ids[XIAOMI]] == shown(cli, ids[XIAOMI])
+        assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
+
