@@ -11,7 +11,8 @@ from pathlib import Path
 
 import time_machine
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row, listed_world
+from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row, listed_world
+from test_trust_adversarial_2 import screened
 from worlds import run, write_csv
 from xinyong.domain.pack import load_pack
 from xinyong.services.publication.lists import changes
@@ -71,3 +72,20 @@ def test_a_consumer_mirroring_the_change_feed_learns_that_an_upheld_objection_un
         assert bank.listings[ids[XIAOMI]] == shown(cli, ids[XIAOMI])
         assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
 
+
+def test_a_consumer_mirroring_the_change_feed_learns_of_an_extension(cli, tmp_path: Path) -> None:
+    """中国平安's court listing (ground 违反限制消费令: two years, to 2028-10-25) was extended on 11-05 by a
+    year, a decision with its own notice. A bank mirroring `/v1/changes` kept the old end: the feed
+    carried nothing, so on 2028-11-01 the bank would let 中国平安 bid while screening denies it."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        bank = Mirror(cli.url)
+        bank.sync()
+        assert bank.listings[ids[PINGAN]]["effective_to"] == "2028-10-25"
+        run(cli, "listing", "extend", ids[PINGAN], "--years", "1", "--reason", "情节严重，拒不履行",
+            "--on", "2026-11-05")
+        bank.sync()
+        assert shown(cli, ids[PINGAN])["effective_to"] == "2029-10-25"
+        assert bank.listings[ids[PINGAN]] == shown(cli, ids[PINGAN])
+        assert screened(cli, PINGAN, "2028-11-01") == ("deny", [ids[PINGAN]])
+        assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True

@@ -411,6 +411,7 @@ def extend(engine: Engine, pack: Pack, listing_id: int, years: int, on: dt.date,
         new_end = add_years(row["effective_to"], years)
         c.execute(update(t.listings).where(t.listings.c.id == listing_id).values(
             effective_to=new_end, extended_years=already + years))
+        _same_state_transition(c, listing_id, row["state"], on, actor, authority)  # the feed carries the new end
         append_event(c, actor=actor.name, action="listing.extended", object_type="listing",
                      object_id=str(listing_id), reason=actor.reason, legal_basis=spec.legal_basis,
                      payload={"on": on.isoformat(), "years": years, "from": row["effective_to"].isoformat(),
@@ -503,7 +504,8 @@ def _in_time_but_received_after_effect(c: Connection, row: Any, filed_on: dt.dat
             and filed_on <= row["objection_deadline"] and last_change is not None and filed_on < last_change):
         return False
     T = t.listing_transitions.c
-    return c.execute(select(T.from_state).where(T.listing_id == row["id"], T.to_state == "effective")
+    return c.execute(select(T.from_state).where(T.listing_id == row["id"], T.to_state == "effective",
+                                                T.from_state != T.to_state)  # (not an extension)
                      .order_by(T.id.desc()).limit(1)).scalar() == "notified"
 
 
@@ -1005,7 +1007,7 @@ def _last_transition(c: Connection, listing_id: int) -> dt.date:
 
 def _same_state_transition(c: Connection, listing_id: int, state: str, on: dt.date, actor: Actor,
                            authority: str) -> None:
-    """A change of a listing's end that keeps its state (an end undone) is
+    """A change of a listing's dates or end that keeps its state (an extension, an end undone) is
     stored as a transition from the state to itself, so the change feed, and a consumer mirroring
     it from its cursor, learns of it. Dated no earlier than the last change: history stays in order."""
     c.execute(t.listing_transitions.insert().values(

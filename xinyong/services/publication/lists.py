@@ -133,8 +133,8 @@ def _drain(handle: io.StringIO) -> bytes:
 def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any]:
     """Changes of listings in force after `since`, in order: enough for a consumer to keep its own
     copy in sync. Only what binds is shared: a listing's taking effect and every later change
-    (review, expiry, repair, withdrawal, an end undone by an objection upheld after it: a
-    transition from `withdrawn` to itself), never a proposal or a notice still under due process.
+    (review, expiry, repair, withdrawal; an extension, an end undone by an objection upheld after
+    it: a transition from a state to itself), never a proposal or a notice still under due process.
     Each names the measures its list triggers, so a change of state is a change of measures. A
     listing whose effect was undone (an objection posted in time, received after it took effect)
     has no `effective_from` any more: its later changes are shared all the same.
