@@ -10,12 +10,15 @@ import json
 from pathlib import Path
 
 import time_machine
+from sqlalchemy import func, select
 
 from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row, listed_world
 from test_trust_adversarial_2 import screened
 from worlds import run, write_csv
 from xinyong.domain.pack import load_pack
 from xinyong.services.publication.lists import changes
+from xinyong.services.publication.subjects import object_as_subject
+from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
 MIRRORED = ("state", "effective_from", "effective_to", "end_reason")
@@ -89,3 +92,43 @@ def test_a_consumer_mirroring_the_change_feed_learns_of_an_extension(cli, tmp_pa
         assert bank.listings[ids[PINGAN]] == shown(cli, ids[PINGAN])
         assert screened(cli, PINGAN, "2028-11-01") == ("deny", [ids[PINGAN]])
         assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
+
+
+def test_an_objection_a_review_upholds_undoes_a_listing_that_ended_while_it_was_reviewed(
+        cli, tmp_path: Path) -> None:
+    """小米 objected in its portal on 11-01 to the court's record behind its listing (in force since
+    10-25): not its debt.
+    While under review the court's file said 全部履行 and `process` ended it as performed. The
+    reviewer then moved the court's record away from 小米 (`review reject`), which upheld the
+    objection, but the listing stayed one that bound (performed): screened as of 10-30 小米 was
+    denied, its file showed the listing in its history, while the same objection upheld by
+    `objection decide` would have undone it (withdrawn_objection, bound on no day)."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        engine, pack = open_engine(cli.url), load_pack("cn")
+        try:
+            with engine.connect() as c:
+                court = c.execute(select(t.records.c.id).where(
+                    t.records.c.record_key == f"court:（2026）京0108执200号#{XIAOMI}")).scalar_one()
+            filed = object_as_subject(engine, pack, XIAOMI, record_id=court, reason="不是本公司的债务",
+                                      on=dt.date(2026, 11, 1))
+            assert run(cli, "listing", "show", ids[XIAOMI])["state"] == "under_review"
+            paid = court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)
+            cli("ingest", write_csv(tmp_path / "paid.csv", COURT_HEADERS, [[*paid[:4], "全部履行", *paid[5:]]]),
+                "--authority", "court", "--category", "court_defaulter")
+            run(cli, "resolve")
+            assert run(cli, "process")["performed"] == 1
+            bank = Mirror(cli.url)
+            bank.sync()
+            with engine.connect() as c:
+                record = c.execute(select(func.max(t.records.c.id)).where(
+                    t.records.c.record_key == f"court:（2026）京0108执200号#{XIAOMI}")).scalar_one()
+            moved = run(cli, "review", "reject", str(record), "--entity", XIAOMI, "--reason", "另一家公司的债务")
+            assert moved["objections_upheld"] == [filed["objection"]]
+            assert run(cli, "listing", "show", ids[XIAOMI])["end_reason"] == "withdrawn_objection"
+            assert screened(cli, XIAOMI, "2026-10-30", "public_procurement") == ("allow", [])
+            bank.sync()
+            assert bank.listings[ids[XIAOMI]] == shown(cli, ids[XIAOMI])
+            assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
+        finally:
+            engine.dispose()

@@ -538,7 +538,7 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
         if uphold and o["record_key"] and _latest(c, o["record_key"])["status"] != "revoked":
             _new_version(c, o["record_key"], "revoked", actor)  # (unless revoked meanwhile)
         if uphold:
-            _undo_ended_under_review(c, o, on, actor, authority)
+            undo_ended_under_review(c, o, on, actor, authority)
         for listing_id in affected:
             row = _row(c, listing_id)
             if uphold and row["state"] in ACTIVE:
@@ -556,8 +556,9 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
             "late": late}
 
 
-def _undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: Actor, authority: str) -> None:
-    """Upheld, an objection undoes what ended while it was open: a listing (or one citing the record)
+def undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: Actor, authority: str) -> None:
+    """Upheld (by a decision, or by a review moving its record away), an objection undoes what
+    ended while it was open: a listing (or one citing the record)
     that ended under review meanwhile (performed, cured...) ends as withdrawn on the objection, so it
     bound on no day. Its state stays (a final state is final); the end's reason changes, by an
     audited step stored as a transition from withdrawn to withdrawn. One that ended before the

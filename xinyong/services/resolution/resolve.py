@@ -71,6 +71,7 @@ from xinyong.domain.names import normalise_name, pinyin_bigrams
 from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
+from xinyong.services.lists.due_process import Actor, undo_ended_under_review
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event, subject_actor
@@ -1026,21 +1027,24 @@ def _uphold_objections_of(connection: Connection, pack: Pack, record_key: str, e
     "not ours", now holds) or to its listings the move withdrew: upheld by the judgement, dated the
     pack's today. The record is not revoked, as upholding an objection to a record otherwise does: it
     stands, about the entity it now belongs to. Left open, 中国平安's objection stayed in its portal as
-    pending for good, and a reviewer upholding it later would have revoked the penalty, now 小米's."""
+    pending for good, and a reviewer upholding it later would have revoked the penalty, now 小米's.
+    A listing that ended under review while it was open is undone, as `objection decide` does."""
     O = t.objections.c
     about = or_(O.record_key == record_key, O.listing_id.in_(listing_ids)) if listing_ids else O.record_key == record_key
-    objection_ids = list(connection.execute(select(O.id).where(
-        about, O.state == "open", O.filed_by == subject_actor(entity_key)).order_by(O.id)).scalars())
+    objections = connection.execute(select(t.objections).where(
+        about, O.state == "open", O.filed_by == subject_actor(entity_key)).order_by(O.id)).mappings().all()
     today = pack_today(pack)
     because = f"evidence record {record_key} is not about {entity_key} (judgement)"
-    for objection_id in objection_ids:
-        connection.execute(update(t.objections).where(O.id == objection_id).values(
+    for objection in objections:
+        connection.execute(update(t.objections).where(O.id == objection["id"]).values(
             state="upheld", decided_on=today, decided_by=actor, decision_reason=because, authority=authority))
         append_event(connection, actor=actor, action="objection.upheld", object_type="objection",
-                     object_id=str(objection_id), reason=because,
+                     object_id=str(objection["id"]), reason=because,
                      payload={"on": today.isoformat(), "authority": authority, "record": record_key,
                               "moved_to": moved_to})
-    return objection_ids
+        # as a decision upholding it would: a listing that ended under review meanwhile bound on no day
+        undo_ended_under_review(connection, objection, today, Actor(actor, because), authority)
+    return [objection["id"] for objection in objections]
 
 
 # -- evaluation and export -----------------------------------------------------------------------
