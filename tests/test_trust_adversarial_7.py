@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 import time_machine
 from sqlalchemy import func, select
 
@@ -94,15 +95,17 @@ def test_a_consumer_mirroring_the_change_feed_learns_of_an_extension(cli, tmp_pa
         assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
 
 
+@pytest.mark.parametrize("objected", ["record", "listing"])
 def test_an_objection_a_review_upholds_undoes_a_listing_that_ended_while_it_was_reviewed(
-        cli, tmp_path: Path) -> None:
+        cli, tmp_path: Path, objected: str) -> None:
     """小米 objected in its portal on 11-01 to the court's record behind its listing (in force since
     10-25): not its debt.
     While under review the court's file said 全部履行 and `process` ended it as performed. The
     reviewer then moved the court's record away from 小米 (`review reject`), which upheld the
     objection, but the listing stayed one that bound (performed): screened as of 10-30 小米 was
     denied, its file showed the listing in its history, while the same objection upheld by
-    `objection decide` would have undone it (withdrawn_objection, bound on no day)."""
+    `objection decide` would have undone it (withdrawn_objection, bound on no day). Objecting to
+    the listing itself instead, the move left the objection open, pending in 小米's portal."""
     with time_machine.travel(TODAY, tick=False):
         ids = listed_world(cli, tmp_path)
         engine, pack = open_engine(cli.url), load_pack("cn")
@@ -110,8 +113,8 @@ def test_an_objection_a_review_upholds_undoes_a_listing_that_ended_while_it_was_
             with engine.connect() as c:
                 court = c.execute(select(t.records.c.id).where(
                     t.records.c.record_key == f"court:（2026）京0108执200号#{XIAOMI}")).scalar_one()
-            filed = object_as_subject(engine, pack, XIAOMI, record_id=court, reason="不是本公司的债务",
-                                      on=dt.date(2026, 11, 1))
+            filed = object_as_subject(engine, pack, XIAOMI, reason="不是本公司的债务", on=dt.date(2026, 11, 1),
+                                      **({"record_id": court} if objected == "record" else {"listing_id": ids[XIAOMI]}))
             assert run(cli, "listing", "show", ids[XIAOMI])["state"] == "under_review"
             paid = court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)
             cli("ingest", write_csv(tmp_path / "paid.csv", COURT_HEADERS, [[*paid[:4], "全部履行", *paid[5:]]]),

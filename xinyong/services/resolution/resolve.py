@@ -995,7 +995,8 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
         if previous is not None and previous != entity_id:
             withdrawn = _withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
             settled = _uphold_objections_of(connection, pack, row.record_key, keys[previous], keys.get(entity_id),
-                                            withdrawn, row.authority, actor)
+                                            _listings_built_on(connection, row.record_key, previous),
+                                            row.authority, actor)
     return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
             "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
             "re_resolved": result.records, "listings_withdrawn": withdrawn,
@@ -1009,10 +1010,7 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
     The entity it moved to is re-evaluated by the next `xinyong evaluate` (its records
     changed), which proposes anew with due process if the rules say so.
     """
-    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
-    listing_ids = [i for (i,) in connection.execute(
-        select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
-        .where(r.record_key == record_key, L.entity_id == entity_id, L.state.in_(ACTIVE)).order_by(L.id))]
+    listing_ids = _listings_built_on(connection, record_key, entity_id, ACTIVE)
     today = pack_today(pack)
     for listing_id in listing_ids:
         transition(connection, pack, listing_id, "withdrawn", today, actor=actor,
@@ -1021,10 +1019,21 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
     return listing_ids
 
 
+def _listings_built_on(connection: Connection, record_key: str, entity_id: int,
+                       states: tuple[str, ...] | None = None) -> list[int]:
+    """The entity's listings citing a version of the record (in `states`, if given)."""
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    query = (select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+             .where(r.record_key == record_key, L.entity_id == entity_id).order_by(L.id))
+    if states is not None:
+        query = query.where(L.state.in_(states))
+    return list(connection.execute(query).scalars())
+
+
 def _uphold_objections_of(connection: Connection, pack: Pack, record_key: str, entity_key: str,
                           moved_to: str | None, listing_ids: list[int], authority: str, actor: str) -> list[int]:
     """The open objections of the subject a record was moved away from, to that record (its claim,
-    "not ours", now holds) or to its listings the move withdrew: upheld by the judgement, dated the
+    "not ours", now holds) or to its listings built on it: upheld by the judgement, dated the
     pack's today. The record is not revoked, as upholding an objection to a record otherwise does: it
     stands, about the entity it now belongs to. Left open, 中国平安's objection stayed in its portal as
     pending for good, and a reviewer upholding it later would have revoked the penalty, now 小米's.
