@@ -411,6 +411,7 @@ def extend(engine: Engine, pack: Pack, listing_id: int, years: int, on: dt.date,
         new_end = add_years(row["effective_to"], years)
         c.execute(update(t.listings).where(t.listings.c.id == listing_id).values(
             effective_to=new_end, extended_years=already + years))
+        _same_state_transition(c, listing_id, row["state"], on, actor, authority)  # the feed carries the new end
         append_event(c, actor=actor.name, action="listing.extended", object_type="listing",
                      object_id=str(listing_id), reason=actor.reason, legal_basis=spec.legal_basis,
                      payload={"on": on.isoformat(), "years": years, "from": row["effective_to"].isoformat(),
@@ -503,7 +504,8 @@ def _in_time_but_received_after_effect(c: Connection, row: Any, filed_on: dt.dat
             and filed_on <= row["objection_deadline"] and last_change is not None and filed_on < last_change):
         return False
     T = t.listing_transitions.c
-    return c.execute(select(T.from_state).where(T.listing_id == row["id"], T.to_state == "effective")
+    return c.execute(select(T.from_state).where(T.listing_id == row["id"], T.to_state == "effective",
+                                                T.from_state != T.to_state)  # (not an extension)
                      .order_by(T.id.desc()).limit(1)).scalar() == "notified"
 
 
@@ -536,7 +538,7 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
         if uphold and o["record_key"] and _latest(c, o["record_key"])["status"] != "revoked":
             _new_version(c, o["record_key"], "revoked", actor)  # (unless revoked meanwhile)
         if uphold:
-            _undo_ended_under_review(c, o, on, actor, authority)
+            undo_ended_under_review(c, o, on, actor, authority)
         for listing_id in affected:
             row = _row(c, listing_id)
             if uphold and row["state"] in ACTIVE:
@@ -554,11 +556,13 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
             "late": late}
 
 
-def _undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: Actor, authority: str) -> None:
-    """Upheld, an objection undoes what ended while it was open: a listing (or one citing the record)
+def undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: Actor, authority: str) -> None:
+    """Upheld (by a decision, or by a review moving its record away), an objection undoes what
+    ended while it was open: a listing (or one citing the record)
     that ended under review meanwhile (performed, cured...) ends as withdrawn on the objection, so it
     bound on no day. Its state stays (a final state is final); the end's reason changes, by an
-    audited step. One that ended before the objection was filed stays as it ended."""
+    audited step stored as a transition from withdrawn to withdrawn. One that ended before the
+    objection was filed stays as it ended."""
     L, E, r, T = t.listings.c, t.listing_evidence.c, t.records.c, t.listing_transitions.c
     if objection["listing_id"] is not None:
         concerned = L.id == objection["listing_id"]
@@ -574,6 +578,7 @@ def _undo_ended_under_review(c: Connection, objection: Any, on: dt.date, actor: 
             continue
         c.execute(update(t.listings).where(L.id == listing_id, L.end_reason == end_reason)
                   .values(end_reason="withdrawn_objection"))
+        _same_state_transition(c, listing_id, "withdrawn", on, actor, authority)  # the feed carries the new end
         append_event(c, actor=actor.name, action="listing.undone", object_type="listing", object_id=str(listing_id),
                      reason=actor.reason, payload={"on": on.isoformat(), "objection": objection["id"],
                                                    "end_reason": "withdrawn_objection", "was": end_reason,
@@ -999,6 +1004,16 @@ def _row(c: Connection, listing_id: int) -> Any:
 def _last_transition(c: Connection, listing_id: int) -> dt.date:
     T = t.listing_transitions.c
     return c.execute(select(func.max(T.on_date)).where(T.listing_id == listing_id)).scalar_one()
+
+
+def _same_state_transition(c: Connection, listing_id: int, state: str, on: dt.date, actor: Actor,
+                           authority: str) -> None:
+    """A change of a listing's dates or end that keeps its state (an extension, an end undone) is
+    stored as a transition from the state to itself, so the change feed, and a consumer mirroring
+    it from its cursor, learns of it. Dated no earlier than the last change: history stays in order."""
+    c.execute(t.listing_transitions.insert().values(
+        listing_id=listing_id, from_state=state, to_state=state, on_date=max(on, _last_transition(c, listing_id)),
+        actor=actor.name, reason=actor.reason, recorded_at=_now(), authority=authority))
 
 
 def _step(c: Connection, pack: Pack, listing_id: int, target: str, on: dt.date, actor: Actor,

@@ -133,7 +133,8 @@ def _drain(handle: io.StringIO) -> bytes:
 def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any]:
     """Changes of listings in force after `since`, in order: enough for a consumer to keep its own
     copy in sync. Only what binds is shared: a listing's taking effect and every later change
-    (review, expiry, repair, withdrawal), never a proposal or a notice still under due process.
+    (review, expiry, repair, withdrawal; an extension, an end undone by an objection upheld after
+    it: a transition from a state to itself), never a proposal or a notice still under due process.
     Each names the measures its list triggers, so a change of state is a change of measures. A
     listing whose effect was undone (an objection posted in time, received after it took effect)
     has no `effective_from` any more: its later changes are shared all the same.
@@ -155,7 +156,7 @@ def changes(engine: Engine, pack: Pack, since: int, limit: int) -> dict[str, Any
                          .join(t.listings, L.id == T.listing_id).join(t.entities, e.id == L.entity_id)
                          .where(C.kind == "transition", C.seq > since,
                                 or_(T.to_state == "effective",
-                                    and_(T.from_state.in_(IN_FORCE),
+                                    and_(or_(T.from_state.in_(IN_FORCE), T.from_state == T.to_state),
                                          or_(L.effective_from.is_not(None), exists().where(
                                              took_effect.c.listing_id == T.listing_id,
                                              took_effect.c.to_state == "effective", took_effect.c.id < T.id)))))

@@ -71,6 +71,7 @@ from xinyong.domain.names import normalise_name, pinyin_bigrams
 from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
+from xinyong.services.lists.due_process import Actor, undo_ended_under_review
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event, subject_actor
@@ -994,7 +995,8 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
         if previous is not None and previous != entity_id:
             withdrawn = _withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
             settled = _uphold_objections_of(connection, pack, row.record_key, keys[previous], keys.get(entity_id),
-                                            withdrawn, row.authority, actor)
+                                            _listings_built_on(connection, row.record_key, previous),
+                                            row.authority, actor)
     return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
             "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
             "re_resolved": result.records, "listings_withdrawn": withdrawn,
@@ -1008,10 +1010,7 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
     The entity it moved to is re-evaluated by the next `xinyong evaluate` (its records
     changed), which proposes anew with due process if the rules say so.
     """
-    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
-    listing_ids = [i for (i,) in connection.execute(
-        select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
-        .where(r.record_key == record_key, L.entity_id == entity_id, L.state.in_(ACTIVE)).order_by(L.id))]
+    listing_ids = _listings_built_on(connection, record_key, entity_id, ACTIVE)
     today = pack_today(pack)
     for listing_id in listing_ids:
         transition(connection, pack, listing_id, "withdrawn", today, actor=actor,
@@ -1020,27 +1019,41 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
     return listing_ids
 
 
+def _listings_built_on(connection: Connection, record_key: str, entity_id: int,
+                       states: tuple[str, ...] | None = None) -> list[int]:
+    """The entity's listings citing a version of the record (in `states`, if given)."""
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    query = (select(L.id).distinct().join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+             .where(r.record_key == record_key, L.entity_id == entity_id).order_by(L.id))
+    if states is not None:
+        query = query.where(L.state.in_(states))
+    return list(connection.execute(query).scalars())
+
+
 def _uphold_objections_of(connection: Connection, pack: Pack, record_key: str, entity_key: str,
                           moved_to: str | None, listing_ids: list[int], authority: str, actor: str) -> list[int]:
     """The open objections of the subject a record was moved away from, to that record (its claim,
-    "not ours", now holds) or to its listings the move withdrew: upheld by the judgement, dated the
+    "not ours", now holds) or to its listings built on it: upheld by the judgement, dated the
     pack's today. The record is not revoked, as upholding an objection to a record otherwise does: it
     stands, about the entity it now belongs to. Left open, 中国平安's objection stayed in its portal as
-    pending for good, and a reviewer upholding it later would have revoked the penalty, now 小米's."""
+    pending for good, and a reviewer upholding it later would have revoked the penalty, now 小米's.
+    A listing that ended under review while it was open is undone, as `objection decide` does."""
     O = t.objections.c
     about = or_(O.record_key == record_key, O.listing_id.in_(listing_ids)) if listing_ids else O.record_key == record_key
-    objection_ids = list(connection.execute(select(O.id).where(
-        about, O.state == "open", O.filed_by == subject_actor(entity_key)).order_by(O.id)).scalars())
+    objections = connection.execute(select(t.objections).where(
+        about, O.state == "open", O.filed_by == subject_actor(entity_key)).order_by(O.id)).mappings().all()
     today = pack_today(pack)
     because = f"evidence record {record_key} is not about {entity_key} (judgement)"
-    for objection_id in objection_ids:
-        connection.execute(update(t.objections).where(O.id == objection_id).values(
+    for objection in objections:
+        connection.execute(update(t.objections).where(O.id == objection["id"]).values(
             state="upheld", decided_on=today, decided_by=actor, decision_reason=because, authority=authority))
         append_event(connection, actor=actor, action="objection.upheld", object_type="objection",
-                     object_id=str(objection_id), reason=because,
+                     object_id=str(objection["id"]), reason=because,
                      payload={"on": today.isoformat(), "authority": authority, "record": record_key,
                               "moved_to": moved_to})
-    return objection_ids
+        # as a decision upholding it would: a listing that ended under review meanwhile bound on no day
+        undo_ended_under_review(connection, objection, today, Actor(actor, because), authority)
+    return [objection["id"] for objection in objections]
 
 
 # -- evaluation and export -----------------------------------------------------------------------
