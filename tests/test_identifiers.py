@@ -94,12 +94,19 @@ def test_generated_uscc_recognised(code: str):
     assert found.warning is None
 
 
+# the letters a USCC never holds, typed for the character they look like (classify_code reads them back)
+MISTAKEN_FOR = {"1": "I", "0": "O", "5": "S", "U": "V", "2": "Z"}
+
+
 @given(valid_usccs, st.integers(0, 17), st.sampled_from(USCC_ALPHABET + NOT_IN_ALPHABET))
 def test_any_single_character_change_is_caught(code: str, position: int, replacement: str):
     assume(code[position] != replacement)
     changed = code[:position] + replacement + code[position + 1:]
     assert not is_valid_uscc(changed)
     found = classify_code(changed)
+    if MISTAKEN_FOR.get(code[position]) == replacement:  # the letter typed for its lookalike: the same code, read back
+        assert (found.value, found.verified, bool(found.warning)) == (code, True, True) or not found.verified, found
+        return
     assert not (found.scheme == "uscc" and found.verified), found
     if not is_valid_resident_id(changed):  # 18 digits can happen to be a real ID number
         assert not found.verified
