@@ -196,3 +196,39 @@ def test_spark_incremental_run_re_examines_what_the_sql_engine_would(cli, tmp_pa
     new = {k: {e: r for e, r in v.items() if e not in before.get(k, {})} for k, v in after.items()}
     assert {k: v for k, v in new.items() if v} == expected
     assert run(cli, "evaluate", "--as-of", AS_OF, "--full")["proposals"] == 0
+
+
+@pytest.mark.spark
+def test_spark_incremental_run_re_examines_the_subjects_of_listings_ended_since_the_last_run(cli, tmp_path):
+    """格力 and 京东, A-grade taxpayers, were put on the court's list, which ended their redlist. On
+    11-03 格力's court listing was withdrawn on an upheld objection and 京东 paid. The SQL engine's
+    incremental run of that day gives 格力 its redlist back (it re-examines the subjects of listings
+    ended since its last run); Spark's looked only at entities whose records were new, found none,
+    and left 格力 off the redlist. Now the snapshot keeps the store's change sequence and Spark's
+    incremental run re-examines the same subjects: the same one proposal, and nothing is left for
+    a full SQL run."""
+    pytest.importorskip("pyspark")
+    import time_machine
+    from test_trust_adversarial import TODAY
+    from test_trust_adversarial_2 import GREE, JD, gree_and_jd_on_the_court_list
+
+    with time_machine.travel(TODAY, tick=False):
+        _, court_listing = gree_and_jd_on_the_court_list(cli, tmp_path)
+        assert run(cli, "evaluate", "--as-of", "2026-11-03")["mode"] == "full"
+        objection = run(cli, "objection", "file", "--listing", court_listing[GREE], "--reason", "not our debt",
+                        "--on", "2026-11-01")
+        run(cli, "objection", "decide", objection["objection"], "--uphold", "--on", "2026-11-03",
+            "--reason", "the debtor is another firm")
+        run(cli, "listing", "end", court_listing[JD], "--reason", "performed", "--on", "2026-11-03")
+    snapshot = tmp_path / "snapshot"
+    cli("export", "--format", "parquet", "--out", snapshot)
+    spark = run(cli, "evaluate", "--engine", "spark", "--snapshot", snapshot, "--as-of", "2026-11-03")
+    assert (spark["mode"], spark["per_list"]["tax_a_grade"]) == ("incremental", 1)
+    (proposed,) = [(code, entity) for (code, _), entities in proposals(cli.url).items() for entity in entities]
+    engine = open_engine(cli.url)
+    with engine.connect() as c:
+        gree = c.execute(select(t.entities.c.id).where(t.entities.c.key == GREE)).scalar_one()
+    engine.dispose()
+    assert proposed == ("tax_a_grade", gree)
+    for full in ((), ("--full",)):
+        assert run(cli, "evaluate", "--as-of", "2026-11-03", *full)["proposals"] == 0

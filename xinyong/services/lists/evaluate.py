@@ -356,9 +356,11 @@ def fill_touched(connection: Connection, watermark: int, ended: set[tuple[int, s
     return connection.execute(select(func.count(TOUCHED.c.entity_id.distinct()))).scalar_one()
 
 
-def ended_since(connection: Connection, pack: Pack, since_seq: int) -> set[tuple[int, str]]:
+def ended_since(connection: Connection, pack: Pack, since_seq: int,
+                until_seq: int | None = None) -> set[tuple[int, str]]:
     """(entity, category) of the subjects of listings that ended after `since_seq` (the `changes`
-    sequence), with the categories of their list's rules and of the lists it excludes: no record
+    sequence; up to `until_seq`, a snapshot's, where given), with the categories of their list's
+    rules and of the lists it excludes: no record
     arrived, yet an end changes what qualifies. A blacklist listing undone (an objection upheld, its
     evidence revoked) gives back the redlist it excluded, one that stopped binding lets a redlist it
     held off be proposed, and a subject's other records may list it again on the list it left."""
@@ -367,6 +369,8 @@ def ended_since(connection: Connection, pack: Pack, since_seq: int) -> set[tuple
                   for spec in pack.lists}
     L, C = t.listings.c, t.changes.c
     changed = select(C.ref_id).where(C.kind == "listing", C.seq > since_seq)
+    if until_seq is not None:
+        changed = changed.where(C.seq <= until_seq)
     return {(entity_id, category)
             for entity_id, list_code in connection.execute(
                 select(L.entity_id, L.list_code).distinct().where(L.id.in_(changed), L.state.in_(FINAL)))

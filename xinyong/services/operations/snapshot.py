@@ -162,12 +162,15 @@ def export_snapshot(engine: Engine, out: Path, *, actor: str = "cli") -> dict[st
         else:  # SQLite (WAL): reads inside one explicit transaction share one snapshot
             connection.exec_driver_sql("BEGIN")
         max_record = connection.execute(select(func.max(t.records.c.id))).scalar() or 0
+        # how far the store's changes went: an incremental run over the snapshot re-examines the
+        # subjects of listings ended up to here, and the next run those ended after
+        max_change = connection.execute(select(func.max(t.changes.c.seq))).scalar() or 0
         pack = get_setting(connection, "pack")
         taken_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         tables = {name: _export_table(connection, out / name, name, columns) for name, columns in TABLES.items()}
         connection.rollback()
     manifest = {"format": FORMAT, "taken_at": taken_at, "backend": engine.dialect.name, "pack": pack,
-                "max_record_id": max_record, "tables": tables,
+                "max_record_id": max_record, "max_change_seq": max_change, "tables": tables,
                 "seconds": round(time.perf_counter() - started, 2)}
     with _private_file(out / MANIFEST) as handle:
         handle.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode())
@@ -175,6 +178,7 @@ def export_snapshot(engine: Engine, out: Path, *, actor: str = "cli") -> dict[st
         append_event(connection, actor=actor, action="snapshot.exported", object_type="snapshot",
                      object_id=str(out.resolve()),
                      payload={"format": FORMAT, "taken_at": taken_at, "max_record_id": max_record,
+                              "max_change_seq": max_change,
                               "rows": {name: info["rows"] for name, info in tables.items()},
                               "manifest_sha256": _sha256(out / MANIFEST)})
     return manifest
@@ -232,10 +236,12 @@ def _recheck(connection, list_code: str, evidence: dict[int, dict[int, str | Non
     return skipped
 
 
-def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int | None = None
+def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int | None = None,
+                    ended: set[tuple[int, str]] = frozenset()
                     ) -> tuple[dict[str, tuple[Any, dict[int, dict[int, str | None]]]], int | None]:
     """Run each list's rule query on Spark over the snapshot: list -> (rule, entity -> {record: note}),
-    and the number of entities considered (None: all; with a watermark, those its newer records touch)."""
+    and the number of entities considered (None: all; with a watermark, those its newer records touch
+    and the (entity, category) pairs of `ended`, as `fill_touched` gives the SQL engine)."""
     from xinyong.services.resolution.dedupe import spark_session
     from xinyong.services.lists.evaluate import TOUCHED, qualifying_query, rule_in_force, touched_by
 
@@ -244,7 +250,11 @@ def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int |
         spark.read.parquet(str(Path(snapshot) / name)).createOrReplaceTempView(name)
     touched, considered = None, None
     if watermark is not None:  # as the SQL engine does: each list re-examines the entities its categories touch
-        spark.sql(spark_sql(touched_by(watermark))).cache().createOrReplaceTempView(TOUCHED.name)
+        touched_rows = spark.sql(spark_sql(touched_by(watermark)))
+        if ended:
+            touched_rows = touched_rows.unionByName(spark.createDataFrame(
+                sorted(ended), touched_rows.select("entity_id", "category").schema)).distinct()
+        touched_rows.cache().createOrReplaceTempView(TOUCHED.name)
         touched = TOUCHED
         considered = spark.sql(spark_sql(select(func.count(TOUCHED.c.entity_id.distinct())))).collect()[0][0]
     found: dict[str, tuple[Any, dict[int, dict[int, str | None]]]] = {}
@@ -263,7 +273,15 @@ def spark_proposals(pack: Pack, snapshot: Path, as_of: dt.date, watermark: int |
 def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date, *, full: bool = False,
                       actor: str = "evaluator") -> dict[str, Any]:
     """The pack's rules over a snapshot on Spark; proposals re-checked and written to the store."""
-    from xinyong.services.lists.evaluate import LAST_AS_OF, WATERMARK, _propose, proposal_writer, without_spent_decisions
+    from xinyong.services.lists.evaluate import (
+        LAST_AS_OF,
+        LAST_CHANGE,
+        WATERMARK,
+        _propose,
+        ended_since,
+        proposal_writer,
+        without_spent_decisions,
+    )
 
     started = time.perf_counter()
     snapshot = Path(snapshot)
@@ -271,11 +289,17 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
     with engine.connect() as connection:
         pack_ref = get_setting(connection, "pack")
         watermark = get_setting(connection, WATERMARK)
+        last_change = get_setting(connection, LAST_CHANGE)
         same_day = get_setting(connection, LAST_AS_OF) == as_of.isoformat()
+        snapshot_change = manifest.get("max_change_seq")  # absent from snapshots of before: a full run
+        # as the SQL engine: an incremental run also looks at the subjects of listings that ended
+        # since the last run, up to the snapshot (an end changes what qualifies)
+        incremental = (watermark is not None and last_change is not None and snapshot_change is not None
+                       and not full and same_day)
+        ended = ended_since(connection, pack, int(last_change), snapshot_change) if incremental else set()
     if manifest.get("pack") != pack_ref:
         raise SnapshotError(f"the snapshot was taken of a store with pack {manifest.get('pack')!r}, "
                             f"this store has {pack_ref!r}")
-    incremental = watermark is not None and not full and same_day
     result: dict[str, Any] = {
         "engine": "spark", "snapshot": str(snapshot), "snapshot_taken_at": manifest["taken_at"],
         "as_of": as_of.isoformat(), "mode": "incremental" if incremental else "full",
@@ -283,7 +307,7 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
         "skipped": {reason: 0 for reason in SKIP_REASONS}, "spark_seconds": 0.0, "seconds": 0.0,
     }
     found, result["entities_considered"] = spark_proposals(pack, snapshot, as_of,
-                                                           int(watermark) if incremental else None)
+                                                           int(watermark) if incremental else None, ended)
     result["spark_seconds"] = round(time.perf_counter() - started, 2)
     with engine.begin() as connection, proposal_writer(connection) as writer:
         for spec in pack.lists:
@@ -302,6 +326,9 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
         # the snapshot's newest record is what this run has seen; a later SQL run's mark stays
         current = int(get_setting(connection, WATERMARK) or 0)
         set_setting(connection, WATERMARK, str(max(current, int(manifest["max_record_id"]))))
+        if snapshot_change is not None:  # listings ended after the snapshot are the next run's
+            seen = int(get_setting(connection, LAST_CHANGE) or 0)
+            set_setting(connection, LAST_CHANGE, str(max(seen, int(snapshot_change))))
         set_setting(connection, LAST_AS_OF, as_of.isoformat())
         result["seconds"] = round(time.perf_counter() - started, 2)
         append_event(connection, actor=actor, action="evaluation.run", object_type="evaluation",
