@@ -14,9 +14,10 @@ from sqlalchemy.engine import make_url
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.listings import ACTIVE
-from xinyong.domain.pack import Pack, PackError, load_pack
+from xinyong.domain.pack import Pack, PackError, fingerprint, load_pack
 from xinyong.domain.records import FileRefused
 from xinyong.store import tables as t
+from xinyong.store.audit import append_event
 from xinyong.store.db import StoreError, database_url, get_setting, migrate, open_engine, set_setting
 
 from xinyong.cli.common import (
@@ -76,12 +77,21 @@ def init(pack: Annotated[str, typer.Option(help="Shipped pack code (cn, cn-pilot
             fail(f"pack {loaded.code} {loaded.version} lacks rules that listings still open were made under, "
                  f"which keep them: {'; '.join(dropped)}. Keep those rule versions in the new pack beside the new "
                  f"ones (the store still runs {get_setting(connection, 'pack_version')})")
+        previous = get_setting(connection, "pack_version"), get_setting(connection, "pack_sha256")
         set_setting(connection, "pack", ref)
         set_setting(connection, "pack_version", f"{loaded.code}@{loaded.version}")
     try:  # the audit chain's key and head, kept outside the database
         audit, notes = prepare_audit(engine, fresh=fresh)
     except (StoreError, OSError) as exc:
         fail(f"audit files: {exc}")
+    version, digest = f"{loaded.code}@{loaded.version}", fingerprint(loaded)
+    switched = previous[0] is not None and (previous[0] != version or previous[1] not in (None, digest))
+    with engine.begin() as connection:
+        set_setting(connection, "pack_sha256", digest)
+        if switched:  # which rules were in force from when: the chain says when the store changed packs
+            append_event(connection, actor="cli", action="pack.activated", object_type="pack", object_id=version,
+                         payload={"ref": ref, "sha256": digest, "previous": previous[0],
+                                  "previous_sha256": previous[1], "on": pack_today(loaded).isoformat()})
     console.print(f"store {engine.url.render_as_string(hide_password=True)} at schema {revision}, "
                   f"pack {loaded.code} {loaded.version}", highlight=False)
     console.print(f"audit key {audit.key_path}, head {audit.head_path}", highlight=False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -856,6 +858,13 @@ def load_raw(ref: str, _seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Pa
         parent.pop("extends", None)
         data = _merge(parent, data)
     return data, path
+
+
+def fingerprint(pack: Pack) -> str:
+    """SHA-256 of the pack as loaded (its parents merged in), keys sorted: a pack file edited in
+    place under the same version is another pack."""
+    return hashlib.sha256(json.dumps(pack.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+                          .encode()).hexdigest()
 
 
 def load_pack(ref: str) -> Pack:
