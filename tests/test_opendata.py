@@ -276,14 +276,15 @@ def test_a_persons_past_listing_never_reaches_the_dump_even_where_history_is_pub
 
 def test_a_prefetched_query_reads_every_row_stops_when_its_reader_gives_up_and_hands_on_its_error(
         db_url: str) -> None:
-    """The records' query of a dump is read by a thread ahead of the facts (`_Prefetched`): every row
-    arrives in order, a reader that stops early stops the thread (no connection left reading), and
-    an error of the query is raised in the reader, not lost in the thread."""
+    """The records' query of a dump is read by a thread ahead of the facts (`ReadAhead` over
+    `_fetched`): every row arrives in order, a reader that stops early stops the thread (no
+    connection left reading), and an error of the query is raised in the reader, not lost in the thread."""
     import threading
 
     from sqlalchemy import Column, Integer, MetaData, Table
 
-    from xinyong.services.publication.opendata import _Prefetched
+    from xinyong.services.publication.opendata import _fetched
+    from xinyong.services.readahead import ReadAhead
 
     engine = create_engine(db_url)
     numbers = Table("numbers", MetaData(), Column("n", Integer))
@@ -295,18 +296,20 @@ def test_a_prefetched_query_reads_every_row_stops_when_its_reader_gives_up_and_h
     def readers() -> list[threading.Thread]:
         return [thread for thread in threading.enumerate() if thread.name == "opendata-prefetch"]
 
-    whole = _Prefetched(engine, query, size=64, ahead=2)
-    assert [n for (n,) in whole] == list(range(1000))
-    whole.close()
+    def prefetched(query, size: int = 20_000) -> ReadAhead:
+        return ReadAhead(lambda: _fetched(engine, query, size), ahead=2, name="opendata-prefetch")
 
-    given_up = _Prefetched(engine, query, size=10, ahead=2)
-    rows = iter(given_up)
+    with prefetched(query, size=64) as whole:
+        assert [n for batch in whole for (n,) in batch] == list(range(1000))
+
+    given_up = prefetched(query, size=10)
+    rows = (row for batch in given_up for row in batch)
     assert [next(rows)[0] for _ in range(5)] == [0, 1, 2, 3, 4]
     assert readers()  # still reading ahead, blocked on its full queue
     given_up.close()
     assert not readers()
 
-    broken = _Prefetched(engine, select(Table("missing", MetaData(), Column("n", Integer)).c.n))
+    broken = prefetched(select(Table("missing", MetaData(), Column("n", Integer)).c.n))
     with pytest.raises(Exception, match="missing"):  # the driver's own error on SQLite, SQLAlchemy's elsewhere
         list(broken)
     broken.close()

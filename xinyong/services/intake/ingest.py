@@ -34,6 +34,7 @@ from xinyong.domain.records import (
 from xinyong.services.intake.readers import RowError, Table, open_table
 from xinyong.domain.calendar import pack_today
 from xinyong.services.intake.register import apply_registrations
+from xinyong.services.readahead import ReadAhead
 from xinyong.store import tables as t
 from xinyong.services.operations.integrity import BatchDigest
 from xinyong.store.audit import append_event
@@ -124,9 +125,11 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         check_mapping(pack, category_spec, map_columns(pack, category_spec, table.headers, mapping))
     except FileRefused as exc:
         raise FileRefused(f"{path.name}: {exc}") from None
-    chunks = validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
-    with engine.begin() as connection, bulk_session(connection, SQLITE_BATCH_CACHE_KIB, temp_in_memory=False), \
-            collector_paused():
+    # validated by a thread while this one writes the chunk before: SQLite's steps and pyarrow's
+    # kernels leave the GIL, so the two stages share the machine's cores
+    validate = lambda: validated_chunks(pack, category, authority, table, mapping, pack_today(pack))
+    with collector_paused(), ReadAhead(validate, name="ingest-validation") as chunks, engine.begin() as connection, \
+            bulk_session(connection, SQLITE_BATCH_CACHE_KIB, temp_in_memory=False):
         now = dt.datetime.now(dt.timezone.utc)
         batch_id = connection.execute(t.batches.insert().values(
             authority=authority, category=category, file_name=path.name, file_hash=digest,

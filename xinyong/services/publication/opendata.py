@@ -28,9 +28,7 @@ import hashlib
 import itertools
 import operator
 import os
-import queue
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +44,7 @@ from xinyong.domain.decisions import in_force
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Pack
 from xinyong.domain.privacy import Masker, mask_identifier
+from xinyong.services.readahead import ReadAhead
 from xinyong.store import tables as t
 from xinyong.store.bulk import collector_paused
 from xinyong.store.db import get_setting, set_setting
@@ -157,52 +156,6 @@ def _batches(c: Connection, query: Any, size: int = 20_000) -> Iterator[list[Any
         cursor.close()
 
 
-class _Prefetched:
-    """A query's rows, read by a thread on its own connection a few batches ahead of the reader.
-    The database's own work (SQLite's scan and sort of the records, and each step of the fetch)
-    runs without the GIL, so it proceeds on the other core while this one computes the facts.
-    `close` stops the thread (a reader that gives up early)."""
-
-    _END = object()
-
-    def __init__(self, engine: Engine, query: Any, size: int = 20_000, ahead: int = 3):
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fetch, args=(engine, query, size), name="opendata-prefetch",
-                                        daemon=True)
-        self._thread.start()
-
-    def _offer(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fetch(self, engine: Engine, query: Any, size: int) -> None:
-        try:
-            with engine.connect() as c:
-                for batch in _batches(c, query, size):
-                    if not self._offer(batch):
-                        return
-        except BaseException as exc:  # raised again in the reader's thread, which would otherwise wait forever
-            self._offer(exc)
-            return
-        self._offer(self._END)
-
-    def __iter__(self) -> Iterator[Any]:
-        while (item := self._queue.get()) is not self._END:
-            if isinstance(item, BaseException):
-                raise item
-            yield from item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 class _Dates(dict):
     """ISO date text (SQLite's) to dates, each distinct value parsed once; a date stays a date."""
 
@@ -230,15 +183,21 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
     merged in from streams sorted like them), then records. Each distinct string is masked once;
     the masking is `mask_public`'s, written out per column of each table (its generic walk over
     every value of every row was about a tenth of a dump's time). The records' query, the biggest,
-    is read ahead by a thread from the start (`_Prefetched`)."""
+    is read ahead from the start by a thread on its own connection (`ReadAhead`): the database's
+    own work (SQLite's scan and sort of the records, each step of the fetch) runs without the GIL,
+    on the other core while this one computes the facts."""
     from xinyong.services.resolution.entities import public_categories
 
     public = public_categories(pack)
-    records = _Prefetched(engine, _records_query(public))
-    try:
+    with ReadAhead(lambda: _fetched(engine, _records_query(public)), ahead=3, name="opendata-prefetch") as batches:
+        records = (row for batch in batches for row in batch)
         yield from _facts(engine, pack, today, masker or Masker(), public, records)
-    finally:
-        records.close()
+
+
+def _fetched(engine: Engine, query: Any, size: int = 20_000) -> Iterator[list[Any]]:
+    """`query`'s rows in batches, on a connection of its own."""
+    with engine.connect() as c:
+        yield from _batches(c, query, size)
 
 
 def _records_query(public: set[str] | frozenset[str]) -> Any:
