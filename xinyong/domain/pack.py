@@ -862,8 +862,10 @@ def load_raw(ref: str, _seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Pa
 
 def fingerprint(pack: Pack) -> str:
     """SHA-256 of the pack as loaded (its parents merged in), keys sorted: a pack file edited in
-    place under the same version is another pack."""
-    return hashlib.sha256(json.dumps(pack.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    place under the same version is another pack. Defaults left out: a later xinyong adding a
+    setting with a default does not make the same pack another."""
+    return hashlib.sha256(json.dumps(pack.model_dump(mode="json", exclude_defaults=True), sort_keys=True,
+                                     ensure_ascii=False)
                           .encode()).hexdigest()
 
 
