@@ -13,6 +13,7 @@ import datetime as dt
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
+# names in the zone database that stand for the host's own zone (or none), never a jurisdiction's
+HOST_ZONES = ("localtime", "posixrules", "Factory")
 
 
 class Strict(BaseModel):
@@ -508,6 +511,20 @@ class CalendarSpec(Strict):
     holidays: list[dt.date] = []
     # weekend days declared working days (adjusted working days)
     extra_working_days: list[dt.date] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone_of_the_database(cls, key: str) -> str:
+        """An IANA zone the host knows: a mistyped one validated, then stopped every command of the
+        store; `localtime` (and its like) is the host's zone, which "today" must never follow."""
+        if key in HOST_ZONES:
+            raise ValueError(f"{key!r} is the host's time zone, not the jurisdiction's: name an IANA zone "
+                             f"(Asia/Shanghai, Pacific/Auckland)")
+        try:
+            ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {key!r}: name an IANA zone (Asia/Shanghai, Pacific/Auckland)") from None
+        return key
 
 
 class PlaceSpec(Strict):

@@ -1,0 +1,94 @@
+"""One clock and jurisdiction-neutral packs, probed as an unlucky subject and a foreign operator would:
+instants on both sides of the pack's midnight, and a pack of another country (an overlay in a
+temporary folder: Pacific/Auckland, its own holidays). Hand-made inputs with real public firm names
+and codes with valid check characters. Each test is a defect found and fixed (on SQLite and
+PostgreSQL where the engine matters)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from pathlib import Path
+
+import time_machine
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from test_trust_adversarial import NAMES, XIAOMI
+from worlds import run, write_csv
+from xinyong.api.app import create_app
+from xinyong.cli import app
+from xinyong.domain import formats
+from xinyong.domain.pack import PACKS_DIR, load_pack
+from xinyong.store.db import open_engine
+
+UTC = dt.timezone.utc
+# 00:30 on 2026-11-11 in Beijing, while UTC (and a host kept on UTC) is still on 2026-11-10
+PAST_BEIJING_MIDNIGHT = dt.datetime(2026, 11, 10, 16, 30, tzinfo=UTC)
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"]
+
+
+def overlay(folder: Path, name: str, body: str) -> Path:
+    """A pack file extending the national pack, written outside the shipped packs (as an operator does)."""
+    path = folder / name
+    path.write_text(f"extends: {PACKS_DIR / 'cn' / 'pack.yaml'}\n{body}", encoding="utf-8")
+    return path
+
+
+def test_a_pack_whose_time_zone_is_not_a_zone_is_refused(cli, tmp_path: Path) -> None:
+    """A foreign operator typed `Pacific/Aukland`: `pack validate` said the pack was valid, `init --pack`
+    recorded it, and from then on every command of the store (screen, process, evaluate, serve)
+    ended in a ZoneInfoNotFoundError traceback. `localtime` went in too: "today" became the host's
+    date, the one clock the pack exists to replace. Both are now refused by `pack validate` and
+    `init`, naming the key, and the store keeps its pack."""
+    for zone, said in (("Pacific/Aukland", "unknown time zone 'Pacific/Aukland'"),
+                       ("localtime", "'localtime' is the host's time zone")):
+        path = overlay(tmp_path, f"{zone.replace('/', '-')}.yaml",
+                       f"code: nz-test\nversion: '1'\ncalendar:\n  timezone: {zone}\n"
+                       f"  working_days: [mon, tue, wed, thu, fri]\n")
+        checked = CliRunner().invoke(app, ["pack", "validate", str(path)])
+        assert checked.exit_code == 1 and f"calendar.timezone: Value error, {said}" in checked.output, checked.output
+        refused = cli("init", "--pack", path, ok=False)
+        assert refused.exit_code == 1 and said in refused.output and "Traceback" not in refused.output
+        assert run(cli, "pack", "show")["code"] == "cn"
+    assert load_pack(str(overlay(tmp_path, "auckland.yaml", "code: nz-test\nversion: '1'\ncalendar:\n"
+                                 "  timezone: Pacific/Auckland\n  working_days: [mon, tue, wed, thu, fri]\n"))
+                     ).calendar.timezone == "Pacific/Auckland"
+
+
+def _console(http: TestClient, secret: str) -> None:
+    form = http.get("/console").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    signed = http.post("/console/sign-in", data={"api_key": secret, "csrf_token": token})
+    assert signed.status_code == 200 and signed.url.path == "/console", signed.text[:300]
+
+
+def test_a_timestamp_shows_the_packs_date_on_the_verification_page_and_the_console(cli, tmp_path: Path) -> None:
+    """At 00:30 in Beijing (16:30 UTC the day before) 小米 downloaded its credit report, dated 2026-11-11;
+    `/verify/{code}`, which a bank opens to check it, said "Report as of Nov 11, 2026 · Issued
+    Nov 10, 2026": the report seemed issued before its own date. The market regulator's batch sent at
+    that minute was listed under "Received from 11-11 to 11-11" (the filter counts days in the pack's
+    zone) with "Nov 10, 2026" beside it, and its page said the same. A timestamp's day is now the
+    pack's day on every page."""
+    with time_machine.travel(PAST_BEIJING_MIDNIGHT, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", "2010-03-03", "存续"]])
+        batch = run(cli, "ingest", register, "--authority", "samr", "--category", "registration")["batch_id"]
+        clerk = run(cli, "authority", "key", "create", "samr", "--scopes", "operate")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn")), follow_redirects=True) as http:
+                code = http.get(f"/entities/{XIAOMI}/report.pdf").headers["X-Report-Code"]
+                verified = html.unescape(http.get(f"/verify/{code}", params={"lang": "en"}).text)
+                _console(http, clerk)
+                listed = html.unescape(http.get("/console/batches", params={"from": "2026-11-11", "to": "2026-11-11",
+                                                                            "lang": "en"}).text)
+                shown = html.unescape(http.get(f"/console/batches/{batch}", params={"lang": "en"}).text)
+        finally:
+            engine.dispose()
+    beijing, utc = formats.day(dt.date(2026, 11, 11), "en"), formats.day(dt.date(2026, 11, 10), "en")
+    assert f"Report as of</dt><dd>{beijing}</dd>" in verified and f"Issued</dt><dd>{beijing}</dd>" in verified
+    assert f"/console/batches/{batch}" in listed
+    for page in (listed, shown):
+        assert beijing in page and utc not in page
