@@ -159,7 +159,9 @@ def format_share(context, value: Any) -> Any:
 
 @pass_context
 def format_day(context, day: Any) -> str:
-    return formats.day(day, context.get("lang", DEFAULT_LANGUAGE))
+    """A date; a timestamp's date in the pack's time zone when the page names one (the day the
+    pack's calendar gives it, as its filters and the scorecard count it)."""
+    return formats.day(day, context.get("lang", DEFAULT_LANGUAGE), zone=context.get("zone"))
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
