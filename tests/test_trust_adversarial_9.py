@@ -6,8 +6,10 @@ PostgreSQL where the engine matters)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
+import io
 import re
 from pathlib import Path
 
@@ -15,12 +17,13 @@ import time_machine
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from test_trust_adversarial import NAMES, XIAOMI
+from test_trust_adversarial import NAMES, PINGAN, TODAY, XIAOMI, listed_world
 from worlds import run, write_csv
 from xinyong.api.app import create_app
 from xinyong.cli import app
 from xinyong.domain import formats
 from xinyong.domain.pack import PACKS_DIR, load_pack
+from xinyong.services.screening import jobs
 from xinyong.store.db import open_engine
 
 UTC = dt.timezone.utc
@@ -92,3 +95,34 @@ def test_a_timestamp_shows_the_packs_date_on_the_verification_page_and_the_conso
     assert f"/console/batches/{batch}" in listed
     for page in (listed, shown):
         assert beijing in page and utc not in page
+
+
+def test_a_screening_job_asked_for_before_midnight_is_screened_as_of_that_day(cli, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    """A bank posted a batch of codes to `/v1/screen/jobs` at 23:59 in Beijing on 11-10, without
+    `as_of` ("today"). The job kept no date: its worker took the pack's today when it started, and
+    again each time it was resumed, so a worker started after midnight (the queue is niced behind
+    live screening) answered as of 11-11, and a job resumed after midnight mixed both days in one
+    result file. The job now keeps the day it was asked on; its worker screens as of that day."""
+    monkeypatch.setattr(jobs, "spawn", lambda *_args: None)  # the worker is run below, after midnight
+    monkeypatch.setattr(jobs.os, "nice", lambda _increment: 0)  # in this process: leave its priority alone
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        bank = run(cli, "authority", "key", "create", "commercial_bank", "--scopes", "screen")["key"]
+    engine = open_engine(cli.url)
+    try:
+        with time_machine.travel(dt.datetime(2026, 11, 10, 15, 59, 30, tzinfo=UTC), tick=False), \
+                TestClient(create_app(engine, load_pack("cn"))) as http:
+            posted = http.post("/v1/screen/jobs", headers={"X-API-Key": bank},
+                               files={"file": ("batch.csv", f"identifier\n{XIAOMI}\n{PINGAN}\n".encode())},
+                               data={"purpose": "credit_approval", "action": "financing"})
+            assert posted.status_code == 202, posted.text
+            job_id = posted.json()["id"]
+        with time_machine.travel(PAST_BEIJING_MIDNIGHT, tick=False):
+            assert jobs.run_job(engine, load_pack("cn"), job_id)["state"] == "done"
+        assert jobs.job_status(engine, job_id)["as_of"] == dt.date(2026, 11, 10)
+        results = jobs.result_path(engine, job_id, "csv").read_text(encoding="utf-8-sig")
+    finally:
+        engine.dispose()
+    rows = list(csv.DictReader(io.StringIO(results)))
+    assert [(row["identifier"], row["as_of"]) for row in rows] == [(XIAOMI, "2026-11-10"), (PINGAN, "2026-11-10")]
