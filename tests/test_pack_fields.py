@@ -531,6 +531,19 @@ def test_currency_of_amounts_in_the_report() -> None:
     assert_differs(report(CN, [record], "en")["records"], report(changed(CN, currency="EUR"), [record], "en")["records"])
 
 
+def test_language_serves_a_browser_asking_for_none_of_ours(fresh_world) -> None:
+    from fastapi.testclient import TestClient
+
+    from xinyong.api.app import create_app
+
+    engine, _, _ = fresh_world()
+
+    def served(pack: Pack) -> str:
+        with TestClient(create_app(engine, pack)) as http:
+            return http.get("/lists", headers={"Accept-Language": "pt-BR"}).headers["Content-Language"]
+    assert_differs(served(CN), served(changed(CN, language="fr")))
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_pack_names_head_the_report(lang: str) -> None:
     assert_differs(report(CN, [], lang)["jurisdiction"],
@@ -1447,6 +1460,7 @@ EFFECTS: dict[str, str] = {
     **{f"names.{lang}": "test_pack_names_head_the_report" for lang in LANGS},
     "extends": "test_extends_takes_the_parent",
     "currency": "test_currency_of_amounts_in_the_report",
+    "language": "test_language_serves_a_browser_asking_for_none_of_ours",
     "calendar.timezone": "test_calendar_timezone_decides_today",
     **{path: "test_calendar_days_move_a_working_day_deadline" for path in CALENDAR_CHANGES},
     **{path: "test_resolution_thresholds_decide_a_link" for path in THRESHOLD_CHANGES},

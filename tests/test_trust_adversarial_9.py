@@ -17,6 +17,7 @@ import time_machine
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from test_trust_adversarial import COURT_HEADERS as COURT_DEFAULTER_HEADERS
 from test_trust_adversarial import NAMES, PINGAN, TODAY, XIAOMI, listed_world
 from worlds import run, write_csv
 from xinyong.api.app import create_app
@@ -126,3 +127,45 @@ def test_a_screening_job_asked_for_before_midnight_is_screened_as_of_that_day(cl
         engine.dispose()
     rows = list(csv.DictReader(io.StringIO(results)))
     assert [(row["identifier"], row["as_of"]) for row in rows] == [(XIAOMI, "2026-11-10"), (PINGAN, "2026-11-10")]
+
+
+AUCKLAND = ("code: nz-test\nversion: '2026.1-nz'\nlanguage: fr\ncurrency: NZD\n"
+            "names: {zh: 新西兰测试, en: New Zealand test, fr: Nouvelle-Zélande (essai)}\n"
+            "calendar:\n  timezone: Pacific/Auckland\n  working_days: [mon, tue, wed, thu, fri]\n"
+            "  holidays: [2026-12-25, 2026-12-28, 2027-01-01, 2027-01-04]\n  extra_working_days: []\n")
+# 00:30 on 2026-12-06 in Auckland (summer time, UTC+13): 11:30 UTC and 19:30 in Beijing on 12-05
+PAST_AUCKLAND_MIDNIGHT = dt.datetime(2026, 12, 5, 11, 30, tzinfo=UTC)
+
+
+def test_a_pack_in_french_serves_its_notices_and_pages_in_french(cli, tmp_path: Path) -> None:
+    """A French-speaking operator installed its own pack (Pacific/Auckland, its holidays, French
+    labels): every listing evaluation proposed was stored with language `zh`, so `listing notify`
+    served 小米 a Chinese notice unless the clerk remembered `--language fr` each time, and a browser
+    asking for none of zh/en/fr (pt-BR, de) got the public pages and credit reports in Chinese. A pack
+    now names its `language` (zh by default): notices and those pages take it. The pack's date,
+    Auckland's, is the one every step takes by default."""
+    pack = overlay(tmp_path, "nz.yaml", AUCKLAND)
+    cli("init", "--pack", pack)
+    with time_machine.travel(PAST_AUCKLAND_MIDNIGHT, tick=False):
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        court = write_csv(tmp_path / "court.csv", COURT_DEFAULTER_HEADERS, [
+            ["（2026）京0108执200号", NAMES[XIAOMI], XIAOMI, "北京市海淀区人民法院", "全部未履行", "违反限制消费令", "",
+             "2026-12-06"]])  # dated Auckland's today, a day after Beijing's and the host's
+        assert run(cli, "ingest", court, "--authority", "court", "--category", "court_defaulter")["accepted"] == 1
+        run(cli, "resolve")
+        assert run(cli, "evaluate")["as_of"] == "2026-12-06"
+        [listing] = run(cli, "listing", "list", "--entity", XIAOMI)
+        served = run(cli, "listing", "notify", listing["id"], "--actor", "greffe", "--reason", "signifié")
+        assert (served["language"], served["notified_on"]) == ("fr", "2026-12-06")
+        assert served["notice"].startswith("AVIS D'INSCRIPTION ENVISAGÉE"), served["notice"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack(str(pack)))) as http:
+                for asked in ("pt-BR,pt;q=0.9", "de-DE", ""):
+                    page = http.get(f"/entities/{XIAOMI}", headers={"Accept-Language": asked})
+                    assert page.status_code == 200 and page.headers["Content-Language"] == "fr", asked
+                assert http.get("/", headers={"Accept-Language": "en-NZ"}).headers["Content-Language"] == "en"
+        finally:
+            engine.dispose()

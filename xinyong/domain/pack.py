@@ -599,6 +599,9 @@ class Pack(Strict):
     names: Names
     extends: str | None = None
     currency: str = "CNY"
+    # the language a listing's notices are served in unless one is asked for, and of the pages for a
+    # browser that asks for none of ours: a French pack's subjects are not served in Chinese
+    language: Literal["zh", "en", "fr"] = "zh"
     calendar: CalendarSpec
     resolution: ResolutionSpec
     field_sets: dict[Code, list[FieldSpec]] = {}
