@@ -11,7 +11,9 @@ import datetime as dt
 import html
 import io
 import re
+import subprocess
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import time_machine
 from fastapi.testclient import TestClient
@@ -69,9 +71,9 @@ def _console(http: TestClient, secret: str) -> None:
 
 
 def test_a_timestamp_shows_the_packs_date_on_the_verification_page_and_the_console(cli, tmp_path: Path) -> None:
-    """At 00:30 in Beijing (16:30 UTC the day before) 小米 downloaded its credit report, dated 2026-11-11;
-    `/verify/{code}`, which a bank opens to check it, said "Report as of Nov 11, 2026 · Issued
-    Nov 10, 2026": the report seemed issued before its own date. The market regulator's batch sent at
+    """At 00:30 in Beijing (16:30 UTC the day before) 小米 downloaded its credit report, dated 2026-11-11
+    and "Issued at 10/11/2026, 16:30 UTC"; `/verify/{code}`, which a bank opens to check it, said
+    "Report as of 11 Nov 2026 · Issued 10 Nov 2026": the report seemed issued before its own date. The market regulator's batch sent at
     that minute was listed under "Received from 11-11 to 11-11" (the filter counts days in the pack's
     zone) with "Nov 10, 2026" beside it, and its page said the same. A timestamp's day is now the
     pack's day on every page."""
@@ -83,7 +85,8 @@ def test_a_timestamp_shows_the_packs_date_on_the_verification_page_and_the_conso
         engine = open_engine(cli.url)
         try:
             with TestClient(create_app(engine, load_pack("cn")), follow_redirects=True) as http:
-                code = http.get(f"/entities/{XIAOMI}/report.pdf").headers["X-Report-Code"]
+                report = http.get(f"/entities/{XIAOMI}/report.pdf", params={"lang": "en"})
+                code = report.headers["X-Report-Code"]
                 verified = html.unescape(http.get(f"/verify/{code}", params={"lang": "en"}).text)
                 _console(http, clerk)
                 listed = html.unescape(http.get("/console/batches", params={"from": "2026-11-11", "to": "2026-11-11",
@@ -91,6 +94,11 @@ def test_a_timestamp_shows_the_packs_date_on_the_verification_page_and_the_conso
                 shown = html.unescape(http.get(f"/console/batches/{batch}", params={"lang": "en"}).text)
         finally:
             engine.dispose()
+    (tmp_path / "report.pdf").write_bytes(report.content)
+    printed = subprocess.run(["pdftotext", "-enc", "UTF-8", str(tmp_path / "report.pdf"), "-"], capture_output=True,
+                             text=True, check=True).stdout
+    issued = formats.moment(PAST_BEIJING_MIDNIGHT, "en", ZoneInfo("Asia/Shanghai"), form="short")
+    assert issued.startswith("11/11/2026") and f"{issued} (Asia/Shanghai)" in printed, printed
     beijing, utc = formats.day(dt.date(2026, 11, 11), "en"), formats.day(dt.date(2026, 11, 10), "en")
     assert f"Report as of</dt><dd>{beijing}</dd>" in verified and f"Issued</dt><dd>{beijing}</dd>" in verified
     assert f"/console/batches/{batch}" in listed
