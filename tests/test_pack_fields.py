@@ -302,6 +302,13 @@ def test_calendar_days_move_a_working_day_deadline(path: str) -> None:
     assert_differs(before, after)
 
 
+def test_calendar_deadlines_end_on_working_days() -> None:
+    # 10 calendar days from 21 September 2026 end on National Day (1 October): or the first working day after it
+    rolled = CN.calendar.model_copy(update={"deadlines_end_on_working_days": True})
+    assert_differs(Calendar(CN.calendar).deadline(dt.date(2026, 9, 21), 10, "calendar"),
+                   Calendar(rolled).deadline(dt.date(2026, 9, 21), 10, "calendar"))
+
+
 def test_calendar_timezone_decides_today() -> None:
     # UTC+14 and UTC-12 are 26 hours apart: their dates differ at every instant
     east = changed(CN, calendar=CN.calendar.model_copy(update={"timezone": "Pacific/Kiritimati"}))
@@ -1462,6 +1469,7 @@ EFFECTS: dict[str, str] = {
     "currency": "test_currency_of_amounts_in_the_report",
     "language": "test_language_serves_a_browser_asking_for_none_of_ours",
     "calendar.timezone": "test_calendar_timezone_decides_today",
+    "calendar.deadlines_end_on_working_days": "test_calendar_deadlines_end_on_working_days",
     **{path: "test_calendar_days_move_a_working_day_deadline" for path in CALENDAR_CHANGES},
     **{path: "test_resolution_thresholds_decide_a_link" for path in THRESHOLD_CHANGES},
     "resolution.target_precision": "test_target_precision_sets_the_learned_threshold",

@@ -177,3 +177,34 @@ def test_a_pack_in_french_serves_its_notices_and_pages_in_french(cli, tmp_path: 
                 assert http.get("/", headers={"Accept-Language": "en-NZ"}).headers["Content-Language"] == "en"
         finally:
             engine.dispose()
+
+
+def test_a_calendar_window_ending_on_a_holiday_runs_to_the_next_working_day(cli, tmp_path: Path) -> None:
+    """The court served 小米 its notice on Tuesday 15 December 2026 under a New Zealand pack: 10
+    calendar days to object, the last one Christmas Day, then a weekend and the Boxing Day holiday.
+    The deadline was 12-25, a day no registry office is open: the objection posted on the first
+    working day, 12-29, came too late and `process` had made the listing effective on 12-26. A pack
+    may now say that a calendar window ending on a closed day runs to the next working day
+    (`calendar.deadlines_end_on_working_days`, as procedural codes have it); this one does."""
+    cli("init", "--pack", overlay(tmp_path, "nz.yaml", AUCKLAND + "  deadlines_end_on_working_days: true\n"))
+    with time_machine.travel(dt.datetime(2026, 12, 15, 1, tzinfo=UTC), tick=False):  # 14:00 in Auckland
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "雷军", "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        court = write_csv(tmp_path / "court.csv", COURT_DEFAULTER_HEADERS, [
+            ["（2026）京0108执200号", NAMES[XIAOMI], XIAOMI, "北京市海淀区人民法院", "全部未履行", "违反限制消费令", "",
+             "2026-12-01"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate")
+        [listing] = run(cli, "listing", "list", "--entity", XIAOMI)
+        served = run(cli, "listing", "notify", listing["id"], "--actor", "greffe", "--reason", "signifié")
+        assert served["objection_deadline"] == "2026-12-29"
+        assert "jusqu'au 2026-12-29 (10 jours calendaires)" in served["notice"], served["notice"]
+    with time_machine.travel(dt.datetime(2026, 12, 29, 1, tzinfo=UTC), tick=False):  # 14:00 on 12-29 in Auckland
+        run(cli, "process")
+        assert run(cli, "listing", "show", listing["id"])["state"] == "notified"
+        run(cli, "objection", "file", "--listing", listing["id"], "--reason", "la dette est payée",
+            "--actor", "subject")
+        shown = run(cli, "listing", "show", listing["id"])
+        assert (shown["state"], shown["effective_from"]) == ("under_review", None)

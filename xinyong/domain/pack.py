@@ -511,6 +511,9 @@ class CalendarSpec(Strict):
     holidays: list[dt.date] = []
     # weekend days declared working days (adjusted working days)
     extra_working_days: list[dt.date] = []
+    # a window counted in calendar days whose last day is no working day (a weekend, a holiday) ends
+    # on the next working day, as procedural codes have it (PRC Civil Code art. 203; France CPC art. 642)
+    deadlines_end_on_working_days: bool = False
 
     @field_validator("timezone")
     @classmethod
