@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import html
 import io
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -150,8 +151,9 @@ def test_a_pack_in_french_serves_its_notices_and_pages_in_french(cli, tmp_path: 
     labels): every listing evaluation proposed was stored with language `zh`, so `listing notify`
     served 小米 a Chinese notice unless the clerk remembered `--language fr` each time, and a browser
     asking for none of zh/en/fr (pt-BR, de) got the public pages and credit reports in Chinese. A pack
-    now names its `language` (zh by default): notices and those pages take it. The pack's date,
-    Auckland's, is the one every step takes by default."""
+    now names its `language` (zh by default): notices and those pages take it, and the open-data
+    attribution names the jurisdiction in it, not in Chinese ("New Zealand test (新西兰测试)"). The
+    pack's date, Auckland's, is the one every step takes by default."""
     pack = overlay(tmp_path, "nz.yaml", AUCKLAND)
     cli("init", "--pack", pack)
     with time_machine.travel(PAST_AUCKLAND_MIDNIGHT, tick=False):
@@ -177,6 +179,9 @@ def test_a_pack_in_french_serves_its_notices_and_pages_in_french(cli, tmp_path: 
                 assert http.get("/", headers={"Accept-Language": "en-NZ"}).headers["Content-Language"] == "en"
         finally:
             engine.dispose()
+        cli("publish", "--out", tmp_path / "open-data")
+    manifest = json.loads((tmp_path / "open-data" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["attribution"] == "New Zealand test (Nouvelle-Zélande (essai)), pack nz-test 2026.1-nz, via xinyong"
 
 
 def test_a_calendar_window_ending_on_a_holiday_runs_to_the_next_working_day(cli, tmp_path: Path) -> None:
