@@ -1468,6 +1468,7 @@ EFFECTS: dict[str, str] = {
     "extends": "test_extends_takes_the_parent",
     "currency": "test_currency_of_amounts_in_the_report",
     "language": "test_language_serves_a_browser_asking_for_none_of_ours",
+    "grades.purpose": "tests/test_trust_adversarial_9.py::test_a_grade_read_in_the_console_is_logged_with_the_packs_purpose",
     "calendar.timezone": "test_calendar_timezone_decides_today",
     "calendar.deadlines_end_on_working_days": "test_calendar_deadlines_end_on_working_days",
     **{path: "test_calendar_days_move_a_working_day_deadline" for path in CALENDAR_CHANGES},

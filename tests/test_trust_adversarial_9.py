@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from test_trust_adversarial import COURT_HEADERS as COURT_DEFAULTER_HEADERS
@@ -28,6 +29,7 @@ from xinyong.cli import app
 from xinyong.domain import formats
 from xinyong.domain.pack import PACKS_DIR, load_pack
 from xinyong.services.screening import jobs
+from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
 UTC = dt.timezone.utc
@@ -213,3 +215,106 @@ def test_a_calendar_window_ending_on_a_holiday_runs_to_the_next_working_day(cli,
             "--actor", "subject")
         shown = run(cli, "listing", "show", listing["id"])
         assert (shown["state"], shown["effective_from"]) == ("under_review", None)
+
+
+FRANCE = """code: fr-test
+version: "2026.1"
+names: {zh: 法国测试, en: France test, fr: France (essai)}
+currency: EUR
+language: fr
+calendar: {timezone: Europe/Paris, working_days: [mon, tue, wed, thu, fri], holidays: [2026-11-11, 2026-12-25]}
+resolution: {auto_link: 0.92, review: 0.75}
+authorities:
+  - {code: greffe, names: {zh: 商事法院书记处, en: Commercial court registry, fr: Greffe du tribunal de commerce},
+     competences: [immatriculation, sanction]}
+categories:
+  - code: immatriculation
+    names: {zh: 登记, en: Registration, fr: Immatriculation}
+    creates_entities: true
+    subject: {name_field: denomination, code_fields: [siren]}
+    natural_key: siren
+    subject_kinds: [enterprise]
+    fields:
+      - {name: siren, type: code, required: true, headers: [SIREN], names: {zh: SIREN, en: SIREN, fr: SIREN}}
+      - {name: denomination, required: true, headers: [Dénomination], names: {zh: 名称, en: Name, fr: Dénomination}}
+  - code: sanction
+    names: {zh: 处罚, en: Sanction, fr: Sanction}
+    subject: {name_field: denomination, code_fields: [siren]}
+    natural_key: numero
+    date_field: date_decision
+    subject_kinds: [enterprise]
+    fields:
+      - {name: numero, required: true, headers: [Numéro], names: {zh: 文号, en: Number, fr: Numéro}}
+      - {name: siren, type: code, headers: [SIREN], names: {zh: SIREN, en: SIREN, fr: SIREN}}
+      - {name: denomination, required: true, headers: [Dénomination], names: {zh: 名称, en: Name, fr: Dénomination}}
+      - {name: date_decision, type: date, required: true, headers: [Date de la décision],
+         names: {zh: 日期, en: Date, fr: Date de la décision}}
+lists:
+  - code: exclusion
+    names: {zh: 排除名单, en: Exclusion list, fr: Liste d'exclusion}
+    kind: black
+    authority: greffe
+    legal_basis: Code de la commande publique, art. L2141-1
+    subject_kinds: [enterprise]
+    duration: {kind: fixed, years: 3}
+    due_process: {objection_days: 30, objection_days_in: calendar}
+measures:
+  - {code: exclu_marches, names: {zh: 禁止参与政府采购, en: Excluded from public procurement, fr: Exclusion des marchés publics},
+     lists: [exclusion], actions: [marche_public], effect: deny, legal_basis: "Code de la commande publique, art. L2141-1",
+     authority: greffe}
+actions:
+  - {code: marche_public, names: {zh: 政府采购, en: Public procurement, fr: Marché public}}
+purposes:
+  - {code: controle, names: {zh: 监督检查, en: Inspection, fr: Contrôle}}
+grades:
+  names: {zh: 风险等级, en: Risk class, fr: Classe de risque}
+  authority: greffe
+  legal_basis: Code de commerce (essai)
+  purpose: controle
+  classes:
+    - {code: A, names: {zh: A, en: A, fr: A}, max_points: 0}
+    - {code: B, names: {zh: B, en: B, fr: B}}
+  rules:
+    - {code: sanction, names: {zh: 处罚, en: Sanction, fr: Sanction}, categories: [sanction], weight: 5}
+"""
+
+
+def test_a_grade_read_in_the_console_is_logged_with_the_packs_purpose(cli, tmp_path: Path) -> None:
+    """A French registry's own pack (standalone, its one purpose `controle`): its clerk read Xiaomi
+    France's risk class in the console, and the share was stored and audited with the purpose
+    `supervision`, a code of the Chinese pack this pack does not have: the log of who read a grade
+    and why named a purpose no law of this jurisdiction gives. The pack now names the purpose of
+    console reads (`grades.purpose`, one of its purposes, `supervision` by default as in cn)."""
+    pack = tmp_path / "fr.yaml"
+    pack.write_text(FRANCE, encoding="utf-8")
+    without = tmp_path / "fr-without.yaml"
+    without.write_text(FRANCE.replace("  purpose: controle\n", ""), encoding="utf-8")
+    refused = CliRunner().invoke(app, ["pack", "validate", str(without)])
+    assert refused.exit_code == 1 and "grades.purpose: unknown purpose 'supervision'" in refused.output, refused.output
+    cli("init", "--pack", pack)
+    with time_machine.travel(dt.datetime(2026, 12, 1, 10, tzinfo=UTC), tick=False):
+        siren = "552081317"
+        register = write_csv(tmp_path / "register.csv", ["SIREN", "Dénomination"],
+                             [[siren, "Xiaomi Technology France SAS"]])
+        cli("ingest", register, "--authority", "greffe", "--category", "immatriculation")
+        sanctions = write_csv(tmp_path / "sanctions.csv", ["Numéro", "SIREN", "Dénomination", "Date de la décision"],
+                              [["2026-001", siren, "Xiaomi Technology France SAS", "2026-11-20"]])
+        cli("ingest", sanctions, "--authority", "greffe", "--category", "sanction")
+        run(cli, "resolve")
+        clerk = run(cli, "authority", "key", "create", "greffe", "--scopes", "operate")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with engine.connect() as c:
+                key = c.execute(select(t.entities.c.key)).scalar_one()
+            with TestClient(create_app(engine, load_pack(str(pack))), follow_redirects=True) as http:
+                _console(http, clerk)
+                assert http.get("/console/grade", params={"entity": key}).status_code == 200
+            with engine.connect() as c:
+                shared = c.execute(select(t.grades_shared.c.grade, t.grades_shared.c.purpose)).one()
+                audited = c.execute(select(t.audit_events.c.payload)
+                                    .where(t.audit_events.c.action == "grade.shared")).scalar_one()
+        finally:
+            engine.dispose()
+    assert tuple(shared) == ("B", "controle")
+    payload = audited if isinstance(audited, dict) else json.loads(audited)
+    assert payload["purpose"] == "controle"

@@ -472,6 +472,8 @@ class GradesSpec(Strict):
     legal_basis: str
     unverified: bool = False
     subject_kinds: list[SubjectKind] = [SubjectKind.enterprise, SubjectKind.individual_business]
+    # the purpose (one of the pack's) logged with a grade an operator reads in the console
+    purpose: Code = "supervision"
     classes: list[GradeClassSpec] = Field(min_length=2)
     rules: list[GradeRuleSpec] = Field(min_length=1)
 
@@ -719,6 +721,8 @@ class Pack(Strict):
         if self.grades is not None:
             if self.grades.authority not in authorities:
                 problems.append(f"grades.authority: unknown authority {self.grades.authority!r}")
+            if self.grades.purpose not in {p.code for p in self.purposes}:
+                problems.append(f"grades.purpose: unknown purpose {self.grades.purpose!r}")
             for i, rule in enumerate(self.grades.rules):
                 for c in rule.categories:
                     if c not in categories:
