@@ -302,6 +302,13 @@ def test_calendar_days_move_a_working_day_deadline(path: str) -> None:
     assert_differs(before, after)
 
 
+def test_calendar_deadlines_end_on_working_days() -> None:
+    # 10 calendar days from 21 September 2026 end on National Day (1 October): or the first working day after it
+    rolled = CN.calendar.model_copy(update={"deadlines_end_on_working_days": True})
+    assert_differs(Calendar(CN.calendar).deadline(dt.date(2026, 9, 21), 10, "calendar"),
+                   Calendar(rolled).deadline(dt.date(2026, 9, 21), 10, "calendar"))
+
+
 def test_calendar_timezone_decides_today() -> None:
     # UTC+14 and UTC-12 are 26 hours apart: their dates differ at every instant
     east = changed(CN, calendar=CN.calendar.model_copy(update={"timezone": "Pacific/Kiritimati"}))
@@ -529,6 +536,19 @@ def test_category_creates_entities_keeps_the_register_out_of_the_report_records(
 def test_currency_of_amounts_in_the_report() -> None:
     record = _report_record("penalty", {"fine_amount": 20000.0})
     assert_differs(report(CN, [record], "en")["records"], report(changed(CN, currency="EUR"), [record], "en")["records"])
+
+
+def test_language_serves_a_browser_asking_for_none_of_ours(fresh_world) -> None:
+    from fastapi.testclient import TestClient
+
+    from xinyong.api.app import create_app
+
+    engine, _, _ = fresh_world()
+
+    def served(pack: Pack) -> str:
+        with TestClient(create_app(engine, pack)) as http:
+            return http.get("/lists", headers={"Accept-Language": "pt-BR"}).headers["Content-Language"]
+    assert_differs(served(CN), served(changed(CN, language="fr")))
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -1447,7 +1467,10 @@ EFFECTS: dict[str, str] = {
     **{f"names.{lang}": "test_pack_names_head_the_report" for lang in LANGS},
     "extends": "test_extends_takes_the_parent",
     "currency": "test_currency_of_amounts_in_the_report",
+    "language": "test_language_serves_a_browser_asking_for_none_of_ours",
+    "grades.purpose": "tests/test_trust_adversarial_9.py::test_a_grade_read_in_the_console_is_logged_with_the_packs_purpose",
     "calendar.timezone": "test_calendar_timezone_decides_today",
+    "calendar.deadlines_end_on_working_days": "test_calendar_deadlines_end_on_working_days",
     **{path: "test_calendar_days_move_a_working_day_deadline" for path in CALENDAR_CHANGES},
     **{path: "test_resolution_thresholds_decide_a_link" for path in THRESHOLD_CHANGES},
     "resolution.target_precision": "test_target_precision_sets_the_learned_threshold",

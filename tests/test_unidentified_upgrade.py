@@ -76,7 +76,7 @@ def _old_store(cli, tmp_path) -> dict[str, int]:
                              ).scalar_one()
             evidence[zhao] = {records["court:(2025)粤0305执905号"]: None}
             with proposal_writer(c) as writer:
-                _propose(c, writer, spec, rule_in_force(spec, PROPOSED), PROPOSED, evidence, "evaluator")
+                _propose(c, writer, spec, rule_in_force(spec, PROPOSED), PROPOSED, evidence, "evaluator", language="zh")
             by_entity = dict(c.execute(select(t.listings.c.entity_id, t.listings.c.id)).all())
             listing = {case: by_entity[entity_id] for case, entity_id in zip(UNIDENTIFIED, evidence)}
             listing["(2025)粤0305执905号"] = by_entity[zhao]
@@ -159,7 +159,7 @@ def test_a_re_sent_version_naming_the_person_by_a_valid_id_number_still_counts(c
             entity_id = _as_the_old_run_linked_it(c, record_id, "王小红")
             with proposal_writer(c) as writer:
                 _propose(c, writer, spec, rule_in_force(spec, PROPOSED), PROPOSED, {entity_id: {record_id: None}},
-                         "evaluator")
+                         "evaluator", language="zh")
     finally:
         engine.dispose()
     assert run(cli, "process", "--as-of", AS_OF)["withdrawn_unidentified"] == 1

@@ -543,8 +543,10 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         name = (file.filename or "").lower()
         input_format = "jsonl" if name.endswith((".jsonl", ".ndjson", ".json")) else "csv"
         data = await file.read()
+        # "today" is the day the job was asked for, fixed now: not the day its worker starts or resumes on
         job_id = await asyncio.to_thread(jobs.create_job, engine, data, input_format, key_id=key.id,
-                                         authority=key.authority, purpose=purpose, action=action, as_of=as_of)
+                                         authority=key.authority, purpose=purpose, action=action,
+                                         as_of=as_of or pack_today(pack))
         jobs.spawn(engine, job_id)
         return _json({"id": job_id, "state": "queued", "status_url": f"/v1/screen/jobs/{job_id}"}, 202)
 

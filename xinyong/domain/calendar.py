@@ -20,6 +20,7 @@ class Calendar:
         self.working_weekdays = {_WEEKDAYS.index(d) for d in spec.working_days}
         self.holidays = set(spec.holidays)
         self.extra_working_days = set(spec.extra_working_days)
+        self.deadlines_end_on_working_days = spec.deadlines_end_on_working_days
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.zone).date()
@@ -40,10 +41,14 @@ class Calendar:
         return day
 
     def deadline(self, start: dt.date, days: int, unit: str) -> dt.date:
-        """Last day of a window of `days` (working or calendar) that opens on `start`."""
+        """Last day of a window of `days` (working or calendar) that opens on `start`; a calendar window
+        ending on a closed day runs to the next working day where the pack says so."""
         if unit == "working":
             return self.add_working_days(start, days)
-        return start + dt.timedelta(days=days)
+        last = start + dt.timedelta(days=days)
+        while self.deadlines_end_on_working_days and not self.is_working_day(last):
+            last += dt.timedelta(days=1)
+        return last
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -40,8 +40,10 @@ def capital_share(percent: float, lang: str) -> str:
     return format_percent(percent / 100, "#,##0.##%", locale=locale(lang))
 
 
-def day(value: Any, lang: str, form: str = "medium") -> str:
-    """A date (or the date of a datetime, or an ISO date string); anything else as given."""
+def day(value: Any, lang: str, form: str = "medium", zone: Any = None) -> str:
+    """A date (or an ISO date string), or the date of a point in time in the time zone `zone` (a
+    naive one is UTC; default UTC): a batch received at 00:30 in Beijing is of that day, not UTC's
+    day before. Anything else as given."""
     if value is None or value == "":
         return ""
     if isinstance(value, str):
@@ -50,6 +52,7 @@ def day(value: Any, lang: str, form: str = "medium") -> str:
         except ValueError:
             return value
     if isinstance(value, dt.datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(zone or dt.timezone.utc)
         value = value.date()
     return format_date(value, format=form, locale=locale(lang))
 

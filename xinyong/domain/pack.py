@@ -15,6 +15,7 @@ import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -22,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
+# names in the zone database that stand for the host's own zone (or none), never a jurisdiction's
+HOST_ZONES = ("localtime", "posixrules", "Factory")
 
 
 class Strict(BaseModel):
@@ -471,6 +474,8 @@ class GradesSpec(Strict):
     legal_basis: str
     unverified: bool = False
     subject_kinds: list[SubjectKind] = [SubjectKind.enterprise, SubjectKind.individual_business]
+    # the purpose (one of the pack's) logged with a grade an operator reads in the console
+    purpose: Code = "supervision"
     classes: list[GradeClassSpec] = Field(min_length=2)
     rules: list[GradeRuleSpec] = Field(min_length=1)
 
@@ -510,6 +515,23 @@ class CalendarSpec(Strict):
     holidays: list[dt.date] = []
     # weekend days declared working days (adjusted working days)
     extra_working_days: list[dt.date] = []
+    # a window counted in calendar days whose last day is no working day (a weekend, a holiday) ends
+    # on the next working day, as procedural codes have it (PRC Civil Code art. 203; France CPC art. 642)
+    deadlines_end_on_working_days: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone_of_the_database(cls, key: str) -> str:
+        """An IANA zone the host knows: a mistyped one validated, then stopped every command of the
+        store; `localtime` (and its like) is the host's zone, which "today" must never follow."""
+        if key in HOST_ZONES:
+            raise ValueError(f"{key!r} is the host's time zone, not the jurisdiction's: name an IANA zone "
+                             f"(Asia/Shanghai, Pacific/Auckland)")
+        try:
+            ZoneInfo(key)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {key!r}: name an IANA zone (Asia/Shanghai, Pacific/Auckland)") from None
+        return key
 
 
 class PlaceSpec(Strict):
@@ -584,6 +606,9 @@ class Pack(Strict):
     names: Names
     extends: str | None = None
     currency: str = "CNY"
+    # the language a listing's notices are served in unless one is asked for, and of the pages for a
+    # browser that asks for none of ours: a French pack's subjects are not served in Chinese
+    language: Literal["zh", "en", "fr"] = "zh"
     calendar: CalendarSpec
     resolution: ResolutionSpec
     field_sets: dict[Code, list[FieldSpec]] = {}
@@ -698,6 +723,8 @@ class Pack(Strict):
         if self.grades is not None:
             if self.grades.authority not in authorities:
                 problems.append(f"grades.authority: unknown authority {self.grades.authority!r}")
+            if self.grades.purpose not in {p.code for p in self.purposes}:
+                problems.append(f"grades.purpose: unknown purpose {self.grades.purpose!r}")
             for i, rule in enumerate(self.grades.rules):
                 for c in rule.categories:
                     if c not in categories:

@@ -159,7 +159,9 @@ def format_share(context, value: Any) -> Any:
 
 @pass_context
 def format_day(context, day: Any) -> str:
-    return formats.day(day, context.get("lang", DEFAULT_LANGUAGE))
+    """A date; a timestamp's date in the pack's time zone when the page names one (the day the
+    pack's calendar gives it, as its filters and the scorecard count it)."""
+    return formats.day(day, context.get("lang", DEFAULT_LANGUAGE), zone=context.get("zone"))
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -186,17 +188,17 @@ def format_moment(context, at: Any) -> str:
 # -- language --------------------------------------------------------------------------------------------
 
 def language_of(request: Request) -> str:
-    """`?lang=` first, then the `lang` cookie, then the browser's Accept-Language, then Chinese."""
+    """`?lang=` first, then the `lang` cookie, then the browser's Accept-Language, then the pack's language."""
     asked = request.query_params.get("lang")
     if asked in LANGUAGES:
         return asked
     cookie = request.cookies.get(LANG_COOKIE)
     if cookie in LANGUAGES:
         return cookie
-    return negotiate(request.headers.get("accept-language", ""))
+    return negotiate(request.headers.get("accept-language", ""), service_of(request).pack.language)
 
 
-def negotiate(header: str) -> str:
+def negotiate(header: str, default: str = DEFAULT_LANGUAGE) -> str:
     """The best of our languages in an Accept-Language header (q-values honoured)."""
     choices: list[tuple[float, int, str]] = []
     for position, part in enumerate(header.split(",")):
@@ -212,7 +214,7 @@ def negotiate(header: str) -> str:
         primary = tag.strip().lower().split("-")[0]
         if primary in LANGUAGES and quality > 0:
             choices.append((-quality, position, primary))
-    return min(choices)[2] if choices else DEFAULT_LANGUAGE
+    return min(choices)[2] if choices else default
 
 
 # -- the service, sessions and sign-in ---------------------------------------------------------------

@@ -1014,16 +1014,17 @@ async def grade_page(request: Request) -> Response:
     _need_operate(operator)  # as the README says: a key that may only upload files never reads grades
     service = service_of(request)
     code = (request.query_params.get("entity") or "").strip()
+    spec = service.pack.grades
     grade, error = None, None
     if code:
-        try:
+        try:  # (a pack without grades: share_grade refuses before anything is logged)
             grade = await asyncio.to_thread(share_grade, service.engine, service.pack, code, _today(request),
-                                            authority=operator.authority, purpose="supervision", actor=operator.actor)
+                                            authority=operator.authority, purpose=spec.purpose if spec else "",
+                                            actor=operator.actor)
         except EntityNotFound:
             error = _(request, "No entity with this key or identifier.")
         except GradeError as exc:
             error = (_(request, "Natural persons are never graded.") if exc.code == "person_not_graded"
                      else _(request, "This pack defines no grade for this entity."))
-    spec = service.pack.grades
     return _page(request, "grade.html", operator, {"grade": grade, "entity": code, "error": error, "spec": spec,
                                                    "rules": {r.code: r for r in spec.rules} if spec else {}})

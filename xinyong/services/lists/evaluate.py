@@ -417,7 +417,7 @@ def evaluate(engine: Engine, pack: Pack, as_of: dt.date, *, full: bool = False,
                 without_spent_decisions(connection, spec, rule, evidence)
                 result.per_list[spec.code] = len(evidence)
                 result.proposals += len(evidence)
-                _propose(connection, writer, spec, rule, as_of, evidence, actor)
+                _propose(connection, writer, spec, rule, as_of, evidence, actor, language=pack.language)
         if touched is not None:
             TOUCHED.drop(connection)
         set_setting(connection, WATERMARK, str(newest))
@@ -466,8 +466,9 @@ def proposal_writer(connection: Connection) -> ChangeNotingWriter:
 
 
 def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
-             evidence: dict[int, dict[int, str | None]], actor: str) -> None:
-    """Proposals in bulk, a batch at a time: listings, their evidence and first transitions, and one
+             evidence: dict[int, dict[int, str | None]], actor: str, *, language: str) -> None:
+    """Proposals in bulk, a batch at a time (their notices to be served in `language`, the pack's):
+    listings, their evidence and first transitions, and one
     chained audit event per batch (`listings.proposed`) carrying the Merkle root of the batch's
     proposals and each proposal's leaf digest (`domain.audit.proposal_leaf`), which `audit verify`
     recomputes from the store one proposal at a time."""
@@ -480,7 +481,7 @@ def _propose(connection: Connection, writer: ChangeNotingWriter, spec: ListSpec,
     day = render_value(connection, t.listings.c.proposed_on, as_of)
     at = render_value(connection, t.listings.c.created_at, now)
     ids, transition_ids = Ids(connection, t.listings), Ids(connection, t.listing_transitions)
-    listing = {"list_code": spec.code, "rule_version": rule.version, "state": "proposed", "language": "zh",
+    listing = {"list_code": spec.code, "rule_version": rule.version, "state": "proposed", "language": language,
                "proposed_on": day, "created_at": at}
     step = {"from_state": None, "to_state": "proposed", "on_date": day, "actor": actor, "reason": reason,
             "recorded_at": at}

@@ -219,7 +219,7 @@ def _move(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str,
     moved = 0
     # a day's margin for month-end clamping; the exact date is checked below
     latest_start = add_years(as_of, -move.after_years) + dt.timedelta(days=1)  # type: ignore[union-attr]
-    for row in c.execute(select(L.id, L.entity_id, L.subject_kind, L.effective_from).where(
+    for row in c.execute(select(L.id, L.entity_id, L.subject_kind, L.language, L.effective_from).where(
             L.list_code == spec.code, L.state == "effective", L.effective_from <= latest_start,
             *_scope(only)).order_by(L.id)).all():
         due = add_years(row.effective_from, move.after_years)  # type: ignore[union-attr]
@@ -237,7 +237,7 @@ def _move(c: Connection, pack: Pack, spec: ListSpec, as_of: dt.date, actor: str,
         reason = f"moved from {spec.code} (listing {row.id}) after {move.after_years:g} years"  # type: ignore[union-attr]
         new_id = c.execute(t.listings.insert().values(
             entity_id=row.entity_id, list_code=target, rule_version=version, state="proposed",
-            subject_kind=row.subject_kind, language="zh", proposed_on=on, created_at=now)
+            subject_kind=row.subject_kind, language=row.language or pack.language, proposed_on=on, created_at=now)
             .returning(L.id)).scalar_one()
         evidence = [e.id for e in _evidence(c, row.id)]
         if evidence:

@@ -322,7 +322,7 @@ def evaluate_on_spark(engine: Engine, pack: Pack, snapshot: Path, as_of: dt.date
             without_spent_decisions(connection, spec, rule, evidence)
             result["per_list"][spec.code] = len(evidence)
             result["proposals"] += len(evidence)
-            _propose(connection, writer, spec, rule, as_of, evidence, actor)
+            _propose(connection, writer, spec, rule, as_of, evidence, actor, language=pack.language)
         # the snapshot's newest record is what this run has seen; a later SQL run's mark stays
         current = int(get_setting(connection, WATERMARK) or 0)
         set_setting(connection, WATERMARK, str(max(current, int(manifest["max_record_id"]))))

@@ -815,7 +815,9 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
         if old.get("kind") == "delta" and old["path"] not in written and (out / old["path"]).is_file():
             files.append(old)
     files.sort(key=lambda f: (f["kind"] != "full", f.get("from") or 0, f["path"]))
-    attribution = attribution or f"{pack.names.en} ({pack.names.zh}), pack {pack.code} {pack.version}, via xinyong"
+    local = pack.names.get(pack.language)  # the jurisdiction's own name beside the English one: 中国… for cn
+    attribution = attribution or (f"{pack.names.en}{f' ({local})' if local != pack.names.en else ''}, "
+                                  f"pack {pack.code} {pack.version}, via xinyong")
     manifest = {"seq": seq, "as_of": today.isoformat(), "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                 "pack": {"code": pack.code, "version": pack.version}, "licence": licence, "attribution": attribution,
                 "csv": CSV_NOTE, "masking": "persons' ID numbers, mobile numbers and addresses masked in every file "

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -426,7 +427,9 @@ def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.da
         "lang": language, "html_lang": {"zh": "zh-Hans"}.get(language, language), "L": L,
         "jurisdiction": pack.names.get(language), "subject": file["name"] or file["key"],
         "report_date": long_date(as_of, language),
-        "issued_at": formats.moment(issued_at, language, form="short") + " UTC",
+        # the pack's clock, as the report date: issued at 00:30 in Beijing is not "the day before, 16:30 UTC"
+        "issued_at": (formats.moment(issued_at, language, ZoneInfo(pack.calendar.timezone), form="short")
+                      + f" ({pack.calendar.timezone})"),
         "code": format_code(code), "verify_url": base_url.rstrip("/") + path,
         "identity": [(label, _text(value, language)) for label, value in identity],
         "listings": listings, "history": history, "records": records,
