@@ -9,6 +9,7 @@ openpyxl is not in every environment the suite runs in: the workbooks are writte
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import zipfile
 from pathlib import Path
@@ -41,6 +42,10 @@ class Serial(float):
     """A date cell: a serial number shown in a date format."""
 
 
+class Failed(str):
+    """A formula that failed: the cell holds its error (#N/A), as a spreadsheet saves it."""
+
+
 def _column(index: int) -> str:
     name = ""
     index += 1
@@ -53,6 +58,8 @@ def _column(index: int) -> str:
 def _cell(ref: str, value: Any) -> str:
     if value is None or value == "":
         return ""
+    if isinstance(value, Failed):
+        return f'<c r="{ref}" t="e"><f>VLOOKUP(A2,名录!A:B,2,FALSE)</f><v>{escape(value)}</v></c>'
     if isinstance(value, Serial):
         return f'<c r="{ref}" s="1"><v>{float(value):g}</v></c>'
     if isinstance(value, (Number, int, float)):
@@ -251,3 +258,126 @@ def test_a_file_refused_for_its_rejects_says_why_they_were_rejected(cli, tmp_pat
     assert "1000 of 1000 rows would be quarantined" in said, said
     assert "The commonest reason: 1000 rows, e.g. row 2: uscc: the code" in said and "last digits are lost" in said
     assert stats(cli)["records"] == 0
+
+
+# -- where the records are in a workbook -----------------------------------------------------------------
+
+def test_records_on_a_second_sheet_refuse_the_workbook_rather_than_vanish(cli, tmp_path: Path) -> None:
+    """A workbook with a sheet a month (1月: 小米, 2月: 格力) was ingested from its first sheet alone:
+    "accepted 1", and 格力's penalty was never stored, with no word of it. A hidden sheet of records
+    went the same way. Now such a workbook is refused in one line naming the other sheet, and nothing
+    is stored; sheets under other headers (instructions, the lists behind a drop-down) are no records
+    and do not stop a workbook."""
+    xiaomi = ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕41号", "2026-01-15", "罚款", "1"]
+    gree = ["珠海格力电器股份有限公司", GREE, "珠市监罚〔2026〕42号", "2026-02-10", "罚款", "3"]
+    monthly = workbook(tmp_path / "2026年处罚.xlsx", {"name": "1月", "rows": [HEADERS, xiaomi]},
+                       {"name": "2月", "rows": [HEADERS, gree]})
+    said = refused(cli, monthly)
+    assert "2026年处罚.xlsx" in said and "sheet '2月'" in said and "only one sheet" in said, said
+    hidden = workbook(tmp_path / "隐藏.xlsx", {"name": "公示", "rows": [HEADERS, xiaomi]},
+                      {"name": "未公示", "rows": [HEADERS, gree], "state": "hidden"})
+    said = refused(cli, hidden)
+    assert "hidden sheet '未公示'" in said, said
+    assert stats(cli)["records"] == 0
+
+    with_notes = workbook(tmp_path / "带说明.xlsx", {"name": "数据", "rows": [HEADERS, xiaomi, gree]},
+                          {"name": "填表说明", "rows": [["填表说明"], ["1. 金额单位为万元"], ["2. 日期格式为2026-01-01"]]},
+                          {"name": "字典", "rows": [["处罚类别"], ["警告"], ["罚款"]], "state": "hidden"})
+    result = ingest_one(cli, with_notes)
+    assert (result["accepted"], result["quarantined"]) == (2, 0), result
+
+
+def test_a_hidden_template_sheet_before_the_data_is_not_the_data(cli, tmp_path: Path) -> None:
+    """A filing template whose first sheet is a hidden copy of the header (the data on the visible
+    sheet after it) was refused "no data rows, only a header": the hidden sheet was read. Now the
+    first visible sheet holding anything is the data."""
+    book = workbook(tmp_path / "报送.xlsx", {"name": "模板", "rows": [HEADERS], "state": "hidden"},
+                    {"name": "Sheet1", "rows": []},
+                    {"name": "数据", "rows": [HEADERS, ["北京京东世纪贸易有限公司", uscc("91110302MA00JD012"),
+                                                      "京市监罚〔2026〕51号", "2026.3.5", "罚款", "5,000元"]]})
+    result = ingest_one(cli, book)
+    assert (result["accepted"], result["quarantined"]) == (1, 0), result
+    (record,) = records(cli, category="penalty")
+    assert record["fields"]["fine_amount"] == 5000 and record["decision_date"] == dt.date(2026, 3, 5)
+
+
+def test_a_title_above_the_header_and_blank_rows_keep_the_rows_numbers(cli, tmp_path: Path) -> None:
+    """Agencies' published sheets carry a title merged across the columns above the header, often
+    with a blank row: such a workbook was refused "no recognisable columns (headers: 2026年3月行政处罚
+    信息公示, , , ...)", and one whose header stood below blank rows "the first sheet has no header
+    row". Now up to three one-cell rows above a header are a title, blank rows are skipped, and a
+    quarantined row keeps the number the agency sees in its spreadsheet (the 合计 row at 6, the
+    note below it at 7)."""
+    book = workbook(tmp_path / "公示.xlsx", {"name": "行政处罚", "merge": ["A1:F1"], "rows": [
+        ["2026年3月行政处罚信息公示"],
+        [],
+        HEADERS,
+        ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕61号", Serial(46086), "罚款", 1.5],
+        ["珠海格力电器股份有限公司", GREE, "珠市监罚〔2026〕62号", "2026-03-32", "罚款", 2],
+        ["合计", "", "", "", "", 3.5],
+        ["注：金额单位为万元"],
+    ]})
+    result = ingest_one(cli, book)
+    assert (result["rows"], result["accepted"], result["quarantined"]) == (4, 1, 3), result
+    reasons = {r["原始行 row"]: r["问题字段 field"] for r in rejects(cli, result["batch_id"], tmp_path)}
+    assert reasons == {"5": "decision_date", "6": "decision_no", "7": "decision_no"}, reasons
+    (record,) = records(cli, category="penalty")
+    assert (record["row_number"], record["decision_date"], record["fields"]["fine_amount"]) == (4, dt.date(2026, 3, 5), 15000)
+
+    below_blanks = workbook(tmp_path / "空行.xlsx", {"name": "Sheet1", "first": 3, "rows": [
+        HEADERS, ["珠海格力电器股份有限公司", GREE, "珠市监罚〔2026〕62号", "20260305", "罚款", "2万元"]]})
+    result = ingest_one(cli, below_blanks)
+    assert (result["accepted"], result["quarantined"]) == (1, 0), result
+    assert [r["row_number"] for r in records(cli, subject_code=GREE)] == [4]
+
+
+def test_a_header_over_two_merged_rows_is_one_header(cli, tmp_path: Path) -> None:
+    """Published penalty sheets group columns under a heading over two rows: 行政处罚决定书 merged
+    over 文号 | 罚款金额（万元）, the other headings merged down over both rows. Such a workbook was
+    refused "no column for required field(s) decision_no" (the group's heading is no field, and
+    the row under it was not read as a header). Now each column is headed by its lowest text, and
+    the records are read from the row after the header, with their spreadsheet row numbers."""
+    pingan = uscc("91310000MA1FP0033")
+    book = workbook(tmp_path / "双表头.xlsx", {"name": "公示", "rows": [
+        ["上海市市场监督管理局行政处罚信息公示（2026年3月）"],
+        ["序号", "当事人名称", "统一社会信用代码", "行政处罚决定书", "", "处罚决定日期", "处罚类别"],
+        ["", "", "", "文号", "罚款金额（万元）", "", ""],
+        [1, "中国平安财产保险股份有限公司", pingan, "沪市监罚〔2026〕71号", 3, Serial(46086), "罚款"],
+        [2, "小米科技有限责任公司", XIAOMI, "沪市监罚〔2026〕72号", "", "2026-03-06", "警告"],
+    ], "merge": ["A1:G1", "A2:A3", "B2:B3", "C2:C3", "D2:E2", "F2:F3", "G2:G3"]})
+    result = ingest_one(cli, book)
+    assert (result["rows"], result["accepted"], result["quarantined"]) == (2, 2, 0), result
+    stored = {r["subject_code"]: r for r in records(cli, category="penalty")}
+    assert (stored[pingan]["row_number"], stored[pingan]["fields"]["fine_amount"]) == (4, 30000)
+    assert stored[XIAOMI]["row_number"] == 5 and stored[XIAOMI]["fields"]["decision_no"] == "沪市监罚〔2026〕72号"
+    assert stored[pingan]["extras"] == {"序号": "1"}
+
+
+def test_a_formula_that_failed_is_never_read_as_an_empty_cell_or_a_name(cli, tmp_path: Path) -> None:
+    """Agencies fill names, codes and amounts by formulas (a VLOOKUP into the register, a fine worked
+    out in 万元). A formula that failed is an error cell: the spreadsheet reader gave it as empty, so
+    格力's penalty with 罚款金额 #DIV/0! was stored without its fine and 美团's with 处罚类别 #REF! without
+    its type, silently. In the CSV export the error is text: a row whose name lookup failed made a
+    firm named "#N/A" with a penalty, and 小米's code "#N/A" was kept as its code. Now the row is
+    quarantined, naming the field and the error, from the workbook and from its CSV export alike."""
+    book = workbook(tmp_path / "公式.xlsx", {"name": "Sheet1", "rows": [
+        HEADERS,
+        ["珠海格力电器股份有限公司", GREE, "珠市监罚〔2026〕81号", "2026-03-05", "罚款", Failed("#DIV/0!")],
+        ["北京三快在线科技有限公司", MEITUAN, "京市监罚〔2026〕82号", "2026-03-05", Failed("#REF!"), 2],
+        [Failed("#N/A"), Failed("#N/A"), "京市监罚〔2026〕83号", "2026-03-05", "罚款", 1],
+        ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕84号", "2026-03-05", "罚款", 1],
+    ]})
+    result = ingest_one(cli, book)
+    assert (result["accepted"], result["quarantined"]) == (1, 3), result
+    found = {(r["原始行 row"], r["问题字段 field"]) for r in rejects(cli, result["batch_id"], tmp_path)}
+    assert found == {("2", "fine_amount"), ("3", "penalty_type"), ("4", "subject_name")}, found
+    assert all("error of a spreadsheet formula" in r["原因 reason"] for r in rejects(cli, result["batch_id"], tmp_path))
+
+    exported = write_csv(tmp_path / "公式.csv", HEADERS, [
+        ["#N/A", "", "京市监罚〔2026〕85号", "2026-03-05", "罚款", "1"],
+        ["小米科技有限责任公司", "#N/A", "京市监罚〔2026〕86号", "2026-03-05", "罚款", "1"]])
+    result = ingest_one(cli, exported)
+    assert (result["accepted"], result["quarantined"]) == (0, 2), result
+    assert [r["问题字段 field"] for r in rejects(cli, result["batch_id"], tmp_path)] == ["subject_name", "uscc"]
+    run(cli, "resolve")
+    assert not [r for r in records(cli) if r["subject_name"] == "#N/A" or r["subject_code"] == "#N/A"]

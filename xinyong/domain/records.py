@@ -32,6 +32,7 @@ from xinyong.domain.pack import (
 )
 from xinyong.domain.names import normalise_name
 from xinyong.domain.values import (
+    SPREADSHEET_ERRORS,
     clean_text,
     is_blank,
     normalise_header,
@@ -352,6 +353,10 @@ class RowValidator:
                     continue
             if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
                 return Rejection(name, "contains a NUL character", "nul_character")
+            if text in SPREADSHEET_ERRORS:
+                reason = (f"{name}: {text} is the error of a spreadsheet formula, not a value; correct the "
+                          "formula, or paste the values, and send the row again")
+                return Rejection(name, reason, "invalid_value", {"text": reason})
             if name in self.code_names and code_digits_lost(cell, text):
                 # never the code: its digits were changed by the spreadsheet, and may be another's code
                 shown = "" if name in PERSON_CODE_FIELDS else f" {clean_text(cell)}"

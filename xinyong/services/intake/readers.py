@@ -7,17 +7,24 @@ cannot read with a one-line FileRefused naming the file and the problem.
 from __future__ import annotations
 
 import csv
+import re
 import stat
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import orjson
-from python_calamine import CalamineError, load_workbook
+from python_calamine import (
+    CalamineError,
+    SheetTypeEnum,
+    SheetVisibleEnum,
+    load_workbook,
+)
 
 from xinyong import settings
 from xinyong.domain.csvsafe import restore
@@ -173,35 +180,63 @@ def _read_xlsx(path: Path) -> Table:
     if magic[:2] != b"PK" and path.suffix.lower() != ".xls":
         raise FileRefused(f"{path.name}: not a workbook (an .xlsx file is a zip archive)")
     max_rows = settings.MAX_WORKBOOK_ROWS.value()
+    errors: dict[str, dict[int, list[tuple[int, str]]] | None] = {}
     if magic[:2] == b"PK":
-        check_workbook_size(path)
+        errors = check_workbook_size(path)
     elif path.stat().st_size > settings.MAX_WORKBOOK_BYTES.value():
         raise FileRefused(f"{path.name}: workbook of {path.stat().st_size / MIB:.1f} MB, above the limit of "
                           f"{settings.MAX_WORKBOOK_BYTES.value() / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})")
     max_cell = settings.MAX_CELL_CHARS.value()
     try:
         workbook = load_workbook(str(path))
-        sheet = workbook.get_sheet_by_index(0)
-        iterator = iter(sheet.iter_rows())
-        headers = next(iterator, None)
+        sheets = [(index, meta) for index, meta in enumerate(workbook.sheets_metadata)
+                  if meta.typ == SheetTypeEnum.WorkSheet]
+        # the data is on the first visible sheet that holds anything: a hidden sheet before it is a
+        # template or the lists behind a drop-down, an empty Sheet1 is left over
+        found = None
+        for index, meta in sheets:
+            if meta.visible == SheetVisibleEnum.Visible:
+                header, iterator = _header_row(workbook.get_sheet_by_index(index))
+                if header is not None:
+                    found = index, meta.name
+                    break
+        if found is not None:
+            _refuse_more_data(path, workbook, sheets, found, header[1])
+            # a formula's error (#N/A, #DIV/0!) comes from the spreadsheet reader as an empty cell: a
+            # record would be stored without the value, or by the name a failed lookup left out. Its
+            # text goes back in the cell, which the row validator refuses.
+            failed: dict[int, list[tuple[int, str]]] | None = {}
+            if any(part != {} for part in errors.values()):
+                parts = sheet_parts(path)
+                failed = errors.get(parts[found[0]] if found[0] < len(parts) else "", {})
+    except FileRefused:
+        raise
     except (CalamineError, OSError, ValueError) as exc:
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({exc})") from None
     except Exception as exc:  # calamine raises its own zip/xml errors for broken workbooks
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
-    if headers is None or not any(str(h).strip() for h in headers):
-        raise FileRefused(f"{path.name}: the first sheet has no header row")
+    if found is None:
+        raise FileRefused(f"{path.name}: no header row (no visible sheet holds anything)")
+    headers = header[1]
+    if failed is None:
+        raise FileRefused(f"{path.name}: sheet {found[1]!r} holds formulas that failed (#N/A, #DIV/0!...) on more "
+                          f"than {_MAX_ERROR_ROWS} rows, or where they cannot be placed; correct them, or paste "
+                          "the values, and send the file again")
 
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         try:
-            for number, row in enumerate(iterator, start=2):
+            for number, row in iterator:
                 if number > max_rows + 1:
                     raise FileRefused(f"{path.name}: more than {max_rows} rows ({settings.MAX_WORKBOOK_ROWS.name})")
-                if any(not (cell == "" or cell is None) for cell in row):
-                    if any(isinstance(cell, str) and len(cell) > max_cell for cell in row):
-                        yield number, RowError(f"a cell longer than {max_cell} characters "
-                                               f"({settings.MAX_CELL_CHARS.name})", "")
-                        continue
-                    yield number, list(row)
+                if any(isinstance(cell, str) and len(cell) > max_cell for cell in row):
+                    yield number, RowError(f"a cell longer than {max_cell} characters "
+                                           f"({settings.MAX_CELL_CHARS.name})", "")
+                    continue
+                row = list(row)
+                for column, error in failed.get(number, ()):
+                    if column < len(row):
+                        row[column] = error
+                yield number, row
         except FileRefused:
             raise
         except Exception as exc:  # noqa: BLE001 - a workbook truncated past the header
@@ -210,10 +245,80 @@ def _read_xlsx(path: Path) -> Table:
     return Table("xlsx", None, [str(h).strip() for h in headers], rows())
 
 
+# Rows of one cell that may stand above a sheet's header: a title merged across the columns, a
+# subtitle, the line naming the authority and the date
+_TITLE_ROWS = 3
+
+
+def _cells_filled(row: list[Any]) -> int:
+    return sum(1 for cell in row if not (cell is None or str(cell).strip() == ""))
+
+
+def _header_row(sheet: Any) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
+    """A sheet's header (its row number, its cells) and the numbered rows below it, blank rows left
+    out. The header is the first row holding anything, or the first holding several cells below
+    up to `_TITLE_ROWS` rows of one cell (a title): rows above it are no records, and the rows
+    below keep the numbers the agency sees in its spreadsheet. A header cell merged down over the
+    rows below (序号 beside 行政处罚决定书 over 文号 | 罚款金额（万元）) makes those rows part of the
+    header: each column is headed by its lowest text, the group's heading where nothing is below it."""
+    filled = ((number, row) for number, row in enumerate(sheet.iter_rows(), start=1)
+              if any(not (cell == "" or cell is None) for cell in row))
+    first = list(islice(filled, _TITLE_ROWS + 1))
+    if not first:
+        return None, iter(())
+    at = next((i for i, (_, row) in enumerate(first) if _cells_filled(row) > 1), 0)
+    number, header = first[at]
+    rows = chain(first[at + 1:], filled)
+    # merged ranges are ((first row, first column), (last row, last column)), counted from 0
+    last = max((end[0] + 1 for start, end in sheet.merged_cell_ranges or () if start[0] + 1 == number),
+               default=number)
+    header = list(header)
+    for below, row in rows:
+        if below > last:
+            return (number, header), chain([(below, row)], rows)
+        for column, cell in enumerate(row):
+            if not (cell is None or str(cell).strip() == ""):
+                header += [""] * (column + 1 - len(header))
+                header[column] = cell
+    return (number, header), rows
+
+
+def _refuse_more_data(path: Path, workbook: Any, sheets: list[tuple[int, Any]], found: tuple[int, str],
+                      headers: list[Any]) -> None:
+    """Only one sheet of a workbook is read: refuse a workbook with records on another sheet (a sheet
+    a month, the rest of a long list, a hidden sheet of records) rather than leave them out unsaid. A
+    sheet under other headers (instructions, the lists behind a drop-down) holds no records."""
+    ours = {normalise_header(str(h)) for h in headers} - {""}
+    for index, meta in sheets:
+        if index == found[0]:
+            continue
+        header, rows = _header_row(workbook.get_sheet_by_index(index))
+        if header is None or next(rows, None) is None:
+            continue
+        shared = ours & {normalise_header(str(h)) for h in header[1]}
+        if len(shared) >= min(2, len(ours)):
+            hidden = "" if meta.visible == SheetVisibleEnum.Visible else "hidden "
+            raise FileRefused(f"{path.name}: {hidden}sheet {meta.name!r} holds rows under the headers of sheet "
+                              f"{found[1]!r}, and only one sheet of a workbook is read: send each sheet as its "
+                              "own file")
+
+
 MIB = 1024 * 1024
 _INFLATE_BLOCK = 1 << 20
 _ROW_TAGS = (b"<row ", b"<row>", b":row ", b":row>")
 _CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
+# A cell holding a formula's error (#N/A, #DIV/0!, #REF!...), which the spreadsheet reader gives as an
+# empty cell: its tag, and its value after the formula
+_ERROR_CELL = re.compile(rb'<c\b([^>]*?\bt="e"[^>]*)>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?(?:<v>([^<]*)</v>)?')
+_CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+_MAX_ERROR_ROWS = 10_000  # a sheet with failed formulas on more rows is a broken export: refused whole
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + letter - 64
+    return index - 1
 
 
 def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -254,18 +359,22 @@ def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[byte
                 yield block
 
 
-def check_workbook_size(path: Path) -> None:
+def check_workbook_size(path: Path) -> dict[str, dict[int, list[tuple[int, str]]] | None]:
     """Refuse a workbook too big to read in bounded memory, before the spreadsheet reader sees it.
 
     The spreadsheet reader holds a whole sheet in memory, so the limits are checked first: the
     sizes the zip directory declares, then the bytes each part really inflates to (a directory
     can lie: each part is inflated from its compressed bytes, and the count stops at the limit), and the
     rows and cells the sheets' XML holds, counted from their tags while inflating.
+
+    Returns each sheet part's formula errors (`_ERROR_CELL`): by row, each error's column and text;
+    None for a part whose errors cannot all be placed (a cell without its reference, too many rows).
     """
     max_bytes = settings.MAX_WORKBOOK_BYTES.value()
     max_rows = settings.MAX_WORKBOOK_ROWS.value()
     max_cells = settings.MAX_WORKBOOK_CELLS.value()
     limit = f"{max_bytes / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})"
+    errors: dict[str, dict[int, list[tuple[int, str]]] | None] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -277,6 +386,7 @@ def check_workbook_size(path: Path) -> None:
             for member in members:
                 sheet = member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
                 rows = cells = 0
+                found = errors.setdefault(member.filename, {}) if sheet else None
                 carry = b""
                 for block in _inflate(archive, member):
                     inflated += len(block)
@@ -291,6 +401,14 @@ def check_workbook_size(path: Path) -> None:
                     text, carry = text[:cut], text[cut:]
                     rows += sum(text.count(tag) for tag in _ROW_TAGS)
                     cells += sum(text.count(tag) for tag in _CELL_TAGS)
+                    if b't="e"' in text and found is not None:
+                        for error in _ERROR_CELL.finditer(text):
+                            ref = _CELL_REF.search(error[1])
+                            if ref is None or len(found) >= _MAX_ERROR_ROWS:  # where it is cannot be said
+                                found = errors[member.filename] = None
+                                break
+                            found.setdefault(int(ref[2]), []).append(
+                                (_column_index(ref[1]), (error[2] or b"#VALUE!").decode(errors="replace")))
                     if rows > max_rows + 1:
                         raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_rows} "
                                           f"rows ({settings.MAX_WORKBOOK_ROWS.name})")
@@ -304,6 +422,22 @@ def check_workbook_size(path: Path) -> None:
     except (OSError, EOFError, NotImplementedError, ValueError, RuntimeError, zlib.error) as exc:
         # zlib errors, unsupported compression, encrypted parts
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
+    return errors
+
+
+def sheet_parts(path: Path) -> list[str]:
+    """The part of each sheet, in the workbook's order of sheets (the spreadsheet reader's indexes)."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        book = archive.read("xl/workbook.xml").decode("utf-8", errors="replace")
+        rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")
+    targets = {}
+    for tag in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        ident, target = re.search(r'\bId="([^"]*)"', tag), re.search(r'\bTarget="([^"]*)"', tag)
+        if ident and target:
+            part = target[1].lstrip("/") if target[1].startswith("/") else "xl/" + target[1]
+            targets[ident[1]] = part if part in names else target[1]
+    return [targets.get(ident, "") for ident in re.findall(r'<(?:\w+:)?sheet\b[^>]*?\br:id="([^"]*)"', book)]
 
 
 def _read_jsonl(path: Path) -> Table:
