@@ -331,6 +331,28 @@ def test_a_title_above_the_header_and_blank_rows_keep_the_rows_numbers(cli, tmp_
     assert [r["row_number"] for r in records(cli, subject_code=GREE)] == [4]
 
 
+def test_a_csv_export_with_its_title_above_the_header_is_read(cli, tmp_path: Path) -> None:
+    """The same sheet saved as CSV (or tab-separated text) keeps its title as the first line,
+    "2026年3月行政处罚信息公示,,,,," or with no separator at all: it was refused "no recognisable
+    columns", and a tab-separated one was split on commas. Now a one-cell first line (a subtitle or a
+    blank line below it) above a header is a title, and rows are numbered as the file's lines."""
+    xiaomi = ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕91号", "2026年3月5日", "罚款", "1,000元"]
+    gree = ["珠海格力电器股份有限公司", GREE, "珠市监罚〔2026〕92号", "2026-03-32", "罚款", "2"]
+    path = write_csv(tmp_path / "公示.csv", ["2026年3月行政处罚信息公示", "", "", "", "", ""], [[], HEADERS, xiaomi, gree])
+    result = ingest_one(cli, path)
+    assert (result["accepted"], result["quarantined"]) == (1, 1), result
+    assert [(r["原始行 row"], r["问题字段 field"]) for r in rejects(cli, result["batch_id"], tmp_path)] == [
+        ("5", "decision_date")]
+    (record,) = records(cli, category="penalty")
+    assert (record["row_number"], record["fields"]["fine_amount"]) == (4, 1000)
+
+    tabbed = tmp_path / "公示.txt"
+    tabbed.write_text("2026年3月行政处罚信息公示\n" + "\n".join("\t".join(line) for line in [
+        HEADERS, [*xiaomi[:2], "京市监罚〔2026〕93号", *xiaomi[3:]]]) + "\n", encoding="utf-16")
+    result = ingest_one(cli, tabbed)
+    assert (result["accepted"], result["quarantined"]) == (1, 0), result
+
+
 def test_a_header_over_two_merged_rows_is_one_header(cli, tmp_path: Path) -> None:
     """Published penalty sheets group columns under a heading over two rows: 行政处罚决定书 merged
     over 文号 | 罚款金额（万元）, the other headings merged down over both rows. Such a workbook was

@@ -124,13 +124,24 @@ def _read_csv(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first_line = sample.decode(encoding, errors="replace").split("\n", 1)[0]  # in UTF-16 a byte 0x0A is no line end
-    delimiter = delimiter_of(first_line)
+    lines = sample.decode(encoding, errors="replace").split("\n", _TITLE_ROWS + 1)  # in UTF-16 a byte 0x0A is no line end
+    # the header's separator: a title above it may have none (2026年3月行政处罚信息公示, no trailing commas)
+    delimiter = delimiter_of(next((line for line in lines[:_TITLE_ROWS + 1] if delimiter_of(line) in line), lines[0]))
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
     try:
         headers = next(reader)
+        # a title above the header (one cell, a subtitle or a blank line below it), as in a workbook
+        title: list[list[str]] = []
+        pending: list[list[str]] = []  # lines read ahead that turned out to be data
+        if _cells_filled(headers) == 1:
+            while (len(title) <= _TITLE_ROWS and _cells_filled(headers) <= 1
+                   and (below := next(reader, None)) is not None):
+                title.append(headers)
+                headers = below
+            if _cells_filled(headers) <= 1:  # no header of several cells below: the first line is the header
+                pending, headers, title = [*title[1:], headers], title[0], []
     except UnicodeDecodeError as exc:
         handle.close()
         raise FileRefused(f"{path.name}: undecodable bytes in the header as {encoding}: {exc.reason}") from None
@@ -147,7 +158,7 @@ def _read_csv(path: Path) -> Table:
         with handle:
             number = 1
             try:
-                for number, row in enumerate(reader, start=2):
+                for number, row in enumerate(chain(pending, reader) if pending else reader, start=2 + len(title)):
                     if len(row) > width and any(cell.strip() for cell in row[width:]):
                         # More cells than headers: an unquoted separator shifted the row. Its
                         # cells cannot be trusted to their columns, and none may vanish.
