@@ -75,7 +75,7 @@ _TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 
 def workbook(path: Path, *sheets: dict[str, Any]) -> Path:
     """Sheets as dicts: `name`, `rows`, optionally `first` (the row number of the first row),
-    `merge` (ranges such as A1:F1) and `state` ("hidden")."""
+    `merge` (ranges such as A1:F1), `hidden` (row numbers) and `state` ("hidden")."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         overrides = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{_TYPE}.worksheet+xml"/>'
                             for i in range(1, len(sheets) + 1))
@@ -104,7 +104,9 @@ def workbook(path: Path, *sheets: dict[str, Any]) -> Path:
                          '</cellStyleXfs><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/>'
                          "</cellXfs></styleSheet>")
         for i, sheet in enumerate(sheets, start=1):
-            rows = "".join(f'<row r="{n}">' + "".join(_cell(f"{_column(c)}{n}", v) for c, v in enumerate(row)) + "</row>"
+            hidden = sheet.get("hidden", ())
+            rows = "".join(f'<row r="{n}"' + (' hidden="1">' if n in hidden else ">")
+                           + "".join(_cell(f"{_column(c)}{n}", v) for c, v in enumerate(row)) + "</row>"
                            for n, row in enumerate(sheet["rows"], start=sheet.get("first", 1)))
             merged = "".join(f'<mergeCell ref="{m}"/>' for m in sheet.get("merge", ()))
             archive.writestr(f"xl/worksheets/sheet{i}.xml", f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_MAIN}>'
@@ -403,3 +405,21 @@ def test_a_formula_that_failed_is_never_read_as_an_empty_cell_or_a_name(cli, tmp
     assert [r["问题字段 field"] for r in rejects(cli, result["batch_id"], tmp_path)] == ["subject_name", "uscc"]
     run(cli, "resolve")
     assert not [r for r in records(cli) if r["subject_name"] == "#N/A" or r["subject_code"] == "#N/A"]
+
+
+def test_a_hidden_row_is_kept_in_quarantine_never_published_unsaid(cli, tmp_path: Path) -> None:
+    """An officer hides a row rather than delete it (京东's decision withdrawn before publication; or
+    last month's rows filtered out of view). The spreadsheet reader reads hidden rows like any
+    other: the withdrawn decision was stored and published, with no word. Now a hidden row is
+    quarantined with its reason (unhide it to send it), and the visible rows are stored."""
+    book = workbook(tmp_path / "3月.xlsx", {"name": "Sheet1", "hidden": {3}, "rows": [
+        HEADERS,
+        ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕101号", "2026-03-05", "罚款", "1"],
+        ["北京京东世纪贸易有限公司", uscc("91110302MA00JD012"), "京市监罚〔2026〕102号", "2026-03-05", "罚款", "2"],
+        ["珠海格力电器股份有限公司", GREE, "珠市监罚〔2026〕103号", "2026-03-05", "罚款", "3"],
+    ]})
+    result = ingest_one(cli, book)
+    assert (result["accepted"], result["quarantined"]) == (2, 1), result
+    (reject,) = rejects(cli, result["batch_id"], tmp_path)
+    assert reject["原始行 row"] == "3" and "hidden in the spreadsheet" in reject["原因 reason"], reject
+    assert sorted(r["subject_code"] for r in records(cli, category="penalty")) == sorted([XIAOMI, GREE])

@@ -13,7 +13,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,19 @@ class Table:
     headers: list[str]
     # JSON Lines: `headers` grows as new keys appear, and a malformed line is a RowError.
     rows: Iterator[tuple[int, list[Any] | RowError]]
+
+
+@dataclass
+class SheetMarks:
+    """What the spreadsheet reader does not say of a sheet, read from its XML: each row's formula
+    errors (column, text), which it gives as empty cells, and the rows hidden in the spreadsheet."""
+
+    errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    hidden: set[int] = field(default_factory=set)
+    unplaced: bool = False  # a mark without its row's reference, or more than can be held
+
+    def __bool__(self) -> bool:
+        return bool(self.errors or self.hidden or self.unplaced)
 
 
 @dataclass(frozen=True)
@@ -191,9 +204,9 @@ def _read_xlsx(path: Path) -> Table:
     if magic[:2] != b"PK" and path.suffix.lower() != ".xls":
         raise FileRefused(f"{path.name}: not a workbook (an .xlsx file is a zip archive)")
     max_rows = settings.MAX_WORKBOOK_ROWS.value()
-    errors: dict[str, dict[int, list[tuple[int, str]]] | None] = {}
+    marked: dict[str, SheetMarks] = {}
     if magic[:2] == b"PK":
-        errors = check_workbook_size(path)
+        marked = check_workbook_size(path)
     elif path.stat().st_size > settings.MAX_WORKBOOK_BYTES.value():
         raise FileRefused(f"{path.name}: workbook of {path.stat().st_size / MIB:.1f} MB, above the limit of "
                           f"{settings.MAX_WORKBOOK_BYTES.value() / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})")
@@ -215,11 +228,13 @@ def _read_xlsx(path: Path) -> Table:
             _refuse_more_data(path, workbook, sheets, found, header[1])
             # a formula's error (#N/A, #DIV/0!) comes from the spreadsheet reader as an empty cell: a
             # record would be stored without the value, or by the name a failed lookup left out. Its
-            # text goes back in the cell, which the row validator refuses.
-            failed: dict[int, list[tuple[int, str]]] | None = {}
-            if any(part != {} for part in errors.values()):
+            # text goes back in the cell, which the row validator refuses. A hidden row is one its
+            # sender chose not to show (a withdrawn decision, last month's rows filtered out):
+            # quarantined, never published unsaid.
+            marks = SheetMarks()
+            if any(marked.values()):
                 parts = sheet_parts(path)
-                failed = errors.get(parts[found[0]] if found[0] < len(parts) else "", {})
+                marks = marked.get(parts[found[0]] if found[0] < len(parts) else "", marks)
     except FileRefused:
         raise
     except (CalamineError, OSError, ValueError) as exc:
@@ -229,10 +244,10 @@ def _read_xlsx(path: Path) -> Table:
     if found is None:
         raise FileRefused(f"{path.name}: no header row (no visible sheet holds anything)")
     headers = header[1]
-    if failed is None:
-        raise FileRefused(f"{path.name}: sheet {found[1]!r} holds formulas that failed (#N/A, #DIV/0!...) on more "
-                          f"than {_MAX_ERROR_ROWS} rows, or where they cannot be placed; correct them, or paste "
-                          "the values, and send the file again")
+    if marks.unplaced:
+        raise FileRefused(f"{path.name}: sheet {found[1]!r} holds formulas that failed (#N/A, #DIV/0!...) or hidden "
+                          f"rows, on more than {_MAX_MARKED_ROWS} rows or where they cannot be placed; correct or "
+                          "unhide them (or paste the values), and send the file again")
 
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         try:
@@ -243,8 +258,12 @@ def _read_xlsx(path: Path) -> Table:
                     yield number, RowError(f"a cell longer than {max_cell} characters "
                                            f"({settings.MAX_CELL_CHARS.name})", "")
                     continue
+                if number in marks.hidden:
+                    yield number, RowError("the row is hidden in the spreadsheet: unhide it to send it, or delete "
+                                           "it", "\t".join("" if cell is None else str(cell) for cell in row))
+                    continue
                 row = list(row)
-                for column, error in failed.get(number, ()):
+                for column, error in marks.errors.get(number, ()):
                     if column < len(row):
                         row[column] = error
                 yield number, row
@@ -322,7 +341,9 @@ _CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
 # empty cell: its tag, and its value after the formula
 _ERROR_CELL = re.compile(rb'<c\b([^>]*?\bt="e"[^>]*)>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?(?:<v>([^<]*)</v>)?')
 _CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
-_MAX_ERROR_ROWS = 10_000  # a sheet with failed formulas on more rows is a broken export: refused whole
+_HIDDEN_ROW = re.compile(rb'<row\b([^>]*?\bhidden="(?:1|true)"[^>]*)>')
+_ROW_REF = re.compile(rb'\br="([0-9]+)"')
+_MAX_MARKED_ROWS = 10_000  # a sheet with failed formulas or hidden rows on more rows is refused whole
 
 
 def _column_index(letters: bytes) -> int:
@@ -370,7 +391,7 @@ def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[byte
                 yield block
 
 
-def check_workbook_size(path: Path) -> dict[str, dict[int, list[tuple[int, str]]] | None]:
+def check_workbook_size(path: Path) -> dict[str, SheetMarks]:
     """Refuse a workbook too big to read in bounded memory, before the spreadsheet reader sees it.
 
     The spreadsheet reader holds a whole sheet in memory, so the limits are checked first: the
@@ -378,14 +399,13 @@ def check_workbook_size(path: Path) -> dict[str, dict[int, list[tuple[int, str]]
     can lie: each part is inflated from its compressed bytes, and the count stops at the limit), and the
     rows and cells the sheets' XML holds, counted from their tags while inflating.
 
-    Returns each sheet part's formula errors (`_ERROR_CELL`): by row, each error's column and text;
-    None for a part whose errors cannot all be placed (a cell without its reference, too many rows).
+    Returns each sheet part's `SheetMarks`: its formula errors (`_ERROR_CELL`) and hidden rows.
     """
     max_bytes = settings.MAX_WORKBOOK_BYTES.value()
     max_rows = settings.MAX_WORKBOOK_ROWS.value()
     max_cells = settings.MAX_WORKBOOK_CELLS.value()
     limit = f"{max_bytes / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})"
-    errors: dict[str, dict[int, list[tuple[int, str]]] | None] = {}
+    marked: dict[str, SheetMarks] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -397,7 +417,7 @@ def check_workbook_size(path: Path) -> dict[str, dict[int, list[tuple[int, str]]
             for member in members:
                 sheet = member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
                 rows = cells = 0
-                found = errors.setdefault(member.filename, {}) if sheet else None
+                marks = marked.setdefault(member.filename, SheetMarks())
                 carry = b""
                 for block in _inflate(archive, member):
                     inflated += len(block)
@@ -412,14 +432,23 @@ def check_workbook_size(path: Path) -> dict[str, dict[int, list[tuple[int, str]]
                     text, carry = text[:cut], text[cut:]
                     rows += sum(text.count(tag) for tag in _ROW_TAGS)
                     cells += sum(text.count(tag) for tag in _CELL_TAGS)
-                    if b't="e"' in text and found is not None:
+                    if b't="e"' in text:
                         for error in _ERROR_CELL.finditer(text):
                             ref = _CELL_REF.search(error[1])
-                            if ref is None or len(found) >= _MAX_ERROR_ROWS:  # where it is cannot be said
-                                found = errors[member.filename] = None
+                            if ref is None:  # where it is cannot be said
+                                marks.unplaced = True
                                 break
-                            found.setdefault(int(ref[2]), []).append(
+                            marks.errors.setdefault(int(ref[2]), []).append(
                                 (_column_index(ref[1]), (error[2] or b"#VALUE!").decode(errors="replace")))
+                    if b"hidden=" in text:
+                        for hidden in _HIDDEN_ROW.finditer(text):
+                            ref = _ROW_REF.search(hidden[1])
+                            if ref is None:
+                                marks.unplaced = True
+                                break
+                            marks.hidden.add(int(ref[1]))
+                    if len(marks.errors) + len(marks.hidden) > _MAX_MARKED_ROWS:
+                        marks.unplaced, marks.errors, marks.hidden = True, {}, set()
                     if rows > max_rows + 1:
                         raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_rows} "
                                           f"rows ({settings.MAX_WORKBOOK_ROWS.name})")
@@ -433,7 +462,7 @@ def check_workbook_size(path: Path) -> dict[str, dict[int, list[tuple[int, str]]
     except (OSError, EOFError, NotImplementedError, ValueError, RuntimeError, zlib.error) as exc:
         # zlib errors, unsupported compression, encrypted parts
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
-    return errors
+    return marked
 
 
 def sheet_parts(path: Path) -> list[str]:
