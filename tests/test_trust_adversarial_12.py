@@ -411,7 +411,8 @@ def test_a_hidden_row_is_kept_in_quarantine_never_published_unsaid(cli, tmp_path
     """An officer hides a row rather than delete it (京东's decision withdrawn before publication; or
     last month's rows filtered out of view). The spreadsheet reader reads hidden rows like any
     other: the withdrawn decision was stored and published, with no word. Now a hidden row is
-    quarantined with its reason (unhide it to send it), and the visible rows are stored."""
+    quarantined with its reason (unhide it to send it) and its cells in their columns of the rejects
+    file, and the visible rows are stored."""
     book = workbook(tmp_path / "3月.xlsx", {"name": "Sheet1", "hidden": {3}, "rows": [
         HEADERS,
         ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕101号", "2026-03-05", "罚款", "1"],
@@ -422,4 +423,5 @@ def test_a_hidden_row_is_kept_in_quarantine_never_published_unsaid(cli, tmp_path
     assert (result["accepted"], result["quarantined"]) == (2, 1), result
     (reject,) = rejects(cli, result["batch_id"], tmp_path)
     assert reject["原始行 row"] == "3" and "hidden in the spreadsheet" in reject["原因 reason"], reject
+    assert (reject["当事人名称"], reject["罚款金额（万元）"]) == ("北京京东世纪贸易有限公司", "2"), reject  # its columns, to send again
     assert sorted(r["subject_code"] for r in records(cli, category="penalty")) == sorted([XIAOMI, GREE])

@@ -245,8 +245,9 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
         fast = iter(columns.fast([cells for _, cells in readable]))
         for number, cells in chunk:
             if isinstance(cells, RowError):
-                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode(),
-                                         "unreadable_line", dumps({"text": cells.reason}).decode()))
+                raw = raw_row(headers, cells.cells) if cells.cells is not None else dumps({"line": cells.raw}).decode()
+                rejected.append(Rejected(number, None, cells.reason, raw, cells.code,
+                                         dumps({"text": cells.reason}).decode()))
                 continue
             f = next(fast)
             if f is not None:

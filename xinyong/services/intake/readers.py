@@ -62,10 +62,13 @@ class SheetMarks:
 
 @dataclass(frozen=True)
 class RowError:
-    """A row the reader could not split into cells; it is quarantined, not dropped."""
+    """A row the reader could not split into cells, or will not give as a record (a row hidden in a
+    workbook); it is quarantined, not dropped."""
 
     reason: str
     raw: str
+    cells: list[Any] | None = None  # where the row has them: the rejects file shows them in their columns
+    code: str = "unreadable_line"  # domain.values.REASON_CODES
 
 
 def detect_format(path: Path) -> str:
@@ -260,7 +263,7 @@ def _read_xlsx(path: Path) -> Table:
                     continue
                 if number in marks.hidden:
                     yield number, RowError("the row is hidden in the spreadsheet: unhide it to send it, or delete "
-                                           "it", "\t".join("" if cell is None else str(cell) for cell in row))
+                                           "it", "", list(row), "invalid_value")
                     continue
                 row = list(row)
                 for column, error in marks.errors.get(number, ()):
