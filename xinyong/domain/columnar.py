@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from xinyong.domain.identifiers import USCC_ALPHABET
 from xinyong.domain.pack import FieldType
 from xinyong.domain.records import RowValidator, _identity
-from xinyong.domain.values import INVISIBLE
+from xinyong.domain.values import INVISIBLE, SPREADSHEET_ERRORS
 
 # Every character Python's str.strip() removes: a cell with one at an edge is left to the row path.
 # Listed rather than found by testing all 1.1 million code points at import (~0.2 s of every
@@ -50,7 +50,9 @@ SPACE_CODES = (0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0
                0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
 _SPACE_CHARS = "".join(f"\\x{{{c:x}}}" for c in SPACE_CODES)
 _UNSAFE = (f"^[{_SPACE_CHARS}]|[{_SPACE_CHARS}]$"
-           r"|[\x{0}-\x{1f}\x{7f}\x{2028}\x{2029}\x{22}\x{5c}]")
+           r"|[\x{0}-\x{1f}\x{7f}\x{2028}\x{2029}\x{22}\x{5c}]"
+           # a failed formula's text (#N/A): the row validator refuses it
+           "|^(?:" + "|".join(sorted(error.replace("?", r"\?") for error in SPREADSHEET_ERRORS)) + ")$")
 # a cell of white space and invisible characters only: empty, as values.is_blank says
 _BLANK = "^[" + _SPACE_CHARS + "".join(f"\\x{{{ord(c):x}}}" for c in INVISIBLE) + "]*$"
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

@@ -32,6 +32,7 @@ from xinyong.domain.pack import (
 )
 from xinyong.domain.names import normalise_name
 from xinyong.domain.values import (
+    SPREADSHEET_ERRORS,
     clean_text,
     is_blank,
     normalise_header,
@@ -202,6 +203,17 @@ def _identity(value: Any) -> Any:
 
 
 MAX_INTEGER = 2**53  # beyond it a JSON number loses digits: no count or amount of a record is that large
+# How a spreadsheet writes a long number it holds (Excel's CSV export of a code column left as numbers)
+_SCIENTIFIC = re.compile(r"\d(?:\.\d+)?E\+\d+", re.IGNORECASE)
+
+
+def code_digits_lost(cell: Any, text: str) -> bool:
+    """A code a spreadsheet turned into a number: a number cell of 16 digits or more (a spreadsheet
+    keeps 15 significant digits, a float 15 to 17: an 18-digit USCC or ID number comes back with its
+    last digits changed, a valid-looking wrong code), or such a number written in scientific notation."""
+    if isinstance(cell, float):
+        return abs(cell) >= 1e15
+    return _SCIENTIFIC.fullmatch(text) is not None
 
 
 class RowValidator:
@@ -234,6 +246,7 @@ class RowValidator:
         self.specs = {f.name: f for f in pack.fields_of(category)}
         self.person_names = pack.person_names
         self.required = [f.name for f in self.specs.values() if f.required]
+        self.code_names = frozenset(f.name for f in self.specs.values() if f.type == FieldType.code)
         self.kind_synonyms = {normalise_header(k): v.value for k, v in pack.kind_synonyms.items()}
         for kind in SubjectKind:
             self.kind_synonyms.setdefault(kind.value, kind.value)
@@ -340,6 +353,16 @@ class RowValidator:
                     continue
             if "\x00" in text:  # no agency means it, and PostgreSQL text cannot hold it
                 return Rejection(name, "contains a NUL character", "nul_character")
+            if text in SPREADSHEET_ERRORS:
+                reason = (f"{name}: {text} is the error of a spreadsheet formula, not a value; correct the "
+                          "formula, or paste the values, and send the row again")
+                return Rejection(name, reason, "invalid_value", {"text": reason})
+            if name in self.code_names and code_digits_lost(cell, text):
+                # never the code: its digits were changed by the spreadsheet, and may be another's code
+                shown = "" if name in PERSON_CODE_FIELDS else f" {clean_text(cell)}"
+                reason = (f"{name}: the code{shown} was stored by the spreadsheet as a number, which keeps 15 "
+                          "digits: its last digits are lost; format the column as text and send the row again")
+                return Rejection(name, reason, "invalid_value", {"text": reason})
             try:
                 values[name] = convert(text if isinstance(cell, str) or convert is _identity else cell)
             except ValueError as exc:

@@ -27,6 +27,11 @@ REASON_CODES = ("impossible_date", "implausible_year", "unreadable_date", "not_s
                 "no_subject_name_code_unusable", "persons_not_allowed", "unreadable_line",
                 "conflicting_duplicate", "revoked_record")
 
+# What a spreadsheet shows for a formula that failed: an error cell of a workbook, written out as
+# this text in its CSV export. Never a value: a name a failed lookup left as #N/A is no firm's.
+SPREADSHEET_ERRORS = frozenset({"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!",
+                                "#CALC!", "#GETTING_DATA"})
+
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),

@@ -150,7 +150,7 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         # Refusing here rolls the whole batch back: nothing of the file stays.
         if result.rows == 0:
             raise FileRefused(f"{path.name}: no data rows, only a header; an empty file is refused")
-        check_quarantine_share(path.name, result)
+        check_quarantine_share(path.name, result, writer.commonest_reason())
         connection.execute(t.batches.update().where(t.batches.c.id == batch_id).values(
             headers=headers, mapping=column_mapping, rows=result.rows, accepted=result.accepted,
             quarantined=result.quarantined, duplicates=result.duplicates,
@@ -175,13 +175,15 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
 SQLITE_BATCH_CACHE_KIB = 32768
 
 
-def check_quarantine_share(name: str, result: IngestResult) -> None:
-    """A file that is mostly rejects is the wrong file or a broken export: refuse it whole."""
+def check_quarantine_share(name: str, result: IngestResult, commonest: str | None) -> None:
+    """A file that is mostly rejects is the wrong file or a broken export: refuse it whole, saying
+    why most rows failed (a code column a spreadsheet kept as numbers fails every row, and is no
+    wrong file)."""
     share = settings.MAX_QUARANTINE_SHARE.value()
     if result.rows >= settings.QUARANTINE_SHARE_MIN_ROWS.value() and result.quarantined > share * result.rows:
         raise FileRefused(f"{name}: {result.quarantined} of {result.rows} rows would be quarantined, more than "
                           f"{share:.0%} ({settings.MAX_QUARANTINE_SHARE.name}); is it the right file for this "
-                          "category?")
+                          "category?" + (f" The commonest reason: {commonest}" if commonest else ""))
 
 
 class Accepted(NamedTuple):
@@ -246,8 +248,9 @@ def validated_chunks(pack: Pack, category: str, authority: str, table: Table,
         fast = iter(columns.fast([cells for _, cells in readable]))
         for number, cells in chunk:
             if isinstance(cells, RowError):
-                rejected.append(Rejected(number, None, cells.reason, dumps({"line": cells.raw}).decode(),
-                                         "unreadable_line", dumps({"text": cells.reason}).decode()))
+                raw = raw_row(headers, cells.cells) if cells.cells is not None else dumps({"line": cells.raw}).decode()
+                rejected.append(Rejected(number, None, cells.reason, raw, cells.code,
+                                         dumps({"text": cells.reason}).decode()))
                 continue
             f = next(fast)
             if f is not None:
@@ -287,6 +290,14 @@ class _BatchWriter:
         self.legal_rep_field = legal_rep_field  # where the register names the legal representative
         self.digest = BatchDigest(connection)
         self._revoked_decisions: dict[str, set[str]] | None = None
+        # (field, reason code) -> rows and the first row's reason: what a refused file is told
+        self._reasons: dict[tuple[str | None, str], list[Any]] = {}
+
+    def commonest_reason(self) -> str | None:
+        if not self._reasons:
+            return None
+        count, number, field, reason = max(self._reasons.values(), key=lambda seen: seen[0])
+        return f"{count} rows, e.g. row {number}: {field + ': ' if field and not reason.startswith(field) else ''}{reason}"
 
     def write(self, headers: list[str], accepted: list[Accepted], rejected: list[Rejected],
               result: IngestResult) -> None:
@@ -341,6 +352,9 @@ class _BatchWriter:
             result.notes += row.note_count
             to_store.append((row, version))
         result.quarantined += len(rejected)
+        for row in rejected:
+            seen = self._reasons.setdefault((row.field, row.reason_code), [0, row.number, row.field, row.reason])
+            seen[0] += 1
         batch_id, created_at = self.batch_id, self.created_at
         insert_rows(self.connection, t.records, RECORD_COLUMNS, (
             (r.record_key, version, self.authority, self.category, "active", r.subject_name,

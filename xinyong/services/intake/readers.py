@@ -7,17 +7,24 @@ cannot read with a one-line FileRefused naming the file and the problem.
 from __future__ import annotations
 
 import csv
+import re
 import stat
 import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import orjson
-from python_calamine import CalamineError, load_workbook
+from python_calamine import (
+    CalamineError,
+    SheetTypeEnum,
+    SheetVisibleEnum,
+    load_workbook,
+)
 
 from xinyong import settings
 from xinyong.domain.csvsafe import restore
@@ -40,12 +47,28 @@ class Table:
     rows: Iterator[tuple[int, list[Any] | RowError]]
 
 
+@dataclass
+class SheetMarks:
+    """What the spreadsheet reader does not say of a sheet, read from its XML: each row's formula
+    errors (column, text), which it gives as empty cells, and the rows hidden in the spreadsheet."""
+
+    errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    hidden: set[int] = field(default_factory=set)
+    unplaced: bool = False  # a mark without its row's reference, or more than can be held
+
+    def __bool__(self) -> bool:
+        return bool(self.errors or self.hidden or self.unplaced)
+
+
 @dataclass(frozen=True)
 class RowError:
-    """A row the reader could not split into cells; it is quarantined, not dropped."""
+    """A row the reader could not split into cells, or will not give as a record (a row hidden in a
+    workbook); it is quarantined, not dropped."""
 
     reason: str
     raw: str
+    cells: list[Any] | None = None  # where the row has them: the rejects file shows them in their columns
+    code: str = "unreadable_line"  # domain.values.REASON_CODES
 
 
 def detect_format(path: Path) -> str:
@@ -117,13 +140,24 @@ def _read_csv(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first_line = sample.decode(encoding, errors="replace").split("\n", 1)[0]  # in UTF-16 a byte 0x0A is no line end
-    delimiter = delimiter_of(first_line)
+    lines = sample.decode(encoding, errors="replace").split("\n", _TITLE_ROWS + 1)  # in UTF-16 a byte 0x0A is no line end
+    # the header's separator: a title above it may have none (2026年3月行政处罚信息公示, no trailing commas)
+    delimiter = delimiter_of(next((line for line in lines[:_TITLE_ROWS + 1] if delimiter_of(line) in line), lines[0]))
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
     try:
         headers = next(reader)
+        # a title above the header (one cell, a subtitle or a blank line below it), as in a workbook
+        title: list[list[str]] = []
+        pending: list[list[str]] = []  # lines read ahead that turned out to be data
+        if _cells_filled(headers) == 1:
+            while (len(title) <= _TITLE_ROWS and _cells_filled(headers) <= 1
+                   and (below := next(reader, None)) is not None):
+                title.append(headers)
+                headers = below
+            if _cells_filled(headers) <= 1:  # no header of several cells below: the first line is the header
+                pending, headers, title = [*title[1:], headers], title[0], []
     except UnicodeDecodeError as exc:
         handle.close()
         raise FileRefused(f"{path.name}: undecodable bytes in the header as {encoding}: {exc.reason}") from None
@@ -140,7 +174,7 @@ def _read_csv(path: Path) -> Table:
         with handle:
             number = 1
             try:
-                for number, row in enumerate(reader, start=2):
+                for number, row in enumerate(chain(pending, reader) if pending else reader, start=2 + len(title)):
                     if len(row) > width and any(cell.strip() for cell in row[width:]):
                         # More cells than headers: an unquoted separator shifted the row. Its
                         # cells cannot be trusted to their columns, and none may vanish.
@@ -173,35 +207,69 @@ def _read_xlsx(path: Path) -> Table:
     if magic[:2] != b"PK" and path.suffix.lower() != ".xls":
         raise FileRefused(f"{path.name}: not a workbook (an .xlsx file is a zip archive)")
     max_rows = settings.MAX_WORKBOOK_ROWS.value()
+    marked: dict[str, SheetMarks] = {}
     if magic[:2] == b"PK":
-        check_workbook_size(path)
+        marked = check_workbook_size(path)
     elif path.stat().st_size > settings.MAX_WORKBOOK_BYTES.value():
         raise FileRefused(f"{path.name}: workbook of {path.stat().st_size / MIB:.1f} MB, above the limit of "
                           f"{settings.MAX_WORKBOOK_BYTES.value() / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})")
     max_cell = settings.MAX_CELL_CHARS.value()
     try:
         workbook = load_workbook(str(path))
-        sheet = workbook.get_sheet_by_index(0)
-        iterator = iter(sheet.iter_rows())
-        headers = next(iterator, None)
+        sheets = [(index, meta) for index, meta in enumerate(workbook.sheets_metadata)
+                  if meta.typ == SheetTypeEnum.WorkSheet]
+        # the data is on the first visible sheet that holds anything: a hidden sheet before it is a
+        # template or the lists behind a drop-down, an empty Sheet1 is left over
+        found = None
+        for index, meta in sheets:
+            if meta.visible == SheetVisibleEnum.Visible:
+                header, iterator = _header_row(workbook.get_sheet_by_index(index))
+                if header is not None:
+                    found = index, meta.name
+                    break
+        if found is not None:
+            _refuse_more_data(path, workbook, sheets, found, header[1])
+            # a formula's error (#N/A, #DIV/0!) comes from the spreadsheet reader as an empty cell: a
+            # record would be stored without the value, or by the name a failed lookup left out. Its
+            # text goes back in the cell, which the row validator refuses. A hidden row is one its
+            # sender chose not to show (a withdrawn decision, last month's rows filtered out):
+            # quarantined, never published unsaid.
+            marks = SheetMarks()
+            if any(marked.values()):
+                parts = sheet_parts(path)
+                marks = marked.get(parts[found[0]] if found[0] < len(parts) else "", marks)
+    except FileRefused:
+        raise
     except (CalamineError, OSError, ValueError) as exc:
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({exc})") from None
     except Exception as exc:  # calamine raises its own zip/xml errors for broken workbooks
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
-    if headers is None or not any(str(h).strip() for h in headers):
-        raise FileRefused(f"{path.name}: the first sheet has no header row")
+    if found is None:
+        raise FileRefused(f"{path.name}: no header row (no visible sheet holds anything)")
+    headers = header[1]
+    if marks.unplaced:
+        raise FileRefused(f"{path.name}: sheet {found[1]!r} holds formulas that failed (#N/A, #DIV/0!...) or hidden "
+                          f"rows, on more than {_MAX_MARKED_ROWS} rows or where they cannot be placed; correct or "
+                          "unhide them (or paste the values), and send the file again")
 
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         try:
-            for number, row in enumerate(iterator, start=2):
+            for number, row in iterator:
                 if number > max_rows + 1:
                     raise FileRefused(f"{path.name}: more than {max_rows} rows ({settings.MAX_WORKBOOK_ROWS.name})")
-                if any(not (cell == "" or cell is None) for cell in row):
-                    if any(isinstance(cell, str) and len(cell) > max_cell for cell in row):
-                        yield number, RowError(f"a cell longer than {max_cell} characters "
-                                               f"({settings.MAX_CELL_CHARS.name})", "")
-                        continue
-                    yield number, list(row)
+                if any(isinstance(cell, str) and len(cell) > max_cell for cell in row):
+                    yield number, RowError(f"a cell longer than {max_cell} characters "
+                                           f"({settings.MAX_CELL_CHARS.name})", "")
+                    continue
+                if number in marks.hidden:
+                    yield number, RowError("the row is hidden in the spreadsheet: unhide it to send it, or delete "
+                                           "it", "", list(row), "invalid_value")
+                    continue
+                row = list(row)
+                for column, error in marks.errors.get(number, ()):
+                    if column < len(row):
+                        row[column] = error
+                yield number, row
         except FileRefused:
             raise
         except Exception as exc:  # noqa: BLE001 - a workbook truncated past the header
@@ -210,10 +278,82 @@ def _read_xlsx(path: Path) -> Table:
     return Table("xlsx", None, [str(h).strip() for h in headers], rows())
 
 
+# Rows of one cell that may stand above a sheet's header: a title merged across the columns, a
+# subtitle, the line naming the authority and the date
+_TITLE_ROWS = 3
+
+
+def _cells_filled(row: list[Any]) -> int:
+    return sum(1 for cell in row if not (cell is None or str(cell).strip() == ""))
+
+
+def _header_row(sheet: Any) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
+    """A sheet's header (its row number, its cells) and the numbered rows below it, blank rows left
+    out. The header is the first row holding anything, or the first holding several cells below
+    up to `_TITLE_ROWS` rows of one cell (a title): rows above it are no records, and the rows
+    below keep the numbers the agency sees in its spreadsheet. A header cell merged down over the
+    rows below (序号 beside 行政处罚决定书 over 文号 | 罚款金额（万元）) makes those rows part of the
+    header: each column is headed by its lowest text, the group's heading where nothing is below it."""
+    filled = ((number, row) for number, row in enumerate(sheet.iter_rows(), start=1)
+              if any(not (cell == "" or cell is None) for cell in row))
+    first = list(islice(filled, _TITLE_ROWS + 1))
+    if not first:
+        return None, iter(())
+    at = next((i for i, (_, row) in enumerate(first) if _cells_filled(row) > 1), 0)
+    number, header = first[at]
+    rows = chain(first[at + 1:], filled)
+    # merged ranges are ((first row, first column), (last row, last column)), counted from 0
+    last = max((end[0] + 1 for start, end in sheet.merged_cell_ranges or () if start[0] + 1 == number),
+               default=number)
+    header = list(header)
+    for below, row in rows:
+        if below > last:
+            return (number, header), chain([(below, row)], rows)
+        for column, cell in enumerate(row):
+            if not (cell is None or str(cell).strip() == ""):
+                header += [""] * (column + 1 - len(header))
+                header[column] = cell
+    return (number, header), rows
+
+
+def _refuse_more_data(path: Path, workbook: Any, sheets: list[tuple[int, Any]], found: tuple[int, str],
+                      headers: list[Any]) -> None:
+    """Only one sheet of a workbook is read: refuse a workbook with records on another sheet (a sheet
+    a month, the rest of a long list, a hidden sheet of records) rather than leave them out unsaid. A
+    sheet under other headers (instructions, the lists behind a drop-down) holds no records."""
+    ours = {normalise_header(str(h)) for h in headers} - {""}
+    for index, meta in sheets:
+        if index == found[0]:
+            continue
+        header, rows = _header_row(workbook.get_sheet_by_index(index))
+        if header is None or next(rows, None) is None:
+            continue
+        shared = ours & {normalise_header(str(h)) for h in header[1]}
+        if len(shared) >= min(2, len(ours)):
+            hidden = "" if meta.visible == SheetVisibleEnum.Visible else "hidden "
+            raise FileRefused(f"{path.name}: {hidden}sheet {meta.name!r} holds rows under the headers of sheet "
+                              f"{found[1]!r}, and only one sheet of a workbook is read: send each sheet as its "
+                              "own file")
+
+
 MIB = 1024 * 1024
 _INFLATE_BLOCK = 1 << 20
 _ROW_TAGS = (b"<row ", b"<row>", b":row ", b":row>")
 _CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
+# A cell holding a formula's error (#N/A, #DIV/0!, #REF!...), which the spreadsheet reader gives as an
+# empty cell: its tag, and its value after the formula
+_ERROR_CELL = re.compile(rb'<c\b([^>]*?\bt="e"[^>]*)>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?(?:<v>([^<]*)</v>)?')
+_CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
+_HIDDEN_ROW = re.compile(rb'<row\b([^>]*?\bhidden="(?:1|true)"[^>]*)>')
+_ROW_REF = re.compile(rb'\br="([0-9]+)"')
+_MAX_MARKED_ROWS = 10_000  # a sheet with failed formulas or hidden rows on more rows is refused whole
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + letter - 64
+    return index - 1
 
 
 def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -254,18 +394,21 @@ def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[byte
                 yield block
 
 
-def check_workbook_size(path: Path) -> None:
+def check_workbook_size(path: Path) -> dict[str, SheetMarks]:
     """Refuse a workbook too big to read in bounded memory, before the spreadsheet reader sees it.
 
     The spreadsheet reader holds a whole sheet in memory, so the limits are checked first: the
     sizes the zip directory declares, then the bytes each part really inflates to (a directory
     can lie: each part is inflated from its compressed bytes, and the count stops at the limit), and the
     rows and cells the sheets' XML holds, counted from their tags while inflating.
+
+    Returns each sheet part's `SheetMarks`: its formula errors (`_ERROR_CELL`) and hidden rows.
     """
     max_bytes = settings.MAX_WORKBOOK_BYTES.value()
     max_rows = settings.MAX_WORKBOOK_ROWS.value()
     max_cells = settings.MAX_WORKBOOK_CELLS.value()
     limit = f"{max_bytes / MIB:.1f} MB ({settings.MAX_WORKBOOK_BYTES.name})"
+    marked: dict[str, SheetMarks] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -277,6 +420,7 @@ def check_workbook_size(path: Path) -> None:
             for member in members:
                 sheet = member.filename.startswith("xl/worksheets/") and member.filename.endswith(".xml")
                 rows = cells = 0
+                marks = marked.setdefault(member.filename, SheetMarks())
                 carry = b""
                 for block in _inflate(archive, member):
                     inflated += len(block)
@@ -291,6 +435,23 @@ def check_workbook_size(path: Path) -> None:
                     text, carry = text[:cut], text[cut:]
                     rows += sum(text.count(tag) for tag in _ROW_TAGS)
                     cells += sum(text.count(tag) for tag in _CELL_TAGS)
+                    if b't="e"' in text:
+                        for error in _ERROR_CELL.finditer(text):
+                            ref = _CELL_REF.search(error[1])
+                            if ref is None:  # where it is cannot be said
+                                marks.unplaced = True
+                                break
+                            marks.errors.setdefault(int(ref[2]), []).append(
+                                (_column_index(ref[1]), (error[2] or b"#VALUE!").decode(errors="replace")))
+                    if b"hidden=" in text:
+                        for hidden in _HIDDEN_ROW.finditer(text):
+                            ref = _ROW_REF.search(hidden[1])
+                            if ref is None:
+                                marks.unplaced = True
+                                break
+                            marks.hidden.add(int(ref[1]))
+                    if len(marks.errors) + len(marks.hidden) > _MAX_MARKED_ROWS:
+                        marks.unplaced, marks.errors, marks.hidden = True, {}, set()
                     if rows > max_rows + 1:
                         raise FileRefused(f"{path.name}: sheet {member.filename} has more than {max_rows} "
                                           f"rows ({settings.MAX_WORKBOOK_ROWS.name})")
@@ -304,6 +465,22 @@ def check_workbook_size(path: Path) -> None:
     except (OSError, EOFError, NotImplementedError, ValueError, RuntimeError, zlib.error) as exc:
         # zlib errors, unsupported compression, encrypted parts
         raise FileRefused(f"{path.name}: unreadable or truncated workbook ({type(exc).__name__}: {exc})") from None
+    return marked
+
+
+def sheet_parts(path: Path) -> list[str]:
+    """The part of each sheet, in the workbook's order of sheets (the spreadsheet reader's indexes)."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        book = archive.read("xl/workbook.xml").decode("utf-8", errors="replace")
+        rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", errors="replace")
+    targets = {}
+    for tag in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+        ident, target = re.search(r'\bId="([^"]*)"', tag), re.search(r'\bTarget="([^"]*)"', tag)
+        if ident and target:
+            part = target[1].lstrip("/") if target[1].startswith("/") else "xl/" + target[1]
+            targets[ident[1]] = part if part in names else target[1]
+    return [targets.get(ident, "") for ident in re.findall(r'<(?:\w+:)?sheet\b[^>]*?\br:id="([^"]*)"', book)]
 
 
 def _read_jsonl(path: Path) -> Table:
