@@ -87,8 +87,12 @@ def is_blank(text: str) -> bool:
     return _BLANK.fullmatch(text) is not None
 
 
+# what an agency's template marks a column with, beside its name: *当事人名称, 文号（必填）
+_COLUMN_MARKS = re.compile(r"^\*+|\*+$|\((?:必填|选填|非必填|必填项|选填项|可选)\)$")
+
+
 def normalise_header(header: str) -> str:
-    return _SPACE.sub("", _INVISIBLE.sub("", to_half_width(header))).lower()
+    return _COLUMN_MARKS.sub("", _SPACE.sub("", _INVISIBLE.sub("", to_half_width(header))).lower())
 
 
 def parse_date(value: object) -> dt.date:
