@@ -590,8 +590,19 @@ BATCH_COLUMNS = ("line", "identifier", "name", "action", "as_of", "decision", "s
                  "foreign_designations", "foreign_best_score")
 # JSON Lines results carry every candidate of a name screening as well; a CSV cell cannot.
 JSONL_ONLY = ("candidates",)
-IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "证件号码")
-NAME_HEADERS = ("name", "名称", "企业名称", "主体名称")
+# A subject's code and name under every header the cn pack's files give them (its subject fields'
+# synonyms), best first: a column left unrecognised was ignored without a word, so a file heading its
+# codes 社会信用代码 beside a 企业名称 column was screened by name alone (a listed firm written by a
+# trading name of its own was allowed, its code never looked at). A row's first non-empty one counts.
+IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "社会信用代码", "信用代码", "证件号码",
+                      "身份证号码", "身份证号", "身份证号码/组织机构代码", "组织机构代码", "工商注册号", "注册号",
+                      "纳税人识别号", "税务登记号")
+NAME_HEADERS = ("name", "名称", "企业名称", "主体名称", "单位名称", "市场主体名称", "公司名称", "当事人名称",
+                "行政相对人名称", "纳税人名称", "被执行人姓名/名称", "姓名")
+
+
+def _first_given(values: Mapping[str, Any], headers: tuple[str, ...]) -> Any:
+    return next((values[h] for h in headers if values.get(h) not in (None, "")), None)
 
 
 def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -605,7 +616,12 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
             except orjson.JSONDecodeError as exc:
                 yield number, f"not JSON: {exc}"
                 continue
-            yield number, row if isinstance(row, dict) else "not a JSON object"
+            if not isinstance(row, dict):
+                yield number, "not a JSON object"
+                continue
+            keyed = {normalise_header(str(key)): value for key, value in row.items()}
+            yield number, {"identifier": _first_given(keyed, IDENTIFIER_HEADERS), "name": _first_given(keyed, NAME_HEADERS),
+                           "action": row.get("action"), "as_of": row.get("as_of")}
         return
     text = data.decode(text_encoding(data[:1 << 20]))  # ValueError: why it is no text (UnicodeDecodeError among them)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
@@ -614,9 +630,9 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
     # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
     headers = [normalise_header(h) for h in written]
     column = {h: i for i, h in enumerate(headers)}
-    ident = next((column[h] for h in IDENTIFIER_HEADERS if h in column), None)
-    name = next((column[h] for h in NAME_HEADERS if h in column), None)
-    if ident is None and name is None:
+    idents = [column[h] for h in IDENTIFIER_HEADERS if h in column]
+    names = [column[h] for h in NAME_HEADERS if h in column]
+    if not idents and not names:
         yield 1, f"no identifier or name column; headers are: {', '.join(written)}"
         return
     action, as_of = column.get("action"), column.get("as_of")
@@ -625,7 +641,8 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
             continue
         def cell(i: int | None) -> str | None:
             return cells[i].strip() or None if i is not None and i < len(cells) else None
-        yield number, {"identifier": cell(ident), "name": cell(name), "action": cell(action), "as_of": cell(as_of)}
+        yield number, {"identifier": next(filter(None, map(cell, idents)), None),
+                       "name": next(filter(None, map(cell, names)), None), "action": cell(action), "as_of": cell(as_of)}
 
 
 def parse_day(value: Any, default: dt.date) -> dt.date:
