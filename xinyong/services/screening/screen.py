@@ -509,6 +509,17 @@ class ScreeningIndex:
             decision = Decision("refer" if ranked else "allow", action, as_of)
         return Answer(_query_id(), decision, chosen, candidates, match)
 
+    def measure_binds(self, entity_key: str, measure_code: str, day: dt.date) -> bool:
+        """Whether the measure binds the entity on the day, for any of its decision points (through a
+        relation the measure reaches as well): what a report of it applied needs."""
+        entity_id = self.by_code.get(entity_key)
+        measure = next((m for m in self.pack.measures if m.code == measure_code), None)
+        if entity_id is None or measure is None:
+            return False
+        bearings = self.bearings(entity_id, None, day)
+        return any(decide((measure,), action, day, bearings, self.suspending_lists).measures
+                   for action in measure.actions)
+
     def name_disagrees(self, entity_id: int, name: str) -> bool:
         """A name given beside a code that is not the code's firm's, as resolution judges a record's
         (`Resolver._code_of_another_firm`): far from every name of it (below `review`; a branch's name
