@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
-from worlds import run, write_csv
+from worlds import run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store import tables as t
@@ -114,3 +114,47 @@ def test_feedback_reports_only_a_measure_the_answer_gave_once(cli, tmp_path: Pat
         finally:
             engine.dispose()
 
+
+PINGAN_BEIJING = uscc("91110105MA01P0044")  # 中国平安财产保险股份有限公司北京分公司
+JD = uscc("91110302MA0JD0011")  # 北京京东世纪贸易有限公司
+JD_SHANGHAI = uscc("91310115MA1JD0012")
+
+
+def test_a_registered_branch_of_a_listed_firm_is_never_allowed_on_its_own_file(cli, tmp_path: Path) -> None:
+    """A branch (分公司) registered with its own code has no legal personality: its head office answers
+    for it. 中国平安's Beijing branch, screened for procurement by its code or its registered name, was
+    allowed (its own file is clean) while 中国平安 itself, on the court's list, was denied; a batch
+    allowed it in bulk. Now such a branch is `refer` with its head office as the candidate to check,
+    by code, name, batch and HTTP alike; a branch of a firm on no list (京东's) is allowed as before,
+    and so is the branch before its head office's listing took effect."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        register = write_csv(tmp_path / "branches.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"], [
+            [PINGAN_BEIJING, "中国平安财产保险股份有限公司北京分公司", "股份有限公司分公司", "张智勇", "2002-05-05", "存续"],
+            [JD, "北京京东世纪贸易有限公司", "有限责任公司", "刘强东", "2007-04-20", "存续"],
+            [JD_SHANGHAI, "北京京东世纪贸易有限公司上海分公司", "有限责任公司分公司", "李娅云", "2012-06-01", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        run(cli, "resolve")
+        by_code = run(cli, "screen", PINGAN_BEIJING, "--action", "public_procurement")
+        by_name = run(cli, "screen", "--name", "中国平安财产保险股份有限公司北京分公司", "--action", "public_procurement")
+        for answer in (by_code, by_name):
+            assert (answer["decision"], answer["subject"]["key"], answer["measures"]) == ("refer", PINGAN_BEIJING, [])
+            assert PINGAN in [c["entity"] for c in answer["candidates"]]
+        assert run(cli, "screen", PINGAN_BEIJING, "--action", "public_procurement", "--as-of", "2026-10-20")[
+            "decision"] == "allow"
+        assert run(cli, "screen", JD_SHANGHAI, "--action", "public_procurement")["decision"] == "allow"
+        batch = write_csv(tmp_path / "batch.csv", ["统一社会信用代码"], [[PINGAN_BEIJING], [JD_SHANGHAI], [PINGAN_BEIJING]])
+        cli("screen", "--batch", batch, "--action", "public_procurement", "-o", tmp_path / "results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["subject"], r["best_candidate"]) for r in results] == [
+            ("refer", PINGAN_BEIJING, PINGAN), ("allow", JD_SHANGHAI, None), ("refer", PINGAN_BEIJING, PINGAN)]
+        key = run(cli, "authority", "key", "create", "procurement_centre", "--scopes", "screen")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                answer = http.post("/v1/screen", headers={"X-API-Key": key}, json={
+                    "identifier": PINGAN_BEIJING, "action": "bidding", "purpose": "tender_review"}).json()
+        finally:
+            engine.dispose()
+        assert (answer["decision"], [c["entity"] for c in answer["candidates"]]) == ("refer", [PINGAN])
+        assert answer["candidates"][0]["explanation"]["head_office_of_branch"] == "北京分公司"

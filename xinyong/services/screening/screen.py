@@ -37,7 +37,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for, with_foreign
+from xinyong.domain.decisions import (
+    Bearing,
+    Decision,
+    Evidence,
+    ListingView,
+    decide,
+    measures_for,
+    strongest,
+    with_foreign,
+)
 from xinyong.domain.identifiers import (
     classify_code,
     could_start_a_resident_id,
@@ -243,6 +252,7 @@ class ScreeningIndex:
         self.built = False  # the index file was (re)built by this load
         self._measures: dict[str, tuple[MeasureSpec, ...]] = {}
         self.suspending_lists = frozenset(spec.code for spec in pack.lists if spec.objection_suspends)
+        self.branch_endings = tuple(pack.resolution.name_rules.branch_markers)  # a registered name ends with one
         self._lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------
@@ -409,8 +419,36 @@ class ScreeningIndex:
 
     def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
         """The register's answer, then foreign designations carrying exactly this identifier."""
-        answer = self._screen_identifier_here(identifier, action, as_of)
+        answer = self._with_head_office(self._screen_identifier_here(identifier, action, as_of), action, as_of)
         return self._with_foreign(answer, action, self.foreign.by_identifier(identifier), [])
+
+    def is_branch_name(self, name: str | None) -> bool:
+        return bool(name) and name.rstrip().endswith(self.branch_endings)  # type: ignore[union-attr]
+
+    def _with_head_office(self, answer: Answer, action: str, as_of: dt.date) -> Answer:
+        """A registered branch (分公司) has its own code but no legal personality: its head office answers
+        for it, and a measure on the head office is one on the firm the branch acts for. The branch was
+        allowed on its own clean file while its head office, registered under the branch's name less the
+        branch, was denied. Now such a branch is at least `refer`, its head office a candidate to check;
+        its own measures stay its own (no measure is widened to it by a name)."""
+        subject, index = answer.subject_id, self.names
+        info = self.info.get(subject) if subject is not None else None
+        if info is None or index is None or info.kind == "natural_person" or not self.is_branch_name(info.name):
+            return answer
+        parts = index.analyser.parts(info.name)
+        if parts.branch is None:
+            return answer
+        head = replace(parts, branch=None)
+        measures = self.measures(action)
+        checked, shown = [], {c["entity"] for c in answer.candidates or ()}
+        for e in sorted(index.exact(head, {subject})):
+            if decide(measures, action, as_of, self.bearings(e, None, as_of), self.suspending_lists).decision != "allow":
+                s = index.matcher.score(Subject(head, None, None, False), index.profiles[e])
+                checked.append(self.candidate(e, s.score, {**s.components, "head_office_of_branch": parts.branch}))
+        if checked:
+            answer.decision.decision = strongest((answer.decision.decision, "refer"))
+            answer.candidates = [*(answer.candidates or ()), *(c for c in checked if c["entity"] not in shown)]
+        return answer
 
     def _with_foreign(self, answer: Answer, action: str, by_identifier: list[dict[str, Any]],
                       by_name: list[dict[str, Any]]) -> Answer:
@@ -449,7 +487,7 @@ class ScreeningIndex:
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
         """The register's answer, then foreign designations: by the chosen subject's codes, by the name."""
-        answer = self._screen_name_here(name, action, as_of)
+        answer = self._with_head_office(self._screen_name_here(name, action, as_of), action, as_of)
         split = split_person_id(name)
         profile = self.names.profiles.get(answer.subject_id) if answer.subject_id is not None and self.names else None
         by_code = merged(*(self.foreign.by_identifier(code) for code in profile.codes)) if profile else []
@@ -719,7 +757,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
         keys, names = index.info.keys_and_names(found[plain])
         answered = 0
         for i, key, subject_name in zip(at, keys, names):
-            if key is None:
+            if key is None or index.is_branch_name(subject_name):  # a branch: its head office is looked at too
                 continue
             line, row = chunk[i]
             # `or` gives the last value when all are empty: then `own` is the row's name (None, "" or absent)
