@@ -5,6 +5,7 @@ found and fixed (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
-from worlds import run, uscc, write_csv
+from test_trust_adversarial import PINGAN, TODAY, WANG, XIAOMI, listed_world
+from worlds import resident_id, run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store import tables as t
@@ -158,3 +159,37 @@ def test_a_registered_branch_of_a_listed_firm_is_never_allowed_on_its_own_file(c
             engine.dispose()
         assert (answer["decision"], [c["entity"] for c in answer["candidates"]]) == ("refer", [PINGAN])
         assert answer["candidates"][0]["explanation"]["head_office_of_branch"] == "北京分公司"
+
+
+LEI_JUN = resident_id("420111", dt.date(1969, 12, 16), 123)
+
+
+def test_a_listed_persons_bare_name_is_referred_never_allowed(cli, tmp_path: Path) -> None:
+    """Name screening compares a name with organisations only: the court's listed debtor 王建国,
+    asked about by his name (a bank's loan, an airline's ticket), was allowed with no candidate, and
+    so was 雷军, legal representative (ID number on the register) of the listed 小米, whom the ban on
+    high consumption reaches. A bare name never decides for a person (it is many people's), but now a
+    person of exactly that name whom a measure of the action binds is a candidate to check: refer,
+    by the command line and in a batch alike. Where no measure of the action reaches him (雷军 in
+    procurement), or before the listing took effect, the name is still allowed."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        register = write_csv(tmp_path / "rep.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人",
+                                                    "法定代表人证件号码", "成立日期", "登记状态"],
+                             [[XIAOMI, "小米科技有限责任公司", "有限责任公司", "雷军", LEI_JUN, "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        run(cli, "resolve")
+        wang = run(cli, "listing", "show", ids[WANG])["entity"]
+        cases = [("王建国", "high_consumption", None, "refer", wang), ("王建國", "financing", None, "refer", wang),
+                 ("雷军", "high_consumption", None, "refer", XIAOMI), ("雷军", "public_procurement", None, "allow", None),
+                 ("王建国", "high_consumption", "2026-10-20", "allow", None), ("李娜", "high_consumption", None, "allow", None)]
+        for name, action, day, decision, candidate in cases:
+            answer = run(cli, "screen", "--name", name, "--action", action, *(("--as-of", day) if day else ()))
+            assert (answer["decision"], answer["subject"], answer["measures"]) == (decision, None, []), (name, action)
+            assert [c["entity"] for c in answer["candidates"]] == ([candidate] if candidate else []), (name, action)
+        assert WANG not in json.dumps(answer, ensure_ascii=False)
+        batch = write_csv(tmp_path / "names.csv", ["姓名", "action", "as_of"],
+                          [[name, action, day or ""] for name, action, day, _, _ in cases])
+        cli("screen", "--batch", batch, "-o", tmp_path / "names.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "names.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["best_candidate"]) for r in results] == [(d, c) for _, _, _, d, c in cases]

@@ -59,6 +59,7 @@ from xinyong.domain.identifiers import (
     split_person_id,
 )
 from xinyong.domain.matching import NameAnalyser, Subject
+from xinyong.domain.names import normalise_name
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
@@ -244,6 +245,11 @@ class ScreeningIndex:
         self.person_ids: dict[int, str] = {}  # natural-person entity -> its resident ID number
         self.listings_of: dict[int, list[ListingView]] = {}
         self.reaches: dict[str, list[Reach]] = {}  # person ID number -> entities the person represents
+        # a person's name as `normalise_name` folds it -> the listed natural persons of that name, and
+        # (ID number, entity) of each relation reaching a person of that name: name screening never
+        # compares a name with persons, so these are what a bare name may be
+        self.listed_persons: dict[str, list[int]] = {}
+        self.reached_names: dict[str, list[tuple[str, int]]] = {}
         self.names: EntityIndex | None = None
         self.foreign = ForeignIndex.empty()
         self.seq = -1  # the store's `changes` sequence read up to
@@ -357,15 +363,24 @@ class ScreeningIndex:
                 row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
                 tuple(sorted(objections.get(row.id, ()))), row.end_reason))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
+        listed_persons: dict[str, list[int]] = defaultdict(list)
+        for entity_id in self.listings_of:
+            info = self.info.get(entity_id)
+            if info is not None and info.kind == "natural_person" and info.name:
+                listed_persons[normalise_name(info.name)].append(entity_id)
+        self.listed_persons = dict(listed_persons)
 
     def _load_reaches(self, c: Connection) -> None:
         rel = t.entity_relations.c
         reaches: dict[str, list[Reach]] = defaultdict(list)
-        for entity_id, relation, person_id, valid_from, valid_to in c.execute(
-                select(rel.entity_id, rel.relation, rel.person_id, rel.valid_from, rel.valid_to)
+        reached_names: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for entity_id, relation, person_id, person_name, valid_from, valid_to in c.execute(
+                select(rel.entity_id, rel.relation, rel.person_id, rel.person_name, rel.valid_from, rel.valid_to)
                 .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))).all():
             reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
-        self.reaches = dict(reaches)
+            if person_name and entity_id in self.listings_of:  # only a listed entity's relation can reach
+                reached_names[normalise_name(person_name)].append((normalise_code(person_id), entity_id))
+        self.reaches, self.reached_names = dict(reaches), dict(reached_names)
 
     def _load_foreign(self, c: Connection) -> None:
         names = self.names
@@ -544,8 +559,30 @@ class ScreeningIndex:
         if chosen is not None:
             decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
         else:  # every scored candidate is at or above `review`: any at all is a possible match
-            decision = Decision("refer" if ranked else "allow", action, as_of)
+            candidates += self._persons_named(name, measures, action, as_of)
+            decision = Decision("refer" if candidates else "allow", action, as_of)
         return Answer(_query_id(), decision, chosen, candidates, match)
+
+    def _persons_named(self, name: str, measures: tuple[MeasureSpec, ...], action: str,
+                       as_of: dt.date) -> list[dict[str, Any]]:
+        """The persons of exactly this name whom a measure of the action binds: their own listing, or a
+        relation to a listed firm the measure reaches. A bare name never decides for a person (the same
+        name is many people's; the ID number does), but the court's listed 王建国 asked about as 王建国
+        was allowed: name screening compares names with organisations only. Now each is a candidate
+        to check (refer), a person by its key, one reached through a relation by the firm and relation."""
+        folded = normalise_name(name)
+        found: list[dict[str, Any]] = []
+        for entity_id in self.listed_persons.get(folded, ()):
+            if decide(measures, action, as_of, self.bearings(entity_id, None, as_of), self.suspending_lists).measures:
+                found.append(self.candidate(entity_id, 1.0, {"person_name": "exact", "decide_by": "id_number"}))
+        for person_id, entity_id in self.reached_names.get(folded, ()):
+            applied = decide(measures, action, as_of, self.bearings(None, person_id, as_of), self.suspending_lists)
+            relations = sorted({m.relation for m in applied.measures if m.listing.entity_key == self.info[entity_id].key
+                                and m.relation})
+            if relations and self.by_code.get(person_id) not in self.listed_persons.get(folded, ()):
+                found.append(self.candidate(entity_id, 1.0, {"person_name": "exact", "decide_by": "id_number",
+                                                             "through": relations}))
+        return found
 
     def measure_binds(self, entity_key: str, measure_code: str, day: dt.date) -> bool:
         """Whether the measure binds the entity on the day, for any of its decision points (through a
