@@ -18,6 +18,7 @@ from test_trust_adversarial import PINGAN, TODAY, WANG, XIAOMI, listed_world
 from worlds import resident_id, run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
+from xinyong.services.screening import jobs
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -193,3 +194,33 @@ def test_a_listed_persons_bare_name_is_referred_never_allowed(cli, tmp_path: Pat
         cli("screen", "--batch", batch, "-o", tmp_path / "names.jsonl")
         results = [json.loads(line) for line in (tmp_path / "names.jsonl").read_text(encoding="utf-8").splitlines()]
         assert [(r["decision"], r["best_candidate"]) for r in results] == [(d, c) for _, _, _, d, c in cases]
+
+
+def test_a_json_lines_row_holding_a_list_where_text_belongs_stops_only_itself(cli, tmp_path: Path) -> None:
+    """A JSON Lines batch row whose name was a list (["小米"]) or whose action was an object stopped
+    the whole batch: the command line printed a traceback, a batch job failed, and the rows after it
+    (小米's own code among them) were never screened. Now such a row says which field is not text,
+    a registration number written as a JSON number is read as its digits, and every other row is
+    screened, on the command line and in a job alike."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        upload = b"".join(orjson.dumps(row) + b"\n" for row in (
+            {"name": ["小米"]}, {"uscc": XIAOMI, "action": {"code": "bidding"}}, {"code": 110108000123456},
+            {"uscc": XIAOMI, "as_of": 20261110}, {"统一社会信用代码": XIAOMI}))
+        path = tmp_path / "odd.jsonl"
+        path.write_bytes(upload)
+        expected = [("name: not text", None), ("action: not text", None), (None, "not_found"),
+                    ("as_of: not text", None), (None, "deny")]
+        cli("screen", "--batch", path, "--action", "bidding", "-o", tmp_path / "odd-results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "odd-results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["error"], r["decision"]) for r in results] == expected
+        engine = open_engine(cli.url)
+        try:
+            job_id = jobs.create_job(engine, upload, "jsonl", key_id=None, authority="procurement_centre",
+                                     purpose="tender_review", action="bidding", as_of=TODAY.date())
+            jobs.spawn(engine, job_id).wait(timeout=120)
+            assert jobs.job_status(engine, job_id)["state"] == "done"
+            lines = jobs.result_path(engine, job_id, "jsonl").read_text(encoding="utf-8").splitlines()
+        finally:
+            engine.dispose()
+        assert [(r["error"], r["decision"]) for r in map(json.loads, lines)] == expected

@@ -706,8 +706,14 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
                 yield number, "not a JSON object"
                 continue
             keyed = {normalise_header(str(key)): value for key, value in row.items()}
-            yield number, {"identifier": _first_given(keyed, IDENTIFIER_HEADERS), "name": _first_given(keyed, NAME_HEADERS),
-                           "action": row.get("action"), "as_of": row.get("as_of")}
+            subject = {"identifier": _first_given(keyed, IDENTIFIER_HEADERS), "name": _first_given(keyed, NAME_HEADERS),
+                       "action": row.get("action"), "as_of": row.get("as_of")}
+            # a list, an object or true where text belongs stopped the whole batch (a traceback, a job
+            # failed) at the first row so written: that row says why, the others are screened
+            if type(subject["identifier"]) is int:  # a registration number written as a JSON number
+                subject["identifier"] = str(subject["identifier"])
+            wrong = [field for field, value in subject.items() if value is not None and type(value) is not str]
+            yield number, f"{', '.join(wrong)}: not text" if wrong else subject
         return
     text = data.decode(text_encoding(data[:1 << 20]))  # ValueError: why it is no text (UnicodeDecodeError among them)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
