@@ -224,3 +224,30 @@ def test_a_json_lines_row_holding_a_list_where_text_belongs_stops_only_itself(cl
         finally:
             engine.dispose()
         assert [(r["error"], r["decision"]) for r in map(json.loads, lines)] == expected
+
+
+def test_a_code_written_with_a_cyrillic_or_greek_lookalike_letter_is_the_code(cli, tmp_path: Path) -> None:
+    """小米's USCC written with a Cyrillic А (U+0410) or a Greek Μ for the Latin letter (a Russian
+    keyboard layout, a document's font, or the listed firm's own copy into a tender form) answered
+    not_found: full-width letters were folded, these were not. Now they are read as the Latin
+    letters they are drawn like, by the command line, a batch and HTTP alike."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        cyrillic, greek = XIAOMI.replace("A", "\u0410"), XIAOMI.replace("M", "\u039c")
+        assert cyrillic != XIAOMI and greek != XIAOMI
+        for code in (cyrillic, greek):
+            answer = run(cli, "screen", code, "--action", "bidding")
+            assert (answer["decision"], answer["subject"]["key"]) == ("deny", XIAOMI), code
+        batch = write_csv(tmp_path / "batch.csv", ["统一社会信用代码"], [[cyrillic], [greek]])
+        cli("screen", "--batch", batch, "--action", "bidding", "-o", tmp_path / "results.jsonl")
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r["subject"]) for r in results] == [("deny", XIAOMI)] * 2
+        key = run(cli, "authority", "key", "create", "procurement_centre", "--scopes", "screen")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                answer = http.post("/v1/screen", headers={"X-API-Key": key}, json={
+                    "identifier": cyrillic, "action": "bidding", "purpose": "tender_review"}).json()
+        finally:
+            engine.dispose()
+        assert (answer["decision"], answer["subject"]["key"]) == ("deny", XIAOMI)
