@@ -27,7 +27,7 @@ def test_a_batch_naming_its_code_column_as_the_packs_files_do_is_screened_by_the
     """A bank's batch headed 社会信用代码 (a header the pack's own files use for the USCC) beside
     企业名称 was screened by name alone, the codes never read: the listed 小米, written by its
     trading name 米家 beside its own code, was allowed for procurement. A JSON Lines batch keyed
-    `uscc` the same. Now every header the pack gives a subject's code or name is read, and each row
+    `uscc` the same; a template's 统一社会信用代码（必填） and 企业名称* hid both columns. Now every header the pack gives a subject's code or name is read, and each row
     is answered as the code screened alone answers it (a name that is not the code's firm's: refer)."""
     with time_machine.travel(TODAY, tick=False):
         listed_world(cli, tmp_path)
@@ -35,6 +35,8 @@ def test_a_batch_naming_its_code_column_as_the_packs_files_do_is_screened_by_the
         assert alone["decision"] == "deny"
         rows = [[XIAOMI, "米家"], [XIAOMI.lower(), ""], ["", "小米科技有限责任公司"], [PINGAN, "中国平安财产保险股份有限公司"]]
         files = {"csv": write_csv(tmp_path / "bank.csv", ["社会信用代码", "企业名称"], rows)}
+        # a template's headers: the required mark and the note in brackets hid both columns
+        files["template"] = write_csv(tmp_path / "template.csv", ["统一社会信用代码（必填）", "企业名称*"], rows)
         files["jsonl"] = tmp_path / "bank.jsonl"
         files["jsonl"].write_bytes(b"".join(orjson.dumps({"uscc": code, "企业名称": name}) + b"\n" for code, name in rows))
         for kind, path in files.items():

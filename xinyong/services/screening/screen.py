@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import threading
 import time
 from collections import defaultdict
@@ -687,6 +688,9 @@ NAME_HEADERS = ("name", "名称", "企业名称", "主体名称", "单位名称"
                 "行政相对人名称", "纳税人名称", "被执行人姓名/名称", "姓名")
 
 
+_HEADER_NOTE = re.compile(r"\*+|\([^()]*\)$")  # a required mark, a note in brackets at the end
+
+
 def _first_given(values: Mapping[str, Any], headers: tuple[str, ...]) -> Any:
     return next((values[h] for h in headers if values.get(h) not in (None, "")), None)
 
@@ -719,8 +723,9 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
     reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
     written = [h.strip().lower() for h in next(reader, [])]
     # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
-    # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
-    headers = [normalise_header(h) for h in written]
+    # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column;
+    # nor does a template's mark of a required column (统一社会信用代码*, 统一社会信用代码（必填）)
+    headers = [_HEADER_NOTE.sub("", normalise_header(h)) for h in written]
     column = {h: i for i, h in enumerate(headers)}
     idents = [column[h] for h in IDENTIFIER_HEADERS if h in column]
     names = [column[h] for h in NAME_HEADERS if h in column]
