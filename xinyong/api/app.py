@@ -613,11 +613,15 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
 
     # -- authorities report back, and send records ----------------------------------------------
 
-    @app.post("/v1/feedback", summary="Report the measure applied (or why not)", status_code=201, responses=ERRORS)
+    @app.post("/v1/feedback", summary="Report the measure applied (or why not)", status_code=201, responses={
+        **ERRORS, 200: {"description": "The same report sent before (a retry): the first one, not stored again"},
+        409: {"model": ErrorAnswer, "description": "The answer's measure was already reported otherwise"}})
     async def feedback(body: FeedbackRequest, key: Annotated[ApiKey, Depends(requires("screen"))]) -> Response:
-        return _json(await asyncio.to_thread(_store_feedback, body, key), 201)
+        stored, new = await asyncio.to_thread(_store_feedback, body, key)
+        return _json(stored, 201 if new else 200)
 
-    def _store_feedback(body: FeedbackRequest, key: ApiKey) -> dict[str, Any]:
+    def _store_feedback(body: FeedbackRequest, key: ApiKey) -> tuple[dict[str, Any], bool]:
+        """The report stored, and whether it is new: the same report sent again (a retry) is the first one."""
         if body.measure not in {m.code for m in pack.measures}:
             raise ApiError(422, "unknown_measure", f"unknown measure {body.measure!r}")
         if not body.applied and not (body.reason and body.reason.strip()):
@@ -632,18 +636,43 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             service.log.flush()  # the answer may still be waiting in the log's buffer
             q = t.query_log.c
             with engine.connect() as c:
-                asked = c.execute(select(q.authority, q.subject).where(q.query_id == body.query_id)).first()
+                asked = c.execute(select(q.authority, q.subject, q.action, q.measures)
+                                  .where(q.query_id == body.query_id)).first()
             if asked is None or asked.authority != key.authority:
                 raise ApiError(404, "not_found", f"no screening {body.query_id!r} by {key.authority}")
             if asked.subject != body.subject:  # which of the two was the measure applied to?
                 raise ApiError(422, "subject_mismatch", f"screening {body.query_id} answered about "
                                                         f"{asked.subject or 'no entity'}, not {body.subject}")
+            # a measure the answer did not name (another decision point's, or none at all for an allow)
+            # was applied on no basis this screening gave: the report would pass for one that had one
+            if body.measure not in (asked.measures or ()):
+                raise ApiError(422, "measure_not_in_answer", f"screening {body.query_id} ({asked.action}) named "
+                                                             f"{', '.join(asked.measures) or 'no measure'}, "
+                                                             f"not {body.measure}")
+        on_date = body.on_date or pack_today(pack)
+        if body.query_id is None and body.applied and not index().measure_binds(body.subject, body.measure, on_date):
+            raise ApiError(422, "measure_not_binding", f"{body.measure} does not bind {body.subject} on {on_date}: "
+                                                       "no listing in force on a list it follows")
         row = {"query_id": body.query_id, "key_id": key.id, "authority": key.authority, "subject": body.subject,
                "measure": body.measure, "applied": body.applied, "reason": body.reason, "reference": body.reference,
-               "on_date": body.on_date or pack_today(pack), "recorded_at": dt.datetime.now(dt.timezone.utc)}
+               "on_date": on_date, "recorded_at": dt.datetime.now(dt.timezone.utc)}
+        f = t.feedback.c
         with engine.begin() as c:
-            feedback_id = c.execute(t.feedback.insert().values(**row)).inserted_primary_key[0]
-        return {"id": feedback_id, **{k: row[k] for k in ("query_id", "subject", "measure", "applied", "on_date")}}
+            # one report per screening answer and measure (per subject, measure, reference and day without
+            # one): a retry was stored again and counted the measure applied twice
+            same = [f.authority == key.authority, f.measure == body.measure]
+            same += ([f.query_id == body.query_id] if body.query_id is not None else
+                     [f.query_id.is_(None), f.subject == body.subject, f.on_date == on_date,
+                      f.reference.is_(None) if body.reference is None else f.reference == body.reference])
+            earlier = c.execute(select(f.id, f.applied, f.reason).where(*same).order_by(f.id)).first()
+            if earlier is not None:
+                if (earlier.applied, earlier.reason) != (body.applied, body.reason):
+                    raise ApiError(409, "already_reported", f"feedback {earlier.id} already reports {body.measure} "
+                                                            f"as {'applied' if earlier.applied else 'not applied'}")
+                feedback_id, new = earlier.id, False
+            else:
+                feedback_id, new = c.execute(t.feedback.insert().values(**row)).inserted_primary_key[0], True
+        return {"id": feedback_id, **{k: row[k] for k in ("query_id", "subject", "measure", "applied", "on_date")}}, new
 
     @app.post("/v1/records", summary="Submit records: same validation and quarantine as file ingestion",
               status_code=201, responses=ERRORS)

@@ -55,7 +55,7 @@ def _screen_batch(engine: Engine, pack: Pack, batch: Path, output: Path | None, 
             rows = list(batch_rows(data, "jsonl" if batch.suffix in (".jsonl", ".ndjson") else "csv"))
         except (ValueError, csv.Error) as exc:  # not text (an undecodable byte among them), broken CSV
             fail(f"{batch}: unreadable ({exc})")
-        index = ScreeningIndex.load(engine, pack, names=any(isinstance(r, dict) and r.get("name") for _, r in rows))
+        index = ScreeningIndex.load(engine, pack)  # names too: a code's branch is checked against its head office
         for result in screen_batch(index, rows, action, day):
             if result["decision"] is not None:
                 log.add(query_id=uuid.uuid4().hex, key_id=None, authority="operator", purpose=purpose,
@@ -114,7 +114,7 @@ def screen_command(
         return
     if not action:
         fail("--action is required: one of " + ", ".join(a.code for a in pack.actions))
-    index = ScreeningIndex.load(engine, pack, names=name is not None)
+    index = ScreeningIndex.load(engine, pack)  # names too: a code's branch is checked against its head office
     try:
         answer = (index.screen_identifier(identifier, action, day) if identifier is not None
                   else index.screen_name(name or "", action, day))

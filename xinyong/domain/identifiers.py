@@ -49,11 +49,19 @@ PERSON = "natural_person"
 _SPACES = re.compile(r"[\s\-\u2010-\u2015\u2212_.\u200b-\u200d\u2060\ufeff]+")
 
 
+# Cyrillic and Greek letters drawn like the Latin ones a code holds (a Russian keyboard layout, a
+# document's font, or a listed firm's own copy): NFKC keeps them apart, so 小米's USCC written with a
+# Cyrillic А answered not_found instead of 小米's deny
+_LOOKALIKES = str.maketrans("АВСЕНКМОРТХУІЈЅасеорху" "ΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
+                            "ABCEHKMOPTXYIJSaceopxy" "ABEHIKMNOPTYXZ")
+
+
 def normalise_code(value: str) -> str:
-    """Full-width to half-width, upper case, no spaces, dashes of any kind, dots or zero-width characters."""
+    """Full-width to half-width, Cyrillic and Greek lookalikes to Latin, upper case, no spaces, dashes
+    of any kind, dots or zero-width characters."""
     if value.isascii() and value.isalnum():  # most codes: NFKC and the regex change nothing; a third of the time
         return value.upper()
-    return _SPACES.sub("", unicodedata.normalize("NFKC", value)).upper()
+    return _SPACES.sub("", unicodedata.normalize("NFKC", value).translate(_LOOKALIKES)).upper()
 
 
 def uscc_check_character(first17: str) -> str:

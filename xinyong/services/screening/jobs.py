@@ -170,9 +170,9 @@ def _screen_job(engine: Engine, pack: Pack, job_id: str, job: dict[str, Any], fo
     resume = job["resume"] if isinstance(job["resume"], dict) else orjson.loads(job["resume"] or "{}")
     done = int(resume.get("done", 0))
     _set(engine, job_id, total=len(rows))
-    # a name beside a code is read too (screen.name_disagrees): the name index is needed for any name
-    needs_names = any(isinstance(r, dict) and r.get("name") for _, r in rows[done:])
-    index = ScreeningIndex.load(engine, pack, names=needs_names)
+    # the name index is needed for any batch: a name beside a code is read too (screen.name_disagrees),
+    # and a registered branch's head office is found by its name (ScreeningIndex._with_head_office)
+    index = ScreeningIndex.load(engine, pack)
     partial_csv, partial_jsonl = folder / "results.csv.part", folder / "results.jsonl.part"
     if done and partial_csv.exists() and partial_jsonl.exists():
         _truncated(partial_csv, int(resume["csv_bytes"]))

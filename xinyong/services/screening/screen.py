@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import threading
 import time
 from collections import defaultdict
@@ -37,7 +38,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.decisions import Bearing, Decision, Evidence, ListingView, decide, measures_for, with_foreign
+from xinyong.domain.decisions import (
+    Bearing,
+    Decision,
+    Evidence,
+    ListingView,
+    decide,
+    measures_for,
+    strongest,
+    with_foreign,
+)
 from xinyong.domain.identifiers import (
     classify_code,
     could_start_a_resident_id,
@@ -50,6 +60,7 @@ from xinyong.domain.identifiers import (
     split_person_id,
 )
 from xinyong.domain.matching import NameAnalyser, Subject
+from xinyong.domain.names import normalise_name
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
@@ -235,6 +246,11 @@ class ScreeningIndex:
         self.person_ids: dict[int, str] = {}  # natural-person entity -> its resident ID number
         self.listings_of: dict[int, list[ListingView]] = {}
         self.reaches: dict[str, list[Reach]] = {}  # person ID number -> entities the person represents
+        # a person's name as `normalise_name` folds it -> the listed natural persons of that name, and
+        # (ID number, entity) of each relation reaching a person of that name: name screening never
+        # compares a name with persons, so these are what a bare name may be
+        self.listed_persons: dict[str, list[int]] = {}
+        self.reached_names: dict[str, list[tuple[str, int]]] = {}
         self.names: EntityIndex | None = None
         self.foreign = ForeignIndex.empty()
         self.seq = -1  # the store's `changes` sequence read up to
@@ -243,6 +259,7 @@ class ScreeningIndex:
         self.built = False  # the index file was (re)built by this load
         self._measures: dict[str, tuple[MeasureSpec, ...]] = {}
         self.suspending_lists = frozenset(spec.code for spec in pack.lists if spec.objection_suspends)
+        self.branch_endings = tuple(pack.resolution.name_rules.branch_markers)  # a registered name ends with one
         self._lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------
@@ -347,15 +364,24 @@ class ScreeningIndex:
                 row.effective_from, row.effective_to, row.ended_on, tuple(evidence.get(row.id, ())),
                 tuple(sorted(objections.get(row.id, ()))), row.end_reason))
         self.listings_of = dict(listings_of)  # swapped whole: readers never see it half-built
+        listed_persons: dict[str, list[int]] = defaultdict(list)
+        for entity_id in self.listings_of:
+            info = self.info.get(entity_id)
+            if info is not None and info.kind == "natural_person" and info.name:
+                listed_persons[normalise_name(info.name)].append(entity_id)
+        self.listed_persons = dict(listed_persons)
 
     def _load_reaches(self, c: Connection) -> None:
         rel = t.entity_relations.c
         reaches: dict[str, list[Reach]] = defaultdict(list)
-        for entity_id, relation, person_id, valid_from, valid_to in c.execute(
-                select(rel.entity_id, rel.relation, rel.person_id, rel.valid_from, rel.valid_to)
+        reached_names: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for entity_id, relation, person_id, person_name, valid_from, valid_to in c.execute(
+                select(rel.entity_id, rel.relation, rel.person_id, rel.person_name, rel.valid_from, rel.valid_to)
                 .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))).all():
             reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
-        self.reaches = dict(reaches)
+            if person_name and entity_id in self.listings_of:  # only a listed entity's relation can reach
+                reached_names[normalise_name(person_name)].append((normalise_code(person_id), entity_id))
+        self.reaches, self.reached_names = dict(reaches), dict(reached_names)
 
     def _load_foreign(self, c: Connection) -> None:
         names = self.names
@@ -409,8 +435,36 @@ class ScreeningIndex:
 
     def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
         """The register's answer, then foreign designations carrying exactly this identifier."""
-        answer = self._screen_identifier_here(identifier, action, as_of)
+        answer = self._with_head_office(self._screen_identifier_here(identifier, action, as_of), action, as_of)
         return self._with_foreign(answer, action, self.foreign.by_identifier(identifier), [])
+
+    def is_branch_name(self, name: str | None) -> bool:
+        return bool(name) and name.rstrip().endswith(self.branch_endings)  # type: ignore[union-attr]
+
+    def _with_head_office(self, answer: Answer, action: str, as_of: dt.date) -> Answer:
+        """A registered branch (分公司) has its own code but no legal personality: its head office answers
+        for it, and a measure on the head office is one on the firm the branch acts for. The branch was
+        allowed on its own clean file while its head office, registered under the branch's name less the
+        branch, was denied. Now such a branch is at least `refer`, its head office a candidate to check;
+        its own measures stay its own (no measure is widened to it by a name)."""
+        subject, index = answer.subject_id, self.names
+        info = self.info.get(subject) if subject is not None else None
+        if info is None or index is None or info.kind == "natural_person" or not self.is_branch_name(info.name):
+            return answer
+        parts = index.analyser.parts(info.name)
+        if parts.branch is None:
+            return answer
+        head = replace(parts, branch=None)
+        measures = self.measures(action)
+        checked, shown = [], {c["entity"] for c in answer.candidates or ()}
+        for e in sorted(index.exact(head, {subject})):
+            if decide(measures, action, as_of, self.bearings(e, None, as_of), self.suspending_lists).decision != "allow":
+                s = index.matcher.score(Subject(head, None, None, False), index.profiles[e])
+                checked.append(self.candidate(e, s.score, {**s.components, "head_office_of_branch": parts.branch}))
+        if checked:
+            answer.decision.decision = strongest((answer.decision.decision, "refer"))
+            answer.candidates = [*(answer.candidates or ()), *(c for c in checked if c["entity"] not in shown)]
+        return answer
 
     def _with_foreign(self, answer: Answer, action: str, by_identifier: list[dict[str, Any]],
                       by_name: list[dict[str, Any]]) -> Answer:
@@ -449,7 +503,7 @@ class ScreeningIndex:
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
         """The register's answer, then foreign designations: by the chosen subject's codes, by the name."""
-        answer = self._screen_name_here(name, action, as_of)
+        answer = self._with_head_office(self._screen_name_here(name, action, as_of), action, as_of)
         split = split_person_id(name)
         profile = self.names.profiles.get(answer.subject_id) if answer.subject_id is not None and self.names else None
         by_code = merged(*(self.foreign.by_identifier(code) for code in profile.codes)) if profile else []
@@ -506,8 +560,41 @@ class ScreeningIndex:
         if chosen is not None:
             decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
         else:  # every scored candidate is at or above `review`: any at all is a possible match
-            decision = Decision("refer" if ranked else "allow", action, as_of)
+            candidates += self._persons_named(name, measures, action, as_of)
+            decision = Decision("refer" if candidates else "allow", action, as_of)
         return Answer(_query_id(), decision, chosen, candidates, match)
+
+    def _persons_named(self, name: str, measures: tuple[MeasureSpec, ...], action: str,
+                       as_of: dt.date) -> list[dict[str, Any]]:
+        """The persons of exactly this name whom a measure of the action binds: their own listing, or a
+        relation to a listed firm the measure reaches. A bare name never decides for a person (the same
+        name is many people's; the ID number does), but the court's listed 王建国 asked about as 王建国
+        was allowed: name screening compares names with organisations only. Now each is a candidate
+        to check (refer), a person by its key, one reached through a relation by the firm and relation."""
+        folded = normalise_name(name)
+        found: list[dict[str, Any]] = []
+        for entity_id in self.listed_persons.get(folded, ()):
+            if decide(measures, action, as_of, self.bearings(entity_id, None, as_of), self.suspending_lists).measures:
+                found.append(self.candidate(entity_id, 1.0, {"person_name": "exact", "decide_by": "id_number"}))
+        for person_id, entity_id in self.reached_names.get(folded, ()):
+            applied = decide(measures, action, as_of, self.bearings(None, person_id, as_of), self.suspending_lists)
+            relations = sorted({m.relation for m in applied.measures if m.listing.entity_key == self.info[entity_id].key
+                                and m.relation})
+            if relations and self.by_code.get(person_id) not in self.listed_persons.get(folded, ()):
+                found.append(self.candidate(entity_id, 1.0, {"person_name": "exact", "decide_by": "id_number",
+                                                             "through": relations}))
+        return found
+
+    def measure_binds(self, entity_key: str, measure_code: str, day: dt.date) -> bool:
+        """Whether the measure binds the entity on the day, for any of its decision points (through a
+        relation the measure reaches as well): what a report of it applied needs."""
+        entity_id = self.by_code.get(entity_key)
+        measure = next((m for m in self.pack.measures if m.code == measure_code), None)
+        if entity_id is None or measure is None:
+            return False
+        bearings = self.bearings(entity_id, None, day)
+        return any(decide((measure,), action, day, bearings, self.suspending_lists).measures
+                   for action in measure.actions)
 
     def name_disagrees(self, entity_id: int, name: str) -> bool:
         """A name given beside a code that is not the code's firm's, as resolution judges a record's
@@ -590,8 +677,22 @@ BATCH_COLUMNS = ("line", "identifier", "name", "action", "as_of", "decision", "s
                  "foreign_designations", "foreign_best_score")
 # JSON Lines results carry every candidate of a name screening as well; a CSV cell cannot.
 JSONL_ONLY = ("candidates",)
-IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "证件号码")
-NAME_HEADERS = ("name", "名称", "企业名称", "主体名称")
+# A subject's code and name under every header the cn pack's files give them (its subject fields'
+# synonyms), best first: a column left unrecognised was ignored without a word, so a file heading its
+# codes 社会信用代码 beside a 企业名称 column was screened by name alone (a listed firm written by a
+# trading name of its own was allowed, its code never looked at). A row's first non-empty one counts.
+IDENTIFIER_HEADERS = ("identifier", "code", "uscc", "统一社会信用代码", "社会信用代码", "信用代码", "证件号码",
+                      "身份证号码", "身份证号", "身份证号码/组织机构代码", "组织机构代码", "工商注册号", "注册号",
+                      "纳税人识别号", "税务登记号")
+NAME_HEADERS = ("name", "名称", "企业名称", "主体名称", "单位名称", "市场主体名称", "公司名称", "当事人名称",
+                "行政相对人名称", "纳税人名称", "被执行人姓名/名称", "姓名")
+
+
+_HEADER_NOTE = re.compile(r"\*+|\([^()]*\)$")  # a required mark, a note in brackets at the end
+
+
+def _first_given(values: Mapping[str, Any], headers: tuple[str, ...]) -> Any:
+    return next((values[h] for h in headers if values.get(h) not in (None, "")), None)
 
 
 def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -605,18 +706,30 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
             except orjson.JSONDecodeError as exc:
                 yield number, f"not JSON: {exc}"
                 continue
-            yield number, row if isinstance(row, dict) else "not a JSON object"
+            if not isinstance(row, dict):
+                yield number, "not a JSON object"
+                continue
+            keyed = {normalise_header(str(key)): value for key, value in row.items()}
+            subject = {"identifier": _first_given(keyed, IDENTIFIER_HEADERS), "name": _first_given(keyed, NAME_HEADERS),
+                       "action": row.get("action"), "as_of": row.get("as_of")}
+            # a list, an object or true where text belongs stopped the whole batch (a traceback, a job
+            # failed) at the first row so written: that row says why, the others are screened
+            if type(subject["identifier"]) is int:  # a registration number written as a JSON number
+                subject["identifier"] = str(subject["identifier"])
+            wrong = [field for field, value in subject.items() if value is not None and type(value) is not str]
+            yield number, f"{', '.join(wrong)}: not text" if wrong else subject
         return
     text = data.decode(text_encoding(data[:1 << 20]))  # ValueError: why it is no text (UnicodeDecodeError among them)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
     written = [h.strip().lower() for h in next(reader, [])]
     # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
-    # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column
-    headers = [normalise_header(h) for h in written]
+    # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column;
+    # nor does a template's mark of a required column (统一社会信用代码*, 统一社会信用代码（必填）)
+    headers = [_HEADER_NOTE.sub("", normalise_header(h)) for h in written]
     column = {h: i for i, h in enumerate(headers)}
-    ident = next((column[h] for h in IDENTIFIER_HEADERS if h in column), None)
-    name = next((column[h] for h in NAME_HEADERS if h in column), None)
-    if ident is None and name is None:
+    idents = [column[h] for h in IDENTIFIER_HEADERS if h in column]
+    names = [column[h] for h in NAME_HEADERS if h in column]
+    if not idents and not names:
         yield 1, f"no identifier or name column; headers are: {', '.join(written)}"
         return
     action, as_of = column.get("action"), column.get("as_of")
@@ -625,7 +738,8 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
             continue
         def cell(i: int | None) -> str | None:
             return cells[i].strip() or None if i is not None and i < len(cells) else None
-        yield number, {"identifier": cell(ident), "name": cell(name), "action": cell(action), "as_of": cell(as_of)}
+        yield number, {"identifier": next(filter(None, map(cell, idents)), None),
+                       "name": next(filter(None, map(cell, names)), None), "action": cell(action), "as_of": cell(as_of)}
 
 
 def parse_day(value: Any, default: dt.date) -> dt.date:
@@ -691,7 +805,7 @@ def screen_batch(index: ScreeningIndex, rows: Iterable[tuple[int, dict[str, Any]
         keys, names = index.info.keys_and_names(found[plain])
         answered = 0
         for i, key, subject_name in zip(at, keys, names):
-            if key is None:
+            if key is None or index.is_branch_name(subject_name):  # a branch: its head office is looked at too
                 continue
             line, row = chunk[i]
             # `or` gives the last value when all are empty: then `own` is the row's name (None, "" or absent)
