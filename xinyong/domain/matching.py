@@ -242,6 +242,22 @@ class NameAnalyser:
         written = self._strip_form(full[:len(full) - len(branch)] if branch else full)[0]
         return NameParts(core, legal_form, region, branch, places, full, written)
 
+    def names_no_one(self, name: str) -> bool:
+        """Nothing but legal forms, branch markers and places (有限公司, 分公司, 北京市), once brackets,
+        punctuation and spaces are left out: no firm's name."""
+        text = re.sub(r"[\W_]+", "", normalise_name(name))
+        while text and text not in self.full and text not in self.short:
+            end = self._leading_places(text)[0]
+            if end:
+                text = text[end:]
+                continue
+            ending = next((m for m in self.branch_markers if text.endswith(m)), None) or \
+                next((v for v, _ in self.forms if text.endswith(v)), None)
+            if ending is None:
+                return False
+            text = text[:-len(ending)]
+        return True
+
     def _strip_form(self, text: str) -> tuple[str, str | None]:
         for length, variants in self.forms_by_length:
             if len(text) > length:

@@ -23,7 +23,6 @@ import csv
 import datetime as dt
 import io
 import os
-import re
 import threading
 import time
 from collections import defaultdict
@@ -530,6 +529,9 @@ class ScreeningIndex:
             raise ScreenError("name screening is not available: the name index is not loaded")
         spec = self.pack.resolution
         index = self.names
+        if index.analyser.names_no_one(name):  # 有限公司 was `allow`: as if a firm had been looked for and cleared
+            raise ScreenError(f"{name!r} names no one (only a legal form, a branch or a place): give the firm's "
+                              "name or its code")
         parts = index.analyser.parts(name)
         subject = Subject(parts, None, None, False)
         # the store's learned model, and resolution's ranking: score, then exact full name, then evidence
@@ -688,9 +690,6 @@ NAME_HEADERS = ("name", "名称", "企业名称", "主体名称", "单位名称"
                 "行政相对人名称", "纳税人名称", "被执行人姓名/名称", "姓名")
 
 
-_HEADER_NOTE = re.compile(r"\*+|\([^()]*\)$")  # a required mark, a note in brackets at the end
-
-
 def _first_given(values: Mapping[str, Any], headers: tuple[str, ...]) -> Any:
     return next((values[h] for h in headers if values.get(h) not in (None, "")), None)
 
@@ -725,7 +724,7 @@ def batch_rows(data: bytes, input_format: str) -> Iterator[tuple[int, dict[str, 
     # headers compared as ingestion compares them: a byte order mark left in the first one (a GB18030
     # file saved with one, a UTF-8 file with two), full-width letters or spaces inside never hide a column;
     # nor does a template's mark of a required column (统一社会信用代码*, 统一社会信用代码（必填）)
-    headers = [_HEADER_NOTE.sub("", normalise_header(h)) for h in written]
+    headers = [normalise_header(h) for h in written]
     column = {h: i for i, h in enumerate(headers)}
     idents = [column[h] for h in IDENTIFIER_HEADERS if h in column]
     names = [column[h] for h in NAME_HEADERS if h in column]
