@@ -27,6 +27,7 @@ from xinyong.domain.listings import ACTIVE, UNDONE, WITHDRAWN_UNIDENTIFIED, Ille
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
+from xinyong.services.operations.integrity import version_digest
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.listings import ListingNotFound, listing_row, transition
@@ -890,7 +891,8 @@ def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, 
             batch_id=current["batch_id"], row_number=current["row_number"], created_at=_now()))
         _carry_link(c, current, outcome.subject_code, outcome.subject_name, version)
         append_event(c, actor=actor.name, action="record.corrected", object_type="record", object_id=record_key,
-                     reason=actor.reason, payload={"version": version, "fields": data})
+                     reason=actor.reason, payload={"version": version, "fields": data,
+                                                   "digest": version_digest(c, record_key, version)})
         withdrawn = _withdraw_citing(c, pack, record_key, on, actor)
     return {"record": record_key, "version": version, "status": "active", "listings_withdrawn": withdrawn}
 
@@ -1080,7 +1082,7 @@ def _new_version(c: Connection, record_key: str, status: str, actor: Actor) -> i
                                    "fields", "extras", "warnings", "content_hash", "batch_id", "row_number")},
         version=version, status=status, created_at=_now()))
     append_event(c, actor=actor.name, action=f"record.{status}", object_type="record", object_id=record_key,
-                 reason=actor.reason, payload={"version": version})
+                 reason=actor.reason, payload={"version": version, "digest": version_digest(c, record_key, version)})
     return version
 
 

@@ -1,0 +1,108 @@
+"""Publication, open data and accountability, probed as a journalist mirroring the open data, a
+subject whose listing ended and an insider with write access to the store would: hand-made inputs,
+real public company names, codes with valid check characters. Each test is a defect found and
+fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlalchemy import update
+
+from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
+from worlds import run
+from xinyong.services.operations.integrity import verify_store
+from xinyong.store import tables as t
+from xinyong.store.db import open_engine
+
+PINGAN_CASE = f"court:（2026）沪0115执300号#{PINGAN}"
+
+
+@pytest.mark.parametrize("step", ["correct", "revoke"])
+def test_audit_verify_names_a_record_version_made_by_due_process_edited_in_the_store(cli, tmp_path: Path,
+                                                                                       step: str) -> None:
+    """A record version made by due process (a correction, a revocation) is left out of its batch's
+    audited digest, and verify checked only its status. An insider moved the court's corrected case
+    from 中国平安 to 小米 and dated it a month later (its publicity running a month longer) by an
+    UPDATE of that version: `audit verify` said "audit chain intact" while 小米's page showed the
+    case. Now each such step's audit event carries the digest of the version it stored, and verify
+    names the version that differs."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        if step == "correct":
+            (tmp_path / "fix.json").write_text(json.dumps({"担保情况": "无"}, ensure_ascii=False), encoding="utf-8")
+            made = run(cli, "record", "correct", PINGAN_CASE, "--file", tmp_path / "fix.json", "--reason", "typo")
+        else:
+            made = run(cli, "record", "revoke", PINGAN_CASE, "--reason", "annulled on appeal")
+        assert made["version"] == 2
+        assert cli("audit", "verify").exit_code == 0
+        engine = open_engine(cli.url)
+        try:
+            with engine.begin() as c:
+                r = t.records.c
+                c.execute(update(t.records).where(r.record_key == PINGAN_CASE, r.version == 2)
+                          .values(subject_code=XIAOMI, decision_date=TODAY.date()))
+        finally:
+            engine.dispose()
+        broken = cli("audit", "verify", ok=False)
+        assert broken.exit_code == 1
+        assert f"record {PINGAN_CASE} version 2: its subject, decision date or fields differ" in broken.output, \
+            broken.output
+
+
+def test_audit_verify_names_a_repair_or_objection_written_in_the_store(cli, tmp_path: Path) -> None:
+    """Objections and repair applications were checked by nothing: an insider who set 中国平安's
+    pending application for its court case to approved (an UPDATE; or a row INSERTed for the record)
+    ended that case's publicity on its page, the open data and the credit report, and another who
+    turned 小米's rejected objection into an upheld one changed the court's public upheld share:
+    `audit verify` said "audit chain intact" each time. Now every case must be what its audited
+    steps made it, and a deleted one is named."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        (tmp_path / "commitment.txt").write_text("本公司承诺依法履行义务", encoding="utf-8")
+        (tmp_path / "receipt.txt").write_text("执行款已全部缴纳", encoding="utf-8")
+        repair = run(cli, "repair", "apply", ids[PINGAN], "--commitment", tmp_path / "commitment.txt",
+                     "--evidence", tmp_path / "receipt.txt", "--on", "2026-11-01")["repair"]
+        objection = run(cli, "objection", "file", "--listing", ids[XIAOMI], "--reason", "not our case",
+                        "--on", "2026-11-01")["objection"]
+        run(cli, "objection", "decide", objection, "--reject", "--on", "2026-11-03", "--reason", "the case is 小米's")
+        assert cli("audit", "verify").exit_code == 0
+        engine = open_engine(cli.url)
+        tampered = {
+            f"repair {repair} is approved, its audited steps leave it pending":
+                update(t.repairs).where(t.repairs.c.id == repair).values(state="approved", decided_on=TODAY.date()),
+            f"objection {objection} is upheld, its audited steps leave it rejected":
+                update(t.objections).where(t.objections.c.id == objection).values(state="upheld"),
+            f"objection {objection}: decided on 2026-11-09, its audited decision says 2026-11-03":
+                update(t.objections).where(t.objections.c.id == objection).values(decided_on=TODAY.date().replace(day=9)),
+            f"repair {repair}: what it is about or the day it was applied differs from its audited repair.applied":
+                update(t.repairs).where(t.repairs.c.id == repair).values(listing_id=ids[XIAOMI]),
+            f"repair {repair + 1} has no audit event (repair.applied)":
+                t.repairs.insert().values(id=repair + 1, record_key=PINGAN_CASE, commitment="", commitment_sha256="",
+                                          evidence=[], state="approved", applied_on=TODAY.date(),
+                                          applied_by="insider", decided_on=TODAY.date()),
+            f"objection {objection}: audited but missing from the store":
+                t.objections.delete().where(t.objections.c.id == objection),
+        }
+        try:
+            for said, statement in tampered.items():
+                with engine.connect() as c:
+                    transaction = c.begin()
+                    c.execute(statement)
+                    problems = verify_store(c).problems
+                    transaction.rollback()
+                assert said in problems, (said, problems)
+        finally:
+            engine.dispose()
+        engine = open_engine(cli.url)  # the command line says the same (one case, committed)
+        try:
+            with engine.begin() as c:
+                c.execute(tampered[f"repair {repair} is approved, its audited steps leave it pending"])
+        finally:
+            engine.dispose()
+        refused = cli("audit", "verify", ok=False)
+        assert refused.exit_code == 1 and f"repair {repair} is approved" in refused.output, refused.output
+
