@@ -5,15 +5,19 @@ fixed (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 import time_machine
+from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
+from test_trust_adversarial import PINGAN, TODAY, WANG, XIAOMI, listed_world
 from worlds import run
+from xinyong.api.app import create_app
+from xinyong.domain.pack import load_pack
 from xinyong.services.operations.integrity import verify_store
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
@@ -106,3 +110,40 @@ def test_audit_verify_names_a_repair_or_objection_written_in_the_store(cli, tmp_
         refused = cli("audit", "verify", ok=False)
         assert refused.exit_code == 1 and f"repair {repair} is approved" in refused.output, refused.output
 
+
+def test_the_verify_page_says_when_the_file_a_genuine_report_shows_has_changed_since(cli, tmp_path: Path) -> None:
+    """中国平安 downloaded its credit report (on the court's list) at midday; that afternoon its objection
+    was upheld (the debtor is another firm) and the listing withdrawn, bound on no day. A buyer who
+    checked the report at /verify/CODE read "Genuine", nothing more, so the report went on costing
+    中国平安 tenders; the same for 王建国's report once his listing ended as performed. Now the page
+    says the entity's public file has changed since the report was issued, with a link to it; 小米's
+    report, whose file did not change, shows no such notice."""
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        wang = run(cli, "listing", "show", ids[WANG])["entity"]
+        engine = open_engine(cli.url)
+        codes = {}
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                for key in (PINGAN, XIAOMI, wang):
+                    issued = http.get(f"/entities/{key}/report.pdf")
+                    assert issued.status_code == 200
+                    codes[key] = issued.headers["X-Report-Code"]
+                    assert 'id="changed-since"' not in http.get(f"/verify/{codes[key]}").text
+        finally:
+            engine.dispose()
+    with time_machine.travel(TODAY + dt.timedelta(hours=3), tick=False):
+        objection = run(cli, "objection", "file", "--listing", ids[PINGAN], "--reason", "not our case",
+                        "--on", "2026-11-10")["objection"]
+        run(cli, "objection", "decide", objection, "--uphold", "--on", "2026-11-10", "--reason", "another firm")
+        run(cli, "listing", "end", ids[WANG], "--reason", "performed", "--on", "2026-11-10")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                for key in (PINGAN, wang):
+                    page = http.get(f"/verify/{codes[key]}")
+                    assert page.status_code == 200 and 'id="changed-since"' in page.text, key
+                    assert "此后已有变化" in page.text
+                assert 'id="changed-since"' not in http.get(f"/verify/{codes[XIAOMI]}").text
+        finally:
+            engine.dispose()
