@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import time_machine
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from test_trust_adversarial import PINGAN, TODAY, WANG, XIAOMI, listed_world
-from worlds import run
+from worlds import run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.services.operations.integrity import verify_store
@@ -147,3 +147,51 @@ def test_the_verify_page_says_when_the_file_a_genuine_report_shows_has_changed_s
                 assert 'id="changed-since"' not in http.get(f"/verify/{codes[XIAOMI]}").text
         finally:
             engine.dispose()
+
+
+JD = uscc("91110302MA0JD0011")
+GREE = uscc("91440400MA4GL0022")
+ABNORMAL_HEADERS = ["企业名称", "统一社会信用代码", "列入决定书文号", "列入经营异常名录原因", "列入日期", "移出日期"]
+
+
+def test_audit_verify_names_a_moved_listing_given_to_another_firm_in_the_store(cli, tmp_path: Path) -> None:
+    """京东 stayed three years on the abnormal operations list uncured, so `process` proposed it for the
+    serious illegal and dishonest list on its own (a move, not an evaluation). An insider gave that
+    listing to 格力 (`UPDATE listings SET entity_id`), or swapped its evidence for another record: its
+    event named the subject, list, rule and evidence, but verify compared only its state and dates,
+    and said "audit chain intact" while 格力's page would show the listing once served. Now a
+    listing proposed on its own must match its audited proposal."""
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                         [[JD, "北京京东世纪贸易有限公司", "有限责任公司", "2007-04-20", "存续"],
+                          [GREE, "珠海格力电器股份有限公司", "股份有限公司", "1989-12-13", "存续"]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    abnormal = write_csv(tmp_path / "abnormal.csv", ABNORMAL_HEADERS, [
+        ["北京京东世纪贸易有限公司", JD, "京市监异〔2022〕7号", "通过登记的住所无法联系", "2022-03-01", ""],
+        ["珠海格力电器股份有限公司", GREE, "珠市监异〔2022〕9号", "未按规定报送年度报告", "2022-03-01", "2022-05-01"]])
+    cli("ingest", abnormal, "--authority", "samr", "--category", "abnormal_operation")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2022-03-10")
+    (first,) = run(cli, "listing", "list", "--entity", JD)
+    served = run(cli, "listing", "notify", first["id"], "--on", "2022-03-14", "--actor", "officer", "--reason", "served")
+    after = dt.date.fromisoformat(served["objection_deadline"]) + dt.timedelta(days=1)
+    assert run(cli, "process", "--as-of", after.isoformat())["effective"] == 1
+    run(cli, "process", "--as-of", "2025-06-01")
+    (serious,) = [item for item in run(cli, "listing", "list", "--entity", JD) if item["list"] == "serious_dishonesty"]
+    assert cli("audit", "verify").exit_code == 0
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            gree = c.execute(select(t.entities.c.id).where(t.entities.c.key == GREE)).scalar_one()
+            other = c.execute(select(t.records.c.id).where(t.records.c.record_key.like("samr:珠市监异%"))).scalar_one()
+        for statement in (update(t.listings).where(t.listings.c.id == serious["id"]).values(entity_id=gree),
+                          update(t.listing_evidence).where(t.listing_evidence.c.listing_id == serious["id"])
+                          .values(record_id=other)):
+            with engine.connect() as c:
+                transaction = c.begin()
+                c.execute(statement)
+                problems = verify_store(c).problems
+                transaction.rollback()
+            said = f"listing {serious['id']}: its subject, list, rule or evidence differs from its audited proposal"
+            assert said in problems, problems
+    finally:
+        engine.dispose()

@@ -6,7 +6,8 @@ whole. So `verify_store` also checks, from the database and the signing key alon
 
 - every audited row has its event: each batch (`batch.ingested`, with a digest of the record
   versions it stored), each record version made by due process (`record.*`), each API key
-  (`key.created`, and `key.revoked` once revoked), each listing (its transitions; the proposals an
+  (`key.created`, and `key.revoked` once revoked), each listing (its transitions; one proposed on its
+  own, a move to the next list, by the subject, list, rule and evidence its event names; the proposals an
   evaluation makes are audited a batch at a time, `listings.proposed`, one leaf per proposal that is
   recomputed from the store and compared one by one), each issued
   report (a `reports.sealed` event whose Merkle root covers it), each objection and repair
@@ -438,13 +439,30 @@ def _expected_listing(history: list[tuple[str, dict[str, Any]]], pack: Pack | No
 
 
 def _check_listings(connection: Connection, pack: Pack | None, events: _Events, report: IntegrityReport) -> None:
-    L, T = t.listings.c, t.listing_transitions.c
+    L, T, E = t.listings.c, t.listing_transitions.c, t.listing_evidence.c
     counts = dict(connection.execute(select(T.listing_id, func.count()).group_by(T.listing_id)).all())
+    # a listing proposed on its own (a move to the next list) names its subject, list, rule and evidence
+    # in its event; those proposed by evaluation are checked leaf by leaf (`_check_proposals`)
+    alone = {int(listing_id): payload for listing_id, history in events.listings.items()
+             for step, payload in history[:1] if step == "proposed" and "entity_id" in payload}
+    evidence: dict[int, list[int]] = defaultdict(list)
+    ids = sorted(alone)
+    for start in range(0, len(ids), CHUNK):
+        for listing_id, record_id in connection.execute(select(E.listing_id, E.record_id)
+                                                        .where(E.listing_id.in_(ids[start:start + CHUNK]))):
+            evidence[listing_id].append(record_id)
     for row in connection.execute(select(t.listings).order_by(L.id)).mappings():
         history = events.listings.get(str(row["id"]))
         if not history:
             report.problems.append(f"listing {row['id']} has no audited transitions")
             continue
+        proposed = alone.get(row["id"])
+        if proposed is not None and (
+                (row["entity_id"], row["list_code"], row["rule_version"]) !=
+                (proposed["entity_id"], proposed["list"], proposed["rule_version"])
+                or sorted(evidence.get(row["id"], [])) != sorted(proposed.get("evidence") or [])):
+            report.problems.append(f"listing {row['id']}: its subject, list, rule or evidence differs from "
+                                   "its audited proposal")
         state, transitions, columns, touched = _expected_listing(history, pack, row["list_code"])
         if row["state"] != state:
             report.problems.append(f"listing {row['id']}: state is {row['state']}, its audited transitions "
