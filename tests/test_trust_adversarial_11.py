@@ -81,7 +81,8 @@ def test_audit_verify_names_a_repair_or_objection_written_in_the_store(cli, tmp_
             f"objection {objection} is upheld, its audited steps leave it rejected":
                 update(t.objections).where(t.objections.c.id == objection).values(state="upheld"),
             f"objection {objection}: decided on 2026-11-09, its audited decision says 2026-11-03":
-                update(t.objections).where(t.objections.c.id == objection).values(decided_on=TODAY.date().replace(day=9)),
+                update(t.objections).where(t.objections.c.id == objection)
+                .values(decided_on=TODAY.date().replace(day=9)),
             f"repair {repair}: what it is about or the day it was applied differs from its audited repair.applied":
                 update(t.repairs).where(t.repairs.c.id == repair).values(listing_id=ids[XIAOMI]),
             f"repair {repair + 1} has no audit event (repair.applied)":
@@ -172,7 +173,8 @@ def test_audit_verify_names_a_moved_listing_given_to_another_firm_in_the_store(c
     run(cli, "resolve")
     run(cli, "evaluate", "--as-of", "2022-03-10")
     (first,) = run(cli, "listing", "list", "--entity", JD)
-    served = run(cli, "listing", "notify", first["id"], "--on", "2022-03-14", "--actor", "officer", "--reason", "served")
+    served = run(cli, "listing", "notify", first["id"], "--on", "2022-03-14", "--actor", "officer",
+                 "--reason", "served")
     after = dt.date.fromisoformat(served["objection_deadline"]) + dt.timedelta(days=1)
     assert run(cli, "process", "--as-of", after.isoformat())["effective"] == 1
     run(cli, "process", "--as-of", "2025-06-01")
