@@ -19,6 +19,7 @@ from worlds import run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.services.operations.integrity import verify_store
+from xinyong.services.publication import opendata
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 
@@ -197,3 +198,39 @@ def test_audit_verify_names_a_moved_listing_given_to_another_firm_in_the_store(c
             assert said in problems, problems
     finally:
         engine.dispose()
+
+
+def test_a_dump_whose_capture_was_overtaken_by_the_servers_is_not_labelled_with_the_newer_seq(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`publish` ran (nightly) while `serve` captured the change log every half second. The court ended
+    小米's listing (performed) while publish was computing the facts, and the server's capture
+    recorded the end first: publish then gave way but still wrote its full/ (小米's listing in force)
+    under the server's newer seq, beside a delta/ ending at that seq that deletes the listing. A
+    journalist mirroring full/ and then each later delta kept 小米 on the list for good. Now a
+    publish overtaken by a newer capture computes its facts again."""
+    out = tmp_path / "open"
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        run(cli, "publish", "--out", out)
+        computing = opendata.iter_facts
+        raced: list[bool] = []
+
+        def overtaken(*args, **options):
+            facts = list(computing(*args, **options))
+            if not raced:  # the server's worker captures the court's step first
+                raced.append(True)
+                run(cli, "listing", "end", ids[XIAOMI], "--reason", "performed", "--on", "2026-11-10")
+                engine = open_engine(cli.url)
+                try:
+                    opendata.capture(engine, load_pack("cn"))
+                finally:
+                    engine.dispose()
+            yield from facts
+
+        monkeypatch.setattr(opendata, "iter_facts", overtaken)
+        manifest = run(cli, "publish", "--out", out)
+        assert raced
+    deleted = [json.loads(line) for line in (out / manifest["delta"] / "listings.jsonl").read_text().splitlines()]
+    assert {"op": "delete", "listing": ids[XIAOMI]}.items() <= deleted[0].items()
+    dumped = [json.loads(line) for line in (out / "full" / "listings.jsonl").read_text().splitlines()]
+    assert ids[XIAOMI] not in [row["listing"] for row in dumped if row["in_force"]], dumped

@@ -455,7 +455,7 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         del added
         deleted = list(old)
         del old
-        return _write_diff(engine, today, position, stored, adds, changes, deleted)
+        return _write_diff(engine, today, position, stored, adds, changes, deleted, exact=each is not None)
     finally:
         adds.close()
         changes.close()
@@ -486,15 +486,17 @@ class _Spill:
 
 
 def _write_diff(engine: Engine, today: dt.date, position: int, stored: str | None, adds: _Spill, changes: _Spill,
-                deleted: list[str]) -> tuple[int, bool]:
-    """The diff into the change log, under the lock (see `capture`)."""
+                deleted: list[str], *, exact: bool = False) -> tuple[int, bool]:
+    """The diff into the change log, under the lock (see `capture`). `exact`: the facts were also
+    written out (publish), so they must be those of the seq returned: a capture from a newer
+    position that came first makes this one start again rather than give way."""
     f = t.public_facts.c
     now = dt.datetime.now(dt.timezone.utc)
     with engine.begin() as c:
         _lock(c)
         stored_now = get_setting(c, POSITION)
         if stored_now != stored:
-            if stored_now is not None and int(stored_now) >= position:
+            if stored_now is not None and (int(stored_now) == position or (int(stored_now) > position and not exact)):
                 return head(c), True  # a capture as new as this one came first
             raise _Stale
         baseline = stored is None
