@@ -14,7 +14,7 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from test_trust_adversarial import PINGAN, TODAY, WANG, XIAOMI, listed_world
+from test_trust_adversarial import COURT_HEADERS, PINGAN, TODAY, WANG, XIAOMI, court_row, listed_world
 from worlds import run, uscc, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
@@ -234,3 +234,45 @@ def test_a_dump_whose_capture_was_overtaken_by_the_servers_is_not_labelled_with_
     assert {"op": "delete", "listing": ids[XIAOMI]}.items() <= deleted[0].items()
     dumped = [json.loads(line) for line in (out / "full" / "listings.jsonl").read_text().splitlines()]
     assert ids[XIAOMI] not in [row["listing"] for row in dumped if row["in_force"]], dumped
+
+
+def test_a_person_who_leaves_the_lists_while_a_dump_is_written_leaves_its_new_delta_too(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second court case against 王建国 reached the store after the last dump, so the nightly publish
+    wrote it, with his name, into its new delta/. While it did, the court ended his listing and the
+    server's capture forgot him: his earlier events lost their data, and the ranges were left for
+    publish to write again. Publish rewrote only the delta folders of the earlier manifest, then
+    cleared the ranges: the delta it had just written kept his name and case for good. Now a delta
+    written by the same publish is written again too when it holds events redacted meanwhile."""
+    out = tmp_path / "open"
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        run(cli, "publish", "--out", out)
+        second = write_csv(tmp_path / "court-2.csv", COURT_HEADERS,
+                           [court_row("（2026）粤0305执188号", "王建国", WANG, "深圳市南山区人民法院")])
+        cli("ingest", second, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        writing = opendata._write_delta
+        raced: list[bool] = []
+
+        def overtaken(*args, **options):
+            entries = writing(*args, **options)
+            if not raced:  # the court's step, captured by the server, while publish goes on
+                raced.append(True)
+                run(cli, "listing", "end", ids[WANG], "--reason", "performed", "--on", "2026-11-10")
+                engine = open_engine(cli.url)
+                try:
+                    opendata.capture(engine, load_pack("cn"))
+                finally:
+                    engine.dispose()
+            return entries
+
+        monkeypatch.setattr(opendata, "_write_delta", overtaken)
+        manifest = run(cli, "publish", "--out", out)
+        assert raced and manifest["delta"]
+        later = run(cli, "publish", "--out", out)
+    for path in out.rglob("*.*"):
+        if path.suffix in (".jsonl", ".csv"):
+            text = path.read_text(encoding="utf-8-sig")
+            assert "王建国" not in text and "粤0305执188" not in text, (path, text)
+    assert len({f["path"] for f in later["files"]}) == len(later["files"])

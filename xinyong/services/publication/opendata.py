@@ -842,17 +842,20 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     step = time.perf_counter()
     start = since if since is not None else (earlier or {}).get("seq")
     delta = None
+    redacted_before = _pending_redactions(engine)
     if start is not None and start < seq:
         delta = f"delta/{start}-{seq}"
         entries += _write_delta(engine, out, start, seq)
-    entries += _rewrite_redacted_deltas(engine, out, earlier)
+    entries += _rewrite_redacted_deltas(engine, out, earlier, (start, seq) if delta else None, redacted_before)
     seconds["delta"] = time.perf_counter() - step
     step = time.perf_counter()
-    files = []
+    by_path = {}  # a delta written again in this publish: its last writing
     for entry in entries:
-        files.append({"path": entry["file"].relative_to(out).as_posix(), "sha256": _sha256(entry["file"]),
-                      "rows": entry["rows"], "format": entry["format"], "table": entry["table"], "kind": entry["kind"],
-                      **({"from": entry["from"], "to": entry["to"]} if entry["kind"] == "delta" else {})})
+        path = entry["file"].relative_to(out).as_posix()
+        by_path[path] = {"path": path, "sha256": _sha256(entry["file"]), "rows": entry["rows"],
+                         "format": entry["format"], "table": entry["table"], "kind": entry["kind"],
+                         **({"from": entry["from"], "to": entry["to"]} if entry["kind"] == "delta" else {})}
+    files = list(by_path.values())
     written = {f["path"] for f in files}
     for old in (earlier or {}).get("files", []):  # earlier deltas stay listed while their files are there
         if old.get("kind") == "delta" and old["path"] not in written and (out / old["path"]).is_file():
@@ -904,18 +907,28 @@ def _write_delta(engine: Engine, out: Path, start: int, seq: int) -> list[dict[s
     return entries
 
 
-def _rewrite_redacted_deltas(engine: Engine, out: Path, earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Earlier delta folders holding events since redacted (a person who left the public pages)
-    are written again from the log, without them; the pending ranges are then cleared."""
+def _pending_redactions(engine: Engine) -> list[list[int]]:
     with engine.connect() as c:
-        pending = orjson.loads(get_setting(c, REDACTED) or "[]")
+        return orjson.loads(get_setting(c, REDACTED) or "[]")
+
+
+def _rewrite_redacted_deltas(engine: Engine, out: Path, earlier: dict[str, Any] | None,
+                             written: tuple[int, int] | None = None,
+                             redacted_before: list[list[int]] | None = None) -> list[dict[str, Any]]:
+    """Earlier delta folders holding events since redacted (a person who left the public pages)
+    are written again from the log, without them; so is the delta this publish has just `written`
+    when events in it were redacted while it was written (a capture by the server meanwhile; those
+    `redacted_before` it began were already left out). The pending ranges are then cleared."""
+    pending = _pending_redactions(engine)
     if not pending:
         return []
-    ranges = {(f["from"], f["to"]) for f in (earlier or {}).get("files", [])
+    ranges = {(f["from"], f["to"]): pending for f in (earlier or {}).get("files", [])
               if f.get("kind") == "delta" and (out / f["path"]).is_file()}
+    if written is not None:
+        ranges[written] = [r for r in pending if r not in (redacted_before or [])]
     entries = []
-    for start, seq in sorted(ranges):
-        if any(low <= seq and high > start for low, high in pending):
+    for (start, seq), redacted in sorted(ranges.items()):
+        if any(low <= seq and high > start for low, high in redacted):
             entries += _write_delta(engine, out, start, seq)
     with engine.begin() as c:  # ranges redacted meanwhile stay pending
         now = orjson.loads(get_setting(c, REDACTED) or "[]")
