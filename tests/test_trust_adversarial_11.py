@@ -139,6 +139,7 @@ def test_the_verify_page_says_when_the_file_a_genuine_report_shows_has_changed_s
                         "--on", "2026-11-10")["objection"]
         run(cli, "objection", "decide", objection, "--uphold", "--on", "2026-11-10", "--reason", "another firm")
         run(cli, "listing", "end", ids[WANG], "--reason", "performed", "--on", "2026-11-10")
+        run(cli, "resolve", "--all")  # links decided again, unchanged: 小米's file is the same
         engine = open_engine(cli.url)
         try:
             with TestClient(create_app(engine, load_pack("cn"))) as http:

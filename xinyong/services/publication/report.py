@@ -586,16 +586,17 @@ def verify_report(engine: Engine, code: str, pdf: bytes | None = None, pack: Pac
 def _changed_since(engine: Engine, pack: Pack, entity_id: int, key: str, as_of: dt.date,
                    issued_at: dt.datetime) -> bool:
     """Whether what a report showed may no longer hold: a step of the entity's listings, or a record
-    version or link about it, recorded after the report was issued; or, with no write at all, a
-    listing's term or a record's publicity that ran out between the report's day and today. A
-    genuine report of a listing since withdrawn or ended is still handed to banks and buyers."""
+    version about it, recorded after the report was issued; or, with no write at all, a listing's
+    term or a record's publicity that ran out between the report's day and today. A genuine report
+    of a listing since withdrawn or ended is still handed to banks and buyers. (A link's time is no
+    sign: `resolve` writes again the links it decides again, unchanged.)"""
     L, T, r, link = t.listings.c, t.listing_transitions.c, t.records.c, t.record_links.c
     with engine.connect() as c:
         stepped = c.execute(select(func.max(T.recorded_at))
                             .where(T.listing_id.in_(select(L.id).where(L.entity_id == entity_id)))).scalar()
-        linked = c.execute(select(func.max(r.created_at), func.max(link.resolved_at))
-                           .join(t.records, r.id == link.record_id).where(link.entity_id == entity_id)).one()
-    if any(moment is not None and _utc(moment) > issued_at for moment in (stepped, *linked)):
+        recorded = c.execute(select(func.max(r.created_at)).join(t.record_links, link.record_id == r.id)
+                             .where(link.entity_id == entity_id)).scalar()
+    if any(moment is not None and _utc(moment) > issued_at for moment in (stepped, recorded)):
         return True
 
     def shown(day: dt.date) -> Any:
