@@ -277,3 +277,30 @@ def test_a_person_who_leaves_the_lists_while_a_dump_is_written_leaves_its_new_de
             text = path.read_text(encoding="utf-8-sig")
             assert "王建国" not in text and "粤0305执188" not in text, (path, text)
     assert len({f["path"] for f in later["files"]}) == len(later["files"])
+
+
+def test_a_person_who_left_the_lists_leaves_every_dump_folder_not_only_the_first_published(
+        cli, tmp_path: Path) -> None:
+    """The registry published its open data twice a night, to the public folder and to a mirror for the
+    national platform. Once 王建国's listing ended, his earlier events lost their data and their ranges
+    waited for publish; the first publish rewrote its own earlier deltas and cleared the ranges, so the
+    mirror's deltas kept his name and case for good. Now the ranges are numbered and kept, and each
+    folder's manifest says the last one it applied: every folder rewrites its own deltas."""
+    public, mirror = tmp_path / "public", tmp_path / "mirror"
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        for out in (public, mirror):
+            run(cli, "publish", "--out", out)
+        second = write_csv(tmp_path / "court-2.csv", COURT_HEADERS,
+                           [court_row("（2026）粤0305执188号", "王建国", WANG, "深圳市南山区人民法院")])
+        cli("ingest", second, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        for out in (public, mirror):
+            assert "粤0305执188" in (out / run(cli, "publish", "--out", out)["delta"] / "records.jsonl").read_text()
+        run(cli, "listing", "end", ids[WANG], "--reason", "performed", "--on", "2026-11-10")
+        for out in (public, mirror):
+            run(cli, "publish", "--out", out)
+    for path in tmp_path.glob("*/delta/*/*.*"):
+        if path.suffix in (".jsonl", ".csv"):
+            text = path.read_text(encoding="utf-8-sig")
+            assert "王建国" not in text and "粤0305执188" not in text, path

@@ -553,7 +553,9 @@ def _insert_facts(c: Connection, facts: Iterable[tuple[str, str, str, str, bytes
                                    for fact_id, kind, entity, digest, blob in chunk])
 
 
-REDACTED = "opendata.redacted"  # seq ranges of events redacted since the last publish, as JSON
+# seq ranges of events redacted, as JSON [[n, low, high], ...] numbered in order: each dump folder's
+# manifest keeps the last n it applied (several folders may be published; none clears the list)
+REDACTED = "opendata.redacted"
 
 
 def _forget_persons(c: Connection, gone: set[str]) -> None:
@@ -592,8 +594,14 @@ def _redact(c: Connection, conditions: list[Any]) -> None:
                     change={**change, "data": None, "redacted": True}))
                 redacted.append(seq)
     if redacted:
-        pending = orjson.loads(get_setting(c, REDACTED) or "[]")
-        set_setting(c, REDACTED, orjson.dumps(pending + [[min(redacted), max(redacted)]]).decode())
+        ranges = _redactions(get_setting(c, REDACTED))
+        number = max((n for n, _, _ in ranges), default=0) + 1
+        set_setting(c, REDACTED, orjson.dumps(ranges + [[number, min(redacted), max(redacted)]]).decode())
+
+
+def _redactions(stored: str | None) -> list[list[int]]:
+    """The redacted ranges as [n, low, high] (those stored before they were numbered, [low, high], as 0)."""
+    return [item if len(item) == 3 else [0, *item] for item in orjson.loads(stored or "[]")]
 
 
 def _insert(c: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -846,7 +854,9 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     if start is not None and start < seq:
         delta = f"delta/{start}-{seq}"
         entries += _write_delta(engine, out, start, seq)
-    entries += _rewrite_redacted_deltas(engine, out, earlier, (start, seq) if delta else None, redacted_before)
+    rewritten, redactions = _rewrite_redacted_deltas(engine, out, earlier, (start, seq) if delta else None,
+                                                     redacted_before)
+    entries += rewritten
     seconds["delta"] = time.perf_counter() - step
     step = time.perf_counter()
     by_path = {}  # a delta written again in this publish: its last writing
@@ -866,7 +876,7 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
                 "pack": {"code": pack.code, "version": pack.version}, "licence": licence, "attribution": attribution,
                 "csv": CSV_NOTE, "masking": "persons' ID numbers, mobile numbers and addresses masked in every file "
                                             "(domain.privacy.mask_text), as on the public pages",
-                "previous_seq": (earlier or {}).get("seq"), "delta": delta, "files": files}
+                "previous_seq": (earlier or {}).get("seq"), "delta": delta, "redactions": redactions, "files": files}
     _atomic_write(out / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     _atomic_write(out / "datapackage.json", orjson.dumps(datapackage(manifest), option=orjson.OPT_INDENT_2))
     seconds["manifest"] = time.perf_counter() - step
@@ -909,31 +919,28 @@ def _write_delta(engine: Engine, out: Path, start: int, seq: int) -> list[dict[s
 
 def _pending_redactions(engine: Engine) -> list[list[int]]:
     with engine.connect() as c:
-        return orjson.loads(get_setting(c, REDACTED) or "[]")
+        return _redactions(get_setting(c, REDACTED))
 
 
 def _rewrite_redacted_deltas(engine: Engine, out: Path, earlier: dict[str, Any] | None,
                              written: tuple[int, int] | None = None,
-                             redacted_before: list[list[int]] | None = None) -> list[dict[str, Any]]:
-    """Earlier delta folders holding events since redacted (a person who left the public pages)
-    are written again from the log, without them; so is the delta this publish has just `written`
-    when events in it were redacted while it was written (a capture by the server meanwhile; those
-    `redacted_before` it began were already left out). The pending ranges are then cleared."""
+                             redacted_before: list[list[int]] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Earlier delta folders of this folder holding events redacted since its last publish (a person
+    who left the public pages: the ranges numbered after the `redactions` its manifest applied) are
+    written again from the log, without them; so is the delta this publish has just `written` when
+    events in it were redacted while it was written (a capture by the server meanwhile; those
+    `redacted_before` it began were already left out). Returns the entries and the last range applied."""
     pending = _pending_redactions(engine)
-    if not pending:
-        return []
-    ranges = {(f["from"], f["to"]): pending for f in (earlier or {}).get("files", [])
+    applied = (earlier or {}).get("redactions", -1)  # a manifest from before ranges were numbered: all
+    ranges = {(f["from"], f["to"]): [r for r in pending if r[0] > applied] for f in (earlier or {}).get("files", [])
               if f.get("kind") == "delta" and (out / f["path"]).is_file()}
     if written is not None:
         ranges[written] = [r for r in pending if r not in (redacted_before or [])]
     entries = []
     for (start, seq), redacted in sorted(ranges.items()):
-        if any(low <= seq and high > start for low, high in redacted):
+        if any(low <= seq and high > start for _, low, high in redacted):
             entries += _write_delta(engine, out, start, seq)
-    with engine.begin() as c:  # ranges redacted meanwhile stay pending
-        now = orjson.loads(get_setting(c, REDACTED) or "[]")
-        set_setting(c, REDACTED, orjson.dumps([r for r in now if r not in pending]).decode())
-    return entries
+    return entries, max((n for n, _, _ in pending), default=max(applied, 0))
 
 
 def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:
