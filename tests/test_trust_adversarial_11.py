@@ -304,3 +304,34 @@ def test_a_person_who_left_the_lists_leaves_every_dump_folder_not_only_the_first
         if path.suffix in (".jsonl", ".csv"):
             text = path.read_text(encoding="utf-8-sig")
             assert "王建国" not in text and "粤0305执188" not in text, path
+
+
+def test_a_court_case_leaves_the_public_surfaces_with_the_listing_it_was_published_for(cli, tmp_path: Path) -> None:
+    """小米 paid: the court's listing ended as performed on 11-05 and left the list, yet its page, its
+    credit report's file and the open data kept showing the court's entry (（2026）京0108执200号,
+    全部未履行, 违反限制消费令) under 失信被执行人信息 for good: the category had no publicity period, so
+    the defaulter's entry outlived its removal from the list (removed within 3 working days of
+    performance). Now a category whose entries are the list's publication (`publicity.ends_with_listings`,
+    cn's court_defaulter) is public only while a listing built on the entry is under due process or in
+    force; 中国平安's entry, listed still, stays."""
+    out = tmp_path / "open"
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        run(cli, "publish", "--out", out)
+        run(cli, "listing", "end", ids[XIAOMI], "--reason", "performed", "--on", "2026-11-05")
+        manifest = run(cli, "publish", "--out", out)
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                xiaomi = http.get(f"/v1/entities/{XIAOMI}").json()
+                assert [record["category"] for record in xiaomi["records"]] == ["registration"]
+                assert "京0108执200" not in http.get(f"/entities/{XIAOMI}").text
+                assert "沪0115执300" in http.get(f"/entities/{PINGAN}").text
+                feed = http.get("/v1/public/changes").json()["events"]
+        finally:
+            engine.dispose()
+    dumped = (out / "full" / "records.jsonl").read_text()
+    assert "京0108执200" not in dumped and "沪0115执300" in dumped
+    deleted = [json.loads(line) for line in (out / manifest["delta"] / "records.jsonl").read_text().splitlines()]
+    assert [(row["op"], row["entity"]) for row in deleted] == [("delete", XIAOMI)]
+    assert "京0108执200" not in json.dumps(feed, ensure_ascii=False)

@@ -798,6 +798,30 @@ def publicity_ended(c: Connection, on: dt.date | None = None) -> dict[str, dt.da
     return ended
 
 
+def listings_ended_publicity(c: Connection, pack: Pack, today: dt.date) -> dict[str, dt.date]:
+    """Record keys of categories published only with their listings (`publicity.ends_with_listings`)
+    whose every listing has ended by `today` (its term over, or a final state), with the day the last
+    ended. 小米's court case, performed and off the list, is no longer shown as a defaulter's entry; a
+    listing still under due process or in force keeps its evidence public."""
+    categories = sorted(category.code for category in pack.categories if category.publicity.ends_with_listings)
+    if not categories:
+        return {}
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    ended: dict[str, dt.date] = {}
+    still: set[str] = set()
+    for key, state, start, end, ended_on in c.execute(
+            select(r.record_key, L.state, L.effective_from, L.effective_to, L.ended_on)
+            .join(t.listing_evidence, E.record_id == r.id).join(t.listings, L.id == E.listing_id)
+            .where(r.category.in_(categories))):
+        over = ended_on if state not in ACTIVE else end if state == "effective" and end is not None else None
+        if over is None or over > today:
+            still.add(key)
+        else:
+            ended[key] = max(over, ended.get(key, over))
+    _same_decisions(c, ended)  # the court's re-send of the case written another way: ended too
+    return {key: day for key, day in ended.items() if key not in still}
+
+
 def _same_decisions(c: Connection, ended: dict[str, dt.date]) -> None:
     """Add to `ended` the other keys of the same subject carrying a repaired record's decision
     (`domain.records.decision_number`): the authority's re-send of the case written another way

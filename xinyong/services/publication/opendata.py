@@ -260,7 +260,7 @@ def _records_query(public: set[str] | frozenset[str]) -> Any:
 def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: set[str] | frozenset[str],
            records: Iterable[Any]) -> Iterator[Fact]:
     """`iter_facts`' facts, the records' rows coming from `records` (`_records_query`'s)."""
-    from xinyong.services.lists.due_process import list_listings, publicity_ended
+    from xinyong.services.lists.due_process import list_listings, listings_ended_publicity, publicity_ended
     from xinyong.services.resolution.entities import LINKED, record_view
     from xinyong.services.resolution.resolve import PERSON_SCHEMES
 
@@ -345,7 +345,7 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
                                  "verified": bool(verified)}
                                 for _, scheme, value, verified in rows_of("identifiers", entity_id)]})
 
-        repaired = publicity_ended(c, today)
+        repaired = {**listings_ended_publicity(c, pack, today), **publicity_ended(c, today)}
         newest: Any = None
         columns = TABLES["records"]
         for row in records:
