@@ -1493,6 +1493,8 @@ EFFECTS: dict[str, str] = {
     "categories.publicity.type_field": "test_a_warning_is_published_or_not",
     "categories.publicity.regimes.tiers.code": "test_publicity_tier_code_in_the_public_file",
     "categories.publicity.unpublished_types": "test_a_warning_is_published_or_not",
+    "categories.publicity.ends_with_listings": "tests/test_trust_adversarial_11.py::"
+                                               "test_a_court_case_leaves_the_public_surfaces_with_the_listing_it_was_published_for",
     **{path: "test_publicity_tiers" for path in TIER_CHANGES},
     "lists.duration.terms.years": "test_term_years_of_a_court_ground",
     **{path: "test_which_records_a_list_counts" for path in SCOPE_CHANGES},

@@ -201,8 +201,9 @@ def audit_verify(checkpoint_file: Annotated[Optional[Path], typer.Option(
                                           "the chain must still hold it.")] = None,
                  as_json: JsonFlag = False) -> None:
     """Recompute the keyed hash chain and compare its end with the head file, then check from the store
-    itself that every audited row (batch, record version, listing and its state, key, report) has its
-    event and that no signed checkpoint is ahead of the chain; non-zero exit on any problem."""
+    itself that every audited row (batch, record version, listing and its state, objection, repair
+    application, key, report) has its event and that no signed checkpoint is ahead of the chain;
+    non-zero exit on any problem."""
     from xinyong.services.operations.integrity import verify_store
 
     engine = engine_for_work()

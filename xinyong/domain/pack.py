@@ -172,6 +172,9 @@ class PublicitySpec(Strict):
     type_field: Code | None = None
     unpublished_types: list[str] = []
     regimes: list[PublicityRegime] = []
+    # the record is a listing's own publication (a court's 失信被执行人 entry): once every listing
+    # built on it has ended, it leaves the public surfaces with them (the subject's own file keeps it)
+    ends_with_listings: bool = False
 
 
 class RepairSpec(Strict):

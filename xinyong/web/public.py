@@ -158,7 +158,8 @@ async def verify_form(request: Request, code: Annotated[str, Query(max_length=60
 
 @router.get("/verify/{code}")
 async def verify_page(request: Request, code: str) -> Response:
-    result = await asyncio.to_thread(verify_report, service_of(request).engine, code[:60], None)
+    service = service_of(request)
+    result = await asyncio.to_thread(verify_report, service.engine, code[:60], None, service.pack)
     return render(request, "web/public/verify.html",
                   {"code": result.get("code", code), "result": result, "checked_file": False},
                   200 if result.get("known") else 404)
@@ -172,7 +173,8 @@ async def verify_upload(request: Request, code: str, pdf: Annotated[UploadFile, 
     if len(content) > MAX_UPLOAD:
         _ = gettext_for(language_of(request))
         raise WebError(413, _("The file is too large."))
-    result = await asyncio.to_thread(verify_report, service_of(request).engine, code[:60], content)
+    service = service_of(request)
+    result = await asyncio.to_thread(verify_report, service.engine, code[:60], content, service.pack)
     return render(request, "web/public/verify.html",
                   {"code": result.get("code", code), "result": result, "checked_file": True},
                   200 if result.get("known") else 404)

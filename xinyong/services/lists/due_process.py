@@ -27,6 +27,7 @@ from xinyong.domain.listings import ACTIVE, UNDONE, WITHDRAWN_UNIDENTIFIED, Ille
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
+from xinyong.services.operations.integrity import version_digest
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.listings import ListingNotFound, listing_row, transition
@@ -797,6 +798,30 @@ def publicity_ended(c: Connection, on: dt.date | None = None) -> dict[str, dt.da
     return ended
 
 
+def listings_ended_publicity(c: Connection, pack: Pack, today: dt.date) -> dict[str, dt.date]:
+    """Record keys of categories published only with their listings (`publicity.ends_with_listings`)
+    whose every listing has ended by `today` (its term over, or a final state), with the day the last
+    ended. 小米's court case, performed and off the list, is no longer shown as a defaulter's entry; a
+    listing still under due process or in force keeps its evidence public."""
+    categories = sorted(category.code for category in pack.categories if category.publicity.ends_with_listings)
+    if not categories:
+        return {}
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    ended: dict[str, dt.date] = {}
+    still: set[str] = set()
+    for key, state, start, end, ended_on in c.execute(
+            select(r.record_key, L.state, L.effective_from, L.effective_to, L.ended_on)
+            .join(t.listing_evidence, E.record_id == r.id).join(t.listings, L.id == E.listing_id)
+            .where(r.category.in_(categories))):
+        over = ended_on if state not in ACTIVE else end if state == "effective" and end is not None else None
+        if over is None or over > today:
+            still.add(key)
+        else:
+            ended[key] = max(over, ended.get(key, over))
+    _same_decisions(c, ended)  # the court's re-send of the case written another way: ended too
+    return {key: day for key, day in ended.items() if key not in still}
+
+
 def _same_decisions(c: Connection, ended: dict[str, dt.date]) -> None:
     """Add to `ended` the other keys of the same subject carrying a repaired record's decision
     (`domain.records.decision_number`): the authority's re-send of the case written another way
@@ -911,7 +936,8 @@ def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, 
             batch_id=current["batch_id"], row_number=current["row_number"], created_at=_now()))
         _carry_link(c, current, outcome.subject_code, outcome.subject_name, version)
         append_event(c, actor=actor.name, action="record.corrected", object_type="record", object_id=record_key,
-                     reason=actor.reason, payload={"version": version, "fields": data})
+                     reason=actor.reason, payload={"version": version, "fields": data,
+                                                   "digest": version_digest(c, record_key, version)})
         withdrawn = _withdraw_citing(c, pack, record_key, on, actor)
     return {"record": record_key, "version": version, "status": "active", "listings_withdrawn": withdrawn}
 
@@ -1101,7 +1127,7 @@ def _new_version(c: Connection, record_key: str, status: str, actor: Actor) -> i
                                    "fields", "extras", "warnings", "content_hash", "batch_id", "row_number")},
         version=version, status=status, created_at=_now()))
     append_event(c, actor=actor.name, action=f"record.{status}", object_type="record", object_id=record_key,
-                 reason=actor.reason, payload={"version": version})
+                 reason=actor.reason, payload={"version": version, "digest": version_digest(c, record_key, version)})
     return version
 
 

@@ -6,13 +6,17 @@ whole. So `verify_store` also checks, from the database and the signing key alon
 
 - every audited row has its event: each batch (`batch.ingested`, with a digest of the record
   versions it stored), each record version made by due process (`record.*`), each API key
-  (`key.created`, and `key.revoked` once revoked), each listing (its transitions; the proposals an
+  (`key.created`, and `key.revoked` once revoked), each listing (its transitions; one proposed on its
+  own, a move to the next list, by the subject, list, rule and evidence its event names; the proposals an
   evaluation makes are audited a batch at a time, `listings.proposed`, one leaf per proposal that is
   recomputed from the store and compared one by one), each issued
-  report (a `reports.sealed` event whose Merkle root covers it);
-- every listing's current state and dates are what its audited transitions say, and every
-  current record version is what its audited ingestion or correction stored (an
-  ``UPDATE listings SET state='withdrawn'`` in SQL is reported);
+  report (a `reports.sealed` event whose Merkle root covers it), each objection and repair
+  application (`objection.filed`, `repair.applied`);
+- every listing's current state and dates are what its audited transitions say, every
+  current record version is what its audited ingestion or correction stored (a version made by
+  due process carries its own digest in its event), and every objection and repair application
+  is about what, filed when, and in the state its audited steps say (an
+  ``UPDATE listings SET state='withdrawn'`` or ``UPDATE repairs SET state='approved'`` in SQL is reported);
 - every stored signed checkpoint verifies under the store's signing key and is not ahead of the
   chain, nor different from it; `--checkpoint FILE` adds one saved elsewhere.
 """
@@ -114,6 +118,17 @@ def records_digest(connection: Connection, batch_id: int,
     finally:
         cursor.close()
     return count, digest.hexdigest()
+
+
+def version_digest(connection: Connection, record_key: str, version: int) -> str:
+    """SHA-256 of one stored record version's digest line (what `records_digest` covers), read back
+    as stored: a version made by due process (correction, revocation) carries it in its audit event,
+    since the batch's digest leaves such versions out."""
+    r = t.records.c
+    row = connection.execute(select(r.record_key, r.version, r.status, r.subject_name, r.subject_kind, r.subject_code,
+                                    r.decision_date, r.content_hash, r.fields)
+                             .where(r.record_key == record_key, r.version == version)).one()
+    return hashlib.sha256(record_line(row)).hexdigest()
 
 
 class BatchDigest:
@@ -256,10 +271,13 @@ class _Events:
     keys_revoked: set[str] = field(default_factory=set)
     listings: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
     record_versions: dict[tuple[str, int], str] = field(default_factory=dict)  # -> action
+    version_digests: dict[tuple[str, int], str] = field(default_factory=dict)  # -> version_digest when audited
     seals: dict[int, dict[str, Any]] = field(default_factory=dict)
     proposal_batches: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> payload
     reports_issued: set[str] = field(default_factory=set)  # one event per report, before seals existed
     hashes: dict[int, str] = field(default_factory=dict)  # at the seqs checkpoints name
+    cases: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list))  # (objection | repair, id) -> its audited steps
     last_seq: int = 0
 
 
@@ -287,6 +305,10 @@ def _read_events(connection: Connection, wanted_seqs: set[int]) -> _Events:
                 out.listings[str(listing_id)].append(("proposed", {"on": payload.get("on")}))
         elif row.object_type == "record" and action in ("record.revoked", "record.active", "record.corrected"):
             out.record_versions[(object_id, int(payload["version"]))] = action
+            if "digest" in payload:  # events written before versions carried their digest have none
+                out.version_digests[(object_id, int(payload["version"]))] = payload["digest"]
+        elif row.object_type in CASES and action.startswith(f"{row.object_type}."):
+            out.cases[(row.object_type, object_id)].append((action.partition(".")[2], payload))
         elif action == SEAL_ACTION:
             out.seals[row.seq] = payload
         elif action == "report.issued":
@@ -333,7 +355,8 @@ def _check_batches(connection: Connection, events: _Events, report: IntegrityRep
     keys = sorted(due_process)
     seen: set[tuple[str, int]] = set()
     for start in range(0, len(keys), CHUNK):
-        for row in connection.execute(select(r.record_key, r.version, r.status)
+        for row in connection.execute(select(r.record_key, r.version, r.status, r.subject_name, r.subject_kind,
+                                             r.subject_code, r.decision_date, r.content_hash, r.fields)
                                       .where(r.record_key.in_(keys[start:start + CHUNK]))):
             action = events.record_versions.get((row.record_key, row.version))
             if action is None:
@@ -343,6 +366,10 @@ def _check_batches(connection: Connection, events: _Events, report: IntegrityRep
             if row.status != expected:
                 report.problems.append(f"record {row.record_key} version {row.version} is {row.status}; "
                                        f"its audited step ({action}) made it {expected}")
+            digest = events.version_digests.get((row.record_key, row.version))
+            if digest is not None and hashlib.sha256(record_line(row)).hexdigest() != digest:
+                report.problems.append(f"record {row.record_key} version {row.version}: its subject, decision date "
+                                       f"or fields differ from those its audited step ({action}) stored")
     for key, version in sorted(set(events.record_versions) - seen):
         report.problems.append(f"record {key} version {version}: audited ({events.record_versions[(key, version)]}) "
                                "but missing from the store")
@@ -412,13 +439,30 @@ def _expected_listing(history: list[tuple[str, dict[str, Any]]], pack: Pack | No
 
 
 def _check_listings(connection: Connection, pack: Pack | None, events: _Events, report: IntegrityReport) -> None:
-    L, T = t.listings.c, t.listing_transitions.c
+    L, T, E = t.listings.c, t.listing_transitions.c, t.listing_evidence.c
     counts = dict(connection.execute(select(T.listing_id, func.count()).group_by(T.listing_id)).all())
+    # a listing proposed on its own (a move to the next list) names its subject, list, rule and evidence
+    # in its event; those proposed by evaluation are checked leaf by leaf (`_check_proposals`)
+    alone = {int(listing_id): payload for listing_id, history in events.listings.items()
+             for step, payload in history[:1] if step == "proposed" and "entity_id" in payload}
+    evidence: dict[int, list[int]] = defaultdict(list)
+    ids = sorted(alone)
+    for start in range(0, len(ids), CHUNK):
+        for listing_id, record_id in connection.execute(select(E.listing_id, E.record_id)
+                                                        .where(E.listing_id.in_(ids[start:start + CHUNK]))):
+            evidence[listing_id].append(record_id)
     for row in connection.execute(select(t.listings).order_by(L.id)).mappings():
         history = events.listings.get(str(row["id"]))
         if not history:
             report.problems.append(f"listing {row['id']} has no audited transitions")
             continue
+        proposed = alone.get(row["id"])
+        if proposed is not None and (
+                (row["entity_id"], row["list_code"], row["rule_version"]) !=
+                (proposed["entity_id"], proposed["list"], proposed["rule_version"])
+                or sorted(evidence.get(row["id"], [])) != sorted(proposed.get("evidence") or [])):
+            report.problems.append(f"listing {row['id']}: its subject, list, rule or evidence differs from "
+                                   "its audited proposal")
         state, transitions, columns, touched = _expected_listing(history, pack, row["list_code"])
         if row["state"] != state:
             report.problems.append(f"listing {row['id']}: state is {row['state']}, its audited transitions "
@@ -441,6 +485,41 @@ def _check_listings(connection: Connection, pack: Pack | None, events: _Events, 
             if _text(row[name]) != columns.get(name):
                 report.problems.append(f"listing {row['id']}: {name} is {_text(row[name])}, its audited "
                                        f"transitions say {columns.get(name)}")
+
+
+# an objection or a repair application: its table, the step opening it, its state then, its decisions
+CASES = {"objection": (t.objections, "filed", "filed_on", "open", ("upheld", "rejected")),
+         "repair": (t.repairs, "applied", "applied_on", "pending", ("approved", "refused"))}
+
+
+def _check_cases(connection: Connection, events: _Events, report: IntegrityReport) -> None:
+    """Each objection and repair application is what its audited steps made it: what it is about,
+    when it was filed, its state and decision date. A repair set to approved in SQL ends a penalty's
+    publicity on every public surface; an objection set to upheld changes the public statistics."""
+    for kind, (cases, opened, opened_on, first_state, decisions) in CASES.items():
+        stored = set()
+        for row in connection.execute(select(cases.c.id, cases.c.listing_id, cases.c.record_key, cases.c.state,
+                                             cases.c[opened_on], cases.c.decided_on).order_by(cases.c.id)):
+            stored.add(str(row.id))
+            steps = events.cases.get((kind, str(row.id)), [])
+            opening = next((payload for step, payload in steps if step == opened), None)
+            if opening is None:
+                report.problems.append(f"{kind} {row.id} has no audit event ({kind}.{opened})")
+                continue
+            audited = {"listing": row.listing_id, "record": row.record_key, "on": _text(row[4])}
+            if any(opening[name] != value for name, value in audited.items() if name in opening):  # older: fewer
+                report.problems.append(f"{kind} {row.id}: what it is about or the day it was {opened} differs "
+                                       f"from its audited {kind}.{opened}")
+            decided = [(step, payload) for step, payload in steps if step in decisions]
+            state, on = (decided[-1][0], decided[-1][1].get("on")) if decided else (first_state, None)
+            if row.state != state:
+                report.problems.append(f"{kind} {row.id} is {row.state}, its audited steps leave it {state}")
+            elif _text(row.decided_on) != on and (on is not None or row.decided_on is not None):
+                report.problems.append(f"{kind} {row.id}: decided on {_text(row.decided_on)}, "
+                                       f"its audited decision says {on}")
+        for case_kind, case_id in sorted(events.cases):
+            if case_kind == kind and case_id not in stored:
+                report.problems.append(f"{kind} {case_id}: audited but missing from the store")
 
 
 def _check_proposals(connection: Connection, events: _Events, report: IntegrityReport) -> None:
@@ -529,6 +608,7 @@ def verify_store(connection: Connection, pack: Pack | None = None, anchor: Path 
     _check_batches(connection, events, report)
     _check_keys(connection, events, report)
     _check_listings(connection, pack, events, report)
+    _check_cases(connection, events, report)
     _check_proposals(connection, events, report)
     _check_reports(connection, events, report)
     return report

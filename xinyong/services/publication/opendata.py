@@ -219,7 +219,7 @@ def _records_query(public: set[str] | frozenset[str]) -> Any:
 def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: set[str] | frozenset[str],
            records: Iterable[Any]) -> Iterator[Fact]:
     """`iter_facts`' facts, the records' rows coming from `records` (`_records_query`'s)."""
-    from xinyong.services.lists.due_process import list_listings, publicity_ended
+    from xinyong.services.lists.due_process import list_listings, listings_ended_publicity, publicity_ended
     from xinyong.services.resolution.entities import LINKED, record_view
     from xinyong.services.resolution.resolve import PERSON_SCHEMES
 
@@ -304,7 +304,7 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
                                  "verified": bool(verified)}
                                 for _, scheme, value, verified in rows_of("identifiers", entity_id)]})
 
-        repaired = publicity_ended(c, today)
+        repaired = {**listings_ended_publicity(c, pack, today), **publicity_ended(c, today)}
         newest: Any = None
         columns = TABLES["records"]
         for row in records:
@@ -414,7 +414,7 @@ def _capture(engine: Engine, pack: Pack, force: bool, each: Callable[[Fact], Non
         del added
         deleted = list(old)
         del old
-        return _write_diff(engine, today, position, stored, adds, changes, deleted)
+        return _write_diff(engine, today, position, stored, adds, changes, deleted, exact=each is not None)
     finally:
         adds.close()
         changes.close()
@@ -445,15 +445,17 @@ class _Spill:
 
 
 def _write_diff(engine: Engine, today: dt.date, position: int, stored: str | None, adds: _Spill, changes: _Spill,
-                deleted: list[str]) -> tuple[int, bool]:
-    """The diff into the change log, under the lock (see `capture`)."""
+                deleted: list[str], *, exact: bool = False) -> tuple[int, bool]:
+    """The diff into the change log, under the lock (see `capture`). `exact`: the facts were also
+    written out (publish), so they must be those of the seq returned: a capture from a newer
+    position that came first makes this one start again rather than give way."""
     f = t.public_facts.c
     now = dt.datetime.now(dt.timezone.utc)
     with engine.begin() as c:
         _lock(c)
         stored_now = get_setting(c, POSITION)
         if stored_now != stored:
-            if stored_now is not None and int(stored_now) >= position:
+            if stored_now is not None and (int(stored_now) == position or (int(stored_now) > position and not exact)):
                 return head(c), True  # a capture as new as this one came first
             raise _Stale
         baseline = stored is None
@@ -510,7 +512,9 @@ def _insert_facts(c: Connection, facts: Iterable[tuple[str, str, str, str, bytes
                                    for fact_id, kind, entity, digest, blob in chunk])
 
 
-REDACTED = "opendata.redacted"  # seq ranges of events redacted since the last publish, as JSON
+# seq ranges of events redacted, as JSON [[n, low, high], ...] numbered in order: each dump folder's
+# manifest keeps the last n it applied (several folders may be published; none clears the list)
+REDACTED = "opendata.redacted"
 
 
 def _forget_persons(c: Connection, gone: set[str]) -> None:
@@ -549,8 +553,14 @@ def _redact(c: Connection, conditions: list[Any]) -> None:
                     change={**change, "data": None, "redacted": True}))
                 redacted.append(seq)
     if redacted:
-        pending = orjson.loads(get_setting(c, REDACTED) or "[]")
-        set_setting(c, REDACTED, orjson.dumps(pending + [[min(redacted), max(redacted)]]).decode())
+        ranges = _redactions(get_setting(c, REDACTED))
+        number = max((n for n, _, _ in ranges), default=0) + 1
+        set_setting(c, REDACTED, orjson.dumps(ranges + [[number, min(redacted), max(redacted)]]).decode())
+
+
+def _redactions(stored: str | None) -> list[list[int]]:
+    """The redacted ranges as [n, low, high] (those stored before they were numbered, [low, high], as 0)."""
+    return [item if len(item) == 3 else [0, *item] for item in orjson.loads(stored or "[]")]
 
 
 def _insert(c: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -799,17 +809,22 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     step = time.perf_counter()
     start = since if since is not None else (earlier or {}).get("seq")
     delta = None
+    redacted_before = _pending_redactions(engine)
     if start is not None and start < seq:
         delta = f"delta/{start}-{seq}"
         entries += _write_delta(engine, out, start, seq)
-    entries += _rewrite_redacted_deltas(engine, out, earlier)
+    rewritten, redactions = _rewrite_redacted_deltas(engine, out, earlier, (start, seq) if delta else None,
+                                                     redacted_before)
+    entries += rewritten
     seconds["delta"] = time.perf_counter() - step
     step = time.perf_counter()
-    files = []
+    by_path = {}  # a delta written again in this publish: its last writing
     for entry in entries:
-        files.append({"path": entry["file"].relative_to(out).as_posix(), "sha256": _sha256(entry["file"]),
-                      "rows": entry["rows"], "format": entry["format"], "table": entry["table"], "kind": entry["kind"],
-                      **({"from": entry["from"], "to": entry["to"]} if entry["kind"] == "delta" else {})})
+        path = entry["file"].relative_to(out).as_posix()
+        by_path[path] = {"path": path, "sha256": _sha256(entry["file"]), "rows": entry["rows"],
+                         "format": entry["format"], "table": entry["table"], "kind": entry["kind"],
+                         **({"from": entry["from"], "to": entry["to"]} if entry["kind"] == "delta" else {})}
+    files = list(by_path.values())
     written = {f["path"] for f in files}
     for old in (earlier or {}).get("files", []):  # earlier deltas stay listed while their files are there
         if old.get("kind") == "delta" and old["path"] not in written and (out / old["path"]).is_file():
@@ -822,7 +837,7 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
                 "pack": {"code": pack.code, "version": pack.version}, "licence": licence, "attribution": attribution,
                 "csv": CSV_NOTE, "masking": "persons' ID numbers, mobile numbers and addresses masked in every file "
                                             "(domain.privacy.mask_text), as on the public pages",
-                "previous_seq": (earlier or {}).get("seq"), "delta": delta, "files": files}
+                "previous_seq": (earlier or {}).get("seq"), "delta": delta, "redactions": redactions, "files": files}
     _atomic_write(out / "manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     _atomic_write(out / "datapackage.json", orjson.dumps(datapackage(manifest), option=orjson.OPT_INDENT_2))
     seconds["manifest"] = time.perf_counter() - step
@@ -863,23 +878,30 @@ def _write_delta(engine: Engine, out: Path, start: int, seq: int) -> list[dict[s
     return entries
 
 
-def _rewrite_redacted_deltas(engine: Engine, out: Path, earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Earlier delta folders holding events since redacted (a person who left the public pages)
-    are written again from the log, without them; the pending ranges are then cleared."""
+def _pending_redactions(engine: Engine) -> list[list[int]]:
     with engine.connect() as c:
-        pending = orjson.loads(get_setting(c, REDACTED) or "[]")
-    if not pending:
-        return []
-    ranges = {(f["from"], f["to"]) for f in (earlier or {}).get("files", [])
+        return _redactions(get_setting(c, REDACTED))
+
+
+def _rewrite_redacted_deltas(engine: Engine, out: Path, earlier: dict[str, Any] | None,
+                             written: tuple[int, int] | None = None,
+                             redacted_before: list[list[int]] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Earlier delta folders of this folder holding events redacted since its last publish (a person
+    who left the public pages: the ranges numbered after the `redactions` its manifest applied) are
+    written again from the log, without them; so is the delta this publish has just `written` when
+    events in it were redacted while it was written (a capture by the server meanwhile; those
+    `redacted_before` it began were already left out). Returns the entries and the last range applied."""
+    pending = _pending_redactions(engine)
+    applied = (earlier or {}).get("redactions", -1)  # a manifest from before ranges were numbered: all
+    ranges = {(f["from"], f["to"]): [r for r in pending if r[0] > applied] for f in (earlier or {}).get("files", [])
               if f.get("kind") == "delta" and (out / f["path"]).is_file()}
+    if written is not None:
+        ranges[written] = [r for r in pending if r not in (redacted_before or [])]
     entries = []
-    for start, seq in sorted(ranges):
-        if any(low <= seq and high > start for low, high in pending):
+    for (start, seq), redacted in sorted(ranges.items()):
+        if any(low <= seq and high > start for _, low, high in redacted):
             entries += _write_delta(engine, out, start, seq)
-    with engine.begin() as c:  # ranges redacted meanwhile stay pending
-        now = orjson.loads(get_setting(c, REDACTED) or "[]")
-        set_setting(c, REDACTED, orjson.dumps([r for r in now if r not in pending]).decode())
-    return entries
+    return entries, max((n for n, _, _ in pending), default=max(applied, 0))
 
 
 def datapackage(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -38,9 +38,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from xinyong.domain import formats
+from xinyong.domain.calendar import pack_today
 from xinyong.domain.privacy import mask_public, mask_text
 from xinyong.domain.pack import LANGUAGES, FieldType, Pack, PackError
 from xinyong.services.resolution.entities import EntityNotFound, find_entity_id, public_file
@@ -558,8 +559,9 @@ def issue_report(engine: Engine, pack: Pack, entity_key: str, language: str, as_
     return IssuedReport(code=code, pdf=pdf, pages=pages, sha256=digest)
 
 
-def verify_report(engine: Engine, code: str, pdf: bytes | None = None) -> dict[str, Any]:
-    """Whether a code is one we issued, for whom, when; with `pdf`, whether those bytes are the ones issued."""
+def verify_report(engine: Engine, code: str, pdf: bytes | None = None, pack: Pack | None = None) -> dict[str, Any]:
+    """Whether a code is one we issued, for whom, when; with `pdf`, whether those bytes are the ones issued;
+    with `pack`, whether the entity's public file has changed since (`changed_since`)."""
     normal = normalise_report_code(code)
     if normal is None:
         return {"known": False, "code": code, "reason": "malformed code"}
@@ -579,7 +581,40 @@ def verify_report(engine: Engine, code: str, pdf: bytes | None = None) -> dict[s
                            "sha256": row.pdf_sha256}
     if pdf is not None:
         out["unaltered"] = hashlib.sha256(pdf).hexdigest() == row.pdf_sha256
+    if pack is not None:
+        out["changed_since"] = _changed_since(engine, pack, row.entity_id, row.key, row.as_of, issued_at)
     return out
+
+
+def _changed_since(engine: Engine, pack: Pack, entity_id: int, key: str, as_of: dt.date,
+                   issued_at: dt.datetime) -> bool:
+    """Whether what a report showed may no longer hold: a step of the entity's listings, or a record
+    version about it, recorded after the report was issued; or, with no write at all, a listing's
+    term or a record's publicity that ran out between the report's day and today. A genuine report
+    of a listing since withdrawn or ended is still handed to banks and buyers. (A link's time is no
+    sign: `resolve` writes again the links it decides again, unchanged.)"""
+    L, T, r, link = t.listings.c, t.listing_transitions.c, t.records.c, t.record_links.c
+    with engine.connect() as c:
+        stepped = c.execute(select(func.max(T.recorded_at))
+                            .where(T.listing_id.in_(select(L.id).where(L.entity_id == entity_id)))).scalar()
+        recorded = c.execute(select(func.max(r.created_at)).join(t.record_links, link.record_id == r.id)
+                             .where(link.entity_id == entity_id)).scalar()
+    if any(moment is not None and _utc(moment) > issued_at for moment in (stepped, recorded)):
+        return True
+
+    def shown(day: dt.date) -> Any:
+        try:
+            file = public_file(engine, pack, key, day)
+        except EntityNotFound:  # a person no list holds any more
+            return None
+        return ([(item["id"], item["state"], item["effective_to"]) for item in file["listings"]],
+                [(item["record_key"], item["version"]) for item in file["records"]])
+
+    return shown(as_of) != shown(pack_today(pack))
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)  # SQLite's are naive UTC
 
 
 __all__ = ["IssuedReport", "ReportError", "EntityNotFound", "issue_report", "verify_report", "render_pdf",

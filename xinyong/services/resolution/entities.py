@@ -121,12 +121,14 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     only by its opaque key and while a listing of theirs is in force (else EntityNotFound).
     With `restricted` (a reader with that scope and a stated purpose), every record and
     field, and listings in any state."""
-    from xinyong.services.lists.due_process import list_listings, publicity_ended
+    from xinyong.services.lists.due_process import list_listings, listings_ended_publicity, publicity_ended
 
     data = entity_file(engine, code)
     with engine.connect() as c:
         rows = current_records(c, find_entity_id(c, code))
         repaired = publicity_ended(c, today)  # credit repair ended their publicity
+        if not restricted:  # and the listings they were published with ended
+            repaired = {**listings_ended_publicity(c, pack, today), **repaired}
     listings, history = [], []
     for listing in list_listings(engine, entity=data["key"], as_of=today,
                                  evidence_categories=None if restricted else public_categories(pack)):
