@@ -242,6 +242,24 @@ def test_small_counts_that_could_point_at_a_firm_are_suppressed_in_public() -> N
     assert suppress([{**row, "corrections": 0, "revocations": 9}], threshold=5)[0]["revocations"] == 9
 
 
+def test_a_share_that_gives_away_a_small_count_of_cases_is_suppressed_in_public() -> None:
+    """/statistics showed 20% of 5 decided objections upheld: one objection upheld, the count the
+    page suppresses, read back from the share (adv-public's report). A share is now suppressed
+    when its cases either way (upheld or not, on time or late) are fewer than the threshold."""
+    from xinyong.services.accountability.scorecard import suppress
+
+    row = {"authority": "samr", "month": "2026-11", "records": 40, "objections": 5, "objections_decided": 5,
+           "objections_upheld": 1, "objections_upheld_share": 0.2, "repairs": 12, "repairs_decided": 12,
+           "repairs_on_time": 10, "repairs_on_time_share": 10 / 12, "overdue": 0, "corrections": 0, "revocations": 0}
+    public = suppress([row], threshold=5)[0]
+    assert (public["objections"], public["objections_upheld_share"]) == (5, None)
+    assert (public["repairs"], public["repairs_on_time_share"]) == (12, None)  # 2 late
+    kept = suppress([{**row, "objections": 10, "objections_decided": 10, "objections_upheld": 5,
+                      "objections_upheld_share": 0.5, "repairs_on_time": 12, "repairs_on_time_share": 1.0}], 5)[0]
+    assert (kept["objections_upheld_share"], kept["repairs_on_time_share"]) == (0.5, 1.0)
+    assert not {"objections_decided", "objections_upheld", "repairs_decided", "repairs_on_time"} & kept.keys()
+
+
 def test_a_firm_whose_all_digit_code_also_reads_as_an_id_number_gets_its_grade(cli, tmp_path):
     """About 1 in 31 all-digit USCCs also pass the resident-ID check: such a firm is no person and
     its code in the grade URL names it (a person's ID number in a URL stays refused)."""

@@ -286,22 +286,24 @@ def totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def suppress(rows: list[dict[str, Any]], threshold: int) -> list[dict[str, Any]]:
-    """Public figures: a case count under `threshold` (and a share over fewer decided cases) is None.
+    """Public figures: a case count under `threshold` (and a share over fewer decided cases, or one
+    whose cases either way are fewer) is None.
 
     Objections, repairs, overdue cases, corrections and revocations are not public facts: a cell
-    of 1-4 could point at a firm."""
+    of 1-4 could point at a firm. A share gives its cases away with its whole: 20% of 5 decided
+    objections upheld is one objection upheld."""
     out = []
     for item in rows:
         item = dict(item)
-        for count, share, whole in (("objections", "objections_upheld_share", "objections_decided"),
-                                    ("repairs", "repairs_on_time_share", "repairs_decided")):
+        for count, share, whole, part in (
+                ("objections", "objections_upheld_share", "objections_decided", "objections_upheld"),
+                ("repairs", "repairs_on_time_share", "repairs_decided", "repairs_on_time")):
             if 0 < item[count] < threshold:
                 item[count] = None
-            if item.get(whole) is not None and item[whole] < threshold:
+            decided, yes = item.pop(whole, None), item.pop(part, None)
+            if decided is not None and (decided < threshold or yes is not None and any(
+                    0 < cases < threshold for cases in (yes, decided - yes))):
                 item[share] = None
-            item.pop(whole, None)
-        item.pop("objections_upheld", None)
-        item.pop("repairs_on_time", None)
         for count in ("overdue", "corrections", "revocations"):
             if item.get(count) is not None and 0 < item[count] < threshold:
                 item[count] = None
