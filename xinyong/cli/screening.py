@@ -146,5 +146,7 @@ def screen_command(
         via = f" through {m['through']['entity']} ({m['through']['relation']})" if m["through"] else ""
         console.print(f"  {m['code']} ({m['effect']}) {m['title']['zh']} / {m['title']['en']}{via}", highlight=False)
         console.print(f"    basis: {m['legal_basis']}", highlight=False)
-        console.print(f"    listing {m['listing']['id']} on {m['listing']['list']} until {m['ends'] or 'performance'}; "
+        # `ends` is the first day the measure no longer binds: "until" it read as the last day it did
+        ends = f"ends on {m['ends']}" if m["ends"] else "until performance"
+        console.print(f"    listing {m['listing']['id']} on {m['listing']['list']}, {ends}; "
                       f"records: {shown(', '.join(r['record_key'] for r in m['records']))}", highlight=False)
