@@ -198,6 +198,12 @@ def test_wan_yuan_factor(whole: int, fraction: int):
     (3, 1, 3.0),
     ("0.001", 1, 0.0),
     ("0.125", 10000, 1250.0),
+    # the currency in front, and 万 without 元 (adv-intake's report: quarantined as misplaced separators)
+    ("￥5,000", 1, 5000.0),
+    ("¥5000", 1, 5000.0),
+    ("人民币5000元", 1, 5000.0),
+    ("RMB 5,000.00", 1, 5000.0),
+    ("1.5万", 1, 15000.0),
 ])
 def test_amount_examples(cell: object, factor: float, expected: float):
     assert parse_amount(cell, factor) == expected

@@ -142,16 +142,21 @@ def _from_excel_serial(serial: float) -> dt.date:
     return _EXCEL_EPOCH + dt.timedelta(days=days)
 
 
+_CURRENCY = re.compile(r"^(?:¥|人民币|RMB|CNY)\s*", re.IGNORECASE)
+
+
 def parse_amount(value: object, factor: float = 1.0) -> float:
     """A non-negative amount; `factor` converts the header's unit (万元 -> 10000)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         amount = float(value)
     else:
         text = to_half_width(str(value)).strip()
-        for suffix, unit in (("万元", 10000.0), ("元", 1.0)):
+        for suffix, unit in (("万元", 10000.0), ("元", 1.0), ("万", 10000.0)):
             if text.endswith(suffix):
                 text, factor = text[: -len(suffix)].rstrip(), unit
                 break
+        # the currency written in front (¥5,000, 人民币5000元, RMB 5000): the amount is what follows
+        text = _CURRENCY.sub("", text, count=1)
         if _GROUP_SEPARATOR.search(text):
             # 1,234.5 and 1 234 are grouped thousands; 1,5 is not (a decimal comma? a typo?).
             if not _GROUPED.fullmatch(text):
