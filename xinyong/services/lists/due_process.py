@@ -859,7 +859,7 @@ def _same_decisions(c: Connection, ended: dict[str, dt.date]) -> None:
 
 def revoke_record(engine: Engine, pack: Pack, record_key: str, on: dt.date, actor: Actor) -> dict[str, Any]:
     with engine.begin() as c:
-        others = _same_decision(c, record_key)
+        others = _same_decision(c, record_key, on)
         version = _new_version(c, record_key, "revoked", actor)
         withdrawn = _withdraw_citing(c, pack, record_key, on, actor)
         relations_ended = _end_relations_of(c, record_key, on, actor)
@@ -871,20 +871,13 @@ def revoke_record(engine: Engine, pack: Pack, record_key: str, on: dt.date, acto
             "relations_ended": relations_ended, "same_decision_revoked": others}
 
 
-def _same_decision(c: Connection, record_key: str) -> list[str]:
-    """The active records of the same decision about the same subject stored under another writing of
-    its number (（2026） and (2026), a space or a line break inside, from two of the authority's
-    systems): revoking one left the other standing, and the next evaluation listed the firm again on
-    the annulled decision. Found by the subject's code (indexed); a subject without one has none."""
-    current = _latest(c, record_key)
-    if not current["subject_code"]:
-        return []
-    r = t.records.c
-    number = decision_number(record_key)
-    keys = c.execute(select(r.record_key).distinct().where(
-        r.subject_code == current["subject_code"], r.authority == current["authority"],
-        r.category == current["category"], r.record_key != record_key)).scalars()
-    return sorted(key for key in keys if decision_number(key) == number and _latest(c, key)["status"] != "revoked")
+def _same_decision(c: Connection, record_key: str, on: dt.date) -> list[str]:
+    """The active records of the same decision about the same entity stored under another writing of
+    its number (（2026） and (2026), a space inside, the firm's name for its code: `_same_decisions`).
+    Revoking one left the other standing on the subject's public file."""
+    found = {record_key: on}
+    _same_decisions(c, found)
+    return sorted(key for key in found if key != record_key and _latest(c, key)["status"] != "revoked")
 
 
 def _end_relations_of(c: Connection, record_key: str, on: dt.date, actor: Actor) -> int:
