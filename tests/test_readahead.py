@@ -1,4 +1,4 @@
-"""ReadAhead: a producer thread a few items ahead of its consumer (ingest's validation, open
+"""ReadAhead: a producer thread a few items ahead of its consumer (open
 data's records query). Order, errors and an early stop, whatever the producer does."""
 
 from __future__ import annotations
