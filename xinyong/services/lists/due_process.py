@@ -798,11 +798,13 @@ def publicity_ended(c: Connection, on: dt.date | None = None) -> dict[str, dt.da
     return ended
 
 
-def listings_ended_publicity(c: Connection, pack: Pack, today: dt.date) -> dict[str, dt.date]:
+def listings_ended_publicity(c: Connection, pack: Pack, today: dt.date,
+                             entity_id: int | None = None) -> dict[str, dt.date]:
     """Record keys of categories published only with their listings (`publicity.ends_with_listings`)
     whose every listing has ended by `today` (its term over, or a final state), with the day the last
     ended. 小米's court case, performed and off the list, is no longer shown as a defaulter's entry; a
-    listing still under due process or in force keeps its evidence public."""
+    listing still under due process or in force keeps its evidence public. `entity_id`: that entity's
+    listings only (an entity's page reads its own, not the whole store's)."""
     categories = sorted(category.code for category in pack.categories if category.publicity.ends_with_listings)
     if not categories:
         return {}
@@ -812,7 +814,7 @@ def listings_ended_publicity(c: Connection, pack: Pack, today: dt.date) -> dict[
     for key, state, start, end, ended_on in c.execute(
             select(r.record_key, L.state, L.effective_from, L.effective_to, L.ended_on)
             .join(t.listing_evidence, E.record_id == r.id).join(t.listings, L.id == E.listing_id)
-            .where(r.category.in_(categories))):
+            .where(r.category.in_(categories), *([L.entity_id == entity_id] if entity_id is not None else []))):
         over = ended_on if state not in ACTIVE else end if state == "effective" and end is not None else None
         if over is None or over > today:
             still.add(key)

@@ -125,10 +125,11 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
 
     data = entity_file(engine, code)
     with engine.connect() as c:
-        rows = current_records(c, find_entity_id(c, code))
+        entity_id = find_entity_id(c, code)
+        rows = current_records(c, entity_id)
         repaired = publicity_ended(c, today)  # credit repair ended their publicity
         if not restricted:  # and the listings they were published with ended
-            repaired = {**listings_ended_publicity(c, pack, today), **repaired}
+            repaired = {**listings_ended_publicity(c, pack, today, entity_id), **repaired}
     listings, history = [], []
     for listing in list_listings(engine, entity=data["key"], as_of=today,
                                  evidence_categories=None if restricted else public_categories(pack)):
