@@ -210,16 +210,11 @@ def test_spark_incremental_run_re_examines_the_subjects_of_listings_ended_since_
     pytest.importorskip("pyspark")
     import time_machine
     from test_trust_adversarial import TODAY
-    from test_trust_adversarial_2 import GREE, JD, gree_and_jd_on_the_court_list
+    from test_trust_adversarial_2 import GREE
+    from test_trust_adversarial_4 import gree_undone_and_jd_paid_after_an_evaluation
 
     with time_machine.travel(TODAY, tick=False):
-        _, court_listing = gree_and_jd_on_the_court_list(cli, tmp_path)
-        assert run(cli, "evaluate", "--as-of", "2026-11-03")["mode"] == "full"
-        objection = run(cli, "objection", "file", "--listing", court_listing[GREE], "--reason", "not our debt",
-                        "--on", "2026-11-01")
-        run(cli, "objection", "decide", objection["objection"], "--uphold", "--on", "2026-11-03",
-            "--reason", "the debtor is another firm")
-        run(cli, "listing", "end", court_listing[JD], "--reason", "performed", "--on", "2026-11-03")
+        gree_undone_and_jd_paid_after_an_evaluation(cli, tmp_path)
     snapshot = tmp_path / "snapshot"
     cli("export", "--format", "parquet", "--out", snapshot)
     spark = run(cli, "evaluate", "--engine", "spark", "--snapshot", snapshot, "--as-of", "2026-11-03")

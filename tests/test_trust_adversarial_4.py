@@ -59,6 +59,19 @@ def test_process_refuses_a_day_after_today_unless_asked_to_run_ahead(cli, tmp_pa
         assert run(cli, "listing", "show", listing)["effective_from"] == "2026-11-12"
 
 
+def gree_undone_and_jd_paid_after_an_evaluation(cli, tmp_path: Path) -> dict[str, str]:
+    """`gree_and_jd_on_the_court_list`, a full evaluation on 11-03, then 格力's court listing withdrawn
+    on an upheld objection and 京东's ended as performed that same day; the firms' names by code."""
+    firms, court_listing = gree_and_jd_on_the_court_list(cli, tmp_path)
+    assert run(cli, "evaluate", "--as-of", "2026-11-03")["mode"] == "full"
+    objection = run(cli, "objection", "file", "--listing", court_listing[GREE], "--reason", "not our debt",
+                    "--on", "2026-11-01")
+    run(cli, "objection", "decide", objection["objection"], "--uphold", "--on", "2026-11-03",
+        "--reason", "the debtor is another firm")
+    run(cli, "listing", "end", court_listing[JD], "--reason", "performed", "--on", "2026-11-03")
+    return firms
+
+
 def test_a_same_day_incremental_run_gives_back_the_redlist_an_undone_blacklisting_excluded(cli, tmp_path: Path) -> None:
     """格力 and 京东, A-grade taxpayers, were put on the court's list, which excludes the redlist: both
     A-grade listings ended. On 11-03 格力's court listing was withdrawn on an upheld objection (the
@@ -68,13 +81,7 @@ def test_a_same_day_incremental_run_gives_back_the_redlist_an_undone_blacklistin
     Now an incremental run also re-examines the subjects of listings that ended since the last run;
     京东's listing did bind, and its exclusion stands (a full run agrees)."""
     with time_machine.travel(TODAY, tick=False):
-        firms, court_listing = gree_and_jd_on_the_court_list(cli, tmp_path)
-        assert run(cli, "evaluate", "--as-of", "2026-11-03")["mode"] == "full"
-        objection = run(cli, "objection", "file", "--listing", court_listing[GREE], "--reason", "not our debt",
-                        "--on", "2026-11-01")
-        run(cli, "objection", "decide", objection["objection"], "--uphold", "--on", "2026-11-03",
-            "--reason", "the debtor is another firm")
-        run(cli, "listing", "end", court_listing[JD], "--reason", "performed", "--on", "2026-11-03")
+        firms = gree_undone_and_jd_paid_after_an_evaluation(cli, tmp_path)
         again = run(cli, "evaluate", "--as-of", "2026-11-03")
         assert (again["mode"], again["per_list"]["tax_a_grade"]) == ("incremental", 1)
         assert run(cli, "evaluate", "--as-of", "2026-11-03", "--full")["proposals"] == 0
