@@ -423,13 +423,16 @@ class Resolver:
                 self.names_agreeing.add(agreeing)
                 return None
         levels = by_name_alone.components.get("levels", {})
+        # the holder's name is the record's only where its place agrees too: 北京宏达贸易有限公司
+        # quoting 上海宏达贸易有限公司's code names another firm, which the register holds
+        holder_exact = levels.get("name") == "exact" and levels.get("place") != "different"
         # another firm's name fits the record's exactly where the holder's does not: its full name
         # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
         others = excluded | {entity_id}
-        exactly_another = levels.get("name") != "exact" and bool(
+        exactly_another = not holder_exact and bool(
             self.index.exact(subject.name, others) or self.index.same_core(subject.name, others))
         if by_name_alone.score >= self.spec.review and not exactly_another:
-            if levels.get("name") == "exact":
+            if holder_exact:
                 self.names_agreeing.add(agreeing)
             return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
         # the record's name decided as a record without a code would be: an exact name first
