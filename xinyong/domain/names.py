@@ -91,6 +91,19 @@ def sounds_alike(a: str, b: str) -> bool:
     return a == b or reading(a) in readings(b) or reading(b) in readings(a)
 
 
+def same_person_name(a: str, b: str) -> bool:
+    """Two writings of one person's name, as far as a name can say: equal once folded (spaces, the
+    dot of 阿卜杜拉·买买提, traditional characters, case), a character typed as its homophone
+    (王建国 and 王剑国), or Latin words in another order (SMITH JOHN and John Smith)."""
+    x, y = normalise_name(a), normalise_name(b)
+    if x == y:
+        return True
+    if len(x) == len(y) and not x.isascii() and all(sounds_alike(i, j) for i, j in zip(x, y)):
+        return True
+    words = lambda name: sorted(_NOISE.split(to_half_width(name).lower()))  # noqa: E731
+    return a.isascii() and b.isascii() and words(a) == words(b)
+
+
 @lru_cache(maxsize=1)
 def pinyin_syllables() -> frozenset[str]:
     """Every toneless syllable pypinyin gives a character (ü written v, as `readings` writes it):

@@ -67,7 +67,7 @@ from xinyong.domain.matching import (
     places_agree,
     sound_bigrams,
 )
-from xinyong.domain.names import normalise_name, pinyin_bigrams
+from xinyong.domain.names import normalise_name, pinyin_bigrams, same_person_name
 from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.domain.records import family_and_given_name
 from xinyong.services.intake.register import entity_key_for, opaque_key
@@ -75,7 +75,7 @@ from xinyong.services.lists.due_process import Actor, undo_ended_under_review
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event, subject_actor
-from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value
+from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value, select_in
 from xinyong.store.db import get_setting, private_file, set_setting
 from xinyong.store.listings import transition
 
@@ -97,6 +97,10 @@ CODE_BELONGS_TO_ANOTHER_FIRM = "code belongs to another firm"
 # is not established, so nothing of it may reach anyone's file or a list until a human or a
 # corrected record with the ID number settles it
 PERSON_NOT_IDENTIFIED = "person not identified: no valid ID number"
+# a valid ID number under a name that is not its holder's (another person's entity, or the legal
+# representative the register names with it): the number or the name is wrong, and a list would
+# reach the other person (and the firms they represent) until a human settles which
+ID_OF_ANOTHER_PERSON = "ID number belongs to another person"
 # a record's verified code labels its pair with the code's entity when the names are this close
 LABELLING_NAME_LEVELS = frozenset({"exact", "homophone", "near", "short"})
 MIN_CODE_LABELS = 30  # matches labelled by codes needed to count m on them (fewer: EM alone)
@@ -313,8 +317,10 @@ def load_judgements(connection: Connection) -> tuple[dict[str, int], dict[str, s
 
 class Resolver:
     def __init__(self, pack: Pack, index: EntityIndex, matches: dict[str, int],
-                 ruled_out: dict[str, set[int]]):
+                 ruled_out: dict[str, set[int]], relation_names: Callable[[str], list[str]] | None = None):
         self.spec = pack.resolution
+        # the names the register's relations give an ID number no entity holds (its legal representatives)
+        self.relation_names = relation_names
         self.index = index
         self.matches = matches
         self.ruled_out = ruled_out
@@ -347,6 +353,10 @@ class Resolver:
         subject = Subject(parts, None if verified else code, legal_rep, person, address)
         if code and verified:
             entity_id = index.by_identifier.get((scheme, code))
+            if person and name and category not in self.registrations:
+                contradiction = self._id_of_another_person(name, code, entity_id)
+                if contradiction is not None:
+                    return contradiction
             if entity_id is not None and entity_id not in excluded:
                 if parts is not None and category not in self.registrations:
                     contradiction = self._code_of_another_firm(subject, entity_id, excluded)
@@ -375,6 +385,20 @@ class Resolver:
             if len(exact) == 1:
                 return Decision("linked", "exact_name", exact.pop(), 1.0, {"name": parts.key})
         return self._by_score(index.rank(subject, excluded))
+
+    def _id_of_another_person(self, name: str, code: str, entity_id: int | None) -> Decision | None:
+        """A valid ID number whose holder bears another name: review, the holder shown."""
+        if entity_id is not None:
+            known = [p.full for p in self.index.profiles[entity_id].names]
+        else:
+            known = self.relation_names(code) if self.relation_names else []
+        if not known or any(same_person_name(name, other) for other in known):
+            return None
+        holder = [{"entity_id": entity_id, "score": None, "components": {"identifier": "the record's ID number"}}]
+        return Decision("review", "identifier", None, None, {
+            "reason": ID_OF_ANOTHER_PERSON, "code_entity_id": entity_id,
+            "candidates": holder if entity_id is not None else [],
+            **({} if entity_id is not None else {"held_by": "a legal representative in the register"})})
 
     def _holding_another(self, subject: Subject, scheme: str, code: str) -> set[int]:
         """The entities a record's name could reach (candidates, exact names) holding a code of `scheme`
@@ -485,6 +509,16 @@ class Resolver:
             "candidates": candidates})
 
 
+def relation_names(connection: Connection, person_ids: list[str]) -> dict[str, list[str]]:
+    """The names the register's relations give each of these persons' ID numbers."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for person_id, name in select_in(connection, t.entity_relations, ("person_id", "person_name"), "person_id",
+                                     person_ids):
+        if name and name not in found[person_id]:
+            found[person_id].append(name)
+    return found
+
+
 def person_not_identified() -> Decision:
     """The review a person named without a valid ID number waits in (see PERSON_NOT_IDENTIFIED)."""
     return Decision("review", "identifier", None, None, {"reason": PERSON_NOT_IDENTIFIED, "candidates": []})
@@ -560,7 +594,9 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     spec = pack.resolution
     index.matcher = Matcher(index.matcher.model, spec.review, spec.auto_link, records=True)
     salt = key_salt(connection)
-    resolver = Resolver(pack, index, matches, ruled_out)
+    held_in_relations: dict[str, list[str]] = {}  # the chunk's persons' ID numbers no entity holds -> their names
+    resolver = Resolver(pack, index, matches, ruled_out,
+                        relation_names=lambda code: held_in_relations.get(code, []))
     result.threshold = resolver.auto_link
     now = dt.datetime.now(dt.timezone.utc)
     resolved_at = render_value(connection, t.record_links.c.resolved_at, now)
@@ -586,6 +622,10 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
         links = []
+        held_in_relations.clear()
+        held_in_relations.update(relation_names(connection, sorted({
+            row.subject_code for row in rows if row.subject_code_verified and row.subject_scheme in PERSON_SCHEMES
+            and (row.subject_scheme, row.subject_code) not in index.by_identifier})))
         for row in rows:
             rep, kind = rep_column.get(row.category), kind_column.get(row.category)
             decision = resolver.decide(row.record_key, row.subject_name, row.subject_kind,
