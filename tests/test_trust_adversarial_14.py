@@ -70,10 +70,11 @@ def test_a_listed_firms_trade_name_with_its_industry_written_another_way_is_refe
     writes it) and 小米通讯技术有限公司 were `allow`: the cores shared their trade name's start but
     only an industry word's worth of similarity ("fair", capped below review). Now, at a decision
     point, a fair name with the same trade name's start is near: `refer`, the listed firm the
-    candidate. A clean firm of another legal person is still never denied for its likeness."""
+    candidate. 小米集团 (the group, named by its trade name) was `allow` too: now read as a short name
+    of 小米's firms. A clean firm of another legal person is still never denied for its likeness."""
     with time_machine.travel(TODAY, tick=False):
         names_world(cli, tmp_path)
-        for name, listed in (("小米技术有限责任公司", XIAOMI), ("小米通讯技术有限公司", XIAOMI),
+        for name, listed in (("小米技术有限责任公司", XIAOMI), ("小米通讯技术有限公司", XIAOMI), ("小米集团", XIAOMI),
                              ("华为科技有限公司", HUAWEI), ("湖南白银有色股份有限公司", HUNAN_SILVER)):
             answer = screen(cli, name)
             assert (answer["decision"], answer["subject"]) == ("refer", None), (name, answer)

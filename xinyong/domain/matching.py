@@ -456,18 +456,24 @@ def is_short_name(parts: NameParts) -> bool:
     return (parts.legal_form is None or parts.full.endswith("股份")) and not parts.core.isascii()
 
 
+# a group (企业集团) is named by its parent's trade name and 集团: 小米集团 is the group of 小米科技
+GROUP = "集团"
+
+
 def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
     """Cores compared; when one side has no recognised place, the names as written too; a short
-    name (`a` without a legal form) against the longer name `b` as an abbreviation of it."""
+    name (`a` without a legal form) against the longer name `b` as an abbreviation of it, and a
+    group's short name (小米集团) by its trade name as well."""
     level, similarity = name_level(a.core, b.core)
     if level != "exact" and bool(a.places) != bool(b.places) and a.written and b.written:
         written = name_level(a.written, b.written)
         if (-_RANK[written[0]], written[1]) > (-_RANK[level], similarity):
             level, similarity = written
     if level != "exact" and is_short_name(a):
-        fits = [abbreviation_fit(a.core, b.core)]
+        shorts = [a.core, a.core[:-len(GROUP)]] if a.core.endswith(GROUP) else [a.core]
+        fits = [abbreviation_fit(short, b.core) for short in shorts]
         if not a.places and b.written:  # 青农商行 for 青岛农村商业银行: the place's first character leads
-            fits.append(abbreviation_fit(a.core, b.written))
+            fits += [abbreviation_fit(short, b.written) for short in shorts]
         fit = max((f for f in fits if f is not None), default=None)
         if fit is not None:
             if _RANK[level] > _RANK["short"]:
