@@ -17,6 +17,7 @@ entity, when a candidate is that near.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -245,11 +246,19 @@ class NameAnalyser:
     def names_no_one(self, name: str) -> bool:
         """Nothing but legal forms, branch markers and places (有限公司, 分公司, 北京市), once brackets,
         punctuation and spaces are left out: no firm's name."""
-        text = re.sub(r"[\W_]+", "", normalise_name(name))
-        while text and text not in self.full and text not in self.short:
-            end = self._leading_places(text)[0]
+        text, around = re.sub(r"[\W_]+", "", normalise_name(name)), ()  # around: the place stripped last
+        while text:
+            first = self._place_at(text, 0)
+            if first is not None and around and text[:first[0]] not in self.full \
+                    and not places_agree(tuple(first[1]), around):
+                # a short place name after a place that does not contain it starts the trade name, as
+                # `parts` reads it: 湖南白银股份有限公司 (a real firm) is 白银 of 湖南, not two places
+                return False
+            if text in self.full or text in self.short:
+                return True
+            end, codes, _ = self._leading_places(text)
             if end:
-                text = text[end:]
+                text, around = text[end:], codes
                 continue
             ending = next((m for m in self.branch_markers if text.endswith(m)), None) or \
                 next((v for v, _ in self.forms if text.endswith(v)), None)
@@ -447,18 +456,24 @@ def is_short_name(parts: NameParts) -> bool:
     return (parts.legal_form is None or parts.full.endswith("股份")) and not parts.core.isascii()
 
 
+# a group (企业集团) is named by its parent's trade name and 集团: 小米集团 is the group of 小米科技
+GROUP = "集团"
+
+
 def _closest(a: NameParts, b: NameParts) -> tuple[str, float]:
     """Cores compared; when one side has no recognised place, the names as written too; a short
-    name (`a` without a legal form) against the longer name `b` as an abbreviation of it."""
+    name (`a` without a legal form) against the longer name `b` as an abbreviation of it, and a
+    group's short name (小米集团) by its trade name as well."""
     level, similarity = name_level(a.core, b.core)
     if level != "exact" and bool(a.places) != bool(b.places) and a.written and b.written:
         written = name_level(a.written, b.written)
         if (-_RANK[written[0]], written[1]) > (-_RANK[level], similarity):
             level, similarity = written
     if level != "exact" and is_short_name(a):
-        fits = [abbreviation_fit(a.core, b.core)]
+        shorts = [a.core, a.core[:-len(GROUP)]] if a.core.endswith(GROUP) else [a.core]
+        fits = [abbreviation_fit(short, b.core) for short in shorts]
         if not a.places and b.written:  # 青农商行 for 青岛农村商业银行: the place's first character leads
-            fits.append(abbreviation_fit(a.core, b.written))
+            fits += [abbreviation_fit(short, b.written) for short in shorts]
         fit = max((f for f in fits if f is not None), default=None)
         if fit is not None:
             if _RANK[level] > _RANK["short"]:
@@ -511,8 +526,19 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
     }
     facts: dict[str, object] = {"name": round(similarity, 4), "matched_name": matched.key,
                                 "exact_full_name": bool(mine.full) and any(mine.full == n.full for n in profile.names),
-                                "starts_alike": level == "short" and _starts_alike(mine, matched)}
+                                "starts_alike": level == "short" and _starts_alike(mine, matched),
+                                "same_start": level == "fair" and _same_start(mine, matched)}
     return levels, facts
+
+
+def _same_start(a: NameParts, b: NameParts) -> bool:
+    """Chinese cores that begin with the same characters, two or more and at least half the shorter
+    core: the trade name (字号) leads a firm's name and its industry follows, so 小米技术 for 小米科技
+    is the same trade name with the industry written another way (a shorter shared start, 东方 or
+    通达 of a six-character core, is too common a word). Latin cores are compared as they are: an
+    English name's first letters are no trade name."""
+    start = len(os.path.commonprefix((a.core, b.core)))
+    return not a.core.isascii() and start >= 2 and 2 * start >= min(len(a.core), len(b.core))
 
 
 def _starts_alike(a: NameParts, b: NameParts) -> bool:
@@ -584,7 +610,11 @@ class Matcher:
         # allow only when no candidate is near: a homophone, a name one character away or the same
         # name in another legal form, in a place that does not disagree, waits for a person whatever
         # the learned weights say (a model that never saw such a level among matches scores it low)
-        near = name in ("homophone", "near") or (name == "exact" and levels["legal_form"] == "different")
+        # At a decision point (not for an authority's record, whose code usually decides) a name sharing
+        # most of the core and its trade name's start is near too: 小米技术 was allowed beside the
+        # listed 小米科技 ("fair", as is any name sharing an industry word).
+        near = name in ("homophone", "near") or (name == "exact" and levels["legal_form"] == "different") \
+            or (not self.records and facts["same_start"])
         floored = near and levels["place"] != "different" and value < self.review
         if floored:
             value = self.review + band * ranking_similarity(levels, facts)

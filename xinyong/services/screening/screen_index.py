@@ -56,7 +56,8 @@ from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, loa
 from xinyong.store import tables as t
 from xinyong.store.db import private_folder, store_folder
 
-FORMAT = "xinyong-screen-index-3"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry
+FORMAT = "xinyong-screen-index-4"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
+# 4: names folded without every punctuation mark and invisible character (names.normalise_name)
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
 CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
