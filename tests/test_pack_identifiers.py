@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from stdnum import ean
+from stdnum import luhn
 from stdnum.fr import siren
 
 from worlds import EFFECTIVE, EVALUATED, NOTICE, resident_id, run, uscc, write_csv
@@ -228,3 +229,22 @@ def test_identifier_primary_keys_the_register() -> None:
     code = uscc("91110108551385082")
     assert entity_key_for("uscc", code, True, "小米科技有限责任公司", cn.primary_scheme) == code
     assert entity_key_for("uscc", code, True, "小米科技有限责任公司", demoted.primary_scheme) != code
+
+
+def test_a_foreign_designation_keeps_and_matches_a_siren(cli, tmp_path: Path) -> None:
+    """An OpenSanctions entity naming a French firm by its SIREN: the code was refused at import as a
+    failed organisation code, so screening by SIREN never found the designation."""
+    designated = "12345678" + luhn.calc_check_digit("12345678")  # an invented firm's SIREN
+    register_french_firms(cli, tmp_path)
+    ftm = tmp_path / "designations.ftm.jsonl"
+    ftm.write_text(json.dumps({"id": "fr-example-1", "schema": "Company", "properties": {
+        "name": ["Exemple Négoce SARL"], "registrationNumber": [designated, "123456780"], "country": ["fr"]},
+        "datasets": ["example_sanctions"], "target": True}, ensure_ascii=False) + "\n", encoding="utf-8")
+    outcome = run(cli, "lists", "import", ftm, "--format", "ftm", "--list", "os_fr")
+    refused = [(item["value"], item["reason"]) for value in outcome.values() if isinstance(value, list)
+               for item in value if isinstance(item, dict) and "reason" in item]
+    assert refused == [("123456780", "siren 123456780 fails its check")]  # the mistyped one alone
+    answer = run(cli, "screen", designated, "--action", "bidding")
+    assert answer["decision"] == "refer"
+    assert [(d["source_id"], d["explanation"]) for d in answer["foreign_designations"]] == [
+        ("fr-example-1", {"identifier": designated})]

@@ -438,6 +438,11 @@ CN_IDENTIFIERS = [IdentifierSpec(scheme="uscc", validator="builtin", primary=Tru
                   *(IdentifierSpec(scheme=scheme, validator="builtin") for scheme in BUILTIN_SCHEMES if scheme != "uscc")]
 
 
+def reader_of(identifiers: list[IdentifierSpec]) -> CodeReader:
+    """The code reader of these schemes (one per set of schemes: validators imported once)."""
+    return code_reader(tuple((s.scheme, s.validator, s.pattern) for s in identifiers))
+
+
 ForeignDecision = Literal["deny", "refer", "conditions", "allow"]
 
 
@@ -813,7 +818,7 @@ class Pack(Strict):
 
     def code_reader(self) -> CodeReader:
         """What a code is under this pack's identifier schemes (validators resolved once per pack)."""
-        return code_reader(tuple((s.scheme, s.validator, s.pattern) for s in self.identifiers))
+        return reader_of(self.identifiers)
 
     @property
     def primary_scheme(self) -> str | None:
