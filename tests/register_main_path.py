@@ -68,7 +68,8 @@ def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
 
 
 def apply_registrations(connection: Connection, rows: list[Accepted],
-                        kind_of_type: dict[str, str], today: dt.date, legal_rep_field: str | None) -> None:
+                        kind_of_type: dict[str, str], today: dt.date, legal_rep_field: str | None,
+                        primary: str | None) -> None:
     """`today` (the pack's date) closes a name or relation whose change carries no date."""
     now = dt.datetime.now(dt.timezone.utc)
     records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
@@ -92,10 +93,10 @@ def apply_registrations(connection: Connection, rows: list[Accepted],
             claimed.update((s, v) for s, v, _ in ids)
             fresh.append((record, ids))
     # the row triggers write the change feed, one row per written row (the test compares the set)
-    _insert_new_entities(connection, fresh, kind_of_type, now)
+    _insert_new_entities(connection, fresh, kind_of_type, now, primary)
     for record, ids in fresh:
         owner.update({(s, v): record.entity_id for s, v, _ in ids})
-    _update_entities(connection, known, owner, kind_of_type, now, today)
+    _update_entities(connection, known, owner, kind_of_type, now, today, primary)
 
 
 def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.datetime) -> dict[str, Any]:
@@ -105,14 +106,14 @@ def _attributes(record: Registration, kind_of_type: dict[str, str], now: dt.date
 
 
 def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration, list[tuple[str, str, bool]]]],
-                         kind_of_type: dict[str, str], now: dt.datetime) -> None:
+                         kind_of_type: dict[str, str], now: dt.datetime, primary: str | None) -> None:
     """The common case, a register row for an entity not yet known: a few bulk statements per chunk."""
     if not fresh:
         return
     ids = Ids(connection, t.entities).take_many(len(fresh))
     _insert(connection, t.entities, [
         {"id": entity_id, "key": entity_key_for(r.subject_scheme, r.subject_code, r.subject_code_verified,
-                                                r.subject_name),
+                                                r.subject_name, primary),
          "verified": r.subject_code_verified and r.subject_scheme == "uscc", "origin": "register",
          "created_at": now, **_attributes(r, kind_of_type, now)} for (r, _), entity_id in zip(fresh, ids)])
     identifiers, names, relations = [], [], []
@@ -165,7 +166,8 @@ def _update(connection: Connection, table: Table, rows: list[dict[str, Any]]) ->
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
-                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date) -> list[int]:
+                     kind_of_type: dict[str, str], now: dt.datetime, today: dt.date,
+                     primary: str | None) -> list[int]:
     """Register rows for known entities: new attributes, identifiers, names and legal representative.
     Returns the entities written, in row order.
 
@@ -188,7 +190,7 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
         if entity_id is None:
             entity_id = connection.execute(t.entities.insert().values(
                 key=entity_key_for(record.subject_scheme, record.subject_code,
-                                   record.subject_code_verified, record.subject_name),
+                                   record.subject_code_verified, record.subject_name, primary),
                 verified=record.subject_code_verified and record.subject_scheme == "uscc",
                 created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
         else:

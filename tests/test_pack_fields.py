@@ -1558,6 +1558,9 @@ EFFECTS: dict[str, str] = {
     "foreign_lists.person_legal_basis": "tests/test_foreign_lists.py::test_persons_kept_under_a_legal_basis",
     **{f"foreign_lists.{where}.{way}": "tests/test_foreign_lists.py::test_pack_decides_what_a_designation_implies"
        for where in ("default", "actions") for way in ("identifier", "name")},
+    **{f"identifiers.{leaf}": "tests/test_pack_identifiers.py::test_identifier_scheme_decides_what_a_code_is"
+       for leaf in ("scheme", "validator", "pattern")},
+    "identifiers.primary": "tests/test_pack_identifiers.py::test_identifier_primary_keys_the_register",
 }
 
 # == meta-tests ==========================================================================================

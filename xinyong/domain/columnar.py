@@ -110,7 +110,9 @@ class ColumnValidator:
         self.name_field = subject.name_field
         self.kind_field = subject.kind_field
         self.code_fields = [f for f, _ in validator.code_fields]
-        self.first_code_is_uscc = bool(validator.code_fields) and validator.code_fields[0][1] == "uscc"
+        # the fast path knows the USCC alone: a pack whose codes are read otherwise takes the row path
+        self.first_code_is_uscc = (bool(validator.code_fields) and validator.code_fields[0][1] == "uscc"
+                                   and validator.codes.only_builtin)
         self.other_person_fields = validator.other_person_fields
         self.required = validator.required
         self.date_field = category.date_field

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from xinyong.domain.identifiers import BUILTIN_SCHEMES, CodeReader, code_reader, stdnum_validator
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
@@ -387,6 +390,59 @@ class MeasureSpec(Strict):
     max_years: float | None = Field(default=None, gt=0)
 
 
+class IdentifierSpec(Strict):
+    """One identifier scheme of the jurisdiction: the codes of files, the register and screening
+    are recognised, checked and stored under these schemes only.
+
+    `validator: builtin` is xinyong's own reading of a Chinese scheme (uscc, org_code, reg_no,
+    resident_id) or of the LEI, by the scheme's name; else a python-stdnum module (`stdnum.fr.siren`)
+    checks the code. `pattern` (a regular expression the whole code matches) narrows a validator's
+    codes to the scheme's (`stdnum.ean` checks any GTIN, an NZBN is one starting 94), or alone is the
+    scheme's whole check. A scheme with a validator of its own identifies organisations."""
+
+    scheme: Code
+    validator: str | None = None
+    pattern: str | None = None
+    # the register's key: an entity registered with a valid code of this scheme is known by that code
+    primary: bool = False
+
+    @field_validator("validator")
+    @classmethod
+    def _known_validator(cls, name: str | None) -> str | None:
+        if name is not None and name != "builtin":
+            stdnum_validator(name)
+        return name
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _checked_somehow(self) -> "IdentifierSpec":
+        if self.validator is None and self.pattern is None:
+            raise ValueError(f"identifier scheme {self.scheme!r} needs a `validator` or a `pattern`")
+        if self.validator == "builtin" and (self.scheme not in BUILTIN_SCHEMES or self.pattern is not None):
+            raise ValueError(f"identifier scheme {self.scheme!r}: `builtin` reads only the schemes "
+                             f"{', '.join(BUILTIN_SCHEMES)}, by their own rules (no pattern)")
+        return self
+
+
+# the Chinese schemes, as the cn pack declares them: the identifiers of a pack that declares none
+CN_IDENTIFIERS = [IdentifierSpec(scheme="uscc", validator="builtin", primary=True),
+                  *(IdentifierSpec(scheme=scheme, validator="builtin") for scheme in BUILTIN_SCHEMES if scheme != "uscc")]
+
+
+def reader_of(identifiers: list[IdentifierSpec]) -> CodeReader:
+    """The code reader of these schemes (one per set of schemes: validators imported once)."""
+    return code_reader(tuple((s.scheme, s.validator, s.pattern) for s in identifiers))
+
+
 ForeignDecision = Literal["deny", "refer", "conditions", "allow"]
 
 
@@ -629,10 +685,16 @@ class Pack(Strict):
     scorecard: ScorecardSpec = ScorecardSpec()
     grades: GradesSpec | None = None
     foreign_lists: ForeignListsSpec = ForeignListsSpec()
+    identifiers: list[IdentifierSpec] = CN_IDENTIFIERS
 
     @model_validator(mode="after")
     def _references(self) -> "Pack":
         problems: list[str] = []
+        schemes = [spec.scheme for spec in self.identifiers]
+        problems += [f"identifiers: scheme {scheme!r} appears twice" for scheme in sorted(set(schemes))
+                     if schemes.count(scheme) > 1]
+        if sum(spec.primary for spec in self.identifiers) > 1:
+            problems.append("identifiers: only one scheme may be `primary` (the register's key)")
         for kind, items in (
             ("authorities", self.authorities),
             ("categories", self.categories),
@@ -753,6 +815,14 @@ class Pack(Strict):
         for f in category.fields:
             merged[f.name] = f
         return list(merged.values())
+
+    def code_reader(self) -> CodeReader:
+        """What a code is under this pack's identifier schemes (validators resolved once per pack)."""
+        return reader_of(self.identifiers)
+
+    @property
+    def primary_scheme(self) -> str | None:
+        return next((s.scheme for s in self.identifiers if s.primary), None)
 
     def category(self, code: str) -> CategorySpec:
         return _by_code(self.categories, code, "category")

@@ -19,7 +19,7 @@ import orjson
 
 from xinyong.domain.calendar import add_months
 from xinyong.domain.conditions import holds
-from xinyong.domain.identifiers import classify_code, mask_person_id, normalise_code, split_person_id
+from xinyong.domain.identifiers import mask_person_id, normalise_code, split_person_id
 from xinyong.domain.pack import (
     CategorySpec,
     Classification,
@@ -257,7 +257,9 @@ class RowValidator:
                                  for f in subject.code_fields)
         self.other_person_fields = tuple(f for f in sorted(PERSON_CODE_FIELDS)
                                          if f in self.specs and f not in subject.code_fields)
-        self.classify = _memoised(lambda key: classify_code(key[0], key[1], subject_kind=key[2], today=today))
+        self.codes = pack.code_reader()
+        classify = self.codes.classify
+        self.classify = _memoised(lambda key: classify(key[0], key[1], subject_kind=key[2], today=today))
         self.key_is_code = self.specs[category.natural_key].type == FieldType.code
         # the subject's code column for a person's ID number (restricted), if the category has one
         self.person_holder = next((f for f, prefer in self.code_fields if prefer == "resident_id"), None)

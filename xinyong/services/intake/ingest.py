@@ -141,7 +141,8 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         writer = _BatchWriter(connection, batch_id, authority, category, category_spec.natural_key,
                               render_value(connection, t.records.c.created_at, now),
                               _kind_of_type(pack) if category_spec.creates_entities else None,
-                              pack_today(pack), category_spec.subject.legal_representative_field)
+                              pack_today(pack), category_spec.subject.legal_representative_field,
+                              pack.primary_scheme)
         headers, column_mapping = table.headers, {}
         for headers, column_mapping, accepted, rejected in chunks:
             writer.write(headers, accepted, rejected, result)
@@ -278,7 +279,7 @@ class _BatchWriter:
 
     def __init__(self, connection: Connection, batch_id: int, authority: str, category: str,
                  key_field: str, created_at: Any, kind_of_type: dict[str, str] | None, today: dt.date,
-                 legal_rep_field: str | None):
+                 legal_rep_field: str | None, primary_scheme: str | None):
         self.connection = connection
         self.key_field = key_field
         self.batch_id = batch_id
@@ -288,6 +289,7 @@ class _BatchWriter:
         self.kind_of_type = kind_of_type  # set when the category is the entity register
         self.today = today
         self.legal_rep_field = legal_rep_field  # where the register names the legal representative
+        self.primary_scheme = primary_scheme  # the pack's scheme whose valid code keys an entity
         self.digest = BatchDigest(connection)
         self._revoked_decisions: dict[str, set[str]] | None = None
         # (field, reason code) -> rows and the first row's reason: what a refused file is told
@@ -371,7 +373,7 @@ class _BatchWriter:
                         ((batch_id, *r) for r in sorted(rejected)))
         if self.kind_of_type is not None and to_store:
             apply_registrations(self.connection, [r for r, _ in to_store], self.kind_of_type, self.today,
-                                self.legal_rep_field)
+                                self.legal_rep_field, self.primary_scheme)
 
     def _latest_versions(self, accepted: list[Accepted]) -> tuple[dict[str, tuple[int, str, int, int]],
                                                                    dict[str, set[str]], set[str]]:

@@ -33,9 +33,9 @@ class Registration:
 
     __slots__ = ("subject_name", "subject_kind", "subject_code", "subject_scheme",
                  "subject_code_verified", "decision_date", "fields", "legal_representative", "identifiers",
-                 "entity_id")
+                 "entity_id", "primary")
 
-    def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None):
+    def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None, primary: str | None):
         self.subject_name, self.subject_kind, self.subject_code = row.subject_name, row.subject_kind, row.subject_code
         self.subject_scheme, self.subject_code_verified = row.subject_scheme, row.subject_code_verified
         self.decision_date = row.decision_date
@@ -44,11 +44,14 @@ class Registration:
         self.legal_representative = fields.get(legal_rep_field) if legal_rep_field else None
         self.identifiers = _identifiers(self)
         self.entity_id: int | None = None
+        self.primary = primary  # the pack's primary identifier scheme (cn: the USCC): its valid code keys the entity
 
 
-def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None) -> str:
-    """A verified USCC is the entity's key; anything else gets an opaque generated key."""
-    if scheme == "uscc" and verified and code:
+def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None,
+                   primary: str | None) -> str:
+    """A verified code of the pack's primary scheme (cn: the USCC) is the entity's key; anything else
+    gets an opaque generated key."""
+    if scheme == primary and verified and code:
         return code
     return opaque_key("X", f"{scheme}:{code}" if code else f"name:{name}")
 
@@ -80,11 +83,12 @@ def _kind(record: Registration, kind_of_type: dict[str, str]) -> str:
     return record.subject_kind or kind_of_type.get(entity_type, "enterprise")
 
 
-def apply_registrations(connection: Connection, rows: list[Accepted],
-                        kind_of_type: dict[str, str], today: dt.date, legal_rep_field: str | None) -> None:
-    """`today` (the pack's date) closes a name or relation whose change carries no date."""
+def apply_registrations(connection: Connection, rows: list[Accepted], kind_of_type: dict[str, str],
+                        today: dt.date, legal_rep_field: str | None, primary: str | None) -> None:
+    """`today` (the pack's date) closes a name or relation whose change carries no date; `primary` is
+    the pack's primary identifier scheme."""
     now = render_value(connection, t.entities.c.created_at, dt.datetime.now(dt.timezone.utc))
-    records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
+    records = [Registration(row, orjson.loads(row.fields), legal_rep_field, primary) for row in rows]
     owner = _owners(connection, {(s, v) for record in records for s, v, _ in record.identifiers})
     fresh: list[Registration] = []
     known: list[Registration] = []
@@ -132,9 +136,9 @@ def _attributes(record: Registration, kind_of_type: dict[str, str], now: Any) ->
 
 def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any) -> tuple:
     return (entity_id, entity_key_for(record.subject_scheme, record.subject_code, record.subject_code_verified,
-                                      record.subject_name),
+                                      record.subject_name, record.primary),
             *_attributes(record, kind_of_type, now),
-            bool(record.subject_code_verified and record.subject_scheme == "uscc"), "register", now)
+            bool(record.subject_code_verified and record.subject_scheme == record.primary), "register", now)
 
 
 def _insert_new_entities(connection: Connection, fresh: list[Registration], ids: Ids,
@@ -182,8 +186,8 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
     written = []
     for record in records:
         codes = record.identifiers
-        # a valid USCC alone decides; legacy codes find an entity only for a row without one
-        lookup = codes[:1] if record.subject_scheme == "uscc" and record.subject_code_verified else codes
+        # a valid primary code (USCC) alone decides; legacy codes find an entity only for a row without one
+        lookup = codes[:1] if record.subject_scheme == record.primary and record.subject_code_verified else codes
         entity_id = next((owner[(s, v)] for s, v, _ in lookup if (s, v) in owner), None)
         if entity_id is not None and entity_id in wave.entities:
             wave.flush(connection, today)

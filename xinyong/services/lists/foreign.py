@@ -30,8 +30,8 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.identifiers import classify_code, is_valid_resident_id, normalise_code
-from xinyong.domain.pack import Pack
+from xinyong.domain.identifiers import is_valid_resident_id, normalise_code
+from xinyong.domain.pack import CN_IDENTIFIERS, IdentifierSpec, Pack, reader_of
 from xinyong.domain.privacy import mask_text
 from xinyong.domain.terminal import printable
 from xinyong.store import tables as t
@@ -205,11 +205,15 @@ def _ftm_lines(path: Path, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
             yield number, data
 
 
-def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
+def parse_ftm(path: Path, label: str, keep_persons: bool,
+              identifiers: list[IdentifierSpec] = CN_IDENTIFIERS) -> ParsedList:
     """FollowTheMoney entities, one JSON object a line ({"id", "schema", "properties": {…}}), read
     through the `followthemoney` model: organisations (and persons under a legal basis) become
-    designations; a Sanction's listing date dates its entity."""
+    designations; a Sanction's listing date dates its entity. Their codes are kept where they are
+    verified codes of the pack's `identifiers` (a French pack's SIRENs, cn's USCCs)."""
     from followthemoney import model  # ~1.5 s to import: only when a list is imported
+
+    classify = reader_of(identifiers).classify
 
     parsed = ParsedList("", None, None)
     datasets: set[str] = set()
@@ -266,8 +270,8 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
         identifiers: list[list[str]] = []
         for prop in FTM_IDENTIFIERS:
             for value in proxy.get(prop):
-                found = classify_code(value, "lei" if prop == "leiCode" else "uscc",
-                                      subject_kind="natural_person" if person else "enterprise")
+                found = classify(value, "lei" if prop == "leiCode" else "uscc",
+                                 subject_kind="natural_person" if person else "enterprise")
                 if found is None:
                     continue
                 if not found.verified or found.scheme == "resident_id":
@@ -298,7 +302,7 @@ def parse_ftm(path: Path, label: str, keep_persons: bool) -> ParsedList:
 
 # -- importing --------------------------------------------------------------------------------------
 
-def parse_file(path: Path, file_format: str, keep_persons: bool) -> ParsedList:
+def parse_file(path: Path, file_format: str, keep_persons: bool, identifiers: list[IdentifierSpec]) -> ParsedList:
     label = str(path)
     if file_format == "un":
         try:
@@ -307,7 +311,7 @@ def parse_file(path: Path, file_format: str, keep_persons: bool) -> ParsedList:
             raise ForeignListError(f"{label}: cannot be read ({exc.strerror or exc})") from None
         return parse_un(data, label, keep_persons)
     try:
-        return parse_ftm(path, label, keep_persons)
+        return parse_ftm(path, label, keep_persons, identifiers)
     except OSError as exc:
         raise ForeignListError(f"{label}: cannot be read ({exc.strerror or exc})") from None
 
@@ -331,7 +335,7 @@ def import_list(engine: Engine, pack: Pack, path: Path, file_format: str, code: 
     if code in {spec.code for spec in pack.lists}:
         raise ForeignListError(f"--list {code!r} is a domestic list of the pack: a foreign list needs its own code")
     keep_persons = pack.foreign_lists.person_legal_basis is not None
-    parsed = parse_file(path, file_format, keep_persons)
+    parsed = parse_file(path, file_format, keep_persons, pack.identifiers)
     sha256 = _sha256(path)
     version = (parsed.version or sha256[:16])[:80]
     try:

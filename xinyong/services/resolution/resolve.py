@@ -617,7 +617,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
              .where(due).order_by(r.id).limit(CHUNK))
     rep_column = {category: rep_columns.get(name) for category, name in resolver.rep_fields.items()}
     kind_column = {category: kind_columns.get(name) for category, name in resolver.kind_fields.items()}
-    made = NewEntities(connection, index, now, salt)
+    made = NewEntities(connection, index, now, salt, pack.primary_scheme)
     last = 0
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
@@ -893,8 +893,10 @@ class NewEntities:
 
     RESERVE = 500
 
-    def __init__(self, connection: Connection, index: EntityIndex, now: dt.datetime, salt: str):
+    def __init__(self, connection: Connection, index: EntityIndex, now: dt.datetime, salt: str,
+                 primary: str | None):
         self.connection, self.index, self.salt = connection, index, salt
+        self.primary = primary  # the pack's scheme whose valid code keys an entity (cn: the USCC)
         self.by_key = {key: entity_id for entity_id, key in index.key.items()}
         self.at = render_value(connection, t.entities.c.created_at, now)
         self.ids = Ids(connection, t.entities, self.RESERVE)
@@ -919,14 +921,15 @@ class NewEntities:
             key = opaque_key("X", f"{self.salt}:ruled-out:{row.record_key}")
         else:
             key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
-                                 row.subject_name or row.record_key)
+                                 row.subject_name or row.record_key, self.primary)
         existing = self.by_key.get(key)
         if existing is not None:
             return existing
         entity_id = self.ids.take()
         self.by_key[key] = entity_id
         self.entities.append((entity_id, key, "natural_person" if person else (row.subject_kind or "enterprise"),
-                              verified and not held and row.subject_scheme == "uscc", "resolution", self.at, self.at))
+                              verified and not held and row.subject_scheme == self.primary, "resolution", self.at,
+                              self.at))
         identifiers = [(row.subject_scheme, row.subject_code, True)] if verified and not held else []
         if identifiers:
             self.identifiers.append((entity_id, row.subject_scheme, row.subject_code, True))

@@ -48,7 +48,6 @@ from xinyong.domain.decisions import (
     with_foreign,
 )
 from xinyong.domain.identifiers import (
-    classify_code,
     could_start_a_resident_id,
     first_generation_to_18,
     is_valid_resident_id,
@@ -96,7 +95,6 @@ class InvalidIdentifier(ScreenError):
     """A well-formed code whose check character fails: a typo, never an unknown subject."""
 
 
-CHECKED_SCHEMES = ("uscc", "org_code", "resident_id")  # schemes with a check character
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +237,7 @@ class ScreeningIndex:
 
     def __init__(self, pack: Pack):
         self.pack = pack
+        self.codes = pack.code_reader()
         self.file: IndexFile | None = None
         self.by_code = _Codes(None)
         self.info = _Info(None)
@@ -492,8 +491,9 @@ class ScreeningIndex:
         if person_id is not None and person_id in self.reaches:
             return Answer(_query_id(), decide(measures, action, as_of, self.bearings(None, person_id, as_of),
                                               self.suspending_lists), None)
-        classified = classify_code(identifier, today=today)
-        if classified is not None and classified.scheme in CHECKED_SCHEMES and not classified.verified:
+        classified = self.codes.classify(identifier, today=today)
+        # a code of one of the pack's schemes failing its check (an unrecognised one is merely not found)
+        if classified is not None and classified.scheme != "unknown" and not classified.verified:
             raise InvalidIdentifier(classified.warning or "the identifier fails its check")
         if classified is not None and classified.value != code and classified.value in self.by_code:
             # a USCC typed with an O for a 0 (a letter no USCC holds): the code it can only be
