@@ -435,7 +435,10 @@ def without_spent_decisions(connection: Connection, spec: ListSpec, rule: RuleSp
     the same authority's decision number for the same entity (`domain.records.decision_number`)
     under another key, which the rule query, comparing keys, took for a new fact. A court re-sending
     its repaired case with (2026) for （2026）, a space, or the firm's name for its code made the
-    listing come back. An entity left with fewer records than the rule needs is not proposed."""
+    listing come back. And count decisions, not keys: one decision the authority sent twice, written
+    京市监罚〔2026〕12号 and 京市监罚[2026]12号 (two keys, two records), is cited once, by the record
+    stored last (the authority's latest word on it), so a rule needing two penalties never lists a
+    firm on one. An entity left with fewer decisions than the rule needs is not proposed."""
     L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
     spent: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))  # entity -> number -> keys
     proposed = sorted(evidence)
@@ -446,14 +449,23 @@ def without_spent_decisions(connection: Connection, spec: ListSpec, rule: RuleSp
                 .where(L.list_code == spec.code, L.entity_id.in_(proposed[start:start + 900]), L.state.in_(FINAL),
                        func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED)):
             spent[entity_id][decision_number(key)].add(key)
-    cited = sorted(record_id for entity_id in spent for record_id in evidence[entity_id])
+    # an entity cited on one record has one decision: only the others' keys are read
+    checked = sorted(set(spent) | {entity_id for entity_id, records in evidence.items() if len(records) > 1})
+    cited = sorted(record_id for entity_id in checked for record_id in evidence[entity_id])
     keys: dict[int, str] = {}
     for start in range(0, len(cited), 900):  # under every engine's bound-parameter limit
         keys.update(connection.execute(select(r.id, r.record_key).where(r.id.in_(cited[start:start + 900]))).all())
-    for entity_id, numbers in spent.items():
-        # the same key is the rule query's to judge (a version made by `record correct` is a new fact)
-        kept = {record_id: note for record_id, note in evidence[entity_id].items()
-                if not numbers.get(decision_number(keys[record_id]), set()) - {keys[record_id]}}
+    for entity_id in checked:
+        numbers = spent.get(entity_id, {})
+        kept: dict[int, str | None] = {}
+        decisions: set[str] = set()
+        for record_id in sorted(evidence[entity_id], reverse=True):
+            number = decision_number(keys[record_id])
+            # the same key is the rule query's to judge (a version made by `record correct` is a new fact)
+            if number in decisions or numbers.get(number, set()) - {keys[record_id]}:
+                continue
+            decisions.add(number)
+            kept[record_id] = evidence[entity_id][record_id]
         if len(kept) < rule.min_count:
             del evidence[entity_id]
         else:
