@@ -9,8 +9,10 @@ as readily as into an ID column. What it masks:
   script's digits (fullwidth, pasted from another script or font), the check character X also
   typed ×, Ⅹ (Roman ten) or a Greek or Cyrillic X, or cut off (17 digits with a region and a birth
   date: the check character follows from them), written with spaces of any kind, dashes, dots,
-  slashes, underscores, middle dots or zero-width characters between digits, whether or not their
-  check holds: a mistyped ID number is still somebody's. Fifteen digits broken up by separators
+  slashes, underscores, middle dots or invisible characters (soft hyphens, direction marks) between
+  digits, whether or not their check holds: a mistyped ID number is still somebody's. One that
+  another system masked its own way (11010119900307****) is masked again to this module's form, which
+  it would complete. Fifteen digits broken up by separators
   are a first-generation ID number only with its layout (a region's first digit, a real YYMMDD
   birth date): `2023.01.1-2024.12.31` and `2023/123/4567/8901` are a date range and a document
   number. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code and
@@ -34,10 +36,16 @@ from typing import Any
 from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, is_valid_resident_id, is_valid_uscc,
                                          mask_document_number, mask_person_id, normalise_code)
 
+# Invisible characters that text copied from a web page, a PDF or a word processor carries: soft
+# hyphens, zero-width spaces and joiners, direction marks and embeddings, the word joiner and invisible
+# operators, the Mongolian vowel separator, byte order marks (Unicode's format characters of the BMP).
+# Between two digits they show nothing: the number reads whole.
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
-# page, a tab, a line break), dashes, dots, slashes, underscores, middle dots (half or full width)
-# or zero-width characters.
-_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
+# page, a tab, a line break), dashes (small ones too), dots, slashes, underscores, middle dots (half
+# or full width) or invisible characters.
+_SEP_CHARACTER = (r"[\s\-\u2010-\u2015\u2212\uff0d\ufe58\ufe63" + _INVISIBLE
+                  + r"./_\u00b7\u2027\u30fb\uff65\uff0e\uff0f\uff3f]")
 _SEP = _SEP_CHARACTER + "{0,3}"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
 # Typed for the check character X by input methods and symbol pickers: × (times), Ⅹ ⅹ (Roman ten),
@@ -52,6 +60,15 @@ _ID_IN_TEXT = re.compile(
     rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_X_LOOKALIKES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}"
     rf"|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
     rf"(?!\d)")
+# An ID number another system has already masked its own way (11010119900307****, 1101011990****7774):
+# shown beside this module's form (110101********7774) it gives the whole number back, so it is masked
+# again to that form. 18 or 15 characters, digits and asterisks (half or full width).
+_MASK_MARK = "*\uff0a"
+_PARTLY_MASKED_ID = re.compile(
+    rf"(?<![\d{_MASK_MARK}])"
+    rf"(?:[\d{_MASK_MARK}](?:{_SEP}[\d{_MASK_MARK}]){{16}}{_SEP}[\d{_MASK_MARK}Xx\uff38\uff58{_X_LOOKALIKES}]"
+    rf"|[\d{_MASK_MARK}](?:{_SEP}[\d{_MASK_MARK}]){{14}})"
+    rf"(?![\d{_MASK_MARK}])")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 # after no digit, or right after the country code written +86 (+8613812345678, as phones and contact
 # lists copy a number)
@@ -110,6 +127,16 @@ def _mask_id(match: re.Match[str]) -> str:
     return mask_person_id(code)
 
 
+def _mask_partly_masked_id(match: re.Match[str]) -> str:
+    written = match.group()
+    if not any(mark in written for mark in _MASK_MARK):
+        return written  # a whole number: `_mask_id` decided
+    code = normalise_code(_SEPARATORS.sub("", written).translate(_AS_X))
+    if not any(c.isdigit() for c in code[6:-4]):
+        return written  # shows nothing this module's form hides (1101**********7774, 110101********7774)
+    return mask_person_id(code)
+
+
 def _mask_mobile(match: re.Match[str]) -> str:
     return f"{match.group(1)}****{match.group(3)}"
 
@@ -130,6 +157,8 @@ def mask_text(text: str) -> str:
         return text
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
+        if "*" in text or "\uff0a" in text:
+            text = _PARTLY_MASKED_ID.sub(_mask_partly_masked_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
         # a fast path: no document word, no document
         if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):

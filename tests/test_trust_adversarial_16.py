@@ -1,0 +1,148 @@
+"""Security and privacy of the public surfaces, probed as a curious neighbour, a data broker and an
+operator in a hurry would: a court's file whose cells hold more than they should (an ID number and an
+address written into the debtor's name cell, an ID number that the court's own system masked its way,
+one broken by invisible characters pasted from a web page), real public firm names, codes with valid
+check characters. Each test is a defect found and fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import time_machine
+from fastapi.testclient import TestClient
+
+from test_trust_adversarial import TODAY
+from worlds import resident_id, run, serving, uscc, write_csv
+from xinyong.api.app import create_app
+from xinyong.domain.pack import load_pack
+from xinyong.store.db import open_engine
+
+XIAOMI = uscc("91110108MA0XM0077")
+ZHANG = resident_id("110101", dt.date(1990, 3, 7), 777)  # 张建国, Beijing 东城区
+LI = resident_id("310104", dt.date(1985, 11, 23), 412)  # 李秀英, Shanghai 徐汇区
+COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院", "生效法律文书确定的义务",
+                 "被执行人的履行情况", "失信被执行人行为具体情形", "发布时间"]
+
+
+def court_row(case: str, name: str, code: str, obligation: str = "") -> list[str]:
+    return [case, name, code, "北京市朝阳区人民法院", obligation, "全部未履行", "违反限制消费令", "2026-10-02"]
+
+
+def listed(cli, folder: Path, rows: list[list[str]]) -> None:
+    """小米 registered; the court's `rows` (persons and 小米) listed on court_defaulters, effective
+    from 2026-10-25 (persons reminded three times first, as due process has it)."""
+    register = write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
+                         [[XIAOMI, "小米科技有限责任公司", "有限责任公司", "雷军", "2010-03-03", "存续"]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    cli("ingest", write_csv(folder / "court.csv", COURT_HEADERS, rows), "--authority", "court",
+        "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2026-10-10")
+    for row in rows:
+        listing = run(cli, "listing", "list", "--entity", row[2])[0]["id"]
+        if row[2] != XIAOMI:
+            for day in ("2026-10-11", "2026-10-12", "2026-10-13"):
+                cli("listing", "remind", listing, "--on", day, "--actor", "clerk", "--reason", "reminder")
+        cli("listing", "notify", listing, "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+    run(cli, "process", "--as-of", "2026-10-30")
+
+
+def _visible(text: str) -> str:
+    """The text as a reader sees it: invisible (format) characters drawn as nothing."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def test_public_search_never_confirms_what_the_pages_mask_in_a_name(cli, tmp_path: Path) -> None:
+    """The court wrote 张建国's ID number and home address into his name cell. Every page shows the
+    name masked (张建国(身份证号:110101********7774,住***)), but the search matched the stored name:
+    `/search?q=19900307` found him, and so did his birth date with the last four digits the pages
+    show (`199003077774`, while `199003077775` found nothing) and his street (`建国路`): a public
+    oracle that confirmed his birth date and address. Now a name matches only in what the pages show."""
+    with time_machine.travel(TODAY, tick=False):
+        listed(cli, tmp_path, [
+            court_row("（2026）京0105执100号", f"张建国（身份证号：{ZHANG}，住北京市朝阳区建国路1号）", ZHANG),
+            court_row("（2026）京0108执200号", "小米科技有限责任公司", XIAOMI),
+        ])
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                def found(term: str) -> bool:
+                    answer = http.get("/search", params={"q": term})
+                    assert answer.status_code == 200, (term, answer.status_code)
+                    return "张建国" in answer.text
+
+                assert found("张建国") and found("110101")  # his name, and the region the pages show
+                for term in ("19900307", ZHANG[6:], "0307777", "建国路", "朝阳区建国路1号"):
+                    assert not found(term), f"searching {term!r} confirms what the pages mask"
+                assert not found("199003077775")
+        finally:
+            engine.dispose()
+
+
+def test_an_id_number_masked_another_way_or_cut_by_invisible_characters_is_masked(cli, tmp_path: Path) -> None:
+    """Two court texts that kept a person's birth date on every public surface:
+    - 张建国's obligation names him with his ID number as the court's own system masks it
+      (11010119900307****): beside the list's 110101********7774 it gives the whole number back;
+    - 李秀英's names her ID number copied from a web page with a soft hyphen and a left-to-right mark
+      in it, invisible in any browser, PDF or spreadsheet: the number read whole, unmasked.
+    Now both are masked to the public form (region and last four), in the page, the API, the list
+    export and the open-data dump."""
+    zhang_masked_by_court = ZHANG[:14] + "****"
+    li_pasted = f"{LI[:6]}\u00ad{LI[6:10]}\u200e{LI[10:]}"
+    with time_machine.travel(TODAY, tick=False):
+        listed(cli, tmp_path, [
+            court_row("（2026）京0105执100号", "张建国", ZHANG,
+                      f"被执行人张建国（身份证号{zhang_masked_by_court}）支付申请执行人货款人民币12万元"),
+            court_row("（2026）京0105执101号", "李秀英", LI,
+                      f"被执行人李秀英（公民身份号码{li_pasted}）返还借款5万元"),
+        ])
+        out = tmp_path / "open"
+        cli("publish", "--out", out)
+        dumped = "".join(path.read_text(encoding="utf-8-sig") for path in (out / "full").glob("*.[cj]s*"))
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                items = http.get("/v1/lists/court_defaulters").json()["items"]
+                assert sorted(item["id_number"] for item in items) == sorted(
+                    [f"{ZHANG[:6]}********{ZHANG[-4:]}", f"{LI[:6]}********{LI[-4:]}"])
+                surfaces = {"export": http.get("/v1/lists/court_defaulters/export.csv").text, "dump": dumped}
+                for item in items:
+                    surfaces[f"api {item['entity']}"] = http.get(f"/v1/entities/{item['entity']}").text
+                    surfaces[f"page {item['entity']}"] = http.get(f"/entities/{item['entity']}").text
+        finally:
+            engine.dispose()
+    assert "支付申请执行人货款" in surfaces["api " + items[0]["entity"]] + surfaces["api " + items[1]["entity"]]
+    for where, text in surfaces.items():
+        seen = _visible(text)
+        for birth in ("19900307", "19851123"):
+            assert birth not in seen, f"{where} shows a birth date: {re.findall(r'.{20}' + birth + r'.{8}', seen)}"
+
+
+def test_data_serves_only_what_publish_lists_never_an_operators_snapshot(cli, tmp_path: Path) -> None:
+    """`serve --data-dir DIR` served every file under DIR: an operator who wrote the restricted
+    snapshot (`export --out DIR/snapshot`: records with persons' ID numbers and restricted fields,
+    "mode 0600, never served") beside the open data had it downloadable by anyone at
+    /data/snapshot/. Now /data/ serves only manifest.json, datapackage.json and the files the
+    manifest lists."""
+    with time_machine.travel(TODAY, tick=False):
+        listed(cli, tmp_path, [court_row("（2026）京0105执100号", "张建国", ZHANG)])
+    out = tmp_path / "open"
+    manifest = json.loads(cli("publish", "--out", out, "--json").stdout)
+    cli("export", "--format", "parquet", "--out", out / "snapshot")
+    restricted = sorted(path.relative_to(out).as_posix() for path in (out / "snapshot").rglob("*") if path.is_file())
+    assert "snapshot/snapshot.json" in restricted and any(p.startswith("snapshot/records/") for p in restricted)
+    assert ZHANG.encode() in b"".join((out / p).read_bytes() for p in restricted if p.startswith("snapshot/records/"))
+    with serving(cli.url, webhooks=False, data_dir=out) as base:
+        def status(path: str) -> int:
+            return httpx.get(f"{base}/data/{path}").status_code
+
+        assert status("manifest.json") == 200 and status("datapackage.json") == 200
+        assert all(status(f["path"]) == 200 for f in manifest["files"])
+        served: dict[str, Any] = {path: status(path) for path in restricted}
+    assert set(served.values()) == {404}, served
