@@ -146,3 +146,47 @@ def test_data_serves_only_what_publish_lists_never_an_operators_snapshot(cli, tm
         assert all(status(f["path"]) == 200 for f in manifest["files"])
         served: dict[str, Any] = {path: status(path) for path in restricted}
     assert set(served.values()) == {404}, served
+
+
+def test_a_pack_uploaded_to_the_console_reads_no_file_of_the_server(cli, tmp_path: Path) -> None:
+    """The console's simulation (any `operate` key: an authority's clerk) loaded the uploaded pack with
+    every path in it: `extends: /srv/.../config.yaml` read a server file and the refusal listed its
+    top-level keys ("database: Extra inputs are not permitted"); `extends: /etc/passwd` answered "must
+    be a mapping" where a missing file answered "no such pack file" (which files exist); a
+    `places_file` with a folder, or a `code` climbing out of the shipped packs, read any CSV. Now an
+    uploaded pack extends a shipped pack or the active one, and names its places file by a plain name."""
+    from test_web_console import console, key
+    from websession import text_of
+
+    secrets = tmp_path / "server" / "config.yaml"
+    secrets.parent.mkdir()
+    secrets.write_text("database:\n  url: postgresql://registry:s3cret@10.0.0.5/xinyong\nsigning_key: k\n",
+                       encoding="utf-8")
+    (tmp_path / "server" / "people.csv").write_text("code,name,level\n110101,张建国 110101199003077774,1\n",
+                                                     encoding="utf-8")
+    operate, _ = key(cli, "samr", "operate")
+    climb = "/".join([".."] * 12) + str(tmp_path / "server")
+    uploads = {
+        "a server file": f"code: cn\nversion: x\nextends: {secrets}\n",
+        "a file that exists": "code: cn\nversion: x\nextends: /etc/passwd\n",
+        "a missing file": "code: cn\nversion: x\nextends: /etc/no-such-file\n",
+        "a places file by path": ("code: cn\nversion: x\nextends: cn\nresolution:\n  name_rules:\n"
+                                  f"    places_file: {tmp_path / 'server' / 'people.csv'}\n"),
+        "a code climbing out": f"code: {climb}\nversion: x\nresolution:\n  name_rules:\n    places_file: config.yaml\n",
+    }
+    with serving(cli.url) as base:
+        web = console(base, operate)
+        refusals = {}
+        for what, text in uploads.items():
+            web.get("/console/simulate")
+            page = web.post("/console/simulate", files={"pack": ("candidate.yaml", text.encode(), "application/yaml")})
+            refusals[what] = text_of(page.text)
+        web.get("/console/simulate")
+        overlay = web.post("/console/simulate", files={"pack": (
+            "candidate.yaml", b"code: cn\nversion: candidate\nextends: cn\n", "application/yaml")})
+    assert overlay.status_code == 200 and "The pack file was refused" not in text_of(overlay.text)
+    for what, text in refusals.items():
+        assert "The pack file was refused" in text, (what, text[:300])
+        assert "database" not in text and "signing_key" not in text and "110101" not in text, (what, text[:600])
+        assert "must be a mapping" not in text and "no such pack file" not in text, (what, text[:600])
+        assert str(tmp_path / "server") not in text, (what, text[:600])
