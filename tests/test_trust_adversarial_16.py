@@ -190,3 +190,16 @@ def test_a_pack_uploaded_to_the_console_reads_no_file_of_the_server(cli, tmp_pat
         assert "database" not in text and "signing_key" not in text and "110101" not in text, (what, text[:600])
         assert "must be a mapping" not in text and "no such pack file" not in text, (what, text[:600])
         assert str(tmp_path / "server") not in text, (what, text[:600])
+
+
+def test_a_mobile_number_exported_with_86_before_it_is_masked(cli, tmp_path: Path) -> None:
+    """A court pasted the guarantor's mobile number from an address-book export, where numbers are
+    written with the country code and no plus: "8613912345678". The 86 is a digit before the number,
+    so 小米's page and `/v1/entities` showed it whole, where "+8613912345678" was masked."""
+    from test_trust_adversarial_5 import _public_texts, _xiaomi_with_court_text
+
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, "担保人张伟，联系电话8613912345678，承担连带责任")
+        for path, shown in _public_texts(cli.url).items():
+            assert "担保人张伟" in shown, path
+            assert "13912345678" not in shown and "86139****5678" in shown, path

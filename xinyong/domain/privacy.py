@@ -18,7 +18,8 @@ as readily as into an ID column. What it masks:
   number. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code and
   stays; a USCC with letters never looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
-- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86);
+- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86,
+  86 or 0086);
 - a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
@@ -70,9 +71,9 @@ _PARTLY_MASKED_ID = re.compile(
     rf"|[\d{_MASK_MARK}](?:{_SEP}[\d{_MASK_MARK}]){{14}})"
     rf"(?![\d{_MASK_MARK}])")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
-# after no digit, or right after the country code written +86 (+8613812345678, as phones and contact
-# lists copy a number)
-_MOBILE = re.compile(rf"(?:(?<!\d)|(?<=[+\uff0b]86)|(?<=[+\uff0b]\uff18\uff16))"
+# after no digit, or right after the country code written +86, 86 or 0086 (+8613812345678,
+# 8613812345678, 008613812345678: as phones, contact lists and address books export a number)
+_MOBILE = re.compile(rf"(?:(?<!\d)|(?<=[+\uff0b]86)|(?<=[+\uff0b]\uff18\uff16)|(?<=(?<!\d)86)|(?<=(?<!\d)0086))"
                      rf"([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})(?!\d)")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 # Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
