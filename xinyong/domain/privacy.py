@@ -286,10 +286,20 @@ def looks_like_old_person_id(code: str) -> bool:
     return True
 
 
+def may_be_person_id(code: str) -> bool:
+    """A code that is, or may be, a person's ID number, whatever column it came in: a valid one, one
+    mistyped (18 characters with a region and a birth date that are no firm's valid USCC), or 15
+    digits with a first-generation number's layout."""
+    code = normalise_code(code)
+    if is_valid_resident_id(code) or looks_like_old_person_id(code):
+        return True
+    return len(code) == 18 and could_be_person_id(code) and not is_valid_uscc(code)
+
+
 def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | set[str]) -> str:
-    """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under."""
-    code = normalise_code(value)
-    if scheme in person_schemes or is_valid_resident_id(code) or looks_like_old_person_id(code):
+    """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under
+    (an individual business registered by its owner's ID number, mistyped or not)."""
+    if scheme in person_schemes or may_be_person_id(value):
         return mask_person_id(value)
     return value
 
