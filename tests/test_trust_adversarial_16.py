@@ -203,3 +203,69 @@ def test_a_mobile_number_exported_with_86_before_it_is_masked(cli, tmp_path: Pat
         for path, shown in _public_texts(cli.url).items():
             assert "担保人张伟" in shown, path
             assert "13912345678" not in shown and "86139****5678" in shown, path
+
+
+def test_an_individual_business_keyed_by_its_owners_id_number_never_gives_it_back(cli, tmp_path: Path) -> None:
+    """A register extract lists 张建国's hardware shop (个体工商户) with his ID number in the code
+    column, his repair shop with the same number mistyped (its check digit), and 李四's restaurant under
+    a 15-digit registration number shaped like an old ID number. The mistyped number was shown whole
+    in the search results, the page and `/v1/entities` (only valid ID numbers were masked among
+    identifiers), and `/entities/{number}` led to its page as a firm's code does. The others were shown
+    masked (110101********7774), but every key, in every URL, was an unsalted hash of "scheme:number":
+    hashing the 40,000 birth dates between the region and the last four digits shown gave the whole
+    number back at once. Now a code that may be a person's is masked among identifiers as in free
+    text, refused in a URL, and keyed with the store's secret, as persons are."""
+    from xinyong.services.intake.register import opaque_key
+
+    typo = ZHANG[:-1] + ("0" if ZHANG[-1] != "0" else "1")
+    old_id = "110101900307777"  # 1990-03-07, first generation
+    shops = {"张建国五金店": ZHANG, "张建国修车铺": typo, "李四餐馆": old_id}
+    owners = {"张建国五金店": "张建国", "张建国修车铺": "张建国", "李四餐馆": "李四"}
+    register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
+                         [[code, f"北京市东城区{name}", "个体工商户", owners[name], "2010-03-03", "存续"]
+                          for name, code in shops.items()])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    run(cli, "resolve")
+    engine = open_engine(cli.url)
+    keys = {}
+    try:
+        with TestClient(create_app(engine, load_pack("cn"))) as http:
+            for name, code in shops.items():
+                found = http.get("/search", params={"q": name}).text
+                items = set(re.findall(r'href="/entities/([^"?]+)"', found))
+                assert len(items) == 1, (name, items)
+                keys[name] = key = items.pop()
+                shown = {"search": found, "page": http.get(f"/entities/{key}").text,
+                         "api": http.get(f"/v1/entities/{key}").text}
+                for where, text in shown.items():
+                    assert code not in text and f"{code[:6]}{'*' * (len(code) - 10)}{code[-4:]}" in text, (name, where)
+                # nor is the number a way in: a page found by it would confirm whose it is
+                assert http.get(f"/entities/{code}", follow_redirects=False).status_code == 404, name
+                assert http.get(f"/v1/entities/{code}").status_code == 404, name
+    finally:
+        engine.dispose()
+    born = [dt.date(1900, 1, 1) + dt.timedelta(days=n) for n in range(0, 110 * 366)]
+    guesses = {opaque_key("X", f"uscc:{code[:6]}{day:%Y%m%d}{code[14:]}") for day in born for code in (ZHANG, typo)}
+    guesses |= {opaque_key("X", f"{scheme}:{old_id[:6]}{day:%y%m%d}{old_id[12:]}") for day in born
+                for scheme in ("uscc", "reg_no")}
+    assert not guesses & set(keys.values()), keys
+
+
+def test_the_api_answers_alike_for_every_key_it_may_not_show(cli, tmp_path: Path) -> None:
+    """`GET /v1/entities/{key}` without a key told its refusals apart: "no entity with key or identifier
+    'PFFFF…'" for a key never issued, "this person is on no public list" for the key of 张建国, whose
+    listing had ended (he paid): anyone holding a key seen on an old list page learnt that it is a
+    person on record, delisted since; and "…never by an ID number" for an ID number. Now one answer."""
+    with time_machine.travel(TODAY, tick=False):
+        listed(cli, tmp_path, [court_row("（2026）京0105执100号", "张建国", ZHANG)])
+        listing = run(cli, "listing", "list", "--entity", ZHANG)[0]
+        run(cli, "listing", "end", listing["id"], "--reason", "performed", "--on", "2026-11-02")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                answers = {what: http.get(f"/v1/entities/{key}") for what, key in (
+                    ("delisted person", listing["entity"]), ("never issued", "P" + "F" * 16), ("ID number", ZHANG))}
+        finally:
+            engine.dispose()
+    assert {answer.status_code for answer in answers.values()} == {404}
+    assert len({answer.text for answer in answers.values()}) == 1, {w: a.text for w, a in answers.items()}

@@ -735,8 +735,10 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         try:
             await asyncio.to_thread(refuse_person_id_in_url, key, engine)
             data = await asyncio.to_thread(public_file, engine, pack, key, pack_today(pack), restricted=restricted)
-        except EntityNotFound as exc:
-            raise ApiError(404, "not_found", str(exc)) from None
+        except EntityNotFound:
+            # one answer whatever the reason: "no such key", "an ID number" and "a person on no public list
+            # (any more)" apart would tell which keys and numbers are a person on record
+            raise ApiError(404, "not_found", "no entity file to show for this key") from None
         if restricted:
             assert reader is not None and x_purpose is not None
             service.log.add(query_id=uuid.uuid4().hex, key_id=reader.id, authority=reader.authority, purpose=x_purpose,
