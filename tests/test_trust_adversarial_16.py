@@ -269,3 +269,22 @@ def test_the_api_answers_alike_for_every_key_it_may_not_show(cli, tmp_path: Path
             engine.dispose()
     assert {answer.status_code for answer in answers.values()} == {404}
     assert len({answer.text for answer in answers.values()}) == 1, {w: a.text for w, a in answers.items()}
+
+
+def test_an_id_number_wrapped_onto_an_indented_line_is_masked(cli, tmp_path: Path) -> None:
+    """A court pasted a judgment's paragraph as its text was laid out: the guarantor's ID number wrapped
+    at the line's end, the next line indented with a Chinese paragraph's two ideographic spaces (or
+    a text export's spaces). A line break alone between digits was read through, but not with the
+    indentation after it: 小米's page and `/v1/entities` showed 王芳's number, in two pieces."""
+    from test_trust_adversarial_5 import _public_texts, _xiaomi_with_court_text
+
+    wang_fang = resident_id("320102", dt.date(1988, 6, 30), 145)
+    text = (f"担保人王芳（公民身份号码{wang_fang[:12]}\r\n\u3000\u3000{wang_fang[12:]}）、"
+            f"赵强（{LI[:10]}\n    {LI[10:]}）承担连带责任")
+    with time_machine.travel(TODAY, tick=False):
+        _xiaomi_with_court_text(cli, tmp_path, text)
+        for path, shown in _public_texts(cli.url).items():
+            assert "担保人王芳" in shown, path
+            seen = re.sub(r"\s", "", shown)
+            assert "19880630" not in seen and "19851123" not in seen, path
+            assert f"{wang_fang[:6]}********{wang_fang[-4:]}" in shown and f"{LI[:6]}********{LI[-4:]}" in shown, path
