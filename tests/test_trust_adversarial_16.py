@@ -69,18 +69,24 @@ def test_public_search_never_confirms_what_the_pages_mask_in_a_name(cli, tmp_pat
             court_row("（2026）京0105执100号", f"张建国（身份证号：{ZHANG}，住北京市朝阳区建国路1号）", ZHANG),
             court_row("（2026）京0108执200号", "小米科技有限责任公司", XIAOMI),
         ])
+        zhuzong = uscc("91110000101123456")  # a firm whose name a page masks as an address: still found
+        cli("ingest", write_csv(tmp_path / "register-2.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人",
+                                                              "成立日期", "登记状态"],
+                                [[zhuzong, "北京住总集团有限责任公司", "有限责任公司", "刘某", "1983-03-01", "存续"]]),
+            "--authority", "samr", "--category", "registration")
         engine = open_engine(cli.url)
         try:
             with TestClient(create_app(engine, load_pack("cn"))) as http:
-                def found(term: str) -> bool:
+                def found(term: str, what: str = "张建国") -> bool:
                     answer = http.get("/search", params={"q": term})
                     assert answer.status_code == 200, (term, answer.status_code)
-                    return "张建国" in answer.text
+                    return what in answer.text
 
                 assert found("张建国") and found("110101")  # his name, and the region the pages show
                 for term in ("19900307", ZHANG[6:], "0307777", "建国路", "朝阳区建国路1号"):
                     assert not found(term), f"searching {term!r} confirms what the pages mask"
                 assert not found("199003077775")
+                assert found("住总集团", f"/entities/{zhuzong}")
         finally:
             engine.dispose()
 

@@ -91,7 +91,7 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
                               .limit(MAX_CANDIDATES)).scalars(), 1, "code")
         norm = normalise_name(text)
         if norm:
-            names = select(n.entity_id, n.name)
+            names = select(n.entity_id, n.name, e.kind).join(t.entities, e.id == n.entity_id)
             add(_as_shown(c.execute(names.where(n.normalised == norm, n.current)), norm), 0, "name")
             add(_as_shown(c.execute(names.where(n.normalised == norm, ~n.current)), norm), 1, "former_name")
             add(_as_shown(c.execute(names.where(n.normalised.like(_like(norm), escape="\\"), n.current)
@@ -124,10 +124,14 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
 
 
 def _as_shown(rows: Any, norm: str) -> Iterator[int]:
-    """The entities of (entity id, name) rows whose name holds `norm` as public pages show it. A name
-    cell may hold what they mask (张建国（身份证号：…，住…）): a match in that part would confirm an ID
-    number's birth date or an address digit by digit, though the results show it masked."""
-    for entity_id, name in rows:
+    """The entities of (entity id, name, kind) rows whose name holds `norm`, a person's as public pages
+    show it. A person's name cell may hold what they mask (张建国（身份证号：…，住…）): a match in that
+    part would confirm an ID number's birth date or an address digit by digit, though the results
+    show it masked. A firm's name is found as registered."""
+    for entity_id, name, kind in rows:
+        if kind != PERSON:
+            yield entity_id
+            continue
         shown = mask_text(name)
         if shown == name or norm in normalise_name(shown):
             yield entity_id
