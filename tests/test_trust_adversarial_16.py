@@ -294,3 +294,26 @@ def test_an_id_number_wrapped_onto_an_indented_line_is_masked(cli, tmp_path: Pat
             seen = re.sub(r"\s", "", shown)
             assert "19880630" not in seen and "19851123" not in seen, path
             assert f"{wang_fang[:6]}********{wang_fang[-4:]}" in shown and f"{LI[:6]}********{LI[-4:]}" in shown, path
+
+
+def test_a_firm_whose_name_holds_an_address_word_is_named_whole(cli, tmp_path: Path) -> None:
+    """北京住总集团有限责任公司 (a state-owned builder) and 北京地址科技有限公司: the address rule read
+    住 and 地址 as the start of a person's address, so every public surface named the firms 北京住***
+    and 北京地址***: the page, `/v1/entities`, the search results, the list export. An address word
+    glued to the rest of a name ending in a legal form, with no place in it, is a firm's name."""
+    firms = {uscc("91110000101123456"): "北京住总集团有限责任公司", uscc("91110108MA01AD001"): "北京地址科技有限公司"}
+    cli("ingest", write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
+                            [[code, name, "有限责任公司", "刘某", "1993-03-01", "存续"] for code, name in firms.items()]),
+        "--authority", "samr", "--category", "registration")
+    engine = open_engine(cli.url)
+    try:
+        with TestClient(create_app(engine, load_pack("cn"))) as http:
+            for code, name in firms.items():
+                assert http.get(f"/v1/entities/{code}").json()["name"] == name
+                assert name in http.get(f"/entities/{code}").text
+                assert name in http.get("/search", params={"q": name[2:6]}).text
+    finally:
+        engine.dispose()
+    from xinyong.domain.privacy import mask_text
+
+    assert mask_text("被执行人周八，住北京市朝阳区某某公司") == "被执行人周八，住***"  # a person's address still

@@ -20,7 +20,8 @@ as readily as into an ID column. What it masks:
   price of catching first-generation ID numbers);
 - mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86,
   86 or 0086);
-- a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation;
+- a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation
+  (not such a word inside a firm's name: 北京住总集团有限责任公司);
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
   HKID, ID card, ID No., carte d'identité...): its last two characters kept.
@@ -91,6 +92,17 @@ _MOBILE = re.compile(rf"(?<!\d)((?:[0\uff10]{{2}})?[8\uff18][6\uff16])?"
 _ADDRESS = re.compile(r"(户籍所在地|户籍地|户口所在地|户口地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
+# An address word inside a firm's name (北京住总集团有限责任公司, 北京地址科技有限公司, 居住地产有限公司):
+# glued to what follows, which ends in a legal form and names no place (province, city, district,
+# county, town, village, road, street, number). A person's address names one.
+_FIRM_NAME_END = re.compile(r"(?:公司|集团|合作社|事务所)$")
+_PLACE_WORD = re.compile(r"[省市区县镇乡村路街巷弄号]")
+
+
+def _mask_address(match: re.Match[str]) -> str:
+    if not match.group(2) and _FIRM_NAME_END.search(match.group(3)) and not _PLACE_WORD.search(match.group(3)):
+        return match.group()
+    return match.group(1) + match.group(2) + ADDRESS_MASK
 # A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
 # H1234567801, 香港身份证A123456(3), 证件号码 M12345678, a foreigner's permanent residence card
 # 永久居留身份证 USA110073010122 with its three-letter country code): its shape alone is too common to find it.
@@ -178,7 +190,7 @@ def mask_text(text: str) -> str:
         if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
     if any(word in text for word in ("住", "址", "籍", "居", "户口")):  # a fast path: no address word, no address
-        text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
+        text = _ADDRESS.sub(_mask_address, text)
     return text
 
 
