@@ -32,6 +32,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Engine, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from xinyong import settings
 from xinyong.api.guard import RequestGuard
@@ -44,7 +45,7 @@ from xinyong.services.intake.ingest import ingest_file
 from xinyong.services.operations.integrity import checkpoint
 from xinyong.services.operations.keys import ApiKey, active_keys, secret_hash
 from xinyong.services.publication.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
-from xinyong.services.publication.opendata import public_changes
+from xinyong.services.publication.opendata import public_changes, published_paths
 from xinyong.services.publication.webhooks import (SubscriptionError, Worker, create_subscription, delete_subscription,
                                        get_subscription)
 from xinyong.services.screening.querylog import QueryLog
@@ -335,6 +336,17 @@ class Service:
             return (1.0 - tokens) / key.rate_per_second
         bucket[0] = tokens - 1.0
         return None
+
+
+class PublishedFiles(StaticFiles):
+    """`publish`'s folder as static files, each only while its manifest lists it: an operator's
+    restricted snapshot (`export --out DIR/snapshot`) or a backup put in the same folder is never served."""
+
+    async def get_response(self, path: str, scope: Any) -> Response:
+        listed = await asyncio.to_thread(published_paths, Path(self.directory or "."))
+        if Path(path).as_posix() not in listed:
+            raise StarletteHTTPException(404)
+        return await super().get_response(path, scope)
 
 
 def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: float = 0.5,
@@ -723,8 +735,10 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
         try:
             await asyncio.to_thread(refuse_person_id_in_url, key, engine)
             data = await asyncio.to_thread(public_file, engine, pack, key, pack_today(pack), restricted=restricted)
-        except EntityNotFound as exc:
-            raise ApiError(404, "not_found", str(exc)) from None
+        except EntityNotFound:
+            # one answer whatever the reason: "no such key", "an ID number" and "a person on no public list
+            # (any more)" apart would tell which keys and numbers are a person on record
+            raise ApiError(404, "not_found", "no entity file to show for this key") from None
         if restricted:
             assert reader is not None and x_purpose is not None
             service.log.add(query_id=uuid.uuid4().hex, key_id=reader.id, authority=reader.authority, purpose=x_purpose,
@@ -796,9 +810,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                                  headers={"Content-Disposition": f'attachment; filename="{code}.csv"'})
 
     if data_dir is not None:  # `xinyong publish --out DIR`: the files, with ETags and If-None-Match
-        from starlette.staticfiles import StaticFiles
-
-        app.mount("/data", StaticFiles(directory=data_dir, html=False), name="data")
+        app.mount("/data", PublishedFiles(directory=data_dir, html=False), name="data")
 
     from xinyong.web import mount  # the web portal: pages beside the API
     mount(app, service, https_only=bool(public_url and public_url.startswith("https://")))

@@ -927,7 +927,7 @@ def _read_places(data: dict[str, Any], path: Path) -> None:
         return
     table = path.parent / str(rules["places_file"])
     shipped = PACKS_DIR / str(data.get("code", "")) / str(rules["places_file"])
-    if not table.exists() and data.get("code") and shipped.exists():
+    if not table.exists() and _plain_name(data.get("code")) and _plain_name(rules["places_file"]) and shipped.exists():
         table = shipped  # a copy of a shipped pack written elsewhere uses the shipped table
     try:
         with table.open(encoding="utf-8", newline="") as handle:
@@ -939,6 +939,31 @@ def _read_places(data: dict[str, Any], path: Path) -> None:
                                for row in reader]
     except (OSError, UnicodeDecodeError) as exc:
         raise PackError(f"{path}: resolution.name_rules.places_file: cannot read {table}: {exc}") from exc
+
+
+def _plain_name(value: Any) -> bool:
+    """A file or folder name without any folder in it: it cannot lead out of the folder it is looked up in."""
+    text = str(value or "")
+    return text not in ("", ".", "..") and "/" not in text and "\\" not in text
+
+
+def load_uploaded_pack(path: Path, parents: frozenset[str] = frozenset()) -> Pack:
+    """A pack file sent through a form (the console's simulation): it may extend a shipped pack or one
+    of `parents` (the active pack's reference) and name its places file by a plain name only. Any other
+    path in it would have the server read a file of its choosing: a mapping's keys come back in the
+    errors, a file's existence in which error it is, and /dev/zero is read without end."""
+    data = _read_yaml(path)
+    parent = data.get("extends")
+    if parent is not None and parent not in parents and not (
+            _plain_name(parent) and (PACKS_DIR / str(parent) / "pack.yaml").is_file()):
+        shipped = sorted(p.name for p in PACKS_DIR.iterdir() if (p / "pack.yaml").is_file())
+        raise PackError(f"{path}: extends: an uploaded pack extends a shipped pack ({', '.join(shipped)}) "
+                        "or the active one, never another file")
+    resolution = data.get("resolution")
+    rules = resolution.get("name_rules") if isinstance(resolution, dict) else None
+    if isinstance(rules, dict) and rules.get("places_file") is not None and not _plain_name(rules["places_file"]):
+        raise PackError(f"{path}: resolution.name_rules.places_file: a file name, without a folder")
+    return load_pack(str(path))
 
 
 def load_raw(ref: str, _seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:

@@ -9,15 +9,19 @@ as readily as into an ID column. What it masks:
   script's digits (fullwidth, pasted from another script or font), the check character X also
   typed ×, Ⅹ (Roman ten) or a Greek or Cyrillic X, or cut off (17 digits with a region and a birth
   date: the check character follows from them), written with spaces of any kind, dashes, dots,
-  slashes, underscores, middle dots or zero-width characters between digits, whether or not their
-  check holds: a mistyped ID number is still somebody's. Fifteen digits broken up by separators
+  slashes, underscores, middle dots or invisible characters (soft hyphens, direction marks) between
+  digits, whether or not their check holds: a mistyped ID number is still somebody's. One that
+  another system masked its own way (11010119900307****) is masked again to this module's form, which
+  it would complete. Fifteen digits broken up by separators
   are a first-generation ID number only with its layout (a region's first digit, a real YYMMDD
   birth date): `2023.01.1-2024.12.31` and `2023/123/4567/8901` are a date range and a document
   number. An 18-digit value that is a valid USCC and not a valid ID number is a firm's code and
   stays; a USCC with letters never looks like an ID number. A firm's 15-digit registration number in free text is masked too (the
   price of catching first-generation ID numbers);
-- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86);
-- a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation;
+- mobile numbers (1[3-9] and nine digits, fullwidth too, also grouped 3-4-4, also right after +86,
+  86 or 0086);
+- a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation
+  (not such a word inside a firm's name: 北京住总集团有限责任公司);
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
   HKID, ID card, ID No., carte d'identité...): its last two characters kept.
@@ -34,11 +38,21 @@ from typing import Any
 from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, is_valid_resident_id, is_valid_uscc,
                                          mask_document_number, mask_person_id, normalise_code)
 
+# Invisible characters that text copied from a web page, a PDF or a word processor carries: soft
+# hyphens, zero-width spaces and joiners, direction marks and embeddings, the word joiner and invisible
+# operators, the Mongolian vowel separator, byte order marks (Unicode's format characters of the BMP).
+# Between two digits they show nothing: the number reads whole.
+_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
-# page, a tab, a line break), dashes, dots, slashes, underscores, middle dots (half or full width)
-# or zero-width characters.
-_SEP_CHARACTER = r"[\s\-\u2010-\u2015\u2212\uff0d\u200b-\u200d\u2060\ufeff./_\u00b7\u30fb\uff0e\uff0f\uff3f]"
+# page, a tab, a line break), dashes (small ones too), dots, slashes, underscores, middle dots (half
+# or full width) or invisible characters.
+_SEP_CHARACTER = (r"[\s\-\u2010-\u2015\u2212\uff0d\ufe58\ufe63" + _INVISIBLE
+                  + r"./_\u00b7\u2027\u30fb\uff65\uff0e\uff0f\uff3f]")
 _SEP = _SEP_CHARACTER + "{0,3}"
+# or, in a text with line breaks, a line break with the indentation around it (a judgment's text
+# wrapped, its lines indented with spaces or the ideographic spaces of a Chinese paragraph): a pattern
+# of its own, run only on such texts (the alternative costs every text two thirds more time)
+_WRAP_SEP = rf"(?:{_SEP}|[ \t\u3000]{{0,4}}(?:\r\n|\r|\n)[ \t\u3000]{{0,4}})"
 _SEPARATORS = re.compile(_SEP_CHARACTER)
 # Typed for the check character X by input methods and symbol pickers: × (times), Ⅹ ⅹ (Roman ten),
 # Greek Χ χ and Cyrillic Х х (another keyboard layout)
@@ -47,21 +61,48 @@ _AS_X = str.maketrans(dict.fromkeys(_X_LOOKALIKES, "X"))
 _DIGIT = r"\d"  # any decimal digit: ASCII, fullwidth, and those pasted from other scripts or fonts
 # 18 characters; 17 digits (an ID number whose check character was cut off: the rest gives it back);
 # 15 digits (first generation)
-_ID_IN_TEXT = re.compile(
-    rf"(?<!\d)"
-    rf"(?:{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}{_SEP}[\dXx\uff38\uff58{_X_LOOKALIKES}]|{_DIGIT}(?:{_SEP}{_DIGIT}){{16}}"
-    rf"|{_DIGIT}(?:{_SEP}{_DIGIT}){{14}})"
-    rf"(?!\d)")
+
+
+def _id_in_text(sep: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?<!\d)"
+        rf"(?:{_DIGIT}(?:{sep}{_DIGIT}){{16}}{sep}[\dXx\uff38\uff58{_X_LOOKALIKES}]|{_DIGIT}(?:{sep}{_DIGIT}){{16}}"
+        rf"|{_DIGIT}(?:{sep}{_DIGIT}){{14}})"
+        rf"(?!\d)")
+
+
+_ID_IN_TEXT = _id_in_text(_SEP)
+_ID_IN_WRAPPED_TEXT = _id_in_text(_WRAP_SEP)
+# An ID number another system has already masked its own way (11010119900307****, 1101011990****7774):
+# shown beside this module's form (110101********7774) it gives the whole number back, so it is masked
+# again to that form. 18 or 15 characters, digits and asterisks (half or full width).
+_MASK_MARK = "*\uff0a"
+_PARTLY_MASKED_ID = re.compile(
+    rf"(?<![\d{_MASK_MARK}])"
+    rf"(?:[\d{_MASK_MARK}](?:{_SEP}[\d{_MASK_MARK}]){{16}}{_SEP}[\d{_MASK_MARK}Xx\uff38\uff58{_X_LOOKALIKES}]"
+    rf"|[\d{_MASK_MARK}](?:{_SEP}[\d{_MASK_MARK}]){{14}})"
+    rf"(?![\d{_MASK_MARK}])")
 _ALNUM = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
-# after no digit, or right after the country code written +86 (+8613812345678, as phones and contact
-# lists copy a number)
-_MOBILE = re.compile(rf"(?:(?<!\d)|(?<=[+\uff0b]86)|(?<=[+\uff0b]\uff18\uff16))"
+# after no digit, with the country code before it or not: +86, 86 or 0086 (+8613812345678,
+# 8613812345678, 008613812345678: as phones, contact lists and address books export a number)
+_MOBILE = re.compile(rf"(?<!\d)((?:[0\uff10]{{2}})?[8\uff18][6\uff16])?"
                      rf"([1\uff11][3-9\uff13-\uff19]{_DIGIT}){_SEP}({_DIGIT}{{4}}){_SEP}({_DIGIT}{{4}})(?!\d)")
 # 住 as in 住北京市…, 住址, 住所; not 住房 (housing), 住宅, 住院 (hospital), 住宿 (lodging), 住户.
 # Longer words first: 户籍所在地 (registered residence), 现居 (lives at), 居住地 (place of residence).
 _ADDRESS = re.compile(r"(户籍所在地|户籍地|户口所在地|户口地|经常居住地|现居住地|现居地|现居|居住地|住址|地址|住所地|住所|住(?![房宅院宿户]))"
                       r"([:：]?\s*)([^，,。；;、）)\]】\n\r]+)")
 ADDRESS_MASK = "***"
+# An address word inside a firm's name (北京住总集团有限责任公司, 北京地址科技有限公司, 居住地产有限公司):
+# glued to what follows, which ends in a legal form and names no place (province, city, district,
+# county, town, village, road, street, number). A person's address names one.
+_FIRM_NAME_END = re.compile(r"(?:公司|集团|合作社|事务所)$")
+_PLACE_WORD = re.compile(r"[省市区县镇乡村路街巷弄号]")
+
+
+def _mask_address(match: re.Match[str]) -> str:
+    if not match.group(2) and _FIRM_NAME_END.search(match.group(3)) and not _PLACE_WORD.search(match.group(3)):
+        return match.group()
+    return match.group(1) + match.group(2) + ADDRESS_MASK
 # A travel document's or identity card's number after the word naming it (护照号码：E12345678, 回乡证
 # H1234567801, 香港身份证A123456(3), 证件号码 M12345678, a foreigner's permanent residence card
 # 永久居留身份证 USA110073010122 with its three-letter country code): its shape alone is too common to find it.
@@ -110,8 +151,18 @@ def _mask_id(match: re.Match[str]) -> str:
     return mask_person_id(code)
 
 
+def _mask_partly_masked_id(match: re.Match[str]) -> str:
+    written = match.group()
+    if not any(mark in written for mark in _MASK_MARK):
+        return written  # a whole number: `_mask_id` decided
+    code = normalise_code(_SEPARATORS.sub("", written).translate(_AS_X))
+    if not any(c.isdigit() for c in code[6:-4]):
+        return written  # shows nothing this module's form hides (1101**********7774, 110101********7774)
+    return mask_person_id(code)
+
+
 def _mask_mobile(match: re.Match[str]) -> str:
-    return f"{match.group(1)}****{match.group(3)}"
+    return f"{match.group(1) or ''}{match.group(2)}****{match.group(4)}"
 
 
 def _mask_document(match: re.Match[str]) -> str:
@@ -130,12 +181,16 @@ def mask_text(text: str) -> str:
         return text
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
+        if "\n" in text or "\r" in text:
+            text = _ID_IN_WRAPPED_TEXT.sub(_mask_id, text)
+        if "*" in text or "\uff0a" in text:
+            text = _PARTLY_MASKED_ID.sub(_mask_partly_masked_id, text)
         text = _MOBILE.sub(_mask_mobile, text)
         # a fast path: no document word, no document
         if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
     if any(word in text for word in ("住", "址", "籍", "居", "户口")):  # a fast path: no address word, no address
-        text = _ADDRESS.sub(lambda m: m.group(1) + m.group(2) + ADDRESS_MASK, text)
+        text = _ADDRESS.sub(_mask_address, text)
     return text
 
 
@@ -256,10 +311,20 @@ def looks_like_old_person_id(code: str) -> bool:
     return True
 
 
+def may_be_person_id(code: str) -> bool:
+    """A code that is, or may be, a person's ID number, whatever column it came in: a valid one, one
+    mistyped (18 characters with a region and a birth date that are no firm's valid USCC), or 15
+    digits with a first-generation number's layout."""
+    code = normalise_code(code)
+    if is_valid_resident_id(code) or looks_like_old_person_id(code):
+        return True
+    return len(code) == 18 and could_be_person_id(code) and not is_valid_uscc(code)
+
+
 def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | set[str]) -> str:
-    """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under."""
-    code = normalise_code(value)
-    if scheme in person_schemes or is_valid_resident_id(code) or looks_like_old_person_id(code):
+    """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under
+    (an individual business registered by its owner's ID number, mistyped or not)."""
+    if scheme in person_schemes or may_be_person_id(value):
         return mask_person_id(value)
     return value
 

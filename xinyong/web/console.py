@@ -955,8 +955,9 @@ async def simulate_form(request: Request) -> Response:
 @router.post("/simulate", dependencies=CSRF)
 async def simulate_run(request: Request) -> Response:
     """A candidate pack file (an overlay of the active pack, or a whole pack) against the active one: writes nothing."""
-    from xinyong.domain.pack import load_pack
+    from xinyong.domain.pack import load_uploaded_pack
     from xinyong.services.accountability.simulate import simulate
+    from xinyong.store.db import get_setting
 
     operator = await _operator(request)
     if operator is None:
@@ -977,8 +978,14 @@ async def simulate_run(request: Request) -> Response:
     with tempfile.TemporaryDirectory(prefix="xinyong-simulate-") as folder:
         path = Path(folder) / "candidate.yaml"
         path.write_bytes(await upload.read())
+
+        def load() -> Any:  # an overlay may extend the active pack, by the reference it was loaded from
+            with service.engine.connect() as c:
+                active = get_setting(c, "pack")
+            return load_uploaded_pack(path, frozenset({active} if active else ()))
+
         try:
-            candidate = await asyncio.to_thread(load_pack, str(path))
+            candidate = await asyncio.to_thread(load)
         except PackError as exc:
             message = str(exc).replace(str(path), safe_name(upload.filename) or "pack.yaml")
             flash(request, "bad", _(request, "The pack file was refused: %(reason)s", reason=message))

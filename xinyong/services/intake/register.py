@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,11 @@ from sqlalchemy.engine import Connection
 
 from xinyong.domain.identifiers import classify_code, is_valid_org_code
 from xinyong.domain.names import normalise_names
+from xinyong.domain.privacy import may_be_person_id
 from xinyong.store import tables as t
 from xinyong.store.bulk import Ids, insert_rows, render_value, select_in, update_rows
 from xinyong.store.changes import EntityChanges
+from xinyong.store.db import get_setting, set_setting
 
 if TYPE_CHECKING:
     from xinyong.services.intake.ingest import Accepted
@@ -48,12 +51,26 @@ class Registration:
 
 
 def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None,
-                   primary: str | None) -> str:
+                   primary: str | None, salt: str = "") -> str:
     """A verified code of the pack's primary scheme (cn: the USCC) is the entity's key; anything else
-    gets an opaque generated key."""
+    gets an opaque generated key. A code the pages show masked (`may_be_person_id`: an individual
+    business registered by its owner's ID number) is hashed with the store's `salt` (`key_salt`):
+    unsalted, its key would give the number back to anyone hashing the 40,000 birth dates between
+    the region and last four digits shown."""
     if scheme == primary and verified and code:
         return code
+    if code and may_be_person_id(code):
+        return opaque_key("X", f"{salt}:{scheme}:{code}")
     return opaque_key("X", f"{scheme}:{code}" if code else f"name:{name}")
+
+
+def key_salt(connection: Connection) -> str:
+    """The store's secret for opaque keys, made on first use."""
+    salt = get_setting(connection, "key_salt")
+    if salt is None:
+        salt = secrets.token_hex(16)
+        set_setting(connection, "key_salt", salt)
+    return salt
 
 
 def opaque_key(prefix: str, seed: str) -> str:
@@ -101,11 +118,12 @@ def apply_registrations(connection: Connection, rows: list[Accepted], kind_of_ty
             fresh.append(record)
     ids = Ids(connection, t.entities)
     with EntityChanges(connection) as changes:  # one `changes` row per entity of the chunk
-        _insert_new_entities(connection, fresh, ids, kind_of_type, now)
+        salt = key_salt(connection)
+        _insert_new_entities(connection, fresh, ids, kind_of_type, now, salt)
         for record in fresh:
             owner.update({(s, v): record.entity_id for s, v, _ in record.identifiers})
         changes.touched(record.entity_id for record in fresh)
-        changes.touched(_update_entities(connection, known, owner, ids, kind_of_type, now, today.isoformat()))
+        changes.touched(_update_entities(connection, known, owner, ids, kind_of_type, now, today.isoformat(), salt))
 
 
 def _owners(connection: Connection, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -134,22 +152,22 @@ def _attributes(record: Registration, kind_of_type: dict[str, str], now: Any) ->
             _date(fields.get("established")), now)
 
 
-def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any) -> tuple:
+def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any, salt: str) -> tuple:
     return (entity_id, entity_key_for(record.subject_scheme, record.subject_code, record.subject_code_verified,
-                                      record.subject_name, record.primary),
+                                      record.subject_name, record.primary, salt),
             *_attributes(record, kind_of_type, now),
             bool(record.subject_code_verified and record.subject_scheme == record.primary), "register", now)
 
 
 def _insert_new_entities(connection: Connection, fresh: list[Registration], ids: Ids,
-                         kind_of_type: dict[str, str], now: Any) -> None:
+                         kind_of_type: dict[str, str], now: Any, salt: str) -> None:
     """The common case, a register row for an entity not yet known: a few bulk statements per chunk."""
     if not fresh:
         return
     entities, identifiers, names, relations = [], [], [], []
     for record, entity_id in zip(fresh, ids.take_many(len(fresh))):
         record.entity_id = entity_id
-        entities.append(_entity_row(entity_id, record, kind_of_type, now))
+        entities.append(_entity_row(entity_id, record, kind_of_type, now, salt))
         since = _date(record.decision_date)
         identifiers += [(entity_id, s, v, ok) for s, v, ok in record.identifiers]
         name = record.subject_name
@@ -173,7 +191,7 @@ def _insert_new_entities(connection: Connection, fresh: list[Registration], ids:
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
-                     ids: Ids, kind_of_type: dict[str, str], now: Any, today: str) -> list[int]:
+                     ids: Ids, kind_of_type: dict[str, str], now: Any, today: str, salt: str) -> list[int]:
     """Register rows for known entities: new attributes, identifiers, names and legal representative.
     Returns the entities written, in row order.
 
@@ -194,7 +212,7 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
             wave = _Wave()
         if entity_id is None:  # its USCC is new, though another entity holds one of its legacy codes
             entity_id = ids.take()
-            wave.new_entities.append(_entity_row(entity_id, record, kind_of_type, now))
+            wave.new_entities.append(_entity_row(entity_id, record, kind_of_type, now, salt))
         else:
             wave.attributes.append((*_attributes(record, kind_of_type, now), entity_id))
         # an identifier another entity already holds stays with it: never two owners

@@ -934,6 +934,16 @@ def _read_manifest(out: Path) -> dict[str, Any] | None:
         return None
 
 
+def published_paths(out: Path) -> frozenset[str]:
+    """What `publish` wrote into `out` and its manifest lists, as paths under it (manifest.json and
+    datapackage.json with them): all that /data/ serves. Anything else there (a restricted snapshot
+    or a backup written into the folder, a file being written) is not open data."""
+    manifest = _read_manifest(out)
+    if manifest is None:
+        return frozenset()
+    return frozenset(["manifest.json", "datapackage.json", *(f["path"] for f in manifest.get("files", []))])
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(data)
@@ -945,4 +955,5 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-__all__ = ["capture", "store_position", "iter_facts", "publish", "public_changes", "events_since", "TABLES"]
+__all__ = ["capture", "store_position", "iter_facts", "publish", "published_paths", "public_changes", "events_since",
+           "TABLES"]

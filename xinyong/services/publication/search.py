@@ -11,6 +11,7 @@ function.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,17 +91,20 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
                               .limit(MAX_CANDIDATES)).scalars(), 1, "code")
         norm = normalise_name(text)
         if norm:
-            add(c.execute(select(n.entity_id).where(n.normalised == norm, n.current)).scalars(), 0, "name")
-            add(c.execute(select(n.entity_id).where(n.normalised == norm, ~n.current)).scalars(), 1, "former_name")
-            add(c.execute(select(n.entity_id).where(n.normalised.like(_like(norm), escape="\\"), n.current)
-                          .limit(MAX_CANDIDATES)).scalars(), 2, "name")
-            add(c.execute(select(n.entity_id).where(n.normalised.like(_like(norm), escape="\\"), ~n.current)
-                          .limit(MAX_CANDIDATES)).scalars(), 3, "former_name")
+            names = select(n.entity_id, n.name, e.kind).join(t.entities, e.id == n.entity_id)
+            add(_as_shown(c.execute(names.where(n.normalised == norm, n.current)), norm), 0, "name")
+            add(_as_shown(c.execute(names.where(n.normalised == norm, ~n.current)), norm), 1, "former_name")
+            add(_as_shown(c.execute(names.where(n.normalised.like(_like(norm), escape="\\"), n.current)
+                                    .limit(MAX_CANDIDATES)), norm), 2, "name")
+            add(_as_shown(c.execute(names.where(n.normalised.like(_like(norm), escape="\\"), ~n.current)
+                                    .limit(MAX_CANDIDATES)), norm), 3, "former_name")
         if len(text) >= 2:
-            add(c.execute(select(rel.entity_id).where(rel.relation == "legal_representative", rel.valid_to.is_(None),
-                                                      or_(rel.person_name == text,
-                                                          rel.person_name.like(_like(text)[1:], escape="\\")))
-                          .limit(MAX_CANDIDATES)).scalars(), 2, "legal_representative")
+            reps = c.execute(select(rel.entity_id, rel.person_name)
+                             .where(rel.relation == "legal_representative", rel.valid_to.is_(None),
+                                    or_(rel.person_name == text, rel.person_name.like(_like(text)[1:], escape="\\")))
+                             .limit(MAX_CANDIDATES))
+            add((entity_id for entity_id, name in reps if mask_text(name).startswith(text)), 2,
+                "legal_representative")
         if not found:
             return SearchPage(text, 0, page, page_size)
         kinds = {}
@@ -117,6 +121,20 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
         shown = ids[start:start + page_size]
         items = _details(c, shown, found, names, today)
     return SearchPage(text, len(ids), page, page_size, items)
+
+
+def _as_shown(rows: Any, norm: str) -> Iterator[int]:
+    """The entities of (entity id, name, kind) rows whose name holds `norm`, a person's as public pages
+    show it. A person's name cell may hold what they mask (张建国（身份证号：…，住…）): a match in that
+    part would confirm an ID number's birth date or an address digit by digit, though the results
+    show it masked. A firm's name is found as registered."""
+    for entity_id, name, kind in rows:
+        if kind != PERSON:
+            yield entity_id
+            continue
+        shown = mask_text(name)
+        if shown == name or norm in normalise_name(shown):
+            yield entity_id
 
 
 def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: dict[int, str],

@@ -13,7 +13,7 @@ from xinyong.domain.decisions import in_force
 from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mask_record_key, normalise_code
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
-from xinyong.domain.privacy import mask_identifier, mask_public
+from xinyong.domain.privacy import mask_identifier, mask_public, may_be_person_id
 from xinyong.domain.records import is_published, publicity_end_in_tier, publicity_tier
 from xinyong.domain.relations import classify_party
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
@@ -101,10 +101,13 @@ def public_categories(pack: Pack) -> set[str]:
 
 
 def refuse_person_id_in_url(code: str, engine: Engine | None = None) -> None:
-    """A natural person is looked up by its opaque key: an ID number never goes in a URL. A firm's
-    all-digit USCC can pass the ID-number check too (1 in 31 does): when it is exactly the key of an
-    entity that is not a person (`engine` given), it names that firm and is not refused."""
-    if is_valid_resident_id(normalise_code(code)):
+    """A natural person is looked up by its opaque key: an ID number never goes in a URL, nor one
+    mistyped or of the first generation (`may_be_person_id`: the pages show them masked, so finding
+    an entity by one, such as an individual business registered by its owner's number, would
+    confirm it). A firm's all-digit USCC can pass the ID-number check too (1 in 31 does): when it is
+    exactly the key of an entity that is not a person (`engine` given), it names that firm and is
+    not refused."""
+    if may_be_person_id(code):
         if engine is not None and "\x00" not in code:
             with engine.connect() as c:
                 kind = c.execute(select(t.entities.c.kind).where(t.entities.c.key == code)).scalar()

@@ -25,7 +25,6 @@ import csv
 import datetime as dt
 import heapq
 import random
-import secrets
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -70,13 +69,13 @@ from xinyong.domain.matching import (
 from xinyong.domain.names import normalise_name, pinyin_bigrams, same_person_name
 from xinyong.domain.pack import Pack, SubjectKind
 from xinyong.domain.records import family_and_given_name
-from xinyong.services.intake.register import entity_key_for, opaque_key
+from xinyong.services.intake.register import entity_key_for, key_salt, opaque_key
 from xinyong.services.lists.due_process import Actor, undo_ended_under_review
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
 from xinyong.store.audit import append_event, subject_actor
 from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value, select_in
-from xinyong.store.db import get_setting, private_file, set_setting
+from xinyong.store.db import private_file
 from xinyong.store.listings import transition
 
 CHUNK = 5000
@@ -861,15 +860,6 @@ def train(connection: Connection, pack: Pack, index: EntityIndex, matches: dict[
     return model, model_id
 
 
-def key_salt(connection: Connection) -> str:
-    """The store's secret for opaque keys, made on first use."""
-    salt = get_setting(connection, "key_salt")
-    if salt is None:
-        salt = secrets.token_hex(16)
-        set_setting(connection, "key_salt", salt)
-    return salt
-
-
 def _count(result: ResolveResult, decision: Decision) -> None:
     if decision.state == "review":
         result.in_review += 1
@@ -921,7 +911,7 @@ class NewEntities:
             key = opaque_key("X", f"{self.salt}:ruled-out:{row.record_key}")
         else:
             key = entity_key_for(row.subject_scheme, row.subject_code if verified else None, verified,
-                                 row.subject_name or row.record_key, self.primary)
+                                 row.subject_name or row.record_key, self.primary, self.salt)
         existing = self.by_key.get(key)
         if existing is not None:
             return existing
