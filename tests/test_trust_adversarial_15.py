@@ -1,0 +1,65 @@
+"""Due process of listings, probed as an unlucky subject and as a careless or hurried operator would,
+with hand-made inputs: real public firm names, codes with valid check characters, clocks set by
+time-machine. Each test is a defect found and fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import time_machine
+from sqlalchemy import select
+
+from worlds import run, uscc, write_csv
+from xinyong.store import tables as t
+from xinyong.store.db import open_engine
+
+XIAOMI = uscc("91110108551385082")
+XIAOMI_NAME = "小米科技有限责任公司"
+REGISTER_HEADERS = ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"]
+COURT_HEADERS = ["案号", "被执行人姓名/名称", "身份证号码/组织机构代码", "执行法院", "被执行人的履行情况",
+                 "失信被执行人行为具体情形", "担保情况", "发布时间"]
+GROUND_1 = "有履行能力而拒不履行生效法律文书确定义务"
+# noon in Beijing: the pack's today and the host's are the same day
+MARCH_2 = dt.datetime(2026, 3, 2, 4, 0, tzinfo=dt.timezone.utc)
+
+
+def _record_id(cli, record_key: str) -> int:
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            return c.execute(select(t.records.c.id).where(t.records.c.record_key == record_key)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_a_listing_whose_evidence_a_reviewer_gives_to_another_firm_is_withdrawn(cli, tmp_path: Path) -> None:
+    """The court's file names 小米科技有限责任公司 without its code: the record makes an entity of its own,
+    which is listed, served and in force from 02-13. 小米's register row arrives: the next `resolve`
+    finds the record's exact name on the registered firm too and puts it in review (its link leaves the
+    name-only entity). The reviewer accepts it for the registered 小米. The judgement "moved" nothing (the
+    link had no entity while in review), so the name-only entity's listing stayed in force for good, on a
+    record now about another entity. Now a judgement that leaves the record about one entity withdraws
+    every other entity's active listing built on it (`withdrawn_record`), as a move away from an entity did."""
+    with time_machine.travel(MARCH_2, tick=False):
+        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+            ["(2026)京0108执1号", XIAOMI_NAME, "", "北京市海淀区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-02-01")
+        (listing,) = run(cli, "listing", "list")
+        run(cli, "listing", "notify", listing["id"], "--on", "2026-02-02", "--actor", "officer", "--reason", "served")
+        run(cli, "process", "--as-of", "2026-03-01")
+        register = write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                             [[XIAOMI, XIAOMI_NAME, "有限责任公司", "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        assert run(cli, "resolve")["in_review"] == 1
+        (waiting,) = run(cli, "review", "list")
+        assert {c["entity"] for c in waiting["candidates"]} == {listing["entity"], XIAOMI}
+        judged = run(cli, "review", "accept", _record_id(cli, waiting["record_key"]), "--entity", XIAOMI,
+                     "--actor", "reviewer", "--reason", "the registered firm")
+        assert (judged["entity"], judged["listings_withdrawn"]) == (XIAOMI, [listing["id"]])
+        (after,) = run(cli, "listing", "list", "--entity", listing["entity"])
+        assert (after["state"], after["end_reason"], after["ended_on"]) == ("withdrawn", "withdrawn_record",
+                                                                            "2026-03-02")
+        assert run(cli, "audit", "verify")["intact"] is True
