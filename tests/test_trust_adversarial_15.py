@@ -63,3 +63,58 @@ def test_a_listing_whose_evidence_a_reviewer_gives_to_another_firm_is_withdrawn(
         assert (after["state"], after["end_reason"], after["ended_on"]) == ("withdrawn", "withdrawn_record",
                                                                             "2026-03-02")
         assert run(cli, "audit", "verify")["intact"] is True
+
+
+GREE = uscc("91440400192548256")
+GREE_NAME = "珠海格力电器股份有限公司"
+PENALTY_HEADERS = ["当事人名称", "统一社会信用代码", "行政处罚决定书文号", "处罚决定日期", "处罚类别", "罚款金额（万元）"]
+
+
+def test_a_listing_page_shows_the_last_day_in_force_not_the_day_it_ends(cli, tmp_path: Path) -> None:
+    """格力's licence revoked: on the serious list from the leap day 2028-02-29 for 3 years, so
+    `effective_to` is 2031-02-28, the first day it no longer binds (`process` expires it that day, and
+    screening stops then). The entity page, the public list, the portal and the console showed that day
+    under "Until" (截止日期, Jusqu'au): one day more than the listing binds. The report's en/fr labels
+    read "Listed until" / "Inscrit jusqu'au" over it. Now pages show the last day in force, 2031-02-27,
+    and the report (whose zh label 移出日期 names the day it ends) says "Ends on" / "Prend fin le"."""
+    from fastapi.testclient import TestClient
+
+    from xinyong.api.app import create_app
+    from xinyong.domain import formats
+    from xinyong.domain.pack import load_pack
+    from xinyong.services.publication.report import render_html, report_context
+    from xinyong.services.resolution.entities import public_file
+
+    with time_machine.travel(dt.datetime(2028, 3, 1, 4, 0, tzinfo=dt.timezone.utc), tick=False):
+        cli("ingest", write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                                [[GREE, GREE_NAME, "股份有限公司", "1989-12-13", "存续"]]),
+            "--authority", "samr", "--category", "registration")
+        cli("ingest", write_csv(tmp_path / "penalty.csv", PENALTY_HEADERS,
+                                [[GREE_NAME, GREE, "珠市监罚〔2028〕3号", "2028-01-10", "吊销许可证", ""]]),
+            "--authority", "samr", "--category", "penalty")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2028-02-01")
+        (listing,) = run(cli, "listing", "list", "--entity", GREE)
+        # 10 working days from 02-14: the window closes on Monday 02-28, the listing binds from the leap day
+        assert run(cli, "listing", "notify", listing["id"], "--on", "2028-02-14", "--actor", "officer",
+                   "--reason", "served")["objection_deadline"] == "2028-02-28"
+        run(cli, "process", "--as-of", "2028-03-01")
+        (listing,) = run(cli, "listing", "list", "--entity", GREE)
+        assert (listing["effective_from"], listing["effective_to"]) == ("2028-02-29", "2031-02-28")
+        last, ends = dt.date(2031, 2, 27), dt.date(2031, 2, 28)
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                for lang in ("en", "zh", "fr"):
+                    for page in (f"/entities/{GREE}", "/lists/serious_dishonesty"):
+                        html = http.get(page, headers={"accept-language": lang}).text
+                        assert formats.day(last, lang) in html, (lang, page)
+                        assert formats.day(ends, lang) not in html, (lang, page)
+            file = public_file(engine, load_pack("cn"), GREE, dt.date(2028, 3, 1))
+        finally:
+            engine.dispose()
+    # the report prints `effective_to` itself: its header says the listing ends that day
+    for lang, header in (("zh", "移出日期"), ("en", "Ends on"), ("fr", "Prend fin le")):
+        html = render_html(report_context(load_pack("cn"), file, lang, dt.date(2028, 3, 1), "ABCDEFGHJKLMNPQR",
+                                          dt.datetime(2028, 3, 1, tzinfo=dt.timezone.utc)))
+        assert f"<th>{header}</th>" in html and formats.day(ends, lang) in html, lang
