@@ -118,3 +118,53 @@ def test_a_listing_page_shows_the_last_day_in_force_not_the_day_it_ends(cli, tmp
         html = render_html(report_context(load_pack("cn"), file, lang, dt.date(2028, 3, 1), "ABCDEFGHJKLMNPQR",
                                           dt.datetime(2028, 3, 1, tzinfo=dt.timezone.utc)))
         assert f"<th>{header}</th>" in html and formats.day(ends, lang) in html, lang
+
+
+JD = uscc("91110302562134916")
+JD_NAME = "北京京东世纪贸易有限公司"
+
+
+def test_an_objection_filed_before_the_notice_keeps_the_listing_from_taking_effect_back_in_time(
+        cli, tmp_path: Path) -> None:
+    """小米 objects to its court listing the day it is proposed (02-01), 京东 to the court record its own
+    listing cites; both are served on 02-02 (window to 02-12). The listings stayed `notified` (the
+    objections came before the notice: nothing put them under review), so `process` held them while the
+    objections were open, and `listing list --as-of 02-20` showed them not in force. The court rejected
+    both on 02-25: the next step dated each listing's effect back to 02-13, rewriting history (as of
+    02-20: effective, screening denied 京东 procurement on a day its objection was still open). Now a
+    notice served on a listing with an open objection puts it under review that day, as one filed after
+    the notice would: the rejection starts the term on its own day, and the past stays as it was."""
+    with time_machine.travel(MARCH_2, tick=False):
+        cli("ingest", write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                                [[XIAOMI, XIAOMI_NAME, "有限责任公司", "2010-03-03", "存续"],
+                                 [JD, JD_NAME, "有限责任公司", "2010-09-19", "存续"]]),
+            "--authority", "samr", "--category", "registration")
+        cli("ingest", write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+            ["(2026)京0108执1号", XIAOMI_NAME, XIAOMI, "北京市海淀区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"],
+            ["(2026)京0302执2号", JD_NAME, JD, "北京市大兴区人民法院", "全部未履行", GROUND_1, "", "2026-01-06"]]),
+            "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-02-01")
+        (xiaomi,) = run(cli, "listing", "list", "--entity", XIAOMI)
+        (jd,) = run(cli, "listing", "list", "--entity", JD)
+        objections = [
+            run(cli, "objection", "file", "--listing", xiaomi["id"], "--on", "2026-02-01", "--actor", "小米",
+                "--reason", "已全部履行")["objection"],
+            run(cli, "objection", "file", "--record", "court:(2026)京0302执2号#" + JD, "--on", "2026-02-01",
+                "--actor", "京东", "--reason", "案件已撤销")["objection"]]
+        for listing in (xiaomi, jd):
+            run(cli, "listing", "notify", listing["id"], "--on", "2026-02-02", "--actor", "officer",
+                "--reason", "served")
+        run(cli, "process", "--as-of", "2026-02-20")
+        before = run(cli, "listing", "list", "--as-of", "2026-02-20")
+        assert [row["state"] for row in before] == ["under_review", "under_review"]
+        for objection in objections:
+            run(cli, "objection", "decide", objection, "--reject", "--on", "2026-02-25", "--actor", "judge",
+                "--reason", "理由不成立")
+        run(cli, "process", "--as-of", "2026-03-01")
+        assert run(cli, "listing", "list", "--as-of", "2026-02-20") == before  # the past is not rewritten
+        assert [(row["state"], row["effective_from"]) for row in run(cli, "listing", "list")] == [
+            ("effective", "2026-02-25"), ("effective", "2026-02-25")]
+        assert run(cli, "screen", JD, "--action", "public_procurement", "--as-of", "2026-02-20")["decision"] == "allow"
+        assert run(cli, "audit", "verify")["intact"] is True
+

@@ -123,6 +123,11 @@ def notify(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         deadline = calendar.deadline(on, process.objection_days, process.objection_days_in)
         _step(c, pack, listing_id, "notified", on, actor,
               {"notified_on": on, "objection_deadline": deadline, "language": language}, authority=authority)
+        if c.execute(_objected_listings(listing_id)).first() is not None:
+            # an objection filed before the notice (to the proposal, or to a record it cites) is under
+            # review from the notice on, as one filed after it: a rejection after the window starts the
+            # term on its own day, where `process` had dated it back to the window's end
+            _step(c, pack, listing_id, "under_review", on, actor, authority=authority)
         text = render_notice(c, pack, listing_id, language, on, deadline)
         c.execute(t.notices.insert().values(listing_id=listing_id, language=language, text=text, issued_on=on,
                                             objection_deadline=deadline, recorded_at=_now()))
