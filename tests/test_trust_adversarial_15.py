@@ -168,3 +168,42 @@ def test_an_objection_filed_before_the_notice_keeps_the_listing_from_taking_effe
         assert run(cli, "screen", JD, "--action", "public_procurement", "--as-of", "2026-02-20")["decision"] == "allow"
         assert run(cli, "audit", "verify")["intact"] is True
 
+
+def test_a_listing_whose_evidence_the_court_resends_showing_security_given_is_withdrawn(cli, tmp_path: Path) -> None:
+    """小米 and 京东 on the court's list, both served on 02-02. On 02-10 the court re-sends both cases: 小米's
+    now says adequate security was given (已提供充分担保: a debtor never listed), 京东's only names the
+    court differently. `process` made both listings effective on 02-13 all the same: a listing was built
+    on the record's first version and nothing looked at later ones but for performance (an officer's
+    `record correct` with the same change withdraws it). Now `process` withdraws a listing whose evidence's
+    newest version no longer meets the listing's rule (`withdrawn_record`, dated the day that version
+    was received); 京东's, still qualifying, takes effect."""
+    with time_machine.travel(dt.datetime(2026, 2, 10, 4, 0, tzinfo=dt.timezone.utc), tick=False):
+        cli("ingest", write_csv(tmp_path / "register.csv", REGISTER_HEADERS,
+                                [[XIAOMI, XIAOMI_NAME, "有限责任公司", "2010-03-03", "存续"],
+                                 [JD, JD_NAME, "有限责任公司", "2010-09-19", "存续"]]),
+            "--authority", "samr", "--category", "registration")
+        cases = [["(2026)京0108执1号", XIAOMI_NAME, XIAOMI, "北京市海淀区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"],
+                 ["(2026)京0302执2号", JD_NAME, JD, "北京市大兴区人民法院", "全部未履行", GROUND_1, "", "2026-01-06"]]
+        cli("ingest", write_csv(tmp_path / "court.csv", COURT_HEADERS, cases),
+            "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-02-01")
+        ids = {code: run(cli, "listing", "list", "--entity", code)[0]["id"] for code in (XIAOMI, JD)}
+        for listing_id in ids.values():
+            run(cli, "listing", "notify", listing_id, "--on", "2026-02-02", "--actor", "officer", "--reason", "served")
+        cases[0][6] = "已提供充分担保"
+        cases[1][3] = "北京市大兴区人民法院执行局"
+        resent = run(cli, "ingest", write_csv(tmp_path / "court-resent.csv", COURT_HEADERS, cases),
+                     "--authority", "court", "--category", "court_defaulter")
+        assert resent["new_versions"] == 2
+        run(cli, "resolve")
+    with time_machine.travel(dt.datetime(2026, 2, 20, 4, 0, tzinfo=dt.timezone.utc), tick=False):
+        run(cli, "process", "--as-of", "2026-02-20")
+        (xiaomi,) = run(cli, "listing", "list", "--entity", XIAOMI)
+        (jd,) = run(cli, "listing", "list", "--entity", JD)
+        assert (xiaomi["state"], xiaomi["end_reason"], xiaomi["ended_on"], xiaomi["effective_from"]) == (
+            "withdrawn", "withdrawn_record", "2026-02-10", None)
+        assert (jd["state"], jd["effective_from"]) == ("effective", "2026-02-13")
+        assert run(cli, "screen", XIAOMI, "--action", "public_procurement")["decision"] == "allow"
+        assert run(cli, "evaluate", "--as-of", "2026-02-20", "--full")["proposals"] == 0
+        assert run(cli, "audit", "verify")["intact"] is True
