@@ -35,6 +35,12 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+def last_day_in_force(effective_to: dt.date) -> dt.date:
+    """`effective_to` is the first day a listing no longer binds (`process` expires it that day): what a
+    page shows "until" is the day before."""
+    return effective_to - dt.timedelta(days=1)
+
+
 class IllegalTransition(Exception):
     """A change of state that the life cycle does not allow, with the reason."""
 

@@ -44,6 +44,7 @@ from sqlalchemy import Engine, delete, select, update
 from starlette.datastructures import MutableHeaders
 
 from xinyong.domain import formats
+from xinyong.domain.listings import last_day_in_force
 from xinyong.store import tables as t
 
 log = logging.getLogger("xinyong.web")
@@ -113,6 +114,7 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["in_lang"] = in_lang
     env.filters["date"] = format_day
+    env.filters["last_day_in_force"] = last_day_in_force
     env.filters["number"] = format_number
     env.filters["share"] = format_share
     env.filters["capital_share"] = format_capital_share

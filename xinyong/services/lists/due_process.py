@@ -123,6 +123,11 @@ def notify(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         deadline = calendar.deadline(on, process.objection_days, process.objection_days_in)
         _step(c, pack, listing_id, "notified", on, actor,
               {"notified_on": on, "objection_deadline": deadline, "language": language}, authority=authority)
+        if c.execute(_objected_listings(listing_id)).first() is not None:
+            # an objection filed before the notice (to the proposal, or to a record it cites) is under
+            # review from the notice on, as one filed after it: a rejection after the window starts the
+            # term on its own day, where `process` had dated it back to the window's end
+            _step(c, pack, listing_id, "under_review", on, actor, authority=authority)
         text = render_notice(c, pack, listing_id, language, on, deadline)
         c.execute(t.notices.insert().values(listing_id=listing_id, language=language, text=text, issued_on=on,
                                             objection_deadline=deadline, recorded_at=_now()))
@@ -239,6 +244,7 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
     # the pack's rules next: a cure, a later grade or a move ends a listing before its term
     by_rules = listing_time.before_terms(c, pack, as_of, actor.name, only)
     done["performed"] = _performed(c, pack, as_of, actor, scope)
+    superseded = _evidence_superseded(c, pack, as_of, actor, scope)
     due = c.execute(select(L.id, L.objection_deadline, L.list_code).where(
         L.state.in_(("notified", "under_review")), L.objection_deadline < as_of,
         L.id.not_in(_objected_listings()), *scope).order_by(L.id)).all()
@@ -267,6 +273,7 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
     for key, count in listing_time.after_terms(c, pack, as_of, actor.name, only).items():
         by_rules[key] = by_rules.get(key, 0) + count
     by_rules[WITHDRAWN_UNIDENTIFIED] = unidentified
+    by_rules["withdrawn_record"] = superseded
     done.update({k: v for k, v in by_rules.items() if v})  # reported when they happened
     return done
 
@@ -340,6 +347,66 @@ def _performed(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: l
              Actor(actor.name, f"record {record_key} version {later.version} shows performance"), None)
         ended += 1
     return ended
+
+
+def _evidence_superseded(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:
+    """A listing whose evidence the authority has re-sent since, in a version (resolved, received by
+    `as_of`) that no longer meets the listing's rule, is withdrawn (`withdrawn_record`) on the day that
+    version was received, as `record correct` withdraws one: the court's version saying adequate
+    security was given lists nobody, yet the listing built on its first version took effect. One whose
+    evidence still qualifies in its newest versions stays; one under an objection waits for its decision."""
+    from xinyong.services.lists.evaluate import qualifying_query
+
+    # (an annual list's later grades end its listings by their own rules: listing_time)
+    lists = sorted(spec.code for spec in pack.lists if spec.annual_publication is None)
+    L, E, r, link = t.listings.c, t.listing_evidence.c, t.records.c, t.record_links.c
+    newest, newer = t.records.alias("newest"), t.records.alias("newer")
+    rows = c.execute(select(L.id, L.entity_id, L.list_code, L.rule_version, L.proposed_on,
+                            newest.c.id.label("record_id"), newest.c.record_key, newest.c.decision_date,
+                            newest.c.created_at, link.state)
+                     .join(t.listing_evidence, E.listing_id == L.id).join(t.records, r.id == E.record_id)
+                     .join(newest, and_(newest.c.record_key == r.record_key, newest.c.version > r.version))
+                     .outerjoin(t.record_links, link.record_id == newest.c.id)
+                     .where(L.state.in_(ACTIVE), L.list_code.in_(lists), newest.c.status == "active",
+                            L.id.not_in(_objected_listings()),
+                            ~select(newer.c.id).where(newer.c.record_key == newest.c.record_key,
+                                                      newer.c.version > newest.c.version).exists(), *scope)
+                     .order_by(L.id)).all()
+    zone = ZoneInfo(pack.calendar.timezone)
+    cases: dict[int, list[Any]] = {}
+    for row in rows:
+        cases.setdefault(row.id, []).append(row)
+    withdrawn = 0
+    for listing_id, versions in cases.items():
+        first = versions[0]
+        if any(v.state not in ("linked", "new") for v in versions):
+            continue  # a version not resolved yet (or in review): whose it is is not known
+        received = max((v.created_at if v.created_at.tzinfo else v.created_at.replace(tzinfo=dt.timezone.utc))
+                       .astimezone(zone).date() for v in versions)
+        if received > as_of:
+            continue
+        spec = pack.list_(first.list_code)
+        rule = next((rule for rule in spec.rules if rule.version == first.rule_version), None)
+        if rule is None:
+            continue
+        grace = dt.timedelta(days=spec.due_process.grace_days)
+        on = max([first.proposed_on, received, *(v.decision_date + grace for v in versions if v.decision_date)])
+        qualifying = {row.record_id for row in c.execute(
+            qualifying_query(pack, spec, rule, on, [first.entity_id], include_listed=True))}
+        current = set(c.execute(select(newest.c.id).join(t.records, r.record_key == newest.c.record_key)
+                                .join(t.listing_evidence, E.record_id == r.id)
+                                .where(E.listing_id == listing_id, ~select(newer.c.id).where(
+                                    newer.c.record_key == newest.c.record_key,
+                                    newer.c.version > newest.c.version).exists())).scalars())
+        if qualifying & current:  # its evidence, as it stands now, still lists it
+            continue
+        day = max(received, _last_transition(c, listing_id))
+        _step(c, pack, listing_id, "withdrawn", day,
+              Actor(actor.name, f"the newest version of evidence record {', '.join(v.record_key for v in versions)} "
+                                f"no longer meets rule {spec.code} v{rule.version}"),
+              {"ended_on": day, "end_reason": "withdrawn_record"})
+        withdrawn += 1
+    return withdrawn
 
 
 def _end(c: Connection, pack: Pack, listing_id: int, end_reason: str, on: dt.date, actor: Actor,

@@ -1025,14 +1025,20 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
     with engine.begin() as connection:
         state, entity_id = connection.execute(select(t.record_links.c.state, t.record_links.c.entity_id)
                                               .where(t.record_links.c.record_id == record_id)).one()
+        away = {previous} - {None, entity_id}
+        if entity_id is not None:
+            # the record now names one entity: a listing of any other built on it lost its evidence,
+            # though its link had already left that entity (a name-only court record's own entity,
+            # the record in review since a registered firm of that name arrived, accepted for the firm)
+            away |= _listing_holders(connection, row.record_key) - {entity_id}
         keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)
-                                       .where(t.entities.c.id.in_([entity_id or 0, previous or 0]))).all())
+                                       .where(t.entities.c.id.in_([entity_id or 0, *away]))).all())
         withdrawn, settled = [], []
-        if previous is not None and previous != entity_id:
-            withdrawn = _withdraw_listings_of(connection, pack, row.record_key, previous, actor, reason)
-            settled = _uphold_objections_of(connection, pack, row.record_key, keys[previous], keys.get(entity_id),
-                                            _listings_built_on(connection, row.record_key, previous),
-                                            row.authority, actor)
+        for old in sorted(away):
+            withdrawn += _withdraw_listings_of(connection, pack, row.record_key, old, actor, reason)
+            settled += _uphold_objections_of(connection, pack, row.record_key, keys[old], keys.get(entity_id),
+                                             _listings_built_on(connection, row.record_key, old),
+                                             row.authority, actor)
     return {"record_id": record_id, "record_key": row.record_key, "verdict": verdict, "state": state,
             "entity": keys.get(entity_id), "moved_from": keys.get(previous) if previous != entity_id else None,
             "re_resolved": result.records, "listings_withdrawn": withdrawn,
@@ -1053,6 +1059,14 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
                    reason=reason or f"evidence record {record_key} is not about this entity (judgement)",
                    changes={"ended_on": today, "end_reason": "withdrawn_record"})
     return listing_ids
+
+
+def _listing_holders(connection: Connection, record_key: str) -> set[int]:
+    """The entities with an active listing citing a version of the record."""
+    L, E, r = t.listings.c, t.listing_evidence.c, t.records.c
+    return set(connection.execute(select(L.entity_id).distinct().join(t.listing_evidence, E.listing_id == L.id)
+                                  .join(t.records, r.id == E.record_id)
+                                  .where(r.record_key == record_key, L.state.in_(ACTIVE))).scalars())
 
 
 def _listings_built_on(connection: Connection, record_key: str, entity_id: int,
