@@ -40,7 +40,10 @@ def test_a_listing_whose_evidence_a_reviewer_gives_to_another_firm_is_withdrawn(
     name-only entity). The reviewer accepts it for the registered 小米. The judgement "moved" nothing (the
     link had no entity while in review), so the name-only entity's listing stayed in force for good, on a
     record now about another entity. Now a judgement that leaves the record about one entity withdraws
-    every other entity's active listing built on it (`withdrawn_record`), as a move away from an entity did."""
+    every other entity's active listing built on it (`withdrawn_moved`), as a move away from an entity does.
+    The record spends nothing (it was never about that entity): the next evaluation proposes the
+    registered 小米 on it, with due process from the start. Before, the withdrawn listing spent it for
+    every entity, and the firm the court named was never listed."""
     with time_machine.travel(MARCH_2, tick=False):
         court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
             ["(2026)京0108执1号", XIAOMI_NAME, "", "北京市海淀区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"]])
@@ -60,8 +63,12 @@ def test_a_listing_whose_evidence_a_reviewer_gives_to_another_firm_is_withdrawn(
                      "--actor", "reviewer", "--reason", "the registered firm")
         assert (judged["entity"], judged["listings_withdrawn"]) == (XIAOMI, [listing["id"]])
         (after,) = run(cli, "listing", "list", "--entity", listing["entity"])
-        assert (after["state"], after["end_reason"], after["ended_on"]) == ("withdrawn", "withdrawn_record",
+        assert (after["state"], after["end_reason"], after["ended_on"]) == ("withdrawn", "withdrawn_moved",
                                                                             "2026-03-02")
+        assert run(cli, "evaluate", "--as-of", "2026-03-02")["per_list"]["court_defaulters"] == 1
+        (proposed,) = run(cli, "listing", "list", "--entity", XIAOMI)
+        assert (proposed["state"], proposed["proposed_on"], proposed["evidence"]) == (
+            "proposed", "2026-03-02", [f"court:(2026)京0108执1号#{XIAOMI_NAME}"]), proposed
         assert run(cli, "audit", "verify")["intact"] is True
 
 

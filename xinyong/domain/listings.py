@@ -18,11 +18,16 @@ FINAL = ("expired", "repaired", "withdrawn")
 # A person's listing whose evidence never named them by a valid ID number: who was listed was never
 # established (a store made before evaluation required the number held such listings)
 WITHDRAWN_UNIDENTIFIED = "withdrawn_unidentified"
+# A listing whose evidence a reviewer found to be about another entity: the record still holds the
+# decision, and the entity it is about is evaluated on it (it spends nothing, as the unidentified)
+WITHDRAWN_MOVED = "withdrawn_moved"
+# ends whose evidence is not spent: it was never about the listed subject
+NOT_SPENT = (WITHDRAWN_UNIDENTIFIED, WITHDRAWN_MOVED)
 # Why a listing ended; every ended listing has one (shown in the history, the change feed).
 END_REASONS = ("term_expired", "repaired", "cured", "performed", "withdrawn_objection", "withdrawn_record",
-               WITHDRAWN_UNIDENTIFIED, "excluded_by_blacklist", "moved_to_serious")
+               WITHDRAWN_UNIDENTIFIED, WITHDRAWN_MOVED, "excluded_by_blacklist", "moved_to_serious")
 # Ends that undo a listing rather than close it: never shown in the public history.
-UNDONE = ("withdrawn_objection", "withdrawn_record", WITHDRAWN_UNIDENTIFIED)
+UNDONE = ("withdrawn_objection", "withdrawn_record", WITHDRAWN_UNIDENTIFIED, WITHDRAWN_MOVED)
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "proposed": ("notified", "effective", "withdrawn"),

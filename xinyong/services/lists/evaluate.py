@@ -47,7 +47,7 @@ from sqlalchemy.sql import ColumnElement
 from xinyong.domain.audit import leaf_digest, merkle_root_of, proposal_leaf
 from xinyong.domain.calendar import add_months, add_years
 from xinyong.domain.decisions import IN_FORCE
-from xinyong.domain.listings import ACTIVE, FINAL, UNDONE, WITHDRAWN_UNIDENTIFIED
+from xinyong.domain.listings import ACTIVE, FINAL, NOT_SPENT, UNDONE
 from xinyong.domain.pack import Condition, FieldType, ListSpec, Pack, RuleSpec
 from xinyong.domain.records import decision_number
 from xinyong.store import tables as t
@@ -198,14 +198,14 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
     spent_versions = (select(t.listing_evidence.c.record_id)
                       .join(t.listings, L.id == t.listing_evidence.c.listing_id)
                       .where(L.list_code == spec.code, L.state.in_(FINAL),
-                             func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED, *still_spent(L)))
+                             func.coalesce(L.end_reason, "").not_in(NOT_SPENT), *still_spent(L)))
     spent_keys = select(t.records.c.record_key).where(t.records.c.id.in_(spent_versions))
     if few:  # each candidate's own evidence looked up (index on record_id), not every listing of the list
         spent_evidence, spent_listing, spent_record = (t.listing_evidence.alias("spent_evidence"),
                                                        t.listings.alias("spent_listing"), t.records.alias("spent_record"))
         spent_by = (spent_listing.c.id == spent_evidence.c.listing_id, spent_listing.c.list_code == spec.code,
                     spent_listing.c.state.in_(FINAL),
-                    func.coalesce(spent_listing.c.end_reason, "") != WITHDRAWN_UNIDENTIFIED,
+                    func.coalesce(spent_listing.c.end_reason, "").not_in(NOT_SPENT),
                     *still_spent(spent_listing.c))
         unspent_version = ~exists().where(spent_evidence.c.record_id == r.id, *spent_by)
 
@@ -447,7 +447,7 @@ def without_spent_decisions(connection: Connection, spec: ListSpec, rule: RuleSp
                 select(L.entity_id, r.record_key).join(t.listing_evidence, E.listing_id == L.id)
                 .join(t.records, r.id == E.record_id)
                 .where(L.list_code == spec.code, L.entity_id.in_(proposed[start:start + 900]), L.state.in_(FINAL),
-                       func.coalesce(L.end_reason, "") != WITHDRAWN_UNIDENTIFIED)):
+                       func.coalesce(L.end_reason, "").not_in(NOT_SPENT))):
             spent[entity_id][decision_number(key)].add(key)
     # an entity cited on one record has one decision: only the others' keys are read
     checked = sorted(set(spent) | {entity_id for entity_id, records in evidence.items() if len(records) > 1})

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.csvsafe import SafeWriter
-from xinyong.domain.listings import ACTIVE
+from xinyong.domain.listings import ACTIVE, WITHDRAWN_MOVED
 from xinyong.domain.linkage import (
     LinkageModel,
     estimate,
@@ -1047,7 +1047,8 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
 
 def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, entity_id: int, actor: str,
                           reason: str | None) -> list[int]:
-    """Listings of the entity a record was moved away from, built on that record, end.
+    """Listings of the entity a record was moved away from, built on that record, end
+    (`withdrawn_moved`: the record spends nothing, as it was never about that entity).
 
     The entity it moved to is re-evaluated by the next `xinyong evaluate` (its records
     changed), which proposes anew with due process if the rules say so.
@@ -1057,7 +1058,7 @@ def _withdraw_listings_of(connection: Connection, pack: Pack, record_key: str, e
     for listing_id in listing_ids:
         transition(connection, pack, listing_id, "withdrawn", today, actor=actor,
                    reason=reason or f"evidence record {record_key} is not about this entity (judgement)",
-                   changes={"ended_on": today, "end_reason": "withdrawn_record"})
+                   changes={"ended_on": today, "end_reason": WITHDRAWN_MOVED})
     return listing_ids
 
 
