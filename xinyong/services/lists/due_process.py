@@ -390,7 +390,9 @@ def _evidence_superseded(c: Connection, pack: Pack, as_of: dt.date, actor: Actor
         if rule is None:
             continue
         grace = dt.timedelta(days=spec.due_process.grace_days)
-        on = max([first.proposed_on, received, *(v.decision_date + grace for v in versions if v.decision_date)])
+        # the rule as of the proposal, over the evidence as it now reads: read on the day a version
+        # arrived, a rule's window had closed on evidence reworded a year later (nothing it reads changed)
+        on = max([first.proposed_on, *(v.decision_date + grace for v in versions if v.decision_date)])
         qualifying = {row.record_id for row in c.execute(
             qualifying_query(pack, spec, rule, on, [first.entity_id], include_listed=True))}
         current = set(c.execute(select(newest.c.id).join(t.records, r.record_key == newest.c.record_key)
