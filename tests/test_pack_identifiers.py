@@ -149,6 +149,9 @@ def test_pack_validate_refuses_a_validator_python_stdnum_does_not_have(cli, tmp_
     ("{scheme: siren, validator: stdnum.fr}", "not a validator: name a module of it"),
     ("{scheme: siren, validator: builtin}", "`builtin` reads only the schemes"),
     ("{scheme: siren, pattern: '[0-9'}", "is not a regular expression"),
+    # a person's number would be shown whole: public surfaces mask only the built-in resident_id
+    ("{scheme: nir, validator: stdnum.fr.nir}", "checks natural persons' numbers"),
+    ("{scheme: ssn, validator: stdnum.us.ssn}", "checks natural persons' numbers"),
 ])
 def test_the_schema_refuses_an_identifier_scheme_it_cannot_read(tmp_path: Path, entry: str, problem: str) -> None:
     with pytest.raises(PackError, match="identifiers") as refused:

@@ -303,6 +303,15 @@ def mask_subject_code(value: str) -> str:
 # registration number or a first-generation ID number), so they are one reader.
 BUILTIN_SCHEMES = ("uscc", "org_code", "reg_no", "resident_id", "lei")
 _STDNUM_NAME = re.compile(r"^stdnum(?:\.[a-z][a-z0-9_]*)+$")
+# python-stdnum's validators of natural persons' numbers (identity, social security, birth and
+# personal tax numbers). Public surfaces mask a person's number by the built-in resident_id's rules
+# only: such a scheme declared by a pack would be shown whole, so a pack may not declare one.
+PERSON_NUMBER_VALIDATORS = frozenset(f"stdnum.{name}" for name in (
+    "ar.dni at.vnr be.eid be.ssn bg.egn bg.pnf br.cpf ca.bc_phn ca.sin ch.ssn cn.ric cr.cpf cu.ni cz.rc "
+    "de.idnr dk.cpr do.cedula ec.ci ee.ik es.dni es.nie fi.hetu fr.nir gb.nhs gr.amka id.nik ie.pps "
+    "il.idnr in_.aadhaar in_.epic in_.vid it.codicefiscale jp.in_ kr.rrn lt.asmens mu.nid mx.curp my.nric "
+    "nl.bsn no.fodselsnummer pe.cui pk.cnic pl.pesel pt.cc ro.cnp se.personnummer si.emso sk.rc th.pin "
+    "tr.tckimlik ua.rntrc us.itin us.ssn za.idnr").split())
 
 
 def stdnum_validator(name: str) -> Callable[[str], str]:

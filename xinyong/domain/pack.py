@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from xinyong.domain.identifiers import BUILTIN_SCHEMES, CodeReader, code_reader, stdnum_validator
+from xinyong.domain.identifiers import (BUILTIN_SCHEMES, PERSON_NUMBER_VALIDATORS, CodeReader, code_reader,
+                                         stdnum_validator)
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
@@ -409,6 +410,9 @@ class IdentifierSpec(Strict):
     @field_validator("validator")
     @classmethod
     def _known_validator(cls, name: str | None) -> str | None:
+        if name in PERSON_NUMBER_VALIDATORS:
+            raise ValueError(f"{name} checks natural persons' numbers, which public surfaces would show whole "
+                             "(only the built-in resident_id is masked): a pack cannot declare it yet")
         if name is not None and name != "builtin":
             stdnum_validator(name)
         return name
