@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -532,6 +532,21 @@ def decision_number(record_key: str) -> str:
     authority, _, natural = record_key.partition(":")
     number = unicodedata.normalize("NFKC", natural.split("#", 1)[0])
     return authority + ":" + _SPACES.sub("", number).translate(_BRACKETS).upper()
+
+
+def superseded_writings(records: Iterable[tuple[int, str, str]]) -> set[str]:
+    """Of one subject's records, each as (id, key, category) of its newest version, the keys that a
+    writing of the same decision (`decision_number`) stored later supersedes: public surfaces show
+    one decision once, as the authority sent it last (evaluation cites the same one). Another
+    category's record of the same case number (a court's defaulter and debtor records) stays."""
+    last: dict[tuple[str, str], str] = {}
+    superseded: set[str] = set()
+    for _, key, category in sorted(records):
+        earlier = last.get(group := (category, decision_number(key)))
+        if earlier is not None and earlier != key:
+            superseded.add(earlier)
+        last[group] = key
+    return superseded
 
 
 def content_hash(values: dict[str, Any]) -> str:

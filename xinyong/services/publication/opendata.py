@@ -44,6 +44,7 @@ from xinyong.domain.decisions import in_force
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Pack
 from xinyong.domain.privacy import Masker, mask_identifier
+from xinyong.domain.records import superseded_writings
 from xinyong.services.readahead import ReadAhead
 from xinyong.store import tables as t
 from xinyong.store.bulk import collector_paused
@@ -216,6 +217,22 @@ def _records_query(public: set[str] | frozenset[str]) -> Any:
             .order_by(not_by_index(r.record_key), r.version.desc()))
 
 
+def _superseded_writings(c: Connection, public: set[str] | frozenset[str]) -> set[tuple[int, str]]:
+    """(entity id, record key) of every record a later writing of the same decision about the same
+    entity supersedes (`domain.records.superseded_writings`), from the newest versions of the linked
+    records of public categories read in entity order: memory holds one entity's records at a time."""
+    from xinyong.services.resolution.entities import LINKED
+
+    r, link, newer = t.records.c, t.record_links.c, t.records.alias("newer").c
+    query = (select(link.entity_id, r.id, r.record_key, r.category)
+             .join(t.record_links, link.record_id == r.id)
+             .where(r.category.in_(sorted(public)), link.state.in_(LINKED),
+                    ~select(newer.id).where(newer.record_key == r.record_key, newer.version > r.version).exists())
+             .order_by(link.entity_id))
+    return {(entity_id, key) for entity_id, rows in _groups(_rows(c, query))
+            for key in superseded_writings(row[1:] for row in rows)}
+
+
 def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: set[str] | frozenset[str],
            records: Iterable[Any]) -> Iterator[Fact]:
     """`iter_facts`' facts, the records' rows coming from `records` (`_records_query`'s)."""
@@ -305,6 +322,7 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
                                 for _, scheme, value, verified in rows_of("identifiers", entity_id)]})
 
         repaired = {**listings_ended_publicity(c, pack, today), **publicity_ended(c, today)}
+        superseded = _superseded_writings(c, public)
         newest: Any = None
         columns = TABLES["records"]
         for row in records:
@@ -312,8 +330,8 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
                 continue
             newest = row[0]
             entity_id, state, entity, kind = row[7:]
-            if entity_id is None or state not in LINKED or hidden(kind, entity):
-                continue  # the newest version is in review, linked nowhere, or its subject is not public
+            if entity_id is None or state not in LINKED or hidden(kind, entity) or (entity_id, row[0]) in superseded:
+                continue  # in review, linked nowhere, its subject not public, or shown in a later writing
             key, version, category, authority, status, decided, fields = row[:7]
             view = record_view(pack, _RecordRow(key, version, category, authority, status, dates[decided], fields),
                                in_force_lists.get(entity, set()), today, repaired)

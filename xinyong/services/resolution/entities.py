@@ -14,7 +14,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, mask_person_id, mas
 from xinyong.domain.listings import UNDONE
 from xinyong.domain.pack import Classification, Pack
 from xinyong.domain.privacy import mask_identifier, mask_public, may_be_person_id
-from xinyong.domain.records import is_published, publicity_end_in_tier, publicity_tier
+from xinyong.domain.records import is_published, publicity_end_in_tier, publicity_tier, superseded_writings
 from xinyong.domain.relations import classify_party
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
@@ -130,6 +130,9 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     with engine.connect() as c:
         entity_id = find_entity_id(c, code)
         rows = current_records(c, entity_id)
+        if not restricted:  # one decision in two writings is one record (a restricted reader sees both)
+            superseded = superseded_writings((row.id, row.record_key, row.category) for row in rows)
+            rows = [row for row in rows if row.record_key not in superseded]
         repaired = publicity_ended(c, today)  # credit repair ended their publicity
         if not restricted:  # and the listings they were published with ended
             repaired = {**listings_ended_publicity(c, pack, today, entity_id), **repaired}
