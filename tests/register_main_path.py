@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from xinyong.domain.identifiers import classify_code
 from xinyong.domain.names import normalise_name
 from xinyong.store import tables as t
-from xinyong.services.intake.register import entity_key_for
+from xinyong.services.intake.register import entity_key_for, key_salt
 from xinyong.store.bulk import Ids, insert_rows
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _insert_new_entities(connection: Connection, fresh: list[tuple[Registration,
     ids = Ids(connection, t.entities).take_many(len(fresh))
     _insert(connection, t.entities, [
         {"id": entity_id, "key": entity_key_for(r.subject_scheme, r.subject_code, r.subject_code_verified,
-                                                r.subject_name, primary),
+                                                r.subject_name, primary, key_salt(connection)),
          "verified": r.subject_code_verified and r.subject_scheme == "uscc", "origin": "register",
          "created_at": now, **_attributes(r, kind_of_type, now)} for (r, _), entity_id in zip(fresh, ids)])
     identifiers, names, relations = [], [], []
@@ -190,7 +190,8 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
         if entity_id is None:
             entity_id = connection.execute(t.entities.insert().values(
                 key=entity_key_for(record.subject_scheme, record.subject_code,
-                                   record.subject_code_verified, record.subject_name, primary),
+                                   record.subject_code_verified, record.subject_name, primary,
+                                   key_salt(connection)),
                 verified=record.subject_code_verified and record.subject_scheme == "uscc",
                 created_at=now, **attributes).returning(t.entities.c.id)).scalar_one()
         else:

@@ -230,8 +230,8 @@ def test_identifier_primary_keys_the_register() -> None:
     demoted = Pack.model_validate({**cn.model_dump(by_alias=True), "identifiers": [
         {**spec.model_dump(), "primary": False} for spec in cn.identifiers]})
     code = uscc("91110108551385082")
-    assert entity_key_for("uscc", code, True, "小米科技有限责任公司", cn.primary_scheme) == code
-    assert entity_key_for("uscc", code, True, "小米科技有限责任公司", demoted.primary_scheme) != code
+    assert entity_key_for("uscc", code, True, "小米科技有限责任公司", cn.primary_scheme, "salt") == code
+    assert entity_key_for("uscc", code, True, "小米科技有限责任公司", demoted.primary_scheme, "salt") != code
 
 
 def test_a_foreign_designation_keeps_and_matches_a_siren(cli, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import secrets
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -36,9 +36,9 @@ class Registration:
 
     __slots__ = ("subject_name", "subject_kind", "subject_code", "subject_scheme",
                  "subject_code_verified", "decision_date", "fields", "legal_representative", "identifiers",
-                 "entity_id", "primary")
+                 "entity_id")
 
-    def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None, primary: str | None):
+    def __init__(self, row: "Accepted", fields: dict[str, Any], legal_rep_field: str | None):
         self.subject_name, self.subject_kind, self.subject_code = row.subject_name, row.subject_kind, row.subject_code
         self.subject_scheme, self.subject_code_verified = row.subject_scheme, row.subject_code_verified
         self.decision_date = row.decision_date
@@ -47,11 +47,10 @@ class Registration:
         self.legal_representative = fields.get(legal_rep_field) if legal_rep_field else None
         self.identifiers = _identifiers(self)
         self.entity_id: int | None = None
-        self.primary = primary  # the pack's primary identifier scheme (cn: the USCC): its valid code keys the entity
 
 
 def entity_key_for(scheme: str | None, code: str | None, verified: bool, name: str | None,
-                   primary: str | None, salt: str = "") -> str:
+                   primary: str | None, salt: str) -> str:
     """A verified code of the pack's primary scheme (cn: the USCC) is the entity's key; anything else
     gets an opaque generated key. A code the pages show masked (`may_be_person_id`: an individual
     business registered by its owner's ID number) is hashed with the store's `salt` (`key_salt`):
@@ -105,7 +104,7 @@ def apply_registrations(connection: Connection, rows: list[Accepted], kind_of_ty
     """`today` (the pack's date) closes a name or relation whose change carries no date; `primary` is
     the pack's primary identifier scheme."""
     now = render_value(connection, t.entities.c.created_at, dt.datetime.now(dt.timezone.utc))
-    records = [Registration(row, orjson.loads(row.fields), legal_rep_field, primary) for row in rows]
+    records = [Registration(row, orjson.loads(row.fields), legal_rep_field) for row in rows]
     owner = _owners(connection, {(s, v) for record in records for s, v, _ in record.identifiers})
     fresh: list[Registration] = []
     known: list[Registration] = []
@@ -118,12 +117,12 @@ def apply_registrations(connection: Connection, rows: list[Accepted], kind_of_ty
             fresh.append(record)
     ids = Ids(connection, t.entities)
     with EntityChanges(connection) as changes:  # one `changes` row per entity of the chunk
-        salt = key_salt(connection)
-        _insert_new_entities(connection, fresh, ids, kind_of_type, now, salt)
+        keys = EntityKeys(primary, key_salt(connection))
+        _insert_new_entities(connection, fresh, ids, kind_of_type, now, keys)
         for record in fresh:
             owner.update({(s, v): record.entity_id for s, v, _ in record.identifiers})
         changes.touched(record.entity_id for record in fresh)
-        changes.touched(_update_entities(connection, known, owner, ids, kind_of_type, now, today.isoformat(), salt))
+        changes.touched(_update_entities(connection, known, owner, ids, kind_of_type, now, today.isoformat(), keys))
 
 
 def _owners(connection: Connection, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -152,22 +151,32 @@ def _attributes(record: Registration, kind_of_type: dict[str, str], now: Any) ->
             _date(fields.get("established")), now)
 
 
-def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any, salt: str) -> tuple:
+class EntityKeys(NamedTuple):
+    """How a batch keys the entities it makes: by a valid code of the pack's `primary` scheme (cn: the
+    USCC), else an opaque key (`entity_key_for`, with the store's `salt`)."""
+
+    primary: str | None
+    salt: str
+
+    def keyed_by_code(self, record: Registration) -> bool:
+        return bool(record.subject_code_verified and record.subject_scheme == self.primary)
+
+
+def _entity_row(entity_id: int, record: Registration, kind_of_type: dict[str, str], now: Any, keys: EntityKeys) -> tuple:
     return (entity_id, entity_key_for(record.subject_scheme, record.subject_code, record.subject_code_verified,
-                                      record.subject_name, record.primary, salt),
-            *_attributes(record, kind_of_type, now),
-            bool(record.subject_code_verified and record.subject_scheme == record.primary), "register", now)
+                                      record.subject_name, keys.primary, keys.salt),
+            *_attributes(record, kind_of_type, now), keys.keyed_by_code(record), "register", now)
 
 
 def _insert_new_entities(connection: Connection, fresh: list[Registration], ids: Ids,
-                         kind_of_type: dict[str, str], now: Any, salt: str) -> None:
+                         kind_of_type: dict[str, str], now: Any, keys: EntityKeys) -> None:
     """The common case, a register row for an entity not yet known: a few bulk statements per chunk."""
     if not fresh:
         return
     entities, identifiers, names, relations = [], [], [], []
     for record, entity_id in zip(fresh, ids.take_many(len(fresh))):
         record.entity_id = entity_id
-        entities.append(_entity_row(entity_id, record, kind_of_type, now, salt))
+        entities.append(_entity_row(entity_id, record, kind_of_type, now, keys))
         since = _date(record.decision_date)
         identifiers += [(entity_id, s, v, ok) for s, v, ok in record.identifiers]
         name = record.subject_name
@@ -191,7 +200,7 @@ def _insert_new_entities(connection: Connection, fresh: list[Registration], ids:
 
 
 def _update_entities(connection: Connection, records: list[Registration], owner: dict[tuple[str, str], int],
-                     ids: Ids, kind_of_type: dict[str, str], now: Any, today: str, salt: str) -> list[int]:
+                     ids: Ids, kind_of_type: dict[str, str], now: Any, today: str, keys: EntityKeys) -> list[int]:
     """Register rows for known entities: new attributes, identifiers, names and legal representative.
     Returns the entities written, in row order.
 
@@ -205,14 +214,14 @@ def _update_entities(connection: Connection, records: list[Registration], owner:
     for record in records:
         codes = record.identifiers
         # a valid primary code (USCC) alone decides; legacy codes find an entity only for a row without one
-        lookup = codes[:1] if record.subject_scheme == record.primary and record.subject_code_verified else codes
+        lookup = codes[:1] if keys.keyed_by_code(record) else codes
         entity_id = next((owner[(s, v)] for s, v, _ in lookup if (s, v) in owner), None)
         if entity_id is not None and entity_id in wave.entities:
             wave.flush(connection, today)
             wave = _Wave()
         if entity_id is None:  # its USCC is new, though another entity holds one of its legacy codes
             entity_id = ids.take()
-            wave.new_entities.append(_entity_row(entity_id, record, kind_of_type, now, salt))
+            wave.new_entities.append(_entity_row(entity_id, record, kind_of_type, now, keys))
         else:
             wave.attributes.append((*_attributes(record, kind_of_type, now), entity_id))
         # an identifier another entity already holds stays with it: never two owners
