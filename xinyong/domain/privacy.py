@@ -323,9 +323,14 @@ def may_be_person_id(code: str) -> bool:
 
 def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | set[str]) -> str:
     """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under
-    (an individual business registered by its owner's ID number, mistyped or not)."""
-    if scheme in person_schemes or may_be_person_id(value):
+    (an individual business registered by its owner's ID number, mistyped or not). `person_schemes`:
+    the pack's (`Pack.person_schemes`). A number of a pack's own person scheme keeps its last two
+    characters only: the first six that a resident ID's region is would be a French NIR's sex, birth
+    year, month and département."""
+    if scheme == "resident_id" or may_be_person_id(value):
         return mask_person_id(value)
+    if scheme in person_schemes:
+        return mask_document_number(value)
     return value
 
 

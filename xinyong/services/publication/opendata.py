@@ -221,9 +221,9 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
     """`iter_facts`' facts, the records' rows coming from `records` (`_records_query`'s)."""
     from xinyong.services.lists.due_process import list_listings, listings_ended_publicity, publicity_ended
     from xinyong.services.resolution.entities import LINKED, record_view
-    from xinyong.services.resolution.resolve import PERSON_SCHEMES
 
     seen, mask = masker.seen, masker.text
+    person_schemes = pack.person_schemes
 
     def text(value: Any) -> Any:
         if value is None:
@@ -300,7 +300,7 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
                 "established": dates[established], "address": None if person else text(address),
                 "legal_representative": text(its_representatives[0][1]) if its_representatives else None,
                 "names": its_names,
-                "identifiers": [{"scheme": scheme, "value": mask_identifier(scheme, value, PERSON_SCHEMES),
+                "identifiers": [{"scheme": scheme, "value": mask_identifier(scheme, value, person_schemes),
                                  "verified": bool(verified)}
                                 for _, scheme, value, verified in rows_of("identifiers", entity_id)]})
 

@@ -65,7 +65,10 @@ def public_persons(connection: Any, today: dt.date, entity_ids: set[int] | None 
     return {row[0] for row in connection.execute(query)}
 
 
-def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_size: int = 20) -> SearchPage:
+def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_size: int = 20,
+           person_schemes: frozenset[str] = PERSON_SCHEMES) -> SearchPage:
+    """Entities by code, name or legal representative; never by a person's number (`person_schemes`,
+    the pack's): the results would confirm it."""
     text = " ".join(query.split())[:100]
     if not text:
         return SearchPage(text, 0, page, page_size)
@@ -83,11 +86,12 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
     with engine.connect() as c:
         if len(code) >= 6 and code.isalnum():
             add(c.execute(select(e.id).where(e.key == code)).scalars(), 0, "code")
-            add(c.execute(select(i.entity_id).where(i.value == code, i.scheme.notin_(PERSON_SCHEMES))).scalars(),
+            not_persons = i.scheme.notin_(sorted(person_schemes))
+            add(c.execute(select(i.entity_id).where(i.value == code, not_persons)).scalars(),
                 0, "code")
             if len(code) >= 8:
                 add(c.execute(select(i.entity_id).where(i.value.like(code + "%"),
-                                                        i.scheme.notin_(PERSON_SCHEMES))
+                                                        not_persons)
                               .limit(MAX_CANDIDATES)).scalars(), 1, "code")
         norm = normalise_name(text)
         if norm:
@@ -119,7 +123,7 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
         ids.sort(key=lambda entity_id: (found[entity_id][0], names.get(entity_id) or "", entity_id))
         start = (page - 1) * page_size
         shown = ids[start:start + page_size]
-        items = _details(c, shown, found, names, today)
+        items = _details(c, shown, found, names, today, person_schemes)
     return SearchPage(text, len(ids), page, page_size, items)
 
 
@@ -138,7 +142,7 @@ def _as_shown(rows: Any, norm: str) -> Iterator[int]:
 
 
 def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: dict[int, str],
-             today: dt.date) -> list[dict[str, Any]]:
+             today: dt.date, person_schemes: frozenset[str]) -> list[dict[str, Any]]:
     if not ids:
         return []
     e, n, i, rel, L = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c, t.listings.c
@@ -149,7 +153,7 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
         former.setdefault(entity_id, []).append(name)
     codes: dict[int, list[tuple[str, str]]] = {}
     for entity_id, scheme, value in c.execute(select(i.entity_id, i.scheme, i.value)
-                                              .where(i.entity_id.in_(ids), i.scheme.notin_(PERSON_SCHEMES))
+                                              .where(i.entity_id.in_(ids), i.scheme.notin_(sorted(person_schemes)))
                                               .order_by(i.scheme)):
         codes.setdefault(entity_id, []).append((scheme, value))
     reps = dict(c.execute(select(rel.entity_id, rel.person_name)
@@ -168,7 +172,7 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
                     "name": mask_text(name) if name else name,
                     "former_names": [mask_text(n) for n in former.get(entity_id, [])],
                     # the USCC first: the legacy codes it replaced follow
-                    "codes": [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES)} for s, v in
+                    "codes": [{"scheme": s, "value": mask_identifier(s, v, person_schemes)} for s, v in
                               sorted(codes.get(entity_id, []), key=lambda code: code[0] != "uscc")],
                     "legal_representative": mask_text(rep) if rep else rep,
                     "lists": lists.get(entity_id, []), "matched": found[entity_id][1]})

@@ -195,7 +195,7 @@ def _fields(value: Any) -> dict[str, Any]:
 def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, language: str = "en") -> dict[str, Any]:
     """Identity, every record (newest version of each, with its fields labelled), every listing
     with what the subject may do about it, and its cases."""
-    data = entity_file(engine, entity_key)
+    data = entity_file(engine, entity_key, pack.person_schemes)
     with engine.connect() as c:
         entity_id = _entity_id(c, entity_key)
         own = _own_ids(c, entity_id)

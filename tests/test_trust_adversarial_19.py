@@ -1,0 +1,110 @@
+"""Security and privacy of the public surfaces under a pack of another jurisdiction, probed as a data
+broker would: a pack declares a scheme of persons' numbers with a bare `pattern` (a US social security
+number, which no python-stdnum validator checks here), and a court lists a judgment debtor by it. Each
+test is a defect found and fixed (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import time_machine
+from fastapi.testclient import TestClient
+
+from test_trust_adversarial import TODAY
+from test_trust_adversarial_16 import COURT_HEADERS, XIAOMI, court_row
+from worlds import run, write_csv
+from xinyong.api.app import create_app
+from xinyong.domain.pack import PACKS_DIR, PackError, load_pack
+from xinyong.store.db import open_engine
+
+SSN = "219099999"  # the Social Security Administration's own specimen number (printed on sample cards)
+PERSON_SSN = """
+identifiers:
+  - {scheme: uscc, validator: builtin, primary: true}
+  - {scheme: resident_id, validator: builtin}
+  - {scheme: ssn, pattern: '[0-9]{9}', person: true}
+"""
+
+
+def pack_file(folder: Path, identifiers: str) -> Path:
+    path = folder / "us-test.yaml"
+    path.write_text(f"extends: {PACKS_DIR / 'cn' / 'pack.yaml'}\ncode: us-test\nversion: '1'\nlanguage: en\n"
+                    f"{identifiers}", encoding="utf-8")
+    return path
+
+
+def listed_by_ssn(cli, folder: Path) -> Path:
+    """小米 registered; 周八, a judgment debtor the court names by his SSN, listed and in force."""
+    pack = pack_file(folder, PERSON_SSN)
+    cli("init", "--pack", pack)
+    register = write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
+                         [[XIAOMI, "小米科技有限责任公司", "有限责任公司", "雷军", "2010-03-03", "存续"]])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    cli("ingest", write_csv(folder / "court.csv", COURT_HEADERS, [court_row("（2026）京0105执100号", "周八", SSN)]),
+        "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2026-10-10")
+    (listing,) = run(cli, "listing", "list")
+    for day in ("2026-10-11", "2026-10-12", "2026-10-13"):
+        cli("listing", "remind", listing["id"], "--on", day, "--actor", "clerk", "--reason", "reminder")
+    cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+    run(cli, "process", "--as-of", "2026-10-30")
+    return pack
+
+
+def test_a_packs_own_scheme_of_persons_numbers_is_masked_and_never_searched(cli, tmp_path: Path) -> None:
+    """A pack declared `ssn` (a bare pattern: the schema refused only python-stdnum's validators of
+    persons' numbers) and a court listed 周八 by his SSN. Every public surface masked only resident_id:
+    the entity's API file and page showed `ssn 219099999` whole, the search page listed it under his
+    name, `/search?q=219099999` found him by it and `/v1/entities/219099999` answered with his file (an
+    oracle confirming whose number it is). Now a scheme declared `person: true` is masked (last two
+    characters kept), never searched and never a public lookup key."""
+    with time_machine.travel(TODAY, tick=False):
+        pack_path = listed_by_ssn(cli, tmp_path)
+        pack = load_pack(str(pack_path))
+        assert pack.person_schemes == {"resident_id", "ssn"}
+        (listing,) = run(cli, "listing", "list")
+        key = listing["entity"]
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, pack)) as http:
+                file = http.get(f"/v1/entities/{key}")
+                assert file.status_code == 200 and SSN not in file.text
+                assert {"scheme": "ssn", "value": "*******99", "verified": True} in file.json()["identifiers"]
+                page = http.get(f"/entities/{key}")
+                assert page.status_code == 200 and "周八" in page.text and SSN not in page.text
+                by_name = http.get("/search", params={"q": "周八"})
+                assert key in by_name.text and SSN not in by_name.text
+                by_number = http.get("/search", params={"q": SSN})
+                assert key not in by_number.text
+                assert http.get(f"/v1/entities/{SSN}").status_code == 404
+                assert http.get(f"/entities/{SSN}").status_code == 404
+                assert SSN not in http.get("/v1/lists/court_defaulters/export.csv").text
+        finally:
+            engine.dispose()
+        # the open data files too
+        out = tmp_path / "site"
+        cli("publish", "--out", out)
+        dumped = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()
+                           and p.suffix in (".json", ".jsonl", ".csv", ".ndjson"))
+        assert "周八" in dumped or key in dumped
+        assert SSN not in dumped
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    # a validator of persons' numbers is declared as such...
+    ("{scheme: nir, validator: stdnum.fr.nir}", "checks natural persons' numbers"),
+    # ...a firm's built-in scheme is not a person's, and no register is keyed by persons' numbers
+    ("{scheme: uscc, validator: builtin, person: true}", "numbers organisations"),
+    ("{scheme: ssn, pattern: '[0-9]{9}', person: true, primary: true}", "register's key"),
+])
+def test_the_schema_reads_which_schemes_number_persons(tmp_path: Path, entry: str, problem: str) -> None:
+    with pytest.raises(PackError, match="identifiers") as refused:
+        load_pack(str(pack_file(tmp_path, f"identifiers:\n  - {entry}\n")))
+    assert problem in str(refused.value)
+    accepted = load_pack(str(pack_file(tmp_path, "identifiers:\n  - {scheme: uscc, validator: builtin, primary: true}\n"
+                                                 "  - {scheme: nir, validator: stdnum.fr.nir, person: true}\n")))
+    assert accepted.person_schemes == {"resident_id", "nir"}
+    assert load_pack("cn").person_schemes == {"resident_id"}
