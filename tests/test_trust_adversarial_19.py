@@ -6,6 +6,7 @@ test is a defect found and fixed (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,14 @@ def pack_file(folder: Path, identifiers: str) -> Path:
     return path
 
 
-def listed_by_ssn(cli, folder: Path) -> Path:
+def listed_by_ssn(cli, folder: Path, name: str = "周八", obligation: str = "") -> Path:
     """小米 registered; 周八, a judgment debtor the court names by his SSN, listed and in force."""
     pack = pack_file(folder, PERSON_SSN)
     cli("init", "--pack", pack)
     register = write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
                          [[XIAOMI, "小米科技有限责任公司", "有限责任公司", "雷军", "2010-03-03", "存续"]])
     cli("ingest", register, "--authority", "samr", "--category", "registration")
-    cli("ingest", write_csv(folder / "court.csv", COURT_HEADERS, [court_row("（2026）京0105执100号", "周八", SSN)]),
+    cli("ingest", write_csv(folder / "court.csv", COURT_HEADERS, [court_row("（2026）京0105执100号", name, SSN, obligation)]),
         "--authority", "court", "--category", "court_defaulter")
     run(cli, "resolve")
     run(cli, "evaluate", "--as-of", "2026-10-10")
@@ -108,3 +109,50 @@ def test_the_schema_reads_which_schemes_number_persons(tmp_path: Path, entry: st
                                                  "  - {scheme: nir, validator: stdnum.fr.nir, person: true}\n")))
     assert accepted.person_schemes == {"resident_id", "nir"}
     assert load_pack("cn").person_schemes == {"resident_id"}
+
+
+def test_a_persons_number_of_the_packs_own_scheme_written_in_free_text_is_masked(cli, tmp_path: Path) -> None:
+    """The court wrote 周八's SSN into his name cell and into the obligation, as American clerks write
+    it (219-09-9999). mask_text knew only Chinese ID, mobile and travel document numbers: the entity's
+    API file and page, the search page, the list's export, the PDF report and the open data files
+    showed both whole. Now the pack's own schemes of persons' numbers (`Pack.person_numbers`) are
+    masked in every free text of every public surface, written with dashes or spaces or not."""
+    written = "219-09-9999"
+    with time_machine.travel(TODAY, tick=False):
+        pack_path = listed_by_ssn(cli, tmp_path, name=f"周八（SSN {written}）",
+                                  obligation=f"被执行人周八（SSN {written}）支付货款人民币10万元")
+        pack = load_pack(str(pack_path))
+        (listing,) = run(cli, "listing", "list")
+        key = listing["entity"]
+
+        def leaks(text: str) -> bool:
+            return SSN in text or written in text or "9999" in text.replace("*******99", "")
+
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, pack)) as http:
+                file = http.get(f"/v1/entities/{key}")
+                assert file.status_code == 200 and "支付货款" in file.text and not leaks(file.text)
+                assert "SSN *******99" in json.dumps(file.json(), ensure_ascii=False)
+                page = http.get(f"/entities/{key}")
+                assert page.status_code == 200 and "支付货款" in page.text and not leaks(page.text)
+                by_name = http.get("/search", params={"q": "周八"})
+                assert key in by_name.text and not leaks(by_name.text)
+                assert key not in http.get("/search", params={"q": "周八（SSN 219"}).text  # no oracle by the name
+                export = http.get("/v1/lists/court_defaulters/export.csv")
+                assert "周八" in export.text and not leaks(export.text)
+                report = http.get(f"/entities/{key}/report.pdf")
+                assert report.status_code == 200
+                (tmp_path / "report.pdf").write_bytes(report.content)
+                text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(tmp_path / "report.pdf"), "-"],
+                                      capture_output=True, text=True, check=True).stdout
+                assert "支付货款" in text and not leaks(text)
+        finally:
+            engine.dispose()
+        out = tmp_path / "site"
+        cli("publish", "--out", out)
+        dumped = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()
+                           and p.suffix in (".json", ".jsonl", ".csv", ".ndjson"))
+        assert "支付货款" in dumped and not leaks(dumped)
+
+

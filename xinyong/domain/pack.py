@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from xinyong.domain.identifiers import (BUILTIN_SCHEMES, PERSON_NUMBER_VALIDATORS, CodeReader, code_reader,
                                          stdnum_validator)
+from xinyong.domain.privacy import PersonNumbers
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
@@ -458,6 +460,11 @@ CN_IDENTIFIERS = [IdentifierSpec(scheme="uscc", validator="builtin", primary=Tru
 BUILTIN_PERSON_SCHEMES = frozenset({"resident_id"})
 
 
+@functools.lru_cache(maxsize=16)
+def _person_numbers(schemes: tuple[tuple[str, str | None, str | None], ...]) -> PersonNumbers | None:
+    return PersonNumbers(schemes) if schemes else None
+
+
 def reader_of(identifiers: list[IdentifierSpec]) -> CodeReader:
     """The code reader of these schemes (one per set of schemes: validators imported once)."""
     return code_reader(tuple((s.scheme, s.validator, s.pattern) for s in identifiers))
@@ -844,6 +851,13 @@ class Pack(Strict):
     def person_schemes(self) -> frozenset[str]:
         """The schemes of natural persons' numbers: resident_id and those the pack declares `person`."""
         return BUILTIN_PERSON_SCHEMES | {s.scheme for s in self.identifiers if s.person}
+
+    @property
+    def person_numbers(self) -> PersonNumbers | None:
+        """The pack's own schemes of persons' numbers, to mask in free text (resident_id is always
+        masked there); None when it declares none."""
+        return _person_numbers(tuple((s.scheme, s.validator, s.pattern) for s in self.identifiers
+                                     if s.person and s.validator != "builtin"))
 
     @property
     def primary_scheme(self) -> str | None:

@@ -35,8 +35,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, is_valid_resident_id, is_valid_uscc,
-                                         mask_document_number, mask_person_id, normalise_code)
+from xinyong.domain.identifiers import (code_reader, is_document_number, is_valid_org_code, is_valid_resident_id,
+                                         is_valid_uscc, mask_document_number, mask_person_id, normalise_code)
 
 # Invisible characters that text copied from a web page, a PDF or a word processor carries: soft
 # hyphens, zero-width spaces and joiners, direction marks and embeddings, the word joiner and invisible
@@ -175,10 +175,39 @@ def _mask_document(match: re.Match[str]) -> str:
     return match.group(1) + mask_document_number(code)
 
 
-def mask_text(text: str) -> str:
-    """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
+# A code written in free text: letters and digits, with at least one digit, spaces, dashes, dots or
+# slashes only before a digit ("219-09-9999", "1 85 05 78 006 084 36", "RSSMRA85T10A562S")
+_CODE_CHARACTER = r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+_CODE_IN_TEXT = re.compile(rf"(?<!{_CODE_CHARACTER}){_CODE_CHARACTER}*\d(?:{_CODE_CHARACTER}|[ \-./](?=\d))*")
+
+
+class PersonNumbers:
+    """A pack's own schemes of persons' numbers (`person: true`: a French NIR, a US SSN), found in free
+    text: a court writes the debtor's number into the obligation as readily as into the code column.
+    A code of such a scheme's shape (its pattern, or its validator's length and alphabet) keeps its
+    last two characters only, whether or not its check holds. `Pack.person_numbers` gives one."""
+
+    def __init__(self, schemes: tuple[tuple[str, str | None, str | None], ...]):
+        """`schemes`: (scheme, validator, pattern) as the pack declares them."""
+        self._schemes = code_reader(schemes).others
+
+    def _mask(self, match: re.Match[str]) -> str:
+        code = normalise_code(match.group())
+        if any(scheme.read(code) is not None for scheme in self._schemes):
+            return mask_document_number(code)
+        return match.group()
+
+    def mask(self, text: str) -> str:
+        return _CODE_IN_TEXT.sub(self._mask, text)
+
+
+def mask_text(text: str, person_numbers: PersonNumbers | None = None) -> str:
+    """The text with persons' ID numbers, mobile numbers and addresses masked (see the module), and
+    the numbers of the pack's own schemes of persons' numbers (`person_numbers`)."""
     if not text or not _MAYBE_MASKED.search(text):
         return text
+    if person_numbers is not None and _ANY_DIGIT.search(text):
+        text = person_numbers.mask(text)
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         if "\n" in text or "\r" in text:
@@ -208,9 +237,10 @@ class Masker:
     strings of at most `longest` characters are remembered (a long text seldom repeats, and would
     hold memory); the rest are masked each time: the same results either way."""
 
-    def __init__(self, limit: int = 1_000_000, longest: int = 64):
+    def __init__(self, limit: int = 1_000_000, longest: int = 64, person_numbers: PersonNumbers | None = None):
         self._seen: dict[str, str] = {}
         self._limit, self._longest = limit, longest
+        self._person_numbers = person_numbers
 
     @property
     def seen(self) -> dict[str, str]:
@@ -220,7 +250,7 @@ class Masker:
     def text(self, value: str) -> str:
         masked = self._seen.get(value)
         if masked is None:
-            masked = mask_text(value)
+            masked = mask_text(value, self._person_numbers)
             if len(value) <= self._longest and len(self._seen) < self._limit:
                 self._seen[value] = masked
         return masked
@@ -246,14 +276,14 @@ class Masker:
         return value
 
 
-def mask_value(value: Any) -> Any:
+def mask_value(value: Any, person_numbers: PersonNumbers | None = None) -> Any:
     """`mask_text` through lists and mappings (a record's fields); other values as they are."""
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_text(value, person_numbers)
     if isinstance(value, list):
-        return [mask_value(v) for v in value]
+        return [mask_value(v, person_numbers) for v in value]
     if isinstance(value, dict):
-        return {k: mask_value(v) for k, v in value.items()}
+        return {k: mask_value(v, person_numbers) for k, v in value.items()}
     return value
 
 
@@ -334,13 +364,13 @@ def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | se
     return value
 
 
-def mask_public(value: Any, keep: frozenset[str] = ENTITY_KEYS) -> Any:
+def mask_public(value: Any, keep: frozenset[str] = ENTITY_KEYS, person_numbers: PersonNumbers | None = None) -> Any:
     """`mask_value` over a public document, except the entity keys in it (`keep`): they are opaque
     or a firm's USCC, and pages link by them. A record's fields (`RECORD_FIELDS`) are masked whole,
     whatever their names."""
     if isinstance(value, dict):
-        return {k: v if k in keep else mask_value(v) if k == RECORD_FIELDS else mask_public(v, keep)
-                for k, v in value.items()}
+        return {k: v if k in keep else mask_value(v, person_numbers) if k == RECORD_FIELDS
+                else mask_public(v, keep, person_numbers) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_public(v, keep) for v in value]
-    return mask_text(value) if isinstance(value, str) else value
+        return [mask_public(v, keep, person_numbers) for v in value]
+    return mask_text(value, person_numbers) if isinstance(value, str) else value

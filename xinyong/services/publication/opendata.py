@@ -191,7 +191,7 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
     public = public_categories(pack)
     with ReadAhead(lambda: _fetched(engine, _records_query(public)), ahead=3, name="opendata-prefetch") as batches:
         records = (row for batch in batches for row in batch)
-        yield from _facts(engine, pack, today, masker or Masker(), public, records)
+        yield from _facts(engine, pack, today, masker or Masker(person_numbers=pack.person_numbers), public, records)
 
 
 def _fetched(engine: Engine, query: Any, size: int = 20_000) -> Iterator[list[Any]]:
@@ -797,7 +797,7 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     earlier = _read_manifest(out)
     today = pack_today(pack)
-    masker = Masker()
+    masker = Masker(person_numbers=pack.person_numbers)
     formats: dict[str, float] = {}
     with collector_paused():  # a dump's millions of small dicts and lists hold no cycles
         writers, seq = _publish_full(engine, pack, out, masker, formats)

@@ -41,8 +41,8 @@ def find_entity_id(connection, code: str, not_by: frozenset[str] = frozenset()) 
 
 def entity_file(engine: Engine, code: str, person_schemes: frozenset[str] = PERSON_SCHEMES, *,
                 public: bool = False) -> dict[str, Any]:
-    """An entity's identity, names, relations and records, its persons' numbers (`person_schemes`,
-    the pack's) masked. `public`: never found by a person's number."""
+    """An entity's identity, names, relations and records, its identifiers of persons' schemes
+    (`person_schemes`, the pack's) masked. `public`: never found by a person's number."""
     with engine.connect() as c:
         entity_id = find_entity_id(c, code, person_schemes if public else frozenset())
         if entity_id is None:
@@ -184,7 +184,7 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     # Free text anywhere in the file (a court's obligation, a name cell) may hold an ID number,
     # a phone or an address; identifiers are masked by scheme above (a firm's 注册号 stays).
     identifiers = out.pop("identifiers")
-    return {**mask_public(out), "identifiers": identifiers}
+    return {**mask_public(out, person_numbers=pack.person_numbers), "identifiers": identifiers}
 
 
 def ownership(connection, pack: Pack, entity_id: int, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
