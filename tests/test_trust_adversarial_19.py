@@ -156,3 +156,26 @@ def test_a_persons_number_of_the_packs_own_scheme_written_in_free_text_is_masked
         assert "支付货款" in dumped and not leaks(dumped)
 
 
+
+def test_a_subscription_never_finds_an_entity_by_a_persons_number_of_the_packs_scheme(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank's screening key subscribed to `219099999`, 周八's SSN: the subscription was made and named
+    his entity key (a confirmation of whose number it is, and a watch of a person not by key). Now a
+    number of the pack's persons' schemes finds no entity, as an unknown code does."""
+    from xinyong.services.operations.keys import ApiKey, create_key
+    from xinyong.services.publication.webhooks import SubscriptionError, create_subscription
+
+    monkeypatch.setenv("XINYONG_WEBHOOK_ALLOW_PRIVATE", "1")
+    with time_machine.travel(TODAY, tick=False):
+        pack = load_pack(str(listed_by_ssn(cli, tmp_path)))
+        (listing,) = run(cli, "listing", "list")
+        engine = open_engine(cli.url)
+        try:
+            _secret, stored = create_key(engine, pack, "commercial_bank", ["screen"])
+            key = ApiKey(stored["id"], "commercial_bank", "test", frozenset({"screen"}), 50.0, 100)
+            for code in (SSN, "219-09-9999"):
+                with pytest.raises(SubscriptionError) as refused:
+                    create_subscription(engine, pack, key, [code], "http://127.0.0.1:9/hook")
+                assert refused.value.status == 404 and listing["entity"] not in str(refused.value), code
+        finally:
+            engine.dispose()
