@@ -14,7 +14,7 @@ import time_machine
 from fastapi.testclient import TestClient
 
 from test_trust_adversarial import TODAY
-from test_trust_adversarial_16 import COURT_HEADERS, XIAOMI, court_row
+from test_trust_adversarial_16 import COURT_HEADERS, XIAOMI, court_row, listed
 from worlds import run, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import PACKS_DIR, PackError, load_pack
@@ -179,3 +179,29 @@ def test_a_subscription_never_finds_an_entity_by_a_persons_number_of_the_packs_s
                 assert refused.value.status == 404 and listing["entity"] not in str(refused.value), code
         finally:
             engine.dispose()
+
+
+def test_a_hong_kong_or_macau_identity_card_number_is_masked_by_its_shape(cli, tmp_path: Path) -> None:
+    """The court wrote into 小米's obligation the guarantors a Hong Kong and a Macau resident, by their
+    identity cards' numbers and no word naming them (香港居民陈大文（A123456(7)）, 澳门居民李四1234567(8)).
+    mask_text found such numbers only after 身份证, 证件号码, HKID...: the entity's API file and page and
+    the open data showed both whole. The check character in brackets makes the shape theirs: now masked
+    (last two characters kept), with or without the word."""
+    obligation = "支付货款，由香港居民陈大文（A123456(7)）、澳门居民李四1234567（8）承担连带保证责任"
+    with time_machine.travel(TODAY, tick=False):
+        listed(cli, tmp_path, [court_row("（2026）京0108执200号", "小米科技有限责任公司", XIAOMI, obligation)])
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                for path in (f"/v1/entities/{XIAOMI}", f"/entities/{XIAOMI}"):
+                    shown = http.get(path).text
+                    assert "承担连带保证责任" in shown, path
+                    assert "123456" not in shown and "1234567" not in shown, path
+                    assert "陈大文（******67）" in shown and "李四******78" in shown, path
+        finally:
+            engine.dispose()
+        out = tmp_path / "site"
+        cli("publish", "--out", out)
+        dumped = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()
+                           and p.suffix in (".json", ".jsonl", ".csv", ".ndjson"))
+        assert "承担连带保证责任" in dumped and "123456" not in dumped

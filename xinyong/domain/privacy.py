@@ -22,6 +22,8 @@ as readily as into an ID column. What it masks:
   86 or 0086);
 - a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation
   (not such a word inside a firm's name: 北京住总集团有限责任公司);
+- a Hong Kong or Macau identity card's number by its shape (A123456(7), 1234567(8): the check
+  character in brackets), with or without a word naming it;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
   HKID, ID card, ID No., carte d'identité...): its last two characters kept.
@@ -121,6 +123,12 @@ _DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)}|{_FOREIGN_DOCUMENT_WOR
                        rf"((?:{_LETTER}{{1,3}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
                        rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])",
                        re.IGNORECASE)
+# A Hong Kong identity card's number (A123456(3), AB987654(A)) or a Macau one's (1234567(8), its first
+# digit 1, 5 or 7): the check character in brackets makes the shape theirs, with or without a word
+# naming it (香港居民陈大文（A123456(7)）).
+_CODE_EDGE = r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+_BRACKETED_ID = re.compile(rf"(?<!{_CODE_EDGE})(?:{_LETTER}{{1,2}}{_DIGIT}{{6}}|[157\uff11\uff15\uff17]{_DIGIT}{{6}})"
+                           rf"[ \u3000]?[(（][ \u3000]?[0-9Aa\uff10-\uff19\uff21\uff41][ \u3000]?[)）]")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
@@ -201,6 +209,10 @@ class PersonNumbers:
         return _CODE_IN_TEXT.sub(self._mask, text)
 
 
+def _mask_bracketed_id(match: re.Match[str]) -> str:
+    return mask_document_number(re.sub(r"[(（)）\s]", "", match.group()))
+
+
 def mask_text(text: str, person_numbers: PersonNumbers | None = None) -> str:
     """The text with persons' ID numbers, mobile numbers and addresses masked (see the module), and
     the numbers of the pack's own schemes of persons' numbers (`person_numbers`)."""
@@ -218,6 +230,8 @@ def mask_text(text: str, person_numbers: PersonNumbers | None = None) -> str:
         # a fast path: no document word, no document
         if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
+        if "(" in text or "（" in text:
+            text = _BRACKETED_ID.sub(_mask_bracketed_id, text)
     if any(word in text for word in ("住", "址", "籍", "居", "户口")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(_mask_address, text)
     return text
