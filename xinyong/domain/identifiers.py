@@ -304,8 +304,8 @@ def mask_subject_code(value: str) -> str:
 BUILTIN_SCHEMES = ("uscc", "org_code", "reg_no", "resident_id", "lei")
 _STDNUM_NAME = re.compile(r"^stdnum(?:\.[a-z][a-z0-9_]*)+$")
 # python-stdnum's validators of natural persons' numbers (identity, social security, birth and
-# personal tax numbers). Public surfaces mask a person's number by the built-in resident_id's rules
-# only: such a scheme declared by a pack would be shown whole, so a pack may not declare one.
+# personal tax numbers). Public surfaces mask a pack's scheme only when it is declared `person: true`:
+# a pack may declare such a validator only with that flag.
 PERSON_NUMBER_VALIDATORS = frozenset(f"stdnum.{name}" for name in (
     "ar.dni at.vnr be.eid be.ssn bg.egn bg.pnf br.cpf ca.bc_phn ca.sin ch.ssn cn.ric cr.cpf cu.ni cz.rc "
     "de.idnr dk.cpr do.cedula ec.ci ee.ik es.dni es.nie fi.hetu fr.nir gb.nhs gr.amka id.nik ie.pps "

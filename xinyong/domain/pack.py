@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from xinyong.domain.identifiers import (BUILTIN_SCHEMES, PERSON_NUMBER_VALIDATORS, CodeReader, code_reader,
                                          stdnum_validator)
+from xinyong.domain.privacy import PersonNumbers
 
 PACKS_DIR = Path(__file__).resolve().parent.parent / "packs"
 LANGUAGES = ("zh", "en", "fr")
@@ -399,20 +401,21 @@ class IdentifierSpec(Strict):
     resident_id) or of the LEI, by the scheme's name; else a python-stdnum module (`stdnum.fr.siren`)
     checks the code. `pattern` (a regular expression the whole code matches) narrows a validator's
     codes to the scheme's (`stdnum.ean` checks any GTIN, an NZBN is one starting 94), or alone is the
-    scheme's whole check. A scheme with a validator of its own identifies organisations."""
+    scheme's whole check. `person: true` says the scheme numbers natural persons (a national ID,
+    social security or personal tax number): every public surface masks its numbers, and search
+    never finds anyone by one. The built-in resident_id always is one."""
 
     scheme: Code
     validator: str | None = None
     pattern: str | None = None
     # the register's key: an entity registered with a valid code of this scheme is known by that code
     primary: bool = False
+    # natural persons' numbers: masked wherever the public reads them (a pattern alone cannot say so)
+    person: bool = False
 
     @field_validator("validator")
     @classmethod
     def _known_validator(cls, name: str | None) -> str | None:
-        if name in PERSON_NUMBER_VALIDATORS:
-            raise ValueError(f"{name} checks natural persons' numbers, which public surfaces would show whole "
-                             "(only the built-in resident_id is masked): a pack cannot declare it yet")
         if name is not None and name != "builtin":
             stdnum_validator(name)
         return name
@@ -434,12 +437,32 @@ class IdentifierSpec(Strict):
         if self.validator == "builtin" and (self.scheme not in BUILTIN_SCHEMES or self.pattern is not None):
             raise ValueError(f"identifier scheme {self.scheme!r}: `builtin` reads only the schemes "
                              f"{', '.join(BUILTIN_SCHEMES)}, by their own rules (no pattern)")
+        # a person's number shown whole on public pages is the harm: a validator of persons' numbers
+        # must be declared as such, and no register is keyed by persons' numbers
+        if self.validator in PERSON_NUMBER_VALIDATORS and not self.person:
+            raise ValueError(f"identifier scheme {self.scheme!r}: {self.validator} checks natural persons' numbers, "
+                             "which public surfaces would show whole: declare it `person: true`")
+        if self.person and self.validator == "builtin" and self.scheme != "resident_id":
+            raise ValueError(f"identifier scheme {self.scheme!r}: the built-in {self.scheme} numbers organisations, "
+                             "not persons (`person: true` is for resident_id or a pack's own scheme)")
+        if self.person and self.primary:
+            raise ValueError(f"identifier scheme {self.scheme!r}: a person's number cannot be the register's key "
+                             "(`primary`): pages link by it")
         return self
 
 
 # the Chinese schemes, as the cn pack declares them: the identifiers of a pack that declares none
 CN_IDENTIFIERS = [IdentifierSpec(scheme="uscc", validator="builtin", primary=True),
-                  *(IdentifierSpec(scheme=scheme, validator="builtin") for scheme in BUILTIN_SCHEMES if scheme != "uscc")]
+                  *(IdentifierSpec(scheme=scheme, validator="builtin", person=scheme == "resident_id")
+                    for scheme in BUILTIN_SCHEMES if scheme != "uscc")]
+# the built-in scheme of persons' numbers: masked in every pack, declared or not (records and the
+# register name it whatever the pack's schemes)
+BUILTIN_PERSON_SCHEMES = frozenset({"resident_id"})
+
+
+@functools.lru_cache(maxsize=16)
+def _person_numbers(schemes: tuple[tuple[str, str | None, str | None], ...]) -> PersonNumbers | None:
+    return PersonNumbers(schemes) if schemes else None
 
 
 def reader_of(identifiers: list[IdentifierSpec]) -> CodeReader:
@@ -823,6 +846,18 @@ class Pack(Strict):
     def code_reader(self) -> CodeReader:
         """What a code is under this pack's identifier schemes (validators resolved once per pack)."""
         return reader_of(self.identifiers)
+
+    @property
+    def person_schemes(self) -> frozenset[str]:
+        """The schemes of natural persons' numbers: resident_id and those the pack declares `person`."""
+        return BUILTIN_PERSON_SCHEMES | {s.scheme for s in self.identifiers if s.person}
+
+    @property
+    def person_numbers(self) -> PersonNumbers | None:
+        """The pack's own schemes of persons' numbers, to mask in free text (resident_id is always
+        masked there); None when it declares none."""
+        return _person_numbers(tuple((s.scheme, s.validator, s.pattern) for s in self.identifiers
+                                     if s.person and s.validator != "builtin"))
 
     @property
     def primary_scheme(self) -> str | None:

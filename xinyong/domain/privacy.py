@@ -22,6 +22,8 @@ as readily as into an ID column. What it masks:
   86 or 0086);
 - a person's address: from 住, 住址, 地址, 户籍所在地, 户口所在地, 现居 or 居住地 to the next punctuation
   (not such a word inside a firm's name: 北京住总集团有限责任公司);
+- a Hong Kong or Macau identity card's number by its shape (A123456(7), 1234567(8): the check
+  character in brackets), with or without a word naming it;
 - a passport's, travel permit's or (Hong Kong, Macau, Taiwan) identity card's number after the word
   naming it (护照, 通行证, 回乡证, 台胞证, 居留证, 身份证, 证件号码; in English or French too: Passport No.,
   HKID, ID card, ID No., carte d'identité...): its last two characters kept.
@@ -35,8 +37,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import (is_document_number, is_valid_org_code, is_valid_resident_id, is_valid_uscc,
-                                         mask_document_number, mask_person_id, normalise_code)
+from xinyong.domain.identifiers import (code_reader, is_document_number, is_valid_org_code, is_valid_resident_id,
+                                         is_valid_uscc, mask_document_number, mask_person_id, normalise_code)
 
 # Invisible characters that text copied from a web page, a PDF or a word processor carries: soft
 # hyphens, zero-width spaces and joiners, direction marks and embeddings, the word joiner and invisible
@@ -121,6 +123,12 @@ _DOCUMENT = re.compile(rf"((?:{'|'.join(_DOCUMENT_WORDS)}|{_FOREIGN_DOCUMENT_WOR
                        rf"((?:{_LETTER}{{1,3}}{_SEP})?{_DIGIT}(?:{_SEP}{_DIGIT}){{4,17}}{_LETTER}?"
                        rf"(?:[(（][0-9A-Za-z][)）])?)(?![0-9A-Za-z*\uff0a\uff10-\uff19\uff21-\uff3a\uff41-\uff5a])",
                        re.IGNORECASE)
+# A Hong Kong identity card's number (A123456(3), AB987654(A)) or a Macau one's (1234567(8), its first
+# digit 1, 5 or 7): the check character in brackets makes the shape theirs, with or without a word
+# naming it (香港居民陈大文（A123456(7)）).
+_CODE_EDGE = r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+_BRACKETED_ID = re.compile(rf"(?<!{_CODE_EDGE})(?:{_LETTER}{{1,2}}{_DIGIT}{{6}}|[157\uff11\uff15\uff17]{_DIGIT}{{6}})"
+                           rf"[ \u3000]?[(（][ \u3000]?[0-9Aa\uff10-\uff19\uff21\uff41][ \u3000]?[)）]")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
 _ANY_DIGIT = re.compile(r"\d")
 # A text with none of those digits and none of the address words below is never changed: one search says so.
@@ -175,10 +183,43 @@ def _mask_document(match: re.Match[str]) -> str:
     return match.group(1) + mask_document_number(code)
 
 
-def mask_text(text: str) -> str:
-    """The text with persons' ID numbers, mobile numbers and addresses masked (see the module)."""
+# A code written in free text: letters and digits, with at least one digit, spaces, dashes, dots or
+# slashes only before a digit ("219-09-9999", "1 85 05 78 006 084 36", "RSSMRA85T10A562S")
+_CODE_CHARACTER = r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+_CODE_IN_TEXT = re.compile(rf"(?<!{_CODE_CHARACTER}){_CODE_CHARACTER}*\d(?:{_CODE_CHARACTER}|[ \-./](?=\d))*")
+
+
+class PersonNumbers:
+    """A pack's own schemes of persons' numbers (`person: true`: a French NIR, a US SSN), found in free
+    text: a court writes the debtor's number into the obligation as readily as into the code column.
+    A code of such a scheme's shape (its pattern, or its validator's length and alphabet) keeps its
+    last two characters only, whether or not its check holds. `Pack.person_numbers` gives one."""
+
+    def __init__(self, schemes: tuple[tuple[str, str | None, str | None], ...]):
+        """`schemes`: (scheme, validator, pattern) as the pack declares them."""
+        self._schemes = code_reader(schemes).others
+
+    def _mask(self, match: re.Match[str]) -> str:
+        code = normalise_code(match.group())
+        if any(scheme.read(code) is not None for scheme in self._schemes):
+            return mask_document_number(code)
+        return match.group()
+
+    def mask(self, text: str) -> str:
+        return _CODE_IN_TEXT.sub(self._mask, text)
+
+
+def _mask_bracketed_id(match: re.Match[str]) -> str:
+    return mask_document_number(re.sub(r"[(（)）\s]", "", match.group()))
+
+
+def mask_text(text: str, person_numbers: PersonNumbers | None = None) -> str:
+    """The text with persons' ID numbers, mobile numbers and addresses masked (see the module), and
+    the numbers of the pack's own schemes of persons' numbers (`person_numbers`)."""
     if not text or not _MAYBE_MASKED.search(text):
         return text
+    if person_numbers is not None and _ANY_DIGIT.search(text):
+        text = person_numbers.mask(text)
     if _ANY_DIGIT.search(text):
         text = _ID_IN_TEXT.sub(_mask_id, text)
         if "\n" in text or "\r" in text:
@@ -189,6 +230,8 @@ def mask_text(text: str) -> str:
         # a fast path: no document word, no document
         if "证" in text or "护照" in text or "居留" in text or _FOREIGN_DOCUMENT_HINT.search(text):
             text = _DOCUMENT.sub(_mask_document, text)
+        if "(" in text or "（" in text:
+            text = _BRACKETED_ID.sub(_mask_bracketed_id, text)
     if any(word in text for word in ("住", "址", "籍", "居", "户口")):  # a fast path: no address word, no address
         text = _ADDRESS.sub(_mask_address, text)
     return text
@@ -208,9 +251,10 @@ class Masker:
     strings of at most `longest` characters are remembered (a long text seldom repeats, and would
     hold memory); the rest are masked each time: the same results either way."""
 
-    def __init__(self, limit: int = 1_000_000, longest: int = 64):
+    def __init__(self, limit: int = 1_000_000, longest: int = 64, person_numbers: PersonNumbers | None = None):
         self._seen: dict[str, str] = {}
         self._limit, self._longest = limit, longest
+        self._person_numbers = person_numbers
 
     @property
     def seen(self) -> dict[str, str]:
@@ -220,7 +264,7 @@ class Masker:
     def text(self, value: str) -> str:
         masked = self._seen.get(value)
         if masked is None:
-            masked = mask_text(value)
+            masked = mask_text(value, self._person_numbers)
             if len(value) <= self._longest and len(self._seen) < self._limit:
                 self._seen[value] = masked
         return masked
@@ -246,14 +290,14 @@ class Masker:
         return value
 
 
-def mask_value(value: Any) -> Any:
+def mask_value(value: Any, person_numbers: PersonNumbers | None = None) -> Any:
     """`mask_text` through lists and mappings (a record's fields); other values as they are."""
     if isinstance(value, str):
-        return mask_text(value)
+        return mask_text(value, person_numbers)
     if isinstance(value, list):
-        return [mask_value(v) for v in value]
+        return [mask_value(v, person_numbers) for v in value]
     if isinstance(value, dict):
-        return {k: mask_value(v) for k, v in value.items()}
+        return {k: mask_value(v, person_numbers) for k, v in value.items()}
     return value
 
 
@@ -323,19 +367,24 @@ def may_be_person_id(code: str) -> bool:
 
 def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | set[str]) -> str:
     """An identifier as a public surface shows it: a person's masked, whatever scheme it was filed under
-    (an individual business registered by its owner's ID number, mistyped or not)."""
-    if scheme in person_schemes or may_be_person_id(value):
+    (an individual business registered by its owner's ID number, mistyped or not). `person_schemes`:
+    the pack's (`Pack.person_schemes`). A number of a pack's own person scheme keeps its last two
+    characters only: the first six that a resident ID's region is would be a French NIR's sex, birth
+    year, month and département."""
+    if scheme == "resident_id" or may_be_person_id(value):
         return mask_person_id(value)
+    if scheme in person_schemes:
+        return mask_document_number(value)
     return value
 
 
-def mask_public(value: Any, keep: frozenset[str] = ENTITY_KEYS) -> Any:
+def mask_public(value: Any, keep: frozenset[str] = ENTITY_KEYS, person_numbers: PersonNumbers | None = None) -> Any:
     """`mask_value` over a public document, except the entity keys in it (`keep`): they are opaque
     or a firm's USCC, and pages link by them. A record's fields (`RECORD_FIELDS`) are masked whole,
     whatever their names."""
     if isinstance(value, dict):
-        return {k: v if k in keep else mask_value(v) if k == RECORD_FIELDS else mask_public(v, keep)
-                for k, v in value.items()}
+        return {k: v if k in keep else mask_value(v, person_numbers) if k == RECORD_FIELDS
+                else mask_public(v, keep, person_numbers) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_public(v, keep) for v in value]
-    return mask_text(value) if isinstance(value, str) else value
+        return [mask_public(v, keep, person_numbers) for v in value]
+    return mask_text(value, person_numbers) if isinstance(value, str) else value

@@ -751,7 +751,7 @@ async def entity_ownership(request: Request, key: str) -> Response:
 
     def load() -> tuple[dict[str, Any], dict[str, Any]]:
         refuse_person_id_in_url(key, service.engine)
-        data = entity_file(service.engine, key)
+        data = entity_file(service.engine, key, service.pack.person_schemes)
         with service.engine.connect() as c:
             return data, ownership(c, service.pack, find_entity_id(c, key), _today(request), restricted=True)
 

@@ -65,7 +65,9 @@ async def search_page(request: Request, q: Annotated[str, Query(max_length=100)]
     service = service_of(request)
     refused = False
     try:
-        results = await asyncio.to_thread(search, service.engine, q, _today(request), page=page, page_size=PAGE_SIZE)
+        results = await asyncio.to_thread(search, service.engine, q, _today(request), page=page, page_size=PAGE_SIZE,
+                                            person_schemes=service.pack.person_schemes,
+                                            person_numbers=service.pack.person_numbers)
     except PersonIdQuery:
         results, refused = None, True
     context = {"q": q, "results": results, "refused": refused}

@@ -53,15 +53,16 @@ def list_rows(engine: Engine, pack: Pack, code: str, as_of: dt.date) -> list[dic
             for key, value in c.execute(select(e.key, i.value).join(t.entity_identifiers, i.entity_id == e.id)
                                         .where(e.key.in_(chunk), i.scheme == "resident_id")):
                 person_ids[key] = value
-    out = []
+    out, numbers = [], pack.person_numbers
     for row in listings:
         entity = info.get(row["entity"])
-        out.append({"entity": row["entity"], "name": mask_text(entity.name) if entity and entity.name else None,
+        name = mask_text(entity.name, numbers) if entity and entity.name else None
+        out.append({"entity": row["entity"], "name": name,
                     "kind": entity.kind if entity else None,
                     "id_number": mask_person_id(person_ids[row["entity"]]) if row["entity"] in person_ids else None,
                     "region": entity.region if entity else None, "list": code, "state": row["state"],
                     "effective_from": row["effective_from"], "effective_to": row["effective_to"],
-                    "legal_basis": spec.legal_basis, "evidence": mask_text(";".join(row["evidence"]))})
+                    "legal_basis": spec.legal_basis, "evidence": mask_text(";".join(row["evidence"]), numbers)})
     return out
 
 

@@ -192,7 +192,7 @@ def iter_facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker | None
     public = public_categories(pack)
     with ReadAhead(lambda: _fetched(engine, _records_query(public)), ahead=3, name="opendata-prefetch") as batches:
         records = (row for batch in batches for row in batch)
-        yield from _facts(engine, pack, today, masker or Masker(), public, records)
+        yield from _facts(engine, pack, today, masker or Masker(person_numbers=pack.person_numbers), public, records)
 
 
 def _fetched(engine: Engine, query: Any, size: int = 20_000) -> Iterator[list[Any]]:
@@ -238,9 +238,9 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
     """`iter_facts`' facts, the records' rows coming from `records` (`_records_query`'s)."""
     from xinyong.services.lists.due_process import list_listings, listings_ended_publicity, publicity_ended
     from xinyong.services.resolution.entities import LINKED, record_view
-    from xinyong.services.resolution.resolve import PERSON_SCHEMES
 
     seen, mask = masker.seen, masker.text
+    person_schemes = pack.person_schemes
 
     def text(value: Any) -> Any:
         if value is None:
@@ -317,7 +317,7 @@ def _facts(engine: Engine, pack: Pack, today: dt.date, masker: Masker, public: s
                 "established": dates[established], "address": None if person else text(address),
                 "legal_representative": text(its_representatives[0][1]) if its_representatives else None,
                 "names": its_names,
-                "identifiers": [{"scheme": scheme, "value": mask_identifier(scheme, value, PERSON_SCHEMES),
+                "identifiers": [{"scheme": scheme, "value": mask_identifier(scheme, value, person_schemes),
                                  "verified": bool(verified)}
                                 for _, scheme, value, verified in rows_of("identifiers", entity_id)]})
 
@@ -815,7 +815,7 @@ def publish(engine: Engine, pack: Pack, out: Path, *, since: int | None = None, 
     out.mkdir(parents=True, exist_ok=True)
     earlier = _read_manifest(out)
     today = pack_today(pack)
-    masker = Masker()
+    masker = Masker(person_numbers=pack.person_numbers)
     formats: dict[str, float] = {}
     with collector_paused():  # a dump's millions of small dicts and lists hold no cycles
         writers, seq = _publish_full(engine, pack, out, masker, formats)

@@ -42,7 +42,7 @@ from sqlalchemy import Engine, func, select
 
 from xinyong.domain import formats
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.privacy import mask_public, mask_text
+from xinyong.domain.privacy import PersonNumbers, mask_public, mask_text
 from xinyong.domain.pack import LANGUAGES, FieldType, Pack, PackError
 from xinyong.services.resolution.entities import EntityNotFound, find_entity_id, public_file
 from xinyong.store import tables as t
@@ -321,10 +321,11 @@ def format_amount(value: Any, language: str, currency: str) -> str:
 
 # -- content -------------------------------------------------------------------------------------
 
-def scrub_person_ids(value: Any) -> Any:
+def scrub_person_ids(value: Any, person_numbers: PersonNumbers | None = None) -> Any:
     """Mask persons' ID numbers, mobile numbers and addresses inside free text: the one masking
-    function of every public surface (`domain.privacy`), entity keys excepted."""
-    return mask_public(value)
+    function of every public surface (`domain.privacy`), entity keys excepted; `person_numbers`:
+    the pack's own schemes of persons' numbers."""
+    return mask_public(value, person_numbers=person_numbers)
 
 
 def _text(value: Any, language: str) -> str:
@@ -362,7 +363,7 @@ def report_context(pack: Pack, file: dict[str, Any], language: str, as_of: dt.da
     `checkpoint`: the newest signed checkpoint of the audit chain, printed so that any report
     proves what the chain held when it was issued."""
     L = LABELS[language]
-    file = scrub_person_ids(file)
+    file = scrub_person_ids(file, pack.person_numbers)
     identifiers = file["identifiers"]
     uscc = next((i["value"] for i in identifiers if i["scheme"] == "uscc"), None)
     others = [f"{L.get('scheme_' + i['scheme'], i['scheme'])} {i['value']}" for i in identifiers
@@ -575,7 +576,8 @@ def verify_report(engine: Engine, code: str, pdf: bytes | None = None, pack: Pac
                          .order_by(n.current.desc(), n.id).limit(1)).scalar()
     issued_at = row.issued_at if row.issued_at.tzinfo else row.issued_at.replace(tzinfo=dt.timezone.utc)
     out: dict[str, Any] = {"known": True, "code": format_code(row.code),
-                           "entity": {"key": row.key, "name": mask_text(name) if name else name},  # as the report
+                           "entity": {"key": row.key,  # the name as the report shows it
+                                      "name": mask_text(name, pack.person_numbers if pack else None) if name else name},
                            "language": row.language,
                            "as_of": row.as_of, "issued_at": issued_at, "pages": row.pages,
                            "sha256": row.pdf_sha256}

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, or_, select
 from xinyong.domain.decisions import IN_FORCE
 from xinyong.domain.identifiers import normalise_code
 from xinyong.domain.names import normalise_name
-from xinyong.domain.privacy import could_be_person_id, mask_identifier, mask_text
+from xinyong.domain.privacy import PersonNumbers, could_be_person_id, mask_identifier, mask_text
 from xinyong.services.resolution.resolve import PERSON_SCHEMES
 from xinyong.store import tables as t
 
@@ -65,7 +65,11 @@ def public_persons(connection: Any, today: dt.date, entity_ids: set[int] | None 
     return {row[0] for row in connection.execute(query)}
 
 
-def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_size: int = 20) -> SearchPage:
+def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_size: int = 20,
+           person_schemes: frozenset[str] = PERSON_SCHEMES,
+           person_numbers: PersonNumbers | None = None) -> SearchPage:
+    """Entities by code, name or legal representative; never by a person's number (`person_schemes`,
+    the pack's; `person_numbers`, its own schemes' numbers written in a name): the results would confirm it."""
     text = " ".join(query.split())[:100]
     if not text:
         return SearchPage(text, 0, page, page_size)
@@ -83,27 +87,29 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
     with engine.connect() as c:
         if len(code) >= 6 and code.isalnum():
             add(c.execute(select(e.id).where(e.key == code)).scalars(), 0, "code")
-            add(c.execute(select(i.entity_id).where(i.value == code, i.scheme.notin_(PERSON_SCHEMES))).scalars(),
+            not_persons = i.scheme.notin_(sorted(person_schemes))
+            add(c.execute(select(i.entity_id).where(i.value == code, not_persons)).scalars(),
                 0, "code")
             if len(code) >= 8:
                 add(c.execute(select(i.entity_id).where(i.value.like(code + "%"),
-                                                        i.scheme.notin_(PERSON_SCHEMES))
+                                                        not_persons)
                               .limit(MAX_CANDIDATES)).scalars(), 1, "code")
         norm = normalise_name(text)
         if norm:
             names = select(n.entity_id, n.name, e.kind).join(t.entities, e.id == n.entity_id)
-            add(_as_shown(c.execute(names.where(n.normalised == norm, n.current)), norm), 0, "name")
-            add(_as_shown(c.execute(names.where(n.normalised == norm, ~n.current)), norm), 1, "former_name")
+            add(_as_shown(c.execute(names.where(n.normalised == norm, n.current)), norm, person_numbers), 0, "name")
+            add(_as_shown(c.execute(names.where(n.normalised == norm, ~n.current)), norm, person_numbers), 1,
+                "former_name")
             add(_as_shown(c.execute(names.where(n.normalised.like(_like(norm), escape="\\"), n.current)
-                                    .limit(MAX_CANDIDATES)), norm), 2, "name")
+                                    .limit(MAX_CANDIDATES)), norm, person_numbers), 2, "name")
             add(_as_shown(c.execute(names.where(n.normalised.like(_like(norm), escape="\\"), ~n.current)
-                                    .limit(MAX_CANDIDATES)), norm), 3, "former_name")
+                                    .limit(MAX_CANDIDATES)), norm, person_numbers), 3, "former_name")
         if len(text) >= 2:
             reps = c.execute(select(rel.entity_id, rel.person_name)
                              .where(rel.relation == "legal_representative", rel.valid_to.is_(None),
                                     or_(rel.person_name == text, rel.person_name.like(_like(text)[1:], escape="\\")))
                              .limit(MAX_CANDIDATES))
-            add((entity_id for entity_id, name in reps if mask_text(name).startswith(text)), 2,
+            add((entity_id for entity_id, name in reps if mask_text(name, person_numbers).startswith(text)), 2,
                 "legal_representative")
         if not found:
             return SearchPage(text, 0, page, page_size)
@@ -119,26 +125,30 @@ def search(engine: Engine, query: str, today: dt.date, *, page: int = 1, page_si
         ids.sort(key=lambda entity_id: (found[entity_id][0], names.get(entity_id) or "", entity_id))
         start = (page - 1) * page_size
         shown = ids[start:start + page_size]
-        items = _details(c, shown, found, names, today)
+        items = _details(c, shown, found, names, today, person_schemes, person_numbers)
     return SearchPage(text, len(ids), page, page_size, items)
 
 
-def _as_shown(rows: Any, norm: str) -> Iterator[int]:
+def _as_shown(rows: Any, norm: str, person_numbers: PersonNumbers | None = None) -> Iterator[int]:
     """The entities of (entity id, name, kind) rows whose name holds `norm`, a person's as public pages
     show it. A person's name cell may hold what they mask (张建国（身份证号：…，住…）): a match in that
     part would confirm an ID number's birth date or an address digit by digit, though the results
-    show it masked. A firm's name is found as registered."""
+    show it masked. A firm's name is found as registered, but for a number of the pack's own schemes
+    of persons' numbers (`person_numbers`) in it: a person named only by one is no person to resolution."""
     for entity_id, name, kind in rows:
         if kind != PERSON:
-            yield entity_id
+            if person_numbers is None or person_numbers.mask(name) == name \
+                    or norm in normalise_name(person_numbers.mask(name)):
+                yield entity_id
             continue
-        shown = mask_text(name)
+        shown = mask_text(name, person_numbers)
         if shown == name or norm in normalise_name(shown):
             yield entity_id
 
 
 def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: dict[int, str],
-             today: dt.date) -> list[dict[str, Any]]:
+             today: dt.date, person_schemes: frozenset[str],
+             person_numbers: PersonNumbers | None) -> list[dict[str, Any]]:
     if not ids:
         return []
     e, n, i, rel, L = t.entities.c, t.entity_names.c, t.entity_identifiers.c, t.entity_relations.c, t.listings.c
@@ -149,7 +159,7 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
         former.setdefault(entity_id, []).append(name)
     codes: dict[int, list[tuple[str, str]]] = {}
     for entity_id, scheme, value in c.execute(select(i.entity_id, i.scheme, i.value)
-                                              .where(i.entity_id.in_(ids), i.scheme.notin_(PERSON_SCHEMES))
+                                              .where(i.entity_id.in_(ids), i.scheme.notin_(sorted(person_schemes)))
                                               .order_by(i.scheme)):
         codes.setdefault(entity_id, []).append((scheme, value))
     reps = dict(c.execute(select(rel.entity_id, rel.person_name)
@@ -165,12 +175,12 @@ def _details(c: Any, ids: list[int], found: dict[int, tuple[int, str]], names: d
         row = rows[entity_id]
         name, rep = names.get(entity_id), reps.get(entity_id) if row.kind != PERSON else None
         out.append({"key": row.key, "kind": row.kind, "region": row.region, "status": row.status,
-                    "name": mask_text(name) if name else name,
-                    "former_names": [mask_text(n) for n in former.get(entity_id, [])],
+                    "name": mask_text(name, person_numbers) if name else name,
+                    "former_names": [mask_text(n, person_numbers) for n in former.get(entity_id, [])],
                     # the USCC first: the legacy codes it replaced follow
-                    "codes": [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES)} for s, v in
+                    "codes": [{"scheme": s, "value": mask_identifier(s, v, person_schemes)} for s, v in
                               sorted(codes.get(entity_id, []), key=lambda code: code[0] != "uscc")],
-                    "legal_representative": mask_text(rep) if rep else rep,
+                    "legal_representative": mask_text(rep, person_numbers) if rep else rep,
                     "lists": lists.get(entity_id, []), "matched": found[entity_id][1]})
     return out
 

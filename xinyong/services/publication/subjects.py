@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from xinyong.domain.calendar import add_months
 from xinyong.domain.identifiers import mask_record_key, normalise_code
 from xinyong.domain.pack import Pack
-from xinyong.domain.privacy import mask_value
+from xinyong.domain.privacy import PersonNumbers, mask_value
 from xinyong.domain.decisions import in_force
 from xinyong.domain.records import is_published, publicity_end
 from xinyong.services.lists.due_process import Actor, DueProcessError, apply_repair, file_objection, list_listings
@@ -177,13 +177,13 @@ def _own_ids(c: Connection, entity_id: int) -> set[str]:
     return {v for v, in c.execute(select(i.value).where(i.entity_id == entity_id, i.scheme == "resident_id"))}
 
 
-def _mask_others(value: Any, own: set[str]) -> Any:
+def _mask_others(value: Any, own: set[str], person_numbers: PersonNumbers | None = None) -> Any:
     """A field's value as its subject sees it: its own ID number whole; anybody else's (a guarantor, an
     applicant, a co-debtor named in the court's text), their document and mobile numbers and addresses,
     masked as every public surface masks them, in free text as in an ID column."""
     if isinstance(value, str) and normalise_code(value) in own:
         return value
-    return mask_value(value)
+    return mask_value(value, person_numbers)
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -195,7 +195,7 @@ def _fields(value: Any) -> dict[str, Any]:
 def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, language: str = "en") -> dict[str, Any]:
     """Identity, every record (newest version of each, with its fields labelled), every listing
     with what the subject may do about it, and its cases."""
-    data = entity_file(engine, entity_key)
+    data = entity_file(engine, entity_key, pack.person_schemes)
     with engine.connect() as c:
         entity_id = _entity_id(c, entity_key)
         own = _own_ids(c, entity_id)
@@ -206,7 +206,7 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
             O.record_key.in_(keys), O.state == "open", _not_another_subjects(entity_key)))} if keys else set()
     on_lists = {listing["list"] for listing in list_listings(engine, entity=entity_key, as_of=today)
                 if in_force(listing["state"], listing["effective_from"], listing["effective_to"], today)}
-    records = []
+    records, numbers = [], pack.person_numbers
     for row in rows:
         category = pack.category(row.category)
         fields = _fields(row.fields)
@@ -222,7 +222,7 @@ def subject_file(engine: Engine, pack: Pack, entity_key: str, today: dt.date, la
             "decision_date": row.decision_date, "published": published,
             "publicity_ends": publicity_end(category, row.decision_date, fields, on_lists, types) if published else None,
             "fields": [{"name": k, "label": labels.get(k, k), "classification": classes.get(k, category.classification.value),
-                        "value": _mask_others(v, own)} for k, v in fields.items() if v not in (None, "")],
+                        "value": _mask_others(v, own, numbers)} for k, v in fields.items() if v not in (None, "")],
             "objection_open": row.record_key in open_on_record,
             "may_object": row.status == "active" and row.record_key not in open_on_record})
     records.sort(key=lambda x: (x["decision_date"] or dt.date.min, x["record_key"]), reverse=True)

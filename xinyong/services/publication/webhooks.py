@@ -137,14 +137,15 @@ def _literal(host: str) -> bool:
 
 # -- subscriptions -----------------------------------------------------------------------------------
 
-def _entity(c: Any, code: str) -> Any:
+def _entity(c: Any, code: str, person_schemes: frozenset[str] = frozenset()) -> Any:
     from xinyong.services.resolution.entities import find_entity_id
 
     if not isinstance(code, str) or not code.strip() or len(code) > 64 or "\x00" in code:
         raise SubscriptionError(422, "invalid_request", "each entity is a key or a code (text)")
     if is_valid_resident_id(normalise_code(code)):
         raise SubscriptionError(422, "person_by_key", "a person is watched by its entity key, never by an ID number")
-    entity_id = find_entity_id(c, code.strip())
+    # nor by a number of the pack's schemes of persons' numbers: the answer would confirm whose it is
+    entity_id = find_entity_id(c, code.strip(), person_schemes)
     if entity_id is None:
         raise SubscriptionError(404, "not_found", f"no entity with key or code {code!r}")
     return c.execute(select(t.entities.c.id, t.entities.c.key, t.entities.c.kind)
@@ -190,7 +191,7 @@ def create_subscription(engine: Engine, pack: Pack, key: ApiKey, entities: list[
     keys, bases = [], set()
     with engine.connect() as c:
         for code in entities:
-            row = _entity(c, code)
+            row = _entity(c, code, pack.person_schemes)
             if row.kind == "natural_person":
                 if row.key != code.strip():
                     raise SubscriptionError(422, "person_by_key", "a person is watched by its entity key")

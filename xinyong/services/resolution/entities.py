@@ -24,20 +24,27 @@ class EntityNotFound(Exception):
     pass
 
 
-def find_entity_id(connection, code: str) -> int | None:
-    """By entity key, else by any identifier (normalised as codes are)."""
+def find_entity_id(connection, code: str, not_by: frozenset[str] = frozenset()) -> int | None:
+    """By entity key, else by any identifier (normalised as codes are) except those of the schemes
+    `not_by` (persons' numbers, for the public: finding an entity by one would confirm it)."""
     if "\x00" in code:  # names nothing, and PostgreSQL cannot even compare it
         return None
     found = connection.execute(select(t.entities.c.id).where(t.entities.c.key == code)).scalar()
     if found is None:
-        found = connection.execute(select(t.entity_identifiers.c.entity_id)
-                                   .where(t.entity_identifiers.c.value == normalise_code(code))).scalar()
+        i = t.entity_identifiers.c
+        query = select(i.entity_id).where(i.value == normalise_code(code))
+        if not_by:
+            query = query.where(i.scheme.notin_(sorted(not_by)))
+        found = connection.execute(query).scalar()
     return found
 
 
-def entity_file(engine: Engine, code: str) -> dict[str, Any]:
+def entity_file(engine: Engine, code: str, person_schemes: frozenset[str] = PERSON_SCHEMES, *,
+                public: bool = False) -> dict[str, Any]:
+    """An entity's identity, names, relations and records, its identifiers of persons' schemes
+    (`person_schemes`, the pack's) masked. `public`: never found by a person's number."""
     with engine.connect() as c:
-        entity_id = find_entity_id(c, code)
+        entity_id = find_entity_id(c, code, person_schemes if public else frozenset())
         if entity_id is None:
             raise EntityNotFound(f"no entity with key or identifier {code!r}")
         e = c.execute(select(t.entities).where(t.entities.c.id == entity_id)).mappings().one()
@@ -46,7 +53,7 @@ def entity_file(engine: Engine, code: str) -> dict[str, Any]:
                                              .where(n.entity_id == entity_id)
                                              .order_by(n.current.desc(), n.id)).mappings()]
         i = t.entity_identifiers.c
-        identifiers = [{"scheme": s, "value": mask_identifier(s, v, PERSON_SCHEMES), "verified": bool(ok)}
+        identifiers = [{"scheme": s, "value": mask_identifier(s, v, person_schemes), "verified": bool(ok)}
                        for s, v, ok in c.execute(select(i.scheme, i.value, i.verified).where(i.entity_id == entity_id)
                                                  .order_by(i.scheme, i.value))]  # the dump's order too
         rel = t.entity_relations.c
@@ -126,9 +133,9 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     field, and listings in any state."""
     from xinyong.services.lists.due_process import list_listings, listings_ended_publicity, publicity_ended
 
-    data = entity_file(engine, code)
+    data = entity_file(engine, code, pack.person_schemes, public=True)
     with engine.connect() as c:
-        entity_id = find_entity_id(c, code)
+        entity_id = find_entity_id(c, data["key"])
         rows = current_records(c, entity_id)
         if not restricted:  # one decision in two writings is one record (a restricted reader sees both)
             superseded = superseded_writings((row.id, row.record_key, row.category) for row in rows)
@@ -180,7 +187,7 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
     # Free text anywhere in the file (a court's obligation, a name cell) may hold an ID number,
     # a phone or an address; identifiers are masked by scheme above (a firm's 注册号 stays).
     identifiers = out.pop("identifiers")
-    return {**mask_public(out), "identifiers": identifiers}
+    return {**mask_public(out, person_numbers=pack.person_numbers), "identifiers": identifiers}
 
 
 def ownership(connection, pack: Pack, entity_id: int, today: dt.date, *, restricted: bool = False) -> dict[str, Any]:
