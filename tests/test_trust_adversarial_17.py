@@ -62,3 +62,34 @@ def test_a_listing_whose_record_resolve_all_moves_to_another_firm_is_withdrawn(c
         assert (proposed["state"], proposed["evidence"]) == ("proposed", ["court:(2026)京0108执1号#小米科技有限公司"])
         assert run(cli, "audit", "verify")["intact"] is True
 
+
+HONGDA = uscc("91110105MA00HD001")  # 北京宏达贸易有限公司
+
+
+def test_a_code_with_a_wrong_check_character_naming_another_firm_goes_to_review(cli, tmp_path: Path) -> None:
+    """The court's row names 北京宏达贸易有限公司 but gives 小米's code with a wrong check character (its
+    17 other characters are 小米's, organisation code and all). With 小米's valid code the record waits in
+    review ("code belongs to another firm": the name or the code is wrong, and a human settles which).
+    With the check character mistyped, the code was read as unverified and the name alone decided: the
+    record was linked to 宏达 by exact name and 宏达 proposed, on a row whose code says it is 小米's. Now a
+    code that is a registered firm's but for its check character weighs as that code does: against
+    another firm's name, review with both shown; with the holder's own name, linked as before."""
+    typo = XIAOMI[:-1] + ("A" if XIAOMI[-1] != "A" else "B")
+    with time_machine.travel(MARCH_2, tick=False):
+        register(cli, tmp_path / "register.csv", [
+            [XIAOMI, XIAOMI_NAME, "有限责任公司", "雷军", "2010-03-03", "存续"],
+            [HONGDA, "北京宏达贸易有限公司", "有限责任公司", "刘一", "2015-01-01", "存续"]])
+        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+            ["(2026)京0105执7号", "北京宏达贸易有限公司", typo, "北京市朝阳区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"],
+            ["(2026)京0108执8号", XIAOMI_NAME, typo, "北京市海淀区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        resolved = run(cli, "resolve")
+        assert resolved["in_review"] == 1, resolved
+        (waiting,) = run(cli, "review", "list")
+        assert waiting["record_key"].startswith("court:(2026)京0105执7号")
+        assert {c["entity"] for c in waiting["candidates"]} == {XIAOMI, HONGDA}
+        run(cli, "evaluate", "--as-of", "2026-02-01")
+        assert run(cli, "listing", "list", "--entity", HONGDA) == []
+        (xiaomi,) = run(cli, "listing", "list", "--entity", XIAOMI)  # its own name and code: linked as before
+        assert xiaomi["evidence"] == [f"court:(2026)京0108执8号#{typo}"]
+

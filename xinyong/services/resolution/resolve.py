@@ -37,7 +37,7 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
-from xinyong.domain.identifiers import mask_record_key
+from xinyong.domain.identifiers import mask_record_key, org_code_check_character, uscc_check_character
 from xinyong.domain.csvsafe import SafeWriter
 from xinyong.domain.listings import ACTIVE, WITHDRAWN_MOVED
 from xinyong.domain.linkage import (
@@ -105,6 +105,11 @@ ID_OF_ANOTHER_PERSON = "ID number belongs to another person"
 LABELLING_NAME_LEVELS = frozenset({"exact", "homophone", "near", "short"})
 MIN_CODE_LABELS = 30  # matches labelled by codes needed to count m on them (fewer: EM alone)
 READ_FROM_THE_NAME = ("name", "legal_form", "place")  # comparisons code labels say nothing of
+# a code failing its check, written with the check character its other characters give
+CHECK_CORRECTED: dict[str, Callable[[str], str]] = {
+    "uscc": lambda code: code[:17] + uscc_check_character(code[:17]) if len(code) == 18 else code,
+    "org_code": lambda code: code[:8] + org_code_check_character(code[:8]) if len(code) == 9 else code,
+}
 
 
 @dataclass
@@ -373,6 +378,10 @@ class Resolver:
             # entity of its name, made with the old code, split its records and made its name
             # ambiguous to screening). Never an entity holding another code of that scheme.
             excluded = excluded | self._holding_another(subject, scheme, code)
+        elif code and parts is not None and category not in self.registrations:
+            contradiction = self._check_typo_of_another_firm(subject, scheme, code, excluded)
+            if contradiction is not None:
+                return contradiction
         if person:
             if category in self.listing_persons:
                 return person_not_identified()
@@ -401,6 +410,27 @@ class Resolver:
             "reason": ID_OF_ANOTHER_PERSON, "code_entity_id": entity_id,
             "candidates": holder if entity_id is not None else [],
             **({} if entity_id is not None else {"held_by": "a legal representative in the register"})})
+
+    def _check_typo_of_another_firm(self, subject: Subject, scheme: str | None, code: str,
+                                    excluded: set[int]) -> Decision | None:
+        """A code failing its check only in its check character is, but for that character, a registered
+        firm's code: as that code would, against a name far from the holder's (another firm's), review
+        with both shown. Read as no code at all, the name alone linked the record to the firm it names,
+        on a row whose code says it is another's (which of the two is wrong, a human settles)."""
+        correct = CHECK_CORRECTED.get(scheme or "")
+        try:
+            corrected = correct(code) if correct else code
+        except (KeyError, ValueError):  # a character no code of the scheme holds: no check character to fix
+            return None
+        holder = self.index.by_identifier.get((scheme, corrected)) if corrected != code else None
+        if holder is None or holder in excluded:
+            return None
+        contradiction = self._code_of_another_firm(subject, holder, excluded)
+        if contradiction is not None:
+            contradiction.explanation["code_read_as"] = corrected
+            contradiction.explanation["candidates"][0]["components"] = {
+                "identifier": "the record's code, its check character corrected"}
+        return contradiction
 
     def _holding_another(self, subject: Subject, scheme: str, code: str) -> set[int]:
         """The entities a record's name could reach (candidates, exact names) holding a code of `scheme`
