@@ -10,7 +10,7 @@ from pathlib import Path
 
 import time_machine
 
-from worlds import run, uscc, write_csv
+from worlds import resident_id, run, uscc, write_csv
 
 XIAOMI = uscc("91110108551385082")  # 小米科技有限责任公司, Beijing 海淀
 XIAOMI_NAME = "小米科技有限责任公司"
@@ -93,3 +93,27 @@ def test_a_code_with_a_wrong_check_character_naming_another_firm_goes_to_review(
         (xiaomi,) = run(cli, "listing", "list", "--entity", XIAOMI)  # its own name and code: linked as before
         assert xiaomi["evidence"] == [f"court:(2026)京0108执8号#{typo}"]
 
+
+ZHANG = resident_id("110101", dt.date(1990, 3, 7), 777)  # 张建国's ID number
+
+
+def test_an_id_number_under_another_name_in_the_same_file_waits_for_a_human(cli, tmp_path: Path) -> None:
+    """One court file lists 张建国 with his ID number, and in another case 李四 with the same number (the
+    number or the name mistyped). Across two runs the second record waits in review ("ID number belongs
+    to another person"); in one run it was linked to the entity the first row had just made for 张建国,
+    whose name the run did not know yet: 李四's case was proposed against 张建国, and no later plain
+    run looked at it again. Now an entity made for a person carries its name from the moment it is made,
+    so the same file resolves as two files would."""
+    with time_machine.travel(MARCH_2, tick=False):
+        court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [
+            ["(2026)京0101执1号", "张建国", ZHANG, "北京市东城区人民法院", "全部未履行", GROUND_1, "", "2026-01-05"],
+            ["(2026)京0101执2号", "李四", ZHANG, "北京市东城区人民法院", "全部未履行", GROUND_1, "", "2026-01-06"]])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        resolved = run(cli, "resolve")
+        assert (resolved["new_entities"], resolved["in_review"], resolved["by_identifier"]) == (1, 1, 0), resolved
+        (waiting,) = run(cli, "review", "list")
+        assert waiting["record_key"].startswith("court:(2026)京0101执2号") and waiting["reason"] == (
+            "ID number belongs to another person")
+        run(cli, "evaluate", "--as-of", "2026-02-01")
+        (listing,) = run(cli, "listing", "list")
+        assert [key.split("#")[0] for key in listing["evidence"]] == ["court:(2026)京0101执1号"]

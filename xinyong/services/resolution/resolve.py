@@ -1005,7 +1005,9 @@ class NewEntities:
             self.names.append((entity_id, row.subject_name, normalise_name(row.subject_name), True))
         unverified = ([(row.subject_scheme or "unknown", row.subject_code, False)]
                       if row.subject_code and not verified else [])
-        index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name and not person else [],
+        # a person's name too, as the next run's index reads it from the store: a later record of the run
+        # quoting the same ID number under another name is checked against it (`_id_of_another_person`)
+        index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name else [],
                   identifiers + unverified, None)
         return entity_id
 
