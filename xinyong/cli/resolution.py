@@ -85,6 +85,9 @@ def resolve_command(
                   f"{result.new_entities} given a new entity"
                   + (f"; {result.still_alone} still matching nothing (their entity kept)" if result.still_alone else ""),
                   highlight=False)
+    if result.listings_withdrawn:
+        console.print(f"{len(result.listings_withdrawn)} listings withdrawn: their evidence record is now about "
+                      f"another entity ({', '.join(f'#{i}' for i in result.listings_withdrawn)})", highlight=False)
     if result.relations.get("batches"):
         rel = result.relations
         console.print(f"relations of {rel['firms']} firms from {rel['batches']} batches: {rel['opened']} opened, "

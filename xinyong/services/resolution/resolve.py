@@ -37,6 +37,7 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from xinyong.domain.calendar import pack_today
+from xinyong.domain.identifiers import mask_record_key, org_code_check_character, uscc_check_character
 from xinyong.domain.csvsafe import SafeWriter
 from xinyong.domain.listings import ACTIVE, WITHDRAWN_MOVED
 from xinyong.domain.linkage import (
@@ -104,6 +105,11 @@ ID_OF_ANOTHER_PERSON = "ID number belongs to another person"
 LABELLING_NAME_LEVELS = frozenset({"exact", "homophone", "near", "short"})
 MIN_CODE_LABELS = 30  # matches labelled by codes needed to count m on them (fewer: EM alone)
 READ_FROM_THE_NAME = ("name", "legal_form", "place")  # comparisons code labels say nothing of
+# a code failing its check, written with the check character its other characters give
+CHECK_CORRECTED: dict[str, Callable[[str], str]] = {
+    "uscc": lambda code: code[:17] + uscc_check_character(code[:17]) if len(code) == 18 else code,
+    "org_code": lambda code: code[:8] + org_code_check_character(code[:8]) if len(code) == 9 else code,
+}
 
 
 @dataclass
@@ -124,6 +130,8 @@ class ResolveResult:
     moves: list[dict[str, Any]] = field(default_factory=list)
     # relations records applied at the run's end (services.resolution.relations): batches, firms, opened...
     relations: dict[str, int] = field(default_factory=dict)
+    # active listings of another entity built on a record the run linked elsewhere: withdrawn (withdrawn_moved)
+    listings_withdrawn: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -370,6 +378,10 @@ class Resolver:
             # entity of its name, made with the old code, split its records and made its name
             # ambiguous to screening). Never an entity holding another code of that scheme.
             excluded = excluded | self._holding_another(subject, scheme, code)
+        elif code and parts is not None and category not in self.registrations:
+            contradiction = self._check_typo_of_another_firm(subject, scheme, code, excluded)
+            if contradiction is not None:
+                return contradiction
         if person:
             if category in self.listing_persons:
                 return person_not_identified()
@@ -398,6 +410,27 @@ class Resolver:
             "reason": ID_OF_ANOTHER_PERSON, "code_entity_id": entity_id,
             "candidates": holder if entity_id is not None else [],
             **({} if entity_id is not None else {"held_by": "a legal representative in the register"})})
+
+    def _check_typo_of_another_firm(self, subject: Subject, scheme: str | None, code: str,
+                                    excluded: set[int]) -> Decision | None:
+        """A code failing its check only in its check character is, but for that character, a registered
+        firm's code: as that code would, against a name far from the holder's (another firm's), review
+        with both shown. Read as no code at all, the name alone linked the record to the firm it names,
+        on a row whose code says it is another's (which of the two is wrong, a human settles)."""
+        correct = CHECK_CORRECTED.get(scheme or "")
+        try:
+            corrected = correct(code) if correct else code
+        except (KeyError, ValueError):  # a character no code of the scheme holds: no check character to fix
+            return None
+        holder = self.index.by_identifier.get((scheme, corrected)) if corrected != code else None
+        if holder is None or holder in excluded:
+            return None
+        contradiction = self._code_of_another_firm(subject, holder, excluded)
+        if contradiction is not None:
+            contradiction.explanation["code_read_as"] = corrected
+            contradiction.explanation["candidates"][0]["components"] = {
+                "identifier": "the record's code, its check character corrected"}
+        return contradiction
 
     def _holding_another(self, subject: Subject, scheme: str, code: str) -> set[int]:
         """The entities a record's name could reach (candidates, exact names) holding a code of `scheme`
@@ -607,7 +640,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     # (parsing every record's JSON in Python cost more than deciding most of them)
     rep_columns = {name: f"rep{i}" for i, name in enumerate(sorted({f for f in resolver.rep_fields.values() if f}))}
     kind_columns = {name: f"kind{i}" for i, name in enumerate(sorted({f for f in resolver.kind_fields.values() if f}))}
-    query = (select(r.id, r.record_key, r.subject_name, r.subject_kind, r.subject_code, r.category,
+    query = (select(r.id, r.record_key, r.authority, r.subject_name, r.subject_kind, r.subject_code, r.category,
                     r.subject_scheme, r.subject_code_verified, link.entity_id, link.state,
                     r.fields["address"].as_string().label("address"),
                     *(r.fields[name].as_string().label(label) for name, label in rep_columns.items()),
@@ -621,6 +654,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
         links = []
+        resettled: dict[int, tuple[Any, int]] = {}  # record version -> (its row, the entity it now names)
         held_in_relations.clear()
         held_in_relations.update(relation_names(connection, sorted({
             row.subject_code for row in rows if row.subject_code_verified and row.subject_scheme in PERSON_SCHEMES
@@ -645,9 +679,14 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
                                      "to": {"state": decision.state, "entity_id": decision.entity_id,
                                             "method": decision.method, "score": decision.score,
                                             "reason": decision.explanation.get("reason")}})
+            if decision.entity_id is not None and row.state is not None and (
+                    row.state == "review" or row.entity_id != decision.entity_id):
+                resettled[row.id] = (row, decision.entity_id)
             links.append((row.id, decision.state, decision.entity_id, decision.method, decision.score,
                           orjson.dumps(decision.explanation).decode(), resolved_at))
         made.flush()
+        if resettled and not result.dry_run:
+            result.listings_withdrawn += _withdraw_moved_evidence(connection, pack, resettled, actor)
         linked_before = [row.id for row in rows if row.state is not None]  # a record never resolved has no link
         if linked_before:
             connection.execute(delete(t.record_links).where(link.record_id.in_(linked_before)))
@@ -662,6 +701,45 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     result.seconds = round(time.perf_counter() - started, 2)
     append_event(connection, actor=actor, action="resolution.run", object_type="resolution",
                  object_id=now.isoformat(), payload={k: v for k, v in result.as_dict().items() if k != "moves"})
+
+
+def _withdraw_moved_evidence(connection: Connection, pack: Pack, resettled: dict[int, tuple[Any, int]],
+                             actor: str) -> list[int]:
+    """The active listings of other entities citing a record version that this run linked to an entity
+    it did not name before (moved by `--all`, or out of review): withdrawn (`withdrawn_moved`), and the
+    old subject's open objections to the record upheld, as a reviewer's judgement moving it does
+    (`judge`). Left in force, a firm stayed sanctioned on a record now about another firm, and the
+    firm the record names could not be proposed (the record was spent by the listing)."""
+    L, E = t.listings.c, t.listing_evidence.c
+    ids = sorted(resettled)
+    found: dict[tuple[int, int], list[int]] = defaultdict(list)  # (record version, old entity) -> listings
+    for start in range(0, len(ids), CHUNK):
+        for listing_id, entity_id, record_id in connection.execute(
+                select(L.id, L.entity_id, E.record_id).join(t.listing_evidence, E.listing_id == L.id)
+                .where(E.record_id.in_(ids[start:start + CHUNK]), L.state.in_(ACTIVE))
+                .order_by(E.record_id, L.id)):
+            if entity_id != resettled[record_id][1] and listing_id not in found[(record_id, entity_id)]:
+                found[(record_id, entity_id)].append(listing_id)
+    if not found:
+        return []
+    entity_ids = {entity_id for _, entity_id in found} | {resettled[record_id][1] for record_id, _ in found}
+    keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)
+                                   .where(t.entities.c.id.in_(sorted(entity_ids)))).all())
+    today = pack_today(pack)
+    withdrawn: list[int] = []
+    for (record_id, old), listing_ids in sorted(found.items()):
+        row, new = resettled[record_id]
+        because = (f"evidence record {mask_record_key(row.record_key)} is now resolved to {keys[new]}, not this "
+                   "entity (re-resolution)")
+        for listing_id in listing_ids:
+            if listing_id in withdrawn:
+                continue  # a listing citing two moved records ends once
+            transition(connection, pack, listing_id, "withdrawn", today, actor=actor, reason=because,
+                       changes={"ended_on": today, "end_reason": WITHDRAWN_MOVED})
+            withdrawn.append(listing_id)
+        _uphold_objections_of(connection, pack, row.record_key, keys[old], keys[new], listing_ids, row.authority,
+                              actor)
+    return withdrawn
 
 
 def _describe_moves(connection: Connection, moves: list[dict[str, Any]]) -> None:
@@ -927,7 +1005,9 @@ class NewEntities:
             self.names.append((entity_id, row.subject_name, normalise_name(row.subject_name), True))
         unverified = ([(row.subject_scheme or "unknown", row.subject_code, False)]
                       if row.subject_code and not verified else [])
-        index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name and not person else [],
+        # a person's name too, as the next run's index reads it from the store: a later record of the run
+        # quoting the same ID number under another name is checked against it (`_id_of_another_person`)
+        index.add(entity_id, key, "resolution", person, [row.subject_name] if row.subject_name else [],
                   identifiers + unverified, None)
         return entity_id
 
