@@ -61,3 +61,37 @@ def test_an_evaluation_dated_after_the_packs_today_needs_future(cli, tmp_path: P
         run(cli, "evaluate")  # today in Shanghai: 2026-11-11, though the host's date is the 10th
         assert listing_of(cli, GREE)["proposed_on"] == "2026-11-11"
         run(cli, "evaluate", "--as-of", "2026-12-10", "--future")  # a rehearsal, on purpose
+
+
+# -- deadlines that end on a closed day --------------------------------------------------------------------------
+
+def rolling_cn_pack(folder: Path) -> Path:
+    """The national pack with calendar windows ending on a closed day run to the next working day
+    (as 《民事诉讼法》 art. 85 has it for a period whose last day is a public holiday)."""
+    path = folder / "cn-rolling.yaml"
+    path.write_text(f"extends: {Path(__file__).parents[1] / 'xinyong' / 'packs' / 'cn' / 'pack.yaml'}\n"
+                    "calendar:\n  deadlines_end_on_working_days: true\n", encoding="utf-8")
+    return path
+
+
+def test_an_objections_review_deadline_ending_on_a_holiday_runs_to_the_next_working_day(cli, tmp_path: Path) -> None:
+    """Under a pack whose calendar windows end on working days, 格力 objected on 16 September 2026;
+    the court list's 15 days for the review ended on 1 October, National Day, the first of seven
+    holidays. The subject's own windows ran to the next working day, the court's did not: `overdue`
+    reported the court late from 2 October, and its decision on Thursday 8 October, the first
+    working day, was kept as late for good. The review deadline now follows the pack's calendar rule."""
+    cli("init", "--pack", rolling_cn_pack(tmp_path))
+    with time_machine.travel(dt.datetime(2026, 10, 8, 4, 0, tzinfo=UTC), tick=False):
+        registered_and_judged(cli, tmp_path)
+        run(cli, "evaluate", "--as-of", "2026-09-10")
+        listing = listing_of(cli, GREE)["id"]
+        cli("listing", "notify", listing, "--on", "2026-09-14", "--actor", "officer", "--reason", "served")
+        objection = run(cli, "objection", "file", "--listing", listing, "--on", "2026-09-16",
+                        "--reason", "判决已履行完毕", "--actor", "subject")["objection"]
+        assert run(cli, "overdue", "--as-of", "2026-10-02") == []
+        assert run(cli, "overdue", "--as-of", "2026-10-08") == []
+        [late] = run(cli, "overdue", "--as-of", "2026-10-09")
+        assert (late["kind"], late["id"], late["deadline"]) == ("objection", objection, "2026-10-08")
+        decided = run(cli, "objection", "decide", objection, "--reject", "--on", "2026-10-08",
+                      "--actor", "judge", "--reason", "未见履行凭证")
+        assert decided["late"] is False
