@@ -58,7 +58,9 @@ def evaluate_command(as_of: AsOfOption = None,
     pack = active_pack(engine)
     # a proposal is a due-process step: dated after today only on purpose (its grace and windows
     # read as of then, and the store's last evaluation date would move ahead of the clock)
-    as_of_day = _day_not_ahead(pack, as_of, "--as-of", future)
+    as_of_day = _day_not_ahead(pack, as_of, "--as-of", future,
+                               "proposals would be dated, and their grace periods and windows read, as of a day "
+                               "not yet come")
     if engine_name == "spark":
         from xinyong.services.resolution.dedupe import DedupeError
         from xinyong.services.operations.snapshot import SnapshotError, evaluate_on_spark
