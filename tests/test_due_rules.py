@@ -134,8 +134,8 @@ def test_an_expired_serious_listing_never_comes_back_and_only_new_facts_list_aga
     assert show(cli, first["id"])["state"] == "expired" and end_reason(cli, first["id"]) == "term_expired"
 
     # the same penalty, evaluated again (full, then incremental, then as of an earlier date): nothing
-    assert run(cli, "evaluate", "--as-of", "2028-11-02", "--full")["proposals"] == 0
-    assert run(cli, "evaluate", "--as-of", "2028-11-02")["proposals"] == 0
+    assert run(cli, "evaluate", "--as-of", "2028-11-02", "--full", "--future")["proposals"] == 0
+    assert run(cli, "evaluate", "--as-of", "2028-11-02", "--future")["proposals"] == 0
     assert run(cli, "evaluate", "--as-of", "2026-01-01", "--full")["proposals"] == 0
     assert len(listings(cli, FIRM_A)) == 1
 
@@ -145,11 +145,11 @@ def test_an_expired_serious_listing_never_comes_back_and_only_new_facts_list_aga
     corrected = run(cli, "record", "correct", "samr:沪市监罚〔2025〕11号", "--file", fix, "--on", "2028-11-03",
                     "--future", "--reason", "fine omitted")
     assert corrected["listings_withdrawn"] == []  # an ended listing is not withdrawn
-    assert run(cli, "evaluate", "--as-of", "2028-11-04")["per_list"]["serious_dishonesty"] == 0
+    assert run(cli, "evaluate", "--as-of", "2028-11-04", "--future")["per_list"]["serious_dishonesty"] == 0
     # a new decision is a new fact; the new proposal cites it alone
     ingest(cli, write_csv(tmp_path / "p2.csv", PENALTY_HEADERS, [
         ["上海甲乙科技有限公司", FIRM_A, "沪市监罚〔2026〕5号", "2026-06-01", "吊销许可证", ""]]), "samr", "penalty", 1)
-    assert run(cli, "evaluate", "--as-of", "2028-11-04")["per_list"]["serious_dishonesty"] == 1
+    assert run(cli, "evaluate", "--as-of", "2028-11-04", "--future")["per_list"]["serious_dishonesty"] == 1
     second = [r for r in listings(cli, FIRM_A) if r["id"] != first["id"]]
     assert len(second) == 1 and second[0]["state"] == "proposed"
     assert evidence_keys(cli, second[0]["id"]) == [("samr:沪市监罚〔2026〕5号", 1)]

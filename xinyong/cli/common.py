@@ -161,14 +161,18 @@ def _day(pack: Pack, value: str | None, option: str) -> dt.date:
     return parse_day(value, option) or pack_today(pack)
 
 
-def _day_not_ahead(pack: Pack, value: str | None, option: str, future: bool) -> dt.date:
-    """The date of a due-process step, or of `process`: a day after the pack's today only with
+AHEAD_OF_A_STEP = "it would close objection windows still open and end listings early"
+
+
+def _day_not_ahead(pack: Pack, value: str | None, option: str, future: bool,
+                   consequence: str = AHEAD_OF_A_STEP) -> dt.date:
+    """The date of a due-process step, of `process` or of `evaluate`: a day after the pack's today only with
     --future. Time made due by then is applied first: objection windows still open to the subject
     would close and listings end early, and a step dated ahead blocks the subject's steps until then."""
     day, today = _day(pack, value, option), pack_today(pack)
     if day > today and not future:
-        fail(f"{option} {day} is after today ({today}, {pack.calendar.timezone}): it would close objection "
-             f"windows still open and end listings early; give --future to run ahead of the clock on purpose")
+        fail(f"{option} {day} is after today ({today}, {pack.calendar.timezone}): {consequence}; "
+             f"give --future to run ahead of the clock on purpose")
     return day
 
 

@@ -45,6 +45,7 @@ def evaluate_command(as_of: AsOfOption = None,
                          "--engine", help="sql (default: in the store) or spark (over a snapshot).")] = "sql",
                      snapshot: Annotated[Optional[Path], typer.Option(
                          "--snapshot", help="With --engine spark: a folder written by `xinyong export`.")] = None,
+                     future: FutureFlag = False,
                      as_json: JsonFlag = False) -> None:
     """Run the pack's rules set-based over the register; propose listings with their evidence."""
     from xinyong.services.lists.evaluate import evaluate
@@ -55,12 +56,17 @@ def evaluate_command(as_of: AsOfOption = None,
         fail("--snapshot DIR goes with --engine spark, and --engine spark needs --snapshot DIR")
     engine = engine_for_work()
     pack = active_pack(engine)
+    # a proposal is a due-process step: dated after today only on purpose (its grace and windows
+    # read as of then, and the store's last evaluation date would move ahead of the clock)
+    as_of_day = _day_not_ahead(pack, as_of, "--as-of", future,
+                               "proposals would be dated, and their grace periods and windows read, as of a day "
+                               "not yet come")
     if engine_name == "spark":
         from xinyong.services.resolution.dedupe import DedupeError
         from xinyong.services.operations.snapshot import SnapshotError, evaluate_on_spark
 
         try:
-            outcome = evaluate_on_spark(engine, pack, snapshot, _day(pack, as_of, "--as-of"), full=full)
+            outcome = evaluate_on_spark(engine, pack, snapshot, as_of_day, full=full)
         except (SnapshotError, DedupeError) as exc:  # not a snapshot; no pyspark
             fail(str(exc))
         _checkpoint(engine)
@@ -73,7 +79,7 @@ def evaluate_command(as_of: AsOfOption = None,
                           f"{', '.join(f'{k} {v}' for k, v in outcome['skipped'].items())}; in {outcome['seconds']} s",
                           highlight=False)
         return
-    result = evaluate(engine, pack, _day(pack, as_of, "--as-of"), full=full)
+    result = evaluate(engine, pack, as_of_day, full=full)
     _checkpoint(engine)
     if as_json:
         print_json(result.as_dict())

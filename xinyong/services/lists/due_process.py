@@ -665,7 +665,8 @@ def objection_authority(c: Connection, pack: Pack, objection: Any) -> str:
 
 def objection_deadline(c: Connection, pack: Pack, objection: Any) -> dt.date | None:
     """`review_days` (calendar days) from the filing: of the listing's list; for a record, the
-    shortest among the lists of the listings built on it."""
+    shortest among the lists of the listings built on it. Ending on a closed day, it runs to the next
+    working day where the pack's calendar says so, as the subject's own windows do."""
     if objection["listing_id"] is not None:
         codes = [_row(c, objection["listing_id"])["list_code"]]
     else:
@@ -676,7 +677,7 @@ def objection_deadline(c: Connection, pack: Pack, objection: Any) -> dt.date | N
                                .where(r.record_key == objection["record_key"])).scalars())
     days = [pack.list_(code).due_process.review_days for code in codes]
     days = [d for d in days if d is not None]
-    return objection["filed_on"] + dt.timedelta(days=min(days)) if days else None
+    return Calendar(pack.calendar).deadline(objection["filed_on"], min(days), "calendar") if days else None
 
 
 # -- credit repair ---------------------------------------------------------------------------------
