@@ -171,6 +171,8 @@ class Through(BaseModel):
     entity: str
     name: str | None
     relation: str
+    unconfirmed: bool = Field(default=False, description="The relation carries the subject's ID number under "
+                              "another person's name: the measure refers (a human checks who it is), never denies")
 
 
 class Suspension(BaseModel):

@@ -89,6 +89,9 @@ class Bearing:
 
     listing: ListingView
     relation: str | None = None  # e.g. legal_representative: the subject represents the listed entity
+    # False: the relation carries the subject's ID number under another person's name; whether the
+    # subject is the one the register names is for a human to check (refer, never deny)
+    confirmed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ class AppliedMeasure:
     listing: ListingView
     relation: str | None
     suspended: dict[str, object] | None = None  # {objection, filed_on}: the measure is suspended
+    confirmed: bool = True  # the bearing's (`Bearing.confirmed`)
 
     @property
     def ends(self) -> dt.date | None:
@@ -174,6 +178,8 @@ def decide(measures: tuple[MeasureSpec, ...], action: str, as_of: dt.date,
                 if objection is not None:
                     suspended = {"objection": objection[0], "filed_on": objection[1]}
                     effect = "conditions" if effect == "deny" else effect
-            decision.measures.append(AppliedMeasure(measure, listing, bearing.relation, suspended))
+            if not bearing.confirmed and effect in ("deny", "conditions"):
+                effect = "refer"
+            decision.measures.append(AppliedMeasure(measure, listing, bearing.relation, suspended, bearing.confirmed))
             decision.decision = strongest((decision.decision, effect))
     return decision

@@ -58,7 +58,7 @@ from xinyong.domain.identifiers import (
     split_person_id,
 )
 from xinyong.domain.matching import NameAnalyser, Subject
-from xinyong.domain.names import normalise_name
+from xinyong.domain.names import normalise_name, same_person_name
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
@@ -110,6 +110,7 @@ class Reach:
     relation: str
     valid_from: dt.date | None
     valid_to: dt.date | None
+    person_name: str | None  # the person the relation names under that ID number
 
     def holds_on(self, day: dt.date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day < self.valid_to)
@@ -376,7 +377,7 @@ class ScreeningIndex:
         for entity_id, relation, person_id, person_name, valid_from, valid_to in c.execute(
                 select(rel.entity_id, rel.relation, rel.person_id, rel.person_name, rel.valid_from, rel.valid_to)
                 .where(rel.person_id.is_not(None), rel.relation.in_(REACHING_RELATIONS))).all():
-            reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to))
+            reaches[normalise_code(person_id)].append(Reach(entity_id, relation, valid_from, valid_to, person_name))
             if person_name and entity_id in self.listings_of:  # only a listed entity's relation can reach
                 reached_names[normalise_name(person_name)].append((normalise_code(person_id), entity_id))
         self.reaches, self.reached_names = dict(reaches), dict(reached_names)
@@ -426,9 +427,15 @@ class ScreeningIndex:
         if entity_id is not None and person_id is None:
             person_id = self.person_ids.get(entity_id)
         if person_id:
+            info = self.info.get(entity_id) if entity_id is not None else None
+            name = info.name if info is not None and info.kind == "natural_person" else None
             for reach in self.reaches.get(person_id, ()):
                 if reach.entity_id != entity_id and reach.holds_on(as_of):
-                    found.extend(Bearing(listing, reach.relation) for listing in self.listings_of.get(reach.entity_id, ()))
+                    # the register naming another person under this number: which of the two it is, a
+                    # human decides (resolution sends such a record to review)
+                    confirmed = not (name and reach.person_name) or same_person_name(name, reach.person_name)
+                    found.extend(Bearing(listing, reach.relation, confirmed)
+                                 for listing in self.listings_of.get(reach.entity_id, ()))
         return found
 
     def screen_identifier(self, identifier: str, action: str, as_of: dt.date) -> Answer:
@@ -639,7 +646,7 @@ class ScreeningIndex:
                 entity_id = self.by_code.get(listing.entity_key)
                 info = self.info.get(entity_id) if entity_id is not None else None
                 through = {"entity": listing.entity_key, "name": info.name if info else None,
-                           "relation": applied.relation}
+                           "relation": applied.relation, "unconfirmed": not applied.confirmed}
             list_spec = self.pack.list_(listing.list_code)
             measures.append({
                 "code": measure.code, "title": measure.names.model_dump(), "effect": measure.effect,
