@@ -42,7 +42,7 @@ from xinyong.domain.records import FileRefused
 from xinyong.services.screening import jobs
 from xinyong.services.resolution.entities import EntityNotFound, public_file, refuse_person_id_in_url
 from xinyong.services.intake.ingest import ingest_file
-from xinyong.services.operations.integrity import checkpoint
+from xinyong.services.operations.integrity import audit_feedback, checkpoint
 from xinyong.services.operations.keys import ApiKey, active_keys, secret_hash
 from xinyong.services.publication.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
 from xinyong.services.publication.opendata import public_changes, published_paths
@@ -684,6 +684,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                 feedback_id, new = earlier.id, False
             else:
                 feedback_id, new = c.execute(t.feedback.insert().values(**row)).inserted_primary_key[0], True
+                audit_feedback(c, {**row, "id": feedback_id}, actor=f"{key.authority}/key{key.id}")
         return {"id": feedback_id, **{k: row[k] for k in ("query_id", "subject", "measure", "applied", "on_date")}}, new
 
     @app.post("/v1/records", summary="Submit records: same validation and quarantine as file ingestion",
