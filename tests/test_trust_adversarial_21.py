@@ -7,18 +7,20 @@ a defect found and fixed (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import time_machine
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
 from test_trust_adversarial import PINGAN, TODAY, XIAOMI, listed_world
-from worlds import run
+from worlds import run, write_csv
 from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.store import tables as t
-from xinyong.store.db import open_engine
+from xinyong.store.db import get_setting, open_engine
 
 
 def _verify_problems(cli) -> str:
@@ -108,3 +110,113 @@ def test_audit_verify_names_a_record_link_moved_or_deleted_in_the_store(cli, tmp
         finally:
             engine.dispose()
 
+
+def test_a_listed_firms_code_typed_without_a_valid_check_character_is_never_not_found(cli, tmp_path: Path) -> None:
+    """小米's code with its check character left off (17 characters, as a clerk copying it from a
+    scan stops short), replaced by a character no USCC holds (Z, a question mark from a broken
+    encoding) or followed by one character too many, was answered `not_found`: the answer for a firm
+    the register does not know, which a procurement system reads as nothing against it, while a
+    wrong check character of the alphabet answers 422 invalid_identifier. Now every code shaped as a
+    USCC but without a valid check character is 422 invalid_identifier, the batch row an error."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        created = run(cli, "authority", "key", "create", "procurement_centre", "--scopes", "screen")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                def screened(identifier: str) -> tuple[int, str]:
+                    answer = http.post("/v1/screen", headers={"X-API-Key": created["key"]}, json={
+                        "identifier": identifier, "action": "public_procurement", "purpose": "procurement_review"})
+                    body = answer.json()
+                    return answer.status_code, body.get("decision") or body["error"]["code"]
+
+                assert screened(XIAOMI) == (200, "deny")
+                for typed in (XIAOMI[:-1], XIAOMI[:-1] + "Z", XIAOMI[:-1] + "?", XIAOMI + "X", XIAOMI[:8] + " " + XIAOMI[8:-1],
+                              PINGAN[:-1]):
+                    assert screened(typed) == (422, "invalid_identifier"), typed
+                assert screened("91110000MA0NF00087") == (200, "not_found")  # a valid code no firm holds
+        finally:
+            engine.dispose()
+
+
+def test_a_pack_giving_a_measure_list_or_rule_no_legal_basis_is_refused(cli, tmp_path: Path) -> None:
+    """An overlay pack blanking the legal basis of 限制参加政府采购活动 (`legal_basis: "  "`) was
+    activated, and screening denied 小米 procurement citing nothing: "no measure without a legal
+    basis" was kept by no check. Now a measure, a list or a rule whose legal basis is empty is
+    refused when the pack loads, naming the key, and the store keeps its pack."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        for key, entry in (("measures", {"code": "no_public_procurement", "legal_basis": "  "}),
+                           ("lists", {"code": "court_defaulters", "legal_basis": ""})):
+            overlay = tmp_path / f"no-basis-{key}.yaml"
+            overlay.write_text(yaml.safe_dump({"code": "cn-no-basis", "version": "1", "extends": "cn", key: [entry]}),
+                               encoding="utf-8")
+            refused = cli("init", "--pack", overlay, ok=False)
+            assert refused.exit_code != 0, refused.output
+            assert f"{key}[{entry['code']}].legal_basis" in refused.output + str(refused.exception), refused.output
+        engine = open_engine(cli.url)
+        try:
+            with engine.connect() as c:
+                assert get_setting(c, "pack") == "cn"  # the store keeps the pack it had
+        finally:
+            engine.dispose()
+
+
+def test_a_report_back_is_never_dated_before_the_screening_it_acted_on(cli, tmp_path: Path) -> None:
+    """The procurement centre screened 小米 on 10 November 2026 (deny) and reported 限制参加政府采购活动
+    applied on 1 January 2020, six years before the court's listing took effect and before the
+    question was asked; another answer asked as of 26 October was reported applied on 1 October,
+    before the listing bound. Both were stored as measures applied on that answer's basis (the date is
+    checked only for a report without an answer). Now a report on an answer is dated no earlier than
+    the day the answer was given (422 date_before_screening); that day or later is stored."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        created = run(cli, "authority", "key", "create", "procurement_centre", "--scopes", "screen")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                headers = {"X-API-Key": created["key"]}
+
+                def screened(**more: str) -> str:
+                    answer = http.post("/v1/screen", headers=headers, json={
+                        "identifier": XIAOMI, "action": "public_procurement", "purpose": "procurement_review",
+                        **more}).json()
+                    assert answer["decision"] == "deny", answer
+                    return answer["query_id"]
+
+                today, back_then = screened(), screened(as_of="2026-10-26")
+                for query_id, day in ((today, "2020-01-01"), (back_then, "2026-10-01"), (today, "2026-11-09")):
+                    sent = http.post("/v1/feedback", headers=headers, json={
+                        "query_id": query_id, "subject": XIAOMI, "measure": "no_public_procurement",
+                        "applied": True, "on_date": day})
+                    assert sent.status_code == 422 and sent.json()["error"]["code"] == "date_before_screening", sent.text
+                sent = http.post("/v1/feedback", headers=headers, json={
+                    "query_id": today, "subject": XIAOMI, "measure": "no_public_procurement", "applied": True,
+                    "on_date": "2026-11-10"})
+                assert sent.status_code == 201, sent.text
+            with engine.connect() as c:
+                assert c.execute(select(t.feedback.c.on_date)).scalars().all() == [dt.date(2026, 11, 10)]
+        finally:
+            engine.dispose()
+
+
+def test_a_batch_row_with_a_code_no_firm_holds_is_decided_by_the_name_beside_it(cli, tmp_path: Path) -> None:
+    """A bank's batch row gave 小米's exact registered name beside a code no firm holds (a valid
+    one, or a word): the row was answered `not_found` by the code and the name never read, so the
+    listed 小米 passed by writing any code beside its name. Now a code that names no subject does
+    not decide the row: the name beside it does, at least `refer` (match code_and_name_disagree,
+    with the name's candidates); a code alone, or with an empty name, is still not_found."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        nobody = "91110000MA0NF00087"  # valid check character, held by no firm
+        rows = [[nobody, "小米科技有限责任公司"], ["hello", "小米科技有限责任公司"], [nobody, "中国平安财产保险股份有限公司"],
+                [nobody, ""], [XIAOMI, "小米科技有限责任公司"]]
+        out = tmp_path / "results.jsonl"
+        cli("screen", "--batch", write_csv(tmp_path / "bank.csv", ["统一社会信用代码", "企业名称"], rows),
+            "--action", "public_procurement", "-o", out)
+        results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [(r["decision"], r.get("match")) for r in results] == [
+            ("deny", "code_and_name_disagree"), ("deny", "code_and_name_disagree"),
+            ("deny", "code_and_name_disagree"), ("not_found", None), ("deny", None)], results
+        assert results[0]["subject"] == XIAOMI and results[0]["measures"] == "no_public_procurement"
+        assert results[0]["candidates"][0]["entity"] == XIAOMI and results[2]["candidates"][0]["entity"] == PINGAN

@@ -61,6 +61,8 @@ from xinyong.store.checkpoints import (
 
 SEAL_ACTION = "reports.sealed"
 FEEDBACK_ACTION = "feedback.reported"  # api: an authority reports a measure applied, or why not
+FEEDBACK_BASELINE_ACTION = "feedback.audited"  # the reports stored before reports were audited, as they stood
+FEEDBACK_BASELINE = "feedback_audited"  # setting: that event was written
 LINKS_WRITTEN = "links.written"  # resolution, a judgement, a correction carrying its link: [record, entity, state, method]
 LINKS_REMOVED = "links.removed"  # a judgement deleting a record's links before re-resolving it
 LINKS_BASELINE = "links_audited"  # setting: the links stored before links were audited have had their event
@@ -251,6 +253,21 @@ def audit_feedback(connection: Connection, row: dict[str, Any], actor: str) -> i
                                  "digest": feedback_digest(row)})
 
 
+def audit_stored_feedback(connection: Connection, actor: str) -> None:
+    """Once per store, the report-backs stored before they were audited, as they stand (then the
+    setting): one event with each one's digest, so `audit verify` checks every report from here on."""
+    from xinyong.store.db import get_setting, set_setting
+
+    if get_setting(connection, FEEDBACK_BASELINE):
+        return
+    rows = connection.execute(select(*(t.feedback.c[name] for name in FEEDBACK_COLUMNS)).order_by(t.feedback.c.id)).all()
+    if rows:
+        append_event(connection, actor=actor, action=FEEDBACK_BASELINE_ACTION, object_type="feedback",
+                     object_id=f"{rows[0].id}..{rows[-1].id}",
+                     payload={"count": len(rows), "reports": [[row.id, feedback_digest(row)] for row in rows]})
+    set_setting(connection, FEEDBACK_BASELINE, "1")
+
+
 def audit_links(connection: Connection, links: list[tuple[int, int | None, str, str]], actor: str,
                 why: str) -> int | None:
     """The audit event of links just written, in the caller's transaction: (record id, entity id,
@@ -343,6 +360,7 @@ class _Events:
     proposal_batches: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> payload
     reports_issued: set[str] = field(default_factory=set)  # one event per report, before seals existed
     feedback: dict[str, str] = field(default_factory=dict)  # feedback id -> digest
+    feedback_baseline: bool = False  # the reports stored before reports were audited have their event
     links: dict[int, tuple[int | None, str, str] | None] = field(default_factory=dict)  # record id -> newest
     links_audited: bool = False  # any links event: links written before (a store not re-resolved since) are not
     hashes: dict[int, str] = field(default_factory=dict)  # at the seqs checkpoints name
@@ -392,6 +410,9 @@ def _read_events(connection: Connection, wanted_seqs: set[int]) -> _Events:
                 out.links[record_id] = None
         elif action == FEEDBACK_ACTION:
             out.feedback[object_id] = payload.get("digest")
+        elif action == FEEDBACK_BASELINE_ACTION:
+            out.feedback.update((str(feedback_id), digest) for feedback_id, digest in payload.get("reports") or [])
+            out.feedback_baseline = True
     return out
 
 
@@ -661,18 +682,23 @@ def _check_reports(connection: Connection, events: _Events, report: IntegrityRep
 
 def _check_feedback(connection: Connection, events: _Events, report: IntegrityReport) -> None:
     """Each report-back is the one its audit event stored; none unaudited, none audited and gone."""
-    stored = set()
+    stored, legacy = set(), 0
     for row in connection.execute(select(*(t.feedback.c[name] for name in FEEDBACK_COLUMNS)).order_by(t.feedback.c.id)
                                   .execution_options(yield_per=5000)):
         stored.add(str(row.id))
         digest = events.feedback.get(str(row.id))
-        if digest is None:
+        if digest is None and not events.feedback and not events.feedback_baseline:
+            legacy += 1  # a store whose reports predate their audit: audited as they stand by the next report
+        elif digest is None:
             report.problems.append(f"feedback {row.id} has no audit event ({FEEDBACK_ACTION})")
         elif feedback_digest(row) != digest:
             report.problems.append(f"feedback {row.id}: its authority, subject, measure, applied, reason, reference "
                                    f"or dates differ from its audited report ({FEEDBACK_ACTION})")
     for feedback_id in sorted(set(events.feedback) - stored, key=int):
         report.problems.append(f"feedback {feedback_id}: audited but missing from the store")
+    if legacy:
+        report.notes.append(f"{legacy} report-backs were stored before reports were audited: the next report "
+                            "audits them as they stand")
 
 
 def _check_links(connection: Connection, events: _Events, report: IntegrityReport) -> None:
