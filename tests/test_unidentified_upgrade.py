@@ -22,6 +22,7 @@ from test_due_rules import COURT_HEADERS, GROUND_1, TAX_HEADERS, resident_id, ru
 from test_person_without_id import MISTYPED, WANG
 from xinyong.domain.pack import load_pack
 from xinyong.services.lists.evaluate import AGE_NOT_CHECKED, _propose, proposal_writer, rule_in_force
+from xinyong.services.operations.integrity import audit_links
 from xinyong.store import tables as t
 from xinyong.store.db import open_engine
 from xinyong.store.listings import transition
@@ -47,6 +48,8 @@ def _as_the_old_run_linked_it(c, record_id: int, name: str) -> int:
     c.execute(t.record_links.update().where(t.record_links.c.record_id == record_id).values(
         state="new", entity_id=entity_id, method="new_entity", score=None,
         explanation={"reason": "a person without a valid ID number is never linked by name"}))
+    # as that run wrote it: a run's links are audited, and `audit verify` checks each against its event
+    audit_links(c, [(record_id, entity_id, "new", "new_entity")], "resolver", "resolve")
     return entity_id
 
 

@@ -36,13 +36,13 @@ from starlette.staticfiles import StaticFiles
 
 from xinyong import settings
 from xinyong.api.guard import RequestGuard
-from xinyong.domain.calendar import pack_today
+from xinyong.domain.calendar import Calendar, pack_today
 from xinyong.domain.pack import Pack, PackError
 from xinyong.domain.records import FileRefused
 from xinyong.services.screening import jobs
 from xinyong.services.resolution.entities import EntityNotFound, public_file, refuse_person_id_in_url
 from xinyong.services.intake.ingest import ingest_file
-from xinyong.services.operations.integrity import checkpoint
+from xinyong.services.operations.integrity import audit_feedback, audit_stored_feedback, checkpoint
 from xinyong.services.operations.keys import ApiKey, active_keys, secret_hash
 from xinyong.services.publication.lists import changes, csv_chunks, jsonl_chunks, list_page, list_rows
 from xinyong.services.publication.opendata import public_changes, published_paths
@@ -650,7 +650,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             service.log.flush()  # the answer may still be waiting in the log's buffer
             q = t.query_log.c
             with engine.connect() as c:
-                asked = c.execute(select(q.authority, q.subject, q.action, q.measures)
+                asked = c.execute(select(q.authority, q.subject, q.action, q.measures, q.at)
                                   .where(q.query_id == body.query_id)).first()
             if asked is None or asked.authority != key.authority:
                 raise ApiError(404, "not_found", f"no screening {body.query_id!r} by {key.authority}")
@@ -663,6 +663,13 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                 raise ApiError(422, "measure_not_in_answer", f"screening {body.query_id} ({asked.action}) named "
                                                              f"{', '.join(asked.measures) or 'no measure'}, "
                                                              f"not {body.measure}")
+            # a measure is applied (or not) on an answer once it was given: dated before, the report
+            # would count a measure applied years before the listing on this answer's basis
+            at = asked.at if asked.at.tzinfo else asked.at.replace(tzinfo=dt.timezone.utc)  # SQLite: naive UTC
+            asked_on = at.astimezone(Calendar(pack.calendar).zone).date()
+            if body.on_date is not None and body.on_date < asked_on:
+                raise ApiError(422, "date_before_screening", f"on_date {body.on_date} is before screening "
+                                                             f"{body.query_id} was answered ({asked_on})")
         on_date = body.on_date or pack_today(pack)
         if body.query_id is None and body.applied and not index().measure_binds(body.subject, body.measure, on_date):
             raise ApiError(422, "measure_not_binding", f"{body.measure} does not bind {body.subject} on {on_date}: "
@@ -685,7 +692,9 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                                                             f"as {'applied' if earlier.applied else 'not applied'}")
                 feedback_id, new = earlier.id, False
             else:
+                audit_stored_feedback(c, f"{key.authority}/key{key.id}")
                 feedback_id, new = c.execute(t.feedback.insert().values(**row)).inserted_primary_key[0], True
+                audit_feedback(c, {**row, "id": feedback_id}, actor=f"{key.authority}/key{key.id}")
         return {"id": feedback_id, **{k: row[k] for k in ("query_id", "subject", "measure", "applied", "on_date")}}, new
 
     @app.post("/v1/records", summary="Submit records: same validation and quarantine as file ingestion",

@@ -20,7 +20,8 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from xinyong.domain.identifiers import (BUILTIN_SCHEMES, PERSON_NUMBER_VALIDATORS, CodeReader, code_reader,
                                          stdnum_validator)
@@ -31,6 +32,15 @@ LANGUAGES = ("zh", "en", "fr")
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
 # names in the zone database that stand for the host's own zone (or none), never a jurisdiction's
 HOST_ZONES = ("localtime", "posixrules", "Factory")
+
+
+def _named_basis(value: str) -> str:
+    if not value.strip():  # no measure, list or rule without a legal basis (the national basic list's principle)
+        raise ValueError("a legal basis is required: name the law and article")
+    return value
+
+
+LegalBasis = Annotated[str, AfterValidator(_named_basis)]
 
 
 class Strict(BaseModel):
@@ -299,7 +309,7 @@ class RuleSpec(Strict):
 
     version: str
     effective: dt.date
-    legal_basis: str
+    legal_basis: LegalBasis
     categories: list[Code]
     any_of: list[Condition] = []
     all_of: list[Condition] = []
@@ -328,7 +338,7 @@ class ListSpec(Strict):
     names: Names
     kind: Literal["black", "red"]
     authority: Code
-    legal_basis: str
+    legal_basis: LegalBasis
     subject_kinds: list[SubjectKind]
     duration: DurationSpec
     due_process: DueProcessSpec
@@ -386,7 +396,7 @@ class MeasureSpec(Strict):
     lists: list[Code] = Field(min_length=1)
     actions: list[Code] = Field(min_length=1)
     effect: Literal["deny", "conditions", "reward"]
-    legal_basis: str
+    legal_basis: LegalBasis
     authority: Code
     reaches: list[Literal["legal_representative", "actual_controller", "principal"]] = []
     # binding at most this long from the listing's effective date (e.g. a 3-year role bar)

@@ -27,7 +27,7 @@ from xinyong.domain.listings import ACTIVE, UNDONE, WITHDRAWN_UNIDENTIFIED, Ille
 from xinyong.domain.pack import Pack
 from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
-from xinyong.services.operations.integrity import version_digest
+from xinyong.services.operations.integrity import audit_links, version_digest
 from xinyong.store import tables as t
 from xinyong.store.audit import append_event
 from xinyong.store.listings import ListingNotFound, listing_row, transition
@@ -999,7 +999,7 @@ def correct_record(engine: Engine, pack: Pack, record_key: str, row_file: Path, 
             fields=outcome.fields, extras=current["extras"] if isinstance(current["extras"], dict)
             else orjson.loads(current["extras"]), warnings=outcome.warnings, content_hash=outcome.content_hash,
             batch_id=current["batch_id"], row_number=current["row_number"], created_at=_now()))
-        _carry_link(c, current, outcome.subject_code, outcome.subject_name, version)
+        _carry_link(c, current, outcome.subject_code, outcome.subject_name, version, actor.name)
         append_event(c, actor=actor.name, action="record.corrected", object_type="record", object_id=record_key,
                      reason=actor.reason, payload={"version": version, "fields": data,
                                                    "digest": version_digest(c, record_key, version)})
@@ -1196,7 +1196,8 @@ def _new_version(c: Connection, record_key: str, status: str, actor: Actor) -> i
     return version
 
 
-def _carry_link(c: Connection, previous: Any, code: str | None, name: str | None, version: int) -> None:
+def _carry_link(c: Connection, previous: Any, code: str | None, name: str | None, version: int,
+                actor: str) -> None:
     """A correction about the same subject keeps its link; a changed subject waits for `resolve`."""
     if (code, name) != (previous["subject_code"], previous["subject_name"]):
         return
@@ -1206,6 +1207,7 @@ def _carry_link(c: Connection, previous: Any, code: str | None, name: str | None
     new_id = c.execute(select(t.records.c.id).where(t.records.c.record_key == previous["record_key"],
                                                     t.records.c.version == version)).scalar_one()
     c.execute(t.record_links.insert().values(**{**dict(link), "record_id": new_id, "resolved_at": _now()}))
+    audit_links(c, [(new_id, link["entity_id"], link["state"], link["method"])], actor, "correction")
 
 
 def _read_bytes(path: Path) -> bytes:

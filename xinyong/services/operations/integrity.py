@@ -11,7 +11,10 @@ whole. So `verify_store` also checks, from the database and the signing key alon
   evaluation makes are audited a batch at a time, `listings.proposed`, one leaf per proposal that is
   recomputed from the store and compared one by one), each issued
   report (a `reports.sealed` event whose Merkle root covers it), each objection and repair
-  application (`objection.filed`, `repair.applied`);
+  application (`objection.filed`, `repair.applied`), each report-back of a measure applied or not
+  (`feedback.reported`, with the digest of the row stored), each record's link to its entity
+  (`links.written`: every write of links names each link's record, entity, state and method;
+  `links.removed`: links a judgement deleted before re-resolving);
 - every listing's current state and dates are what its audited transitions say, every
   current record version is what its audited ingestion or correction stored (a version made by
   due process carries its own digest in its event), and every objection and repair application
@@ -57,6 +60,12 @@ from xinyong.store.checkpoints import (
 )
 
 SEAL_ACTION = "reports.sealed"
+FEEDBACK_ACTION = "feedback.reported"  # api: an authority reports a measure applied, or why not
+FEEDBACK_BASELINE_ACTION = "feedback.audited"  # the reports stored before reports were audited, as they stood
+FEEDBACK_BASELINE = "feedback_audited"  # setting: that event was written
+LINKS_WRITTEN = "links.written"  # resolution, a judgement, a correction carrying its link: [record, entity, state, method]
+LINKS_REMOVED = "links.removed"  # a judgement deleting a record's links before re-resolving it
+LINKS_BASELINE = "links_audited"  # setting: the links stored before links were audited have had their event
 PROPOSED_BATCH = "listings.proposed"  # services.lists.evaluate: one event per batch of proposals
 # listing columns a transition's `changes` may set (besides the state)
 LISTING_DATES = ("notified_on", "objection_deadline", "effective_from", "effective_to", "review_due", "ended_on",
@@ -221,6 +230,81 @@ def report_leaf(row: Any) -> bytes:
                          issued.astimezone(dt.timezone.utc).isoformat()])
 
 
+FEEDBACK_COLUMNS = ("id", "query_id", "key_id", "authority", "subject", "measure", "applied", "reason", "reference",
+                    "on_date", "recorded_at")
+
+
+def feedback_digest(row: Any) -> str:
+    """SHA-256 of what a report-back says: who reported which measure as applied or not, about whom,
+    on which answer, day, reason and reference, and when it was recorded."""
+    values = [getattr(row, name) if not isinstance(row, dict) else row[name] for name in FEEDBACK_COLUMNS]
+    values[-1] = _text(_utc(values[-1]))
+    values[-2] = _text(values[-2])
+    return hashlib.sha256(orjson.dumps(values)).hexdigest()
+
+
+def audit_feedback(connection: Connection, row: dict[str, Any], actor: str) -> int:
+    """The audit event of a report-back just stored (`row` with its id), in the caller's transaction:
+    the report is what accountability counts, so an UPDATE, INSERT or DELETE of one in SQL must show."""
+    return append_event(connection, actor=actor, action=FEEDBACK_ACTION, object_type="feedback",
+                        object_id=str(row["id"]),
+                        payload={"subject": row["subject"], "measure": row["measure"], "applied": row["applied"],
+                                 "query_id": row["query_id"], "on": _text(row["on_date"]),
+                                 "digest": feedback_digest(row)})
+
+
+def audit_stored_feedback(connection: Connection, actor: str) -> None:
+    """Once per store, the report-backs stored before they were audited, as they stand (then the
+    setting): one event with each one's digest, so `audit verify` checks every report from here on."""
+    from xinyong.store.db import get_setting, set_setting
+
+    if get_setting(connection, FEEDBACK_BASELINE):
+        return
+    rows = connection.execute(select(*(t.feedback.c[name] for name in FEEDBACK_COLUMNS)).order_by(t.feedback.c.id)).all()
+    if rows:
+        append_event(connection, actor=actor, action=FEEDBACK_BASELINE_ACTION, object_type="feedback",
+                     object_id=f"{rows[0].id}..{rows[-1].id}",
+                     payload={"count": len(rows), "reports": [[row.id, feedback_digest(row)] for row in rows]})
+    set_setting(connection, FEEDBACK_BASELINE, "1")
+
+
+def audit_links(connection: Connection, links: list[tuple[int, int | None, str, str]], actor: str,
+                why: str) -> int | None:
+    """The audit event of links just written, in the caller's transaction: (record id, entity id,
+    state, method) each. A link decides whose file, listing evidence and screening answer a record
+    counts in: moved in SQL, it would carry a court's case to another firm unseen."""
+    if not links:
+        return None
+    return append_event(connection, actor=actor, action=LINKS_WRITTEN, object_type="record_links",
+                        object_id=f"{min(r for r, *_ in links)}..{max(r for r, *_ in links)}",
+                        payload={"why": why, "count": len(links), "links": [list(one) for one in links]})
+
+
+def audit_links_removed(connection: Connection, record_ids: list[int], actor: str, why: str) -> None:
+    if record_ids:
+        append_event(connection, actor=actor, action=LINKS_REMOVED, object_type="record_links",
+                     object_id=f"{min(record_ids)}..{max(record_ids)}", payload={"why": why, "records": record_ids})
+
+
+def audit_stored_links(connection: Connection, actor: str) -> None:
+    """Once per store, the links written before links were audited, as they stand (then the
+    setting): from here on `audit verify` checks every link against its events."""
+    from xinyong.store.db import get_setting, set_setting
+
+    if get_setting(connection, LINKS_BASELINE):
+        return
+    link = t.record_links.c
+    batch: list[tuple[int, int | None, str, str]] = []
+    for row in connection.execute(select(link.record_id, link.entity_id, link.state, link.method)
+                                  .order_by(link.record_id)):
+        batch.append(tuple(row))
+        if len(batch) == 50_000:
+            audit_links(connection, batch, actor, "baseline")
+            batch = []
+    audit_links(connection, batch, actor, "baseline")
+    set_setting(connection, LINKS_BASELINE, "1")
+
+
 # -- sealing and checkpoints ---------------------------------------------------------------------------
 
 def seal_reports(connection: Connection, actor: str = "system") -> int | None:
@@ -275,6 +359,10 @@ class _Events:
     seals: dict[int, dict[str, Any]] = field(default_factory=dict)
     proposal_batches: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> payload
     reports_issued: set[str] = field(default_factory=set)  # one event per report, before seals existed
+    feedback: dict[str, str] = field(default_factory=dict)  # feedback id -> digest
+    feedback_baseline: bool = False  # the reports stored before reports were audited have their event
+    links: dict[int, tuple[int | None, str, str] | None] = field(default_factory=dict)  # record id -> newest
+    links_audited: bool = False  # any links event: links written before (a store not re-resolved since) are not
     hashes: dict[int, str] = field(default_factory=dict)  # at the seqs checkpoints name
     cases: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = field(
         default_factory=lambda: defaultdict(list))  # (objection | repair, id) -> its audited steps
@@ -313,6 +401,18 @@ def _read_events(connection: Connection, wanted_seqs: set[int]) -> _Events:
             out.seals[row.seq] = payload
         elif action == "report.issued":
             out.reports_issued.add(object_id)
+        elif action == LINKS_WRITTEN:
+            out.links_audited = True
+            for record_id, entity_id, state, method in payload.get("links") or []:
+                out.links[record_id] = (entity_id, state, method)
+        elif action == LINKS_REMOVED:
+            for record_id in payload.get("records") or []:
+                out.links[record_id] = None
+        elif action == FEEDBACK_ACTION:
+            out.feedback[object_id] = payload.get("digest")
+        elif action == FEEDBACK_BASELINE_ACTION:
+            out.feedback.update((str(feedback_id), digest) for feedback_id, digest in payload.get("reports") or [])
+            out.feedback_baseline = True
     return out
 
 
@@ -580,6 +680,57 @@ def _check_reports(connection: Connection, events: _Events, report: IntegrityRep
         report.notes.append(f"{pending} reports issued since the last seal (sealed at the next checkpoint)")
 
 
+def _check_feedback(connection: Connection, events: _Events, report: IntegrityReport) -> None:
+    """Each report-back is the one its audit event stored; none unaudited, none audited and gone."""
+    stored, legacy = set(), 0
+    for row in connection.execute(select(*(t.feedback.c[name] for name in FEEDBACK_COLUMNS)).order_by(t.feedback.c.id)
+                                  .execution_options(yield_per=5000)):
+        stored.add(str(row.id))
+        digest = events.feedback.get(str(row.id))
+        if digest is None and not events.feedback and not events.feedback_baseline:
+            legacy += 1  # a store whose reports predate their audit: audited as they stand by the next report
+        elif digest is None:
+            report.problems.append(f"feedback {row.id} has no audit event ({FEEDBACK_ACTION})")
+        elif feedback_digest(row) != digest:
+            report.problems.append(f"feedback {row.id}: its authority, subject, measure, applied, reason, reference "
+                                   f"or dates differ from its audited report ({FEEDBACK_ACTION})")
+    for feedback_id in sorted(set(events.feedback) - stored, key=int):
+        report.problems.append(f"feedback {feedback_id}: audited but missing from the store")
+    if legacy:
+        report.notes.append(f"{legacy} report-backs were stored before reports were audited: the next report "
+                            "audits them as they stand")
+
+
+def _check_links(connection: Connection, events: _Events, report: IntegrityReport) -> None:
+    """Each record's link is the newest its events wrote: entity, state and method."""
+    link = t.record_links.c
+    if not events.links_audited:
+        if connection.execute(select(link.record_id).limit(1)).first() is not None:
+            report.notes.append("record links were written before links were audited: the next `xinyong resolve` "
+                                "audits them as they stand")
+        return
+    differ, shown, stored = 0, 20, set()
+    for row in connection.execute(select(link.record_id, link.entity_id, link.state, link.method)
+                                  .order_by(link.record_id).execution_options(yield_per=5000)):
+        stored.add(row.record_id)
+        audited = events.links.get(row.record_id)
+        if audited == (row.entity_id, row.state, row.method):
+            continue
+        differ += 1
+        if differ <= shown:
+            report.problems.append(
+                f"record link {row.record_id}: {row.state} to entity {row.entity_id} ({row.method}), " +
+                ("written by no audited step" if audited is None else
+                 f"its audited step says {audited[1]} to entity {audited[0]} ({audited[2]})"))
+    for record_id in sorted(r for r, audited in events.links.items() if audited is not None and r not in stored):
+        differ += 1
+        if differ <= shown:
+            report.problems.append(f"record link {record_id}: audited ({events.links[record_id][1]} to entity "
+                                   f"{events.links[record_id][0]}) but missing from the store")
+    if differ > shown:
+        report.problems.append(f"{differ - shown} more record links differ from their audited steps")
+
+
 def verify_store(connection: Connection, pack: Pack | None = None, anchor: Path | None = None) -> IntegrityReport:
     """The chain, then everything it vouches for (see the module's doc); problems in the order found."""
     chain = check(connection)
@@ -611,4 +762,6 @@ def verify_store(connection: Connection, pack: Pack | None = None, anchor: Path 
     _check_cases(connection, events, report)
     _check_proposals(connection, events, report)
     _check_reports(connection, events, report)
+    _check_feedback(connection, events, report)
+    _check_links(connection, events, report)
     return report

@@ -74,6 +74,7 @@ from xinyong.services.intake.register import entity_key_for, key_salt, opaque_ke
 from xinyong.services.lists.due_process import Actor, undo_ended_under_review
 from xinyong.store import tables as t
 from xinyong.services.resolution.relations import apply_relations
+from xinyong.services.operations.integrity import audit_links, audit_links_removed, audit_stored_links
 from xinyong.store.audit import append_event, subject_actor
 from xinyong.store.bulk import Ids, bulk_session, collector_paused, insert_rows, render_value, select_in
 from xinyong.store.db import private_file
@@ -578,6 +579,8 @@ def hold_unidentified(connection: Connection, pack: Pack, record_ids: Iterable[i
         connection.execute(update(t.record_links).where(link.record_id.in_(moved[start:start + CHUNK])).values(
             state=held.state, entity_id=None, method=held.method, score=None, explanation=held.explanation,
             resolved_at=now))
+    audit_links(connection, [(record_id, None, held.state, held.method) for record_id in moved], actor,
+                "held_unidentified")
     append_event(connection, actor=actor, action="resolution.held_unidentified", object_type="resolution",
                  object_id=now.isoformat(), reason=PERSON_NOT_IDENTIFIED, payload={"records": moved})
     return moved
@@ -650,6 +653,7 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
     rep_column = {category: rep_columns.get(name) for category, name in resolver.rep_fields.items()}
     kind_column = {category: kind_columns.get(name) for category, name in resolver.kind_fields.items()}
     made = NewEntities(connection, index, now, salt, pack.primary_scheme)
+    audit_stored_links(connection, actor)
     last = 0
     while rows := connection.execute(query.where(r.id > last)).all():
         last = rows[-1].id
@@ -691,6 +695,8 @@ def _resolve(connection: Connection, pack: Pack, result: ResolveResult, analyser
         if linked_before:
             connection.execute(delete(t.record_links).where(link.record_id.in_(linked_before)))
         insert_rows(connection, t.record_links, LINK_COLUMNS, links)
+        audit_links(connection, [(record_id, entity_id, state, method)
+                                 for record_id, state, entity_id, method, *_ in links], actor, "resolve")
         result.records += len(rows)
         if progress:
             progress(len(rows))
@@ -1099,8 +1105,11 @@ def judge(engine: Engine, pack: Pack, record_id: int, verdict: str, *, entity_ke
                          object_id=row.record_key, reason=reason,
                          payload={"record_id": record_id, "entity_id": entity_id, "previous_entity_id": previous})
         # every version of the record is re-resolved with the judgement in force
-        connection.execute(delete(t.record_links).where(t.record_links.c.record_id.in_(
-            select(t.records.c.id).where(t.records.c.record_key == row.record_key))))
+        versions = list(connection.execute(select(t.records.c.id).join(
+            t.record_links, t.record_links.c.record_id == t.records.c.id)
+            .where(t.records.c.record_key == row.record_key)).scalars())
+        connection.execute(delete(t.record_links).where(t.record_links.c.record_id.in_(versions)))
+        audit_links_removed(connection, sorted(versions), actor, f"judgement.{verdict}")
     result = resolve(engine, pack, actor=actor)
     with engine.begin() as connection:
         state, entity_id = connection.execute(select(t.record_links.c.state, t.record_links.c.entity_id)

@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import threading
 import time
 from collections import defaultdict
@@ -48,6 +49,7 @@ from xinyong.domain.decisions import (
     with_foreign,
 )
 from xinyong.domain.identifiers import (
+    USCC_ALPHABET,
     could_start_a_resident_id,
     first_generation_to_18,
     is_valid_resident_id,
@@ -93,6 +95,18 @@ class ScreenError(ValueError):
 
 class InvalidIdentifier(ScreenError):
     """A well-formed code whose check character fails: a typo, never an unknown subject."""
+
+
+_USCC_BODY = re.compile(r"[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{9}")
+
+
+def lacks_a_check_character(code: str) -> bool:
+    """A normalised code that is a USCC's first 17 characters with no valid 18th: none, one no USCC
+    holds, or a valid code followed by one more. The value is never echoed (17 digits may be most
+    of a person's ID number)."""
+    return bool(_USCC_BODY.fullmatch(code[:17])) and (
+        len(code) == 17 or (len(code) == 18 and code[17] not in USCC_ALPHABET)
+        or (len(code) == 19 and is_valid_uscc(code[:18])))
 
 
 
@@ -505,6 +519,10 @@ class ScreeningIndex:
         if classified is not None and classified.value != code and classified.value in self.by_code:
             # a USCC typed with an O for a 0 (a letter no USCC holds): the code it can only be
             return self._screen_identifier_here(classified.value, action, as_of)
+        if lacks_a_check_character(code):
+            # not_found reads as "nothing against this firm": a listed firm's code cut short would pass
+            raise InvalidIdentifier(f"a USCC has 18 characters, the last a check character of "
+                                    f"{USCC_ALPHABET}: {len(code)} given, no valid check character")
         return Answer(_query_id(), Decision("not_found", action, as_of), None)
 
     def screen_name(self, name: str, action: str, as_of: dt.date) -> Answer:
@@ -875,6 +893,15 @@ def _screen_row(index: ScreeningIndex, line: int, row: dict[str, Any] | str, kno
                 answer.candidates, answer.match = by_name.candidates, "code_and_name_disagree"
                 if answer.decision.decision != "deny":
                     answer.decision.decision = "refer"
+            elif name and answer.decision.decision == "not_found":
+                # a code naming no subject decides nothing: a listed firm writing any code beside its own
+                # name passed as unknown. The name does, at least refer (the code is nobody's)
+                by_name = index.screen_name(str(name), act, day)
+                if by_name.subject_id is not None or by_name.candidates:
+                    answer.candidates, answer.match = by_name.candidates, "code_and_name_disagree"
+                    answer.decision.decision = strongest((by_name.decision.decision, "refer"))
+                    answer.decision.measures, answer.subject_id = by_name.decision.measures, by_name.subject_id
+                    answer.foreign = merged(answer.foreign or [], by_name.foreign or [])
         elif name:
             answer = index.screen_name(str(name), act, day)
         else:
