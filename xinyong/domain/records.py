@@ -260,6 +260,7 @@ class RowValidator:
         self.codes = pack.code_reader()
         classify = self.codes.classify
         self.classify = _memoised(lambda key: classify(key[0], key[1], subject_kind=key[2], today=today))
+        self.key_field = category.natural_key
         self.key_is_code = self.specs[category.natural_key].type == FieldType.code
         # the subject's code column for a person's ID number (restricted), if the category has one
         self.person_holder = next((f for f, prefer in self.code_fields if prefer == "resident_id"), None)
@@ -359,10 +360,12 @@ class RowValidator:
                 reason = (f"{name}: {text} is the error of a spreadsheet formula, not a value; correct the "
                           "formula, or paste the values, and send the row again")
                 return Rejection(name, reason, "invalid_value", {"text": reason})
-            if name in self.code_names and code_digits_lost(cell, text):
-                # never the code: its digits were changed by the spreadsheet, and may be another's code
+            if (name in self.code_names or name == self.key_field) and code_digits_lost(cell, text):
+                # never the code: its digits were changed by the spreadsheet, and may be another's code; nor
+                # the record key (a 17-digit case number): it would be another case's, and replace it
                 shown = "" if name in PERSON_CODE_FIELDS else f" {clean_text(cell)}"
-                reason = (f"{name}: the code{shown} was stored by the spreadsheet as a number, which keeps 15 "
+                what = "code" if name in self.code_names else "number"
+                reason = (f"{name}: the {what}{shown} was stored by the spreadsheet as a number, which keeps 15 "
                           "digits: its last digits are lost; format the column as text and send the row again")
                 return Rejection(name, reason, "invalid_value", {"text": reason})
             try:
@@ -444,6 +447,9 @@ class RowValidator:
             if code_field not in values:
                 continue
             classified = self.classify((values[code_field], "resident_id" if person_named else prefer, code_kind))
+            if person_named and prefer != "resident_id" and classified is not None and classified.scheme == "unknown":
+                # no ID number, whatever the name: read as its column says (美团's USCC typed with O for 0)
+                classified = self.classify((values[code_field], prefer, code_kind))
             if classified is None:
                 continue
             code, scheme, verified = classified.value, classified.scheme, classified.verified

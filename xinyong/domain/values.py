@@ -40,8 +40,11 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
-_GROUP_SEPARATOR = re.compile(r"[,\s]+")
-_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:,|\s+)\d{3})+(?:\.\d*)?")
+# a space groups thousands (3 000), a line break does not: "1\n500" is two amounts typed on two lines
+# of one cell, never 1500
+_GROUP_SPACE = r"[^\S\n\r\v\f\x1c-\x1e\x85\u2028\u2029]"
+_GROUP_SEPARATOR = re.compile(f"(?:,|{_GROUP_SPACE})+")
+_GROUPED = re.compile(f"[+-]?\\d{{1,3}}(?:(?:,|{_GROUP_SPACE}+)\\d{{3}})+(?:\\.\\d*)?")
 _NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
 _SPACE = re.compile(r"\s+")
 # Invisible characters that are no part of a header or a value: a byte order mark left in the first
