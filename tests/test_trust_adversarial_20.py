@@ -144,6 +144,28 @@ def test_two_amounts_on_two_lines_of_one_cell_are_not_one_amount(cli, tmp_path: 
     assert [(q["row_number"], q["field"], q["reason_code"]) for q in quarantine] == [(2, "fine_amount", "not_a_number")]
 
 
+
+def test_an_amount_header_with_its_unit_in_brackets_is_read_in_that_unit(cli, tmp_path: Path) -> None:
+    """Agencies head the fine 罚没金额 or 罚款金额, and add the unit in brackets: 罚没金额（万元）,
+    没收违法所得金额（万元）, 罚款金额（元）. Only the exact headers of the pack were known: these columns
+    went to the unknown columns, silently, and 小米's fine of 150 万元 was stored with no fine at all
+    (the rule listing fines of 100 万元 and more never saw it). A known header with a unit in brackets
+    is its field, read in that unit."""
+    first = write_csv(tmp_path / "处罚-万元.csv", [*PENALTY[:4], "罚没金额（万元）", "没收违法所得金额(万元)"], [
+        ["小米科技有限责任公司", XIAOMI, "京市监罚〔2026〕401号", "2026-03-05", "150", "1.5"],
+    ])
+    result = ingested(cli, first)
+    records, _ = stored(cli, result["batch_id"])
+    fields = _fields(records[0])
+    assert (fields.get("fine_amount"), fields.get("confiscated_amount")) == (1500000.0, 15000.0), fields
+    second = write_csv(tmp_path / "处罚-元.csv", [*PENALTY[:4], "罚款金额（元）"], [
+        ["珠海格力电器股份有限公司", GREE, "京市监罚〔2026〕402号", "2026-03-06", "20,000"],
+    ])
+    result = ingested(cli, second)
+    records, _ = stored(cli, result["batch_id"])
+    assert _fields(records[0]).get("fine_amount") == 20000.0, records[0]
+
+
 # -- the property: both paths, every category the fast path serves -------------------------------------
 
 from tempfile import TemporaryDirectory  # noqa: E402
@@ -211,7 +233,13 @@ def tables(draw, category_code: str):
     chosen = [f for f in fields if f.required or f.name == category.subject.name_field
               or (f.name == "uscc" and draw(st.integers(0, 9)) < 8) or draw(st.integers(0, 9)) < 4]
     chosen = draw(st.permutations(chosen))
-    headers = [draw(st.sampled_from(list(f.headers) or [f.name])) for f in chosen]
+    def header_choices(f) -> list[str]:
+        known = list(f.headers) or [f.name]
+        if f.type.value == "amount":  # the unit in brackets after a known header
+            known += [known[-1] + "（万元）", known[-1] + "(元)", known[-1] + "（万）"]
+        return known
+
+    headers = [draw(st.sampled_from(header_choices(f))) for f in chosen]
     kinds = [_kind_of(f, category) for f in chosen]
     extra = draw(st.sampled_from([0, 0, 1, 2]))
     headers += ["序号", "内部备注"][:extra]

@@ -145,6 +145,8 @@ def _from_excel_serial(serial: float) -> dt.date:
     return _EXCEL_EPOCH + dt.timedelta(days=days)
 
 
+# the units an amount is written in, in a cell (5万元) or a header's brackets (罚没金额（万元）): longest first
+AMOUNT_UNITS = (("万元", 10000.0), ("元", 1.0), ("万", 10000.0))
 _CURRENCY = re.compile(r"^(?:¥|人民币|RMB|CNY)\s*", re.IGNORECASE)
 
 
@@ -154,7 +156,7 @@ def parse_amount(value: object, factor: float = 1.0) -> float:
         amount = float(value)
     else:
         text = to_half_width(str(value)).strip()
-        for suffix, unit in (("万元", 10000.0), ("元", 1.0), ("万", 10000.0)):
+        for suffix, unit in AMOUNT_UNITS:
             if text.endswith(suffix):
                 text, factor = text[: -len(suffix)].rstrip(), unit
                 break
