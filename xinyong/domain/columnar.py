@@ -23,7 +23,9 @@ A row takes the fast path when all of these hold:
 - the subject: a name that NFKC leaves unchanged, not shaped like a person's name, not ending
   in an ID number; no subject kind written; its code, if any, in the first code column and a
   USCC whose check character holds (weighted sum mod 31 over the chunk's codes as an array);
-  no other person's ID number on the row.
+  no other person's ID number on the row;
+- no code column (the subject's or another's, an authority's USCC) nor the record key holds a
+  number a spreadsheet wrote in scientific notation (9.14401E+17).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ _PLAIN_INTEGER = r"^(0|[1-9][0-9]{0,14})$"
 _ENDS_IN_NUMBER = f"[0-9Xx][{_SPACE_CHARS})）]*$"  # what split_person_id needs at the end of a name
 _USCC_SHAPE = r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$"
 _CODE_AS_WRITTEN = r"^[0-9A-Z]+$"  # normalise_code leaves it as it is
+# a code a spreadsheet wrote as a number (9.14401E+17), which the row validator refuses
+# (records.code_digits_lost); wider than its pattern, so every such cell reaches it
+_SPREADSHEET_NUMBER = r"[Ee]\+"
 _HAN = r"\x{3400}-\x{9fff}"
 _USCC_VALUE = np.full(256, 0, dtype=np.int64)
 for _i, _c in enumerate(USCC_ALPHABET):
@@ -177,6 +182,9 @@ class ColumnValidator:
                 jsons[name] = array
             else:  # enums, subject kinds, name lists: the row validator's converter, once per distinct value
                 jsons[name] = self._by_value(array, present, convert, ok)
+            if name in self.row.code_names or name == self.key_field:  # any code column (an authority's
+                # too, not only the subject's), and the record key (a 17-digit case number)
+                ok[_true(pc.match_substring_regex(array, _SPREADSHEET_NUMBER))] = False
         for index, others in self.alternates.items():  # the field under another key: the row path reads it
             field = self.row.mapping.field_of[index]
             for other in others:

@@ -32,6 +32,7 @@ from xinyong.domain.pack import (
 )
 from xinyong.domain.names import normalise_name
 from xinyong.domain.values import (
+    AMOUNT_UNITS,
     SPREADSHEET_ERRORS,
     clean_text,
     is_blank,
@@ -119,6 +120,10 @@ class ColumnMapping:
         return {h: self.field_of.get(i) or named.get(i) for i, h in enumerate(self.headers)}
 
 
+_UNIT_FACTOR = {normalise_header(unit): factor for unit, factor in AMOUNT_UNITS}
+_BRACKETED_UNIT = re.compile(r"(.+)\((" + "|".join(map(re.escape, _UNIT_FACTOR)) + r")\)")
+
+
 def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
                 explicit: dict[str, str] | None = None) -> ColumnMapping:
     """Match headers to fields: explicit mapping first, then canonical names, then synonyms."""
@@ -137,8 +142,14 @@ def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
         if key in explicit_norm and explicit_norm[key] not in field_of.values():
             field_of[index] = explicit_norm[key]
     alternates: dict[int, list[int]] = {}
+    unit_of: dict[int, float] = {}  # a column headed by a known header and its unit in brackets
     for index, key in enumerate(keys):
         name = by_header.get(key)
+        if name is None and (bracketed := _BRACKETED_UNIT.fullmatch(key)) is not None:
+            # 罚没金额（万元）, 罚款金额（元）: the amount's header, in the unit the brackets say
+            base = by_header.get(bracketed[1])
+            if base is not None and specs[base].type == FieldType.amount:
+                name, unit_of[index] = base, _UNIT_FACTOR[bracketed[2]]
         if index in field_of or key in REJECT_KEYS or not name:
             continue
         holder = next((i for i, field in field_of.items() if field == name), None)
@@ -149,6 +160,7 @@ def map_columns(pack: Pack, category: CategorySpec, headers: Sequence[str],
     named = {**field_of, **{i: field_of[holder] for holder, others in alternates.items() for i in others}}
     factor_of = {index: factor for index, name in named.items()
                  for marker, factor in specs[name].units.items() if normalise_header(marker) in keys[index]}
+    factor_of.update({index: factor for index, factor in unit_of.items() if index in named})
     # The reason columns of our own rejects file are not facts of the record.
     extras = [i for i, key in enumerate(keys) if i not in field_of and key not in REJECT_KEYS]
     return ColumnMapping(tuple(str(h) for h in headers), field_of, factor_of, tuple(extras),
@@ -260,6 +272,7 @@ class RowValidator:
         self.codes = pack.code_reader()
         classify = self.codes.classify
         self.classify = _memoised(lambda key: classify(key[0], key[1], subject_kind=key[2], today=today))
+        self.key_field = category.natural_key
         self.key_is_code = self.specs[category.natural_key].type == FieldType.code
         # the subject's code column for a person's ID number (restricted), if the category has one
         self.person_holder = next((f for f, prefer in self.code_fields if prefer == "resident_id"), None)
@@ -359,10 +372,12 @@ class RowValidator:
                 reason = (f"{name}: {text} is the error of a spreadsheet formula, not a value; correct the "
                           "formula, or paste the values, and send the row again")
                 return Rejection(name, reason, "invalid_value", {"text": reason})
-            if name in self.code_names and code_digits_lost(cell, text):
-                # never the code: its digits were changed by the spreadsheet, and may be another's code
+            if (name in self.code_names or name == self.key_field) and code_digits_lost(cell, text):
+                # never the code: its digits were changed by the spreadsheet, and may be another's code; nor
+                # the record key (a 17-digit case number): it would be another case's, and replace it
                 shown = "" if name in PERSON_CODE_FIELDS else f" {clean_text(cell)}"
-                reason = (f"{name}: the code{shown} was stored by the spreadsheet as a number, which keeps 15 "
+                what = "code" if name in self.code_names else "number"
+                reason = (f"{name}: the {what}{shown} was stored by the spreadsheet as a number, which keeps 15 "
                           "digits: its last digits are lost; format the column as text and send the row again")
                 return Rejection(name, reason, "invalid_value", {"text": reason})
             try:
@@ -444,6 +459,9 @@ class RowValidator:
             if code_field not in values:
                 continue
             classified = self.classify((values[code_field], "resident_id" if person_named else prefer, code_kind))
+            if person_named and prefer != "resident_id" and classified is not None and classified.scheme == "unknown":
+                # no ID number, whatever the name: read as its column says (美团's USCC typed with O for 0)
+                classified = self.classify((values[code_field], prefer, code_kind))
             if classified is None:
                 continue
             code, scheme, verified = classified.value, classified.scheme, classified.verified

@@ -40,8 +40,11 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
-_GROUP_SEPARATOR = re.compile(r"[,\s]+")
-_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:,|\s+)\d{3})+(?:\.\d*)?")
+# a space groups thousands (3 000), a line break does not: "1\n500" is two amounts typed on two lines
+# of one cell, never 1500
+_GROUP_SPACE = r"[^\S\n\r\v\f\x1c-\x1e\x85\u2028\u2029]"
+_GROUP_SEPARATOR = re.compile(f"(?:,|{_GROUP_SPACE})+")
+_GROUPED = re.compile(f"[+-]?\\d{{1,3}}(?:(?:,|{_GROUP_SPACE}+)\\d{{3}})+(?:\\.\\d*)?")
 _NAME_SEPARATORS = re.compile(r"[;；、,，\n]+")
 _SPACE = re.compile(r"\s+")
 # Invisible characters that are no part of a header or a value: a byte order mark left in the first
@@ -142,6 +145,8 @@ def _from_excel_serial(serial: float) -> dt.date:
     return _EXCEL_EPOCH + dt.timedelta(days=days)
 
 
+# the units an amount is written in, in a cell (5万元) or a header's brackets (罚没金额（万元）): longest first
+AMOUNT_UNITS = (("万元", 10000.0), ("元", 1.0), ("万", 10000.0))
 _CURRENCY = re.compile(r"^(?:¥|人民币|RMB|CNY)\s*", re.IGNORECASE)
 
 
@@ -151,7 +156,7 @@ def parse_amount(value: object, factor: float = 1.0) -> float:
         amount = float(value)
     else:
         text = to_half_width(str(value)).strip()
-        for suffix, unit in (("万元", 10000.0), ("元", 1.0), ("万", 10000.0)):
+        for suffix, unit in AMOUNT_UNITS:
             if text.endswith(suffix):
                 text, factor = text[: -len(suffix)].rstrip(), unit
                 break
