@@ -82,10 +82,17 @@ def test_each_decision_keeps_exactly_its_writing_stored_last(records, random) ->
     the one with the highest id (a key is of one category)."""
     ids = list(range(len(records)))
     random.shuffle(ids)
-    rows = [(i, f"samr:{number}", category) for i, (number, category) in zip(ids, records)]
-    kept = {key for _, key, _ in rows} - superseded_writings(rows)
+    rows = [(i, f"samr:{number}", category, "active") for i, (number, category) in zip(ids, records)]
+    kept = {key for _, key, _, _ in rows} - superseded_writings(rows)
     last: dict[tuple[str, str], tuple[int, str]] = {}
-    for i, key, category in rows:
+    for i, key, category, _ in rows:
         group = (category, decision_number(key))
         last[group] = max(last.get(group, (i, key)), (i, key))
     assert kept == {key for _, key in last.values()}
+
+
+def test_a_revoked_later_writing_supersedes_nothing() -> None:
+    """京市监罚[2026]12号, stored later and revoked as a duplicate: the active 京市监罚〔2026〕12号 (the
+    one a listing cites) stays on the public file."""
+    rows = [(10, "samr:京市监罚〔2026〕12号", "penalty", "active"), (20, "samr:京市监罚[2026]12号", "penalty", "revoked")]
+    assert superseded_writings(rows) == set()

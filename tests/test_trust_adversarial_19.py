@@ -205,3 +205,12 @@ def test_a_hong_kong_or_macau_identity_card_number_is_masked_by_its_shape(cli, t
         dumped = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()
                            and p.suffix in (".json", ".jsonl", ".csv", ".ndjson"))
         assert "承担连带保证责任" in dumped and "123456" not in dumped
+
+
+def test_a_fifteen_digit_number_of_a_packs_person_scheme_keeps_only_its_last_two_characters() -> None:
+    """A French NIR has 15 digits, as an old Chinese ID number: it was masked as one, its first six
+    (sex, birth year and month, département) shown. A pack's own person scheme is masked first."""
+    from xinyong.domain.privacy import mask_identifier
+
+    masked = mask_identifier("nir", "185057800608491", frozenset({"resident_id", "nir"}))
+    assert masked.endswith("91") and "1850" not in masked and "0084" not in masked

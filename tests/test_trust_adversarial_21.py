@@ -220,3 +220,23 @@ def test_a_batch_row_with_a_code_no_firm_holds_is_decided_by_the_name_beside_it(
             ("deny", "code_and_name_disagree"), ("not_found", None), ("deny", None)], results
         assert results[0]["subject"] == XIAOMI and results[0]["measures"] == "no_public_procurement"
         assert results[0]["candidates"][0]["entity"] == XIAOMI and results[2]["candidates"][0]["entity"] == PINGAN
+
+
+def test_a_link_moved_in_sql_is_not_laundered_by_deleting_the_audited_setting(cli, tmp_path: Path) -> None:
+    """Whether the store's links were baselined was a setting (`links_audited`): an insider moving the
+    court's case against 小米 onto 中国平安 and deleting that setting had the next `resolve` write the
+    moved link into a fresh baseline event, and `audit verify` said intact. The chain decides now."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        engine = open_engine(cli.url)
+        try:
+            pingan = _entity_id(engine, PINGAN)
+            r, link = t.records.c, t.record_links.c
+            with engine.begin() as c:
+                case = c.execute(select(r.id).where(r.category == "court_defaulter", r.subject_code == XIAOMI)).scalar_one()
+                c.execute(update(t.record_links).where(link.record_id == case).values(entity_id=pingan))
+                c.execute(delete(t.settings).where(t.settings.c.key == "links_audited"))
+            run(cli, "resolve")
+            assert f"record link {case}: " in _verify_problems(cli)
+        finally:
+            engine.dispose()

@@ -371,10 +371,10 @@ def mask_identifier(scheme: str, value: str, person_schemes: frozenset[str] | se
     the pack's (`Pack.person_schemes`). A number of a pack's own person scheme keeps its last two
     characters only: the first six that a resident ID's region is would be a French NIR's sex, birth
     year, month and département."""
+    if scheme in person_schemes and scheme != "resident_id":  # first: a 15-digit NIR reads as an old ID too
+        return mask_document_number(value)
     if scheme == "resident_id" or may_be_person_id(value):
         return mask_person_id(value)
-    if scheme in person_schemes:
-        return mask_document_number(value)
     return value
 
 

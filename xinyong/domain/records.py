@@ -552,14 +552,17 @@ def decision_number(record_key: str) -> str:
     return authority + ":" + _SPACES.sub("", number).translate(_BRACKETS).upper()
 
 
-def superseded_writings(records: Iterable[tuple[int, str, str]]) -> set[str]:
-    """Of one subject's records, each as (id, key, category) of its newest version, the keys that a
-    writing of the same decision (`decision_number`) stored later supersedes: public surfaces show
-    one decision once, as the authority sent it last (evaluation cites the same one). Another
-    category's record of the same case number (a court's defaulter and debtor records) stays."""
+def superseded_writings(records: Iterable[tuple[int, str, str, str]]) -> set[str]:
+    """Of one subject's records, each as (id, key, category, status) of its newest version, the keys
+    that an active writing of the same decision (`decision_number`) stored later supersedes: public
+    surfaces show one decision once, as the authority sent it last (evaluation cites the same one).
+    A revoked writing supersedes nothing. Another category's record of the same case number (a
+    court's defaulter and debtor records) stays."""
     last: dict[tuple[str, str], str] = {}
     superseded: set[str] = set()
-    for _, key, category in sorted(records):
+    for _, key, category, status in sorted(records):
+        if status == "revoked":
+            continue
         earlier = last.get(group := (category, decision_number(key)))
         if earlier is not None and earlier != key:
             superseded.add(earlier)

@@ -253,26 +253,45 @@ def audit_feedback(connection: Connection, row: dict[str, Any], actor: str) -> i
                                  "digest": feedback_digest(row)})
 
 
+def _chain_holds(connection: Connection, *actions: str) -> bool:
+    """Whether the audit chain holds an event of one of `actions`: what says a baseline was taken (a
+    setting deleted in SQL must not have tampered rows baselined again as they stand)."""
+    a = t.audit_events.c
+    return connection.execute(select(a.seq).where(a.action.in_(actions)).limit(1)).first() is not None
+
+
 def audit_stored_feedback(connection: Connection, actor: str) -> None:
-    """Once per store, the report-backs stored before they were audited, as they stand (then the
-    setting): one event with each one's digest, so `audit verify` checks every report from here on."""
+    """Once per store, the report-backs stored before they were audited, as they stand: one event
+    with each one's digest, so `audit verify` checks every report from here on. The setting only
+    spares the chain's look-up."""
     from xinyong.store.db import get_setting, set_setting
 
     if get_setting(connection, FEEDBACK_BASELINE):
+        return
+    set_setting(connection, FEEDBACK_BASELINE, "1")
+    if _chain_holds(connection, FEEDBACK_ACTION, FEEDBACK_BASELINE_ACTION):
         return
     rows = connection.execute(select(*(t.feedback.c[name] for name in FEEDBACK_COLUMNS)).order_by(t.feedback.c.id)).all()
     if rows:
         append_event(connection, actor=actor, action=FEEDBACK_BASELINE_ACTION, object_type="feedback",
                      object_id=f"{rows[0].id}..{rows[-1].id}",
                      payload={"count": len(rows), "reports": [[row.id, feedback_digest(row)] for row in rows]})
-    set_setting(connection, FEEDBACK_BASELINE, "1")
 
 
 def audit_links(connection: Connection, links: list[tuple[int, int | None, str, str]], actor: str,
                 why: str) -> int | None:
     """The audit event of links just written, in the caller's transaction: (record id, entity id,
     state, method) each. A link decides whose file, listing evidence and screening answer a record
-    counts in: moved in SQL, it would carry a court's case to another firm unseen."""
+    counts in: moved in SQL, it would carry a court's case to another firm unseen. The store's
+    links from before links were audited get their event first (`audit_stored_links`)."""
+    if not links:
+        return None
+    audit_stored_links(connection, actor)
+    return _links_event(connection, links, actor, why)
+
+
+def _links_event(connection: Connection, links: list[tuple[int, int | None, str, str]], actor: str,
+                 why: str) -> int | None:
     if not links:
         return None
     return append_event(connection, actor=actor, action=LINKS_WRITTEN, object_type="record_links",
@@ -282,16 +301,21 @@ def audit_links(connection: Connection, links: list[tuple[int, int | None, str, 
 
 def audit_links_removed(connection: Connection, record_ids: list[int], actor: str, why: str) -> None:
     if record_ids:
+        audit_stored_links(connection, actor)
         append_event(connection, actor=actor, action=LINKS_REMOVED, object_type="record_links",
                      object_id=f"{min(record_ids)}..{max(record_ids)}", payload={"why": why, "records": record_ids})
 
 
 def audit_stored_links(connection: Connection, actor: str) -> None:
-    """Once per store, the links written before links were audited, as they stand (then the
-    setting): from here on `audit verify` checks every link against its events."""
+    """Once per store, before its first audited write of links: the links written before links were
+    audited, as they stand; from here on `audit verify` checks every link against its events. The
+    chain says whether it was done (the setting only spares the look-up)."""
     from xinyong.store.db import get_setting, set_setting
 
     if get_setting(connection, LINKS_BASELINE):
+        return
+    set_setting(connection, LINKS_BASELINE, "1")
+    if _chain_holds(connection, LINKS_WRITTEN, LINKS_REMOVED):
         return
     link = t.record_links.c
     batch: list[tuple[int, int | None, str, str]] = []
@@ -299,10 +323,9 @@ def audit_stored_links(connection: Connection, actor: str) -> None:
                                   .order_by(link.record_id)):
         batch.append(tuple(row))
         if len(batch) == 50_000:
-            audit_links(connection, batch, actor, "baseline")
+            _links_event(connection, batch, actor, "baseline")
             batch = []
-    audit_links(connection, batch, actor, "baseline")
-    set_setting(connection, LINKS_BASELINE, "1")
+    _links_event(connection, batch, actor, "baseline")
 
 
 # -- sealing and checkpoints ---------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def _superseded_writings(c: Connection, public: set[str] | frozenset[str]) -> se
     from xinyong.services.resolution.entities import LINKED
 
     r, link, newer = t.records.c, t.record_links.c, t.records.alias("newer").c
-    query = (select(link.entity_id, r.id, r.record_key, r.category)
+    query = (select(link.entity_id, r.id, r.record_key, r.category, r.status)
              .join(t.record_links, link.record_id == r.id)
              .where(r.category.in_(sorted(public)), link.state.in_(LINKED),
                     ~select(newer.id).where(newer.record_key == r.record_key, newer.version > r.version).exists())

@@ -138,7 +138,7 @@ def public_file(engine: Engine, pack: Pack, code: str, today: dt.date, *, restri
         entity_id = find_entity_id(c, data["key"])
         rows = current_records(c, entity_id)
         if not restricted:  # one decision in two writings is one record (a restricted reader sees both)
-            superseded = superseded_writings((row.id, row.record_key, row.category) for row in rows)
+            superseded = superseded_writings((row.id, row.record_key, row.category, row.status) for row in rows)
             rows = [row for row in rows if row.record_key not in superseded]
         repaired = publicity_ended(c, today)  # credit repair ended their publicity
         if not restricted:  # and the listings they were published with ended

@@ -895,9 +895,12 @@ def _screen_row(index: ScreeningIndex, line: int, row: dict[str, Any] | str, kno
                     answer.decision.decision = "refer"
             elif name and answer.decision.decision == "not_found":
                 # a code naming no subject decides nothing: a listed firm writing any code beside its own
-                # name passed as unknown. The name does, at least refer (the code is nobody's)
+                # name passed as unknown. The name does, at least refer (the code is nobody's), when it
+                # finds a measure or a candidate to check; a clean firm's name leaves the code unknown
+                # (a new firm not yet in the register screened with its own name)
                 by_name = index.screen_name(str(name), act, day)
-                if by_name.subject_id is not None or by_name.candidates:
+                if by_name.decision.decision not in ("allow", "not_found") and (
+                        by_name.subject_id is not None or by_name.candidates):
                     answer.candidates, answer.match = by_name.candidates, "code_and_name_disagree"
                     answer.decision.decision = strongest((by_name.decision.decision, "refer"))
                     answer.decision.measures, answer.subject_id = by_name.decision.measures, by_name.subject_id
