@@ -1561,6 +1561,8 @@ EFFECTS: dict[str, str] = {
     **{f"identifiers.{leaf}": "tests/test_pack_identifiers.py::test_identifier_scheme_decides_what_a_code_is"
        for leaf in ("scheme", "validator", "pattern")},
     "identifiers.primary": "tests/test_pack_identifiers.py::test_identifier_primary_keys_the_register",
+    "identifiers.person":
+        "tests/test_trust_adversarial_19.py::test_a_packs_own_scheme_of_persons_numbers_is_masked_and_never_searched",
 }
 
 # == meta-tests ==========================================================================================
