@@ -168,7 +168,8 @@ def test_a_report_back_is_never_dated_before_the_screening_it_acted_on(cli, tmp_
     question was asked; another answer asked as of 26 October was reported applied on 1 October,
     before the listing bound. Both were stored as measures applied on that answer's basis (the date is
     checked only for a report without an answer). Now a report on an answer is dated no earlier than
-    the day the answer was given (422 date_before_screening); that day or later is stored."""
+    the day the answer speaks of (the day it was given, or its as_of when earlier: a decision entered
+    late is screened as of its day) (422 date_before_screening); that day or later is stored."""
     with time_machine.travel(TODAY, tick=False):
         listed_world(cli, tmp_path)
         created = run(cli, "authority", "key", "create", "procurement_centre", "--scopes", "screen")

@@ -650,7 +650,7 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
             service.log.flush()  # the answer may still be waiting in the log's buffer
             q = t.query_log.c
             with engine.connect() as c:
-                asked = c.execute(select(q.authority, q.subject, q.action, q.measures, q.at)
+                asked = c.execute(select(q.authority, q.subject, q.action, q.measures, q.at, q.as_of)
                                   .where(q.query_id == body.query_id)).first()
             if asked is None or asked.authority != key.authority:
                 raise ApiError(404, "not_found", f"no screening {body.query_id!r} by {key.authority}")
@@ -663,13 +663,15 @@ def create_app(engine: Engine, pack: Pack, *, names: bool = True, log_interval: 
                 raise ApiError(422, "measure_not_in_answer", f"screening {body.query_id} ({asked.action}) named "
                                                              f"{', '.join(asked.measures) or 'no measure'}, "
                                                              f"not {body.measure}")
-            # a measure is applied (or not) on an answer once it was given: dated before, the report
-            # would count a measure applied years before the listing on this answer's basis
+            # a measure is applied (or not) on an answer's basis from the day it speaks of: dated before,
+            # the report would count a measure applied years before the listing on this answer's basis. A
+            # screening as of a past day (a decision entered late) speaks of that day
             at = asked.at if asked.at.tzinfo else asked.at.replace(tzinfo=dt.timezone.utc)  # SQLite: naive UTC
             asked_on = at.astimezone(Calendar(pack.calendar).zone).date()
-            if body.on_date is not None and body.on_date < asked_on:
-                raise ApiError(422, "date_before_screening", f"on_date {body.on_date} is before screening "
-                                                             f"{body.query_id} was answered ({asked_on})")
+            basis = min(asked_on, asked.as_of) if asked.as_of is not None else asked_on
+            if body.on_date is not None and body.on_date < basis:
+                raise ApiError(422, "date_before_screening", f"on_date {body.on_date} is before the day screening "
+                                                             f"{body.query_id} speaks of ({basis})")
         on_date = body.on_date or pack_today(pack)
         if body.query_id is None and body.applied and not index().measure_binds(body.subject, body.measure, on_date):
             raise ApiError(422, "measure_not_binding", f"{body.measure} does not bind {body.subject} on {on_date}: "
