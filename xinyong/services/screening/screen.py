@@ -664,7 +664,7 @@ class ScreeningIndex:
                 entity_id = self.by_code.get(listing.entity_key)
                 info = self.info.get(entity_id) if entity_id is not None else None
                 through = {"entity": listing.entity_key, "name": info.name if info else None,
-                           "relation": applied.relation, "unconfirmed": not applied.confirmed}
+                           "relation": applied.relation, **({} if applied.confirmed else {"unconfirmed": True})}
             list_spec = self.pack.list_(listing.list_code)
             measures.append({
                 "code": measure.code, "title": measure.names.model_dump(), "effect": measure.effect,
