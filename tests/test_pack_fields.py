@@ -304,9 +304,10 @@ def test_calendar_days_move_a_working_day_deadline(path: str) -> None:
 
 def test_calendar_deadlines_end_on_working_days() -> None:
     # 10 calendar days from 21 September 2026 end on National Day (1 October): or the first working day after it
-    rolled = CN.calendar.model_copy(update={"deadlines_end_on_working_days": True})
+    # (the cn pack moves them, as the law does: the probe turns that off)
+    unrolled = CN.calendar.model_copy(update={"deadlines_end_on_working_days": False})
     assert_differs(Calendar(CN.calendar).deadline(dt.date(2026, 9, 21), 10, "calendar"),
-                   Calendar(rolled).deadline(dt.date(2026, 9, 21), 10, "calendar"))
+                   Calendar(unrolled).deadline(dt.date(2026, 9, 21), 10, "calendar"))
 
 
 def test_calendar_timezone_decides_today() -> None:

@@ -179,6 +179,9 @@ def _print_bulk(outcome: dict[str, Any], as_json: bool) -> None:
                   highlight=False)
     for item in outcome["skipped"]:
         console.print(f"  skipped listing {item['listing']}: {item['reason']}", highlight=False)
+    for item in outcome["done"]:
+        if "calendar_warning" in item:
+            console.print(f"  listing {item['listing']}: {item['calendar_warning']}", highlight=False)
 
 
 @listing_app.command("remind")

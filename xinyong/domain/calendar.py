@@ -21,6 +21,8 @@ class Calendar:
         self.holidays = set(spec.holidays)
         self.extra_working_days = set(spec.extra_working_days)
         self.deadlines_end_on_working_days = spec.deadlines_end_on_working_days
+        # holidays are declared a year at a time (China: each November): a later year is unknown
+        self.holidays_listed_through = max((day.year for day in self.holidays), default=None)
 
     def today(self) -> dt.date:
         return dt.datetime.now(self.zone).date()
@@ -49,6 +51,14 @@ class Calendar:
         while self.deadlines_end_on_working_days and not self.is_working_day(last):
             last += dt.timedelta(days=1)
         return last
+
+    def unlisted_years(self, start: dt.date, deadline: dt.date, unit: str) -> list[int]:
+        """The years of a window from `start` to `deadline` whose holidays the pack does not list, where
+        they count: that window's days were counted as if those years had none."""
+        counts_holidays = unit == "working" or self.deadlines_end_on_working_days
+        if self.holidays_listed_through is None or not counts_holidays:
+            return []
+        return list(range(max(start.year, self.holidays_listed_through + 1), deadline.year + 1))
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

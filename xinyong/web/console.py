@@ -607,13 +607,15 @@ def _not_your_case(request: Request, operator: Operator) -> WebError:
 
 async def _step(request: Request, call: Any, *args: Any, done: str, back: str) -> Response:
     try:
-        await asyncio.to_thread(call, *args)
+        outcome = await asyncio.to_thread(call, *args)
     except AuthorityRefused:
         raise _not_your_case(request, await _operator(request)) from None
     except DueProcessError as exc:
         flash(request, "bad", str(exc))
         return redirect(back)
     flash(request, "good", done)
+    if isinstance(outcome, dict) and "calendar_warning" in outcome:
+        flash(request, "bad", outcome["calendar_warning"])
     return redirect(back)
 
 
@@ -698,6 +700,10 @@ async def listings_bulk(request: Request) -> Response:
                              done=len(outcome["done"]), selected=outcome["selected"], skipped=len(outcome["skipped"])))
     for item in outcome["skipped"][:20]:
         flash(request, "bad", _(request, "Listing %(id)s skipped: %(reason)s", id=item["listing"], reason=item["reason"]))
+    warned = [item for item in outcome["done"] if "calendar_warning" in item]
+    if warned:
+        shown = ", ".join(str(item["listing"]) for item in warned[:20]) + (", ..." if len(warned) > 20 else "")
+        flash(request, "bad", f"{warned[0]['calendar_warning']} (listings {shown})")
     return redirect(back)
 
 

@@ -132,7 +132,18 @@ def notify(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         c.execute(t.notices.insert().values(listing_id=listing_id, language=language, text=text, issued_on=on,
                                             objection_deadline=deadline, recorded_at=_now()))
     return {"listing": listing_id, "notified_on": on, "objection_deadline": deadline, "language": language,
-            "notice": text}
+            **_calendar_warning(calendar, on, deadline, process.objection_days_in), "notice": text}
+
+
+def _calendar_warning(calendar: Calendar, on: dt.date, deadline: dt.date, unit: str) -> dict[str, str]:
+    """The operator's warning when a deadline served to a subject ran through a year whose holidays
+    the pack does not list yet: the deadline may fall before the day the law gives."""
+    years = calendar.unlisted_years(on, deadline, unit)
+    if not years:
+        return {}
+    return {"calendar_warning": f"the pack's calendar lists holidays through {calendar.holidays_listed_through}: "
+                                f"this deadline counted {', '.join(map(str, years))} as having none; add that "
+                                f"year's holidays to the pack and check the deadline"}
 
 
 def render_notice(c: Connection, pack: Pack, listing_id: int, language: str, on: dt.date,
@@ -492,7 +503,8 @@ def extend(engine: Engine, pack: Pack, listing_id: int, years: int, on: dt.date,
         c.execute(t.notices.insert().values(listing_id=listing_id, language=language, text=text, issued_on=on,
                                             objection_deadline=deadline, recorded_at=_now()))
     return {"listing": listing_id, "years": years, "effective_to": new_end, "previous_end": row["effective_to"],
-            "authority": authority, "objection_deadline": deadline, "notice": text}
+            "authority": authority, "objection_deadline": deadline,
+            **_calendar_warning(calendar, on, deadline, spec.due_process.objection_days_in), "notice": text}
 
 
 def _extension_notice(c: Connection, pack: Pack, row: Any, language: str, on: dt.date, deadline: dt.date,
