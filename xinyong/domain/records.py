@@ -257,6 +257,7 @@ class RowValidator:
             self.extra_keys[index] = key
         self.specs = {f.name: f for f in pack.fields_of(category)}
         self.person_names = pack.person_names
+        self.person_schemes = pack.person_schemes
         self.required = [f.name for f in self.specs.values() if f.required]
         self.code_names = frozenset(f.name for f in self.specs.values() if f.type == FieldType.code)
         self.kind_synonyms = {normalise_header(k): v.value for k, v in pack.kind_synonyms.items()}
@@ -490,7 +491,7 @@ class RowValidator:
                 return Rejection(subject.name_field, "neither a subject name nor a usable code", "no_subject")
             return Rejection(subject.name_field, f"no subject name, and the code is not usable ({warnings[-1]})",
                              "no_subject_name_code_unusable", {"code": code or ""})
-        if kind is None and scheme == "resident_id":
+        if kind is None and scheme in self.person_schemes:  # a person's number (a pack's own scheme too)
             kind = person
         if kind is None and person_named and not usable_code and self.allows_persons:
             # a person's name with no usable code (the cell empty, or masked by the court as
