@@ -29,8 +29,7 @@ def test_a_debtor_named_by_a_packs_person_scheme_is_a_natural_person(cli, tmp_pa
     """The court listed John Q. Public, a judgment debtor, by his SSN. He was filed as an enterprise
     (only resident_id made a person), so evaluation proposed him for the debtors' list as a firm and
     the notice was served with none of the three reminders a person is owed. He is a natural person
-    now; a person is proposed only on a number that establishes who they are and how old they are,
-    which an SSN does not, so no listing is made without a human."""
+    now: the notice waits for the reminders, and the evidence says his age could not be checked."""
     with time_machine.travel(TODAY, tick=False):
         registered(cli, tmp_path)
         court = write_csv(tmp_path / "court.csv", COURT_HEADERS, [court_row("（2026）京0105执100号", "John Q. Public", SSN, "")])
@@ -38,8 +37,15 @@ def test_a_debtor_named_by_a_packs_person_scheme_is_a_natural_person(cli, tmp_pa
         run(cli, "resolve")
         person = run(cli, "entity", "show", SSN)
         assert (person["name"], person["kind"]) == ("John Q. Public", "natural_person")
-        assert run(cli, "evaluate", "--as-of", "2026-10-10")["per_list"]["court_defaulters"] == 0
-        assert run(cli, "listing", "list") == []
+        assert run(cli, "evaluate", "--as-of", "2026-10-10")["per_list"]["court_defaulters"] == 1
+        (listing,) = run(cli, "listing", "list")
+        refused = cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer",
+                      "--reason", "served", ok=False)
+        assert refused.exit_code != 0 and "3 formal reminders" in refused.output, refused.output
+        shown = run(cli, "listing", "show", listing["id"])
+        assert shown["subject_kind"] == "natural_person"
+        [evidence] = shown["evidence"]
+        assert evidence["subject_code"] == "*******99" and evidence["note"], evidence
 
 
 def test_a_person_by_a_packs_scheme_is_refused_where_no_legal_basis_names_persons(cli, tmp_path: Path) -> None:

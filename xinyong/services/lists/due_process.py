@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 
 from xinyong.domain.conditions import holds
 from xinyong.domain.calendar import Calendar, add_months, add_years, pack_today
-from xinyong.domain.identifiers import mask_person_id, mask_record_key
+from xinyong.domain.identifiers import mask_record_key
 from xinyong.domain.listings import ACTIVE, UNDONE, WITHDRAWN_UNIDENTIFIED, IllegalTransition
 from xinyong.domain.pack import Pack
+from xinyong.domain.privacy import mask_identifier
 from xinyong.domain.records import decision_number, is_published
 from xinyong.services.lists import listing_time
 from xinyong.services.operations.integrity import audit_links, version_digest
@@ -290,8 +291,8 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
 
 
 def _withdraw_unidentified(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:
-    """A natural person's listing whose evidence holds fewer records naming them by a resident ID
-    number that passes its check than its rule needs (`evaluate` proposes on no other since
+    """A natural person's listing whose evidence holds fewer records naming them by a person's number
+    that passes its check (resident ID, or a pack's `person` scheme) than its rule needs (`evaluate` proposes on no other since
     PERSON_NOT_IDENTIFIED; a store made before kept listings of persons known by a name alone, or a
     masked or mistyped number) is withdrawn, whatever its state, and those records go back to review.
     Run by every `process` rather than by a migration: it needs the pack's rules and calendar, the
@@ -299,7 +300,7 @@ def _withdraw_unidentified(c: Connection, pack: Pack, as_of: dt.date, actor: Act
     from xinyong.services.resolution.resolve import PERSON_NOT_IDENTIFIED, hold_unidentified
 
     L, E, r, e = t.listings.c, t.listing_evidence.c, t.records.c, t.entities.c
-    identified = and_(r.subject_scheme == "resident_id", r.subject_code_verified.is_(True))
+    identified = and_(r.subject_scheme.in_(sorted(pack.person_schemes)), r.subject_code_verified.is_(True))
     supported = func.count(r.id).filter(identified)
     rows = c.execute(select(L.id, L.list_code, L.rule_version, supported.label("identified"))
                      .join(t.entities, e.id == L.entity_id)
@@ -1102,8 +1103,9 @@ def show_listing(engine: Engine, pack: Pack, listing_id: int) -> dict[str, Any]:
                                                .where(t.listing_evidence.c.listing_id == listing_id)).mappings()]
     for item in evidence:
         item["record_key"] = mask_record_key(item["record_key"])
-        if item.pop("subject_scheme") == "resident_id":
-            item["subject_code"] = mask_person_id(item["subject_code"])
+        scheme = item.pop("subject_scheme")
+        if scheme in pack.person_schemes:
+            item["subject_code"] = mask_identifier(scheme, item["subject_code"], pack.person_schemes)
     return {**{k: row[k] for k in ("id", "list_code", "state", "rule_version", "subject_kind", "proposed_on",
                                    "notified_on", "objection_deadline", "effective_from", "effective_to",
                                    "review_due", "ended_on", "end_reason", "extended_years")},

@@ -242,10 +242,12 @@ def qualifying_query(pack: Pack, spec: ListSpec, rule: RuleSpec, as_of: dt.date,
         not_by_index(link.state).in_(("linked", "new")),
         link.entity_id.is_not(None),
         e.kind.in_([k.value for k in spec.subject_kinds]),
-        # due process: a natural person is listed only on records naming them by a resident ID
-        # number that passes its check (GB 11643); a name alone, or a number masked or mistyped,
-        # establishes nobody (resolution holds such a record in review: PERSON_NOT_IDENTIFIED)
-        or_(e.kind != "natural_person", and_(r.subject_scheme == "resident_id", r.subject_code_verified)),
+        # due process: a natural person is listed only on records naming them by a person's number
+        # that passes its check (a resident ID number, GB 11643, or a scheme the pack declares
+        # `person`); a name alone, or a number masked or mistyped, establishes nobody (resolution
+        # holds such a record in review: PERSON_NOT_IDENTIFIED)
+        or_(e.kind != "natural_person", and_(r.subject_scheme.in_(sorted(pack.person_schemes)),
+                                             r.subject_code_verified)),
     ]
     annual = spec.annual_publication
     if annual is not None:
