@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from xinyong import settings
 from xinyong.domain.calendar import pack_today
@@ -290,6 +290,14 @@ def close_lapsed(engine: Engine, pack: Pack) -> list[dict[str, Any]]:
     return closed_now
 
 
+def _key_works(now: dt.datetime) -> Any:
+    """A subscription's key, joined, is not revoked and not expired: a watch speaks for the key that
+    registered it, and ends with it (an expired key's watch POSTs nothing more to its URL)."""
+    k = t.api_keys.c
+    return and_(k.id == t.subscriptions.c.key_id, k.revoked_at.is_(None),
+                or_(k.expires_at.is_(None), k.expires_at > now))
+
+
 # -- the outbox --------------------------------------------------------------------------------------
 
 def fan_out(engine: Engine) -> int:
@@ -306,7 +314,8 @@ def fan_out(engine: Engine) -> int:
         if top <= cursor:
             return 0
         watching: dict[str, list[tuple[str, int, float]]] = {}
-        for row in c.execute(select(s.id, s.entities, s.from_seq, s.closed).where(s.deleted_at.is_(None))):
+        for row in c.execute(select(s.id, s.entities, s.from_seq, s.closed).join(t.api_keys, _key_works(now))
+                             .where(s.deleted_at.is_(None))):
             closed = _json(row.closed) or {}
             for key in _json(row.entities):
                 # a person whose watch closed: nothing after the closing
@@ -343,6 +352,7 @@ def due_deliveries(engine: Engine, limit: int = BATCH) -> list[Due]:
                                 ev.change)
                          .join(t.subscriptions, s.id == d.subscription_id)
                          .join(t.public_events, ev.seq == d.event_seq)
+                         .join(t.api_keys, _key_works(now))
                          .where(d.state == "pending", d.next_attempt_at <= now)
                          .order_by(d.id).limit(limit)).all()
     bodies: dict[str, bytes] = {}
