@@ -5,16 +5,19 @@ characters. Each test is a defect found and fixed (on SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import time_machine
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from test_trust_adversarial import NAMES, TODAY, XIAOMI, listed_world
+from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row, listed_world
 from test_trust_adversarial_2 import PENALTY_HEADERS
 from worlds import run, write_csv
+from xinyong.api.app import create_app
 from xinyong.domain.pack import load_pack
 from xinyong.services.operations.keys import active_keys, secret_hash
 from xinyong.store import tables as t
@@ -91,3 +94,62 @@ def test_a_revoked_or_expired_keys_webhooks_stop_and_a_rotated_keys_go_on(cli, t
                 watch["rotated"]: each + later // 2, watch["kept"]: each + later // 2}
         finally:
             engine.dispose()
+
+
+ZHAO = "110101199003077774"  # 赵六's ID number (a valid check character)
+
+
+def _console(http: TestClient, secret: str) -> None:
+    """Sign in to the console with an API key, as the sign-in form does."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/console").text).group(1)
+    assert http.post("/console/sign-in", data={"api_key": secret, "csrf_token": token},
+                     follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("written", [f"\u202a{ZHAO}\u202c", f"{ZHAO}\u200e", f"{ZHAO[:10]}\u00ad{ZHAO[10:]}"],
+                         ids=["windows-embedding", "direction-mark", "soft-hyphen"])
+def test_an_id_number_copied_with_invisible_marks_is_the_persons_and_shown_masked(cli, tmp_path: Path,
+                                                                                 written: str) -> None:
+    """A court clerk copied 赵六's ID number from a Windows dialog (it puts U+202A LEFT-TO-RIGHT
+    EMBEDDING before it), a spreadsheet (a direction mark after it) or a word processor (an optional
+    hyphen inside it). `normalise_code` kept those invisible marks, which `mask_text` already read
+    through: the code was no valid ID number, so the record became `unknown`, linked to nobody (赵六
+    escaped the list of dishonest judgment debtors) and the console's records page showed his whole
+    ID number, birth date and all. Now the marks go like the zero-width spaces before them: the code is
+    赵六's, he is proposed for the list, and every page shows his number masked."""
+    with time_machine.travel(TODAY, tick=False):
+        listed_world(cli, tmp_path)
+        court = write_csv(tmp_path / "court-more.csv", COURT_HEADERS,
+                          [court_row("（2026）粤0305执102号", "赵六", written, "深圳市南山区人民法院")])
+        cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-10-10")
+        assert [x["list"] for x in run(cli, "listing", "list", "--entity", ZHAO)] == ["court_defaulters"]
+        secret = run(cli, "authority", "key", "create", "court", "--scopes", "operate")["key"]
+        engine = open_engine(cli.url)
+        try:
+            with engine.connect() as c:
+                stored = c.execute(select(t.records.c.subject_code, t.records.c.subject_scheme, t.records.c.record_key)
+                                   .where(t.records.c.subject_name == "赵六")).one()
+            assert stored[:2] == (ZHAO, "resident_id") and stored.record_key.endswith(f"#{ZHAO}")
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                _console(http, secret)
+                page = http.get("/console/records", params={"authority": "court"})
+                assert page.status_code == 200 and "赵六" in page.text
+                assert "110101********7774" in page.text and "19900307" not in page.text
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("mark", ["\ufe0f", "\ufe0e", "\u034f", "\u180b"],
+                         ids=["variation-selector-16", "variation-selector-15", "grapheme-joiner", "mongolian-fvs"])
+def test_an_id_number_in_court_text_with_an_invisible_selector_is_masked_whole(mark: str) -> None:
+    """A court's 担保情况 named the guarantor 张三 with his ID number, a variation selector (or a combining
+    grapheme joiner) pasted in after its tenth digit: invisible, so the number reads whole. The public
+    entity page showed "身份证号********90️03077774" (the part after the mark whole: born 1990-03-07) and,
+    without the word 身份证号, the whole number. Now every invisible character reads as nothing there."""
+    from xinyong.domain.privacy import mask_text
+
+    for text in (f"担保人张三（身份证号{ZHAO[:10]}{mark}{ZHAO[10:]}）", f"担保人张三{ZHAO[:10]}{mark}{ZHAO[10:]}"):
+        shown = mask_text(text)
+        assert "110101********7774" in shown and "0307" not in shown, shown
