@@ -14,7 +14,7 @@ import time_machine
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, XIAOMI, court_row, listed_world
+from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, WANG, XIAOMI, court_row, listed_world
 from test_trust_adversarial_2 import PENALTY_HEADERS
 from worlds import run, write_csv
 from xinyong.api.app import create_app
@@ -153,3 +153,39 @@ def test_an_id_number_in_court_text_with_an_invisible_selector_is_masked_whole(m
     for text in (f"担保人张三（身份证号{ZHAO[:10]}{mark}{ZHAO[10:]}）", f"担保人张三{ZHAO[:10]}{mark}{ZHAO[10:]}"):
         shown = mask_text(text)
         assert "110101********7774" in shown and "0307" not in shown, shown
+
+
+def test_watching_a_person_and_stopping_are_audited(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank's key started watching 王建国, a listed judgment debtor, by his opaque key, for
+    `credit_approval` (`POST /v1/subscriptions`): every change about him POSTed to the bank's URL.
+    Nothing in the audit chain said who asked to watch whom, for what purpose, under which legal basis,
+    nor who stopped it (`DELETE`): a write about a natural person's data with no audit event. Now both
+    are events of the chain, by the key, with the entities, purpose, legal basis and the URL's host."""
+    monkeypatch.setenv("XINYONG_WEBHOOK_ALLOW_PRIVATE", "1")
+    with time_machine.travel(TODAY, tick=False):
+        ids = listed_world(cli, tmp_path)
+        person = run(cli, "listing", "show", ids[WANG])["entity"]
+        made = run(cli, "authority", "key", "create", "commercial_bank", "--scopes", "screen")
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"), webhooks=False)) as http:
+                headers = {"X-API-Key": made["key"]}
+                created = http.post("/v1/subscriptions", headers=headers, json={
+                    "entities": [person, XIAOMI], "url": HOOK, "purpose": "credit_approval"})
+                assert created.status_code == 201, created.text
+                watch = created.json()
+                assert http.delete(f"/v1/subscriptions/{watch['id']}", headers=headers).status_code == 200
+            a = t.audit_events.c
+            with engine.connect() as c:
+                events = c.execute(select(a.actor, a.action, a.payload, a.legal_basis)
+                                   .where(a.object_type == "subscription", a.object_id == watch["id"])
+                                   .order_by(a.seq)).all()
+            actor = f"commercial_bank/key{made['id']}"
+            assert [(e.actor, e.action) for e in events] == [(actor, "subscription.created"),
+                                                             (actor, "subscription.deleted")]
+            assert events[0].payload == {"entities": [person, XIAOMI], "purpose": "credit_approval",
+                                         "host": "127.0.0.1:9"}
+            assert events[0].legal_basis == watch["legal_basis"] and "失信被执行人" in watch["legal_basis"]
+            assert cli("audit", "verify").exit_code == 0
+        finally:
+            engine.dispose()
