@@ -5,7 +5,9 @@ A key belongs to one authority of the pack and carries scopes:
 stated purpose), `operate` (its own authority's work: its batches, rejects and review queue),
 and `submit` or `submit:CATEGORY` (records of the categories the authority is competent for).
 An authority with no competences (a consumer of screening) gets neither operate nor submit.
-A key may carry an expiry (the last day it works, in the pack's calendar).
+A key may carry an expiry (the last day it works, in the pack's calendar). Revoking a key ends
+at once its console sessions and the webhook watches it registered; rotating it passes the watches
+to the new key.
 """
 
 from __future__ import annotations
@@ -164,13 +166,14 @@ def _revoke(c: Connection, key_id: int, actor: str, reason: str | None, successo
     sessions = c.execute(delete(t.web_sessions).where(t.web_sessions.c.api_key_id == key_id)).rowcount
     watching = (s.key_id == key_id, s.deleted_at.is_(None))
     if successor is not None:
-        c.execute(update(t.subscriptions).where(*watching).values(key_id=successor))
-        ended = 0
+        watches = {"subscriptions_moved": c.execute(update(t.subscriptions).where(*watching)
+                                                    .values(key_id=successor)).rowcount}
     else:
         c.execute(update(t.webhook_deliveries).where(d.subscription_id.in_(select(s.id).where(*watching)),
                                                      d.state == "pending").values(state="cancelled"))
-        ended = c.execute(update(t.subscriptions).where(*watching).values(deleted_at=now)).rowcount
-    payload = ({"sessions_ended": sessions} if sessions else {}) | ({"subscriptions_ended": ended} if ended else {})
+        watches = {"subscriptions_ended": c.execute(update(t.subscriptions).where(*watching)
+                                                    .values(deleted_at=now)).rowcount}
+    payload = {name: count for name, count in {"sessions_ended": sessions, **watches}.items() if count}
     append_event(c, actor=actor, action="key.revoked", object_type="api_key", object_id=str(key_id),
                  reason=reason, payload=payload)
 
