@@ -47,10 +47,16 @@ _RIC15_SHAPE = re.compile(r"^[0-9]{15}$")
 # 83 issued to residents of Taiwan), 91 for numbers issued abroad.
 PROVINCE_CODES = frozenset([*range(11, 66), 71, 81, 82, 83, 91])
 PERSON = "natural_person"
+# Invisible characters that a code or a text copied from a web page, a PDF, a word processor or a
+# Windows dialog carries (a regex class's content): soft hyphens, the combining grapheme joiner, the
+# Arabic letter mark, Mongolian variation selectors and vowel separator, zero-width spaces and joiners,
+# direction marks, embeddings (Windows puts U+202A before a number copied from a properties dialog) and
+# isolates, the word joiner and invisible operators, variation selectors, byte order marks. They show
+# nothing: the code reads whole.
+INVISIBLE = "\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufe00-\ufe0f\ufeff"
 # spaces, dashes (the en and em dashes and the minus sign a word processor puts for a typed hyphen
-# too), underscores, dots; and the invisible characters a code copied from a web page or a PDF
-# carries (zero-width spaces and joiners, word joiner, byte order mark)
-_SPACES = re.compile(r"[\s\-\u2010-\u2015\u2212_.\u200b-\u200d\u2060\ufeff]+")
+# too), underscores, dots, and the invisible characters
+_SPACES = re.compile(rf"[\s\-\u2010-\u2015\u2212_.{INVISIBLE}]+")
 
 
 # Cyrillic and Greek letters drawn like the Latin ones a code holds (a Russian keyboard layout, a

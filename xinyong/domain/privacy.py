@@ -37,18 +37,14 @@ import datetime as dt
 import re
 from typing import Any
 
-from xinyong.domain.identifiers import (code_reader, is_document_number, is_valid_org_code, is_valid_resident_id,
-                                         is_valid_uscc, mask_document_number, mask_person_id, normalise_code)
+from xinyong.domain.identifiers import (INVISIBLE, code_reader, is_document_number, is_valid_org_code,
+                                         is_valid_resident_id, is_valid_uscc, mask_document_number, mask_person_id,
+                                         normalise_code)
 
-# Invisible characters that text copied from a web page, a PDF or a word processor carries: soft
-# hyphens, zero-width spaces and joiners, direction marks and embeddings, the word joiner and invisible
-# operators, the Mongolian vowel separator, byte order marks (Unicode's format characters of the BMP).
-# Between two digits they show nothing: the number reads whole.
-_INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
 # Between two digits: up to three spaces of any kind (a no-break or thin space pasted from a web
 # page, a tab, a line break), dashes (small ones too), dots, slashes, underscores, middle dots (half
-# or full width) or invisible characters.
-_SEP_CHARACTER = (r"[\s\-\u2010-\u2015\u2212\uff0d\ufe58\ufe63" + _INVISIBLE
+# or full width) or invisible characters (`identifiers.INVISIBLE`: they show nothing, the number reads whole).
+_SEP_CHARACTER = (r"[\s\-\u2010-\u2015\u2212\uff0d\ufe58\ufe63" + INVISIBLE
                   + r"./_\u00b7\u2027\u30fb\uff65\uff0e\uff0f\uff3f]")
 _SEP = _SEP_CHARACTER + "{0,3}"
 # or, in a text with line breaks, a line break with the indentation around it (a judgment's text

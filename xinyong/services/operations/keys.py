@@ -5,7 +5,9 @@ A key belongs to one authority of the pack and carries scopes:
 stated purpose), `operate` (its own authority's work: its batches, rejects and review queue),
 and `submit` or `submit:CATEGORY` (records of the categories the authority is competent for).
 An authority with no competences (a consumer of screening) gets neither operate nor submit.
-A key may carry an expiry (the last day it works, in the pack's calendar).
+A key may carry an expiry (the last day it works, in the pack's calendar). Revoking a key ends
+at once its console sessions and the webhook watches it registered; rotating it passes the watches
+to the new key.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def rotate_key(engine: Engine, key_id: int, *, actor: str = "cli") -> tuple[str,
             raise KeyError_(f"key {key_id} expired on {expires_at:%Y-%m-%d %H:%M} UTC; create a new one")
         secret, stored = _insert_key(c, old["authority"], list(old["scopes"]), old["rate_per_second"], old["burst"],
                                      old["label"], expires_at, actor, rotated_from=key_id)
-        _revoke(c, key_id, actor, f"rotated: replaced by key {stored['id']}")
+        _revoke(c, key_id, actor, f"rotated: replaced by key {stored['id']}", successor=stored["id"])
     return secret, stored
 
 
@@ -152,16 +154,28 @@ def revoke_key(engine: Engine, key_id: int, actor: str = "cli", reason: str | No
         _revoke(c, key_id, actor, reason)
 
 
-def _revoke(c: Connection, key_id: int, actor: str, reason: str | None) -> None:
-    """Revoke a key and end its console sessions at once."""
-    k = t.api_keys.c
-    done = c.execute(update(t.api_keys).where(k.id == key_id, k.revoked_at.is_(None))
-                     .values(revoked_at=dt.datetime.now(dt.timezone.utc))).rowcount
+def _revoke(c: Connection, key_id: int, actor: str, reason: str | None, successor: int | None = None) -> None:
+    """Revoke a key and end at once its console sessions and the webhook watches it registered (a leaked
+    key's watch would go on POSTing to whoever registered it), their pending deliveries cancelled; a
+    rotated key's watches pass to its `successor`."""
+    k, s, d = t.api_keys.c, t.subscriptions.c, t.webhook_deliveries.c
+    now = dt.datetime.now(dt.timezone.utc)
+    done = c.execute(update(t.api_keys).where(k.id == key_id, k.revoked_at.is_(None)).values(revoked_at=now)).rowcount
     if not done:
         raise KeyError_(f"no active key {key_id}")
     sessions = c.execute(delete(t.web_sessions).where(t.web_sessions.c.api_key_id == key_id)).rowcount
+    watching = (s.key_id == key_id, s.deleted_at.is_(None))
+    if successor is not None:
+        watches = {"subscriptions_moved": c.execute(update(t.subscriptions).where(*watching)
+                                                    .values(key_id=successor)).rowcount}
+    else:
+        c.execute(update(t.webhook_deliveries).where(d.subscription_id.in_(select(s.id).where(*watching)),
+                                                     d.state == "pending").values(state="cancelled"))
+        watches = {"subscriptions_ended": c.execute(update(t.subscriptions).where(*watching)
+                                                    .values(deleted_at=now)).rowcount}
+    payload = {name: count for name, count in {"sessions_ended": sessions, **watches}.items() if count}
     append_event(c, actor=actor, action="key.revoked", object_type="api_key", object_id=str(key_id),
-                 reason=reason, payload={"sessions_ended": sessions} if sessions else {})
+                 reason=reason, payload=payload)
 
 
 def active_keys(engine: Engine) -> dict[str, ApiKey]:

@@ -21,7 +21,8 @@ only for a stated purpose of the pack and while on a list that covers persons: i
 is kept with the subscription. When that basis ends (the listing ended or its term is over, the
 pack no longer gives it, the purpose is gone), `close_lapsed` closes the watch of that person:
 no event about them after the closing, the subscription shows it closed with the reason, and an
-audit event records it.
+audit event records it. Creating and deleting a subscription are audit events; a subscription is
+fanned out and delivered only while the key that registered it is neither revoked nor expired.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, select, update
 
 from xinyong import settings
 from xinyong.domain.calendar import pack_today
@@ -53,6 +54,7 @@ from xinyong.domain.identifiers import is_valid_resident_id, normalise_code
 from xinyong.domain.pack import Pack
 from xinyong.services.operations.keys import ApiKey
 from xinyong.store import tables as t
+from xinyong.store.audit import append_event
 from xinyong.store.db import get_setting, set_setting
 
 log = logging.getLogger("xinyong.webhooks")
@@ -212,7 +214,15 @@ def create_subscription(engine: Engine, pack: Pack, key: ApiKey, entities: list[
            "from_seq": from_seq, "created_at": dt.datetime.now(dt.timezone.utc), "deleted_at": None, "closed": None}
     with engine.begin() as c:
         c.execute(t.subscriptions.insert().values(**row))
+        append_event(c, actor=_actor(key), action="subscription.created", object_type="subscription",
+                     object_id=subscription_id, legal_basis=row["legal_basis"],
+                     payload={"entities": keys, "purpose": purpose, "host": urlsplit(url).netloc})
     return {"id": subscription_id, "secret": secret, **_public(row)}
+
+
+def _actor(key: ApiKey) -> str:
+    """Who watches, in the audit chain: the key (a URL's path and the secret are never written there)."""
+    return f"{key.authority}/key{key.id}"
 
 
 def _json(value: Any) -> Any:
@@ -248,6 +258,8 @@ def delete_subscription(engine: Engine, subscription_id: str, key: ApiKey) -> di
         c.execute(update(t.subscriptions).where(s.id == found["id"]).values(deleted_at=dt.datetime.now(dt.timezone.utc)))
         c.execute(update(t.webhook_deliveries).where(d.subscription_id == found["id"], d.state == "pending")
                   .values(state="cancelled"))
+        append_event(c, actor=_actor(key), action="subscription.deleted", object_type="subscription",
+                     object_id=found["id"], payload={})
     return {"id": found["id"], "deleted": True}
 
 
@@ -257,7 +269,6 @@ def close_lapsed(engine: Engine, pack: Pack) -> list[dict[str, Any]]:
     events up to the change log's head now (those telling that the listing ended) still go out,
     none after; the subscription shows why, and an audit event says so. Returns what was closed."""
     from xinyong.services.publication.opendata import head
-    from xinyong.store.audit import append_event
 
     s, e = t.subscriptions.c, t.entities.c
     purposes = {p.code for p in pack.purposes}
@@ -290,6 +301,14 @@ def close_lapsed(engine: Engine, pack: Pack) -> list[dict[str, Any]]:
     return closed_now
 
 
+def _key_works(now: dt.datetime) -> Any:
+    """A subscription's key, joined, is not revoked and not expired: a watch speaks for the key that
+    registered it, and ends with it (an expired key's watch POSTs nothing more to its URL)."""
+    k = t.api_keys.c
+    return and_(k.id == t.subscriptions.c.key_id, k.revoked_at.is_(None),
+                or_(k.expires_at.is_(None), k.expires_at > now))
+
+
 # -- the outbox --------------------------------------------------------------------------------------
 
 def fan_out(engine: Engine) -> int:
@@ -306,7 +325,8 @@ def fan_out(engine: Engine) -> int:
         if top <= cursor:
             return 0
         watching: dict[str, list[tuple[str, int, float]]] = {}
-        for row in c.execute(select(s.id, s.entities, s.from_seq, s.closed).where(s.deleted_at.is_(None))):
+        for row in c.execute(select(s.id, s.entities, s.from_seq, s.closed).join(t.api_keys, _key_works(now))
+                             .where(s.deleted_at.is_(None))):
             closed = _json(row.closed) or {}
             for key in _json(row.entities):
                 # a person whose watch closed: nothing after the closing
@@ -343,6 +363,7 @@ def due_deliveries(engine: Engine, limit: int = BATCH) -> list[Due]:
                                 ev.change)
                          .join(t.subscriptions, s.id == d.subscription_id)
                          .join(t.public_events, ev.seq == d.event_seq)
+                         .join(t.api_keys, _key_works(now))
                          .where(d.state == "pending", d.next_attempt_at <= now)
                          .order_by(d.id).limit(limit)).all()
     bodies: dict[str, bytes] = {}
