@@ -273,16 +273,20 @@ def test_defaulter_person_needs_three_reminders_before_notice(cli, tmp_path):
 
     run(cli, "listing", "remind", listing, "--on", "2025-09-18", "--actor", "clerk-li", "--reason", "reminder 3 by post")
     served = run(cli, "listing", "notify", listing, "--on", NOTICE, "--actor", "judge-chen", "--reason", "decision served")
-    assert served["objection_deadline"] == "2025-10-02"  # 10 calendar days for the court list
+    # 10 calendar days for the court list end on 2 October, inside the National Day holidays (1-8
+    # October): the period ends on the first working day after them (民事诉讼法 第八十五条)
+    assert served["objection_deadline"] == "2025-10-09"
     assert "reminders come before" in refused(cli, "listing", "remind", listing, "--on", "2025-09-23")
-    run(cli, "process", "--as-of", "2025-10-03")
+    run(cli, "process", "--as-of", "2025-10-09")
+    assert show(cli, listing)["state"] == "notified"  # the subject may still object on the 9th
+    run(cli, "process", "--as-of", "2025-10-10")
     data = show(cli, listing)
     # ground 1 lasts until performance: no end date, a review every 6 months instead
     assert (data["state"], data["effective_from"], data["effective_to"], data["review_due"]) == (
-        "effective", "2025-10-03", None, "2026-04-03")
+        "effective", "2025-10-10", None, "2026-04-10")
     assert len(data["reminders"]) == 3
-    assert run(cli, "process", "--as-of", "2026-04-03")["reviews_due"] == 1
-    assert show(cli, listing)["review_due"] == "2026-10-03"
+    assert run(cli, "process", "--as-of", "2026-04-10")["reviews_due"] == 1
+    assert show(cli, listing)["review_due"] == "2026-10-10"
     assert_effective_listings_sound(cli)
     assert_audit_intact(cli)
 

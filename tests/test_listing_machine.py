@@ -216,7 +216,8 @@ def test_the_pack_calendar_knows_the_2025_national_day_holiday():
     assert not CALENDAR.is_working_day(dt.date(2025, 10, 1))   # a Wednesday, a holiday
     assert CALENDAR.is_working_day(dt.date(2025, 9, 28))       # a Sunday, a make-up working day
     assert CALENDAR.deadline(dt.date(2025, 9, 22), 10, "working") == dt.date(2025, 10, 11)
-    assert CALENDAR.deadline(dt.date(2025, 9, 22), 10, "calendar") == dt.date(2025, 10, 2)
+    # 2 October is a holiday: the period ends on the first working day after them (民事诉讼法 第八十五条)
+    assert CALENDAR.deadline(dt.date(2025, 9, 22), 10, "calendar") == dt.date(2025, 10, 9)
 
 
 @given(st.sampled_from([spec for spec in PACK.lists]), dates)

@@ -31,7 +31,8 @@ def court_row(case: str, name: str, code: str, court: str = "北京市海淀区�
 
 
 def listed_world(cli, folder: Path) -> dict[str, int]:
-    """Two firms and a person on the court's list, effective from 2026-10-25; listing ids by code."""
+    """Two firms and a person on the court's list, effective from 2026-10-27 (notified on 10-14: 10 days
+    end on Saturday 10-24, so on Monday 10-26); listing ids by code."""
     register = write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "法定代表人", "成立日期", "登记状态"],
                          [[code, name, "有限责任公司", "雷军" if code == XIAOMI else "谢永林", "2010-03-03", "存续"]
                           for code, name in NAMES.items()])

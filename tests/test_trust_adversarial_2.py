@@ -256,8 +256,9 @@ def test_a_code_copied_with_a_zero_width_character_names_the_listed_subject(cli,
 
 def test_an_objection_posted_in_time_and_received_after_the_listing_took_effect_undoes_its_effect(
         cli, tmp_path: Path) -> None:
-    """中国平安 was notified on 10-14 (window to 10-24) and posted its objection on 10-20; it reached
-    the registry after `process` had made the listing effective from 10-25. Recording it with its real
+    """中国平安 was notified on 10-14 (window to 10-24, a Saturday: to Monday 10-26) and posted its
+    objection on 10-20; it reached the registry after `process` had made the listing effective from
+    10-27. Recording it with its real
     date was refused ("a step on 2026-10-20 cannot come before its last change"), so the firm stayed
     sanctioned on an objection it had made in time. Now the listing goes under review from the day it
     took effect (in force on no day), and a rejection starts its term on the decision's day."""
@@ -266,7 +267,7 @@ def test_an_objection_posted_in_time_and_received_after_the_listing_took_effect_
         listing = ids[PINGAN]
         shown = run(cli, "listing", "show", listing)
         assert (shown["state"], shown["objection_deadline"], shown["effective_from"]) == (
-            "effective", "2026-10-24", "2026-10-25")
+            "effective", "2026-10-26", "2026-10-27")
         filed = run(cli, "objection", "file", "--listing", listing, "--reason", "posted on 10-20",
                     "--on", "2026-10-20")
         assert (filed["listings_under_review"], filed["effect_undone"]) == ([listing], [listing])
@@ -284,7 +285,7 @@ def test_an_objection_posted_in_time_and_received_after_the_listing_took_effect_
         # posted after its window (小米's, on 10-28): reviewed, and in force meanwhile, as before
         late = run(cli, "objection", "file", "--listing", ids[XIAOMI], "--reason", "late", "--on", "2026-10-28")
         assert (late["listings_under_review"], "effect_undone" in late) == ([ids[XIAOMI]], False)
-        for day in ("2026-10-26", "2026-10-29"):
+        for day in ("2026-10-27", "2026-10-29"):
             assert screened(cli, XIAOMI, day) == ("deny", [ids[XIAOMI]]), day
         run(cli, "objection", "decide", filed["objection"], "--reject", "--on", "2026-11-03", "--reason", "its debt")
         shown = run(cli, "listing", "show", listing)
