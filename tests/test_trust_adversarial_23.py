@@ -68,3 +68,27 @@ def test_a_listed_firm_giving_its_namesakes_or_head_offices_code_in_a_batch_is_n
         assert [(r["decision"], r["match"]) for r in results] == [
             ("refer", "code_and_name_disagree")] * 3 + [("allow", None)] * 3
         assert [r["best_candidate"] for r in results[:3]] == [HONGDA_BEIJING, HONGDA_BEIJING, PINGAN_BEIJING]
+
+
+def test_a_listed_firms_name_with_arabic_digits_is_its_registered_name(cli, tmp_path: Path) -> None:
+    """A firm's name is registered in Chinese characters, its numbers too: 三六零安全科技股份有限公司. The
+    court wrote its case against 360安全科技股份有限公司 with no code, as the firm signs itself: the case
+    made a new entity of that name, listed in its place, and 三六零 screened by its code was `allow`.
+    Screened by name, 360安全科技股份有限公司 and ３６０安全科技 (full width) were `allow` beside the listed
+    三六零, and 三六〇 (the other zero) only `refer`. Now digits compare as the Chinese numerals the
+    register writes (〇 as 零): the case is 三六零's, and every writing of its name is its own."""
+    with time_machine.travel(TODAY, tick=False):
+        court_listed(cli, tmp_path, [
+            [QIHOO, "三六零安全科技股份有限公司", "股份有限公司", "周鸿祎", "2016-11-18", "存续"],
+            [PINGAN, "中国平安财产保险股份有限公司", "股份有限公司", "谢永林", "2002-12-24", "存续"],
+        ], {"": "360安全科技股份有限公司"})
+        records = run(cli, "entity", "show", QIHOO)["records"]
+        assert [(r["category"], r["subject_name"], r["link"]["method"]) for r in records
+                if r["category"] == "court_defaulter"] == [("court_defaulter", "360安全科技股份有限公司", "exact_name")]
+        assert run(cli, "screen", QIHOO, "--action", "public_procurement")["decision"] == "deny"
+        for name in ("360安全科技股份有限公司", "３６０安全科技", "三六〇安全科技股份有限公司"):
+            answer = run(cli, "screen", "--name", name, "--action", "public_procurement")
+            assert (answer["decision"], answer["subject"]["key"]) == ("deny", QIHOO), name
+        # an English name keeps its digits; a clean firm's name is still its own
+        assert run(cli, "screen", "--name", "中国平安财产保险股份有限公司", "--action", "public_procurement")[
+            "decision"] == "allow"

@@ -56,8 +56,9 @@ from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, loa
 from xinyong.store import tables as t
 from xinyong.store.db import private_folder, store_folder
 
-FORMAT = "xinyong-screen-index-4"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
-# 4: names folded without every punctuation mark and invisible character (names.normalise_name)
+FORMAT = "xinyong-screen-index-5"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
+# 4: names folded without every punctuation mark and invisible character (names.normalise_name);
+# 5: digits in names as Chinese numerals (matching.chinese_numerals)
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
 CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
