@@ -10,7 +10,7 @@ from pathlib import Path
 
 import time_machine
 
-from test_trust_adversarial import COURT_HEADERS, TODAY, court_row
+from test_trust_adversarial import COURT_HEADERS, TODAY, WANG, court_row, listed_world
 from worlds import run, uscc, write_csv
 
 HONGDA_BEIJING = uscc("91110105MA01HD001")
@@ -92,3 +92,26 @@ def test_a_listed_firms_name_with_arabic_digits_is_its_registered_name(cli, tmp_
         # an English name keeps its digits; a clean firm's name is still its own
         assert run(cli, "screen", "--name", "中国平安财产保险股份有限公司", "--action", "public_procurement")[
             "decision"] == "allow"
+
+
+WANG_SHOP = uscc("92440305MA5WJG001")  # an individual business without a trade name: its operator's name
+
+
+def test_a_listed_persons_name_is_referred_when_an_individual_business_bears_it(cli, tmp_path: Path) -> None:
+    """The court listed the person 王建国 (by his ID number). An individual business without a trade name
+    is registered under its operator's name: a 个体工商户 named 王建国, nothing against it. Screened by
+    the name 王建国 (or 王建國, 王 建国), the business was chosen as the only registered name that fits and
+    the answer was `allow`: the listed persons of a name were looked up only when no firm was chosen.
+    Now they are looked up always: refer, the listed person among the candidates (a bare name never
+    decides for a person); the business's own code still answers for the business alone."""
+    with time_machine.travel(TODAY, tick=False):
+        shop = write_csv(tmp_path / "shop.csv", ["统一社会信用代码", "企业名称", "企业类型", "经营者", "成立日期", "登记状态"],
+                         [[WANG_SHOP, "王建国", "个体工商户", "王建国", "2015-01-01", "存续"]])
+        cli("ingest", shop, "--authority", "samr", "--category", "registration")
+        listed_world(cli, tmp_path)
+        person = run(cli, "entity", "show", WANG)["key"]
+        for name in ("王建国", "王建國", "王 建国"):
+            answer = run(cli, "screen", "--name", name, "--action", "public_procurement")
+            assert (answer["decision"], answer["subject"]["key"]) == ("refer", WANG_SHOP), name
+            assert [c["entity"] for c in answer["candidates"]] == [WANG_SHOP, person], name
+        assert run(cli, "screen", WANG_SHOP, "--action", "public_procurement")["decision"] == "allow"

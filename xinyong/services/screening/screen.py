@@ -584,12 +584,17 @@ class ScreeningIndex:
                 s = index.matcher.score(Subject(head, None, None, False), index.profiles[e])
                 ranked.append((e, (s.score, {**s.components, "head_office_of_branch": parts.branch})))
         candidates = [self.candidate(e, s, components) for e, (s, components) in ranked[:MAX_CANDIDATES]]
+        # a listed person of this very name is checked whether or not a firm is chosen: an individual
+        # business is registered under its operator's name (王建国), and the court's listed 王建国 was
+        # allowed as that business
+        persons = self._persons_named(name, measures, action, as_of)
         if chosen is not None:
             decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
+            if persons:
+                decision.decision = strongest((decision.decision, "refer"))
         else:  # every scored candidate is at or above `review`: any at all is a possible match
-            candidates += self._persons_named(name, measures, action, as_of)
-            decision = Decision("refer" if candidates else "allow", action, as_of)
-        return Answer(_query_id(), decision, chosen, candidates, match)
+            decision = Decision("refer" if candidates or persons else "allow", action, as_of)
+        return Answer(_query_id(), decision, chosen, candidates + persons, match)
 
     def _persons_named(self, name: str, measures: tuple[MeasureSpec, ...], action: str,
                        as_of: dt.date) -> list[dict[str, Any]]:
