@@ -91,6 +91,19 @@ class NameParts:
         return f"{self.core}|{self.legal_form or ''}|{self.branch or ''}"
 
 
+# A firm's name is registered in Chinese characters, numbers too (企业名称登记管理规定: no Arabic
+# digits): the listed 三六零安全科技 is typed 360安全科技 or ３６０安全科技, 三六〇 beside 三六零. Compared
+# as the register writes them, 〇 as 零. An English name (Latin letters only) keeps its digits.
+_CHINESE_NUMERALS = str.maketrans("0123456789〇", "零一二三四五六七八九零")
+
+
+def chinese_numerals(normalised: str) -> str:
+    """A normalised name's digits as Chinese numerals, one character each (360 -> 三六零), unless it is a Latin name."""
+    if normalised.isascii() and not normalised.isdigit() and any(c.isalpha() for c in normalised):
+        return normalised
+    return normalised.translate(_CHINESE_NUMERALS)
+
+
 @lru_cache(maxsize=8192)
 def _code_prefix(code: str) -> str:
     """110000 -> 11, 110100 -> 1101, 110105 -> 110105: a place contains every code it prefixes."""
@@ -215,7 +228,7 @@ class NameAnalyser:
         return found
 
     def _parts(self, name: str) -> NameParts:
-        text = full = normalise_name(name)
+        text = full = chinese_numerals(normalise_name(name))
         branch = None
         marker = next((m for m in self.branch_markers if text.endswith(m)), None)
         if marker:

@@ -241,7 +241,7 @@ class EntityIndex:
         """Organisations with a name of the same core and branch, in no other place, whatever its
         legal form or none (a short name 华美电气 or 上海华美电气 has the core of 上海华美电气有限公司)."""
         found = set()
-        for entity_id in tuple(self.by_core.get(parts.core, ())):
+        for entity_id in tuple(self.holding_core(parts)):
             profile = self.profiles[entity_id]
             if entity_id in excluded or profile.person:
                 continue
@@ -249,6 +249,10 @@ class EntityIndex:
                    for name in profile.names):
                 found.add(entity_id)
         return found
+
+    def holding_core(self, parts: NameParts) -> Iterable[int]:
+        """The entities with a name of this core (any legal form, place or branch)."""
+        return self.by_core.get(parts.core, ())
 
     def rank(self, subject: Subject, excluded: set[int] = frozenset()) -> list[Scored]:
         """Candidates best first: score, then an exact full name, then corroborating evidence."""
@@ -266,6 +270,41 @@ def _same_place(a: NameParts, b: NameParts) -> bool:
     if a.places and b.places:
         return places_agree(a.places, b.places)
     return a.region is None or b.region is None or a.region == b.region
+
+
+HOLDERS_OWN, NEAR_THE_HOLDERS = "own", "near"
+
+
+def code_holder_fit(index: EntityIndex, name: NameParts, holder_id: int, excluded: set[int],
+                    review: float) -> str | None:
+    """How a name given beside a verified code fits the code's holder: `HOLDERS_OWN` (one of its names
+    in a place that agrees, or a branch of it quoting its code), whatever else the index holds;
+    `NEAR_THE_HOLDERS` (near one of its names, current, former or English, and no other firm's
+    exactly); None: the code is another firm's. One test for a record (resolution) and for a batch
+    row giving a code and a name (screening): a listed firm quoting a clean firm's code passes neither."""
+    holder = index.profiles[holder_id]
+    if not holder.names:
+        return NEAR_THE_HOLDERS
+    others = excluded | {holder_id}
+    by_name_alone = index.matcher.score(Subject(name), holder)
+    if name.branch is not None and "branch" in str(by_name_alone.components.get("reason", "")):
+        # a branch quoting its head office's code: the name less its branch is near the holder's.
+        # Not a head office quoting a branch's code, nor a branch another firm's or branch's
+        # (they were linked to the code's branch or firm, which the sanction then reached).
+        # Unless the branch is registered itself (its own code): then its record is not the head office's.
+        head = index.matcher.score(Subject(replace(name, branch=None)), holder)
+        if head.score >= review and not index.exact(name, others):
+            return HOLDERS_OWN
+    levels = by_name_alone.components.get("levels", {})
+    # the holder's name is the record's only where its place agrees too: 北京宏达贸易有限公司
+    # quoting 上海宏达贸易有限公司's code names another firm, which the register holds
+    holder_exact = levels.get("name") == "exact" and levels.get("place") != "different"
+    # another firm's name fits the record's exactly where the holder's does not: its full name
+    # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
+    exactly_another = not holder_exact and bool(index.exact(name, others) or index.same_core(name, others))
+    if by_name_alone.score >= review and not exactly_another:
+        return HOLDERS_OWN if holder_exact else NEAR_THE_HOLDERS
+    return None
 
 
 def load_index(connection: Connection, analyser: NameAnalyser, model: LinkageModel | None = None) -> EntityIndex:
@@ -463,35 +502,14 @@ class Resolver:
 
     def _code_of_another_firm(self, subject: Subject, entity_id: int, excluded: set[int]) -> Decision | None:
         """A verified code whose entity has no name near the record's (another firm's code): review, both shown."""
-        holder = self.index.profiles[entity_id]
-        if not holder.names:
-            return None
         agreeing = (subject.name.full, entity_id)
         if agreeing in self.names_agreeing:
             return None
-        by_name_alone = self.index.matcher.score(Subject(subject.name), holder)
-        if subject.name.branch is not None and "branch" in str(by_name_alone.components.get("reason", "")):
-            # a branch quoting its head office's code: the name less its branch is near the holder's.
-            # Not a head office quoting a branch's code, nor a branch another firm's or branch's
-            # (they were linked to the code's branch or firm, which the sanction then reached).
-            # Unless the branch is registered itself (its own code): then its record is not the head office's.
-            head = self.index.matcher.score(Subject(replace(subject.name, branch=None)), holder)
-            if head.score >= self.spec.review and not self.index.exact(subject.name, excluded | {entity_id}):
-                self.names_agreeing.add(agreeing)
-                return None
-        levels = by_name_alone.components.get("levels", {})
-        # the holder's name is the record's only where its place agrees too: 北京宏达贸易有限公司
-        # quoting 上海宏达贸易有限公司's code names another firm, which the register holds
-        holder_exact = levels.get("name") == "exact" and levels.get("place") != "different"
-        # another firm's name fits the record's exactly where the holder's does not: its full name
-        # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
-        others = excluded | {entity_id}
-        exactly_another = not holder_exact and bool(
-            self.index.exact(subject.name, others) or self.index.same_core(subject.name, others))
-        if by_name_alone.score >= self.spec.review and not exactly_another:
-            if holder_exact:
-                self.names_agreeing.add(agreeing)
-            return None  # a name near one of the holder's (current, former, English), and no other firm's exactly
+        fit = code_holder_fit(self.index, subject.name, entity_id, excluded, self.spec.review)
+        if fit == HOLDERS_OWN:
+            self.names_agreeing.add(agreeing)
+        if fit is not None:
+            return None
         # the record's name decided as a record without a code would be: an exact name first
         exact = self.index.exact(subject.name, excluded | {entity_id})
         by_name = Decision("linked", "exact_name", next(iter(exact)), 1.0,

@@ -63,7 +63,7 @@ from xinyong.domain.matching import NameAnalyser, Subject
 from xinyong.domain.names import normalise_name, same_person_name
 from xinyong.domain.pack import MeasureSpec, Pack
 from xinyong.domain.values import delimiter_of, normalise_header, text_encoding
-from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex
+from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, code_holder_fit
 from xinyong.services.screening.foreign import ForeignIndex, effects, imported_between, merged
 from xinyong.services.screening.screen_index import IndexFile, change_seq, changed_since, load_names, open_index, rules_hash
 from xinyong.store import tables as t
@@ -584,12 +584,17 @@ class ScreeningIndex:
                 s = index.matcher.score(Subject(head, None, None, False), index.profiles[e])
                 ranked.append((e, (s.score, {**s.components, "head_office_of_branch": parts.branch})))
         candidates = [self.candidate(e, s, components) for e, (s, components) in ranked[:MAX_CANDIDATES]]
+        # a listed person of this very name is checked whether or not a firm is chosen: an individual
+        # business is registered under its operator's name (王建国), and the court's listed 王建国 was
+        # allowed as that business
+        persons = self._persons_named(name, measures, action, as_of)
         if chosen is not None:
             decision = decide(measures, action, as_of, self.bearings(chosen, None, as_of), self.suspending_lists)
+            if persons:
+                decision.decision = strongest((decision.decision, "refer"))
         else:  # every scored candidate is at or above `review`: any at all is a possible match
-            candidates += self._persons_named(name, measures, action, as_of)
-            decision = Decision("refer" if candidates else "allow", action, as_of)
-        return Answer(_query_id(), decision, chosen, candidates, match)
+            decision = Decision("refer" if candidates or persons else "allow", action, as_of)
+        return Answer(_query_id(), decision, chosen, candidates + persons, match)
 
     def _persons_named(self, name: str, measures: tuple[MeasureSpec, ...], action: str,
                        as_of: dt.date) -> list[dict[str, Any]]:
@@ -625,18 +630,14 @@ class ScreeningIndex:
 
     def name_disagrees(self, entity_id: int, name: str) -> bool:
         """A name given beside a code that is not the code's firm's, as resolution judges a record's
-        (`Resolver._code_of_another_firm`): far from every name of it (below `review`; a branch's name
-        less the branch counts), or exactly another registered firm's name and not one of its own."""
+        (`resolve.code_holder_fit`): far from every name of it, the same name in another place or a
+        registered branch's (北京宏达贸易 beside 上海宏达贸易's code, a listed branch beside its head
+        office's), or exactly another registered firm's name and not one of its own."""
         index = self.names
         profile = index.profiles.get(entity_id) if index is not None else None
         if profile is None or profile.person or not profile.names or split_person_id(name) is not None:
             return False
-        parts = index.analyser.parts(name)
-        ways = [parts] if parts.branch is None else [parts, replace(parts, branch=None)]
-        scores = [index.matcher.score(Subject(way), profile) for way in ways]
-        if any(s.components.get("levels", {}).get("name") == "exact" for s in scores):
-            return False
-        return all(s.score < self.pack.resolution.review for s in scores) or bool(index.exact(parts, {entity_id}))
+        return code_holder_fit(index, index.analyser.parts(name), entity_id, set(), self.pack.resolution.review) is None
 
     def candidate(self, entity_id: int, score_: float, explanation: dict[str, Any]) -> dict[str, Any]:
         info = self.info[entity_id]

@@ -51,13 +51,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
-from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile
+from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile, Subject
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, load_model, name_blocks
 from xinyong.store import tables as t
 from xinyong.store.db import private_folder, store_folder
 
-FORMAT = "xinyong-screen-index-4"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
-# 4: names folded without every punctuation mark and invisible character (names.normalise_name)
+FORMAT = "xinyong-screen-index-5"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
+# 4: names folded without every punctuation mark and invisible character (names.normalise_name);
+# 5: digits in names as Chinese numerals (matching.chinese_numerals)
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
 CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
@@ -671,6 +672,12 @@ class CompactEntityIndex(EntityIndex):
             if row >= 0:  # from now on in the overlay; what the file knows stays known
                 profiles.overlay[entity_id] = self.file.profile(row)
         super().add(entity_id, key, origin, person, names, identifiers, legal_rep, address)
+
+
+    def holding_core(self, parts: NameParts) -> Iterable[int]:
+        """The file keeps no table by name core: an entity holding the core shares every block of it,
+        so it is among the entities the core's blocks find (the overlay's, read since, as well)."""
+        return {*self.candidates(Subject(parts)), *super().holding_core(parts)}
 
 
 def load_names(index: IndexFile, c: Connection, analyser: NameAnalyser) -> CompactEntityIndex:
