@@ -12,7 +12,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -54,10 +54,16 @@ class SheetMarks:
 
     errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     hidden: set[int] = field(default_factory=set)
+    hidden_columns: list[tuple[int, int]] = field(default_factory=list)  # (first, last), counted from 0
     unplaced: bool = False  # a mark without its row's reference, or more than can be held
 
     def __bool__(self) -> bool:
-        return bool(self.errors or self.hidden or self.unplaced)
+        return bool(self.errors or self.hidden or self.hidden_columns or self.unplaced)
+
+    def first_hidden_column(self, cells: list[Any]) -> int | None:
+        """The first column of `cells` hidden in the spreadsheet that holds anything."""
+        return min((index for first, last in self.hidden_columns for index in range(first, min(last + 1, len(cells)))
+                    if _cells_filled([cells[index]])), default=None)
 
 
 @dataclass(frozen=True)
@@ -97,17 +103,24 @@ def check_regular_file(path: Path) -> None:
         raise FileRefused(f"{path.name}: the file is empty")
 
 
-def open_table(path: Path) -> Table:
+def open_table(path: Path, header_fields: Callable[[list[Any]], set[str]] | None = None) -> Table:
+    """`header_fields` says which fields a row of headers names (the pack's synonyms: 当事人名称 and
+    行政相对人名称 are one field); without it, each header names itself. It tells a workbook's sheet of
+    records from the others."""
     check_regular_file(path)
     file_format = detect_format(path)
     if file_format == "csv":
         table = _read_csv(path)
     elif file_format == "xlsx":
-        table = _read_xlsx(path)
+        table = _read_xlsx(path, header_fields or _headers_themselves)
     else:
         table = _read_jsonl(path)
     check_headers(path, table.headers)
     return table
+
+
+def _headers_themselves(headers: list[Any]) -> set[str]:
+    return {normalise_header(str(h)) for h in headers} - {""}
 
 
 def check_headers(path: Path, headers: list[str]) -> None:
@@ -175,6 +188,8 @@ def _read_csv(path: Path) -> Table:
             number = 1
             try:
                 for number, row in enumerate(chain(pending, reader) if pending else reader, start=2 + len(title)):
+                    if row and row[-1].endswith(_END_OF_FILE):
+                        row = [*row[:-1], row[-1].rstrip(_END_OF_FILE)]
                     if len(row) > width and any(cell.strip() for cell in row[width:]):
                         # More cells than headers: an unquoted separator shifted the row. Its
                         # cells cannot be trusted to their columns, and none may vanish.
@@ -196,12 +211,17 @@ def _read_csv(path: Path) -> Table:
     return Table("csv", _label(encoding), [h.strip() for h in headers], rows())
 
 
+# Ctrl-Z, the end-of-file mark DOS-era tools still append to the text files they write: no cell's value
+# nor a row of its own
+_END_OF_FILE = "\x1a"
+
+
 def _label(encoding: str) -> str:
     """How a batch records its encoding: utf-8, utf-8 bom, utf-16 or gb18030."""
     return encoding.replace("-sig", " bom") if encoding.endswith("-sig") else encoding
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Table:
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic[:2] != b"PK" and path.suffix.lower() != ".xls":
@@ -218,17 +238,23 @@ def _read_xlsx(path: Path) -> Table:
         workbook = load_workbook(str(path))
         sheets = [(index, meta) for index, meta in enumerate(workbook.sheets_metadata)
                   if meta.typ == SheetTypeEnum.WorkSheet]
-        # the data is on the first visible sheet that holds anything: a hidden sheet before it is a
-        # template or the lists behind a drop-down, an empty Sheet1 is left over
-        found = None
+        # the data is on the first visible sheet whose headers name fields, else on the first that holds
+        # anything (whose headers are then refused as unrecognisable): a hidden sheet is a template or
+        # the lists behind a drop-down, an empty Sheet1 is left over, a sheet of instructions (填报说明)
+        # may come first
+        found = first = None
         for index, meta in sheets:
             if meta.visible == SheetVisibleEnum.Visible:
                 header, iterator = _header_row(workbook.get_sheet_by_index(index))
-                if header is not None:
+                if header is not None and header_fields(header[1]):
                     found = index, meta.name
                     break
+                if header is not None and first is None:
+                    first = (index, meta.name), header, iterator
+        if found is None and first is not None:
+            found, header, iterator = first
         if found is not None:
-            _refuse_more_data(path, workbook, sheets, found, header[1])
+            _refuse_more_data(path, workbook, sheets, found, header[1], header_fields)
             # a formula's error (#N/A, #DIV/0!) comes from the spreadsheet reader as an empty cell: a
             # record would be stored without the value, or by the name a failed lookup left out. Its
             # text goes back in the cell, which the row validator refuses. A hidden row is one its
@@ -249,8 +275,14 @@ def _read_xlsx(path: Path) -> Table:
     headers = header[1]
     if marks.unplaced:
         raise FileRefused(f"{path.name}: sheet {found[1]!r} holds formulas that failed (#N/A, #DIV/0!...) or hidden "
-                          f"rows, on more than {_MAX_MARKED_ROWS} rows or where they cannot be placed; correct or "
-                          "unhide them (or paste the values), and send the file again")
+                          f"rows or columns, on more than {_MAX_MARKED_ROWS} rows or where they cannot be placed; "
+                          "correct or unhide them (or paste the values), and send the file again")
+    # A hidden column is one its sender chose not to show (last month's amounts, a column replaced by the
+    # one beside it): read as any other, its values would be published unsaid, even over the visible ones
+    if (column := marks.first_hidden_column(headers)) is not None:
+        raise FileRefused(f"{path.name}: sheet {found[1]!r}: column {_column_letters(column)} "
+                          f"({str(headers[column]).strip()!r}) is hidden in the spreadsheet; unhide it to send it, or "
+                          "delete it, and send the file again")
 
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         try:
@@ -265,6 +297,10 @@ def _read_xlsx(path: Path) -> Table:
                     yield number, RowError("the row is hidden in the spreadsheet: unhide it to send it, or delete "
                                            "it", "", list(row), "invalid_value")
                     continue
+                if marks.hidden_columns and (column := marks.first_hidden_column(row)) is not None:
+                    raise FileRefused(f"{path.name}: sheet {found[1]!r}, row {number}: column "
+                                      f"{_column_letters(column)} is hidden in the spreadsheet and holds a value; "
+                                      "unhide it to send it, or delete it, and send the file again")
                 row = list(row)
                 for column, error in marks.errors.get(number, ()):
                     if column < len(row):
@@ -317,21 +353,22 @@ def _header_row(sheet: Any) -> tuple[tuple[int, list[Any]] | None, Iterator[tupl
 
 
 def _refuse_more_data(path: Path, workbook: Any, sheets: list[tuple[int, Any]], found: tuple[int, str],
-                      headers: list[Any]) -> None:
+                      headers: list[Any], header_fields: Callable[[list[Any]], set[str]]) -> None:
     """Only one sheet of a workbook is read: refuse a workbook with records on another sheet (a sheet
-    a month, the rest of a long list, a hidden sheet of records) rather than leave them out unsaid. A
-    sheet under other headers (instructions, the lists behind a drop-down) holds no records."""
-    ours = {normalise_header(str(h)) for h in headers} - {""}
+    a month, the rest of a long list, a hidden sheet of records, a district's sheet under its own
+    synonyms of the headers) rather than leave them out unsaid. A sheet naming other fields
+    (instructions, the lists behind a drop-down) holds no records."""
+    ours = header_fields(headers)
     for index, meta in sheets:
         if index == found[0]:
             continue
         header, rows = _header_row(workbook.get_sheet_by_index(index))
         if header is None or next(rows, None) is None:
             continue
-        shared = ours & {normalise_header(str(h)) for h in header[1]}
+        shared = ours & header_fields(header[1])
         if len(shared) >= min(2, len(ours)):
             hidden = "" if meta.visible == SheetVisibleEnum.Visible else "hidden "
-            raise FileRefused(f"{path.name}: {hidden}sheet {meta.name!r} holds rows under the headers of sheet "
+            raise FileRefused(f"{path.name}: {hidden}sheet {meta.name!r} holds rows naming the same fields as sheet "
                               f"{found[1]!r}, and only one sheet of a workbook is read: send each sheet as its "
                               "own file")
 
@@ -345,8 +382,20 @@ _CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
 _ERROR_CELL = re.compile(rb'<c\b([^>]*?\bt="e"[^>]*)>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?(?:<v>([^<]*)</v>)?')
 _CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
 _HIDDEN_ROW = re.compile(rb'<row\b([^>]*?\bhidden="(?:1|true)"[^>]*)>')
+_HIDDEN_COLUMNS = re.compile(rb'<(?:\w+:)?col\b([^>]*?\bhidden="(?:1|true)"[^>]*)>')
+_COLUMN_MIN, _COLUMN_MAX = re.compile(rb'\bmin="([0-9]+)"'), re.compile(rb'\bmax="([0-9]+)"')
 _ROW_REF = re.compile(rb'\br="([0-9]+)"')
 _MAX_MARKED_ROWS = 10_000  # a sheet with failed formulas or hidden rows on more rows is refused whole
+
+
+def _column_letters(index: int) -> str:
+    """A column's name as the spreadsheet shows it (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _column_index(letters: bytes) -> int:
@@ -450,6 +499,12 @@ def check_workbook_size(path: Path) -> dict[str, SheetMarks]:
                                 marks.unplaced = True
                                 break
                             marks.hidden.add(int(ref[1]))
+                        for hidden in _HIDDEN_COLUMNS.finditer(text):
+                            first, last = _COLUMN_MIN.search(hidden[1]), _COLUMN_MAX.search(hidden[1])
+                            if first is None or last is None:
+                                marks.unplaced = True
+                                break
+                            marks.hidden_columns.append((int(first[1]) - 1, int(last[1]) - 1))
                     if len(marks.errors) + len(marks.hidden) > _MAX_MARKED_ROWS:
                         marks.unplaced, marks.errors, marks.hidden = True, {}, set()
                     if rows > max_rows + 1:
@@ -500,6 +555,7 @@ def _read_jsonl(path: Path) -> Table:
         with path.open("r", encoding=encoding, errors="strict") as handle:
             try:
                 for number, line in enumerate(handle, start=1):
+                    line = line.rstrip(_END_OF_FILE) if _END_OF_FILE in line else line
                     if not line.strip():
                         continue
                     try:
