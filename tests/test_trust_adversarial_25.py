@@ -118,3 +118,23 @@ def test_a_ctrl_z_at_the_end_of_a_text_file_is_no_row_and_no_part_of_a_cell(cli,
                                for row in ROWS) + "\n\x1a", encoding="utf-8")
     result = ingest_one(cli, jsonl)
     assert (result["rows"], result["accepted"], result["quarantined"]) == (3, 3, 0), result
+
+
+def test_a_heading_under_its_group_is_read_with_the_groups_words(cli, tmp_path: Path) -> None:
+    """朝阳's sheet has two header rows: 行政相对人 merged over 名称 | 统一社会信用代码, 处罚决定 merged over
+    文号 | 日期 (序号 merged down). Each column was headed by its lowest text alone: 名称 names no field
+    of a penalty, so 小米's name went to the unknown columns and the record was stored with no subject
+    name at all (accepted, found by its code alone); with 日期 alone the file was refused for want of a
+    decision date. A heading that names a field only with its group's words before it now takes them:
+    行政相对人名称, 处罚决定日期."""
+    rows = [["序号", "行政相对人", "", "处罚决定", "", ""],
+            ["", "名称", "统一社会信用代码", "文号", "罚款金额（万元）", "日期"],
+            [1, "小米科技有限责任公司", XIAOMI, "京朝市监罚〔2026〕88号", "1.5", "2026-03-05"],
+            [2, "珠海格力电器股份有限公司", GREE, "京朝市监罚〔2026〕89号", "20", "2026-03-06"]]
+    path = workbook(tmp_path / "朝阳区.xlsx", {"name": "Sheet1", "rows": rows, "merge": ["A1:A2", "B1:C1", "D1:F1"]})
+    result = ingest_one(cli, path)
+    assert (result["rows"], result["accepted"], result["quarantined"]) == (2, 2, 0), result
+    stored = {r["row_number"]: r for r in records(cli)}
+    assert stored[3]["subject_name"] == "小米科技有限责任公司" and stored[4]["subject_name"] == "珠海格力电器股份有限公司"
+    assert stored[3]["fields"]["decision_date"] == "2026-03-05" and stored[3]["fields"]["fine_amount"] == 15000.0
+    assert "名称" not in stored[3]["extras"], stored[3]["extras"]

@@ -245,7 +245,7 @@ def _read_xlsx(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Ta
         found = first = None
         for index, meta in sheets:
             if meta.visible == SheetVisibleEnum.Visible:
-                header, iterator = _header_row(workbook.get_sheet_by_index(index))
+                header, iterator = _header_row(workbook.get_sheet_by_index(index), header_fields)
                 if header is not None and header_fields(header[1]):
                     found = index, meta.name
                     break
@@ -323,13 +323,16 @@ def _cells_filled(row: list[Any]) -> int:
     return sum(1 for cell in row if not (cell is None or str(cell).strip() == ""))
 
 
-def _header_row(sheet: Any) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
+def _header_row(sheet: Any, header_fields: Callable[[list[Any]], set[str]]
+                ) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
     """A sheet's header (its row number, its cells) and the numbered rows below it, blank rows left
     out. The header is the first row holding anything, or the first holding several cells below
     up to `_TITLE_ROWS` rows of one cell (a title): rows above it are no records, and the rows
     below keep the numbers the agency sees in its spreadsheet. A header cell merged down over the
     rows below (序号 beside 行政处罚决定书 over 文号 | 罚款金额（万元）) makes those rows part of the
-    header: each column is headed by its lowest text, the group's heading where nothing is below it."""
+    header: each column is headed by its lowest text, the group's heading where nothing is below it,
+    and the group's heading before its text where only both name a field (`header_fields`): 名称
+    and 日期 under 行政相对人 and 处罚决定 are 行政相对人名称 and 处罚决定日期."""
     filled = ((number, row) for number, row in enumerate(sheet.iter_rows(), start=1)
               if any(not (cell == "" or cell is None) for cell in row))
     first = list(islice(filled, _TITLE_ROWS + 1))
@@ -342,12 +345,19 @@ def _header_row(sheet: Any) -> tuple[tuple[int, list[Any]] | None, Iterator[tupl
     last = max((end[0] + 1 for start, end in sheet.merged_cell_ranges or () if start[0] + 1 == number),
                default=number)
     header = list(header)
+    # a heading merged across columns is their group's
+    groups = {column: str(header[start[1]]).strip() for start, end in sheet.merged_cell_ranges or ()
+              if start[0] + 1 == number and end[1] > start[1] and start[1] < len(header)
+              for column in range(start[1], end[1] + 1)}
     for below, row in rows:
         if below > last:
             return (number, header), chain([(below, row)], rows)
         for column, cell in enumerate(row):
             if not (cell is None or str(cell).strip() == ""):
                 header += [""] * (column + 1 - len(header))
+                group = groups.get(column)
+                if group and not header_fields([cell]) and header_fields([joined := group + str(cell).strip()]):
+                    cell = joined
                 header[column] = cell
     return (number, header), rows
 
@@ -362,7 +372,7 @@ def _refuse_more_data(path: Path, workbook: Any, sheets: list[tuple[int, Any]], 
     for index, meta in sheets:
         if index == found[0]:
             continue
-        header, rows = _header_row(workbook.get_sheet_by_index(index))
+        header, rows = _header_row(workbook.get_sheet_by_index(index), header_fields)
         if header is None or next(rows, None) is None:
             continue
         shared = ours & header_fields(header[1])
