@@ -138,3 +138,28 @@ def test_a_heading_under_its_group_is_read_with_the_groups_words(cli, tmp_path: 
     assert stored[3]["subject_name"] == "小米科技有限责任公司" and stored[4]["subject_name"] == "珠海格力电器股份有限公司"
     assert stored[3]["fields"]["decision_date"] == "2026-03-05" and stored[3]["fields"]["fine_amount"] == 15000.0
     assert "名称" not in stored[3]["extras"], stored[3]["extras"]
+
+
+def test_the_line_naming_the_sending_office_and_date_above_the_header_is_no_header(cli, tmp_path: Path) -> None:
+    """The form every district fills: a title (北京市行政处罚信息公示表), then 填报单位（盖章）：… on the left
+    and 填报日期：… on the right, then the header. The first row of several cells was taken for the
+    header: the workbook and its CSV export were refused, "no recognisable columns (headers: 填报单位
+    （盖章）：北京市海淀区市场监督管理局, , , , 填报日期：2026年10月8日)". The header is now the first of the
+    top rows naming a field; the rows keep the numbers the agency sees."""
+    headers = ["序号", "行政相对人名称", "统一社会信用代码", "行政处罚决定书文号", "罚款金额（万元）", "处罚决定日期"]
+    office = ["填报单位（盖章）：北京市海淀区市场监督管理局", "", "", "", "填报日期：2026年10月8日", ""]
+    data = [[1, "小米科技有限责任公司", XIAOMI, "京海市监罚〔2026〕7号", 1.5, "2026-03-05"],
+            [2, "珠海格力电器股份有限公司", GREE, "京海市监罚〔2026〕8号", 20, "2026-03-06"]]
+    path = workbook(tmp_path / "海淀区.xlsx", {"name": "Sheet1", "rows": [["北京市行政处罚信息公示表"], office, headers, *data],
+                                               "merge": ["A1:F1", "A2:D2"]})
+    result = ingest_one(cli, path)
+    assert (result["rows"], result["accepted"], result["quarantined"]) == (2, 2, 0), result
+    exported = tmp_path / "海淀区.csv"
+    exported.write_text("\n".join(",".join(str(c) for c in row) for row in [
+        ["北京市行政处罚信息公示表", "", "", "", "", ""], office, headers,
+        *([*row[:3], row[3].replace("号", "号A"), *row[4:]] for row in data)]) + "\n", encoding="utf-8")
+    result = ingest_one(cli, exported)
+    assert (result["rows"], result["accepted"], result["quarantined"]) == (2, 2, 0), result
+    stored = records(cli, batch_id=result["batch_id"])
+    assert [(r["row_number"], r["subject_name"]) for r in stored] == [(4, "小米科技有限责任公司"), (5, "珠海格力电器股份有限公司")]
+    assert stored[0]["fields"]["fine_amount"] == 15000.0

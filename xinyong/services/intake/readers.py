@@ -110,7 +110,7 @@ def open_table(path: Path, header_fields: Callable[[list[Any]], set[str]] | None
     check_regular_file(path)
     file_format = detect_format(path)
     if file_format == "csv":
-        table = _read_csv(path)
+        table = _read_csv(path, header_fields or _headers_themselves)
     elif file_format == "xlsx":
         table = _read_xlsx(path, header_fields or _headers_themselves)
     else:
@@ -149,7 +149,7 @@ def detect_encoding(sample: bytes, path: Path) -> str:
         raise FileRefused(f"{path.name}: {exc}") from None
 
 
-def _read_csv(path: Path) -> Table:
+def _read_csv(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
@@ -160,17 +160,13 @@ def _read_csv(path: Path) -> Table:
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
     try:
-        headers = next(reader)
-        # a title above the header (one cell, a subtitle or a blank line below it), as in a workbook
-        title: list[list[str]] = []
-        pending: list[list[str]] = []  # lines read ahead that turned out to be data
-        if _cells_filled(headers) == 1:
-            while (len(title) <= _TITLE_ROWS and _cells_filled(headers) <= 1
-                   and (below := next(reader, None)) is not None):
-                title.append(headers)
-                headers = below
-            if _cells_filled(headers) <= 1:  # no header of several cells below: the first line is the header
-                pending, headers, title = [*title[1:], headers], title[0], []
+        # a title above the header (a subtitle, the sending office and date, a blank line), as in a workbook;
+        # `pending`: the lines read ahead that are data
+        first = list(islice(reader, _TITLE_ROWS + 2))
+        if not first:
+            raise StopIteration
+        at = _header_at(first, header_fields) if _cells_filled(first[0]) else 0  # a blank first line is refused
+        title, headers, pending = first[:at], first[at], first[at + 1:]
     except UnicodeDecodeError as exc:
         handle.close()
         raise FileRefused(f"{path.name}: undecodable bytes in the header as {encoding}: {exc.reason}") from None
@@ -323,12 +319,19 @@ def _cells_filled(row: list[Any]) -> int:
     return sum(1 for cell in row if not (cell is None or str(cell).strip() == ""))
 
 
+def _header_at(rows: list[list[Any]], header_fields: Callable[[list[Any]], set[str]]) -> int:
+    """Which of a file's first rows is its header: the first of several cells naming a field (not the
+    line 填报单位：… | 填报日期：… above it), else the first of several cells, else the first."""
+    several = [index for index, row in enumerate(rows) if _cells_filled(row) > 1]
+    return next((index for index in several if header_fields(rows[index])), several[0] if several else 0)
+
+
 def _header_row(sheet: Any, header_fields: Callable[[list[Any]], set[str]]
                 ) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
     """A sheet's header (its row number, its cells) and the numbered rows below it, blank rows left
-    out. The header is the first row holding anything, or the first holding several cells below
-    up to `_TITLE_ROWS` rows of one cell (a title): rows above it are no records, and the rows
-    below keep the numbers the agency sees in its spreadsheet. A header cell merged down over the
+    out. The header is one of the first `_TITLE_ROWS` + 1 rows holding anything (`_header_at`): rows
+    above it (a title, the sending office and date) are no records, and the rows below keep the
+    numbers the agency sees in its spreadsheet. A header cell merged down over the
     rows below (序号 beside 行政处罚决定书 over 文号 | 罚款金额（万元）) makes those rows part of the
     header: each column is headed by its lowest text, the group's heading where nothing is below it,
     and the group's heading before its text where only both name a field (`header_fields`): 名称
@@ -338,7 +341,7 @@ def _header_row(sheet: Any, header_fields: Callable[[list[Any]], set[str]]
     first = list(islice(filled, _TITLE_ROWS + 1))
     if not first:
         return None, iter(())
-    at = next((i for i, (_, row) in enumerate(first) if _cells_filled(row) > 1), 0)
+    at = _header_at([row for _, row in first], header_fields)
     number, header = first[at]
     rows = chain(first[at + 1:], filled)
     # merged ranges are ((first row, first column), (last row, last column)), counted from 0
