@@ -159,12 +159,13 @@ def _read_csv(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Tab
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
+    first: list[list[str]] = []
     try:
-        # a title above the header (a subtitle, the sending office and date, a blank line), as in a workbook;
-        # `pending`: the lines read ahead that are data
-        first = list(islice(reader, _TITLE_ROWS + 2))
-        if not first:
-            raise StopIteration
+        first.append(next(reader))
+        # a title above the header (a subtitle, the sending office and date), as in a workbook: only then
+        # are the lines below read ahead; `pending`: those that are data
+        if _cells_filled(first[0]) and not (_cells_filled(first[0]) > 1 and header_fields(first[0])):
+            first += islice(reader, _TITLE_ROWS + 1)
         at = _header_at(first, header_fields) if _cells_filled(first[0]) else 0  # a blank first line is refused
         title, headers, pending = first[:at], first[at], first[at + 1:]
     except UnicodeDecodeError as exc:
@@ -172,6 +173,8 @@ def _read_csv(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Tab
         raise FileRefused(f"{path.name}: undecodable bytes in the header as {encoding}: {exc.reason}") from None
     except (StopIteration, csv.Error) as exc:
         handle.close()
+        if first:  # a line read ahead
+            raise _broken_line(path, len(first) + 1, exc) from None
         raise FileRefused(f"{path.name}: no header row ({exc or 'file has no lines'})") from None
 
     if not any(h.strip() for h in headers):
@@ -198,13 +201,17 @@ def _read_csv(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Tab
                 raise FileRefused(f"{path.name}: row {number + 1}: undecodable bytes as {encoding} "
                                   f"({exc.reason})") from None
             except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
-                    raise FileRefused(f"{path.name}: row {number + 1}: a cell longer than "
-                                      f"{settings.MAX_CELL_CHARS.value()} characters "
-                                      f"({settings.MAX_CELL_CHARS.name})") from None
-                raise FileRefused(f"{path.name}: row {number + 1}: broken CSV ({exc})") from None
+                raise _broken_line(path, number + 1, exc) from None
 
     return Table("csv", _label(encoding), [h.strip() for h in headers], rows())
+
+
+def _broken_line(path: Path, number: int, exc: csv.Error) -> FileRefused:
+    """The file refused for its line `number`, which the CSV reader cannot split."""
+    if "field larger than field limit" in str(exc):
+        return FileRefused(f"{path.name}: row {number}: a cell longer than {settings.MAX_CELL_CHARS.value()} "
+                           f"characters ({settings.MAX_CELL_CHARS.name})")
+    return FileRefused(f"{path.name}: row {number}: broken CSV ({exc})")
 
 
 # Ctrl-Z, the end-of-file mark DOS-era tools still append to the text files they write: no cell's value
