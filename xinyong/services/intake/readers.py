@@ -348,15 +348,18 @@ def _header_row(sheet: Any, header_fields: Callable[[list[Any]], set[str]]
     first = list(islice(filled, _TITLE_ROWS + 1))
     if not first:
         return None, iter(())
+    # merged ranges are ((first row, first column), (last row, last column)), counted from 0
+    merged = sheet.merged_cell_ranges or ()
     at = _header_at([row for _, row in first], header_fields)
+    # a row above with a cell merged down onto it (序号 over two rows) is where the header begins
+    while at and any(start[0] + 1 == first[at - 1][0] and end[0] + 1 >= first[at][0] for start, end in merged):
+        at -= 1
     number, header = first[at]
     rows = chain(first[at + 1:], filled)
-    # merged ranges are ((first row, first column), (last row, last column)), counted from 0
-    last = max((end[0] + 1 for start, end in sheet.merged_cell_ranges or () if start[0] + 1 == number),
-               default=number)
+    last = max((end[0] + 1 for start, end in merged if start[0] + 1 == number), default=number)
     header = list(header)
     # a heading merged across columns is their group's
-    groups = {column: str(header[start[1]]).strip() for start, end in sheet.merged_cell_ranges or ()
+    groups = {column: str(header[start[1]]).strip() for start, end in merged
               if start[0] + 1 == number and end[1] > start[1] and start[1] < len(header)
               for column in range(start[1], end[1] + 1)}
     for below, row in rows:
