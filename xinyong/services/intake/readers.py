@@ -565,11 +565,7 @@ def _read_jsonl(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first = sample.decode(encoding, errors="replace").split("\n", 1)[0]
-    try:
-        keys = list(orjson.loads(first).keys())
-    except (orjson.JSONDecodeError, AttributeError):
-        raise FileRefused(f"{path.name}: line 1 is not a JSON object; not a JSON Lines file") from None
+    keys = _first_keys(path, sample.decode(encoding, errors="replace").split("\n"))
     index = {k: i for i, k in enumerate(keys)}
     max_keys = max(settings.MAX_NEW_KEYS.value(), len(keys))
 
@@ -618,3 +614,25 @@ def _read_jsonl(path: Path) -> Table:
                 raise FileRefused(f"{path.name}: line {number + 1}: undecodable bytes ({exc.reason})") from None
 
     return Table("jsonl", _label(encoding), keys, rows())
+
+
+def _first_keys(path: Path, lines: list[str]) -> list[str]:
+    """The keys of a JSON Lines file's first record: its first line that is not blank. A first line
+    that is broken JSON (cut short, a stray character) is quarantined as any other when a later line
+    of the sample is a record; one that is JSON but no object (an array) is no JSON Lines of records."""
+    number, first = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip(_END_OF_FILE).strip()),
+                         (1, ""))
+    try:
+        value = orjson.loads(first)
+    except orjson.JSONDecodeError as exc:
+        for line in lines[number:]:
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return list(value)
+        raise FileRefused(f"{path.name}: line {number} is not valid JSON ({exc}); not a JSON Lines file") from None
+    if not isinstance(value, dict):
+        raise FileRefused(f"{path.name}: line {number} is not a JSON object; not a JSON Lines file")
+    return list(value)
