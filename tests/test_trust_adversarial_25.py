@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from test_trust_adversarial_12 import ingest_one, records, refused, stats, workbook
-from worlds import uscc
+from worlds import run, uscc
 
 XIAOMI = uscc("91110108551385082")  # 小米科技有限责任公司
 GREE = uscc("91440400192548256")  # 珠海格力电器股份有限公司
@@ -186,3 +186,17 @@ def test_a_json_lines_file_is_not_refused_whole_for_its_first_line(cli, tmp_path
     text.write_text(",".join(keys) + "\n" + ",".join(ROWS[0][:4]) + "\n", encoding="utf-8")
     said = refused(cli, text)
     assert "text.jsonl: line 1 is not valid JSON" in said, said
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_header(cli, tmp_path: Path) -> None:
+    """Notepad saves GB18030 with its byte order mark (84 31 95 33), which the decoder keeps as U+FEFF: the
+    first header was stored as "\\ufeff序号", so the batch's headers, the rejects file's first column and
+    every record's unknown column carried an invisible character (the key "\\ufeff序号", not "序号")."""
+    lines = [",".join(["序号", *HEADERS]), *(",".join([str(n), *row]) for n, row in enumerate(ROWS, start=1))]
+    path = tmp_path / "gb18030-bom.csv"
+    path.write_bytes(b"\x84\x31\x95\x33" + ("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    result = ingest_one(cli, path)
+    assert (result["encoding"], result["accepted"]) == ("gb18030", 3), result
+    stored = records(cli, batch_id=result["batch_id"])
+    assert [r["extras"] for r in stored] == [{"序号": "1"}, {"序号": "2"}, {"序号": "3"}]
+    assert run(cli, "batch", "show", result["batch_id"])["headers"][0] == "序号"

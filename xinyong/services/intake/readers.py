@@ -203,6 +203,8 @@ def _read_csv(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Tab
             except csv.Error as exc:
                 raise _broken_line(path, number + 1, exc) from None
 
+    # a byte order mark the decoder keeps (GB18030's, a UTF-8 file's second) is no part of the first header
+    headers = [headers[0].lstrip("\ufeff"), *headers[1:]]
     return Table("csv", _label(encoding), [h.strip() for h in headers], rows())
 
 
