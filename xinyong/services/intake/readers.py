@@ -619,21 +619,13 @@ def _read_jsonl(path: Path) -> Table:
 
 
 def _first_keys(path: Path, lines: list[str]) -> list[str]:
-    """The keys of a JSON Lines file's first record: its first line that is not blank. A first line
-    that is broken JSON (cut short, a stray character) is quarantined as any other when a later line
-    of the sample is a record; one that is JSON but no object (an array) is no JSON Lines of records."""
+    """The keys of a JSON Lines file's first record: its first line that is not blank, which must be a
+    JSON object (else the file is no JSON Lines of records)."""
     number, first = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip(_END_OF_FILE).strip()),
                          (1, ""))
     try:
         value = orjson.loads(first)
     except orjson.JSONDecodeError as exc:
-        for line in lines[number:]:
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                return list(value)
         raise FileRefused(f"{path.name}: line {number} is not valid JSON ({exc}); not a JSON Lines file") from None
     if not isinstance(value, dict):
         raise FileRefused(f"{path.name}: line {number} is not a JSON object; not a JSON Lines file")
