@@ -110,7 +110,10 @@ def ingest_file(engine: Engine, pack: Pack, path: Path, authority: str, category
         if unknown:
             raise FileRefused(f"mapping names unknown field(s) {', '.join(unknown)} "
                               f"for category {category}")
-    table = open_table(path)  # refuses unreadable files before any write
+    def header_fields(headers: list[Any]) -> set[str]:
+        return set(map_columns(pack, category_spec, [str(h) for h in headers], mapping).field_of.values())
+
+    table = open_table(path, header_fields)  # refuses unreadable files before any write
     digest = file_hash(path)
     result = IngestResult(None, path.name, authority, category, table.file_format, table.encoding)
     with engine.connect() as connection:

@@ -12,7 +12,7 @@ import stat
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -54,10 +54,16 @@ class SheetMarks:
 
     errors: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     hidden: set[int] = field(default_factory=set)
+    hidden_columns: list[tuple[int, int]] = field(default_factory=list)  # (first, last), counted from 0
     unplaced: bool = False  # a mark without its row's reference, or more than can be held
 
     def __bool__(self) -> bool:
-        return bool(self.errors or self.hidden or self.unplaced)
+        return bool(self.errors or self.hidden or self.hidden_columns or self.unplaced)
+
+    def first_hidden_column(self, cells: list[Any]) -> int | None:
+        """The first column of `cells` hidden in the spreadsheet that holds anything."""
+        return min((index for first, last in self.hidden_columns for index in range(first, min(last + 1, len(cells)))
+                    if _cells_filled([cells[index]])), default=None)
 
 
 @dataclass(frozen=True)
@@ -97,17 +103,24 @@ def check_regular_file(path: Path) -> None:
         raise FileRefused(f"{path.name}: the file is empty")
 
 
-def open_table(path: Path) -> Table:
+def open_table(path: Path, header_fields: Callable[[list[Any]], set[str]] | None = None) -> Table:
+    """`header_fields` says which fields a row of headers names (the pack's synonyms: 当事人名称 and
+    行政相对人名称 are one field); without it, each header names itself. It tells a workbook's sheet of
+    records from the others."""
     check_regular_file(path)
     file_format = detect_format(path)
     if file_format == "csv":
-        table = _read_csv(path)
+        table = _read_csv(path, header_fields or _headers_themselves)
     elif file_format == "xlsx":
-        table = _read_xlsx(path)
+        table = _read_xlsx(path, header_fields or _headers_themselves)
     else:
         table = _read_jsonl(path)
     check_headers(path, table.headers)
     return table
+
+
+def _headers_themselves(headers: list[Any]) -> set[str]:
+    return {normalise_header(str(h)) for h in headers} - {""}
 
 
 def check_headers(path: Path, headers: list[str]) -> None:
@@ -136,7 +149,7 @@ def detect_encoding(sample: bytes, path: Path) -> str:
         raise FileRefused(f"{path.name}: {exc}") from None
 
 
-def _read_csv(path: Path) -> Table:
+def _read_csv(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
@@ -146,23 +159,22 @@ def _read_csv(path: Path) -> Table:
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     csv.field_size_limit(max(1, settings.MAX_CELL_CHARS.value()))
     reader = csv.reader(handle, delimiter=delimiter)
+    first: list[list[str]] = []
     try:
-        headers = next(reader)
-        # a title above the header (one cell, a subtitle or a blank line below it), as in a workbook
-        title: list[list[str]] = []
-        pending: list[list[str]] = []  # lines read ahead that turned out to be data
-        if _cells_filled(headers) == 1:
-            while (len(title) <= _TITLE_ROWS and _cells_filled(headers) <= 1
-                   and (below := next(reader, None)) is not None):
-                title.append(headers)
-                headers = below
-            if _cells_filled(headers) <= 1:  # no header of several cells below: the first line is the header
-                pending, headers, title = [*title[1:], headers], title[0], []
+        first.append(next(reader))
+        # a title above the header (a subtitle, the sending office and date), as in a workbook: only then
+        # are the lines below read ahead; `pending`: those that are data
+        if _cells_filled(first[0]) and not (_cells_filled(first[0]) > 1 and header_fields(first[0])):
+            first += islice(reader, _TITLE_ROWS + 1)
+        at = _header_at(first, header_fields) if _cells_filled(first[0]) else 0  # a blank first line is refused
+        title, headers, pending = first[:at], first[at], first[at + 1:]
     except UnicodeDecodeError as exc:
         handle.close()
         raise FileRefused(f"{path.name}: undecodable bytes in the header as {encoding}: {exc.reason}") from None
     except (StopIteration, csv.Error) as exc:
         handle.close()
+        if first:  # a line read ahead
+            raise _broken_line(path, len(first) + 1, exc) from None
         raise FileRefused(f"{path.name}: no header row ({exc or 'file has no lines'})") from None
 
     if not any(h.strip() for h in headers):
@@ -175,6 +187,8 @@ def _read_csv(path: Path) -> Table:
             number = 1
             try:
                 for number, row in enumerate(chain(pending, reader) if pending else reader, start=2 + len(title)):
+                    if row and row[-1].endswith(_END_OF_FILE):
+                        row = [*row[:-1], row[-1].rstrip(_END_OF_FILE)]
                     if len(row) > width and any(cell.strip() for cell in row[width:]):
                         # More cells than headers: an unquoted separator shifted the row. Its
                         # cells cannot be trusted to their columns, and none may vanish.
@@ -187,13 +201,24 @@ def _read_csv(path: Path) -> Table:
                 raise FileRefused(f"{path.name}: row {number + 1}: undecodable bytes as {encoding} "
                                   f"({exc.reason})") from None
             except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
-                    raise FileRefused(f"{path.name}: row {number + 1}: a cell longer than "
-                                      f"{settings.MAX_CELL_CHARS.value()} characters "
-                                      f"({settings.MAX_CELL_CHARS.name})") from None
-                raise FileRefused(f"{path.name}: row {number + 1}: broken CSV ({exc})") from None
+                raise _broken_line(path, number + 1, exc) from None
 
+    # a byte order mark the decoder keeps (GB18030's, a UTF-8 file's second) is no part of the first header
+    headers = [headers[0].lstrip("\ufeff"), *headers[1:]]
     return Table("csv", _label(encoding), [h.strip() for h in headers], rows())
+
+
+def _broken_line(path: Path, number: int, exc: csv.Error) -> FileRefused:
+    """The file refused for its line `number`, which the CSV reader cannot split."""
+    if "field larger than field limit" in str(exc):
+        return FileRefused(f"{path.name}: row {number}: a cell longer than {settings.MAX_CELL_CHARS.value()} "
+                           f"characters ({settings.MAX_CELL_CHARS.name})")
+    return FileRefused(f"{path.name}: row {number}: broken CSV ({exc})")
+
+
+# Ctrl-Z, the end-of-file mark DOS-era tools still append to the text files they write: no cell's value
+# nor a row of its own
+_END_OF_FILE = "\x1a"
 
 
 def _label(encoding: str) -> str:
@@ -201,7 +226,7 @@ def _label(encoding: str) -> str:
     return encoding.replace("-sig", " bom") if encoding.endswith("-sig") else encoding
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Table:
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic[:2] != b"PK" and path.suffix.lower() != ".xls":
@@ -218,17 +243,23 @@ def _read_xlsx(path: Path) -> Table:
         workbook = load_workbook(str(path))
         sheets = [(index, meta) for index, meta in enumerate(workbook.sheets_metadata)
                   if meta.typ == SheetTypeEnum.WorkSheet]
-        # the data is on the first visible sheet that holds anything: a hidden sheet before it is a
-        # template or the lists behind a drop-down, an empty Sheet1 is left over
-        found = None
+        # the data is on the first visible sheet whose headers name fields, else on the first that holds
+        # anything (whose headers are then refused as unrecognisable): a hidden sheet is a template or
+        # the lists behind a drop-down, an empty Sheet1 is left over, a sheet of instructions (填报说明)
+        # may come first
+        found = first = None
         for index, meta in sheets:
             if meta.visible == SheetVisibleEnum.Visible:
-                header, iterator = _header_row(workbook.get_sheet_by_index(index))
-                if header is not None:
+                header, iterator = _header_row(workbook.get_sheet_by_index(index), header_fields)
+                if header is not None and header_fields(header[1]):
                     found = index, meta.name
                     break
+                if header is not None and first is None:
+                    first = (index, meta.name), header, iterator
+        if found is None and first is not None:
+            found, header, iterator = first
         if found is not None:
-            _refuse_more_data(path, workbook, sheets, found, header[1])
+            _refuse_more_data(path, workbook, sheets, found, header[1], header_fields)
             # a formula's error (#N/A, #DIV/0!) comes from the spreadsheet reader as an empty cell: a
             # record would be stored without the value, or by the name a failed lookup left out. Its
             # text goes back in the cell, which the row validator refuses. A hidden row is one its
@@ -249,8 +280,14 @@ def _read_xlsx(path: Path) -> Table:
     headers = header[1]
     if marks.unplaced:
         raise FileRefused(f"{path.name}: sheet {found[1]!r} holds formulas that failed (#N/A, #DIV/0!...) or hidden "
-                          f"rows, on more than {_MAX_MARKED_ROWS} rows or where they cannot be placed; correct or "
-                          "unhide them (or paste the values), and send the file again")
+                          f"rows or columns, on more than {_MAX_MARKED_ROWS} rows or where they cannot be placed; "
+                          "correct or unhide them (or paste the values), and send the file again")
+    # A hidden column is one its sender chose not to show (last month's amounts, a column replaced by the
+    # one beside it): read as any other, its values would be published unsaid, even over the visible ones
+    if (column := marks.first_hidden_column(headers)) is not None:
+        raise FileRefused(f"{path.name}: sheet {found[1]!r}: column {_column_letters(column)} "
+                          f"({str(headers[column]).strip()!r}) is hidden in the spreadsheet; unhide it to send it, or "
+                          "delete it, and send the file again")
 
     def rows() -> Iterator[tuple[int, list[Any] | RowError]]:
         try:
@@ -265,6 +302,10 @@ def _read_xlsx(path: Path) -> Table:
                     yield number, RowError("the row is hidden in the spreadsheet: unhide it to send it, or delete "
                                            "it", "", list(row), "invalid_value")
                     continue
+                if marks.hidden_columns and (column := marks.first_hidden_column(row)) is not None:
+                    raise FileRefused(f"{path.name}: sheet {found[1]!r}, row {number}: column "
+                                      f"{_column_letters(column)} is hidden in the spreadsheet and holds a value; "
+                                      "unhide it to send it, or delete it, and send the file again")
                 row = list(row)
                 for column, error in marks.errors.get(number, ()):
                     if column < len(row):
@@ -287,51 +328,72 @@ def _cells_filled(row: list[Any]) -> int:
     return sum(1 for cell in row if not (cell is None or str(cell).strip() == ""))
 
 
-def _header_row(sheet: Any) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
+def _header_at(rows: list[list[Any]], header_fields: Callable[[list[Any]], set[str]]) -> int:
+    """Which of a file's first rows is its header: the first of several cells naming a field (not the
+    line 填报单位：… | 填报日期：… above it), else the first of several cells, else the first."""
+    several = [index for index, row in enumerate(rows) if _cells_filled(row) > 1]
+    return next((index for index in several if header_fields(rows[index])), several[0] if several else 0)
+
+
+def _header_row(sheet: Any, header_fields: Callable[[list[Any]], set[str]]
+                ) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
     """A sheet's header (its row number, its cells) and the numbered rows below it, blank rows left
-    out. The header is the first row holding anything, or the first holding several cells below
-    up to `_TITLE_ROWS` rows of one cell (a title): rows above it are no records, and the rows
-    below keep the numbers the agency sees in its spreadsheet. A header cell merged down over the
+    out. The header is one of the first `_TITLE_ROWS` + 1 rows holding anything (`_header_at`): rows
+    above it (a title, the sending office and date) are no records, and the rows below keep the
+    numbers the agency sees in its spreadsheet. A header cell merged down over the
     rows below (序号 beside 行政处罚决定书 over 文号 | 罚款金额（万元）) makes those rows part of the
-    header: each column is headed by its lowest text, the group's heading where nothing is below it."""
+    header: each column is headed by its lowest text, the group's heading where nothing is below it,
+    and the group's heading before its text where only both name a field (`header_fields`): 名称
+    and 日期 under 行政相对人 and 处罚决定 are 行政相对人名称 and 处罚决定日期."""
     filled = ((number, row) for number, row in enumerate(sheet.iter_rows(), start=1)
               if any(not (cell == "" or cell is None) for cell in row))
     first = list(islice(filled, _TITLE_ROWS + 1))
     if not first:
         return None, iter(())
-    at = next((i for i, (_, row) in enumerate(first) if _cells_filled(row) > 1), 0)
+    # merged ranges are ((first row, first column), (last row, last column)), counted from 0
+    merged = sheet.merged_cell_ranges or ()
+    at = _header_at([row for _, row in first], header_fields)
+    # a row above with a cell merged down onto it (序号 over two rows) is where the header begins
+    while at and any(start[0] + 1 == first[at - 1][0] and end[0] + 1 >= first[at][0] for start, end in merged):
+        at -= 1
     number, header = first[at]
     rows = chain(first[at + 1:], filled)
-    # merged ranges are ((first row, first column), (last row, last column)), counted from 0
-    last = max((end[0] + 1 for start, end in sheet.merged_cell_ranges or () if start[0] + 1 == number),
-               default=number)
+    last = max((end[0] + 1 for start, end in merged if start[0] + 1 == number), default=number)
     header = list(header)
+    # a heading merged across columns is their group's
+    groups = {column: str(header[start[1]]).strip() for start, end in merged
+              if start[0] + 1 == number and end[1] > start[1] and start[1] < len(header)
+              for column in range(start[1], end[1] + 1)}
     for below, row in rows:
         if below > last:
             return (number, header), chain([(below, row)], rows)
         for column, cell in enumerate(row):
             if not (cell is None or str(cell).strip() == ""):
                 header += [""] * (column + 1 - len(header))
+                group = groups.get(column)
+                if group and not header_fields([cell]) and header_fields([joined := group + str(cell).strip()]):
+                    cell = joined
                 header[column] = cell
     return (number, header), rows
 
 
 def _refuse_more_data(path: Path, workbook: Any, sheets: list[tuple[int, Any]], found: tuple[int, str],
-                      headers: list[Any]) -> None:
+                      headers: list[Any], header_fields: Callable[[list[Any]], set[str]]) -> None:
     """Only one sheet of a workbook is read: refuse a workbook with records on another sheet (a sheet
-    a month, the rest of a long list, a hidden sheet of records) rather than leave them out unsaid. A
-    sheet under other headers (instructions, the lists behind a drop-down) holds no records."""
-    ours = {normalise_header(str(h)) for h in headers} - {""}
+    a month, the rest of a long list, a hidden sheet of records, a district's sheet under its own
+    synonyms of the headers) rather than leave them out unsaid. A sheet naming other fields
+    (instructions, the lists behind a drop-down) holds no records."""
+    ours = header_fields(headers)
     for index, meta in sheets:
         if index == found[0]:
             continue
-        header, rows = _header_row(workbook.get_sheet_by_index(index))
+        header, rows = _header_row(workbook.get_sheet_by_index(index), header_fields)
         if header is None or next(rows, None) is None:
             continue
-        shared = ours & {normalise_header(str(h)) for h in header[1]}
+        shared = ours & header_fields(header[1])
         if len(shared) >= min(2, len(ours)):
             hidden = "" if meta.visible == SheetVisibleEnum.Visible else "hidden "
-            raise FileRefused(f"{path.name}: {hidden}sheet {meta.name!r} holds rows under the headers of sheet "
+            raise FileRefused(f"{path.name}: {hidden}sheet {meta.name!r} holds rows naming the same fields as sheet "
                               f"{found[1]!r}, and only one sheet of a workbook is read: send each sheet as its "
                               "own file")
 
@@ -345,8 +407,20 @@ _CELL_TAGS = (b"<c ", b"<c>", b"<c/>", b":c ", b":c>", b":c/>")
 _ERROR_CELL = re.compile(rb'<c\b([^>]*?\bt="e"[^>]*)>(?:<f[^>]*>[^<]*</f>|<f[^>]*/>)?(?:<v>([^<]*)</v>)?')
 _CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
 _HIDDEN_ROW = re.compile(rb'<row\b([^>]*?\bhidden="(?:1|true)"[^>]*)>')
+_HIDDEN_COLUMNS = re.compile(rb'<(?:\w+:)?col\b([^>]*?\bhidden="(?:1|true)"[^>]*)>')
+_COLUMN_MIN, _COLUMN_MAX = re.compile(rb'\bmin="([0-9]+)"'), re.compile(rb'\bmax="([0-9]+)"')
 _ROW_REF = re.compile(rb'\br="([0-9]+)"')
 _MAX_MARKED_ROWS = 10_000  # a sheet with failed formulas or hidden rows on more rows is refused whole
+
+
+def _column_letters(index: int) -> str:
+    """A column's name as the spreadsheet shows it (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _column_index(letters: bytes) -> int:
@@ -450,6 +524,12 @@ def check_workbook_size(path: Path) -> dict[str, SheetMarks]:
                                 marks.unplaced = True
                                 break
                             marks.hidden.add(int(ref[1]))
+                        for hidden in _HIDDEN_COLUMNS.finditer(text):
+                            first, last = _COLUMN_MIN.search(hidden[1]), _COLUMN_MAX.search(hidden[1])
+                            if first is None or last is None:
+                                marks.unplaced = True
+                                break
+                            marks.hidden_columns.append((int(first[1]) - 1, int(last[1]) - 1))
                     if len(marks.errors) + len(marks.hidden) > _MAX_MARKED_ROWS:
                         marks.unplaced, marks.errors, marks.hidden = True, {}, set()
                     if rows > max_rows + 1:
@@ -487,11 +567,7 @@ def _read_jsonl(path: Path) -> Table:
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE)
     encoding = detect_encoding(sample, path)
-    first = sample.decode(encoding, errors="replace").split("\n", 1)[0]
-    try:
-        keys = list(orjson.loads(first).keys())
-    except (orjson.JSONDecodeError, AttributeError):
-        raise FileRefused(f"{path.name}: line 1 is not a JSON object; not a JSON Lines file") from None
+    keys = _first_keys(path, sample.decode(encoding, errors="replace").split("\n"))
     index = {k: i for i, k in enumerate(keys)}
     max_keys = max(settings.MAX_NEW_KEYS.value(), len(keys))
 
@@ -500,6 +576,7 @@ def _read_jsonl(path: Path) -> Table:
         with path.open("r", encoding=encoding, errors="strict") as handle:
             try:
                 for number, line in enumerate(handle, start=1):
+                    line = line.rstrip(_END_OF_FILE) if _END_OF_FILE in line else line
                     if not line.strip():
                         continue
                     try:
@@ -539,3 +616,17 @@ def _read_jsonl(path: Path) -> Table:
                 raise FileRefused(f"{path.name}: line {number + 1}: undecodable bytes ({exc.reason})") from None
 
     return Table("jsonl", _label(encoding), keys, rows())
+
+
+def _first_keys(path: Path, lines: list[str]) -> list[str]:
+    """The keys of a JSON Lines file's first record: its first line that is not blank, which must be a
+    JSON object (else the file is no JSON Lines of records)."""
+    number, first = next(((n, line) for n, line in enumerate(lines, start=1) if line.strip(_END_OF_FILE).strip()),
+                         (1, ""))
+    try:
+        value = orjson.loads(first)
+    except orjson.JSONDecodeError as exc:
+        raise FileRefused(f"{path.name}: line {number} is not valid JSON ({exc}); not a JSON Lines file") from None
+    if not isinstance(value, dict):
+        raise FileRefused(f"{path.name}: line {number} is not a JSON object; not a JSON Lines file")
+    return list(value)
