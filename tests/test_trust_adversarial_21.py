@@ -185,7 +185,7 @@ def test_a_report_back_is_never_dated_before_the_screening_it_acted_on(cli, tmp_
                     assert answer["decision"] == "deny", answer
                     return answer["query_id"]
 
-                today, back_then = screened(), screened(as_of="2026-10-26")
+                today, back_then = screened(), screened(as_of="2026-10-27")
                 for query_id, day in ((today, "2020-01-01"), (back_then, "2026-10-01"), (today, "2026-11-09")):
                     sent = http.post("/v1/feedback", headers=headers, json={
                         "query_id": query_id, "subject": XIAOMI, "measure": "no_public_procurement",

@@ -91,7 +91,7 @@ def test_a_new_legal_representative_is_reached_only_from_the_register_that_names
         (listing,) = run(cli, "listing", "list", "--entity", XIAOMI)
         cli("listing", "notify", listing["id"], "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
         run(cli, "process", "--as-of", "2026-10-30")
-        assert reached(cli, LEI, "2026-10-26") == ("deny", [listing["id"]])
+        assert reached(cli, LEI, "2026-10-27") == ("deny", [listing["id"]])
         second = write_csv(tmp_path / "register-2.csv", headers,
                            [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "王小川", WANG_XIAOCHUAN, "2010-03-03", "存续"]])
         cli("ingest", second, "--authority", "samr", "--category", "registration")

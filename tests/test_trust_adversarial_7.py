@@ -78,18 +78,18 @@ def test_a_consumer_mirroring_the_change_feed_learns_that_an_upheld_objection_un
 
 
 def test_a_consumer_mirroring_the_change_feed_learns_of_an_extension(cli, tmp_path: Path) -> None:
-    """中国平安's court listing (ground 违反限制消费令: two years, to 2028-10-25) was extended on 11-05 by a
+    """中国平安's court listing (ground 违反限制消费令: two years, to 2028-10-27) was extended on 11-05 by a
     year, a decision with its own notice. A bank mirroring `/v1/changes` kept the old end: the feed
     carried nothing, so on 2028-11-01 the bank would let 中国平安 bid while screening denies it."""
     with time_machine.travel(TODAY, tick=False):
         ids = listed_world(cli, tmp_path)
         bank = Mirror(cli.url)
         bank.sync()
-        assert bank.listings[ids[PINGAN]]["effective_to"] == "2028-10-25"
+        assert bank.listings[ids[PINGAN]]["effective_to"] == "2028-10-27"
         run(cli, "listing", "extend", ids[PINGAN], "--years", "1", "--reason", "情节严重，拒不履行",
             "--on", "2026-11-05")
         bank.sync()
-        assert shown(cli, ids[PINGAN])["effective_to"] == "2029-10-25"
+        assert shown(cli, ids[PINGAN])["effective_to"] == "2029-10-27"
         assert bank.listings[ids[PINGAN]] == shown(cli, ids[PINGAN])
         assert screened(cli, PINGAN, "2028-11-01") == ("deny", [ids[PINGAN]])
         assert json.loads(cli("audit", "verify", "--json").stdout)["intact"] is True
