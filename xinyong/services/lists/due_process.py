@@ -535,6 +535,12 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
             _row(c, listing_id)
             affected = [listing_id]
         _catch_up(c, pack, affected, on)
+        # an ended listing binds no more and a revoked record states nothing: an objection to either
+        # could only be rejected, or upheld to no effect (object to the record behind an ended listing)
+        if listing_id is not None and (state := _row(c, listing_id)["state"]) not in ACTIVE:
+            raise DueProcessError(f"listing {listing_id} has ended ({state}): object to its evidence record instead")
+        if record_key is not None and _latest(c, record_key)["status"] == "revoked":
+            raise DueProcessError(f"record {record_key} is revoked: it states nothing to object to")
         objection_id = c.execute(t.objections.insert().values(
             listing_id=listing_id, record_key=record_key, reason=actor.reason, state="open", filed_on=on,
             filed_by=actor.name).returning(t.objections.c.id)).scalar_one()
@@ -939,6 +945,8 @@ def revoke_record(engine: Engine, pack: Pack, record_key: str, on: dt.date, acto
             _new_version(c, other, "revoked", actor)
             withdrawn += _withdraw_citing(c, pack, other, on, actor)
             relations_ended += _end_relations_of(c, other, on, actor)
+        _uphold_answered(c, pack, t.objections.c.record_key.in_([record_key, *others]), on, actor,
+                         f"record {mask_record_key(record_key)} revoked")
     return {"record": record_key, "version": version, "status": "revoked", "listings_withdrawn": withdrawn,
             "relations_ended": relations_ended, "same_decision_revoked": others}
 
@@ -1170,7 +1178,30 @@ def _withdraw_citing(c: Connection, pack: Pack, record_key: str, on: dt.date, ac
         _step(c, pack, listing_id, "withdrawn", on, Actor(actor.name, actor.reason or
                                                            f"evidence record {record_key} revoked or corrected"),
               {"ended_on": on, "end_reason": "withdrawn_record"})
+    if listing_ids:
+        _uphold_answered(c, pack, t.objections.c.listing_id.in_(listing_ids), on, actor,
+                         f"the listing was withdrawn: evidence record {mask_record_key(record_key)} revoked or corrected")
     return listing_ids
+
+
+def _uphold_answered(c: Connection, pack: Pack, about: Any, on: dt.date, actor: Actor, because: str) -> None:
+    """Open objections that a withdrawal answers, upheld on its day: to a listing its evidence's
+    revocation or correction withdrew (it binds on no day), to a record revoked. Left open, the
+    authority could still reject them: 小米's file showed its objection to a listing that never bound
+    as rejected, and the case stayed on the overdue list until someone did."""
+    O = t.objections.c
+    for objection in c.execute(select(t.objections).where(about, O.state == "open").order_by(O.id)).mappings().all():
+        authority = objection_authority(c, pack, objection)
+        deadline = objection_deadline(c, pack, objection)
+        day = max(on, objection["filed_on"])  # a revocation dated before the objection answers it when filed
+        late = deadline is not None and day > deadline
+        c.execute(update(t.objections).where(O.id == objection["id"]).values(
+            state="upheld", decided_on=day, decided_by=actor.name, decision_reason=because, authority=authority,
+            late=late))
+        append_event(c, actor=actor.name, action="objection.upheld", object_type="objection",
+                     object_id=str(objection["id"]), reason=because,
+                     payload={"on": day.isoformat(), "authority": authority,
+                              **({"late": True, "deadline": deadline.isoformat()} if late else {})})
 
 
 def _latest(c: Connection, record_key: str) -> Any:

@@ -1,0 +1,111 @@
+"""Due process probed as an unlucky subject and a hurried authority: objections and repairs that
+meet a revocation or a correction, steps taken on listings that have ended. Real public firm
+names, codes with valid check characters. Each test is a defect found and fixed (on SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row
+from worlds import run, write_csv
+from xinyong.domain.pack import load_pack
+from xinyong.services.publication.subjects import SubjectError, object_as_subject
+from xinyong.store import tables as t
+from xinyong.store.db import open_engine
+
+CASE = f"court:（2026）京0108执200号#{XIAOMI}"
+
+
+def _notified(cli, folder: Path) -> int:
+    """小米 on the court's list, notified on 2026-10-14 (window to 2026-10-24); its listing id."""
+    register = write_csv(folder / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                         [[code, name, "有限责任公司", "2010-03-03", "存续"] for code, name in NAMES.items()])
+    cli("ingest", register, "--authority", "samr", "--category", "registration")
+    court = write_csv(folder / "court.csv", COURT_HEADERS, [court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI)])
+    cli("ingest", court, "--authority", "court", "--category", "court_defaulter")
+    run(cli, "resolve")
+    run(cli, "evaluate", "--as-of", "2026-10-10")
+    listing = run(cli, "listing", "list", "--entity", XIAOMI)[0]["id"]
+    cli("listing", "notify", listing, "--on", "2026-10-14", "--actor", "officer", "--reason", "served")
+    return listing
+
+
+def _cases(cli) -> list[tuple[int, str]]:
+    """Every objection and its state, as the subject's file and the console show them."""
+    engine = open_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            return [tuple(row) for row in c.execute(select(t.objections.c.id, t.objections.c.state)
+                                                    .order_by(t.objections.c.id))]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("target", ["listing", "record"])
+def test_an_objection_answered_by_a_revocation_is_upheld_and_can_no_longer_be_rejected(cli, tmp_path: Path,
+                                                                                        target: str) -> None:
+    """小米 objected (to its listing, or to the court's record) within the window; the court then
+    annulled its case (`record revoke`) and the listing was withdrawn. The objection stayed open: on
+    the overdue list, and the court could still reject it, so 小米's own file showed its objection
+    rejected beside a listing that never bound (or a record revoked). Now the revocation upholds it,
+    dated that day, and a decision after it is refused."""
+    with time_machine.travel(TODAY, tick=False):
+        listing = _notified(cli, tmp_path)
+        where = ("--listing", listing) if target == "listing" else ("--record", CASE)
+        objection = run(cli, "objection", "file", *where, "--reason", "已全部履行", "--on", "2026-10-15")["objection"]
+        run(cli, "record", "revoke", CASE, "--on", "2026-10-16", "--actor", "court", "--reason", "annulled")
+        assert _cases(cli) == [(objection, "upheld")]
+        shown = run(cli, "listing", "show", listing)
+        assert (shown["state"], shown["end_reason"]) == ("withdrawn", "withdrawn_record")
+        if target == "listing":
+            assert [(o["state"], o["decided_on"]) for o in shown["objections"]] == [("upheld", "2026-10-16")]
+        refused = cli("objection", "decide", objection, "--reject", "--on", "2026-10-17", "--reason", "no proof",
+                      ok=False)
+        assert refused.exit_code == 1 and "already upheld" in refused.output
+        assert _cases(cli) == [(objection, "upheld")]
+        assert run(cli, "overdue") == []
+        assert cli("audit", "verify").exit_code == 0
+
+
+def test_an_objection_to_a_listing_withdrawn_by_a_correction_is_upheld(cli, tmp_path: Path) -> None:
+    """The court corrected its record (`record correct`: 小米 had given security) while 小米's
+    objection to the listing built on it was open: the listing was withdrawn, the objection stayed
+    open for the court to reject."""
+    with time_machine.travel(TODAY, tick=False):
+        listing = _notified(cli, tmp_path)
+        objection = run(cli, "objection", "file", "--listing", listing, "--reason", "已提供担保",
+                        "--on", "2026-10-15")["objection"]
+        (tmp_path / "fix.json").write_text('{"security": "已提供充分担保"}', encoding="utf-8")
+        corrected = run(cli, "record", "correct", CASE, "--file", tmp_path / "fix.json", "--on", "2026-10-18",
+                        "--reason", "security given")
+        assert corrected["listings_withdrawn"] == [listing]
+        assert _cases(cli) == [(objection, "upheld")]
+        assert "already upheld" in cli("objection", "decide", objection, "--reject", "--on", "2026-10-19",
+                                       "--reason", "no", ok=False).output
+
+
+def test_no_objection_is_filed_against_a_listing_that_has_ended_or_a_revoked_record(cli, tmp_path: Path) -> None:
+    """The portal offers no objection to a listing withdrawn or expired, but its form posted one all
+    the same (a page opened before the withdrawal), as `objection file` did: an open case the court
+    could only reject, or uphold to no effect. Now refused, as an objection to a revoked record is."""
+    with time_machine.travel(TODAY, tick=False):
+        listing = _notified(cli, tmp_path)
+        run(cli, "record", "revoke", CASE, "--on", "2026-10-16", "--actor", "court", "--reason", "annulled")
+        refused = cli("objection", "file", "--listing", listing, "--reason", "不服", "--on", "2026-10-17", ok=False)
+        assert refused.exit_code == 1 and "has ended (withdrawn)" in refused.output
+        refused = cli("objection", "file", "--record", CASE, "--reason", "不服", "--on", "2026-10-17", ok=False)
+        assert refused.exit_code == 1 and "is revoked" in refused.output
+        engine = open_engine(cli.url)
+        try:
+            with pytest.raises(SubjectError, match="has ended"):
+                object_as_subject(engine, load_pack("cn"), XIAOMI, listing_id=listing, reason="不服",
+                                  on=dt.date(2026, 10, 17))
+        finally:
+            engine.dispose()
+        assert _cases(cli) == []
