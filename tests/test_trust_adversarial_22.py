@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from test_trust_adversarial import COURT_HEADERS, NAMES, PINGAN, TODAY, XIAOMI, court_row
+from test_trust_adversarial import COURT_HEADERS, NAMES, TODAY, WANG, XIAOMI, court_row
 from worlds import run, write_csv
 from xinyong.domain.pack import load_pack
 from xinyong.services.publication.subjects import SubjectError, object_as_subject
@@ -90,22 +90,59 @@ def test_an_objection_to_a_listing_withdrawn_by_a_correction_is_upheld(cli, tmp_
                                        "--reason", "no", ok=False).output
 
 
-def test_no_objection_is_filed_against_a_listing_that_has_ended_or_a_revoked_record(cli, tmp_path: Path) -> None:
-    """The portal offers no objection to a listing withdrawn or expired, but its form posted one all
-    the same (a page opened before the withdrawal), as `objection file` did: an open case the court
-    could only reject, or uphold to no effect. Now refused, as an objection to a revoked record is."""
+def test_no_objection_is_filed_against_a_withdrawn_listing_or_a_revoked_record(cli, tmp_path: Path) -> None:
+    """The portal offers no objection to a listing withdrawn, but its form posted one all the same (a
+    page opened before the withdrawal), as `objection file` did, and to a revoked record: an open case
+    the court could only reject (小米's file: "rejected"), or uphold to no effect. Now refused."""
     with time_machine.travel(TODAY, tick=False):
         listing = _notified(cli, tmp_path)
         run(cli, "record", "revoke", CASE, "--on", "2026-10-16", "--actor", "court", "--reason", "annulled")
         refused = cli("objection", "file", "--listing", listing, "--reason", "不服", "--on", "2026-10-17", ok=False)
-        assert refused.exit_code == 1 and "has ended (withdrawn)" in refused.output
+        assert refused.exit_code == 1 and "was withdrawn (withdrawn_record)" in refused.output
         refused = cli("objection", "file", "--record", CASE, "--reason", "不服", "--on", "2026-10-17", ok=False)
         assert refused.exit_code == 1 and "is revoked" in refused.output
         engine = open_engine(cli.url)
         try:
-            with pytest.raises(SubjectError, match="has ended"):
+            with pytest.raises(SubjectError, match="binds on no day"):
                 object_as_subject(engine, load_pack("cn"), XIAOMI, listing_id=listing, reason="不服",
                                   on=dt.date(2026, 10, 17))
         finally:
             engine.dispose()
         assert _cases(cli) == []
+
+
+def test_no_reminder_or_notice_is_served_for_a_debt_the_court_since_recorded_as_paid(cli, tmp_path: Path) -> None:
+    """Proposed for the court's list, 小米 and 王建国 paid; the court's next file said so (全部履行).
+    Before any `process`, the officer's bulk notice served 小米 a notice of listing for the paid debt
+    and the clerk gave 王建国 a formal reminder: neither step looked at what the newer version had
+    ended (the next `process` withdrew both as performed, notice and reminder already served). Now
+    each step first applies what was due, and refuses a listing that has ended."""
+    with time_machine.travel(TODAY, tick=False):
+        register = write_csv(tmp_path / "register.csv", ["统一社会信用代码", "企业名称", "企业类型", "成立日期", "登记状态"],
+                             [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "2010-03-03", "存续"]])
+        cli("ingest", register, "--authority", "samr", "--category", "registration")
+        cases = [court_row("（2026）京0108执200号", NAMES[XIAOMI], XIAOMI),
+                 court_row("（2026）粤0305执100号", "王建国", WANG, "深圳市南山区人民法院")]
+        cli("ingest", write_csv(tmp_path / "court.csv", COURT_HEADERS, cases), "--authority", "court",
+            "--category", "court_defaulter")
+        run(cli, "resolve")
+        run(cli, "evaluate", "--as-of", "2026-10-10")
+        ids = {code: run(cli, "listing", "list", "--entity", code)[0]["id"] for code in (XIAOMI, WANG)}
+        cli("listing", "remind", ids[WANG], "--on", "2026-10-11", "--actor", "clerk", "--reason", "first reminder")
+        paid = [[*row[:4], "全部履行", *row[5:]] for row in cases]
+        cli("ingest", write_csv(tmp_path / "paid.csv", COURT_HEADERS, paid), "--authority", "court",
+            "--category", "court_defaulter")
+        run(cli, "resolve")
+        refused = cli("listing", "remind", ids[WANG], "--on", "2026-11-10", "--actor", "clerk", "--reason", "second",
+                      ok=False)
+        assert refused.exit_code == 1 and "(performed): no reminder is served" in refused.output
+        bulk = run(cli, "listing", "notify", "--list", "court_defaulters", "--state", "proposed", "--on", "2026-11-10",
+                   "--actor", "officer", "--reason", "rule met")
+        assert bulk["done"] == []
+        assert [(item["listing"], "(performed): no notice is served" in item["reason"]) for item in bulk["skipped"]] \
+            == [(ids[XIAOMI], True), (ids[WANG], True)]
+        for listing in ids.values():
+            shown = run(cli, "listing", "show", listing)
+            assert (shown["notices"], len(shown["reminders"])) == ([], 1 if listing == ids[WANG] else 0)
+        run(cli, "process", "--as-of", "2026-11-10")
+        assert {run(cli, "listing", "show", listing)["end_reason"] for listing in ids.values()} == {"performed"}

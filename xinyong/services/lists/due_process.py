@@ -78,6 +78,7 @@ def remind(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         row = _row(c, listing_id)
         spec = pack.list_(row["list_code"])
         authority = deciding_authority(pack, spec.authority, actor.authority)
+        row = _still_in_due_process(c, pack, listing_id, on, "reminder")
         if row["state"] != "proposed":
             raise DueProcessError(f"listing {listing_id} is {row['state']}: reminders come before the notice")
         if on < row["proposed_on"]:
@@ -92,6 +93,19 @@ def remind(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
                      object_id=str(listing_id), reason=actor.reason,
                      payload={"on": on.isoformat(), "reminders": count, "authority": authority})
     return count
+
+
+def _still_in_due_process(c: Connection, pack: Pack, listing_id: int, on: dt.date, what: str) -> Any:
+    """The listing once what time had made due by `on` is applied (`_catch_up`), if it has not ended:
+    a reminder or a notice is served only while the evidence still supports the proposal. 小米 was
+    served a notice for a debt the court's newer version of the case said was paid in full (the
+    next `process` withdrew the listing as performed, the notice already in its hands)."""
+    _catch_up(c, pack, [listing_id], on)
+    row = _row(c, listing_id)
+    if row["state"] not in ACTIVE:
+        raise DueProcessError(f"listing {listing_id} ended on {row['ended_on']} ({row['end_reason']}): "
+                              f"no {what} is served")
+    return row
 
 
 def _after_reminders(c: Connection, spec: Any, listing_id: int, on: dt.date, what: str) -> None:
@@ -117,6 +131,7 @@ def notify(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         language = language or row["language"]
         if language not in LANGUAGES:
             raise DueProcessError(f"no notice template for language {language!r} (have {', '.join(LANGUAGES)})")
+        row = _still_in_due_process(c, pack, listing_id, on, "notice")
         if row["state"] == "proposed":  # (another state: the machine says why not)
             _after_reminders(c, spec, listing_id, on, "a notice")
         process = spec.due_process
@@ -535,10 +550,10 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
             _row(c, listing_id)
             affected = [listing_id]
         _catch_up(c, pack, affected, on)
-        # an ended listing binds no more and a revoked record states nothing: an objection to either
-        # could only be rejected, or upheld to no effect (object to the record behind an ended listing)
-        if listing_id is not None and (state := _row(c, listing_id)["state"]) not in ACTIVE:
-            raise DueProcessError(f"listing {listing_id} has ended ({state}): object to its evidence record instead")
+        # a listing undone (withdrawn on an objection or its evidence) bound on no day and a revoked record
+        # states nothing: an objection to either could only be rejected, or upheld to no effect
+        if listing_id is not None and (undone := _row(c, listing_id)["end_reason"]) in UNDONE:
+            raise DueProcessError(f"listing {listing_id} was withdrawn ({undone}): it binds on no day")
         if record_key is not None and _latest(c, record_key)["status"] == "revoked":
             raise DueProcessError(f"record {record_key} is revoked: it states nothing to object to")
         objection_id = c.execute(t.objections.insert().values(
