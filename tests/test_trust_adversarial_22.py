@@ -146,3 +146,26 @@ def test_no_reminder_or_notice_is_served_for_a_debt_the_court_since_recorded_as_
             assert (shown["notices"], len(shown["reminders"])) == ([], 1 if listing == ids[WANG] else 0)
         run(cli, "process", "--as-of", "2026-11-10")
         assert {run(cli, "listing", "show", listing)["end_reason"] for listing in ids.values()} == {"performed"}
+
+
+@pytest.mark.parametrize("upheld", ["listing", "record"])
+def test_an_objection_upheld_answers_the_other_objections_to_what_it_undid(cli, tmp_path: Path, upheld: str) -> None:
+    """小米 objected twice to its listing (itself, then its lawyer) and once to the court's record. The
+    court upheld one: the listing was withdrawn, and the others stayed open, to be rejected after
+    ("rejected" beside a listing that never bound, in 小米's own file). Now an upheld objection
+    upholds the open ones to the listings it undid and, upheld against the record (revoked), those to
+    the record; an objection to the record stays open when only the listing was undone (the record
+    still stands)."""
+    with time_machine.travel(TODAY, tick=False):
+        listing = _notified(cli, tmp_path)
+        first, second = (run(cli, "objection", "file", "--listing", listing, "--reason", reason, "--on", "2026-10-15")
+                         ["objection"] for reason in ("已全部履行", "律师代理：已全部履行"))
+        on_record = run(cli, "objection", "file", "--record", CASE, "--reason", "案件已撤销", "--on", "2026-10-16")["objection"]
+        run(cli, "objection", "decide", first if upheld == "listing" else on_record, "--uphold", "--on", "2026-10-18",
+            "--reason", "receipt of payment")
+        assert run(cli, "listing", "show", listing)["end_reason"] == "withdrawn_objection"
+        expected = {first: "upheld", second: "upheld", on_record: "open" if upheld == "listing" else "upheld"}
+        assert dict(_cases(cli)) == expected
+        refused = cli("objection", "decide", second, "--reject", "--on", "2026-10-19", "--reason", "no", ok=False)
+        assert refused.exit_code == 1 and "already upheld" in refused.output
+        assert cli("audit", "verify").exit_code == 0

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -642,6 +642,11 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
                 _step(c, pack, listing_id, "effective", on, actor,
                       {"effective_from": start, "effective_to": row["effective_to"] or end,
                        "review_due": row["review_due"] or review}, authority=authority)
+        if uphold:  # the other open objections to what this one undid are answered by it
+            O = t.objections.c
+            undone = [listing_id for listing_id in affected if _row(c, listing_id)["end_reason"] in UNDONE]
+            answered = or_(O.listing_id.in_(undone), *([O.record_key == o["record_key"]] if o["record_key"] else []))
+            _uphold_answered(c, pack, answered, on, actor, f"answered by objection {objection_id}, upheld")
         _catch_up(c, pack, affected, on)  # an end that passed while it was under review
     return {"objection": objection_id, "decision": state, "listings": affected, "authority": authority,
             "late": late}
