@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -79,6 +79,7 @@ def remind(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         row = _row(c, listing_id)
         spec = pack.list_(row["list_code"])
         authority = deciding_authority(pack, spec.authority, actor.authority)
+        row = _still_in_due_process(c, pack, listing_id, on, "reminder")
         if row["state"] != "proposed":
             raise DueProcessError(f"listing {listing_id} is {row['state']}: reminders come before the notice")
         if on < row["proposed_on"]:
@@ -93,6 +94,19 @@ def remind(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
                      object_id=str(listing_id), reason=actor.reason,
                      payload={"on": on.isoformat(), "reminders": count, "authority": authority})
     return count
+
+
+def _still_in_due_process(c: Connection, pack: Pack, listing_id: int, on: dt.date, what: str) -> Any:
+    """The listing once what time had made due by `on` is applied (`_catch_up`), if it has not ended:
+    a reminder or a notice is served only while the evidence still supports the proposal. 小米 was
+    served a notice for a debt the court's newer version of the case said was paid in full (the
+    next `process` withdrew the listing as performed, the notice already in its hands)."""
+    _catch_up(c, pack, [listing_id], on)
+    row = _row(c, listing_id)
+    if row["state"] not in ACTIVE:
+        raise DueProcessError(f"listing {listing_id} ended on {row['ended_on']} ({row['end_reason']}): "
+                              f"no {what} is served")
+    return row
 
 
 def _after_reminders(c: Connection, spec: Any, listing_id: int, on: dt.date, what: str) -> None:
@@ -118,6 +132,7 @@ def notify(engine: Engine, pack: Pack, listing_id: int, on: dt.date, actor: Acto
         language = language or row["language"]
         if language not in LANGUAGES:
             raise DueProcessError(f"no notice template for language {language!r} (have {', '.join(LANGUAGES)})")
+        row = _still_in_due_process(c, pack, listing_id, on, "notice")
         if row["state"] == "proposed":  # (another state: the machine says why not)
             _after_reminders(c, spec, listing_id, on, "a notice")
         process = spec.due_process
@@ -548,6 +563,12 @@ def file_objection(engine: Engine, pack: Pack, *, listing_id: int | None, record
             _row(c, listing_id)
             affected = [listing_id]
         _catch_up(c, pack, affected, on)
+        # a listing undone (withdrawn on an objection or its evidence) bound on no day and a revoked record
+        # states nothing: an objection to either could only be rejected, or upheld to no effect
+        if listing_id is not None and (undone := _row(c, listing_id)["end_reason"]) in UNDONE:
+            raise DueProcessError(f"listing {listing_id} was withdrawn ({undone}): it binds on no day")
+        if record_key is not None and _latest(c, record_key)["status"] == "revoked":
+            raise DueProcessError(f"record {record_key} is revoked: it states nothing to object to")
         objection_id = c.execute(t.objections.insert().values(
             listing_id=listing_id, record_key=record_key, reason=actor.reason, state="open", filed_on=on,
             filed_by=actor.name).returning(t.objections.c.id)).scalar_one()
@@ -634,6 +655,11 @@ def decide_objection(engine: Engine, pack: Pack, objection_id: int, uphold: bool
                 _step(c, pack, listing_id, "effective", on, actor,
                       {"effective_from": start, "effective_to": row["effective_to"] or end,
                        "review_due": row["review_due"] or review}, authority=authority)
+        if uphold:  # the other open objections to what this one undid are answered by it
+            O = t.objections.c
+            undone = [listing_id for listing_id in affected if _row(c, listing_id)["end_reason"] in UNDONE]
+            answered = or_(O.listing_id.in_(undone), *([O.record_key == o["record_key"]] if o["record_key"] else []))
+            _uphold_answered(c, pack, answered, on, actor, f"answered by objection {objection_id}, upheld")
         _catch_up(c, pack, affected, on)  # an end that passed while it was under review
     return {"objection": objection_id, "decision": state, "listings": affected, "authority": authority,
             "late": late}
@@ -952,6 +978,8 @@ def revoke_record(engine: Engine, pack: Pack, record_key: str, on: dt.date, acto
             _new_version(c, other, "revoked", actor)
             withdrawn += _withdraw_citing(c, pack, other, on, actor)
             relations_ended += _end_relations_of(c, other, on, actor)
+        _uphold_answered(c, pack, t.objections.c.record_key.in_([record_key, *others]), on, actor,
+                         f"record {mask_record_key(record_key)} revoked")
     return {"record": record_key, "version": version, "status": "revoked", "listings_withdrawn": withdrawn,
             "relations_ended": relations_ended, "same_decision_revoked": others}
 
@@ -1184,7 +1212,30 @@ def _withdraw_citing(c: Connection, pack: Pack, record_key: str, on: dt.date, ac
         _step(c, pack, listing_id, "withdrawn", on, Actor(actor.name, actor.reason or
                                                            f"evidence record {record_key} revoked or corrected"),
               {"ended_on": on, "end_reason": "withdrawn_record"})
+    if listing_ids:
+        _uphold_answered(c, pack, t.objections.c.listing_id.in_(listing_ids), on, actor,
+                         f"the listing was withdrawn: evidence record {mask_record_key(record_key)} revoked or corrected")
     return listing_ids
+
+
+def _uphold_answered(c: Connection, pack: Pack, about: Any, on: dt.date, actor: Actor, because: str) -> None:
+    """Open objections that a withdrawal answers, upheld on its day: to a listing its evidence's
+    revocation or correction withdrew (it binds on no day), to a record revoked. Left open, the
+    authority could still reject them: 小米's file showed its objection to a listing that never bound
+    as rejected, and the case stayed on the overdue list until someone did."""
+    O = t.objections.c
+    for objection in c.execute(select(t.objections).where(about, O.state == "open").order_by(O.id)).mappings().all():
+        authority = objection_authority(c, pack, objection)
+        deadline = objection_deadline(c, pack, objection)
+        day = max(on, objection["filed_on"])  # a revocation dated before the objection answers it when filed
+        late = deadline is not None and day > deadline
+        c.execute(update(t.objections).where(O.id == objection["id"]).values(
+            state="upheld", decided_on=day, decided_by=actor.name, decision_reason=because, authority=authority,
+            late=late))
+        append_event(c, actor=actor.name, action="objection.upheld", object_type="objection",
+                     object_id=str(objection["id"]), reason=because,
+                     payload={"on": day.isoformat(), "authority": authority,
+                              **({"late": True, "deadline": deadline.isoformat()} if late else {})})
 
 
 def _latest(c: Connection, record_key: str) -> Any:

@@ -1383,7 +1383,7 @@ class _Same:
 def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date, after_listing: int) -> None:
     from sqlalchemy import select
 
-    from xinyong.services.lists.due_process import Actor, notify, process, remind
+    from xinyong.services.lists.due_process import Actor, DueProcessError, notify, process, remind
     from xinyong.store import tables as t
 
     L, e = t.listings.c, t.entities.c
@@ -1402,9 +1402,12 @@ def _due_process_steps(engine: Any, pack: Any, evaluated_on: date, today: date, 
         late = n % 10 == 8  # notified recently: the objection window is still open today
         start = today - timedelta(days=6) if late else evaluated_on + timedelta(days=1)
         needed = pack.list_(list_code).due_process.reminders_required.get(kind, 0)
-        for k in range(needed):
-            remind(engine, pack, listing_id, start + timedelta(days=k), clerk)
-        notify(engine, pack, listing_id, start + timedelta(days=max(needed, 1)), officer)
+        try:
+            for k in range(needed):
+                remind(engine, pack, listing_id, start + timedelta(days=k), clerk)
+            notify(engine, pack, listing_id, start + timedelta(days=max(needed, 1)), officer)
+        except DueProcessError:
+            continue  # ended before its notice (a fault cured meanwhile): none is served
     process(engine, pack, today, Actor("demo-process", "demo: windows closed"))
 
 
