@@ -111,3 +111,26 @@ def test_loosely_written_id_numbers_are_masked_on_the_entity_page_and_in_the_ope
         dumped = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in out.rglob("*") if p.is_file()
                            and p.suffix in (".json", ".jsonl", ".csv", ".ndjson"))
         assert "承担连带保证责任" in dumped and not [born for born in births if born in dumped]
+
+
+def test_an_id_number_set_apart_in_the_debtors_name_cell_is_masked_on_lists_exports_and_search(cli,
+                                                                                             tmp_path: Path) -> None:
+    """The court's system put the debtor's ID number into the name cell too, set apart as its form's boxes
+    copy it (`张伟（440305　　　　19880615　　　　5324）`), or in superscript digits: the public list, its CSV
+    and JSONL exports and the search results showed the name whole, birth date and all."""
+    superscript = LI.translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    rows = [court_row("（2026）粤0305执100号", f"张伟（{_apart(ZHANG, chr(0x3000) * 4)}）", ZHANG),
+            court_row("（2026）沪0104执200号", f"李秀英{superscript}", LI)]
+    with time_machine.travel(TODAY, tick=False):
+        listed(cli, tmp_path, rows)
+        engine = open_engine(cli.url)
+        try:
+            with TestClient(create_app(engine, load_pack("cn"))) as http:
+                pages = {path: http.get(path).text for path in (
+                    "/lists/court_defaulters", "/v1/lists/court_defaulters", "/v1/lists/court_defaulters/export.csv",
+                    "/v1/lists/court_defaulters/export.jsonl", "/search?q=张伟", "/search?q=李秀英")}
+        finally:
+            engine.dispose()
+    for path, shown in pages.items():
+        assert "张伟(440305********5324)" in shown or path == "/search?q=李秀英", path
+        assert "19880615" not in shown and superscript[6:14] not in shown, path
