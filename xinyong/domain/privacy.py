@@ -10,7 +10,9 @@ as readily as into an ID column. What it masks:
   typed ×, Ⅹ (Roman ten) or a Greek or Cyrillic X, or cut off (17 digits with a region and a birth
   date: the check character follows from them), written with spaces of any kind, dashes, dots,
   slashes, underscores, middle dots or invisible characters (soft hyphens, direction marks) between
-  digits, whether or not their check holds: a mistyped ID number is still somebody's. One that
+  digits, whether or not their check holds: a mistyped ID number is still somebody's. Set apart more
+  loosely (four spaces, 、 ~ • | * or commas, the birth date in brackets) or written in superscript or
+  circled digits, they are masked where region and birth date make them one. One that
   another system masked its own way (11010119900307****) is masked again to this module's form, which
   it would complete. Fifteen digits broken up by separators
   are a first-generation ID number only with its layout (a region's first digit, a real YYMMDD
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Any
 
 from xinyong.domain.identifiers import (INVISIBLE, code_reader, is_document_number, is_valid_org_code,
@@ -71,6 +74,62 @@ def _id_in_text(sep: str) -> re.Pattern[str]:
 
 _ID_IN_TEXT = _id_in_text(_SEP)
 _ID_IN_WRAPPED_TEXT = _id_in_text(_WRAP_SEP)
+# An ID number written more loosely than the patterns above read: its digits apart by anything that is
+# no letter, Han character or digit (4 or more spaces, 、 ~ ～ • | * commas, brackets around the birth date
+# "110101（19900307）7774"), or in superscript or circled digits (¹¹⁰¹⁰¹…, ①①⓪①⓪①…). Such a run of
+# digits is read group by group (a group: digits written together), and 18, 17 or 15 digits from a group's
+# start to a group's end are a person's number when they have an ID number's structure (a region's first
+# digit and a real birth date): a mistyped check character still somebody's, an amount or a date range
+# over-masked now and then the lesser harm.
+_DIGIT_LOOKING = ("\u00b2\u00b3\u00b9\u2070\u2074-\u2079\u2080-\u2089\u2460-\u2468\u2474-\u247c"
+                  "\u2488-\u2490\u24ea\u24f5-\u24fd\u24ff\u2776-\u277e\u2780-\u2788\u278a-\u2792"
+                  "\U0001f100-\U0001f10a")  # superscript, subscript, circled, bracketed, with a full stop
+_LOOSE_DIGIT = rf"[\d{_DIGIT_LOOKING}]"
+_LOOSE_GAP_CHARACTER = r"(?:[^\w]|_)"  # \w: letters, Han characters, digits of every kind
+_LOOSE_GAP = rf"{_LOOSE_GAP_CHARACTER}{{0,16}}"
+# from a group's start, only where the first group is of such digits or is set apart from the next: digits
+# written together are the patterns above's (a USCC, an ID number, an account number cost no second reading)
+_LOOSE_ID = re.compile(rf"(?<!{_LOOSE_DIGIT})(?=\d*(?:[{_DIGIT_LOOKING}]|{_LOOSE_GAP_CHARACTER}{{1,16}}{_LOOSE_DIGIT}))"
+                       rf"{_LOOSE_DIGIT}(?:{_LOOSE_GAP}{_LOOSE_DIGIT}){{14,}}"
+                       rf"(?:{_LOOSE_GAP}[Xx\uff38\uff58{_X_LOOKALIKES}])?")
+# a group: digits written together, the check character X glued to the last
+_LOOSE_GROUP = re.compile(rf"{_LOOSE_DIGIT}+[Xx\uff38\uff58{_X_LOOKALIKES}]?|[Xx\uff38\uff58{_X_LOOKALIKES}]")
+
+
+def _is_person_number(code: str) -> bool:
+    """18 characters, 17 digits (the check character cut off) or 15 digits with an ID number's
+    structure, and no firm's USCC."""
+    if len(code) == 15:
+        return looks_like_old_person_id(code)
+    return (code[0] in "12345678" and _could_begin_date(code[6:14])
+            and (is_valid_resident_id(code) or not is_valid_uscc(code)))
+
+
+def _mask_loose_id(match: re.Match[str]) -> str:
+    written = match.group()
+    groups = [(m.start(), m.end()) for m in _LOOSE_GROUP.finditer(written)]
+    # each group's digits as ASCII digits, its check character as X
+    values = [group.upper() if group.isascii() else "".join(str(unicodedata.digit(c, "X")) for c in group)
+              for group in (written[start:end] for start, end in groups)]
+    shown, kept, first = [], 0, 0
+    while first < len(groups):
+        found, code, size = None, "", 0
+        for last in range(first, len(groups)):  # the longest from this group's start: 18 characters, 17 or 15 digits
+            size += len(values[last])
+            if size > 18:
+                break
+            if size in (15, 17, 18):
+                window = "".join(values[first:last + 1])
+                if "X" not in window[:-1] and (size == 18 or window.isdigit()) and _is_person_number(window):
+                    found, code = last, window
+        if found is None:
+            first += 1
+            continue
+        shown += [written[kept:groups[first][0]], mask_person_id(code)]
+        kept, first = groups[found][1], found + 1
+    return "".join(shown) + written[kept:] if shown else written
+
+
 # An ID number another system has already masked its own way (11010119900307****, 1101011990****7774):
 # shown beside this module's form (110101********7774) it gives the whole number back, so it is masked
 # again to that form. 18 or 15 characters, digits and asterisks (half or full width).
@@ -126,9 +185,9 @@ _CODE_EDGE = r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
 _BRACKETED_ID = re.compile(rf"(?<!{_CODE_EDGE})(?:{_LETTER}{{1,2}}{_DIGIT}{{6}}|[157\uff11\uff15\uff17]{_DIGIT}{{6}})"
                            rf"[ \u3000]?[(（][ \u3000]?[0-9Aa\uff10-\uff19\uff21\uff41][ \u3000]?[)）]")
 # Only these digits can begin an ID or mobile number above: a text without any needs no regex.
-_ANY_DIGIT = re.compile(r"\d")
+_ANY_DIGIT = re.compile(_LOOSE_DIGIT)
 # A text with none of those digits and none of the address words below is never changed: one search says so.
-_MAYBE_MASKED = re.compile(r"[\d住址籍居]|户口")
+_MAYBE_MASKED = re.compile(rf"[\d{_DIGIT_LOOKING}住址籍居]|户口")
 
 
 def _token(text: str, start: int, end: int) -> str:
@@ -217,6 +276,7 @@ def mask_text(text: str, person_numbers: PersonNumbers | None = None) -> str:
     if person_numbers is not None and _ANY_DIGIT.search(text):
         text = person_numbers.mask(text)
     if _ANY_DIGIT.search(text):
+        text = _LOOSE_ID.sub(_mask_loose_id, text)
         text = _ID_IN_TEXT.sub(_mask_id, text)
         if "\n" in text or "\r" in text:
             text = _ID_IN_WRAPPED_TEXT.sub(_mask_id, text)
