@@ -299,12 +299,16 @@ def code_holder_fit(index: EntityIndex, name: NameParts, holder_id: int, exclude
     # the holder's name is the record's only where its place agrees too: 北京宏达贸易有限公司
     # quoting 上海宏达贸易有限公司's code names another firm, which the register holds
     holder_exact = levels.get("name") == "exact" and levels.get("place") != "different"
+    if by_name_alone.score < review:
+        return None
+    if holder_exact:
+        return HOLDERS_OWN
     # another firm's name fits the record's exactly where the holder's does not: its full name
-    # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
-    exactly_another = not holder_exact and bool(index.exact(name, others) or index.same_core(name, others))
-    if by_name_alone.score >= review and not exactly_another:
-        return HOLDERS_OWN if holder_exact else NEAR_THE_HOLDERS
-    return None
+    # key, or its core in a compatible place (a twin's short name quoting the other twin's code).
+    # Looked up last: screening's index reads a core's firms from a block of the file
+    if index.exact(name, others) or index.same_core(name, others):
+        return None
+    return NEAR_THE_HOLDERS
 
 
 def load_index(connection: Connection, analyser: NameAnalyser, model: LinkageModel | None = None) -> EntityIndex:
