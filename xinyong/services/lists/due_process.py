@@ -307,7 +307,8 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
 
 def _withdraw_unidentified(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:
     """A natural person's listing whose evidence holds fewer records naming them by a person's number
-    that passes its check (resident ID, or a pack's `person` scheme) than its rule needs (`evaluate` proposes on no other since
+    that passes its check (resident ID, or a pack's `person` scheme) than its rule needs (`evaluate`
+    proposes on no other since
     PERSON_NOT_IDENTIFIED; a store made before kept listings of persons known by a name alone, or a
     masked or mistyped number) is withdrawn, whatever its state, and those records go back to review.
     Run by every `process` rather than by a migration: it needs the pack's rules and calendar, the
@@ -329,7 +330,7 @@ def _withdraw_unidentified(c: Connection, pack: Pack, as_of: dt.date, actor: Act
             continue
         on = max(as_of, _last_transition(c, listing_id))
         _step(c, pack, listing_id, "withdrawn", on,
-              Actor(actor.name, f"{PERSON_NOT_IDENTIFIED}: no evidence record names the person by a resident ID "
+              Actor(actor.name, f"{PERSON_NOT_IDENTIFIED}: too few evidence records name the person by an ID "
                                 "number that passes its check"),
               {"ended_on": on, "end_reason": WITHDRAWN_UNIDENTIFIED})
         withdrawn.append(listing_id)

@@ -299,12 +299,16 @@ def code_holder_fit(index: EntityIndex, name: NameParts, holder_id: int, exclude
     # the holder's name is the record's only where its place agrees too: 北京宏达贸易有限公司
     # quoting 上海宏达贸易有限公司's code names another firm, which the register holds
     holder_exact = levels.get("name") == "exact" and levels.get("place") != "different"
+    if by_name_alone.score < review:
+        return None
+    if holder_exact:
+        return HOLDERS_OWN
     # another firm's name fits the record's exactly where the holder's does not: its full name
-    # key, or its core in a compatible place (a twin's short name quoting the other twin's code)
-    exactly_another = not holder_exact and bool(index.exact(name, others) or index.same_core(name, others))
-    if by_name_alone.score >= review and not exactly_another:
-        return HOLDERS_OWN if holder_exact else NEAR_THE_HOLDERS
-    return None
+    # key, or its core in a compatible place (a twin's short name quoting the other twin's code).
+    # Looked up last: screening's index reads a core's firms from a block of the file
+    if index.exact(name, others) or index.same_core(name, others):
+        return None
+    return NEAR_THE_HOLDERS
 
 
 def load_index(connection: Connection, analyser: NameAnalyser, model: LinkageModel | None = None) -> EntityIndex:
@@ -576,17 +580,19 @@ def person_not_identified() -> Decision:
 
 
 def hold_unidentified(connection: Connection, pack: Pack, record_ids: Iterable[int], actor: str) -> list[int]:
-    """Of `record_ids`, those naming a natural person without a valid ID number, in a category some
-    list counts against persons, and linked by a run (not by a person's judgement), go back to
-    review as `decide` now holds them: a store made before that rule kept each on an entity of its
-    own. Returns the records moved (audited)."""
+    """Of `record_ids`, those naming a natural person without a valid number of a person's scheme
+    (resident ID, or the pack's `person` schemes: evaluation's test), in a category some list counts
+    against persons, and linked by a run (not by a person's judgement), go back to review as `decide`
+    now holds them: a store made before that rule kept each on an entity of its own. Returns the
+    records moved (audited)."""
     r, link = t.records.c, t.record_links.c
     candidates = sorted(set(record_ids))
+    person_schemes = sorted(pack.person_schemes)
     moved = [row.id for start in range(0, len(candidates), CHUNK) for row in connection.execute(
         select(r.id).join(t.record_links, link.record_id == r.id)
         .where(r.id.in_(candidates[start:start + CHUNK]), r.category.in_(sorted(persons_listed_from(pack))),
-               or_(r.subject_kind == "natural_person", r.subject_scheme.in_(sorted(PERSON_SCHEMES))),
-               or_(r.subject_scheme.is_(None), r.subject_scheme != "resident_id",
+               or_(r.subject_kind == "natural_person", r.subject_scheme.in_(person_schemes)),
+               or_(r.subject_scheme.is_(None), r.subject_scheme.not_in(person_schemes),
                    r.subject_code_verified.is_not(True)),
                link.method != "judgement", link.state.in_(("linked", "new"))))]
     if not moved:

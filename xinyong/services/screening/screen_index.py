@@ -51,7 +51,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
-from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile, Subject
+from xinyong.domain.matching import Matcher, NameAnalyser, NameParts, Profile, bigrams
 from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, load_model, name_blocks
 from xinyong.store import tables as t
 from xinyong.store.db import private_folder, store_folder
@@ -673,11 +673,13 @@ class CompactEntityIndex(EntityIndex):
                 profiles.overlay[entity_id] = self.file.profile(row)
         super().add(entity_id, key, origin, person, names, identifiers, legal_rep, address)
 
-
     def holding_core(self, parts: NameParts) -> Iterable[int]:
-        """The file keeps no table by name core: an entity holding the core shares every block of it,
-        so it is among the entities the core's blocks find (the overlay's, read since, as well)."""
-        return {*self.candidates(Subject(parts)), *super().holding_core(parts)}
+        """The file keeps no table by name core: an entity holding the core is in the block of each of
+        its bigrams (the overlay's, read since, as well), so in the smallest, read whole (`same_core`
+        then reads their names). Not `candidates`: it skips common blocks and keeps the 30 best, and a
+        register's hundreds of 宏达贸易… firms pushed a listed 北京宏达贸易 out of them."""
+        blocks = [self.by_block.get("n" + gram, ()) for gram in sorted(bigrams(parts.core))]
+        return {int(entity_id) for entity_id in min(blocks, key=len, default=())}
 
 
 def load_names(index: IndexFile, c: Connection, analyser: NameAnalyser) -> CompactEntityIndex:
