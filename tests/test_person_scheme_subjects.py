@@ -45,7 +45,7 @@ def test_a_debtor_named_by_a_packs_person_scheme_is_a_natural_person(cli, tmp_pa
         shown = run(cli, "listing", "show", listing["id"])
         assert shown["subject_kind"] == "natural_person"
         [evidence] = shown["evidence"]
-        assert evidence["subject_code"] == "*******99" and evidence["note"], evidence
+        assert evidence["subject_code"] == "*******99" and "age not checked" in evidence["note"], evidence
 
 
 def test_a_person_by_a_packs_scheme_is_refused_where_no_legal_basis_names_persons(cli, tmp_path: Path) -> None:
