@@ -96,7 +96,7 @@ def test_a_new_legal_representative_is_reached_only_from_the_register_that_names
                            [[XIAOMI, NAMES[XIAOMI], "有限责任公司", "王小川", WANG_XIAOCHUAN, "2010-03-03", "存续"]])
         cli("ingest", second, "--authority", "samr", "--category", "registration")
         run(cli, "resolve")
-        for day in ("2026-10-26", "2026-11-01", "2026-11-09"):
+        for day in ("2026-10-27", "2026-11-01", "2026-11-09"):
             assert reached(cli, WANG_XIAOCHUAN, day) == ("allow", []), day
             assert reached(cli, LEI, day) == ("deny", [listing["id"]]), day
         assert reached(cli, WANG_XIAOCHUAN, "2026-11-10") == ("deny", [listing["id"]])
