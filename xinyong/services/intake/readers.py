@@ -285,7 +285,7 @@ def _read_xlsx(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Ta
     # A hidden column is one its sender chose not to show (last month's amounts, a column replaced by the
     # one beside it): read as any other, its values would be published unsaid, even over the visible ones
     if (column := marks.first_hidden_column(headers)) is not None:
-        raise FileRefused(f"{path.name}: sheet {found[1]!r}: column {_column_letters(column)} "
+        raise FileRefused(f"{path.name}: sheet {found[1]!r}: column {column_letters(column)} "
                           f"({str(headers[column]).strip()!r}) is hidden in the spreadsheet; unhide it to send it, or "
                           "delete it, and send the file again")
 
@@ -304,7 +304,7 @@ def _read_xlsx(path: Path, header_fields: Callable[[list[Any]], set[str]]) -> Ta
                     continue
                 if marks.hidden_columns and (column := marks.first_hidden_column(row)) is not None:
                     raise FileRefused(f"{path.name}: sheet {found[1]!r}, row {number}: column "
-                                      f"{_column_letters(column)} is hidden in the spreadsheet and holds a value; "
+                                      f"{column_letters(column)} is hidden in the spreadsheet and holds a value; "
                                       "unhide it to send it, or delete it, and send the file again")
                 row = list(row)
                 for column, error in marks.errors.get(number, ()):
@@ -413,7 +413,7 @@ _ROW_REF = re.compile(rb'\br="([0-9]+)"')
 _MAX_MARKED_ROWS = 10_000  # a sheet with failed formulas or hidden rows on more rows is refused whole
 
 
-def _column_letters(index: int) -> str:
+def column_letters(index: int) -> str:
     """A column's name as the spreadsheet shows it (0 -> A, 26 -> AA)."""
     letters = ""
     index += 1

@@ -39,6 +39,7 @@ from faker.providers.person.zh_CN import Provider as _FakerPerson
 from stdnum.iso7064 import mod_11_10
 
 from xinyong.domain.identifiers import USCC_ALPHABET, org_code_check_character, uscc_check_character
+from xinyong.services.intake.readers import column_letters
 
 # Rates of planted noise, per subject record unless said otherwise.
 NOISE = {
@@ -735,15 +736,6 @@ def _write_jsonl(path: Path, batch: Batch, rows: list[dict[str, Any]]) -> None:
     path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8"))
 
 
-def _column_letter(i: int) -> str:
-    letters = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        letters = chr(65 + r) + letters
-    return letters
-
-
 _XLSX_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _XLSX_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _XLSX_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
@@ -795,7 +787,7 @@ def _write_xlsx(path: Path, sheet: str, header: list[str], rows: list[list[Any]]
     fixed zip timestamps keep the bytes identical for a given seed.
     """
     strings: dict[str, int] = {}
-    letters = [_column_letter(i) for i in range(len(header))]
+    letters = [column_letters(i) for i in range(len(header))]
     out = [f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_XLSX_NS}"><sheetData>']
     for r, row in enumerate([header, *rows], 1):
         cells = []
