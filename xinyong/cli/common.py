@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from xinyong.domain.calendar import pack_today
 from xinyong.domain.pack import Pack, PackError, load_pack
@@ -90,7 +90,12 @@ def main(db: Annotated[Optional[str], typer.Option(
 
 
 def engine_for_work() -> Engine:
-    """An engine on an initialised, current store."""
+    """An engine on an initialised, current store (a SQLite file that is not there is not made:
+    a command run before `init`, or with a mistyped --db, leaves no empty store behind)."""
+    url = make_url(database_url(State.db_url))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).expanduser().exists():
+        fail(f"{url.render_as_string(hide_password=True)}: not initialised; run `xinyong init`")
     try:
         engine = open_engine(State.db_url)
         require_current(engine)

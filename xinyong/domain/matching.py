@@ -99,7 +99,7 @@ _CHINESE_NUMERALS = str.maketrans("0123456789〇", "零一二三四五六七八�
 
 def chinese_numerals(normalised: str) -> str:
     """A normalised name's digits as Chinese numerals, one character each (360 -> 三六零), unless it is a Latin name."""
-    if normalised.isascii() and not normalised.isdigit() and any(c.isalpha() for c in normalised):
+    if normalised.isascii() and any(c.isalpha() for c in normalised):
         return normalised
     return normalised.translate(_CHINESE_NUMERALS)
 

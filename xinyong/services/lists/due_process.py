@@ -308,9 +308,8 @@ def _time_due(c: Connection, pack: Pack, as_of: dt.date, actor: Actor,
 def _withdraw_unidentified(c: Connection, pack: Pack, as_of: dt.date, actor: Actor, scope: list[Any]) -> int:
     """A natural person's listing whose evidence holds fewer records naming them by a person's number
     that passes its check (resident ID, or a pack's `person` scheme) than its rule needs (`evaluate`
-    proposes on no other since
-    PERSON_NOT_IDENTIFIED; a store made before kept listings of persons known by a name alone, or a
-    masked or mistyped number) is withdrawn, whatever its state, and those records go back to review.
+    proposes on no other since PERSON_NOT_IDENTIFIED; a store made before kept listings of persons
+    known by a name alone, or a masked or mistyped number) is withdrawn, whatever its state, and those records go back to review.
     Run by every `process` rather than by a migration: it needs the pack's rules and calendar, the
     state machine and the audit chain, and it re-checks a store restored or copied from an older one."""
     from xinyong.services.resolution.resolve import PERSON_NOT_IDENTIFIED, hold_unidentified
