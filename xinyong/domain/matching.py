@@ -514,23 +514,22 @@ def comparable_names(name: NameParts, profile: Profile) -> Iterator[NameParts]:
 
 def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], dict[str, object]] | None:
     """The comparison levels of a subject and an entity (None: they can never be the same)."""
-    best: tuple[int, float, NameParts, str] | None = None
-    for name in comparable_names(subject.name, profile):
-        level, similarity = _closest(subject.name, name)
-        rank = (-_RANK[level], similarity)
-        if best is None or rank > best[:2]:
-            best = (rank[0], rank[1], name, level)
+    mine = subject.name
+    best: tuple[tuple[int, int, float], NameParts, str, dict[str, str | None]] | None = None
+    for name in comparable_names(mine, profile):
+        level, similarity = _closest(mine, name)
+        parts = _form_and_place(mine, name)
+        # at the same level, the name whose legal form and place agree: 浙江锌柴股份有限公司 is as
+        # close to 浙江新柴股份有限公司 as to its English name in pinyin, whose legal form differs
+        rank = (-_RANK[level], -list(parts.values()).count("different"), similarity)
+        if best is None or rank > best[0]:
+            best = (rank, name, level, parts)
     if best is None:
         return None
-    _, similarity, matched, level = best
-    mine = subject.name
+    (_, _, similarity), matched, level, parts = best
     levels: dict[str, str | None] = {
         "name": level,
-        "legal_form": None if not (mine.legal_form and matched.legal_form)
-        else "same" if mine.legal_form == matched.legal_form else "different",
-        "place": None if not (mine.places and matched.places) and not (mine.region and matched.region)
-        else "same" if (places_agree(mine.places, matched.places) if mine.places and matched.places
-                        else mine.region == matched.region) else "different",
+        **parts,
         "legal_representative": None if not (subject.legal_rep and profile.legal_rep)
         else "same" if _folded(subject.legal_rep) == _folded(profile.legal_rep) else "different",
         "address": None if not (subject.address and profile.address)
@@ -542,6 +541,17 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
                                 "starts_alike": level == "short" and _starts_alike(mine, matched),
                                 "same_start": level == "fair" and _same_start(mine, matched)}
     return levels, facts
+
+
+def _form_and_place(mine: NameParts, known: NameParts) -> dict[str, str | None]:
+    """Whether two names' legal forms and places agree (None: one of them does not say)."""
+    return {
+        "legal_form": None if not (mine.legal_form and known.legal_form)
+        else "same" if mine.legal_form == known.legal_form else "different",
+        "place": None if not (mine.places and known.places) and not (mine.region and known.region)
+        else "same" if (places_agree(mine.places, known.places) if mine.places and known.places
+                        else mine.region == known.region) else "different",
+    }
 
 
 def _same_start(a: NameParts, b: NameParts) -> bool:
