@@ -1077,10 +1077,14 @@ def review_queue(engine: Engine, authority: str | None = None) -> list[dict[str,
         query = query.where(r.authority == authority)
     with engine.connect() as connection:
         rows = connection.execute(query.order_by(link.score.desc(), r.id)).all()
-        keys = dict(connection.execute(select(t.entities.c.id, t.entities.c.key)).all()) if rows else {}
+        explanations = [row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+                        for row in rows]
+        # the candidates' keys only: the whole register's would be read for every look at the queue
+        shown = sorted({c["entity_id"] for e in explanations for c in e.get("candidates", [])
+                        if c.get("entity_id") is not None})
+        keys = dict(select_in(connection, t.entities, ("id", "key"), "id", shown))
     queue = []
-    for row in rows:
-        explanation = row.explanation if isinstance(row.explanation, dict) else orjson.loads(row.explanation)
+    for row, explanation in zip(rows, explanations):
         candidates = [{**c, "entity": keys.get(c["entity_id"])} for c in explanation.get("candidates", [])]
         queue.append({"id": row.id, "record_key": row.record_key, "subject_name": row.subject_name,
                       "subject_code": row.subject_code, "score": row.score, "reason": explanation.get("reason"),
