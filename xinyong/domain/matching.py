@@ -346,6 +346,17 @@ def bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
+def substitution_keys(core: str) -> list[str]:
+    """One key per character of a Chinese core, the core with that character left out and its place:
+    two cores of one length share a key exactly when they differ in one character. 南京红形阳 for the
+    registered 南京红太阳, 海亭药业 for 海翔药业: no character bigram of theirs is shared (or only an
+    industry word's, too common to block on). Cores under three characters have none: one character
+    of two changed makes another name (沙印, 沙钢)."""
+    if len(core) < 3 or core.isascii():
+        return []
+    return [f"{i}{core[:i]}{core[i + 1:]}" for i in range(len(core))]
+
+
 def sound_bigrams(text: str) -> set[str]:
     """Bigrams of syllables, every reading of a polyphone (强: qiang, jiang): a homophone typo shares them."""
     if len(text) < 2:

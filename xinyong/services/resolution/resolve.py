@@ -66,6 +66,7 @@ from xinyong.domain.matching import (
     is_short_name,
     places_agree,
     sound_bigrams,
+    substitution_keys,
 )
 from xinyong.domain.names import normalise_name, pinyin_bigrams, same_person_name
 from xinyong.domain.pack import Pack, SubjectKind
@@ -147,16 +148,23 @@ class Decision:
     explanation: dict[str, Any] = field(default_factory=dict)
 
 
-def name_blocks(p: NameParts) -> list[str]:
+def name_blocks(p: NameParts, substitutions: bool = False) -> list[str]:
     """The blocking keys of a registered name (one list for resolution's index and screening's
-    file): its core's character bigrams (n), their sound bigrams (s), its abbreviation keys (a)."""
+    file): its core's character bigrams (n), their sound bigrams (s), its abbreviation keys (a);
+    with `substitutions`, its core's substitution keys (d)."""
     grams = bigrams(p.core)
     return (["n" + g for g in grams] + ["s" + g for g in sound_bigrams(p.core) - grams]
-            + ["a" + k for k in abbreviation_keys(p, registered=True)])
+            + ["a" + k for k in abbreviation_keys(p, registered=True)]
+            + (["d" + k for k in substitution_keys(p.core)] if substitutions else []))
 
 
 class EntityIndex:
     """What resolution needs to know of every entity, held in memory for one run."""
+
+    # Screening's index also blocks on a core's substitution keys: a listed firm's name with one
+    # character changed found no candidate and was `allow`. Resolution does without them (a record
+    # near no firm makes its own entity; the keys would grow its index by a third).
+    substitution_blocks = False
 
     def __init__(self, analyser: NameAnalyser, matcher: Matcher | None = None):
         self.analyser = analyser
@@ -185,7 +193,8 @@ class EntityIndex:
             profile.names.append(p)
             self.by_name_key[p.key].add((entity_id, p.region))
             self.by_core[p.core].add(entity_id)
-            for block in name_blocks(p):  # an entity once per block: two names sharing a bigram count once
+            # an entity once per block: two names sharing a bigram count once
+            for block in name_blocks(p, self.substitution_blocks):
                 ids = by_block[block]
                 if not ids or ids[-1] != entity_id:
                     ids.append(entity_id)
@@ -213,15 +222,18 @@ class EntityIndex:
                 keys += ["s" + g for g in sorted(pinyin_bigrams(subject.name.core))]
             if is_short_name(subject.name):
                 keys += ["a" + k for k in sorted(abbreviation_keys(subject.name, registered=False))]
+            if self.substitution_blocks:
+                keys += ["d" + k for k in substitution_keys(subject.name.core)]
         if subject.code:
             keys += ["c" + h for h in code_halves(subject.code)]
         if subject.legal_rep:
             keys.append("r" + subject.legal_rep)
         for block in keys:
             ids = self.by_block.get(block, ())
-            if block[0] in "nsa" and len(ids) > common:
+            if block[0] in "nsad" and len(ids) > common:
                 continue
-            for _ in range(1 if block[0] in "na" else 3):  # a sound, code or person block weighs 3
+            # a sound, substitution, code or person block weighs 3
+            for _ in range(1 if block[0] in "na" else 3):
                 counts.update(ids)
         # as sorted(..., reverse=True)[:MAX_CANDIDATES]: the most shared first, ties in first-seen order
         return heapq.nlargest(MAX_CANDIDATES, counts, key=counts.__getitem__)

@@ -12,8 +12,8 @@ What the file holds, per entity row (entities in id order):
   against the stored string); a natural person's ID number;
 - with names: every name's parts as the pack's `NameAnalyser` made them (so a query never
   re-parses a candidate's names), its non-person codes, legal representative and address, the
-  name blocks (`resolve.name_blocks`: bigrams, sound bigrams and abbreviation keys of each
-  name, entity ids in id order, as `EntityIndex` builds them) and the exact-name keys.
+  name blocks (`resolve.name_blocks`: bigrams, sound bigrams, abbreviation and substitution keys
+  of each name, entity ids in id order, as `EntityIndex` builds them) and the exact-name keys.
 
 `CompactEntityIndex` is an `EntityIndex` whose `profiles`, `by_block` and `by_name_key` read
 the file, so `candidates`, `exact` and `rank` are the resolution stage's own code and the
@@ -56,9 +56,9 @@ from xinyong.services.resolution.resolve import PERSON_SCHEMES, EntityIndex, loa
 from xinyong.store import tables as t
 from xinyong.store.db import private_folder, store_folder
 
-FORMAT = "xinyong-screen-index-5"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
+FORMAT = "xinyong-screen-index-6"  # 2: abbreviation (a) blocks; 3: each slot's crc32 beside its entry;
 # 4: names folded without every punctuation mark and invisible character (names.normalise_name);
-# 5: digits in names as Chinese numerals (matching.chinese_numerals)
+# 5: digits in names as Chinese numerals (matching.chinese_numerals); 6: substitution (d) blocks
 INDEX_DIR_ENV = "XINYONG_SCREEN_INDEX_DIR"
 CURRENT = "CURRENT"
 CHUNK = 50_000  # entity ids read per query while building
@@ -377,7 +377,7 @@ def build(c: Connection, folder: Path, analyser: NameAnalyser | None, seq: int, 
                 name_keys.setdefault(p.key, array("q"))
                 if not name_keys[p.key] or name_keys[p.key][-1] != entity_id:
                     name_keys[p.key].append(entity_id)
-                for block in name_blocks(p):
+                for block in name_blocks(p, substitutions=True):
                     found = blocks.get(block)
                     if found is None:
                         blocks[block] = array("q", [entity_id])
@@ -656,6 +656,8 @@ class _Lists(Mapping):
 
 class CompactEntityIndex(EntityIndex):
     """`EntityIndex` over an `IndexFile`: the same candidates, exact matches and ranking."""
+
+    substitution_blocks = True
 
     def __init__(self, index: IndexFile, analyser: NameAnalyser, matcher: Matcher | None = None):
         super().__init__(analyser, matcher)
