@@ -2,7 +2,7 @@
 
 Found with bench/names.py on the independent evaluation set (real firms of the Shenzhen Stock
 Exchange's list, not the demo): of 320 names one character away from a listed firm and registered
-by nobody, 35 were `allow` with no candidate at all. 21 of them the matcher itself scores `near`
+by nobody, 35 were `allow` with no candidate at all. 20 of them the matcher itself scores `near`
 (南京红形阳股份有限公司 for the listed 南京红太阳, 浙江海亭药业 for 浙江海翔药业) and refers whenever it
 sees them; the name index never offered them: the changed character breaks every bigram of a
 three-character core, and a longer core's other bigram (药业, 科技) is too common to block on.
