@@ -529,6 +529,8 @@ def compare(subject: Subject, profile: Profile) -> tuple[dict[str, str | None], 
     best: tuple[tuple[int, int, float], NameParts, str, dict[str, str | None]] | None = None
     for name in comparable_names(mine, profile):
         level, similarity = _closest(mine, name)
+        if best is not None and -_RANK[level] < best[0][0]:  # a worse level: its form and place cannot matter
+            continue
         parts = _form_and_place(mine, name)
         # at the same level, the name whose legal form and place agree: 浙江锌柴股份有限公司 is as
         # close to 浙江新柴股份有限公司 as to its English name in pinyin, whose legal form differs
